@@ -1,0 +1,201 @@
+#include "common/token.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "nlohmann/json.hpp"
+
+namespace im::common {
+namespace {
+
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr size_t kMacBytes = 32;  // SHA-256
+
+// -1 for bytes outside the alphabet; built at compile time so decoding is a table lookup.
+constexpr std::array<int8_t, 256> MakeDecodeTable() {
+  std::array<int8_t, 256> table{};
+  for (int8_t& entry : table) entry = -1;
+  for (int i = 0; i < 64; ++i) {
+    table[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int8_t>(i);
+  }
+  return table;
+}
+constexpr std::array<int8_t, 256> kDecodeTable = MakeDecodeTable();
+
+// nullopt only if OpenSSL itself fails (allocation, or a FIPS provider refusing a short key).
+std::optional<std::string> HmacSha256(std::string_view key, std::string_view data) {
+  // A default-constructed string_view has a null data(); OpenSSL reads a null key as "no key".
+  static constexpr unsigned char kEmpty[1] = {0};
+  if (key.size() > static_cast<size_t>(std::numeric_limits<int>::max())) return std::nullopt;
+  const void* key_ptr = key.empty() ? kEmpty : static_cast<const void*>(key.data());
+  const unsigned char* data_ptr =
+      data.empty() ? kEmpty : reinterpret_cast<const unsigned char*>(data.data());
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  if (HMAC(EVP_sha256(), key_ptr, static_cast<int>(key.size()), data_ptr, data.size(), mac,
+           &mac_len) == nullptr ||
+      mac_len != kMacBytes) {
+    return std::nullopt;
+  }
+  return std::string(reinterpret_cast<const char*>(mac), mac_len);
+}
+
+TokenVerdict Invalid(std::string detail) {
+  TokenVerdict verdict;
+  verdict.code = im::v1::TOKEN_INVALID;
+  verdict.detail = std::move(detail);
+  return verdict;
+}
+
+}  // namespace
+
+std::string Base64UrlEncode(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() * 4 + 2) / 3);
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    uint32_t group = (uint32_t{static_cast<unsigned char>(bytes[i])} << 16) |
+                     (uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8) |
+                     uint32_t{static_cast<unsigned char>(bytes[i + 2])};
+    out.push_back(kAlphabet[(group >> 18) & 0x3F]);
+    out.push_back(kAlphabet[(group >> 12) & 0x3F]);
+    out.push_back(kAlphabet[(group >> 6) & 0x3F]);
+    out.push_back(kAlphabet[group & 0x3F]);
+  }
+  const size_t rest = bytes.size() - i;
+  if (rest == 1) {
+    uint32_t group = uint32_t{static_cast<unsigned char>(bytes[i])} << 16;
+    out.push_back(kAlphabet[(group >> 18) & 0x3F]);
+    out.push_back(kAlphabet[(group >> 12) & 0x3F]);
+  } else if (rest == 2) {
+    uint32_t group = (uint32_t{static_cast<unsigned char>(bytes[i])} << 16) |
+                     (uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8);
+    out.push_back(kAlphabet[(group >> 18) & 0x3F]);
+    out.push_back(kAlphabet[(group >> 12) & 0x3F]);
+    out.push_back(kAlphabet[(group >> 6) & 0x3F]);
+  }
+  return out;
+}
+
+bool Base64UrlDecode(std::string_view text, std::string* out) {
+  out->clear();
+  // One leftover character would carry only 6 of a byte's 8 bits.
+  if (text.size() % 4 == 1) return false;
+  out->reserve(text.size() / 4 * 3 + 2);
+  uint32_t group = 0;
+  int bits = 0;
+  for (char c : text) {
+    const int8_t value = kDecodeTable[static_cast<unsigned char>(c)];
+    if (value < 0) return false;
+    group = (group << 6) | static_cast<uint32_t>(value);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(static_cast<char>((group >> bits) & 0xFF));
+      group &= (1u << bits) - 1;
+    }
+  }
+  // Leftover bits must be zero (RFC 4648 section 3.5). Otherwise several texts would decode to
+  // the same bytes, and a token could be altered without breaking its signature.
+  if (group != 0) {
+    out->clear();
+    return false;
+  }
+  return true;
+}
+
+// The header gives no error channel, so failure is an empty string: it never verifies.
+std::string SignToken(const TokenClaims& claims, std::string_view secret) {
+  nlohmann::json json = {{"uid", claims.uid}, {"exp", claims.exp_unix_sec}};
+  if (!claims.device.empty()) json["dev"] = claims.device;
+  std::string json_text;
+  // nlohmann reports invalid UTF-8 only by throwing. Its lenient modes would instead map
+  // different byte strings to one uid, letting two users share an account, so refuse to sign.
+  try {
+    json_text = json.dump();
+  } catch (const nlohmann::json::exception&) {
+    return std::string();
+  }
+  const std::string payload = Base64UrlEncode(json_text);
+  std::optional<std::string> mac = HmacSha256(secret, payload);
+  if (!mac.has_value()) return std::string();
+  return payload + "." + Base64UrlEncode(*mac);
+}
+
+TokenVerdict TokenVerifier::Verify(std::string_view token, std::string_view device,
+                                   int64_t now_unix_sec) const {
+  const size_t dot = token.find('.');
+  if (dot == std::string_view::npos) return Invalid("no separator");
+  if (token.find('.', dot + 1) != std::string_view::npos) return Invalid("too many separators");
+  const std::string_view payload_text = token.substr(0, dot);
+  const std::string_view signature_text = token.substr(dot + 1);
+  if (payload_text.empty() || signature_text.empty()) return Invalid("empty part");
+
+  std::string payload;
+  if (!Base64UrlDecode(payload_text, &payload)) return Invalid("payload is not base64url");
+  std::string signature;
+  if (!Base64UrlDecode(signature_text, &signature)) return Invalid("signature is not base64url");
+
+  // The signature is checked before the payload is parsed, so only the secret's holder can
+  // feed anything to the JSON parser.
+  std::optional<std::string> expected = HmacSha256(secret_, payload_text);
+  if (!expected.has_value()) return Invalid("hmac failed");
+  if (signature.size() != expected->size() ||
+      CRYPTO_memcmp(signature.data(), expected->data(), expected->size()) != 0) {
+    return Invalid("bad signature");
+  }
+
+  const nlohmann::json json = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) return Invalid("payload is not a JSON object");
+
+  TokenClaims claims;
+  const auto uid = json.find("uid");
+  if (uid == json.end() || !uid->is_string()) return Invalid("uid missing or not a string");
+  claims.uid = uid->get<std::string>();
+  if (claims.uid.empty()) return Invalid("empty uid");
+
+  const auto exp = json.find("exp");
+  if (exp == json.end() || !exp->is_number_integer()) {
+    return Invalid("exp missing or not an integer");
+  }
+  if (exp->is_number_unsigned()) {
+    // Non-negative literals parse as unsigned; get<int64_t>() would wrap the huge ones.
+    const uint64_t value = exp->get<uint64_t>();
+    if (value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return Invalid("exp out of range");
+    }
+    claims.exp_unix_sec = static_cast<int64_t>(value);
+  } else {
+    claims.exp_unix_sec = exp->get<int64_t>();
+  }
+  if (claims.exp_unix_sec <= 0) return Invalid("exp not positive");
+
+  const auto dev = json.find("dev");
+  if (dev != json.end()) {
+    if (!dev->is_string()) return Invalid("dev not a string");
+    claims.device = dev->get<std::string>();
+  }
+
+  if (claims.exp_unix_sec <= now_unix_sec) {
+    TokenVerdict verdict;
+    verdict.code = im::v1::TOKEN_EXPIRED;
+    verdict.detail = "expired";
+    return verdict;
+  }
+  if (!claims.device.empty() && claims.device != device) return Invalid("device mismatch");
+
+  TokenVerdict verdict;
+  verdict.claims = std::move(claims);
+  return verdict;
+}
+
+}  // namespace im::common

@@ -1,0 +1,424 @@
+#include "gateway/connection.h"
+
+#include <utility>
+
+#include "common/logging.h"
+#include "fmt/format.h"
+#include "gateway/worker_loop.h"
+
+namespace im::gateway {
+
+std::string_view CloseReasonName(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kPeer:
+      return "peer";
+    case CloseReason::kLoginTimeout:
+      return "login_timeout";
+    case CloseReason::kIdleTimeout:
+      return "idle_timeout";
+    case CloseReason::kBadFrame:
+      return "bad_frame";
+    case CloseReason::kUnauthenticated:
+      return "unauthenticated";
+    case CloseReason::kSlowConsumer:
+      return "slow_consumer";
+    case CloseReason::kKicked:
+      return "kicked";
+    case CloseReason::kDrain:
+      return "drain";
+    case CloseReason::kLinger:
+      return "linger";
+  }
+  return "unknown";
+}
+
+namespace {
+
+prometheus::Counter& CloseCounter(GatewayMetrics& m, CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kPeer:
+    case CloseReason::kLinger:
+      return m.closed_by_peer;
+    case CloseReason::kLoginTimeout:
+      return m.closed_login_timeout;
+    case CloseReason::kIdleTimeout:
+      return m.closed_idle;
+    case CloseReason::kBadFrame:
+      return m.closed_bad_frame;
+    case CloseReason::kUnauthenticated:
+      return m.closed_unauthenticated;
+    case CloseReason::kSlowConsumer:
+      return m.closed_slow_consumer;
+    case CloseReason::kKicked:
+      return m.closed_kicked;
+    case CloseReason::kDrain:
+      return m.closed_drain;
+  }
+  return m.closed_by_peer;
+}
+
+std::string PeerAddress(const uv_tcp_t* handle) {
+  sockaddr_storage address{};
+  int length = sizeof(address);
+  if (uv_tcp_getpeername(handle, reinterpret_cast<sockaddr*>(&address), &length) != 0) return "";
+  char host[INET6_ADDRSTRLEN] = {};
+  int port = 0;
+  if (address.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
+    uv_ip4_name(v4, host, sizeof(host));
+    port = ntohs(v4->sin_port);
+  } else if (address.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    uv_ip6_name(v6, host, sizeof(host));
+    port = ntohs(v6->sin6_port);
+  }
+  return fmt::format("{}:{}", host, port);
+}
+
+im::v1::Caller CallerOf(WorkerLoop& loop, common::ConnId id, const std::string& uid,
+                        const std::string& device, uint64_t frame_id) {
+  const std::string& gateway_id = loop.options().gateway_id;
+  im::v1::Caller caller;
+  caller.set_uid(uid);
+  caller.set_device(device);
+  caller.set_gateway_id(gateway_id);
+  caller.set_conn_id(id);
+  caller.set_request_id(fmt::format("{}-{:x}-{}", gateway_id, id, frame_id));
+  return caller;
+}
+
+// Tells logic the session of a closed connection is gone (fire and forget; logic removes it only
+// if it still points at this connection).
+void ReleaseSession(WorkerLoop& loop, common::ConnId id, const std::string& uid,
+                    const std::string& device, std::string_view reason) {
+  im::v1::DisconnectRequest request;
+  *request.mutable_caller() = CallerOf(loop, id, uid, device, 0);
+  request.set_reason(std::string(reason));
+  loop.logic().Disconnect(std::move(request));
+}
+
+// A login that logic accepted for a connection that closed meanwhile: take the session back.
+void ReleaseLoginSession(WorkerLoop& loop, common::ConnId id,
+                         const absl::StatusOr<im::v1::LoginReply>& reply) {
+  if (!reply.ok() || reply->resp().status().code() != im::v1::OK) return;
+  ReleaseSession(loop, id, reply->resp().uid(), reply->device(), "closed during login");
+}
+
+}  // namespace
+
+// A write that did not complete at once. Holds the bytes until libuv is done with them.
+struct Connection::WriteRequest {
+  uv_write_t req;
+  std::shared_ptr<const std::string> shared;
+  std::string owned;
+  size_t bytes = 0;
+};
+
+Connection::Connection(WorkerLoop* loop, common::ConnId id)
+    : loop_(loop), id_(id), decoder_(loop->options().max_frame_bytes) {
+  handle_.data = this;
+}
+
+Connection::~Connection() = default;
+
+int Connection::Open(int fd) {
+  uv_tcp_init(loop_->loop(), &handle_);
+  handle_open_ = true;
+  if (int rc = uv_tcp_open(&handle_, fd); rc != 0) return rc;
+  uv_tcp_nodelay(&handle_, 1);
+  return uv_read_start(stream(), &Connection::OnAlloc, &Connection::OnRead);
+}
+
+void Connection::OnAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+  *buf = static_cast<Connection*>(handle->data)->loop_->ReadBuffer();
+}
+
+void Connection::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<Connection*>(stream->data);
+  if (nread < 0) {
+    self->Close(CloseReason::kPeer);
+    return;
+  }
+  if (nread == 0) return;
+  self->loop_->metrics().bytes_in.Increment(static_cast<double>(nread));
+  if (self->state_ == State::kClosing) return;  // draining our output; input no longer matters
+  self->HandleBytes(std::string_view(buf->base, static_cast<size_t>(nread)));
+}
+
+void Connection::HandleBytes(std::string_view bytes) {
+  const common::DecodeError error =
+      decoder_.Feed(bytes, [this](im::v1::Frame&& frame) { return HandleFrame(std::move(frame)); });
+  if (error == common::DecodeError::kNone) return;
+  IM_LOG_RATE_LIMITED(spdlog::level::warn, "conn {:x}: {}, closing", id_,
+                      common::DecodeErrorName(error));
+  CloseWithError(common::DecodeErrorCode(error),
+                 std::string(common::DecodeErrorName(error)), CloseReason::kBadFrame);
+}
+
+bool Connection::HandleFrame(im::v1::Frame&& frame) {
+  loop_->metrics().frames_in.Increment();
+  switch (state_) {
+    case State::kAwaitingLogin:
+      HandleFirstFrame(std::move(frame));
+      break;
+    case State::kLoggingIn:
+      // The client must wait for LoginResp; anything sent before it is a protocol violation.
+      CloseWithError(im::v1::UNAUTHENTICATED, "request before login completed",
+                     CloseReason::kUnauthenticated);
+      break;
+    case State::kActive:
+      loop_->Touch(this, Timeline::kLive);
+      HandleActiveFrame(std::move(frame));
+      break;
+    case State::kClosing:
+    case State::kClosed:
+      break;
+  }
+  return state_ != State::kClosing && state_ != State::kClosed;
+}
+
+void Connection::HandleFirstFrame(im::v1::Frame&& frame) {
+  if (frame.body_case() != im::v1::Frame::kLoginReq) {
+    CloseWithError(im::v1::UNAUTHENTICATED, "the first frame must be LoginReq",
+                   CloseReason::kUnauthenticated);
+    return;
+  }
+  StartLogin(std::move(frame));
+}
+
+void Connection::StartLogin(im::v1::Frame&& frame) {
+  state_ = State::kLoggingIn;
+  loop_->Touch(this, Timeline::kLive);
+  im::v1::LoginRequest request;
+  request.mutable_req()->Swap(frame.mutable_login_req());
+  request.set_gateway_id(loop_->options().gateway_id);
+  request.set_conn_id(id_);
+  request.set_remote_addr(PeerAddress(&handle_));
+  in_flight_++;
+  WorkerLoop* loop = loop_;
+  const common::ConnId id = id_;
+  const uint64_t frame_id = frame.id();
+  loop->logic().Login(
+      std::move(request), [loop, id, frame_id](absl::StatusOr<im::v1::LoginReply> reply) mutable {
+        auto shared_reply =
+            std::make_shared<absl::StatusOr<im::v1::LoginReply>>(std::move(reply));
+        const bool posted = loop->PostToConnection(
+            id,
+            [frame_id, shared_reply](Connection& c) {
+              c.OnLoginReply(frame_id, std::move(*shared_reply));
+            },
+            [loop, id, shared_reply] { ReleaseLoginSession(*loop, id, *shared_reply); });
+        if (!posted) ReleaseLoginSession(*loop, id, *shared_reply);
+      });
+}
+
+void Connection::OnLoginReply(uint64_t frame_id, absl::StatusOr<im::v1::LoginReply> reply) {
+  in_flight_--;
+  GatewayMetrics& metrics = loop_->metrics();
+  if (state_ != State::kLoggingIn) {
+    ReleaseLoginSession(*loop_, id_, reply);  // closing already (drain, linger)
+    return;
+  }
+  im::v1::Frame frame;
+  frame.set_id(frame_id);
+  im::v1::LoginResp* resp = frame.mutable_login_resp();
+  if (!reply.ok()) {
+    metrics.logins_failed.Increment();
+    resp->mutable_status()->set_code(
+        CodeFromGrpc(static_cast<grpc::StatusCode>(reply.status().code())));
+    resp->mutable_status()->set_message("logic: " + std::string(reply.status().message()));
+    WriteFrame(frame);
+    CloseAfterFlush(CloseReason::kUnauthenticated);
+    return;
+  }
+  *resp = std::move(*reply->mutable_resp());
+  if (resp->status().code() != im::v1::OK) {
+    metrics.logins_failed.Increment();
+    WriteFrame(frame);
+    CloseAfterFlush(CloseReason::kUnauthenticated);
+    return;
+  }
+  metrics.logins_ok.Increment();
+  uid_ = resp->uid();
+  device_ = reply->device();
+  state_ = State::kActive;
+  resp->set_heartbeat_sec(loop_->options().heartbeat_sec);
+  WriteFrame(frame);
+}
+
+void Connection::HandleActiveFrame(im::v1::Frame&& frame) {
+  using F = im::v1::Frame;
+  switch (frame.body_case()) {
+    case F::kPing: {
+      F pong;
+      pong.set_id(frame.id());
+      pong.mutable_pong()->set_server_time_ms(static_cast<int64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count()));
+      WriteFrame(pong);
+      return;
+    }
+    case F::kLoginReq:
+      SendError(frame.id(), im::v1::UNEXPECTED_FRAME, "already logged in");
+      return;
+    case F::BODY_NOT_SET:
+      SendError(frame.id(), im::v1::UNEXPECTED_FRAME, "frame has no body");
+      return;
+    default:
+      break;
+  }
+  if (in_flight_ >= loop_->options().max_in_flight_per_connection) {
+    loop_->metrics().too_many_in_flight.Increment();
+    SendError(frame.id(), im::v1::TOO_MANY_IN_FLIGHT, "too many requests outstanding");
+    return;
+  }
+  in_flight_++;
+  WorkerLoop* loop = loop_;
+  const common::ConnId id = id_;
+  loop_->logic().Forward(
+      MakeCaller(frame.id()), std::move(frame),
+      [loop, id](std::optional<im::v1::Frame> response) mutable {
+        auto shared = std::make_shared<std::optional<im::v1::Frame>>(std::move(response));
+        loop->PostToConnection(
+            id, [shared](Connection& c) { c.OnLogicResponse(std::move(*shared)); },
+            [loop] { loop->metrics().late_responses.Increment(); });
+      });
+}
+
+void Connection::OnLogicResponse(std::optional<im::v1::Frame> response) {
+  in_flight_--;
+  if (response && state_ == State::kActive) WriteFrame(*response);
+}
+
+im::v1::Caller Connection::MakeCaller(uint64_t frame_id) const {
+  return CallerOf(*loop_, id_, uid_, device_, frame_id);
+}
+
+void Connection::SendError(uint64_t frame_id, im::v1::Code code, std::string message) {
+  im::v1::Frame frame;
+  frame.set_id(frame_id);
+  frame.mutable_error()->set_code(code);
+  frame.mutable_error()->set_message(std::move(message));
+  WriteFrame(frame);
+}
+
+void Connection::WriteFrame(const im::v1::Frame& frame) {
+  if (state_ == State::kClosed) return;
+  loop_->metrics().frames_out.Increment();
+  WriteOwned(common::EncodeFrame(frame));
+}
+
+bool Connection::WritePush(const std::shared_ptr<const std::string>& encoded) {
+  if (state_ != State::kActive) return false;
+  loop_->metrics().frames_out.Increment();
+  WriteBuffer(encoded, std::string());
+  return state_ == State::kActive;
+}
+
+void Connection::WriteOwned(std::string bytes) { WriteBuffer(nullptr, std::move(bytes)); }
+
+void Connection::WriteBuffer(std::shared_ptr<const std::string> shared, std::string owned) {
+  const std::string& bytes = shared ? *shared : owned;
+  loop_->metrics().bytes_out.Increment(static_cast<double>(bytes.size()));
+  size_t written = 0;
+  if (pending_write_bytes_ == 0) {
+    // Most writes complete at once: no request, no copy.
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(bytes.data()), bytes.size());
+    const int rc = uv_try_write(stream(), &buf, 1);
+    if (rc == static_cast<int>(bytes.size())) return;
+    if (rc > 0) {
+      written = static_cast<size_t>(rc);
+    } else if (rc != UV_EAGAIN) {
+      Close(CloseReason::kPeer);
+      return;
+    }
+  }
+  const size_t remaining = bytes.size() - written;
+  if (pending_write_bytes_ + remaining > loop_->options().max_write_queue_bytes) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn,
+                        "conn {:x} uid {}: {} bytes unread, closing as slow consumer", id_, uid_,
+                        pending_write_bytes_ + remaining);
+    Close(CloseReason::kSlowConsumer);
+    return;
+  }
+  auto* request = new WriteRequest();
+  request->shared = std::move(shared);
+  request->owned = std::move(owned);
+  request->bytes = remaining;
+  const std::string& kept = request->shared ? *request->shared : request->owned;
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(kept.data()) + written, remaining);
+  request->req.data = this;
+  if (uv_write(&request->req, stream(), &buf, 1, &Connection::OnWriteDone) != 0) {
+    delete request;
+    Close(CloseReason::kPeer);
+    return;
+  }
+  pending_write_bytes_ += remaining;
+}
+
+void Connection::OnWriteDone(uv_write_t* req, int status) {
+  std::unique_ptr<WriteRequest> request(reinterpret_cast<WriteRequest*>(req));
+  auto* self = static_cast<Connection*>(req->data);
+  self->pending_write_bytes_ -= request->bytes;
+  if (status < 0 && status != UV_ECANCELED) self->Close(CloseReason::kPeer);
+}
+
+void Connection::CloseWithError(im::v1::Code code, std::string message, CloseReason reason) {
+  SendError(0, code, std::move(message));
+  CloseAfterFlush(reason);
+}
+
+void Connection::Kick(im::v1::Kick::Reason reason, std::string message) {
+  im::v1::Frame frame;
+  frame.mutable_kick()->set_reason(reason);
+  frame.mutable_kick()->set_message(std::move(message));
+  WriteFrame(frame);
+  CloseAfterFlush(CloseReason::kKicked);
+}
+
+void Connection::GoAway(uint32_t reconnect_after_ms) {
+  im::v1::Frame frame;
+  frame.mutable_go_away()->set_reconnect_after_ms(reconnect_after_ms);
+  WriteFrame(frame);
+}
+
+void Connection::CloseAfterFlush(CloseReason reason) {
+  if (state_ == State::kClosing || state_ == State::kClosed) return;
+  const bool was_logged_in = logged_in();
+  state_ = State::kClosing;
+  CloseCounter(loop_->metrics(), reason).Increment();
+  loop_->Touch(this, Timeline::kClosing);
+  if (was_logged_in) ReleaseSession(*loop_, id_, uid_, device_, CloseReasonName(reason));
+  // Shutdown sends FIN once queued writes are out; we keep reading (and discarding) until the
+  // peer closes, so the kernel does not answer unread input with a RST that would eat our Error.
+  shutdown_ = std::make_unique<uv_shutdown_t>();
+  shutdown_->data = this;
+  if (uv_shutdown(shutdown_.get(), stream(), &Connection::OnShutdownDone) != 0) {
+    shutdown_.reset();
+    Close(reason);
+  }
+}
+
+void Connection::OnShutdownDone(uv_shutdown_t* req, int status) {
+  auto* self = static_cast<Connection*>(req->data);
+  if (status < 0 && status != UV_ECANCELED) self->Close(CloseReason::kPeer);
+}
+
+void Connection::Close(CloseReason reason) {
+  if (state_ == State::kClosed) return;
+  if (state_ != State::kClosing) {
+    CloseCounter(loop_->metrics(), reason).Increment();
+    if (logged_in()) ReleaseSession(*loop_, id_, uid_, device_, CloseReasonName(reason));
+  }
+  state_ = State::kClosed;
+  loop_->Touch(this, Timeline::kNone);
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &Connection::OnClosed);
+}
+
+void Connection::OnClosed(uv_handle_t* handle) {
+  auto* self = static_cast<Connection*>(handle->data);
+  self->loop_->Forget(self);
+}
+
+}  // namespace im::gateway

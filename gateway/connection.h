@@ -1,0 +1,129 @@
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/conn_id.h"
+#include "common/frame_codec.h"
+#include "im/v1/client.pb.h"
+#include "im/v1/logic.pb.h"
+
+namespace im::gateway {
+
+class WorkerLoop;
+
+enum class CloseReason {
+  kPeer,             // EOF or a read/write error
+  kLoginTimeout,
+  kIdleTimeout,
+  kBadFrame,         // oversized, zero-length or unparsable frame
+  kUnauthenticated,  // a frame before login, or login refused
+  kSlowConsumer,     // write queue over its bound
+  kKicked,
+  kDrain,            // gateway shutting down
+  kLinger,           // a closing connection that did not drain in time
+};
+std::string_view CloseReasonName(CloseReason reason);
+
+// One client socket. Owned by its WorkerLoop and used only on that loop's thread; other threads
+// refer to it by ConnId and reach it through WorkerLoop::PostToConnection.
+// Lifecycle: kAwaitingLogin -> kLoggingIn -> kActive -> kClosing (final frames flushing, input
+// discarded) -> kClosed (handle closing; the loop deletes the object in the close callback).
+class Connection {
+ public:
+  enum class State { kAwaitingLogin, kLoggingIn, kActive, kClosing, kClosed };
+  // Which of the loop's timeout lists the connection sits in.
+  enum class Timeline { kNone, kUnauthenticated, kLive, kClosing };
+
+  Connection(WorkerLoop* loop, common::ConnId id);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Takes ownership of a connected, non-blocking socket and starts reading.
+  int Open(int fd);
+
+  // Writes one frame; a connection that falls too far behind is closed as a slow consumer.
+  void WriteFrame(const im::v1::Frame& frame);
+  // Writes a pre-encoded frame shared with other connections (push fan-out). Returns false when
+  // the connection cannot take it (not logged in, closing, or just closed as a slow consumer).
+  bool WritePush(const std::shared_ptr<const std::string>& encoded);
+
+  // Sends Error{code} and closes once it is flushed.
+  void CloseWithError(im::v1::Code code, std::string message, CloseReason reason);
+  // Sends Kick and closes once it is flushed.
+  void Kick(im::v1::Kick::Reason reason, std::string message);
+  // Sends GoAway; the client is expected to leave on its own.
+  void GoAway(uint32_t reconnect_after_ms);
+  // Stops reading, lets queued frames flush (bounded by the linger timeout), then closes.
+  void CloseAfterFlush(CloseReason reason);
+  // Closes now; queued writes are dropped.
+  void Close(CloseReason reason);
+
+  // A response from logic for a request this connection forwarded.
+  void OnLogicResponse(std::optional<im::v1::Frame> response);
+  void OnLoginReply(uint64_t frame_id, absl::StatusOr<im::v1::LoginReply> reply);
+
+  common::ConnId id() const { return id_; }
+  State state() const { return state_; }
+  bool logged_in() const { return state_ == State::kActive; }
+  const std::string& uid() const { return uid_; }
+  const std::string& device() const { return device_; }
+  uint64_t pending_write_bytes() const { return pending_write_bytes_; }
+  // Loop time (ms) of accept, last frame received, or start of closing, by timeline.
+  uint64_t timeline_since_ms() const { return timeline_since_ms_; }
+
+  // Bookkeeping of WorkerLoop's timeout lists.
+  Timeline timeline() const { return timeline_; }
+  std::list<Connection*>::iterator timeline_position() const { return timeline_position_; }
+  void set_timeline(Timeline timeline, std::list<Connection*>::iterator position,
+                    uint64_t since_ms) {
+    timeline_ = timeline;
+    timeline_position_ = position;
+    timeline_since_ms_ = since_ms;
+  }
+
+ private:
+  struct WriteRequest;
+
+  static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void OnWriteDone(uv_write_t* req, int status);
+  static void OnShutdownDone(uv_shutdown_t* req, int status);
+  static void OnClosed(uv_handle_t* handle);
+
+  void HandleBytes(std::string_view bytes);
+  // Returns false when decoding must stop (the connection began closing).
+  bool HandleFrame(im::v1::Frame&& frame);
+  void HandleFirstFrame(im::v1::Frame&& frame);
+  void HandleActiveFrame(im::v1::Frame&& frame);
+  void StartLogin(im::v1::Frame&& frame);
+  void SendError(uint64_t frame_id, im::v1::Code code, std::string message);
+  void WriteOwned(std::string bytes);
+  void WriteBuffer(std::shared_ptr<const std::string> shared, std::string owned);
+  im::v1::Caller MakeCaller(uint64_t frame_id) const;
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&handle_); }
+
+  uv_tcp_t handle_;
+  WorkerLoop* loop_;
+  const common::ConnId id_;
+  State state_ = State::kAwaitingLogin;
+  Timeline timeline_ = Timeline::kNone;
+  uint16_t in_flight_ = 0;
+  bool handle_open_ = false;
+  std::list<Connection*>::iterator timeline_position_;
+  uint64_t timeline_since_ms_ = 0;
+  uint64_t pending_write_bytes_ = 0;
+  common::FrameDecoder decoder_;
+  std::string uid_;
+  std::string device_;
+  std::unique_ptr<uv_shutdown_t> shutdown_;
+};
+
+}  // namespace im::gateway

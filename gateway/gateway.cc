@@ -1,0 +1,171 @@
+#include "gateway/gateway.h"
+
+#include <csignal>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace im::gateway {
+namespace {
+
+constexpr uint64_t kDrainCheckMs = 50;
+constexpr size_t kMainQueueCapacity = 1024;
+
+uint64_t UnixMillis() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+Gateway::Gateway(const GatewayOptions& options, prometheus::Registry& registry)
+    : options_(options), metrics_(registry) {
+  uv_loop_init(&loop_);
+  uv_signal_init(&loop_, &sigterm_);
+  uv_signal_init(&loop_, &sigint_);
+  uv_timer_init(&loop_, &drain_timer_);
+  sigterm_.data = sigint_.data = drain_timer_.data = this;
+  main_tasks_ = std::make_unique<common::LoopTaskQueue>(&loop_, kMainQueueCapacity);
+  main_tasks_->Start();
+}
+
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const GatewayOptions& options,
+                                                         prometheus::Registry& registry) {
+  // A peer that resets its socket must cost us an EPIPE, not the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  std::unique_ptr<Gateway> gateway(new Gateway(options, registry));
+  if (absl::Status status = gateway->Init(); !status.ok()) return status;
+  return gateway;
+}
+
+absl::Status Gateway::Init() {
+  if (options_.workers == 0) {
+    options_.workers = std::max(1u, std::thread::hardware_concurrency());
+  }
+  logic_ = std::make_unique<LogicClient>(
+      options_.logic_target, std::chrono::milliseconds(options_.logic_timeout_ms), &metrics_);
+  const uint64_t instance_seed = UnixMillis() / 1000;
+  std::vector<WorkerLoop*> raw_workers;
+  for (uint32_t i = 0; i < options_.workers; ++i) {
+    workers_.push_back(
+        std::make_unique<WorkerLoop>(i, options_, &metrics_, logic_.get(), instance_seed));
+    raw_workers.push_back(workers_.back().get());
+  }
+
+  absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Listen(
+      &loop_, options_.listen_address, options_.listen_backlog, &metrics_, [this](int fd) {
+        workers_[next_worker_++ % workers_.size()]->AdoptSocket(fd);
+      });
+  if (!acceptor.ok()) return acceptor.status();
+  acceptor_ = std::move(*acceptor);
+
+  service_ = std::make_unique<GatewayServiceImpl>(
+      options_, &metrics_, raw_workers,
+      [this](uint32_t reconnect_after_ms) { RequestDrain(reconnect_after_ms); });
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.RegisterService(service_.get());
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || grpc_port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve GatewayService on ", options_.grpc_address));
+  }
+  for (auto& worker : workers_) worker->Start();
+  return absl::OkStatus();
+}
+
+Gateway::~Gateway() {
+  // Run() normally leaves everything closed; this covers a gateway that never ran or failed in
+  // Init(), so that no thread or handle outlives the object.
+  FinishShutdown();
+  if (main_loop_closed_) return;
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+}
+
+absl::Status Gateway::Run() {
+  auto on_signal = [](uv_signal_t* handle, int signum) {
+    auto* self = static_cast<Gateway*>(handle->data);
+    spdlog::info("received signal {}: {}", signum,
+                 self->draining_ ? "closing remaining connections now" : "draining");
+    self->BeginDrain(0);
+  };
+  uv_signal_start(&sigterm_, on_signal, SIGTERM);
+  uv_signal_start(&sigint_, on_signal, SIGINT);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  const int rc = uv_loop_close(&loop_);
+  main_loop_closed_ = rc == 0;
+  if (rc != 0) {
+    return absl::InternalError(absl::StrCat("main loop closed with live handles: ", rc));
+  }
+  return absl::OkStatus();
+}
+
+void Gateway::RequestDrain(uint32_t reconnect_after_ms) {
+  main_tasks_->Post([this, reconnect_after_ms] { BeginDrain(reconnect_after_ms); });
+}
+
+size_t Gateway::connection_count() const {
+  size_t total = 0;
+  for (const auto& worker : workers_) total += worker->connection_count();
+  return total;
+}
+
+void Gateway::BeginDrain(uint32_t reconnect_after_ms) {
+  if (shutting_down_) return;
+  if (draining_) {  // asked twice: stop waiting for clients
+    FinishShutdown();
+    return;
+  }
+  draining_ = true;
+  const uint32_t hint = reconnect_after_ms != 0 ? reconnect_after_ms : options_.goaway_reconnect_ms;
+  spdlog::info("gateway {}: draining {} connections (GoAway, reconnect after {} ms, wait up to {} ms)",
+               options_.gateway_id, connection_count(), hint, options_.drain_timeout_ms);
+  acceptor_->Close([] {});
+  for (auto& worker : workers_) worker->BeginDrain(hint);
+  drain_started_ms_ = uv_now(&loop_);
+  uv_timer_start(
+      &drain_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->CheckDrained(); },
+      kDrainCheckMs, kDrainCheckMs);
+}
+
+void Gateway::CheckDrained() {
+  const size_t remaining = connection_count();
+  const bool timed_out = uv_now(&loop_) - drain_started_ms_ >= options_.drain_timeout_ms;
+  if (remaining == 0 || timed_out) {
+    if (remaining > 0) {
+      spdlog::warn("gateway {}: drain timeout, closing {} connections", options_.gateway_id,
+                   remaining);
+    }
+    FinishShutdown();
+  }
+}
+
+void Gateway::FinishShutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  for (auto& worker : workers_) worker->Shutdown();
+  for (auto& worker : workers_) worker->Join();
+  // Disconnects sent while closing, and responses on their way to the (now closed) loops.
+  if (logic_ && !logic_->WaitIdle(std::chrono::milliseconds(options_.logic_timeout_ms + 1000))) {
+    spdlog::warn("gateway {}: {} calls to logic still in flight at exit", options_.gateway_id,
+                 logic_->in_flight());
+  }
+  if (grpc_server_) {
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  }
+  if (acceptor_ && !draining_) acceptor_->Close([] {});
+  auto close = [](auto* handle) {
+    auto* h = reinterpret_cast<uv_handle_t*>(handle);
+    if (!uv_is_closing(h)) uv_close(h, nullptr);
+  };
+  close(&sigterm_);
+  close(&sigint_);
+  close(&drain_timer_);
+  main_tasks_->Close([] {});
+  spdlog::info("gateway {}: stopped", options_.gateway_id);
+}
+
+}  // namespace im::gateway

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/loop_task_queue.h"
+#include "gateway/acceptor.h"
+#include "gateway/gateway_metrics.h"
+#include "gateway/gateway_options.h"
+#include "gateway/gateway_service_impl.h"
+#include "gateway/logic_client.h"
+#include "gateway/worker_loop.h"
+
+namespace im::gateway {
+
+// An im-gateway: the acceptor and signal handling on the main loop, N worker loops holding the
+// connections, a gRPC client to logic and the GatewayService server for logic.
+// Shutdown (SIGTERM, SIGINT, the Drain RPC or RequestDrain()): stop accepting, GoAway to every
+// client, wait until they have left or drain_timeout_ms passed, close the rest, stop serving
+// gRPC once calls in flight are done, and return from Run(). A second signal skips the wait.
+class Gateway {
+ public:
+  static absl::StatusOr<std::unique_ptr<Gateway>> Create(const GatewayOptions& options,
+                                                         prometheus::Registry& registry);
+  ~Gateway();
+
+  // Runs the main loop on the calling thread until the drain has finished.
+  absl::Status Run();
+
+  // Any thread: begins the drain (0: use the configured GoAway hint).
+  void RequestDrain(uint32_t reconnect_after_ms = 0);
+
+  uint16_t client_port() const { return acceptor_->port(); }
+  int grpc_port() const { return grpc_port_; }
+  size_t connection_count() const;
+
+ private:
+  explicit Gateway(const GatewayOptions& options, prometheus::Registry& registry);
+  absl::Status Init();
+  void BeginDrain(uint32_t reconnect_after_ms);
+  void CheckDrained();
+  void FinishShutdown();
+
+  GatewayOptions options_;
+  GatewayMetrics metrics_;
+  uv_loop_t loop_;
+  uv_signal_t sigterm_;
+  uv_signal_t sigint_;
+  uv_timer_t drain_timer_;
+  std::unique_ptr<common::LoopTaskQueue> main_tasks_;
+  std::unique_ptr<LogicClient> logic_;
+  std::vector<std::unique_ptr<WorkerLoop>> workers_;
+  std::unique_ptr<Acceptor> acceptor_;
+  std::unique_ptr<GatewayServiceImpl> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int grpc_port_ = 0;
+  size_t next_worker_ = 0;
+  bool draining_ = false;
+  bool shutting_down_ = false;
+  bool main_loop_closed_ = false;
+  uint64_t drain_started_ms_ = 0;
+};
+
+}  // namespace im::gateway

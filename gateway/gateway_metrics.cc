@@ -1,0 +1,62 @@
+#include "gateway/gateway_metrics.h"
+
+#include <string>
+
+#include "common/metrics.h"
+
+namespace im::gateway {
+namespace {
+
+prometheus::Counter& MakeCounter(prometheus::Registry& registry, const std::string& name,
+                                 const std::string& help, const prometheus::Labels& labels = {}) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add(labels);
+}
+
+prometheus::Counter& Closed(prometheus::Registry& registry, const std::string& reason) {
+  return MakeCounter(registry, "im_gateway_connections_closed_total",
+                     "Connections closed, by reason", {{"reason", reason}});
+}
+
+}  // namespace
+
+GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
+    : connections(prometheus::BuildGauge()
+                      .Name("im_gateway_connections")
+                      .Help("Open client connections")
+                      .Register(registry)
+                      .Add({})),
+      accepted(MakeCounter(registry, "im_gateway_accepted_total", "Connections accepted")),
+      accept_errors(MakeCounter(registry, "im_gateway_accept_errors_total",
+                                "accept() failures (EMFILE and the like)")),
+      logins_ok(MakeCounter(registry, "im_gateway_logins_total", "Logins", {{"result", "ok"}})),
+      logins_failed(
+          MakeCounter(registry, "im_gateway_logins_total", "Logins", {{"result", "failed"}})),
+      frames_in(MakeCounter(registry, "im_gateway_frames_in_total", "Frames from clients")),
+      frames_out(MakeCounter(registry, "im_gateway_frames_out_total", "Frames to clients")),
+      bytes_in(MakeCounter(registry, "im_gateway_bytes_in_total", "Bytes from clients")),
+      bytes_out(MakeCounter(registry, "im_gateway_bytes_out_total", "Bytes queued to clients")),
+      closed_by_peer(Closed(registry, "peer")),
+      closed_login_timeout(Closed(registry, "login_timeout")),
+      closed_idle(Closed(registry, "idle_timeout")),
+      closed_bad_frame(Closed(registry, "bad_frame")),
+      closed_slow_consumer(Closed(registry, "slow_consumer")),
+      closed_unauthenticated(Closed(registry, "unauthenticated")),
+      closed_kicked(Closed(registry, "kicked")),
+      closed_drain(Closed(registry, "drain")),
+      pushes(MakeCounter(registry, "im_gateway_pushes_total", "Push frames handed to connections")),
+      pushes_unknown(MakeCounter(registry, "im_gateway_pushes_unknown_total",
+                                 "Push targets not connected here")),
+      late_responses(MakeCounter(registry, "im_gateway_late_responses_total",
+                                 "Logic responses for connections already closed")),
+      loop_queue_full(MakeCounter(registry, "im_gateway_loop_queue_full_total",
+                                  "Tasks refused by a full worker loop queue")),
+      logic_errors(MakeCounter(registry, "im_gateway_logic_errors_total", "Failed calls to logic")),
+      too_many_in_flight(MakeCounter(registry, "im_gateway_too_many_in_flight_total",
+                                     "Requests refused: too many outstanding on a connection")),
+      logic_latency(prometheus::BuildHistogram()
+                        .Name("im_gateway_logic_call_seconds")
+                        .Help("Latency of calls to logic")
+                        .Register(registry)
+                        .Add({}, common::LatencyBuckets())) {}
+
+}  // namespace im::gateway

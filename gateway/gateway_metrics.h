@@ -1,0 +1,43 @@
+#pragma once
+
+#include <memory>
+
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace im::gateway {
+
+// The gateway's metrics. Members are references into `registry`, which must outlive this.
+// Prometheus counters are atomic: any thread may update them.
+struct GatewayMetrics {
+  explicit GatewayMetrics(prometheus::Registry& registry);
+
+  prometheus::Gauge& connections;
+  prometheus::Counter& accepted;
+  prometheus::Counter& accept_errors;
+  prometheus::Counter& logins_ok;
+  prometheus::Counter& logins_failed;
+  prometheus::Counter& frames_in;
+  prometheus::Counter& frames_out;
+  prometheus::Counter& bytes_in;
+  prometheus::Counter& bytes_out;
+  prometheus::Counter& closed_by_peer;
+  prometheus::Counter& closed_login_timeout;
+  prometheus::Counter& closed_idle;
+  prometheus::Counter& closed_bad_frame;
+  prometheus::Counter& closed_slow_consumer;
+  prometheus::Counter& closed_unauthenticated;
+  prometheus::Counter& closed_kicked;
+  prometheus::Counter& closed_drain;
+  prometheus::Counter& pushes;             // frames handed to a connection by Push
+  prometheus::Counter& pushes_unknown;     // Push for a connection that is gone
+  prometheus::Counter& late_responses;     // logic answered after the connection closed
+  prometheus::Counter& loop_queue_full;    // posts refused by a full loop queue
+  prometheus::Counter& logic_errors;       // calls to logic that failed (any gRPC error)
+  prometheus::Counter& too_many_in_flight;
+  prometheus::Histogram& logic_latency;    // seconds, per call to logic
+};
+
+}  // namespace im::gateway

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/config.h"
+
+namespace im::gateway {
+
+// Everything an im-gateway process is told at start-up. Defaults serve a local run.
+struct GatewayOptions {
+  std::string gateway_id = "gw-1";
+  std::string listen_address = "0.0.0.0:7000";  // clients (TCP, length-prefixed frames)
+  std::string grpc_address = "127.0.0.1:7200";  // GatewayService, called by logic
+  std::string metrics_address = "0.0.0.0:9100";
+  std::string logic_target = "127.0.0.1:7100";  // gRPC target; dns:/// names round-robin
+  uint32_t workers = 0;                          // 0: one loop per core
+  uint32_t listen_backlog = 4096;
+
+  uint32_t max_frame_bytes = 64 * 1024;
+  uint32_t max_push_frame_bytes = 4 * 1024 * 1024;
+  uint64_t max_write_queue_bytes = 1024 * 1024;  // a client further behind is disconnected
+  uint32_t max_in_flight_per_connection = 64;
+  uint32_t loop_queue_capacity = 65536;          // posts into one loop beyond this are refused
+
+  uint32_t login_timeout_ms = 10'000;
+  uint32_t heartbeat_sec = 30;
+  uint32_t idle_heartbeats = 3;       // silent this many heartbeats: closed
+  uint32_t close_linger_ms = 2'000;   // a closing connection that does not drain is cut
+  uint32_t logic_timeout_ms = 5'000;  // deadline of every call to logic
+  uint32_t session_refresh_ms = 30'000;
+  uint32_t session_refresh_batch = 1'000;
+  uint32_t drain_timeout_ms = 25'000;  // after SIGTERM, how long clients get to leave
+  uint32_t goaway_reconnect_ms = 1'000;
+
+  std::string log_level = "info";
+  std::string log_format = "text";
+
+  uint64_t idle_timeout_ms() const { return uint64_t{heartbeat_sec} * 1000 * idle_heartbeats; }
+
+  // Reads every key under "gateway." (and "log.") from `config`; all errors reported at once.
+  static absl::StatusOr<GatewayOptions> FromConfig(common::Config& config);
+};
+
+}  // namespace im::gateway

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "gateway/gateway_metrics.h"
+#include "gateway/gateway_options.h"
+#include "gateway/worker_loop.h"
+#include "im/v1/gateway.grpc.pb.h"
+
+namespace im::gateway {
+
+// GatewayService as logic sees it. Handlers run on gRPC threads and never touch a connection:
+// they post one task per owning loop and finish the call when the last loop has answered, so a
+// reply says what really happened to each connection.
+class GatewayServiceImpl final : public im::v1::GatewayService::CallbackService {
+ public:
+  // Begins the same drain as SIGTERM, with the GoAway hint given (0: the configured one).
+  // Must be callable from any thread.
+  using DrainStarter = std::function<void(uint32_t reconnect_after_ms)>;
+
+  GatewayServiceImpl(const GatewayOptions& options, GatewayMetrics* metrics,
+                     std::vector<WorkerLoop*> workers, DrainStarter start_drain);
+
+  grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
+                                 const im::v1::PushRequest* request,
+                                 im::v1::PushReply* reply) override;
+  grpc::ServerUnaryReactor* Kick(grpc::CallbackServerContext* context,
+                                 const im::v1::KickRequest* request,
+                                 im::v1::KickReply* reply) override;
+  grpc::ServerUnaryReactor* Drain(grpc::CallbackServerContext* context,
+                                  const im::v1::DrainRequest* request,
+                                  im::v1::DrainReply* reply) override;
+
+ private:
+  WorkerLoop* OwnerOf(common::ConnId id) const;
+
+  const GatewayOptions& options_;
+  GatewayMetrics* metrics_;
+  std::vector<WorkerLoop*> workers_;
+  DrainStarter start_drain_;
+};
+
+}  // namespace im::gateway

@@ -1,0 +1,212 @@
+#include "gateway/logic_client.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "common/logging.h"
+
+namespace im::gateway {
+
+im::v1::Code CodeFromGrpc(grpc::StatusCode code) {
+  const int value = static_cast<int>(code);
+  if (value >= 0 && value <= 16) return static_cast<im::v1::Code>(value);
+  return im::v1::UNKNOWN;
+}
+
+namespace {
+
+absl::Status ToAbsl(const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  // A headless Service resolves to every logic pod; spread calls over all of them.
+  args.SetLoadBalancingPolicyName("round_robin");
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Reconnect quickly after a logic restart instead of backing off for up to two minutes.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2'000);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+// Each LogicService method as a callable taking the generated async stub.
+#define IM_ASYNC_METHOD(Method)                                         \
+  [](auto* stub_async, auto* ctx, auto* req, auto* resp, auto on_done) { \
+    stub_async->Method(ctx, req, resp, std::move(on_done));              \
+  }
+
+}  // namespace
+
+template <typename Request, typename Response>
+struct LogicClient::UnaryCall {
+  grpc::ClientContext context;
+  Request request;
+  Response response;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  absl::AnyInvocable<void(const grpc::Status&, Response&&) &&> done;
+};
+
+LogicClient::LogicClient(const std::string& target, std::chrono::milliseconds timeout,
+                         GatewayMetrics* metrics)
+    : channel_(MakeChannel(target)),
+      stub_(im::v1::LogicService::NewStub(channel_)),
+      timeout_(timeout),
+      metrics_(metrics) {}
+
+LogicClient::~LogicClient() { WaitIdle(timeout_ * 2); }
+
+template <typename Request, typename Response, typename Invoke>
+void LogicClient::StartCall(Request request, Invoke invoke,
+                            absl::AnyInvocable<void(const grpc::Status&, Response&&) &&> done) {
+  auto* call = new UnaryCall<Request, Response>();
+  call->request = std::move(request);
+  call->done = std::move(done);
+  call->context.set_deadline(std::chrono::system_clock::now() + timeout_);
+  in_flight_.fetch_add(1);
+  // gRPC wants a copyable std::function: it captures only the raw call, which owns the rest.
+  invoke(stub_->async(), &call->context, &call->request, &call->response,
+         [this, call](grpc::Status status) {
+           std::unique_ptr<UnaryCall<Request, Response>> owned(call);
+           metrics_->logic_latency.Observe(
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - owned->started)
+                   .count());
+           if (!status.ok()) metrics_->logic_errors.Increment();
+           std::move(owned->done)(status, std::move(owned->response));
+           owned.reset();
+           CallFinished();
+         });
+}
+
+void LogicClient::CallFinished() {
+  if (in_flight_.fetch_sub(1) == 1) {
+    std::lock_guard<std::mutex> lock(idle_mutex_);
+    idle_cv_.notify_all();
+  }
+}
+
+bool LogicClient::WaitIdle(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(idle_mutex_);
+  return idle_cv_.wait_for(lock, timeout, [this] { return in_flight_.load() == 0; });
+}
+
+void LogicClient::Login(im::v1::LoginRequest request, ReplyCallback<im::v1::LoginReply> done) {
+  StartCall<im::v1::LoginRequest, im::v1::LoginReply>(
+      std::move(request), IM_ASYNC_METHOD(Login),
+      [done = std::move(done)](const grpc::Status& status, im::v1::LoginReply&& reply) mutable {
+        if (!status.ok()) return std::move(done)(ToAbsl(status));
+        std::move(done)(std::move(reply));
+      });
+}
+
+void LogicClient::Disconnect(im::v1::DisconnectRequest request) {
+  StartCall<im::v1::DisconnectRequest, im::v1::DisconnectReply>(
+      std::move(request), IM_ASYNC_METHOD(Disconnect),
+      [](const grpc::Status& status, im::v1::DisconnectReply&&) {
+        if (!status.ok()) {
+          IM_LOG_RATE_LIMITED(spdlog::level::warn, "logic Disconnect failed: {} {}",
+                              static_cast<int>(status.error_code()), status.error_message());
+        }
+      });
+}
+
+void LogicClient::RefreshSessions(im::v1::RefreshSessionsRequest request,
+                                  ReplyCallback<im::v1::RefreshSessionsReply> done) {
+  StartCall<im::v1::RefreshSessionsRequest, im::v1::RefreshSessionsReply>(
+      std::move(request), IM_ASYNC_METHOD(RefreshSessions),
+      [done = std::move(done)](const grpc::Status& status,
+                               im::v1::RefreshSessionsReply&& reply) mutable {
+        if (!status.ok()) return std::move(done)(ToAbsl(status));
+        std::move(done)(std::move(reply));
+      });
+}
+
+template <typename Request, typename Response, typename ClientRequest, typename Invoke>
+void LogicClient::ForwardUnary(const im::v1::Caller& caller, uint64_t frame_id,
+                               ClientRequest* client_request,
+                               Response* (im::v1::Frame::*mutable_response)(), Invoke invoke,
+                               FrameCallback done) {
+  Request request;
+  *request.mutable_caller() = caller;
+  request.mutable_req()->Swap(client_request);
+  StartCall<Request, Response>(
+      std::move(request), invoke,
+      [frame_id, mutable_response, done = std::move(done)](const grpc::Status& status,
+                                                           Response&& response) mutable {
+        im::v1::Frame frame;
+        frame.set_id(frame_id);
+        Response* body = (frame.*mutable_response)();
+        if (status.ok()) {
+          *body = std::move(response);
+        } else {
+          body->mutable_status()->set_code(CodeFromGrpc(status.error_code()));
+          body->mutable_status()->set_message("logic: " + status.error_message());
+        }
+        std::move(done)(std::move(frame));
+      });
+}
+
+void LogicClient::Forward(const im::v1::Caller& caller, im::v1::Frame request,
+                          FrameCallback done) {
+  using F = im::v1::Frame;
+  namespace v1 = im::v1;
+  const uint64_t id = request.id();
+  switch (request.body_case()) {
+    case F::kSendReq:
+      return ForwardUnary<v1::SendRequest, v1::SendResp>(caller, id, request.mutable_send_req(),
+                                                         &F::mutable_send_resp,
+                                                         IM_ASYNC_METHOD(Send), std::move(done));
+    case F::kSyncReq:
+      return ForwardUnary<v1::SyncRequest, v1::SyncResp>(caller, id, request.mutable_sync_req(),
+                                                         &F::mutable_sync_resp,
+                                                         IM_ASYNC_METHOD(Sync), std::move(done));
+    case F::kConversationsReq:
+      return ForwardUnary<v1::ConversationsRequest, v1::ConversationsResp>(
+          caller, id, request.mutable_conversations_req(), &F::mutable_conversations_resp,
+          IM_ASYNC_METHOD(Conversations), std::move(done));
+    case F::kReadReq:
+      return ForwardUnary<v1::ReadRequest, v1::ReadResp>(caller, id, request.mutable_read_req(),
+                                                         &F::mutable_read_resp,
+                                                         IM_ASYNC_METHOD(Read), std::move(done));
+    case F::kGroupCreateReq:
+      return ForwardUnary<v1::GroupCreateRequest, v1::GroupCreateResp>(
+          caller, id, request.mutable_group_create_req(), &F::mutable_group_create_resp,
+          IM_ASYNC_METHOD(GroupCreate), std::move(done));
+    case F::kGroupJoinReq:
+      return ForwardUnary<v1::GroupJoinRequest, v1::GroupJoinResp>(
+          caller, id, request.mutable_group_join_req(), &F::mutable_group_join_resp,
+          IM_ASYNC_METHOD(GroupJoin), std::move(done));
+    case F::kGroupLeaveReq:
+      return ForwardUnary<v1::GroupLeaveRequest, v1::GroupLeaveResp>(
+          caller, id, request.mutable_group_leave_req(), &F::mutable_group_leave_resp,
+          IM_ASYNC_METHOD(GroupLeave), std::move(done));
+    case F::kGroupMembersReq:
+      return ForwardUnary<v1::GroupMembersRequest, v1::GroupMembersResp>(
+          caller, id, request.mutable_group_members_req(), &F::mutable_group_members_resp,
+          IM_ASYNC_METHOD(GroupMembers), std::move(done));
+    case F::kAckReq: {
+      v1::AckRequest ack;
+      *ack.mutable_caller() = caller;
+      ack.mutable_req()->Swap(request.mutable_ack_req());
+      return StartCall<v1::AckRequest, v1::AckReply>(
+          std::move(ack), IM_ASYNC_METHOD(Ack),
+          [done = std::move(done)](const grpc::Status& status, v1::AckReply&&) mutable {
+            if (!status.ok()) {
+              IM_LOG_RATE_LIMITED(spdlog::level::warn, "logic Ack failed: {}",
+                                  status.error_message());
+            }
+            std::move(done)(std::nullopt);
+          });
+    }
+    default: {
+      F error;
+      error.set_id(id);
+      error.mutable_error()->set_code(v1::UNEXPECTED_FRAME);
+      error.mutable_error()->set_message("the server does not accept this frame from a client");
+      return std::move(done)(std::move(error));
+    }
+  }
+}
+
+}  // namespace im::gateway

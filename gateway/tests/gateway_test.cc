@@ -1,0 +1,440 @@
+// Loop tests: a real gateway on loopback, real sockets, a LogicService double over real gRPC.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/frame_codec.h"
+#include "gateway/tests/gateway_fixture.h"
+
+namespace im::gateway::testing {
+namespace {
+
+using im::v1::Frame;
+
+std::string LengthPrefix(uint32_t length) {
+  std::string header(4, '\0');
+  header[0] = static_cast<char>(length >> 24);
+  header[1] = static_cast<char>(length >> 16);
+  header[2] = static_cast<char>(length >> 8);
+  header[3] = static_cast<char>(length);
+  return header;
+}
+
+Frame SendFrame(const std::string& conv, const std::string& client_msg_id,
+                const std::string& body = "hello") {
+  Frame frame;
+  frame.mutable_send_req()->set_conv_id(conv);
+  frame.mutable_send_req()->set_client_msg_id(client_msg_id);
+  frame.mutable_send_req()->set_body(body);
+  return frame;
+}
+
+// The Error frame a server sends before closing, and the close itself.
+void ExpectErrorAndClose(im::testing::WireClient& client, im::v1::Code code) {
+  std::optional<Frame> frame = client.Receive(kWait);
+  ASSERT_TRUE(frame.has_value()) << "no frame before close";
+  ASSERT_TRUE(frame->has_error()) << frame->DebugString();
+  EXPECT_EQ(frame->error().code(), code) << frame->DebugString();
+  EXPECT_TRUE(client.WaitClosed(kWait));
+}
+
+TEST_F(GatewayTest, LoginAcceptedThenPingAnswered) {
+  StartGateway();
+  auto client = Connect();
+  std::optional<Frame> resp = client->Login(TestToken("alice"), "phone", kWait);
+  ASSERT_TRUE(resp && resp->has_login_resp());
+  EXPECT_EQ(resp->login_resp().status().code(), im::v1::OK);
+  EXPECT_EQ(resp->login_resp().uid(), "alice");
+  EXPECT_EQ(resp->login_resp().heartbeat_sec(), 1u);
+
+  Frame ping;
+  ping.mutable_ping()->set_client_time_ms(1);
+  std::optional<Frame> pong = client->Call(ping, kWait);
+  ASSERT_TRUE(pong && pong->has_pong());
+  EXPECT_GT(pong->pong().server_time_ms(), 0);
+
+  const auto logins = logic_.logins();
+  ASSERT_EQ(logins.size(), 1u);
+  EXPECT_EQ(logins[0].gateway_id(), "gw-test");
+  EXPECT_NE(logins[0].conn_id(), 0u);
+  EXPECT_EQ(logins[0].req().device(), "phone");
+  EXPECT_FALSE(logins[0].remote_addr().empty());
+}
+
+TEST_F(GatewayTest, LoginSplitIntoSingleBytesIsAccepted) {
+  StartGateway();
+  auto client = Connect();
+  Frame login;
+  login.set_id(7);
+  login.mutable_login_req()->set_token(TestToken("bob"));
+  login.mutable_login_req()->set_device("tablet");
+  const std::string bytes = common::EncodeFrame(login);
+  for (char byte : bytes) ASSERT_TRUE(client->SendRaw(std::string_view(&byte, 1)));
+  std::optional<Frame> resp = client->Receive(kWait);
+  ASSERT_TRUE(resp && resp->has_login_resp());
+  EXPECT_EQ(resp->id(), 7u);
+  EXPECT_EQ(resp->login_resp().status().code(), im::v1::OK);
+}
+
+TEST_F(GatewayTest, LoginWithBadTokenIsRefusedAndClosed) {
+  StartGateway();
+  auto client = Connect();
+  std::optional<Frame> resp = client->Login("not-a-token", "phone", kWait);
+  ASSERT_TRUE(resp && resp->has_login_resp());
+  EXPECT_EQ(resp->login_resp().status().code(), im::v1::TOKEN_INVALID);
+  EXPECT_TRUE(client->WaitClosed(kWait));
+}
+
+TEST_F(GatewayTest, LoginWithExpiredTokenIsRefusedAndClosed) {
+  StartGateway();
+  auto client = Connect();
+  std::optional<Frame> resp = client->Login(TestToken("carol", -10), "phone", kWait);
+  ASSERT_TRUE(resp && resp->has_login_resp());
+  EXPECT_EQ(resp->login_resp().status().code(), im::v1::TOKEN_EXPIRED);
+  EXPECT_TRUE(client->WaitClosed(kWait));
+}
+
+TEST_F(GatewayTest, LoginWhileLogicIsDownAnswersUnavailable) {
+  GatewayOptions options = TestOptions("127.0.0.1:1");  // nothing listens there
+  options.logic_timeout_ms = 500;
+  StartGateway(options);
+  auto client = Connect();
+  std::optional<Frame> resp = client->Login(TestToken("dave"), "phone", kWait);
+  ASSERT_TRUE(resp && resp->has_login_resp());
+  EXPECT_EQ(resp->login_resp().status().code(), im::v1::UNAVAILABLE) << resp->DebugString();
+  EXPECT_TRUE(client->WaitClosed(kWait));
+}
+
+TEST_F(GatewayTest, FirstFrameOtherThanLoginIsUnauthenticated) {
+  StartGateway();
+  auto client = Connect();
+  ASSERT_TRUE(client->SendFrame(SendFrame("s:a:b", "m1")));
+  ExpectErrorAndClose(*client, im::v1::UNAUTHENTICATED);
+  EXPECT_TRUE(logic_.sends().empty());
+}
+
+TEST_F(GatewayTest, RequestBeforeLoginCompletesIsUnauthenticated) {
+  StartGateway();
+  auto client = Connect();
+  Frame login;
+  login.set_id(1);
+  login.mutable_login_req()->set_token(TestToken("erin"));
+  // Login and a send in one write: the send arrives while the login is with logic.
+  ASSERT_TRUE(client->SendRaw(common::EncodeFrame(login) + common::EncodeFrame(SendFrame("s:a:b", "m"))));
+  std::optional<Frame> error =
+      client->ReceiveMatching([](const Frame& f) { return f.has_error(); }, kWait);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->error().code(), im::v1::UNAUTHENTICATED);
+  EXPECT_TRUE(client->WaitClosed(kWait));
+  EXPECT_TRUE(logic_.sends().empty());
+}
+
+TEST_F(GatewayTest, SilentConnectionGetsLoginTimeout) {
+  StartGateway();
+  auto client = Connect();
+  ExpectErrorAndClose(*client, im::v1::LOGIN_TIMEOUT);
+}
+
+TEST_F(GatewayTest, SilentLoggedInConnectionGetsIdleTimeout) {
+  StartGateway();
+  auto client = LoggedIn("frank");
+  ASSERT_NE(client, nullptr);
+  ExpectErrorAndClose(*client, im::v1::IDLE_TIMEOUT);
+  // The session is released at logic.
+  EXPECT_TRUE(logic_.WaitUntil([&] { return logic_.disconnects().size() == 1; }, kWait));
+  EXPECT_EQ(logic_.disconnects()[0].caller().uid(), "frank");
+  EXPECT_EQ(logic_.disconnects()[0].reason(), "idle_timeout");
+}
+
+TEST_F(GatewayTest, HeartbeatsKeepConnectionAlive) {
+  StartGateway();  // idle timeout: one heartbeat of 1 s
+  auto client = LoggedIn("gina");
+  ASSERT_NE(client, nullptr);
+  Frame ping;
+  ping.mutable_ping();
+  for (int i = 0; i < 8; ++i) {  // 8 x 300 ms: well past the idle timeout
+    std::optional<Frame> pong = client->Call(ping, kWait);
+    ASSERT_TRUE(pong && pong->has_pong()) << "ping " << i;
+    EXPECT_FALSE(client->Receive(Millis(300)).has_value());
+  }
+  EXPECT_FALSE(client->closed());
+}
+
+TEST_F(GatewayTest, OversizedFrameIsRefusedWithFrameTooLarge) {
+  StartGateway();
+  auto client = Connect();
+  // Announce one byte over the 64 KiB limit and keep sending: the error must still arrive.
+  ASSERT_TRUE(client->SendRaw(LengthPrefix(64 * 1024 + 1) + std::string(32 * 1024, 'x')));
+  ExpectErrorAndClose(*client, im::v1::FRAME_TOO_LARGE);
+}
+
+TEST_F(GatewayTest, OversizedFrameAfterLoginIsRefusedToo) {
+  StartGateway();
+  auto client = LoggedIn("hank");
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->SendRaw(LengthPrefix(1u << 31)));
+  ExpectErrorAndClose(*client, im::v1::FRAME_TOO_LARGE);
+}
+
+TEST_F(GatewayTest, ZeroLengthFrameIsMalformed) {
+  StartGateway();
+  auto client = Connect();
+  ASSERT_TRUE(client->SendRaw(LengthPrefix(0)));
+  ExpectErrorAndClose(*client, im::v1::MALFORMED_FRAME);
+}
+
+TEST_F(GatewayTest, GarbageFrameIsMalformed) {
+  StartGateway();
+  auto client = Connect();
+  ASSERT_TRUE(client->SendRaw(LengthPrefix(6) + std::string("\xff\xff\xff\xff\xff\xff", 6)));
+  ExpectErrorAndClose(*client, im::v1::MALFORMED_FRAME);
+}
+
+TEST_F(GatewayTest, RequestIsForwardedWithCallerAndAnswered) {
+  StartGateway();
+  auto client = LoggedIn("ivy", "laptop");
+  ASSERT_NE(client, nullptr);
+  std::optional<Frame> resp = client->Call(SendFrame("s:ivy:jack", "c-1"), kWait);
+  ASSERT_TRUE(resp && resp->has_send_resp()) << (resp ? resp->DebugString() : "none");
+  EXPECT_EQ(resp->send_resp().status().code(), im::v1::OK);
+  EXPECT_EQ(resp->send_resp().client_msg_id(), "c-1");
+  EXPECT_EQ(resp->send_resp().seq(), 1u);
+
+  const auto sends = logic_.sends();
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].caller().uid(), "ivy");
+  EXPECT_EQ(sends[0].caller().device(), "laptop");
+  EXPECT_EQ(sends[0].caller().gateway_id(), "gw-test");
+  EXPECT_EQ(sends[0].caller().conn_id(), ConnIdOfLogin(0));
+  EXPECT_FALSE(sends[0].caller().request_id().empty());
+  EXPECT_EQ(sends[0].req().body(), "hello");
+}
+
+TEST_F(GatewayTest, LogicErrorBecomesResponseStatus) {
+  StartGateway();
+  auto client = LoggedIn("jack");
+  ASSERT_NE(client, nullptr);
+  Frame sync;
+  sync.mutable_sync_req()->set_conv_id("s:a:jack");
+  std::optional<Frame> resp = client->Call(sync, kWait);  // the double leaves Sync unimplemented
+  ASSERT_TRUE(resp && resp->has_sync_resp());
+  EXPECT_EQ(resp->sync_resp().status().code(), im::v1::UNIMPLEMENTED);
+}
+
+TEST_F(GatewayTest, AckIsForwardedWithoutResponse) {
+  StartGateway();
+  auto client = LoggedIn("kim");
+  ASSERT_NE(client, nullptr);
+  Frame ack;
+  auto* cursor = ack.mutable_ack_req()->add_cursors();
+  cursor->set_conv_id("s:kim:lee");
+  cursor->set_seq(42);
+  ASSERT_TRUE(client->SendFrame(ack));
+  ASSERT_TRUE(logic_.WaitUntil([&] { return logic_.acks().size() == 1; }, kWait));
+  EXPECT_EQ(logic_.acks()[0].req().cursors(0).seq(), 42u);
+  EXPECT_FALSE(client->Receive(Millis(200)).has_value());
+}
+
+TEST_F(GatewayTest, ServerOnlyFrameFromClientIsAnsweredWithError) {
+  StartGateway();
+  auto client = LoggedIn("lee");
+  ASSERT_NE(client, nullptr);
+  Frame push;
+  push.mutable_message_push();
+  std::optional<Frame> resp = client->Call(push, kWait);
+  ASSERT_TRUE(resp && resp->has_error());
+  EXPECT_EQ(resp->error().code(), im::v1::UNEXPECTED_FRAME);
+  EXPECT_FALSE(client->closed());
+}
+
+TEST_F(GatewayTest, TooManyRequestsInFlightAreRefused) {
+  GatewayOptions options = TestOptions(logic_.target());
+  options.max_in_flight_per_connection = 2;
+  options.heartbeat_sec = 10;
+  StartGateway(options);
+  logic_.set_send_delay(Millis(400));
+  auto client = LoggedIn("max");
+  ASSERT_NE(client, nullptr);
+  for (uint64_t id = 100; id < 103; ++id) {
+    Frame frame = SendFrame("s:max:ned", "m" + std::to_string(id));
+    frame.set_id(id);
+    ASSERT_TRUE(client->SendFrame(frame));
+  }
+  std::optional<Frame> refused =
+      client->ReceiveMatching([](const Frame& f) { return f.id() == 102; }, kWait);
+  ASSERT_TRUE(refused && refused->has_error());
+  EXPECT_EQ(refused->error().code(), im::v1::TOO_MANY_IN_FLIGHT);
+  for (uint64_t id : {100, 101}) {
+    std::optional<Frame> ok =
+        client->ReceiveMatching([id](const Frame& f) { return f.id() == id; }, kWait);
+    ASSERT_TRUE(ok && ok->has_send_resp()) << id;
+  }
+}
+
+TEST_F(GatewayTest, PushReachesExactlyTheAddressedConnections) {
+  StartGateway();
+  std::vector<std::unique_ptr<im::testing::WireClient>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(LoggedIn("user" + std::to_string(i)));
+    ASSERT_NE(clients.back(), nullptr);
+  }
+  Frame push;
+  im::v1::Message* message = push.mutable_message_push()->add_messages();
+  message->set_conv_id("g:1");
+  message->set_seq(5);
+  message->set_body("to 0 and 2");
+  im::v1::PushRequest request;
+  request.add_conn_ids(ConnIdOfLogin(0));
+  request.add_conn_ids(ConnIdOfLogin(2));
+  const uint64_t bogus = common::MakeConnId(1, 999'999);
+  request.add_conn_ids(bogus);
+  request.set_frame(push.SerializeAsString());
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  im::v1::PushReply reply;
+  ASSERT_TRUE(GatewayStub()->Push(&context, request, &reply).ok());
+  EXPECT_EQ(reply.delivered(), 2u);
+  ASSERT_EQ(reply.unknown_conn_ids_size(), 1);
+  EXPECT_EQ(reply.unknown_conn_ids(0), bogus);
+
+  for (int i : {0, 2}) {
+    std::optional<Frame> got = clients[i]->Receive(kWait);
+    ASSERT_TRUE(got && got->has_message_push()) << i;
+    EXPECT_EQ(got->id(), 0u);
+    EXPECT_EQ(got->message_push().messages(0).body(), "to 0 and 2");
+  }
+  for (int i : {1, 3}) EXPECT_FALSE(clients[i]->Receive(Millis(200)).has_value()) << i;
+}
+
+TEST_F(GatewayTest, PushOfEmptyOrOversizedFrameIsInvalid) {
+  StartGateway();
+  im::v1::PushRequest request;
+  request.add_conn_ids(1);
+  grpc::ClientContext context;
+  im::v1::PushReply reply;
+  EXPECT_EQ(GatewayStub()->Push(&context, request, &reply).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(GatewayTest, KickSendsKickAndCloses) {
+  StartGateway();
+  auto client = LoggedIn("olga");
+  ASSERT_NE(client, nullptr);
+  im::v1::KickRequest request;
+  request.set_conn_id(ConnIdOfLogin(0));
+  request.set_reason(im::v1::Kick::LOGGED_IN_ELSEWHERE);
+  grpc::ClientContext context;
+  im::v1::KickReply reply;
+  ASSERT_TRUE(GatewayStub()->Kick(&context, request, &reply).ok());
+  EXPECT_TRUE(reply.found());
+  std::optional<Frame> kick = client->Receive(kWait);
+  ASSERT_TRUE(kick && kick->has_kick());
+  EXPECT_EQ(kick->kick().reason(), im::v1::Kick::LOGGED_IN_ELSEWHERE);
+  EXPECT_TRUE(client->WaitClosed(kWait));
+
+  grpc::ClientContext again;
+  ASSERT_TRUE(GatewayStub()->Kick(&again, request, &reply).ok());
+  EXPECT_FALSE(reply.found());
+}
+
+TEST_F(GatewayTest, SlowReaderIsDisconnectedAndOthersAreServed) {
+  GatewayOptions options = TestOptions(logic_.target());
+  options.max_write_queue_bytes = 256 * 1024;
+  options.heartbeat_sec = 30;
+  StartGateway(options);
+  auto slow = Connect(/*receive_buffer_bytes=*/4096);
+  ASSERT_TRUE(slow->Login(TestToken("slow"), "phone", kWait).has_value());
+  auto healthy = LoggedIn("healthy");
+  ASSERT_NE(healthy, nullptr);
+
+  Frame push;
+  push.mutable_message_push()->add_messages()->set_body(std::string(32 * 1024, 'p'));
+  im::v1::PushRequest request;
+  request.add_conn_ids(ConnIdOfLogin(0));
+  request.set_frame(push.SerializeAsString());
+  // The slow client never reads: kernel buffers fill, then the gateway's queue hits its bound.
+  uint32_t delivered = 0;
+  bool refused = false;
+  for (int i = 0; i < 200 && !refused; ++i) {
+    grpc::ClientContext context;
+    im::v1::PushReply reply;
+    ASSERT_TRUE(GatewayStub()->Push(&context, request, &reply).ok());
+    delivered += reply.delivered();
+    refused = reply.unknown_conn_ids_size() == 1;
+  }
+  EXPECT_TRUE(refused) << "the gateway kept queueing for a client that does not read";
+  EXPECT_LT(delivered, 200u);
+  EXPECT_TRUE(slow->WaitClosed(Millis(20'000)));
+
+  Frame ping;
+  ping.mutable_ping();
+  std::optional<Frame> pong = healthy->Call(ping, kWait);
+  EXPECT_TRUE(pong && pong->has_pong());
+}
+
+TEST_F(GatewayTest, SessionRefreshReportsSessionsAndClosesStaleOnes) {
+  GatewayOptions options = TestOptions(logic_.target());
+  options.session_refresh_ms = 100;
+  options.heartbeat_sec = 30;
+  StartGateway(options);
+  auto kept = LoggedIn("pat");
+  auto stale = LoggedIn("quinn");
+  ASSERT_NE(kept, nullptr);
+  ASSERT_NE(stale, nullptr);
+  logic_.set_stale_conn_ids({ConnIdOfLogin(1)});
+  ExpectErrorAndClose(*stale, im::v1::UNAUTHENTICATED);
+  ASSERT_TRUE(logic_.WaitUntil(
+      [&] {
+        for (const auto& refresh : logic_.refreshes()) {
+          for (const auto& session : refresh.sessions()) {
+            if (session.uid() == "pat" && session.conn_id() == ConnIdOfLogin(0)) return true;
+          }
+        }
+        return false;
+      },
+      kWait));
+  EXPECT_FALSE(kept->closed());
+}
+
+TEST_F(GatewayTest, ClientLeavingReleasesItsSession) {
+  StartGateway();
+  {
+    auto client = LoggedIn("rita", "watch");
+    ASSERT_NE(client, nullptr);
+  }
+  ASSERT_TRUE(logic_.WaitUntil([&] { return logic_.disconnects().size() == 1; }, kWait));
+  const auto disconnect = logic_.disconnects()[0];
+  EXPECT_EQ(disconnect.caller().uid(), "rita");
+  EXPECT_EQ(disconnect.caller().device(), "watch");
+  EXPECT_EQ(disconnect.caller().conn_id(), ConnIdOfLogin(0));
+  EXPECT_EQ(disconnect.reason(), "peer");
+}
+
+TEST_F(GatewayTest, DrainSendsGoAwayAndStopsAccepting) {
+  GatewayOptions options = TestOptions(logic_.target());
+  options.heartbeat_sec = 30;
+  options.drain_timeout_ms = 5000;
+  options.goaway_reconnect_ms = 1234;
+  StartGateway(options);
+  auto a = LoggedIn("sam");
+  auto b = LoggedIn("tom");
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  const uint16_t port = gateway_->client_port();
+  gateway_->RequestDrain();
+  for (auto* client : {a.get(), b.get()}) {
+    std::optional<Frame> goaway = client->Receive(kWait);
+    ASSERT_TRUE(goaway && goaway->has_go_away());
+    EXPECT_EQ(goaway->go_away().reconnect_after_ms(), 1234u);
+  }
+  a.reset();  // clients leave; Run() returns once both are gone
+  b.reset();
+  gateway_thread_.join();
+  EXPECT_TRUE(run_status_.ok()) << run_status_;
+  gateway_.reset();
+  EXPECT_FALSE(im::testing::WireClient::Connect("127.0.0.1", port).ok());
+}
+
+}  // namespace
+}  // namespace im::gateway::testing

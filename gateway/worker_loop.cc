@@ -1,0 +1,264 @@
+#include "gateway/worker_loop.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "common/logging.h"
+
+namespace im::gateway {
+namespace {
+
+// The sweep runs often enough that a timeout fires within a quarter of its length.
+uint64_t SweepIntervalMs(const GatewayOptions& o) {
+  const uint64_t shortest = std::min<uint64_t>(
+      {o.login_timeout_ms, o.idle_timeout_ms(), o.close_linger_ms});
+  return std::clamp<uint64_t>(shortest / 4, 5, 1000);
+}
+
+}  // namespace
+
+WorkerLoop::WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMetrics* metrics,
+                       LogicClient* logic, uint64_t instance_seed)
+    : index_(index),
+      options_(options),
+      metrics_(metrics),
+      logic_(logic),
+      tasks_(&loop_, options.loop_queue_capacity),
+      ids_(index, instance_seed),
+      read_buffer_(64 * 1024) {
+  uv_loop_init(&loop_);
+  loop_.data = this;
+  uv_timer_init(&loop_, &sweep_timer_);
+  sweep_timer_.data = this;
+  uv_timer_init(&loop_, &refresh_timer_);
+  refresh_timer_.data = this;
+  tasks_.Start();
+}
+
+WorkerLoop::~WorkerLoop() {
+  Join();
+  if (started_) return;  // the thread closed the loop when it ended
+  CloseHandles();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+}
+
+void WorkerLoop::Start() {
+  const uint64_t sweep_ms = SweepIntervalMs(options_);
+  uv_timer_start(
+      &sweep_timer_, [](uv_timer_t* t) { static_cast<WorkerLoop*>(t->data)->Sweep(); }, sweep_ms,
+      sweep_ms);
+  uv_timer_start(
+      &refresh_timer_, [](uv_timer_t* t) { static_cast<WorkerLoop*>(t->data)->RefreshSessions(); },
+      options_.session_refresh_ms, options_.session_refresh_ms);
+  started_ = true;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void WorkerLoop::Run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  const int rc = uv_loop_close(&loop_);
+  if (rc != 0) spdlog::error("worker {}: loop closed with live handles ({})", index_, rc);
+}
+
+void WorkerLoop::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+bool WorkerLoop::Post(Task task) {
+  if (tasks_.Post(std::move(task))) return true;
+  metrics_->loop_queue_full.Increment();
+  return false;
+}
+
+bool WorkerLoop::AdoptSocket(int fd) {
+  if (Post([this, fd] { Accept(fd); })) return true;
+  ::close(fd);
+  return false;
+}
+
+bool WorkerLoop::PostToConnection(common::ConnId id, ConnectionTask task, Task on_missing) {
+  return Post([this, id, task = std::move(task), on_missing = std::move(on_missing)]() mutable {
+    if (Connection* connection = Find(id)) {
+      std::move(task)(*connection);
+    } else if (on_missing) {
+      std::move(on_missing)();
+    }
+  });
+}
+
+bool WorkerLoop::BeginDrain(uint32_t reconnect_after_ms) {
+  return Post([this, reconnect_after_ms] {
+    draining_ = true;
+    for (auto& [id, connection] : connections_) {
+      if (connection->logged_in()) {
+        connection->GoAway(reconnect_after_ms);
+      } else {
+        connection->CloseAfterFlush(CloseReason::kDrain);
+      }
+    }
+  });
+}
+
+void WorkerLoop::Shutdown() {
+  // Posting cannot be refused for lack of room forever, but a full queue must not leave the
+  // thread running: retry until the loop takes it.
+  while (!tasks_.Post([this] {
+    shutting_down_ = true;
+    CloseAll(CloseReason::kDrain);
+    CloseHandles();
+  })) {
+    if (!thread_.joinable()) return;
+    std::this_thread::yield();
+  }
+}
+
+void WorkerLoop::CloseAll(CloseReason reason) {
+  std::vector<Connection*> all;
+  all.reserve(connections_.size());
+  for (auto& [id, connection] : connections_) all.push_back(connection.get());
+  for (Connection* connection : all) connection->Close(reason);
+}
+
+void WorkerLoop::CloseHandles() {
+  auto close = [](uv_timer_t* timer) {
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(timer))) {
+      uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
+    }
+  };
+  close(&sweep_timer_);
+  close(&refresh_timer_);
+  tasks_.Close([] {});
+}
+
+void WorkerLoop::Accept(int fd) {
+  if (draining_ || shutting_down_) {
+    ::close(fd);
+    return;
+  }
+  const common::ConnId id = ids_.Next();
+  auto owned = std::make_unique<Connection>(this, id);
+  Connection* connection = owned.get();
+  connections_.emplace(id, std::move(owned));
+  connection_count_.fetch_add(1, std::memory_order_relaxed);
+  metrics_->connections.Increment();
+  metrics_->accepted.Increment();
+  Touch(connection, Connection::Timeline::kUnauthenticated);
+  if (int rc = connection->Open(fd); rc != 0) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "worker {}: cannot open accepted socket: {}", index_,
+                        uv_strerror(rc));
+    connection->Close(CloseReason::kPeer);
+  }
+}
+
+Connection* WorkerLoop::Find(common::ConnId id) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return nullptr;
+  const Connection::State state = it->second->state();
+  // A closing connection only flushes what it has; to everyone else it is gone.
+  if (state == Connection::State::kClosing || state == Connection::State::kClosed) return nullptr;
+  return it->second.get();
+}
+
+uv_buf_t WorkerLoop::ReadBuffer() {
+  return uv_buf_init(read_buffer_.data(), static_cast<unsigned int>(read_buffer_.size()));
+}
+
+std::list<Connection*>& WorkerLoop::ListOf(Connection::Timeline timeline) {
+  switch (timeline) {
+    case Connection::Timeline::kUnauthenticated:
+      return unauthenticated_;
+    case Connection::Timeline::kClosing:
+      return closing_;
+    case Connection::Timeline::kLive:
+    case Connection::Timeline::kNone:
+      break;
+  }
+  return live_;
+}
+
+void WorkerLoop::Touch(Connection* connection, Connection::Timeline timeline) {
+  const Connection::Timeline current = connection->timeline();
+  if (timeline == Connection::Timeline::kNone) {
+    if (current != Connection::Timeline::kNone) {
+      ListOf(current).erase(connection->timeline_position());
+    }
+    connection->set_timeline(timeline, {}, now_ms());
+    return;
+  }
+  std::list<Connection*>& target = ListOf(timeline);
+  if (current == Connection::Timeline::kNone) {
+    target.push_back(connection);
+  } else {
+    // splice moves the node without allocating.
+    target.splice(target.end(), ListOf(current), connection->timeline_position());
+  }
+  connection->set_timeline(timeline, std::prev(target.end()), now_ms());
+}
+
+void WorkerLoop::Forget(Connection* connection) {
+  Touch(connection, Connection::Timeline::kNone);
+  connections_.erase(connection->id());
+  connection_count_.fetch_sub(1, std::memory_order_relaxed);
+  metrics_->connections.Decrement();
+}
+
+void WorkerLoop::Sweep() {
+  const uint64_t now = now_ms();
+  auto expire = [now](std::list<Connection*>& list, uint64_t timeout_ms, auto&& on_expired) {
+    while (!list.empty()) {
+      Connection* oldest = list.front();
+      if (now - oldest->timeline_since_ms() < timeout_ms) return;
+      on_expired(oldest);  // always moves `oldest` off this list
+    }
+  };
+  expire(unauthenticated_, options_.login_timeout_ms, [](Connection* c) {
+    c->CloseWithError(im::v1::LOGIN_TIMEOUT, "no LoginReq in time", CloseReason::kLoginTimeout);
+  });
+  expire(live_, options_.idle_timeout_ms(), [](Connection* c) {
+    c->CloseWithError(im::v1::IDLE_TIMEOUT, "no frame for three heartbeats",
+                      CloseReason::kIdleTimeout);
+  });
+  expire(closing_, options_.close_linger_ms, [](Connection* c) { c->Close(CloseReason::kLinger); });
+}
+
+void WorkerLoop::RefreshSessions() {
+  im::v1::RefreshSessionsRequest batch;
+  auto send = [this](im::v1::RefreshSessionsRequest request) {
+    logic_->RefreshSessions(
+        std::move(request),
+        [this](absl::StatusOr<im::v1::RefreshSessionsReply> reply) mutable {
+          if (!reply.ok()) {
+            IM_LOG_RATE_LIMITED(spdlog::level::warn, "worker {}: session refresh failed: {}",
+                                index_, reply.status().ToString());
+            return;
+          }
+          for (common::ConnId stale : reply->stale_conn_ids()) {
+            PostToConnection(stale, [](Connection& c) {
+              c.CloseWithError(im::v1::UNAUTHENTICATED, "session is no longer registered",
+                               CloseReason::kUnauthenticated);
+            });
+          }
+        });
+  };
+  for (Connection* connection : live_) {
+    if (!connection->logged_in()) continue;
+    im::v1::SessionRef* ref = batch.add_sessions();
+    ref->set_uid(connection->uid());
+    ref->set_device(connection->device());
+    ref->set_conn_id(connection->id());
+    if (static_cast<uint32_t>(batch.sessions_size()) >= options_.session_refresh_batch) {
+      batch.set_gateway_id(options_.gateway_id);
+      send(std::move(batch));
+      batch = im::v1::RefreshSessionsRequest();
+    }
+  }
+  if (batch.sessions_size() > 0) {
+    batch.set_gateway_id(options_.gateway_id);
+    send(std::move(batch));
+  }
+}
+
+}  // namespace im::gateway

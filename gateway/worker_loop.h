@@ -1,0 +1,107 @@
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "common/conn_id.h"
+#include "common/loop_task_queue.h"
+#include "gateway/connection.h"
+#include "gateway/gateway_metrics.h"
+#include "gateway/gateway_options.h"
+#include "gateway/logic_client.h"
+
+namespace im::gateway {
+
+// One event loop on its own thread, owning its connections outright (no locks on the hot path).
+// Other threads reach it only through Post() and the helpers built on it.
+// Timeouts are kept without a timer per connection: connections sit in lists ordered by the time
+// that matters (accept, last frame, start of closing) and one sweep timer walks each list from its
+// oldest end, stopping at the first that has not expired.
+class WorkerLoop {
+ public:
+  using Task = common::LoopTaskQueue::Task;
+  using ConnectionTask = absl::AnyInvocable<void(Connection&) &&>;
+
+  WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMetrics* metrics,
+             LogicClient* logic, uint64_t instance_seed);
+  ~WorkerLoop();  // joins the thread; call Shutdown() first
+  WorkerLoop(const WorkerLoop&) = delete;
+  WorkerLoop& operator=(const WorkerLoop&) = delete;
+
+  // Starts the loop's thread.
+  void Start();
+
+  // --- Any thread. Each returns false (and counts it) when the loop's queue refuses the task.
+  bool Post(Task task);
+  // Hands a freshly accepted socket to this loop; the socket is closed if the loop refuses it.
+  bool AdoptSocket(int fd);
+  // Runs `task` on the connection if it still exists, else `on_missing` (may be empty), both on
+  // the loop thread.
+  bool PostToConnection(common::ConnId id, ConnectionTask task, Task on_missing = nullptr);
+  // Sends GoAway to every connection and refuses new ones.
+  bool BeginDrain(uint32_t reconnect_after_ms);
+  // Closes every connection and every handle; the thread then exits. Join() waits for it.
+  void Shutdown();
+  void Join();
+
+  size_t connection_count() const { return connection_count_.load(std::memory_order_relaxed); }
+  uint32_t index() const { return index_; }
+
+  // --- Loop thread only.
+  Connection* Find(common::ConnId id);
+  uv_loop_t* loop() { return &loop_; }
+  uint64_t now_ms() { return uv_now(&loop_); }
+  const GatewayOptions& options() const { return options_; }
+  GatewayMetrics& metrics() { return *metrics_; }
+  LogicClient& logic() { return *logic_; }
+  // One read buffer per loop: libuv calls alloc, read and the read callback back to back for one
+  // stream, so connections never hold a read buffer between reads.
+  uv_buf_t ReadBuffer();
+
+  // Moves a connection to the tail of a timeline (it just did something worth a fresh timeout).
+  void Touch(Connection* connection, Connection::Timeline timeline);
+  // Called by a connection from its close callback: forgets and deletes it.
+  void Forget(Connection* connection);
+
+ private:
+  void Run();
+  void Accept(int fd);
+  void Sweep();
+  void RefreshSessions();
+  void CloseAll(CloseReason reason);
+  void CloseHandles();
+  std::list<Connection*>& ListOf(Connection::Timeline timeline);
+
+  const uint32_t index_;
+  const GatewayOptions& options_;
+  GatewayMetrics* metrics_;
+  LogicClient* logic_;
+
+  uv_loop_t loop_;
+  uv_timer_t sweep_timer_;
+  uv_timer_t refresh_timer_;
+  common::LoopTaskQueue tasks_;
+  common::ConnIdAllocator ids_;
+  std::thread thread_;
+
+  std::unordered_map<common::ConnId, std::unique_ptr<Connection>> connections_;
+  std::list<Connection*> unauthenticated_;  // by accept time
+  std::list<Connection*> live_;             // by last frame received
+  std::list<Connection*> closing_;          // by start of closing
+  std::vector<char> read_buffer_;
+  bool started_ = false;
+  bool draining_ = false;
+  bool shutting_down_ = false;
+  std::atomic<size_t> connection_count_{0};
+};
+
+}  // namespace im::gateway

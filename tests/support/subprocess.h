@@ -1,0 +1,51 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace im::testing {
+
+// A child process for tests: the real binaries, started with extra environment variables, with
+// stdout readable line by line. The destructor kills (SIGKILL) and reaps a child still running.
+class Subprocess {
+ public:
+  static absl::StatusOr<std::unique_ptr<Subprocess>> Start(
+      const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
+  ~Subprocess();
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+
+  // The next line of stdout (without the newline), or nullopt on timeout or EOF.
+  std::optional<std::string> ReadLine(std::chrono::milliseconds timeout);
+  // The first line starting with `prefix`; earlier lines are dropped.
+  std::optional<std::string> ReadLineStartingWith(const std::string& prefix,
+                                                  std::chrono::milliseconds timeout);
+  bool Signal(int signal);
+  // The exit status (exit code, or 128 + signal) once the child exits within `timeout`.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  pid_t pid() const { return pid_; }
+
+ private:
+  Subprocess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
+
+  pid_t pid_;
+  int stdout_fd_;
+  std::string buffered_;
+  std::optional<int> exit_status_;
+};
+
+// Resident set size of a process in bytes (VmRSS in /proc/<pid>/status), or 0 if unknown.
+size_t ResidentBytes(pid_t pid);
+
+// Reads "key=value" out of a line such as "im-gateway ready id=gw-1 client_port=41234".
+std::optional<std::string> FieldOf(const std::string& line, const std::string& key);
+
+}  // namespace im::testing

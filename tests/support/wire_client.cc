@@ -1,0 +1,129 @@
+#include "tests/support/wire_client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace im::testing {
+
+absl::StatusOr<std::unique_ptr<WireClient>> WireClient::Connect(const std::string& host,
+                                                                uint16_t port,
+                                                                int receive_buffer_bytes) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(std::strerror(errno));
+  if (receive_buffer_bytes > 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof(receive_buffer_bytes));
+  }
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  if (::inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) {
+    ::close(fd);
+    return absl::InvalidArgumentError(absl::StrCat("bad host ", host));
+  }
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return absl::UnavailableError(absl::StrCat("connect: ", std::strerror(error)));
+  }
+  return std::unique_ptr<WireClient>(new WireClient(fd));
+}
+
+WireClient::~WireClient() { ::close(fd_); }
+
+bool WireClient::SendFrame(const im::v1::Frame& frame) {
+  return SendRaw(common::EncodeFrame(frame));
+}
+
+bool WireClient::SendRaw(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+bool WireClient::Pump(Millis timeout) {
+  if (closed_) return false;
+  pollfd p{fd_, POLLIN, 0};
+  const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  if (ready <= 0) return false;
+  char buffer[64 * 1024];
+  const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
+  if (n <= 0) {
+    closed_ = true;
+    return false;
+  }
+  const common::DecodeError error =
+      decoder_.Feed(std::string_view(buffer, static_cast<size_t>(n)), [this](im::v1::Frame&& f) {
+        queue_.push_back(std::move(f));
+        return true;
+      });
+  if (error != common::DecodeError::kNone) closed_ = true;  // the server sent garbage
+  return true;
+}
+
+std::optional<im::v1::Frame> WireClient::Receive(Millis timeout) {
+  return ReceiveMatching([](const im::v1::Frame&) { return true; }, timeout);
+}
+
+std::optional<im::v1::Frame> WireClient::ReceiveMatching(
+    const std::function<bool(const im::v1::Frame&)>& match, Millis timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+      if (match(*it)) {
+        im::v1::Frame frame = std::move(*it);
+        queue_.erase(it);
+        return frame;
+      }
+    }
+    const auto left =
+        std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || closed_) return std::nullopt;
+    Pump(left);
+  }
+}
+
+std::optional<im::v1::Frame> WireClient::Call(im::v1::Frame request, Millis timeout) {
+  const uint64_t id = next_id_++;
+  request.set_id(id);
+  if (!SendFrame(request)) return std::nullopt;
+  return ReceiveMatching([id](const im::v1::Frame& f) { return f.id() == id; }, timeout);
+}
+
+std::optional<im::v1::Frame> WireClient::Login(const std::string& token,
+                                               const std::string& device, Millis timeout) {
+  im::v1::Frame frame;
+  frame.mutable_login_req()->set_token(token);
+  frame.mutable_login_req()->set_device(device);
+  frame.mutable_login_req()->set_platform("test");
+  return Call(std::move(frame), timeout);
+}
+
+bool WireClient::WaitClosed(Millis timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!closed_) {
+    const auto left =
+        std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    Pump(left);
+  }
+  return true;
+}
+
+}  // namespace im::testing

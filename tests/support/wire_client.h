@@ -1,0 +1,64 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "common/frame_codec.h"
+#include "im/v1/client.pb.h"
+
+namespace im::testing {
+
+// A blocking client that speaks the wire protocol like a device, for tests. Each call waits at
+// most the timeout it is given. Pushes that arrive while waiting for a response are kept and
+// returned by later Receive() calls, in order.
+class WireClient {
+ public:
+  using Millis = std::chrono::milliseconds;
+
+  static absl::StatusOr<std::unique_ptr<WireClient>> Connect(const std::string& host,
+                                                             uint16_t port,
+                                                             int receive_buffer_bytes = 0);
+  ~WireClient();
+  WireClient(const WireClient&) = delete;
+  WireClient& operator=(const WireClient&) = delete;
+
+  bool SendFrame(const im::v1::Frame& frame);
+  bool SendRaw(std::string_view bytes);
+
+  // The next frame, or nullopt on timeout or when the server has closed (see closed()).
+  std::optional<im::v1::Frame> Receive(Millis timeout);
+  // The first frame matching `match`; frames that do not match stay queued for Receive().
+  std::optional<im::v1::Frame> ReceiveMatching(const std::function<bool(const im::v1::Frame&)>& match,
+                                               Millis timeout);
+  // Sends `request` (its id set to a fresh one) and waits for the frame with the same id.
+  std::optional<im::v1::Frame> Call(im::v1::Frame request, Millis timeout);
+  // LoginReq with `token` on `device`; returns the LoginResp frame.
+  std::optional<im::v1::Frame> Login(const std::string& token, const std::string& device,
+                                     Millis timeout);
+
+  // Waits until the server closes the connection; frames received meanwhile are queued.
+  bool WaitClosed(Millis timeout);
+  bool closed() const { return closed_; }
+  // Frames received and not yet returned.
+  size_t queued() const { return queue_.size(); }
+
+ private:
+  explicit WireClient(int fd) : fd_(fd) {}
+  // Reads what is available within `timeout` into the queue; false on timeout without data.
+  bool Pump(Millis timeout);
+
+  int fd_;
+  bool closed_ = false;
+  uint64_t next_id_ = 1;
+  common::FrameDecoder decoder_{16 * 1024 * 1024};
+  std::deque<im::v1::Frame> queue_;
+};
+
+}  // namespace im::testing
