@@ -28,6 +28,7 @@
 #include "CLI/CLI.hpp"
 #include "common/frame_codec.h"
 #include "common/token.h"
+#include "fmt/core.h"
 #include "im/v1/client.pb.h"
 #include "nlohmann/json.hpp"
 
@@ -124,18 +125,30 @@ struct Counters {
   uint64_t pushes = 0;
   std::map<std::string, uint64_t> connect_error_names;
   std::map<std::string, uint64_t> io_error_names;
+  std::map<std::string, uint64_t> login_failure_codes;
   Json login_failures = Json::array();
   Json server_frames = Json::array();  // Error, Kick
   Json bad_frame_samples = Json::array();
 };
+
+std::string BodyName(const Frame& frame) {
+  const google::protobuf::FieldDescriptor* field =
+      Frame::descriptor()->FindFieldByNumber(frame.body_case());
+  return field != nullptr ? field->name() : "frame without body";
+}
 
 std::string CodeName(int code) {
   std::string name(im::v1::Code_Name(static_cast<im::v1::Code>(code)));
   return name.empty() ? std::to_string(code) : name;
 }
 
+// Keeps the first few distinct samples: a thousand identical failures need one line.
 void AddSample(Json* samples, Json sample) {
-  if (samples->size() < kMaxSamples) samples->push_back(std::move(sample));
+  if (samples->size() >= kMaxSamples) return;
+  for (const Json& seen : *samples) {
+    if (seen == sample) return;
+  }
+  samples->push_back(std::move(sample));
 }
 
 // Nearest-rank percentile of sorted samples; 0 when there are none.
@@ -249,12 +262,12 @@ class LoadRun {
     auto* self = static_cast<LoadRun*>(timer->data);
     if (self->holding_ && ++self->hold_progress_ticks_ % kHoldProgressEvery != 0) return;
     const Counters& k = self->counters_;
-    std::fprintf(stderr,
-                 "im-connload: %.1fs started=%lu connected=%lu login_ok=%lu ready=%lu "
-                 "failed=%lu open=%lu goaway=%lu closed_by_server=%lu pongs=%lu%s\n",
-                 self->ElapsedMs() / 1000.0, k.started, k.connected, k.login_ok, k.ready,
-                 self->resolved_ - k.ready, self->open_, k.goaway, k.closed_by_server, k.pongs,
-                 self->holding_ ? " (holding)" : "");
+    fmt::print(stderr,
+               "im-connload: {:.1f}s started={} connected={} login_ok={} ready={} failed={} "
+               "open={} goaway={} closed_by_server={} pongs={}{}\n",
+               static_cast<double>(self->ElapsedMs()) / 1000.0, k.started, k.connected, k.login_ok,
+               k.ready, self->resolved_ - k.ready, self->open_, k.goaway, k.closed_by_server,
+               k.pongs, self->holding_ ? " (holding)" : "");
   }
 
   static void OnDeadline(uv_timer_t* timer) {
@@ -343,10 +356,14 @@ class LoadRun {
       return;
     }
     holding_ = true;
-    std::fprintf(stderr, "im-connload: holding %lu connections, a ping every %lu ms each%s\n",
-                 ready_open_, options_.ping_interval_ms,
-                 options_.hold_ms > 0 ? "" : "; SIGTERM or SIGINT stops");
-    if (options_.hold_ms > 0) uv_timer_start(&hold_timer_, &LoadRun::OnHoldDone, options_.hold_ms, 0);
+    fmt::print(stderr, "im-connload: holding {} connections, a ping every {} ms each{}\n",
+               ready_open_, options_.ping_interval_ms,
+               options_.hold_ms > 0            ? ""
+               : options_.hold_until_stdin_eof ? "; SIGTERM, SIGINT or the end of stdin stops"
+                                               : "; SIGTERM or SIGINT stops");
+    if (options_.hold_ms > 0) {
+      uv_timer_start(&hold_timer_, &LoadRun::OnHoldDone, options_.hold_ms, 0);
+    }
   }
 
   // Closes every handle; uv_run returns once their close callbacks have run.
@@ -397,6 +414,7 @@ class LoadRun {
     const Counters& k = counters_;
     if (!k.connect_error_names.empty()) (*line)["connect_error_names"] = k.connect_error_names;
     if (!k.io_error_names.empty()) (*line)["io_error_names"] = k.io_error_names;
+    if (!k.login_failure_codes.empty()) (*line)["login_failure_codes"] = k.login_failure_codes;
     if (!k.login_failures.empty()) (*line)["login_failures"] = k.login_failures;
     if (!k.server_frames.empty()) (*line)["server_frames"] = k.server_frames;
     if (!k.bad_frame_samples.empty()) (*line)["bad_frame_samples"] = k.bad_frame_samples;
@@ -409,9 +427,7 @@ class LoadRun {
     std::fflush(stdout);
   }
 
-  uint64_t ElapsedMs() const {
-    return start_ns_ == 0 ? 0 : (uv_hrtime() - start_ns_) / 1'000'000;
-  }
+  uint64_t ElapsedMs() const { return start_ns_ == 0 ? 0 : (uv_hrtime() - start_ns_) / 1'000'000; }
 
   // ---- stdin ----
 
@@ -428,10 +444,6 @@ class LoadRun {
         stdin_ = reinterpret_cast<uv_stream_t*>(&stdin_pipe_);
         rc = uv_pipe_open(&stdin_pipe_, 0);
       }
-    } else {
-      std::fprintf(stderr,
-                   "im-connload: --hold-until-stdin-eof needs stdin to be a pipe or a terminal\n");
-      return false;
     }
     if (rc == 0) {
       stdin_->data = this;
@@ -591,16 +603,17 @@ class LoadRun {
       default:
         return false;
     }
-    BadFrame(c, "unexpected frame " + std::to_string(frame.body_case()) + " id " +
-                    std::to_string(frame.id()) + " while " + StateName(c.state));
+    BadFrame(c, "unexpected " + BodyName(frame) + " id " + std::to_string(frame.id()) + " while " +
+                    StateName(c.state));
     return false;
   }
 
   bool OnLoginResp(Conn& c, const im::v1::LoginResp& resp) {
     if (resp.status().code() != im::v1::OK) {
       counters_.login_failed++;
-      AddSample(&counters_.login_failures,
-                Json{{"code", CodeName(resp.status().code())}, {"message", resp.status().message()}});
+      counters_.login_failure_codes[CodeName(resp.status().code())]++;
+      AddSample(&counters_.login_failures, Json{{"code", CodeName(resp.status().code())},
+                                                {"message", resp.status().message()}});
       End(c, EndReason::kLoginFailed);
       return false;
     }
@@ -609,10 +622,10 @@ class LoadRun {
     if (!warned_heartbeat_ && resp.heartbeat_sec() > 0 && options_.hold &&
         options_.ping_interval_ms > uint64_t{resp.heartbeat_sec()} * 1000) {
       warned_heartbeat_ = true;
-      std::fprintf(stderr,
-                   "im-connload: warning: --ping-interval-ms %lu is longer than the gateway's "
-                   "heartbeat (%u s); it may close held connections as idle\n",
-                   options_.ping_interval_ms, resp.heartbeat_sec());
+      fmt::print(stderr,
+                 "im-connload: warning: --ping-interval-ms {} is longer than the gateway's "
+                 "heartbeat ({} s); it may close held connections as idle\n",
+                 options_.ping_interval_ms, resp.heartbeat_sec());
     }
     c.state = ConnState::kPinging;
     Frame ping;
@@ -633,13 +646,14 @@ class LoadRun {
     auto write = std::make_unique<WriteReq>();
     write->bytes = common::EncodeFrame(frame);
     uv_buf_t buf = uv_buf_init(write->bytes.data(), static_cast<unsigned>(write->bytes.size()));
-    const int rc = uv_write(&write->req, reinterpret_cast<uv_stream_t*>(&c.tcp), &buf, 1,
-                            &LoadRun::OnWrite);
+    const int rc =
+        uv_write(&write->req, reinterpret_cast<uv_stream_t*>(&c.tcp), &buf, 1, &LoadRun::OnWrite);
     if (rc != 0) {
       End(c, EndReason::kIoError, rc);
       return false;
     }
-    write->req.data = write.release();
+    WriteReq* pending = write.release();  // freed by OnWrite
+    pending->req.data = pending;
     return true;
   }
 
@@ -809,13 +823,11 @@ bool RaiseFileLimit(uint32_t connections) {
   }
   const rlim_t needed = rlim_t{connections} + kReservedFds;
   if (limit.rlim_max != RLIM_INFINITY && needed > limit.rlim_max) {
-    std::fprintf(stderr,
-                 "im-connload: --connections %u needs %lu open files but the hard limit is %lu "
-                 "(%lu are kept for the tool): lower --connections or run several im-connload "
-                 "processes with different --uid-prefix\n",
-                 connections, static_cast<unsigned long>(needed),
-                 static_cast<unsigned long>(limit.rlim_max),
-                 static_cast<unsigned long>(kReservedFds));
+    fmt::print(stderr,
+               "im-connload: --connections {} needs {} open files but the hard limit is {} "
+               "({} are kept for the tool): lower --connections or run several im-connload "
+               "processes with different --uid-prefix\n",
+               connections, needed, limit.rlim_max, kReservedFds);
     return false;
   }
   const rlim_t wanted =
@@ -868,6 +880,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{1}, uint64_t{86'400'000}));
   CLI11_PARSE(app, argc, argv);
   if (options.hold_ms > 0 || options.hold_until_stdin_eof) options.hold = true;
+  if (options.hold_until_stdin_eof && uv_guess_handle(0) != UV_NAMED_PIPE &&
+      uv_guess_handle(0) != UV_TTY) {
+    std::fprintf(stderr,
+                 "im-connload: --hold-until-stdin-eof needs stdin to be a pipe or a terminal "
+                 "(a file or /dev/null is always at EOF)\n");
+    return 2;
+  }
 
   sockaddr_storage target{};
   if (!im::tools::ResolveTarget(options.host, options.port, &target)) return 2;
