@@ -139,10 +139,8 @@ DecodeError FrameDecoder::Feed(std::string_view bytes, FrameSink sink) {
   }
   if (stopped) return DecodeError::kNone;
   bytes.remove_prefix(consumed);
-  if (bytes.size() >= kFrameHeaderBytes) {
-    // The header of the tail frame is complete and valid; reserve what it needs once.
-    pending_.reserve(kFrameHeaderBytes + ReadBigEndian32(bytes.data()));
-  }
+  // Hold only the bytes that arrived: reserving what a header announces would let a client pin
+  // max_frame_bytes per connection by sending headers alone.
   pending_.append(bytes.data(), bytes.size());
   return DecodeError::kNone;
 }

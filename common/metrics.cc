@@ -26,7 +26,8 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     return absl::UnavailableError(absl::StrCat("metrics: no listening port for ", bind_address));
   }
   const auto port = static_cast<uint16_t>(ports.front());
-  return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(exposer), std::move(registry), port));
+  return std::unique_ptr<MetricsServer>(
+      new MetricsServer(std::move(exposer), std::move(registry), port));
 }
 
 MetricsServer::~MetricsServer() = default;

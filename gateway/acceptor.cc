@@ -72,8 +72,7 @@ absl::StatusOr<std::unique_ptr<Acceptor>> Acceptor::Listen(uv_loop_t* loop,
   return std::unique_ptr<Acceptor>(new Acceptor(loop, fd, port, metrics, std::move(sink)));
 }
 
-Acceptor::Acceptor(uv_loop_t* loop, int fd, uint16_t port, GatewayMetrics* metrics,
-                   SocketSink sink)
+Acceptor::Acceptor(uv_loop_t* loop, int fd, uint16_t port, GatewayMetrics* metrics, SocketSink sink)
     : loop_(loop), fd_(fd), port_(port), metrics_(metrics), sink_(std::move(sink)) {
   uv_poll_init(loop_, &poll_, fd_);
   poll_.data = this;

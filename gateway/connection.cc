@@ -151,8 +151,8 @@ void Connection::HandleBytes(std::string_view bytes) {
   if (error == common::DecodeError::kNone) return;
   IM_LOG_RATE_LIMITED(spdlog::level::warn, "conn {:x}: {}, closing", id_,
                       common::DecodeErrorName(error));
-  CloseWithError(common::DecodeErrorCode(error),
-                 std::string(common::DecodeErrorName(error)), CloseReason::kBadFrame);
+  CloseWithError(common::DecodeErrorCode(error), std::string(common::DecodeErrorName(error)),
+                 CloseReason::kBadFrame);
 }
 
 bool Connection::HandleFrame(im::v1::Frame&& frame) {
@@ -200,8 +200,7 @@ void Connection::StartLogin(im::v1::Frame&& frame) {
   const uint64_t frame_id = frame.id();
   loop->logic().Login(
       std::move(request), [loop, id, frame_id](absl::StatusOr<im::v1::LoginReply> reply) mutable {
-        auto shared_reply =
-            std::make_shared<absl::StatusOr<im::v1::LoginReply>>(std::move(reply));
+        auto shared_reply = std::make_shared<absl::StatusOr<im::v1::LoginReply>>(std::move(reply));
         const bool posted = loop->PostToConnection(
             id,
             [frame_id, shared_reply](Connection& c) {
@@ -252,10 +251,10 @@ void Connection::HandleActiveFrame(im::v1::Frame&& frame) {
     case F::kPing: {
       F pong;
       pong.set_id(frame.id());
-      pong.mutable_pong()->set_server_time_ms(static_cast<int64_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(
-              std::chrono::system_clock::now().time_since_epoch())
-              .count()));
+      pong.mutable_pong()->set_server_time_ms(
+          static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count()));
       WriteFrame(pong);
       return;
     }

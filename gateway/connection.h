@@ -19,15 +19,15 @@ namespace im::gateway {
 class WorkerLoop;
 
 enum class CloseReason {
-  kPeer,             // EOF or a read/write error
+  kPeer,  // EOF or a read/write error
   kLoginTimeout,
   kIdleTimeout,
   kBadFrame,         // oversized, zero-length or unparsable frame
   kUnauthenticated,  // a frame before login, or login refused
   kSlowConsumer,     // write queue over its bound
   kKicked,
-  kDrain,            // gateway shutting down
-  kLinger,           // a closing connection that did not drain in time
+  kDrain,   // gateway shutting down
+  kLinger,  // a closing connection that did not drain in time
 };
 std::string_view CloseReasonName(CloseReason reason);
 

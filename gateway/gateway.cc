@@ -55,9 +55,8 @@ absl::Status Gateway::Init() {
   }
 
   absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Listen(
-      &loop_, options_.listen_address, options_.listen_backlog, &metrics_, [this](int fd) {
-        workers_[next_worker_++ % workers_.size()]->AdoptSocket(fd);
-      });
+      &loop_, options_.listen_address, options_.listen_backlog, &metrics_,
+      [this](int fd) { workers_[next_worker_++ % workers_.size()]->AdoptSocket(fd); });
   if (!acceptor.ok()) return acceptor.status();
   acceptor_ = std::move(*acceptor);
 
@@ -121,8 +120,9 @@ void Gateway::BeginDrain(uint32_t reconnect_after_ms) {
   }
   draining_ = true;
   const uint32_t hint = reconnect_after_ms != 0 ? reconnect_after_ms : options_.goaway_reconnect_ms;
-  spdlog::info("gateway {}: draining {} connections (GoAway, reconnect after {} ms, wait up to {} ms)",
-               options_.gateway_id, connection_count(), hint, options_.drain_timeout_ms);
+  spdlog::info(
+      "gateway {}: draining {} connections (GoAway, reconnect after {} ms, wait up to {} ms)",
+      options_.gateway_id, connection_count(), hint, options_.drain_timeout_ms);
   acceptor_->Close([] {});
   for (auto& worker : workers_) worker->BeginDrain(hint);
   drain_started_ms_ = uv_now(&loop_);

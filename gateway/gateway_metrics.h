@@ -31,13 +31,13 @@ struct GatewayMetrics {
   prometheus::Counter& closed_unauthenticated;
   prometheus::Counter& closed_kicked;
   prometheus::Counter& closed_drain;
-  prometheus::Counter& pushes;             // frames handed to a connection by Push
-  prometheus::Counter& pushes_unknown;     // Push for a connection that is gone
-  prometheus::Counter& late_responses;     // logic answered after the connection closed
-  prometheus::Counter& loop_queue_full;    // posts refused by a full loop queue
-  prometheus::Counter& logic_errors;       // calls to logic that failed (any gRPC error)
+  prometheus::Counter& pushes;           // frames handed to a connection by Push
+  prometheus::Counter& pushes_unknown;   // Push for a connection that is gone
+  prometheus::Counter& late_responses;   // logic answered after the connection closed
+  prometheus::Counter& loop_queue_full;  // posts refused by a full loop queue
+  prometheus::Counter& logic_errors;     // calls to logic that failed (any gRPC error)
   prometheus::Counter& too_many_in_flight;
-  prometheus::Histogram& logic_latency;    // seconds, per call to logic
+  prometheus::Histogram& logic_latency;  // seconds, per call to logic
 };
 
 }  // namespace im::gateway

@@ -26,9 +26,9 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
   o.max_frame_bytes = U32(config, "gateway.max_frame_bytes", o.max_frame_bytes, 64, 16 << 20);
   o.max_push_frame_bytes =
       U32(config, "gateway.max_push_frame_bytes", o.max_push_frame_bytes, 64, 64 << 20);
-  o.max_write_queue_bytes = static_cast<uint64_t>(config.GetInt(
-      "gateway.max_write_queue_bytes", static_cast<int64_t>(o.max_write_queue_bytes), 4096,
-      int64_t{1} << 32));
+  o.max_write_queue_bytes = static_cast<uint64_t>(
+      config.GetInt("gateway.max_write_queue_bytes", static_cast<int64_t>(o.max_write_queue_bytes),
+                    4096, int64_t{1} << 32));
   o.max_in_flight_per_connection =
       U32(config, "gateway.max_in_flight_per_connection", o.max_in_flight_per_connection, 1, 4096);
   o.loop_queue_capacity =

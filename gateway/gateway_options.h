@@ -15,14 +15,14 @@ struct GatewayOptions {
   std::string grpc_address = "127.0.0.1:7200";  // GatewayService, called by logic
   std::string metrics_address = "0.0.0.0:9100";
   std::string logic_target = "127.0.0.1:7100";  // gRPC target; dns:/// names round-robin
-  uint32_t workers = 0;                          // 0: one loop per core
+  uint32_t workers = 0;                         // 0: one loop per core
   uint32_t listen_backlog = 4096;
 
   uint32_t max_frame_bytes = 64 * 1024;
   uint32_t max_push_frame_bytes = 4 * 1024 * 1024;
   uint64_t max_write_queue_bytes = 1024 * 1024;  // a client further behind is disconnected
   uint32_t max_in_flight_per_connection = 64;
-  uint32_t loop_queue_capacity = 65536;          // posts into one loop beyond this are refused
+  uint32_t loop_queue_capacity = 65536;  // posts into one loop beyond this are refused
 
   uint32_t login_timeout_ms = 10'000;
   uint32_t heartbeat_sec = 30;

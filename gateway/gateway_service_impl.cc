@@ -38,8 +38,7 @@ class PushCompletion {
 }  // namespace
 
 GatewayServiceImpl::GatewayServiceImpl(const GatewayOptions& options, GatewayMetrics* metrics,
-                                       std::vector<WorkerLoop*> workers,
-                                       DrainStarter start_drain)
+                                       std::vector<WorkerLoop*> workers, DrainStarter start_drain)
     : options_(options),
       metrics_(metrics),
       workers_(std::move(workers)),
@@ -55,10 +54,9 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Push(grpc::CallbackServerContext* 
                                                    im::v1::PushReply* reply) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (request->frame().empty() || request->frame().size() > options_.max_push_frame_bytes) {
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("push frame of ", request->frame().size(), " bytes; limit ",
-                     options_.max_push_frame_bytes)));
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 absl::StrCat("push frame of ", request->frame().size(),
+                                              " bytes; limit ", options_.max_push_frame_bytes)));
     return reactor;
   }
   // Serialized once, shared read-only by every connection's write queue.

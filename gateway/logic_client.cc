@@ -32,7 +32,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
 }
 
 // Each LogicService method as a callable taking the generated async stub.
-#define IM_ASYNC_METHOD(Method)                                         \
+#define IM_ASYNC_METHOD(Method)                                          \
   [](auto* stub_async, auto* ctx, auto* req, auto* resp, auto on_done) { \
     stub_async->Method(ctx, req, resp, std::move(on_done));              \
   }
@@ -147,8 +147,7 @@ void LogicClient::ForwardUnary(const im::v1::Caller& caller, uint64_t frame_id,
       });
 }
 
-void LogicClient::Forward(const im::v1::Caller& caller, im::v1::Frame request,
-                          FrameCallback done) {
+void LogicClient::Forward(const im::v1::Caller& caller, im::v1::Frame request, FrameCallback done) {
   using F = im::v1::Frame;
   namespace v1 = im::v1;
   const uint64_t id = request.id();

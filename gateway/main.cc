@@ -7,6 +7,7 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "gateway/gateway.h"
+#include "google/protobuf/stubs/logging.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"im-gateway: client connections for the IM cluster"};
@@ -31,6 +32,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "im-gateway: %s\n", status.ToString().c_str());
     return 2;
   }
+
+  // libprotobuf logs every bad UTF-8 string it parses; clients control that, so rate-limit it.
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel, const char*, int, const std::string& message) {
+        IM_LOG_RATE_LIMITED(spdlog::level::warn, "protobuf: {}", message);
+      });
 
   auto registry = std::make_shared<prometheus::Registry>();
   absl::StatusOr<std::unique_ptr<im::common::MetricsServer>> metrics =

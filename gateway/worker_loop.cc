@@ -12,8 +12,8 @@ namespace {
 
 // The sweep runs often enough that a timeout fires within a quarter of its length.
 uint64_t SweepIntervalMs(const GatewayOptions& o) {
-  const uint64_t shortest = std::min<uint64_t>(
-      {o.login_timeout_ms, o.idle_timeout_ms(), o.close_linger_ms});
+  const uint64_t shortest =
+      std::min<uint64_t>({o.login_timeout_ms, o.idle_timeout_ms(), o.close_linger_ms});
   return std::clamp<uint64_t>(shortest / 4, 5, 1000);
 }
 
@@ -228,8 +228,7 @@ void WorkerLoop::RefreshSessions() {
   im::v1::RefreshSessionsRequest batch;
   auto send = [this](im::v1::RefreshSessionsRequest request) {
     logic_->RefreshSessions(
-        std::move(request),
-        [this](absl::StatusOr<im::v1::RefreshSessionsReply> reply) mutable {
+        std::move(request), [this](absl::StatusOr<im::v1::RefreshSessionsReply> reply) mutable {
           if (!reply.ok()) {
             IM_LOG_RATE_LIMITED(spdlog::level::warn, "worker {}: session refresh failed: {}",
                                 index_, reply.status().ToString());

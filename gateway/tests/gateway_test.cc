@@ -120,7 +120,8 @@ TEST_F(GatewayTest, RequestBeforeLoginCompletesIsUnauthenticated) {
   login.set_id(1);
   login.mutable_login_req()->set_token(TestToken("erin"));
   // Login and a send in one write: the send arrives while the login is with logic.
-  ASSERT_TRUE(client->SendRaw(common::EncodeFrame(login) + common::EncodeFrame(SendFrame("s:a:b", "m"))));
+  ASSERT_TRUE(
+      client->SendRaw(common::EncodeFrame(login) + common::EncodeFrame(SendFrame("s:a:b", "m"))));
   std::optional<Frame> error =
       client->ReceiveMatching([](const Frame& f) { return f.has_error(); }, kWait);
   ASSERT_TRUE(error.has_value());

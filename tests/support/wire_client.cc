@@ -106,8 +106,8 @@ std::optional<im::v1::Frame> WireClient::Call(im::v1::Frame request, Millis time
   return ReceiveMatching([id](const im::v1::Frame& f) { return f.id() == id; }, timeout);
 }
 
-std::optional<im::v1::Frame> WireClient::Login(const std::string& token,
-                                               const std::string& device, Millis timeout) {
+std::optional<im::v1::Frame> WireClient::Login(const std::string& token, const std::string& device,
+                                               Millis timeout) {
   im::v1::Frame frame;
   frame.mutable_login_req()->set_token(token);
   frame.mutable_login_req()->set_device(device);

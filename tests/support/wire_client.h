@@ -22,8 +22,7 @@ class WireClient {
  public:
   using Millis = std::chrono::milliseconds;
 
-  static absl::StatusOr<std::unique_ptr<WireClient>> Connect(const std::string& host,
-                                                             uint16_t port,
+  static absl::StatusOr<std::unique_ptr<WireClient>> Connect(const std::string& host, uint16_t port,
                                                              int receive_buffer_bytes = 0);
   ~WireClient();
   WireClient(const WireClient&) = delete;
@@ -35,8 +34,8 @@ class WireClient {
   // The next frame, or nullopt on timeout or when the server has closed (see closed()).
   std::optional<im::v1::Frame> Receive(Millis timeout);
   // The first frame matching `match`; frames that do not match stay queued for Receive().
-  std::optional<im::v1::Frame> ReceiveMatching(const std::function<bool(const im::v1::Frame&)>& match,
-                                               Millis timeout);
+  std::optional<im::v1::Frame> ReceiveMatching(
+      const std::function<bool(const im::v1::Frame&)>& match, Millis timeout);
   // Sends `request` (its id set to a fresh one) and waits for the frame with the same id.
   std::optional<im::v1::Frame> Call(im::v1::Frame request, Millis timeout);
   // LoginReq with `token` on `device`; returns the LoginResp frame.
