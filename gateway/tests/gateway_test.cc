@@ -437,5 +437,27 @@ TEST_F(GatewayTest, DrainSendsGoAwayAndStopsAccepting) {
   EXPECT_FALSE(im::testing::WireClient::Connect("127.0.0.1", port).ok());
 }
 
+TEST_F(GatewayTest, DrainRpcSendsGoAwayWithTheGivenHint) {
+  GatewayOptions options = TestOptions(logic_.target());
+  options.heartbeat_sec = 30;
+  options.drain_timeout_ms = 5000;
+  StartGateway(options);
+  auto client = LoggedIn("uma");
+  ASSERT_NE(client, nullptr);
+  im::v1::DrainRequest request;
+  request.set_reconnect_after_ms(777);
+  grpc::ClientContext context;
+  im::v1::DrainReply reply;
+  ASSERT_TRUE(GatewayStub()->Drain(&context, request, &reply).ok());
+  EXPECT_EQ(reply.connections(), 1u);
+  std::optional<im::v1::Frame> goaway = client->Receive(kWait);
+  ASSERT_TRUE(goaway && goaway->has_go_away());
+  EXPECT_EQ(goaway->go_away().reconnect_after_ms(), 777u);
+  client.reset();
+  gateway_thread_.join();  // the last client left: the gateway stops by itself
+  EXPECT_TRUE(run_status_.ok()) << run_status_;
+  gateway_.reset();
+}
+
 }  // namespace
 }  // namespace im::gateway::testing
