@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gateway/tests/fake_logic_service.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/subprocess.h"
@@ -65,7 +66,7 @@ TEST(GatewayProcessTest, SigtermSendsGoAwayWaitsForClientsAndExitsZero) {
   ASSERT_NE(gateway.client_port, 0);
   std::vector<std::unique_ptr<im::testing::WireClient>> clients;
   for (int i = 0; i < 3; ++i) {
-    clients.push_back(LoggedInClient(gateway.client_port, "u" + std::to_string(i)));
+    clients.push_back(LoggedInClient(gateway.client_port, absl::StrCat("u", i)));
     ASSERT_NE(clients.back(), nullptr);
   }
   ASSERT_TRUE(gateway.process->Signal(SIGTERM));
