@@ -1,0 +1,60 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace im::store {
+
+// Where one device of a user is connected.
+struct Session {
+  std::string device;
+  std::string gateway_id;
+  uint64_t conn_id = 0;
+  int64_t login_ms = 0;
+
+  bool SameConnection(const Session& other) const {
+    return gateway_id == other.gateway_id && conn_id == other.conn_id;
+  }
+};
+
+// A session a gateway still holds, as it reports it in a refresh.
+struct SessionRef {
+  std::string uid;
+  std::string device;
+  uint64_t conn_id = 0;
+};
+
+// Which connection each device of each user is on (DESIGN.md section 7: im:sess:<uid>).
+// Sessions expire unless refreshed, so the sessions of a gateway that died go away by themselves.
+// Implementations are thread-safe; calls may block (network), so callers run them on the logic
+// tier's store executor, never on an event loop or in a gRPC reaction.
+class SessionRegistry {
+ public:
+  virtual ~SessionRegistry() = default;
+
+  // Records `session` for (uid, session.device), replacing any older one, and (re)arms the
+  // user's expiry. Returns the replaced session when it was on another connection, so the
+  // caller can kick it.
+  virtual absl::StatusOr<std::optional<Session>> Register(std::string_view uid,
+                                                          const Session& session) = 0;
+
+  // Removes (uid, device) only if it still points at (gateway_id, conn_id): a late disconnect from
+  // an old connection never removes a newer login. Returns whether it removed anything.
+  virtual absl::StatusOr<bool> Unregister(std::string_view uid, std::string_view device,
+                                          std::string_view gateway_id, uint64_t conn_id) = 0;
+
+  // Every live session of `uid`, in device order.
+  virtual absl::StatusOr<std::vector<Session>> Lookup(std::string_view uid) = 0;
+
+  // Re-arms the expiry of each listed session that still points at (gateway_id, conn_id);
+  // returns the conn ids of those that do not (expired or taken over).
+  virtual absl::StatusOr<std::vector<uint64_t>> Refresh(
+      std::string_view gateway_id, const std::vector<SessionRef>& sessions) = 0;
+};
+
+}  // namespace im::store

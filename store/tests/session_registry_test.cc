@@ -1,0 +1,194 @@
+// One contract, every backend: the in-process registry always, the Redis one against the real
+// server whose address IM_TEST_REDIS gives (scripts/test.sh starts it). A missing server is a
+// failure, never a skip.
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "store/in_memory_session_registry.h"
+#include "store/redis_session_registry.h"
+
+namespace im::store {
+namespace {
+
+constexpr int64_t kTtlMs = 60'000;
+
+class InMemoryBackend {
+ public:
+  InMemoryBackend() : registry_(kTtlMs, [this] { return now_ms_.load(); }) {}
+  SessionRegistry& registry() { return registry_; }
+  // The registry does not expose expiry times; the test notes when it (re)armed one.
+  int64_t RemainingTtlMs(const std::string&) { return last_armed_ms_ + kTtlMs - now_ms_.load(); }
+  void ShortenTtl(const std::string&, int64_t left_ms) { now_ms_ += kTtlMs - left_ms; }
+  void NoteArmed() { last_armed_ms_ = now_ms_.load(); }
+  void Expire(const std::string&) { now_ms_ += kTtlMs + 1; }
+
+ private:
+  std::atomic<int64_t> now_ms_{1'000'000};
+  int64_t last_armed_ms_ = 0;
+  InMemorySessionRegistry registry_;
+};
+
+RedisOptions TestRedis() {
+  RedisOptions options;
+  const char* address = std::getenv("IM_TEST_REDIS");
+  if (address == nullptr) {
+    ADD_FAILURE() << "IM_TEST_REDIS is not set: run through scripts/test.sh, or start Redis with "
+                     "deploy/local/services.sh start and set IM_TEST_REDIS=127.0.0.1:16379";
+    return options;
+  }
+  const std::string text(address);
+  const size_t colon = text.rfind(':');
+  options.host = text.substr(0, colon);
+  options.port = std::atoi(text.substr(colon + 1).c_str());
+  return options;
+}
+
+class RedisBackend {
+ public:
+  RedisBackend() : options_(TestRedis()), registry_(options_, kTtlMs) {
+    context_ = redisConnect(options_.host.c_str(), options_.port);
+  }
+  ~RedisBackend() {
+    if (context_ != nullptr) redisFree(context_);
+  }
+  SessionRegistry& registry() { return registry_; }
+  int64_t RemainingTtlMs(const std::string& uid) {
+    return Integer(absl::StrCat("PTTL ", RedisSessionRegistry::KeyOf(uid)));
+  }
+  void ShortenTtl(const std::string& uid, int64_t left_ms) {
+    Integer(absl::StrCat("PEXPIRE ", RedisSessionRegistry::KeyOf(uid), " ", left_ms));
+  }
+  void NoteArmed() {}
+  void Expire(const std::string& uid) {
+    Integer(absl::StrCat("DEL ", RedisSessionRegistry::KeyOf(uid)));
+  }
+
+ private:
+  int64_t Integer(const std::string& command) {
+    auto* reply = static_cast<redisReply*>(redisCommand(context_, command.c_str()));
+    EXPECT_NE(reply, nullptr) << command;
+    if (reply == nullptr) return -1;
+    const int64_t value = reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    freeReplyObject(reply);
+    return value;
+  }
+
+  RedisOptions options_;
+  RedisSessionRegistry registry_;
+  redisContext* context_ = nullptr;
+};
+
+template <typename Backend>
+class SessionRegistryContractTest : public ::testing::Test {
+ protected:
+  SessionRegistryContractTest() {
+    // Unique users per test, so runs against a shared Redis never see each other's keys.
+    std::random_device random;
+    prefix_ = absl::StrCat("t", random(), "-");
+  }
+  std::string Uid(const std::string& name) { return prefix_ + name; }
+  SessionRegistry& registry() { return backend_.registry(); }
+
+  static Session At(const std::string& device, const std::string& gateway, uint64_t conn) {
+    return Session{device, gateway, conn, 1234};
+  }
+
+  Backend backend_;
+  std::string prefix_;
+};
+
+using Backends = ::testing::Types<InMemoryBackend, RedisBackend>;
+TYPED_TEST_SUITE(SessionRegistryContractTest, Backends);
+
+TYPED_TEST(SessionRegistryContractTest, RegisterThenLookupInDeviceOrder) {
+  const std::string uid = this->Uid("alice");
+  ASSERT_TRUE(this->registry().Register(uid, this->At("phone", "gw-1", 7)).ok());
+  ASSERT_TRUE(this->registry().Register(uid, this->At("laptop", "gw-2", 9)).ok());
+  absl::StatusOr<std::vector<Session>> sessions = this->registry().Lookup(uid);
+  ASSERT_TRUE(sessions.ok()) << sessions.status();
+  ASSERT_EQ(sessions->size(), 2u);
+  EXPECT_EQ((*sessions)[0].device, "laptop");
+  EXPECT_EQ((*sessions)[0].gateway_id, "gw-2");
+  EXPECT_EQ((*sessions)[0].conn_id, 9u);
+  EXPECT_EQ((*sessions)[0].login_ms, 1234);
+  EXPECT_EQ((*sessions)[1].device, "phone");
+  EXPECT_TRUE(this->registry().Lookup(this->Uid("nobody"))->empty());
+}
+
+TYPED_TEST(SessionRegistryContractTest, SecondLoginOnSameDeviceReturnsTheOneToKick) {
+  const std::string uid = this->Uid("bob");
+  auto first = this->registry().Register(uid, this->At("phone", "gw-1", 1));
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->has_value());
+  auto second = this->registry().Register(uid, this->At("phone", "gw-2", 2));
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(second->has_value());
+  EXPECT_EQ((*second)->gateway_id, "gw-1");
+  EXPECT_EQ((*second)->conn_id, 1u);
+  // The same connection registering again replaces nothing worth kicking.
+  auto again = this->registry().Register(uid, this->At("phone", "gw-2", 2));
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->has_value());
+  ASSERT_EQ(this->registry().Lookup(uid)->size(), 1u);
+}
+
+TYPED_TEST(SessionRegistryContractTest, StaleUnregisterDoesNotRemoveNewerLogin) {
+  const std::string uid = this->Uid("carol");
+  ASSERT_TRUE(this->registry().Register(uid, this->At("phone", "gw-1", 1)).ok());
+  ASSERT_TRUE(this->registry().Register(uid, this->At("phone", "gw-2", 2)).ok());
+  EXPECT_FALSE(*this->registry().Unregister(uid, "phone", "gw-1", 1));
+  // Same conn id on another gateway is another connection.
+  EXPECT_FALSE(*this->registry().Unregister(uid, "phone", "gw-1", 2));
+  ASSERT_EQ(this->registry().Lookup(uid)->size(), 1u);
+  EXPECT_TRUE(*this->registry().Unregister(uid, "phone", "gw-2", 2));
+  EXPECT_TRUE(this->registry().Lookup(uid)->empty());
+  EXPECT_FALSE(*this->registry().Unregister(uid, "phone", "gw-2", 2));
+}
+
+TYPED_TEST(SessionRegistryContractTest, RefreshReportsStaleAndRearmsLive) {
+  const std::string uid = this->Uid("dave");
+  ASSERT_TRUE(this->registry().Register(uid, this->At("phone", "gw-1", 1)).ok());
+  this->backend_.NoteArmed();
+  this->backend_.ShortenTtl(uid, 1000);
+  absl::StatusOr<std::vector<uint64_t>> stale = this->registry().Refresh(
+      "gw-1", {{uid, "phone", 1}, {uid, "tablet", 5}, {this->Uid("ghost"), "phone", 6}});
+  this->backend_.NoteArmed();
+  ASSERT_TRUE(stale.ok()) << stale.status();
+  EXPECT_EQ(*stale, (std::vector<uint64_t>{5, 6}));
+  EXPECT_GT(this->backend_.RemainingTtlMs(uid), 1000);
+  // The same session reported by another gateway is stale there.
+  EXPECT_EQ(*this->registry().Refresh("gw-9", {{uid, "phone", 1}}), (std::vector<uint64_t>{1}));
+}
+
+TYPED_TEST(SessionRegistryContractTest, RegisterArmsExpiryAndExpiredSessionsAreGone) {
+  const std::string uid = this->Uid("erin");
+  ASSERT_TRUE(this->registry().Register(uid, this->At("phone", "gw-1", 1)).ok());
+  this->backend_.NoteArmed();
+  const int64_t left = this->backend_.RemainingTtlMs(uid);
+  EXPECT_GT(left, 0);
+  EXPECT_LE(left, kTtlMs);
+  this->backend_.Expire(uid);
+  EXPECT_TRUE(this->registry().Lookup(uid)->empty());
+  EXPECT_EQ(*this->registry().Refresh("gw-1", {{uid, "phone", 1}}), (std::vector<uint64_t>{1}));
+}
+
+TEST(RedisSessionRegistryTest, UnreachableRedisIsUnavailableNotACrash) {
+  RedisOptions options;
+  options.port = 1;
+  options.timeout = std::chrono::milliseconds(200);
+  RedisSessionRegistry registry(options, kTtlMs);
+  absl::StatusOr<std::vector<Session>> sessions = registry.Lookup("x");
+  ASSERT_FALSE(sessions.ok());
+  EXPECT_EQ(sessions.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(registry.Register("x", Session{"d", "g", 1, 1}).status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace im::store
