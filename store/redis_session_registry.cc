@@ -64,89 +64,25 @@ std::optional<Session> DecodeSession(std::string_view device, std::string_view v
   return session;
 }
 
-std::string_view TextOf(const redisReply* reply) {
-  return std::string_view(reply->str, reply->len);
-}
+using Reply = RedisConnection::Reply;
+constexpr auto TextOf = &RedisConnection::TextOf;
 
 }  // namespace
 
-void RedisSessionRegistry::ReplyDeleter::operator()(redisReply* reply) const {
-  freeReplyObject(reply);
-}
-
 RedisSessionRegistry::RedisSessionRegistry(RedisOptions options, int64_t ttl_ms)
-    : options_(std::move(options)), ttl_ms_(ttl_ms) {}
+    : ttl_ms_(ttl_ms), redis_(std::move(options)) {}
 
-RedisSessionRegistry::~RedisSessionRegistry() {
-  if (context_ != nullptr) redisFree(context_);
-}
+RedisSessionRegistry::~RedisSessionRegistry() = default;
 
 std::string RedisSessionRegistry::KeyOf(std::string_view uid) {
   return fmt::format("im:sess:{}", uid);
 }
 
-absl::Status RedisSessionRegistry::Fail(std::string_view what) {
-  std::string detail = context_ != nullptr ? context_->errstr : "no connection";
-  if (context_ != nullptr) redisFree(context_);
-  context_ = nullptr;
-  return absl::UnavailableError(
-      fmt::format("redis {}:{}: {}: {}", options_.host, options_.port, what, detail));
-}
-
-absl::Status RedisSessionRegistry::EnsureConnected() {
-  if (context_ != nullptr) return absl::OkStatus();
-  timeval timeout{};
-  timeout.tv_sec = options_.timeout.count() / 1000;
-  timeout.tv_usec = (options_.timeout.count() % 1000) * 1000;
-  context_ = redisConnectWithTimeout(options_.host.c_str(), options_.port, timeout);
-  if (context_ == nullptr || context_->err != 0) return Fail("connect");
-  if (redisSetTimeout(context_, timeout) != REDIS_OK) return Fail("set timeout");
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<RedisSessionRegistry::Reply>> RedisSessionRegistry::Pipeline(
-    const std::vector<std::vector<std::string>>& commands) {
-  if (absl::Status status = EnsureConnected(); !status.ok()) return status;
-  for (const auto& args : commands) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const std::string& arg : args) {
-      argv.push_back(arg.data());
-      lengths.push_back(arg.size());
-    }
-    if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
-                               lengths.data()) != REDIS_OK) {
-      return Fail("send");
-    }
-  }
-  // Every reply is read, even after an error reply, so the connection stays in step.
-  std::vector<Reply> replies;
-  absl::Status first_error;
-  for (size_t i = 0; i < commands.size(); ++i) {
-    void* raw = nullptr;
-    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) return Fail("receive");
-    Reply reply(static_cast<redisReply*>(raw));
-    if (reply->type == REDIS_REPLY_ERROR && first_error.ok()) {
-      first_error = absl::InternalError(fmt::format("redis error: {}", TextOf(reply.get())));
-    }
-    replies.push_back(std::move(reply));
-  }
-  if (!first_error.ok()) return first_error;
-  return replies;
-}
-
-absl::StatusOr<RedisSessionRegistry::Reply> RedisSessionRegistry::Command(
-    const std::vector<std::string>& args) {
-  absl::StatusOr<std::vector<Reply>> replies = Pipeline({args});
-  if (!replies.ok()) return replies.status();
-  return std::move(replies->front());
-}
-
 absl::StatusOr<std::optional<Session>> RedisSessionRegistry::Register(std::string_view uid,
                                                                       const Session& session) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<Reply> reply = Command({"EVAL", kRegisterScript, "1", KeyOf(uid), session.device,
-                                         EncodeSession(session), std::to_string(ttl_ms_)});
+  absl::StatusOr<Reply> reply =
+      redis_.Command({"EVAL", kRegisterScript, "1", KeyOf(uid), session.device,
+                      EncodeSession(session), std::to_string(ttl_ms_)});
   if (!reply.ok()) return reply.status();
   if ((*reply)->type != REDIS_REPLY_STRING) return std::optional<Session>();
   std::optional<Session> replaced = DecodeSession(session.device, TextOf(reply->get()));
@@ -157,17 +93,15 @@ absl::StatusOr<std::optional<Session>> RedisSessionRegistry::Register(std::strin
 absl::StatusOr<bool> RedisSessionRegistry::Unregister(std::string_view uid, std::string_view device,
                                                       std::string_view gateway_id,
                                                       uint64_t conn_id) {
-  std::lock_guard<std::mutex> lock(mutex_);
   absl::StatusOr<Reply> reply =
-      Command({"EVAL", kUnregisterScript, "1", KeyOf(uid), std::string(device),
-               ConnectionPrefix(gateway_id, conn_id)});
+      redis_.Command({"EVAL", kUnregisterScript, "1", KeyOf(uid), std::string(device),
+                      ConnectionPrefix(gateway_id, conn_id)});
   if (!reply.ok()) return reply.status();
   return (*reply)->type == REDIS_REPLY_INTEGER && (*reply)->integer == 1;
 }
 
 absl::StatusOr<std::vector<Session>> RedisSessionRegistry::Lookup(std::string_view uid) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<Reply> reply = Command({"HGETALL", KeyOf(uid)});
+  absl::StatusOr<Reply> reply = redis_.Command({"HGETALL", KeyOf(uid)});
   if (!reply.ok()) return reply.status();
   std::vector<Session> sessions;
   const redisReply* r = reply->get();
@@ -184,14 +118,13 @@ absl::StatusOr<std::vector<Session>> RedisSessionRegistry::Lookup(std::string_vi
 
 absl::StatusOr<std::vector<uint64_t>> RedisSessionRegistry::Refresh(
     std::string_view gateway_id, const std::vector<SessionRef>& sessions) {
-  std::vector<std::vector<std::string>> commands;
+  std::vector<RedisConnection::Args> commands;
   commands.reserve(sessions.size());
   for (const SessionRef& ref : sessions) {
     commands.push_back({"EVAL", kRefreshScript, "1", KeyOf(ref.uid), ref.device,
                         ConnectionPrefix(gateway_id, ref.conn_id), std::to_string(ttl_ms_)});
   }
-  std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<std::vector<Reply>> replies = Pipeline(commands);
+  absl::StatusOr<std::vector<Reply>> replies = redis_.Pipeline(commands);
   if (!replies.ok()) return replies.status();
   std::vector<uint64_t> stale;
   for (size_t i = 0; i < sessions.size(); ++i) {

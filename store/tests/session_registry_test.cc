@@ -2,16 +2,13 @@
 // server whose address IM_TEST_REDIS gives (scripts/test.sh starts it). A missing server is a
 // failure, never a skip.
 #include <gtest/gtest.h>
-#include <hiredis/hiredis.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <memory>
-#include <random>
 
-#include "absl/strings/str_cat.h"
 #include "store/in_memory_session_registry.h"
 #include "store/redis_session_registry.h"
+#include "store/tests/test_redis.h"
 
 namespace im::store {
 namespace {
@@ -34,64 +31,28 @@ class InMemoryBackend {
   InMemorySessionRegistry registry_;
 };
 
-RedisOptions TestRedis() {
-  RedisOptions options;
-  const char* address = std::getenv("IM_TEST_REDIS");
-  if (address == nullptr) {
-    ADD_FAILURE() << "IM_TEST_REDIS is not set: run through scripts/test.sh, or start Redis with "
-                     "deploy/local/services.sh start and set IM_TEST_REDIS=127.0.0.1:16379";
-    return options;
-  }
-  const std::string text(address);
-  const size_t colon = text.rfind(':');
-  options.host = text.substr(0, colon);
-  options.port = std::atoi(text.substr(colon + 1).c_str());
-  return options;
-}
-
 class RedisBackend {
  public:
-  RedisBackend() : options_(TestRedis()), registry_(options_, kTtlMs) {
-    context_ = redisConnect(options_.host.c_str(), options_.port);
-  }
-  ~RedisBackend() {
-    if (context_ != nullptr) redisFree(context_);
-  }
+  RedisBackend() : registry_(testing::TestRedisOptions(), kTtlMs) {}
   SessionRegistry& registry() { return registry_; }
   int64_t RemainingTtlMs(const std::string& uid) {
-    return Integer(absl::StrCat("PTTL ", RedisSessionRegistry::KeyOf(uid)));
+    return admin_.Integer({"PTTL", RedisSessionRegistry::KeyOf(uid)});
   }
   void ShortenTtl(const std::string& uid, int64_t left_ms) {
-    Integer(absl::StrCat("PEXPIRE ", RedisSessionRegistry::KeyOf(uid), " ", left_ms));
+    admin_.Integer({"PEXPIRE", RedisSessionRegistry::KeyOf(uid), std::to_string(left_ms)});
   }
   void NoteArmed() {}
-  void Expire(const std::string& uid) {
-    Integer(absl::StrCat("DEL ", RedisSessionRegistry::KeyOf(uid)));
-  }
+  void Expire(const std::string& uid) { admin_.Integer({"DEL", RedisSessionRegistry::KeyOf(uid)}); }
 
  private:
-  int64_t Integer(const std::string& command) {
-    auto* reply = static_cast<redisReply*>(redisCommand(context_, command.c_str()));
-    EXPECT_NE(reply, nullptr) << command;
-    if (reply == nullptr) return -1;
-    const int64_t value = reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
-    freeReplyObject(reply);
-    return value;
-  }
-
-  RedisOptions options_;
   RedisSessionRegistry registry_;
-  redisContext* context_ = nullptr;
+  testing::RedisAdmin admin_;
 };
 
 template <typename Backend>
 class SessionRegistryContractTest : public ::testing::Test {
  protected:
-  SessionRegistryContractTest() {
-    // Unique users per test, so runs against a shared Redis never see each other's keys.
-    std::random_device random;
-    prefix_ = absl::StrCat("t", random(), "-");
-  }
+  SessionRegistryContractTest() : prefix_(testing::UniquePrefix()) {}
   std::string Uid(const std::string& name) { return prefix_ + name; }
   SessionRegistry& registry() { return backend_.registry(); }
 
@@ -99,8 +60,8 @@ class SessionRegistryContractTest : public ::testing::Test {
     return Session{device, gateway, conn, 1234};
   }
 
-  Backend backend_;
   std::string prefix_;
+  Backend backend_;
 };
 
 using Backends = ::testing::Types<InMemoryBackend, RedisBackend>;

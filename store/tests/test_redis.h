@@ -1,0 +1,53 @@
+#pragma once
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+
+#include "store/redis_connection.h"
+
+namespace im::store::testing {
+
+// The real Redis that scripts/test.sh starts, named by IM_TEST_REDIS ("host:port"). Unset is a
+// test failure, never a skip.
+inline RedisOptions TestRedisOptions() {
+  RedisOptions options;
+  const char* address = std::getenv("IM_TEST_REDIS");
+  if (address == nullptr) {
+    ADD_FAILURE() << "IM_TEST_REDIS is not set: run through scripts/test.sh, or start Redis with "
+                     "deploy/local/services.sh start and set IM_TEST_REDIS=127.0.0.1:16379";
+    return options;
+  }
+  const std::string text(address);
+  const size_t colon = text.rfind(':');
+  options.host = text.substr(0, colon);
+  options.port = std::atoi(text.substr(colon + 1).c_str());
+  return options;
+}
+
+// Direct access to the test Redis, to inspect or damage what a backend stored.
+class RedisAdmin {
+ public:
+  RedisAdmin() : redis_(TestRedisOptions()) {}
+  // Runs a command whose reply is an integer; -1 on anything else.
+  int64_t Integer(const RedisConnection::Args& args) {
+    absl::StatusOr<RedisConnection::Reply> reply = redis_.Command(args);
+    EXPECT_TRUE(reply.ok()) << reply.status();
+    if (!reply.ok() || (*reply)->type != REDIS_REPLY_INTEGER) return -1;
+    return (*reply)->integer;
+  }
+
+ private:
+  RedisConnection redis_;
+};
+
+// A prefix no other test run uses, so tests sharing one Redis never see each other's keys.
+inline std::string UniquePrefix() {
+  std::random_device random;
+  return "t" + std::to_string(random()) + std::to_string(random()) + "-";
+}
+
+}  // namespace im::store::testing
