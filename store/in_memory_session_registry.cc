@@ -30,19 +30,24 @@ absl::StatusOr<std::optional<Session>> InMemorySessionRegistry::Register(std::st
   return replaced;
 }
 
+InMemorySessionRegistry::User* InMemorySessionRegistry::LiveAt(std::string_view uid,
+                                                               std::string_view device,
+                                                               std::string_view gateway_id,
+                                                               uint64_t conn_id) {
+  User* user = Live(uid);
+  if (user == nullptr) return nullptr;
+  auto it = user->devices.find(std::string(device));
+  return it != user->devices.end() && it->second.IsAt(gateway_id, conn_id) ? user : nullptr;
+}
+
 absl::StatusOr<bool> InMemorySessionRegistry::Unregister(std::string_view uid,
                                                          std::string_view device,
                                                          std::string_view gateway_id,
                                                          uint64_t conn_id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  User* user = Live(uid);
+  User* user = LiveAt(uid, device, gateway_id, conn_id);
   if (user == nullptr) return false;
-  auto it = user->devices.find(std::string(device));
-  if (it == user->devices.end() || it->second.gateway_id != gateway_id ||
-      it->second.conn_id != conn_id) {
-    return false;
-  }
-  user->devices.erase(it);
+  user->devices.erase(std::string(device));
   if (user->devices.empty()) users_.erase(users_.find(uid));
   return true;
 }
@@ -61,14 +66,11 @@ absl::StatusOr<std::vector<uint64_t>> InMemorySessionRegistry::Refresh(
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<uint64_t> stale;
   for (const SessionRef& ref : sessions) {
-    User* user = Live(ref.uid);
-    auto it = user ? user->devices.find(ref.device) : decltype(user->devices.end()){};
-    if (user == nullptr || it == user->devices.end() || it->second.gateway_id != gateway_id ||
-        it->second.conn_id != ref.conn_id) {
+    if (User* user = LiveAt(ref.uid, ref.device, gateway_id, ref.conn_id)) {
+      user->expires_ms = now_ms_() + ttl_ms_;
+    } else {
       stale.push_back(ref.conn_id);
-      continue;
     }
-    user->expires_ms = now_ms_() + ttl_ms_;
   }
   return stale;
 }

@@ -32,6 +32,9 @@ class InMemorySessionRegistry final : public SessionRegistry {
   };
   // The user's entry if it has not expired (an expired one is erased). Requires mutex_.
   User* Live(std::string_view uid);
+  // The live session of (uid, device) if it is at (gateway_id, conn_id). Requires mutex_.
+  User* LiveAt(std::string_view uid, std::string_view device, std::string_view gateway_id,
+               uint64_t conn_id);
 
   const int64_t ttl_ms_;
   Clock now_ms_;

@@ -17,9 +17,10 @@ struct Session {
   uint64_t conn_id = 0;
   int64_t login_ms = 0;
 
-  bool SameConnection(const Session& other) const {
-    return gateway_id == other.gateway_id && conn_id == other.conn_id;
+  bool IsAt(std::string_view gateway, uint64_t conn) const {
+    return gateway_id == gateway && conn_id == conn;
   }
+  bool SameConnection(const Session& other) const { return IsAt(other.gateway_id, other.conn_id); }
 };
 
 // A session a gateway still holds, as it reports it in a refresh.
