@@ -11,6 +11,7 @@ namespace {
 
 constexpr uint64_t kDrainCheckMs = 50;
 constexpr size_t kMainQueueCapacity = 1024;
+constexpr uint64_t kRegisterRetryMs = 1000;
 
 uint64_t UnixMillis() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -26,7 +27,8 @@ Gateway::Gateway(const GatewayOptions& options, prometheus::Registry& registry)
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
   uv_timer_init(&loop_, &drain_timer_);
-  sigterm_.data = sigint_.data = drain_timer_.data = this;
+  uv_timer_init(&loop_, &register_timer_);
+  sigterm_.data = sigint_.data = drain_timer_.data = register_timer_.data = this;
   main_tasks_ = std::make_unique<common::LoopTaskQueue>(&loop_, kMainQueueCapacity);
   main_tasks_->Start();
 }
@@ -93,6 +95,9 @@ absl::Status Gateway::Run() {
   };
   uv_signal_start(&sigterm_, on_signal, SIGTERM);
   uv_signal_start(&sigint_, on_signal, SIGINT);
+  uv_timer_start(
+      &register_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->RegisterIfDue(); }, 0,
+      kRegisterRetryMs);
   uv_run(&loop_, UV_RUN_DEFAULT);
   const int rc = uv_loop_close(&loop_);
   main_loop_closed_ = rc == 0;
@@ -104,6 +109,41 @@ absl::Status Gateway::Run() {
 
 void Gateway::RequestDrain(uint32_t reconnect_after_ms) {
   main_tasks_->Post([this, reconnect_after_ms] { BeginDrain(reconnect_after_ms); });
+}
+
+std::string Gateway::PushAddress() const {
+  if (!options_.advertise_address.empty()) return options_.advertise_address;
+  std::string host = options_.grpc_address.substr(0, options_.grpc_address.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
+  return absl::StrCat(host, ":", grpc_port_);
+}
+
+void Gateway::RegisterIfDue() {
+  const bool due = registered_ms_ == 0 || uv_now(&loop_) - registered_ms_ >= options_.register_ms;
+  if (registering_ || shutting_down_ || !due) return;
+  registering_ = true;
+  im::v1::RegisterGatewayRequest request;
+  request.set_gateway_id(options_.gateway_id);
+  request.set_push_address(PushAddress());
+  logic_->RegisterGateway(std::move(request),
+                          [this](absl::StatusOr<im::v1::RegisterGatewayReply> reply) {
+                            if (!reply.ok()) {
+                              IM_LOG_RATE_LIMITED(spdlog::level::warn,
+                                                  "gateway {}: registration with logic failed: {}",
+                                                  options_.gateway_id, reply.status().ToString());
+                            }
+                            main_tasks_->Post([this, ok = reply.ok()] { OnRegistered(ok); });
+                          });
+}
+
+void Gateway::OnRegistered(bool ok) {
+  registering_ = false;
+  if (!ok) return;
+  if (registered_ms_ == 0) {
+    spdlog::info("gateway {}: registered with logic, push address {}", options_.gateway_id,
+                 PushAddress());
+  }
+  registered_ms_ = uv_now(&loop_);
 }
 
 size_t Gateway::connection_count() const {
@@ -164,6 +204,7 @@ void Gateway::FinishShutdown() {
   close(&sigterm_);
   close(&sigint_);
   close(&drain_timer_);
+  close(&register_timer_);
   main_tasks_->Close([] {});
   spdlog::info("gateway {}: stopped", options_.gateway_id);
 }

@@ -47,6 +47,10 @@ class Gateway {
   void BeginDrain(uint32_t reconnect_after_ms);
   void CheckDrained();
   void FinishShutdown();
+  std::string PushAddress() const;
+  // Registers with logic when due: every register_ms, and every second until one succeeded.
+  void RegisterIfDue();
+  void OnRegistered(bool ok);
 
   GatewayOptions options_;
   GatewayMetrics metrics_;
@@ -54,6 +58,7 @@ class Gateway {
   uv_signal_t sigterm_;
   uv_signal_t sigint_;
   uv_timer_t drain_timer_;
+  uv_timer_t register_timer_;
   std::unique_ptr<common::LoopTaskQueue> main_tasks_;
   std::unique_ptr<LogicClient> logic_;
   std::vector<std::unique_ptr<WorkerLoop>> workers_;
@@ -66,6 +71,8 @@ class Gateway {
   bool shutting_down_ = false;
   bool main_loop_closed_ = false;
   uint64_t drain_started_ms_ = 0;
+  bool registering_ = false;
+  uint64_t registered_ms_ = 0;  // loop time of the last successful registration; 0: none yet
 };
 
 }  // namespace im::gateway

@@ -21,6 +21,8 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
   o.grpc_address = config.GetString("gateway.grpc_listen", o.grpc_address);
   o.metrics_address = config.GetString("gateway.metrics_listen", o.metrics_address);
   o.logic_target = config.GetString("gateway.logic_target", o.logic_target);
+  o.advertise_address = config.GetString("gateway.advertise_address", o.advertise_address);
+  o.register_ms = U32(config, "gateway.register_ms", o.register_ms, 100, 3'600'000);
   o.workers = U32(config, "gateway.workers", o.workers, 0, 255);
   o.listen_backlog = U32(config, "gateway.listen_backlog", o.listen_backlog, 1, 65535);
   o.max_frame_bytes = U32(config, "gateway.max_frame_bytes", o.max_frame_bytes, 64, 16 << 20);

@@ -15,6 +15,10 @@ struct GatewayOptions {
   std::string grpc_address = "127.0.0.1:7200";  // GatewayService, called by logic
   std::string metrics_address = "0.0.0.0:9100";
   std::string logic_target = "127.0.0.1:7100";  // gRPC target; dns:/// names round-robin
+  // Where logic reaches our GatewayService; empty: the grpc_address host (127.0.0.1 when it is a
+  // wildcard) with the bound port. On Kubernetes, the pod IP.
+  std::string advertise_address;
+  uint32_t register_ms = 10'000;  // registration with logic renewed this often
   uint32_t workers = 0;                         // 0: one loop per core
   uint32_t listen_backlog = 4096;
 

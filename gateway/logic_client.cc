@@ -91,15 +91,6 @@ bool LogicClient::WaitIdle(std::chrono::milliseconds timeout) {
   return idle_cv_.wait_for(lock, timeout, [this] { return in_flight_.load() == 0; });
 }
 
-void LogicClient::Login(im::v1::LoginRequest request, ReplyCallback<im::v1::LoginReply> done) {
-  StartCall<im::v1::LoginRequest, im::v1::LoginReply>(
-      std::move(request), IM_ASYNC_METHOD(Login),
-      [done = std::move(done)](const grpc::Status& status, im::v1::LoginReply&& reply) mutable {
-        if (!status.ok()) return std::move(done)(ToAbsl(status));
-        std::move(done)(std::move(reply));
-      });
-}
-
 void LogicClient::Disconnect(im::v1::DisconnectRequest request) {
   StartCall<im::v1::DisconnectRequest, im::v1::DisconnectReply>(
       std::move(request), IM_ASYNC_METHOD(Disconnect),
@@ -111,16 +102,23 @@ void LogicClient::Disconnect(im::v1::DisconnectRequest request) {
       });
 }
 
-void LogicClient::RefreshSessions(im::v1::RefreshSessionsRequest request,
-                                  ReplyCallback<im::v1::RefreshSessionsReply> done) {
-  StartCall<im::v1::RefreshSessionsRequest, im::v1::RefreshSessionsReply>(
-      std::move(request), IM_ASYNC_METHOD(RefreshSessions),
-      [done = std::move(done)](const grpc::Status& status,
-                               im::v1::RefreshSessionsReply&& reply) mutable {
-        if (!status.ok()) return std::move(done)(ToAbsl(status));
-        std::move(done)(std::move(reply));
-      });
-}
+// A call whose reply goes to `done` as it is (no mapping into a client frame).
+#define IM_PLAIN_CALL(Method)                                                                   \
+  void LogicClient::Method(im::v1::Method##Request request,                                     \
+                           ReplyCallback<im::v1::Method##Reply> done) {                         \
+    StartCall<im::v1::Method##Request, im::v1::Method##Reply>(                                  \
+        std::move(request), IM_ASYNC_METHOD(Method),                                            \
+        [done = std::move(done)](const grpc::Status& status,                                    \
+                                 im::v1::Method##Reply&& reply) mutable {                       \
+          if (!status.ok()) return std::move(done)(ToAbsl(status));                             \
+          std::move(done)(std::move(reply));                                                    \
+        });                                                                                     \
+  }
+
+IM_PLAIN_CALL(Login)
+IM_PLAIN_CALL(RefreshSessions)
+IM_PLAIN_CALL(RegisterGateway)
+#undef IM_PLAIN_CALL
 
 template <typename Request, typename Response, typename ClientRequest, typename Invoke>
 void LogicClient::ForwardUnary(const im::v1::Caller& caller, uint64_t frame_id,

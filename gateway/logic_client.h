@@ -37,6 +37,8 @@ class LogicClient {
   void Disconnect(im::v1::DisconnectRequest request);
   void RefreshSessions(im::v1::RefreshSessionsRequest request,
                        ReplyCallback<im::v1::RefreshSessionsReply> done);
+  void RegisterGateway(im::v1::RegisterGatewayRequest request,
+                       ReplyCallback<im::v1::RegisterGatewayReply> done);
 
   // Forwards a client request (any body but login_req and ping) as the matching LogicService
   // call made on behalf of `caller`. A failed call becomes the response's Status (logic's gRPC

@@ -1,0 +1,31 @@
+#include "store/redis_ttl_map.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace im::store {
+
+absl::Status RedisTtlMap::Put(std::string_view key, std::string_view value, int64_t ttl_ms) {
+  absl::StatusOr<RedisConnection::Reply> reply =
+      redis_.Command({"SET", absl::StrCat(prefix_, std::string(key)), std::string(value), "PX",
+                      std::to_string(ttl_ms)});
+  return reply.status();
+}
+
+absl::StatusOr<std::vector<std::optional<std::string>>> RedisTtlMap::Get(
+    const std::vector<std::string>& keys) {
+  std::vector<std::optional<std::string>> values(keys.size());
+  if (keys.empty()) return values;
+  RedisConnection::Args command = {"MGET"};
+  for (const std::string& key : keys) command.push_back(absl::StrCat(prefix_, key));
+  absl::StatusOr<RedisConnection::Reply> reply = redis_.Command(command);
+  if (!reply.ok()) return reply.status();
+  const redisReply* r = reply->get();
+  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && i < keys.size(); ++i) {
+    if (r->element[i]->type == REDIS_REPLY_STRING) {
+      values[i] = std::string(RedisConnection::TextOf(r->element[i]));
+    }
+  }
+  return values;
+}
+
+}  // namespace im::store

@@ -1,0 +1,25 @@
+#pragma once
+
+#include <string>
+
+#include "store/redis_connection.h"
+#include "store/ttl_map.h"
+
+namespace im::store {
+
+// TtlMap on Redis: SET <prefix><key> PX, and one MGET for any number of keys.
+class RedisTtlMap final : public TtlMap {
+ public:
+  RedisTtlMap(RedisOptions options, std::string prefix)
+      : redis_(std::move(options)), prefix_(std::move(prefix)) {}
+
+  absl::Status Put(std::string_view key, std::string_view value, int64_t ttl_ms) override;
+  absl::StatusOr<std::vector<std::optional<std::string>>> Get(
+      const std::vector<std::string>& keys) override;
+
+ private:
+  RedisConnection redis_;
+  const std::string prefix_;
+};
+
+}  // namespace im::store

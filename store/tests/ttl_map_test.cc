@@ -1,0 +1,95 @@
+// One contract for TtlMap: the in-process map with a fake clock, the Redis one against the real
+// server that IM_TEST_REDIS names.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "store/in_memory_ttl_map.h"
+#include "store/redis_ttl_map.h"
+#include "store/tests/test_redis.h"
+
+namespace im::store {
+namespace {
+
+class InMemoryBackend {
+ public:
+  explicit InMemoryBackend(const std::string&) : map_([this] { return now_ms_.load(); }) {}
+  TtlMap& map() { return map_; }
+  void Expire(const std::string&, int64_t ttl_ms) { now_ms_ += ttl_ms; }
+
+ private:
+  std::atomic<int64_t> now_ms_{1'000'000};
+  InMemoryTtlMap map_;
+};
+
+class RedisBackend {
+ public:
+  explicit RedisBackend(const std::string& prefix)
+      : prefix_(prefix), map_(testing::TestRedisOptions(), prefix) {}
+  TtlMap& map() { return map_; }
+  void Expire(const std::string& key, int64_t) { admin_.Integer({"DEL", prefix_ + key}); }
+
+ private:
+  std::string prefix_;
+  RedisTtlMap map_;
+  testing::RedisAdmin admin_;
+};
+
+template <typename Backend>
+class TtlMapContractTest : public ::testing::Test {
+ protected:
+  TtlMapContractTest() : backend_(testing::UniquePrefix()) {}
+  Backend backend_;
+};
+
+using Backends = ::testing::Types<InMemoryBackend, RedisBackend>;
+TYPED_TEST_SUITE(TtlMapContractTest, Backends);
+
+TYPED_TEST(TtlMapContractTest, GetReturnsValuesInKeyOrderWithAbsentOnesEmpty) {
+  TtlMap& map = this->backend_.map();
+  ASSERT_TRUE(map.Put("a", "1", 60'000).ok());
+  ASSERT_TRUE(map.Put("c", std::string("bytes\0x", 7), 60'000).ok());
+  auto values = map.Get({"c", "b", "a"});
+  ASSERT_TRUE(values.ok()) << values.status();
+  ASSERT_EQ(values->size(), 3u);
+  EXPECT_EQ((*values)[0], std::string("bytes\0x", 7));
+  EXPECT_FALSE((*values)[1].has_value());
+  EXPECT_EQ((*values)[2], "1");
+}
+
+TYPED_TEST(TtlMapContractTest, PutOverwritesAndExpiredValuesAreGone) {
+  TtlMap& map = this->backend_.map();
+  ASSERT_TRUE(map.Put("k", "old", 60'000).ok());
+  ASSERT_TRUE(map.Put("k", "new", 60'000).ok());
+  EXPECT_EQ((*map.Get({"k"}))[0], "new");
+  this->backend_.Expire("k", 60'000);
+  EXPECT_FALSE((*map.Get({"k"}))[0].has_value());
+}
+
+TYPED_TEST(TtlMapContractTest, GetOfNoKeysIsEmpty) {
+  auto values = this->backend_.map().Get({});
+  ASSERT_TRUE(values.ok());
+  EXPECT_TRUE(values->empty());
+}
+
+TEST(RedisTtlMapTest, RedisKeysCarryTheTtl) {
+  const std::string prefix = testing::UniquePrefix();
+  RedisTtlMap map(testing::TestRedisOptions(), prefix);
+  ASSERT_TRUE(map.Put("k", "v", 5'000).ok());
+  testing::RedisAdmin admin;
+  const int64_t ttl = admin.Integer({"PTTL", prefix + "k"});
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, 5'000);
+}
+
+TEST(RedisTtlMapTest, UnreachableRedisIsUnavailable) {
+  RedisOptions options;
+  options.port = 1;  // nothing listens there
+  options.timeout = std::chrono::milliseconds(200);
+  RedisTtlMap map(options, "x:");
+  EXPECT_EQ(map.Put("k", "v", 1000).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(map.Get({"k"}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace im::store

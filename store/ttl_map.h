@@ -1,0 +1,29 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace im::store {
+
+// Small values that expire: the gateway directory (im:gw:<id> -> push address) and the send
+// dedup entries (im:dedup:<uid>:<client_msg_id>). Each instance owns one key namespace (prefix).
+// Thread-safe; calls may block (network), so they run on the store executor.
+class TtlMap {
+ public:
+  virtual ~TtlMap() = default;
+
+  // Sets `key` to `value`, expiring after `ttl_ms` (> 0).
+  virtual absl::Status Put(std::string_view key, std::string_view value, int64_t ttl_ms) = 0;
+
+  // The live value of each key, in the order of `keys` (nullopt: absent or expired).
+  virtual absl::StatusOr<std::vector<std::optional<std::string>>> Get(
+      const std::vector<std::string>& keys) = 0;
+};
+
+}  // namespace im::store
