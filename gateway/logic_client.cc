@@ -103,16 +103,16 @@ void LogicClient::Disconnect(im::v1::DisconnectRequest request) {
 }
 
 // A call whose reply goes to `done` as it is (no mapping into a client frame).
-#define IM_PLAIN_CALL(Method)                                                                   \
-  void LogicClient::Method(im::v1::Method##Request request,                                     \
-                           ReplyCallback<im::v1::Method##Reply> done) {                         \
-    StartCall<im::v1::Method##Request, im::v1::Method##Reply>(                                  \
-        std::move(request), IM_ASYNC_METHOD(Method),                                            \
-        [done = std::move(done)](const grpc::Status& status,                                    \
-                                 im::v1::Method##Reply&& reply) mutable {                       \
-          if (!status.ok()) return std::move(done)(ToAbsl(status));                             \
-          std::move(done)(std::move(reply));                                                    \
-        });                                                                                     \
+#define IM_PLAIN_CALL(Method)                                             \
+  void LogicClient::Method(im::v1::Method##Request request,               \
+                           ReplyCallback<im::v1::Method##Reply> done) {   \
+    StartCall<im::v1::Method##Request, im::v1::Method##Reply>(            \
+        std::move(request), IM_ASYNC_METHOD(Method),                      \
+        [done = std::move(done)](const grpc::Status& status,              \
+                                 im::v1::Method##Reply&& reply) mutable { \
+          if (!status.ok()) return std::move(done)(ToAbsl(status));       \
+          std::move(done)(std::move(reply));                              \
+        });                                                               \
   }
 
 IM_PLAIN_CALL(Login)
