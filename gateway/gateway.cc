@@ -125,15 +125,14 @@ void Gateway::RegisterIfDue() {
   im::v1::RegisterGatewayRequest request;
   request.set_gateway_id(options_.gateway_id);
   request.set_push_address(PushAddress());
-  logic_->RegisterGateway(std::move(request),
-                          [this](absl::StatusOr<im::v1::RegisterGatewayReply> reply) {
-                            if (!reply.ok()) {
-                              IM_LOG_RATE_LIMITED(spdlog::level::warn,
-                                                  "gateway {}: registration with logic failed: {}",
-                                                  options_.gateway_id, reply.status().ToString());
-                            }
-                            main_tasks_->Post([this, ok = reply.ok()] { OnRegistered(ok); });
-                          });
+  logic_->RegisterGateway(
+      std::move(request), [this](absl::StatusOr<im::v1::RegisterGatewayReply> reply) {
+        if (!reply.ok()) {
+          IM_LOG_RATE_LIMITED(spdlog::level::warn, "gateway {}: registration with logic failed: {}",
+                              options_.gateway_id, reply.status().ToString());
+        }
+        main_tasks_->Post([this, ok = reply.ok()] { OnRegistered(ok); });
+      });
 }
 
 void Gateway::OnRegistered(bool ok) {

@@ -19,7 +19,7 @@ struct GatewayOptions {
   // wildcard) with the bound port. On Kubernetes, the pod IP.
   std::string advertise_address;
   uint32_t register_ms = 10'000;  // registration with logic renewed this often
-  uint32_t workers = 0;                         // 0: one loop per core
+  uint32_t workers = 0;           // 0: one loop per core
   uint32_t listen_backlog = 4096;
 
   uint32_t max_frame_bytes = 64 * 1024;
