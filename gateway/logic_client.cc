@@ -64,6 +64,9 @@ void LogicClient::StartCall(Request request, Invoke invoke,
   call->request = std::move(request);
   call->done = std::move(done);
   call->context.set_deadline(std::chrono::system_clock::now() + timeout_);
+  // A logic node restarting (a rolling update) makes the channel reconnect: wait for it within the
+  // deadline instead of failing the client's request at once.
+  call->context.set_wait_for_ready(true);
   in_flight_.fetch_add(1);
   // gRPC wants a copyable std::function: it captures only the raw call, which owns the rest.
   invoke(stub_->async(), &call->context, &call->request, &call->response,
@@ -73,6 +76,12 @@ void LogicClient::StartCall(Request request, Invoke invoke,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - owned->started)
                    .count());
            if (!status.ok()) metrics_->logic_errors.Increment();
+           // A call that waited for a connection until its deadline never reached logic: say
+           // UNAVAILABLE (not sent), not DEADLINE_EXCEEDED (which leaves the outcome open).
+           if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+               channel_->GetState(false) != GRPC_CHANNEL_READY) {
+             status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "logic is unreachable");
+           }
            std::move(owned->done)(status, std::move(owned->response));
            owned.reset();
            CallFinished();

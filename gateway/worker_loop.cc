@@ -103,6 +103,7 @@ bool WorkerLoop::BeginDrain(uint32_t reconnect_after_ms) {
 }
 
 void WorkerLoop::Shutdown() {
+  if (!started_) return;  // never ran: the destructor closes the handles on this thread
   // Posting cannot be refused for lack of room forever, but a full queue must not leave the
   // thread running: retry until the loop takes it.
   while (!tasks_.Post([this] {

@@ -4,10 +4,10 @@
 #include <hiredis/hiredis.h>
 
 #include <cstdlib>
-#include <random>
 #include <string>
 
 #include "store/redis_connection.h"
+#include "store/tests/unique_prefix.h"
 
 namespace im::store::testing {
 
@@ -43,11 +43,5 @@ class RedisAdmin {
  private:
   RedisConnection redis_;
 };
-
-// A prefix no other test run uses, so tests sharing one Redis never see each other's keys.
-inline std::string UniquePrefix() {
-  std::random_device random;
-  return "t" + std::to_string(random()) + std::to_string(random()) + "-";
-}
 
 }  // namespace im::store::testing

@@ -57,7 +57,7 @@ struct Options {
   uint16_t port = 0;
   uint32_t connections = 1000;
   uint32_t rate = 2000;
-  std::string secret = "dev-secret";
+  std::string secret = "dev-secret-change-me";  // the local cluster's
   std::string uid_prefix = "load";
   std::vector<std::string> source_addresses;
   uint64_t timeout_ms = 30000;

@@ -1,0 +1,358 @@
+#include "logic/chat_service.h"
+
+#include <charconv>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "fmt/format.h"
+#include "logic/reply_status.h"
+
+namespace im::logic {
+namespace {
+
+constexpr size_t kMaxClientMsgIdBytes = 64;
+
+template <typename Int>
+bool ParseInt(std::string_view text, Int* value) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), *value);
+  return error == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
+// Dedup entries: "<conv_id>|<seq>|<msg_id>|<created_ms>" (conv ids never hold '|').
+std::string EncodeDedup(const im::v1::Message& message) {
+  return fmt::format("{}|{}|{}|{}", message.conv_id(), message.seq(), message.msg_id(),
+                     message.created_ms());
+}
+
+std::optional<im::v1::SendResp> DecodeDedup(std::string_view text) {
+  std::vector<std::string_view> parts;
+  for (size_t start = 0;;) {
+    const size_t bar = text.find('|', start);
+    parts.push_back(text.substr(start, bar - start));
+    if (bar == std::string_view::npos) break;
+    start = bar + 1;
+  }
+  uint64_t seq = 0, msg_id = 0;
+  int64_t created_ms = 0;
+  if (parts.size() != 4 || !ParseInt(parts[1], &seq) || !ParseInt(parts[2], &msg_id) ||
+      !ParseInt(parts[3], &created_ms)) {
+    return std::nullopt;
+  }
+  im::v1::SendResp resp;
+  resp.set_conv_id(std::string(parts[0]));
+  resp.set_seq(seq);
+  resp.set_msg_id(msg_id);
+  resp.set_server_time_ms(created_ms);
+  return resp;
+}
+
+// Conversations page tokens: "<updated_ms>:<conv_id>" of the last conversation returned.
+std::string EncodePageToken(const im::v1::Conversation& last) {
+  return fmt::format("{}:{}", last.updated_ms(), last.conv_id());
+}
+
+std::optional<store::ConversationPosition> DecodePageToken(std::string_view token) {
+  const size_t colon = token.find(':');
+  store::ConversationPosition position;
+  if (colon == std::string_view::npos || !ParseInt(token.substr(0, colon), &position.updated_ms)) {
+    return std::nullopt;
+  }
+  position.conv_id = std::string(token.substr(colon + 1));
+  return position;
+}
+
+std::shared_ptr<const std::string> SerializePush(const im::v1::Frame& frame) {
+  return std::make_shared<const std::string>(frame.SerializeAsString());
+}
+
+}  // namespace
+
+ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clock now_ms)
+    : options_(options), deps_(deps), now_ms_(std::move(now_ms)) {}
+
+ChatService::Access ChatService::Authorize(const std::string& uid,
+                                           const std::string& conv_id) const {
+  Access access;
+  access.conversation = ConversationId::Parse(conv_id);
+  if (!access.conversation) {
+    access.code = im::v1::INVALID_CONVERSATION;
+    access.reason = "conversation id must be s:<uid>:<uid> (ordered, distinct) or g:<group id>";
+  } else if (access.conversation->kind == ConversationId::Kind::kGroup) {
+    access.code = im::v1::NOT_FOUND;
+    access.reason = "no such group";
+  } else if (!access.conversation->Includes(uid)) {
+    access.code = im::v1::PERMISSION_DENIED;
+    access.reason = "not a participant of this conversation";
+  }
+  if (access.code != im::v1::OK) access.conversation.reset();
+  return access;
+}
+
+ChatService::Access ChatService::ResolveSendTarget(const im::v1::Caller& caller,
+                                                   const im::v1::SendReq& req) const {
+  if (req.conv_id().empty()) {
+    Access access;
+    access.conversation = ConversationId::Single(caller.uid(), req.to_uid());
+    if (!access.conversation) {
+      access.code = im::v1::INVALID_CONVERSATION;
+      access.reason = "to_uid must be a valid uid other than the sender";
+    }
+    return access;
+  }
+  Access access = Authorize(caller.uid(), req.conv_id());
+  if (access.conversation && !req.to_uid().empty() &&
+      access.conversation->PeerOf(caller.uid()) != req.to_uid()) {
+    access.conversation.reset();
+    access.code = im::v1::INVALID_ARGUMENT;
+    access.reason = "conv_id and to_uid name different conversations";
+  }
+  return access;
+}
+
+std::optional<im::v1::SendResp> ChatService::Deduplicated(const std::string& dedup_key) {
+  absl::StatusOr<std::vector<std::optional<std::string>>> entry = deps_.dedup->Get({dedup_key});
+  if (!entry.ok() || !(*entry)[0]) return std::nullopt;  // MySQL's UNIQUE key still dedupes
+  return DecodeDedup(*(*entry)[0]);
+}
+
+void ChatService::Send(const im::v1::SendRequest& request, Respond<im::v1::SendResp> respond) {
+  const im::v1::Caller& caller = request.caller();
+  const im::v1::SendReq& req = request.req();
+  im::v1::SendResp resp;
+  resp.set_client_msg_id(req.client_msg_id());
+  auto refuse = [&](im::v1::Code code, std::string reason) {
+    SetStatus(resp.mutable_status(), code, std::move(reason));
+    std::move(respond)(std::move(resp));
+  };
+  if (req.client_msg_id().empty() || req.client_msg_id().size() > kMaxClientMsgIdBytes) {
+    return refuse(im::v1::INVALID_ARGUMENT, "client_msg_id must be 1-64 bytes");
+  }
+  if (req.body().size() > options_.max_body_bytes) {
+    return refuse(im::v1::BODY_TOO_LARGE, fmt::format("body is {} bytes; the limit is {}",
+                                                      req.body().size(), options_.max_body_bytes));
+  }
+  if (!im::v1::MessageType_IsValid(req.type()) || req.type() == im::v1::SYSTEM) {
+    return refuse(im::v1::INVALID_ARGUMENT, "message type must be TEXT, IMAGE, FILE or CUSTOM");
+  }
+  Access access = ResolveSendTarget(caller, req);
+  if (!access.conversation) return refuse(access.code, access.reason);
+  const ConversationId conversation = *access.conversation;
+
+  const std::string dedup_key = absl::StrCat(caller.uid(), ":", req.client_msg_id());
+  if (std::optional<im::v1::SendResp> stored = Deduplicated(dedup_key)) {
+    stored->set_client_msg_id(req.client_msg_id());
+    SetStatus(stored->mutable_status(), im::v1::OK);
+    return std::move(respond)(std::move(*stored));
+  }
+  const std::string conv_id = conversation.ToString();
+  absl::StatusOr<uint64_t> seq = deps_.seqs->Next(conv_id);
+  if (!seq.ok()) return refuse(CodeOf(seq.status()), std::string(seq.status().message()));
+
+  store::NewMessage message;
+  im::v1::Message& m = message.message;
+  m.set_conv_id(conv_id);
+  m.set_seq(*seq);
+  m.set_msg_id(deps_.msg_ids->Next());
+  m.set_sender(caller.uid());
+  m.set_client_msg_id(req.client_msg_id());
+  m.set_type(req.type());
+  m.set_body(req.body());
+  m.set_created_ms(now_ms_());
+  message.participants = {conversation.first_uid, conversation.second_uid};
+
+  // `respond` moves into the writer's callback; if the writer refuses, it comes back untouched.
+  auto shared_respond = std::make_shared<Respond<im::v1::SendResp>>(std::move(respond));
+  const bool queued = deps_.writer->Submit(
+      std::move(message),
+      [this, caller, conversation, shared_respond](absl::StatusOr<store::AppendOutcome> outcome) {
+        OnPersisted(caller, conversation, std::move(outcome), std::move(*shared_respond));
+      });
+  if (!queued) {
+    SetStatus(resp.mutable_status(), im::v1::RESOURCE_EXHAUSTED,
+              "too many messages waiting to be persisted");
+    std::move (*shared_respond)(std::move(resp));
+  }
+}
+
+void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId& conversation,
+                              absl::StatusOr<store::AppendOutcome> outcome,
+                              Respond<im::v1::SendResp> respond) {
+  im::v1::SendResp resp;
+  if (!outcome.ok()) {
+    SetStatus(resp.mutable_status(), outcome.status());
+    return std::move(respond)(std::move(resp));
+  }
+  const im::v1::Message& stored = outcome->stored;
+  SetStatus(resp.mutable_status(), im::v1::OK);
+  resp.set_conv_id(stored.conv_id());
+  resp.set_seq(stored.seq());
+  resp.set_msg_id(stored.msg_id());
+  resp.set_server_time_ms(stored.created_ms());
+  resp.set_client_msg_id(stored.client_msg_id());
+  std::move(respond)(std::move(resp));
+  if (!outcome->inserted) return;  // a retry: the original was pushed when it was stored
+
+  auto message = std::make_shared<im::v1::Message>(stored);
+  const bool queued = deps_.executor->TrySubmit([this, caller, conversation, message] {
+    const std::string dedup_key = absl::StrCat(message->sender(), ":", message->client_msg_id());
+    if (absl::Status status = deps_.dedup->Put(dedup_key, EncodeDedup(*message),
+                                               int64_t{options_.dedup_ttl_sec} * 1000);
+        !status.ok()) {
+      IM_LOG_RATE_LIMITED(spdlog::level::warn, "dedup entry not written: {}", status.ToString());
+    }
+    im::v1::Frame frame;
+    *frame.mutable_message_push()->add_messages() = *message;
+    PushToUsers(SerializePush(frame), {conversation.first_uid, conversation.second_uid}, caller);
+  });
+  if (!queued) {
+    // The message is stored and acknowledged; recipients get it by Sync.
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "push of {}#{} skipped: executor full",
+                        message->conv_id(), message->seq());
+  }
+}
+
+void ChatService::PushToUsers(std::shared_ptr<const std::string> frame,
+                              const std::vector<std::string>& uids, const im::v1::Caller& skip) {
+  std::vector<PushTarget> targets;
+  for (const std::string& uid : uids) {
+    absl::StatusOr<std::vector<store::Session>> sessions = deps_.sessions->Lookup(uid);
+    if (!sessions.ok()) {
+      IM_LOG_RATE_LIMITED(spdlog::level::warn, "sessions of {} not found for a push: {}", uid,
+                          sessions.status().ToString());
+      continue;
+    }
+    for (store::Session& session : *sessions) {
+      if (uid == skip.uid() && session.IsAt(skip.gateway_id(), skip.conn_id())) continue;
+      targets.push_back(PushTarget{uid, std::move(session)});
+    }
+  }
+  if (!targets.empty()) deps_.pusher->Push(std::move(frame), targets);
+}
+
+void ChatService::Ack(const im::v1::AckRequest& request, Respond<im::v1::AckReply> respond) {
+  const std::string uid = request.caller().uid();  // the request ends with the reply
+  std::vector<store::Cursor> cursors;
+  for (const im::v1::AckReq::Cursor& cursor : request.req().cursors()) {
+    if (cursors.size() >= options_.max_ack_cursors) break;
+    if (!Authorize(uid, cursor.conv_id()).conversation) continue;  // nothing to move there
+    cursors.push_back(store::Cursor{cursor.conv_id(), cursor.seq()});
+  }
+  // Acks have no response frame; the reply only ends the call.
+  std::move(respond)(im::v1::AckReply());
+  if (cursors.empty()) return;
+  if (absl::Status status = deps_.messages->AdvanceDelivered(uid, cursors); !status.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "delivered cursors of {} not stored: {}", uid,
+                        status.ToString());
+  }
+}
+
+void ChatService::Sync(const im::v1::SyncRequest& request, Respond<im::v1::SyncResp> respond) {
+  const im::v1::SyncReq& req = request.req();
+  im::v1::SyncResp resp;
+  resp.set_conv_id(req.conv_id());
+  Access access = Authorize(request.caller().uid(), req.conv_id());
+  if (!access.conversation) {
+    SetStatus(resp.mutable_status(), access.code, access.reason);
+    return std::move(respond)(std::move(resp));
+  }
+  const uint32_t limit =
+      req.limit() == 0 ? options_.sync_page_default : std::min(req.limit(), options_.sync_page_max);
+  absl::StatusOr<store::MessagePage> page =
+      deps_.messages->ReadMessages(req.conv_id(), req.after_seq(), limit);
+  if (!page.ok()) {
+    SetStatus(resp.mutable_status(), page.status());
+    return std::move(respond)(std::move(resp));
+  }
+  SetStatus(resp.mutable_status(), im::v1::OK);
+  resp.set_max_seq(page->max_seq);
+  for (im::v1::Message& message : page->messages) *resp.add_messages() = std::move(message);
+  const bool cut_short = ApplyHoles(req.after_seq(), &resp);
+  const uint64_t last =
+      resp.messages().empty() ? req.after_seq() : resp.messages(resp.messages_size() - 1).seq();
+  resp.set_has_more(cut_short || last < page->max_seq);
+  std::move(respond)(std::move(resp));
+}
+
+bool ChatService::ApplyHoles(uint64_t after_seq, im::v1::SyncResp* resp) const {
+  const int64_t now = now_ms_();
+  uint64_t expected = after_seq + 1;
+  for (int i = 0; i < resp->messages_size(); ++i) {
+    const im::v1::Message& message = resp->messages(i);
+    if (message.seq() > expected) {
+      // A message with a higher seq is stored. Once it is older than the grace period, no write
+      // of a lower seq can still land (writes past their deadline are failed), so the gap is a
+      // hole for good; before that, stop here and let the client ask again.
+      if (now - message.created_ms() < static_cast<int64_t>(options_.hole_grace_ms)) {
+        resp->mutable_messages()->DeleteSubrange(i, resp->messages_size() - i);
+        return true;
+      }
+      im::v1::SeqRange* hole = resp->add_holes();
+      hole->set_first(expected);
+      hole->set_last(message.seq() - 1);
+    }
+    expected = message.seq() + 1;
+  }
+  return false;
+}
+
+void ChatService::Conversations(const im::v1::ConversationsRequest& request,
+                                Respond<im::v1::ConversationsResp> respond) {
+  const im::v1::ConversationsReq& req = request.req();
+  im::v1::ConversationsResp resp;
+  std::optional<store::ConversationPosition> after;
+  if (!req.page_token().empty()) {
+    after = DecodePageToken(req.page_token());
+    if (!after) {
+      SetStatus(resp.mutable_status(), im::v1::INVALID_ARGUMENT, "malformed page_token");
+      return std::move(respond)(std::move(resp));
+    }
+  }
+  const uint32_t limit = req.limit() == 0 ? options_.conversations_page_max
+                                          : std::min(req.limit(), options_.conversations_page_max);
+  // One more than asked tells whether another page follows.
+  absl::StatusOr<std::vector<im::v1::Conversation>> page = deps_.messages->ListConversations(
+      request.caller().uid(), static_cast<int64_t>(req.updated_after_ms()), after, limit + 1);
+  if (!page.ok()) {
+    SetStatus(resp.mutable_status(), page.status());
+    return std::move(respond)(std::move(resp));
+  }
+  SetStatus(resp.mutable_status(), im::v1::OK);
+  if (page->size() > limit) {
+    page->resize(limit);
+    resp.set_next_page_token(EncodePageToken(page->back()));
+  }
+  for (im::v1::Conversation& conversation : *page) {
+    *resp.add_conversations() = std::move(conversation);
+  }
+  std::move(respond)(std::move(resp));
+}
+
+void ChatService::Read(const im::v1::ReadRequest& request, Respond<im::v1::ReadResp> respond) {
+  const im::v1::Caller caller = request.caller();
+  const std::string conv_id = request.req().conv_id();
+  im::v1::ReadResp resp;
+  Access access = Authorize(caller.uid(), conv_id);
+  if (!access.conversation) {
+    SetStatus(resp.mutable_status(), access.code, access.reason);
+    return std::move(respond)(std::move(resp));
+  }
+  absl::StatusOr<uint64_t> read_seq =
+      deps_.messages->AdvanceRead(caller.uid(), conv_id, request.req().read_seq());
+  if (!read_seq.ok()) {
+    SetStatus(resp.mutable_status(), read_seq.status());
+    return std::move(respond)(std::move(resp));
+  }
+  SetStatus(resp.mutable_status(), im::v1::OK);
+  resp.set_read_seq(*read_seq);
+  std::move(respond)(std::move(resp));
+
+  im::v1::Frame frame;
+  im::v1::ReadPush* push = frame.mutable_read_push();
+  push->set_conv_id(conv_id);
+  push->set_reader(caller.uid());
+  push->set_read_seq(*read_seq);
+  const ConversationId& conversation = *access.conversation;
+  PushToUsers(SerializePush(frame), {conversation.first_uid, conversation.second_uid}, caller);
+}
+
+}  // namespace im::logic

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "common/bounded_executor.h"
+#include "im/v1/logic.pb.h"
+#include "logic/conversation_id.h"
+#include "logic/gateway_pusher.h"
+#include "logic/logic_options.h"
+#include "logic/message_writer.h"
+#include "logic/msg_id_generator.h"
+#include "store/message_store.h"
+#include "store/seq_allocator.h"
+#include "store/session_registry.h"
+#include "store/ttl_map.h"
+
+namespace im::logic {
+
+// Where ChatService keeps and finds things. Every pointer outlives the service.
+struct ChatDependencies {
+  store::SessionRegistry* sessions;
+  store::SeqAllocator* seqs;
+  store::MessageStore* messages;
+  store::TtlMap* dedup;  // im:dedup:<uid>:<client_msg_id> -> the stored message's coordinates
+  MessageWriter* writer;
+  GatewayPusher* pusher;
+  MsgIdGenerator* msg_ids;
+  common::BoundedExecutor* executor;  // where work after a reply (pushes) runs
+};
+
+// Single chat (DESIGN.md sections 5 and 6): Send, Ack, Sync, Conversations and Read.
+// Methods run on the store executor and may block. Each answers through `respond` exactly once;
+// work that follows an answer (pushes) happens after it so that the client's latency does not
+// include it. `respond` may run on another thread (a writer thread for Send).
+class ChatService {
+ public:
+  template <typename Response>
+  using Respond = absl::AnyInvocable<void(Response) &&>;
+  using Clock = std::function<int64_t()>;  // Unix milliseconds
+
+  ChatService(const LogicOptions& options, ChatDependencies deps, Clock now_ms);
+
+  void Send(const im::v1::SendRequest& request, Respond<im::v1::SendResp> respond);
+  void Ack(const im::v1::AckRequest& request, Respond<im::v1::AckReply> respond);
+  void Sync(const im::v1::SyncRequest& request, Respond<im::v1::SyncResp> respond);
+  void Conversations(const im::v1::ConversationsRequest& request,
+                     Respond<im::v1::ConversationsResp> respond);
+  void Read(const im::v1::ReadRequest& request, Respond<im::v1::ReadResp> respond);
+
+ private:
+  // The conversation `uid` may use, or the code that refuses it.
+  struct Access {
+    std::optional<ConversationId> conversation;
+    im::v1::Code code = im::v1::OK;
+    std::string reason;
+  };
+  Access Authorize(const std::string& uid, const std::string& conv_id) const;
+  Access ResolveSendTarget(const im::v1::Caller& caller, const im::v1::SendReq& req) const;
+
+  // Answers from the dedup entry of (sender, client_msg_id) when the message was already stored.
+  std::optional<im::v1::SendResp> Deduplicated(const std::string& dedup_key);
+  void OnPersisted(const im::v1::Caller& caller, const ConversationId& conversation,
+                   absl::StatusOr<store::AppendOutcome> outcome, Respond<im::v1::SendResp> respond);
+  // Pushes `frame` to every device of `uids`, except the connection of `skip`.
+  void PushToUsers(std::shared_ptr<const std::string> frame, const std::vector<std::string>& uids,
+                   const im::v1::Caller& skip);
+  // Drops the page's messages from the first gap that a write in flight may still fill, and
+  // reports older gaps as holes. Returns whether the page was cut short.
+  bool ApplyHoles(uint64_t after_seq, im::v1::SyncResp* resp) const;
+
+  const LogicOptions& options_;
+  ChatDependencies deps_;
+  Clock now_ms_;
+};
+
+}  // namespace im::logic

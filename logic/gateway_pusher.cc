@@ -1,0 +1,160 @@
+#include "logic/gateway_pusher.h"
+
+#include <set>
+
+#include "common/logging.h"
+
+namespace im::logic {
+
+struct GatewayPusher::PushCall {
+  grpc::ClientContext context;
+  im::v1::PushRequest request;
+  im::v1::PushReply reply;
+  std::map<uint64_t, PushTarget> targets;  // by conn id, to drop the sessions the gateway disowns
+  std::string gateway_id;
+};
+
+struct GatewayPusher::KickCall {
+  grpc::ClientContext context;
+  im::v1::KickRequest request;
+  im::v1::KickReply reply;
+};
+
+GatewayPusher::GatewayPusher(store::TtlMap* directory, store::SessionRegistry* sessions,
+                             common::BoundedExecutor* executor,
+                             std::chrono::milliseconds rpc_timeout,
+                             std::chrono::milliseconds gateway_ttl, LogicMetrics* metrics)
+    : directory_(directory),
+      sessions_(sessions),
+      executor_(executor),
+      rpc_timeout_(rpc_timeout),
+      gateway_ttl_(gateway_ttl),
+      metrics_(metrics) {}
+
+GatewayPusher::~GatewayPusher() { WaitIdle(rpc_timeout_ + std::chrono::seconds(1)); }
+
+absl::Status GatewayPusher::RegisterGateway(const std::string& gateway_id,
+                                            const std::string& push_address) {
+  return directory_->Put(gateway_id, push_address, gateway_ttl_.count());
+}
+
+std::map<std::string, im::v1::GatewayService::Stub*> GatewayPusher::Resolve(
+    const std::vector<std::string>& gateway_ids) {
+  std::map<std::string, im::v1::GatewayService::Stub*> stubs;
+  absl::StatusOr<std::vector<std::optional<std::string>>> addresses = directory_->Get(gateway_ids);
+  if (!addresses.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "gateway directory lookup failed: {}",
+                        addresses.status().ToString());
+    return stubs;
+  }
+  std::lock_guard<std::mutex> lock(stubs_mutex_);
+  for (size_t i = 0; i < gateway_ids.size(); ++i) {
+    const std::optional<std::string>& address = (*addresses)[i];
+    if (!address) continue;
+    std::unique_ptr<im::v1::GatewayService::Stub>& stub = stubs_[*address];
+    if (!stub) {
+      stub = im::v1::GatewayService::NewStub(
+          grpc::CreateChannel(*address, grpc::InsecureChannelCredentials()));
+    }
+    stubs[gateway_ids[i]] = stub.get();
+  }
+  return stubs;
+}
+
+void GatewayPusher::Push(std::shared_ptr<const std::string> frame,
+                         const std::vector<PushTarget>& targets) {
+  std::map<std::string, std::vector<const PushTarget*>> by_gateway;
+  for (const PushTarget& target : targets) {
+    by_gateway[target.session.gateway_id].push_back(&target);
+  }
+  std::vector<std::string> gateway_ids;
+  for (const auto& [gateway_id, unused] : by_gateway) gateway_ids.push_back(gateway_id);
+  const std::map<std::string, im::v1::GatewayService::Stub*> stubs = Resolve(gateway_ids);
+  for (const auto& [gateway_id, gateway_targets] : by_gateway) {
+    auto stub = stubs.find(gateway_id);
+    if (stub == stubs.end()) {
+      // Its registration lapsed: it died, and its sessions will expire too.
+      metrics_->push_unknown_gateway.Increment(static_cast<double>(gateway_targets.size()));
+      continue;
+    }
+    auto* call = new PushCall;
+    call->gateway_id = gateway_id;
+    call->context.set_deadline(std::chrono::system_clock::now() + rpc_timeout_);
+    call->request.set_frame(*frame);
+    for (const PushTarget* target : gateway_targets) {
+      call->request.add_conn_ids(target->session.conn_id);
+      call->targets.emplace(target->session.conn_id, *target);
+    }
+    metrics_->push_connections.Increment(static_cast<double>(gateway_targets.size()));
+    CallStarted();
+    stub->second->async()->Push(&call->context, &call->request, &call->reply,
+                                [this, call](grpc::Status status) { OnPushDone(call, status); });
+  }
+}
+
+void GatewayPusher::OnPushDone(PushCall* call, const grpc::Status& status) {
+  std::unique_ptr<PushCall> owned(call);
+  if (!status.ok()) {
+    metrics_->push_rpcs_failed.Increment();
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "push to gateway {} failed: {} {}", call->gateway_id,
+                        static_cast<int>(status.error_code()), status.error_message());
+  } else {
+    metrics_->push_rpcs_ok.Increment();
+  }
+  std::vector<PushTarget> disowned;
+  for (uint64_t conn_id : call->reply.unknown_conn_ids()) {
+    auto it = call->targets.find(conn_id);
+    if (it != call->targets.end()) disowned.push_back(std::move(it->second));
+  }
+  if (!disowned.empty()) {
+    // The gateway no longer holds these connections: drop their sessions now rather than pushing
+    // into the void until they expire. Best effort; expiry removes them anyway.
+    executor_->TrySubmit([this, disowned = std::move(disowned)] {
+      for (const PushTarget& target : disowned) {
+        absl::StatusOr<bool> removed = sessions_->Unregister(
+            target.uid, target.session.device, target.session.gateway_id, target.session.conn_id);
+        if (removed.ok() && *removed) metrics_->push_stale_sessions.Increment();
+      }
+    });
+  }
+  CallFinished();
+}
+
+void GatewayPusher::Kick(const PushTarget& target, im::v1::Kick::Reason reason,
+                         const std::string& message) {
+  const auto stubs = Resolve({target.session.gateway_id});
+  auto stub = stubs.find(target.session.gateway_id);
+  if (stub == stubs.end()) return;  // that gateway is gone, and the connection with it
+  auto* call = new KickCall;
+  call->context.set_deadline(std::chrono::system_clock::now() + rpc_timeout_);
+  call->request.set_conn_id(target.session.conn_id);
+  call->request.set_reason(reason);
+  call->request.set_message(message);
+  metrics_->kicks.Increment();
+  CallStarted();
+  stub->second->async()->Kick(
+      &call->context, &call->request, &call->reply, [this, call](grpc::Status status) {
+        std::unique_ptr<KickCall> owned(call);
+        if (!status.ok()) {
+          IM_LOG_RATE_LIMITED(spdlog::level::warn, "kick failed: {} {}",
+                              static_cast<int>(status.error_code()), status.error_message());
+        }
+        CallFinished();
+      });
+}
+
+void GatewayPusher::CallStarted() { in_flight_.fetch_add(1); }
+
+void GatewayPusher::CallFinished() {
+  if (in_flight_.fetch_sub(1) == 1) {
+    std::lock_guard<std::mutex> lock(idle_mutex_);
+    idle_cv_.notify_all();
+  }
+}
+
+bool GatewayPusher::WaitIdle(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(idle_mutex_);
+  return idle_cv_.wait_for(lock, timeout, [this] { return in_flight_.load() == 0; });
+}
+
+}  // namespace im::logic

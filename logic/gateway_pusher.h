@@ -1,0 +1,82 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/bounded_executor.h"
+#include "im/v1/client.pb.h"
+#include "im/v1/gateway.grpc.pb.h"
+#include "logic/logic_metrics.h"
+#include "store/session_registry.h"
+#include "store/ttl_map.h"
+
+namespace im::logic {
+
+// A device to push to: the user and where their session says the device is connected.
+struct PushTarget {
+  std::string uid;
+  store::Session session;
+};
+
+// Logic's side of GatewayService: the directory of live gateways (im:gw:<id> -> push address,
+// kept in `directory` with a TTL the gateways renew) and one gRPC channel per gateway.
+// Push and Kick are asynchronous: they return once the calls are started; replies arrive on gRPC
+// threads, and follow-up store work (dropping sessions a gateway disowned) goes to `executor`.
+// Methods may block on the directory, so they are called on executor threads.
+class GatewayPusher {
+ public:
+  GatewayPusher(store::TtlMap* directory, store::SessionRegistry* sessions,
+                common::BoundedExecutor* executor, std::chrono::milliseconds rpc_timeout,
+                std::chrono::milliseconds gateway_ttl, LogicMetrics* metrics);
+  ~GatewayPusher();
+
+  absl::Status RegisterGateway(const std::string& gateway_id, const std::string& push_address);
+
+  // Sends one serialized Frame (id 0) to every target: one Push call per gateway.
+  void Push(std::shared_ptr<const std::string> frame, const std::vector<PushTarget>& targets);
+
+  // Tells the target's gateway to send Kick{reason} and close the connection.
+  void Kick(const PushTarget& target, im::v1::Kick::Reason reason, const std::string& message);
+
+  // Blocks until no call is in flight or `timeout` passed; returns whether idle. At shutdown, so
+  // that no reply outlives the objects it uses.
+  bool WaitIdle(std::chrono::milliseconds timeout);
+
+ private:
+  struct PushCall;
+  struct KickCall;
+
+  // Stubs of the live gateways among `gateway_ids` (absent ones have no live registration).
+  std::map<std::string, im::v1::GatewayService::Stub*> Resolve(
+      const std::vector<std::string>& gateway_ids);
+  void OnPushDone(PushCall* call, const grpc::Status& status);
+  void CallStarted();
+  void CallFinished();
+
+  store::TtlMap* directory_;
+  store::SessionRegistry* sessions_;
+  common::BoundedExecutor* executor_;
+  const std::chrono::milliseconds rpc_timeout_;
+  const std::chrono::milliseconds gateway_ttl_;
+  LogicMetrics* metrics_;
+
+  // Channels by push address. Entries are kept for the process's life: gateways are few, and a
+  // restarted gateway usually comes back on the same address.
+  std::mutex stubs_mutex_;
+  std::map<std::string, std::unique_ptr<im::v1::GatewayService::Stub>> stubs_;
+
+  std::atomic<size_t> in_flight_{0};
+  std::mutex idle_mutex_;
+  std::condition_variable idle_cv_;
+};
+
+}  // namespace im::logic

@@ -1,0 +1,63 @@
+#include "logic/logic_metrics.h"
+
+#include "common/metrics.h"
+
+namespace im::logic {
+namespace {
+
+prometheus::Counter& Counter(prometheus::Registry& registry, const std::string& name,
+                             const std::string& help, const prometheus::Labels& labels = {}) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add(labels);
+}
+
+prometheus::Gauge& Gauge(prometheus::Registry& registry, const std::string& name,
+                         const std::string& help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
+}
+
+}  // namespace
+
+LogicMetrics::LogicMetrics(prometheus::Registry& registry)
+    : requests(prometheus::BuildCounter()
+                   .Name("im_logic_requests_total")
+                   .Help("LogicService calls by method and answered code")
+                   .Register(registry)),
+      latency(prometheus::BuildHistogram()
+                  .Name("im_logic_request_seconds")
+                  .Help("Time from receiving a LogicService call to answering it")
+                  .Register(registry)),
+      overloaded(Counter(registry, "im_logic_overloaded_total",
+                         "Calls refused with RESOURCE_EXHAUSTED (executor queue full)")),
+      executor_depth(Gauge(registry, "im_logic_executor_queue_depth", "Store executor backlog")),
+      write_batch_size(prometheus::BuildHistogram()
+                           .Name("im_logic_write_batch_messages")
+                           .Help("Messages per MySQL group commit")
+                           .Register(registry)
+                           .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64,
+                                                                            128, 256, 512, 1024})),
+      write_seconds(prometheus::BuildHistogram()
+                        .Name("im_logic_write_seconds")
+                        .Help("Duration of one MySQL group commit")
+                        .Register(registry)
+                        .Add({}, common::LatencyBuckets())),
+      write_queue_depth(
+          Gauge(registry, "im_logic_write_queue_depth", "Messages waiting to persist")),
+      writes_expired(Counter(registry, "im_logic_writes_expired_total",
+                             "Messages failed because they waited past the write deadline")),
+      push_rpcs_ok(Counter(registry, "im_logic_push_rpcs_total", "GatewayService.Push calls",
+                           {{"result", "ok"}})),
+      push_rpcs_failed(Counter(registry, "im_logic_push_rpcs_total", "GatewayService.Push calls",
+                               {{"result", "failed"}})),
+      push_connections(Counter(registry, "im_logic_push_connections_total",
+                               "Connections pushes were addressed to")),
+      push_unknown_gateway(Counter(registry, "im_logic_push_unknown_gateway_total",
+                                   "Push targets on a gateway without a live registration")),
+      push_stale_sessions(Counter(registry, "im_logic_push_stale_sessions_total",
+                                  "Sessions removed because their gateway no longer held them")),
+      kicks(Counter(registry, "im_logic_kicks_total", "Connections kicked")) {}
+
+prometheus::Histogram& LogicMetrics::Latency(const std::string& method) {
+  return latency.Add({{"method", method}}, common::LatencyBuckets());
+}
+
+}  // namespace im::logic

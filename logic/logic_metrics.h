@@ -1,0 +1,39 @@
+#pragma once
+
+#include <string>
+
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace im::logic {
+
+// The logic node's metrics. Families live in `registry`, which must outlive this object.
+struct LogicMetrics {
+  explicit LogicMetrics(prometheus::Registry& registry);
+
+  // Per RPC method and answered code.
+  prometheus::Counter& Requests(const std::string& method, const std::string& code) {
+    return requests.Add({{"method", method}, {"code", code}});
+  }
+  prometheus::Histogram& Latency(const std::string& method);
+
+  prometheus::Family<prometheus::Counter>& requests;
+  prometheus::Family<prometheus::Histogram>& latency;
+  prometheus::Counter& overloaded;  // refused because the executor queue was full
+  prometheus::Gauge& executor_depth;
+  prometheus::Histogram& write_batch_size;
+  prometheus::Histogram& write_seconds;
+  prometheus::Gauge& write_queue_depth;
+  prometheus::Counter& writes_expired;  // failed because they waited past the write deadline
+  prometheus::Counter& push_rpcs_ok;
+  prometheus::Counter& push_rpcs_failed;
+  prometheus::Counter& push_connections;      // connections a push was addressed to
+  prometheus::Counter& push_unknown_gateway;  // targets on a gateway with no live registration
+  prometheus::Counter& push_stale_sessions;  // sessions removed because their gateway disowned them
+  prometheus::Counter& kicks;
+};
+
+}  // namespace im::logic

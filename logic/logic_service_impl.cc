@@ -1,0 +1,101 @@
+#include "logic/logic_service_impl.h"
+
+#include <chrono>
+
+namespace im::logic {
+namespace {
+
+template <typename Response>
+im::v1::Code AnsweredCode(const Response& response) {
+  return response.status().code();
+}
+im::v1::Code AnsweredCode(const im::v1::LoginReply& reply) { return reply.resp().status().code(); }
+im::v1::Code AnsweredCode(const im::v1::DisconnectReply&) { return im::v1::OK; }
+im::v1::Code AnsweredCode(const im::v1::RefreshSessionsReply&) { return im::v1::OK; }
+im::v1::Code AnsweredCode(const im::v1::AckReply&) { return im::v1::OK; }
+
+}  // namespace
+
+template <typename Request, typename Response, typename Handler>
+grpc::ServerUnaryReactor* LogicServiceImpl::Serve(const char* method,
+                                                  grpc::CallbackServerContext* context,
+                                                  const Request* request, Response* response,
+                                                  Handler handler) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const auto started = std::chrono::steady_clock::now();
+  auto respond = [this, method, reactor, response, started](Response answer) {
+    const im::v1::Code code = AnsweredCode(answer);
+    *response = std::move(answer);
+    metrics_->Requests(method, im::v1::Code_Name(code)).Increment();
+    metrics_->Latency(method).Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    reactor->Finish(grpc::Status::OK);
+  };
+  const bool queued = executor_->TrySubmit(
+      [handler = std::move(handler), request, respond = std::move(respond)]() mutable {
+        handler(*request, std::move(respond));
+      });
+  metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
+  if (!queued) {
+    metrics_->overloaded.Increment();
+    metrics_->Requests(method, "RESOURCE_EXHAUSTED").Increment();
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "logic is overloaded: store executor queue is full"));
+  }
+  return reactor;
+}
+
+// Handlers of the session service answer synchronously.
+#define IM_SESSION_METHOD(Method, Request, Reply)                                          \
+  grpc::ServerUnaryReactor* LogicServiceImpl::Method(grpc::CallbackServerContext* context, \
+                                                     const im::v1::Request* request,       \
+                                                     im::v1::Reply* reply) {               \
+    return Serve(#Method, context, request, reply,                                         \
+                 [this](const im::v1::Request& r, auto respond) {                          \
+                   std::move(respond)(sessions_->Method(r));                               \
+                 });                                                                       \
+  }
+
+IM_SESSION_METHOD(Login, LoginRequest, LoginReply)
+IM_SESSION_METHOD(Disconnect, DisconnectRequest, DisconnectReply)
+IM_SESSION_METHOD(RefreshSessions, RefreshSessionsRequest, RefreshSessionsReply)
+#undef IM_SESSION_METHOD
+
+// The chat service answers through the callback itself (Send answers from a writer thread).
+#define IM_CHAT_METHOD(Method, Request, Reply)                                                     \
+  grpc::ServerUnaryReactor* LogicServiceImpl::Method(grpc::CallbackServerContext* context,         \
+                                                     const im::v1::Request* request,               \
+                                                     im::v1::Reply* reply) {                       \
+    return Serve(                                                                                  \
+        #Method, context, request, reply,                                                          \
+        [this](const im::v1::Request& r, auto respond) { chat_->Method(r, std::move(respond)); }); \
+  }
+
+IM_CHAT_METHOD(Send, SendRequest, SendResp)
+IM_CHAT_METHOD(Ack, AckRequest, AckReply)
+IM_CHAT_METHOD(Sync, SyncRequest, SyncResp)
+IM_CHAT_METHOD(Conversations, ConversationsRequest, ConversationsResp)
+IM_CHAT_METHOD(Read, ReadRequest, ReadResp)
+#undef IM_CHAT_METHOD
+
+grpc::ServerUnaryReactor* LogicServiceImpl::RegisterGateway(
+    grpc::CallbackServerContext* context, const im::v1::RegisterGatewayRequest* request,
+    im::v1::RegisterGatewayReply* reply) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const bool queued = executor_->TrySubmit([this, reactor, request, reply] {
+    absl::StatusOr<im::v1::RegisterGatewayReply> result = sessions_->RegisterGateway(*request);
+    if (!result.ok()) {
+      reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(result.status().code()),
+                                   std::string(result.status().message())));
+      return;
+    }
+    *reply = std::move(*result);
+    reactor->Finish(grpc::Status::OK);
+  });
+  if (!queued) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "logic is overloaded"));
+  }
+  return reactor;
+}
+
+}  // namespace im::logic

@@ -1,0 +1,133 @@
+// im-logic: the LogicService (login, sessions, send, sync) on Redis and MySQL.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "common/config.h"
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "google/protobuf/stubs/logging.h"
+#include "logic/logic_options.h"
+#include "logic/logic_server.h"
+#include "store/mysql_message_store.h"
+#include "store/redis_seq_allocator.h"
+#include "store/redis_session_registry.h"
+#include "store/redis_ttl_map.h"
+#include "store/schema_migrator.h"
+
+namespace {
+
+using im::logic::LogicOptions;
+
+// MySQL may still be starting (a fresh pod, a local cluster coming up): retry for a while.
+absl::Status MigrateWithRetry(im::store::MySqlConnectionPool& pool, std::chrono::seconds patience) {
+  const auto give_up = std::chrono::steady_clock::now() + patience;
+  for (;;) {
+    absl::Status status = im::store::ApplyMigrations(pool);
+    if (status.ok() || status.code() != absl::StatusCode::kUnavailable ||
+        std::chrono::steady_clock::now() >= give_up) {
+      return status;
+    }
+    spdlog::warn("database not reachable yet ({}); retrying", status.ToString());
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+im::logic::LogicStores RealStores(const LogicOptions& options, im::store::MessageStore* messages) {
+  im::logic::LogicStores stores;
+  stores.sessions = std::make_unique<im::store::RedisSessionRegistry>(
+      options.redis, int64_t{options.session_ttl_sec} * 1000);
+  stores.seqs = std::make_unique<im::store::RedisSeqAllocator>(
+      options.redis, [messages](std::string_view conv_id) { return messages->MaxSeq(conv_id); });
+  stores.gateways = std::make_unique<im::store::RedisTtlMap>(options.redis, "im:gw:");
+  stores.dedup = std::make_unique<im::store::RedisTtlMap>(options.redis, "im:dedup:");
+  return stores;
+}
+
+int WaitForTerminationSignal(const sigset_t& signals) {
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  return signal_number;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"im-logic: sessions, messages and sync for the IM cluster"};
+  std::string config_path;
+  app.add_option("--config", config_path, "YAML config file (keys overridable by IM_* env)");
+  bool migrate_only = false;
+  app.add_flag("--migrate-only", migrate_only, "apply the schema migrations and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  absl::StatusOr<im::common::Config> config = im::common::Config::LoadFile(config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "im-logic: %s\n", config.status().ToString().c_str());
+    return 2;
+  }
+  absl::StatusOr<LogicOptions> options = LogicOptions::FromConfig(*config);
+  if (!options.ok()) {
+    std::fprintf(stderr, "im-logic: bad configuration: %s\n", options.status().ToString().c_str());
+    return 2;
+  }
+  if (absl::Status status = im::common::InitLogging(options->log_level, options->log_format);
+      !status.ok()) {
+    std::fprintf(stderr, "im-logic: %s\n", status.ToString().c_str());
+    return 2;
+  }
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel, const char*, int, const std::string& message) {
+        IM_LOG_RATE_LIMITED(spdlog::level::warn, "protobuf: {}", message);
+      });
+
+  // Every thread started from here on inherits the blocked signals; main collects them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto pool = std::make_unique<im::store::MySqlConnectionPool>(options->mysql);
+  if (absl::Status status = MigrateWithRetry(*pool, std::chrono::seconds(30)); !status.ok()) {
+    spdlog::critical("schema migrations failed: {}", status.ToString());
+    return 1;
+  }
+  if (migrate_only) {
+    spdlog::info("schema is up to date");
+    return 0;
+  }
+  auto messages = std::make_unique<im::store::MySqlMessageStore>(*pool);
+  im::logic::LogicStores stores = RealStores(*options, messages.get());
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  absl::StatusOr<std::unique_ptr<im::common::MetricsServer>> metrics =
+      im::common::MetricsServer::Start(options->metrics_address, registry);
+  if (!metrics.ok()) {
+    spdlog::critical("{}", metrics.status().ToString());
+    return 1;
+  }
+  // The server owns the message store through LogicStores; the pool outlives it.
+  stores.messages = std::move(messages);
+  absl::StatusOr<std::unique_ptr<im::logic::LogicServer>> server =
+      im::logic::LogicServer::Start(*options, std::move(stores), *registry);
+  if (!server.ok()) {
+    spdlog::critical("cannot start: {}", server.status().ToString());
+    return 1;
+  }
+  spdlog::info("logic {} serving LogicService on port {}, metrics on {}", options->logic_id,
+               (*server)->grpc_port(), (*metrics)->port());
+  std::printf("im-logic ready id=%s grpc_port=%d metrics_port=%u\n", options->logic_id.c_str(),
+              (*server)->grpc_port(), (*metrics)->port());
+  std::fflush(stdout);
+
+  const int signal_number = WaitForTerminationSignal(signals);
+  spdlog::info("received signal {}: finishing calls in flight", signal_number);
+  (*server)->Shutdown(std::chrono::milliseconds(options->shutdown_grace_ms));
+  server->reset();
+  return 0;
+}

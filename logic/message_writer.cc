@@ -1,0 +1,92 @@
+#include "logic/message_writer.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace im::logic {
+
+MessageWriter::MessageWriter(store::MessageStore* store, Options options, Clock now_ms,
+                             LogicMetrics* metrics)
+    : store_(store), options_(options), now_ms_(std::move(now_ms)), metrics_(metrics) {
+  for (size_t i = 0; i < options_.writers; ++i) threads_.emplace_back([this] { Run(); });
+}
+
+MessageWriter::~MessageWriter() { Shutdown(); }
+
+bool MessageWriter::Submit(store::NewMessage message, Done done) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_ || queue_.size() >= options_.queue_capacity) return false;
+    queue_.push_back(Pending{std::move(message), std::move(done)});
+    metrics_->write_queue_depth.Set(static_cast<double>(queue_.size()));
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void MessageWriter::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (std::thread& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+}
+
+void MessageWriter::Run() {
+  for (;;) {
+    std::vector<Pending> batch;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      while (!queue_.empty() && batch.size() < options_.batch_max) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      metrics_->write_queue_depth.Set(static_cast<double>(queue_.size()));
+    }
+    WriteBatch(std::move(batch));
+  }
+}
+
+void MessageWriter::WriteBatch(std::vector<Pending> batch) {
+  const int64_t now = now_ms_();
+  std::vector<store::NewMessage> messages;
+  std::vector<Done> dones;
+  for (Pending& pending : batch) {
+    if (now - pending.message.message.created_ms() > options_.write_deadline_ms) {
+      metrics_->writes_expired.Increment();
+      std::move(pending.done)(absl::DeadlineExceededError(absl::StrCat(
+          "message waited more than ", options_.write_deadline_ms, " ms to be persisted")));
+      continue;
+    }
+    messages.push_back(std::move(pending.message));
+    dones.push_back(std::move(pending.done));
+  }
+  if (messages.empty()) return;
+  const auto started = std::chrono::steady_clock::now();
+  absl::StatusOr<std::vector<store::AppendOutcome>> outcomes = store_->Append(messages);
+  metrics_->write_seconds.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  metrics_->write_batch_size.Observe(static_cast<double>(messages.size()));
+  if (!outcomes.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::err, "persisting {} messages failed: {}", messages.size(),
+                        outcomes.status().ToString());
+  } else if (outcomes->size() != dones.size()) {
+    outcomes = absl::InternalError("message store returned a wrong number of outcomes");
+  }
+  for (size_t i = 0; i < dones.size(); ++i) {
+    if (outcomes.ok()) {
+      std::move(dones[i])(std::move((*outcomes)[i]));
+    } else {
+      std::move(dones[i])(outcomes.status());
+    }
+  }
+}
+
+}  // namespace im::logic

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "logic/logic_metrics.h"
+#include "store/message_store.h"
+
+namespace im::logic {
+
+// Group commit (DESIGN.md section 9): messages from every sender are queued, and writer threads
+// persist whatever has accumulated as one MessageStore::Append batch, so throughput is batches
+// per second times batch size, not one round trip per message. While one batch commits the next
+// one gathers. The queue is bounded.
+class MessageWriter {
+ public:
+  using Done = absl::AnyInvocable<void(absl::StatusOr<store::AppendOutcome>) &&>;
+  using Clock = std::function<int64_t()>;  // Unix milliseconds
+
+  struct Options {
+    size_t writers = 2;
+    size_t batch_max = 256;
+    size_t queue_capacity = 20'000;
+    // A message still queued this long after its created_ms is failed with DEADLINE_EXCEEDED
+    // instead of written: Sync may already report its seq as a hole.
+    int64_t write_deadline_ms = 5'000;
+  };
+
+  MessageWriter(store::MessageStore* store, Options options, Clock now_ms, LogicMetrics* metrics);
+  // Persists what is queued, then joins the writers.
+  ~MessageWriter();
+  MessageWriter(const MessageWriter&) = delete;
+  MessageWriter& operator=(const MessageWriter&) = delete;
+
+  // Any thread. False when the queue is full or shutting down (`done` is then not called).
+  // Otherwise `done` runs exactly once on a writer thread, so it must not block.
+  bool Submit(store::NewMessage message, Done done);
+
+  // Refuses new messages, persists what is queued, joins the writers. Idempotent.
+  void Shutdown();
+
+ private:
+  struct Pending {
+    store::NewMessage message;
+    Done done;
+  };
+  void Run();
+  void WriteBatch(std::vector<Pending> batch);
+
+  store::MessageStore* store_;
+  const Options options_;
+  Clock now_ms_;
+  LogicMetrics* metrics_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Pending> queue_;  // guarded by mutex_
+  bool stopping_ = false;      // guarded by mutex_
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace im::logic

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "im/v1/client.pb.h"
+
+namespace im::logic {
+
+// absl, gRPC and the protocol share the codes 0..16, so a store error reaches the client as is.
+inline im::v1::Code CodeOf(const absl::Status& status) {
+  return static_cast<im::v1::Code>(static_cast<int>(status.code()));
+}
+
+inline void SetStatus(im::v1::Status* out, im::v1::Code code, std::string message = {}) {
+  out->set_code(code);
+  out->set_message(std::move(message));
+}
+
+inline void SetStatus(im::v1::Status* out, const absl::Status& status) {
+  SetStatus(out, CodeOf(status), std::string(status.message()));
+}
+
+}  // namespace im::logic

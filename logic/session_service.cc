@@ -1,0 +1,144 @@
+#include "logic/session_service.h"
+
+#include <algorithm>
+
+#include "common/logging.h"
+#include "fmt/format.h"
+#include "logic/conversation_id.h"
+#include "logic/reply_status.h"
+
+namespace im::logic {
+
+SessionService::SessionService(const LogicOptions& options, store::SessionRegistry* sessions,
+                               GatewayPusher* pusher, Clock now_ms)
+    : options_(options),
+      sessions_(sessions),
+      pusher_(pusher),
+      now_ms_(std::move(now_ms)),
+      tokens_(options.token_secret) {}
+
+im::v1::LoginReply SessionService::Login(const im::v1::LoginRequest& request) {
+  im::v1::LoginReply reply;
+  im::v1::LoginResp* resp = reply.mutable_resp();
+  const int64_t now = now_ms_();
+  resp->set_server_time_ms(now);
+  const std::string& device = request.req().device();
+  // The device name becomes part of Redis values and logs: same rules as a uid.
+  if (!IsValidUid(device)) {
+    SetStatus(resp->mutable_status(), im::v1::INVALID_ARGUMENT,
+              "device must be 1-64 printable ASCII characters without ':' or '|'");
+    return reply;
+  }
+  common::TokenVerdict verdict = tokens_.Verify(request.req().token(), device, now / 1000);
+  if (!verdict.ok()) {
+    SetStatus(resp->mutable_status(), verdict.code, verdict.detail);
+    return reply;
+  }
+  const std::string& uid = verdict.claims.uid;
+  if (!IsValidUid(uid)) {
+    SetStatus(resp->mutable_status(), im::v1::TOKEN_INVALID, "the token's uid is not a valid uid");
+    return reply;
+  }
+  const store::Session session{device, request.gateway_id(), request.conn_id(), now};
+  absl::StatusOr<std::optional<store::Session>> replaced = sessions_->Register(uid, session);
+  if (!replaced.ok()) {
+    SetStatus(resp->mutable_status(), replaced.status());
+    return reply;
+  }
+  if (*replaced) {
+    pusher_->Kick(PushTarget{uid, **replaced}, im::v1::Kick::LOGGED_IN_ELSEWHERE,
+                  "this device logged in on another connection");
+  }
+  if (!EnforceDeviceCap(uid, session)) {
+    SetStatus(
+        resp->mutable_status(), im::v1::TOO_MANY_DEVICES,
+        fmt::format("at most {} devices may be logged in at once", options_.max_devices_per_user));
+    return reply;
+  }
+  SetStatus(resp->mutable_status(), im::v1::OK);
+  resp->set_uid(uid);
+  resp->set_session_id(fmt::format("{}-{}", request.gateway_id(), request.conn_id()));
+  reply.set_device(device);
+  return reply;
+}
+
+bool SessionService::EnforceDeviceCap(const std::string& uid, const store::Session& current) {
+  absl::StatusOr<std::vector<store::Session>> all = sessions_->Lookup(uid);
+  if (!all.ok()) {
+    // The login itself is registered; the cap is enforced at the next login.
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "device cap of {} not checked: {}", uid,
+                        all.status().ToString());
+    return true;
+  }
+  if (all->size() <= options_.max_devices_per_user) return true;
+  if (options_.device_limit_policy == DeviceLimitPolicy::kRefuse) {
+    (void)sessions_->Unregister(uid, current.device, current.gateway_id, current.conn_id);
+    return false;
+  }
+  std::vector<store::Session> others;
+  for (store::Session& session : *all) {
+    if (!session.SameConnection(current)) others.push_back(std::move(session));
+  }
+  std::sort(others.begin(), others.end(), [](const store::Session& a, const store::Session& b) {
+    return a.login_ms < b.login_ms;
+  });
+  const size_t excess = all->size() - options_.max_devices_per_user;
+  for (size_t i = 0; i < excess && i < others.size(); ++i) {
+    const store::Session& oldest = others[i];
+    (void)sessions_->Unregister(uid, oldest.device, oldest.gateway_id, oldest.conn_id);
+    pusher_->Kick(PushTarget{uid, oldest}, im::v1::Kick::TOO_MANY_DEVICES,
+                  "too many devices logged in; this one was the least recent");
+  }
+  return true;
+}
+
+im::v1::DisconnectReply SessionService::Disconnect(const im::v1::DisconnectRequest& request) {
+  im::v1::DisconnectReply reply;
+  const im::v1::Caller& caller = request.caller();
+  absl::StatusOr<bool> removed =
+      sessions_->Unregister(caller.uid(), caller.device(), caller.gateway_id(), caller.conn_id());
+  if (!removed.ok()) {
+    // The session expires by itself; a failed removal only delays that.
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "disconnect of {}/{} not recorded: {}", caller.uid(),
+                        caller.device(), removed.status().ToString());
+  }
+  reply.set_removed(removed.ok() && *removed);
+  return reply;
+}
+
+im::v1::RefreshSessionsReply SessionService::RefreshSessions(
+    const im::v1::RefreshSessionsRequest& request) {
+  im::v1::RefreshSessionsReply reply;
+  std::vector<store::SessionRef> refs;
+  refs.reserve(request.sessions_size());
+  for (const im::v1::SessionRef& ref : request.sessions()) {
+    refs.push_back(store::SessionRef{ref.uid(), ref.device(), ref.conn_id()});
+  }
+  absl::StatusOr<std::vector<uint64_t>> stale = sessions_->Refresh(request.gateway_id(), refs);
+  if (!stale.ok()) {
+    // Nothing is reported stale: closing healthy connections because Redis hiccuped would be
+    // worse than letting them refresh next time.
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "session refresh from {} failed: {}",
+                        request.gateway_id(), stale.status().ToString());
+    return reply;
+  }
+  for (uint64_t conn_id : *stale) reply.add_stale_conn_ids(conn_id);
+  return reply;
+}
+
+absl::StatusOr<im::v1::RegisterGatewayReply> SessionService::RegisterGateway(
+    const im::v1::RegisterGatewayRequest& request) {
+  if (request.gateway_id().empty() || request.gateway_id().find('|') != std::string::npos ||
+      request.push_address().empty()) {
+    return absl::InvalidArgumentError("gateway_id and push_address are required");
+  }
+  if (absl::Status status = pusher_->RegisterGateway(request.gateway_id(), request.push_address());
+      !status.ok()) {
+    return status;
+  }
+  im::v1::RegisterGatewayReply reply;
+  reply.set_ttl_ms(options_.gateway_ttl_sec * 1000);
+  return reply;
+}
+
+}  // namespace im::logic

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <functional>
+
+#include "common/token.h"
+#include "im/v1/logic.pb.h"
+#include "logic/gateway_pusher.h"
+#include "logic/logic_options.h"
+#include "store/session_registry.h"
+
+namespace im::logic {
+
+// Login, Disconnect, session refresh and gateway registration (DESIGN.md section 6).
+// Every method blocks on the stores, so it runs on the store executor; any number of threads may
+// call it at once.
+class SessionService {
+ public:
+  using Clock = std::function<int64_t()>;  // Unix milliseconds
+
+  SessionService(const LogicOptions& options, store::SessionRegistry* sessions,
+                 GatewayPusher* pusher, Clock now_ms);
+
+  // Verifies the token, registers the session, kicks an older connection of the same device and,
+  // beyond the device cap, the least recently logged-in device (or refuses, per policy).
+  im::v1::LoginReply Login(const im::v1::LoginRequest& request);
+  im::v1::DisconnectReply Disconnect(const im::v1::DisconnectRequest& request);
+  im::v1::RefreshSessionsReply RefreshSessions(const im::v1::RefreshSessionsRequest& request);
+  // Fails (gRPC status) only when the directory cannot be written, so the gateway retries.
+  absl::StatusOr<im::v1::RegisterGatewayReply> RegisterGateway(
+      const im::v1::RegisterGatewayRequest& request);
+
+ private:
+  // Applies the device cap after `uid` registered `current`; false when the login is refused.
+  bool EnforceDeviceCap(const std::string& uid, const store::Session& current);
+
+  const LogicOptions& options_;
+  store::SessionRegistry* sessions_;
+  GatewayPusher* pusher_;
+  Clock now_ms_;
+  common::TokenVerifier tokens_;
+};
+
+}  // namespace im::logic

@@ -1,0 +1,115 @@
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <memory>
+
+#include "logic/chat_service.h"
+#include "logic/session_service.h"
+#include "prometheus/registry.h"
+#include "store/in_memory_message_store.h"
+#include "store/in_memory_seq_allocator.h"
+#include "store/in_memory_session_registry.h"
+#include "store/in_memory_ttl_map.h"
+
+namespace im::logic::testing {
+
+inline constexpr char kSecret[] = "logic-test-secret-0123456789";
+inline constexpr int64_t kStartMs = 1'800'000'000'000;
+
+// The logic services on in-process backends and a fake clock. No gateway is registered, so pushes
+// find nowhere to go (the e2e tests cover them).
+class LogicFixture : public ::testing::Test {
+ protected:
+  LogicFixture() {
+    options_.token_secret = kSecret;
+    auto clock = [this] { return now_ms_.load(); };
+    sessions_ = std::make_unique<store::InMemorySessionRegistry>(60'000, clock);
+    messages_ = std::make_unique<store::InMemoryMessageStore>();
+    seqs_ = std::make_unique<store::InMemorySeqAllocator>(
+        [this](std::string_view conv_id) { return messages_->MaxSeq(conv_id); });
+    gateways_ = std::make_unique<store::InMemoryTtlMap>(clock);
+    dedup_ = std::make_unique<store::InMemoryTtlMap>(clock);
+    metrics_ = std::make_unique<LogicMetrics>(registry_);
+    executor_ = std::make_unique<common::BoundedExecutor>("test", 2, 1000);
+    writer_ = std::make_unique<MessageWriter>(messages_.get(), MessageWriter::Options{}, clock,
+                                              metrics_.get());
+    pusher_ = std::make_unique<GatewayPusher>(gateways_.get(), sessions_.get(), executor_.get(),
+                                              std::chrono::milliseconds(500),
+                                              std::chrono::seconds(30), metrics_.get());
+    msg_ids_ = std::make_unique<MsgIdGenerator>(1, clock);
+    session_service_ =
+        std::make_unique<SessionService>(options_, sessions_.get(), pusher_.get(), clock);
+    chat_ = std::make_unique<ChatService>(
+        options_,
+        ChatDependencies{sessions_.get(), seqs_.get(), messages_.get(), dedup_.get(), writer_.get(),
+                         pusher_.get(), msg_ids_.get(), executor_.get()},
+        clock);
+  }
+
+  ~LogicFixture() override {
+    writer_->Shutdown();
+    executor_->Shutdown();
+  }
+
+  // Runs a ChatService method and waits for its answer.
+  template <typename Response, typename Request>
+  Response Call(void (ChatService::*method)(const Request&, ChatService::Respond<Response>),
+                const Request& request) {
+    std::promise<Response> answer;
+    std::future<Response> future = answer.get_future();
+    (chat_.get()->*method)(request, [&answer](Response r) { answer.set_value(std::move(r)); });
+    EXPECT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    return future.get();
+  }
+
+  static im::v1::Caller CallerOf(const std::string& uid, uint64_t conn_id = 1) {
+    im::v1::Caller caller;
+    caller.set_uid(uid);
+    caller.set_device("phone");
+    caller.set_gateway_id("gw-1");
+    caller.set_conn_id(conn_id);
+    return caller;
+  }
+
+  im::v1::SendResp Send(const std::string& from, const std::string& to,
+                        const std::string& client_msg_id, const std::string& body = "hi") {
+    im::v1::SendRequest request;
+    *request.mutable_caller() = CallerOf(from);
+    request.mutable_req()->set_to_uid(to);
+    request.mutable_req()->set_client_msg_id(client_msg_id);
+    request.mutable_req()->set_type(im::v1::TEXT);
+    request.mutable_req()->set_body(body);
+    return Call(&ChatService::Send, request);
+  }
+
+  im::v1::SyncResp Sync(const std::string& uid, const std::string& conv_id, uint64_t after,
+                        uint32_t limit = 0) {
+    im::v1::SyncRequest request;
+    *request.mutable_caller() = CallerOf(uid);
+    request.mutable_req()->set_conv_id(conv_id);
+    request.mutable_req()->set_after_seq(after);
+    request.mutable_req()->set_limit(limit);
+    return Call(&ChatService::Sync, request);
+  }
+
+  std::atomic<int64_t> now_ms_{kStartMs};
+  LogicOptions options_;
+  prometheus::Registry registry_;
+  std::unique_ptr<store::InMemorySessionRegistry> sessions_;
+  std::unique_ptr<store::InMemoryMessageStore> messages_;
+  std::unique_ptr<store::InMemorySeqAllocator> seqs_;
+  std::unique_ptr<store::InMemoryTtlMap> gateways_;
+  std::unique_ptr<store::InMemoryTtlMap> dedup_;
+  std::unique_ptr<LogicMetrics> metrics_;
+  std::unique_ptr<common::BoundedExecutor> executor_;
+  std::unique_ptr<MessageWriter> writer_;
+  std::unique_ptr<GatewayPusher> pusher_;
+  std::unique_ptr<MsgIdGenerator> msg_ids_;
+  std::unique_ptr<SessionService> session_service_;
+  std::unique_ptr<ChatService> chat_;
+};
+
+}  // namespace im::logic::testing

@@ -1,0 +1,203 @@
+#include "store/in_memory_message_store.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "fmt/format.h"
+#include "store/message_rules.h"
+
+namespace im::store {
+
+std::pair<InMemoryMessageStore::ConversationState*, InMemoryMessageStore::Member*>
+InMemoryMessageStore::FindMember(std::string_view uid, std::string_view conv_id) {
+  auto conversation = conversations_.find(conv_id);
+  if (conversation == conversations_.end()) return {nullptr, nullptr};
+  auto member = conversation->second.members.find(uid);
+  if (member == conversation->second.members.end()) return {&conversation->second, nullptr};
+  return {&conversation->second, &member->second};
+}
+
+const im::v1::Message* InMemoryMessageStore::FindStored(std::string_view conv_id,
+                                                        uint64_t seq) const {
+  auto conversation = conversations_.find(conv_id);
+  if (conversation == conversations_.end()) return nullptr;
+  auto message = conversation->second.messages.find(seq);
+  return message == conversation->second.messages.end() ? nullptr : &message->second;
+}
+
+void InMemoryMessageStore::Store(const NewMessage& entry) {
+  const im::v1::Message& m = entry.message;
+  auto [it, created] = conversations_.try_emplace(m.conv_id());
+  ConversationState& conversation = it->second;
+  // A message an earlier attempt stored stays as it was, as in MySQL.
+  conversation.messages.try_emplace(m.seq(), m);
+  if (const auto identity = IdentityOf(m)) {
+    identities_.try_emplace(std::pair<std::string, std::string>(identity->first, identity->second),
+                            std::pair<std::string, uint64_t>(m.conv_id(), m.seq()));
+  }
+  if (created) {
+    conversation.max_seq = m.seq();
+    conversation.updated_ms = m.created_ms();
+  } else {
+    conversation.max_seq = std::max(conversation.max_seq, m.seq());
+    conversation.updated_ms = std::max(conversation.updated_ms, m.created_ms());
+  }
+  for (const std::string& uid : entry.participants) {
+    conversation.members.try_emplace(uid);
+    user_conversations_[uid].insert(m.conv_id());
+  }
+}
+
+absl::StatusOr<std::vector<AppendOutcome>> InMemoryMessageStore::Append(
+    const std::vector<NewMessage>& batch) {
+  if (absl::Status status = CheckBatch(batch); !status.ok()) return status;
+  const std::vector<size_t> first = FirstOccurrences(batch);
+  std::vector<AppendOutcome> outcomes(batch.size());
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Decide every outcome before writing anything, so that a failing message leaves no trace of
+  // the batch (MySQL rolls the transaction back).
+  std::map<std::pair<std::string_view, uint64_t>, uint64_t> claimed;  // (conv, seq) -> msg_id
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (first[i] != i) continue;
+    const im::v1::Message& m = batch[i].message;
+    if (const auto identity = IdentityOf(m)) {
+      auto it = identities_.find({std::string(identity->first), std::string(identity->second)});
+      const im::v1::Message* stored =
+          it == identities_.end() ? nullptr : FindStored(it->second.first, it->second.second);
+      // The same msg_id is this very message, written by an earlier attempt whose reply was lost:
+      // it counts as inserted, so that the caller still delivers it.
+      if (stored != nullptr && stored->msg_id() != m.msg_id()) {
+        outcomes[i] = AppendOutcome{false, *stored};
+        continue;
+      }
+    }
+    const im::v1::Message* at_seq = FindStored(m.conv_id(), m.seq());
+    auto claim = claimed
+                     .emplace(std::pair(std::string_view(m.conv_id()), m.seq()),
+                              at_seq != nullptr ? at_seq->msg_id() : m.msg_id())
+                     .first;
+    if (claim->second != m.msg_id()) {
+      return absl::InternalError(fmt::format("{} seq {} is taken by msg_id {}, not {}", m.conv_id(),
+                                             m.seq(), claim->second, m.msg_id()));
+    }
+    outcomes[i] = AppendOutcome{true, at_seq != nullptr ? *at_seq : m};
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (first[i] != i) {
+      outcomes[i] = AppendOutcome{false, outcomes[first[i]].stored};
+    } else if (outcomes[i].inserted) {
+      Store(batch[i]);
+    }
+  }
+  return outcomes;
+}
+
+absl::StatusOr<uint64_t> InMemoryMessageStore::MaxSeq(std::string_view conv_id) {
+  if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = conversations_.find(conv_id);
+  return it == conversations_.end() ? 0 : it->second.max_seq;
+}
+
+absl::StatusOr<MessagePage> InMemoryMessageStore::ReadMessages(std::string_view conv_id,
+                                                               uint64_t after_seq, uint32_t limit) {
+  if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
+  if (absl::Status status = CheckLimit(limit); !status.ok()) return status;
+  std::lock_guard<std::mutex> lock(mutex_);
+  MessagePage page;
+  auto conversation = conversations_.find(conv_id);
+  if (conversation == conversations_.end()) return page;
+  const auto& messages = conversation->second.messages;
+  for (auto it = messages.upper_bound(after_seq);
+       it != messages.end() && page.messages.size() < limit; ++it) {
+    page.messages.push_back(it->second);
+  }
+  page.max_seq = conversation->second.max_seq;
+  return page;
+}
+
+absl::Status InMemoryMessageStore::AdvanceDelivered(std::string_view uid,
+                                                    const std::vector<Cursor>& cursors) {
+  if (absl::Status status = CheckUid(uid); !status.ok()) return status;
+  for (const Cursor& cursor : cursors) {
+    if (absl::Status status = CheckConvId(cursor.conv_id); !status.ok()) return status;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const Cursor& cursor : cursors) {
+    auto [conversation, member] = FindMember(uid, cursor.conv_id);
+    if (member == nullptr) continue;
+    member->delivered_seq =
+        std::max(member->delivered_seq, std::min(cursor.seq, conversation->max_seq));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> InMemoryMessageStore::AdvanceRead(std::string_view uid,
+                                                           std::string_view conv_id, uint64_t seq) {
+  if (absl::Status status = CheckUid(uid); !status.ok()) return status;
+  if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto [conversation, member] = FindMember(uid, conv_id);
+  if (member == nullptr) {
+    return absl::NotFoundError(fmt::format("{} has no conversation {}", uid, conv_id));
+  }
+  member->read_seq = std::max(member->read_seq, std::min(seq, conversation->max_seq));
+  member->delivered_seq = std::max(member->delivered_seq, member->read_seq);
+  return member->read_seq;
+}
+
+absl::StatusOr<std::vector<im::v1::Conversation>> InMemoryMessageStore::ListConversations(
+    std::string_view uid, int64_t updated_after_ms,
+    const std::optional<ConversationPosition>& after, uint32_t limit) {
+  if (absl::Status status = CheckUid(uid); !status.ok()) return status;
+  if (absl::Status status = CheckLimit(limit); !status.ok()) return status;
+  if (after) {
+    if (absl::Status status = CheckConvId(after->conv_id); !status.ok()) return status;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::pair<int64_t, const std::string*>> positions;
+  auto mine = user_conversations_.find(uid);
+  if (mine != user_conversations_.end()) {
+    for (const std::string& conv_id : mine->second) {
+      const int64_t updated_ms = conversations_.find(conv_id)->second.updated_ms;
+      if (updated_ms <= updated_after_ms) continue;
+      if (after && std::tie(updated_ms, conv_id) <= std::tie(after->updated_ms, after->conv_id)) {
+        continue;
+      }
+      positions.emplace_back(updated_ms, &conv_id);
+    }
+  }
+  std::sort(positions.begin(), positions.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.first, *a.second) < std::tie(b.first, *b.second);
+  });
+  if (positions.size() > limit) positions.resize(limit);
+
+  std::vector<im::v1::Conversation> page;
+  for (const auto& [updated_ms, conv_id] : positions) {
+    const ConversationState& state = conversations_.find(*conv_id)->second;
+    const Member& member = state.members.find(uid)->second;
+    im::v1::Conversation& entry = page.emplace_back();
+    entry.set_conv_id(*conv_id);
+    entry.set_max_seq(state.max_seq);
+    entry.set_delivered_seq(member.delivered_seq);
+    entry.set_read_seq(member.read_seq);
+    entry.set_updated_ms(updated_ms);
+    uint64_t unread = 0;
+    for (auto it = state.messages.upper_bound(member.read_seq);
+         it != state.messages.end() && unread < kMaxUnreadCount; ++it) {
+      if (it->second.sender() != uid) ++unread;
+    }
+    entry.set_unread(unread);
+    if (auto last = state.messages.find(state.max_seq); last != state.messages.end()) {
+      *entry.mutable_last_message() = last->second;
+    }
+    uint64_t peer_read_seq = 0;
+    for (const auto& [other, cursors] : state.members) {
+      if (other != uid) peer_read_seq = std::max(peer_read_seq, cursors.read_seq);
+    }
+    entry.set_peer_read_seq(peer_read_seq);
+  }
+  return page;
+}
+
+}  // namespace im::store

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "store/message_store.h"
+
+namespace im::store {
+
+// What every MessageStore backend checks and decides the same way, so that the in-process store
+// never accepts what MySQL would refuse. Sizes are the columns of store/migrations, in bytes.
+inline constexpr size_t kMaxConvIdBytes = 140;
+inline constexpr size_t kMaxUidBytes = 64;  // uid, sender
+inline constexpr size_t kMaxClientMsgIdBytes = 64;
+inline constexpr size_t kMaxBodyBytes = (size_t{1} << 24) - 1;  // MEDIUMBLOB
+// Unread counts stop here: counting is a range scan over the conversation's messages, and a client
+// shows "99+" long before.
+inline constexpr uint64_t kMaxUnreadCount = 100'000;
+
+absl::Status CheckConvId(std::string_view conv_id);
+absl::Status CheckUid(std::string_view uid);
+absl::Status CheckLimit(uint32_t limit);
+// Everything Append checks before it writes anything: a bad message fails the whole batch.
+absl::Status CheckBatch(const std::vector<NewMessage>& batch);
+
+// (sender, client_msg_id), the key Append deduplicates on; nullopt when the sender gave no
+// client_msg_id: such a message is never a duplicate of another.
+std::optional<std::pair<std::string_view, std::string_view>> IdentityOf(
+    const im::v1::Message& message);
+
+// For each message of `batch`, the index of the first message of the batch with the same identity
+// (its own index when it is the first or has no identity). A later copy is not written; it gets
+// the first one's outcome.
+std::vector<size_t> FirstOccurrences(const std::vector<NewMessage>& batch);
+
+}  // namespace im::store

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "im/v1/client.pb.h"
+
+namespace im::store {
+
+// A message ready to persist: logic has assigned its seq, msg_id and created_ms.
+struct NewMessage {
+  im::v1::Message message;
+  // Users whose conversation row this message creates or moves (both sides of a single chat).
+  std::vector<std::string> participants;
+};
+
+// What Append did with one message of a batch.
+struct AppendOutcome {
+  // False when (sender, client_msg_id) was already stored, earlier or earlier in the same batch:
+  // nothing was written and `stored` is the message stored first (its seq, msg_id, created_ms).
+  bool inserted = false;
+  im::v1::Message stored;
+};
+
+// A user's delivered cursor in one conversation, as the device acks it.
+struct Cursor {
+  std::string conv_id;
+  uint64_t seq = 0;
+};
+
+// Where a page of conversations ends; the next page starts after it. Conversations are listed
+// in (updated_ms, conv_id) order, oldest change first, so that a client that pages with
+// `updated_after_ms` never misses one that moves while it pages.
+struct ConversationPosition {
+  int64_t updated_ms = 0;
+  std::string conv_id;
+};
+
+struct MessagePage {
+  std::vector<im::v1::Message> messages;  // in seq order
+  uint64_t max_seq = 0;                   // highest persisted seq of the conversation (0: none)
+};
+
+// Messages, conversation rows and per-user cursors (DESIGN.md section 7).
+// Implementations are thread-safe; calls block (network), so they run on the logic tier's store
+// executor, never on an event loop or in a gRPC reaction. Errors: UNAVAILABLE when the database
+// cannot be reached (the call may be retried), INVALID_ARGUMENT for values the schema cannot hold.
+class MessageStore {
+ public:
+  virtual ~MessageStore() = default;
+
+  // Persists a batch atomically (one transaction: all or nothing), so that throughput is not one
+  // round trip per message. Idempotent on (sender, client_msg_id). For each inserted message the
+  // conversation's max_seq and updated_ms move forward and each participant gets a conversation
+  // row if it had none. Outcomes are in the order of `batch`.
+  virtual absl::StatusOr<std::vector<AppendOutcome>> Append(
+      const std::vector<NewMessage>& batch) = 0;
+
+  // The highest persisted seq of `conv_id`, 0 if none: the floor a seq counter restores from.
+  virtual absl::StatusOr<uint64_t> MaxSeq(std::string_view conv_id) = 0;
+
+  // Up to `limit` (>= 1) messages with seq > after_seq, in seq order.
+  virtual absl::StatusOr<MessagePage> ReadMessages(std::string_view conv_id, uint64_t after_seq,
+                                                   uint32_t limit) = 0;
+
+  // Moves uid's delivered cursors forward (never back, never past the conversation's max_seq).
+  // Cursors of conversations the user has no row in are ignored.
+  virtual absl::Status AdvanceDelivered(std::string_view uid,
+                                        const std::vector<Cursor>& cursors) = 0;
+
+  // Moves uid's read cursor in `conv_id` forward to min(seq, max_seq), never back; the delivered
+  // cursor is raised to it too. Returns the stored read cursor. NOT_FOUND when the user has no row
+  // in that conversation.
+  virtual absl::StatusOr<uint64_t> AdvanceRead(std::string_view uid, std::string_view conv_id,
+                                               uint64_t seq) = 0;
+
+  // The user's conversations changed after `updated_after_ms` (0: all) and after `after` (the
+  // previous page's last position), at most `limit` (>= 1). Each entry carries max_seq, the user's
+  // delivered and read cursors, unread (messages above read_seq sent by others), the last message,
+  // updated_ms, and peer_read_seq (the highest read cursor among the other participants).
+  virtual absl::StatusOr<std::vector<im::v1::Conversation>> ListConversations(
+      std::string_view uid, int64_t updated_after_ms,
+      const std::optional<ConversationPosition>& after, uint32_t limit) = 0;
+};
+
+}  // namespace im::store

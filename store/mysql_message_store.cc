@@ -1,0 +1,452 @@
+#include "store/mysql_message_store.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+
+#include <algorithm>
+#include <bit>
+#include <limits>
+#include <map>
+#include <memory>
+#include <span>
+#include <utility>
+
+#include "absl/functional/function_ref.h"
+#include "fmt/format.h"
+#include "store/message_rules.h"
+
+namespace im::store {
+namespace {
+
+// Rows per multi-row statement (a power of two, see PaddedRows), and a bound on the bytes one
+// statement carries, well under the server's max_allowed_packet (16 MiB by default).
+constexpr size_t kMaxRowsPerStatement = 256;
+// Membership rows are small and a message has one per participant (two in a single chat).
+constexpr size_t kMaxMemberRowsPerStatement = 4 * kMaxRowsPerStatement;
+constexpr size_t kMaxBytesPerStatement = size_t{4} << 20;
+constexpr size_t kMaxConversationsPerStatsQuery = 64;
+
+constexpr char kMessageColumns[] =
+    "conv_id, seq, msg_id, sender, client_msg_id, type, body, created_ms";
+
+// The page of conversations, each with its last message. The inner query picks the page, so only
+// the page's last messages are read.
+constexpr char kConversationPageSql[] =
+    "SELECT p.conv_id, p.max_seq, p.updated_ms, p.delivered_seq, p.read_seq, m.conv_id, m.seq, "
+    "m.msg_id, m.sender, m.client_msg_id, m.type, m.body, m.created_ms "
+    "FROM (SELECT c.conv_id, c.max_seq, c.updated_ms, uc.delivered_seq, uc.read_seq "
+    "FROM user_conversations uc JOIN conversations c ON c.conv_id = uc.conv_id "
+    "WHERE uc.uid = ? AND c.updated_ms > ? "
+    "AND (c.updated_ms > ? OR (c.updated_ms = ? AND c.conv_id > ?)) "
+    "ORDER BY c.updated_ms, c.conv_id LIMIT ?) AS p "
+    "LEFT JOIN messages m ON m.conv_id = p.conv_id AND m.seq = p.max_seq "
+    "ORDER BY p.updated_ms, p.conv_id";
+
+// Multi-row statements are padded to a power of two rows by repeating the last row, which every
+// statement here treats as a no-op, so that a connection prepares each statement in at most
+// log2(kMaxRowsPerStatement) + 1 shapes instead of one per batch size.
+size_t PaddedRows(size_t rows) { return std::bit_ceil(std::max<size_t>(rows, 1)); }
+
+std::string Repeat(std::string_view item, size_t count, std::string_view separator) {
+  std::string out;
+  out.reserve(count * (item.size() + separator.size()));
+  for (size_t i = 0; i < count; ++i) {
+    if (i > 0) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+// Splits [0, count) into ranges [begin, end) of at most `max_rows` items and, unless a single item
+// is larger, at most kMaxBytesPerStatement bytes.
+std::vector<std::pair<size_t, size_t>> Chunks(
+    size_t count, size_t max_rows,
+    absl::FunctionRef<size_t(size_t)> bytes_of = [](size_t) { return size_t{0}; }) {
+  std::vector<std::pair<size_t, size_t>> chunks;
+  size_t begin = 0;
+  size_t bytes = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const size_t item_bytes = bytes_of(i);
+    if (i > begin && (i - begin == max_rows || bytes + item_bytes > kMaxBytesPerStatement)) {
+      chunks.emplace_back(begin, i);
+      begin = i;
+      bytes = 0;
+    }
+    bytes += item_bytes;
+  }
+  if (count > begin) chunks.emplace_back(begin, count);
+  return chunks;
+}
+
+// Binds items [begin, end) with `bind`, then the last item again for each padding row (`padding`
+// tells them apart).
+void BindRows(MySqlParams& params, size_t begin, size_t end,
+              absl::FunctionRef<void(MySqlParams&, size_t item, bool padding)> bind) {
+  const size_t rows = PaddedRows(end - begin);
+  for (size_t r = 0; r < rows; ++r) bind(params, std::min(begin + r, end - 1), begin + r >= end);
+}
+
+// A padding row has the keys of the row before it, so it always hits a duplicate key (that row's
+// or the one that row hit) and writes nothing; it need not carry the body again.
+void BindMessage(MySqlParams& params, const im::v1::Message& m, bool padding) {
+  params.Bytes(m.conv_id())
+      .U64(m.seq())
+      .U64(m.msg_id())
+      .Bytes(m.sender())
+      .BytesOrNull(m.client_msg_id())  // NULLs never collide in the unique key
+      .I32(m.type())
+      .Bytes(padding ? std::string_view() : std::string_view(m.body()))
+      .I64(m.created_ms());
+}
+
+size_t BytesOf(const im::v1::Message& m) {
+  return m.conv_id().size() + m.sender().size() + m.client_msg_id().size() + m.body().size() + 64;
+}
+
+// The message in columns first..first+7 of the current row, in kMessageColumns order.
+im::v1::Message ReadMessage(const sql::ResultSet& row, uint32_t first) {
+  im::v1::Message m;
+  m.set_conv_id(ColumnBytes(row, first));
+  m.set_seq(row.getUInt64(first + 1));
+  m.set_msg_id(row.getUInt64(first + 2));
+  m.set_sender(ColumnBytes(row, first + 3));
+  m.set_client_msg_id(ColumnBytes(row, first + 4));
+  m.set_type(static_cast<im::v1::MessageType>(row.getInt(first + 5)));
+  m.set_body(ColumnBytes(row, first + 6));
+  m.set_created_ms(row.getInt64(first + 7));
+  return m;
+}
+
+std::unique_ptr<sql::ResultSet> Query(sql::PreparedStatement& statement) {
+  return std::unique_ptr<sql::ResultSet>(statement.executeQuery());
+}
+
+uint64_t QueryMaxSeq(MySqlConnection& connection, std::string_view conv_id) {
+  sql::PreparedStatement& select =
+      connection.Prepare("SELECT max_seq FROM conversations WHERE conv_id = ?");
+  MySqlParams(select).Bytes(conv_id);
+  std::unique_ptr<sql::ResultSet> row = Query(select);
+  return row->next() ? row->getUInt64(1) : 0;
+}
+
+// After an insert that did not write every row of `chunk`: reads what is stored under each
+// message's (conv_id, seq) and (sender, client_msg_id) and decides each outcome as
+// InMemoryMessageStore::Append does.
+absl::Status ResolveOutcomes(MySqlConnection& connection, const std::vector<NewMessage>& batch,
+                             std::span<const size_t> chunk, std::vector<AppendOutcome>& outcomes) {
+  sql::PreparedStatement& select = connection.Prepare(
+      fmt::format("SELECT {} FROM messages WHERE {}", kMessageColumns,
+                  Repeat("(conv_id = ? AND seq = ?) OR (sender = ? AND client_msg_id = ?)",
+                         PaddedRows(chunk.size()), " OR ")));
+  MySqlParams params(select);
+  BindRows(params, 0, chunk.size(), [&](MySqlParams& p, size_t r, bool) {
+    const im::v1::Message& m = batch[chunk[r]].message;
+    p.Bytes(m.conv_id()).U64(m.seq()).Bytes(m.sender()).BytesOrNull(m.client_msg_id());
+  });
+  std::map<std::pair<std::string, uint64_t>, im::v1::Message> by_position;
+  std::map<std::pair<std::string, std::string>, const im::v1::Message*> by_identity;
+  std::unique_ptr<sql::ResultSet> rows = Query(select);
+  while (rows->next()) {
+    im::v1::Message stored = ReadMessage(*rows, 1);
+    std::pair<std::string, uint64_t> position(stored.conv_id(), stored.seq());
+    auto it = by_position.insert_or_assign(std::move(position), std::move(stored)).first;
+    if (!it->second.client_msg_id().empty()) {
+      by_identity[{it->second.sender(), it->second.client_msg_id()}] = &it->second;
+    }
+  }
+  for (size_t i : chunk) {
+    const im::v1::Message& m = batch[i].message;
+    if (!m.client_msg_id().empty()) {
+      auto it = by_identity.find({m.sender(), m.client_msg_id()});
+      if (it != by_identity.end() && it->second->msg_id() != m.msg_id()) {
+        outcomes[i] = AppendOutcome{false, *it->second};
+        continue;
+      }
+    }
+    auto at_seq = by_position.find({m.conv_id(), m.seq()});
+    if (at_seq == by_position.end() || at_seq->second.msg_id() != m.msg_id()) {
+      return absl::InternalError(
+          fmt::format("{} seq {} is taken by msg_id {}, not {}", m.conv_id(), m.seq(),
+                      at_seq == by_position.end() ? 0 : at_seq->second.msg_id(), m.msg_id()));
+    }
+    outcomes[i] = AppendOutcome{true, at_seq->second};
+  }
+  return absl::OkStatus();
+}
+
+// Writes the messages batch[chunk[...]] and decides their outcomes.
+absl::Status InsertMessages(MySqlConnection& connection, const std::vector<NewMessage>& batch,
+                            std::span<const size_t> chunk, std::vector<AppendOutcome>& outcomes) {
+  sql::PreparedStatement& insert = connection.Prepare(fmt::format(
+      "INSERT INTO messages ({}) VALUES {} ON DUPLICATE KEY UPDATE msg_id = msg_id",
+      kMessageColumns, Repeat("(?, ?, ?, ?, ?, ?, ?, ?)", PaddedRows(chunk.size()), ", ")));
+  MySqlParams params(insert);
+  BindRows(params, 0, chunk.size(), [&](MySqlParams& p, size_t r, bool padding) {
+    BindMessage(p, batch[chunk[r]].message, padding);
+  });
+  // A row that hits either key is left as it is and counts 0, a new row counts 1 (the connection
+  // does not set CLIENT_FOUND_ROWS): when every row counted, there is nothing to look up.
+  if (static_cast<size_t>(insert.executeUpdate()) == chunk.size()) {
+    for (size_t i : chunk) outcomes[i] = AppendOutcome{true, batch[i].message};
+    return absl::OkStatus();
+  }
+  return ResolveOutcomes(connection, batch, chunk, outcomes);
+}
+
+// Moves the conversation rows of the inserted messages forward, in conv_id order.
+void UpsertConversations(MySqlConnection& connection, const std::vector<NewMessage>& batch,
+                         const std::vector<size_t>& first,
+                         const std::vector<AppendOutcome>& outcomes) {
+  struct Row {
+    std::string_view conv_id;
+    uint64_t max_seq = 0;
+    int64_t updated_ms = std::numeric_limits<int64_t>::min();
+  };
+  std::map<std::string_view, Row> by_conv;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (first[i] != i || !outcomes[i].inserted) continue;
+    const im::v1::Message& m = batch[i].message;
+    Row& row = by_conv[m.conv_id()];
+    row.conv_id = m.conv_id();
+    row.max_seq = std::max(row.max_seq, m.seq());
+    row.updated_ms = std::max(row.updated_ms, m.created_ms());
+  }
+  std::vector<Row> rows;
+  for (const auto& [conv_id, row] : by_conv) rows.push_back(row);
+  for (const auto& [begin, end] : Chunks(rows.size(), kMaxRowsPerStatement)) {
+    sql::PreparedStatement& upsert = connection.Prepare(
+        fmt::format("INSERT INTO conversations (conv_id, max_seq, updated_ms) VALUES {} "
+                    "ON DUPLICATE KEY UPDATE max_seq = GREATEST(max_seq, VALUES(max_seq)), "
+                    "updated_ms = GREATEST(updated_ms, VALUES(updated_ms))",
+                    Repeat("(?, ?, ?)", PaddedRows(end - begin), ", ")));
+    MySqlParams params(upsert);
+    BindRows(params, begin, end, [&](MySqlParams& p, size_t r, bool) {
+      p.Bytes(rows[r].conv_id).U64(rows[r].max_seq).I64(rows[r].updated_ms);
+    });
+    upsert.executeUpdate();
+  }
+}
+
+// Gives each participant of an inserted message a row in its conversation, in key order.
+void UpsertMembers(MySqlConnection& connection, const std::vector<NewMessage>& batch,
+                   const std::vector<size_t>& first, const std::vector<AppendOutcome>& outcomes) {
+  std::map<std::pair<std::string_view, std::string_view>, int64_t> joined_ms;  // (uid, conv)
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (first[i] != i || !outcomes[i].inserted) continue;
+    const im::v1::Message& m = batch[i].message;
+    for (const std::string& uid : batch[i].participants) {
+      joined_ms.try_emplace({uid, m.conv_id()}, m.created_ms());
+    }
+  }
+  std::vector<std::pair<std::pair<std::string_view, std::string_view>, int64_t>> rows(
+      joined_ms.begin(), joined_ms.end());
+  for (const auto& [begin, end] : Chunks(rows.size(), kMaxMemberRowsPerStatement)) {
+    sql::PreparedStatement& upsert = connection.Prepare(
+        fmt::format("INSERT INTO user_conversations (uid, conv_id, delivered_seq, read_seq, "
+                    "joined_ms) VALUES {} ON DUPLICATE KEY UPDATE joined_ms = joined_ms",
+                    Repeat("(?, ?, 0, 0, ?)", PaddedRows(end - begin), ", ")));
+    MySqlParams params(upsert);
+    BindRows(params, begin, end, [&](MySqlParams& p, size_t r, bool) {
+      p.Bytes(rows[r].first.first).Bytes(rows[r].first.second).I64(rows[r].second);
+    });
+    upsert.executeUpdate();
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<AppendOutcome>> MySqlMessageStore::Append(
+    const std::vector<NewMessage>& batch) {
+  if (absl::Status status = CheckBatch(batch); !status.ok()) return status;
+  if (batch.empty()) return std::vector<AppendOutcome>();
+  const std::vector<size_t> first = FirstOccurrences(batch);
+  absl::StatusOr<std::vector<AppendOutcome>> outcomes = AppendOnce(batch, first);
+  // InnoDB picked this transaction as a deadlock victim, or a lock wait timed out; either way
+  // nothing of it is left (the pool rolled back), and a second attempt usually passes.
+  if (outcomes.status().code() == absl::StatusCode::kAborted) outcomes = AppendOnce(batch, first);
+  return outcomes;
+}
+
+absl::StatusOr<std::vector<AppendOutcome>> MySqlMessageStore::AppendOnce(
+    const std::vector<NewMessage>& batch, const std::vector<size_t>& first) {
+  // Rows are written in key order (messages by (conv_id, seq), then conversations, then members)
+  // so that concurrent batches take their locks in the same order and seldom deadlock.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (first[i] == i) order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const im::v1::Message& x = batch[a].message;
+    const im::v1::Message& y = batch[b].message;
+    return x.conv_id() != y.conv_id() ? x.conv_id() < y.conv_id() : x.seq() < y.seq();
+  });
+  return pool_.Run<std::vector<AppendOutcome>>(
+      [&](MySqlConnection& connection) -> absl::StatusOr<std::vector<AppendOutcome>> {
+        std::vector<AppendOutcome> outcomes(batch.size());
+        connection.Begin();
+        for (const auto& [begin, end] : Chunks(order.size(), kMaxRowsPerStatement, [&](size_t i) {
+               return BytesOf(batch[order[i]].message);
+             })) {
+          std::span<const size_t> chunk(order.data() + begin, end - begin);
+          if (absl::Status status = InsertMessages(connection, batch, chunk, outcomes);
+              !status.ok()) {
+            return status;
+          }
+        }
+        for (size_t i = 0; i < batch.size(); ++i) {
+          if (first[i] != i) outcomes[i] = AppendOutcome{false, outcomes[first[i]].stored};
+        }
+        UpsertConversations(connection, batch, first, outcomes);
+        UpsertMembers(connection, batch, first, outcomes);
+        connection.Commit();
+        return outcomes;
+      });
+}
+
+absl::StatusOr<uint64_t> MySqlMessageStore::MaxSeq(std::string_view conv_id) {
+  if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
+  return pool_.Run<uint64_t>([&](MySqlConnection& connection) -> absl::StatusOr<uint64_t> {
+    return QueryMaxSeq(connection, conv_id);
+  });
+}
+
+absl::StatusOr<MessagePage> MySqlMessageStore::ReadMessages(std::string_view conv_id,
+                                                            uint64_t after_seq, uint32_t limit) {
+  if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
+  if (absl::Status status = CheckLimit(limit); !status.ok()) return status;
+  return pool_.Run<MessagePage>([&](MySqlConnection& connection) -> absl::StatusOr<MessagePage> {
+    MessagePage page;
+    sql::PreparedStatement& select = connection.Prepare(
+        fmt::format("SELECT {} FROM messages WHERE conv_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    kMessageColumns));
+    MySqlParams(select).Bytes(conv_id).U64(after_seq).U64(limit);
+    std::unique_ptr<sql::ResultSet> rows = Query(select);
+    while (rows->next()) page.messages.push_back(ReadMessage(*rows, 1));
+    // Read after the messages, so that max_seq is never below the last of them.
+    page.max_seq = QueryMaxSeq(connection, conv_id);
+    return page;
+  });
+}
+
+absl::Status MySqlMessageStore::AdvanceDelivered(std::string_view uid,
+                                                 const std::vector<Cursor>& cursors) {
+  if (absl::Status status = CheckUid(uid); !status.ok()) return status;
+  for (const Cursor& cursor : cursors) {
+    if (absl::Status status = CheckConvId(cursor.conv_id); !status.ok()) return status;
+  }
+  // One target per conversation, the highest asked for.
+  std::map<std::string_view, uint64_t> highest;
+  for (const Cursor& cursor : cursors) {
+    uint64_t& seq = highest[cursor.conv_id];
+    seq = std::max(seq, cursor.seq);
+  }
+  const std::vector<std::pair<std::string_view, uint64_t>> targets(highest.begin(), highest.end());
+  return pool_.Run([&](MySqlConnection& connection) {
+    // The IN list makes it primary key lookups; the CASE picks each row's target.
+    for (const auto& [begin, end] : Chunks(targets.size(), kMaxRowsPerStatement)) {
+      const size_t rows = PaddedRows(end - begin);
+      sql::PreparedStatement& update = connection.Prepare(
+          fmt::format("UPDATE user_conversations uc JOIN conversations c ON c.conv_id = uc.conv_id "
+                      "SET uc.delivered_seq = GREATEST(uc.delivered_seq, LEAST(c.max_seq, "
+                      "CASE uc.conv_id {} ELSE 0 END)) WHERE uc.uid = ? AND uc.conv_id IN ({})",
+                      Repeat("WHEN ? THEN ?", rows, " "), Repeat("?", rows, ", ")));
+      MySqlParams params(update);
+      BindRows(params, begin, end, [&](MySqlParams& p, size_t r, bool) {
+        p.Bytes(targets[r].first).U64(targets[r].second);
+      });
+      params.Bytes(uid);
+      BindRows(params, begin, end,
+               [&](MySqlParams& p, size_t r, bool) { p.Bytes(targets[r].first); });
+      update.executeUpdate();
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<uint64_t> MySqlMessageStore::AdvanceRead(std::string_view uid,
+                                                        std::string_view conv_id, uint64_t seq) {
+  if (absl::Status status = CheckUid(uid); !status.ok()) return status;
+  if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
+  return pool_.Run<uint64_t>([&](MySqlConnection& connection) -> absl::StatusOr<uint64_t> {
+    // Whether the assignments see each other's new values or not, delivered_seq ends at least at
+    // the new read_seq.
+    sql::PreparedStatement& update = connection.Prepare(
+        "UPDATE user_conversations uc JOIN conversations c ON c.conv_id = uc.conv_id "
+        "SET uc.read_seq = GREATEST(uc.read_seq, LEAST(?, c.max_seq)), "
+        "uc.delivered_seq = GREATEST(uc.delivered_seq, uc.read_seq, LEAST(?, c.max_seq)) "
+        "WHERE uc.uid = ? AND uc.conv_id = ?");
+    MySqlParams(update).U64(seq).U64(seq).Bytes(uid).Bytes(conv_id);
+    update.executeUpdate();
+    sql::PreparedStatement& select =
+        connection.Prepare("SELECT read_seq FROM user_conversations WHERE uid = ? AND conv_id = ?");
+    MySqlParams(select).Bytes(uid).Bytes(conv_id);
+    std::unique_ptr<sql::ResultSet> row = Query(select);
+    if (!row->next()) {
+      return absl::NotFoundError(fmt::format("{} has no conversation {}", uid, conv_id));
+    }
+    return row->getUInt64(1);
+  });
+}
+
+absl::StatusOr<std::vector<im::v1::Conversation>> MySqlMessageStore::ListConversations(
+    std::string_view uid, int64_t updated_after_ms,
+    const std::optional<ConversationPosition>& after, uint32_t limit) {
+  if (absl::Status status = CheckUid(uid); !status.ok()) return status;
+  if (absl::Status status = CheckLimit(limit); !status.ok()) return status;
+  if (after) {
+    if (absl::Status status = CheckConvId(after->conv_id); !status.ok()) return status;
+  }
+  // No position yet: before everything.
+  const int64_t after_ms = after ? after->updated_ms : std::numeric_limits<int64_t>::min();
+  const std::string_view after_conv = after ? std::string_view(after->conv_id) : "";
+  using Page = std::vector<im::v1::Conversation>;
+  return pool_.Run<Page>([&](MySqlConnection& connection) -> absl::StatusOr<Page> {
+    Page page;
+    sql::PreparedStatement& select = connection.Prepare(kConversationPageSql);
+    MySqlParams(select)
+        .Bytes(uid)
+        .I64(updated_after_ms)
+        .I64(after_ms)
+        .I64(after_ms)
+        .Bytes(after_conv)
+        .U64(limit);
+    std::unique_ptr<sql::ResultSet> rows = Query(select);
+    while (rows->next()) {
+      im::v1::Conversation& entry = page.emplace_back();
+      entry.set_conv_id(ColumnBytes(*rows, 1));
+      entry.set_max_seq(rows->getUInt64(2));
+      entry.set_updated_ms(rows->getInt64(3));
+      entry.set_delivered_seq(rows->getUInt64(4));
+      entry.set_read_seq(rows->getUInt64(5));
+      if (!rows->isNull(6)) *entry.mutable_last_message() = ReadMessage(*rows, 6);
+    }
+    rows.reset();
+    // Unread counts and the peers' read cursor, for a slice of the page per round trip: each is
+    // an index range scan of its own conversation.
+    for (const auto& [begin, end] : Chunks(page.size(), kMaxConversationsPerStatsQuery)) {
+      sql::PreparedStatement& stats = connection.Prepare(Repeat(
+          fmt::format("SELECT CAST(? AS UNSIGNED), (SELECT COUNT(*) FROM (SELECT 1 FROM messages "
+                      "WHERE conv_id = ? AND seq > ? AND sender <> ? LIMIT {}) AS u), "
+                      "COALESCE((SELECT read_seq FROM user_conversations WHERE conv_id = ? "
+                      "AND uid <> ? ORDER BY read_seq DESC LIMIT 1), 0)",
+                      kMaxUnreadCount),
+          PaddedRows(end - begin), " UNION ALL "));
+      MySqlParams params(stats);
+      BindRows(params, begin, end, [&](MySqlParams& p, size_t i, bool) {
+        const im::v1::Conversation& entry = page[i];
+        p.U64(i).Bytes(entry.conv_id()).U64(entry.read_seq()).Bytes(uid);
+        p.Bytes(entry.conv_id()).Bytes(uid);
+      });
+      std::unique_ptr<sql::ResultSet> counts = Query(stats);
+      while (counts->next()) {
+        const uint64_t i = counts->getUInt64(1);
+        if (i >= page.size()) return absl::InternalError("conversation stats out of step");
+        page[i].set_unread(counts->getUInt64(2));
+        page[i].set_peer_read_seq(counts->getUInt64(3));
+      }
+    }
+    return page;
+  });
+}
+
+}  // namespace im::store
