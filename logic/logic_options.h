@@ -32,7 +32,7 @@ struct LogicOptions {
   uint32_t max_ack_cursors = 1000;
   // A gap in a conversation younger than this may still be filled by a write in flight, so Sync
   // stops before it; older gaps are reported as holes.
-  uint32_t hole_grace_ms = 30'000;
+  uint32_t hole_grace_ms = 15'000;
   // A message not persisted this long after its seq was allocated is failed, never written late
   // (a late write could fill a gap already reported as a hole).
   uint32_t write_deadline_ms = 5'000;
