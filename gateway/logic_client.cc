@@ -59,14 +59,15 @@ LogicClient::~LogicClient() { WaitIdle(timeout_ * 2); }
 
 template <typename Request, typename Response, typename Invoke>
 void LogicClient::StartCall(Request request, Invoke invoke,
-                            absl::AnyInvocable<void(const grpc::Status&, Response&&) &&> done) {
+                            absl::AnyInvocable<void(const grpc::Status&, Response&&) &&> done,
+                            bool wait_for_ready) {
   auto* call = new UnaryCall<Request, Response>();
   call->request = std::move(request);
   call->done = std::move(done);
   call->context.set_deadline(std::chrono::system_clock::now() + timeout_);
-  // A logic node restarting (a rolling update) makes the channel reconnect: wait for it within the
-  // deadline instead of failing the client's request at once.
-  call->context.set_wait_for_ready(true);
+  // A logic node restarting (a rolling update) makes the channel reconnect: a client's request
+  // waits for it within the deadline instead of failing at once.
+  call->context.set_wait_for_ready(wait_for_ready);
   in_flight_.fetch_add(1);
   // gRPC wants a copyable std::function: it captures only the raw call, which owns the rest.
   invoke(stub_->async(), &call->context, &call->request, &call->response,
@@ -112,7 +113,7 @@ void LogicClient::Disconnect(im::v1::DisconnectRequest request) {
 }
 
 // A call whose reply goes to `done` as it is (no mapping into a client frame).
-#define IM_PLAIN_CALL(Method)                                             \
+#define IM_PLAIN_CALL(Method, wait_for_ready)                             \
   void LogicClient::Method(im::v1::Method##Request request,               \
                            ReplyCallback<im::v1::Method##Reply> done) {   \
     StartCall<im::v1::Method##Request, im::v1::Method##Reply>(            \
@@ -121,12 +122,13 @@ void LogicClient::Disconnect(im::v1::DisconnectRequest request) {
                                  im::v1::Method##Reply&& reply) mutable { \
           if (!status.ok()) return std::move(done)(ToAbsl(status));       \
           std::move(done)(std::move(reply));                              \
-        });                                                               \
+        },                                                                \
+        wait_for_ready);                                                  \
   }
 
-IM_PLAIN_CALL(Login)
-IM_PLAIN_CALL(RefreshSessions)
-IM_PLAIN_CALL(RegisterGateway)
+IM_PLAIN_CALL(Login, true)
+IM_PLAIN_CALL(RefreshSessions, false)
+IM_PLAIN_CALL(RegisterGateway, false)
 #undef IM_PLAIN_CALL
 
 template <typename Request, typename Response, typename ClientRequest, typename Invoke>

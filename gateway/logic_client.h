@@ -56,9 +56,13 @@ class LogicClient {
   template <typename Request, typename Response>
   struct UnaryCall;
 
+  // `wait_for_ready`: a call made while the channel reconnects waits for it (up to the deadline)
+  // instead of failing at once. Client requests wait; periodic housekeeping that retries anyway
+  // does not, so that shutdown is not held up by it.
   template <typename Request, typename Response, typename Invoke>
   void StartCall(Request request, Invoke invoke,
-                 absl::AnyInvocable<void(const grpc::Status&, Response&&) &&> done);
+                 absl::AnyInvocable<void(const grpc::Status&, Response&&) &&> done,
+                 bool wait_for_ready = true);
 
   template <typename Request, typename Response, typename ClientRequest, typename Invoke>
   void ForwardUnary(const im::v1::Caller& caller, uint64_t frame_id, ClientRequest* client_request,

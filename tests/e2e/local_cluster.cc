@@ -1,0 +1,430 @@
+#include "tests/e2e/local_cluster.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/token.h"
+#include "tests/e2e/test_device.h"
+
+#ifndef IM_LOGIC_BINARY
+#error "IM_LOGIC_BINARY must name the im-logic binary"
+#endif
+#ifndef IM_GATEWAY_BINARY
+#error "IM_GATEWAY_BINARY must name the im-gateway binary"
+#endif
+
+namespace im::e2e {
+namespace {
+
+using im::testing::Subprocess;
+
+// Generous for a Debug build with ASan on two shared cores; logic applies migrations first.
+constexpr Millis kStartTimeout{60'000};
+constexpr Millis kStopTimeout{30'000};
+constexpr int kDrainTimeoutMs = 2'000;
+
+std::optional<Endpoint> EndpointFromEnv(const char* name, const char* what) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') {
+    ADD_FAILURE() << name << " is not set: the end-to-end tests need the " << what
+                  << ". Run them through scripts/test.sh, or start the services with "
+                     "deploy/local/services.sh start and set "
+                  << name << "=127.0.0.1:<port>";
+    return std::nullopt;
+  }
+  const std::string text(value);
+  const size_t colon = text.rfind(':');
+  const int port = colon == std::string::npos ? 0 : std::atoi(text.c_str() + colon + 1);
+  if (colon == std::string::npos || colon == 0 || port <= 0 || port > 65535) {
+    ADD_FAILURE() << name << "='" << text << "' is not host:port";
+    return std::nullopt;
+  }
+  return Endpoint{text.substr(0, colon), static_cast<uint16_t>(port)};
+}
+
+uint16_t PortField(const std::string& line, const std::string& key) {
+  const std::optional<std::string> value = im::testing::FieldOf(line, key);
+  if (!value) return 0;
+  const int port = std::atoi(value->c_str());
+  return port > 0 && port <= 65535 ? static_cast<uint16_t>(port) : 0;
+}
+
+std::string FindInPath(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  dirs += ":/usr/sbin:/usr/local/sbin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    const std::string candidate = dirs.substr(start, end - start) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return "";
+}
+
+// Stops `process` with `signal` and returns its exit status (nullopt: still running after
+// `timeout`, then killed).
+std::optional<int> StopProcess(Subprocess& process, int signal, Millis timeout) {
+  process.Signal(signal);
+  std::optional<int> status = process.Wait(timeout);
+  if (!status) {
+    process.Signal(SIGKILL);
+    process.Wait(Millis(10'000));
+  }
+  return status;
+}
+
+}  // namespace
+
+std::optional<Endpoint> TestRedis() { return EndpointFromEnv("IM_TEST_REDIS", "test Redis"); }
+
+std::optional<Endpoint> TestMySql() {
+  return EndpointFromEnv("IM_TEST_MYSQL", "test MariaDB (user im, password im-dev, database im)");
+}
+
+std::string UniquePrefix() {
+  std::random_device random;
+  const uint64_t value = (uint64_t{random()} << 32) ^ random();
+  char text[32];
+  std::snprintf(text, sizeof(text), "e%010llx-",
+                static_cast<unsigned long long>(value & 0xffffffffffULL));
+  return text;
+}
+
+uint16_t FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t length = sizeof(address);
+  uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+bool WaitForPort(uint16_t port, Millis timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port);
+    const bool connected =
+        fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    if (fd >= 0) ::close(fd);
+    if (connected) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(Millis(50));
+  }
+}
+
+LocalCluster::LocalCluster(ClusterOptions options) : options_(std::move(options)) {
+  if (options_.prefix.empty()) options_.prefix = UniquePrefix();
+  std::random_device random;
+  node_number_base_ = random() % 1024;
+}
+
+LocalCluster::~LocalCluster() { StopAll(); }
+
+std::string LocalCluster::Token(const std::string& uid, int64_t expires_in_sec,
+                                const std::string& device) {
+  common::TokenClaims claims;
+  claims.uid = uid;
+  claims.exp_unix_sec = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count() +
+                        expires_in_sec;
+  claims.device = device;
+  return common::SignToken(claims, kTokenSecret);
+}
+
+std::unique_ptr<TestDevice> LocalCluster::Device(const std::string& name,
+                                                 const std::string& device) const {
+  const std::string uid = Uid(name);
+  return std::make_unique<TestDevice>(uid, device, Token(uid));
+}
+
+bool LocalCluster::Start() {
+  ok_ = false;
+  mysql_ = TestMySql();
+  if (!mysql_) return false;
+  redis_address_ = options_.redis_address;
+  if (redis_address_.empty()) {
+    std::optional<Endpoint> redis = TestRedis();
+    if (!redis) return false;
+    redis_address_ = redis->ToString();
+  }
+  logic_.resize(options_.logic_nodes);
+  for (int i = 0; i < options_.logic_nodes; ++i) {
+    logic_[i].id = absl::StrCat(options_.prefix, "logic-", i + 1);
+    if (!StartLogic(i)) return false;
+  }
+  gateways_.resize(options_.gateways);
+  for (int i = 0; i < options_.gateways; ++i) {
+    gateways_[i].id = absl::StrCat(options_.prefix, "gw-", i + 1);
+    if (!StartGateway(i)) return false;
+  }
+  if (options_.wait_push_ready) {
+    for (int i = 0; i < options_.gateways; ++i) {
+      if (!WaitPushReady(i, Millis(30'000))) return false;
+    }
+  }
+  ok_ = true;
+  return true;
+}
+
+bool LocalCluster::StartLogic(int index) {
+  Process& node = logic_.at(index);
+  std::map<std::string, std::string> env = {
+      {"IM_LOGIC_ID", node.id},
+      {"IM_LOGIC_NODE_NUMBER", std::to_string((node_number_base_ + index) % 1024)},
+      {"IM_LOGIC_GRPC_LISTEN", "127.0.0.1:0"},
+      {"IM_LOGIC_METRICS_LISTEN", "127.0.0.1:0"},
+      {"IM_LOGIC_TOKEN_SECRET", kTokenSecret},
+      {"IM_REDIS_ADDRESS", redis_address_},
+      {"IM_MYSQL_HOST", mysql_->host},
+      {"IM_MYSQL_PORT", std::to_string(mysql_->port)},
+      {"IM_MYSQL_USER", "im"},
+      {"IM_MYSQL_PASSWORD", "im-dev"},
+      {"IM_MYSQL_DATABASE", "im"},
+      {"IM_LOG_LEVEL", "warn"},
+  };
+  for (const auto& [key, value] : options_.logic_env) env[key] = value;
+  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start({IM_LOGIC_BINARY}, env);
+  if (!process.ok()) {
+    ADD_FAILURE() << "cannot start " << IM_LOGIC_BINARY << ": " << process.status();
+    return false;
+  }
+  node.process = std::move(*process);
+  const std::optional<std::string> ready =
+      node.process->ReadLineStartingWith("im-logic ready", kStartTimeout);
+  if (!ready) {
+    // Reported here; the process is not expected to stop cleanly later.
+    const std::optional<int> exited = StopProcess(*node.process, SIGKILL, Millis(5'000));
+    ADD_FAILURE() << "im-logic " << node.id << " did not print its ready line"
+                  << (exited && *exited != 128 + SIGKILL
+                          ? absl::StrCat(" (exited with ", *exited, ")")
+                          : "")
+                  << "; its log is on stderr";
+    node.process.reset();
+    return false;
+  }
+  node.grpc_port = PortField(*ready, "grpc_port");
+  if (node.grpc_port == 0) {
+    ADD_FAILURE() << "no grpc_port in '" << *ready << "'";
+    return false;
+  }
+  return true;
+}
+
+std::string LocalCluster::logic_target() const {
+  std::vector<std::string> addresses;
+  for (const Process& node : logic_) {
+    if (node.grpc_port != 0) addresses.push_back(absl::StrCat("127.0.0.1:", node.grpc_port));
+  }
+  if (addresses.size() == 1) return addresses[0];
+  return "ipv4:" + absl::StrJoin(addresses, ",");
+}
+
+bool LocalCluster::StartGateway(int index) {
+  Process& gateway = gateways_.at(index);
+  std::map<std::string, std::string> env = {
+      {"IM_GATEWAY_ID", gateway.id},
+      {"IM_GATEWAY_LISTEN", "127.0.0.1:0"},
+      {"IM_GATEWAY_GRPC_LISTEN", "127.0.0.1:0"},
+      {"IM_GATEWAY_METRICS_LISTEN", "127.0.0.1:0"},
+      {"IM_GATEWAY_LOGIC_TARGET", logic_target()},
+      {"IM_GATEWAY_WORKERS", "2"},
+      {"IM_GATEWAY_REGISTER_MS", "1000"},
+      {"IM_GATEWAY_DRAIN_TIMEOUT_MS", std::to_string(kDrainTimeoutMs)},
+      {"IM_LOG_LEVEL", "warn"},
+  };
+  for (const auto& [key, value] : options_.gateway_env) env[key] = value;
+  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start({IM_GATEWAY_BINARY}, env);
+  if (!process.ok()) {
+    ADD_FAILURE() << "cannot start " << IM_GATEWAY_BINARY << ": " << process.status();
+    return false;
+  }
+  gateway.process = std::move(*process);
+  const std::optional<std::string> ready =
+      gateway.process->ReadLineStartingWith("im-gateway ready", kStartTimeout);
+  if (!ready) {
+    const std::optional<int> exited = StopProcess(*gateway.process, SIGKILL, Millis(5'000));
+    ADD_FAILURE() << "im-gateway " << gateway.id << " did not print its ready line"
+                  << (exited && *exited != 128 + SIGKILL
+                          ? absl::StrCat(" (exited with ", *exited, ")")
+                          : "")
+                  << "; its log is on stderr";
+    gateway.process.reset();
+    return false;
+  }
+  gateway.client_port = PortField(*ready, "client_port");
+  gateway.grpc_port = PortField(*ready, "grpc_port");
+  if (gateway.client_port == 0 || gateway.grpc_port == 0) {
+    ADD_FAILURE() << "no client_port/grpc_port in '" << *ready << "'";
+    return false;
+  }
+  return true;
+}
+
+uint16_t LocalCluster::client_port(int index) const {
+  return gateway_running(index) ? gateways_.at(index).client_port : 0;
+}
+
+bool LocalCluster::gateway_running(int index) const {
+  const Process& gateway = gateways_.at(index);
+  return gateway.process != nullptr && !gateway.process->Wait(Millis(0)).has_value();
+}
+
+bool LocalCluster::KillGateway(int index) {
+  Process& gateway = gateways_.at(index);
+  if (!gateway.process) return false;
+  gateway.process->Signal(SIGKILL);
+  const bool reaped = gateway.process->Wait(Millis(10'000)).has_value();
+  gateway.process.reset();
+  gateway.client_port = 0;
+  return reaped;
+}
+
+bool LocalCluster::StopGateway(int index) {
+  Process& gateway = gateways_.at(index);
+  if (!gateway.process) return false;
+  const std::optional<int> status =
+      StopProcess(*gateway.process, SIGTERM, Millis(kDrainTimeoutMs) + kStopTimeout);
+  EXPECT_EQ(status, 0) << "im-gateway " << gateway.id << " after SIGTERM";
+  gateway.process.reset();
+  gateway.client_port = 0;
+  return status == 0;
+}
+
+bool LocalCluster::RestartGateway(int index) {
+  Process& gateway = gateways_.at(index);
+  if (gateway.process) KillGateway(index);
+  if (!StartGateway(index)) return false;
+  return !options_.wait_push_ready || WaitPushReady(index, Millis(30'000));
+}
+
+bool LocalCluster::KillLogic(int index) {
+  Process& node = logic_.at(index);
+  if (!node.process) return false;
+  node.process->Signal(SIGKILL);
+  const bool reaped = node.process->Wait(Millis(10'000)).has_value();
+  node.process.reset();
+  return reaped;
+}
+
+bool LocalCluster::StopLogic(int index) {
+  Process& node = logic_.at(index);
+  if (!node.process) return false;
+  const std::optional<int> status = StopProcess(*node.process, SIGTERM, kStopTimeout);
+  EXPECT_EQ(status, 0) << "im-logic " << node.id << " after SIGTERM";
+  node.process.reset();
+  return status == 0;
+}
+
+bool LocalCluster::WaitPushReady(int index, Millis timeout) {
+  const uint16_t port = client_port(index);
+  if (port == 0) {
+    ADD_FAILURE() << "gateway " << index << " is not running";
+    return false;
+  }
+  probes_++;
+  const std::string receiver_uid = Uid(absl::StrCat("probe-r", probes_));
+  const std::string sender_uid = Uid(absl::StrCat("probe-s", probes_));
+  TestDevice receiver(receiver_uid, "probe", Token(receiver_uid));
+  TestDevice sender(sender_uid, "probe", Token(sender_uid));
+  if (!receiver.Login(port) || !sender.Login(port)) return false;
+  const std::string conv = SingleConvId(sender_uid, receiver_uid);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (int attempt = 1; std::chrono::steady_clock::now() < deadline; ++attempt) {
+    std::optional<im::v1::SendResp> resp =
+        sender.SendTo(receiver_uid, absl::StrCat("probe-", attempt), "probe");
+    if (resp && resp->status().code() == im::v1::OK &&
+        receiver.WaitForPushed(conv, 1, Millis(500))) {
+      return true;
+    }
+    if (!resp || resp->status().code() != im::v1::OK) std::this_thread::sleep_for(Millis(200));
+  }
+  ADD_FAILURE() << "no push reached a device on gateway " << gateways_.at(index).id << " within "
+                << timeout.count() << " ms (is it registered with logic?)";
+  return false;
+}
+
+void LocalCluster::StopAll() {
+  for (size_t i = 0; i < gateways_.size(); ++i) {
+    if (gateways_[i].process) StopGateway(static_cast<int>(i));
+  }
+  for (size_t i = 0; i < logic_.size(); ++i) {
+    if (logic_[i].process) StopLogic(static_cast<int>(i));
+  }
+}
+
+OwnRedis::OwnRedis() {
+  char dir[] = "/tmp/im-e2e-redis-XXXXXX";
+  if (::mkdtemp(dir) != nullptr) dir_ = dir;
+  port_ = FreePort();
+}
+
+OwnRedis::~OwnRedis() {
+  if (process_) Kill();
+  if (!dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+}
+
+bool OwnRedis::Start() {
+  const std::string binary = FindInPath("redis-server");
+  if (binary.empty()) {
+    ADD_FAILURE() << "redis-server is not on PATH (scripts/install-deps.sh installs it)";
+    return false;
+  }
+  if (dir_.empty() || port_ == 0) {
+    ADD_FAILURE() << "no temporary directory or free port for redis-server";
+    return false;
+  }
+  starts_++;
+  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(
+      {binary, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+       "no", "--dir", dir_, "--logfile", absl::StrCat(dir_, "/redis-", starts_, ".log")});
+  if (!process.ok()) {
+    ADD_FAILURE() << "cannot start redis-server: " << process.status();
+    return false;
+  }
+  process_ = std::move(*process);
+  if (!WaitForPort(port_, Millis(20'000))) {
+    ADD_FAILURE() << "redis-server did not listen on port " << port_ << " (log in " << dir_ << ")";
+    return false;
+  }
+  return true;
+}
+
+bool OwnRedis::Kill() {
+  if (!process_) return false;
+  process_->Signal(SIGKILL);
+  const bool reaped = process_->Wait(Millis(10'000)).has_value();
+  process_.reset();
+  return reaped;
+}
+
+}  // namespace im::e2e

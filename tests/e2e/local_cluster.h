@@ -1,0 +1,153 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/support/subprocess.h"
+
+namespace im::e2e {
+
+class TestDevice;
+using Millis = std::chrono::milliseconds;
+
+// host:port of a backing service.
+struct Endpoint {
+  std::string host;
+  uint16_t port = 0;
+  std::string ToString() const { return host + ":" + std::to_string(port); }
+};
+
+// The test Redis and MariaDB named by IM_TEST_REDIS / IM_TEST_MYSQL ("host:port", as
+// scripts/test.sh exports them). Unset or unparsable is a test failure (ADD_FAILURE), never a
+// skip; nullopt then.
+std::optional<Endpoint> TestRedis();
+std::optional<Endpoint> TestMySql();
+
+// A prefix no other test run uses: the test MariaDB and Redis are shared and never wiped, so every
+// uid, gateway id and logic id of a test starts with it.
+std::string UniquePrefix();
+
+// A TCP port that was free a moment ago (bound on 127.0.0.1:0, then released). For servers that
+// cannot report the port they bound (redis-server).
+uint16_t FreePort();
+
+struct ClusterOptions {
+  int logic_nodes = 1;
+  int gateways = 2;
+  // Every id (logic-<n>, gw-<n>) starts with this; empty: a UniquePrefix().
+  std::string prefix;
+  // Redis for logic; empty: TestRedis().
+  std::string redis_address;
+  // Extra IM_* variables for every logic node / every gateway; they override the harness's.
+  std::map<std::string, std::string> logic_env;
+  std::map<std::string, std::string> gateway_env;
+  // After start (and after RestartGateway) wait until a message sent to a device on each gateway
+  // is pushed to it, so that tests do not race the gateways' registration with logic.
+  bool wait_push_ready = true;
+};
+
+// N im-logic and M im-gateway processes (the real binaries, every port 0) against the test
+// MariaDB and a Redis, with the gateways pointed at all logic nodes. Failures are reported with
+// ADD_FAILURE/EXPECT; callers check ok() after Start(). Used from the test's thread only.
+// The destructor stops everything with SIGTERM (gateways first) and expects exit code 0 from
+// each process still running, which catches crashes and sanitizer reports at exit.
+class LocalCluster {
+ public:
+  static constexpr char kTokenSecret[] = "e2e-token-secret";
+
+  explicit LocalCluster(ClusterOptions options = {});
+  ~LocalCluster();
+  LocalCluster(const LocalCluster&) = delete;
+  LocalCluster& operator=(const LocalCluster&) = delete;
+
+  // Starts the logic nodes one after the other (each applies the migrations), then the gateways.
+  bool Start();
+  bool ok() const { return ok_; }
+
+  const std::string& prefix() const { return options_.prefix; }
+  // A uid unique to this test: prefix + name.
+  std::string Uid(const std::string& name) const { return options_.prefix + name; }
+  // A device of user Uid(name) with a valid token; not connected yet.
+  std::unique_ptr<TestDevice> Device(const std::string& name, const std::string& device) const;
+  // A token for `uid` signed with kTokenSecret, valid for an hour (or already expired when
+  // `expires_in_sec` is negative); bound to `device` when it is not empty.
+  static std::string Token(const std::string& uid, int64_t expires_in_sec = 3600,
+                           const std::string& device = "");
+
+  int gateway_count() const { return static_cast<int>(gateways_.size()); }
+  // The client port of gateway `index` (0 when it is not running).
+  uint16_t client_port(int index) const;
+  bool gateway_running(int index) const;
+  const std::string& gateway_id(int index) const { return gateways_.at(index).id; }
+  // The gRPC target gateways use for logic ("ipv4:127.0.0.1:a,127.0.0.1:b").
+  std::string logic_target() const;
+  uint16_t logic_grpc_port(int index) const { return logic_.at(index).grpc_port; }
+
+  // SIGKILL, reaped. Its client port stays unusable until RestartGateway.
+  bool KillGateway(int index);
+  // SIGTERM; expects exit code 0 within the drain timeout plus a margin.
+  bool StopGateway(int index);
+  // Starts a stopped or killed gateway again, with the same id (on a new port).
+  bool RestartGateway(int index);
+  // SIGKILL / SIGTERM (expects 0) of one logic node.
+  bool KillLogic(int index);
+  bool StopLogic(int index);
+
+  // Sends a probe message to a device connected to gateway `index` until it is pushed, for at
+  // most `timeout`: the gateway is registered with logic and pushes reach it.
+  bool WaitPushReady(int index, Millis timeout);
+
+ private:
+  struct Process {
+    std::string id;
+    std::unique_ptr<im::testing::Subprocess> process;
+    uint16_t grpc_port = 0;
+    uint16_t client_port = 0;  // gateways only
+  };
+
+  bool StartLogic(int index);
+  bool StartGateway(int index);
+  void StopAll();
+
+  ClusterOptions options_;
+  std::optional<Endpoint> mysql_;
+  std::string redis_address_;
+  uint32_t node_number_base_ = 0;
+  std::vector<Process> logic_;
+  std::vector<Process> gateways_;
+  int probes_ = 0;
+  bool ok_ = false;
+};
+
+// A redis-server of a test's own (in a temporary directory, no persistence), so that the test can
+// kill it and start an empty one on the same port, as if Redis had lost its data.
+class OwnRedis {
+ public:
+  OwnRedis();
+  ~OwnRedis();
+  OwnRedis(const OwnRedis&) = delete;
+  OwnRedis& operator=(const OwnRedis&) = delete;
+
+  // Starts redis-server on port() and waits until it accepts connections.
+  bool Start();
+  // SIGKILL, reaped: everything it held is gone.
+  bool Kill();
+  uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::string dir_;
+  uint16_t port_ = 0;
+  int starts_ = 0;
+  std::unique_ptr<im::testing::Subprocess> process_;
+};
+
+// True once a TCP connection to 127.0.0.1:port succeeds, polling until `timeout`.
+bool WaitForPort(uint16_t port, Millis timeout);
+
+}  // namespace im::e2e
