@@ -5,6 +5,11 @@
 #include "common/logging.h"
 
 namespace im::logic {
+namespace {
+
+constexpr std::chrono::milliseconds kAddressCacheTime{2000};
+
+}  // namespace
 
 struct GatewayPusher::PushCall {
   grpc::ClientContext context;
@@ -40,23 +45,48 @@ absl::Status GatewayPusher::RegisterGateway(const std::string& gateway_id,
 
 std::map<std::string, im::v1::GatewayService::Stub*> GatewayPusher::Resolve(
     const std::vector<std::string>& gateway_ids) {
-  std::map<std::string, im::v1::GatewayService::Stub*> stubs;
-  absl::StatusOr<std::vector<std::optional<std::string>>> addresses = directory_->Get(gateway_ids);
-  if (!addresses.ok()) {
-    IM_LOG_RATE_LIMITED(spdlog::level::warn, "gateway directory lookup failed: {}",
-                        addresses.status().ToString());
-    return stubs;
+  const auto now = std::chrono::steady_clock::now();
+  std::map<std::string, std::optional<std::string>> addresses;
+  std::vector<std::string> stale;
+  {
+    std::lock_guard<std::mutex> lock(addresses_mutex_);
+    for (const std::string& id : gateway_ids) {
+      auto it = addresses_.find(id);
+      if (it != addresses_.end() && now - it->second.fetched < kAddressCacheTime) {
+        addresses[id] = it->second.address;
+      } else {
+        stale.push_back(id);
+      }
+    }
   }
+  if (!stale.empty()) {
+    absl::StatusOr<std::vector<std::optional<std::string>>> fetched = directory_->Get(stale);
+    if (!fetched.ok()) {
+      IM_LOG_RATE_LIMITED(spdlog::level::warn, "gateway directory lookup failed: {}",
+                          fetched.status().ToString());
+    } else {
+      std::lock_guard<std::mutex> lock(addresses_mutex_);
+      for (size_t i = 0; i < stale.size(); ++i) {
+        addresses[stale[i]] = (*fetched)[i];
+        // Only live addresses are kept: a gateway that registers is pushed to at once.
+        if ((*fetched)[i]) {
+          addresses_[stale[i]] = CachedAddress{(*fetched)[i], now};
+        } else {
+          addresses_.erase(stale[i]);
+        }
+      }
+    }
+  }
+  std::map<std::string, im::v1::GatewayService::Stub*> stubs;
   std::lock_guard<std::mutex> lock(stubs_mutex_);
-  for (size_t i = 0; i < gateway_ids.size(); ++i) {
-    const std::optional<std::string>& address = (*addresses)[i];
+  for (const auto& [id, address] : addresses) {
     if (!address) continue;
     std::unique_ptr<im::v1::GatewayService::Stub>& stub = stubs_[*address];
     if (!stub) {
       stub = im::v1::GatewayService::NewStub(
           grpc::CreateChannel(*address, grpc::InsecureChannelCredentials()));
     }
-    stubs[gateway_ids[i]] = stub.get();
+    stubs[id] = stub.get();
   }
   return stubs;
 }

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,16 @@ class GatewayPusher {
   const std::chrono::milliseconds rpc_timeout_;
   const std::chrono::milliseconds gateway_ttl_;
   LogicMetrics* metrics_;
+
+  // Push addresses by gateway id, read from the directory at most every 2 s, so that a
+  // push does not cost a directory lookup. A gateway that died is pushed to (and fails fast) for
+  // at most that long.
+  struct CachedAddress {
+    std::optional<std::string> address;
+    std::chrono::steady_clock::time_point fetched;
+  };
+  std::mutex addresses_mutex_;
+  std::map<std::string, CachedAddress> addresses_;
 
   // Channels by push address. Entries are kept for the process's life: gateways are few, and a
   // restarted gateway usually comes back on the same address.

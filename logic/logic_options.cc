@@ -18,6 +18,7 @@ absl::StatusOr<store::RedisOptions> RedisFromConfig(common::Config& config) {
   store::RedisOptions redis;
   const std::string address = config.GetString("redis.address", "127.0.0.1:16379");
   redis.timeout = std::chrono::milliseconds(U32(config, "redis.timeout_ms", 1000, 10, 60'000));
+  redis.connections = U32(config, "redis.connections", 4, 1, 256);
   const size_t colon = address.rfind(':');
   int port = 0;
   if (colon != std::string::npos) port = std::atoi(address.c_str() + colon + 1);
@@ -72,6 +73,7 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   o.shutdown_grace_ms = U32(config, "logic.shutdown_grace_ms", o.shutdown_grace_ms, 0);
   o.executor_threads = U32(config, "logic.executor_threads", o.executor_threads, 1, 1024);
   o.executor_queue = U32(config, "logic.executor_queue", o.executor_queue, 1);
+  o.writers = U32(config, "logic.writers", o.writers, 1, 64);
   o.write_batch_max = U32(config, "logic.write_batch_max", o.write_batch_max, 1, 10'000);
   o.write_queue = U32(config, "logic.write_queue", o.write_queue, 1);
   o.mysql = MySqlFromConfig(config);

@@ -20,6 +20,7 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores,
   executor_ = std::make_unique<common::BoundedExecutor>("logic-store", options_.executor_threads,
                                                         options_.executor_queue);
   MessageWriter::Options writer_options;
+  writer_options.writers = options_.writers;
   writer_options.batch_max = options_.write_batch_max;
   writer_options.queue_capacity = options_.write_queue;
   writer_options.write_deadline_ms = options_.write_deadline_ms;

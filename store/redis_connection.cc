@@ -1,36 +1,62 @@
 #include "store/redis_connection.h"
 
+#include <algorithm>
+
 #include "fmt/format.h"
 
 namespace im::store {
 
-RedisConnection::~RedisConnection() {
-  if (context_ != nullptr) redisFree(context_);
+RedisConnection::RedisConnection(RedisOptions options) : options_(std::move(options)) {
+  for (size_t i = 0; i < std::max<size_t>(1, options_.connections); ++i) {
+    slots_.push_back(std::make_unique<Slot>());
+  }
 }
 
-absl::Status RedisConnection::Fail(std::string_view what) {
-  std::string detail = context_ != nullptr ? context_->errstr : "no connection";
-  if (context_ != nullptr) redisFree(context_);
-  context_ = nullptr;
+RedisConnection::~RedisConnection() {
+  for (auto& slot : slots_) {
+    if (slot->context != nullptr) redisFree(slot->context);
+  }
+}
+
+std::unique_lock<std::mutex> RedisConnection::Take(Slot** slot) {
+  const size_t start = next_.fetch_add(1);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& candidate = *slots_[(start + i) % slots_.size()];
+    std::unique_lock<std::mutex> lock(candidate.mutex, std::try_to_lock);
+    if (lock.owns_lock()) {
+      *slot = &candidate;
+      return lock;
+    }
+  }
+  *slot = slots_[start % slots_.size()].get();
+  return std::unique_lock<std::mutex>((*slot)->mutex);
+}
+
+absl::Status RedisConnection::Fail(Slot& slot, std::string_view what) {
+  std::string detail = slot.context != nullptr ? slot.context->errstr : "no connection";
+  if (slot.context != nullptr) redisFree(slot.context);
+  slot.context = nullptr;
   return absl::UnavailableError(
       fmt::format("redis {}:{}: {}: {}", options_.host, options_.port, what, detail));
 }
 
-absl::Status RedisConnection::EnsureConnected() {
-  if (context_ != nullptr) return absl::OkStatus();
+absl::Status RedisConnection::EnsureConnected(Slot& slot) {
+  if (slot.context != nullptr) return absl::OkStatus();
   timeval timeout{};
   timeout.tv_sec = options_.timeout.count() / 1000;
   timeout.tv_usec = (options_.timeout.count() % 1000) * 1000;
-  context_ = redisConnectWithTimeout(options_.host.c_str(), options_.port, timeout);
-  if (context_ == nullptr || context_->err != 0) return Fail("connect");
-  if (redisSetTimeout(context_, timeout) != REDIS_OK) return Fail("set timeout");
+  slot.context = redisConnectWithTimeout(options_.host.c_str(), options_.port, timeout);
+  if (slot.context == nullptr || slot.context->err != 0) return Fail(slot, "connect");
+  if (redisSetTimeout(slot.context, timeout) != REDIS_OK) return Fail(slot, "set timeout");
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<RedisConnection::Reply>> RedisConnection::Pipeline(
     const std::vector<Args>& commands) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (absl::Status status = EnsureConnected(); !status.ok()) return status;
+  Slot* slot = nullptr;
+  std::unique_lock<std::mutex> lock = Take(&slot);
+  if (absl::Status status = EnsureConnected(*slot); !status.ok()) return status;
+  redisContext* context = slot->context;
   for (const Args& args : commands) {
     std::vector<const char*> argv;
     std::vector<size_t> lengths;
@@ -38,16 +64,16 @@ absl::StatusOr<std::vector<RedisConnection::Reply>> RedisConnection::Pipeline(
       argv.push_back(arg.data());
       lengths.push_back(arg.size());
     }
-    if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
+    if (redisAppendCommandArgv(context, static_cast<int>(argv.size()), argv.data(),
                                lengths.data()) != REDIS_OK) {
-      return Fail("send");
+      return Fail(*slot, "send");
     }
   }
   std::vector<Reply> replies;
   absl::Status first_error;
   for (size_t i = 0; i < commands.size(); ++i) {
     void* raw = nullptr;
-    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) return Fail("receive");
+    if (redisGetReply(context, &raw) != REDIS_OK || raw == nullptr) return Fail(*slot, "receive");
     Reply reply(static_cast<redisReply*>(raw));
     if (reply->type == REDIS_REPLY_ERROR && first_error.ok()) {
       first_error = absl::InternalError(fmt::format("redis error: {}", TextOf(reply.get())));
