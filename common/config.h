@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,11 @@ class Config {
 
   std::string GetString(std::string_view key, std::string_view default_value);
   int64_t GetInt(std::string_view key, int64_t default_value, int64_t min, int64_t max);
+  // GetInt for the many settings that are 32-bit counts, sizes and durations.
+  uint32_t GetU32(std::string_view key, uint32_t default_value, int64_t min,
+                  int64_t max = std::numeric_limits<uint32_t>::max()) {
+    return static_cast<uint32_t>(GetInt(key, default_value, min, max));
+  }
   bool GetBool(std::string_view key, bool default_value);
   double GetDouble(std::string_view key, double default_value, double min, double max);
   // A YAML sequence, or a comma-separated string (in YAML or in the environment).

@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/stubs/logging.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
 
@@ -110,6 +111,13 @@ bool LogRateLimiter::Allow(uint64_t* suppressed) {
   suppressed_.fetch_add(1, std::memory_order_relaxed);
   if (suppressed != nullptr) *suppressed = 0;
   return false;
+}
+
+void RouteProtobufLogs() {
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel, const char*, int, const std::string& message) {
+        IM_LOG_RATE_LIMITED(spdlog::level::warn, "protobuf: {}", message);
+      });
 }
 
 }  // namespace im::common

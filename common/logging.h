@@ -14,6 +14,10 @@ namespace im::common {
 // ("text" for people, "json" for log pipelines: one object per line). Call once from main().
 absl::Status InitLogging(std::string_view level, std::string_view format);
 
+// libprotobuf logs every invalid UTF-8 string it parses, and clients control those strings: its
+// messages go to spdlog, rate-limited.
+void RouteProtobufLogs();
+
 // Lets one call site log at most once per interval, from any thread; the number of suppressed
 // lines is reported with the next one that passes. Untrusted input must not flood the logs.
 class LogRateLimiter {

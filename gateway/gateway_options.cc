@@ -1,18 +1,6 @@
 #include "gateway/gateway_options.h"
 
-#include <limits>
-
 namespace im::gateway {
-namespace {
-
-constexpr int64_t kMaxU32 = std::numeric_limits<uint32_t>::max();
-
-uint32_t U32(common::Config& config, std::string_view key, uint32_t default_value, int64_t min,
-             int64_t max = kMaxU32) {
-  return static_cast<uint32_t>(config.GetInt(key, default_value, min, max));
-}
-
-}  // namespace
 
 absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config) {
   GatewayOptions o;
@@ -22,29 +10,29 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
   o.metrics_address = config.GetString("gateway.metrics_listen", o.metrics_address);
   o.logic_target = config.GetString("gateway.logic_target", o.logic_target);
   o.advertise_address = config.GetString("gateway.advertise_address", o.advertise_address);
-  o.register_ms = U32(config, "gateway.register_ms", o.register_ms, 100, 3'600'000);
-  o.workers = U32(config, "gateway.workers", o.workers, 0, 255);
-  o.listen_backlog = U32(config, "gateway.listen_backlog", o.listen_backlog, 1, 65535);
-  o.max_frame_bytes = U32(config, "gateway.max_frame_bytes", o.max_frame_bytes, 64, 16 << 20);
+  o.register_ms = config.GetU32("gateway.register_ms", o.register_ms, 100, 3'600'000);
+  o.workers = config.GetU32("gateway.workers", o.workers, 0, 255);
+  o.listen_backlog = config.GetU32("gateway.listen_backlog", o.listen_backlog, 1, 65535);
+  o.max_frame_bytes = config.GetU32("gateway.max_frame_bytes", o.max_frame_bytes, 64, 16 << 20);
   o.max_push_frame_bytes =
-      U32(config, "gateway.max_push_frame_bytes", o.max_push_frame_bytes, 64, 64 << 20);
+      config.GetU32("gateway.max_push_frame_bytes", o.max_push_frame_bytes, 64, 64 << 20);
   o.max_write_queue_bytes = static_cast<uint64_t>(
       config.GetInt("gateway.max_write_queue_bytes", static_cast<int64_t>(o.max_write_queue_bytes),
                     4096, int64_t{1} << 32));
-  o.max_in_flight_per_connection =
-      U32(config, "gateway.max_in_flight_per_connection", o.max_in_flight_per_connection, 1, 4096);
+  o.max_in_flight_per_connection = config.GetU32("gateway.max_in_flight_per_connection",
+                                                 o.max_in_flight_per_connection, 1, 4096);
   o.loop_queue_capacity =
-      U32(config, "gateway.loop_queue_capacity", o.loop_queue_capacity, 16, 1 << 24);
-  o.login_timeout_ms = U32(config, "gateway.login_timeout_ms", o.login_timeout_ms, 10);
-  o.heartbeat_sec = U32(config, "gateway.heartbeat_sec", o.heartbeat_sec, 1, 3600);
-  o.idle_heartbeats = U32(config, "gateway.idle_heartbeats", o.idle_heartbeats, 1, 100);
-  o.close_linger_ms = U32(config, "gateway.close_linger_ms", o.close_linger_ms, 10);
-  o.logic_timeout_ms = U32(config, "gateway.logic_timeout_ms", o.logic_timeout_ms, 10);
-  o.session_refresh_ms = U32(config, "gateway.session_refresh_ms", o.session_refresh_ms, 100);
+      config.GetU32("gateway.loop_queue_capacity", o.loop_queue_capacity, 16, 1 << 24);
+  o.login_timeout_ms = config.GetU32("gateway.login_timeout_ms", o.login_timeout_ms, 10);
+  o.heartbeat_sec = config.GetU32("gateway.heartbeat_sec", o.heartbeat_sec, 1, 3600);
+  o.idle_heartbeats = config.GetU32("gateway.idle_heartbeats", o.idle_heartbeats, 1, 100);
+  o.close_linger_ms = config.GetU32("gateway.close_linger_ms", o.close_linger_ms, 10);
+  o.logic_timeout_ms = config.GetU32("gateway.logic_timeout_ms", o.logic_timeout_ms, 10);
+  o.session_refresh_ms = config.GetU32("gateway.session_refresh_ms", o.session_refresh_ms, 100);
   o.session_refresh_batch =
-      U32(config, "gateway.session_refresh_batch", o.session_refresh_batch, 1, 100'000);
-  o.drain_timeout_ms = U32(config, "gateway.drain_timeout_ms", o.drain_timeout_ms, 0);
-  o.goaway_reconnect_ms = U32(config, "gateway.goaway_reconnect_ms", o.goaway_reconnect_ms, 0);
+      config.GetU32("gateway.session_refresh_batch", o.session_refresh_batch, 1, 100'000);
+  o.drain_timeout_ms = config.GetU32("gateway.drain_timeout_ms", o.drain_timeout_ms, 0);
+  o.goaway_reconnect_ms = config.GetU32("gateway.goaway_reconnect_ms", o.goaway_reconnect_ms, 0);
   o.log_level = config.GetString("log.level", o.log_level);
   o.log_format = config.GetString("log.format", o.log_format);
   if (absl::Status status = config.status(); !status.ok()) return status;

@@ -68,7 +68,7 @@ void LogicClient::StartCall(Request request, Invoke invoke,
   // A logic node restarting (a rolling update) makes the channel reconnect: a client's request
   // waits for it within the deadline instead of failing at once.
   call->context.set_wait_for_ready(wait_for_ready);
-  in_flight_.fetch_add(1);
+  calls_.Started();
   // gRPC wants a copyable std::function: it captures only the raw call, which owns the rest.
   invoke(stub_->async(), &call->context, &call->request, &call->response,
          [this, call](grpc::Status status) {
@@ -85,21 +85,11 @@ void LogicClient::StartCall(Request request, Invoke invoke,
            }
            std::move(owned->done)(status, std::move(owned->response));
            owned.reset();
-           CallFinished();
+           calls_.Finished();
          });
 }
 
-void LogicClient::CallFinished() {
-  if (in_flight_.fetch_sub(1) == 1) {
-    std::lock_guard<std::mutex> lock(idle_mutex_);
-    idle_cv_.notify_all();
-  }
-}
-
-bool LogicClient::WaitIdle(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(idle_mutex_);
-  return idle_cv_.wait_for(lock, timeout, [this] { return in_flight_.load() == 0; });
-}
+bool LogicClient::WaitIdle(std::chrono::milliseconds timeout) { return calls_.WaitIdle(timeout); }
 
 void LogicClient::Disconnect(im::v1::DisconnectRequest request) {
   StartCall<im::v1::DisconnectRequest, im::v1::DisconnectReply>(

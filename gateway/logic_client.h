@@ -12,6 +12,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "common/in_flight_calls.h"
 #include "gateway/gateway_metrics.h"
 #include "im/v1/logic.grpc.pb.h"
 
@@ -50,7 +51,7 @@ class LogicClient {
   // Used at shutdown so that no callback outlives the objects it posts to.
   bool WaitIdle(std::chrono::milliseconds timeout);
 
-  size_t in_flight() const { return in_flight_.load(); }
+  size_t in_flight() const { return calls_.count(); }
 
  private:
   template <typename Request, typename Response>
@@ -69,16 +70,12 @@ class LogicClient {
                     Response* (im::v1::Frame::*mutable_response)(), Invoke invoke,
                     FrameCallback done);
 
-  void CallFinished();
-
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<im::v1::LogicService::Stub> stub_;
   const std::chrono::milliseconds timeout_;
   GatewayMetrics* metrics_;
 
-  std::atomic<size_t> in_flight_{0};
-  std::mutex idle_mutex_;
-  std::condition_variable idle_cv_;
+  common::InFlightCalls calls_;
 };
 
 // gRPC status code -> the protocol's code (they share values 0..16).

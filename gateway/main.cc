@@ -3,11 +3,10 @@
 #include <memory>
 
 #include "CLI/CLI.hpp"
-#include "common/config.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/startup.h"
 #include "gateway/gateway.h"
-#include "google/protobuf/stubs/logging.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"im-gateway: client connections for the IM cluster"};
@@ -15,29 +14,9 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_path, "YAML config file (keys overridable by IM_* env)");
   CLI11_PARSE(app, argc, argv);
 
-  absl::StatusOr<im::common::Config> config = im::common::Config::LoadFile(config_path);
-  if (!config.ok()) {
-    std::fprintf(stderr, "im-gateway: %s\n", config.status().ToString().c_str());
-    return 2;
-  }
-  absl::StatusOr<im::gateway::GatewayOptions> options =
-      im::gateway::GatewayOptions::FromConfig(*config);
-  if (!options.ok()) {
-    std::fprintf(stderr, "im-gateway: bad configuration: %s\n",
-                 options.status().ToString().c_str());
-    return 2;
-  }
-  if (absl::Status status = im::common::InitLogging(options->log_level, options->log_format);
-      !status.ok()) {
-    std::fprintf(stderr, "im-gateway: %s\n", status.ToString().c_str());
-    return 2;
-  }
-
-  // libprotobuf logs every bad UTF-8 string it parses; clients control that, so rate-limit it.
-  google::protobuf::SetLogHandler(
-      [](google::protobuf::LogLevel, const char*, int, const std::string& message) {
-        IM_LOG_RATE_LIMITED(spdlog::level::warn, "protobuf: {}", message);
-      });
+  std::optional<im::gateway::GatewayOptions> options =
+      im::common::LoadOptionsOrExplain<im::gateway::GatewayOptions>("im-gateway", config_path);
+  if (!options) return 2;
 
   auto registry = std::make_shared<prometheus::Registry>();
   absl::StatusOr<std::unique_ptr<im::common::MetricsServer>> metrics =

@@ -116,7 +116,7 @@ void GatewayPusher::Push(std::shared_ptr<const std::string> frame,
       call->targets.emplace(target->session.conn_id, *target);
     }
     metrics_->push_connections.Increment(static_cast<double>(gateway_targets.size()));
-    CallStarted();
+    calls_.Started();
     stub->second->async()->Push(&call->context, &call->request, &call->reply,
                                 [this, call](grpc::Status status) { OnPushDone(call, status); });
   }
@@ -147,7 +147,7 @@ void GatewayPusher::OnPushDone(PushCall* call, const grpc::Status& status) {
       }
     });
   }
-  CallFinished();
+  calls_.Finished();
 }
 
 void GatewayPusher::Kick(const PushTarget& target, im::v1::Kick::Reason reason,
@@ -161,7 +161,7 @@ void GatewayPusher::Kick(const PushTarget& target, im::v1::Kick::Reason reason,
   call->request.set_reason(reason);
   call->request.set_message(message);
   metrics_->kicks.Increment();
-  CallStarted();
+  calls_.Started();
   stub->second->async()->Kick(
       &call->context, &call->request, &call->reply, [this, call](grpc::Status status) {
         std::unique_ptr<KickCall> owned(call);
@@ -169,22 +169,10 @@ void GatewayPusher::Kick(const PushTarget& target, im::v1::Kick::Reason reason,
           IM_LOG_RATE_LIMITED(spdlog::level::warn, "kick failed: {} {}",
                               static_cast<int>(status.error_code()), status.error_message());
         }
-        CallFinished();
+        calls_.Finished();
       });
 }
 
-void GatewayPusher::CallStarted() { in_flight_.fetch_add(1); }
-
-void GatewayPusher::CallFinished() {
-  if (in_flight_.fetch_sub(1) == 1) {
-    std::lock_guard<std::mutex> lock(idle_mutex_);
-    idle_cv_.notify_all();
-  }
-}
-
-bool GatewayPusher::WaitIdle(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(idle_mutex_);
-  return idle_cv_.wait_for(lock, timeout, [this] { return in_flight_.load() == 0; });
-}
+bool GatewayPusher::WaitIdle(std::chrono::milliseconds timeout) { return calls_.WaitIdle(timeout); }
 
 }  // namespace im::logic

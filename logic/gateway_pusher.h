@@ -2,9 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "common/bounded_executor.h"
+#include "common/in_flight_calls.h"
 #include "im/v1/client.pb.h"
 #include "im/v1/gateway.grpc.pb.h"
 #include "logic/logic_metrics.h"
@@ -60,8 +59,6 @@ class GatewayPusher {
   std::map<std::string, im::v1::GatewayService::Stub*> Resolve(
       const std::vector<std::string>& gateway_ids);
   void OnPushDone(PushCall* call, const grpc::Status& status);
-  void CallStarted();
-  void CallFinished();
 
   store::TtlMap* directory_;
   store::SessionRegistry* sessions_;
@@ -85,9 +82,7 @@ class GatewayPusher {
   std::mutex stubs_mutex_;
   std::map<std::string, std::unique_ptr<im::v1::GatewayService::Stub>> stubs_;
 
-  std::atomic<size_t> in_flight_{0};
-  std::mutex idle_mutex_;
-  std::condition_variable idle_cv_;
+  common::InFlightCalls calls_;
 };
 
 }  // namespace im::logic

@@ -1,24 +1,15 @@
 #include "logic/logic_options.h"
 
-#include <limits>
-
 #include "absl/strings/str_cat.h"
 
 namespace im::logic {
 namespace {
 
-constexpr int64_t kMaxU32 = std::numeric_limits<uint32_t>::max();
-
-uint32_t U32(common::Config& config, std::string_view key, uint32_t default_value, int64_t min,
-             int64_t max = kMaxU32) {
-  return static_cast<uint32_t>(config.GetInt(key, default_value, min, max));
-}
-
 absl::StatusOr<store::RedisOptions> RedisFromConfig(common::Config& config) {
   store::RedisOptions redis;
   const std::string address = config.GetString("redis.address", "127.0.0.1:16379");
-  redis.timeout = std::chrono::milliseconds(U32(config, "redis.timeout_ms", 1000, 10, 60'000));
-  redis.connections = U32(config, "redis.connections", 4, 1, 256);
+  redis.timeout = std::chrono::milliseconds(config.GetU32("redis.timeout_ms", 1000, 10, 60'000));
+  redis.connections = config.GetU32("redis.connections", 4, 1, 256);
   const size_t colon = address.rfind(':');
   int port = 0;
   if (colon != std::string::npos) port = std::atoi(address.c_str() + colon + 1);
@@ -38,9 +29,9 @@ store::MySqlOptions MySqlFromConfig(common::Config& config) {
   mysql.user = config.GetString("mysql.user", "im");
   mysql.password = config.GetString("mysql.password", "im-dev");
   mysql.database = config.GetString("mysql.database", "im");
-  mysql.pool_size = U32(config, "mysql.pool_size", 8, 1, 256);
+  mysql.pool_size = config.GetU32("mysql.pool_size", 8, 1, 256);
   const auto timeout =
-      std::chrono::milliseconds(U32(config, "mysql.timeout_ms", 5000, 100, 600'000));
+      std::chrono::milliseconds(config.GetU32("mysql.timeout_ms", 5000, 100, 600'000));
   mysql.connect_timeout = timeout;
   mysql.read_write_timeout = timeout;
   return mysql;
@@ -51,31 +42,31 @@ store::MySqlOptions MySqlFromConfig(common::Config& config) {
 absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   LogicOptions o;
   o.logic_id = config.GetString("logic.id", o.logic_id);
-  o.node_number = U32(config, "logic.node_number", o.node_number, 0, 1023);
+  o.node_number = config.GetU32("logic.node_number", o.node_number, 0, 1023);
   o.grpc_address = config.GetString("logic.grpc_listen", o.grpc_address);
   o.metrics_address = config.GetString("logic.metrics_listen", o.metrics_address);
   o.token_secret = config.GetString("logic.token_secret", o.token_secret);
   o.max_devices_per_user =
-      U32(config, "logic.max_devices_per_user", o.max_devices_per_user, 1, 1000);
+      config.GetU32("logic.max_devices_per_user", o.max_devices_per_user, 1, 1000);
   const std::string policy = config.GetString("logic.device_limit_policy", "kick_oldest");
-  o.max_body_bytes = U32(config, "logic.max_body_bytes", o.max_body_bytes, 1, 16 << 20);
-  o.sync_page_default = U32(config, "logic.sync_page_default", o.sync_page_default, 1, 10'000);
-  o.sync_page_max = U32(config, "logic.sync_page_max", o.sync_page_max, 1, 10'000);
+  o.max_body_bytes = config.GetU32("logic.max_body_bytes", o.max_body_bytes, 1, 16 << 20);
+  o.sync_page_default = config.GetU32("logic.sync_page_default", o.sync_page_default, 1, 10'000);
+  o.sync_page_max = config.GetU32("logic.sync_page_max", o.sync_page_max, 1, 10'000);
   o.conversations_page_max =
-      U32(config, "logic.conversations_page_max", o.conversations_page_max, 1, 10'000);
-  o.max_ack_cursors = U32(config, "logic.max_ack_cursors", o.max_ack_cursors, 1, 100'000);
-  o.hole_grace_ms = U32(config, "logic.hole_grace_ms", o.hole_grace_ms, 0);
-  o.write_deadline_ms = U32(config, "logic.write_deadline_ms", o.write_deadline_ms, 10);
-  o.session_ttl_sec = U32(config, "logic.session_ttl_sec", o.session_ttl_sec, 1);
-  o.gateway_ttl_sec = U32(config, "logic.gateway_ttl_sec", o.gateway_ttl_sec, 1);
-  o.dedup_ttl_sec = U32(config, "logic.dedup_ttl_sec", o.dedup_ttl_sec, 1);
-  o.push_timeout_ms = U32(config, "logic.push_timeout_ms", o.push_timeout_ms, 10);
-  o.shutdown_grace_ms = U32(config, "logic.shutdown_grace_ms", o.shutdown_grace_ms, 0);
-  o.executor_threads = U32(config, "logic.executor_threads", o.executor_threads, 1, 1024);
-  o.executor_queue = U32(config, "logic.executor_queue", o.executor_queue, 1);
-  o.writers = U32(config, "logic.writers", o.writers, 1, 64);
-  o.write_batch_max = U32(config, "logic.write_batch_max", o.write_batch_max, 1, 10'000);
-  o.write_queue = U32(config, "logic.write_queue", o.write_queue, 1);
+      config.GetU32("logic.conversations_page_max", o.conversations_page_max, 1, 10'000);
+  o.max_ack_cursors = config.GetU32("logic.max_ack_cursors", o.max_ack_cursors, 1, 100'000);
+  o.hole_grace_ms = config.GetU32("logic.hole_grace_ms", o.hole_grace_ms, 0);
+  o.write_deadline_ms = config.GetU32("logic.write_deadline_ms", o.write_deadline_ms, 10);
+  o.session_ttl_sec = config.GetU32("logic.session_ttl_sec", o.session_ttl_sec, 1);
+  o.gateway_ttl_sec = config.GetU32("logic.gateway_ttl_sec", o.gateway_ttl_sec, 1);
+  o.dedup_ttl_sec = config.GetU32("logic.dedup_ttl_sec", o.dedup_ttl_sec, 1);
+  o.push_timeout_ms = config.GetU32("logic.push_timeout_ms", o.push_timeout_ms, 10);
+  o.shutdown_grace_ms = config.GetU32("logic.shutdown_grace_ms", o.shutdown_grace_ms, 0);
+  o.executor_threads = config.GetU32("logic.executor_threads", o.executor_threads, 1, 1024);
+  o.executor_queue = config.GetU32("logic.executor_queue", o.executor_queue, 1);
+  o.writers = config.GetU32("logic.writers", o.writers, 1, 64);
+  o.write_batch_max = config.GetU32("logic.write_batch_max", o.write_batch_max, 1, 10'000);
+  o.write_queue = config.GetU32("logic.write_queue", o.write_queue, 1);
   o.mysql = MySqlFromConfig(config);
   absl::StatusOr<store::RedisOptions> redis = RedisFromConfig(config);
   o.log_level = config.GetString("log.level", o.log_level);

@@ -7,10 +7,9 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
-#include "common/config.h"
 #include "common/logging.h"
 #include "common/metrics.h"
-#include "google/protobuf/stubs/logging.h"
+#include "common/startup.h"
 #include "logic/logic_options.h"
 #include "logic/logic_server.h"
 #include "store/mysql_message_store.h"
@@ -64,25 +63,9 @@ int main(int argc, char** argv) {
   app.add_flag("--migrate-only", migrate_only, "apply the schema migrations and exit");
   CLI11_PARSE(app, argc, argv);
 
-  absl::StatusOr<im::common::Config> config = im::common::Config::LoadFile(config_path);
-  if (!config.ok()) {
-    std::fprintf(stderr, "im-logic: %s\n", config.status().ToString().c_str());
-    return 2;
-  }
-  absl::StatusOr<LogicOptions> options = LogicOptions::FromConfig(*config);
-  if (!options.ok()) {
-    std::fprintf(stderr, "im-logic: bad configuration: %s\n", options.status().ToString().c_str());
-    return 2;
-  }
-  if (absl::Status status = im::common::InitLogging(options->log_level, options->log_format);
-      !status.ok()) {
-    std::fprintf(stderr, "im-logic: %s\n", status.ToString().c_str());
-    return 2;
-  }
-  google::protobuf::SetLogHandler(
-      [](google::protobuf::LogLevel, const char*, int, const std::string& message) {
-        IM_LOG_RATE_LIMITED(spdlog::level::warn, "protobuf: {}", message);
-      });
+  std::optional<LogicOptions> options =
+      im::common::LoadOptionsOrExplain<LogicOptions>("im-logic", config_path);
+  if (!options) return 2;
 
   // Every thread started from here on inherits the blocked signals; main collects them.
   sigset_t signals;
