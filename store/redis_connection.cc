@@ -76,7 +76,13 @@ absl::StatusOr<std::vector<RedisConnection::Reply>> RedisConnection::Pipeline(
     if (redisGetReply(context, &raw) != REDIS_OK || raw == nullptr) return Fail(*slot, "receive");
     Reply reply(static_cast<redisReply*>(raw));
     if (reply->type == REDIS_REPLY_ERROR && first_error.ok()) {
-      first_error = absl::InternalError(fmt::format("redis error: {}", TextOf(reply.get())));
+      // A Redis that is loading its data or is a replica being promoted answers every command
+      // with one of these: it will serve again soon, so the caller may retry.
+      const std::string_view text = TextOf(reply.get());
+      const bool transient = text.starts_with("LOADING") || text.starts_with("BUSY") ||
+                             text.starts_with("MASTERDOWN") || text.starts_with("TRYAGAIN");
+      const std::string message = fmt::format("redis error: {}", text);
+      first_error = transient ? absl::UnavailableError(message) : absl::InternalError(message);
     }
     replies.push_back(std::move(reply));
   }
