@@ -1,6 +1,8 @@
 #include "logic/chat_service.h"
 
 #include <charconv>
+#include <chrono>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
@@ -11,6 +13,13 @@ namespace im::logic {
 namespace {
 
 constexpr size_t kMaxClientMsgIdBytes = 64;
+// The dedup entry of a send being stored; replaced by EncodeDedup's text once it is stored.
+constexpr char kPendingSend[] = "pending";
+constexpr auto kPendingPoll = std::chrono::milliseconds(5);
+
+std::string DedupKey(std::string_view sender, std::string_view client_msg_id) {
+  return fmt::format("{}:{}", sender, client_msg_id);
+}
 
 template <typename Int>
 bool ParseInt(std::string_view text, Int* value) {
@@ -109,10 +118,43 @@ ChatService::Access ChatService::ResolveSendTarget(const im::v1::Caller& caller,
   return access;
 }
 
-std::optional<im::v1::SendResp> ChatService::Deduplicated(const std::string& dedup_key) {
-  absl::StatusOr<std::vector<std::optional<std::string>>> entry = deps_.dedup->Get({dedup_key});
-  if (!entry.ok() || !(*entry)[0]) return std::nullopt;  // MySQL's UNIQUE key still dedupes
-  return DecodeDedup(*(*entry)[0]);
+ChatService::Claim ChatService::ClaimSend(const std::string& dedup_key) {
+  const int64_t pending_ttl_ms =
+      int64_t{options_.write_deadline_ms} + options_.mysql.read_write_timeout.count();
+  // Real time, not the injectable clock: this bounds how long the thread actually waits.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(pending_ttl_ms);
+  for (;;) {
+    absl::StatusOr<std::optional<std::string>> existing =
+        deps_.dedup->PutIfAbsent(dedup_key, kPendingSend, pending_ttl_ms);
+    // Without Redis the send goes on unclaimed: MySQL's unique key still stores it once.
+    if (!existing.ok()) return Claim{};
+    if (!existing->has_value()) {
+      Claim owned;
+      owned.owned = true;
+      return owned;
+    }
+    if (**existing != kPendingSend) {
+      Claim found;
+      found.stored = DecodeDedup(**existing);
+      return found;
+    }
+    // Another attempt of this very send is being stored: wait for its answer rather than take a
+    // second seq (which would leave a hole that Sync must wait out).
+    if (std::chrono::steady_clock::now() >= give_up) {
+      Claim busy;
+      busy.refusal = absl::DeadlineExceededError(
+          "an earlier attempt of this send is still being stored; retry");
+      return busy;
+    }
+    std::this_thread::sleep_for(kPendingPoll);
+  }
+}
+
+void ChatService::ReleaseClaim(const std::string& dedup_key) {
+  if (absl::Status status = deps_.dedup->Delete(dedup_key); !status.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "send claim not released (it expires): {}",
+                        status.ToString());
+  }
 }
 
 void ChatService::Send(const im::v1::SendRequest& request, Respond<im::v1::SendResp> respond) {
@@ -138,15 +180,22 @@ void ChatService::Send(const im::v1::SendRequest& request, Respond<im::v1::SendR
   if (!access.conversation) return refuse(access.code, access.reason);
   const ConversationId conversation = *access.conversation;
 
-  const std::string dedup_key = absl::StrCat(caller.uid(), ":", req.client_msg_id());
-  if (std::optional<im::v1::SendResp> stored = Deduplicated(dedup_key)) {
-    stored->set_client_msg_id(req.client_msg_id());
-    SetStatus(stored->mutable_status(), im::v1::OK);
-    return std::move(respond)(std::move(*stored));
+  const std::string dedup_key = DedupKey(caller.uid(), req.client_msg_id());
+  Claim claim = ClaimSend(dedup_key);
+  if (!claim.refusal.ok()) {
+    return refuse(CodeOf(claim.refusal), std::string(claim.refusal.message()));
+  }
+  if (claim.stored) {
+    claim.stored->set_client_msg_id(req.client_msg_id());
+    SetStatus(claim.stored->mutable_status(), im::v1::OK);
+    return std::move(respond)(std::move(*claim.stored));
   }
   const std::string conv_id = conversation.ToString();
   absl::StatusOr<uint64_t> seq = deps_.seqs->Next(conv_id);
-  if (!seq.ok()) return refuse(CodeOf(seq.status()), std::string(seq.status().message()));
+  if (!seq.ok()) {
+    if (claim.owned) ReleaseClaim(dedup_key);
+    return refuse(CodeOf(seq.status()), std::string(seq.status().message()));
+  }
 
   store::NewMessage message;
   im::v1::Message& m = message.message;
@@ -163,11 +212,18 @@ void ChatService::Send(const im::v1::SendRequest& request, Respond<im::v1::SendR
   // `respond` moves into the writer's callback; if the writer refuses, it comes back untouched.
   auto shared_respond = std::make_shared<Respond<im::v1::SendResp>>(std::move(respond));
   const bool queued = deps_.writer->Submit(
-      std::move(message),
-      [this, caller, conversation, shared_respond](absl::StatusOr<store::AppendOutcome> outcome) {
+      std::move(message), [this, caller, conversation, dedup_key, claimed = claim.owned,
+                           shared_respond](absl::StatusOr<store::AppendOutcome> outcome) {
+        if (!outcome.ok() && claimed) {
+          // Not stored: free the client_msg_id for the client's retry (off the writer thread).
+          if (!deps_.executor->TrySubmit([this, dedup_key] { ReleaseClaim(dedup_key); })) {
+            ReleaseClaim(dedup_key);
+          }
+        }
         OnPersisted(caller, conversation, std::move(outcome), std::move(*shared_respond));
       });
   if (!queued) {
+    if (claim.owned) ReleaseClaim(dedup_key);
     SetStatus(resp.mutable_status(), im::v1::RESOURCE_EXHAUSTED,
               "too many messages waiting to be persisted");
     std::move (*shared_respond)(std::move(resp));
@@ -190,24 +246,32 @@ void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId
   resp.set_server_time_ms(stored.created_ms());
   resp.set_client_msg_id(stored.client_msg_id());
   std::move(respond)(std::move(resp));
-  if (!outcome->inserted) return;  // a retry: the original was pushed when it was stored
 
   auto message = std::make_shared<im::v1::Message>(stored);
-  const bool queued = deps_.executor->TrySubmit([this, caller, conversation, message] {
-    const std::string dedup_key = absl::StrCat(message->sender(), ":", message->client_msg_id());
-    if (absl::Status status = deps_.dedup->Put(dedup_key, EncodeDedup(*message),
-                                               int64_t{options_.dedup_ttl_sec} * 1000);
-        !status.ok()) {
-      IM_LOG_RATE_LIMITED(spdlog::level::warn, "dedup entry not written: {}", status.ToString());
-    }
+  const bool inserted = outcome->inserted;
+  const bool queued = deps_.executor->TrySubmit([this, caller, conversation, message, inserted] {
+    RecordStored(*message);
+    if (!inserted) return;  // a retry: the original was pushed when it was stored
     im::v1::Frame frame;
     *frame.mutable_message_push()->add_messages() = *message;
     PushToUsers(SerializePush(frame), {conversation.first_uid, conversation.second_uid}, caller);
   });
   if (!queued) {
-    // The message is stored and acknowledged; recipients get it by Sync.
+    // Retries must find the answer, so that one is written here; recipients get the message by
+    // Sync.
+    RecordStored(*message);
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "push of {}#{} skipped: executor full",
                         message->conv_id(), message->seq());
+  }
+}
+
+void ChatService::RecordStored(const im::v1::Message& message) {
+  // The answer for any later attempt of this send (it replaces the pending claim).
+  if (absl::Status status =
+          deps_.dedup->Put(DedupKey(message.sender(), message.client_msg_id()),
+                           EncodeDedup(message), int64_t{options_.dedup_ttl_sec} * 1000);
+      !status.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "dedup entry not written: {}", status.ToString());
   }
 }
 

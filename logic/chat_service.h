@@ -61,8 +61,17 @@ class ChatService {
   Access Authorize(const std::string& uid, const std::string& conv_id) const;
   Access ResolveSendTarget(const im::v1::Caller& caller, const im::v1::SendReq& req) const;
 
-  // Answers from the dedup entry of (sender, client_msg_id) when the message was already stored.
-  std::optional<im::v1::SendResp> Deduplicated(const std::string& dedup_key);
+  // What claiming a send's (sender, client_msg_id) found.
+  struct Claim {
+    bool owned = false;                      // this attempt stores it (and releases on failure)
+    std::optional<im::v1::SendResp> stored;  // an earlier attempt stored it: answer with this
+    absl::Status refusal;                    // an earlier attempt is still being stored
+  };
+  // Claims the send in the dedup map, or finds the stored answer, waiting (bounded) while
+  // another attempt of the same send is being stored, so concurrent retries take one seq.
+  Claim ClaimSend(const std::string& dedup_key);
+  void ReleaseClaim(const std::string& dedup_key);
+  void RecordStored(const im::v1::Message& message);
   void OnPersisted(const im::v1::Caller& caller, const ConversationId& conversation,
                    absl::StatusOr<store::AppendOutcome> outcome, Respond<im::v1::SendResp> respond);
   // Pushes `frame` to every device of `uids`, except the connection of `skip`.

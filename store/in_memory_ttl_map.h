@@ -17,6 +17,10 @@ class InMemoryTtlMap final : public TtlMap {
   explicit InMemoryTtlMap(Clock now_ms) : now_ms_(std::move(now_ms)) {}
 
   absl::Status Put(std::string_view key, std::string_view value, int64_t ttl_ms) override;
+  absl::StatusOr<std::optional<std::string>> PutIfAbsent(std::string_view key,
+                                                         std::string_view value,
+                                                         int64_t ttl_ms) override;
+  absl::Status Delete(std::string_view key) override;
   absl::StatusOr<std::vector<std::optional<std::string>>> Get(
       const std::vector<std::string>& keys) override;
 

@@ -11,6 +11,24 @@ absl::Status RedisTtlMap::Put(std::string_view key, std::string_view value, int6
   return reply.status();
 }
 
+absl::StatusOr<std::optional<std::string>> RedisTtlMap::PutIfAbsent(std::string_view key,
+                                                                    std::string_view value,
+                                                                    int64_t ttl_ms) {
+  // SET NX GET (Redis 7.0+): one round trip that either sets the key or returns what is there.
+  absl::StatusOr<RedisConnection::Reply> reply =
+      redis_.Command({"SET", absl::StrCat(prefix_, std::string(key)), std::string(value), "NX",
+                      "GET", "PX", std::to_string(ttl_ms)});
+  if (!reply.ok()) return reply.status();
+  if ((*reply)->type == REDIS_REPLY_STRING) {
+    return std::optional<std::string>(std::string(RedisConnection::TextOf(reply->get())));
+  }
+  return std::optional<std::string>();
+}
+
+absl::Status RedisTtlMap::Delete(std::string_view key) {
+  return redis_.Command({"DEL", absl::StrCat(prefix_, std::string(key))}).status();
+}
+
 absl::StatusOr<std::vector<std::optional<std::string>>> RedisTtlMap::Get(
     const std::vector<std::string>& keys) {
   std::vector<std::optional<std::string>> values(keys.size());

@@ -14,6 +14,10 @@ class RedisTtlMap final : public TtlMap {
       : redis_(std::move(options)), prefix_(std::move(prefix)) {}
 
   absl::Status Put(std::string_view key, std::string_view value, int64_t ttl_ms) override;
+  absl::StatusOr<std::optional<std::string>> PutIfAbsent(std::string_view key,
+                                                         std::string_view value,
+                                                         int64_t ttl_ms) override;
+  absl::Status Delete(std::string_view key) override;
   absl::StatusOr<std::vector<std::optional<std::string>>> Get(
       const std::vector<std::string>& keys) override;
 

@@ -21,6 +21,14 @@ class TtlMap {
   // Sets `key` to `value`, expiring after `ttl_ms` (> 0).
   virtual absl::Status Put(std::string_view key, std::string_view value, int64_t ttl_ms) = 0;
 
+  // Sets `key` to `value` only if it has no live value; returns nullopt when it set it, else the
+  // value already there (left unchanged). Atomic: of concurrent callers exactly one sets it.
+  virtual absl::StatusOr<std::optional<std::string>> PutIfAbsent(std::string_view key,
+                                                                 std::string_view value,
+                                                                 int64_t ttl_ms) = 0;
+
+  virtual absl::Status Delete(std::string_view key) = 0;
+
   // The live value of each key, in the order of `keys` (nullopt: absent or expired).
   virtual absl::StatusOr<std::vector<std::optional<std::string>>> Get(
       const std::vector<std::string>& keys) = 0;

@@ -66,6 +66,23 @@ TYPED_TEST(TtlMapContractTest, PutOverwritesAndExpiredValuesAreGone) {
   EXPECT_FALSE((*map.Get({"k"}))[0].has_value());
 }
 
+TYPED_TEST(TtlMapContractTest, PutIfAbsentSetsOnceAndReturnsWhatIsThere) {
+  TtlMap& map = this->backend_.map();
+  auto first = map.PutIfAbsent("k", "mine", 60'000);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->has_value());
+  auto second = map.PutIfAbsent("k", "theirs", 60'000);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*second, "mine");
+  EXPECT_EQ((*map.Get({"k"}))[0], "mine");
+  ASSERT_TRUE(map.Delete("k").ok());
+  EXPECT_FALSE((*map.Get({"k"}))[0].has_value());
+  EXPECT_FALSE(map.PutIfAbsent("k", "again", 60'000)->has_value());
+  this->backend_.Expire("k", 60'000);
+  EXPECT_FALSE(map.PutIfAbsent("k", "after expiry", 60'000)->has_value());
+  EXPECT_EQ((*map.Get({"k"}))[0], "after expiry");
+}
+
 TYPED_TEST(TtlMapContractTest, GetOfNoKeysIsEmpty) {
   auto values = this->backend_.map().Get({});
   ASSERT_TRUE(values.ok());
