@@ -118,10 +118,7 @@ absl::StatusOr<MessagePage> InMemoryMessageStore::ReadMessages(std::string_view 
 
 absl::Status InMemoryMessageStore::AdvanceDelivered(std::string_view uid,
                                                     const std::vector<Cursor>& cursors) {
-  if (absl::Status status = CheckUid(uid); !status.ok()) return status;
-  for (const Cursor& cursor : cursors) {
-    if (absl::Status status = CheckConvId(cursor.conv_id); !status.ok()) return status;
-  }
+  if (absl::Status status = CheckCursors(uid, cursors); !status.ok()) return status;
   std::lock_guard<std::mutex> lock(mutex_);
   for (const Cursor& cursor : cursors) {
     auto [conversation, member] = FindMember(uid, cursor.conv_id);

@@ -25,6 +25,14 @@ absl::Status CheckLimit(uint32_t limit) {
   return limit >= 1 ? absl::OkStatus() : absl::InvalidArgumentError("limit must be at least 1");
 }
 
+absl::Status CheckCursors(std::string_view uid, const std::vector<Cursor>& cursors) {
+  if (absl::Status status = CheckUid(uid); !status.ok()) return status;
+  for (const Cursor& cursor : cursors) {
+    if (absl::Status status = CheckConvId(cursor.conv_id); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckBatch(const std::vector<NewMessage>& batch) {
   for (const NewMessage& entry : batch) {
     const im::v1::Message& m = entry.message;

@@ -25,6 +25,8 @@ inline constexpr uint64_t kMaxUnreadCount = 100'000;
 absl::Status CheckConvId(std::string_view conv_id);
 absl::Status CheckUid(std::string_view uid);
 absl::Status CheckLimit(uint32_t limit);
+// AdvanceDelivered's arguments: the uid and every cursor's conversation id.
+absl::Status CheckCursors(std::string_view uid, const std::vector<Cursor>& cursors);
 // Everything Append checks before it writes anything: a bad message fails the whole batch.
 absl::Status CheckBatch(const std::vector<NewMessage>& batch);
 

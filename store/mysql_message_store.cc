@@ -330,10 +330,7 @@ absl::StatusOr<MessagePage> MySqlMessageStore::ReadMessages(std::string_view con
 
 absl::Status MySqlMessageStore::AdvanceDelivered(std::string_view uid,
                                                  const std::vector<Cursor>& cursors) {
-  if (absl::Status status = CheckUid(uid); !status.ok()) return status;
-  for (const Cursor& cursor : cursors) {
-    if (absl::Status status = CheckConvId(cursor.conv_id); !status.ok()) return status;
-  }
+  if (absl::Status status = CheckCursors(uid, cursors); !status.ok()) return status;
   // One target per conversation, the highest asked for.
   std::map<std::string_view, uint64_t> highest;
   for (const Cursor& cursor : cursors) {
