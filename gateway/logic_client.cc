@@ -183,6 +183,10 @@ void LogicClient::Forward(const im::v1::Caller& caller, im::v1::Frame request, F
       return ForwardUnary<v1::GroupMembersRequest, v1::GroupMembersResp>(
           caller, id, request.mutable_group_members_req(), &F::mutable_group_members_resp,
           IM_ASYNC_METHOD(GroupMembers), std::move(done));
+    case F::kGroupSetRoleReq:
+      return ForwardUnary<v1::GroupSetRoleRequest, v1::GroupSetRoleResp>(
+          caller, id, request.mutable_group_set_role_req(), &F::mutable_group_set_role_resp,
+          IM_ASYNC_METHOD(GroupSetRole), std::move(done));
     case F::kAckReq: {
       v1::AckRequest ack;
       *ack.mutable_caller() = caller;

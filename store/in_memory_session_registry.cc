@@ -61,6 +61,14 @@ absl::StatusOr<std::vector<Session>> InMemorySessionRegistry::Lookup(std::string
   return sessions;
 }
 
+absl::StatusOr<std::vector<std::vector<Session>>> InMemorySessionRegistry::LookupMany(
+    const std::vector<std::string>& uids) {
+  std::vector<std::vector<Session>> all;
+  all.reserve(uids.size());
+  for (const std::string& uid : uids) all.push_back(*Lookup(uid));
+  return all;
+}
+
 absl::StatusOr<std::vector<uint64_t>> InMemorySessionRegistry::Refresh(
     std::string_view gateway_id, const std::vector<SessionRef>& sessions) {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -101,19 +101,32 @@ absl::StatusOr<bool> RedisSessionRegistry::Unregister(std::string_view uid, std:
 }
 
 absl::StatusOr<std::vector<Session>> RedisSessionRegistry::Lookup(std::string_view uid) {
-  absl::StatusOr<Reply> reply = redis_.Command({"HGETALL", KeyOf(uid)});
-  if (!reply.ok()) return reply.status();
-  std::vector<Session> sessions;
-  const redisReply* r = reply->get();
-  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-    // A value we cannot read is skipped rather than failing the user's every lookup.
-    if (auto session = DecodeSession(TextOf(r->element[i]), TextOf(r->element[i + 1]))) {
-      sessions.push_back(std::move(*session));
+  absl::StatusOr<std::vector<std::vector<Session>>> sessions = LookupMany({std::string(uid)});
+  if (!sessions.ok()) return sessions.status();
+  return std::move(sessions->front());
+}
+
+absl::StatusOr<std::vector<std::vector<Session>>> RedisSessionRegistry::LookupMany(
+    const std::vector<std::string>& uids) {
+  std::vector<RedisConnection::Args> commands;
+  commands.reserve(uids.size());
+  for (const std::string& uid : uids) commands.push_back({"HGETALL", KeyOf(uid)});
+  absl::StatusOr<std::vector<Reply>> replies = redis_.Pipeline(commands);
+  if (!replies.ok()) return replies.status();
+  std::vector<std::vector<Session>> all(uids.size());
+  for (size_t u = 0; u < uids.size(); ++u) {
+    const redisReply* r = (*replies)[u].get();
+    std::vector<Session>& sessions = all[u];
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+      // A value we cannot read is skipped rather than failing the user's every lookup.
+      if (auto session = DecodeSession(TextOf(r->element[i]), TextOf(r->element[i + 1]))) {
+        sessions.push_back(std::move(*session));
+      }
     }
+    std::sort(sessions.begin(), sessions.end(),
+              [](const Session& a, const Session& b) { return a.device < b.device; });
   }
-  std::sort(sessions.begin(), sessions.end(),
-            [](const Session& a, const Session& b) { return a.device < b.device; });
-  return sessions;
+  return all;
 }
 
 absl::StatusOr<std::vector<uint64_t>> RedisSessionRegistry::Refresh(

@@ -21,6 +21,8 @@ class RedisSessionRegistry final : public SessionRegistry {
   absl::StatusOr<bool> Unregister(std::string_view uid, std::string_view device,
                                   std::string_view gateway_id, uint64_t conn_id) override;
   absl::StatusOr<std::vector<Session>> Lookup(std::string_view uid) override;
+  absl::StatusOr<std::vector<std::vector<Session>>> LookupMany(
+      const std::vector<std::string>& uids) override;
   absl::StatusOr<std::vector<uint64_t>> Refresh(std::string_view gateway_id,
                                                 const std::vector<SessionRef>& sessions) override;
 

@@ -52,6 +52,11 @@ class SessionRegistry {
   // Every live session of `uid`, in device order.
   virtual absl::StatusOr<std::vector<Session>> Lookup(std::string_view uid) = 0;
 
+  // The live sessions of each of `uids` (in that order), in one round trip: group fan-out looks
+  // up hundreds of members at once.
+  virtual absl::StatusOr<std::vector<std::vector<Session>>> LookupMany(
+      const std::vector<std::string>& uids) = 0;
+
   // Re-arms the expiry of each listed session that still points at (gateway_id, conn_id);
   // returns the conn ids of those that do not (expired or taken over).
   virtual absl::StatusOr<std::vector<uint64_t>> Refresh(

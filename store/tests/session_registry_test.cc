@@ -82,6 +82,25 @@ TYPED_TEST(SessionRegistryContractTest, RegisterThenLookupInDeviceOrder) {
   EXPECT_TRUE(this->registry().Lookup(this->Uid("nobody"))->empty());
 }
 
+TYPED_TEST(SessionRegistryContractTest, LookupManyAnswersEachUserInRequestOrder) {
+  const std::string alice = this->Uid("many-alice");
+  const std::string bob = this->Uid("many-bob");
+  ASSERT_TRUE(this->registry().Register(alice, this->At("phone", "gw-1", 3)).ok());
+  ASSERT_TRUE(this->registry().Register(bob, this->At("tablet", "gw-2", 5)).ok());
+  ASSERT_TRUE(this->registry().Register(bob, this->At("laptop", "gw-1", 4)).ok());
+  absl::StatusOr<std::vector<std::vector<Session>>> all =
+      this->registry().LookupMany({bob, this->Uid("many-nobody"), alice});
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 3u);
+  ASSERT_EQ((*all)[0].size(), 2u);
+  EXPECT_EQ((*all)[0][0].device, "laptop");
+  EXPECT_EQ((*all)[0][1].conn_id, 5u);
+  EXPECT_TRUE((*all)[1].empty());
+  ASSERT_EQ((*all)[2].size(), 1u);
+  EXPECT_EQ((*all)[2][0].gateway_id, "gw-1");
+  EXPECT_TRUE(this->registry().LookupMany({})->empty());
+}
+
 TYPED_TEST(SessionRegistryContractTest, SecondLoginOnSameDeviceReturnsTheOneToKick) {
   const std::string uid = this->Uid("bob");
   auto first = this->registry().Register(uid, this->At("phone", "gw-1", 1));
