@@ -143,6 +143,30 @@ absl::StatusOr<uint64_t> InMemoryMessageStore::AdvanceRead(std::string_view uid,
   return member->read_seq;
 }
 
+absl::Status InMemoryMessageStore::JoinConversation(std::string_view uid, std::string_view conv_id,
+                                                    uint64_t from_seq, int64_t now_ms) {
+  if (absl::Status status = CheckMembership(uid, conv_id); !status.ok()) return status;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto [it, created] = conversations_.try_emplace(std::string(conv_id));
+  if (created) it->second.updated_ms = now_ms;
+  it->second.members.try_emplace(std::string(uid), Member{from_seq, from_seq});
+  user_conversations_[std::string(uid)].insert(std::string(conv_id));
+  return absl::OkStatus();
+}
+
+absl::Status InMemoryMessageStore::LeaveConversation(std::string_view uid,
+                                                     std::string_view conv_id) {
+  if (absl::Status status = CheckMembership(uid, conv_id); !status.ok()) return status;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto [conversation, member] = FindMember(uid, conv_id);
+  if (member == nullptr) return absl::OkStatus();
+  conversation->members.erase(conversation->members.find(uid));
+  auto mine = user_conversations_.find(uid);
+  mine->second.erase(mine->second.find(conv_id));
+  if (mine->second.empty()) user_conversations_.erase(mine);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<im::v1::Conversation>> InMemoryMessageStore::ListConversations(
     std::string_view uid, int64_t updated_after_ms,
     const std::optional<ConversationPosition>& after, uint32_t limit) {

@@ -23,6 +23,9 @@ class InMemoryMessageStore final : public MessageStore {
   absl::Status AdvanceDelivered(std::string_view uid, const std::vector<Cursor>& cursors) override;
   absl::StatusOr<uint64_t> AdvanceRead(std::string_view uid, std::string_view conv_id,
                                        uint64_t seq) override;
+  absl::Status JoinConversation(std::string_view uid, std::string_view conv_id, uint64_t from_seq,
+                                int64_t now_ms) override;
+  absl::Status LeaveConversation(std::string_view uid, std::string_view conv_id) override;
   absl::StatusOr<std::vector<im::v1::Conversation>> ListConversations(
       std::string_view uid, int64_t updated_after_ms,
       const std::optional<ConversationPosition>& after, uint32_t limit) override;

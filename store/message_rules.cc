@@ -21,6 +21,15 @@ absl::Status CheckConvId(std::string_view conv_id) {
 
 absl::Status CheckUid(std::string_view uid) { return CheckLength("uid", uid, kMaxUidBytes); }
 
+absl::Status CheckMemberUid(std::string_view uid) {
+  return uid.empty() ? absl::InvalidArgumentError("empty uid") : CheckUid(uid);
+}
+
+absl::Status CheckMembership(std::string_view uid, std::string_view conv_id) {
+  if (absl::Status status = CheckMemberUid(uid); !status.ok()) return status;
+  return conv_id.empty() ? absl::InvalidArgumentError("empty conv_id") : CheckConvId(conv_id);
+}
+
 absl::Status CheckLimit(uint32_t limit) {
   return limit >= 1 ? absl::OkStatus() : absl::InvalidArgumentError("limit must be at least 1");
 }
@@ -45,8 +54,7 @@ absl::Status CheckBatch(const std::vector<NewMessage>& batch) {
     if (status.ok()) status = CheckLength("client_msg_id", m.client_msg_id(), kMaxClientMsgIdBytes);
     if (status.ok()) status = CheckLength("body", m.body(), kMaxBodyBytes);
     for (size_t i = 0; status.ok() && i < entry.participants.size(); ++i) {
-      status = entry.participants[i].empty() ? absl::InvalidArgumentError("empty participant")
-                                             : CheckUid(entry.participants[i]);
+      status = CheckMemberUid(entry.participants[i]);
     }
     if (!status.ok()) return status;
   }

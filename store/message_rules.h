@@ -24,6 +24,10 @@ inline constexpr uint64_t kMaxUnreadCount = 100'000;
 
 absl::Status CheckConvId(std::string_view conv_id);
 absl::Status CheckUid(std::string_view uid);
+// A uid that names a member of a conversation or group: CheckUid, and not empty.
+absl::Status CheckMemberUid(std::string_view uid);
+// JoinConversation's and LeaveConversation's arguments: a member uid and a non-empty conv_id.
+absl::Status CheckMembership(std::string_view uid, std::string_view conv_id);
 absl::Status CheckLimit(uint32_t limit);
 // AdvanceDelivered's arguments: the uid and every cursor's conversation id.
 absl::Status CheckCursors(std::string_view uid, const std::vector<Cursor>& cursors);

@@ -15,7 +15,8 @@ namespace im::store {
 // A message ready to persist: logic has assigned its seq, msg_id and created_ms.
 struct NewMessage {
   im::v1::Message message;
-  // Users whose conversation row this message creates or moves (both sides of a single chat).
+  // Users who get a conversation row in message.conv_id if they have none: both sides of a single
+  // chat. Empty for a group message: a member got its row when it joined (JoinConversation).
   std::vector<std::string> participants;
 };
 
@@ -56,8 +57,9 @@ class MessageStore {
 
   // Persists a batch atomically (one transaction: all or nothing), so that throughput is not one
   // round trip per message. Idempotent on (sender, client_msg_id). For each inserted message the
-  // conversation's max_seq and updated_ms move forward and each participant gets a conversation
-  // row if it had none. Outcomes are in the order of `batch`.
+  // conversation's max_seq and updated_ms move forward (the conversation's row is created if it
+  // has none, whether or not the message has participants) and each participant gets a
+  // conversation row if it had none. Outcomes are in the order of `batch`.
   virtual absl::StatusOr<std::vector<AppendOutcome>> Append(
       const std::vector<NewMessage>& batch) = 0;
 
@@ -78,6 +80,22 @@ class MessageStore {
   // in that conversation.
   virtual absl::StatusOr<uint64_t> AdvanceRead(std::string_view uid, std::string_view conv_id,
                                                uint64_t seq) = 0;
+
+  // Gives uid a row in conv_id (the conversation of a group uid has just joined) with its delivered
+  // and read cursors at from_seq, joined at now_ms, so that the conversation is listed for uid
+  // with unread counted from from_seq. from_seq is stored as given, even above max_seq: messages
+  // below it may still be on their way. Creates the conversation's row (max_seq 0, updated_ms
+  // now_ms) if it has none, so that a group is listed before its first message; an existing
+  // conversation keeps its updated_ms, so a client that lists with updated_after_ms sees one it
+  // joined once a message moves it. Idempotent: a row uid already has is left as it is, cursors
+  // included. INVALID_ARGUMENT for an empty uid or conv_id.
+  virtual absl::Status JoinConversation(std::string_view uid, std::string_view conv_id,
+                                        uint64_t from_seq, int64_t now_ms) = 0;
+
+  // Deletes uid's row in conv_id, if any (idempotent): the conversation is no longer listed for
+  // uid and its cursors there are gone. The messages and the conversation's row stay.
+  // INVALID_ARGUMENT for an empty uid or conv_id.
+  virtual absl::Status LeaveConversation(std::string_view uid, std::string_view conv_id) = 0;
 
   // The user's conversations changed after `updated_after_ms` (0: all) and after `after` (the
   // previous page's last position), at most `limit` (>= 1). Each entry carries max_seq, the user's

@@ -4,7 +4,6 @@
 #include <cppconn/resultset.h>
 
 #include <algorithm>
-#include <bit>
 #include <limits>
 #include <map>
 #include <memory>
@@ -14,16 +13,13 @@
 #include "absl/functional/function_ref.h"
 #include "fmt/format.h"
 #include "store/message_rules.h"
+#include "store/mysql_multi_row.h"
 
 namespace im::store {
 namespace {
 
-// Rows per multi-row statement (a power of two, see PaddedRows), and a bound on the bytes one
-// statement carries, well under the server's max_allowed_packet (16 MiB by default).
-constexpr size_t kMaxRowsPerStatement = 256;
 // Membership rows are small and a message has one per participant (two in a single chat).
 constexpr size_t kMaxMemberRowsPerStatement = 4 * kMaxRowsPerStatement;
-constexpr size_t kMaxBytesPerStatement = size_t{4} << 20;
 constexpr size_t kMaxConversationsPerStatsQuery = 64;
 
 constexpr char kMessageColumns[] =
@@ -41,50 +37,6 @@ constexpr char kConversationPageSql[] =
     "ORDER BY c.updated_ms, c.conv_id LIMIT ?) AS p "
     "LEFT JOIN messages m ON m.conv_id = p.conv_id AND m.seq = p.max_seq "
     "ORDER BY p.updated_ms, p.conv_id";
-
-// Multi-row statements are padded to a power of two rows by repeating the last row, which every
-// statement here treats as a no-op, so that a connection prepares each statement in at most
-// log2(kMaxRowsPerStatement) + 1 shapes instead of one per batch size.
-size_t PaddedRows(size_t rows) { return std::bit_ceil(std::max<size_t>(rows, 1)); }
-
-std::string Repeat(std::string_view item, size_t count, std::string_view separator) {
-  std::string out;
-  out.reserve(count * (item.size() + separator.size()));
-  for (size_t i = 0; i < count; ++i) {
-    if (i > 0) out += separator;
-    out += item;
-  }
-  return out;
-}
-
-// Splits [0, count) into ranges [begin, end) of at most `max_rows` items and, unless a single item
-// is larger, at most kMaxBytesPerStatement bytes.
-std::vector<std::pair<size_t, size_t>> Chunks(
-    size_t count, size_t max_rows,
-    absl::FunctionRef<size_t(size_t)> bytes_of = [](size_t) { return size_t{0}; }) {
-  std::vector<std::pair<size_t, size_t>> chunks;
-  size_t begin = 0;
-  size_t bytes = 0;
-  for (size_t i = 0; i < count; ++i) {
-    const size_t item_bytes = bytes_of(i);
-    if (i > begin && (i - begin == max_rows || bytes + item_bytes > kMaxBytesPerStatement)) {
-      chunks.emplace_back(begin, i);
-      begin = i;
-      bytes = 0;
-    }
-    bytes += item_bytes;
-  }
-  if (count > begin) chunks.emplace_back(begin, count);
-  return chunks;
-}
-
-// Binds items [begin, end) with `bind`, then the last item again for each padding row (`padding`
-// tells them apart).
-void BindRows(MySqlParams& params, size_t begin, size_t end,
-              absl::FunctionRef<void(MySqlParams&, size_t item, bool padding)> bind) {
-  const size_t rows = PaddedRows(end - begin);
-  for (size_t r = 0; r < rows; ++r) bind(params, std::min(begin + r, end - 1), begin + r >= end);
-}
 
 // A padding row has the keys of the row before it, so it always hits a duplicate key (that row's
 // or the one that row hit) and writes nothing; it need not carry the body again.
@@ -382,6 +334,38 @@ absl::StatusOr<uint64_t> MySqlMessageStore::AdvanceRead(std::string_view uid,
       return absl::NotFoundError(fmt::format("{} has no conversation {}", uid, conv_id));
     }
     return row->getUInt64(1);
+  });
+}
+
+absl::Status MySqlMessageStore::JoinConversation(std::string_view uid, std::string_view conv_id,
+                                                 uint64_t from_seq, int64_t now_ms) {
+  if (absl::Status status = CheckMembership(uid, conv_id); !status.ok()) return status;
+  return pool_.Run([&](MySqlConnection& connection) {
+    // Two autocommitted statements in Append's lock order (conversation, then member). If the
+    // second fails, the first has at most created an empty conversation row, which the next
+    // attempt or message finds.
+    sql::PreparedStatement& conversation = connection.Prepare(
+        "INSERT INTO conversations (conv_id, max_seq, updated_ms) VALUES (?, 0, ?) "
+        "ON DUPLICATE KEY UPDATE conv_id = conv_id");
+    MySqlParams(conversation).Bytes(conv_id).I64(now_ms);
+    conversation.executeUpdate();
+    sql::PreparedStatement& member = connection.Prepare(
+        "INSERT INTO user_conversations (uid, conv_id, delivered_seq, read_seq, joined_ms) "
+        "VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE joined_ms = joined_ms");
+    MySqlParams(member).Bytes(uid).Bytes(conv_id).U64(from_seq).U64(from_seq).I64(now_ms);
+    member.executeUpdate();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status MySqlMessageStore::LeaveConversation(std::string_view uid, std::string_view conv_id) {
+  if (absl::Status status = CheckMembership(uid, conv_id); !status.ok()) return status;
+  return pool_.Run([&](MySqlConnection& connection) {
+    sql::PreparedStatement& remove =
+        connection.Prepare("DELETE FROM user_conversations WHERE uid = ? AND conv_id = ?");
+    MySqlParams(remove).Bytes(uid).Bytes(conv_id);
+    remove.executeUpdate();
+    return absl::OkStatus();
   });
 }
 

@@ -17,9 +17,10 @@ namespace im::store {
 // rows (START TRANSACTION, one multi-row insert, two multi-row upserts, COMMIT), plus one when the
 // insert did not write every row (a duplicate), plus a statement or two per further 256 messages or
 // 4 MiB of bodies; a deadlock is retried once.
-// ReadMessages and AdvanceRead take 2, MaxSeq 1, AdvanceDelivered 1 per 256 cursors,
-// ListConversations 1 plus 1 per 64 conversations listed. Multi-row statements are prepared per
-// row count rounded up to a power of two, so a connection holds a few dozen at most.
+// ReadMessages, AdvanceRead and JoinConversation take 2, MaxSeq and LeaveConversation 1,
+// AdvanceDelivered 1 per 256 cursors, ListConversations 1 plus 1 per 64 conversations listed.
+// Multi-row statements are prepared per row count rounded up to a power of two, so a connection
+// holds a few dozen at most.
 //
 // Besides the contract: a message whose (sender, client_msg_id) is stored with the same msg_id is
 // reported inserted (it is this very message, from an attempt whose reply was lost); a message
@@ -38,6 +39,9 @@ class MySqlMessageStore final : public MessageStore {
   absl::Status AdvanceDelivered(std::string_view uid, const std::vector<Cursor>& cursors) override;
   absl::StatusOr<uint64_t> AdvanceRead(std::string_view uid, std::string_view conv_id,
                                        uint64_t seq) override;
+  absl::Status JoinConversation(std::string_view uid, std::string_view conv_id, uint64_t from_seq,
+                                int64_t now_ms) override;
+  absl::Status LeaveConversation(std::string_view uid, std::string_view conv_id) override;
   absl::StatusOr<std::vector<im::v1::Conversation>> ListConversations(
       std::string_view uid, int64_t updated_after_ms,
       const std::optional<ConversationPosition>& after, uint32_t limit) override;

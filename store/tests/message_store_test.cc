@@ -565,6 +565,150 @@ TYPED_TEST(MessageStoreContractTest, ConcurrentAppendsToOneConversationAllLand) 
   EXPECT_EQ(this->Entry(this->Uid("bob"), conv).max_seq(), seqs.size());
 }
 
+TYPED_TEST(MessageStoreContractTest, GroupMessagesWithoutParticipantsReachMembersWhoJoined) {
+  const std::string group = this->Group("team");
+  const std::string carol = this->Uid("carol");
+  std::vector<NewMessage> first = {this->Msg(group, 1, "alice", {}), this->Msg(group, 2, "bob", {}),
+                                   this->Msg(group, 3, "bob", {})};
+  this->AppendOk(first);
+  EXPECT_EQ(*this->store().MaxSeq(group), 3u);
+  EXPECT_TRUE(this->List(carol).empty());  // no participant rows were made
+
+  // carol joins after seq 2: unread counts from there.
+  ASSERT_TRUE(this->store().JoinConversation(carol, group, 2, 3'500).ok());
+  im::v1::Conversation entry = this->Entry(carol, group);
+  EXPECT_EQ(entry.max_seq(), 3u);
+  EXPECT_EQ(entry.updated_ms(), 3'000);  // a join does not move the conversation
+  EXPECT_EQ(entry.delivered_seq(), 2u);
+  EXPECT_EQ(entry.read_seq(), 2u);
+  EXPECT_EQ(entry.unread(), 1u);
+  this->ExpectSame(entry.last_message(), first[2].message);
+
+  const NewMessage own = this->Msg(group, 4, "carol", {});
+  const NewMessage next = this->Msg(group, 5, "alice", {});
+  this->AppendOk({own, next});
+  entry = this->Entry(carol, group);
+  EXPECT_EQ(entry.max_seq(), 5u);
+  EXPECT_EQ(entry.updated_ms(), 5'000);
+  EXPECT_EQ(entry.unread(), 2u);  // 3 and 5; 4 is carol's own
+  this->ExpectSame(entry.last_message(), next.message);
+  EXPECT_EQ(*this->store().AdvanceRead(carol, group, 4), 4u);
+  EXPECT_EQ(this->Entry(carol, group).unread(), 1u);
+  ASSERT_TRUE(this->store().AdvanceDelivered(carol, {{group, 9}}).ok());
+  EXPECT_EQ(this->Entry(carol, group).delivered_seq(), 5u);
+
+  // Members who joined see each other's read cursors.
+  ASSERT_TRUE(this->store().JoinConversation(this->Uid("dave"), group, 5, 6'000).ok());
+  EXPECT_EQ(this->Entry(this->Uid("dave"), group).peer_read_seq(), 4u);
+  EXPECT_EQ(this->Entry(this->Uid("dave"), group).unread(), 0u);
+  EXPECT_EQ(this->Entry(carol, group).peer_read_seq(), 5u);
+}
+
+TYPED_TEST(MessageStoreContractTest, JoinConversationIsIdempotent) {
+  const std::string group = this->Group("team");
+  const std::string carol = this->Uid("carol");
+  this->AppendOk({this->Msg(group, 1, "alice", {}), this->Msg(group, 2, "alice", {}),
+                  this->Msg(group, 3, "alice", {})});
+  ASSERT_TRUE(this->store().JoinConversation(carol, group, 1, 4'000).ok());
+  ASSERT_TRUE(this->store().AdvanceRead(carol, group, 2).ok());
+  // A second join (a retry, or a join racing an earlier one) leaves the row as it is.
+  ASSERT_TRUE(this->store().JoinConversation(carol, group, 3, 5'000).ok());
+  ASSERT_TRUE(this->store().JoinConversation(carol, group, 0, 5'000).ok());
+  const im::v1::Conversation entry = this->Entry(carol, group);
+  EXPECT_EQ(entry.read_seq(), 2u);
+  EXPECT_EQ(entry.delivered_seq(), 2u);
+  EXPECT_EQ(entry.unread(), 1u);
+  EXPECT_EQ(this->List(carol).size(), 1u);
+
+  // A single chat's participant row is left alone too.
+  const std::string chat = this->Single("alice", "bob");
+  this->AppendOk({this->Chat(1, "bob"), this->Chat(2, "bob")});
+  ASSERT_TRUE(this->store().JoinConversation(this->Uid("alice"), chat, 2, 9'000).ok());
+  EXPECT_EQ(this->Entry(this->Uid("alice"), chat).read_seq(), 0u);
+  EXPECT_EQ(this->Entry(this->Uid("alice"), chat).unread(), 2u);
+}
+
+TYPED_TEST(MessageStoreContractTest, AGroupIsListedFromTheJoinBeforeItsFirstMessage) {
+  const std::string group = this->Group("new");
+  const std::string alice = this->Uid("alice");
+  ASSERT_TRUE(this->store().JoinConversation(alice, group, 0, 7'000).ok());
+  im::v1::Conversation entry = this->Entry(alice, group);
+  EXPECT_EQ(entry.max_seq(), 0u);
+  EXPECT_EQ(entry.updated_ms(), 7'000);
+  EXPECT_EQ(entry.unread(), 0u);
+  EXPECT_FALSE(entry.has_last_message());
+  EXPECT_EQ(*this->store().MaxSeq(group), 0u);
+  EXPECT_EQ(this->ConvIds(this->List(alice, 6'999)), (std::vector<std::string>{group}));
+  EXPECT_TRUE(this->List(alice, 7'000).empty());
+
+  // The first message lands in the conversation the join made; clocks differ, and updated_ms
+  // never goes back.
+  const NewMessage first = this->Msg(group, 1, "bob", {});
+  this->AppendOk({first});
+  entry = this->Entry(alice, group);
+  EXPECT_EQ(entry.max_seq(), 1u);
+  EXPECT_EQ(entry.updated_ms(), 7'000);
+  EXPECT_EQ(entry.unread(), 1u);
+  this->ExpectSame(entry.last_message(), first.message);
+  NewMessage later = this->Msg(group, 2, "bob", {});
+  later.message.set_created_ms(8'000);
+  this->AppendOk({later});
+  EXPECT_EQ(this->Entry(alice, group).updated_ms(), 8'000);
+  EXPECT_EQ(*this->store().MaxSeq(group), 2u);
+
+  // A from_seq above what is stored yet (messages still on their way) is kept as given.
+  ASSERT_TRUE(this->store().JoinConversation(this->Uid("bob"), group, 4, 8'500).ok());
+  entry = this->Entry(this->Uid("bob"), group);
+  EXPECT_EQ(entry.read_seq(), 4u);
+  EXPECT_EQ(entry.unread(), 0u);
+}
+
+TYPED_TEST(MessageStoreContractTest, LeaveConversationDeletesOnlyTheUsersRow) {
+  const std::string group = this->Group("team");
+  const std::string alice = this->Uid("alice");
+  const std::string carol = this->Uid("carol");
+  this->AppendOk({this->Msg(group, 1, "alice", {}), this->Msg(group, 2, "carol", {})});
+  ASSERT_TRUE(this->store().JoinConversation(alice, group, 0, 1'000).ok());
+  ASSERT_TRUE(this->store().JoinConversation(carol, group, 0, 1'000).ok());
+  ASSERT_TRUE(this->store().AdvanceRead(carol, group, 2).ok());
+
+  ASSERT_TRUE(this->store().LeaveConversation(carol, group).ok());
+  EXPECT_TRUE(this->List(carol).empty());
+  EXPECT_EQ(this->store().AdvanceRead(carol, group, 2).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(this->Entry(alice, group).peer_read_seq(), 0u);  // carol's cursor left with her
+  EXPECT_EQ(this->Entry(alice, group).max_seq(), 2u);
+  EXPECT_EQ(this->Seqs(group), (std::vector<uint64_t>{1, 2}));
+  ASSERT_TRUE(this->store().LeaveConversation(carol, group).ok());  // idempotent
+  ASSERT_TRUE(this->store().LeaveConversation(carol, this->Group("none")).ok());
+
+  // Coming back starts from the new join's seq, not the old cursors.
+  this->AppendOk({this->Msg(group, 3, "alice", {})});
+  ASSERT_TRUE(this->store().JoinConversation(carol, group, 1, 4'000).ok());
+  const im::v1::Conversation entry = this->Entry(carol, group);
+  EXPECT_EQ(entry.read_seq(), 1u);
+  EXPECT_EQ(entry.unread(), 1u);  // 3; 2 is carol's own
+  EXPECT_EQ(this->Entry(alice, group).peer_read_seq(), 1u);
+}
+
+TYPED_TEST(MessageStoreContractTest, JoinAndLeaveRejectArgumentsTheSchemaCannotHold) {
+  const auto invalid = absl::StatusCode::kInvalidArgument;
+  const std::string long_conv(kMaxConvIdBytes + 1, 'c');
+  const std::string long_uid(kMaxUidBytes + 1, 'u');
+  const std::string group = this->Group("team");
+  const std::string alice = this->Uid("alice");
+  EXPECT_EQ(this->store().JoinConversation("", group, 0, 1).code(), invalid);
+  EXPECT_EQ(this->store().JoinConversation(long_uid, group, 0, 1).code(), invalid);
+  EXPECT_EQ(this->store().JoinConversation(alice, "", 0, 1).code(), invalid);
+  EXPECT_EQ(this->store().JoinConversation(alice, long_conv, 0, 1).code(), invalid);
+  EXPECT_EQ(this->store().LeaveConversation("", group).code(), invalid);
+  EXPECT_EQ(this->store().LeaveConversation(long_uid, group).code(), invalid);
+  EXPECT_EQ(this->store().LeaveConversation(alice, "").code(), invalid);
+  EXPECT_EQ(this->store().LeaveConversation(alice, long_conv).code(), invalid);
+  EXPECT_TRUE(this->List(alice).empty());
+  EXPECT_EQ(*this->store().MaxSeq(group), 0u);
+}
+
 TEST(MySqlMessageStoreTest, ClosedPortIsUnavailableQuicklyNotACrash) {
   MySqlOptions options = testing::TestMySqlOptions();
   options.port = 1;  // nothing listens there
@@ -581,6 +725,8 @@ TEST(MySqlMessageStoreTest, ClosedPortIsUnavailableQuicklyNotACrash) {
   EXPECT_EQ(store.ReadMessages("g:x", 0, 10).status().code(), unavailable);
   EXPECT_EQ(store.AdvanceDelivered("u", {{"g:x", 1}}).code(), unavailable);
   EXPECT_EQ(store.AdvanceRead("u", "g:x", 1).status().code(), unavailable);
+  EXPECT_EQ(store.JoinConversation("u", "g:x", 0, 1).code(), unavailable);
+  EXPECT_EQ(store.LeaveConversation("u", "g:x").code(), unavailable);
   absl::Status listed = store.ListConversations("u", 0, std::nullopt, 10).status();
   EXPECT_EQ(listed.code(), unavailable);
   EXPECT_NE(listed.message().find("127.0.0.1:1"), std::string_view::npos) << listed;
