@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package the project needs to build, test and run.
+# Installs every Debian 12 package the project needs to build, test and run, then the jars of the
+# Kafka broker the tests and the local cluster run (from Maven Central, cached in ~/.m2 and
+# .cache/kafka-libs: deploy/kafka/fetch-jars.sh).
 # Idempotent: when everything is present it only checks and returns.
 set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 PACKAGES=(
   # toolchain
@@ -26,18 +30,22 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  # Servers must not start themselves through systemd/init: the project starts them on private
+  # ports.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-# Servers must not start themselves through systemd/init: the project starts them on private ports.
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-  $SUDO chmod +x /usr/sbin/policy-rc.d
-  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
-fi
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# As the user running this (not root through sudo): the jars land in their ~/.m2. Returns at once
+# when .cache/kafka-libs already holds the jars of deploy/kafka/pom.xml.
+"$ROOT/deploy/kafka/fetch-jars.sh"

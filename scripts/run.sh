@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs the system on this machine: installs the Debian packages, builds an optimized
 # tree in build/release, and starts a local cluster in the background (deploy/local/cluster up):
-# Redis and MariaDB on private ports, one im-logic and two im-gateways (clients on 7000 and 7001).
+# Redis, MariaDB and Kafka on private ports, one im-logic and two im-gateways (clients on 7000 and
+# 7001).
 # Usage: scripts/run.sh            (BUILD_DIR=DIR: build in and run from DIR, not build/release)
 # Then:  deploy/local/cluster demo   two users on the two gateways exchange a message
 #        deploy/local/cluster down   stops everything

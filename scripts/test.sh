@@ -19,13 +19,16 @@ cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   -DIM_SANITIZE=address,undefined -DIM_WERROR=ON -DIM_BUILD_TESTS=ON -DIM_BUILD_BENCH=ON
 ninja -C "$BUILD_DIR" -j"$JOBS"
 
-echo "== services (Redis, MariaDB) for the integration and contract tests"
+echo "== services (Redis, MariaDB, Kafka) for the integration and contract tests"
 # Ports of their own, so a local cluster (deploy/local) can keep running beside the tests.
 export IM_VAR_DIR="$BUILD_DIR/var" IM_REDIS_PORT="${IM_TEST_REDIS_PORT:-26379}"
 export IM_MYSQL_PORT="${IM_TEST_MYSQL_PORT:-23306}"
-"$ROOT/deploy/local/services.sh" start
+export IM_KAFKA_PORT="${IM_TEST_KAFKA_PORT:-29092}"
+export IM_KAFKA_CONTROLLER_PORT="${IM_TEST_KAFKA_CONTROLLER_PORT:-29093}"
 trap '"$ROOT/deploy/local/services.sh" stop' EXIT
+"$ROOT/deploy/local/services.sh" start
 export IM_TEST_REDIS="127.0.0.1:$IM_REDIS_PORT" IM_TEST_MYSQL="127.0.0.1:$IM_MYSQL_PORT"
+export IM_TEST_KAFKA="127.0.0.1:$IM_KAFKA_PORT"
 
 echo "== tests"
 # detect_leaks is on by default with ASan on x86_64 Linux; say so for anyone reading CI logs.

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Starts, stops and reports the backing services of a local cluster or a test run: Redis and
-# MariaDB from Debian's packages, on private ports with private data directories, without
-# systemd. Kafka joins them with the group-chat issue.
+# MariaDB from Debian's packages, and a single-node Apache Kafka broker (deploy/local/kafka.sh, on
+# Java 17 with jars from Maven Central), on private ports with private data directories, without
+# systemd.
 #
-# Usage: deploy/local/services.sh start|stop|status
+# Usage: deploy/local/services.sh start|stop|status [redis|mariadb|kafka ...]   (all three if none)
 # Environment (defaults in brackets):
 #   IM_VAR_DIR     where data, sockets, logs and pid files live   [<repo>/var/local]
 #   IM_REDIS_PORT  [16379]     IM_MYSQL_PORT  [13306]
 #   IM_MYSQL_USER  [im]        IM_MYSQL_PASSWORD [im-dev]      IM_MYSQL_DATABASE [im]
+#   IM_KAFKA_PORT  [19092]     IM_KAFKA_CONTROLLER_PORT [19093] (the KRaft controller's listener)
+#   IM_KAFKA_HEAP, IM_KAFKA_LIBS, IM_KAFKA_JVM_OPTS: see deploy/local/kafka.sh
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -17,16 +20,42 @@ MYSQL_PORT="${IM_MYSQL_PORT:-13306}"
 MYSQL_USER="${IM_MYSQL_USER:-im}"
 MYSQL_PASSWORD="${IM_MYSQL_PASSWORD:-im-dev}"
 MYSQL_DATABASE="${IM_MYSQL_DATABASE:-im}"
+KAFKA_PORT="${IM_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${IM_KAFKA_CONTROLLER_PORT:-19093}"
 STARTUP_TIMEOUT_SEC=60
+STOP_TIMEOUT_SEC=60
 
 REDIS_DIR="$VAR_DIR/redis"
 MYSQL_DIR="$VAR_DIR/mariadb"
 MYSQL_SOCKET="$MYSQL_DIR/mysqld.sock"
+KAFKA_DIR="$VAR_DIR/kafka"
+KAFKA_PIDFILE="$KAFKA_DIR/kafka.pid"
+KAFKA_SH="$ROOT/deploy/local/kafka.sh"
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A process that exited but was not yet reaped (a zombie; our daemons' parent is init, which may
+# take a second or two) counts as gone: it holds no ports or files any more.
+proc_alive() {
+  local state
+  state="$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+pid_alive() {
+  local pid
+  [ -f "$1" ] && pid="$(cat "$1" 2>/dev/null)" || return 1
+  case "$pid" in '' | *[!0-9]*) return 1 ;; esac
+  proc_alive "$pid"
+}
+# The Kafka pid file names a live kafka.sh, or the java it became (not a pid reused since).
+kafka_alive() {
+  local cmdline
+  pid_alive "$KAFKA_PIDFILE" || return 1
+  cmdline="$(tr '\0' ' ' <"/proc/$(cat "$KAFKA_PIDFILE")/cmdline" 2>/dev/null)" || return 1
+  case "$cmdline" in *" kafka.Kafka "* | *"/kafka.sh run "*) return 0 ;; esac
+  return 1
+}
 
 wait_until() {  # wait_until DESCRIPTION COMMAND...
   local what="$1"; shift
@@ -77,32 +106,112 @@ SQL
   log "mariadb up on 127.0.0.1:$MYSQL_PORT, database $MYSQL_DATABASE, user $MYSQL_USER"
 }
 
+start_kafka() {
+  mkdir -p "$KAFKA_DIR"
+  if kafka_alive; then log "kafka already running on $KAFKA_PORT"; return; fi
+  rm -f "$KAFKA_PIDFILE"
+  if "$KAFKA_SH" ready "$KAFKA_PORT" >/dev/null 2>&1; then
+    die "a Kafka broker that is not ours (no $KAFKA_PIDFILE) already serves port $KAFKA_PORT"
+  fi
+  # The first time this downloads the broker's jars (~45 MB); that is not start-up time.
+  "$ROOT/deploy/kafka/fetch-jars.sh"
+  (
+    set -m  # a process group of its own: a Ctrl-C in this terminal later does not reach it
+    nohup "$KAFKA_SH" run "$KAFKA_DIR" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" </dev/null \
+      >"$KAFKA_DIR/kafka.out" 2>&1 &
+    echo $! >"$KAFKA_PIDFILE"  # kafka.sh ends in exec java: this is the JVM's pid
+  )
+  local pid deadline=$((SECONDS + STARTUP_TIMEOUT_SEC))
+  pid="$(cat "$KAFKA_PIDFILE")"
+  # Ready when it answers a Metadata request listing itself: registered with its controller,
+  # unfenced, able to create topics (the port alone opens earlier).
+  until "$KAFKA_SH" ready "$KAFKA_PORT" >/dev/null 2>&1; do
+    if ! proc_alive "$pid"; then
+      rm -f "$KAFKA_PIDFILE"
+      # The errors and their causes, else the end (kafka.sh's own complaints).
+      { grep -E '^\[[^]]*\] (ERROR|FATAL) |^Caused by: ' "$KAFKA_DIR/kafka.out" ||
+        tail -n 20 "$KAFKA_DIR/kafka.out"; } | tail -n 12 | sed 's/^/  | /' >&2
+      die "kafka exited before it served; see $KAFKA_DIR/kafka.out and $KAFKA_DIR/logs/server.log"
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      stop_pid kafka "$KAFKA_PIDFILE"
+      die "kafka on port $KAFKA_PORT did not come up within ${STARTUP_TIMEOUT_SEC}s (stopped it);" \
+        "see $KAFKA_DIR/logs/server.log"
+    fi
+    sleep 0.2
+  done
+  log "kafka up on 127.0.0.1:$KAFKA_PORT (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT," \
+    "data in $KAFKA_DIR)"
+}
+
 stop_pid() {  # stop_pid NAME PIDFILE
   local name="$1" pidfile="$2"
   if ! pid_alive "$pidfile"; then rm -f "$pidfile"; return; fi
   local pid; pid="$(cat "$pidfile")"
   kill -TERM "$pid"
-  local deadline=$((SECONDS + STARTUP_TIMEOUT_SEC))
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ $SECONDS -ge $deadline ]; then log "$name did not stop; killing"; kill -KILL "$pid"; fi
+  local deadline=$((SECONDS + STOP_TIMEOUT_SEC))
+  while proc_alive "$pid"; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "$name did not stop within ${STOP_TIMEOUT_SEC}s; SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
     sleep 0.2
   done
   rm -f "$pidfile"
   log "$name stopped"
 }
 
-status() {
-  local rc=0
-  if pid_alive "$REDIS_DIR/redis.pid"; then echo "redis    running  127.0.0.1:$REDIS_PORT"
-  else echo "redis    stopped"; rc=3; fi
-  if pid_alive "$MYSQL_DIR/mysqld.pid"; then echo "mariadb  running  127.0.0.1:$MYSQL_PORT"
-  else echo "mariadb  stopped"; rc=3; fi
+status() {  # status SERVICE...
+  local rc=0 name
+  for name in "$@"; do
+    case "$name" in
+      redis)
+        if pid_alive "$REDIS_DIR/redis.pid"; then echo "redis    running  127.0.0.1:$REDIS_PORT"
+        else echo "redis    stopped"; rc=3; fi
+        ;;
+      mariadb)
+        if pid_alive "$MYSQL_DIR/mysqld.pid"; then echo "mariadb  running  127.0.0.1:$MYSQL_PORT"
+        else echo "mariadb  stopped"; rc=3; fi
+        ;;
+      kafka)
+        if ! kafka_alive; then echo "kafka    stopped"; rc=3
+        elif "$KAFKA_SH" ready "$KAFKA_PORT" >/dev/null 2>&1; then
+          echo "kafka    running  127.0.0.1:$KAFKA_PORT"
+        else
+          echo "kafka    not serving (pid $(cat "$KAFKA_PIDFILE"); see $KAFKA_DIR/logs/server.log)"
+          rc=3
+        fi
+        ;;
+    esac
+  done
   return $rc
 }
 
-case "${1:-}" in
-  start) start_redis; start_mariadb ;;
-  stop) stop_pid mariadb "$MYSQL_DIR/mysqld.pid"; stop_pid redis "$REDIS_DIR/redis.pid" ;;
-  status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+ALL=(redis mariadb kafka)  # start order; stop goes the other way
+usage() { echo "usage: $0 start|stop|status [${ALL[*]}]..." >&2; exit 2; }
+contains() { local word="$1"; shift; case " $* " in *" $word "*) return 0 ;; esac; return 1; }
+command="${1:-}"
+[ $# -gt 0 ] && shift
+for name in "$@"; do contains "$name" "${ALL[@]}" || usage; done
+services=()
+for name in "${ALL[@]}"; do  # in the order of ALL, whatever the order given
+  if [ $# -eq 0 ] || contains "$name" "$@"; then services+=("$name"); fi
+done
+case "$command" in
+  start)
+    for name in "${services[@]}"; do "start_$name"; done
+    ;;
+  stop)
+    for ((i = ${#services[@]} - 1; i >= 0; i--)); do
+      case "${services[$i]}" in
+        kafka)
+          if kafka_alive; then stop_pid kafka "$KAFKA_PIDFILE"; else rm -f "$KAFKA_PIDFILE"; fi
+          ;;
+        mariadb) stop_pid mariadb "$MYSQL_DIR/mysqld.pid" ;;
+        redis) stop_pid redis "$REDIS_DIR/redis.pid" ;;
+      esac
+    done
+    ;;
+  status) status "${services[@]}" ;;
+  *) usage ;;
 esac
