@@ -79,16 +79,24 @@ std::shared_ptr<const std::string> SerializePush(const im::v1::Frame& frame) {
 ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clock now_ms)
     : options_(options), deps_(deps), now_ms_(std::move(now_ms)) {}
 
-ChatService::Access ChatService::Authorize(const std::string& uid,
-                                           const std::string& conv_id) const {
+ChatService::Access ChatService::Authorize(const std::string& uid, const std::string& conv_id) {
   Access access;
   access.conversation = ConversationId::Parse(conv_id);
   if (!access.conversation) {
     access.code = im::v1::INVALID_CONVERSATION;
     access.reason = "conversation id must be s:<uid>:<uid> (ordered, distinct) or g:<group id>";
   } else if (access.conversation->kind == ConversationId::Kind::kGroup) {
-    access.code = im::v1::NOT_FOUND;
-    access.reason = "no such group";
+    absl::StatusOr<std::optional<store::GroupMember>> member =
+        deps_.members->Find(access.conversation->group_id, uid);
+    if (!member.ok()) {
+      access.code = CodeOf(member.status());
+      access.reason = fmt::format("group membership unknown: {}", member.status().ToString());
+    } else if (!member->has_value()) {
+      access.code = im::v1::NOT_MEMBER;
+      access.reason = "not a member of this group";
+    } else {
+      access.visible_after = (*member)->joined_seq;
+    }
   } else if (!access.conversation->Includes(uid)) {
     access.code = im::v1::PERMISSION_DENIED;
     access.reason = "not a participant of this conversation";
@@ -98,7 +106,7 @@ ChatService::Access ChatService::Authorize(const std::string& uid,
 }
 
 ChatService::Access ChatService::ResolveSendTarget(const im::v1::Caller& caller,
-                                                   const im::v1::SendReq& req) const {
+                                                   const im::v1::SendReq& req) {
   if (req.conv_id().empty()) {
     Access access;
     access.conversation = ConversationId::Single(caller.uid(), req.to_uid());
@@ -110,7 +118,8 @@ ChatService::Access ChatService::ResolveSendTarget(const im::v1::Caller& caller,
   }
   Access access = Authorize(caller.uid(), req.conv_id());
   if (access.conversation && !req.to_uid().empty() &&
-      access.conversation->PeerOf(caller.uid()) != req.to_uid()) {
+      (access.conversation->kind == ConversationId::Kind::kGroup ||
+       access.conversation->PeerOf(caller.uid()) != req.to_uid())) {
     access.conversation.reset();
     access.code = im::v1::INVALID_ARGUMENT;
     access.reason = "conv_id and to_uid name different conversations";
@@ -207,7 +216,10 @@ void ChatService::Send(const im::v1::SendRequest& request, Respond<im::v1::SendR
   m.set_type(req.type());
   m.set_body(req.body());
   m.set_created_ms(now_ms_());
-  message.participants = {conversation.first_uid, conversation.second_uid};
+  // A group's members got their conversation rows when they joined.
+  if (conversation.kind == ConversationId::Kind::kSingle) {
+    message.participants = {conversation.first_uid, conversation.second_uid};
+  }
 
   // `respond` moves into the writer's callback; if the writer refuses, it comes back untouched.
   auto shared_respond = std::make_shared<Respond<im::v1::SendResp>>(std::move(respond));
@@ -252,6 +264,7 @@ void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId
   const bool queued = deps_.executor->TrySubmit([this, caller, conversation, message, inserted] {
     RecordStored(*message);
     if (!inserted) return;  // a retry: the original was pushed when it was stored
+    if (conversation.kind == ConversationId::Kind::kGroup) return Publish(caller, *message);
     im::v1::Frame frame;
     *frame.mutable_message_push()->add_messages() = *message;
     PushToUsers(SerializePush(frame), {conversation.first_uid, conversation.second_uid}, caller);
@@ -263,6 +276,22 @@ void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "push of {}#{} skipped: executor full",
                         message->conv_id(), message->seq());
   }
+}
+
+void ChatService::Publish(const im::v1::Caller& sender, const im::v1::Message& message) {
+  im::v1::FanoutRecord record;
+  *record.mutable_message() = message;
+  record.set_sender_gateway_id(sender.gateway_id());
+  record.set_sender_conn_id(sender.conn_id());
+  record.set_published_ms(now_ms_());
+  FanoutLane lane = FanoutLane::kSmall;
+  // The member list is cached on this node by now: the send's membership check read it.
+  absl::StatusOr<std::shared_ptr<const MemberLists::List>> members =
+      deps_.members->Get(ConversationId::Parse(message.conv_id())->group_id);
+  if (members.ok() && (*members)->size() > options_.group_large_threshold) {
+    lane = FanoutLane::kLarge;
+  }
+  deps_.fanout->Publish(record, lane);
 }
 
 void ChatService::RecordStored(const im::v1::Message& message) {
@@ -298,7 +327,13 @@ void ChatService::Ack(const im::v1::AckRequest& request, Respond<im::v1::AckRepl
   std::vector<store::Cursor> cursors;
   for (const im::v1::AckReq::Cursor& cursor : request.req().cursors()) {
     if (cursors.size() >= options_.max_ack_cursors) break;
-    if (!Authorize(uid, cursor.conv_id()).conversation) continue;  // nothing to move there
+    // No membership lookup per cursor: a user's cursors only move in conversations it has a row
+    // in, and leaving a group drops the row.
+    std::optional<ConversationId> conversation = ConversationId::Parse(cursor.conv_id());
+    if (!conversation ||
+        (conversation->kind == ConversationId::Kind::kSingle && !conversation->Includes(uid))) {
+      continue;  // nothing to move there
+    }
     cursors.push_back(store::Cursor{cursor.conv_id(), cursor.seq()});
   }
   // Acks have no response frame; the reply only ends the call.
@@ -321,8 +356,10 @@ void ChatService::Sync(const im::v1::SyncRequest& request, Respond<im::v1::SyncR
   }
   const uint32_t limit =
       req.limit() == 0 ? options_.sync_page_default : std::min(req.limit(), options_.sync_page_max);
+  // A group member never sees what was sent before it joined.
+  const uint64_t after_seq = std::max(req.after_seq(), access.visible_after);
   absl::StatusOr<store::MessagePage> page =
-      deps_.messages->ReadMessages(req.conv_id(), req.after_seq(), limit);
+      deps_.messages->ReadMessages(req.conv_id(), after_seq, limit);
   if (!page.ok()) {
     SetStatus(resp.mutable_status(), page.status());
     return std::move(respond)(std::move(resp));
@@ -330,9 +367,9 @@ void ChatService::Sync(const im::v1::SyncRequest& request, Respond<im::v1::SyncR
   SetStatus(resp.mutable_status(), im::v1::OK);
   resp.set_max_seq(page->max_seq);
   for (im::v1::Message& message : page->messages) *resp.add_messages() = std::move(message);
-  const bool cut_short = ApplyHoles(req.after_seq(), &resp);
+  const bool cut_short = ApplyHoles(after_seq, &resp);
   const uint64_t last =
-      resp.messages().empty() ? req.after_seq() : resp.messages(resp.messages_size() - 1).seq();
+      resp.messages().empty() ? after_seq : resp.messages(resp.messages_size() - 1).seq();
   resp.set_has_more(cut_short || last < page->max_seq);
   std::move(respond)(std::move(resp));
 }
@@ -416,6 +453,11 @@ void ChatService::Read(const im::v1::ReadRequest& request, Respond<im::v1::ReadR
   push->set_reader(caller.uid());
   push->set_read_seq(*read_seq);
   const ConversationId& conversation = *access.conversation;
+  if (conversation.kind == ConversationId::Kind::kGroup) {
+    // The reader's other devices only: a read in a big group is not news for every member, who
+    // see peers' read cursors in Conversations.
+    return PushToUsers(SerializePush(frame), {caller.uid()}, caller);
+  }
   PushToUsers(SerializePush(frame), {conversation.first_uid, conversation.second_uid}, caller);
 }
 

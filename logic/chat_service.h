@@ -9,8 +9,10 @@
 #include "common/bounded_executor.h"
 #include "im/v1/logic.pb.h"
 #include "logic/conversation_id.h"
+#include "logic/fanout_bus.h"
 #include "logic/gateway_pusher.h"
 #include "logic/logic_options.h"
+#include "logic/member_lists.h"
 #include "logic/message_writer.h"
 #include "logic/msg_id_generator.h"
 #include "store/message_store.h"
@@ -30,9 +32,13 @@ struct ChatDependencies {
   GatewayPusher* pusher;
   MsgIdGenerator* msg_ids;
   common::BoundedExecutor* executor;  // where work after a reply (pushes) runs
+  MemberLists* members;               // group membership
+  FanoutBus* fanout;                  // where persisted group messages go to be pushed
 };
 
-// Single chat (DESIGN.md sections 5 and 6): Send, Ack, Sync, Conversations and Read.
+// Conversations (DESIGN.md sections 5 and 6): Send, Ack, Sync, Conversations and Read, for
+// single chats and groups. A group message is published on the FanoutBus once persisted; a
+// single chat's is pushed from here.
 // Methods run on the store executor and may block. Each answers through `respond` exactly once;
 // work that follows an answer (pushes) happens after it so that the client's latency does not
 // include it. `respond` may run on another thread (a writer thread for Send).
@@ -55,11 +61,12 @@ class ChatService {
   // The conversation `uid` may use, or the code that refuses it.
   struct Access {
     std::optional<ConversationId> conversation;
+    uint64_t visible_after = 0;  // a group member sees seqs above its joined_seq
     im::v1::Code code = im::v1::OK;
     std::string reason;
   };
-  Access Authorize(const std::string& uid, const std::string& conv_id) const;
-  Access ResolveSendTarget(const im::v1::Caller& caller, const im::v1::SendReq& req) const;
+  Access Authorize(const std::string& uid, const std::string& conv_id);
+  Access ResolveSendTarget(const im::v1::Caller& caller, const im::v1::SendReq& req);
 
   // What claiming a send's (sender, client_msg_id) found.
   struct Claim {
@@ -72,6 +79,8 @@ class ChatService {
   Claim ClaimSend(const std::string& dedup_key);
   void ReleaseClaim(const std::string& dedup_key);
   void RecordStored(const im::v1::Message& message);
+  // Hands a stored group message to the fan-out bus, on the lane its group's size calls for.
+  void Publish(const im::v1::Caller& sender, const im::v1::Message& message);
   void OnPersisted(const im::v1::Caller& caller, const ConversationId& conversation,
                    absl::StatusOr<store::AppendOutcome> outcome, Respond<im::v1::SendResp> respond);
   // Pushes `frame` to every device of `uids`, except the connection of `skip`.

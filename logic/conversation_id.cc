@@ -1,6 +1,7 @@
 #include "logic/conversation_id.h"
 
 #include "absl/strings/str_cat.h"
+#include "store/group_rules.h"
 
 namespace im::logic {
 
@@ -33,7 +34,7 @@ std::optional<ConversationId> ConversationId::Parse(std::string_view text) {
   }
   if (text.starts_with("g:")) {
     const std::string_view group = text.substr(2);
-    if (!IsValidUid(group)) return std::nullopt;
+    if (!store::CheckGroupId(group).ok()) return std::nullopt;
     ConversationId id;
     id.kind = Kind::kGroup;
     id.group_id = std::string(group);

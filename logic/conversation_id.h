@@ -7,7 +7,7 @@
 namespace im::logic {
 
 // A conversation as its id names it (DESIGN.md section 5): "s:<min uid>:<max uid>" for the single
-// chat of two distinct users, "g:<group id>" for a group.
+// chat of two distinct users, "g:<group id>" for a group (1-64 bytes of [A-Za-z0-9_-]).
 struct ConversationId {
   enum class Kind { kSingle, kGroup };
   Kind kind = Kind::kSingle;

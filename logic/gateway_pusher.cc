@@ -11,12 +11,21 @@ constexpr std::chrono::milliseconds kAddressCacheTime{2000};
 
 }  // namespace
 
+// Runs `done` when the last call holding it lets go.
+struct GatewayPusher::Completion {
+  std::function<void()> done;
+  ~Completion() {
+    if (done) done();
+  }
+};
+
 struct GatewayPusher::PushCall {
   grpc::ClientContext context;
   im::v1::PushRequest request;
   im::v1::PushReply reply;
   std::map<uint64_t, PushTarget> targets;  // by conn id, to drop the sessions the gateway disowns
   std::string gateway_id;
+  std::shared_ptr<Completion> completion;
 };
 
 struct GatewayPusher::KickCall {
@@ -92,7 +101,9 @@ std::map<std::string, im::v1::GatewayService::Stub*> GatewayPusher::Resolve(
 }
 
 void GatewayPusher::Push(std::shared_ptr<const std::string> frame,
-                         const std::vector<PushTarget>& targets) {
+                         const std::vector<PushTarget>& targets, std::function<void()> done) {
+  auto completion = std::make_shared<Completion>();
+  completion->done = std::move(done);
   std::map<std::string, std::vector<const PushTarget*>> by_gateway;
   for (const PushTarget& target : targets) {
     by_gateway[target.session.gateway_id].push_back(&target);
@@ -109,6 +120,7 @@ void GatewayPusher::Push(std::shared_ptr<const std::string> frame,
     }
     auto* call = new PushCall;
     call->gateway_id = gateway_id;
+    call->completion = completion;
     call->context.set_deadline(std::chrono::system_clock::now() + rpc_timeout_);
     call->request.set_frame(*frame);
     for (const PushTarget* target : gateway_targets) {
@@ -124,6 +136,7 @@ void GatewayPusher::Push(std::shared_ptr<const std::string> frame,
 
 void GatewayPusher::OnPushDone(PushCall* call, const grpc::Status& status) {
   std::unique_ptr<PushCall> owned(call);
+  call->completion.reset();  // the sender may go on now; what follows is housekeeping
   if (!status.ok()) {
     metrics_->push_rpcs_failed.Increment();
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "push to gateway {} failed: {} {}", call->gateway_id,

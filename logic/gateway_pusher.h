@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,8 +42,11 @@ class GatewayPusher {
 
   absl::Status RegisterGateway(const std::string& gateway_id, const std::string& push_address);
 
-  // Sends one serialized Frame (id 0) to every target: one Push call per gateway.
-  void Push(std::shared_ptr<const std::string> frame, const std::vector<PushTarget>& targets);
+  // Sends one serialized Frame (id 0) to every target: one Push call per gateway. `done`, if
+  // given, runs once every call has ended (delivered or failed), on a gRPC thread or, when there
+  // was nothing to call, in Push itself.
+  void Push(std::shared_ptr<const std::string> frame, const std::vector<PushTarget>& targets,
+            std::function<void()> done = {});
 
   // Tells the target's gateway to send Kick{reason} and close the connection.
   void Kick(const PushTarget& target, im::v1::Kick::Reason reason, const std::string& message);
@@ -53,6 +57,7 @@ class GatewayPusher {
 
  private:
   struct PushCall;
+  struct Completion;
   struct KickCall;
 
   // Stubs of the live gateways among `gateway_ids` (absent ones have no live registration).

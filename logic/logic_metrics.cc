@@ -54,7 +54,27 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
                                    "Push targets on a gateway without a live registration")),
       push_stale_sessions(Counter(registry, "im_logic_push_stale_sessions_total",
                                   "Sessions removed because their gateway no longer held them")),
-      kicks(Counter(registry, "im_logic_kicks_total", "Connections kicked")) {}
+      kicks(Counter(registry, "im_logic_kicks_total", "Connections kicked")),
+      fanout_published_kafka(Counter(registry, "im_logic_fanout_published_total",
+                                     "Group message records published", {{"path", "kafka"}})),
+      fanout_published_local(Counter(registry, "im_logic_fanout_published_total",
+                                     "Group message records published", {{"path", "in_process"}})),
+      fanout_kafka_fallbacks(
+          Counter(registry, "im_logic_fanout_kafka_fallbacks_total",
+                  "Records Kafka did not acknowledge in time, pushed by the publishing node")),
+      fanout_dropped(Counter(registry, "im_logic_fanout_dropped_total",
+                             "Records not pushed (queue full or stopping); members Sync them")),
+      fanout_records(Counter(registry, "im_logic_fanout_records_total",
+                             "Group message records fanned out to members")),
+      fanout_deliveries(Counter(registry, "im_logic_fanout_deliveries_total",
+                                "Device pushes made by group fan-out")),
+      fanout_lag_seconds(prometheus::BuildHistogram()
+                             .Name("im_logic_fanout_lag_seconds")
+                             .Help("From publishing a group message to handing its pushes over")
+                             .Register(registry)
+                             .Add({}, common::LatencyBuckets())),
+      group_list_loads(Counter(registry, "im_logic_group_list_loads_total",
+                               "Group member lists loaded from MySQL")) {}
 
 prometheus::Histogram& LogicMetrics::Latency(const std::string& method) {
   return latency.Add({{"method", method}}, common::LatencyBuckets());

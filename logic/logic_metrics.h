@@ -34,6 +34,14 @@ struct LogicMetrics {
   prometheus::Counter& push_unknown_gateway;  // targets on a gateway with no live registration
   prometheus::Counter& push_stale_sessions;  // sessions removed because their gateway disowned them
   prometheus::Counter& kicks;
+  prometheus::Counter& fanout_published_kafka;  // records Kafka acknowledged
+  prometheus::Counter& fanout_published_local;  // records handed to an in-process lane
+  prometheus::Counter& fanout_kafka_fallbacks;  // records Kafka did not take: pushed directly
+  prometheus::Counter& fanout_dropped;          // records not pushed at all (members Sync)
+  prometheus::Counter& fanout_records;          // records delivered to members
+  prometheus::Counter& fanout_deliveries;       // device pushes made by fan-out
+  prometheus::Histogram& fanout_lag_seconds;    // publish -> pushes handed to gateways
+  prometheus::Counter& group_list_loads;        // member lists loaded from MySQL
 };
 
 }  // namespace im::logic

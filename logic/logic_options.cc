@@ -1,5 +1,7 @@
 #include "logic/logic_options.h"
 
+#include <cctype>
+
 #include "absl/strings/str_cat.h"
 
 namespace im::logic {
@@ -67,6 +69,29 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   o.writers = config.GetU32("logic.writers", o.writers, 1, 64);
   o.write_batch_max = config.GetU32("logic.write_batch_max", o.write_batch_max, 1, 10'000);
   o.write_queue = config.GetU32("logic.write_queue", o.write_queue, 1);
+  o.group_member_cap = config.GetU32("group.member_cap", o.group_member_cap, 2, 1'000'000);
+  o.group_large_threshold =
+      config.GetU32("group.large_threshold", o.group_large_threshold, 1, 1'000'000);
+  o.group_members_page_max =
+      config.GetU32("group.members_page_max", o.group_members_page_max, 1, 10'000);
+  o.group_cache_ttl_sec = config.GetU32("group.cache_ttl_sec", o.group_cache_ttl_sec, 1);
+  o.group_local_cache_groups =
+      config.GetU32("group.local_cache_groups", o.group_local_cache_groups, 1);
+  o.fanout_batch_max = config.GetU32("fanout.batch_max", o.fanout_batch_max, 1, 100'000);
+  o.fanout_lookup_page = config.GetU32("fanout.lookup_page", o.fanout_lookup_page, 1, 100'000);
+  o.fanout_queue = config.GetU32("fanout.queue", o.fanout_queue, 1);
+  o.kafka.brokers = config.GetString("kafka.brokers", o.kafka.brokers);
+  o.kafka.topic_prefix = config.GetString("kafka.topic_prefix", o.kafka.topic_prefix);
+  o.kafka.consumer_group = config.GetString("kafka.consumer_group", o.kafka.consumer_group);
+  o.kafka.partitions = config.GetU32("kafka.partitions", o.kafka.partitions, 1, 10'000);
+  o.kafka.replication_factor =
+      config.GetU32("kafka.replication_factor", o.kafka.replication_factor, 1, 100);
+  o.kafka.fallback_after_ms =
+      config.GetU32("kafka.fallback_after_ms", o.kafka.fallback_after_ms, 100, 3'600'000);
+  o.kafka.session_timeout_ms =
+      config.GetU32("kafka.session_timeout_ms", o.kafka.session_timeout_ms, 1'000, 3'600'000);
+  o.kafka.startup_timeout_ms =
+      config.GetU32("kafka.startup_timeout_ms", o.kafka.startup_timeout_ms, 100, 3'600'000);
   o.mysql = MySqlFromConfig(config);
   absl::StatusOr<store::RedisOptions> redis = RedisFromConfig(config);
   o.log_level = config.GetString("log.level", o.log_level);
@@ -81,6 +106,12 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         "logic.device_limit_policy must be kick_oldest or refuse, got '", policy, "'"));
+  }
+  for (const char c : o.kafka.topic_prefix) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kafka.topic_prefix may hold only [A-Za-z0-9._-], got '", o.kafka.topic_prefix, "'"));
+    }
   }
   if (o.token_secret.size() < 16) {
     return absl::InvalidArgumentError("logic.token_secret must be at least 16 bytes");

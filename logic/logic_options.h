@@ -48,13 +48,41 @@ struct LogicOptions {
   uint32_t write_batch_max = 256;
   uint32_t write_queue = 20'000;
 
+  // Groups (DESIGN.md section 6).
+  uint32_t group_member_cap = 10'000;
+  // Messages of groups with more members than this fan out on their own lane (topic), so that a
+  // huge group never holds up the messages of small ones.
+  uint32_t group_large_threshold = 1'000;
+  uint32_t group_members_page_max = 500;
+  uint32_t group_cache_ttl_sec = 24 * 3600;    // Redis member lists unused this long expire
+  uint32_t group_local_cache_groups = 10'000;  // member lists each node keeps in memory
+
+  // Fan-out of group messages.
+  uint32_t fanout_batch_max = 500;    // records handled (and committed) together
+  uint32_t fanout_lookup_page = 500;  // members whose sessions are looked up per round trip
+  uint32_t fanout_queue = 100'000;    // in-process lanes (single-node mode and Kafka fallback)
+
+  // Kafka: empty brokers = in-process fan-out (single node only: no other node sees the records).
+  struct Kafka {
+    std::string brokers;
+    std::string topic_prefix = "im.";  // topics <prefix>fanout and <prefix>fanout.large
+    std::string consumer_group = "im-fanout";
+    uint32_t partitions = 8;
+    uint32_t replication_factor = 1;
+    // A record Kafka has not acknowledged after this long is pushed by this node directly.
+    uint32_t fallback_after_ms = 5'000;
+    uint32_t session_timeout_ms = 10'000;  // a dead node's partitions move after this
+    uint32_t startup_timeout_ms = 30'000;  // creating the topics at start-up
+  } kafka;
+
   store::RedisOptions redis;
   store::MySqlOptions mysql;
 
   std::string log_level = "info";
   std::string log_format = "text";
 
-  // Reads every key under "logic.", "redis.", "mysql." and "log."; all errors reported at once.
+  // Reads every key under "logic.", "group.", "fanout.", "kafka.", "redis.", "mysql." and "log.";
+  // all errors reported at once.
   static absl::StatusOr<LogicOptions> FromConfig(common::Config& config);
 };
 

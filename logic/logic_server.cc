@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "logic/in_process_fanout_bus.h"
+#include "logic/kafka_fanout_bus.h"
 
 namespace im::logic {
 
@@ -32,20 +34,44 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores,
       std::chrono::seconds(options_.gateway_ttl_sec), &metrics_);
   session_service_ =
       std::make_unique<SessionService>(options_, stores_.sessions.get(), pusher_.get(), UnixMillis);
+  member_lists_ = std::make_unique<MemberLists>(stores_.groups.get(), stores_.member_lists.get(),
+                                                options_.group_local_cache_groups, &metrics_);
+  group_fanout_ = std::make_unique<GroupFanout>(
+      member_lists_.get(), stores_.sessions.get(), pusher_.get(), options_.fanout_lookup_page,
+      std::chrono::milliseconds(options_.push_timeout_ms), &metrics_, UnixMillis);
+  if (!stores_.fanout && !options_.kafka.brokers.empty()) {
+    stores_.fanout = std::make_unique<KafkaFanoutBus>(options_, &metrics_);
+  } else if (!stores_.fanout) {
+    spdlog::warn(
+        "kafka.brokers is empty: group messages fan out in this process only, which "
+        "serves a single logic node");
+    stores_.fanout = std::make_unique<InProcessFanoutBus>(options_.fanout_queue,
+                                                          options_.fanout_batch_max, &metrics_);
+  }
   chat_service_ = std::make_unique<ChatService>(
       options_,
       ChatDependencies{stores_.sessions.get(), stores_.seqs.get(), stores_.messages.get(),
                        stores_.dedup.get(), writer_.get(), pusher_.get(), &msg_ids_,
-                       executor_.get()},
+                       executor_.get(), member_lists_.get(), stores_.fanout.get()},
       UnixMillis);
+  group_service_ =
+      std::make_unique<GroupService>(options_, stores_.groups.get(), stores_.messages.get(),
+                                     member_lists_.get(), &msg_ids_, UnixMillis);
   service_ = std::make_unique<LogicServiceImpl>(session_service_.get(), chat_service_.get(),
-                                                executor_.get(), &metrics_);
+                                                group_service_.get(), executor_.get(), &metrics_);
 }
 
 absl::StatusOr<std::unique_ptr<LogicServer>> LogicServer::Start(const LogicOptions& options,
                                                                 LogicStores stores,
                                                                 prometheus::Registry& registry) {
   std::unique_ptr<LogicServer> server(new LogicServer(options, std::move(stores), registry));
+  GroupFanout* fanout = server->group_fanout_.get();
+  if (absl::Status status = server->stores_.fanout->Start(
+          [fanout](const std::vector<im::v1::FanoutRecord>& batch) { fanout->Deliver(batch); });
+      !status.ok()) {
+    server->Shutdown(std::chrono::milliseconds(0));
+    return status;
+  }
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.grpc_address, grpc::InsecureServerCredentials(),
                            &server->grpc_port_);
@@ -70,6 +96,9 @@ void LogicServer::Shutdown(std::chrono::milliseconds grace) {
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + grace);
   writer_->Shutdown();
   executor_->Shutdown();
+  // Group messages published by now are pushed (Kafka's consumers finish their batch; records
+  // Kafka has not acknowledged are pushed from here).
+  stores_.fanout->Stop();
   pusher_->WaitIdle(std::chrono::milliseconds(options_.push_timeout_ms) + std::chrono::seconds(1));
   if (server_) server_->Wait();
   spdlog::info("logic {}: stopped", options_.logic_id);

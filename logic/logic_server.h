@@ -7,13 +7,19 @@
 #include "absl/status/statusor.h"
 #include "common/bounded_executor.h"
 #include "logic/chat_service.h"
+#include "logic/fanout_bus.h"
 #include "logic/gateway_pusher.h"
+#include "logic/group_fanout.h"
+#include "logic/group_service.h"
 #include "logic/logic_metrics.h"
 #include "logic/logic_options.h"
 #include "logic/logic_service_impl.h"
+#include "logic/member_lists.h"
 #include "logic/message_writer.h"
 #include "logic/msg_id_generator.h"
 #include "logic/session_service.h"
+#include "store/group_store.h"
+#include "store/member_list_cache.h"
 #include "store/message_store.h"
 #include "store/seq_allocator.h"
 #include "store/session_registry.h"
@@ -28,10 +34,14 @@ struct LogicStores {
   std::unique_ptr<store::MessageStore> messages;
   std::unique_ptr<store::TtlMap> gateways;  // the gateway directory
   std::unique_ptr<store::TtlMap> dedup;
+  std::unique_ptr<store::GroupStore> groups;
+  std::unique_ptr<store::MemberListCache> member_lists;
+  // Kafka in a cluster; null: an in-process bus (single node).
+  std::unique_ptr<FanoutBus> fanout;
 };
 
-// One im-logic node: the stores, the executor, the group-commit writer, the push client and the
-// LogicService gRPC server, wired together and torn down in order.
+// One im-logic node: the stores, the executor, the group-commit writer, the push client, the
+// group fan-out and the LogicService gRPC server, wired together and torn down in order.
 class LogicServer {
  public:
   static absl::StatusOr<std::unique_ptr<LogicServer>> Start(const LogicOptions& options,
@@ -56,7 +66,10 @@ class LogicServer {
   std::unique_ptr<MessageWriter> writer_;
   std::unique_ptr<GatewayPusher> pusher_;
   std::unique_ptr<SessionService> session_service_;
+  std::unique_ptr<MemberLists> member_lists_;
+  std::unique_ptr<GroupFanout> group_fanout_;
   std::unique_ptr<ChatService> chat_service_;
+  std::unique_ptr<GroupService> group_service_;
   std::unique_ptr<LogicServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;

@@ -62,21 +62,27 @@ IM_SESSION_METHOD(RefreshSessions, RefreshSessionsRequest, RefreshSessionsReply)
 #undef IM_SESSION_METHOD
 
 // The chat service answers through the callback itself (Send answers from a writer thread).
-#define IM_CHAT_METHOD(Method, Request, Reply)                                                     \
-  grpc::ServerUnaryReactor* LogicServiceImpl::Method(grpc::CallbackServerContext* context,         \
-                                                     const im::v1::Request* request,               \
-                                                     im::v1::Reply* reply) {                       \
-    return Serve(                                                                                  \
-        #Method, context, request, reply,                                                          \
-        [this](const im::v1::Request& r, auto respond) { chat_->Method(r, std::move(respond)); }); \
+#define IM_SERVICE_METHOD(Service, Method, ServiceMethod, Request, Reply)                  \
+  grpc::ServerUnaryReactor* LogicServiceImpl::Method(grpc::CallbackServerContext* context, \
+                                                     const im::v1::Request* request,       \
+                                                     im::v1::Reply* reply) {               \
+    return Serve(#Method, context, request, reply,                                         \
+                 [this](const im::v1::Request& r, auto respond) {                          \
+                   Service->ServiceMethod(r, std::move(respond));                          \
+                 });                                                                       \
   }
 
-IM_CHAT_METHOD(Send, SendRequest, SendResp)
-IM_CHAT_METHOD(Ack, AckRequest, AckReply)
-IM_CHAT_METHOD(Sync, SyncRequest, SyncResp)
-IM_CHAT_METHOD(Conversations, ConversationsRequest, ConversationsResp)
-IM_CHAT_METHOD(Read, ReadRequest, ReadResp)
-#undef IM_CHAT_METHOD
+IM_SERVICE_METHOD(chat_, Send, Send, SendRequest, SendResp)
+IM_SERVICE_METHOD(chat_, Ack, Ack, AckRequest, AckReply)
+IM_SERVICE_METHOD(chat_, Sync, Sync, SyncRequest, SyncResp)
+IM_SERVICE_METHOD(chat_, Conversations, Conversations, ConversationsRequest, ConversationsResp)
+IM_SERVICE_METHOD(chat_, Read, Read, ReadRequest, ReadResp)
+IM_SERVICE_METHOD(groups_, GroupCreate, Create, GroupCreateRequest, GroupCreateResp)
+IM_SERVICE_METHOD(groups_, GroupJoin, Join, GroupJoinRequest, GroupJoinResp)
+IM_SERVICE_METHOD(groups_, GroupLeave, Leave, GroupLeaveRequest, GroupLeaveResp)
+IM_SERVICE_METHOD(groups_, GroupMembers, Members, GroupMembersRequest, GroupMembersResp)
+IM_SERVICE_METHOD(groups_, GroupSetRole, SetRole, GroupSetRoleRequest, GroupSetRoleResp)
+#undef IM_SERVICE_METHOD
 
 grpc::ServerUnaryReactor* LogicServiceImpl::RegisterGateway(
     grpc::CallbackServerContext* context, const im::v1::RegisterGatewayRequest* request,

@@ -7,6 +7,7 @@
 #include "common/bounded_executor.h"
 #include "im/v1/logic.grpc.pb.h"
 #include "logic/chat_service.h"
+#include "logic/group_service.h"
 #include "logic/logic_metrics.h"
 #include "logic/session_service.h"
 
@@ -16,9 +17,9 @@ namespace im::logic {
 // the store executor, and a full executor answers RESOURCE_EXHAUSTED at once.
 class LogicServiceImpl final : public im::v1::LogicService::CallbackService {
  public:
-  LogicServiceImpl(SessionService* sessions, ChatService* chat, common::BoundedExecutor* executor,
-                   LogicMetrics* metrics)
-      : sessions_(sessions), chat_(chat), executor_(executor), metrics_(metrics) {}
+  LogicServiceImpl(SessionService* sessions, ChatService* chat, GroupService* groups,
+                   common::BoundedExecutor* executor, LogicMetrics* metrics)
+      : sessions_(sessions), chat_(chat), groups_(groups), executor_(executor), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* Login(grpc::CallbackServerContext* context,
                                   const im::v1::LoginRequest* request,
@@ -47,6 +48,21 @@ class LogicServiceImpl final : public im::v1::LogicService::CallbackService {
   grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* context,
                                  const im::v1::ReadRequest* request,
                                  im::v1::ReadResp* reply) override;
+  grpc::ServerUnaryReactor* GroupCreate(grpc::CallbackServerContext* context,
+                                        const im::v1::GroupCreateRequest* request,
+                                        im::v1::GroupCreateResp* reply) override;
+  grpc::ServerUnaryReactor* GroupJoin(grpc::CallbackServerContext* context,
+                                      const im::v1::GroupJoinRequest* request,
+                                      im::v1::GroupJoinResp* reply) override;
+  grpc::ServerUnaryReactor* GroupLeave(grpc::CallbackServerContext* context,
+                                       const im::v1::GroupLeaveRequest* request,
+                                       im::v1::GroupLeaveResp* reply) override;
+  grpc::ServerUnaryReactor* GroupMembers(grpc::CallbackServerContext* context,
+                                         const im::v1::GroupMembersRequest* request,
+                                         im::v1::GroupMembersResp* reply) override;
+  grpc::ServerUnaryReactor* GroupSetRole(grpc::CallbackServerContext* context,
+                                         const im::v1::GroupSetRoleRequest* request,
+                                         im::v1::GroupSetRoleResp* reply) override;
 
  private:
   // Runs `handler(request, respond)` on the executor; `respond(response)` stores the response,
@@ -57,6 +73,7 @@ class LogicServiceImpl final : public im::v1::LogicService::CallbackService {
 
   SessionService* sessions_;
   ChatService* chat_;
+  GroupService* groups_;
   common::BoundedExecutor* executor_;
   LogicMetrics* metrics_;
 };

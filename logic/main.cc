@@ -12,7 +12,9 @@
 #include "common/startup.h"
 #include "logic/logic_options.h"
 #include "logic/logic_server.h"
+#include "store/mysql_group_store.h"
 #include "store/mysql_message_store.h"
+#include "store/redis_member_list_cache.h"
 #include "store/redis_seq_allocator.h"
 #include "store/redis_session_registry.h"
 #include "store/redis_ttl_map.h"
@@ -44,6 +46,8 @@ im::logic::LogicStores RealStores(const LogicOptions& options, im::store::Messag
       options.redis, [messages](std::string_view conv_id) { return messages->MaxSeq(conv_id); });
   stores.gateways = std::make_unique<im::store::RedisTtlMap>(options.redis, "im:gw:");
   stores.dedup = std::make_unique<im::store::RedisTtlMap>(options.redis, "im:dedup:");
+  stores.member_lists = std::make_unique<im::store::RedisMemberListCache>(
+      options.redis, int64_t{options.group_cache_ttl_sec} * 1000);
   return stores;
 }
 
@@ -96,6 +100,7 @@ int main(int argc, char** argv) {
   }
   // The server owns the message store through LogicStores; the pool outlives it.
   stores.messages = std::move(messages);
+  stores.groups = std::make_unique<im::store::MySqlGroupStore>(*pool);
   absl::StatusOr<std::unique_ptr<im::logic::LogicServer>> server =
       im::logic::LogicServer::Start(*options, std::move(stores), *registry);
   if (!server.ok()) {

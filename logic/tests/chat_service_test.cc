@@ -88,7 +88,7 @@ TEST_F(ChatServiceTest, BadSendsGetTheirCodeAndStoreNothing) {
       {"s:bob:alice", "", "c6", im::v1::TEXT, 1, im::v1::INVALID_CONVERSATION},
       {"s:bob:carol", "", "c7", im::v1::TEXT, 1, im::v1::PERMISSION_DENIED},
       {"s:alice:bob", "carol", "c8", im::v1::TEXT, 1, im::v1::INVALID_ARGUMENT},
-      {"g:nosuchgroup", "", "c9", im::v1::TEXT, 1, im::v1::NOT_FOUND},
+      {"g:nosuchgroup", "", "c9", im::v1::TEXT, 1, im::v1::NOT_MEMBER},
   };
   for (const Case& c : cases) {
     im::v1::SendRequest request;

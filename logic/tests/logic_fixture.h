@@ -7,8 +7,11 @@
 #include <memory>
 
 #include "logic/chat_service.h"
+#include "logic/group_service.h"
 #include "logic/session_service.h"
 #include "prometheus/registry.h"
+#include "store/in_memory_group_store.h"
+#include "store/in_memory_member_list_cache.h"
 #include "store/in_memory_message_store.h"
 #include "store/in_memory_seq_allocator.h"
 #include "store/in_memory_session_registry.h"
@@ -18,6 +21,25 @@ namespace im::logic::testing {
 
 inline constexpr char kSecret[] = "logic-test-secret-0123456789";
 inline constexpr int64_t kStartMs = 1'800'000'000'000;
+
+// A FanoutBus that keeps what is published, for tests to look at.
+class RecordingFanoutBus final : public FanoutBus {
+ public:
+  absl::Status Start(Deliver) override { return absl::OkStatus(); }
+  void Publish(const im::v1::FanoutRecord& record, FanoutLane lane) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    published_.emplace_back(record, lane);
+  }
+  void Stop() override {}
+  std::vector<std::pair<im::v1::FanoutRecord, FanoutLane>> published() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return published_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::pair<im::v1::FanoutRecord, FanoutLane>> published_;
+};
 
 // The logic services on in-process backends and a fake clock. No gateway is registered, so pushes
 // find nowhere to go (the e2e tests cover them).
@@ -40,12 +62,19 @@ class LogicFixture : public ::testing::Test {
                                               std::chrono::milliseconds(500),
                                               std::chrono::seconds(30), metrics_.get());
     msg_ids_ = std::make_unique<MsgIdGenerator>(1, clock);
+    groups_ = std::make_unique<store::InMemoryGroupStore>();
+    member_cache_ = std::make_unique<store::InMemoryMemberListCache>();
+    member_lists_ =
+        std::make_unique<MemberLists>(groups_.get(), member_cache_.get(), 100, metrics_.get());
+    group_service_ = std::make_unique<GroupService>(options_, groups_.get(), messages_.get(),
+                                                    member_lists_.get(), msg_ids_.get(), clock);
     session_service_ =
         std::make_unique<SessionService>(options_, sessions_.get(), pusher_.get(), clock);
     chat_ = std::make_unique<ChatService>(
         options_,
         ChatDependencies{sessions_.get(), seqs_.get(), messages_.get(), dedup_.get(), writer_.get(),
-                         pusher_.get(), msg_ids_.get(), executor_.get()},
+                         pusher_.get(), msg_ids_.get(), executor_.get(), member_lists_.get(),
+                         &fanout_},
         clock);
   }
 
@@ -54,13 +83,17 @@ class LogicFixture : public ::testing::Test {
     executor_->Shutdown();
   }
 
-  // Runs a ChatService method and waits for its answer.
-  template <typename Response, typename Request>
-  Response Call(void (ChatService::*method)(const Request&, ChatService::Respond<Response>),
+  ChatService* Target(ChatService*) { return chat_.get(); }
+  GroupService* Target(GroupService*) { return group_service_.get(); }
+
+  // Runs a ChatService or GroupService method and waits for its answer.
+  template <typename Service, typename Response, typename Request>
+  Response Call(void (Service::*method)(const Request&, absl::AnyInvocable<void(Response) &&>),
                 const Request& request) {
+    Service* service = Target(static_cast<Service*>(nullptr));
     std::promise<Response> answer;
     std::future<Response> future = answer.get_future();
-    (chat_.get()->*method)(request, [&answer](Response r) { answer.set_value(std::move(r)); });
+    (service->*method)(request, [&answer](Response r) { answer.set_value(std::move(r)); });
     EXPECT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
     return future.get();
   }
@@ -108,6 +141,11 @@ class LogicFixture : public ::testing::Test {
   std::unique_ptr<MessageWriter> writer_;
   std::unique_ptr<GatewayPusher> pusher_;
   std::unique_ptr<MsgIdGenerator> msg_ids_;
+  std::unique_ptr<store::InMemoryGroupStore> groups_;
+  std::unique_ptr<store::InMemoryMemberListCache> member_cache_;
+  std::unique_ptr<MemberLists> member_lists_;
+  std::unique_ptr<GroupService> group_service_;
+  RecordingFanoutBus fanout_;
   std::unique_ptr<SessionService> session_service_;
   std::unique_ptr<ChatService> chat_;
 };

@@ -1,0 +1,127 @@
+#include "logic/group_fanout.h"
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+
+#include "common/logging.h"
+#include "logic/conversation_id.h"
+
+namespace im::logic {
+
+// Counts the pushes a Deliver started, so it can wait for the last one. Shared with the pushes'
+// completions, so a reply after Deliver gave up waiting touches nothing freed.
+class GroupFanout::PushesInFlight : public std::enable_shared_from_this<PushesInFlight> {
+ public:
+  std::function<void()> Started() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++pending_;
+    return [self = shared_from_this()] {
+      std::lock_guard<std::mutex> held(self->mutex_);
+      if (--self->pending_ == 0) self->idle_.notify_all();
+    };
+  }
+  bool WaitIdle(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return idle_.wait_for(lock, timeout, [this] { return pending_ == 0; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  int pending_ = 0;
+};
+
+GroupFanout::GroupFanout(MemberLists* members, store::SessionRegistry* sessions,
+                         GatewayPusher* pusher, size_t lookup_page,
+                         std::chrono::milliseconds push_timeout, LogicMetrics* metrics,
+                         Clock now_ms)
+    : members_(members),
+      sessions_(sessions),
+      pusher_(pusher),
+      lookup_page_(lookup_page),
+      push_timeout_(push_timeout),
+      metrics_(metrics),
+      now_ms_(std::move(now_ms)) {}
+
+void GroupFanout::Deliver(const std::vector<im::v1::FanoutRecord>& batch) {
+  // Groups in order of first appearance; records of a group keep their order.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const im::v1::FanoutRecord*>> by_group;
+  for (const im::v1::FanoutRecord& record : batch) {
+    std::optional<ConversationId> conversation = ConversationId::Parse(record.message().conv_id());
+    if (!conversation || conversation->kind != ConversationId::Kind::kGroup) {
+      IM_LOG_RATE_LIMITED(spdlog::level::err, "fan-out record for '{}' is not a group's: skipped",
+                          record.message().conv_id());
+      continue;
+    }
+    auto& records = by_group[conversation->group_id];
+    if (records.empty()) order.push_back(conversation->group_id);
+    records.push_back(&record);
+  }
+  auto pushes = std::make_shared<PushesInFlight>();
+  for (const std::string& group_id : order) DeliverGroup(group_id, by_group[group_id], *pushes);
+  // Every push has its own deadline; the margin only guards against a reply that never comes.
+  if (!pushes->WaitIdle(push_timeout_ + std::chrono::seconds(1))) {
+    spdlog::warn("fan-out: pushes still unanswered after {} ms; going on",
+                 (push_timeout_ + std::chrono::seconds(1)).count());
+  }
+  const int64_t now = now_ms_();
+  for (const im::v1::FanoutRecord& record : batch) {
+    metrics_->fanout_lag_seconds.Observe(static_cast<double>(now - record.published_ms()) / 1000.0);
+  }
+  metrics_->fanout_records.Increment(static_cast<double>(batch.size()));
+}
+
+void GroupFanout::DeliverGroup(const std::string& group_id,
+                               const std::vector<const im::v1::FanoutRecord*>& records,
+                               PushesInFlight& pushes) {
+  absl::StatusOr<std::shared_ptr<const MemberLists::List>> members = members_->Get(group_id);
+  if (!members.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn,
+                        "fan-out of group {}: members unknown ({}); they get {} messages by Sync",
+                        group_id, members.status().ToString(), records.size());
+    return;
+  }
+  const MemberLists::List& list = **members;
+  for (size_t first = 0; first < list.size(); first += lookup_page_) {
+    const size_t end = std::min(list.size(), first + lookup_page_);
+    std::vector<std::string> uids;
+    for (size_t i = first; i < end; ++i) uids.push_back(list[i].uid);
+    absl::StatusOr<std::vector<std::vector<store::Session>>> sessions = sessions_->LookupMany(uids);
+    if (!sessions.ok()) {
+      IM_LOG_RATE_LIMITED(spdlog::level::warn, "fan-out of group {}: sessions unknown ({})",
+                          group_id, sessions.status().ToString());
+      continue;
+    }
+    // Devices grouped by the messages they may see: nearly always one set (all of them), so one
+    // frame is serialized for the whole page.
+    std::map<std::vector<size_t>, std::vector<PushTarget>> by_visible;
+    for (size_t m = 0; m < uids.size(); ++m) {
+      const store::GroupMember& member = list[first + m];
+      for (store::Session& session : (*sessions)[m]) {
+        std::vector<size_t> visible;
+        for (size_t r = 0; r < records.size(); ++r) {
+          const im::v1::FanoutRecord& record = *records[r];
+          const bool own_connection =
+              member.uid == record.message().sender() &&
+              session.IsAt(record.sender_gateway_id(), record.sender_conn_id());
+          if (record.message().seq() > member.joined_seq && !own_connection) visible.push_back(r);
+        }
+        if (!visible.empty()) {
+          by_visible[std::move(visible)].push_back(PushTarget{member.uid, std::move(session)});
+        }
+      }
+    }
+    for (auto& [visible, targets] : by_visible) {
+      im::v1::Frame frame;
+      for (size_t r : visible)
+        *frame.mutable_message_push()->add_messages() = records[r]->message();
+      metrics_->fanout_deliveries.Increment(static_cast<double>(targets.size()));
+      pusher_->Push(std::make_shared<const std::string>(frame.SerializeAsString()), targets,
+                    pushes.Started());
+    }
+  }
+}
+
+}  // namespace im::logic

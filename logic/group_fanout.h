@@ -1,0 +1,49 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <vector>
+
+#include "im/v1/logic.pb.h"
+#include "logic/gateway_pusher.h"
+#include "logic/logic_metrics.h"
+#include "logic/member_lists.h"
+#include "store/session_registry.h"
+
+namespace im::logic {
+
+// Pushes batches of group messages to their members' online devices: the FanoutBus's Deliver.
+// Per group: the member list (MemberLists), then the members' sessions in pages of
+// `lookup_page` (one pipelined Redis round trip each), then one Push per gateway and frame,
+// started while the next page is looked up. A member only gets the messages it may see
+// (seq > joined_seq), and the sending connection does not get its own message back.
+// Deliver returns once every push was handed over or failed, so a Kafka offset is committed only
+// after that. Offline members (and any push that failed) get the messages by Sync.
+class GroupFanout {
+ public:
+  using Clock = std::function<int64_t()>;  // Unix milliseconds
+
+  GroupFanout(MemberLists* members, store::SessionRegistry* sessions, GatewayPusher* pusher,
+              size_t lookup_page, std::chrono::milliseconds push_timeout, LogicMetrics* metrics,
+              Clock now_ms);
+
+  // Thread-safe; blocks. `batch` may mix groups; each group's records are in seq order.
+  void Deliver(const std::vector<im::v1::FanoutRecord>& batch);
+
+ private:
+  class PushesInFlight;
+  // The records of one group, in batch order.
+  void DeliverGroup(const std::string& group_id,
+                    const std::vector<const im::v1::FanoutRecord*>& records,
+                    PushesInFlight& pushes);
+
+  MemberLists* members_;
+  store::SessionRegistry* sessions_;
+  GatewayPusher* pusher_;
+  const size_t lookup_page_;
+  const std::chrono::milliseconds push_timeout_;
+  LogicMetrics* metrics_;
+  Clock now_ms_;
+};
+
+}  // namespace im::logic
