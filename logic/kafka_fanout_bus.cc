@@ -14,10 +14,13 @@ namespace {
 constexpr int kPollMs = 100;
 constexpr int kAdminTimeoutMs = 5'000;
 
-// Sets every property or reports the first one librdkafka refuses.
-absl::Status Configure(RdKafka::Conf* conf,
+// Sets every property (and the event callback) or reports the first one librdkafka refuses.
+absl::Status Configure(RdKafka::Conf* conf, RdKafka::EventCb* events,
                        const std::vector<std::pair<std::string, std::string>>& properties) {
   std::string error;
+  if (conf->set("event_cb", events, error) != RdKafka::Conf::CONF_OK) {
+    return absl::InternalError(error);
+  }
   for (const auto& [name, value] : properties) {
     if (conf->set(name, value, error) != RdKafka::Conf::CONF_OK) {
       return absl::InvalidArgumentError(
@@ -87,7 +90,7 @@ KafkaFanoutBus::KafkaFanoutBus(const LogicOptions& options, LogicMetrics* metric
 absl::Status KafkaFanoutBus::CreateProducer() {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   if (absl::Status status = Configure(
-          conf.get(),
+          conf.get(), &events_,
           {{"bootstrap.servers", options_.brokers},
            {"client.id", client_id_},
            {"enable.idempotence", "true"},  // retries never duplicate or reorder a partition
@@ -129,16 +132,17 @@ absl::Status KafkaFanoutBus::CreateTopics() {
 absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> KafkaFanoutBus::NewConsumer(
     const std::string& topic) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  if (absl::Status status = Configure(
-          conf.get(), {{"bootstrap.servers", options_.brokers},
-                       {"group.id", options_.consumer_group},
-                       {"enable.auto.commit", "false"},  // committed after the pushes
-                       // A group's first records may be published before any consumer joined.
-                       {"auto.offset.reset", "earliest"},
-                       {"session.timeout.ms", std::to_string(options_.session_timeout_ms)},
-                       {"heartbeat.interval.ms",
-                        std::to_string(std::max<uint32_t>(options_.session_timeout_ms / 10, 100))},
-                       {"fetch.wait.max.ms", "10"}});
+  if (absl::Status status =
+          Configure(conf.get(), &events_,
+                    {{"bootstrap.servers", options_.brokers},
+                     {"group.id", options_.consumer_group},
+                     {"enable.auto.commit", "false"},  // committed after the pushes
+                     // A group's first records may be published before any consumer joined.
+                     {"auto.offset.reset", "earliest"},
+                     {"session.timeout.ms", std::to_string(options_.session_timeout_ms)},
+                     {"heartbeat.interval.ms",
+                      std::to_string(std::max<uint32_t>(options_.session_timeout_ms / 10, 100))},
+                     {"fetch.wait.max.ms", "10"}});
       !status.ok()) {
     return status;
   }
@@ -189,6 +193,15 @@ void KafkaFanoutBus::Publish(const im::v1::FanoutRecord& record, FanoutLane lane
                       record.message().conv_id(), record.message().seq(), RdKafka::err2str(code));
   metrics_->fanout_kafka_fallbacks.Increment();
   fallback_.Publish(record, lane);
+}
+
+void KafkaFanoutBus::Events::event_cb(RdKafka::Event& event) {
+  if (event.type() == RdKafka::Event::EVENT_ERROR) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "kafka: {}", event.str());
+  } else if (event.type() == RdKafka::Event::EVENT_LOG &&
+             event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "kafka {}: {}", event.fac(), event.str());
+  }
 }
 
 void KafkaFanoutBus::DeliveryReports::dr_cb(RdKafka::Message& message) {

@@ -47,6 +47,11 @@ class KafkaFanoutBus final : public FanoutBus {
    private:
     KafkaFanoutBus* bus_;
   };
+  // librdkafka's log lines and errors, into our log (rate-limited) instead of its own stderr.
+  class Events : public RdKafka::EventCb {
+   public:
+    void event_cb(RdKafka::Event& event) override;
+  };
 
   absl::Status CreateProducer();
   absl::Status CreateTopics();
@@ -68,6 +73,7 @@ class KafkaFanoutBus final : public FanoutBus {
   const std::string large_topic_;
   Deliver deliver_;
   DeliveryReports delivery_reports_{this};
+  Events events_;
   InProcessFanoutBus fallback_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::vector<std::unique_ptr<RdKafka::KafkaConsumer>> consumers_;

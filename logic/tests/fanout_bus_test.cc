@@ -1,0 +1,158 @@
+// One contract for FanoutBus: the in-process bus, and the Kafka bus against the real broker that
+// IM_TEST_KAFKA names (scripts/test.sh starts it; missing is a failure, never a skip). Topics and
+// the consumer group carry a unique prefix: the broker is shared. The fallback when the broker
+// stops is covered end to end (tests/e2e/group_test.cc, with a broker of the test's own).
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <random>
+
+#include "logic/in_process_fanout_bus.h"
+#include "logic/kafka_fanout_bus.h"
+#include "prometheus/registry.h"
+
+namespace im::logic {
+namespace {
+
+std::string UniqueName() {
+  std::random_device random;
+  return "t" + std::to_string(random()) + std::to_string(random());
+}
+
+// Everything delivered, by conversation, in delivery order.
+class Deliveries {
+ public:
+  FanoutBus::Deliver Sink() {
+    return [this](const std::vector<im::v1::FanoutRecord>& batch) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& record : batch) {
+        by_conv_[record.message().conv_id()].push_back(record.message().seq());
+        ++count_;
+      }
+      changed_.notify_all();
+    };
+  }
+  bool WaitFor(size_t count, std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return count_ >= count; });
+  }
+  std::map<std::string, std::vector<uint64_t>> by_conv() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return by_conv_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, std::vector<uint64_t>> by_conv_;
+  size_t count_ = 0;
+};
+
+im::v1::FanoutRecord Record(const std::string& conv_id, uint64_t seq) {
+  im::v1::FanoutRecord record;
+  record.mutable_message()->set_conv_id(conv_id);
+  record.mutable_message()->set_seq(seq);
+  record.mutable_message()->set_body("x");
+  return record;
+}
+
+LogicOptions KafkaOptions(const std::string& brokers) {
+  LogicOptions options;
+  options.logic_id = "fanout-test";
+  options.kafka.brokers = brokers;
+  options.kafka.topic_prefix = UniqueName() + ".";
+  options.kafka.consumer_group = UniqueName();
+  options.kafka.partitions = 4;
+  options.kafka.fallback_after_ms = 1'000;
+  options.kafka.startup_timeout_ms = 20'000;
+  return options;
+}
+
+class InProcessBackend {
+ public:
+  explicit InProcessBackend(LogicMetrics* metrics) : bus_(1000, 50, metrics) {}
+  FanoutBus& bus() { return bus_; }
+
+ private:
+  InProcessFanoutBus bus_;
+};
+
+class KafkaBackend {
+ public:
+  explicit KafkaBackend(LogicMetrics* metrics) : bus_(KafkaOptions(Brokers()), metrics) {}
+  FanoutBus& bus() { return bus_; }
+
+ private:
+  static std::string Brokers() {
+    const char* brokers = std::getenv("IM_TEST_KAFKA");
+    if (brokers == nullptr || *brokers == '\0') {
+      ADD_FAILURE() << "IM_TEST_KAFKA is not set (host:port of the test Kafka broker)";
+      return "127.0.0.1:1";
+    }
+    return brokers;
+  }
+  KafkaFanoutBus bus_;
+};
+
+template <typename Backend>
+class FanoutBusContractTest : public ::testing::Test {
+ protected:
+  FanoutBusContractTest() : metrics_(registry_), backend_(&metrics_) {}
+  prometheus::Registry registry_;
+  LogicMetrics metrics_;
+  Backend backend_;
+};
+
+using Backends = ::testing::Types<InProcessBackend, KafkaBackend>;
+TYPED_TEST_SUITE(FanoutBusContractTest, Backends);
+
+TYPED_TEST(FanoutBusContractTest, EveryRecordArrivesOnceAndInOrderPerConversation) {
+  Deliveries deliveries;
+  FanoutBus& bus = this->backend_.bus();
+  ASSERT_TRUE(bus.Start(deliveries.Sink()).ok());
+  constexpr int kConversations = 6;
+  constexpr uint64_t kPerConversation = 50;
+  for (uint64_t seq = 1; seq <= kPerConversation; ++seq) {
+    for (int c = 0; c < kConversations; ++c) {
+      bus.Publish(Record("g:c" + std::to_string(c), seq),
+                  c % 2 == 0 ? FanoutLane::kSmall : FanoutLane::kLarge);
+    }
+  }
+  ASSERT_TRUE(deliveries.WaitFor(kConversations * kPerConversation, std::chrono::seconds(60)));
+  bus.Stop();
+  auto by_conv = deliveries.by_conv();
+  ASSERT_EQ(by_conv.size(), static_cast<size_t>(kConversations));
+  for (const auto& [conv, seqs] : by_conv) {
+    ASSERT_EQ(seqs.size(), kPerConversation) << conv;
+    for (uint64_t i = 0; i < kPerConversation; ++i) EXPECT_EQ(seqs[i], i + 1) << conv;
+  }
+}
+
+TYPED_TEST(FanoutBusContractTest, StopDeliversWhatWasPublished) {
+  Deliveries deliveries;
+  FanoutBus& bus = this->backend_.bus();
+  ASSERT_TRUE(bus.Start(deliveries.Sink()).ok());
+  for (uint64_t seq = 1; seq <= 20; ++seq) bus.Publish(Record("g:stop", seq), FanoutLane::kSmall);
+  ASSERT_TRUE(deliveries.WaitFor(20, std::chrono::seconds(60)));
+  bus.Stop();
+  bus.Stop();  // idempotent
+  EXPECT_EQ(deliveries.by_conv()["g:stop"].size(), 20u);
+}
+
+TEST(KafkaFanoutBusTest, StartFailsClearlyWithoutABroker) {
+  prometheus::Registry registry;
+  LogicMetrics metrics(registry);
+  LogicOptions options = KafkaOptions("127.0.0.1:1");
+  options.kafka.startup_timeout_ms = 1'500;
+  KafkaFanoutBus bus(options, &metrics);
+  Deliveries deliveries;
+  absl::Status status = bus.Start(deliveries.Sink());
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_NE(status.message().find("127.0.0.1:1"), std::string::npos) << status;
+}
+
+}  // namespace
+}  // namespace im::logic
