@@ -197,6 +197,9 @@ void ChatService::Send(const im::v1::SendRequest& request, Respond<im::v1::SendR
   if (claim.stored) {
     claim.stored->set_client_msg_id(req.client_msg_id());
     SetStatus(claim.stored->mutable_status(), im::v1::OK);
+    if (conversation.kind == ConversationId::Kind::kGroup) {
+      return RepublishThenRespond(caller, std::move(*claim.stored), std::move(respond));
+    }
     return std::move(respond)(std::move(*claim.stored));
   }
   const std::string conv_id = conversation.ToString();
@@ -257,14 +260,16 @@ void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId
   resp.set_msg_id(stored.msg_id());
   resp.set_server_time_ms(stored.created_ms());
   resp.set_client_msg_id(stored.client_msg_id());
+  auto message = std::make_shared<im::v1::Message>(stored);
+  if (conversation.kind == ConversationId::Kind::kGroup) {
+    return PublishThenRespond(caller, message, std::move(resp), std::move(respond));
+  }
   std::move(respond)(std::move(resp));
 
-  auto message = std::make_shared<im::v1::Message>(stored);
   const bool inserted = outcome->inserted;
   const bool queued = deps_.executor->TrySubmit([this, caller, conversation, message, inserted] {
     RecordStored(*message);
     if (!inserted) return;  // a retry: the original was pushed when it was stored
-    if (conversation.kind == ConversationId::Kind::kGroup) return Publish(caller, *message);
     im::v1::Frame frame;
     *frame.mutable_message_push()->add_messages() = *message;
     PushToUsers(SerializePush(frame), {conversation.first_uid, conversation.second_uid}, caller);
@@ -278,7 +283,42 @@ void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId
   }
 }
 
-void ChatService::Publish(const im::v1::Caller& sender, const im::v1::Message& message) {
+void ChatService::RepublishThenRespond(const im::v1::Caller& caller, im::v1::SendResp resp,
+                                       Respond<im::v1::SendResp> respond) {
+  absl::StatusOr<store::MessagePage> page =
+      deps_.messages->ReadMessages(resp.conv_id(), resp.seq() - 1, 1);
+  if (!page.ok() || page->messages.empty() || page->messages[0].seq() != resp.seq()) {
+    return std::move(respond)(std::move(resp));  // members get it by Sync
+  }
+  PublishThenRespond(caller, std::make_shared<const im::v1::Message>(page->messages[0]),
+                     std::move(resp), std::move(respond));
+}
+
+void ChatService::PublishThenRespond(const im::v1::Caller& caller,
+                                     std::shared_ptr<const im::v1::Message> message,
+                                     im::v1::SendResp resp, Respond<im::v1::SendResp> respond) {
+  // A group message is acknowledged only once the fan-out bus holds it (on Kafka, or queued here
+  // for pushing when Kafka does not take it), so no node death after the answer loses its pushes.
+  // A retry publishes again: the first attempt's node may have died before publishing; members
+  // drop the duplicate by seq.
+  auto shared_respond = std::make_shared<Respond<im::v1::SendResp>>(std::move(respond));
+  auto shared_resp = std::make_shared<im::v1::SendResp>(std::move(resp));
+  const bool queued =
+      deps_.executor->TrySubmit([this, caller, message, shared_respond, shared_resp] {
+        RecordStored(*message);
+        Publish(caller, *message,
+                [shared_respond, shared_resp] { std::move (*shared_respond)(*shared_resp); });
+      });
+  if (!queued) {
+    RecordStored(*message);
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "fan-out of {}#{} skipped: executor full",
+                        message->conv_id(), message->seq());
+    std::move (*shared_respond)(*shared_resp);
+  }
+}
+
+void ChatService::Publish(const im::v1::Caller& sender, const im::v1::Message& message,
+                          FanoutBus::HandedOver handed_over) {
   im::v1::FanoutRecord record;
   *record.mutable_message() = message;
   record.set_sender_gateway_id(sender.gateway_id());
@@ -291,7 +331,7 @@ void ChatService::Publish(const im::v1::Caller& sender, const im::v1::Message& m
   if (members.ok() && (*members)->size() > options_.group_large_threshold) {
     lane = FanoutLane::kLarge;
   }
-  deps_.fanout->Publish(record, lane);
+  deps_.fanout->Publish(record, lane, std::move(handed_over));
 }
 
 void ChatService::RecordStored(const im::v1::Message& message) {

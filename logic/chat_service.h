@@ -80,7 +80,15 @@ class ChatService {
   void ReleaseClaim(const std::string& dedup_key);
   void RecordStored(const im::v1::Message& message);
   // Hands a stored group message to the fan-out bus, on the lane its group's size calls for.
-  void Publish(const im::v1::Caller& sender, const im::v1::Message& message);
+  void Publish(const im::v1::Caller& sender, const im::v1::Message& message,
+               FanoutBus::HandedOver handed_over);
+  // Answers a group send once its message is on the fan-out bus.
+  void PublishThenRespond(const im::v1::Caller& caller,
+                          std::shared_ptr<const im::v1::Message> message, im::v1::SendResp resp,
+                          Respond<im::v1::SendResp> respond);
+  // A retry of a stored group send: publishes the stored message again, then answers.
+  void RepublishThenRespond(const im::v1::Caller& caller, im::v1::SendResp resp,
+                            Respond<im::v1::SendResp> respond);
   void OnPersisted(const im::v1::Caller& caller, const ConversationId& conversation,
                    absl::StatusOr<store::AppendOutcome> outcome, Respond<im::v1::SendResp> respond);
   // Pushes `frame` to every device of `uids`, except the connection of `skip`.

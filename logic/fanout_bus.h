@@ -27,10 +27,13 @@ class FanoutBus {
   // Starts delivering records to `deliver`. Called once, before Publish.
   virtual absl::Status Start(Deliver deliver) = 0;
 
-  // Hands one record over for fan-out and returns without waiting. Thread-safe. A record the bus
-  // cannot carry is never dropped silently: it is delivered by another path or counted and logged
-  // (its members then get it by Sync).
-  virtual void Publish(const im::v1::FanoutRecord& record, FanoutLane lane) = 0;
+  // Hands one record over for fan-out and returns without waiting. Thread-safe. `handed_over`
+  // runs once (on a bus thread or in Publish) when the record is safe from this node's death: on
+  // Kafka, or queued for pushing when Kafka did not take it. A record the bus cannot carry is
+  // never dropped silently: it is counted and logged (its members then get it by Sync).
+  using HandedOver = std::function<void()>;
+  virtual void Publish(const im::v1::FanoutRecord& record, FanoutLane lane,
+                       HandedOver handed_over) = 0;
 
   // Delivers what was published (bounded by the bus's own timeouts), then stops. Idempotent.
   virtual void Stop() = 0;

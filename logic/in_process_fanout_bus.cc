@@ -17,15 +17,22 @@ absl::Status InProcessFanoutBus::Start(Deliver deliver) {
   return absl::OkStatus();
 }
 
-void InProcessFanoutBus::Publish(const im::v1::FanoutRecord& record, FanoutLane lane) {
+void InProcessFanoutBus::Publish(const im::v1::FanoutRecord& record, FanoutLane lane,
+                                 HandedOver handed_over) {
+  bool queued = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     Lane& target = lane == FanoutLane::kLarge ? large_ : small_;
     if (!stopping_ && target.queue.size() < queue_capacity_) {
       target.queue.push_back(record);
       wake_.notify_all();
-      return;
+      queued = true;
     }
+  }
+  if (handed_over) handed_over();
+  if (queued) {
+    metrics_->fanout_published_local.Increment();
+    return;
   }
   metrics_->fanout_dropped.Increment();
   IM_LOG_RATE_LIMITED(spdlog::level::err,

@@ -20,7 +20,8 @@ class InProcessFanoutBus final : public FanoutBus {
 
   absl::Status Start(Deliver deliver) override;
   // A full lane drops the record (counted, logged): its members get it by Sync.
-  void Publish(const im::v1::FanoutRecord& record, FanoutLane lane) override;
+  void Publish(const im::v1::FanoutRecord& record, FanoutLane lane,
+               HandedOver handed_over) override;
   void Stop() override;
 
  private:

@@ -181,18 +181,22 @@ absl::Status KafkaFanoutBus::Start(Deliver deliver) {
   return absl::OkStatus();
 }
 
-void KafkaFanoutBus::Publish(const im::v1::FanoutRecord& record, FanoutLane lane) {
+void KafkaFanoutBus::Publish(const im::v1::FanoutRecord& record, FanoutLane lane,
+                             HandedOver handed_over) {
   const std::string value = record.SerializeAsString();
   const std::string& key = record.message().conv_id();
+  // The delivery report gets the callback back through the message's opaque pointer.
+  auto* pending = new HandedOver(std::move(handed_over));
   const RdKafka::ErrorCode code = producer_->produce(
       TopicOf(lane), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-      const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0, nullptr);
+      const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0, pending);
   if (code == RdKafka::ERR_NO_ERROR) return;
+  std::unique_ptr<HandedOver> owned(pending);
   // The producer's queue is full or the producer failed for good: push from here.
   IM_LOG_RATE_LIMITED(spdlog::level::warn, "kafka refused {}#{} ({}): pushing it directly",
                       record.message().conv_id(), record.message().seq(), RdKafka::err2str(code));
   metrics_->fanout_kafka_fallbacks.Increment();
-  fallback_.Publish(record, lane);
+  fallback_.Publish(record, lane, std::move(*owned));
 }
 
 void KafkaFanoutBus::Events::event_cb(RdKafka::Event& event) {
@@ -205,8 +209,10 @@ void KafkaFanoutBus::Events::event_cb(RdKafka::Event& event) {
 }
 
 void KafkaFanoutBus::DeliveryReports::dr_cb(RdKafka::Message& message) {
+  std::unique_ptr<HandedOver> handed_over(static_cast<HandedOver*>(message.msg_opaque()));
   if (message.err() == RdKafka::ERR_NO_ERROR) {
     bus_->metrics_->fanout_published_kafka.Increment();
+    if (handed_over && *handed_over) (*handed_over)();
     return;
   }
   IM_LOG_RATE_LIMITED(
@@ -214,15 +220,19 @@ void KafkaFanoutBus::DeliveryReports::dr_cb(RdKafka::Message& message) {
       "kafka did not take a fan-out record ({}, {}persisted): pushing it directly",
       message.errstr(),
       message.status() == RdKafka::Message::MSG_STATUS_NOT_PERSISTED ? "not " : "possibly ");
-  bus_->FallBack(message);
+  bus_->FallBack(message, handed_over ? std::move(*handed_over) : HandedOver());
 }
 
-void KafkaFanoutBus::FallBack(const RdKafka::Message& message) {
+void KafkaFanoutBus::FallBack(const RdKafka::Message& message, HandedOver handed_over) {
   im::v1::FanoutRecord record;
-  if (!record.ParseFromArray(message.payload(), static_cast<int>(message.len()))) return;
+  if (!record.ParseFromArray(message.payload(), static_cast<int>(message.len()))) {
+    if (handed_over) handed_over();
+    return;
+  }
   metrics_->fanout_kafka_fallbacks.Increment();
   fallback_.Publish(record,
-                    message.topic_name() == large_topic_ ? FanoutLane::kLarge : FanoutLane::kSmall);
+                    message.topic_name() == large_topic_ ? FanoutLane::kLarge : FanoutLane::kSmall,
+                    std::move(handed_over));
 }
 
 void KafkaFanoutBus::PollProducer() {

@@ -35,7 +35,8 @@ class KafkaFanoutBus final : public FanoutBus {
   // the consumers. Errors: INVALID_ARGUMENT for a configuration librdkafka refuses, UNAVAILABLE
   // when the brokers cannot be reached in time.
   absl::Status Start(Deliver deliver) override;
-  void Publish(const im::v1::FanoutRecord& record, FanoutLane lane) override;
+  void Publish(const im::v1::FanoutRecord& record, FanoutLane lane,
+               HandedOver handed_over) override;
   void Stop() override;
 
  private:
@@ -59,7 +60,7 @@ class KafkaFanoutBus final : public FanoutBus {
   void PollProducer();
   void Consume(RdKafka::KafkaConsumer* consumer);
   // Pushes a record Kafka did not take from this node, through the in-process lane.
-  void FallBack(const RdKafka::Message& message);
+  void FallBack(const RdKafka::Message& message, HandedOver handed_over);
   const std::string& TopicOf(FanoutLane lane) const {
     return lane == FanoutLane::kLarge ? large_topic_ : small_topic_;
   }

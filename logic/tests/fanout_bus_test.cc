@@ -4,6 +4,7 @@
 // stops is covered end to end (tests/e2e/group_test.cc, with a broker of the test's own).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <map>
@@ -115,14 +116,17 @@ TYPED_TEST(FanoutBusContractTest, EveryRecordArrivesOnceAndInOrderPerConversatio
   ASSERT_TRUE(bus.Start(deliveries.Sink()).ok());
   constexpr int kConversations = 6;
   constexpr uint64_t kPerConversation = 50;
+  std::atomic<int> handed_over{0};
   for (uint64_t seq = 1; seq <= kPerConversation; ++seq) {
     for (int c = 0; c < kConversations; ++c) {
       bus.Publish(Record("g:c" + std::to_string(c), seq),
-                  c % 2 == 0 ? FanoutLane::kSmall : FanoutLane::kLarge);
+                  c % 2 == 0 ? FanoutLane::kSmall : FanoutLane::kLarge,
+                  [&handed_over] { handed_over.fetch_add(1); });
     }
   }
   ASSERT_TRUE(deliveries.WaitFor(kConversations * kPerConversation, std::chrono::seconds(60)));
   bus.Stop();
+  EXPECT_EQ(handed_over.load(), kConversations * static_cast<int>(kPerConversation));
   auto by_conv = deliveries.by_conv();
   ASSERT_EQ(by_conv.size(), static_cast<size_t>(kConversations));
   for (const auto& [conv, seqs] : by_conv) {
@@ -135,7 +139,9 @@ TYPED_TEST(FanoutBusContractTest, StopDeliversWhatWasPublished) {
   Deliveries deliveries;
   FanoutBus& bus = this->backend_.bus();
   ASSERT_TRUE(bus.Start(deliveries.Sink()).ok());
-  for (uint64_t seq = 1; seq <= 20; ++seq) bus.Publish(Record("g:stop", seq), FanoutLane::kSmall);
+  for (uint64_t seq = 1; seq <= 20; ++seq) {
+    bus.Publish(Record("g:stop", seq), FanoutLane::kSmall, {});
+  }
   ASSERT_TRUE(deliveries.WaitFor(20, std::chrono::seconds(60)));
   bus.Stop();
   bus.Stop();  // idempotent

@@ -26,9 +26,13 @@ inline constexpr int64_t kStartMs = 1'800'000'000'000;
 class RecordingFanoutBus final : public FanoutBus {
  public:
   absl::Status Start(Deliver) override { return absl::OkStatus(); }
-  void Publish(const im::v1::FanoutRecord& record, FanoutLane lane) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    published_.emplace_back(record, lane);
+  void Publish(const im::v1::FanoutRecord& record, FanoutLane lane,
+               HandedOver handed_over) override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      published_.emplace_back(record, lane);
+    }
+    if (handed_over) handed_over();
   }
   void Stop() override {}
   std::vector<std::pair<im::v1::FanoutRecord, FanoutLane>> published() {
