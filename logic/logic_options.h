@@ -69,8 +69,10 @@ struct LogicOptions {
     std::string consumer_group = "im-fanout";
     uint32_t partitions = 8;
     uint32_t replication_factor = 1;
-    // A record Kafka has not acknowledged after this long is pushed by this node directly.
-    uint32_t fallback_after_ms = 5'000;
+    // A record Kafka has not acknowledged after this long is pushed by this node directly. A
+    // group send waits for this when Kafka is down, so it must stay well below the gateways'
+    // gateway.logic_timeout_ms (5 s), or such sends time out instead of succeeding.
+    uint32_t fallback_after_ms = 2'000;
     uint32_t session_timeout_ms = 10'000;  // a dead node's partitions move after this
     uint32_t startup_timeout_ms = 30'000;  // creating the topics at start-up
   } kafka;
