@@ -9,9 +9,12 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/token.h"
@@ -22,6 +25,9 @@
 #endif
 #ifndef IM_GATEWAY_BINARY
 #error "IM_GATEWAY_BINARY must name the im-gateway binary"
+#endif
+#ifndef IM_SOURCE_DIR
+#error "IM_SOURCE_DIR must name the repository root (for deploy/local/kafka.sh)"
 #endif
 
 namespace im::e2e {
@@ -87,12 +93,51 @@ std::optional<int> StopProcess(Subprocess& process, int signal, Millis timeout) 
   return status;
 }
 
+// Kafka allows [A-Za-z0-9._-] in topic names; anything else becomes '_'.
+std::string KafkaNamePart(const std::string& prefix) {
+  std::string part = prefix;
+  while (!part.empty() && part.back() == '-') part.pop_back();
+  for (char& c : part) {
+    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!allowed) c = '_';
+  }
+  return part.empty() ? "cluster" : part;
+}
+
+std::string FileContents(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+std::string LastLines(const std::string& text, int count) {
+  size_t at = text.size();
+  for (int i = 0; i <= count && at != std::string::npos && at > 0; ++i) {
+    at = text.rfind('\n', at - 1);
+  }
+  return at == std::string::npos ? text : text.substr(at + 1);
+}
+
 }  // namespace
 
 std::optional<Endpoint> TestRedis() { return EndpointFromEnv("IM_TEST_REDIS", "test Redis"); }
 
 std::optional<Endpoint> TestMySql() {
   return EndpointFromEnv("IM_TEST_MYSQL", "test MariaDB (user im, password im-dev, database im)");
+}
+
+std::optional<Endpoint> TestKafka() {
+  return EndpointFromEnv("IM_TEST_KAFKA", "test Kafka broker (deploy/local/kafka.sh)");
+}
+
+std::string KafkaTopicPrefixFor(const std::string& prefix) {
+  return absl::StrCat("e2e.", KafkaNamePart(prefix), ".");
+}
+
+std::string KafkaConsumerGroupFor(const std::string& prefix) {
+  return absl::StrCat("e2e.", KafkaNamePart(prefix), ".fanout");
 }
 
 std::string UniquePrefix() {
@@ -174,6 +219,13 @@ bool LocalCluster::Start() {
     if (!redis) return false;
     redis_address_ = redis->ToString();
   }
+  if (options_.kafka_brokers) {
+    kafka_brokers_ = *options_.kafka_brokers;
+  } else {
+    std::optional<Endpoint> kafka = TestKafka();
+    if (!kafka) return false;
+    kafka_brokers_ = kafka->ToString();
+  }
   logic_.resize(options_.logic_nodes);
   for (int i = 0; i < options_.logic_nodes; ++i) {
     logic_[i].id = absl::StrCat(options_.prefix, "logic-", i + 1);
@@ -207,6 +259,9 @@ bool LocalCluster::StartLogic(int index) {
       {"IM_MYSQL_USER", "im"},
       {"IM_MYSQL_PASSWORD", "im-dev"},
       {"IM_MYSQL_DATABASE", "im"},
+      {"IM_KAFKA_BROKERS", kafka_brokers_},
+      {"IM_KAFKA_TOPIC_PREFIX", KafkaTopicPrefixFor(options_.prefix)},
+      {"IM_KAFKA_CONSUMER_GROUP", KafkaConsumerGroupFor(options_.prefix)},
       {"IM_LOG_LEVEL", "warn"},
   };
   for (const auto& [key, value] : options_.logic_env) env[key] = value;
@@ -425,6 +480,88 @@ bool OwnRedis::Kill() {
   const bool reaped = process_->Wait(Millis(10'000)).has_value();
   process_.reset();
   return reaped;
+}
+
+OwnKafka::OwnKafka() {
+  char dir[] = "/tmp/im-e2e-kafka-XXXXXX";
+  if (::mkdtemp(dir) != nullptr) dir_ = dir;
+  port_ = FreePort();
+  do {
+    controller_port_ = FreePort();
+  } while (controller_port_ != 0 && controller_port_ == port_);
+}
+
+OwnKafka::~OwnKafka() {
+  if (process_) Stop(Millis(30'000));
+  if (!dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+}
+
+bool OwnKafka::Start(Millis timeout) {
+  if (process_) {
+    ADD_FAILURE() << "the broker is already running";
+    return false;
+  }
+  if (dir_.empty() || port_ == 0 || controller_port_ == 0) {
+    ADD_FAILURE() << "no temporary directory or free ports for the Kafka broker";
+    return false;
+  }
+  const std::string script = absl::StrCat(IM_SOURCE_DIR, "/deploy/local/kafka.sh");
+  if (::access(script.c_str(), X_OK) != 0) {
+    ADD_FAILURE() << script << " is missing or not executable";
+    return false;
+  }
+  starts_++;
+  const std::string output = absl::StrCat(dir_, "/broker-", starts_, ".out");
+  // The shell only redirects and execs: the pid is the script's, which execs java. A file, not
+  // the Subprocess pipe, takes the output: nobody reads a pipe while the test runs, and a full
+  // pipe would stall the broker's logging.
+  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(
+      {"/bin/sh", "-c", "exec \"$0\" run \"$1\" \"$2\" \"$3\" >\"$4\" 2>&1", script, dir_,
+       std::to_string(port_), std::to_string(controller_port_), output});
+  if (!process.ok()) {
+    ADD_FAILURE() << "cannot start " << script << ": " << process.status();
+    return false;
+  }
+  process_ = std::move(*process);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    // `kafka.sh ready` asks for metadata and wants a live broker in the answer: registered with
+    // its controller and unfenced, so that topics can be created and written.
+    absl::StatusOr<std::unique_ptr<Subprocess>> probe =
+        Subprocess::Start({script, "ready", std::to_string(port_)});
+    if (probe.ok() && (*probe)->Wait(Millis(10'000)) == 0) return true;
+    const std::optional<int> exited = process_->Wait(Millis(0));
+    if (exited || std::chrono::steady_clock::now() >= deadline) {
+      if (!exited) {
+        process_->Signal(SIGKILL);
+        process_->Wait(Millis(10'000));
+      }
+      process_.reset();
+      ADD_FAILURE() << "the Kafka broker on port " << port_
+                    << (exited ? absl::StrCat(" exited with ", *exited)
+                               : absl::StrCat(" did not serve within ", timeout.count(), " ms"))
+                    << "; the end of " << output << ":\n"
+                    << LastLines(FileContents(output), 20) << "\nthe end of " << dir_
+                    << "/logs/server.log:\n"
+                    << LastLines(FileContents(dir_ + "/logs/server.log"), 20);
+      return false;
+    }
+    std::this_thread::sleep_for(Millis(300));
+  }
+}
+
+bool OwnKafka::Stop(Millis timeout) {
+  if (!process_) return false;
+  const std::optional<int> status = StopProcess(*process_, SIGTERM, timeout);
+  process_.reset();
+  // The JVM exits with 143 (128 + SIGTERM) after its shutdown hooks have run.
+  const bool clean = status == 0 || status == 128 + SIGTERM;
+  EXPECT_TRUE(clean) << "the Kafka broker on port " << port_ << " after SIGTERM: "
+                     << (status ? absl::StrCat("exit status ", *status) : "still running");
+  return clean;
 }
 
 }  // namespace im::e2e

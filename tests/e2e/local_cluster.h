@@ -22,11 +22,20 @@ struct Endpoint {
   std::string ToString() const { return host + ":" + std::to_string(port); }
 };
 
-// The test Redis and MariaDB named by IM_TEST_REDIS / IM_TEST_MYSQL ("host:port", as
-// scripts/test.sh exports them). Unset or unparsable is a test failure (ADD_FAILURE), never a
-// skip; nullopt then.
+// The test Redis, MariaDB and Kafka broker named by IM_TEST_REDIS / IM_TEST_MYSQL /
+// IM_TEST_KAFKA ("host:port", as scripts/test.sh exports them). Unset or unparsable is a test
+// failure (ADD_FAILURE), never a skip; nullopt then.
 std::optional<Endpoint> TestRedis();
 std::optional<Endpoint> TestMySql();
+std::optional<Endpoint> TestKafka();
+
+// Kafka names of a cluster whose ids start with `prefix`, so that clusters of concurrent tests
+// sharing one broker neither consume each other's records nor share consumer-group offsets:
+// topic prefix "e2e.<prefix>." (topics e2e.<prefix>.fanout and e2e.<prefix>.fanout.large) and
+// consumer group "e2e.<prefix>.fanout", with every character Kafka does not allow in a topic
+// name (outside [A-Za-z0-9._-]) replaced by '_' and a trailing '-' dropped.
+std::string KafkaTopicPrefixFor(const std::string& prefix);
+std::string KafkaConsumerGroupFor(const std::string& prefix);
 
 // A prefix no other test run uses: the test MariaDB and Redis are shared and never wiped, so every
 // uid, gateway id and logic id of a test starts with it.
@@ -43,6 +52,10 @@ struct ClusterOptions {
   std::string prefix;
   // Redis for logic; empty: TestRedis().
   std::string redis_address;
+  // Kafka brokers for logic's group fan-out (IM_KAFKA_BROKERS); nullopt: TestKafka(); an empty
+  // string: logic's in-process fan-out. Topic prefix and consumer group come from `prefix`
+  // (KafkaTopicPrefixFor, KafkaConsumerGroupFor) unless logic_env names them.
+  std::optional<std::string> kafka_brokers;
   // Extra IM_* variables for every logic node / every gateway; they override the harness's.
   std::map<std::string, std::string> logic_env;
   std::map<std::string, std::string> gateway_env;
@@ -52,9 +65,9 @@ struct ClusterOptions {
 };
 
 // N im-logic and M im-gateway processes (the real binaries, every port 0) against the test
-// MariaDB and a Redis, with the gateways pointed at all logic nodes. Failures are reported with
-// ADD_FAILURE/EXPECT; callers check ok() after Start(). Used from the test's thread only.
-// The destructor stops everything with SIGTERM (gateways first) and expects exit code 0 from
+// MariaDB, a Redis and a Kafka broker, with the gateways pointed at all logic nodes. Failures are
+// reported with ADD_FAILURE/EXPECT; callers check ok() after Start(). Used from the test's thread
+// only. The destructor stops everything with SIGTERM (gateways first) and expects exit code 0 from
 // each process still running, which catches crashes and sanitizer reports at exit.
 class LocalCluster {
  public:
@@ -117,6 +130,7 @@ class LocalCluster {
   ClusterOptions options_;
   std::optional<Endpoint> mysql_;
   std::string redis_address_;
+  std::string kafka_brokers_;
   uint32_t node_number_base_ = 0;
   std::vector<Process> logic_;
   std::vector<Process> gateways_;
@@ -143,6 +157,39 @@ class OwnRedis {
  private:
   std::string dir_;
   uint16_t port_ = 0;
+  int starts_ = 0;
+  std::unique_ptr<im::testing::Subprocess> process_;
+};
+
+// A single-node KRaft Kafka broker of a test's own, run by `deploy/local/kafka.sh run <dir>
+// <port> <controller_port>` on FreePort() ports with its data in a temporary directory, so that
+// the test can stop it and start it again (same data, same port) under a running cluster.
+// Its log is <dir>/logs/server.log; what it prints goes to <dir>/broker-<n>.out, one file per
+// start (a file, not a pipe that nobody reads while the test runs). Used from one thread.
+class OwnKafka {
+ public:
+  OwnKafka();
+  // Stops a running broker (SIGTERM, then SIGKILL if it hangs) and removes the directory.
+  ~OwnKafka();
+  OwnKafka(const OwnKafka&) = delete;
+  OwnKafka& operator=(const OwnKafka&) = delete;
+
+  // Starts the broker and waits until it serves: `kafka.sh ready <port>` succeeds (a Metadata
+  // request lists a live broker: registered with its controller and unfenced). An open port is
+  // not enough: the acceptor takes connections long before requests are served. The first start
+  // formats the directory (and may have to fetch the broker's jars); later ones reuse its data.
+  bool Start(Millis timeout = Millis(180'000));
+  // SIGTERM (a controlled shutdown), then waits for the exit; true on exit code 0 or 143.
+  bool Stop(Millis timeout = Millis(60'000));
+  bool running() const { return process_ != nullptr; }
+  uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  uint16_t port_ = 0;
+  uint16_t controller_port_ = 0;
   int starts_ = 0;
   std::unique_ptr<im::testing::Subprocess> process_;
 };

@@ -14,6 +14,8 @@ std::string SingleConvId(const std::string& a, const std::string& b) {
   return a < b ? absl::StrCat("s:", a, ":", b) : absl::StrCat("s:", b, ":", a);
 }
 
+std::string GroupConvId(const std::string& group_id) { return absl::StrCat("g:", group_id); }
+
 TestDevice::TestDevice(std::string uid, std::string device, std::string token)
     : uid_(std::move(uid)), device_(std::move(device)), token_(std::move(token)) {}
 
@@ -194,6 +196,111 @@ std::optional<im::v1::ConversationsResp> TestDevice::ConversationsPage(
   return response->conversations_resp();
 }
 
+template <typename Resp>
+std::optional<Resp> TestDevice::CallFor(im::v1::Frame request, bool (im::v1::Frame::*has)() const,
+                                        const Resp& (im::v1::Frame::*get)() const, Millis timeout) {
+  std::optional<im::v1::Frame> response = Call(std::move(request), timeout);
+  if (!response) return std::nullopt;
+  if (((*response).*has)()) return ((*response).*get)();
+  Resp resp;
+  if (response->has_error()) {
+    resp.mutable_status()->set_code(response->error().code());
+    resp.mutable_status()->set_message("Error frame: " + response->error().message());
+  } else {
+    resp.mutable_status()->set_code(im::v1::UNKNOWN);
+    resp.mutable_status()->set_message("unexpected response " + response->ShortDebugString());
+  }
+  return resp;
+}
+
+std::optional<im::v1::GroupCreateResp> TestDevice::GroupCreate(
+    const std::string& name, const std::vector<std::string>& members, Millis timeout) {
+  im::v1::Frame frame;
+  frame.mutable_group_create_req()->set_name(name);
+  for (const std::string& uid : members) frame.mutable_group_create_req()->add_members(uid);
+  return CallFor(std::move(frame), &im::v1::Frame::has_group_create_resp,
+                 &im::v1::Frame::group_create_resp, timeout);
+}
+
+std::optional<im::v1::GroupJoinResp> TestDevice::GroupJoin(const std::string& group_id,
+                                                           const std::vector<std::string>& uids,
+                                                           Millis timeout) {
+  im::v1::Frame frame;
+  frame.mutable_group_join_req()->set_group_id(group_id);
+  for (const std::string& uid : uids) frame.mutable_group_join_req()->add_uids(uid);
+  return CallFor(std::move(frame), &im::v1::Frame::has_group_join_resp,
+                 &im::v1::Frame::group_join_resp, timeout);
+}
+
+std::optional<im::v1::GroupLeaveResp> TestDevice::GroupLeave(const std::string& group_id,
+                                                             const std::string& uid,
+                                                             Millis timeout) {
+  im::v1::Frame frame;
+  frame.mutable_group_leave_req()->set_group_id(group_id);
+  frame.mutable_group_leave_req()->set_uid(uid);
+  return CallFor(std::move(frame), &im::v1::Frame::has_group_leave_resp,
+                 &im::v1::Frame::group_leave_resp, timeout);
+}
+
+std::optional<im::v1::GroupMembersResp> TestDevice::GroupMembersPage(const std::string& group_id,
+                                                                     const std::string& page_token,
+                                                                     uint32_t limit,
+                                                                     Millis timeout) {
+  im::v1::Frame frame;
+  frame.mutable_group_members_req()->set_group_id(group_id);
+  frame.mutable_group_members_req()->set_page_token(page_token);
+  frame.mutable_group_members_req()->set_limit(limit);
+  return CallFor(std::move(frame), &im::v1::Frame::has_group_members_resp,
+                 &im::v1::Frame::group_members_resp, timeout);
+}
+
+std::optional<im::v1::GroupSetRoleResp> TestDevice::GroupSetRole(const std::string& group_id,
+                                                                 const std::string& uid,
+                                                                 im::v1::GroupRole role,
+                                                                 Millis timeout) {
+  im::v1::Frame frame;
+  frame.mutable_group_set_role_req()->set_group_id(group_id);
+  frame.mutable_group_set_role_req()->set_uid(uid);
+  frame.mutable_group_set_role_req()->set_role(role);
+  return CallFor(std::move(frame), &im::v1::Frame::has_group_set_role_resp,
+                 &im::v1::Frame::group_set_role_resp, timeout);
+}
+
+TestDevice::GroupMembersResult TestDevice::ListGroupMembers(const std::string& group_id,
+                                                            uint32_t limit) {
+  GroupMembersResult result;
+  std::string token;
+  for (int guard = 0; guard < 100'000; ++guard) {
+    std::optional<im::v1::GroupMembersResp> page = GroupMembersPage(group_id, token, limit);
+    if (!page) {
+      result.error = absl::StrCat("no GroupMembersResp for page_token='", token, "'");
+      return result;
+    }
+    result.pages++;
+    if (page->status().code() != im::v1::OK) {
+      result.code = page->status().code();
+      result.error = page->ShortDebugString();
+      return result;
+    }
+    if (page->members_size() > static_cast<int>(limit)) {
+      result.error = absl::StrCat("page of ", page->members_size(), " > limit ", limit);
+      return result;
+    }
+    for (const im::v1::GroupMember& m : page->members()) result.members.push_back(m);
+    if (page->next_page_token().empty()) {
+      result.ok = true;
+      return result;
+    }
+    if (page->next_page_token() == token) {
+      result.error = "next_page_token repeats: " + token;
+      return result;
+    }
+    token = page->next_page_token();
+  }
+  result.error = "too many pages";
+  return result;
+}
+
 TestDevice::SyncResult TestDevice::SyncAll(const std::string& conv_id, uint64_t after_seq,
                                            uint32_t limit) {
   SyncResult result;
@@ -207,6 +314,7 @@ TestDevice::SyncResult TestDevice::SyncAll(const std::string& conv_id, uint64_t 
     }
     result.pages++;
     if (page->status().code() != im::v1::OK) {
+      result.code = page->status().code();
       result.error = absl::StrCat("SyncResp after_seq=", after, ": ", page->ShortDebugString());
       return result;
     }
@@ -333,6 +441,11 @@ size_t TestDevice::PushedCount(const std::string& conv_id) const {
   return it == convs_.end() ? 0 : it->second.pushed.size();
 }
 
+size_t TestDevice::PushedSeqCount(const std::string& conv_id) const {
+  auto it = convs_.find(conv_id);
+  return it == convs_.end() ? 0 : it->second.pushed_seqs.size();
+}
+
 std::vector<im::v1::Message> TestDevice::Held(const std::string& conv_id) const {
   std::vector<im::v1::Message> out;
   auto it = convs_.find(conv_id);
@@ -367,7 +480,9 @@ void TestDevice::Absorb(im::v1::Frame&& frame) {
   switch (frame.body_case()) {
     case im::v1::Frame::kMessagePush:
       for (const im::v1::Message& message : frame.message_push().messages()) {
-        convs_[message.conv_id()].pushed.push_back({connection_number_, message});
+        ConvState& state = convs_[message.conv_id()];
+        state.pushed.push_back({connection_number_, message});
+        state.pushed_seqs.insert(message.seq());
         Hold(message);
       }
       return;
@@ -444,6 +559,36 @@ std::vector<im::v1::Message> MessagesOf(const std::vector<PushedMessage>& pushed
   out.reserve(pushed.size());
   for (const PushedMessage& p : pushed) out.push_back(p.message);
   return out;
+}
+
+PushTally TallyPushes(const std::vector<PushedMessage>& pushed,
+                      const std::set<uint64_t>& expected) {
+  PushTally tally;
+  std::set<uint64_t> seen;
+  for (const PushedMessage& p : pushed) {
+    tally.pushed++;
+    const uint64_t seq = p.message.seq();
+    if (!seen.insert(seq).second) {
+      tally.duplicates++;
+      tally.duplicated.push_back(seq);
+    } else if (expected.count(seq) == 0) {
+      tally.unexpected.push_back(seq);
+    }
+  }
+  for (uint64_t seq : expected) {
+    if (seen.count(seq) == 0) tally.missing.push_back(seq);
+  }
+  std::sort(tally.unexpected.begin(), tally.unexpected.end());
+  std::sort(tally.duplicated.begin(), tally.duplicated.end());
+  tally.duplicated.erase(std::unique(tally.duplicated.begin(), tally.duplicated.end()),
+                         tally.duplicated.end());
+  return tally;
+}
+
+std::string PushTally::ToString() const {
+  return absl::StrCat(pushed, " pushed, ", duplicates, " duplicates ", SeqList(duplicated), ", ",
+                      missing.size(), " missing ", SeqList(missing), ", ", unexpected.size(),
+                      " unexpected ", SeqList(unexpected));
 }
 
 std::string SeqList(const std::vector<uint64_t>& seqs) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ using Millis = std::chrono::milliseconds;
 
 // The single-chat conversation id of two users: s:<min uid>:<max uid>.
 std::string SingleConvId(const std::string& a, const std::string& b);
+// The conversation id of a group: g:<group id>.
+std::string GroupConvId(const std::string& group_id);
 
 // One message as a device received it by push, tagged with the connection it came on.
 struct PushedMessage {
@@ -82,10 +85,41 @@ class TestDevice {
                                                              uint32_t limit,
                                                              Millis timeout = Millis(10'000));
 
+  // ---- groups; an Error frame answering the request becomes the response's status ----
+  std::optional<im::v1::GroupCreateResp> GroupCreate(const std::string& name,
+                                                     const std::vector<std::string>& members,
+                                                     Millis timeout = Millis(10'000));
+  // Empty `uids`: this user joins; else it adds them.
+  std::optional<im::v1::GroupJoinResp> GroupJoin(const std::string& group_id,
+                                                 const std::vector<std::string>& uids = {},
+                                                 Millis timeout = Millis(10'000));
+  // Empty `uid`: this user leaves; else it removes uid.
+  std::optional<im::v1::GroupLeaveResp> GroupLeave(const std::string& group_id,
+                                                   const std::string& uid = "",
+                                                   Millis timeout = Millis(10'000));
+  std::optional<im::v1::GroupMembersResp> GroupMembersPage(const std::string& group_id,
+                                                           const std::string& page_token,
+                                                           uint32_t limit,
+                                                           Millis timeout = Millis(10'000));
+  std::optional<im::v1::GroupSetRoleResp> GroupSetRole(const std::string& group_id,
+                                                       const std::string& uid,
+                                                       im::v1::GroupRole role,
+                                                       Millis timeout = Millis(10'000));
+  // Every page of a group's members, following next_page_token.
+  struct GroupMembersResult {
+    bool ok = false;
+    std::string error;               // why not ok
+    im::v1::Code code = im::v1::OK;  // the status of the page that failed
+    std::vector<im::v1::GroupMember> members;
+    int pages = 0;
+  };
+  GroupMembersResult ListGroupMembers(const std::string& group_id, uint32_t limit);
+
   // Every page of a conversation after `after_seq`, following has_more.
   struct SyncResult {
     bool ok = false;
-    std::string error;  // why not ok
+    std::string error;               // why not ok
+    im::v1::Code code = im::v1::OK;  // the status of the page that failed
     std::vector<im::v1::Message> messages;
     std::vector<im::v1::SeqRange> holes;
     uint64_t max_seq = 0;
@@ -120,6 +154,8 @@ class TestDevice {
   // Messages pushed to this device, in arrival order (all connections).
   std::vector<PushedMessage> Pushed(const std::string& conv_id) const;
   size_t PushedCount(const std::string& conv_id) const;
+  // Distinct seqs of `conv_id` pushed to this device (a seq pushed twice counts once).
+  size_t PushedSeqCount(const std::string& conv_id) const;
   const std::vector<im::v1::ReadPush>& read_pushes() const { return read_pushes_; }
   const std::vector<im::v1::Kick>& kicks() const { return kicks_; }
   const std::vector<im::v1::Error>& errors() const { return errors_; }
@@ -138,10 +174,16 @@ class TestDevice {
  private:
   struct ConvState {
     std::vector<PushedMessage> pushed;
+    std::set<uint64_t> pushed_seqs;
     std::map<uint64_t, im::v1::Message> held;
     std::vector<im::v1::SeqRange> holes;
   };
 
+  // Call() for a request whose response is `Resp`, found in the frame by `has`/`get`; an Error
+  // frame answering the request becomes the status of the response.
+  template <typename Resp>
+  std::optional<Resp> CallFor(im::v1::Frame request, bool (im::v1::Frame::*has)() const,
+                              const Resp& (im::v1::Frame::*get)() const, Millis timeout);
   void Absorb(im::v1::Frame&& frame);
   void DrainQueued();
   void Hold(const im::v1::Message& message);
@@ -175,6 +217,18 @@ class TestDevice {
 std::vector<uint64_t> SeqsOf(const std::vector<im::v1::Message>& messages);
 std::vector<uint64_t> SeqsOf(const std::vector<PushedMessage>& pushed);
 std::vector<im::v1::Message> MessagesOf(const std::vector<PushedMessage>& pushed);
+// How the pushes of one conversation to a device compare with what it should have been pushed.
+struct PushTally {
+  size_t pushed = 0;                 // messages pushed, on every connection
+  size_t duplicates = 0;             // pushes of a seq that had been pushed before
+  std::vector<uint64_t> duplicated;  // the seqs pushed more than once (each seq once)
+  std::vector<uint64_t> missing;     // expected, never pushed
+  std::vector<uint64_t> unexpected;  // pushed, not expected (each seq once)
+  bool exact() const { return duplicates == 0 && missing.empty() && unexpected.empty(); }
+  std::string ToString() const;
+};
+PushTally TallyPushes(const std::vector<PushedMessage>& pushed, const std::set<uint64_t>& expected);
+
 // "[1, 2, 5]" for failure messages.
 std::string SeqList(const std::vector<uint64_t>& seqs);
 

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -84,6 +85,7 @@ std::optional<im::v1::Frame> WireClient::Receive(Millis timeout) {
 std::optional<im::v1::Frame> WireClient::ReceiveMatching(
     const std::function<bool(const im::v1::Frame&)>& match, Millis timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool read_once = false;
   while (true) {
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
       if (match(*it)) {
@@ -94,8 +96,11 @@ std::optional<im::v1::Frame> WireClient::ReceiveMatching(
     }
     const auto left =
         std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || closed_) return std::nullopt;
-    Pump(left);
+    // A timeout that has run out (or was too short to survive the rounding to milliseconds)
+    // still reads what has already arrived, once.
+    if (closed_ || (left.count() <= 0 && read_once)) return std::nullopt;
+    read_once = true;
+    Pump(std::max(left, Millis(0)));
   }
 }
 

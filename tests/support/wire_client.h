@@ -31,7 +31,8 @@ class WireClient {
   bool SendFrame(const im::v1::Frame& frame);
   bool SendRaw(std::string_view bytes);
 
-  // The next frame, or nullopt on timeout or when the server has closed (see closed()).
+  // The next frame, or nullopt on timeout or when the server has closed (see closed()). Reads
+  // the socket at least once, so a zero timeout returns what has already arrived.
   std::optional<im::v1::Frame> Receive(Millis timeout);
   // The first frame matching `match`; frames that do not match stay queued for Receive().
   std::optional<im::v1::Frame> ReceiveMatching(
