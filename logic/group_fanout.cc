@@ -1,5 +1,6 @@
 #include "logic/group_fanout.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -58,6 +59,13 @@ void GroupFanout::Deliver(const std::vector<im::v1::FanoutRecord>& batch) {
     auto& records = by_group[conversation->group_id];
     if (records.empty()) order.push_back(conversation->group_id);
     records.push_back(&record);
+  }
+  // Publishing runs on executor threads, so a group's records reach the bus in about, not
+  // exactly, seq order: put each batch back in order before it is pushed.
+  for (auto& [group_id, records] : by_group) {
+    std::stable_sort(records.begin(), records.end(), [](const auto* a, const auto* b) {
+      return a->message().seq() < b->message().seq();
+    });
   }
   auto pushes = std::make_shared<PushesInFlight>();
   for (const std::string& group_id : order) DeliverGroup(group_id, by_group[group_id], *pushes);
