@@ -9,6 +9,47 @@
 #include "absl/strings/str_join.h"
 
 namespace im::e2e {
+namespace {
+
+// Walks a listing paged by next_page_token until a page has none: every item appended to `items`,
+// each page checked (answered, OK, at most `limit` items, a token that moves on).
+template <typename Response, typename Item, typename Fetch, typename Result>
+void FollowPages(const char* what, uint32_t limit, int max_pages, Fetch fetch,
+                 const google::protobuf::RepeatedPtrField<Item>& (Response::*items_of)() const,
+                 std::vector<Item>* items, Result* result) {
+  std::string token;
+  for (int guard = 0; guard < max_pages; ++guard) {
+    std::optional<Response> page = fetch(token);
+    if (!page) {
+      result->error = absl::StrCat("no ", what, " for page_token='", token, "'");
+      return;
+    }
+    result->pages++;
+    if (page->status().code() != im::v1::OK) {
+      result->code = page->status().code();
+      result->error = page->ShortDebugString();
+      return;
+    }
+    const auto& page_items = ((*page).*items_of)();
+    if (page_items.size() > static_cast<int>(limit)) {
+      result->error = absl::StrCat("page of ", page_items.size(), " > limit ", limit);
+      return;
+    }
+    items->insert(items->end(), page_items.begin(), page_items.end());
+    if (page->next_page_token().empty()) {
+      result->ok = true;
+      return;
+    }
+    if (page->next_page_token() == token) {
+      result->error = "next_page_token repeats: " + token;
+      return;
+    }
+    token = page->next_page_token();
+  }
+  result->error = "too many pages";
+}
+
+}  // namespace
 
 std::string SingleConvId(const std::string& a, const std::string& b) {
   return a < b ? absl::StrCat("s:", a, ":", b) : absl::StrCat("s:", b, ":", a);
@@ -269,35 +310,10 @@ std::optional<im::v1::GroupSetRoleResp> TestDevice::GroupSetRole(const std::stri
 TestDevice::GroupMembersResult TestDevice::ListGroupMembers(const std::string& group_id,
                                                             uint32_t limit) {
   GroupMembersResult result;
-  std::string token;
-  for (int guard = 0; guard < 100'000; ++guard) {
-    std::optional<im::v1::GroupMembersResp> page = GroupMembersPage(group_id, token, limit);
-    if (!page) {
-      result.error = absl::StrCat("no GroupMembersResp for page_token='", token, "'");
-      return result;
-    }
-    result.pages++;
-    if (page->status().code() != im::v1::OK) {
-      result.code = page->status().code();
-      result.error = page->ShortDebugString();
-      return result;
-    }
-    if (page->members_size() > static_cast<int>(limit)) {
-      result.error = absl::StrCat("page of ", page->members_size(), " > limit ", limit);
-      return result;
-    }
-    for (const im::v1::GroupMember& m : page->members()) result.members.push_back(m);
-    if (page->next_page_token().empty()) {
-      result.ok = true;
-      return result;
-    }
-    if (page->next_page_token() == token) {
-      result.error = "next_page_token repeats: " + token;
-      return result;
-    }
-    token = page->next_page_token();
-  }
-  result.error = "too many pages";
+  FollowPages(
+      "GroupMembersResp", limit, 100'000,
+      [&](const std::string& token) { return GroupMembersPage(group_id, token, limit); },
+      &im::v1::GroupMembersResp::members, &result.members, &result);
   return result;
 }
 
@@ -358,34 +374,10 @@ TestDevice::SyncResult TestDevice::CatchUp(const std::string& conv_id, uint32_t 
 
 TestDevice::ConversationsResult TestDevice::ListConversations(uint32_t limit) {
   ConversationsResult result;
-  std::string token;
-  for (int guard = 0; guard < 10'000; ++guard) {
-    std::optional<im::v1::ConversationsResp> page = ConversationsPage(token, limit);
-    if (!page) {
-      result.error = absl::StrCat("no ConversationsResp for page_token='", token, "'");
-      return result;
-    }
-    result.pages++;
-    if (page->status().code() != im::v1::OK) {
-      result.error = page->ShortDebugString();
-      return result;
-    }
-    if (page->conversations_size() > static_cast<int>(limit)) {
-      result.error = absl::StrCat("page of ", page->conversations_size(), " > limit ", limit);
-      return result;
-    }
-    for (const im::v1::Conversation& c : page->conversations()) result.conversations.push_back(c);
-    if (page->next_page_token().empty()) {
-      result.ok = true;
-      return result;
-    }
-    if (page->next_page_token() == token) {
-      result.error = "next_page_token repeats: " + token;
-      return result;
-    }
-    token = page->next_page_token();
-  }
-  result.error = "too many pages";
+  FollowPages(
+      "ConversationsResp", limit, 10'000,
+      [&](const std::string& token) { return ConversationsPage(token, limit); },
+      &im::v1::ConversationsResp::conversations, &result.conversations, &result);
   return result;
 }
 

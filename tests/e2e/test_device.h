@@ -132,7 +132,8 @@ class TestDevice {
   // Every page of the user's conversations, following next_page_token.
   struct ConversationsResult {
     bool ok = false;
-    std::string error;
+    std::string error;               // why not ok
+    im::v1::Code code = im::v1::OK;  // the status of the page that failed
     std::vector<im::v1::Conversation> conversations;
     int pages = 0;
   };
