@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/base64url.h"
 #include "im/v1/client.pb.h"
 
 namespace im::common {
@@ -39,10 +40,5 @@ class TokenVerifier {
  private:
   std::string secret_;
 };
-
-// Unpadded base64url, exposed for tests and for tools that mint tokens.
-std::string Base64UrlEncode(std::string_view bytes);
-// Returns false on characters outside the alphabet or an impossible length.
-bool Base64UrlDecode(std::string_view text, std::string* out);
 
 }  // namespace im::common

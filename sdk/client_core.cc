@@ -1,0 +1,647 @@
+#include "sdk/client_core.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/frame_codec.h"
+
+namespace im::sdk {
+namespace {
+
+constexpr uint64_t kTickMs = 50;
+constexpr size_t kTaskQueueCapacity = 100'000;
+constexpr uint32_t kConversationPage = 100;
+// Room in a frame beside the body (ids, conversation, framing).
+constexpr size_t kSendOverheadBytes = 1024;
+
+int64_t MonotonicMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status StatusOf(const im::v1::Status& status) { return Status{status.code(), status.message()}; }
+
+// Codes after which the same send may succeed later; it is retried with the same client_msg_id.
+bool IsRetryable(int code) {
+  switch (code) {
+    case im::v1::CANCELLED:
+    case im::v1::UNKNOWN:
+    case im::v1::DEADLINE_EXCEEDED:
+    case im::v1::RESOURCE_EXHAUSTED:
+    case im::v1::ABORTED:
+    case im::v1::INTERNAL:
+    case im::v1::UNAVAILABLE:
+    case im::v1::TOO_MANY_IN_FLIGHT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsAuthFailure(int code) {
+  return code == im::v1::TOKEN_EXPIRED || code == im::v1::TOKEN_INVALID ||
+         code == im::v1::UNAUTHENTICATED;
+}
+
+Message MessageOf(const im::v1::Message& message) {
+  Message out;
+  out.conv_id = message.conv_id();
+  out.seq = message.seq();
+  out.msg_id = message.msg_id();
+  out.sender = message.sender();
+  out.client_msg_id = message.client_msg_id();
+  out.type = message.type();
+  out.body = message.body();
+  out.created_ms = message.created_ms();
+  return out;
+}
+
+uint64_t Seed() {
+  std::random_device device;
+  return (uint64_t{device()} << 32) ^ device();
+}
+
+}  // namespace
+
+ClientCore::ClientCore(ClientOptions options, ClientListener* listener,
+                       std::unique_ptr<StateStore> store, std::string uid)
+    : options_(std::move(options)),
+      listener_(listener),
+      store_(std::move(store)),
+      uid_(std::move(uid)),
+      alive_(std::make_shared<std::atomic<bool>>(true)),
+      backoff_(options_.reconnect_initial_ms, options_.reconnect_max_ms, Seed()),
+      inbox_(options_.gap_wait_ms) {
+  if (options_.start_at_random_gateway && !options_.gateways.empty()) {
+    gateway_index_ =
+        static_cast<size_t>(backoff_.Jitter(static_cast<int64_t>(options_.gateways.size()) - 1));
+  }
+  std::promise<void> started;
+  std::future<void> ready = started.get_future();
+  thread_ = std::thread([this, &started] { RunLoop(&started); });
+  ready.wait();
+}
+
+ClientCore::~ClientCore() {
+  alive_->store(false);
+  Post([this]() { Shutdown(); });
+  thread_.join();
+}
+
+void ClientCore::RunLoop(std::promise<void>* started) {
+  // A write to a socket the peer has reset raises SIGPIPE in the writing thread, and libuv writes
+  // with write(2); an app must not die of a dropped connection, so this thread blocks it (the
+  // write then fails with EPIPE, which ends the connection like any other error).
+  sigset_t pipe_signal;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+  uv_loop_init(&loop_);
+  tasks_ = std::make_unique<common::LoopTaskQueue>(&loop_, kTaskQueueCapacity);
+  tasks_->Start();
+  uv_timer_init(&loop_, &tick_timer_);
+  tick_timer_.data = this;
+  uv_timer_start(&tick_timer_, &ClientCore::OnTick, kTickMs, kTickMs);
+  Post([this]() { LoadState(); });
+  started->set_value();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  tasks_.reset();
+  const int closed = uv_loop_close(&loop_);
+  if (closed != 0) Log(2, "network loop closed with handles still open");
+}
+
+void ClientCore::Shutdown() {
+  if (store_ != nullptr && !uid_.empty()) {
+    absl::Status saved = store_->SaveCursors(uid_, inbox_.Cursors());
+    if (!saved.ok()) Log(2, "cursors not saved: " + saved.ToString());
+  }
+  running_ = false;
+  connection_.reset();
+  requests_.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
+  tasks_->Close([] {});
+}
+
+void ClientCore::Post(absl::AnyInvocable<void() &&> task) {
+  if (!tasks_->Post(std::move(task))) Log(2, "network thread is gone or overloaded: task dropped");
+}
+
+void ClientCore::Notify(std::function<void()> callback) {
+  if (!options_.executor) return callback();
+  std::shared_ptr<std::atomic<bool>> alive = alive_;
+  options_.executor([alive, callback = std::move(callback)] {
+    if (alive->load()) callback();
+  });
+}
+
+void ClientCore::Log(int level, const std::string& line) const {
+  if (options_.log) options_.log(level, line);
+}
+
+void ClientCore::SetState(ConnectionState state, Status reason) {
+  state_.store(state);
+  if (state == notified_state_) return;
+  notified_state_ = state;
+  Log(1, absl::StrCat("state ", ConnectionStateName(state),
+                      reason.message.empty() ? "" : ": " + reason.message));
+  Notify([this, state, reason = std::move(reason)] { listener_->OnStateChanged(state, reason); });
+}
+
+void ClientCore::OnTick(uv_timer_t* timer) { static_cast<ClientCore*>(timer->data)->Tick(); }
+
+void ClientCore::Tick() {
+  const int64_t now = MonotonicMs();
+  ExpireRequests(now);
+  ExpireSends();
+  if (running_ && connection_ == nullptr && reconnect_at_ms_ <= now &&
+      state_.load() == ConnectionState::kConnecting) {
+    Connect();
+    return;
+  }
+  if (connection_ == nullptr) return;
+  if (!logged_in_) {
+    if (now > attempt_deadline_ms_) Drop("connecting and logging in timed out", -1);
+    return;
+  }
+  if (now - last_received_ms_ > heartbeat_ms_ + options_.request_timeout_ms) {
+    return Drop("the gateway went silent", -1);
+  }
+  for (const auto& [frame_id, send] : sends_on_wire_) {
+    if (now - send.sent_ms > options_.request_timeout_ms) {
+      return Drop("a send went unanswered", -1);
+    }
+  }
+  if (now - last_ping_ms_ >= heartbeat_ms_) {
+    last_ping_ms_ = now;
+    im::v1::Frame ping;
+    ping.set_id(next_frame_id_++);
+    ping.mutable_ping()->set_client_time_ms(WallMs());
+    Write(ping);
+  }
+  StartDueSyncs();
+  if (now - last_ack_ms_ >= options_.ack_interval_ms) FlushAcks();
+  PumpOutbox();
+}
+
+// ---- connection lifecycle ----
+
+void ClientCore::StartConnecting() {
+  if (running_) return;
+  running_ = true;
+  if (options_.gateways.empty()) {
+    return SetState(ConnectionState::kAuthFailed,
+                    Status{im::v1::INVALID_ARGUMENT, "no gateway address configured"});
+  }
+  reconnect_at_ms_ = 0;
+  SetState(ConnectionState::kConnecting, {});
+}
+
+void ClientCore::StopConnecting() {
+  running_ = false;
+  if (connection_ != nullptr) Drop("stopped by the app", -1);
+  FailRequests(false, Status{im::v1::CANCELLED, "the client was stopped"});
+  SetState(ConnectionState::kIdle, {});
+}
+
+void ClientCore::ReplaceToken(std::string token) {
+  options_.token = std::move(token);
+  const ConnectionState state = state_.load();
+  if (running_ && (state == ConnectionState::kAuthFailed || state == ConnectionState::kKicked)) {
+    backoff_.Reset();
+    reconnect_at_ms_ = 0;
+    SetState(ConnectionState::kConnecting, {});
+  }
+}
+
+void ClientCore::Connect() {
+  const std::string& address = options_.gateways[gateway_index_ % options_.gateways.size()];
+  Log(0, "connecting to " + address);
+  attempt_deadline_ms_ = MonotonicMs() + options_.connect_timeout_ms;
+  last_error_.clear();
+  connection_ = std::make_unique<GatewayConnection>(
+      &loop_, address, options_.max_frame_bytes, static_cast<GatewayConnection::Listener*>(this));
+  if (!connection_->failed_at_start().empty()) Drop(connection_->failed_at_start(), -1);
+}
+
+void ClientCore::OnConnected() {
+  im::v1::Frame login;
+  login_frame_id_ = next_frame_id_++;
+  login.set_id(login_frame_id_);
+  im::v1::LoginReq* req = login.mutable_login_req();
+  req->set_token(options_.token);
+  req->set_device(options_.device);
+  req->set_platform(options_.platform);
+  req->set_client_version(options_.client_version);
+  Write(login);
+}
+
+void ClientCore::OnDisconnected(const std::string& reason) {
+  Drop(last_error_.empty() ? reason : absl::StrCat(reason, " (", last_error_, ")"), -1);
+}
+
+// Ends the connection. `reconnect_after_ms` < 0: after the backoff, at the next gateway.
+void ClientCore::Drop(const std::string& reason, int64_t reconnect_after_ms) {
+  const bool was_logged_in = logged_in_;
+  connection_.reset();
+  logged_in_ = false;
+  listing_ = false;
+  outbox_.RequeueAll();
+  sends_on_wire_.clear();
+  inbox_.AbortSyncs();
+  FailRequests(true, Status{im::v1::UNAVAILABLE, "connection lost: " + reason});
+  for (auto& [id, request] : requests_) request.on_wire = false;
+  Log(1, (was_logged_in ? "disconnected: " : "connection attempt failed: ") + reason);
+  if (!options_.gateways.empty()) gateway_index_ = (gateway_index_ + 1) % options_.gateways.size();
+  reconnect_at_ms_ =
+      MonotonicMs() + (reconnect_after_ms >= 0 ? reconnect_after_ms : backoff_.NextDelayMs());
+  const ConnectionState state = state_.load();
+  if (running_ && state != ConnectionState::kKicked && state != ConnectionState::kAuthFailed) {
+    SetState(ConnectionState::kConnecting, Status{im::v1::UNAVAILABLE, reason});
+  }
+}
+
+void ClientCore::Write(const im::v1::Frame& frame) {
+  if (connection_ != nullptr) connection_->Send(frame);
+}
+
+void ClientCore::OnFrame(im::v1::Frame&& frame) {
+  last_received_ms_ = MonotonicMs();
+  switch (frame.body_case()) {
+    case im::v1::Frame::kLoginResp:
+      if (frame.id() == login_frame_id_) OnLoginResp(frame.login_resp());
+      return;
+    case im::v1::Frame::kPong:
+      return;
+    case im::v1::Frame::kSendResp:
+      return OnSendResp(frame.id(), frame.send_resp());
+    case im::v1::Frame::kMessagePush:
+      return OnPush(frame.message_push());
+    case im::v1::Frame::kReadPush: {
+      ReadReceipt receipt{frame.read_push().conv_id(), frame.read_push().reader(),
+                          frame.read_push().read_seq()};
+      return Notify([this, receipt] { listener_->OnReadReceipt(receipt); });
+    }
+    case im::v1::Frame::kKick: {
+      Status reason{im::v1::UNAVAILABLE,
+                    absl::StrCat("kicked (", im::v1::Kick::Reason_Name(frame.kick().reason()),
+                                 "): ", frame.kick().message())};
+      SetState(ConnectionState::kKicked, reason);
+      return Drop(reason.message, -1);
+    }
+    case im::v1::Frame::kGoAway: {
+      // The gateway is draining: go elsewhere after its hint, spread so that its clients do not
+      // all land on the next gateway in the same instant.
+      const int64_t hint = frame.go_away().reconnect_after_ms();
+      return Drop("the gateway is draining (GoAway)",
+                  hint + backoff_.Jitter(std::max<int64_t>(hint / 2, 200)));
+    }
+    case im::v1::Frame::kError:
+      last_error_ =
+          absl::StrCat(im::v1::Code_Name(frame.error().code()), ": ", frame.error().message());
+      Log(2, "error from the gateway: " + last_error_);
+      return;
+    default:
+      break;
+  }
+  auto request = requests_.find(frame.id());
+  if (request == requests_.end()) return;  // late answer to a request that timed out
+  ResponseHandler handler = std::move(request->second.handler);
+  requests_.erase(request);
+  handler(Status{}, &frame);
+}
+
+void ClientCore::OnLoginResp(const im::v1::LoginResp& resp) {
+  const int code = resp.status().code();
+  if (code == im::v1::OK) return OnLoggedIn(resp);
+  Status reason = StatusOf(resp.status());
+  if (IsAuthFailure(code)) {
+    SetState(ConnectionState::kAuthFailed, reason);
+  } else if (code == im::v1::TOO_MANY_DEVICES) {
+    SetState(ConnectionState::kKicked, reason);
+  }
+  Drop(absl::StrCat("login refused: ", im::v1::Code_Name(resp.status().code()), " ",
+                    resp.status().message()),
+       -1);
+}
+
+void ClientCore::OnLoggedIn(const im::v1::LoginResp& resp) {
+  logged_in_ = true;
+  logged_in_uid_ = resp.uid();
+  backoff_.Reset();
+  heartbeat_ms_ = std::max<int64_t>(1000, int64_t{resp.heartbeat_sec()} * 1000);
+  last_ping_ms_ = MonotonicMs();
+  if (uid_.empty()) {
+    uid_ = resp.uid();
+    LoadState();
+  }
+  SetState(ConnectionState::kConnected, {});
+  for (auto& [id, request] : requests_) {
+    if (!request.on_wire) SendRequest(id, request);
+  }
+  ListConversationsForSync("", {});
+  PumpOutbox();
+}
+
+// ---- requests ----
+
+void ClientCore::Request(im::v1::Frame request, bool resend_on_reconnect, ResponseHandler handler) {
+  const uint64_t id = next_frame_id_++;
+  request.set_id(id);
+  PendingRequest& pending = requests_[id];
+  pending.frame = std::move(request);
+  pending.handler = std::move(handler);
+  pending.deadline_ms = MonotonicMs() + options_.request_timeout_ms;
+  pending.resend_on_reconnect = resend_on_reconnect;
+  if (logged_in_) SendRequest(id, pending);
+}
+
+void ClientCore::SendRequest(uint64_t id, PendingRequest& request) {
+  request.on_wire = true;
+  request.frame.set_id(id);
+  Write(request.frame);
+}
+
+void ClientCore::FailRequests(bool only_unresendable, const Status& status) {
+  std::vector<ResponseHandler> failed;
+  for (auto it = requests_.begin(); it != requests_.end();) {
+    const PendingRequest& request = it->second;
+    if (only_unresendable && (!request.on_wire || request.resend_on_reconnect)) {
+      ++it;
+      continue;
+    }
+    failed.push_back(std::move(it->second.handler));
+    it = requests_.erase(it);
+  }
+  for (ResponseHandler& handler : failed) handler(status, nullptr);
+}
+
+void ClientCore::ExpireRequests(int64_t now_ms) {
+  std::vector<ResponseHandler> expired;
+  for (auto it = requests_.begin(); it != requests_.end();) {
+    if (it->second.deadline_ms > now_ms) {
+      ++it;
+      continue;
+    }
+    expired.push_back(std::move(it->second.handler));
+    it = requests_.erase(it);
+  }
+  for (ResponseHandler& handler : expired) {
+    handler(Status{im::v1::DEADLINE_EXCEEDED, "no answer within the request timeout"}, nullptr);
+  }
+}
+
+// ---- sending ----
+
+void ClientCore::LoadState() {
+  if (state_loaded_ || uid_.empty()) return;
+  state_loaded_ = true;
+  if (store_ == nullptr) return;
+  std::map<std::string, uint64_t> cursors;
+  std::vector<PendingSend> outbox;
+  if (absl::Status loaded = store_->Load(uid_, &cursors, &outbox); !loaded.ok()) {
+    Log(2, "saved state not loaded: " + loaded.ToString());
+    return;
+  }
+  inbox_.Restore(cursors);
+  for (PendingSend& send : outbox) outbox_.Add(std::move(send));
+  if (!outbox.empty() || !cursors.empty()) {
+    Log(1, absl::StrCat("resumed ", cursors.size(), " conversation cursors and ", outbox.size(),
+                        " unsent messages"));
+  }
+}
+
+void ClientCore::QueueSend(PendingSend send) {
+  if (send.deadline_ms == 0 && options_.send_timeout_ms > 0) {
+    send.deadline_ms = send.created_ms + options_.send_timeout_ms;
+  }
+  const size_t frame_estimate =
+      send.body.size() + send.conv_id.size() + send.to_uid.size() + kSendOverheadBytes;
+  if (send.conv_id.empty() == send.to_uid.empty()) {
+    return ReportSendResult(send, Status{im::v1::INVALID_ARGUMENT, "name a conversation or a peer"},
+                            nullptr);
+  }
+  if (frame_estimate > options_.max_frame_bytes) {
+    return ReportSendResult(
+        send, Status{im::v1::BODY_TOO_LARGE, "the message does not fit in one frame"}, nullptr);
+  }
+  if (store_ != nullptr && !uid_.empty()) {
+    if (absl::Status saved = store_->AddPending(uid_, send); !saved.ok()) {
+      return ReportSendResult(send, Status{im::v1::INTERNAL, saved.ToString()}, nullptr);
+    }
+  }
+  if (!outbox_.Add(send)) {
+    return ReportSendResult(send, Status{im::v1::ALREADY_EXISTS, "client_msg_id already queued"},
+                            nullptr);
+  }
+  PumpOutbox();
+}
+
+void ClientCore::PumpOutbox() {
+  if (!logged_in_) return;
+  const size_t room = options_.max_sends_in_flight > outbox_.in_flight_count()
+                          ? options_.max_sends_in_flight - outbox_.in_flight_count()
+                          : 0;
+  if (room == 0) return;
+  const int64_t now = MonotonicMs();
+  for (PendingSend& send : outbox_.TakeReady(now, room)) {
+    im::v1::Frame frame;
+    frame.set_id(next_frame_id_++);
+    im::v1::SendReq* req = frame.mutable_send_req();
+    req->set_conv_id(send.conv_id);
+    req->set_to_uid(send.to_uid);
+    req->set_client_msg_id(send.client_msg_id);
+    req->set_type(static_cast<im::v1::MessageType>(send.type));
+    req->set_body(std::move(send.body));
+    sends_on_wire_[frame.id()] = SendOnWire{send.client_msg_id, now};
+    Write(frame);
+  }
+}
+
+void ClientCore::OnSendResp(uint64_t frame_id, const im::v1::SendResp& resp) {
+  auto on_wire = sends_on_wire_.find(frame_id);
+  if (on_wire == sends_on_wire_.end()) return;
+  const std::string client_msg_id = std::move(on_wire->second.client_msg_id);
+  sends_on_wire_.erase(on_wire);
+  const int code = resp.status().code();
+  if (IsRetryable(code)) {
+    Log(0, absl::StrCat("send ", client_msg_id, " will be retried: ", im::v1::Code_Name(code)));
+    outbox_.Requeue(client_msg_id,
+                    MonotonicMs() + options_.reconnect_initial_ms + backoff_.Jitter(1000));
+    return;
+  }
+  std::optional<PendingSend> send = outbox_.Remove(client_msg_id);
+  if (!send) return;
+  if (store_ != nullptr && !uid_.empty()) {
+    absl::Status removed = store_->RemovePending(uid_, client_msg_id);
+    if (!removed.ok()) Log(2, "outbox entry not removed: " + removed.ToString());
+  }
+  ReportSendResult(*send, StatusOf(resp.status()), &resp);
+  if (code == im::v1::OK) {
+    // The device's own message joins its conversation's stream like any other.
+    Message own;
+    own.conv_id = resp.conv_id();
+    own.seq = resp.seq();
+    own.msg_id = resp.msg_id();
+    own.sender = logged_in_uid_;
+    own.client_msg_id = client_msg_id;
+    own.type = send->type;
+    own.body = std::move(send->body);
+    own.created_ms = resp.server_time_ms();
+    std::vector<Message> messages;
+    messages.push_back(std::move(own));
+    if (std::optional<Inbox::Delivery> delivery =
+            inbox_.Receive(resp.conv_id(), std::move(messages), MonotonicMs())) {
+      Deliver(std::move(*delivery));
+    }
+  }
+  PumpOutbox();
+}
+
+void ClientCore::ReportSendResult(const PendingSend& send, const Status& status,
+                                  const im::v1::SendResp* resp) {
+  SendResult result;
+  result.client_msg_id = send.client_msg_id;
+  result.status = status;
+  result.conv_id = send.conv_id;
+  if (resp != nullptr) {
+    result.conv_id = resp->conv_id();
+    result.seq = resp->seq();
+    result.msg_id = resp->msg_id();
+    result.server_time_ms = resp->server_time_ms();
+  }
+  if (!status.ok()) {
+    Log(2,
+        absl::StrCat("send ", send.client_msg_id, " failed: ", status.code, " ", status.message));
+  }
+  Notify([this, result = std::move(result)] { listener_->OnSendResult(result); });
+}
+
+void ClientCore::ExpireSends() {
+  for (const PendingSend& send : outbox_.TakeExpired(WallMs())) {
+    if (store_ != nullptr && !uid_.empty())
+      store_->RemovePending(uid_, send.client_msg_id).IgnoreError();
+    ReportSendResult(send, Status{im::v1::DEADLINE_EXCEEDED, "not sent within the send timeout"},
+                     nullptr);
+  }
+}
+
+// ---- receiving ----
+
+void ClientCore::OnPush(const im::v1::MessagePush& push) {
+  // Group the frame's messages by conversation, keeping their order.
+  std::map<std::string, std::vector<Message>> by_conversation;
+  for (const im::v1::Message& message : push.messages()) {
+    by_conversation[message.conv_id()].push_back(MessageOf(message));
+  }
+  const int64_t now = MonotonicMs();
+  for (auto& [conv_id, messages] : by_conversation) {
+    if (std::optional<Inbox::Delivery> delivery =
+            inbox_.Receive(conv_id, std::move(messages), now)) {
+      Deliver(std::move(*delivery));
+    }
+  }
+}
+
+void ClientCore::Deliver(Inbox::Delivery delivery) {
+  auto shared = std::make_shared<Inbox::Delivery>(std::move(delivery));
+  Notify([this, shared] { listener_->OnMessages(shared->conv_id, shared->messages); });
+}
+
+void ClientCore::ListConversationsForSync(std::string page_token,
+                                          std::vector<Conversation> so_far) {
+  listing_ = true;
+  im::v1::Frame frame;
+  frame.mutable_conversations_req()->set_limit(kConversationPage);
+  frame.mutable_conversations_req()->set_page_token(std::move(page_token));
+  auto collected = std::make_shared<std::vector<Conversation>>(std::move(so_far));
+  Request(std::move(frame), false,
+          [this, collected](const Status& status, const im::v1::Frame* response) {
+            if (!listing_) return;  // the connection that asked is gone
+            if (!status.ok() || response->conversations_resp().status().code() != im::v1::OK) {
+              Log(2, "conversation list after login failed; retrying");
+              return ListConversationsForSync("", {});
+            }
+            const im::v1::ConversationsResp& resp = response->conversations_resp();
+            for (const im::v1::Conversation& item : resp.conversations()) {
+              Conversation view;
+              view.conv_id = item.conv_id();
+              view.max_seq = item.max_seq();
+              view.delivered_seq = item.delivered_seq();
+              collected->push_back(std::move(view));
+            }
+            if (!resp.next_page_token().empty()) {
+              return ListConversationsForSync(resp.next_page_token(), std::move(*collected));
+            }
+            listing_ = false;
+            for (Inbox::Delivery& delivery : inbox_.Bind(*collected, MonotonicMs())) {
+              Deliver(std::move(delivery));
+            }
+            StartDueSyncs();
+          });
+}
+
+void ClientCore::StartDueSyncs() {
+  if (!logged_in_ || !inbox_.bound()) return;
+  for (Inbox::SyncRequest& sync : inbox_.TakeDueSyncs(MonotonicMs())) {
+    im::v1::Frame frame;
+    frame.mutable_sync_req()->set_conv_id(sync.conv_id);
+    frame.mutable_sync_req()->set_after_seq(sync.after_seq);
+    frame.mutable_sync_req()->set_limit(options_.sync_page);
+    Request(std::move(frame), false,
+            [this, conv_id = sync.conv_id](const Status& status, const im::v1::Frame* response) {
+              const int64_t now = MonotonicMs();
+              if (!status.ok()) return inbox_.OnSyncFailed(conv_id, true, now);
+              const im::v1::SyncResp& resp = response->sync_resp();
+              const int code = resp.status().code();
+              if (code != im::v1::OK) {
+                Log(2, absl::StrCat("sync of ", conv_id, " failed: ", im::v1::Code_Name(code)));
+                return inbox_.OnSyncFailed(conv_id, IsRetryable(code), now);
+              }
+              Inbox::SyncPage page;
+              for (const im::v1::Message& message : resp.messages()) {
+                page.messages.push_back(MessageOf(message));
+              }
+              for (const im::v1::SeqRange& hole : resp.holes()) {
+                page.holes.emplace_back(hole.first(), hole.last());
+              }
+              page.has_more = resp.has_more();
+              page.max_seq = resp.max_seq();
+              if (std::optional<Inbox::Delivery> delivery =
+                      inbox_.OnSynced(conv_id, std::move(page), now)) {
+                Deliver(std::move(*delivery));
+              }
+            });
+  }
+}
+
+void ClientCore::FlushAcks() {
+  last_ack_ms_ = MonotonicMs();
+  std::map<std::string, uint64_t> moved = inbox_.TakeMovedCursors();
+  if (moved.empty()) return;
+  im::v1::Frame frame;
+  for (const auto& [conv_id, seq] : moved) {
+    im::v1::AckReq::Cursor* cursor = frame.mutable_ack_req()->add_cursors();
+    cursor->set_conv_id(conv_id);
+    cursor->set_seq(seq);
+  }
+  Write(frame);
+  if (store_ != nullptr && !uid_.empty()) {
+    absl::Status saved = store_->SaveCursors(uid_, moved);
+    if (!saved.ok()) Log(2, "cursors not saved: " + saved.ToString());
+  }
+}
+
+}  // namespace im::sdk

@@ -1,0 +1,144 @@
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "absl/functional/any_invocable.h"
+#include "common/loop_task_queue.h"
+#include "im/v1/client.pb.h"
+#include "sdk/backoff.h"
+#include "sdk/client.h"
+#include "sdk/gateway_connection.h"
+#include "sdk/inbox.h"
+#include "sdk/outbox.h"
+
+namespace im::sdk {
+
+// The client's network thread and everything it owns: the connection and its lifecycle
+// (connect, login, heartbeat, backoff, GoAway, Kick), the request table, the outbox and the
+// inbox. Every member is touched on the network thread only, except Post() and state().
+class ClientCore : private GatewayConnection::Listener {
+ public:
+  // Called on the network thread with the response, or with a failure (frame null).
+  using ResponseHandler = std::function<void(const Status& status, const im::v1::Frame* response)>;
+
+  ClientCore(ClientOptions options, ClientListener* listener, std::unique_ptr<StateStore> store,
+             std::string uid);
+  // Saves state, closes the connection, stops the thread; no callback runs afterwards.
+  ~ClientCore() override;
+
+  // Any thread: runs `task` on the network thread (dropped once the core is shutting down).
+  void Post(absl::AnyInvocable<void() &&> task);
+  ConnectionState state() const { return state_.load(); }
+
+  // Network thread only (reach them through Post).
+  void StartConnecting();
+  void StopConnecting();
+  void ReplaceToken(std::string token);
+  void QueueSend(PendingSend send);
+  // Sends `request` once logged in (it waits for a connection up to the request timeout).
+  // `resend_on_reconnect`: safe to send again if the connection drops before the answer.
+  void Request(im::v1::Frame request, bool resend_on_reconnect, ResponseHandler handler);
+  // Runs `callback` through the executor (or now), unless the client is being destroyed.
+  void Notify(std::function<void()> callback);
+  uint64_t delivered(const std::string& conv_id) const { return inbox_.delivered(conv_id); }
+  const std::string& logged_in_uid() const { return logged_in_uid_; }
+
+ private:
+  struct PendingRequest {
+    im::v1::Frame frame;
+    ResponseHandler handler;
+    int64_t deadline_ms = 0;
+    bool on_wire = false;
+    bool resend_on_reconnect = false;
+  };
+  struct SendOnWire {
+    std::string client_msg_id;
+    int64_t sent_ms = 0;
+  };
+
+  void RunLoop(std::promise<void>* started);
+  void Shutdown();
+  static void OnTick(uv_timer_t* timer);
+  void Tick();
+
+  // Connection lifecycle.
+  void Connect();
+  void OnConnected() override;
+  void OnFrame(im::v1::Frame&& frame) override;
+  void OnDisconnected(const std::string& reason) override;
+  void Drop(const std::string& reason, int64_t reconnect_after_ms);
+  void OnLoginResp(const im::v1::LoginResp& resp);
+  void OnLoggedIn(const im::v1::LoginResp& resp);
+  void SetState(ConnectionState state, Status reason);
+  void Write(const im::v1::Frame& frame);
+
+  // Requests.
+  void SendRequest(uint64_t id, PendingRequest& request);
+  void FailRequests(bool only_unresendable, const Status& status);
+  void ExpireRequests(int64_t now_ms);
+
+  // Sending.
+  void LoadState();
+  void PumpOutbox();
+  void OnSendResp(uint64_t frame_id, const im::v1::SendResp& resp);
+  void ReportSendResult(const PendingSend& send, const Status& status,
+                        const im::v1::SendResp* resp);
+  void ExpireSends();
+
+  // Receiving.
+  void OnPush(const im::v1::MessagePush& push);
+  void Deliver(Inbox::Delivery delivery);
+  void ListConversationsForSync(std::string page_token, std::vector<Conversation> so_far);
+  void StartDueSyncs();
+  void FlushAcks();
+
+  void Log(int level, const std::string& line) const;
+
+  ClientOptions options_;
+  ClientListener* listener_;
+  std::unique_ptr<StateStore> store_;
+  std::string uid_;  // the store's key: the token's uid (or the login's, if the token is opaque)
+  std::shared_ptr<std::atomic<bool>> alive_;
+
+  uv_loop_t loop_;
+  uv_timer_t tick_timer_;
+  std::unique_ptr<common::LoopTaskQueue> tasks_;
+  std::thread thread_;
+  std::atomic<ConnectionState> state_{ConnectionState::kIdle};
+  ConnectionState notified_state_ = ConnectionState::kIdle;
+
+  bool running_ = false;  // Start()ed and not Stop()ped
+  std::unique_ptr<GatewayConnection> connection_;
+  bool logged_in_ = false;
+  std::string logged_in_uid_;
+  uint64_t login_frame_id_ = 0;
+  int64_t attempt_deadline_ms_ = 0;
+  int64_t reconnect_at_ms_ = 0;
+  size_t gateway_index_ = 0;
+  std::string last_error_;  // the last Error frame, to explain the disconnect that follows
+  Backoff backoff_;
+  int64_t heartbeat_ms_ = 30'000;
+  int64_t last_ping_ms_ = 0;
+  int64_t last_received_ms_ = 0;
+
+  uint64_t next_frame_id_ = 1;
+  std::map<uint64_t, PendingRequest> requests_;
+  std::unordered_map<uint64_t, SendOnWire> sends_on_wire_;
+  Outbox outbox_;
+  bool state_loaded_ = false;
+  Inbox inbox_;
+  bool listing_ = false;  // the conversation list after login is being read
+  int64_t last_ack_ms_ = 0;
+};
+
+}  // namespace im::sdk

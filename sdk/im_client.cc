@@ -1,0 +1,168 @@
+// The C API (sdk/im_client.h) over im::sdk::Client.
+#include "sdk/im_client.h"
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sdk/client.h"
+#include "sdk/sqlite_state_store.h"
+
+namespace {
+
+using im::sdk::Client;
+
+void CopyOut(const std::string& text, char* out, size_t out_len) {
+  if (out == nullptr || out_len == 0) return;
+  const size_t n = std::min(text.size(), out_len - 1);
+  std::memcpy(out, text.data(), n);
+  out[n] = '\0';
+}
+
+std::vector<im_message> View(const std::vector<im::sdk::Message>& messages) {
+  std::vector<im_message> views;
+  views.reserve(messages.size());
+  for (const im::sdk::Message& message : messages) {
+    views.push_back(im_message{message.conv_id.c_str(), message.seq, message.msg_id,
+                               message.sender.c_str(), message.client_msg_id.c_str(), message.type,
+                               message.body.data(), message.body.size(), message.created_ms});
+  }
+  return views;
+}
+
+// Forwards the C++ listener's callbacks to the C function pointers.
+class CallbackBridge : public im::sdk::ClientListener {
+ public:
+  explicit CallbackBridge(const im_client_callbacks& callbacks) : callbacks_(callbacks) {}
+
+  void OnStateChanged(im::sdk::ConnectionState state, const im::sdk::Status& reason) override {
+    if (callbacks_.on_state == nullptr) return;
+    callbacks_.on_state(callbacks_.user_data, static_cast<int>(state), reason.code,
+                        reason.message.c_str());
+  }
+  void OnMessages(const std::string&, const std::vector<im::sdk::Message>& messages) override {
+    if (callbacks_.on_messages == nullptr) return;
+    std::vector<im_message> views = View(messages);
+    callbacks_.on_messages(callbacks_.user_data, views.data(), views.size());
+  }
+  void OnSendResult(const im::sdk::SendResult& result) override {
+    if (callbacks_.on_send_result == nullptr) return;
+    callbacks_.on_send_result(callbacks_.user_data, result.client_msg_id.c_str(),
+                              result.status.code, result.conv_id.c_str(), result.seq);
+  }
+  void OnReadReceipt(const im::sdk::ReadReceipt& receipt) override {
+    if (callbacks_.on_read_receipt == nullptr) return;
+    callbacks_.on_read_receipt(callbacks_.user_data, receipt.conv_id.c_str(),
+                               receipt.reader.c_str(), receipt.read_seq);
+  }
+
+ private:
+  im_client_callbacks callbacks_;
+};
+
+}  // namespace
+
+struct im_client {
+  std::unique_ptr<CallbackBridge> bridge;
+  std::unique_ptr<Client> client;  // destroyed before the bridge it calls
+};
+
+static_assert(IM_STATE_IDLE == static_cast<int>(im::sdk::ConnectionState::kIdle));
+static_assert(IM_STATE_CONNECTING == static_cast<int>(im::sdk::ConnectionState::kConnecting));
+static_assert(IM_STATE_CONNECTED == static_cast<int>(im::sdk::ConnectionState::kConnected));
+static_assert(IM_STATE_KICKED == static_cast<int>(im::sdk::ConnectionState::kKicked));
+static_assert(IM_STATE_AUTH_FAILED == static_cast<int>(im::sdk::ConnectionState::kAuthFailed));
+
+extern "C" {
+
+im_client* im_client_create(const im_client_config* config, const im_client_callbacks* callbacks,
+                            char* error, size_t error_len) {
+  if (config == nullptr || callbacks == nullptr || config->token == nullptr ||
+      config->gateways == nullptr || config->gateway_count == 0) {
+    CopyOut("config, callbacks, token and at least one gateway are required", error, error_len);
+    return nullptr;
+  }
+  im::sdk::ClientOptions options;
+  for (size_t i = 0; i < config->gateway_count; ++i) {
+    if (config->gateways[i] == nullptr) {
+      CopyOut("a gateway address is NULL", error, error_len);
+      return nullptr;
+    }
+    options.gateways.emplace_back(config->gateways[i]);
+  }
+  options.token = config->token;
+  if (config->device != nullptr) options.device = config->device;
+  options.platform = "c";
+  options.send_timeout_ms = config->send_timeout_ms;
+  std::unique_ptr<im::sdk::StateStore> store;
+  if (config->sqlite_path != nullptr) {
+    auto opened = im::sdk::SqliteStateStore::Open(config->sqlite_path);
+    if (!opened.ok()) {
+      CopyOut(opened.status().ToString(), error, error_len);
+      return nullptr;
+    }
+    store = std::move(*opened);
+  }
+  auto* handle = new im_client;
+  handle->bridge = std::make_unique<CallbackBridge>(*callbacks);
+  handle->client =
+      std::make_unique<Client>(std::move(options), handle->bridge.get(), std::move(store));
+  return handle;
+}
+
+void im_client_destroy(im_client* client) {
+  if (client == nullptr) return;
+  client->client.reset();
+  delete client;
+}
+
+void im_client_start(im_client* client) { client->client->Start(); }
+void im_client_stop(im_client* client) { client->client->Stop(); }
+void im_client_set_token(im_client* client, const char* token) {
+  if (token != nullptr) client->client->SetToken(token);
+}
+int im_client_state(const im_client* client) { return static_cast<int>(client->client->state()); }
+
+int im_client_send(im_client* client, const char* conv_id, const char* to_uid, const char* body,
+                   size_t body_len, char* out_id, size_t out_id_len) {
+  if (client == nullptr || (conv_id == nullptr) == (to_uid == nullptr) ||
+      (body == nullptr && body_len != 0)) {
+    return -1;
+  }
+  std::string text(body == nullptr ? "" : std::string(body, body_len));
+  const std::string id = conv_id != nullptr ? client->client->Send(conv_id, std::move(text))
+                                            : client->client->SendTo(to_uid, std::move(text));
+  CopyOut(id, out_id, out_id_len);
+  return 0;
+}
+
+void im_client_mark_read(im_client* client, const char* conv_id, uint64_t read_seq) {
+  if (client == nullptr || conv_id == nullptr) return;
+  client->client->MarkRead(conv_id, read_seq, [](im::sdk::Status, uint64_t) {});
+}
+
+void im_client_list_conversations(im_client* client, im_conversations_cb done, void* user_data) {
+  if (client == nullptr || done == nullptr) return;
+  client->client->ListConversations(
+      [done, user_data](im::sdk::Status status, std::vector<im::sdk::Conversation> list) {
+        std::vector<im_conversation> views;
+        for (const im::sdk::Conversation& item : list) {
+          views.push_back(im_conversation{item.conv_id.c_str(), item.max_seq, item.read_seq,
+                                          item.unread, item.peer_read_seq});
+        }
+        done(user_data, status.code, views.data(), views.size());
+      });
+}
+
+void im_client_load_history(im_client* client, const char* conv_id, uint64_t before_seq,
+                            uint32_t limit, im_history_cb done, void* user_data) {
+  if (client == nullptr || conv_id == nullptr || done == nullptr) return;
+  client->client->LoadHistory(conv_id, before_seq, limit,
+                              [done, user_data](im::sdk::Status status, im::sdk::HistoryPage page) {
+                                std::vector<im_message> views = View(page.messages);
+                                done(user_data, status.code, views.data(), views.size());
+                              });
+}
+
+}  // extern "C"

@@ -1,0 +1,85 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace im::sdk {
+
+// Plain values the SDK hands to the app. They mirror im.v1 (proto/im/v1/client.proto) without
+// exposing protobuf types, so that the public API does not change with the generated code.
+
+// Status codes are the values of im.v1.Code: 0 is OK, below 100 the gRPC codes, from 100 up the
+// protocol's own (NOT_MEMBER = 106, BODY_TOO_LARGE = 107, ...).
+struct Status {
+  int code = 0;
+  std::string message;
+  bool ok() const { return code == 0; }
+};
+
+struct Message {
+  std::string conv_id;
+  uint64_t seq = 0;
+  uint64_t msg_id = 0;
+  std::string sender;
+  std::string client_msg_id;
+  int type = 1;  // im.v1.MessageType: 1 TEXT, 2 IMAGE, 3 FILE, 4 CUSTOM, 5 SYSTEM
+  std::string body;
+  int64_t created_ms = 0;
+};
+
+struct Conversation {
+  std::string conv_id;
+  uint64_t max_seq = 0;
+  uint64_t delivered_seq = 0;
+  uint64_t read_seq = 0;
+  uint64_t unread = 0;
+  uint64_t peer_read_seq = 0;  // single chat: how far the peer has read
+  int64_t updated_ms = 0;
+  Message last_message;  // empty conv_id when the conversation has none
+};
+
+// What became of one Send(): sent (code 0, with the seq the server gave it) or failed for good.
+struct SendResult {
+  std::string client_msg_id;
+  Status status;
+  std::string conv_id;
+  uint64_t seq = 0;
+  uint64_t msg_id = 0;
+  int64_t server_time_ms = 0;
+};
+
+struct ReadReceipt {
+  std::string conv_id;
+  std::string reader;
+  uint64_t read_seq = 0;
+};
+
+struct GroupMember {
+  std::string uid;
+  int role = 1;  // im.v1.GroupRole: 1 MEMBER, 2 ADMIN, 3 OWNER
+  uint64_t joined_seq = 0;
+};
+
+struct GroupCreated {
+  std::string group_id;
+  std::string conv_id;
+};
+
+// One history page: messages in seq order, and ranges that will never hold a message.
+struct HistoryPage {
+  std::vector<Message> messages;
+  std::vector<std::pair<uint64_t, uint64_t>> holes;
+};
+
+enum class ConnectionState {
+  kIdle,        // not started, or stopped
+  kConnecting,  // connecting or logging in (after a failure: waiting for the next attempt)
+  kConnected,   // logged in; sends and pushes flow
+  kKicked,      // the server kicked this device (logged in elsewhere, admin): no reconnect
+  kAuthFailed,  // the token was refused (expired, invalid): no reconnect until SetToken()
+};
+
+const char* ConnectionStateName(ConnectionState state);
+
+}  // namespace im::sdk

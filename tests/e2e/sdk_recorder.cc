@@ -1,0 +1,75 @@
+#include "tests/e2e/sdk_recorder.h"
+
+namespace im::e2e {
+
+void SdkRecorder::OnStateChanged(im::sdk::ConnectionState state, const im::sdk::Status&) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  state_ = state;
+  if (state == im::sdk::ConnectionState::kConnected) ++connects_;
+  changed_.notify_all();
+}
+
+void SdkRecorder::OnMessages(const std::string& conv_id,
+                             const std::vector<im::sdk::Message>& messages) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<im::sdk::Message>& list = delivered_[conv_id];
+  list.insert(list.end(), messages.begin(), messages.end());
+  changed_.notify_all();
+}
+
+void SdkRecorder::OnSendResult(const im::sdk::SendResult& result) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  send_results_[result.client_msg_id].push_back(result);
+  if (result.status.ok()) {
+    ++sent_ok_;
+  } else {
+    ++send_failures_;
+  }
+  changed_.notify_all();
+}
+
+bool SdkRecorder::WaitFor(const std::function<bool(const SdkRecorder&)>& done,
+                          std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return done(*this); });
+}
+
+bool SdkRecorder::WaitConnected(std::chrono::milliseconds timeout) {
+  return WaitFor(
+      [](const SdkRecorder& r) { return r.state_ == im::sdk::ConnectionState::kConnected; },
+      timeout);
+}
+
+const std::vector<im::sdk::Message>& SdkRecorder::delivered(const std::string& conv_id) const {
+  static const std::vector<im::sdk::Message> kNone;
+  auto it = delivered_.find(conv_id);
+  return it == delivered_.end() ? kNone : it->second;
+}
+
+std::vector<im::sdk::Message> SdkRecorder::DeliveredCopy(const std::string& conv_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return delivered(conv_id);
+}
+
+size_t SdkRecorder::SentOkCopy() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return sent_ok_;
+}
+
+int SdkRecorder::ConnectsCopy() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return connects_;
+}
+
+std::string CheckContiguous(const std::vector<im::sdk::Message>& messages, uint64_t first_seq) {
+  uint64_t expected = first_seq;
+  for (const im::sdk::Message& message : messages) {
+    if (message.seq != expected) {
+      return "expected seq " + std::to_string(expected) + ", got " + std::to_string(message.seq);
+    }
+    ++expected;
+  }
+  return "";
+}
+
+}  // namespace im::e2e

@@ -1,0 +1,61 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "sdk/client.h"
+
+namespace im::e2e {
+
+// An SDK listener that records everything the client reports, for tests to wait on and check.
+// Callbacks arrive on the client's network thread; readers use the accessors from the test thread.
+class SdkRecorder : public im::sdk::ClientListener {
+ public:
+  void OnStateChanged(im::sdk::ConnectionState state, const im::sdk::Status& reason) override;
+  void OnMessages(const std::string& conv_id,
+                  const std::vector<im::sdk::Message>& messages) override;
+  void OnSendResult(const im::sdk::SendResult& result) override;
+
+  // Waits until `done` holds (checked under the recorder's lock after every callback).
+  bool WaitFor(const std::function<bool(const SdkRecorder&)>& done,
+               std::chrono::milliseconds timeout);
+  bool WaitConnected(std::chrono::milliseconds timeout);
+
+  // Valid inside WaitFor's predicate, or when the client is destroyed or quiet.
+  const std::vector<im::sdk::Message>& delivered(const std::string& conv_id) const;
+  size_t delivered_count(const std::string& conv_id) const { return delivered(conv_id).size(); }
+  // Every SendResult by client_msg_id, in arrival order per id (more than one is a defect).
+  const std::map<std::string, std::vector<im::sdk::SendResult>>& send_results() const {
+    return send_results_;
+  }
+  size_t sent_ok() const { return sent_ok_; }
+  size_t send_failures() const { return send_failures_; }
+  int connects() const { return connects_; }
+  im::sdk::ConnectionState state() const { return state_; }
+
+  // Copies made under the lock, for use from the test thread at any time.
+  std::vector<im::sdk::Message> DeliveredCopy(const std::string& conv_id);
+  size_t SentOkCopy();
+  int ConnectsCopy();
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, std::vector<im::sdk::Message>> delivered_;
+  std::map<std::string, std::vector<im::sdk::SendResult>> send_results_;
+  size_t sent_ok_ = 0;
+  size_t send_failures_ = 0;
+  int connects_ = 0;
+  im::sdk::ConnectionState state_ = im::sdk::ConnectionState::kIdle;
+};
+
+// Checks a conversation as one device shows it: seqs first_seq, first_seq + 1, ... without
+// a gap or a repeat. Returns a description of the first defect, empty when none.
+std::string CheckContiguous(const std::vector<im::sdk::Message>& messages, uint64_t first_seq);
+
+}  // namespace im::e2e

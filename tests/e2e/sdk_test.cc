@@ -1,0 +1,303 @@
+// The SDK against the real cluster (real im-gateway and im-logic, real Redis, MariaDB and Kafka):
+// its guarantees hold while connections are cut, a gateway dies and the app restarts.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sdk/client.h"
+#include "sdk/sqlite_state_store.h"
+#include "tests/e2e/local_cluster.h"
+#include "tests/e2e/sdk_recorder.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/tcp_proxy.h"
+
+namespace im::e2e {
+namespace {
+
+using im::testing::TcpProxy;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::string Address(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
+
+std::string SingleChat(const std::string& a, const std::string& b) {
+  return "s:" + std::min(a, b) + ":" + std::max(a, b);
+}
+
+im::sdk::ClientOptions OptionsFor(const std::string& uid, const std::string& device,
+                                  std::vector<std::string> gateways) {
+  im::sdk::ClientOptions options;
+  options.gateways = std::move(gateways);
+  options.token = LocalCluster::Token(uid);
+  options.device = device;
+  options.start_at_random_gateway = false;
+  // Tests cut connections every second: come back quickly.
+  options.reconnect_initial_ms = 50;
+  options.reconnect_max_ms = 1000;
+  return options;
+}
+
+std::unique_ptr<TcpProxy> StartProxy(uint16_t target_port) {
+  auto proxy = TcpProxy::Start(target_port);
+  EXPECT_TRUE(proxy.ok()) << proxy.status();
+  return proxy.ok() ? std::move(*proxy) : nullptr;
+}
+
+// Every message a side sent (by body) is in `messages` exactly once.
+void ExpectHolds(const std::vector<im::sdk::Message>& messages, const std::string& sender,
+                 const std::vector<std::string>& bodies) {
+  std::multiset<std::string> seen;
+  for (const im::sdk::Message& message : messages) {
+    if (message.sender == sender) seen.insert(message.body);
+  }
+  for (const std::string& body : bodies) {
+    EXPECT_EQ(seen.count(body), 1u) << sender << " / " << body;
+  }
+  EXPECT_EQ(seen.size(), bodies.size()) << "messages of " << sender;
+}
+
+class SdkTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(cluster_.Start()); }
+  LocalCluster cluster_;
+};
+
+// Two clients exchange 2,000 messages through proxies that delay bytes and cut every connection
+// at a random moment each second: at the end both show all 2,000 exactly once, in seq order,
+// and every send was reported sent exactly once.
+TEST_F(SdkTest, ExchangeSurvivesConnectionsCutEverySecond) {
+  constexpr int kPerSide = 1000;
+  std::unique_ptr<TcpProxy> proxy0 = StartProxy(cluster_.client_port(0));
+  std::unique_ptr<TcpProxy> proxy1 = StartProxy(cluster_.client_port(1));
+  ASSERT_TRUE(proxy0 && proxy1);
+  proxy0->set_max_delay(milliseconds(20));
+  proxy1->set_max_delay(milliseconds(20));
+  const std::string alice = cluster_.Uid("alice");
+  const std::string bob = cluster_.Uid("bob");
+  const std::string conv = SingleChat(alice, bob);
+  const std::vector<std::string> gateways = {Address(proxy0->port()), Address(proxy1->port())};
+
+  SdkRecorder alice_seen;
+  SdkRecorder bob_seen;
+  im::sdk::Client alice_client(OptionsFor(alice, "phone", gateways), &alice_seen);
+  im::sdk::Client bob_client(OptionsFor(bob, "phone", {gateways[1], gateways[0]}), &bob_seen);
+  alice_client.Start();
+  bob_client.Start();
+  ASSERT_TRUE(alice_seen.WaitConnected(seconds(15)));
+  ASSERT_TRUE(bob_seen.WaitConnected(seconds(15)));
+
+  std::vector<std::string> alice_bodies;
+  std::vector<std::string> bob_bodies;
+  std::set<std::string> alice_ids;
+  std::set<std::string> bob_ids;
+  std::atomic<bool> sending_done{false};
+  std::thread cutter([&] {
+    std::mt19937 random(7);
+    while (!sending_done.load()) {
+      std::this_thread::sleep_for(
+          milliseconds(std::uniform_int_distribution<int>(200, 1000)(random)));
+      (random() % 2 == 0 ? proxy0 : proxy1)->CutAll();
+      if (random() % 3 == 0) (random() % 2 == 0 ? proxy1 : proxy0)->CutAll();
+    }
+  });
+  for (int i = 0; i < kPerSide; ++i) {
+    alice_bodies.push_back("a" + std::to_string(i));
+    bob_bodies.push_back("b" + std::to_string(i));
+    alice_ids.insert(alice_client.SendTo(bob, alice_bodies.back()));
+    bob_ids.insert(bob_client.Send(conv, bob_bodies.back()));
+    std::this_thread::sleep_for(milliseconds(8));
+  }
+  auto complete = [&](const SdkRecorder& r) {
+    return r.sent_ok() + r.send_failures() >= kPerSide && r.delivered_count(conv) >= 2 * kPerSide;
+  };
+  const bool alice_done = alice_seen.WaitFor(complete, seconds(120));
+  const bool bob_done = bob_seen.WaitFor(complete, seconds(60));
+  sending_done.store(true);
+  cutter.join();
+  EXPECT_GE(proxy0->connections_cut() + proxy1->connections_cut(), 10);
+  EXPECT_TRUE(alice_done) << "alice: sent " << alice_seen.SentOkCopy() << ", shows "
+                          << alice_seen.DeliveredCopy(conv).size();
+  EXPECT_TRUE(bob_done) << "bob: sent " << bob_seen.SentOkCopy() << ", shows "
+                        << bob_seen.DeliveredCopy(conv).size();
+  // Let late duplicates (if the SDK let any through) arrive before checking.
+  std::this_thread::sleep_for(milliseconds(500));
+  alice_client.Stop();
+  bob_client.Stop();
+  std::this_thread::sleep_for(milliseconds(200));
+
+  for (SdkRecorder* seen : {&alice_seen, &bob_seen}) {
+    const std::vector<im::sdk::Message> shown = seen->DeliveredCopy(conv);
+    EXPECT_EQ(shown.size(), 2u * kPerSide);
+    EXPECT_EQ(CheckContiguous(shown, 1), "");
+    ExpectHolds(shown, alice, alice_bodies);
+    ExpectHolds(shown, bob, bob_bodies);
+  }
+  for (auto [seen, ids] : {std::pair{&alice_seen, &alice_ids}, std::pair{&bob_seen, &bob_ids}}) {
+    EXPECT_EQ(seen->send_failures(), 0u);
+    EXPECT_EQ(seen->send_results().size(), static_cast<size_t>(kPerSide));
+    for (const auto& [id, results] : seen->send_results()) {
+      EXPECT_EQ(results.size(), 1u) << "send " << id << " reported " << results.size() << " times";
+      EXPECT_TRUE(ids->count(id)) << "unknown send " << id;
+    }
+  }
+  EXPECT_GE(alice_seen.ConnectsCopy(), 3) << "the proxy cuts should have forced reconnects";
+}
+
+// kill -9 of the gateway a client is on: it reconnects to the other gateway and nothing is lost.
+TEST_F(SdkTest, GatewayKilledClientMovesToTheOtherAndLosesNothing) {
+  constexpr int kCount = 200;
+  const std::string alice = cluster_.Uid("alice");
+  const std::string bob = cluster_.Uid("bob");
+  const std::string conv = SingleChat(alice, bob);
+  SdkRecorder alice_seen;
+  SdkRecorder bob_seen;
+  im::sdk::Client alice_client(
+      OptionsFor(alice, "phone",
+                 {Address(cluster_.client_port(0)), Address(cluster_.client_port(1))}),
+      &alice_seen);
+  im::sdk::Client bob_client(OptionsFor(bob, "phone", {Address(cluster_.client_port(1))}),
+                             &bob_seen);
+  alice_client.Start();
+  bob_client.Start();
+  ASSERT_TRUE(alice_seen.WaitConnected(seconds(15)));
+  ASSERT_TRUE(bob_seen.WaitConnected(seconds(15)));
+
+  for (int i = 0; i < kCount; ++i) {
+    alice_client.SendTo(bob, "m" + std::to_string(i));
+    bob_client.Send(conv, "r" + std::to_string(i));
+    if (i == kCount / 2) {
+      ASSERT_TRUE(cluster_.KillGateway(0));  // alice's gateway
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  auto complete = [&](const SdkRecorder& r) {
+    return r.sent_ok() >= kCount && r.delivered_count(conv) >= 2 * kCount;
+  };
+  EXPECT_TRUE(alice_seen.WaitFor(complete, seconds(60)));
+  EXPECT_TRUE(bob_seen.WaitFor(complete, seconds(30)));
+  std::this_thread::sleep_for(milliseconds(300));
+  alice_client.Stop();
+  bob_client.Stop();
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_GE(alice_seen.ConnectsCopy(), 2);
+  for (SdkRecorder* seen : {&alice_seen, &bob_seen}) {
+    const std::vector<im::sdk::Message> shown = seen->DeliveredCopy(conv);
+    EXPECT_EQ(shown.size(), 2u * kCount);
+    EXPECT_EQ(CheckContiguous(shown, 1), "");
+    EXPECT_EQ(seen->send_failures(), 0u);
+    EXPECT_EQ(seen->send_results().size(), static_cast<size_t>(kCount));
+  }
+}
+
+// An app restart: the client is destroyed with unsent messages in its outbox and a new one opens
+// the same SQLite file. The messages are sent once, and receiving resumes after the last
+// delivered seq (nothing shown before is shown again).
+TEST_F(SdkTest, AppRestartSendsTheOutboxOnceAndResumesTheCursor) {
+  const std::string alice = cluster_.Uid("alice");
+  const std::string bob = cluster_.Uid("bob");
+  const std::string conv = SingleChat(alice, bob);
+  const std::string db = ::testing::TempDir() + cluster_.prefix() + "alice.db";
+  std::filesystem::remove(db);
+  std::unique_ptr<TcpProxy> proxy = StartProxy(cluster_.client_port(0));
+  ASSERT_TRUE(proxy);
+
+  SdkRecorder bob_seen;
+  im::sdk::Client bob_client(OptionsFor(bob, "phone", {Address(cluster_.client_port(1))}),
+                             &bob_seen);
+  bob_client.Start();
+  ASSERT_TRUE(bob_seen.WaitConnected(seconds(15)));
+
+  std::vector<std::string> unsent;
+  {
+    auto store = im::sdk::SqliteStateStore::Open(db);
+    ASSERT_TRUE(store.ok()) << store.status();
+    SdkRecorder alice_seen;
+    im::sdk::Client alice_client(OptionsFor(alice, "phone", {Address(proxy->port())}), &alice_seen,
+                                 std::move(*store));
+    alice_client.Start();
+    ASSERT_TRUE(alice_seen.WaitConnected(seconds(15)));
+    for (int i = 0; i < 5; ++i) bob_client.Send(conv, "before " + std::to_string(i));
+    ASSERT_TRUE(alice_seen.WaitFor(
+        [&](const SdkRecorder& r) { return r.delivered_count(conv) == 5; }, seconds(15)));
+    // The network goes away; what alice writes now stays in her outbox.
+    proxy->set_refusing(true);
+    proxy->CutAll();
+    ASSERT_TRUE(alice_seen.WaitFor(
+        [](const SdkRecorder& r) { return r.state() != im::sdk::ConnectionState::kConnected; },
+        seconds(10)));
+    for (int i = 0; i < 20; ++i) {
+      unsent.push_back("offline " + std::to_string(i));
+      alice_client.SendTo(bob, unsent.back());
+    }
+    std::this_thread::sleep_for(milliseconds(500));
+    EXPECT_EQ(alice_seen.SentOkCopy(), 0u);
+  }  // the app is closed
+  for (int i = 0; i < 3; ++i) bob_client.Send(conv, "while away " + std::to_string(i));
+  ASSERT_TRUE(bob_seen.WaitFor([](const SdkRecorder& r) { return r.sent_ok() == 8; }, seconds(10)));
+
+  auto store = im::sdk::SqliteStateStore::Open(db);
+  ASSERT_TRUE(store.ok()) << store.status();
+  SdkRecorder alice_seen;
+  im::sdk::Client alice_client(OptionsFor(alice, "phone", {Address(cluster_.client_port(0))}),
+                               &alice_seen, std::move(*store));
+  alice_client.Start();
+  EXPECT_TRUE(alice_seen.WaitFor(
+      [&](const SdkRecorder& r) { return r.sent_ok() == 20 && r.delivered_count(conv) == 23; },
+      seconds(30)));
+  EXPECT_TRUE(bob_seen.WaitFor([&](const SdkRecorder& r) { return r.delivered_count(conv) == 28; },
+                               seconds(30)));
+  std::this_thread::sleep_for(milliseconds(500));
+  alice_client.Stop();
+  bob_client.Stop();
+  std::this_thread::sleep_for(milliseconds(200));
+
+  // After the restart alice shows only what came after seq 5: bob's 3 and her own 20.
+  const std::vector<im::sdk::Message> shown = alice_seen.DeliveredCopy(conv);
+  EXPECT_EQ(shown.size(), 23u);
+  EXPECT_EQ(CheckContiguous(shown, 6), "");
+  ExpectHolds(shown, alice, unsent);
+  EXPECT_EQ(alice_seen.send_results().size(), 20u);
+  for (const auto& [id, results] : alice_seen.send_results()) EXPECT_EQ(results.size(), 1u);
+  // Bob got each offline message exactly once.
+  const std::vector<im::sdk::Message> bob_shown = bob_seen.DeliveredCopy(conv);
+  EXPECT_EQ(CheckContiguous(bob_shown, 1), "");
+  ExpectHolds(bob_shown, alice, unsent);
+  std::filesystem::remove(db);
+}
+
+// A C program using only sdk/im_client.h logs in, sends, and receives a reply.
+TEST_F(SdkTest, CProgramOnTheCApiSendsAndReceives) {
+  const std::string alice = cluster_.Uid("alice");
+  const std::string bob = cluster_.Uid("bob");
+  const std::string conv = SingleChat(alice, bob);
+  SdkRecorder bob_seen;
+  im::sdk::Client bob_client(OptionsFor(bob, "phone", {Address(cluster_.client_port(1))}),
+                             &bob_seen);
+  bob_client.Start();
+  ASSERT_TRUE(bob_seen.WaitConnected(seconds(15)));
+
+  auto program = im::testing::Subprocess::Start(
+      {IM_SDK_C_EXAMPLE, Address(cluster_.client_port(0)), LocalCluster::Token(alice), bob});
+  ASSERT_TRUE(program.ok()) << program.status();
+  ASSERT_TRUE(bob_seen.WaitFor(
+      [&](const SdkRecorder& r) {
+        for (const im::sdk::Message& message : r.delivered(conv)) {
+          if (message.sender == alice && message.body == "hello from C") return true;
+        }
+        return false;
+      },
+      seconds(30)));
+  bob_client.Send(conv, "hello from bob");
+  EXPECT_EQ((*program)->Wait(seconds(30)), 0);
+  bob_client.Stop();
+}
+
+}  // namespace
+}  // namespace im::e2e
