@@ -406,6 +406,13 @@ void ChatService::Sync(const im::v1::SyncRequest& request, Respond<im::v1::SyncR
   }
   SetStatus(resp.mutable_status(), im::v1::OK);
   resp.set_max_seq(page->max_seq);
+  // What came before the join will never be this member's: report it as a hole, or a client
+  // that asked from an earlier seq would wait for it forever.
+  if (after_seq > req.after_seq()) {
+    im::v1::SeqRange* before_join = resp.add_holes();
+    before_join->set_first(req.after_seq() + 1);
+    before_join->set_last(after_seq);
+  }
   for (im::v1::Message& message : page->messages) *resp.add_messages() = std::move(message);
   const bool cut_short = ApplyHoles(after_seq, &resp);
   const uint64_t last =

@@ -50,6 +50,7 @@ class GroupServiceTest : public LogicFixture {
   im::v1::SendResp SendToGroup(const std::string& from, const std::string& group,
                                const std::string& client_msg_id) {
     auto request = By<im::v1::SendRequest>(from);
+    request.mutable_caller()->set_request_id("req-" + client_msg_id);
     request.mutable_req()->set_conv_id("g:" + group);
     request.mutable_req()->set_client_msg_id(client_msg_id);
     request.mutable_req()->set_type(im::v1::TEXT);
@@ -82,6 +83,9 @@ TEST_F(GroupServiceTest, MembersSendAndEachMessageIsPublishedWithItsSender) {
   EXPECT_EQ(published[0].first.message().seq(), 1u);
   EXPECT_EQ(published[0].first.message().sender(), "bob");
   EXPECT_EQ(published[0].first.sender_gateway_id(), "gw-1");
+  // The send's request id travels with the record, so that fan-out logs can name it.
+  EXPECT_EQ(published[0].first.request_id(), "req-m1");
+  EXPECT_EQ(published[1].first.request_id(), "req-m2");
   EXPECT_EQ(published[0].second, FanoutLane::kSmall);
   EXPECT_EQ(published[1].first.message().seq(), 2u);
   im::v1::SyncResp sync = Sync("carol", "g:" + group, 0);
@@ -110,7 +114,11 @@ TEST_F(GroupServiceTest, AJoinerSeesOnlyWhatCameAfterItsJoinAndALeaverNothingMor
   im::v1::SyncResp sync = Sync("dave", "g:" + group, 0);
   ASSERT_EQ(sync.messages_size(), 1);
   EXPECT_EQ(sync.messages(0).body(), "hello after");
-  EXPECT_TRUE(sync.holes().empty());
+  // What came before the join is a hole for dave, so a device asking from 0 does not wait for it.
+  ASSERT_EQ(sync.holes_size(), 1);
+  EXPECT_EQ(sync.holes(0).first(), 1u);
+  EXPECT_EQ(sync.holes(0).last(), 1u);
+  EXPECT_TRUE(Sync("dave", "g:" + group, 1).holes().empty());
 
   ASSERT_EQ(Leave("dave", group), im::v1::OK);
   EXPECT_EQ(SendToGroup("dave", group, "gone").status().code(), im::v1::NOT_MEMBER);

@@ -28,6 +28,12 @@ void SdkRecorder::OnSendResult(const im::sdk::SendResult& result) {
   changed_.notify_all();
 }
 
+void SdkRecorder::OnReadReceipt(const im::sdk::ReadReceipt& receipt) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  read_receipts_.push_back(receipt);
+  changed_.notify_all();
+}
+
 bool SdkRecorder::WaitFor(const std::function<bool(const SdkRecorder&)>& done,
                           std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mutex_);

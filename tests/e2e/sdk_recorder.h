@@ -20,6 +20,7 @@ class SdkRecorder : public im::sdk::ClientListener {
   void OnMessages(const std::string& conv_id,
                   const std::vector<im::sdk::Message>& messages) override;
   void OnSendResult(const im::sdk::SendResult& result) override;
+  void OnReadReceipt(const im::sdk::ReadReceipt& receipt) override;
 
   // Waits until `done` holds (checked under the recorder's lock after every callback).
   bool WaitFor(const std::function<bool(const SdkRecorder&)>& done,
@@ -36,6 +37,7 @@ class SdkRecorder : public im::sdk::ClientListener {
   size_t sent_ok() const { return sent_ok_; }
   size_t send_failures() const { return send_failures_; }
   int connects() const { return connects_; }
+  const std::vector<im::sdk::ReadReceipt>& read_receipts() const { return read_receipts_; }
   im::sdk::ConnectionState state() const { return state_; }
 
   // Copies made under the lock, for use from the test thread at any time.
@@ -51,6 +53,7 @@ class SdkRecorder : public im::sdk::ClientListener {
   size_t sent_ok_ = 0;
   size_t send_failures_ = 0;
   int connects_ = 0;
+  std::vector<im::sdk::ReadReceipt> read_receipts_;
   im::sdk::ConnectionState state_ = im::sdk::ConnectionState::kIdle;
 };
 

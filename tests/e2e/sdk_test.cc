@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <random>
 #include <set>
@@ -270,6 +271,111 @@ TEST_F(SdkTest, AppRestartSendsTheOutboxOnceAndResumesTheCursor) {
   EXPECT_EQ(CheckContiguous(bob_shown, 1), "");
   ExpectHolds(bob_shown, alice, unsent);
   std::filesystem::remove(db);
+}
+
+// The rest of the API against the real cluster: groups (a member joining late sees only what
+// came after its join, without stalling on the earlier seqs), conversations with unread counts,
+// history paging and read receipts.
+TEST_F(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
+  const std::string alice = cluster_.Uid("alice");
+  const std::string bob = cluster_.Uid("bob");
+  const std::string carol = cluster_.Uid("carol");
+  const std::vector<std::string> gateways = {Address(cluster_.client_port(0)),
+                                             Address(cluster_.client_port(1))};
+  SdkRecorder alice_seen, bob_seen, carol_seen;
+  im::sdk::Client alice_client(OptionsFor(alice, "phone", gateways), &alice_seen);
+  im::sdk::Client bob_client(OptionsFor(bob, "phone", {gateways[1]}), &bob_seen);
+  im::sdk::Client carol_client(OptionsFor(carol, "phone", gateways), &carol_seen);
+  for (im::sdk::Client* client : {&alice_client, &bob_client, &carol_client}) client->Start();
+  ASSERT_TRUE(alice_seen.WaitConnected(seconds(15)));
+  ASSERT_TRUE(bob_seen.WaitConnected(seconds(15)));
+  ASSERT_TRUE(carol_seen.WaitConnected(seconds(15)));
+
+  std::promise<std::pair<im::sdk::Status, im::sdk::GroupCreated>> created;
+  alice_client.CreateGroup("team", {bob}, [&](im::sdk::Status status, im::sdk::GroupCreated g) {
+    created.set_value({status, g});
+  });
+  auto [create_status, group] = created.get_future().get();
+  ASSERT_TRUE(create_status.ok()) << create_status.message;
+  for (int i = 1; i <= 5; ++i) alice_client.Send(group.conv_id, "early " + std::to_string(i));
+  ASSERT_TRUE(bob_seen.WaitFor(
+      [&](const SdkRecorder& r) { return r.delivered_count(group.conv_id) == 5; }, seconds(15)));
+
+  std::promise<im::sdk::Status> joined;
+  carol_client.JoinGroup(group.group_id, {},
+                         [&](im::sdk::Status status) { joined.set_value(status); });
+  ASSERT_TRUE(joined.get_future().get().ok());
+  for (int i = 6; i <= 10; ++i) alice_client.Send(group.conv_id, "late " + std::to_string(i));
+  EXPECT_TRUE(bob_seen.WaitFor(
+      [&](const SdkRecorder& r) { return r.delivered_count(group.conv_id) == 10; }, seconds(15)));
+  EXPECT_TRUE(carol_seen.WaitFor(
+      [&](const SdkRecorder& r) { return r.delivered_count(group.conv_id) == 5; }, seconds(15)));
+  EXPECT_EQ(CheckContiguous(bob_seen.DeliveredCopy(group.conv_id), 1), "");
+  EXPECT_EQ(CheckContiguous(carol_seen.DeliveredCopy(group.conv_id), 6), "");
+
+  std::promise<std::vector<im::sdk::GroupMember>> members;
+  carol_client.ListGroupMembers(group.group_id,
+                                [&](im::sdk::Status, std::vector<im::sdk::GroupMember> list) {
+                                  members.set_value(std::move(list));
+                                });
+  EXPECT_EQ(members.get_future().get().size(), 3u);
+
+  // Bob has read nothing yet: 10 unread.
+  std::promise<std::vector<im::sdk::Conversation>> listed;
+  bob_client.ListConversations([&](im::sdk::Status status, std::vector<im::sdk::Conversation> l) {
+    EXPECT_TRUE(status.ok());
+    listed.set_value(std::move(l));
+  });
+  std::vector<im::sdk::Conversation> conversations = listed.get_future().get();
+  ASSERT_EQ(conversations.size(), 1u);
+  EXPECT_EQ(conversations[0].conv_id, group.conv_id);
+  EXPECT_EQ(conversations[0].unread, 10u);
+  // Sends in flight together get seqs in the order the server stored them: compare by seq.
+  EXPECT_EQ(conversations[0].last_message.seq, 10u);
+  EXPECT_EQ(conversations[0].last_message.body, bob_seen.DeliveredCopy(group.conv_id).back().body);
+
+  // History: the 4 messages before seq 9, in order.
+  std::promise<im::sdk::HistoryPage> history;
+  bob_client.LoadHistory(group.conv_id, 9, 4, [&](im::sdk::Status status, im::sdk::HistoryPage p) {
+    EXPECT_TRUE(status.ok());
+    history.set_value(std::move(p));
+  });
+  im::sdk::HistoryPage page = history.get_future().get();
+  ASSERT_EQ(page.messages.size(), 4u);
+  EXPECT_EQ(page.messages.front().seq, 5u);
+  EXPECT_EQ(page.messages.back().seq, 8u);
+
+  // Bob reads up to 10 (in a group only his own devices hear of it; peers see read cursors).
+  std::promise<uint64_t> read;
+  bob_client.MarkRead(group.conv_id, 10, [&](im::sdk::Status status, uint64_t read_seq) {
+    EXPECT_TRUE(status.ok());
+    read.set_value(read_seq);
+  });
+  EXPECT_EQ(read.get_future().get(), 10u);
+  std::promise<std::vector<im::sdk::Conversation>> relisted;
+  bob_client.ListConversations([&](im::sdk::Status, std::vector<im::sdk::Conversation> l) {
+    relisted.set_value(std::move(l));
+  });
+  EXPECT_EQ(relisted.get_future().get().at(0).unread, 0u);
+
+  // In a single chat the reader's peer gets a read receipt.
+  const std::string direct = SingleChat(alice, carol);
+  alice_client.SendTo(carol, "are you there?");
+  ASSERT_TRUE(carol_seen.WaitFor(
+      [&](const SdkRecorder& r) { return r.delivered_count(direct) == 1; }, seconds(15)));
+  carol_client.MarkRead(direct, 1,
+                        [](im::sdk::Status status, uint64_t) { EXPECT_TRUE(status.ok()); });
+  EXPECT_TRUE(alice_seen.WaitFor(
+      [&](const SdkRecorder& r) {
+        for (const im::sdk::ReadReceipt& receipt : r.read_receipts()) {
+          if (receipt.conv_id == direct && receipt.reader == carol && receipt.read_seq == 1) {
+            return true;
+          }
+        }
+        return false;
+      },
+      seconds(15)));
+  for (im::sdk::Client* client : {&alice_client, &bob_client, &carol_client}) client->Stop();
 }
 
 // A C program using only sdk/im_client.h logs in, sends, and receives a reply.
