@@ -378,6 +378,47 @@ TEST_F(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
   for (im::sdk::Client* client : {&alice_client, &bob_client, &carol_client}) client->Stop();
 }
 
+// imcli, as the README shows a newcomer: it logs in with an imctl token, opens a single chat,
+// sends a line, shows the reply and lists the conversation with its unread count.
+TEST_F(SdkTest, ImcliChatsWithAnSdkClient) {
+  const std::string alice = cluster_.Uid("alice");
+  const std::string bob = cluster_.Uid("bob");
+  const std::string conv = SingleChat(alice, bob);
+  SdkRecorder bob_seen;
+  im::sdk::Client bob_client(OptionsFor(bob, "phone", {Address(cluster_.client_port(1))}),
+                             &bob_seen);
+  bob_client.Start();
+  ASSERT_TRUE(bob_seen.WaitConnected(seconds(15)));
+
+  auto imctl = im::testing::Subprocess::Start(
+      {IM_IMCTL, "token", "--uid", alice, "--secret", LocalCluster::kTokenSecret});
+  ASSERT_TRUE(imctl.ok()) << imctl.status();
+  std::optional<std::string> token = (*imctl)->ReadLine(seconds(10));
+  ASSERT_TRUE(token.has_value());
+  EXPECT_EQ((*imctl)->Wait(seconds(10)), 0);
+
+  auto imcli = im::testing::Subprocess::Start(
+      {IM_IMCLI, "--gateway", Address(cluster_.client_port(0)), "--token", *token}, {},
+      /*pipe_stdin=*/true);
+  ASSERT_TRUE(imcli.ok()) << imcli.status();
+  ASSERT_TRUE((*imcli)->ReadLineStartingWith("* connected", seconds(15)));
+  ASSERT_TRUE((*imcli)->WriteStdin("/open " + bob + "\nhello bob\n"));
+  ASSERT_TRUE(bob_seen.WaitFor(
+      [&](const SdkRecorder& r) {
+        return r.delivered_count(conv) == 1 && r.delivered(conv)[0].body == "hello bob";
+      },
+      seconds(15)));
+  bob_client.Send(conv, "hi alice");
+  EXPECT_TRUE(
+      (*imcli)->ReadLineStartingWith("[" + conv + "] #2 " + bob + ": hi alice", seconds(15)));
+  ASSERT_TRUE((*imcli)->WriteStdin("/list\n"));
+  EXPECT_TRUE((*imcli)->ReadLineStartingWith("  " + conv + "  unread 1", seconds(15)))
+      << "one unread: bob's (a user's own messages are never unread)";
+  ASSERT_TRUE((*imcli)->WriteStdin("/quit\n"));
+  EXPECT_EQ((*imcli)->Wait(seconds(15)), 0);
+  bob_client.Stop();
+}
+
 // A C program using only sdk/im_client.h logs in, sends, and receives a reply.
 TEST_F(SdkTest, CProgramOnTheCApiSendsAndReceives) {
   const std::string alice = cluster_.Uid("alice");

@@ -19,7 +19,8 @@ extern char** environ;
 namespace im::testing {
 
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
-    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+    bool pipe_stdin) {
   std::map<std::string, std::string> merged;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string entry(*e);
@@ -42,16 +43,24 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  int stdin_fds[2] = {-1, -1};
+  if (pipe_stdin) {
+    if (::pipe2(stdin_fds, O_CLOEXEC) != 0) return absl::InternalError(std::strerror(errno));
+    posix_spawn_file_actions_adddup2(&actions, stdin_fds[0], STDIN_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  }
   pid_t pid = 0;
   const int rc = ::posix_spawn(&pid, argvp[0], &actions, nullptr, argvp.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   ::close(pipe_fds[1]);
+  if (stdin_fds[0] >= 0) ::close(stdin_fds[0]);
   if (rc != 0) {
     ::close(pipe_fds[0]);
+    if (stdin_fds[1] >= 0) ::close(stdin_fds[1]);
     return absl::InternalError(absl::StrCat("spawn ", argv[0], ": ", std::strerror(rc)));
   }
-  return std::unique_ptr<Subprocess>(new Subprocess(pid, pipe_fds[0]));
+  return std::unique_ptr<Subprocess>(new Subprocess(pid, pipe_fds[0], stdin_fds[1]));
 }
 
 Subprocess::~Subprocess() {
@@ -61,6 +70,18 @@ Subprocess::~Subprocess() {
     ::waitpid(pid_, &status, 0);
   }
   ::close(stdout_fd_);
+  if (stdin_fd_ >= 0) ::close(stdin_fd_);
+}
+
+bool Subprocess::WriteStdin(const std::string& text) {
+  size_t written = 0;
+  while (stdin_fd_ >= 0 && written < text.size()) {
+    const ssize_t n = ::write(stdin_fd_, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    written += static_cast<size_t>(n);
+  }
+  return stdin_fd_ >= 0;
 }
 
 std::optional<std::string> Subprocess::ReadLine(std::chrono::milliseconds timeout) {

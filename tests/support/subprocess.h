@@ -17,8 +17,10 @@ namespace im::testing {
 // stdout readable line by line. The destructor kills (SIGKILL) and reaps a child still running.
 class Subprocess {
  public:
+  // stdin is /dev/null, or a pipe fed by WriteStdin() when `pipe_stdin` is set.
   static absl::StatusOr<std::unique_ptr<Subprocess>> Start(
-      const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
+      const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
+      bool pipe_stdin = false);
   ~Subprocess();
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;
@@ -28,16 +30,20 @@ class Subprocess {
   // The first line starting with `prefix`; earlier lines are dropped.
   std::optional<std::string> ReadLineStartingWith(const std::string& prefix,
                                                   std::chrono::milliseconds timeout);
+  // Writes all of `text` to the child's stdin (a pipe_stdin child only); false if it is gone.
+  bool WriteStdin(const std::string& text);
   bool Signal(int signal);
   // The exit status (exit code, or 128 + signal) once the child exits within `timeout`.
   std::optional<int> Wait(std::chrono::milliseconds timeout);
   pid_t pid() const { return pid_; }
 
  private:
-  Subprocess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
+  Subprocess(pid_t pid, int stdout_fd, int stdin_fd)
+      : pid_(pid), stdout_fd_(stdout_fd), stdin_fd_(stdin_fd) {}
 
   pid_t pid_;
   int stdout_fd_;
+  int stdin_fd_;  // -1 unless pipe_stdin
   std::string buffered_;
   std::optional<int> exit_status_;
 };
