@@ -9,6 +9,7 @@
 #include "nlohmann/json.hpp"
 #include "sdk/client_core.h"
 #include "sdk/in_memory_state_store.h"
+#include "sdk/wire_conversions.h"
 
 namespace im::sdk {
 namespace {
@@ -26,18 +27,11 @@ int64_t WallMs() {
       .count();
 }
 
-Status StatusOf(const im::v1::Status& status) { return Status{status.code(), status.message()}; }
-
 // The response's own status when the request got an answer, else why it did not.
 template <typename Resp>
 Status Outcome(const Status& transport, const Resp* resp) {
   if (!transport.ok()) return transport;
   return StatusOf(resp->status());
-}
-
-Message MessageOf(const im::v1::Message& message) {
-  return Message{message.conv_id(),       message.seq(),  message.msg_id(), message.sender(),
-                 message.client_msg_id(), message.type(), message.body(),   message.created_ms()};
 }
 
 }  // namespace
@@ -142,16 +136,7 @@ void Client::ListConversationsFrom(const std::string& page_token,
          Status status = Outcome(transport, resp);
          if (status.ok()) {
            for (const im::v1::Conversation& item : resp->conversations()) {
-             Conversation view;
-             view.conv_id = item.conv_id();
-             view.max_seq = item.max_seq();
-             view.delivered_seq = item.delivered_seq();
-             view.read_seq = item.read_seq();
-             view.unread = item.unread();
-             view.peer_read_seq = item.peer_read_seq();
-             view.updated_ms = item.updated_ms();
-             if (item.has_last_message()) view.last_message = MessageOf(item.last_message());
-             so_far->push_back(std::move(view));
+             so_far->push_back(ConversationOf(item));
            }
            if (!resp->next_page_token().empty()) {
              return ListConversationsFrom(resp->next_page_token(), so_far, std::move(done));

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/frame_codec.h"
+#include "sdk/wire_conversions.h"
 
 namespace im::sdk {
 namespace {
@@ -32,8 +33,6 @@ int64_t WallMs() {
       .count();
 }
 
-Status StatusOf(const im::v1::Status& status) { return Status{status.code(), status.message()}; }
-
 // Codes after which the same send may succeed later; it is retried with the same client_msg_id.
 bool IsRetryable(int code) {
   switch (code) {
@@ -54,19 +53,6 @@ bool IsRetryable(int code) {
 bool IsAuthFailure(int code) {
   return code == im::v1::TOKEN_EXPIRED || code == im::v1::TOKEN_INVALID ||
          code == im::v1::UNAUTHENTICATED;
-}
-
-Message MessageOf(const im::v1::Message& message) {
-  Message out;
-  out.conv_id = message.conv_id();
-  out.seq = message.seq();
-  out.msg_id = message.msg_id();
-  out.sender = message.sender();
-  out.client_msg_id = message.client_msg_id();
-  out.type = message.type();
-  out.body = message.body();
-  out.created_ms = message.created_ms();
-  return out;
 }
 
 uint64_t Seed() {
@@ -576,11 +562,7 @@ void ClientCore::ListConversationsForSync(std::string page_token,
             }
             const im::v1::ConversationsResp& resp = response->conversations_resp();
             for (const im::v1::Conversation& item : resp.conversations()) {
-              Conversation view;
-              view.conv_id = item.conv_id();
-              view.max_seq = item.max_seq();
-              view.delivered_seq = item.delivered_seq();
-              collected->push_back(std::move(view));
+              collected->push_back(ConversationOf(item));
             }
             if (!resp.next_page_token().empty()) {
               return ListConversationsForSync(resp.next_page_token(), std::move(*collected));

@@ -64,10 +64,21 @@ void ExpectHolds(const std::vector<im::sdk::Message>& messages, const std::strin
   EXPECT_EQ(seen.size(), bodies.size()) << "messages of " << sender;
 }
 
+// Starts a client and waits until it is logged in.
+bool StartAndWait(im::sdk::Client& client, SdkRecorder& seen) {
+  client.Start();
+  return seen.WaitConnected(seconds(15));
+}
+
 class SdkTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(cluster_.Start()); }
+
   LocalCluster cluster_;
+  // Users of this test only (the test MariaDB and Redis are shared), and their single chat.
+  const std::string alice_ = cluster_.Uid("alice");
+  const std::string bob_ = cluster_.Uid("bob");
+  const std::string conv_ = SingleChat(alice_, bob_);
 };
 
 // Two clients exchange 2,000 messages through proxies that delay bytes and cut every connection
@@ -80,15 +91,12 @@ TEST_F(SdkTest, ExchangeSurvivesConnectionsCutEverySecond) {
   ASSERT_TRUE(proxy0 && proxy1);
   proxy0->set_max_delay(milliseconds(20));
   proxy1->set_max_delay(milliseconds(20));
-  const std::string alice = cluster_.Uid("alice");
-  const std::string bob = cluster_.Uid("bob");
-  const std::string conv = SingleChat(alice, bob);
   const std::vector<std::string> gateways = {Address(proxy0->port()), Address(proxy1->port())};
 
   SdkRecorder alice_seen;
   SdkRecorder bob_seen;
-  im::sdk::Client alice_client(OptionsFor(alice, "phone", gateways), &alice_seen);
-  im::sdk::Client bob_client(OptionsFor(bob, "phone", {gateways[1], gateways[0]}), &bob_seen);
+  im::sdk::Client alice_client(OptionsFor(alice_, "phone", gateways), &alice_seen);
+  im::sdk::Client bob_client(OptionsFor(bob_, "phone", {gateways[1], gateways[0]}), &bob_seen);
   alice_client.Start();
   bob_client.Start();
   ASSERT_TRUE(alice_seen.WaitConnected(seconds(15)));
@@ -111,12 +119,12 @@ TEST_F(SdkTest, ExchangeSurvivesConnectionsCutEverySecond) {
   for (int i = 0; i < kPerSide; ++i) {
     alice_bodies.push_back("a" + std::to_string(i));
     bob_bodies.push_back("b" + std::to_string(i));
-    alice_ids.insert(alice_client.SendTo(bob, alice_bodies.back()));
-    bob_ids.insert(bob_client.Send(conv, bob_bodies.back()));
+    alice_ids.insert(alice_client.SendTo(bob_, alice_bodies.back()));
+    bob_ids.insert(bob_client.Send(conv_, bob_bodies.back()));
     std::this_thread::sleep_for(milliseconds(8));
   }
   auto complete = [&](const SdkRecorder& r) {
-    return r.sent_ok() + r.send_failures() >= kPerSide && r.delivered_count(conv) >= 2 * kPerSide;
+    return r.sent_ok() + r.send_failures() >= kPerSide && r.delivered_count(conv_) >= 2 * kPerSide;
   };
   const bool alice_done = alice_seen.WaitFor(complete, seconds(120));
   const bool bob_done = bob_seen.WaitFor(complete, seconds(60));
@@ -124,9 +132,9 @@ TEST_F(SdkTest, ExchangeSurvivesConnectionsCutEverySecond) {
   cutter.join();
   EXPECT_GE(proxy0->connections_cut() + proxy1->connections_cut(), 10);
   EXPECT_TRUE(alice_done) << "alice: sent " << alice_seen.SentOkCopy() << ", shows "
-                          << alice_seen.DeliveredCopy(conv).size();
+                          << alice_seen.DeliveredCopy(conv_).size();
   EXPECT_TRUE(bob_done) << "bob: sent " << bob_seen.SentOkCopy() << ", shows "
-                        << bob_seen.DeliveredCopy(conv).size();
+                        << bob_seen.DeliveredCopy(conv_).size();
   // Let late duplicates (if the SDK let any through) arrive before checking.
   std::this_thread::sleep_for(milliseconds(500));
   alice_client.Stop();
@@ -134,11 +142,11 @@ TEST_F(SdkTest, ExchangeSurvivesConnectionsCutEverySecond) {
   std::this_thread::sleep_for(milliseconds(200));
 
   for (SdkRecorder* seen : {&alice_seen, &bob_seen}) {
-    const std::vector<im::sdk::Message> shown = seen->DeliveredCopy(conv);
+    const std::vector<im::sdk::Message> shown = seen->DeliveredCopy(conv_);
     EXPECT_EQ(shown.size(), 2u * kPerSide);
     EXPECT_EQ(CheckContiguous(shown, 1), "");
-    ExpectHolds(shown, alice, alice_bodies);
-    ExpectHolds(shown, bob, bob_bodies);
+    ExpectHolds(shown, alice_, alice_bodies);
+    ExpectHolds(shown, bob_, bob_bodies);
   }
   for (auto [seen, ids] : {std::pair{&alice_seen, &alice_ids}, std::pair{&bob_seen, &bob_ids}}) {
     EXPECT_EQ(seen->send_failures(), 0u);
@@ -154,16 +162,13 @@ TEST_F(SdkTest, ExchangeSurvivesConnectionsCutEverySecond) {
 // kill -9 of the gateway a client is on: it reconnects to the other gateway and nothing is lost.
 TEST_F(SdkTest, GatewayKilledClientMovesToTheOtherAndLosesNothing) {
   constexpr int kCount = 200;
-  const std::string alice = cluster_.Uid("alice");
-  const std::string bob = cluster_.Uid("bob");
-  const std::string conv = SingleChat(alice, bob);
   SdkRecorder alice_seen;
   SdkRecorder bob_seen;
   im::sdk::Client alice_client(
-      OptionsFor(alice, "phone",
+      OptionsFor(alice_, "phone",
                  {Address(cluster_.client_port(0)), Address(cluster_.client_port(1))}),
       &alice_seen);
-  im::sdk::Client bob_client(OptionsFor(bob, "phone", {Address(cluster_.client_port(1))}),
+  im::sdk::Client bob_client(OptionsFor(bob_, "phone", {Address(cluster_.client_port(1))}),
                              &bob_seen);
   alice_client.Start();
   bob_client.Start();
@@ -171,15 +176,15 @@ TEST_F(SdkTest, GatewayKilledClientMovesToTheOtherAndLosesNothing) {
   ASSERT_TRUE(bob_seen.WaitConnected(seconds(15)));
 
   for (int i = 0; i < kCount; ++i) {
-    alice_client.SendTo(bob, "m" + std::to_string(i));
-    bob_client.Send(conv, "r" + std::to_string(i));
+    alice_client.SendTo(bob_, "m" + std::to_string(i));
+    bob_client.Send(conv_, "r" + std::to_string(i));
     if (i == kCount / 2) {
       ASSERT_TRUE(cluster_.KillGateway(0));  // alice's gateway
     }
     std::this_thread::sleep_for(milliseconds(5));
   }
   auto complete = [&](const SdkRecorder& r) {
-    return r.sent_ok() >= kCount && r.delivered_count(conv) >= 2 * kCount;
+    return r.sent_ok() >= kCount && r.delivered_count(conv_) >= 2 * kCount;
   };
   EXPECT_TRUE(alice_seen.WaitFor(complete, seconds(60)));
   EXPECT_TRUE(bob_seen.WaitFor(complete, seconds(30)));
@@ -189,7 +194,7 @@ TEST_F(SdkTest, GatewayKilledClientMovesToTheOtherAndLosesNothing) {
   std::this_thread::sleep_for(milliseconds(200));
   EXPECT_GE(alice_seen.ConnectsCopy(), 2);
   for (SdkRecorder* seen : {&alice_seen, &bob_seen}) {
-    const std::vector<im::sdk::Message> shown = seen->DeliveredCopy(conv);
+    const std::vector<im::sdk::Message> shown = seen->DeliveredCopy(conv_);
     EXPECT_EQ(shown.size(), 2u * kCount);
     EXPECT_EQ(CheckContiguous(shown, 1), "");
     EXPECT_EQ(seen->send_failures(), 0u);
@@ -201,32 +206,28 @@ TEST_F(SdkTest, GatewayKilledClientMovesToTheOtherAndLosesNothing) {
 // the same SQLite file. The messages are sent once, and receiving resumes after the last
 // delivered seq (nothing shown before is shown again).
 TEST_F(SdkTest, AppRestartSendsTheOutboxOnceAndResumesTheCursor) {
-  const std::string alice = cluster_.Uid("alice");
-  const std::string bob = cluster_.Uid("bob");
-  const std::string conv = SingleChat(alice, bob);
   const std::string db = ::testing::TempDir() + cluster_.prefix() + "alice.db";
   std::filesystem::remove(db);
   std::unique_ptr<TcpProxy> proxy = StartProxy(cluster_.client_port(0));
   ASSERT_TRUE(proxy);
 
   SdkRecorder bob_seen;
-  im::sdk::Client bob_client(OptionsFor(bob, "phone", {Address(cluster_.client_port(1))}),
+  im::sdk::Client bob_client(OptionsFor(bob_, "phone", {Address(cluster_.client_port(1))}),
                              &bob_seen);
-  bob_client.Start();
-  ASSERT_TRUE(bob_seen.WaitConnected(seconds(15)));
+  ASSERT_TRUE(StartAndWait(bob_client, bob_seen));
 
   std::vector<std::string> unsent;
   {
     auto store = im::sdk::SqliteStateStore::Open(db);
     ASSERT_TRUE(store.ok()) << store.status();
     SdkRecorder alice_seen;
-    im::sdk::Client alice_client(OptionsFor(alice, "phone", {Address(proxy->port())}), &alice_seen,
+    im::sdk::Client alice_client(OptionsFor(alice_, "phone", {Address(proxy->port())}), &alice_seen,
                                  std::move(*store));
     alice_client.Start();
     ASSERT_TRUE(alice_seen.WaitConnected(seconds(15)));
-    for (int i = 0; i < 5; ++i) bob_client.Send(conv, "before " + std::to_string(i));
+    for (int i = 0; i < 5; ++i) bob_client.Send(conv_, "before " + std::to_string(i));
     ASSERT_TRUE(alice_seen.WaitFor(
-        [&](const SdkRecorder& r) { return r.delivered_count(conv) == 5; }, seconds(15)));
+        [&](const SdkRecorder& r) { return r.delivered_count(conv_) == 5; }, seconds(15)));
     // The network goes away; what alice writes now stays in her outbox.
     proxy->set_refusing(true);
     proxy->CutAll();
@@ -235,24 +236,24 @@ TEST_F(SdkTest, AppRestartSendsTheOutboxOnceAndResumesTheCursor) {
         seconds(10)));
     for (int i = 0; i < 20; ++i) {
       unsent.push_back("offline " + std::to_string(i));
-      alice_client.SendTo(bob, unsent.back());
+      alice_client.SendTo(bob_, unsent.back());
     }
     std::this_thread::sleep_for(milliseconds(500));
     EXPECT_EQ(alice_seen.SentOkCopy(), 0u);
   }  // the app is closed
-  for (int i = 0; i < 3; ++i) bob_client.Send(conv, "while away " + std::to_string(i));
+  for (int i = 0; i < 3; ++i) bob_client.Send(conv_, "while away " + std::to_string(i));
   ASSERT_TRUE(bob_seen.WaitFor([](const SdkRecorder& r) { return r.sent_ok() == 8; }, seconds(10)));
 
   auto store = im::sdk::SqliteStateStore::Open(db);
   ASSERT_TRUE(store.ok()) << store.status();
   SdkRecorder alice_seen;
-  im::sdk::Client alice_client(OptionsFor(alice, "phone", {Address(cluster_.client_port(0))}),
+  im::sdk::Client alice_client(OptionsFor(alice_, "phone", {Address(cluster_.client_port(0))}),
                                &alice_seen, std::move(*store));
   alice_client.Start();
   EXPECT_TRUE(alice_seen.WaitFor(
-      [&](const SdkRecorder& r) { return r.sent_ok() == 20 && r.delivered_count(conv) == 23; },
+      [&](const SdkRecorder& r) { return r.sent_ok() == 20 && r.delivered_count(conv_) == 23; },
       seconds(30)));
-  EXPECT_TRUE(bob_seen.WaitFor([&](const SdkRecorder& r) { return r.delivered_count(conv) == 28; },
+  EXPECT_TRUE(bob_seen.WaitFor([&](const SdkRecorder& r) { return r.delivered_count(conv_) == 28; },
                                seconds(30)));
   std::this_thread::sleep_for(milliseconds(500));
   alice_client.Stop();
@@ -260,16 +261,16 @@ TEST_F(SdkTest, AppRestartSendsTheOutboxOnceAndResumesTheCursor) {
   std::this_thread::sleep_for(milliseconds(200));
 
   // After the restart alice shows only what came after seq 5: bob's 3 and her own 20.
-  const std::vector<im::sdk::Message> shown = alice_seen.DeliveredCopy(conv);
+  const std::vector<im::sdk::Message> shown = alice_seen.DeliveredCopy(conv_);
   EXPECT_EQ(shown.size(), 23u);
   EXPECT_EQ(CheckContiguous(shown, 6), "");
-  ExpectHolds(shown, alice, unsent);
+  ExpectHolds(shown, alice_, unsent);
   EXPECT_EQ(alice_seen.send_results().size(), 20u);
   for (const auto& [id, results] : alice_seen.send_results()) EXPECT_EQ(results.size(), 1u);
   // Bob got each offline message exactly once.
-  const std::vector<im::sdk::Message> bob_shown = bob_seen.DeliveredCopy(conv);
+  const std::vector<im::sdk::Message> bob_shown = bob_seen.DeliveredCopy(conv_);
   EXPECT_EQ(CheckContiguous(bob_shown, 1), "");
-  ExpectHolds(bob_shown, alice, unsent);
+  ExpectHolds(bob_shown, alice_, unsent);
   std::filesystem::remove(db);
 }
 
@@ -277,14 +278,12 @@ TEST_F(SdkTest, AppRestartSendsTheOutboxOnceAndResumesTheCursor) {
 // came after its join, without stalling on the earlier seqs), conversations with unread counts,
 // history paging and read receipts.
 TEST_F(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
-  const std::string alice = cluster_.Uid("alice");
-  const std::string bob = cluster_.Uid("bob");
   const std::string carol = cluster_.Uid("carol");
   const std::vector<std::string> gateways = {Address(cluster_.client_port(0)),
                                              Address(cluster_.client_port(1))};
   SdkRecorder alice_seen, bob_seen, carol_seen;
-  im::sdk::Client alice_client(OptionsFor(alice, "phone", gateways), &alice_seen);
-  im::sdk::Client bob_client(OptionsFor(bob, "phone", {gateways[1]}), &bob_seen);
+  im::sdk::Client alice_client(OptionsFor(alice_, "phone", gateways), &alice_seen);
+  im::sdk::Client bob_client(OptionsFor(bob_, "phone", {gateways[1]}), &bob_seen);
   im::sdk::Client carol_client(OptionsFor(carol, "phone", gateways), &carol_seen);
   for (im::sdk::Client* client : {&alice_client, &bob_client, &carol_client}) client->Start();
   ASSERT_TRUE(alice_seen.WaitConnected(seconds(15)));
@@ -292,7 +291,7 @@ TEST_F(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
   ASSERT_TRUE(carol_seen.WaitConnected(seconds(15)));
 
   std::promise<std::pair<im::sdk::Status, im::sdk::GroupCreated>> created;
-  alice_client.CreateGroup("team", {bob}, [&](im::sdk::Status status, im::sdk::GroupCreated g) {
+  alice_client.CreateGroup("team", {bob_}, [&](im::sdk::Status status, im::sdk::GroupCreated g) {
     created.set_value({status, g});
   });
   auto [create_status, group] = created.get_future().get();
@@ -359,7 +358,7 @@ TEST_F(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
   EXPECT_EQ(relisted.get_future().get().at(0).unread, 0u);
 
   // In a single chat the reader's peer gets a read receipt.
-  const std::string direct = SingleChat(alice, carol);
+  const std::string direct = SingleChat(alice_, carol);
   alice_client.SendTo(carol, "are you there?");
   ASSERT_TRUE(carol_seen.WaitFor(
       [&](const SdkRecorder& r) { return r.delivered_count(direct) == 1; }, seconds(15)));
@@ -381,17 +380,13 @@ TEST_F(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
 // imcli, as the README shows a newcomer: it logs in with an imctl token, opens a single chat,
 // sends a line, shows the reply and lists the conversation with its unread count.
 TEST_F(SdkTest, ImcliChatsWithAnSdkClient) {
-  const std::string alice = cluster_.Uid("alice");
-  const std::string bob = cluster_.Uid("bob");
-  const std::string conv = SingleChat(alice, bob);
   SdkRecorder bob_seen;
-  im::sdk::Client bob_client(OptionsFor(bob, "phone", {Address(cluster_.client_port(1))}),
+  im::sdk::Client bob_client(OptionsFor(bob_, "phone", {Address(cluster_.client_port(1))}),
                              &bob_seen);
-  bob_client.Start();
-  ASSERT_TRUE(bob_seen.WaitConnected(seconds(15)));
+  ASSERT_TRUE(StartAndWait(bob_client, bob_seen));
 
   auto imctl = im::testing::Subprocess::Start(
-      {IM_IMCTL, "token", "--uid", alice, "--secret", LocalCluster::kTokenSecret});
+      {IM_IMCTL, "token", "--uid", alice_, "--secret", LocalCluster::kTokenSecret});
   ASSERT_TRUE(imctl.ok()) << imctl.status();
   std::optional<std::string> token = (*imctl)->ReadLine(seconds(10));
   ASSERT_TRUE(token.has_value());
@@ -402,17 +397,17 @@ TEST_F(SdkTest, ImcliChatsWithAnSdkClient) {
       /*pipe_stdin=*/true);
   ASSERT_TRUE(imcli.ok()) << imcli.status();
   ASSERT_TRUE((*imcli)->ReadLineStartingWith("* connected", seconds(15)));
-  ASSERT_TRUE((*imcli)->WriteStdin("/open " + bob + "\nhello bob\n"));
+  ASSERT_TRUE((*imcli)->WriteStdin("/open " + bob_ + "\nhello bob\n"));
   ASSERT_TRUE(bob_seen.WaitFor(
       [&](const SdkRecorder& r) {
-        return r.delivered_count(conv) == 1 && r.delivered(conv)[0].body == "hello bob";
+        return r.delivered_count(conv_) == 1 && r.delivered(conv_)[0].body == "hello bob";
       },
       seconds(15)));
-  bob_client.Send(conv, "hi alice");
+  bob_client.Send(conv_, "hi alice");
   EXPECT_TRUE(
-      (*imcli)->ReadLineStartingWith("[" + conv + "] #2 " + bob + ": hi alice", seconds(15)));
+      (*imcli)->ReadLineStartingWith("[" + conv_ + "] #2 " + bob_ + ": hi alice", seconds(15)));
   ASSERT_TRUE((*imcli)->WriteStdin("/list\n"));
-  EXPECT_TRUE((*imcli)->ReadLineStartingWith("  " + conv + "  unread 1", seconds(15)))
+  EXPECT_TRUE((*imcli)->ReadLineStartingWith("  " + conv_ + "  unread 1", seconds(15)))
       << "one unread: bob's (a user's own messages are never unread)";
   ASSERT_TRUE((*imcli)->WriteStdin("/quit\n"));
   EXPECT_EQ((*imcli)->Wait(seconds(15)), 0);
@@ -421,27 +416,23 @@ TEST_F(SdkTest, ImcliChatsWithAnSdkClient) {
 
 // A C program using only sdk/im_client.h logs in, sends, and receives a reply.
 TEST_F(SdkTest, CProgramOnTheCApiSendsAndReceives) {
-  const std::string alice = cluster_.Uid("alice");
-  const std::string bob = cluster_.Uid("bob");
-  const std::string conv = SingleChat(alice, bob);
   SdkRecorder bob_seen;
-  im::sdk::Client bob_client(OptionsFor(bob, "phone", {Address(cluster_.client_port(1))}),
+  im::sdk::Client bob_client(OptionsFor(bob_, "phone", {Address(cluster_.client_port(1))}),
                              &bob_seen);
-  bob_client.Start();
-  ASSERT_TRUE(bob_seen.WaitConnected(seconds(15)));
+  ASSERT_TRUE(StartAndWait(bob_client, bob_seen));
 
   auto program = im::testing::Subprocess::Start(
-      {IM_SDK_C_EXAMPLE, Address(cluster_.client_port(0)), LocalCluster::Token(alice), bob});
+      {IM_SDK_C_EXAMPLE, Address(cluster_.client_port(0)), LocalCluster::Token(alice_), bob_});
   ASSERT_TRUE(program.ok()) << program.status();
   ASSERT_TRUE(bob_seen.WaitFor(
       [&](const SdkRecorder& r) {
-        for (const im::sdk::Message& message : r.delivered(conv)) {
-          if (message.sender == alice && message.body == "hello from C") return true;
+        for (const im::sdk::Message& message : r.delivered(conv_)) {
+          if (message.sender == alice_ && message.body == "hello from C") return true;
         }
         return false;
       },
       seconds(30)));
-  bob_client.Send(conv, "hello from bob");
+  bob_client.Send(conv_, "hello from bob");
   EXPECT_EQ((*program)->Wait(seconds(30)), 0);
   bob_client.Stop();
 }
