@@ -202,6 +202,63 @@ TEST_F(SdkTest, GatewayKilledClientMovesToTheOtherAndLosesNothing) {
   }
 }
 
+// A gateway drained for a rolling update (SIGTERM): its client gets GoAway, moves to the other
+// gateway after the hint, and a send stream across the move loses and repeats nothing.
+TEST_F(SdkTest, GoAwayMovesTheClientToAnotherGatewayWithoutLoss) {
+  constexpr int kCount = 100;
+  SdkRecorder alice_seen;
+  SdkRecorder bob_seen;
+  im::sdk::Client alice_client(
+      OptionsFor(alice_, "phone",
+                 {Address(cluster_.client_port(0)), Address(cluster_.client_port(1))}),
+      &alice_seen);
+  im::sdk::Client bob_client(OptionsFor(bob_, "phone", {Address(cluster_.client_port(1))}),
+                             &bob_seen);
+  ASSERT_TRUE(StartAndWait(alice_client, alice_seen));
+  ASSERT_TRUE(StartAndWait(bob_client, bob_seen));
+  std::thread drain;
+  for (int i = 0; i < kCount; ++i) {
+    alice_client.SendTo(bob_, "m" + std::to_string(i));
+    if (i == kCount / 4) drain = std::thread([&] { EXPECT_TRUE(cluster_.StopGateway(0)); });
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  drain.join();
+  EXPECT_TRUE(
+      alice_seen.WaitFor([&](const SdkRecorder& r) { return r.sent_ok() == kCount; }, seconds(30)));
+  EXPECT_TRUE(bob_seen.WaitFor(
+      [&](const SdkRecorder& r) { return r.delivered_count(conv_) == kCount; }, seconds(30)));
+  std::this_thread::sleep_for(milliseconds(300));
+  alice_client.Stop();
+  bob_client.Stop();
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_EQ(alice_seen.ConnectsCopy(), 2) << "one connection before the drain, one after";
+  EXPECT_EQ(alice_seen.send_failures(), 0u);
+  EXPECT_EQ(CheckContiguous(bob_seen.DeliveredCopy(conv_), 1), "");
+  EXPECT_EQ(bob_seen.DeliveredCopy(conv_).size(), static_cast<size_t>(kCount));
+}
+
+// The same device logging in elsewhere kicks the first connection: that client reports kKicked
+// and does not fight back by reconnecting.
+TEST_F(SdkTest, KickedClientReportsItAndStaysOff) {
+  SdkRecorder first_seen;
+  SdkRecorder second_seen;
+  im::sdk::Client first(OptionsFor(alice_, "phone", {Address(cluster_.client_port(0))}),
+                        &first_seen);
+  ASSERT_TRUE(StartAndWait(first, first_seen));
+  im::sdk::Client second(OptionsFor(alice_, "phone", {Address(cluster_.client_port(1))}),
+                         &second_seen);
+  ASSERT_TRUE(StartAndWait(second, second_seen));
+  EXPECT_TRUE(first_seen.WaitFor(
+      [](const SdkRecorder& r) { return r.state() == im::sdk::ConnectionState::kKicked; },
+      seconds(15)));
+  std::this_thread::sleep_for(seconds(2));
+  EXPECT_EQ(first.state(), im::sdk::ConnectionState::kKicked);
+  EXPECT_EQ(first_seen.ConnectsCopy(), 1);
+  EXPECT_EQ(second.state(), im::sdk::ConnectionState::kConnected);
+  first.Stop();
+  second.Stop();
+}
+
 // An app restart: the client is destroyed with unsent messages in its outbox and a new one opens
 // the same SQLite file. The messages are sent once, and receiving resumes after the last
 // delivered seq (nothing shown before is shown again).
