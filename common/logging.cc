@@ -32,33 +32,70 @@ std::optional<spdlog::level::level_enum> ParseLevel(std::string_view name) {
   return std::nullopt;
 }
 
+thread_local std::string current_request_id;
+
+// Writes `text` as the body of a JSON string. Bytes above 0x7F pass through as they are: invalid
+// UTF-8 stays invalid.
+void AppendJsonEscaped(std::string_view text, spdlog::memory_buf_t& dest) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (const char raw : text) {
+    const auto c = static_cast<unsigned char>(raw);
+    if (c == '"' || c == '\\') {
+      const char escaped[2] = {'\\', static_cast<char>(c)};
+      dest.append(escaped, escaped + 2);
+    } else if (c < 0x20) {
+      const char escaped[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+      dest.append(escaped, escaped + 6);
+    } else {
+      dest.push_back(static_cast<char>(c));
+    }
+  }
+}
+
 // %v copies the message verbatim, so a quote, backslash or newline in it (user input often ends
 // up there) would break the one-object-per-line contract; this flag writes it as a JSON string
-// body instead. Bytes above 0x7F pass through as they are: invalid UTF-8 stays invalid.
+// body instead.
 class JsonEscapedMessageFlag : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm& /*tm_time*/,
               spdlog::memory_buf_t& dest) override {
-    static constexpr char kHex[] = "0123456789abcdef";
-    const char* begin = msg.payload.data();
-    const char* end = begin + msg.payload.size();
-    for (const char* p = begin; p != end; ++p) {
-      const auto c = static_cast<unsigned char>(*p);
-      if (c == '"' || c == '\\') {
-        const char escaped[2] = {'\\', static_cast<char>(c)};
-        dest.append(escaped, escaped + 2);
-      } else if (c < 0x20) {
-        const char escaped[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-        dest.append(escaped, escaped + 6);
-      } else {
-        dest.push_back(static_cast<char>(c));
-      }
-    }
+    AppendJsonEscaped(std::string_view(msg.payload.data(), msg.payload.size()), dest);
   }
 
   std::unique_ptr<custom_flag_formatter> clone() const override {
     return std::make_unique<JsonEscapedMessageFlag>();
   }
+};
+
+// The logging thread's request id (ScopedRequestId): `,"request_id":"<id>"` in JSON lines,
+// `[<id>] ` in text lines, nothing when the thread works for no request. The sink formats on the
+// logging thread (synchronous logger), so the thread-local is the caller's.
+class RequestIdFlag : public spdlog::custom_flag_formatter {
+ public:
+  explicit RequestIdFlag(bool json) : json_(json) {}
+
+  void format(const spdlog::details::log_msg& /*msg*/, const std::tm& /*tm_time*/,
+              spdlog::memory_buf_t& dest) override {
+    if (current_request_id.empty()) return;
+    if (json_) {
+      static constexpr std::string_view kKey = R"(,"request_id":")";
+      dest.append(kKey.data(), kKey.data() + kKey.size());
+      AppendJsonEscaped(current_request_id, dest);
+      dest.push_back('"');
+    } else {
+      dest.push_back('[');
+      dest.append(current_request_id.data(), current_request_id.data() + current_request_id.size());
+      static constexpr std::string_view kEnd = "] ";
+      dest.append(kEnd.data(), kEnd.data() + kEnd.size());
+    }
+  }
+
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<RequestIdFlag>(json_);
+  }
+
+ private:
+  const bool json_;
 };
 
 }  // namespace
@@ -72,13 +109,13 @@ absl::Status InitLogging(std::string_view level, std::string_view format) {
   }
   std::unique_ptr<spdlog::pattern_formatter> formatter;
   if (format == "text") {
-    formatter = std::make_unique<spdlog::pattern_formatter>("%Y-%m-%d %H:%M:%S.%e %l [%t] %v",
-                                                            spdlog::pattern_time_type::local);
+    formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::local);
+    formatter->add_flag<RequestIdFlag>('&', false).set_pattern("%Y-%m-%d %H:%M:%S.%e %l [%t] %&%v");
   } else if (format == "json") {
     // UTC with a Z suffix so that pipelines need not know the host's zone.
     formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-    formatter->add_flag<JsonEscapedMessageFlag>('*').set_pattern(
-        R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","tid":%t,"msg":"%*"})");
+    formatter->add_flag<JsonEscapedMessageFlag>('*').add_flag<RequestIdFlag>('&', true).set_pattern(
+        R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","tid":%t%&,"msg":"%*"})");
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("log format \"", Absl(format), "\": expected text or json"));
@@ -92,6 +129,11 @@ absl::Status InitLogging(std::string_view level, std::string_view format) {
   spdlog::set_default_logger(std::move(logger));
   return absl::OkStatus();
 }
+
+ScopedRequestId::ScopedRequestId(std::string_view request_id)
+    : previous_(std::exchange(current_request_id, std::string(request_id))) {}
+
+ScopedRequestId::~ScopedRequestId() { current_request_id = std::move(previous_); }
 
 bool LogRateLimiter::Allow(uint64_t* suppressed) {
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

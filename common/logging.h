@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -13,6 +14,20 @@ namespace im::common {
 // Configures the process-wide spdlog logger: level (trace, debug, info, warn, error) and format
 // ("text" for people, "json" for log pipelines: one object per line). Call once from main().
 absl::Status InitLogging(std::string_view level, std::string_view format);
+
+// Names the request the calling thread works for (the gateway's request id, Caller.request_id)
+// while it lives: JSON lines logged meanwhile on this thread carry it as "request_id", text lines
+// as "[<id>] " before the message. Scopes nest (the previous id comes back). Stack only.
+class ScopedRequestId {
+ public:
+  explicit ScopedRequestId(std::string_view request_id);
+  ~ScopedRequestId();
+  ScopedRequestId(const ScopedRequestId&) = delete;
+  ScopedRequestId& operator=(const ScopedRequestId&) = delete;
+
+ private:
+  std::string previous_;
+};
 
 // libprotobuf logs every invalid UTF-8 string it parses, and clients control those strings: its
 // messages go to spdlog, rate-limited.

@@ -1,6 +1,9 @@
 #include "gateway/gateway.h"
 
+#include <algorithm>
+#include <condition_variable>
 #include <csignal>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +15,23 @@ namespace {
 constexpr uint64_t kDrainCheckMs = 50;
 constexpr size_t kMainQueueCapacity = 1024;
 constexpr uint64_t kRegisterRetryMs = 1000;
+constexpr auto kLivenessWait = std::chrono::seconds(1);
+
+const char* ChannelStateName(grpc_connectivity_state state) {
+  switch (state) {
+    case GRPC_CHANNEL_IDLE:
+      return "idle";
+    case GRPC_CHANNEL_CONNECTING:
+      return "connecting";
+    case GRPC_CHANNEL_READY:
+      return "ready";
+    case GRPC_CHANNEL_TRANSIENT_FAILURE:
+      return "unreachable (transient failure)";
+    case GRPC_CHANNEL_SHUTDOWN:
+      return "shut down";
+  }
+  return "unknown";
+}
 
 uint64_t UnixMillis() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -151,6 +171,53 @@ size_t Gateway::connection_count() const {
   return total;
 }
 
+common::HealthReport Gateway::Liveness() {
+  // Shared with the posted tasks: a loop that answers late must not touch a finished call.
+  struct Answers {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<bool> answered;
+  };
+  auto answers = std::make_shared<Answers>();
+  const size_t loops = workers_.size() + 1;  // the main loop is 0, worker i is i + 1
+  answers->answered.assign(loops, false);
+  auto answer = [answers](size_t index) {
+    return [answers, index] {
+      std::lock_guard<std::mutex> lock(answers->mutex);
+      answers->answered[index] = true;
+      answers->changed.notify_all();
+    };
+  };
+  std::vector<bool> posted(loops);
+  posted[0] = main_tasks_->Post(answer(0));
+  for (size_t i = 0; i < workers_.size(); ++i) posted[i + 1] = workers_[i]->Post(answer(i + 1));
+
+  std::unique_lock<std::mutex> lock(answers->mutex);
+  answers->changed.wait_for(lock, kLivenessWait, [&] {
+    for (size_t i = 0; i < loops; ++i) {
+      if (posted[i] && !answers->answered[i]) return false;
+    }
+    return true;
+  });
+  common::HealthReport report;
+  for (size_t i = 0; i < loops; ++i) {
+    if (answers->answered[i]) continue;
+    report.ok = false;
+    const std::string loop = i == 0 ? "main loop" : absl::StrCat("worker loop ", i - 1);
+    absl::StrAppend(&report.detail, loop,
+                    posted[i] ? ": no answer within 1 s\n" : ": queue full or closed\n");
+  }
+  return report;
+}
+
+common::HealthReport Gateway::Readiness() {
+  if (!accepting_.load()) return {false, "draining: not accepting clients\n"};
+  const grpc_connectivity_state state = logic_->ChannelState();
+  if (state == GRPC_CHANNEL_READY) return {};
+  return {false,
+          absl::StrCat("logic (", options_.logic_target, "): ", ChannelStateName(state), "\n")};
+}
+
 void Gateway::BeginDrain(uint32_t reconnect_after_ms) {
   if (shutting_down_) return;
   if (draining_) {  // asked twice: stop waiting for clients
@@ -158,12 +225,19 @@ void Gateway::BeginDrain(uint32_t reconnect_after_ms) {
     return;
   }
   draining_ = true;
+  accepting_.store(false);
+  metrics_.draining.Set(1);
   const uint32_t hint = reconnect_after_ms != 0 ? reconnect_after_ms : options_.goaway_reconnect_ms;
+  // The last client told to move must still find this gateway draining, not closed.
+  const uint64_t room = uint64_t{options_.drain_timeout_ms} * 3 / 4;
+  const uint32_t spread = static_cast<uint32_t>(
+      std::min<uint64_t>(options_.goaway_spread_ms, room > hint ? room - hint : 0));
   spdlog::info(
-      "gateway {}: draining {} connections (GoAway, reconnect after {} ms, wait up to {} ms)",
-      options_.gateway_id, connection_count(), hint, options_.drain_timeout_ms);
+      "gateway {}: draining {} connections (GoAway, reconnect after {}-{} ms, wait up to {} ms)",
+      options_.gateway_id, connection_count(), hint, uint64_t{hint} + spread,
+      options_.drain_timeout_ms);
   acceptor_->Close([] {});
-  for (auto& worker : workers_) worker->BeginDrain(hint);
+  for (auto& worker : workers_) worker->BeginDrain(hint, spread);
   drain_started_ms_ = uv_now(&loop_);
   uv_timer_start(
       &drain_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->CheckDrained(); },

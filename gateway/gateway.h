@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/admin_http_server.h"
 #include "common/loop_task_queue.h"
 #include "gateway/acceptor.h"
 #include "gateway/gateway_metrics.h"
@@ -36,6 +37,13 @@ class Gateway {
 
   // Any thread: begins the drain (0: use the configured GoAway hint).
   void RequestDrain(uint32_t reconnect_after_ms = 0);
+
+  // Any thread (the admin HTTP server's). Liveness: the main loop and every worker loop run a
+  // posted task within a second. Readiness: accepting (not draining) and the channel to logic is
+  // connected (READY); an idle channel is asked to connect and reported not ready meanwhile.
+  // Gateways talk to logic at least every register_ms, so a healthy channel is never idle long.
+  common::HealthReport Liveness();
+  common::HealthReport Readiness();
 
   uint16_t client_port() const { return acceptor_->port(); }
   int grpc_port() const { return grpc_port_; }
@@ -68,6 +76,8 @@ class Gateway {
   int grpc_port_ = 0;
   size_t next_worker_ = 0;
   bool draining_ = false;
+  // Readiness as other threads see it: false once the drain began.
+  std::atomic<bool> accepting_{true};
   bool shutting_down_ = false;
   bool main_loop_closed_ = false;
   uint64_t drain_started_ms_ = 0;

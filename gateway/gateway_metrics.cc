@@ -57,6 +57,16 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
                         .Name("im_gateway_logic_call_seconds")
                         .Help("Latency of calls to logic")
                         .Register(registry)
-                        .Add({}, common::LatencyBuckets())) {}
+                        .Add({}, common::LatencyBuckets())),
+      loop_queue_depth(prometheus::BuildGauge()
+                           .Name("im_gateway_loop_queue_depth")
+                           .Help("Tasks waiting in a worker loop's queue")
+                           .Register(registry)),
+      draining(prometheus::BuildGauge()
+                   .Name("im_gateway_draining")
+                   .Help("1 while the gateway drains (GoAway sent, not accepting)")
+                   .Register(registry)
+                   .Add({})),
+      goaways(MakeCounter(registry, "im_gateway_goaways_total", "GoAway frames sent to clients")) {}
 
 }  // namespace im::gateway

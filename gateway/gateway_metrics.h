@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "prometheus/counter.h"
+#include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
@@ -38,6 +39,10 @@ struct GatewayMetrics {
   prometheus::Counter& logic_errors;     // calls to logic that failed (any gRPC error)
   prometheus::Counter& too_many_in_flight;
   prometheus::Histogram& logic_latency;  // seconds, per call to logic
+  // Tasks waiting in each worker loop's queue, by loop index (sampled by the loop's sweep).
+  prometheus::Family<prometheus::Gauge>& loop_queue_depth;
+  prometheus::Gauge& draining;   // 1 from the start of the drain
+  prometheus::Counter& goaways;  // GoAway frames sent to clients
 };
 
 }  // namespace im::gateway

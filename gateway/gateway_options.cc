@@ -33,6 +33,7 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
       config.GetU32("gateway.session_refresh_batch", o.session_refresh_batch, 1, 100'000);
   o.drain_timeout_ms = config.GetU32("gateway.drain_timeout_ms", o.drain_timeout_ms, 0);
   o.goaway_reconnect_ms = config.GetU32("gateway.goaway_reconnect_ms", o.goaway_reconnect_ms, 0);
+  o.goaway_spread_ms = config.GetU32("gateway.goaway_spread_ms", o.goaway_spread_ms, 0);
   o.log_level = config.GetString("log.level", o.log_level);
   o.log_format = config.GetString("log.format", o.log_format);
   if (absl::Status status = config.status(); !status.ok()) return status;

@@ -37,6 +37,11 @@ struct GatewayOptions {
   uint32_t session_refresh_batch = 1'000;
   uint32_t drain_timeout_ms = 25'000;  // after SIGTERM, how long clients get to leave
   uint32_t goaway_reconnect_ms = 1'000;
+  // Each connection's GoAway hint is the base hint plus a random share of this window, so that
+  // the clients of a draining gateway move over this long instead of all at once. The window is
+  // cut so that hint + window stays within 3/4 of drain_timeout_ms (the last clients must still
+  // have time to move before the rest are closed).
+  uint32_t goaway_spread_ms = 10'000;
 
   std::string log_level = "info";
   std::string log_format = "text";

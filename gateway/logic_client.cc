@@ -19,8 +19,40 @@ absl::Status ToAbsl(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
+// A call that fails UNAVAILABLE did not reach logic, or reached a node that went away mid-call
+// (a rolling update, a crash): it is tried again, and round robin picks another node. Only the
+// methods that are safe to repeat are listed: Send is idempotent by client_msg_id, cursors only
+// move forward, sessions are keyed by connection. Group create, join, leave and set-role are not
+// (a repeat could create a second group or answer "already a member"), so a client retries those.
+// gRPC itself replays calls a server refused before processing (GOAWAY) without counting them.
+constexpr char kServiceConfig[] = R"json({
+  "methodConfig": [{
+    "name": [
+      {"service": "im.v1.LogicService", "method": "Login"},
+      {"service": "im.v1.LogicService", "method": "Disconnect"},
+      {"service": "im.v1.LogicService", "method": "RefreshSessions"},
+      {"service": "im.v1.LogicService", "method": "RegisterGateway"},
+      {"service": "im.v1.LogicService", "method": "Send"},
+      {"service": "im.v1.LogicService", "method": "Ack"},
+      {"service": "im.v1.LogicService", "method": "Sync"},
+      {"service": "im.v1.LogicService", "method": "Conversations"},
+      {"service": "im.v1.LogicService", "method": "Read"},
+      {"service": "im.v1.LogicService", "method": "GroupMembers"}
+    ],
+    "retryPolicy": {
+      "maxAttempts": 4,
+      "initialBackoff": "0.05s",
+      "maxBackoff": "0.5s",
+      "backoffMultiplier": 2,
+      "retryableStatusCodes": ["UNAVAILABLE"]
+    }
+  }]
+})json";
+
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(kServiceConfig);
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
   // A headless Service resolves to every logic pod; spread calls over all of them.
   args.SetLoadBalancingPolicyName("round_robin");
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20'000);
@@ -60,11 +92,13 @@ LogicClient::~LogicClient() { WaitIdle(timeout_ * 2); }
 template <typename Request, typename Response, typename Invoke>
 void LogicClient::StartCall(Request request, Invoke invoke,
                             absl::AnyInvocable<void(const grpc::Status&, Response&&) &&> done,
-                            bool wait_for_ready) {
+                            bool wait_for_ready, const std::string& request_id) {
   auto* call = new UnaryCall<Request, Response>();
   call->request = std::move(request);
   call->done = std::move(done);
   call->context.set_deadline(std::chrono::system_clock::now() + timeout_);
+  // Also in Caller for logic; as metadata, proxies and gRPC tooling see it without the schema.
+  if (!request_id.empty()) call->context.AddMetadata("x-request-id", request_id);
   // A logic node restarting (a rolling update) makes the channel reconnect: a client's request
   // waits for it within the deadline instead of failing at once.
   call->context.set_wait_for_ready(wait_for_ready);
@@ -131,19 +165,22 @@ void LogicClient::ForwardUnary(const im::v1::Caller& caller, uint64_t frame_id,
   request.mutable_req()->Swap(client_request);
   StartCall<Request, Response>(
       std::move(request), invoke,
-      [frame_id, mutable_response, done = std::move(done)](const grpc::Status& status,
-                                                           Response&& response) mutable {
+      [frame_id, mutable_response, request_id = caller.request_id(), done = std::move(done)](
+          const grpc::Status& status, Response&& response) mutable {
         im::v1::Frame frame;
         frame.set_id(frame_id);
         Response* body = (frame.*mutable_response)();
         if (status.ok()) {
           *body = std::move(response);
         } else {
+          spdlog::debug("request {}: logic call failed: {} {}", request_id,
+                        static_cast<int>(status.error_code()), status.error_message());
           body->mutable_status()->set_code(CodeFromGrpc(status.error_code()));
           body->mutable_status()->set_message("logic: " + status.error_message());
         }
         std::move(done)(std::move(frame));
-      });
+      },
+      /*wait_for_ready=*/true, caller.request_id());
 }
 
 void LogicClient::Forward(const im::v1::Caller& caller, im::v1::Frame request, FrameCallback done) {

@@ -53,17 +53,21 @@ class LogicClient {
 
   size_t in_flight() const { return calls_.count(); }
 
+  // Any thread, never blocks: the channel's state; an idle channel is asked to connect.
+  grpc_connectivity_state ChannelState() { return channel_->GetState(/*try_to_connect=*/true); }
+
  private:
   template <typename Request, typename Response>
   struct UnaryCall;
 
   // `wait_for_ready`: a call made while the channel reconnects waits for it (up to the deadline)
   // instead of failing at once. Client requests wait; periodic housekeeping that retries anyway
-  // does not, so that shutdown is not held up by it.
+  // does not, so that shutdown is not held up by it. `request_id` (may be empty) goes along as
+  // x-request-id metadata.
   template <typename Request, typename Response, typename Invoke>
   void StartCall(Request request, Invoke invoke,
                  absl::AnyInvocable<void(const grpc::Status&, Response&&) &&> done,
-                 bool wait_for_ready = true);
+                 bool wait_for_ready = true, const std::string& request_id = "");
 
   template <typename Request, typename Response, typename ClientRequest, typename Invoke>
   void ForwardUnary(const im::v1::Caller& caller, uint64_t frame_id, ClientRequest* client_request,

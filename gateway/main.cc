@@ -3,8 +3,8 @@
 #include <memory>
 
 #include "CLI/CLI.hpp"
+#include "common/admin_http_server.h"
 #include "common/logging.h"
-#include "common/metrics.h"
 #include "common/startup.h"
 #include "gateway/gateway.h"
 
@@ -19,8 +19,9 @@ int main(int argc, char** argv) {
   if (!options) return 2;
 
   auto registry = std::make_shared<prometheus::Registry>();
-  absl::StatusOr<std::unique_ptr<im::common::MetricsServer>> metrics =
-      im::common::MetricsServer::Start(options->metrics_address, registry);
+  // /metrics, /healthz and /readyz.
+  absl::StatusOr<std::unique_ptr<im::common::AdminHttpServer>> metrics =
+      im::common::AdminHttpServer::Start(options->metrics_address, registry);
   if (!metrics.ok()) {
     spdlog::critical("{}", metrics.status().ToString());
     return 1;
@@ -31,6 +32,9 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", gateway.status().ToString());
     return 1;
   }
+  im::gateway::Gateway* raw_gateway = gateway->get();
+  (*metrics)->SetLiveness([raw_gateway] { return raw_gateway->Liveness(); });
+  (*metrics)->SetReadiness([raw_gateway] { return raw_gateway->Readiness(); });
   spdlog::info("gateway {} serving clients on port {}, GatewayService on port {}, metrics on {}",
                options->gateway_id, (*gateway)->client_port(), (*gateway)->grpc_port(),
                (*metrics)->port());
@@ -41,6 +45,9 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   absl::Status status = (*gateway)->Run();
+  // Probes still arriving until exit must not reach the gateway being destroyed.
+  (*metrics)->SetLiveness(nullptr);
+  (*metrics)->SetReadiness([] { return im::common::HealthReport{false, "stopped"}; });
   gateway->reset();
   if (!status.ok()) {
     spdlog::error("gateway stopped with an error: {}", status.ToString());

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <random>
+#include <string>
 #include <utility>
 
 #include "common/logging.h"
@@ -27,7 +29,8 @@ WorkerLoop::WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMet
       logic_(logic),
       tasks_(&loop_, options.loop_queue_capacity),
       ids_(index, instance_seed),
-      read_buffer_(64 * 1024) {
+      read_buffer_(64 * 1024),
+      queue_depth_(metrics->loop_queue_depth.Add({{"loop", std::to_string(index)}})) {
   uv_loop_init(&loop_);
   loop_.data = this;
   uv_timer_init(&loop_, &sweep_timer_);
@@ -89,12 +92,15 @@ bool WorkerLoop::PostToConnection(common::ConnId id, ConnectionTask task, Task o
   });
 }
 
-bool WorkerLoop::BeginDrain(uint32_t reconnect_after_ms) {
-  return Post([this, reconnect_after_ms] {
+bool WorkerLoop::BeginDrain(uint32_t reconnect_after_ms, uint32_t spread_ms) {
+  return Post([this, reconnect_after_ms, spread_ms] {
     draining_ = true;
+    std::minstd_rand random(std::random_device{}());
+    std::uniform_int_distribution<uint32_t> jitter(0, spread_ms);
     for (auto& [id, connection] : connections_) {
       if (connection->logged_in()) {
-        connection->GoAway(reconnect_after_ms);
+        connection->GoAway(reconnect_after_ms + jitter(random));
+        metrics_->goaways.Increment();
       } else {
         connection->CloseAfterFlush(CloseReason::kDrain);
       }
@@ -207,6 +213,7 @@ void WorkerLoop::Forget(Connection* connection) {
 }
 
 void WorkerLoop::Sweep() {
+  queue_depth_.Set(static_cast<double>(tasks_.depth()));
   const uint64_t now = now_ms();
   auto expire = [now](std::list<Connection*>& list, uint64_t timeout_ms, auto&& on_expired) {
     while (!list.empty()) {

@@ -47,8 +47,10 @@ class WorkerLoop {
   // Runs `task` on the connection if it still exists, else `on_missing` (may be empty), both on
   // the loop thread.
   bool PostToConnection(common::ConnId id, ConnectionTask task, Task on_missing = nullptr);
-  // Sends GoAway to every connection and refuses new ones.
-  bool BeginDrain(uint32_t reconnect_after_ms);
+  // Sends GoAway to every connection and refuses new ones. Each connection's hint is
+  // `reconnect_after_ms` plus a random share of `spread_ms`, so that clients move at different
+  // times.
+  bool BeginDrain(uint32_t reconnect_after_ms, uint32_t spread_ms);
   // Closes every connection and every handle; the thread then exits. Join() waits for it.
   void Shutdown();
   void Join();
@@ -102,6 +104,7 @@ class WorkerLoop {
   bool draining_ = false;
   bool shutting_down_ = false;
   std::atomic<size_t> connection_count_{0};
+  prometheus::Gauge& queue_depth_;
 };
 
 }  // namespace im::gateway

@@ -133,8 +133,10 @@ ChatService::Claim ChatService::ClaimSend(const std::string& dedup_key) {
   // Real time, not the injectable clock: this bounds how long the thread actually waits.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(pending_ttl_ms);
   for (;;) {
-    absl::StatusOr<std::optional<std::string>> existing =
-        deps_.dedup->PutIfAbsent(dedup_key, kPendingSend, pending_ttl_ms);
+    absl::StatusOr<std::optional<std::string>> existing = [&] {
+      StoreTimer timer(&deps_.metrics->store_dedup_claim);
+      return deps_.dedup->PutIfAbsent(dedup_key, kPendingSend, pending_ttl_ms);
+    }();
     // Without Redis the send goes on unclaimed: MySQL's unique key still stores it once.
     if (!existing.ok()) return Claim{};
     if (!existing->has_value()) {
@@ -203,11 +205,17 @@ void ChatService::Send(const im::v1::SendRequest& request, Respond<im::v1::SendR
     return std::move(respond)(std::move(*claim.stored));
   }
   const std::string conv_id = conversation.ToString();
-  absl::StatusOr<uint64_t> seq = deps_.seqs->Next(conv_id);
+  absl::StatusOr<uint64_t> seq = [&] {
+    StoreTimer timer(&deps_.metrics->store_seq_next);
+    return deps_.seqs->Next(conv_id);
+  }();
   if (!seq.ok()) {
     if (claim.owned) ReleaseClaim(dedup_key);
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "send {}: no seq for {}: {}", caller.request_id(),
+                        conv_id, seq.status().ToString());
     return refuse(CodeOf(seq.status()), std::string(seq.status().message()));
   }
+  spdlog::debug("send {}: {}#{} from {}", caller.request_id(), conv_id, *seq, caller.uid());
 
   store::NewMessage message;
   im::v1::Message& m = message.message;
@@ -229,6 +237,7 @@ void ChatService::Send(const im::v1::SendRequest& request, Respond<im::v1::SendR
   const bool queued = deps_.writer->Submit(
       std::move(message), [this, caller, conversation, dedup_key, claimed = claim.owned,
                            shared_respond](absl::StatusOr<store::AppendOutcome> outcome) {
+        common::ScopedRequestId scope(caller.request_id());  // a writer thread
         if (!outcome.ok() && claimed) {
           // Not stored: free the client_msg_id for the client's retry (off the writer thread).
           if (!deps_.executor->TrySubmit([this, dedup_key] { ReleaseClaim(dedup_key); })) {
@@ -250,10 +259,14 @@ void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId
                               Respond<im::v1::SendResp> respond) {
   im::v1::SendResp resp;
   if (!outcome.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "send {}: not stored: {}", caller.request_id(),
+                        outcome.status().ToString());
     SetStatus(resp.mutable_status(), outcome.status());
     return std::move(respond)(std::move(resp));
   }
   const im::v1::Message& stored = outcome->stored;
+  spdlog::debug("send {}: stored {}#{}{}", caller.request_id(), stored.conv_id(), stored.seq(),
+                outcome->inserted ? "" : " (a retry: the original)");
   SetStatus(resp.mutable_status(), im::v1::OK);
   resp.set_conv_id(stored.conv_id());
   resp.set_seq(stored.seq());
@@ -268,6 +281,7 @@ void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId
 
   const bool inserted = outcome->inserted;
   const bool queued = deps_.executor->TrySubmit([this, caller, conversation, message, inserted] {
+    common::ScopedRequestId scope(caller.request_id());
     RecordStored(*message);
     if (!inserted) return;  // a retry: the original was pushed when it was stored
     im::v1::Frame frame;
@@ -278,8 +292,8 @@ void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId
     // Retries must find the answer, so that one is written here; recipients get the message by
     // Sync.
     RecordStored(*message);
-    IM_LOG_RATE_LIMITED(spdlog::level::warn, "push of {}#{} skipped: executor full",
-                        message->conv_id(), message->seq());
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "send {}: push of {}#{} skipped: executor full",
+                        caller.request_id(), message->conv_id(), message->seq());
   }
 }
 
@@ -305,14 +319,15 @@ void ChatService::PublishThenRespond(const im::v1::Caller& caller,
   auto shared_resp = std::make_shared<im::v1::SendResp>(std::move(resp));
   const bool queued =
       deps_.executor->TrySubmit([this, caller, message, shared_respond, shared_resp] {
+        common::ScopedRequestId scope(caller.request_id());
         RecordStored(*message);
         Publish(caller, *message,
                 [shared_respond, shared_resp] { std::move (*shared_respond)(*shared_resp); });
       });
   if (!queued) {
     RecordStored(*message);
-    IM_LOG_RATE_LIMITED(spdlog::level::warn, "fan-out of {}#{} skipped: executor full",
-                        message->conv_id(), message->seq());
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "send {}: fan-out of {}#{} skipped: executor full",
+                        caller.request_id(), message->conv_id(), message->seq());
     std::move (*shared_respond)(*shared_resp);
   }
 }
@@ -324,6 +339,7 @@ void ChatService::Publish(const im::v1::Caller& sender, const im::v1::Message& m
   record.set_sender_gateway_id(sender.gateway_id());
   record.set_sender_conn_id(sender.conn_id());
   record.set_published_ms(now_ms_());
+  record.set_request_id(sender.request_id());
   FanoutLane lane = FanoutLane::kSmall;
   // The member list is cached on this node by now: the send's membership check read it.
   absl::StatusOr<std::shared_ptr<const MemberLists::List>> members =
@@ -348,7 +364,10 @@ void ChatService::PushToUsers(std::shared_ptr<const std::string> frame,
                               const std::vector<std::string>& uids, const im::v1::Caller& skip) {
   std::vector<PushTarget> targets;
   for (const std::string& uid : uids) {
-    absl::StatusOr<std::vector<store::Session>> sessions = deps_.sessions->Lookup(uid);
+    absl::StatusOr<std::vector<store::Session>> sessions = [&] {
+      StoreTimer timer(&deps_.metrics->store_session_lookup);
+      return deps_.sessions->Lookup(uid);
+    }();
     if (!sessions.ok()) {
       IM_LOG_RATE_LIMITED(spdlog::level::warn, "sessions of {} not found for a push: {}", uid,
                           sessions.status().ToString());
@@ -359,6 +378,7 @@ void ChatService::PushToUsers(std::shared_ptr<const std::string> frame,
       targets.push_back(PushTarget{uid, std::move(session)});
     }
   }
+  spdlog::debug("push {}: {} devices", skip.request_id(), targets.size());
   if (!targets.empty()) deps_.pusher->Push(std::move(frame), targets);
 }
 
@@ -398,8 +418,10 @@ void ChatService::Sync(const im::v1::SyncRequest& request, Respond<im::v1::SyncR
       req.limit() == 0 ? options_.sync_page_default : std::min(req.limit(), options_.sync_page_max);
   // A group member never sees what was sent before it joined.
   const uint64_t after_seq = std::max(req.after_seq(), access.visible_after);
-  absl::StatusOr<store::MessagePage> page =
-      deps_.messages->ReadMessages(req.conv_id(), after_seq, limit);
+  absl::StatusOr<store::MessagePage> page = [&] {
+    StoreTimer timer(&deps_.metrics->store_message_read);
+    return deps_.messages->ReadMessages(req.conv_id(), after_seq, limit);
+  }();
   if (!page.ok()) {
     SetStatus(resp.mutable_status(), page.status());
     return std::move(respond)(std::move(resp));

@@ -11,6 +11,7 @@
 #include "logic/conversation_id.h"
 #include "logic/fanout_bus.h"
 #include "logic/gateway_pusher.h"
+#include "logic/logic_metrics.h"
 #include "logic/logic_options.h"
 #include "logic/member_lists.h"
 #include "logic/message_writer.h"
@@ -34,6 +35,7 @@ struct ChatDependencies {
   common::BoundedExecutor* executor;  // where work after a reply (pushes) runs
   MemberLists* members;               // group membership
   FanoutBus* fanout;                  // where persisted group messages go to be pushed
+  LogicMetrics* metrics;              // store latencies; required
 };
 
 // Conversations (DESIGN.md sections 5 and 6): Send, Ack, Sync, Conversations and Read, for

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <vector>
 
@@ -37,6 +38,12 @@ class FanoutBus {
 
   // Delivers what was published (bounded by the bus's own timeouts), then stops. Idempotent.
   virtual void Stop() = 0;
+
+  // Whether the bus's broker answers within `timeout`, for readiness. Any thread, between Start
+  // and Stop; blocks up to `timeout`. An in-process bus has nothing to reach.
+  virtual absl::Status CheckReachable(std::chrono::milliseconds /*timeout*/) {
+    return absl::OkStatus();
+  }
 };
 
 }  // namespace im::logic

@@ -59,6 +59,8 @@ void GroupFanout::Deliver(const std::vector<im::v1::FanoutRecord>& batch) {
     auto& records = by_group[conversation->group_id];
     if (records.empty()) order.push_back(conversation->group_id);
     records.push_back(&record);
+    spdlog::debug("fan-out {}: {}#{}", record.request_id(), record.message().conv_id(),
+                  record.message().seq());
   }
   // Publishing runs on executor threads, so a group's records reach the bus in about, not
   // exactly, seq order: put each batch back in order before it is pushed.

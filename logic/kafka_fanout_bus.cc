@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "fmt/format.h"
 
@@ -295,6 +297,19 @@ void KafkaFanoutBus::Stop() {
   stopping_producer_ = true;
   if (!threads_.empty()) threads_[0].join();
   fallback_.Stop();
+}
+
+absl::Status KafkaFanoutBus::CheckReachable(std::chrono::milliseconds timeout) {
+  if (!producer_ || stopping_producer_.load()) return absl::UnavailableError("kafka: not running");
+  RdKafka::Metadata* raw = nullptr;
+  const RdKafka::ErrorCode code =
+      producer_->metadata(/*all_topics=*/false, nullptr, &raw, static_cast<int>(timeout.count()));
+  std::unique_ptr<RdKafka::Metadata> metadata(raw);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("kafka ", options_.brokers, ": ", RdKafka::err2str(code)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace im::logic

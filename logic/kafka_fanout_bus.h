@@ -38,6 +38,8 @@ class KafkaFanoutBus final : public FanoutBus {
   void Publish(const im::v1::FanoutRecord& record, FanoutLane lane,
                HandedOver handed_over) override;
   void Stop() override;
+  // A metadata request (the broker list, no topics) answered within the timeout.
+  absl::Status CheckReachable(std::chrono::milliseconds timeout) override;
 
  private:
   class DeliveryReports : public RdKafka::DeliveryReportCb {

@@ -10,6 +10,11 @@ prometheus::Counter& Counter(prometheus::Registry& registry, const std::string& 
   return prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add(labels);
 }
 
+prometheus::Histogram& Store(prometheus::Family<prometheus::Histogram>& family,
+                             const std::string& op) {
+  return family.Add({{"op", op}}, common::LatencyBuckets());
+}
+
 prometheus::Gauge& Gauge(prometheus::Registry& registry, const std::string& name,
                          const std::string& help) {
   return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
@@ -74,7 +79,16 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
                              .Register(registry)
                              .Add({}, common::LatencyBuckets())),
       group_list_loads(Counter(registry, "im_logic_group_list_loads_total",
-                               "Group member lists loaded from MySQL")) {}
+                               "Group member lists loaded from MySQL")),
+      store_latency(prometheus::BuildHistogram()
+                        .Name("im_logic_store_seconds")
+                        .Help("Latency of Redis and MySQL calls, by operation")
+                        .Register(registry)),
+      store_dedup_claim(Store(store_latency, "dedup_claim")),
+      store_seq_next(Store(store_latency, "seq_next")),
+      store_session_lookup(Store(store_latency, "session_lookup")),
+      store_message_append(Store(store_latency, "message_append")),
+      store_message_read(Store(store_latency, "message_read")) {}
 
 prometheus::Histogram& LogicMetrics::Latency(const std::string& method) {
   return latency.Add({{"method", method}}, common::LatencyBuckets());

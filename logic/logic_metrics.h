@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "prometheus/counter.h"
@@ -42,6 +43,31 @@ struct LogicMetrics {
   prometheus::Counter& fanout_deliveries;       // device pushes made by fan-out
   prometheus::Histogram& fanout_lag_seconds;    // publish -> pushes handed to gateways
   prometheus::Counter& group_list_loads;        // member lists loaded from MySQL
+  // Store calls on the send, sync and push paths, in seconds, by operation (a fixed set, so the
+  // series stay few): Redis dedup_claim, seq_next, session_lookup; MySQL message_append (one
+  // group commit), message_read (a Sync page).
+  prometheus::Family<prometheus::Histogram>& store_latency;
+  prometheus::Histogram& store_dedup_claim;
+  prometheus::Histogram& store_seq_next;
+  prometheus::Histogram& store_session_lookup;
+  prometheus::Histogram& store_message_append;
+  prometheus::Histogram& store_message_read;
+};
+
+// Observes the time from construction to destruction into `histogram`.
+class StoreTimer {
+ public:
+  explicit StoreTimer(prometheus::Histogram* histogram) : histogram_(histogram) {}
+  ~StoreTimer() {
+    histogram_->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+  }
+  StoreTimer(const StoreTimer&) = delete;
+  StoreTimer& operator=(const StoreTimer&) = delete;
+
+ private:
+  prometheus::Histogram* histogram_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace im::logic

@@ -64,6 +64,8 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   o.dedup_ttl_sec = config.GetU32("logic.dedup_ttl_sec", o.dedup_ttl_sec, 1);
   o.push_timeout_ms = config.GetU32("logic.push_timeout_ms", o.push_timeout_ms, 10);
   o.shutdown_grace_ms = config.GetU32("logic.shutdown_grace_ms", o.shutdown_grace_ms, 0);
+  o.health_check_ms = config.GetU32("logic.health_check_ms", o.health_check_ms, 100, 600'000);
+  o.shutdown_delay_ms = config.GetU32("logic.shutdown_delay_ms", o.shutdown_delay_ms, 0, 600'000);
   o.executor_threads = config.GetU32("logic.executor_threads", o.executor_threads, 1, 1024);
   o.executor_queue = config.GetU32("logic.executor_queue", o.executor_queue, 1);
   o.writers = config.GetU32("logic.writers", o.writers, 1, 64);

@@ -41,6 +41,11 @@ struct LogicOptions {
   uint32_t dedup_ttl_sec = 24 * 3600;
   uint32_t push_timeout_ms = 2'000;
   uint32_t shutdown_grace_ms = 10'000;  // after SIGTERM, how long calls in flight may take
+  // Redis, MySQL and Kafka are checked this often for /readyz (each on its own thread).
+  uint32_t health_check_ms = 2'000;
+  // After SIGTERM, /readyz fails this long before the node stops taking calls, so that load
+  // balancers and DNS (a headless Service) stop sending new work first.
+  uint32_t shutdown_delay_ms = 0;
 
   uint32_t executor_threads = 16;
   uint32_t executor_queue = 10'000;

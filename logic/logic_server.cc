@@ -52,7 +52,7 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores,
       options_,
       ChatDependencies{stores_.sessions.get(), stores_.seqs.get(), stores_.messages.get(),
                        stores_.dedup.get(), writer_.get(), pusher_.get(), &msg_ids_,
-                       executor_.get(), member_lists_.get(), stores_.fanout.get()},
+                       executor_.get(), member_lists_.get(), stores_.fanout.get(), &metrics_},
       UnixMillis);
   group_service_ =
       std::make_unique<GroupService>(options_, stores_.groups.get(), stores_.messages.get(),

@@ -51,6 +51,12 @@ class LogicServer {
 
   int grpc_port() const { return grpc_port_; }
 
+  // Whether the fan-out bus's broker answers (readiness); see FanoutBus::CheckReachable. Any
+  // thread, before Shutdown.
+  absl::Status CheckFanoutBus(std::chrono::milliseconds timeout) {
+    return stores_.fanout->CheckReachable(timeout);
+  }
+
   // Stops accepting calls, lets calls in flight finish (bounded by `grace`), persists what is
   // queued, waits for pushes in flight. Idempotent.
   void Shutdown(std::chrono::milliseconds grace);

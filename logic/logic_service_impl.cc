@@ -1,6 +1,9 @@
 #include "logic/logic_service_impl.h"
 
 #include <chrono>
+#include <string>
+
+#include "common/logging.h"
 
 namespace im::logic {
 namespace {
@@ -33,6 +36,9 @@ grpc::ServerUnaryReactor* LogicServiceImpl::Serve(const char* method,
   };
   const bool queued = executor_->TrySubmit(
       [handler = std::move(handler), request, respond = std::move(respond)]() mutable {
+        std::string request_id;
+        if constexpr (requires { request->caller(); }) request_id = request->caller().request_id();
+        common::ScopedRequestId scope(request_id);
         handler(*request, std::move(respond));
       });
   metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));

@@ -7,9 +7,10 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "common/admin_http_server.h"
 #include "common/logging.h"
-#include "common/metrics.h"
 #include "common/startup.h"
+#include "logic/dependency_health.h"
 #include "logic/logic_options.h"
 #include "logic/logic_server.h"
 #include "store/mysql_group_store.h"
@@ -49,6 +50,34 @@ im::logic::LogicStores RealStores(const LogicOptions& options, im::store::Messag
   stores.member_lists = std::make_unique<im::store::RedisMemberListCache>(
       options.redis, int64_t{options.group_cache_ttl_sec} * 1000);
   return stores;
+}
+
+// Readiness checks on connections of their own, so that a probe never queues behind (or takes a
+// connection from) the calls the node serves.
+std::vector<im::logic::DependencyHealth::Dependency> Dependencies(const LogicOptions& options,
+                                                                  im::logic::LogicServer* server) {
+  im::store::RedisOptions redis_options = options.redis;
+  redis_options.connections = 1;
+  auto redis = std::make_shared<im::store::RedisConnection>(redis_options);
+  im::store::MySqlOptions mysql_options = options.mysql;
+  mysql_options.pool_size = 1;
+  auto mysql = std::make_shared<im::store::MySqlConnectionPool>(mysql_options);
+  std::vector<im::logic::DependencyHealth::Dependency> dependencies;
+  dependencies.push_back(
+      {"redis", [redis]() -> absl::Status { return redis->Command({"PING"}).status(); }});
+  dependencies.push_back({"mysql", [mysql] {
+                            return mysql->Run([](im::store::MySqlConnection& connection) {
+                              connection.Execute("DO 1");
+                              return absl::OkStatus();
+                            });
+                          }});
+  if (!options.kafka.brokers.empty()) {
+    const auto timeout =
+        std::chrono::milliseconds(std::max<uint32_t>(options.health_check_ms, 1000));
+    dependencies.push_back(
+        {"kafka", [server, timeout] { return server->CheckFanoutBus(timeout); }});
+  }
+  return dependencies;
 }
 
 int WaitForTerminationSignal(const sigset_t& signals) {
@@ -92,8 +121,9 @@ int main(int argc, char** argv) {
   im::logic::LogicStores stores = RealStores(*options, messages.get());
 
   auto registry = std::make_shared<prometheus::Registry>();
-  absl::StatusOr<std::unique_ptr<im::common::MetricsServer>> metrics =
-      im::common::MetricsServer::Start(options->metrics_address, registry);
+  // /metrics, /healthz and /readyz.
+  absl::StatusOr<std::unique_ptr<im::common::AdminHttpServer>> metrics =
+      im::common::AdminHttpServer::Start(options->metrics_address, registry);
   if (!metrics.ok()) {
     spdlog::critical("{}", metrics.status().ToString());
     return 1;
@@ -107,6 +137,12 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", server.status().ToString());
     return 1;
   }
+  im::logic::DependencyHealth health(Dependencies(*options, server->get()),
+                                     std::chrono::milliseconds(options->health_check_ms),
+                                     *registry);
+  health.Start();
+  (*metrics)->SetLiveness([&health] { return health.Liveness(); });
+  (*metrics)->SetReadiness([&health] { return health.Readiness(); });
   spdlog::info("logic {} serving LogicService on port {}, metrics on {}", options->logic_id,
                (*server)->grpc_port(), (*metrics)->port());
   std::printf("im-logic ready id=%s grpc_port=%d metrics_port=%u\n", options->logic_id.c_str(),
@@ -114,7 +150,17 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   const int signal_number = WaitForTerminationSignal(signals);
+  health.SetShuttingDown();
+  if (options->shutdown_delay_ms > 0) {
+    spdlog::info("received signal {}: unready, taking calls for {} ms more", signal_number,
+                 options->shutdown_delay_ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(options->shutdown_delay_ms));
+  }
   spdlog::info("received signal {}: finishing calls in flight", signal_number);
+  // The checks use the server (Kafka) and must end before it does; readiness stays failed.
+  (*metrics)->SetLiveness(nullptr);
+  (*metrics)->SetReadiness([] { return im::common::HealthReport{false, "shutting down"}; });
+  health.Stop();
   (*server)->Shutdown(std::chrono::milliseconds(options->shutdown_grace_ms));
   server->reset();
   return 0;

@@ -71,8 +71,10 @@ void MessageWriter::WriteBatch(std::vector<Pending> batch) {
   if (messages.empty()) return;
   const auto started = std::chrono::steady_clock::now();
   absl::StatusOr<std::vector<store::AppendOutcome>> outcomes = store_->Append(messages);
-  metrics_->write_seconds.Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  metrics_->write_seconds.Observe(seconds);
+  metrics_->store_message_append.Observe(seconds);
   metrics_->write_batch_size.Observe(static_cast<double>(messages.size()));
   if (!outcomes.ok()) {
     IM_LOG_RATE_LIMITED(spdlog::level::err, "persisting {} messages failed: {}", messages.size(),

@@ -7,7 +7,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
-PACKAGES=(
+BUILD_PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config clang clang-format libclang-rt-14-dev
   # libraries
@@ -16,10 +16,21 @@ PACKAGES=(
   prometheus-cpp-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   nlohmann-json3-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev
+)
+TOOL_PACKAGES=(
   # servers and tools used by the local cluster and the integration tests
   redis-server mariadb-server mariadb-client maven openjdk-17-jre-headless
   procps iproute2 python3
+  # the metrics test parses /metrics with the reference Prometheus parser
+  python3-prometheus-client
+  # deploy/k8s/fetch-tools.sh puts the deployment tests' Python tools in a venv
+  python3-venv
 )
+# IM_DEPS=build (the image's build stage, deploy/docker/Dockerfile): toolchain and libraries only;
+# no servers, test tools, Kafka jars or deployment tools.
+IM_DEPS="${IM_DEPS:-all}"
+PACKAGES=("${BUILD_PACKAGES[@]}")
+if [ "$IM_DEPS" != build ]; then PACKAGES+=("${TOOL_PACKAGES[@]}"); fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -46,6 +57,11 @@ else
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+if [ "$IM_DEPS" = build ]; then exit 0; fi
+
 # As the user running this (not root through sudo): the jars land in their ~/.m2. Returns at once
 # when .cache/kafka-libs already holds the jars of deploy/kafka/pom.xml.
 "$ROOT/deploy/kafka/fetch-jars.sh"
+# kustomize (Go module proxy) and the manifest/PromQL checkers (PyPI) for tests/deploy, pinned, in
+# .cache/deploy-tools; returns at once when they are there.
+"$ROOT/deploy/k8s/fetch-tools.sh"

@@ -85,6 +85,45 @@ TEST_F(InitLoggingTest, JsonFormatWritesOneValidObjectPerLine) {
   EXPECT_EQ(second.value("level", ""), "debug");
 }
 
+TEST_F(InitLoggingTest, RequestIdIsAFieldWhileScoped) {
+  ASSERT_TRUE(InitLogging("info", "json").ok());
+  ::testing::internal::CaptureStderr();
+  spdlog::info("before");
+  {
+    ScopedRequestId outer("gw-1-1a-7");
+    spdlog::info("outer");
+    {
+      ScopedRequestId inner("gw-2-\"odd\"-1");
+      spdlog::info("inner");
+    }
+    spdlog::info("outer again");
+  }
+  spdlog::info("after");
+  const std::vector<std::string> lines = Lines(::testing::internal::GetCapturedStderr());
+  ASSERT_EQ(lines.size(), 5u);
+  std::vector<std::string> ids;
+  for (const std::string& line : lines) {
+    const nlohmann::json object = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(object.is_object()) << line;
+    ids.push_back(object.value("request_id", "-"));
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"-", "gw-1-1a-7", "gw-2-\"odd\"-1", "gw-1-1a-7", "-"}));
+}
+
+TEST_F(InitLoggingTest, RequestIdPrefixesTextLines) {
+  ASSERT_TRUE(InitLogging("info", "text").ok());
+  ::testing::internal::CaptureStderr();
+  {
+    ScopedRequestId id("gw-1-1a-7");
+    spdlog::info("scoped");
+  }
+  spdlog::info("plain");
+  const std::vector<std::string> lines = Lines(::testing::internal::GetCapturedStderr());
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], HasSubstr("] [gw-1-1a-7] scoped"));
+  EXPECT_THAT(lines[1], Not(HasSubstr("gw-1-1a-7")));
+}
+
 TEST_F(InitLoggingTest, RateLimitedMacroLogsOncePerSecond) {
   ASSERT_TRUE(InitLogging("info", "text").ok());
   ::testing::internal::CaptureStderr();

@@ -79,11 +79,16 @@ grpc::Status FakeLogicService::RefreshSessions(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status FakeLogicService::Send(grpc::ServerContext*, const im::v1::SendRequest* request,
-                                    im::v1::SendResp* reply) {
+grpc::Status FakeLogicService::Send(grpc::ServerContext* context,
+                                    const im::v1::SendRequest* request, im::v1::SendResp* reply) {
   std::chrono::milliseconds delay;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    send_attempts_++;
+    if (unavailable_sends_ > 0) {
+      unavailable_sends_--;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "logic node going away");
+    }
     delay = send_delay_;
   }
   if (delay.count() > 0) std::this_thread::sleep_for(delay);
@@ -93,6 +98,10 @@ grpc::Status FakeLogicService::Send(grpc::ServerContext*, const im::v1::SendRequ
   reply->set_client_msg_id(request->req().client_msg_id());
   reply->set_seq(next_seq_++);
   sends_.push_back(*request);
+  const auto id = context->client_metadata().find("x-request-id");
+  send_request_ids_.push_back(id == context->client_metadata().end()
+                                  ? std::string()
+                                  : std::string(id->second.data(), id->second.size()));
   Notify();
   return grpc::Status::OK;
 }
@@ -135,6 +144,21 @@ bool FakeLogicService::WaitUntil(const std::function<bool()>& ready,
     changed_.wait_for(lock, std::chrono::milliseconds(20));
   }
   return ready();
+}
+
+std::vector<std::string> FakeLogicService::send_request_ids() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return send_request_ids_;
+}
+
+void FakeLogicService::FailSendsUnavailable(int count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  unavailable_sends_ = count;
+}
+
+int FakeLogicService::send_attempts() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return send_attempts_;
 }
 
 }  // namespace im::gateway::testing

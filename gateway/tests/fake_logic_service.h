@@ -49,6 +49,11 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   std::vector<im::v1::DisconnectRequest> disconnects();
   std::vector<im::v1::RefreshSessionsRequest> refreshes();
   std::vector<im::v1::SendRequest> sends();
+  // The x-request-id metadata of each recorded send, in order.
+  std::vector<std::string> send_request_ids();
+  // The next `count` Send calls fail UNAVAILABLE (a logic node going away) without recording.
+  void FailSendsUnavailable(int count);
+  int send_attempts();  // every Send call, failed or not
   std::vector<im::v1::AckRequest> acks();
 
   // Waits until `ready` holds (checked under the lock after every recorded call).
@@ -70,6 +75,9 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   std::vector<im::v1::DisconnectRequest> disconnects_;
   std::vector<im::v1::RefreshSessionsRequest> refreshes_;
   std::vector<im::v1::SendRequest> sends_;
+  std::vector<std::string> send_request_ids_;
+  int unavailable_sends_ = 0;
+  int send_attempts_ = 0;
   std::vector<im::v1::AckRequest> acks_;
 };
 

@@ -15,6 +15,7 @@ GatewayOptions TestOptions(const std::string& logic_target) {
   options.close_linger_ms = 300;
   options.logic_timeout_ms = 2000;
   options.drain_timeout_ms = 500;
+  options.goaway_spread_ms = 0;  // exact GoAway hints; the spread has a test of its own
   return options;
 }
 

@@ -1,7 +1,16 @@
 // Loop tests: a real gateway on loopback, real sockets, a LogicService double over real gRPC.
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/frame_codec.h"
 #include "gateway/tests/gateway_fixture.h"
@@ -209,6 +218,34 @@ TEST_F(GatewayTest, RequestIsForwardedWithCallerAndAnswered) {
   EXPECT_EQ(sends[0].caller().conn_id(), ConnIdOfLogin(0));
   EXPECT_FALSE(sends[0].caller().request_id().empty());
   EXPECT_EQ(sends[0].req().body(), "hello");
+  // The same id as gRPC metadata, for proxies and tracing that do not read our messages.
+  const auto metadata_ids = logic_.send_request_ids();
+  ASSERT_EQ(metadata_ids.size(), 1u);
+  EXPECT_EQ(metadata_ids[0], sends[0].caller().request_id());
+}
+
+TEST_F(GatewayTest, SendThatFailsUnavailableIsRetriedAndTheClientSeesNoError) {
+  StartGateway();
+  auto client = LoggedIn("kim");
+  ASSERT_NE(client, nullptr);
+  logic_.FailSendsUnavailable(2);
+  std::optional<Frame> resp = client->Call(SendFrame("s:kim:lee", "c-retry"), kWait);
+  ASSERT_TRUE(resp && resp->has_send_resp()) << (resp ? resp->DebugString() : "none");
+  EXPECT_EQ(resp->send_resp().status().code(), im::v1::OK) << resp->DebugString();
+  EXPECT_EQ(logic_.send_attempts(), 3);
+  ASSERT_EQ(logic_.sends().size(), 1u);
+  EXPECT_EQ(logic_.sends()[0].req().client_msg_id(), "c-retry");
+}
+
+TEST_F(GatewayTest, RetriesAreBoundedThenTheClientGetsUnavailable) {
+  StartGateway();
+  auto client = LoggedIn("max");
+  ASSERT_NE(client, nullptr);
+  logic_.FailSendsUnavailable(100);
+  std::optional<Frame> resp = client->Call(SendFrame("s:max:ned", "c-down"), kWait);
+  ASSERT_TRUE(resp && resp->has_send_resp()) << (resp ? resp->DebugString() : "none");
+  EXPECT_EQ(resp->send_resp().status().code(), im::v1::UNAVAILABLE);
+  EXPECT_EQ(logic_.send_attempts(), 4);  // the retry policy's maxAttempts
 }
 
 TEST_F(GatewayTest, LogicErrorBecomesResponseStatus) {
@@ -457,6 +494,98 @@ TEST_F(GatewayTest, DrainRpcSendsGoAwayWithTheGivenHint) {
   gateway_thread_.join();  // the last client left: the gateway stops by itself
   EXPECT_TRUE(run_status_.ok()) << run_status_;
   gateway_.reset();
+}
+
+TEST_F(GatewayTest, GoAwayHintsAreSpreadOverTheWindow) {
+  GatewayOptions options = TestOptions(logic_.target());
+  options.heartbeat_sec = 30;
+  options.drain_timeout_ms = 8000;
+  options.goaway_reconnect_ms = 100;
+  options.goaway_spread_ms = 2000;
+  StartGateway(options);
+  std::vector<std::unique_ptr<im::testing::WireClient>> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.push_back(LoggedIn("spread" + std::to_string(i)));
+    ASSERT_NE(clients.back(), nullptr);
+  }
+  gateway_->RequestDrain();
+  std::set<uint32_t> hints;
+  for (auto& client : clients) {
+    std::optional<Frame> goaway = client->Receive(kWait);
+    ASSERT_TRUE(goaway && goaway->has_go_away());
+    const uint32_t hint = goaway->go_away().reconnect_after_ms();
+    EXPECT_GE(hint, 100u);
+    EXPECT_LE(hint, 2100u);
+    hints.insert(hint);
+  }
+  // Eight draws from 2,001 values: all equal only if the spread is not applied.
+  EXPECT_GT(hints.size(), 1u);
+  clients.clear();
+  gateway_thread_.join();
+  EXPECT_TRUE(run_status_.ok()) << run_status_;
+  gateway_.reset();
+}
+
+TEST_F(GatewayTest, SpreadIsCutToFitTheDrain) {
+  GatewayOptions options = TestOptions(logic_.target());
+  options.heartbeat_sec = 30;
+  options.drain_timeout_ms = 2000;  // room: 3/4 of it, 1,500 ms
+  options.goaway_reconnect_ms = 1000;
+  options.goaway_spread_ms = 60'000;
+  StartGateway(options);
+  auto client = LoggedIn("cut");
+  ASSERT_NE(client, nullptr);
+  gateway_->RequestDrain();
+  std::optional<Frame> goaway = client->Receive(kWait);
+  ASSERT_TRUE(goaway && goaway->has_go_away());
+  EXPECT_GE(goaway->go_away().reconnect_after_ms(), 1000u);
+  EXPECT_LE(goaway->go_away().reconnect_after_ms(), 1500u);
+}
+
+TEST_F(GatewayTest, ReadyUntilTheDrainAndAliveThroughIt) {
+  GatewayOptions options = TestOptions(logic_.target());
+  options.heartbeat_sec = 30;
+  options.drain_timeout_ms = 5000;
+  StartGateway(options);
+  auto client = LoggedIn("vic");  // a call to logic: the channel is connected
+  ASSERT_NE(client, nullptr);
+  common::HealthReport ready = gateway_->Readiness();
+  EXPECT_TRUE(ready.ok) << ready.detail;
+  common::HealthReport live = gateway_->Liveness();
+  EXPECT_TRUE(live.ok) << live.detail;
+
+  gateway_->RequestDrain();
+  std::optional<Frame> goaway = client->Receive(kWait);
+  ASSERT_TRUE(goaway && goaway->has_go_away());
+  ready = gateway_->Readiness();
+  EXPECT_FALSE(ready.ok);
+  EXPECT_THAT(ready.detail, ::testing::HasSubstr("draining"));
+  live = gateway_->Liveness();  // the loops still run while clients leave
+  EXPECT_TRUE(live.ok) << live.detail;
+}
+
+TEST_F(GatewayTest, NotReadyWhileLogicIsUnreachable) {
+  // A port nobody listens on (bound, then released).
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  close(fd);
+  StartGateway(TestOptions("127.0.0.1:" + std::to_string(ntohs(addr.sin_port))));
+  common::HealthReport ready;
+  for (int i = 0; i < 50; ++i) {  // the first probe may still find the channel idle
+    ready = gateway_->Readiness();
+    if (!ready.ok && ready.detail.find("unreachable") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(ready.ok);
+  EXPECT_THAT(ready.detail, ::testing::HasSubstr("logic"));
+  EXPECT_THAT(ready.detail, ::testing::HasSubstr("unreachable"));
+  EXPECT_TRUE(gateway_->Liveness().ok);
 }
 
 }  // namespace

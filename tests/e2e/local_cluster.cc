@@ -250,7 +250,8 @@ bool LocalCluster::StartLogic(int index) {
   std::map<std::string, std::string> env = {
       {"IM_LOGIC_ID", node.id},
       {"IM_LOGIC_NODE_NUMBER", std::to_string((node_number_base_ + index) % 1024)},
-      {"IM_LOGIC_GRPC_LISTEN", "127.0.0.1:0"},
+      // A restarted node takes its old port: the gateways' target names it.
+      {"IM_LOGIC_GRPC_LISTEN", absl::StrCat("127.0.0.1:", node.grpc_port)},
       {"IM_LOGIC_METRICS_LISTEN", "127.0.0.1:0"},
       {"IM_LOGIC_TOKEN_SECRET", kTokenSecret},
       {"IM_REDIS_ADDRESS", redis_address_},
@@ -285,6 +286,7 @@ bool LocalCluster::StartLogic(int index) {
     return false;
   }
   node.grpc_port = PortField(*ready, "grpc_port");
+  node.metrics_port = PortField(*ready, "metrics_port");
   if (node.grpc_port == 0) {
     ADD_FAILURE() << "no grpc_port in '" << *ready << "'";
     return false;
@@ -335,6 +337,7 @@ bool LocalCluster::StartGateway(int index) {
   }
   gateway.client_port = PortField(*ready, "client_port");
   gateway.grpc_port = PortField(*ready, "grpc_port");
+  gateway.metrics_port = PortField(*ready, "metrics_port");
   if (gateway.client_port == 0 || gateway.grpc_port == 0) {
     ADD_FAILURE() << "no client_port/grpc_port in '" << *ready << "'";
     return false;
@@ -372,6 +375,25 @@ bool LocalCluster::StopGateway(int index) {
   return status == 0;
 }
 
+bool LocalCluster::BeginStopGateway(int index) {
+  Process& gateway = gateways_.at(index);
+  if (!gateway.process) return false;
+  gateway.process->Signal(SIGTERM);
+  return true;
+}
+
+bool LocalCluster::WaitGatewayExit(int index, Millis timeout) {
+  Process& gateway = gateways_.at(index);
+  if (!gateway.process) return false;
+  std::optional<int> status = gateway.process->Wait(timeout);
+  EXPECT_EQ(status, 0) << "im-gateway " << gateway.id << " did not exit 0 within "
+                       << timeout.count() << " ms of SIGTERM";
+  if (!status) StopProcess(*gateway.process, SIGKILL, Millis(10'000));
+  gateway.process.reset();
+  gateway.client_port = 0;
+  return status == 0;
+}
+
 bool LocalCluster::RestartGateway(int index) {
   Process& gateway = gateways_.at(index);
   if (gateway.process) KillGateway(index);
@@ -395,6 +417,19 @@ bool LocalCluster::StopLogic(int index) {
   EXPECT_EQ(status, 0) << "im-logic " << node.id << " after SIGTERM";
   node.process.reset();
   return status == 0;
+}
+
+bool LocalCluster::BeginStopLogic(int index) {
+  Process& node = logic_.at(index);
+  if (!node.process) return false;
+  node.process->Signal(SIGTERM);
+  return true;
+}
+
+bool LocalCluster::RestartLogic(int index) {
+  Process& node = logic_.at(index);
+  if (node.process) KillLogic(index);
+  return StartLogic(index);
 }
 
 bool LocalCluster::WaitPushReady(int index, Millis timeout) {

@@ -100,16 +100,30 @@ class LocalCluster {
   // The gRPC target gateways use for logic ("ipv4:127.0.0.1:a,127.0.0.1:b").
   std::string logic_target() const;
   uint16_t logic_grpc_port(int index) const { return logic_.at(index).grpc_port; }
+  // The admin HTTP port (/metrics, /healthz, /readyz) of a gateway or logic node; 0 when it has
+  // not started.
+  uint16_t gateway_metrics_port(int index) const { return gateways_.at(index).metrics_port; }
+  uint16_t logic_metrics_port(int index) const { return logic_.at(index).metrics_port; }
 
   // SIGKILL, reaped. Its client port stays unusable until RestartGateway.
   bool KillGateway(int index);
   // SIGTERM; expects exit code 0 within the drain timeout plus a margin.
   bool StopGateway(int index);
+  // SIGTERM without waiting: the gateway drains while the test looks. StopGateway() then waits
+  // for the exit (its second SIGTERM ends the drain at once).
+  bool BeginStopGateway(int index);
+  // After BeginStopGateway: waits (no second signal) for the exit, which must be code 0.
+  bool WaitGatewayExit(int index, Millis timeout);
   // Starts a stopped or killed gateway again, with the same id (on a new port).
   bool RestartGateway(int index);
   // SIGKILL / SIGTERM (expects 0) of one logic node.
   bool KillLogic(int index);
   bool StopLogic(int index);
+  // SIGTERM without waiting; StopLogic() then waits for the exit.
+  bool BeginStopLogic(int index);
+  // Starts a stopped or killed logic node again, same id, on the gRPC port it had (the gateways'
+  // target lists it).
+  bool RestartLogic(int index);
 
   // Sends a probe message to a device connected to gateway `index` until it is pushed, for at
   // most `timeout`: the gateway is registered with logic and pushes reach it.
@@ -121,6 +135,7 @@ class LocalCluster {
     std::unique_ptr<im::testing::Subprocess> process;
     uint16_t grpc_port = 0;
     uint16_t client_port = 0;  // gateways only
+    uint16_t metrics_port = 0;
   };
 
   bool StartLogic(int index);

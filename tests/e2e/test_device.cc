@@ -486,6 +486,7 @@ void TestDevice::Absorb(im::v1::Frame&& frame) {
       return;
     case im::v1::Frame::kGoAway:
       go_aways_++;
+      last_go_away_ms_ = frame.go_away().reconnect_after_ms();
       return;
     case im::v1::Frame::kError:
       if (frame.id() == 0) {

@@ -161,6 +161,8 @@ class TestDevice {
   const std::vector<im::v1::Kick>& kicks() const { return kicks_; }
   const std::vector<im::v1::Error>& errors() const { return errors_; }
   int go_aways() const { return go_aways_; }
+  // reconnect_after_ms of the last GoAway (0 before any).
+  uint32_t last_go_away_ms() const { return last_go_away_ms_; }
   // Frames with a non-zero id that no call was waiting for (for example a response that came
   // after its call timed out).
   int unexpected_frames() const { return unexpected_frames_; }
@@ -202,6 +204,7 @@ class TestDevice {
   std::vector<im::v1::Kick> kicks_;
   std::vector<im::v1::Error> errors_;
   int go_aways_ = 0;
+  uint32_t last_go_away_ms_ = 0;
   int unexpected_frames_ = 0;
   std::vector<std::string> conflicts_;
 };

@@ -1,0 +1,109 @@
+#include "common/admin_http_server.h"
+
+#include <httplib.h>
+
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "prometheus/text_serializer.h"
+
+namespace im::common {
+namespace {
+
+// Probes and scrapes are a few requests a second: a few threads, not httplib's default of one per
+// core (a liveness check may take up to a second).
+constexpr size_t kHttpThreads = 4;
+
+void Answer(const HealthReport& report, httplib::Response& response) {
+  response.status = report.ok ? 200 : 503;
+  std::string body = report.ok ? "ok" : report.detail;
+  if (body.empty() || body.back() != '\n') body += '\n';
+  response.set_content(std::move(body), "text/plain; charset=utf-8");
+}
+
+}  // namespace
+
+HealthReport AdminHttpServer::CheckSlot::Run(const HealthReport& missing) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!check) return missing;
+  return check();
+}
+
+void AdminHttpServer::CheckSlot::Set(HealthCheck replacement) {
+  std::lock_guard<std::mutex> lock(mutex);
+  check = std::move(replacement);
+}
+
+AdminHttpServer::AdminHttpServer(std::shared_ptr<prometheus::Registry> registry)
+    : registry_(std::move(registry)), server_(std::make_unique<httplib::Server>()) {}
+
+absl::StatusOr<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
+    const std::string& bind_address, std::shared_ptr<prometheus::Registry> registry) {
+  if (registry == nullptr) return absl::InvalidArgumentError("admin http: no registry");
+  const size_t colon = bind_address.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(absl::string_view(bind_address).substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics address \"", bind_address, "\": expected host:port"));
+  }
+  std::string host = bind_address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "0.0.0.0";
+
+  std::unique_ptr<AdminHttpServer> self(new AdminHttpServer(std::move(registry)));
+  httplib::Server& server = *self->server_;
+  server.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
+  // One request per connection: an idle keep-alive connection (a scraper between scrapes) would
+  // hold one of the few threads for the keep-alive timeout, and probes would queue behind it.
+  server.set_keep_alive_max_count(1);
+  server.set_read_timeout(std::chrono::seconds(2));  // a silent connection holds a thread
+  server.set_write_timeout(std::chrono::seconds(5));
+  AdminHttpServer* raw = self.get();
+  server.Get("/metrics", [raw](const httplib::Request&, httplib::Response& response) {
+    response.set_content(prometheus::TextSerializer().Serialize(raw->registry_->Collect()),
+                         "text/plain; version=0.0.4; charset=utf-8");
+  });
+  server.Get("/healthz", [raw](const httplib::Request&, httplib::Response& response) {
+    Answer(raw->liveness_.Run(HealthReport{}), response);
+  });
+  server.Get("/readyz", [raw](const httplib::Request&, httplib::Response& response) {
+    Answer(raw->readiness_.Run(HealthReport{false, "starting"}), response);
+  });
+
+  int bound = -1;
+  if (port == 0) {
+    bound = server.bind_to_any_port(host);
+  } else if (server.bind_to_port(host, port)) {
+    bound = port;
+  }
+  if (bound <= 0 || bound > 65535) {
+    return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", bind_address));
+  }
+  self->port_ = static_cast<uint16_t>(bound);
+  self->thread_ = std::thread([raw] { raw->server_->listen_after_bind(); });
+  // stop() is a no-op until the server runs: wait for it, so that the destructor cannot miss it
+  // and then wait forever for the thread.
+  for (int waited_ms = 0; !server.is_running(); ++waited_ms) {
+    if (waited_ms == 5'000) return absl::InternalError("metrics: the HTTP server did not start");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return self;
+}
+
+AdminHttpServer::~AdminHttpServer() {
+  server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void AdminHttpServer::SetLiveness(HealthCheck check) { liveness_.Set(std::move(check)); }
+
+void AdminHttpServer::SetReadiness(HealthCheck check) { readiness_.Set(std::move(check)); }
+
+}  // namespace im::common
