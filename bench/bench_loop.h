@@ -1,0 +1,157 @@
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <queue>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "bench/bench_options.h"
+#include "bench/client_connection.h"
+#include "bench/device.h"
+#include "bench/histogram.h"
+
+namespace im::bench {
+
+// What the worker's main thread and a loop share. The worker fills it before the loops start;
+// the atomics are written by the main thread (phases) and read by the loops.
+struct WorkerContext {
+  const BenchOptions* options = nullptr;
+  uint32_t worker = 0;
+  uint64_t epoch_ns = 0;  // uv_hrtime() when the worker started; tracker milliseconds count from it
+  std::vector<Device>* devices = nullptr;
+  std::vector<Conversation>* conversations = nullptr;
+  double rate_per_sender = 0;     // messages per second each sending device is offered
+  double ramp_rate_per_loop = 0;  // connects per second
+  uint32_t recipients_per_message = 0;
+  // Set once by the main thread: when the send phase starts and ends (uv_hrtime ns), 0 before.
+  std::atomic<uint64_t> send_start_ns{0};
+  std::atomic<uint64_t> send_end_ns{0};
+};
+
+// Live figures of a loop, written by the loop (relaxed), read by the worker's progress line and
+// drain check.
+struct LoopStats {
+  std::atomic<uint64_t> online{0}, first_logins{0}, logins{0}, login_failures{0};
+  std::atomic<uint64_t> scheduled{0}, sent{0}, answered{0}, acked{0}, send_errors{0};
+  std::atomic<uint64_t> expected{0}, delivered{0}, duplicates{0}, reordered{0};
+  std::atomic<uint64_t> drops{0}, resumed{0}, down{0}, groups_ready{0}, setup_failures{0};
+  std::atomic<uint64_t> window_max_us{0};  // worst delivery latency since the last progress line
+  std::atomic<uint64_t> last_delivery_ns{0};
+};
+
+// What a loop found, read by the worker after the loop's thread was joined.
+struct LoopResults {
+  Histogram login_us, ack_us, delivery_us, resume_us;
+  std::map<std::string, uint64_t> errors;       // "login_TOKEN_INVALID", "send_UNAVAILABLE", ...
+  std::map<std::string, uint64_t> disconnects;  // by reason
+  uint64_t resent = 0, self_pushes = 0, unknown_messages = 0, unexpected_frames = 0;
+  uint64_t planned_drops = 0, unplanned_drops = 0, go_aways = 0, kicks = 0, pongs = 0;
+  uint64_t max_backlog = 0;
+  struct Acked {
+    uint32_t conv;
+    uint64_t seq;
+    uint32_t sender;
+  };
+  std::vector<Acked> acked;
+  // Group scenario, by sending loop and message number: the earliest and latest delivery
+  // latency over this loop's members (us) and how many of them got it.
+  struct MemberLatency {
+    uint64_t first_us = UINT64_MAX;
+    uint64_t last_us = 0;
+    uint32_t members = 0;
+  };
+  std::vector<std::vector<MemberLatency>> member_latency;
+};
+
+// One libuv loop on its own thread, owning a share of the worker's devices outright (STYLE.md's
+// reactor model): it connects and logs them in at the ramp rate, sends on their open-loop
+// schedule, checks what they receive, pings, and reconnects them when they drop. Other threads
+// talk to it only through WorkerContext's atomics and Stop().
+class BenchLoop : public ClientConnection::Handler {
+ public:
+  BenchLoop(uint32_t index, WorkerContext* ctx, std::vector<Device*> devices);
+  ~BenchLoop() override;
+  BenchLoop(const BenchLoop&) = delete;
+  BenchLoop& operator=(const BenchLoop&) = delete;
+
+  // Starts the thread. Returns false when libuv could not set the loop up.
+  bool Start();
+  // Any thread: closes every connection and handle, ends the thread; Join() waits for it.
+  void Stop();
+  // Returns uv_loop_close's result: 0 when every handle was closed.
+  int Join();
+
+  uint32_t index() const { return index_; }
+  const LoopStats& stats() const { return stats_; }
+  LoopStats& mutable_stats() { return stats_; }
+  LoopResults& results() { return results_; }
+  // Messages scheduled and not answered yet, and devices waiting to come back.
+  uint64_t outstanding() const;
+
+  // ClientConnection::Handler; on the loop's thread.
+  void OnConnected(ClientConnection* conn) override;
+  void OnDisconnected(ClientConnection* conn, std::string_view reason) override;
+  bool OnFrame(ClientConnection* conn, im::v1::Frame&& frame) override;
+  void OnDirty(ClientConnection* conn) override;
+
+ private:
+  void Run();
+  void OnTick();
+  void OnSweep();
+  void OnStop();
+  void FlushDirty();
+
+  void StartConnect(Device* d, uint64_t now);
+  void ScheduleReconnect(Device* d, uint64_t now, uint64_t delay_ms);
+  void GoDown(Device* d, uint64_t now, bool planned, std::string_view reason);
+  void OnLoggedIn(Device* d, const im::v1::LoginResp& resp, uint64_t now);
+  void MarkResumed(Device* d, uint64_t now);
+  void SendSync(Device* d, uint64_t after_seq);
+  void Pump(Device* d);
+  void ScheduleSends(uint64_t now);
+  void ScheduleDrops(uint64_t now);
+  void OnSendAnswer(Device* d, const im::v1::Frame& frame, uint64_t now);
+  void OnMessage(Device* d, const im::v1::Message& m, bool pushed, uint64_t now);
+  void AdvanceGroupSetup(Device* d, const im::v1::Frame* answer);
+  void CountError(const std::string& what) { ++results_.errors[what]; }
+  uint32_t NowMs(uint64_t now) const {
+    return static_cast<uint32_t>((now - ctx_->epoch_ns) / 1'000'000);
+  }
+
+  const uint32_t index_;
+  WorkerContext* const ctx_;
+  const BenchOptions& options_;
+  std::vector<Device*> devices_;
+  std::vector<Device*> senders_;
+  std::vector<Device*> droppable_;
+  std::thread thread_;
+  uv_loop_t loop_{};
+  uv_timer_t tick_{};
+  uv_timer_t sweep_{};
+  uv_async_t stop_{};
+  uv_prepare_t flush_{};
+  int handles_ = 0;
+  int close_result_ = 0;
+  std::vector<ClientConnection*> dirty_;
+
+  // Connect attempts by time: (uv_hrtime ns, slot in devices_), earliest first.
+  using Due = std::pair<uint64_t, uint32_t>;
+  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> connects_;
+
+  uint64_t send_start_ = 0, send_end_ = 0;
+  double send_interval_ns_ = 0;
+  uint64_t next_message_ = 0;
+  uint64_t next_drop_ = 0;
+  bool storm_done_ = false;
+
+  LoopStats stats_;
+  LoopResults results_;
+};
+
+}  // namespace im::bench

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace im::bench {
+
+enum class Scenario { kConnect, kChat, kGroup, kReconnect };
+
+const char* ScenarioName(Scenario scenario);
+
+// Everything a run is told, as parsed from the command line (main.cc). Copied into every worker
+// process; immutable once the run starts.
+struct BenchOptions {
+  Scenario scenario = Scenario::kChat;
+  std::vector<std::string> gateways = {"127.0.0.1:7000", "127.0.0.1:7001"};
+  // Source IPv4 addresses the connections are spread over; empty: the kernel's choice.
+  std::vector<std::string> sources;
+  std::string secret = "dev-secret-change-me";  // deploy/local/logic.yaml's token_secret
+  std::string run_id;                           // prefix of every uid; empty: a fresh one
+  uint32_t procs = 1;    // worker processes (each may hold at most ~20,000 open files)
+  uint32_t threads = 1;  // libuv loops per worker process
+  uint32_t connections = 100;
+  // connect: connections per second; chat, group, reconnect: messages per second offered.
+  double rate = 100;
+  double duration_sec = 10;
+  double login_rate = 5000;  // chat, group, reconnect: how fast the devices log in first
+  double drain_sec = 10;     // after sending: how long deliveries may still come
+  double setup_timeout_sec = 120;
+  uint32_t body_bytes = 100;
+  uint32_t window = 64;  // requests outstanding per connection (gateway's max_in_flight)
+  uint32_t reorder_window_ms = 1000;
+  // group
+  uint32_t group_size = 100;
+  uint32_t senders = 4;  // per group
+  uint32_t join_chunk = 500;
+  // reconnect
+  double fraction = 0.1;      // of the connections, dropped and reconnected
+  double reconnect_rate = 0;  // drops per second; 0: all at once (a storm)
+  double storm_at_sec = 1;    // with reconnect_rate 0: when, into the send phase
+  uint32_t down_ms = 0;       // how long a dropped device stays away
+  // connect: gateways whose memory per connection is measured
+  std::vector<int> gateway_pids;
+  std::string json_path;
+  bool progress = true;
+
+  // Parsed forms, filled by Resolve().
+  std::vector<sockaddr_in> gateway_addrs;
+  std::vector<sockaddr_in> source_addrs;
+
+  // Checks the options against each other and parses addresses. Errors name the flag.
+  absl::Status Resolve();
+  // The groups of the group scenario: connections / group_size.
+  uint32_t groups() const { return connections / group_size; }
+  nlohmann::json ToJson() const;
+};
+
+// "host:port" with an IPv4 host.
+absl::StatusOr<sockaddr_in> ParseIpv4Endpoint(const std::string& text);
+
+}  // namespace im::bench

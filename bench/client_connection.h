@@ -1,0 +1,83 @@
+#pragma once
+
+#include <netinet/in.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "common/frame_codec.h"
+#include "im/v1/client.pb.h"
+
+namespace im::bench {
+
+// One client TCP connection on a libuv loop: connect (optionally from a chosen source address),
+// frames out through one output buffer flushed once per loop iteration, frames in through
+// common::FrameDecoder. Reusable: after Close() (or after the peer closed it) Connect() opens a
+// new socket. Used on its loop's thread only; callbacks run there.
+//
+// A socket outlives Close() until libuv's close callback; callbacks of a closed socket never
+// reach the handler.
+class ClientConnection {
+ public:
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    virtual void OnConnected(ClientConnection* conn) = 0;
+    // The connection is gone (connect failed, the peer closed, a read or write failed, or the
+    // bytes were not frames); `reason` is a short metric-style name. Not called after Close().
+    virtual void OnDisconnected(ClientConnection* conn, std::string_view reason) = 0;
+    // Returns false when the handler closed the connection.
+    virtual bool OnFrame(ClientConnection* conn, im::v1::Frame&& frame) = 0;
+    // The connection has bytes to write: the handler calls Flush() once per loop iteration.
+    virtual void OnDirty(ClientConnection* conn) = 0;
+  };
+
+  // Pushes carry up to gateway.max_push_frame_bytes (4 MiB in deploy/local).
+  static constexpr uint32_t kMaxFrameBytes = 8 << 20;
+
+  ClientConnection(uv_loop_t* loop, Handler* handler, uint32_t index)
+      : loop_(loop), handler_(handler), index_(index) {}
+  ~ClientConnection() { Close(); }
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  // Starts connecting to `target`, from `source` when not null (port 0: the kernel picks the port
+  // at connect time, so one source address serves many destinations). Errors here are immediate;
+  // later ones come as OnDisconnected.
+  absl::Status Connect(const sockaddr_in& target, const sockaddr_in* source);
+  void Send(const im::v1::Frame& frame);
+  void Flush();
+  // Closes the socket at once (pending output is dropped); no callback follows.
+  void Close();
+
+  bool open() const { return socket_ != nullptr; }
+  bool connected() const { return connected_; }
+  uint32_t index() const { return index_; }
+  size_t pending_bytes() const { return out_.size(); }
+
+ private:
+  struct Socket;
+  struct WriteReq;
+  struct ConnectReq;
+
+  static void OnConnect(uv_connect_t* req, int status);
+  static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void OnWrite(uv_write_t* req, int status);
+  void Fail(std::string_view reason);
+
+  uv_loop_t* loop_;
+  Handler* handler_;
+  uint32_t index_;
+  Socket* socket_ = nullptr;
+  bool connected_ = false;
+  bool writing_ = false;
+  bool dirty_ = false;
+  std::string out_;
+  im::common::FrameDecoder decoder_{kMaxFrameBytes};
+};
+
+}  // namespace im::bench

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <netinet/in.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bench/client_connection.h"
+#include "bench/seq_tracker.h"
+
+namespace im::bench {
+
+inline constexpr uint32_t kNoConversation = UINT32_MAX;
+
+// A conversation of the run: a pair's single chat or a group. The single-chat id is known up front;
+// a group's ids are set by its owner's loop during setup, and read by other loops only after the
+// worker started the send phase (its release/acquire store orders them).
+struct Conversation {
+  std::string conv_id;
+  std::string group_id;
+  std::vector<uint32_t> members;  // device indices; members[0] owns a group
+  uint32_t senders = 0;           // members[0..senders) send
+  std::atomic<bool> ready{false};
+};
+
+// One simulated user device: a connection, what it sends and what it holds. Owned by the worker,
+// touched only by the loop it is assigned to until the loops were joined.
+struct Device {
+  enum class State { kIdle, kConnecting, kLoggingIn, kOnline, kDown };
+
+  uint32_t index = 0;      // in the worker's device list
+  uint32_t loop_slot = 0;  // in its loop's device list
+  std::string uid;
+  std::string token;
+  std::string to_uid;  // single chat: the peer
+  uint32_t conv = kNoConversation;
+  uint32_t gateway = 0;  // index into the gateway list, moves on when a gateway refuses
+  const sockaddr_in* source = nullptr;
+  std::unique_ptr<ClientConnection> conn;
+  std::unique_ptr<SeqTracker> tracker;
+
+  State state = State::kIdle;
+  bool ever_online = false;
+  bool sender = false;
+  bool syncing = false;
+  bool reconnected = false;  // dropped at least once since its first login
+  uint64_t attempt_ns = 0;   // this connect attempt started
+  uint64_t last_ping_ns = 0;
+  uint64_t heartbeat_ns = 10'000'000'000;
+  uint64_t down_since_ns = 0;  // 0: not waiting to resume
+  uint32_t backoff_ms = 0;
+
+  // Message ids scheduled for this device and not sent yet (open loop: they wait here while the
+  // window is full or the device is offline, and their latency keeps counting). Bit 63: a resend.
+  std::vector<uint64_t> backlog;
+  size_t backlog_head = 0;
+  // Frame id -> message id of sends not answered yet (at most the window, so a vector).
+  std::vector<std::pair<uint64_t, uint64_t>> in_flight;
+  uint64_t next_frame_id = 1;
+
+  // Group setup (the owner only): the next member to add, and the id of the call in flight.
+  uint32_t setup_next = 0;
+  uint64_t setup_call = 0;
+
+  size_t backlog_size() const { return backlog.size() - backlog_head; }
+};
+
+}  // namespace im::bench

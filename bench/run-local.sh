@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# The standard im-bench suite against the local cluster (deploy/local/cluster), all on this
+# machine, writing one JSON report per run and the charts and tables under bench/results/.
+# docs/benchmarks.md ("im-bench") quotes what it writes. Takes about 12 minutes.
+#
+# Usage: bench/run-local.sh [PART...]     PART: tool connect chat group reconnect (default: all)
+#   tool       im-bench against its own echo peer: what the tool itself costs per message
+#   connect    100,000 idle connections over six gateways (four started here besides the
+#              cluster's two), from six im-bench processes on six source addresses; memory per
+#              connection (gateway RSS, kernel slab and TCP buffers)
+#   chat       single chat at offered rates from 500 to 10,000 messages/s
+#   group      groups of 100, 1,000 and 10,000 members (all online)
+#   reconnect  a storm (every connection of one gateway dropped at once) and a steady trickle
+# Environment (defaults in brackets):
+#   IM_BUILD_DIR          Release binaries: im-logic, im-gateway, im-bench  [<repo>/build/release]
+#   IM_BENCH              the im-bench binary                      [$IM_BUILD_DIR/bench/im-bench]
+#   IM_BENCH_RESULTS      where reports, charts and tables go                 [<repo>/bench/results]
+#   IM_BENCH_CONNECTIONS  connections of the connect part                             [100000]
+#   IM_BENCH_QUIET_FILE   a file that exists while the suite measures (others on a shared machine
+#                         wait while it exists); removed at exit, also on failure      [none]
+#   IM_BENCH_KEEP_CLUSTER=1  do not restart the cluster first (memory figures then include what
+#                         earlier runs left in the gateways' heaps)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD_DIR="${IM_BUILD_DIR:-$ROOT/build/release}"
+BENCH="${IM_BENCH:-$BUILD_DIR/bench/im-bench}"
+GATEWAY_BIN="$BUILD_DIR/gateway/im-gateway"
+OUT="${IM_BENCH_RESULTS:-$ROOT/bench/results}"
+CONNECTIONS="${IM_BENCH_CONNECTIONS:-100000}"
+QUIET_FILE="${IM_BENCH_QUIET_FILE:-}"
+CLUSTER="$ROOT/deploy/local/cluster"
+VAR_DIR="${IM_VAR_DIR:-$ROOT/var/local}"
+RUN_DIR="$VAR_DIR/bench"
+# deploy/local/gateway.yaml and logic.yaml
+SECRET="dev-secret-change-me"
+GATEWAYS="127.0.0.1:7000,127.0.0.1:7001"
+
+say() { printf 'run-local: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+for bin in "$BENCH" "$GATEWAY_BIN" "$BUILD_DIR/logic/im-logic"; do
+  [ -x "$bin" ] || die "$bin is missing; build it: cmake -S . -B build/release -G Ninja \
+-DCMAKE_BUILD_TYPE=Release && ninja -C build/release im-logic im-gateway im-bench"
+done
+PARTS=("$@")
+[ ${#PARTS[@]} -gt 0 ] || PARTS=(tool connect chat group reconnect)
+for part in "${PARTS[@]}"; do
+  case "$part" in tool | connect | chat | group | reconnect) ;; *) die "unknown part '$part'" ;; esac
+done
+mkdir -p "$OUT" "$RUN_DIR"
+
+EXTRA_PIDS=()  # processes this script started: extra gateways, the echo peer
+stop_extra() {
+  local pid
+  for pid in "${EXTRA_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${EXTRA_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  EXTRA_PIDS=()
+}
+cleanup() {
+  stop_extra
+  if [ -n "$QUIET_FILE" ]; then rm -f "$QUIET_FILE"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+bench() {  # bench NAME ARGS...: one run, its report in $OUT/NAME.json, its table in the log
+  local name="$1"
+  shift
+  say "$name: im-bench $*"
+  local rc=0
+  "$BENCH" "$@" --no-progress --json "$OUT/$name.json" | tee "$RUN_DIR/$name.txt" || rc=$?
+  # 1: a correctness problem, reported in the table and the JSON; the suite goes on.
+  [ "$rc" -le 1 ] || die "$name: im-bench exited with $rc"
+}
+
+# start_gateway N: gateway gw-N on client port 6999+N, gRPC 7199+N, metrics 9099+N; its pid in
+# LAST_PID.
+start_gateway() {
+  local n="$1" log="$RUN_DIR/gw-$1.log" pid deadline
+  IM_GATEWAY_ID="gw-$n" IM_GATEWAY_LISTEN="0.0.0.0:$((6999 + n))" \
+    IM_GATEWAY_GRPC_LISTEN="127.0.0.1:$((7199 + n))" \
+    IM_GATEWAY_METRICS_LISTEN="0.0.0.0:$((9099 + n))" \
+    "$GATEWAY_BIN" --config "$ROOT/deploy/local/gateway.yaml" </dev/null >"$log" 2>&1 &
+  pid=$!
+  EXTRA_PIDS+=("$pid")
+  deadline=$((SECONDS + 30))
+  until grep -q '^im-gateway ready ' "$log"; do
+    kill -0 "$pid" 2>/dev/null || die "gw-$n exited; see $log"
+    [ $SECONDS -lt $deadline ] || die "gw-$n not ready after 30 s; see $log"
+    sleep 0.2
+  done
+  LAST_PID="$pid"
+}
+
+if [ "${IM_BENCH_KEEP_CLUSTER:-0}" != 1 ]; then
+  "$CLUSTER" down >/dev/null 2>&1 || true
+fi
+"$CLUSTER" up >/dev/null
+[ -z "$QUIET_FILE" ] || touch "$QUIET_FILE"
+say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), \
+$(free -g | awk '/Mem:/ {print $2}') GiB; $(uname -sr)"
+
+for part in "${PARTS[@]}"; do
+  case "$part" in
+    tool)
+      # The echo peer answers every SendReq and pushes it to the peer: per message im-bench
+      # encodes a SendReq, decodes a SendResp and a MessagePush and checks them, as against the
+      # cluster. Its own CPU is not in tool_cost (a separate process).
+      log="$RUN_DIR/echo-peer.log"
+      "$BENCH" echo-peer --listen 127.0.0.1:0 --secret "$SECRET" >"$log" 2>&1 &
+      echo_pid=$!
+      EXTRA_PIDS+=("$echo_pid")
+      for _ in $(seq 50); do grep -q 'ready port=' "$log" && break; sleep 0.1; done
+      port="$(sed -n 's/.*ready port=\([0-9]*\).*/\1/p' "$log")"
+      [ -n "$port" ] || die "echo peer did not start; see $log"
+      for rate in 20000 40000 80000; do
+        bench "tool-echo-$rate" chat --gateways "127.0.0.1:$port" --secret "$SECRET" \
+          --connections 2000 --rate "$rate" --duration 10
+      done
+      stop_extra
+      ;;
+    connect)
+      pids="$(cat "$VAR_DIR/cluster/gw-1.pid"),$(cat "$VAR_DIR/cluster/gw-2.pid")"
+      gateways="$GATEWAYS"
+      for n in 3 4 5 6; do
+        start_gateway "$n"
+        pids="$pids,$LAST_PID"
+        gateways="$gateways,127.0.0.1:$((6999 + n))"
+      done
+      # Six processes of at most 16,667 connections each (20,000 open files per process), each
+      # on its own source address: every (source, gateway) pair has 28,000 ephemeral ports.
+      bench connect-$CONNECTIONS connect --gateways "$gateways" --gateway-pids "$pids" \
+        --connections "$CONNECTIONS" --procs 6 \
+        --sources 127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7 \
+        --rate 1000 --duration 10 --setup-timeout 200
+      stop_extra
+      ;;
+    chat)
+      for rate in 500 1000 1500 2000 3000 5000 10000; do
+        bench "chat-$rate" chat --gateways "$GATEWAYS" --connections 2000 --rate "$rate" \
+          --duration 15 --drain 10
+      done
+      python3 "$ROOT/bench/chart.py" --metric delivery --out "$OUT/chat-delivery.svg" \
+        --markdown "$OUT/chat.md" \
+        --title "Single chat, local cluster on 2 cores: delivery latency and throughput" \
+        "$OUT"/chat-*.json
+      ;;
+    group)
+      bench group-100-500 group --gateways "$GATEWAYS" --connections 1000 --group-size 100 \
+        --senders 4 --rate 500 --duration 15
+      bench group-100-1500 group --gateways "$GATEWAYS" --connections 1000 --group-size 100 \
+        --senders 4 --rate 1500 --duration 15
+      bench group-1000-100 group --gateways "$GATEWAYS" --connections 1000 --group-size 1000 \
+        --senders 4 --rate 100 --duration 15
+      bench group-1000-200 group --gateways "$GATEWAYS" --connections 1000 --group-size 1000 \
+        --senders 4 --rate 200 --duration 15
+      bench group-10000-10 group --gateways "$GATEWAYS" --connections 10000 --group-size 10000 \
+        --senders 4 --rate 10 --duration 15 --drain 20
+      bench group-10000-20 group --gateways "$GATEWAYS" --connections 10000 --group-size 10000 \
+        --senders 4 --rate 20 --duration 15 --drain 20
+      python3 "$ROOT/bench/chart.py" --metric last_member --markdown "$OUT/group.md" \
+        "$OUT"/group-*.json
+      ;;
+    reconnect)
+      # Every connection of gw-1 dropped at once, 3 s into 15 s of chat traffic among them.
+      for n in 2000 10000; do
+        bench reconnect-storm-$n reconnect --gateways 127.0.0.1:7000 --connections $n \
+          --fraction 1 --storm-at 3 --rate 200 --duration 15 --drain 30
+      done
+      bench reconnect-trickle reconnect --gateways "$GATEWAYS" --connections 2000 \
+        --fraction 0.5 --reconnect-rate 50 --rate 500 --duration 15
+      ;;
+  esac
+done
+say "reports in $OUT"

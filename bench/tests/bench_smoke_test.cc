@@ -1,0 +1,238 @@
+// im-bench against the real binaries: every scenario for a few seconds on one LocalCluster (two
+// gateways, one logic node, the test Redis, MariaDB and Kafka), run as a subprocess the way an
+// operator runs it. Fails on a non-zero exit or on any missing, duplicated or reordered message in
+// the tool's --json report, so a benchmark run is also a correctness check.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "tests/e2e/local_cluster.h"
+#include "tests/support/subprocess.h"
+
+#ifndef IM_BENCH_BINARY
+#error "IM_BENCH_BINARY must name the im-bench binary"
+#endif
+
+namespace im::e2e {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr Millis kRunTimeout{90'000};
+
+// Runs `im-bench <args> --gateways <gateways> --secret <secret> --run-id <run_id> --json <tmp>`;
+// returns its --json report (null when there was none) and sets *exit_code.
+Json RunBench(std::vector<std::string> args, const std::string& gateways, const std::string& secret,
+              const std::string& run_id, int* exit_code) {
+  static int runs = 0;
+  const std::string json_path =
+      absl::StrCat(::testing::TempDir(), "/im-bench-", getpid(), "-", runs++, ".json");
+  std::vector<std::string> argv = {IM_BENCH_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  for (const std::string& a : {std::string("--gateways"), gateways, std::string("--secret"), secret,
+                               std::string("--run-id"), run_id, std::string("--json"), json_path}) {
+    argv.push_back(a);
+  }
+  auto process = im::testing::Subprocess::Start(argv);
+  if (!process.ok()) {
+    ADD_FAILURE() << process.status();
+    *exit_code = -1;
+    return nullptr;
+  }
+  // The human table, for the test log.
+  std::string table;
+  while (auto line = (*process)->ReadLine(kRunTimeout)) absl::StrAppend(&table, *line, "\n");
+  const std::optional<int> code = (*process)->Wait(kRunTimeout);
+  std::printf("%s", table.c_str());
+  *exit_code = code.value_or(-1);
+  std::ifstream in(json_path);
+  Json report = Json::parse(in, nullptr, false);
+  std::remove(json_path.c_str());
+  return report.is_discarded() ? Json(nullptr) : report;
+}
+
+// What every clean run must show: exit 0, every check passed, nothing lost, duplicated or
+// reordered, and no error from the peer.
+void ExpectClean(const Json& report, int exit_code) {
+  EXPECT_EQ(exit_code, 0);
+  ASSERT_TRUE(report.is_object()) << "no --json report";
+  EXPECT_TRUE(report["ok"].get<bool>()) << report["problems"].dump();
+  const Json& c = report["counters"];
+  EXPECT_EQ(c["missing"], 0) << report["missing_samples"].dump();
+  EXPECT_EQ(c["duplicates"], 0);
+  EXPECT_EQ(c["reordered"], 0);
+  EXPECT_EQ(c["self_pushes"], 0);
+  EXPECT_EQ(c["unknown_messages"], 0);
+  EXPECT_EQ(c["unexpected_frames"], 0);
+  EXPECT_TRUE(report["errors"].empty()) << report["errors"].dump();
+}
+
+class BenchSmokeTest : public ::testing::Test {
+ protected:
+  // One cluster for the suite, started by the first test: a failure in SetUpTestSuite would make
+  // GoogleTest skip the tests, and ctest does not count skipped tests as failed.
+  void SetUp() override {
+    if (cluster_ == nullptr) {
+      cluster_ = new LocalCluster();
+      started_ = cluster_->Start();
+    }
+    ASSERT_TRUE(started_ && cluster_->ok()) << "the cluster did not start";
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+
+  static Json RunBench(std::vector<std::string> args, int* exit_code) {
+    std::string gateways;
+    for (int i = 0; i < cluster_->gateway_count(); ++i) {
+      absl::StrAppend(&gateways, i ? "," : "", "127.0.0.1:", cluster_->client_port(i));
+    }
+    return e2e::RunBench(std::move(args), gateways, LocalCluster::kTokenSecret,
+                         cluster_->Uid(absl::StrCat("bench", runs_++)), exit_code);
+  }
+
+  static LocalCluster* cluster_;
+  static bool started_;
+  static int runs_;
+};
+
+LocalCluster* BenchSmokeTest::cluster_ = nullptr;
+bool BenchSmokeTest::started_ = false;
+int BenchSmokeTest::runs_ = 0;
+
+TEST_F(BenchSmokeTest, ConnectHoldsEveryConnection) {
+  int code = 0;
+  const Json r = RunBench(
+      {"connect", "--connections", "300", "--rate", "1000", "--duration", "2", "--procs", "2"},
+      &code);
+  ExpectClean(r, code);
+  ASSERT_TRUE(r.is_object());
+  EXPECT_EQ(r["counters"]["online_at_end"], 300);
+  EXPECT_EQ(r["counters"]["first_logins"], 300);
+  EXPECT_EQ(r["latency_ms"]["login_us"]["count"], 300);
+}
+
+TEST_F(BenchSmokeTest, ChatDeliversEveryMessageOnceInOrder) {
+  int code = 0;
+  const Json r = RunBench({"chat", "--connections", "40", "--rate", "200", "--duration", "3",
+                           "--procs", "2", "--threads", "2"},
+                          &code);
+  ExpectClean(r, code);
+  ASSERT_TRUE(r.is_object());
+  const Json& c = r["counters"];
+  EXPECT_EQ(c["sent"], c["scheduled"]);
+  EXPECT_EQ(c["acked"], c["sent"]);
+  EXPECT_EQ(c["unanswered"], 0);
+  EXPECT_GE(c["acked"].get<uint64_t>(), 500u);  // 200/s for 3 s, less a few at the edges
+  EXPECT_EQ(c["delivered"], c["acked"]);
+  EXPECT_EQ(r["latency_ms"]["delivery_us"]["count"], c["delivered"]);
+}
+
+TEST_F(BenchSmokeTest, GroupReachesEveryMember) {
+  int code = 0;
+  const Json r = RunBench({"group", "--connections", "60", "--group-size", "30", "--senders", "2",
+                           "--rate", "40", "--duration", "3", "--threads", "2"},
+                          &code);
+  ExpectClean(r, code);
+  ASSERT_TRUE(r.is_object());
+  const Json& c = r["counters"];
+  EXPECT_GE(c["acked"].get<uint64_t>(), 100u);
+  EXPECT_EQ(c["delivered"].get<uint64_t>(), c["acked"].get<uint64_t>() * 29);
+  EXPECT_EQ(c["messages_reached_all"], c["acked"]);
+  EXPECT_EQ(r["latency_ms"]["last_member_us"]["count"], c["acked"]);
+}
+
+TEST_F(BenchSmokeTest, ReconnectStormResumesEveryDevice) {
+  int code = 0;
+  const Json r = RunBench({"reconnect", "--connections", "60", "--rate", "100", "--duration", "4",
+                           "--fraction", "0.5", "--storm-at", "1", "--down-ms", "300"},
+                          &code);
+  ExpectClean(r, code);
+  ASSERT_TRUE(r.is_object());
+  const Json& c = r["counters"];
+  EXPECT_EQ(c["planned_drops"], 30);
+  EXPECT_EQ(c["resumed"], c["planned_drops"]);
+  EXPECT_EQ(c["not_resumed"], 0);
+  EXPECT_EQ(r["latency_ms"]["resume_us"]["count"], 30);
+  EXPECT_EQ(c["delivered"], c["expected_deliveries"]);
+}
+
+TEST_F(BenchSmokeTest, BadOptionsExitTwoWithoutRunning) {
+  int code = 0;
+  const Json r = RunBench({"chat", "--connections", "3"}, &code);  // pairs need an even number
+  EXPECT_EQ(code, 2);
+  EXPECT_TRUE(r.is_null());
+}
+
+// The checks can fail: im-bench's echo peer with a fault injected instead of the cluster.
+class BenchChecksTest : public ::testing::Test {
+ protected:
+  static constexpr char kSecret[] = "bench-checks-secret";
+
+  // Starts `im-bench echo-peer <faults>` and runs 2 s of chat against it.
+  static Json ChatAgainstEchoPeer(std::vector<std::string> faults, int* exit_code) {
+    std::vector<std::string> argv = {IM_BENCH_BINARY, "echo-peer", "--listen",
+                                     "127.0.0.1:0",   "--secret",  kSecret};
+    argv.insert(argv.end(), faults.begin(), faults.end());
+    auto peer = im::testing::Subprocess::Start(argv);
+    if (!peer.ok()) {
+      ADD_FAILURE() << peer.status();
+      return nullptr;
+    }
+    const std::optional<std::string> ready =
+        (*peer)->ReadLineStartingWith("im-bench echo-peer ready", Millis(10'000));
+    if (!ready) {
+      ADD_FAILURE() << "the echo peer did not start";
+      return nullptr;
+    }
+    const std::string port = im::testing::FieldOf(*ready, "port").value_or("0");
+    Json report = RunBench(
+        {"chat", "--connections", "20", "--rate", "500", "--duration", "2", "--drain", "2"},
+        "127.0.0.1:" + port, kSecret, "checks", exit_code);
+    (*peer)->Signal(SIGTERM);
+    EXPECT_EQ((*peer)->Wait(Millis(10'000)), 0);  // a clean stop, nothing leaked under ASan
+    return report;
+  }
+};
+
+TEST_F(BenchChecksTest, CleanPeerPasses) {
+  int code = -1;
+  const Json r = ChatAgainstEchoPeer({}, &code);
+  ExpectClean(r, code);
+  ASSERT_TRUE(r.is_object());
+  EXPECT_EQ(r["counters"]["delivered"], r["counters"]["acked"]);
+}
+
+TEST_F(BenchChecksTest, LostPushesAreCountedAsMissing) {
+  int code = -1;
+  const Json r = ChatAgainstEchoPeer({"--drop-every", "50"}, &code);
+  EXPECT_EQ(code, 1);
+  ASSERT_TRUE(r.is_object());
+  EXPECT_FALSE(r["ok"].get<bool>());
+  const uint64_t acked = r["counters"]["acked"].get<uint64_t>();
+  EXPECT_EQ(r["counters"]["missing"].get<uint64_t>(), acked / 50);
+  EXPECT_FALSE(r["missing_samples"].empty());
+}
+
+TEST_F(BenchChecksTest, PushesSentTwiceAreCountedAsDuplicates) {
+  int code = -1;
+  const Json r = ChatAgainstEchoPeer({"--duplicate-every", "40"}, &code);
+  EXPECT_EQ(code, 1);
+  ASSERT_TRUE(r.is_object());
+  EXPECT_EQ(r["counters"]["duplicates"].get<uint64_t>(),
+            r["counters"]["acked"].get<uint64_t>() / 40);
+  EXPECT_EQ(r["counters"]["missing"], 0);
+}
+
+}  // namespace
+}  // namespace im::e2e
