@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The standard im-bench suite against the local cluster (deploy/local/cluster), all on this
 # machine, writing one JSON report per run and the charts and tables under bench/results/.
-# docs/benchmarks.md ("im-bench") quotes what it writes. Takes about 12 minutes.
+# docs/benchmarks.md ("im-bench") quotes what it writes. Takes about 10 minutes (619 s on the
+# quiet 2-core machine).
 #
 # Usage: bench/run-local.sh [PART...]     PART: tool connect chat group reconnect (default: all)
 #   tool       im-bench against its own echo peer: what the tool itself costs per message
