@@ -105,17 +105,21 @@ std::string Client::Queue(PendingSend send) {
   send.client_msg_id = NewClientMsgId();
   send.created_ms = WallMs();
   std::string id = send.client_msg_id;
-  core_->Post(
+  const bool queued = core_->Post(
       [core = core_.get(), send = std::move(send)]() mutable { core->QueueSend(std::move(send)); });
-  return id;
+  return queued ? id : std::string();
 }
 
 void Client::Call(im::v1::Frame request, bool resend_on_reconnect,
                   std::function<void(const Status&, const im::v1::Frame*)> handler) {
-  core_->Post([core = core_.get(), request = std::move(request), resend_on_reconnect,
-               handler = std::move(handler)]() mutable {
+  std::function<void(const Status&, const im::v1::Frame*)> on_refusal = handler;
+  const bool queued = core_->Post([core = core_.get(), request = std::move(request),
+                                   resend_on_reconnect, handler = std::move(handler)]() mutable {
     core->Request(std::move(request), resend_on_reconnect, std::move(handler));
   });
+  if (!queued) {
+    on_refusal(Status{im::v1::RESOURCE_EXHAUSTED, "the client's queue is full"}, nullptr);
+  }
 }
 
 void Client::ListConversations(std::function<void(Status, std::vector<Conversation>)> done) {
@@ -150,32 +154,35 @@ void Client::ListConversationsFrom(const std::string& page_token,
 
 void Client::LoadHistory(const std::string& conv_id, uint64_t before_seq, uint32_t limit,
                          std::function<void(Status, HistoryPage)> done) {
-  core_->Post([this, conv_id, before_seq, limit, done = std::move(done)]() mutable {
-    // Runs on the network thread, where the delivered cursor lives.
-    const uint64_t before = before_seq != 0 ? before_seq : core_->delivered(conv_id) + 1;
-    const uint64_t first = before > limit ? before - limit : 1;
-    im::v1::Frame frame;
-    frame.mutable_sync_req()->set_conv_id(conv_id);
-    frame.mutable_sync_req()->set_after_seq(first - 1);
-    frame.mutable_sync_req()->set_limit(static_cast<uint32_t>(before - first));
-    core_->Request(std::move(frame), true,
-                   [this, before, done = std::move(done)](const Status& transport,
-                                                          const im::v1::Frame* response) {
-                     const im::v1::SyncResp* resp =
-                         response != nullptr ? &response->sync_resp() : nullptr;
-                     Status status = Outcome(transport, resp);
-                     HistoryPage page;
-                     if (status.ok()) {
-                       for (const im::v1::Message& message : resp->messages()) {
-                         if (message.seq() < before) page.messages.push_back(MessageOf(message));
-                       }
-                       for (const im::v1::SeqRange& hole : resp->holes()) {
-                         page.holes.emplace_back(hole.first(), hole.last());
-                       }
-                     }
-                     core_->Notify([status, page = std::move(page), done] { done(status, page); });
-                   });
-  });
+  std::function<void(Status, HistoryPage)> on_refusal = done;
+  const bool queued =
+      core_->Post([this, conv_id, before_seq, limit, done = std::move(done)]() mutable {
+        // Runs on the network thread, where the delivered cursor lives.
+        const uint64_t before = before_seq != 0 ? before_seq : core_->delivered(conv_id) + 1;
+        const uint64_t first = before > limit ? before - limit : 1;
+        im::v1::Frame frame;
+        frame.mutable_sync_req()->set_conv_id(conv_id);
+        frame.mutable_sync_req()->set_after_seq(first - 1);
+        frame.mutable_sync_req()->set_limit(static_cast<uint32_t>(before - first));
+        core_->Request(
+            std::move(frame), true,
+            [this, before, done = std::move(done)](const Status& transport,
+                                                   const im::v1::Frame* response) {
+              const im::v1::SyncResp* resp = response != nullptr ? &response->sync_resp() : nullptr;
+              Status status = Outcome(transport, resp);
+              HistoryPage page;
+              if (status.ok()) {
+                for (const im::v1::Message& message : resp->messages()) {
+                  if (message.seq() < before) page.messages.push_back(MessageOf(message));
+                }
+                for (const im::v1::SeqRange& hole : resp->holes()) {
+                  page.holes.emplace_back(hole.first(), hole.last());
+                }
+              }
+              core_->Notify([status, page = std::move(page), done] { done(status, page); });
+            });
+      });
+  if (!queued) on_refusal(Status{im::v1::RESOURCE_EXHAUSTED, "the client's queue is full"}, {});
 }
 
 void Client::MarkRead(const std::string& conv_id, uint64_t read_seq,

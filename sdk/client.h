@@ -95,11 +95,15 @@ class Client {
   // Replaces the token (expired, or refused: kAuthFailed), and reconnects if it had given up.
   void SetToken(std::string token);
 
-  // Queues a message; returns its client_msg_id. OnSendResult follows exactly once.
+  // Queues a message; returns its client_msg_id. OnSendResult follows exactly once. Returns an
+  // empty id (and nothing follows) when the client refuses the call because its queue is full
+  // (100,000 calls waiting for the network thread): the app is sending faster than it can go.
   std::string Send(const std::string& conv_id, std::string body, int type = 1);
   // A single chat with `to_uid` (the conversation id is derived by the server).
   std::string SendTo(const std::string& to_uid, std::string body, int type = 1);
 
+  // Requests answer through `done` exactly once; a refused call (queue full) answers at once,
+  // on the calling thread, with RESOURCE_EXHAUSTED.
   // Every conversation with unread counts, most recent first as the server orders them.
   void ListConversations(std::function<void(Status, std::vector<Conversation>)> done);
   // Up to `limit` messages before `before_seq` (0: before the newest delivered), in seq order.

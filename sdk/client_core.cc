@@ -83,7 +83,10 @@ ClientCore::ClientCore(ClientOptions options, ClientListener* listener,
 
 ClientCore::~ClientCore() {
   alive_->store(false);
-  Post([this]() { Shutdown(); });
+  // Only Shutdown closes the queue, so a refusal means it is full: it drains, try again.
+  while (!Post([this]() { Shutdown(); })) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   thread_.join();
 }
 
@@ -121,8 +124,10 @@ void ClientCore::Shutdown() {
   tasks_->Close([] {});
 }
 
-void ClientCore::Post(absl::AnyInvocable<void() &&> task) {
-  if (!tasks_->Post(std::move(task))) Log(2, "network thread is gone or overloaded: task dropped");
+bool ClientCore::Post(absl::AnyInvocable<void() &&> task) {
+  if (tasks_->Post(std::move(task))) return true;
+  Log(2, "the network thread's queue is full: call refused");
+  return false;
 }
 
 void ClientCore::Notify(std::function<void()> callback) {

@@ -36,8 +36,9 @@ class ClientCore : private GatewayConnection::Listener {
   // Saves state, closes the connection, stops the thread; no callback runs afterwards.
   ~ClientCore() override;
 
-  // Any thread: runs `task` on the network thread (dropped once the core is shutting down).
-  void Post(absl::AnyInvocable<void() &&> task);
+  // Any thread: runs `task` on the network thread. False (the task destroyed unrun) when the
+  // queue is full (the app posts faster than the network thread keeps up) or shutting down.
+  bool Post(absl::AnyInvocable<void() &&> task);
   ConnectionState state() const { return state_.load(); }
 
   // Network thread only (reach them through Post).
