@@ -70,6 +70,14 @@ bool StartAndWait(im::sdk::Client& client, SdkRecorder& seen) {
   return seen.WaitConnected(seconds(15));
 }
 
+// Gives late pushes (a duplicate the SDK let through would come late) time to arrive, then stops
+// the clients, so that what the test checks next is everything they will ever show.
+void SettleAndStop(std::initializer_list<im::sdk::Client*> clients) {
+  std::this_thread::sleep_for(milliseconds(500));
+  for (im::sdk::Client* client : clients) client->Stop();
+  std::this_thread::sleep_for(milliseconds(200));
+}
+
 class SdkTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(cluster_.Start()); }
@@ -97,10 +105,8 @@ TEST_F(SdkTest, ExchangeSurvivesConnectionsCutEverySecond) {
   SdkRecorder bob_seen;
   im::sdk::Client alice_client(OptionsFor(alice_, "phone", gateways), &alice_seen);
   im::sdk::Client bob_client(OptionsFor(bob_, "phone", {gateways[1], gateways[0]}), &bob_seen);
-  alice_client.Start();
-  bob_client.Start();
-  ASSERT_TRUE(alice_seen.WaitConnected(seconds(15)));
-  ASSERT_TRUE(bob_seen.WaitConnected(seconds(15)));
+  ASSERT_TRUE(StartAndWait(alice_client, alice_seen));
+  ASSERT_TRUE(StartAndWait(bob_client, bob_seen));
 
   std::vector<std::string> alice_bodies;
   std::vector<std::string> bob_bodies;
@@ -135,11 +141,7 @@ TEST_F(SdkTest, ExchangeSurvivesConnectionsCutEverySecond) {
                           << alice_seen.DeliveredCopy(conv_).size();
   EXPECT_TRUE(bob_done) << "bob: sent " << bob_seen.SentOkCopy() << ", shows "
                         << bob_seen.DeliveredCopy(conv_).size();
-  // Let late duplicates (if the SDK let any through) arrive before checking.
-  std::this_thread::sleep_for(milliseconds(500));
-  alice_client.Stop();
-  bob_client.Stop();
-  std::this_thread::sleep_for(milliseconds(200));
+  SettleAndStop({&alice_client, &bob_client});
 
   for (SdkRecorder* seen : {&alice_seen, &bob_seen}) {
     const std::vector<im::sdk::Message> shown = seen->DeliveredCopy(conv_);
@@ -170,10 +172,8 @@ TEST_F(SdkTest, GatewayKilledClientMovesToTheOtherAndLosesNothing) {
       &alice_seen);
   im::sdk::Client bob_client(OptionsFor(bob_, "phone", {Address(cluster_.client_port(1))}),
                              &bob_seen);
-  alice_client.Start();
-  bob_client.Start();
-  ASSERT_TRUE(alice_seen.WaitConnected(seconds(15)));
-  ASSERT_TRUE(bob_seen.WaitConnected(seconds(15)));
+  ASSERT_TRUE(StartAndWait(alice_client, alice_seen));
+  ASSERT_TRUE(StartAndWait(bob_client, bob_seen));
 
   for (int i = 0; i < kCount; ++i) {
     alice_client.SendTo(bob_, "m" + std::to_string(i));
@@ -188,10 +188,7 @@ TEST_F(SdkTest, GatewayKilledClientMovesToTheOtherAndLosesNothing) {
   };
   EXPECT_TRUE(alice_seen.WaitFor(complete, seconds(60)));
   EXPECT_TRUE(bob_seen.WaitFor(complete, seconds(30)));
-  std::this_thread::sleep_for(milliseconds(300));
-  alice_client.Stop();
-  bob_client.Stop();
-  std::this_thread::sleep_for(milliseconds(200));
+  SettleAndStop({&alice_client, &bob_client});
   EXPECT_GE(alice_seen.ConnectsCopy(), 2);
   for (SdkRecorder* seen : {&alice_seen, &bob_seen}) {
     const std::vector<im::sdk::Message> shown = seen->DeliveredCopy(conv_);
@@ -227,10 +224,7 @@ TEST_F(SdkTest, GoAwayMovesTheClientToAnotherGatewayWithoutLoss) {
       alice_seen.WaitFor([&](const SdkRecorder& r) { return r.sent_ok() == kCount; }, seconds(30)));
   EXPECT_TRUE(bob_seen.WaitFor(
       [&](const SdkRecorder& r) { return r.delivered_count(conv_) == kCount; }, seconds(30)));
-  std::this_thread::sleep_for(milliseconds(300));
-  alice_client.Stop();
-  bob_client.Stop();
-  std::this_thread::sleep_for(milliseconds(200));
+  SettleAndStop({&alice_client, &bob_client});
   EXPECT_EQ(alice_seen.ConnectsCopy(), 2) << "one connection before the drain, one after";
   EXPECT_EQ(alice_seen.send_failures(), 0u);
   EXPECT_EQ(CheckContiguous(bob_seen.DeliveredCopy(conv_), 1), "");
@@ -312,10 +306,7 @@ TEST_F(SdkTest, AppRestartSendsTheOutboxOnceAndResumesTheCursor) {
       seconds(30)));
   EXPECT_TRUE(bob_seen.WaitFor([&](const SdkRecorder& r) { return r.delivered_count(conv_) == 28; },
                                seconds(30)));
-  std::this_thread::sleep_for(milliseconds(500));
-  alice_client.Stop();
-  bob_client.Stop();
-  std::this_thread::sleep_for(milliseconds(200));
+  SettleAndStop({&alice_client, &bob_client});
 
   // After the restart alice shows only what came after seq 5: bob's 3 and her own 20.
   const std::vector<im::sdk::Message> shown = alice_seen.DeliveredCopy(conv_);
