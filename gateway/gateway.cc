@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/logging.h"
 
 namespace im::gateway {
@@ -31,12 +32,6 @@ const char* ChannelStateName(grpc_connectivity_state state) {
       return "shut down";
   }
   return "unknown";
-}
-
-uint64_t UnixMillis() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
 }
 
 }  // namespace
@@ -68,7 +63,7 @@ absl::Status Gateway::Init() {
   }
   logic_ = std::make_unique<LogicClient>(
       options_.logic_target, std::chrono::milliseconds(options_.logic_timeout_ms), &metrics_);
-  const uint64_t instance_seed = UnixMillis() / 1000;
+  const uint64_t instance_seed = static_cast<uint64_t>(common::UnixMillis()) / 1000;
   std::vector<WorkerLoop*> raw_workers;
   for (uint32_t i = 0; i < options_.workers; ++i) {
     workers_.push_back(

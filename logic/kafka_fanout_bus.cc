@@ -7,14 +7,20 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/logging.h"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
+#include "logic/kafka_admin.h"
 
 namespace im::logic {
 namespace {
 
 constexpr int kPollMs = 100;
-constexpr int kAdminTimeoutMs = 5'000;
+constexpr std::chrono::milliseconds kAdminTimeout{5'000};
+// A record librdkafka has not delivered after this long comes back as failed; by then this node
+// has pushed it itself, unless the producer made progress all along.
+constexpr uint32_t kDeliveryTimeoutMs = 60'000;
 
 // Sets every property (and the event callback) or reports the first one librdkafka refuses.
 absl::Status Configure(RdKafka::Conf* conf, RdKafka::EventCb* events,
@@ -32,49 +38,18 @@ absl::Status Configure(RdKafka::Conf* conf, RdKafka::EventCb* events,
   return absl::OkStatus();
 }
 
-// Creates `topics` (TOPIC_ALREADY_EXISTS is success) through librdkafka's admin API, which the
-// C++ binding does not wrap.
-absl::Status CreateTopicsOnce(rd_kafka_t* handle, const std::vector<std::string>& topics,
-                              int partitions, int replication_factor) {
-  char error[512];
-  std::vector<rd_kafka_NewTopic_t*> new_topics;
-  for (const std::string& name : topics) {
-    rd_kafka_NewTopic_t* topic =
-        rd_kafka_NewTopic_new(name.c_str(), partitions, replication_factor, error, sizeof error);
-    if (topic == nullptr) {
-      for (rd_kafka_NewTopic_t* t : new_topics) rd_kafka_NewTopic_destroy(t);
-      return absl::InvalidArgumentError(fmt::format("topic {}: {}", name, error));
-    }
-    new_topics.push_back(topic);
+// "topic[0,1,2] other[0]" for a rebalance's log line.
+std::string DescribePartitions(const std::vector<RdKafka::TopicPartition*>& partitions) {
+  std::map<std::string, std::vector<int32_t>> by_topic;
+  for (const RdKafka::TopicPartition* partition : partitions) {
+    by_topic[partition->topic()].push_back(partition->partition());
   }
-  rd_kafka_AdminOptions_t* options =
-      rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_request_timeout(options, kAdminTimeoutMs, error, sizeof error);
-  rd_kafka_queue_t* queue = rd_kafka_queue_new(handle);
-  rd_kafka_CreateTopics(handle, new_topics.data(), new_topics.size(), options, queue);
-  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, kAdminTimeoutMs + 1'000);
-  absl::Status status = absl::OkStatus();
-  if (event == nullptr) {
-    status = absl::UnavailableError("no answer to CreateTopics");
-  } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    status = absl::UnavailableError(rd_kafka_event_error_string(event));
-  } else {
-    size_t count = 0;
-    const rd_kafka_topic_result_t** results =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count);
-    for (size_t i = 0; i < count && status.ok(); ++i) {
-      const rd_kafka_resp_err_t code = rd_kafka_topic_result_error(results[i]);
-      if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        status = absl::UnavailableError(fmt::format(
-            "topic {}: {}", rd_kafka_topic_result_name(results[i]), rd_kafka_err2str(code)));
-      }
-    }
+  std::string text;
+  for (const auto& [topic, numbers] : by_topic) {
+    if (!text.empty()) text += ' ';
+    text += fmt::format("{}[{}]", topic, fmt::join(numbers, ","));
   }
-  if (event != nullptr) rd_kafka_event_destroy(event);
-  rd_kafka_queue_destroy(queue);
-  rd_kafka_AdminOptions_destroy(options);
-  for (rd_kafka_NewTopic_t* t : new_topics) rd_kafka_NewTopic_destroy(t);
-  return status;
+  return text.empty() ? "nothing" : text;
 }
 
 }  // namespace
@@ -87,6 +62,8 @@ KafkaFanoutBus::KafkaFanoutBus(const LogicOptions& options, LogicMetrics* metric
       metrics_(metrics),
       small_topic_(options.kafka.topic_prefix + "fanout"),
       large_topic_(options.kafka.topic_prefix + "fanout.large"),
+      delivered_(options.fanout_remembered_conversations),
+      unacked_(std::chrono::milliseconds(options.kafka.fallback_after_ms), common::SteadyMillis),
       fallback_(options.fanout_queue, options.fanout_batch_max, metrics) {}
 
 absl::Status KafkaFanoutBus::CreateProducer() {
@@ -98,7 +75,9 @@ absl::Status KafkaFanoutBus::CreateProducer() {
            {"enable.idempotence", "true"},  // retries never duplicate or reorder a partition
            {"acks", "all"},
            {"linger.ms", "1"},  // a group message waits at most 1 ms for company
-           {"message.timeout.ms", std::to_string(options_.fallback_after_ms)},
+           // Falling back is UnackedRecords' call; librdkafka gives up only much later.
+           {"message.timeout.ms",
+            std::to_string(std::max<uint32_t>(kDeliveryTimeoutMs, 2 * options_.fallback_after_ms))},
            {"queue.buffering.max.messages", std::to_string(producer_queue_)}});
       !status.ok()) {
     return status;
@@ -118,9 +97,9 @@ absl::Status KafkaFanoutBus::CreateTopics() {
   const auto give_up =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.startup_timeout_ms);
   for (;;) {
-    absl::Status status = CreateTopicsOnce(producer_->c_ptr(), {small_topic_, large_topic_},
-                                           static_cast<int>(options_.partitions),
-                                           static_cast<int>(options_.replication_factor));
+    absl::Status status = CreateKafkaTopics(
+        producer_->c_ptr(), {small_topic_, large_topic_}, static_cast<int>(options_.partitions),
+        static_cast<int>(options_.replication_factor), kAdminTimeout);
     if (status.ok() || status.code() == absl::StatusCode::kInvalidArgument ||
         std::chrono::steady_clock::now() >= give_up) {
       return status;
@@ -131,8 +110,7 @@ absl::Status KafkaFanoutBus::CreateTopics() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> KafkaFanoutBus::NewConsumer(
-    const std::string& topic) {
+absl::Status KafkaFanoutBus::StartConsumer(const std::string& topic, LaneConsumer& lane) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   if (absl::Status status =
           Configure(conf.get(), &events_,
@@ -149,34 +127,40 @@ absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> KafkaFanoutBus::NewConsu
     return status;
   }
   std::string error;
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
-      RdKafka::KafkaConsumer::create(conf.get(), error));
-  if (!consumer) return absl::InvalidArgumentError("kafka consumer: " + error);
-  if (RdKafka::ErrorCode code = consumer->subscribe({topic}); code != RdKafka::ERR_NO_ERROR) {
+  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(&lane), error) !=
+      RdKafka::Conf::CONF_OK) {
+    return absl::InternalError(error);
+  }
+  lane.consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!lane.consumer) return absl::InvalidArgumentError("kafka consumer: " + error);
+  if (RdKafka::ErrorCode code = lane.consumer->subscribe({topic}); code != RdKafka::ERR_NO_ERROR) {
     return absl::UnavailableError(
         fmt::format("subscribe to {}: {}", topic, RdKafka::err2str(code)));
   }
-  return consumer;
+  return absl::OkStatus();
 }
 
 absl::Status KafkaFanoutBus::Start(Deliver deliver) {
   deliver_ = std::move(deliver);
   if (absl::Status status = CreateProducer(); !status.ok()) return status;
-  if (absl::Status status = fallback_.Start(deliver_); !status.ok()) return status;
+  if (absl::Status status = fallback_.Start([this](const auto& batch) { DeliverOnce(batch); });
+      !status.ok()) {
+    return status;
+  }
   if (absl::Status status = CreateTopics(); !status.ok()) {
     return absl::UnavailableError(fmt::format("kafka {}: cannot create topics {} and {}: {}",
                                               options_.brokers, small_topic_, large_topic_,
                                               status.ToString()));
   }
-  for (const std::string* topic : {&small_topic_, &large_topic_}) {
-    absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> consumer = NewConsumer(*topic);
-    if (!consumer.ok()) return consumer.status();
-    consumers_.push_back(std::move(*consumer));
+  for (FanoutLane lane : {FanoutLane::kSmall, FanoutLane::kLarge}) {
+    if (absl::Status status = StartConsumer(TopicOf(lane), LaneOf(lane)); !status.ok()) {
+      return status;
+    }
   }
   started_ = true;
   threads_.emplace_back([this] { PollProducer(); });
-  for (auto& consumer : consumers_) {
-    threads_.emplace_back([this, c = consumer.get()] { Consume(c); });
+  for (LaneConsumer& lane : lanes_) {
+    threads_.emplace_back([this, &lane] { Consume(lane); });
   }
   spdlog::info("fan-out on kafka {}: topics {} and {}, consumer group {}", options_.brokers,
                small_topic_, large_topic_, options_.consumer_group);
@@ -187,18 +171,19 @@ void KafkaFanoutBus::Publish(const im::v1::FanoutRecord& record, FanoutLane lane
                              HandedOver handed_over) {
   const std::string value = record.SerializeAsString();
   const std::string& key = record.message().conv_id();
-  // The delivery report gets the callback back through the message's opaque pointer.
-  auto* pending = new HandedOver(std::move(handed_over));
+  // The delivery report finds the record again by the id in the message's opaque pointer.
+  const uint64_t id = unacked_.Add({record, lane, std::move(handed_over), 0});
   const RdKafka::ErrorCode code = producer_->produce(
       TopicOf(lane), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-      const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0, pending);
+      const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0,
+      reinterpret_cast<void*>(static_cast<uintptr_t>(id)));
   if (code == RdKafka::ERR_NO_ERROR) return;
-  std::unique_ptr<HandedOver> owned(pending);
+  std::optional<UnackedRecords::Entry> entry = unacked_.Take(id, /*acknowledged=*/false);
+  if (!entry) return;  // fell back already, from the producer's thread
   // The producer's queue is full or the producer failed for good: push from here.
   IM_LOG_RATE_LIMITED(spdlog::level::warn, "kafka refused {}#{} ({}): pushing it directly",
                       record.message().conv_id(), record.message().seq(), RdKafka::err2str(code));
-  metrics_->fanout_kafka_fallbacks.Increment();
-  fallback_.Publish(record, lane, std::move(*owned));
+  FallBack(std::move(*entry));
 }
 
 void KafkaFanoutBus::Events::event_cb(RdKafka::Event& event) {
@@ -211,10 +196,13 @@ void KafkaFanoutBus::Events::event_cb(RdKafka::Event& event) {
 }
 
 void KafkaFanoutBus::DeliveryReports::dr_cb(RdKafka::Message& message) {
-  std::unique_ptr<HandedOver> handed_over(static_cast<HandedOver*>(message.msg_opaque()));
-  if (message.err() == RdKafka::ERR_NO_ERROR) {
+  const bool acknowledged = message.err() == RdKafka::ERR_NO_ERROR;
+  std::optional<UnackedRecords::Entry> entry = bus_->unacked_.Take(
+      static_cast<uint64_t>(reinterpret_cast<uintptr_t>(message.msg_opaque())), acknowledged);
+  if (!entry) return;  // pushed directly while the producer stalled
+  if (acknowledged) {
     bus_->metrics_->fanout_published_kafka.Increment();
-    if (handed_over && *handed_over) (*handed_over)();
+    if (entry->handed_over) entry->handed_over();
     return;
   }
   IM_LOG_RATE_LIMITED(
@@ -222,27 +210,64 @@ void KafkaFanoutBus::DeliveryReports::dr_cb(RdKafka::Message& message) {
       "kafka did not take a fan-out record ({}, {}persisted): pushing it directly",
       message.errstr(),
       message.status() == RdKafka::Message::MSG_STATUS_NOT_PERSISTED ? "not " : "possibly ");
-  bus_->FallBack(message, handed_over ? std::move(*handed_over) : HandedOver());
+  bus_->FallBack(std::move(*entry));
 }
 
-void KafkaFanoutBus::FallBack(const RdKafka::Message& message, HandedOver handed_over) {
-  im::v1::FanoutRecord record;
-  if (!record.ParseFromArray(message.payload(), static_cast<int>(message.len()))) {
-    if (handed_over) handed_over();
-    return;
-  }
+void KafkaFanoutBus::FallBack(UnackedRecords::Entry entry) {
   metrics_->fanout_kafka_fallbacks.Increment();
-  fallback_.Publish(record,
-                    message.topic_name() == large_topic_ ? FanoutLane::kLarge : FanoutLane::kSmall,
-                    std::move(handed_over));
+  fallback_.Publish(entry.record, entry.lane, std::move(entry.handed_over));
+}
+
+void KafkaFanoutBus::DeliverOnce(const std::vector<im::v1::FanoutRecord>& batch) {
+  std::vector<im::v1::FanoutRecord> fresh;
+  const im::v1::FanoutRecord* first_repeat = nullptr;
+  for (const im::v1::FanoutRecord& record : batch) {
+    if (delivered_.FirstTime(record.message().conv_id(), record.message().seq())) {
+      fresh.push_back(record);
+    } else if (first_repeat == nullptr) {
+      first_repeat = &record;
+    }
+  }
+  if (first_repeat != nullptr) {
+    const size_t repeats = batch.size() - fresh.size();
+    metrics_->fanout_repeats_skipped.Increment(static_cast<double>(repeats));
+    IM_LOG_RATE_LIMITED(spdlog::level::info,
+                        "fan-out: {} of {} records delivered by this node already, not pushed "
+                        "again (first {}#{})",
+                        repeats, batch.size(), first_repeat->message().conv_id(),
+                        first_repeat->message().seq());
+  }
+  if (!fresh.empty()) deliver_(fresh);
 }
 
 void KafkaFanoutBus::PollProducer() {
-  // Delivery reports (and so fallbacks) are served here.
-  while (!stopping_producer_.load()) producer_->poll(kPollMs);
+  // Delivery reports are served here, and the records of a stalled producer fall back.
+  while (!stopping_producer_.load()) {
+    producer_->poll(kPollMs);
+    std::vector<UnackedRecords::Entry> stalled = unacked_.TakeStalled();
+    if (stalled.empty()) continue;
+    spdlog::warn("kafka acknowledged nothing for {} ms: pushing {} waiting records directly",
+                 options_.fallback_after_ms, stalled.size());
+    for (UnackedRecords::Entry& entry : stalled) FallBack(std::move(entry));
+  }
 }
 
-void KafkaFanoutBus::Consume(RdKafka::KafkaConsumer* consumer) {
+void KafkaFanoutBus::LaneConsumer::rebalance_cb(RdKafka::KafkaConsumer* rebalanced,
+                                                RdKafka::ErrorCode err,
+                                                std::vector<RdKafka::TopicPartition*>& partitions) {
+  const bool assigned = err == RdKafka::ERR__ASSIGN_PARTITIONS;
+  spdlog::info("kafka consumer {}: {} {}", rebalanced->name(), assigned ? "assigned" : "revoked",
+               DescribePartitions(partitions));
+  if (assigned) {
+    rebalanced->assign(partitions);
+  } else {
+    revoked_ = true;
+    rebalanced->unassign();
+  }
+}
+
+void KafkaFanoutBus::Consume(LaneConsumer& lane) {
+  RdKafka::KafkaConsumer* consumer = lane.consumer.get();
   std::vector<im::v1::FanoutRecord> batch;
   // Next offset to commit, by (topic, partition).
   std::map<std::pair<std::string, int32_t>, int64_t> offsets;
@@ -251,6 +276,16 @@ void KafkaFanoutBus::Consume(RdKafka::KafkaConsumer* consumer) {
     offsets.clear();
     for (int timeout = kPollMs; batch.size() < batch_max_; timeout = 0) {
       std::unique_ptr<RdKafka::Message> message(consumer->consume(timeout));
+      if (lane.TakeRevoked() && !batch.empty()) {
+        // Else a reassignment to this same node (every rebalance of the eager protocol revokes
+        // all) reads them again into this very batch, and they are pushed twice.
+        spdlog::info(
+            "kafka consumer {}: partitions revoked; {} records read before are left to "
+            "be read again from the committed offsets",
+            consumer->name(), batch.size());
+        batch.clear();
+        offsets.clear();
+      }
       if (message->err() == RdKafka::ERR__TIMED_OUT) break;
       if (message->err() != RdKafka::ERR_NO_ERROR) {
         IM_LOG_RATE_LIMITED(spdlog::level::warn, "kafka consumer: {}", message->errstr());
@@ -265,7 +300,7 @@ void KafkaFanoutBus::Consume(RdKafka::KafkaConsumer* consumer) {
       }
       batch.push_back(std::move(record));
     }
-    if (!batch.empty()) deliver_(batch);
+    if (!batch.empty()) DeliverOnce(batch);
     if (offsets.empty()) continue;
     std::vector<RdKafka::TopicPartition*> positions;
     for (const auto& [where, offset] : offsets) {
@@ -287,13 +322,14 @@ void KafkaFanoutBus::Stop() {
     // Consumers first (their batches finish and commit), then whatever is still unacknowledged
     // gets its chance on Kafka and, failing that, is pushed from here.
     for (size_t i = 1; i < threads_.size(); ++i) threads_[i].join();
-    for (auto& consumer : consumers_) consumer->close();
+    for (LaneConsumer& lane : lanes_) lane.consumer->close();
   }
   if (producer_) {
     producer_->flush(static_cast<int>(options_.fallback_after_ms));
     producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
     producer_->poll(0);  // purged records come back as failed delivery reports: fallback
   }
+  for (UnackedRecords::Entry& entry : unacked_.TakeAll()) FallBack(std::move(entry));
   stopping_producer_ = true;
   if (!threads_.empty()) threads_[0].join();
   fallback_.Stop();

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -13,6 +14,8 @@
 #include "logic/in_process_fanout_bus.h"
 #include "logic/logic_metrics.h"
 #include "logic/logic_options.h"
+#include "logic/recent_seqs.h"
+#include "logic/unacked_records.h"
 
 namespace im::logic {
 
@@ -22,10 +25,12 @@ namespace im::logic {
 // the shared consumer group, so the nodes split the partitions; offsets are committed only
 // after a batch's pushes were handed over (at least once).
 //
-// When Kafka is down a send still succeeds once persisted: a record Kafka has not acknowledged
-// within kafka.fallback_after_ms comes back in its delivery report and this node pushes it itself
-// through an in-process lane. Members may then get it twice (if Kafka had it after all); devices
-// drop duplicates by (conv_id, seq).
+// When Kafka is down a send still succeeds once persisted: when the producer has stalled (a record
+// unacknowledged for kafka.fallback_after_ms, and no acknowledgement at all for as long:
+// UnackedRecords) this node pushes its waiting records itself through an in-process lane. If
+// Kafka had them after all, the consumer gets them too; a node delivers a (conv, seq) once
+// (RecentSeqs), and when another node consumes it its members get it twice, which devices drop by
+// (conv_id, seq). A broker that is merely slow triggers no fallback.
 class KafkaFanoutBus final : public FanoutBus {
  public:
   KafkaFanoutBus(const LogicOptions& options, LogicMetrics* metrics);
@@ -50,6 +55,22 @@ class KafkaFanoutBus final : public FanoutBus {
    private:
     KafkaFanoutBus* bus_;
   };
+  // One lane's consumer and what its rebalances tell the loop that reads it. Rebalance callbacks
+  // run inside consume(), on the lane's thread, the only one that touches `revoked_`.
+  class LaneConsumer : public RdKafka::RebalanceCb {
+   public:
+    void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                      std::vector<RdKafka::TopicPartition*>& partitions) override;
+    // Whether partitions were taken away since the last call: records read before that are read
+    // again from the committed offsets (here, or by their new owner), so they must not be
+    // delivered from the batch that holds them now.
+    bool TakeRevoked() { return std::exchange(revoked_, false); }
+
+    std::unique_ptr<RdKafka::KafkaConsumer> consumer;
+
+   private:
+    bool revoked_ = false;
+  };
   // librdkafka's log lines and errors, into our log (rate-limited) instead of its own stderr.
   class Events : public RdKafka::EventCb {
    public:
@@ -58,14 +79,17 @@ class KafkaFanoutBus final : public FanoutBus {
 
   absl::Status CreateProducer();
   absl::Status CreateTopics();
-  absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> NewConsumer(const std::string& topic);
+  absl::Status StartConsumer(const std::string& topic, LaneConsumer& lane);
   void PollProducer();
-  void Consume(RdKafka::KafkaConsumer* consumer);
+  void Consume(LaneConsumer& lane);
+  // Delivers the records of `batch` this node has not delivered before.
+  void DeliverOnce(const std::vector<im::v1::FanoutRecord>& batch);
   // Pushes a record Kafka did not take from this node, through the in-process lane.
-  void FallBack(const RdKafka::Message& message, HandedOver handed_over);
+  void FallBack(UnackedRecords::Entry entry);
   const std::string& TopicOf(FanoutLane lane) const {
     return lane == FanoutLane::kLarge ? large_topic_ : small_topic_;
   }
+  LaneConsumer& LaneOf(FanoutLane lane) { return lanes_[lane == FanoutLane::kLarge ? 1 : 0]; }
 
   const LogicOptions::Kafka options_;
   const std::string client_id_;
@@ -75,11 +99,13 @@ class KafkaFanoutBus final : public FanoutBus {
   const std::string small_topic_;
   const std::string large_topic_;
   Deliver deliver_;
+  RecentSeqs delivered_;
+  UnackedRecords unacked_;
   DeliveryReports delivery_reports_{this};
   Events events_;
   InProcessFanoutBus fallback_;
   std::unique_ptr<RdKafka::Producer> producer_;
-  std::vector<std::unique_ptr<RdKafka::KafkaConsumer>> consumers_;
+  LaneConsumer lanes_[2];  // small, large
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_consumers_{false};
   std::atomic<bool> stopping_producer_{false};

@@ -69,6 +69,10 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
                   "Records Kafka did not acknowledge in time, pushed by the publishing node")),
       fanout_dropped(Counter(registry, "im_logic_fanout_dropped_total",
                              "Records not pushed (queue full or stopping); members Sync them")),
+      fanout_repeats_skipped(
+          Counter(registry, "im_logic_fanout_repeats_skipped_total",
+                  "Records this node had delivered already (redelivered by Kafka, or consumed "
+                  "after a direct push): not pushed again")),
       fanout_records(Counter(registry, "im_logic_fanout_records_total",
                              "Group message records fanned out to members")),
       fanout_deliveries(Counter(registry, "im_logic_fanout_deliveries_total",

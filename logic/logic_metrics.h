@@ -39,6 +39,7 @@ struct LogicMetrics {
   prometheus::Counter& fanout_published_local;  // records handed to an in-process lane
   prometheus::Counter& fanout_kafka_fallbacks;  // records Kafka did not take: pushed directly
   prometheus::Counter& fanout_dropped;          // records not pushed at all (members Sync)
+  prometheus::Counter& fanout_repeats_skipped;  // records this node had delivered already
   prometheus::Counter& fanout_records;          // records delivered to members
   prometheus::Counter& fanout_deliveries;       // device pushes made by fan-out
   prometheus::Histogram& fanout_lag_seconds;    // publish -> pushes handed to gateways

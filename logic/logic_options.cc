@@ -82,6 +82,8 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   o.fanout_batch_max = config.GetU32("fanout.batch_max", o.fanout_batch_max, 1, 100'000);
   o.fanout_lookup_page = config.GetU32("fanout.lookup_page", o.fanout_lookup_page, 1, 100'000);
   o.fanout_queue = config.GetU32("fanout.queue", o.fanout_queue, 1);
+  o.fanout_remembered_conversations = config.GetU32(
+      "fanout.remembered_conversations", o.fanout_remembered_conversations, 1, 100'000'000);
   o.kafka.brokers = config.GetString("kafka.brokers", o.kafka.brokers);
   o.kafka.topic_prefix = config.GetString("kafka.topic_prefix", o.kafka.topic_prefix);
   o.kafka.consumer_group = config.GetString("kafka.consumer_group", o.kafka.consumer_group);

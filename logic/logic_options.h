@@ -66,6 +66,9 @@ struct LogicOptions {
   uint32_t fanout_batch_max = 500;    // records handled (and committed) together
   uint32_t fanout_lookup_page = 500;  // members whose sessions are looked up per round trip
   uint32_t fanout_queue = 100'000;    // in-process lanes (single-node mode and Kafka fallback)
+  // Conversations whose recently delivered seqs a node remembers, so that a record Kafka hands
+  // over again is not pushed twice (RecentSeqs; ~200 bytes each).
+  uint32_t fanout_remembered_conversations = 100'000;
 
   // Kafka: empty brokers = in-process fan-out (single node only: no other node sees the records).
   struct Kafka {
@@ -74,8 +77,9 @@ struct LogicOptions {
     std::string consumer_group = "im-fanout";
     uint32_t partitions = 8;
     uint32_t replication_factor = 1;
-    // A record Kafka has not acknowledged after this long is pushed by this node directly. A
-    // group send waits for this when Kafka is down, so it must stay well below the gateways'
+    // A record Kafka has not acknowledged after this long, while Kafka acknowledged nothing else
+    // either (the producer stalled), is pushed by this node directly (UnackedRecords). A group
+    // send waits for this when Kafka is down, so it must stay well below the gateways'
     // gateway.logic_timeout_ms (5 s), or such sends time out instead of succeeding.
     uint32_t fallback_after_ms = 2'000;
     uint32_t session_timeout_ms = 10'000;  // a dead node's partitions move after this

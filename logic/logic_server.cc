@@ -1,17 +1,14 @@
 #include "logic/logic_server.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/logging.h"
 #include "logic/in_process_fanout_bus.h"
 #include "logic/kafka_fanout_bus.h"
 
 namespace im::logic {
 
-int64_t UnixMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using common::UnixMillis;
 
 LogicServer::LogicServer(const LogicOptions& options, LogicStores stores,
                          prometheus::Registry& registry)

@@ -82,7 +82,4 @@ class LogicServer {
   bool shut_down_ = false;
 };
 
-// Unix milliseconds from the system clock.
-int64_t UnixMillis();
-
 }  // namespace im::logic

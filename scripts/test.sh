@@ -26,6 +26,9 @@ export IM_MYSQL_PORT="${IM_TEST_MYSQL_PORT:-23306}"
 export IM_KAFKA_PORT="${IM_TEST_KAFKA_PORT:-29092}"
 export IM_KAFKA_CONTROLLER_PORT="${IM_TEST_KAFKA_CONTROLLER_PORT:-29093}"
 trap '"$ROOT/deploy/local/services.sh" stop' EXIT
+# The test broker starts empty: topics left by an earlier run only slow it down.
+"$ROOT/deploy/local/services.sh" stop kafka
+rm -rf "$IM_VAR_DIR/kafka"
 "$ROOT/deploy/local/services.sh" start
 export IM_TEST_REDIS="127.0.0.1:$IM_REDIS_PORT" IM_TEST_MYSQL="127.0.0.1:$IM_MYSQL_PORT"
 export IM_TEST_KAFKA="127.0.0.1:$IM_KAFKA_PORT"

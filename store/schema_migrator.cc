@@ -10,6 +10,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "common/clock.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
@@ -54,12 +55,6 @@ Migration Parse(const MigrationFile& file) {
   return migration;
 }
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Throws like the connector.
 std::set<uint32_t> RecordedVersions(MySqlConnection& connection, std::string_view ledger) {
   std::set<uint32_t> versions;
@@ -76,7 +71,7 @@ void Apply(MySqlConnection& connection, const Migration& migration, std::string_
   for (const std::string& statement : migration.statements) connection.Execute(statement);
   sql::PreparedStatement& record = connection.Prepare(
       fmt::format("INSERT INTO {} (version, name, applied_ms) VALUES (?, ?, ?)", ledger));
-  MySqlParams(record).U64(migration.version).Bytes(migration.name).I64(NowMs());
+  MySqlParams(record).U64(migration.version).Bytes(migration.name).I64(common::UnixMillis());
   record.executeUpdate();
   spdlog::info("schema migration {:04}_{} applied in {} ms", migration.version, migration.name,
                std::chrono::duration_cast<std::chrono::milliseconds>(

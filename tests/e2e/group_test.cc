@@ -20,6 +20,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "logic/kafka_admin.h"
+#include "tests/e2e/consumer_group_churn.h"
 #include "tests/e2e/local_cluster.h"
 #include "tests/e2e/test_device.h"
 
@@ -951,6 +953,170 @@ TEST(GroupTest, KafkaStoppedForTenSecondsLosesNoAcknowledgedMessage) {
   TestDevice reader(uids[1], "tablet", LocalCluster::Token(uids[1]));
   ASSERT_TRUE(reader.Login(ports[0]));
   ExpectStoredExactlyAcked(reader, conv, acked);
+}
+
+// A group with `members` members on the cluster's gateways (alternating), the first `online` of
+// them logged in, and `senders` of the online ones streaming `per_sender` messages each to it
+// (pipelined, `window` unanswered at a time, failed sends retried with their client_msg_id).
+struct GroupStream {
+  std::vector<std::unique_ptr<TestDevice>> devices;
+  std::vector<TestDevice*> online;
+  std::vector<TestDevice*> receivers;  // online, not sending
+  std::string conv;
+  SenderRun run;
+
+  bool SetUp(LocalCluster& cluster, int members, int online_count,
+             const std::vector<int>& sender_index, int per_sender, size_t window) {
+    const std::vector<uint16_t> ports = {cluster.client_port(0), cluster.client_port(1)};
+    std::vector<std::string> uids;
+    for (int i = 0; i < members; ++i) {
+      devices.push_back(cluster.Device(absl::StrFormat("m%03d", i), "phone"));
+      uids.push_back(devices.back()->uid());
+    }
+    for (int i = 0; i < online_count; ++i) {
+      if (!devices[i]->Login(ports[i % 2])) return false;
+      online.push_back(devices[i].get());
+    }
+    const std::string group = CreateGroup(*devices[0], {uids.begin() + 1, uids.end()});
+    if (group.empty()) return false;
+    conv = GroupConvId(group);
+    std::set<TestDevice*> sending;
+    for (int index : sender_index) {
+      GroupSender& sender = run.Add();
+      sender.device = devices[index].get();
+      sender.conv = conv;
+      sender.ports = {ports[index % 2], ports[1 - index % 2]};
+      sender.count = per_sender;
+      sender.window = window;
+      sender.chunk = window;
+      sender.retry = true;
+      sending.insert(sender.device);
+    }
+    for (TestDevice* device : online) {
+      if (sending.count(device) == 0) receivers.push_back(device);
+    }
+    return true;
+  }
+
+  // After the senders finished: every online member is pushed every acknowledged message of the
+  // others exactly once (waiting up to `timeout` for the last ones); returns the duplicate
+  // pushes, which it also expects to be none.
+  size_t ExpectEachPushedOnce(Millis timeout) {
+    for (const auto& sender : run.senders()) {
+      EXPECT_TRUE(sender->failure.empty()) << sender->failure;
+      EXPECT_EQ(sender->ok_by_cmid.size(), sender->body_by_cmid.size());
+    }
+    const Acked acked = CollectAcked(run, conv);
+    EXPECT_FALSE(acked.seqs.empty());
+    std::map<TestDevice*, std::set<uint64_t>> expected;
+    for (TestDevice* device : online) expected[device] = acked.NotFrom(device->uid());
+    const bool complete = PollAllUntil(
+        online,
+        [&] {
+          for (TestDevice* device : online) {
+            if (!TallyPushes(device->Pushed(conv), expected[device]).missing.empty()) return false;
+          }
+          return true;
+        },
+        timeout);
+    PollAllFor(online, kQuietPeriod);  // a late duplicate shows up too
+    EXPECT_TRUE(complete) << "acknowledged messages still missing after " << timeout.count()
+                          << " ms";
+    size_t duplicates = 0;
+    for (TestDevice* device : online) {
+      SCOPED_TRACE(Who(*device));
+      const PushTally tally = TallyPushes(device->Pushed(conv), expected[device]);
+      duplicates += tally.duplicates;
+      EXPECT_EQ(tally.duplicates, 0u) << tally.ToString();
+      EXPECT_TRUE(tally.missing.empty()) << tally.ToString();
+      EXPECT_TRUE(tally.unexpected.empty()) << tally.ToString();
+      ExpectMatchesAcked(MessagesOf(device->Pushed(conv)), acked, conv, Who(*device));
+      EXPECT_TRUE(device->conflicts().empty()) << device->conflicts().front();
+    }
+    return duplicates;
+  }
+};
+
+// e2. The fan-out consumer group rebalances again and again during a send stream (a consumer
+// joins and leaves it, as a logic node starting or stopping would; the lanes' own consumers do it
+// once at every start). Every revocation happens while records are read but not yet committed:
+// none of them may be pushed twice (a clean-clone CI run once saw 197 pushed twice after the
+// start-up rebalance).
+TEST(GroupTest, ConsumerGroupRebalancesDuringAStreamPushNothingTwice) {
+  LocalCluster cluster(GroupClusterOptions());
+  ASSERT_TRUE(cluster.Start());
+  GroupStream stream;
+  ASSERT_TRUE(stream.SetUp(cluster, 20, 10, {0, 3, 6}, 100'000, 8));
+  const std::string churn_topic = cluster.kafka_topic_prefix() + "churn";
+  absl::StatusOr<logic::KafkaHandle> admin = logic::NewKafkaAdminClient(cluster.kafka_brokers());
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  ASSERT_TRUE(logic::CreateKafkaTopics(admin->get(), {churn_topic}, 1, 1, Millis(30'000)).ok());
+  ConsumerGroupChurn churn(cluster.kafka_brokers(), cluster.kafka_consumer_group(), churn_topic,
+                           Millis(300));
+  churn.Start();
+  // The stream starts once the group rebalances already, and lasts a dozen rebalances.
+  ASSERT_TRUE(PollAllUntil(
+      stream.receivers, [&] { return churn.joins() >= 1; }, Millis(60'000)))
+      << churn.error();
+  stream.run.Start();
+  const bool churned = PollAllUntil(
+      stream.receivers, [&] { return churn.joins() >= 7 || !churn.error().empty(); },
+      Millis(120'000));
+  stream.run.StopNew();
+  PollAllUntil(
+      stream.receivers, [&] { return stream.run.finished(); }, Millis(300'000));
+  churn.Stop();
+  stream.run.Join();
+  EXPECT_TRUE(churn.error().empty()) << churn.error();
+  EXPECT_TRUE(churned) << "only " << churn.joins() << " joins of the consumer group in 120 s";
+  const size_t duplicates = stream.ExpectEachPushedOnce(kRecoveryTimeout);
+  std::printf("%d rebalances during the stream; %zu duplicate pushes; %.0f repeats skipped\n",
+              2 * churn.joins(), duplicates,
+              cluster.LogicMetric(0, "im_logic_fanout_repeats_skipped_total").value_or(-1));
+  EXPECT_TRUE(logic::DeleteKafkaTopics(admin->get(), {churn_topic}, Millis(30'000)).ok());
+}
+
+// e3. The broker pauses for four seconds (SIGSTOP: connections stay open, nothing is answered)
+// during a send stream. Logic pushes what waited longer than kafka.fallback_after_ms itself, so
+// sends keep succeeding; when the broker wakes it stores those records as well and the consumer
+// reads them: the members are still pushed each message exactly once.
+TEST(GroupTest, KafkaPausedDuringAStreamPushesNothingTwice) {
+  OwnKafka kafka;  // declared first: outlives the cluster
+  ASSERT_TRUE(kafka.Start());
+  ClusterOptions options = GroupClusterOptions();
+  options.kafka_brokers = kafka.address();
+  LocalCluster cluster(options);
+  ASSERT_TRUE(cluster.Start());
+  GroupStream stream;
+  ASSERT_TRUE(stream.SetUp(cluster, 20, 10, {0, 5}, 100'000, 4));
+  for (const auto& sender : stream.run.senders()) sender->pause = Millis(100);
+  stream.run.Start();
+  ASSERT_TRUE(PollAllUntil(
+      stream.receivers, [&] { return stream.receivers.front()->PushedSeqCount(stream.conv) >= 20; },
+      Millis(60'000)))
+      << "no fan-out before the pause";
+  ASSERT_TRUE(kafka.Pause());
+  PollAllFor(stream.receivers, Millis(4'000));
+  ASSERT_TRUE(kafka.Resume());
+  const int acknowledged_at_resume = stream.run.acknowledged();
+  PollAllUntil(
+      stream.receivers, [&] { return stream.run.acknowledged() >= acknowledged_at_resume + 40; },
+      Millis(90'000));
+  stream.run.StopNew();
+  PollAllUntil(
+      stream.receivers, [&] { return stream.run.finished(); }, Millis(300'000));
+  stream.run.Join();
+  const size_t duplicates = stream.ExpectEachPushedOnce(kRecoveryTimeout);
+  const double fallbacks =
+      cluster.LogicMetric(0, "im_logic_fanout_kafka_fallbacks_total").value_or(0);
+  const double repeats =
+      cluster.LogicMetric(0, "im_logic_fanout_repeats_skipped_total").value_or(0);
+  std::printf(
+      "%d acknowledged; %.0f pushed directly during the pause, %.0f of them consumed "
+      "again and skipped; %zu duplicate pushes\n",
+      stream.run.acknowledged(), fallbacks, repeats, duplicates);
+  EXPECT_GT(fallbacks, 0) << "nothing fell back: the pause tested nothing";
+  EXPECT_GT(repeats, 0) << "Kafka delivered none of the records pushed directly";
 }
 
 // f. The member cap: a group never grows past IM_GROUP_MEMBER_CAP (the owner counts); a refused

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/token.h"
+#include "logic/kafka_admin.h"
 #include "tests/e2e/test_device.h"
 
 #ifndef IM_LOGIC_BINARY
@@ -39,6 +41,8 @@ using im::testing::Subprocess;
 constexpr Millis kStartTimeout{60'000};
 constexpr Millis kStopTimeout{30'000};
 constexpr int kDrainTimeoutMs = 2'000;
+constexpr Millis kKafkaAdminTimeout{30'000};
+constexpr int kLogLinesShownOnFailure = 40;
 
 std::optional<Endpoint> EndpointFromEnv(const char* name, const char* what) {
   const char* value = std::getenv(name);
@@ -189,7 +193,51 @@ LocalCluster::LocalCluster(ClusterOptions options) : options_(std::move(options)
   node_number_base_ = random() % 1024;
 }
 
-LocalCluster::~LocalCluster() { StopAll(); }
+LocalCluster::~LocalCluster() {
+  StopAll();
+  DeleteKafkaNames();
+  KeepLogsIfFailed();
+}
+
+std::string LocalCluster::LogPathOf(const std::string& id) const {
+  return absl::StrCat(log_dir_, "/", id.substr(options_.prefix.size()), ".log");
+}
+
+void LocalCluster::DeleteKafkaNames() {
+  // A test's own broker (OwnKafka) goes away with its directory; in-process fan-out has none.
+  if (options_.kafka_brokers || kafka_topic_prefix_.empty()) return;
+  absl::StatusOr<logic::KafkaHandle> admin = logic::NewKafkaAdminClient(kafka_brokers_);
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  const absl::Status topics = logic::DeleteKafkaTopics(
+      admin->get(), {kafka_topic_prefix_ + "fanout", kafka_topic_prefix_ + "fanout.large"},
+      kKafkaAdminTimeout);
+  EXPECT_TRUE(topics.ok()) << "deleting the cluster's topics " << kafka_topic_prefix_
+                           << "*: " << topics;
+  // A killed node stays a member until its session times out, and a group with members cannot be
+  // deleted: its offsets then expire with the broker's retention, which is harmless.
+  const absl::Status group =
+      logic::DeleteKafkaConsumerGroup(admin->get(), kafka_consumer_group_, kKafkaAdminTimeout);
+  if (!group.ok()) {
+    std::fprintf(stderr, "note: consumer group %s not deleted: %s\n", kafka_consumer_group_.c_str(),
+                 group.ToString().c_str());
+  }
+}
+
+void LocalCluster::KeepLogsIfFailed() {
+  if (log_dir_.empty()) return;
+  std::error_code ignored;
+  const char* keep = std::getenv("IM_TEST_KEEP_LOGS");
+  if (!::testing::Test::HasFailure()) {
+    if (keep == nullptr || *keep == '\0' || *keep == '0')
+      std::filesystem::remove_all(log_dir_, ignored);
+    return;
+  }
+  std::fprintf(stderr, "the cluster's logs are kept in %s\n", log_dir_.c_str());
+  for (const auto& entry : std::filesystem::directory_iterator(log_dir_, ignored)) {
+    std::fprintf(stderr, "---- the end of %s\n%s\n", entry.path().c_str(),
+                 LastLines(FileContents(entry.path()), kLogLinesShownOnFailure).c_str());
+  }
+}
 
 std::string LocalCluster::Token(const std::string& uid, int64_t expires_in_sec,
                                 const std::string& device) {
@@ -209,8 +257,35 @@ std::unique_ptr<TestDevice> LocalCluster::Device(const std::string& name,
   return std::make_unique<TestDevice>(uid, device, Token(uid));
 }
 
+namespace {
+
+// Where this test's clusters log: one directory per cluster, named after the test.
+std::string ClusterLogDir(const std::string& prefix) {
+  const char* root = std::getenv("IM_TEST_LOG_DIR");
+  std::string dir = root != nullptr && *root != '\0'
+                        ? std::string(root)
+                        : (std::filesystem::current_path() / "e2e-logs").string();
+  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name =
+      test != nullptr ? absl::StrCat(test->test_suite_name(), ".", test->name()) : "no-test";
+  for (char& c : name) {
+    if (c == '/') c = '_';
+  }
+  absl::StrAppend(&dir, "/", name, "-", KafkaNamePart(prefix));
+  return dir;
+}
+
+}  // namespace
+
 bool LocalCluster::Start() {
   ok_ = false;
+  log_dir_ = ClusterLogDir(options_.prefix);
+  std::error_code error;
+  std::filesystem::create_directories(log_dir_, error);
+  if (error) {
+    ADD_FAILURE() << "cannot create the log directory " << log_dir_ << ": " << error.message();
+    return false;
+  }
   mysql_ = TestMySql();
   if (!mysql_) return false;
   redis_address_ = options_.redis_address;
@@ -263,10 +338,13 @@ bool LocalCluster::StartLogic(int index) {
       {"IM_KAFKA_BROKERS", kafka_brokers_},
       {"IM_KAFKA_TOPIC_PREFIX", KafkaTopicPrefixFor(options_.prefix)},
       {"IM_KAFKA_CONSUMER_GROUP", KafkaConsumerGroupFor(options_.prefix)},
-      {"IM_LOG_LEVEL", "warn"},
+      {"IM_LOG_LEVEL", "info"},
   };
   for (const auto& [key, value] : options_.logic_env) env[key] = value;
-  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start({IM_LOGIC_BINARY}, env);
+  kafka_topic_prefix_ = env["IM_KAFKA_TOPIC_PREFIX"];
+  kafka_consumer_group_ = env["IM_KAFKA_CONSUMER_GROUP"];
+  absl::StatusOr<std::unique_ptr<Subprocess>> process =
+      Subprocess::Start({IM_LOGIC_BINARY}, env, {.stderr_path = LogPathOf(node.id)});
   if (!process.ok()) {
     ADD_FAILURE() << "cannot start " << IM_LOGIC_BINARY << ": " << process.status();
     return false;
@@ -281,7 +359,7 @@ bool LocalCluster::StartLogic(int index) {
                   << (exited && *exited != 128 + SIGKILL
                           ? absl::StrCat(" (exited with ", *exited, ")")
                           : "")
-                  << "; its log is on stderr";
+                  << "; see " << LogPathOf(node.id);
     node.process.reset();
     return false;
   }
@@ -314,10 +392,11 @@ bool LocalCluster::StartGateway(int index) {
       {"IM_GATEWAY_WORKERS", "2"},
       {"IM_GATEWAY_REGISTER_MS", "1000"},
       {"IM_GATEWAY_DRAIN_TIMEOUT_MS", std::to_string(kDrainTimeoutMs)},
-      {"IM_LOG_LEVEL", "warn"},
+      {"IM_LOG_LEVEL", "info"},
   };
   for (const auto& [key, value] : options_.gateway_env) env[key] = value;
-  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start({IM_GATEWAY_BINARY}, env);
+  absl::StatusOr<std::unique_ptr<Subprocess>> process =
+      Subprocess::Start({IM_GATEWAY_BINARY}, env, {.stderr_path = LogPathOf(gateway.id)});
   if (!process.ok()) {
     ADD_FAILURE() << "cannot start " << IM_GATEWAY_BINARY << ": " << process.status();
     return false;
@@ -331,7 +410,7 @@ bool LocalCluster::StartGateway(int index) {
                   << (exited && *exited != 128 + SIGKILL
                           ? absl::StrCat(" (exited with ", *exited, ")")
                           : "")
-                  << "; its log is on stderr";
+                  << "; see " << LogPathOf(gateway.id);
     gateway.process.reset();
     return false;
   }
@@ -430,6 +509,24 @@ bool LocalCluster::RestartLogic(int index) {
   Process& node = logic_.at(index);
   if (node.process) KillLogic(index);
   return StartLogic(index);
+}
+
+std::optional<double> LocalCluster::LogicMetric(int index, const std::string& family) const {
+  httplib::Client client("127.0.0.1", logic_metrics_port(index));
+  client.set_connection_timeout(std::chrono::seconds(2));
+  client.set_read_timeout(std::chrono::seconds(5));
+  httplib::Result result = client.Get("/metrics");
+  if (!result || result->status != 200) return std::nullopt;
+  std::optional<double> sum;
+  std::istringstream lines(result->body);
+  for (std::string line; std::getline(lines, line);) {
+    // "family 3" or "family{label=\"x\"} 3"
+    if (!absl::StartsWith(line, family)) continue;
+    const char next = line.size() > family.size() ? line[family.size()] : '\0';
+    if (next != ' ' && next != '{') continue;
+    sum = sum.value_or(0) + std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+  }
+  return sum;
 }
 
 bool LocalCluster::WaitPushReady(int index, Millis timeout) {
@@ -588,8 +685,13 @@ bool OwnKafka::Start(Millis timeout) {
   }
 }
 
+bool OwnKafka::Pause() { return process_ && process_->Signal(SIGSTOP); }
+
+bool OwnKafka::Resume() { return process_ && process_->Signal(SIGCONT); }
+
 bool OwnKafka::Stop(Millis timeout) {
   if (!process_) return false;
+  Resume();  // a paused broker would not act on SIGTERM
   const std::optional<int> status = StopProcess(*process_, SIGTERM, timeout);
   process_.reset();
   // The JVM exits with 143 (128 + SIGTERM) after its shutdown hooks have run.

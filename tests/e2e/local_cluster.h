@@ -68,7 +68,12 @@ struct ClusterOptions {
 // MariaDB, a Redis and a Kafka broker, with the gateways pointed at all logic nodes. Failures are
 // reported with ADD_FAILURE/EXPECT; callers check ok() after Start(). Used from the test's thread
 // only. The destructor stops everything with SIGTERM (gateways first) and expects exit code 0 from
-// each process still running, which catches crashes and sanitizer reports at exit.
+// each process still running, which catches crashes and sanitizer reports at exit; then it deletes
+// the cluster's topics and consumer group from the shared test broker.
+// Each process logs (at info) to <log root>/<Suite.Test>-<prefix>/<logic-N|gw-N>.log, the log root
+// being $IM_TEST_LOG_DIR or ./e2e-logs (under the build tree when ctest runs the test). A test that
+// passed leaves nothing there (unless IM_TEST_KEEP_LOGS=1); one that failed keeps the logs, prints
+// their path and the end of each.
 class LocalCluster {
  public:
   static constexpr char kTokenSecret[] = "e2e-token-secret";
@@ -125,6 +130,14 @@ class LocalCluster {
   // target lists it).
   bool RestartLogic(int index);
 
+  // The sum of the samples of `family` (a counter or gauge, every label set) that logic node
+  // `index` exposes on /metrics; nullopt when it does not answer or has no such family.
+  std::optional<double> LogicMetric(int index, const std::string& family) const;
+  // Kafka names the logic nodes use (empty before Start).
+  const std::string& kafka_topic_prefix() const { return kafka_topic_prefix_; }
+  const std::string& kafka_consumer_group() const { return kafka_consumer_group_; }
+  const std::string& kafka_brokers() const { return kafka_brokers_; }
+
   // Sends a probe message to a device connected to gateway `index` until it is pushed, for at
   // most `timeout`: the gateway is registered with logic and pushes reach it.
   bool WaitPushReady(int index, Millis timeout);
@@ -141,11 +154,20 @@ class LocalCluster {
   bool StartLogic(int index);
   bool StartGateway(int index);
   void StopAll();
+  // The log file of the process with this id (its id without the cluster prefix, in log_dir_).
+  std::string LogPathOf(const std::string& id) const;
+  // Deletes the topics and the consumer group the logic nodes used, on the shared test broker.
+  void DeleteKafkaNames();
+  // Removes log_dir_ when the test passed, else prints where it is and the end of each log.
+  void KeepLogsIfFailed();
 
   ClusterOptions options_;
   std::optional<Endpoint> mysql_;
   std::string redis_address_;
   std::string kafka_brokers_;
+  std::string kafka_topic_prefix_;
+  std::string kafka_consumer_group_;
+  std::string log_dir_;
   uint32_t node_number_base_ = 0;
   std::vector<Process> logic_;
   std::vector<Process> gateways_;
@@ -196,6 +218,10 @@ class OwnKafka {
   bool Start(Millis timeout = Millis(180'000));
   // SIGTERM (a controlled shutdown), then waits for the exit; true on exit code 0 or 143.
   bool Stop(Millis timeout = Millis(60'000));
+  // SIGSTOP / SIGCONT: the broker keeps its connections but answers nothing while paused, like
+  // one in a long garbage-collection pause.
+  bool Pause();
+  bool Resume();
   bool running() const { return process_ != nullptr; }
   uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }

@@ -442,7 +442,7 @@ TEST_F(SdkTest, ImcliChatsWithAnSdkClient) {
 
   auto imcli = im::testing::Subprocess::Start(
       {IM_IMCLI, "--gateway", Address(cluster_.client_port(0)), "--token", *token}, {},
-      /*pipe_stdin=*/true);
+      {.pipe_stdin = true, .stderr_path = ""});
   ASSERT_TRUE(imcli.ok()) << imcli.status();
   ASSERT_TRUE((*imcli)->ReadLineStartingWith("* connected", seconds(15)));
   ASSERT_TRUE((*imcli)->WriteStdin("/open " + bob_ + "\nhello bob\n"));

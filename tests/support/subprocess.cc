@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,9 +18,30 @@ extern char** environ;
 
 namespace im::testing {
 
+namespace {
+
+// Runs in the forked child: only async-signal-safe calls until execve. Never returns.
+[[noreturn]] void ExecChild(char* const* argv, char* const* envp, pid_t parent, int stdout_fd,
+                            int stdin_fd, const char* stderr_path) {
+  // SIGKILL when the starting thread dies, so a killed test leaves no orphan server; a parent
+  // already gone before prctl took effect is seen through getppid().
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(127);
+  if (::dup2(stdout_fd, STDOUT_FILENO) < 0) ::_exit(127);
+  if (stdin_fd < 0) stdin_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (stdin_fd < 0 || ::dup2(stdin_fd, STDIN_FILENO) < 0) ::_exit(127);
+  if (stderr_path != nullptr) {
+    const int stderr_fd = ::open(stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (stderr_fd < 0 || ::dup2(stderr_fd, STDERR_FILENO) < 0) ::_exit(127);
+  }
+  ::execve(argv[0], argv, envp);
+  ::_exit(127);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
     const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-    bool pipe_stdin) {
+    const SpawnOptions& options) {
   std::map<std::string, std::string> merged;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string entry(*e);
@@ -37,30 +58,33 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   std::vector<char*> argvp;
   for (auto& s : args) argvp.push_back(s.data());
   argvp.push_back(nullptr);
+  if (::access(argvp[0], X_OK) != 0) {
+    return absl::NotFoundError(absl::StrCat("spawn ", argv[0], ": ", std::strerror(errno)));
+  }
 
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::InternalError(std::strerror(errno));
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+  int stdout_fds[2];
+  if (::pipe2(stdout_fds, O_CLOEXEC) != 0) return absl::InternalError(std::strerror(errno));
   int stdin_fds[2] = {-1, -1};
-  if (pipe_stdin) {
-    if (::pipe2(stdin_fds, O_CLOEXEC) != 0) return absl::InternalError(std::strerror(errno));
-    posix_spawn_file_actions_adddup2(&actions, stdin_fds[0], STDIN_FILENO);
-  } else {
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (options.pipe_stdin && ::pipe2(stdin_fds, O_CLOEXEC) != 0) {
+    ::close(stdout_fds[0]);
+    ::close(stdout_fds[1]);
+    return absl::InternalError(std::strerror(errno));
   }
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, argvp[0], &actions, nullptr, argvp.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(pipe_fds[1]);
+  const char* stderr_path = options.stderr_path.empty() ? nullptr : options.stderr_path.c_str();
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ExecChild(argvp.data(), envp.data(), parent, stdout_fds[1], stdin_fds[0], stderr_path);
+  }
+  const int fork_errno = errno;
+  ::close(stdout_fds[1]);
   if (stdin_fds[0] >= 0) ::close(stdin_fds[0]);
-  if (rc != 0) {
-    ::close(pipe_fds[0]);
+  if (pid < 0) {
+    ::close(stdout_fds[0]);
     if (stdin_fds[1] >= 0) ::close(stdin_fds[1]);
-    return absl::InternalError(absl::StrCat("spawn ", argv[0], ": ", std::strerror(rc)));
+    return absl::InternalError(absl::StrCat("fork for ", argv[0], ": ", std::strerror(fork_errno)));
   }
-  return std::unique_ptr<Subprocess>(new Subprocess(pid, pipe_fds[0], stdin_fds[1]));
+  return std::unique_ptr<Subprocess>(new Subprocess(pid, stdout_fds[0], stdin_fds[1]));
 }
 
 Subprocess::~Subprocess() {

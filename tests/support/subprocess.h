@@ -13,14 +13,23 @@
 
 namespace im::testing {
 
+// How a Subprocess is wired to its parent.
+struct SpawnOptions {
+  // stdin is /dev/null, or a pipe fed by WriteStdin() when set.
+  bool pipe_stdin = false;
+  // stderr goes to this file (created, appended to) when set; else the parent's stderr.
+  std::string stderr_path;
+};
+
 // A child process for tests: the real binaries, started with extra environment variables, with
 // stdout readable line by line. The destructor kills (SIGKILL) and reaps a child still running.
+// The child also gets SIGKILL when the thread that started it dies, so a test killed by its
+// timeout leaves no server behind: start children from a thread that outlives them (the test's).
 class Subprocess {
  public:
-  // stdin is /dev/null, or a pipe fed by WriteStdin() when `pipe_stdin` is set.
   static absl::StatusOr<std::unique_ptr<Subprocess>> Start(
       const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
-      bool pipe_stdin = false);
+      const SpawnOptions& options = {});
   ~Subprocess();
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;
