@@ -106,11 +106,11 @@ void ReleaseLoginSession(WorkerLoop& loop, common::ConnId id,
 
 }  // namespace
 
-// A write that did not complete at once. Holds the bytes until libuv is done with them.
+// The frames of a flush that did not leave at once. Holds the bytes until libuv is done with them.
 struct Connection::WriteRequest {
   uv_write_t req;
-  std::shared_ptr<const std::string> shared;
-  std::string owned;
+  std::vector<OutFrame> frames;
+  std::vector<uv_buf_t> bufs;
   size_t bytes = 0;
 };
 
@@ -318,14 +318,38 @@ bool Connection::WritePush(const std::shared_ptr<const std::string>& encoded) {
 void Connection::WriteOwned(std::string bytes) { WriteBuffer(nullptr, std::move(bytes)); }
 
 void Connection::WriteBuffer(std::shared_ptr<const std::string> shared, std::string owned) {
-  const std::string& bytes = shared ? *shared : owned;
-  loop_->metrics().bytes_out.Increment(static_cast<double>(bytes.size()));
+  if (state_ == State::kClosed) return;
+  const size_t size = shared ? shared->size() : owned.size();
+  loop_->metrics().bytes_out.Increment(static_cast<double>(size));
+  if (pending_write_bytes_ + out_bytes_ + size > loop_->options().max_write_queue_bytes) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn,
+                        "conn {:x} uid {}: {} bytes unread, closing as slow consumer", id_, uid_,
+                        pending_write_bytes_ + out_bytes_ + size);
+    Close(CloseReason::kSlowConsumer);
+    return;
+  }
+  out_.push_back(OutFrame{std::move(shared), std::move(owned)});
+  out_bytes_ += size;
+  if (!flush_scheduled_) {
+    flush_scheduled_ = true;
+    loop_->ScheduleFlush(id_);
+  }
+}
+
+void Connection::Flush() {
+  flush_scheduled_ = false;
+  if (out_.empty() || state_ == State::kClosed) return;
+  std::vector<uv_buf_t> bufs;
+  bufs.reserve(out_.size());
+  for (const OutFrame& frame : out_) {
+    const std::string& bytes = frame.bytes();
+    bufs.push_back(uv_buf_init(const_cast<char*>(bytes.data()), bytes.size()));
+  }
   size_t written = 0;
   if (pending_write_bytes_ == 0) {
-    // Most writes complete at once: no request, no copy.
-    uv_buf_t buf = uv_buf_init(const_cast<char*>(bytes.data()), bytes.size());
-    const int rc = uv_try_write(stream(), &buf, 1);
-    if (rc == static_cast<int>(bytes.size())) return;
+    // Most flushes leave at once, in one writev: no request, no copy.
+    loop_->metrics().writes.Increment();
+    const int rc = uv_try_write(stream(), bufs.data(), static_cast<unsigned>(bufs.size()));
     if (rc > 0) {
       written = static_cast<size_t>(rc);
     } else if (rc != UV_EAGAIN) {
@@ -333,26 +357,31 @@ void Connection::WriteBuffer(std::shared_ptr<const std::string> shared, std::str
       return;
     }
   }
-  const size_t remaining = bytes.size() - written;
-  if (pending_write_bytes_ + remaining > loop_->options().max_write_queue_bytes) {
-    IM_LOG_RATE_LIMITED(spdlog::level::warn,
-                        "conn {:x} uid {}: {} bytes unread, closing as slow consumer", id_, uid_,
-                        pending_write_bytes_ + remaining);
-    Close(CloseReason::kSlowConsumer);
+  const size_t remaining = out_bytes_ - written;
+  if (remaining == 0) {
+    out_.clear();
+    out_bytes_ = 0;
     return;
   }
-  auto* request = new WriteRequest();
-  request->shared = std::move(shared);
-  request->owned = std::move(owned);
+  auto request = std::make_unique<WriteRequest>();
   request->bytes = remaining;
-  const std::string& kept = request->shared ? *request->shared : request->owned;
-  uv_buf_t buf = uv_buf_init(const_cast<char*>(kept.data()) + written, remaining);
+  request->frames = std::move(out_);
+  out_.clear();
+  out_bytes_ = 0;
+  // Skip what left already; the first frame that remains may have left in part.
+  size_t first = 0;
+  while (written >= bufs[first].len) written -= bufs[first++].len;
+  bufs[first].base += written;
+  bufs[first].len -= written;
+  request->bufs.assign(bufs.begin() + static_cast<std::ptrdiff_t>(first), bufs.end());
   request->req.data = this;
-  if (uv_write(&request->req, stream(), &buf, 1, &Connection::OnWriteDone) != 0) {
-    delete request;
+  loop_->metrics().writes.Increment();
+  if (uv_write(&request->req, stream(), request->bufs.data(),
+               static_cast<unsigned>(request->bufs.size()), &Connection::OnWriteDone) != 0) {
     Close(CloseReason::kPeer);
     return;
   }
+  request.release();  // OnWriteDone owns it
   pending_write_bytes_ += remaining;
 }
 
@@ -385,6 +414,8 @@ void Connection::GoAway(uint32_t reconnect_after_ms) {
 void Connection::CloseAfterFlush(CloseReason reason) {
   if (state_ == State::kClosing || state_ == State::kClosed) return;
   const bool was_logged_in = logged_in();
+  Flush();  // what is queued goes to libuv before the shutdown that waits for it
+  if (state_ == State::kClosed) return;
   state_ = State::kClosing;
   CloseCounter(loop_->metrics(), reason).Increment();
   loop_->Touch(this, Timeline::kClosing);
@@ -411,6 +442,8 @@ void Connection::Close(CloseReason reason) {
     if (logged_in()) ReleaseSession(*loop_, id_, uid_, device_, CloseReasonName(reason));
   }
   state_ = State::kClosed;
+  out_.clear();
+  out_bytes_ = 0;
   loop_->Touch(this, Timeline::kNone);
   uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &Connection::OnClosed);
 }

@@ -49,7 +49,9 @@ class Connection {
   // Takes ownership of a connected, non-blocking socket and starts reading.
   int Open(int fd);
 
-  // Writes one frame; a connection that falls too far behind is closed as a slow consumer.
+  // Queues one frame; the frames queued in one loop iteration leave together, in one write, when
+  // the loop is about to wait (WorkerLoop calls Flush). A connection whose queued and unwritten
+  // bytes pass max_write_queue_bytes is closed as a slow consumer.
   void WriteFrame(const im::v1::Frame& frame);
   // Writes a pre-encoded frame shared with other connections (push fan-out). Returns false when
   // the connection cannot take it (not logged in, closing, or just closed as a slow consumer).
@@ -65,6 +67,10 @@ class Connection {
   void CloseAfterFlush(CloseReason reason);
   // Closes now; queued writes are dropped.
   void Close(CloseReason reason);
+  // Writes what was queued since the last flush, in one writev when the socket takes it (else
+  // one uv_write). Loop thread; WorkerLoop calls it once per iteration for the connections that
+  // queued something.
+  void Flush();
 
   // A response from logic for a request this connection forwarded.
   void OnLogicResponse(std::optional<im::v1::Frame> response);
@@ -91,6 +97,12 @@ class Connection {
 
  private:
   struct WriteRequest;
+  // A queued frame: shared by many connections (a push, serialized once) or this one's own.
+  struct OutFrame {
+    std::shared_ptr<const std::string> shared;
+    std::string owned;
+    const std::string& bytes() const { return shared ? *shared : owned; }
+  };
 
   static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
@@ -119,7 +131,10 @@ class Connection {
   bool handle_open_ = false;
   std::list<Connection*>::iterator timeline_position_;
   uint64_t timeline_since_ms_ = 0;
-  uint64_t pending_write_bytes_ = 0;
+  uint64_t pending_write_bytes_ = 0;  // handed to libuv, not written yet
+  std::vector<OutFrame> out_;         // queued since the last flush
+  uint64_t out_bytes_ = 0;
+  bool flush_scheduled_ = false;
   common::FrameDecoder decoder_;
   std::string uid_;
   std::string device_;

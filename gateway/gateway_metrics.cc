@@ -35,6 +35,9 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
       frames_out(MakeCounter(registry, "im_gateway_frames_out_total", "Frames to clients")),
       bytes_in(MakeCounter(registry, "im_gateway_bytes_in_total", "Bytes from clients")),
       bytes_out(MakeCounter(registry, "im_gateway_bytes_out_total", "Bytes queued to clients")),
+      writes(MakeCounter(registry, "im_gateway_writes_total",
+                         "Writes to client sockets; each carries the frames one loop iteration "
+                         "queued for a connection")),
       closed_by_peer(Closed(registry, "peer")),
       closed_login_timeout(Closed(registry, "login_timeout")),
       closed_idle(Closed(registry, "idle_timeout")),

@@ -24,6 +24,7 @@ struct GatewayMetrics {
   prometheus::Counter& frames_out;
   prometheus::Counter& bytes_in;
   prometheus::Counter& bytes_out;
+  prometheus::Counter& writes;  // write calls to client sockets (each carries a flush's frames)
   prometheus::Counter& closed_by_peer;
   prometheus::Counter& closed_login_timeout;
   prometheus::Counter& closed_idle;

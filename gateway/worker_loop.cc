@@ -37,6 +37,8 @@ WorkerLoop::WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMet
   sweep_timer_.data = this;
   uv_timer_init(&loop_, &refresh_timer_);
   refresh_timer_.data = this;
+  uv_prepare_init(&loop_, &flush_prepare_);
+  flush_prepare_.data = this;
   tasks_.Start();
 }
 
@@ -56,6 +58,9 @@ void WorkerLoop::Start() {
   uv_timer_start(
       &refresh_timer_, [](uv_timer_t* t) { static_cast<WorkerLoop*>(t->data)->RefreshSessions(); },
       options_.session_refresh_ms, options_.session_refresh_ms);
+  // Prepare callbacks run right before the loop polls (and may sleep): Redis' beforeSleep.
+  uv_prepare_start(&flush_prepare_,
+                   [](uv_prepare_t* p) { static_cast<WorkerLoop*>(p->data)->FlushScheduled(); });
   started_ = true;
   thread_ = std::thread([this] { Run(); });
 }
@@ -122,6 +127,15 @@ void WorkerLoop::Shutdown() {
   }
 }
 
+void WorkerLoop::FlushScheduled() {
+  // A flush can close a connection, whose callbacks may queue more: take the list first.
+  flushing_.swap(to_flush_);
+  for (common::ConnId id : flushing_) {
+    if (Connection* connection = Find(id)) connection->Flush();
+  }
+  flushing_.clear();
+}
+
 void WorkerLoop::CloseAll(CloseReason reason) {
   std::vector<Connection*> all;
   all.reserve(connections_.size());
@@ -137,6 +151,9 @@ void WorkerLoop::CloseHandles() {
   };
   close(&sweep_timer_);
   close(&refresh_timer_);
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&flush_prepare_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&flush_prepare_), nullptr);
+  }
   tasks_.Close([] {});
 }
 

@@ -69,6 +69,9 @@ class WorkerLoop {
   // stream, so connections never hold a read buffer between reads.
   uv_buf_t ReadBuffer();
 
+  // Flushes the connection's queued frames when the loop is about to wait for I/O (a uv_prepare
+  // handle), so that what one iteration wrote leaves in one write per connection.
+  void ScheduleFlush(common::ConnId id) { to_flush_.push_back(id); }
   // Moves a connection to the tail of a timeline (it just did something worth a fresh timeout).
   void Touch(Connection* connection, Connection::Timeline timeline);
   // Called by a connection from its close callback: forgets and deletes it.
@@ -78,6 +81,7 @@ class WorkerLoop {
   void Run();
   void Accept(int fd);
   void Sweep();
+  void FlushScheduled();
   void RefreshSessions();
   void CloseAll(CloseReason reason);
   void CloseHandles();
@@ -91,6 +95,7 @@ class WorkerLoop {
   uv_loop_t loop_;
   uv_timer_t sweep_timer_;
   uv_timer_t refresh_timer_;
+  uv_prepare_t flush_prepare_;
   common::LoopTaskQueue tasks_;
   common::ConnIdAllocator ids_;
   std::thread thread_;
@@ -100,6 +105,9 @@ class WorkerLoop {
   std::list<Connection*> live_;             // by last frame received
   std::list<Connection*> closing_;          // by start of closing
   std::vector<char> read_buffer_;
+  // Connections with queued frames, by id: one closed meanwhile is simply not found.
+  std::vector<common::ConnId> to_flush_;
+  std::vector<common::ConnId> flushing_;
   bool started_ = false;
   bool draining_ = false;
   bool shutting_down_ = false;

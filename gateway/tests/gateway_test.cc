@@ -345,6 +345,73 @@ TEST_F(GatewayTest, PushReachesExactlyTheAddressedConnections) {
   for (int i : {1, 3}) EXPECT_FALSE(clients[i]->Receive(Millis(200)).has_value()) << i;
 }
 
+// The value of a counter family (summed over its label sets) in the gateway's registry.
+double CounterTotal(prometheus::Registry& registry, const std::string& name) {
+  double total = 0;
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) total += metric.counter.value;
+  }
+  return total;
+}
+
+TEST_F(GatewayTest, FramesQueuedInOneLoopIterationLeaveInOneWrite) {
+  StartGateway();
+  auto client = LoggedIn("batched");
+  ASSERT_NE(client, nullptr);
+  constexpr int kFrames = 50;
+  im::v1::PushRequest request;
+  // One Push is one task on the connection's loop: its fifty frames are queued in one iteration.
+  for (int i = 0; i < kFrames; ++i) request.add_conn_ids(ConnIdOfLogin(0));
+  Frame push;
+  push.mutable_message_push()->add_messages()->set_body(std::string(100, 'b'));
+  request.set_frame(push.SerializeAsString());
+  const double writes_before = CounterTotal(registry_, "im_gateway_writes_total");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  im::v1::PushReply reply;
+  ASSERT_TRUE(GatewayStub()->Push(&context, request, &reply).ok());
+  EXPECT_EQ(reply.delivered(), static_cast<uint32_t>(kFrames));
+  for (int i = 0; i < kFrames; ++i) {
+    std::optional<Frame> got = client->Receive(kWait);
+    ASSERT_TRUE(got && got->has_message_push()) << "frame " << i;
+    EXPECT_EQ(got->message_push().messages(0).body().size(), 100u);
+  }
+  EXPECT_EQ(CounterTotal(registry_, "im_gateway_writes_total") - writes_before, 1.0);
+}
+
+TEST_F(GatewayTest, AFlushTheSocketCannotTakeAtOnceLeavesWholeAndInOrder) {
+  GatewayOptions options = TestOptions(logic_.target());
+  options.max_write_queue_bytes = 16 * 1024 * 1024;
+  StartGateway(options);
+  auto client = Connect(/*receive_buffer_bytes=*/4096);
+  ASSERT_TRUE(client->Login(TestToken("small-window"), "phone", kWait).has_value());
+  constexpr int kFrames = 40;
+  std::vector<im::v1::PushRequest> requests(kFrames);
+  for (int i = 0; i < kFrames; ++i) {
+    Frame push;
+    im::v1::Message* message = push.mutable_message_push()->add_messages();
+    message->set_seq(static_cast<uint64_t>(i + 1));
+    message->set_body(std::string(64 * 1024, static_cast<char>('a' + i % 26)));
+    requests[i].add_conn_ids(ConnIdOfLogin(0));
+    requests[i].set_frame(push.SerializeAsString());
+  }
+  for (const im::v1::PushRequest& request : requests) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kWait);
+    im::v1::PushReply reply;
+    ASSERT_TRUE(GatewayStub()->Push(&context, request, &reply).ok());
+    ASSERT_EQ(reply.delivered(), 1u);
+  }
+  for (int i = 0; i < kFrames; ++i) {
+    std::optional<Frame> got = client->Receive(kWait);
+    ASSERT_TRUE(got && got->has_message_push()) << "frame " << i;
+    const im::v1::Message& message = got->message_push().messages(0);
+    EXPECT_EQ(message.seq(), static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(message.body(), std::string(64 * 1024, static_cast<char>('a' + i % 26)));
+  }
+}
+
 TEST_F(GatewayTest, PushOfEmptyOrOversizedFrameIsInvalid) {
   StartGateway();
   im::v1::PushRequest request;
