@@ -47,6 +47,8 @@ struct BenchOptions {
   uint32_t down_ms = 0;       // how long a dropped device stays away
   // connect: gateways whose memory per connection is measured
   std::vector<int> gateway_pids;
+  // Server processes whose CPU per delivered message is measured ("name=pid" or "pid").
+  std::vector<std::string> server_pids;
   std::string json_path;
   bool progress = true;
 

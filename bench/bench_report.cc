@@ -194,6 +194,18 @@ std::string FormatTable(const Json& r) {
                                                   D(m, "kernel_slab_bytes_per_connection"),
                                                   D(m, "kernel_tcp_buffer_bytes_per_connection")));
   }
+  if (r.contains("server_cpu")) {
+    const Json& s = r["server_cpu"];
+    std::string parts;
+    for (const Json& process : s["processes"]) {
+      parts +=
+          fmt::format("{}{} {:.0f}", parts.empty() ? "" : ", ", process["name"].get<std::string>(),
+                      process.value("us_per_delivered", 0.0));
+    }
+    line("server cpu / delivered msg",
+         fmt::format("{:.1f} us ({}); {:.2f} cores over {:.1f} s", D(s, "us_per_delivered"), parts,
+                     D(s, "cores"), D(s, "window_sec")));
+  }
   const Json& t = r["tool_cost"];
   line("tool cpu", fmt::format("{:.2f} s total, {:.2f} cores while sending", D(t, "cpu_total_sec"),
                                D(t, "cores_during_send")));

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -23,6 +24,7 @@
 #include "bench/bench_report.h"
 #include "bench/bench_worker.h"
 #include "bench/echo_peer.h"
+#include "bench/server_cpu.h"
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
 
@@ -114,6 +116,12 @@ int RunScenario(BenchOptions o) {
   if (o.run_id.empty()) {
     o.run_id = fmt::format("b{:x}{:x}", static_cast<uint64_t>(std::time(nullptr)), getpid());
   }
+  absl::StatusOr<std::vector<ServerProcess>> servers = ParseServerPids(o.server_pids);
+  if (!servers.ok()) {
+    std::fprintf(stderr, "im-bench: %s\n", std::string(servers.status().message()).c_str());
+    return 2;
+  }
+  ServerCpu server_cpu(std::move(*servers));
   InstallStopHandlers();
   const MemorySample before = SampleMemory(o.gateway_pids);
 
@@ -196,6 +204,12 @@ int RunScenario(BenchOptions o) {
       }
     }
     const auto now = std::chrono::steady_clock::now();
+    if (!server_cpu.started() && !server_cpu.empty() &&
+        std::any_of(children.begin(), children.end(), [](const Child& c) {
+          return !c.latest.is_null() && c.latest.value("phase", "") == "send";
+        })) {
+      server_cpu.Start();
+    }
     if (o.scenario == Scenario::kConnect && !sampled && !o.gateway_pids.empty()) {
       bool holding = true;
       uint64_t online = 0;
@@ -219,6 +233,7 @@ int RunScenario(BenchOptions o) {
     }
   }
   if (o.progress && tty) std::fprintf(stderr, "\n");
+  server_cpu.Stop();
 
   std::vector<Json> results;
   Json exit_codes = Json::array();
@@ -238,7 +253,10 @@ int RunScenario(BenchOptions o) {
   }
   Json extra = {{"worker_exit_codes", exit_codes}};
   if (!memory.is_null()) extra["memory"] = memory;
-  const Json report = MergeResults(o, results, extra);
+  Json report = MergeResults(o, results, extra);
+  if (server_cpu.started()) {
+    report["server_cpu"] = server_cpu.Report(report["counters"].value("delivered", uint64_t{0}));
+  }
   std::printf("%s", FormatTable(report).c_str());
   std::fflush(stdout);
   if (!o.json_path.empty()) {
@@ -273,6 +291,9 @@ void AddCommonFlags(CLI::App* app, BenchOptions* o) {
   app->add_option("--reorder-window-ms", o->reorder_window_ms,
                   "an overtaken message later than this counts as reordered");
   app->add_option("--json", o->json_path, "write the report (every figure and parameter) here");
+  app->add_option("--server-pids", o->server_pids,
+                  "server processes to measure CPU per delivered message of: name=pid,...")
+      ->delimiter(',');
   app->add_flag("!--no-progress", o->progress, "no progress line on stderr");
 }
 
