@@ -14,8 +14,8 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build/release}"
 "$ROOT/scripts/install-deps.sh"
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DIM_BUILD_TESTS=ON \
   -DIM_BUILD_BENCH=OFF >/dev/null
-ninja -C "$BUILD_DIR" -j"$(nproc)" im-logic im-gateway im-chat-demo im-connload im-chatload \
-  imcli imctl
+ninja -C "$BUILD_DIR" -j"$(nproc)" im-logic im-gateway im-chat-demo im-connload imcli \
+  imctl
 
 export IM_BUILD_DIR="$BUILD_DIR"
 # Ends by saying where clients connect, and how to run the demo and to stop the cluster.
