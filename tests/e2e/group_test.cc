@@ -388,6 +388,41 @@ TestDevice::SyncResult ExpectStoredExactlyAcked(TestDevice& reader, const std::s
   return synced;
 }
 
+// Waits up to `timeout` until every online member was pushed every acknowledged message of the
+// others, then a quiet period for late duplicates. Expects nothing missing or unexpected, every
+// pushed message as acknowledged, and no duplicate unless `duplicates_allowed` (a real failure,
+// after which devices drop them). Returns the duplicate pushes.
+size_t ExpectEachPushed(const std::vector<TestDevice*>& online, const std::string& conv,
+                        const Acked& acked, Millis timeout, bool duplicates_allowed) {
+  std::map<TestDevice*, std::set<uint64_t>> expected;
+  for (TestDevice* device : online) expected[device] = acked.NotFrom(device->uid());
+  const bool complete = PollAllUntil(
+      online,
+      [&] {
+        for (TestDevice* device : online) {
+          if (!TallyPushes(device->Pushed(conv), expected[device]).missing.empty()) return false;
+        }
+        return true;
+      },
+      timeout);
+  PollAllFor(online, kQuietPeriod);
+  EXPECT_TRUE(complete) << "acknowledged messages still missing after " << timeout.count() << " ms";
+  size_t duplicates = 0;
+  for (TestDevice* device : online) {
+    SCOPED_TRACE(Who(*device));
+    const PushTally tally = TallyPushes(device->Pushed(conv), expected[device]);
+    duplicates += tally.duplicates;
+    if (!duplicates_allowed) {
+      EXPECT_EQ(tally.duplicates, 0u) << tally.ToString();
+    }
+    EXPECT_TRUE(tally.missing.empty()) << tally.ToString();
+    EXPECT_TRUE(tally.unexpected.empty()) << tally.ToString();
+    ExpectMatchesAcked(MessagesOf(device->Pushed(conv)), acked, conv, Who(*device));
+    EXPECT_TRUE(device->conflicts().empty()) << device->conflicts().front();
+  }
+  return duplicates;
+}
+
 // a. Fan-out at size: 300 members over two gateways, 60 online, five of them sending 200
 // messages each at once, pipelined. Every online member is pushed every message of the others
 // exactly once and holds the whole conversation in seq order; offline members find it all by
@@ -830,131 +865,6 @@ TEST(GroupTest, NonMemberSendIsRefusedAndStoresNothing) {
   EXPECT_EQ(next[0], sent.back() + 1);
 }
 
-// e. The Kafka broker stops for ten seconds in the middle of a send stream and starts again.
-// Sends may fail while it is down (and are retried), but every acknowledged one reaches every
-// online member, and none is stored twice.
-TEST(GroupTest, KafkaStoppedForTenSecondsLosesNoAcknowledgedMessage) {
-  OwnKafka kafka;  // declared first: outlives the cluster
-  ASSERT_TRUE(kafka.Start());
-  ClusterOptions options = GroupClusterOptions();
-  options.kafka_brokers = kafka.address();
-  LocalCluster cluster(options);
-  ASSERT_TRUE(cluster.Start());
-  constexpr int kMembers = 20;
-  constexpr int kOnline = 10;
-  constexpr int kSenderIndex[] = {0, 5};
-  const std::vector<uint16_t> ports = {cluster.client_port(0), cluster.client_port(1)};
-
-  std::vector<std::unique_ptr<TestDevice>> devices;
-  std::vector<std::string> uids;
-  for (int i = 0; i < kMembers; ++i) {
-    devices.push_back(cluster.Device(absl::StrFormat("m%02d", i), "phone"));
-    uids.push_back(devices.back()->uid());
-  }
-  std::vector<TestDevice*> online;
-  for (int i = 0; i < kOnline; ++i) {
-    ASSERT_TRUE(devices[i]->Login(ports[i % 2]));
-    online.push_back(devices[i].get());
-  }
-  const std::string group = CreateGroup(*devices[0], {uids.begin() + 1, uids.end()});
-  ASSERT_FALSE(group.empty());
-  const std::string conv = GroupConvId(group);
-
-  // A steady stream (a few batches a second) that runs until told to stop.
-  SenderRun run;
-  std::set<TestDevice*> sending;
-  for (int index : kSenderIndex) {
-    GroupSender& sender = run.Add();
-    sender.device = devices[index].get();
-    sender.conv = conv;
-    sender.ports = {ports[index % 2], ports[1 - index % 2]};
-    sender.count = 100'000;
-    sender.window = 4;
-    sender.chunk = 4;
-    sender.pause = Millis(200);
-    sender.retry = true;
-    sending.insert(sender.device);
-  }
-  std::vector<TestDevice*> receivers;
-  for (TestDevice* device : online) {
-    if (sending.count(device) == 0) receivers.push_back(device);
-  }
-  run.Start();
-  // Fan-out works before the outage.
-  EXPECT_TRUE(PollAllUntil(
-      receivers, [&] { return receivers.front()->PushedSeqCount(conv) >= 20; }, Millis(60'000)))
-      << "no fan-out before the broker was stopped";
-  const int acknowledged_before = run.acknowledged();
-  const auto stop_start = Clock::now();
-  ASSERT_TRUE(kafka.Stop());
-  const double stop_seconds = SecondsSince(stop_start);
-  PollAllFor(receivers, Millis(10'000));
-  const int acknowledged_while_down = run.acknowledged() - acknowledged_before;
-  const auto restart_start = Clock::now();
-  ASSERT_TRUE(kafka.Start());
-  const double restart_seconds = SecondsSince(restart_start);
-  const int acknowledged_at_restart = run.acknowledged();
-  const int acknowledged_while_starting =
-      acknowledged_at_restart - acknowledged_before - acknowledged_while_down;
-  PollAllUntil(
-      receivers, [&] { return run.acknowledged() >= acknowledged_at_restart + 40; },
-      Millis(90'000));
-  run.StopNew();
-  PollAllUntil(
-      receivers, [&] { return run.finished(); }, Millis(300'000));
-  run.Join();
-  const int acknowledged_after = run.acknowledged() - acknowledged_at_restart;
-  EXPECT_GE(acknowledged_after, 40) << "sends did not recover after the broker came back";
-  for (const auto& sender : run.senders()) {
-    ASSERT_TRUE(sender->failure.empty()) << sender->failure;
-    std::printf("%s: %zu acknowledged; failed attempts %s; %d reconnects\n",
-                sender->device->uid().c_str(), sender->ok_by_cmid.size(),
-                sender->FailureSummary().c_str(), sender->reconnects);
-    EXPECT_EQ(sender->ok_by_cmid.size(), sender->body_by_cmid.size())
-        << "every message tried was acknowledged in the end";
-  }
-  const Acked acked = CollectAcked(run, conv);
-  ASSERT_FALSE(acked.seqs.empty());
-
-  std::map<TestDevice*, std::set<uint64_t>> expected;
-  for (TestDevice* device : online) expected[device] = acked.NotFrom(device->uid());
-  const auto deliver_start = Clock::now();
-  const bool complete = PollAllUntil(
-      online,
-      [&] {
-        for (TestDevice* device : online) {
-          if (!TallyPushes(device->Pushed(conv), expected[device]).missing.empty()) return false;
-        }
-        return true;
-      },
-      kRecoveryTimeout);
-  const double deliver_seconds = SecondsSince(deliver_start);
-  PollAllFor(online, kQuietPeriod);
-  EXPECT_TRUE(complete) << "acknowledged messages still missing " << kRecoveryTimeout.count() / 1000
-                        << " s after the stream";
-  size_t duplicates = 0;
-  for (TestDevice* device : online) {
-    SCOPED_TRACE(Who(*device));
-    const PushTally tally = TallyPushes(device->Pushed(conv), expected[device]);
-    duplicates += tally.duplicates;
-    EXPECT_TRUE(tally.missing.empty()) << tally.ToString();
-    EXPECT_TRUE(tally.unexpected.empty()) << tally.ToString();
-    ExpectMatchesAcked(MessagesOf(device->Pushed(conv)), acked, conv, Who(*device));
-    EXPECT_TRUE(device->conflicts().empty()) << device->conflicts().front();
-  }
-  std::printf(
-      "%zu messages acknowledged: %d before the broker was stopped, %d while it stopped (%.1f s) "
-      "and was down (10 s), %d while it started (%.1f s), %d after; all pushed %.1f s after the "
-      "stream; %zu duplicate pushes\n",
-      acked.seqs.size(), acknowledged_before, acknowledged_while_down, stop_seconds,
-      acknowledged_while_starting, restart_seconds, acknowledged_after, deliver_seconds,
-      duplicates);
-
-  TestDevice reader(uids[1], "tablet", LocalCluster::Token(uids[1]));
-  ASSERT_TRUE(reader.Login(ports[0]));
-  ExpectStoredExactlyAcked(reader, conv, acked);
-}
-
 // A group with `members` members on the cluster's gateways (alternating), the first `online` of
 // them logged in, and `senders` of the online ones streaming `per_sender` messages each to it
 // (pipelined, `window` unanswered at a time, failed sends retried with their client_msg_id).
@@ -1008,34 +918,82 @@ struct GroupStream {
     }
     const Acked acked = CollectAcked(run, conv);
     EXPECT_FALSE(acked.seqs.empty());
-    std::map<TestDevice*, std::set<uint64_t>> expected;
-    for (TestDevice* device : online) expected[device] = acked.NotFrom(device->uid());
-    const bool complete = PollAllUntil(
-        online,
-        [&] {
-          for (TestDevice* device : online) {
-            if (!TallyPushes(device->Pushed(conv), expected[device]).missing.empty()) return false;
-          }
-          return true;
-        },
-        timeout);
-    PollAllFor(online, kQuietPeriod);  // a late duplicate shows up too
-    EXPECT_TRUE(complete) << "acknowledged messages still missing after " << timeout.count()
-                          << " ms";
-    size_t duplicates = 0;
-    for (TestDevice* device : online) {
-      SCOPED_TRACE(Who(*device));
-      const PushTally tally = TallyPushes(device->Pushed(conv), expected[device]);
-      duplicates += tally.duplicates;
-      EXPECT_EQ(tally.duplicates, 0u) << tally.ToString();
-      EXPECT_TRUE(tally.missing.empty()) << tally.ToString();
-      EXPECT_TRUE(tally.unexpected.empty()) << tally.ToString();
-      ExpectMatchesAcked(MessagesOf(device->Pushed(conv)), acked, conv, Who(*device));
-      EXPECT_TRUE(device->conflicts().empty()) << device->conflicts().front();
-    }
-    return duplicates;
+    return ExpectEachPushed(online, conv, acked, timeout, /*duplicates_allowed=*/false);
   }
 };
+
+// e. The Kafka broker stops for ten seconds in the middle of a send stream and starts again.
+// Sends may fail while it is down (and are retried), but every acknowledged one reaches every
+// online member, and none is stored twice.
+TEST(GroupTest, KafkaStoppedForTenSecondsLosesNoAcknowledgedMessage) {
+  OwnKafka kafka;  // declared first: outlives the cluster
+  ASSERT_TRUE(kafka.Start());
+  ClusterOptions options = GroupClusterOptions();
+  options.kafka_brokers = kafka.address();
+  LocalCluster cluster(options);
+  ASSERT_TRUE(cluster.Start());
+  // A steady stream (a few batches a second) that runs until told to stop.
+  GroupStream stream;
+  ASSERT_TRUE(stream.SetUp(cluster, 20, 10, {0, 5}, 100'000, 4));
+  for (const auto& sender : stream.run.senders()) sender->pause = Millis(200);
+  SenderRun& run = stream.run;
+  const std::vector<TestDevice*>& online = stream.online;
+  const std::vector<TestDevice*>& receivers = stream.receivers;
+  const std::string& conv = stream.conv;
+  run.Start();
+  // Fan-out works before the outage.
+  EXPECT_TRUE(PollAllUntil(
+      receivers, [&] { return receivers.front()->PushedSeqCount(conv) >= 20; }, Millis(60'000)))
+      << "no fan-out before the broker was stopped";
+  const int acknowledged_before = run.acknowledged();
+  const auto stop_start = Clock::now();
+  ASSERT_TRUE(kafka.Stop());
+  const double stop_seconds = SecondsSince(stop_start);
+  PollAllFor(receivers, Millis(10'000));
+  const int acknowledged_while_down = run.acknowledged() - acknowledged_before;
+  const auto restart_start = Clock::now();
+  ASSERT_TRUE(kafka.Start());
+  const double restart_seconds = SecondsSince(restart_start);
+  const int acknowledged_at_restart = run.acknowledged();
+  const int acknowledged_while_starting =
+      acknowledged_at_restart - acknowledged_before - acknowledged_while_down;
+  PollAllUntil(
+      receivers, [&] { return run.acknowledged() >= acknowledged_at_restart + 40; },
+      Millis(90'000));
+  run.StopNew();
+  PollAllUntil(
+      receivers, [&] { return run.finished(); }, Millis(300'000));
+  run.Join();
+  const int acknowledged_after = run.acknowledged() - acknowledged_at_restart;
+  EXPECT_GE(acknowledged_after, 40) << "sends did not recover after the broker came back";
+  for (const auto& sender : run.senders()) {
+    ASSERT_TRUE(sender->failure.empty()) << sender->failure;
+    std::printf("%s: %zu acknowledged; failed attempts %s; %d reconnects\n",
+                sender->device->uid().c_str(), sender->ok_by_cmid.size(),
+                sender->FailureSummary().c_str(), sender->reconnects);
+    EXPECT_EQ(sender->ok_by_cmid.size(), sender->body_by_cmid.size())
+        << "every message tried was acknowledged in the end";
+  }
+  const Acked acked = CollectAcked(run, conv);
+  ASSERT_FALSE(acked.seqs.empty());
+
+  const auto deliver_start = Clock::now();
+  const size_t duplicates =
+      ExpectEachPushed(online, conv, acked, kRecoveryTimeout, /*duplicates_allowed=*/true);
+  const double deliver_seconds = SecondsSince(deliver_start);
+  std::printf(
+      "%zu messages acknowledged: %d before the broker was stopped, %d while it stopped (%.1f s) "
+      "and was down (10 s), %d while it started (%.1f s), %d after; all pushed %.1f s after the "
+      "stream; %zu duplicate pushes\n",
+      acked.seqs.size(), acknowledged_before, acknowledged_while_down, stop_seconds,
+      acknowledged_while_starting, restart_seconds, acknowledged_after, deliver_seconds,
+      duplicates);
+
+  const std::string& reader_uid = stream.devices[1]->uid();
+  TestDevice reader(reader_uid, "tablet", LocalCluster::Token(reader_uid));
+  ASSERT_TRUE(reader.Login(cluster.client_port(0)));
+  ExpectStoredExactlyAcked(reader, conv, acked);
+}
 
 // e2. The fan-out consumer group rebalances again and again during a send stream (a consumer
 // joins and leaves it, as a logic node starting or stopping would; the lanes' own consumers do it
