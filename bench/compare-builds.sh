@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Before and after, back to back on one machine: runs the same im-bench chat runs against the
+# local cluster started from each Release build in turn, with the CPU of every server process
+# (logic, both gateways, Redis, MariaDB, Kafka) measured per delivered message (--server-pids),
+# and prints one table. The im-bench of the last build drives every run, so both builds are
+# measured by the same tool.
+#
+# Usage: bench/compare-builds.sh BUILD_DIR... [-- RATE...]       (rates default: 1000 2000 3000)
+#   e.g. bench/compare-builds.sh /work/before/build/release build/release -- 1000 2000 4000
+# Environment: IM_BENCH_RESULTS (where the JSON reports go) [<repo>/bench/results/compare],
+#   IM_BENCH_CONNECTIONS [2000], IM_BENCH_DURATION [15] seconds per run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+OUT="${IM_BENCH_RESULTS:-$ROOT/bench/results/compare}"
+CONNECTIONS="${IM_BENCH_CONNECTIONS:-2000}"
+DURATION="${IM_BENCH_DURATION:-15}"
+VAR_DIR="${IM_VAR_DIR:-$ROOT/var/local}"
+
+say() { printf 'compare-builds: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+BUILDS=()
+RATES=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do BUILDS+=("$(cd "$1" && pwd)"); shift; done
+if [ $# -gt 0 ]; then shift; RATES=("$@"); fi
+[ ${#RATES[@]} -gt 0 ] || RATES=(1000 2000 3000)
+[ ${#BUILDS[@]} -gt 0 ] || die "usage: $0 BUILD_DIR... [-- RATE...]"
+BENCH="${BUILDS[-1]}/bench/im-bench"
+for build in "${BUILDS[@]}"; do
+  for bin in logic/im-logic gateway/im-gateway; do
+    [ -x "$build/$bin" ] || die "$build/$bin is missing (ninja -C $build im-logic im-gateway)"
+  done
+done
+[ -x "$BENCH" ] || die "$BENCH is missing"
+mkdir -p "$OUT"
+
+pid_file() { cat "$1" 2>/dev/null || true; }
+server_pids() {
+  local list=() name pid
+  for name in logic gw-1 gw-2; do
+    pid="$(pid_file "$VAR_DIR/cluster/$name.pid")"
+    [ -n "$pid" ] && list+=("$name=$pid")
+  done
+  pid="$(pid_file "$VAR_DIR/redis/redis.pid")" && [ -n "$pid" ] && list+=("redis=$pid")
+  pid="$(pid_file "$VAR_DIR/mariadb/mysqld.pid")" && [ -n "$pid" ] && list+=("mariadb=$pid")
+  pid="$(pid_file "$VAR_DIR/kafka/kafka.pid")" && [ -n "$pid" ] && list+=("kafka=$pid")
+  local IFS=,
+  echo "${list[*]}"
+}
+
+trap '"$ROOT/deploy/local/cluster" down >/dev/null 2>&1 || true' EXIT
+for index in "${!BUILDS[@]}"; do
+  build="${BUILDS[$index]}"
+  say "build $index: $build"
+  "$ROOT/deploy/local/cluster" down >/dev/null 2>&1 || true
+  IM_BUILD_DIR="$build" "$ROOT/deploy/local/cluster" up >/dev/null
+  pids="$(server_pids)"
+  say "server processes: $pids"
+  for rate in "${RATES[@]}"; do
+    json="$OUT/build$index-chat-$rate.json"
+    "$BENCH" chat --connections "$CONNECTIONS" --rate "$rate" --duration "$DURATION" --drain 10 \
+      --server-pids "$pids" --no-progress --json "$json" >"$OUT/build$index-chat-$rate.txt" || true
+    say "$(grep -E 'delivered \(msgs/s\)|server cpu' "$OUT/build$index-chat-$rate.txt" | tr -s ' ' |
+      tr '\n' ';')"
+  done
+  IM_BUILD_DIR="$build" "$ROOT/deploy/local/cluster" down >/dev/null
+done
+
+python3 - "$OUT" "${#BUILDS[@]}" "${RATES[@]}" <<'EOF'
+import json, sys
+out, builds, rates = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+print("| build | offered/s | delivered/s | delivery p50 / p99 ms | errors | missing/dup/reordered "
+      "| server us/msg | per process us/msg |")
+print("|---|---:|---:|---:|---:|---:|---:|---|")
+for b in range(builds):
+    for rate in rates:
+        try:
+            r = json.load(open(f"{out}/build{b}-chat-{rate}.json"))
+        except (OSError, ValueError):
+            print(f"| {b} | {rate} | (no report) | | | | | |")
+            continue
+        c, d = r["counters"], r["latency_ms"].get("delivery_us", {})
+        cpu = r.get("server_cpu", {})
+        procs = ", ".join(f'{p["name"]} {p.get("us_per_delivered", 0):.0f}'
+                          for p in cpu.get("processes", []))
+        print(f'| {b} | {rate} | {r["rates"]["delivered_per_sec"]:.0f} | '
+              f'{d.get("p50", 0):.1f} / {d.get("p99", 0):.1f} | {c.get("send_errors", 0)} | '
+              f'{c.get("missing", 0)}/{c.get("duplicates", 0)}/{c.get("reordered", 0)} | '
+              f'{cpu.get("us_per_delivered", 0):.0f} | {procs} |')
+EOF
