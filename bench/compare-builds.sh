@@ -59,6 +59,7 @@ for index in "${!BUILDS[@]}"; do
   say "server processes: $pids"
   for rate in "${RATES[@]}"; do
     json="$OUT/build$index-chat-$rate.json"
+    # Exit status 1 is a run that found problems (losses under overload): it goes in the table.
     "$BENCH" chat --connections "$CONNECTIONS" --rate "$rate" --duration "$DURATION" --drain 10 \
       --server-pids "$pids" --no-progress --json "$json" >"$OUT/build$index-chat-$rate.txt" || true
     say "$(grep -E 'delivered \(msgs/s\)|server cpu' "$OUT/build$index-chat-$rate.txt" | tr -s ' ' |
