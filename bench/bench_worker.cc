@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/bench_loop.h"
 #include "bench/device.h"
+#include "common/clock.h"
 #include "common/token.h"
 #include "nlohmann/json.hpp"
 
@@ -54,9 +55,7 @@ void BuildDevices(const BenchOptions& o, uint32_t worker, std::vector<Device>* d
   const uint32_t base =
       worker * (o.connections / o.procs) +
       (o.scenario == Scenario::kConnect ? std::min(worker, o.connections % o.procs) : 0);
-  const int64_t exp = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count() +
+  const int64_t exp = common::UnixMillis() / 1000 +
                       static_cast<int64_t>(o.duration_sec + o.setup_timeout_sec + o.drain_sec) +
                       3600;
   *devices = std::vector<Device>(per_worker);

@@ -7,14 +7,13 @@
 #include <sstream>
 
 #include "absl/strings/numbers.h"
+#include "common/clock.h"
 #include "fmt/format.h"
 
 namespace im::bench {
 namespace {
 
-double WallSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double WallSeconds() { return static_cast<double>(common::SteadyMillis()) / 1000.0; }
 
 std::string CommOf(pid_t pid) {
   std::ifstream in(fmt::format("/proc/{}/comm", pid));

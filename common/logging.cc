@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "google/protobuf/stubs/logging.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -136,9 +137,7 @@ ScopedRequestId::ScopedRequestId(std::string_view request_id)
 ScopedRequestId::~ScopedRequestId() { current_request_id = std::move(previous_); }
 
 bool LogRateLimiter::Allow(uint64_t* suppressed) {
-  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::steady_clock::now().time_since_epoch())
-                             .count();
+  const int64_t now_ms = SteadyMillis();
   int64_t next_allowed = next_allowed_ms_.load(std::memory_order_relaxed);
   while (now_ms >= next_allowed) {
     // Of the callers that find the window open, exactly one wins the exchange; the others see

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "common/clock.h"
 #include "common/logging.h"
 #include "fmt/format.h"
 #include "gateway/worker_loop.h"
@@ -251,10 +252,7 @@ void Connection::HandleActiveFrame(im::v1::Frame&& frame) {
     case F::kPing: {
       F pong;
       pong.set_id(frame.id());
-      pong.mutable_pong()->set_server_time_ms(
-          static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count()));
+      pong.mutable_pong()->set_server_time_ms(common::UnixMillis());
       WriteFrame(pong);
       return;
     }

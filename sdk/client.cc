@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/base64url.h"
+#include "common/clock.h"
 #include "nlohmann/json.hpp"
 #include "sdk/client_core.h"
 #include "sdk/in_memory_state_store.h"
@@ -19,12 +20,6 @@ std::string NewClientMsgId() {
   thread_local std::mt19937_64 random{std::random_device{}() ^
                                       (uint64_t{std::random_device{}()} << 32)};
   return absl::StrFormat("%016x%016x", random(), random());
-}
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // The response's own status when the request got an answer, else why it did not.
@@ -103,7 +98,7 @@ std::string Client::SendTo(const std::string& to_uid, std::string body, int type
 
 std::string Client::Queue(PendingSend send) {
   send.client_msg_id = NewClientMsgId();
-  send.created_ms = WallMs();
+  send.created_ms = common::UnixMillis();
   std::string id = send.client_msg_id;
   const bool queued = core_->Post(
       [core = core_.get(), send = std::move(send)]() mutable { core->QueueSend(std::move(send)); });

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/frame_codec.h"
 #include "sdk/wire_conversions.h"
 
@@ -20,18 +21,6 @@ constexpr size_t kTaskQueueCapacity = 100'000;
 constexpr uint32_t kConversationPage = 100;
 // Room in a frame beside the body (ids, conversation, framing).
 constexpr size_t kSendOverheadBytes = 1024;
-
-int64_t MonotonicMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Codes after which the same send may succeed later; it is retried with the same client_msg_id.
 bool IsRetryable(int code) {
@@ -154,7 +143,7 @@ void ClientCore::SetState(ConnectionState state, Status reason) {
 void ClientCore::OnTick(uv_timer_t* timer) { static_cast<ClientCore*>(timer->data)->Tick(); }
 
 void ClientCore::Tick() {
-  const int64_t now = MonotonicMs();
+  const int64_t now = common::SteadyMillis();
   ExpireRequests(now);
   ExpireSends();
   if (running_ && connection_ == nullptr && reconnect_at_ms_ <= now &&
@@ -179,7 +168,7 @@ void ClientCore::Tick() {
     last_ping_ms_ = now;
     im::v1::Frame ping;
     ping.set_id(next_frame_id_++);
-    ping.mutable_ping()->set_client_time_ms(WallMs());
+    ping.mutable_ping()->set_client_time_ms(common::UnixMillis());
     Write(ping);
   }
   StartDueSyncs();
@@ -220,7 +209,7 @@ void ClientCore::ReplaceToken(std::string token) {
 void ClientCore::Connect() {
   const std::string& address = options_.gateways[gateway_index_ % options_.gateways.size()];
   Log(0, "connecting to " + address);
-  attempt_deadline_ms_ = MonotonicMs() + options_.connect_timeout_ms;
+  attempt_deadline_ms_ = common::SteadyMillis() + options_.connect_timeout_ms;
   last_error_.clear();
   connection_ = std::make_unique<GatewayConnection>(
       &loop_, address, options_.max_frame_bytes, static_cast<GatewayConnection::Listener*>(this));
@@ -256,8 +245,8 @@ void ClientCore::Drop(const std::string& reason, int64_t reconnect_after_ms) {
   for (auto& [id, request] : requests_) request.on_wire = false;
   Log(1, (was_logged_in ? "disconnected: " : "connection attempt failed: ") + reason);
   if (!options_.gateways.empty()) gateway_index_ = (gateway_index_ + 1) % options_.gateways.size();
-  reconnect_at_ms_ =
-      MonotonicMs() + (reconnect_after_ms >= 0 ? reconnect_after_ms : backoff_.NextDelayMs());
+  reconnect_at_ms_ = common::SteadyMillis() +
+                     (reconnect_after_ms >= 0 ? reconnect_after_ms : backoff_.NextDelayMs());
   const ConnectionState state = state_.load();
   if (running_ && state != ConnectionState::kKicked && state != ConnectionState::kAuthFailed) {
     SetState(ConnectionState::kConnecting, Status{im::v1::UNAVAILABLE, reason});
@@ -269,7 +258,7 @@ void ClientCore::Write(const im::v1::Frame& frame) {
 }
 
 void ClientCore::OnFrame(im::v1::Frame&& frame) {
-  last_received_ms_ = MonotonicMs();
+  last_received_ms_ = common::SteadyMillis();
   switch (frame.body_case()) {
     case im::v1::Frame::kLoginResp:
       if (frame.id() == login_frame_id_) OnLoginResp(frame.login_resp());
@@ -333,7 +322,7 @@ void ClientCore::OnLoggedIn(const im::v1::LoginResp& resp) {
   logged_in_uid_ = resp.uid();
   backoff_.Reset();
   heartbeat_ms_ = std::max<int64_t>(1000, int64_t{resp.heartbeat_sec()} * 1000);
-  last_ping_ms_ = MonotonicMs();
+  last_ping_ms_ = common::SteadyMillis();
   if (uid_.empty()) {
     uid_ = resp.uid();
     LoadState();
@@ -354,7 +343,7 @@ void ClientCore::Request(im::v1::Frame request, bool resend_on_reconnect, Respon
   PendingRequest& pending = requests_[id];
   pending.frame = std::move(request);
   pending.handler = std::move(handler);
-  pending.deadline_ms = MonotonicMs() + options_.request_timeout_ms;
+  pending.deadline_ms = common::SteadyMillis() + options_.request_timeout_ms;
   pending.resend_on_reconnect = resend_on_reconnect;
   if (logged_in_) SendRequest(id, pending);
 }
@@ -446,7 +435,7 @@ void ClientCore::PumpOutbox() {
                           ? options_.max_sends_in_flight - outbox_.in_flight_count()
                           : 0;
   if (room == 0) return;
-  const int64_t now = MonotonicMs();
+  const int64_t now = common::SteadyMillis();
   for (PendingSend& send : outbox_.TakeReady(now, room)) {
     im::v1::Frame frame;
     frame.set_id(next_frame_id_++);
@@ -470,7 +459,7 @@ void ClientCore::OnSendResp(uint64_t frame_id, const im::v1::SendResp& resp) {
   if (IsRetryable(code)) {
     Log(0, absl::StrCat("send ", client_msg_id, " will be retried: ", im::v1::Code_Name(code)));
     outbox_.Requeue(client_msg_id,
-                    MonotonicMs() + options_.reconnect_initial_ms + backoff_.Jitter(1000));
+                    common::SteadyMillis() + options_.reconnect_initial_ms + backoff_.Jitter(1000));
     return;
   }
   std::optional<PendingSend> send = outbox_.Remove(client_msg_id);
@@ -494,7 +483,7 @@ void ClientCore::OnSendResp(uint64_t frame_id, const im::v1::SendResp& resp) {
     std::vector<Message> messages;
     messages.push_back(std::move(own));
     if (std::optional<Inbox::Delivery> delivery =
-            inbox_.Receive(resp.conv_id(), std::move(messages), MonotonicMs())) {
+            inbox_.Receive(resp.conv_id(), std::move(messages), common::SteadyMillis())) {
       Deliver(std::move(*delivery));
     }
   }
@@ -521,7 +510,7 @@ void ClientCore::ReportSendResult(const PendingSend& send, const Status& status,
 }
 
 void ClientCore::ExpireSends() {
-  for (const PendingSend& send : outbox_.TakeExpired(WallMs())) {
+  for (const PendingSend& send : outbox_.TakeExpired(common::UnixMillis())) {
     if (store_ != nullptr && !uid_.empty())
       store_->RemovePending(uid_, send.client_msg_id).IgnoreError();
     ReportSendResult(send, Status{im::v1::DEADLINE_EXCEEDED, "not sent within the send timeout"},
@@ -537,7 +526,7 @@ void ClientCore::OnPush(const im::v1::MessagePush& push) {
   for (const im::v1::Message& message : push.messages()) {
     by_conversation[message.conv_id()].push_back(MessageOf(message));
   }
-  const int64_t now = MonotonicMs();
+  const int64_t now = common::SteadyMillis();
   for (auto& [conv_id, messages] : by_conversation) {
     if (std::optional<Inbox::Delivery> delivery =
             inbox_.Receive(conv_id, std::move(messages), now)) {
@@ -573,7 +562,7 @@ void ClientCore::ListConversationsForSync(std::string page_token,
               return ListConversationsForSync(resp.next_page_token(), std::move(*collected));
             }
             listing_ = false;
-            for (Inbox::Delivery& delivery : inbox_.Bind(*collected, MonotonicMs())) {
+            for (Inbox::Delivery& delivery : inbox_.Bind(*collected, common::SteadyMillis())) {
               Deliver(std::move(delivery));
             }
             StartDueSyncs();
@@ -582,14 +571,14 @@ void ClientCore::ListConversationsForSync(std::string page_token,
 
 void ClientCore::StartDueSyncs() {
   if (!logged_in_ || !inbox_.bound()) return;
-  for (Inbox::SyncRequest& sync : inbox_.TakeDueSyncs(MonotonicMs())) {
+  for (Inbox::SyncRequest& sync : inbox_.TakeDueSyncs(common::SteadyMillis())) {
     im::v1::Frame frame;
     frame.mutable_sync_req()->set_conv_id(sync.conv_id);
     frame.mutable_sync_req()->set_after_seq(sync.after_seq);
     frame.mutable_sync_req()->set_limit(options_.sync_page);
     Request(std::move(frame), false,
             [this, conv_id = sync.conv_id](const Status& status, const im::v1::Frame* response) {
-              const int64_t now = MonotonicMs();
+              const int64_t now = common::SteadyMillis();
               if (!status.ok()) return inbox_.OnSyncFailed(conv_id, true, now);
               const im::v1::SyncResp& resp = response->sync_resp();
               const int code = resp.status().code();
@@ -615,7 +604,7 @@ void ClientCore::StartDueSyncs() {
 }
 
 void ClientCore::FlushAcks() {
-  last_ack_ms_ = MonotonicMs();
+  last_ack_ms_ = common::SteadyMillis();
   std::map<std::string, uint64_t> moved = inbox_.TakeMovedCursors();
   if (moved.empty()) return;
   im::v1::Frame frame;

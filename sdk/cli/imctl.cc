@@ -6,6 +6,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "common/clock.h"
 #include "common/token.h"
 
 int main(int argc, char** argv) {
@@ -32,9 +33,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "imctl token: --uid and a secret are required\n");
     return 2;
   }
-  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now = im::common::UnixMillis() / 1000;
   im::common::TokenClaims claims;
   claims.uid = uid;
   claims.exp_unix_sec = now + ttl_sec;
