@@ -328,6 +328,12 @@ void Connection::WriteBuffer(std::shared_ptr<const std::string> shared, std::str
   }
   out_.push_back(OutFrame{std::move(shared), std::move(owned)});
   out_bytes_ += size;
+  // A burst this large goes to the kernel now: the queue then never holds much more than this,
+  // and the slow-consumer bound keeps measuring what the kernel would not take.
+  if (out_bytes_ >= kFlushAtBytes) {
+    Flush();
+    return;
+  }
   if (!flush_scheduled_) {
     flush_scheduled_ = true;
     loop_->ScheduleFlush(id_);
@@ -335,7 +341,6 @@ void Connection::WriteBuffer(std::shared_ptr<const std::string> shared, std::str
 }
 
 void Connection::Flush() {
-  flush_scheduled_ = false;
   if (out_.empty() || state_ == State::kClosed) return;
   std::vector<uv_buf_t> bufs;
   bufs.reserve(out_.size());

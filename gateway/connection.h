@@ -71,6 +71,11 @@ class Connection {
   // one uv_write). Loop thread; WorkerLoop calls it once per iteration for the connections that
   // queued something.
   void Flush();
+  // Flush() for WorkerLoop's flush list, which holds the connection once until this call.
+  void FlushScheduled() {
+    flush_scheduled_ = false;
+    Flush();
+  }
 
   // A response from logic for a request this connection forwarded.
   void OnLogicResponse(std::optional<im::v1::Frame> response);
@@ -97,6 +102,8 @@ class Connection {
 
  private:
   struct WriteRequest;
+  // Queued bytes that are written at once rather than at the end of the loop iteration.
+  static constexpr uint64_t kFlushAtBytes = 64 * 1024;
   // A queued frame: shared by many connections (a push, serialized once) or this one's own.
   struct OutFrame {
     std::shared_ptr<const std::string> shared;

@@ -131,7 +131,7 @@ void WorkerLoop::FlushScheduled() {
   // A flush can close a connection, whose callbacks may queue more: take the list first.
   flushing_.swap(to_flush_);
   for (common::ConnId id : flushing_) {
-    if (Connection* connection = Find(id)) connection->Flush();
+    if (Connection* connection = Find(id)) connection->FlushScheduled();
   }
   flushing_.clear();
 }

@@ -378,6 +378,28 @@ TEST_F(GatewayTest, FramesQueuedInOneLoopIterationLeaveInOneWrite) {
     EXPECT_EQ(got->message_push().messages(0).body().size(), 100u);
   }
   EXPECT_EQ(CounterTotal(registry_, "im_gateway_writes_total") - writes_before, 1.0);
+
+  // A burst past 64 KiB is written as it grows instead of being held for the whole iteration.
+  constexpr int kBigFrames = 20;
+  im::v1::PushRequest burst;
+  for (int i = 0; i < kBigFrames; ++i) burst.add_conn_ids(ConnIdOfLogin(0));
+  Frame big;
+  big.mutable_message_push()->add_messages()->set_body(std::string(10 * 1024, 'B'));
+  burst.set_frame(big.SerializeAsString());
+  const double writes_before_burst = CounterTotal(registry_, "im_gateway_writes_total");
+  grpc::ClientContext burst_context;
+  burst_context.set_deadline(std::chrono::system_clock::now() + kWait);
+  ASSERT_TRUE(GatewayStub()->Push(&burst_context, burst, &reply).ok());
+  EXPECT_EQ(reply.delivered(), static_cast<uint32_t>(kBigFrames));
+  for (int i = 0; i < kBigFrames; ++i) {
+    std::optional<Frame> got = client->Receive(kWait);
+    ASSERT_TRUE(got && got->has_message_push()) << "big frame " << i;
+    EXPECT_EQ(got->message_push().messages(0).body().size(), 10u * 1024);
+  }
+  const double burst_writes =
+      CounterTotal(registry_, "im_gateway_writes_total") - writes_before_burst;
+  EXPECT_GE(burst_writes, 3.0);  // about 200 KiB in writes of about 64 KiB
+  EXPECT_LE(burst_writes, 8.0);
 }
 
 TEST_F(GatewayTest, AFlushTheSocketCannotTakeAtOnceLeavesWholeAndInOrder) {
