@@ -7,6 +7,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "common/bounded_executor.h"
+#include "common/clock.h"
 #include "im/v1/logic.pb.h"
 #include "logic/conversation_id.h"
 #include "logic/fanout_bus.h"
@@ -48,7 +49,7 @@ class ChatService {
  public:
   template <typename Response>
   using Respond = absl::AnyInvocable<void(Response) &&>;
-  using Clock = std::function<int64_t()>;  // Unix milliseconds
+  using Clock = common::MillisClock;  // Unix milliseconds
 
   ChatService(const LogicOptions& options, ChatDependencies deps, Clock now_ms);
 

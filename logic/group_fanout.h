@@ -4,6 +4,7 @@
 #include <functional>
 #include <vector>
 
+#include "common/clock.h"
 #include "im/v1/logic.pb.h"
 #include "logic/gateway_pusher.h"
 #include "logic/logic_metrics.h"
@@ -21,7 +22,7 @@ namespace im::logic {
 // after that. Offline members (and any push that failed) get the messages by Sync.
 class GroupFanout {
  public:
-  using Clock = std::function<int64_t()>;  // Unix milliseconds
+  using Clock = common::MillisClock;  // Unix milliseconds
 
   GroupFanout(MemberLists* members, store::SessionRegistry* sessions, GatewayPusher* pusher,
               size_t lookup_page, std::chrono::milliseconds push_timeout, LogicMetrics* metrics,

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/functional/any_invocable.h"
+#include "common/clock.h"
 #include "im/v1/logic.pb.h"
 #include "logic/logic_options.h"
 #include "logic/member_lists.h"
@@ -26,7 +27,7 @@ class GroupService {
  public:
   template <typename Response>
   using Respond = absl::AnyInvocable<void(Response) &&>;
-  using Clock = std::function<int64_t()>;  // Unix milliseconds
+  using Clock = common::MillisClock;  // Unix milliseconds
 
   GroupService(const LogicOptions& options, store::GroupStore* groups,
                store::MessageStore* messages, MemberLists* members, MsgIdGenerator* ids,

@@ -10,6 +10,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "common/clock.h"
 #include "logic/logic_metrics.h"
 #include "store/message_store.h"
 
@@ -22,7 +23,7 @@ namespace im::logic {
 class MessageWriter {
  public:
   using Done = absl::AnyInvocable<void(absl::StatusOr<store::AppendOutcome>) &&>;
-  using Clock = std::function<int64_t()>;  // Unix milliseconds
+  using Clock = common::MillisClock;  // Unix milliseconds
 
   struct Options {
     size_t writers = 2;

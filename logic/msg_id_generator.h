@@ -4,6 +4,8 @@
 #include <functional>
 #include <mutex>
 
+#include "common/clock.h"
+
 namespace im::logic {
 
 // Cluster-unique, time-ordered 64-bit message ids (DESIGN.md section 5):
@@ -13,7 +15,7 @@ namespace im::logic {
 // last one it issued). Thread-safe.
 class MsgIdGenerator {
  public:
-  using Clock = std::function<int64_t()>;  // Unix milliseconds
+  using Clock = common::MillisClock;  // Unix milliseconds
 
   static constexpr int kNodeBits = 10;
   static constexpr int kSequenceBits = 12;

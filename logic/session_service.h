@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "common/clock.h"
 #include "common/token.h"
 #include "im/v1/logic.pb.h"
 #include "logic/gateway_pusher.h"
@@ -15,7 +16,7 @@ namespace im::logic {
 // call it at once.
 class SessionService {
  public:
-  using Clock = std::function<int64_t()>;  // Unix milliseconds
+  using Clock = common::MillisClock;  // Unix milliseconds
 
   SessionService(const LogicOptions& options, store::SessionRegistry* sessions,
                  GatewayPusher* pusher, Clock now_ms);

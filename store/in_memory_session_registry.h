@@ -5,6 +5,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/clock.h"
 #include "store/session_registry.h"
 
 namespace im::store {
@@ -13,7 +14,7 @@ namespace im::store {
 // injected clock (milliseconds), so tests need no sleeps.
 class InMemorySessionRegistry final : public SessionRegistry {
  public:
-  using Clock = std::function<int64_t()>;
+  using Clock = common::MillisClock;
 
   InMemorySessionRegistry(int64_t ttl_ms, Clock now_ms);
 

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/clock.h"
 #include "store/ttl_map.h"
 
 namespace im::store {
@@ -13,7 +14,7 @@ namespace im::store {
 // clock (milliseconds). Expired entries are dropped when read or overwritten.
 class InMemoryTtlMap final : public TtlMap {
  public:
-  using Clock = std::function<int64_t()>;
+  using Clock = common::MillisClock;
   explicit InMemoryTtlMap(Clock now_ms) : now_ms_(std::move(now_ms)) {}
 
   absl::Status Put(std::string_view key, std::string_view value, int64_t ttl_ms) override;
