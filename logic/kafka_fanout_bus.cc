@@ -219,23 +219,28 @@ void KafkaFanoutBus::FallBack(UnackedRecords::Entry entry) {
 }
 
 void KafkaFanoutBus::DeliverOnce(const std::vector<im::v1::FanoutRecord>& batch) {
-  std::vector<im::v1::FanoutRecord> fresh;
+  std::vector<bool> first_time(batch.size());
+  size_t repeats = 0;
   const im::v1::FanoutRecord* first_repeat = nullptr;
-  for (const im::v1::FanoutRecord& record : batch) {
-    if (delivered_.FirstTime(record.message().conv_id(), record.message().seq())) {
-      fresh.push_back(record);
-    } else if (first_repeat == nullptr) {
-      first_repeat = &record;
-    }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const im::v1::Message& message = batch[i].message();
+    first_time[i] = delivered_.FirstTime(message.conv_id(), message.seq());
+    if (first_time[i]) continue;
+    if (repeats++ == 0) first_repeat = &batch[i];
   }
-  if (first_repeat != nullptr) {
-    const size_t repeats = batch.size() - fresh.size();
-    metrics_->fanout_repeats_skipped.Increment(static_cast<double>(repeats));
-    IM_LOG_RATE_LIMITED(spdlog::level::info,
-                        "fan-out: {} of {} records delivered by this node already, not pushed "
-                        "again (first {}#{})",
-                        repeats, batch.size(), first_repeat->message().conv_id(),
-                        first_repeat->message().seq());
+  if (repeats == 0) {
+    deliver_(batch);  // the usual case: nothing to copy
+    return;
+  }
+  metrics_->fanout_repeats_skipped.Increment(static_cast<double>(repeats));
+  IM_LOG_RATE_LIMITED(spdlog::level::info,
+                      "fan-out: {} of {} records delivered by this node already, not pushed "
+                      "again (first {}#{})",
+                      repeats, batch.size(), first_repeat->message().conv_id(),
+                      first_repeat->message().seq());
+  std::vector<im::v1::FanoutRecord> fresh;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (first_time[i]) fresh.push_back(batch[i]);
   }
   if (!fresh.empty()) deliver_(fresh);
 }

@@ -922,29 +922,45 @@ struct GroupStream {
   }
 };
 
+// A cluster on a broker of its own, with a steady group stream (two senders, four messages at a
+// time, `pause` after each) already fanning out: for the tests that stop or pause the broker
+// under it. Members are destroyed in reverse: devices, then the cluster, then the broker.
+struct StreamOnOwnKafka {
+  OwnKafka kafka;
+  std::unique_ptr<LocalCluster> cluster;
+  GroupStream stream;
+
+  // Expects each step to work; false after a failed one.
+  bool Start(Millis pause) {
+    if (!kafka.Start()) return false;
+    ClusterOptions options = GroupClusterOptions();
+    options.kafka_brokers = kafka.address();
+    cluster = std::make_unique<LocalCluster>(options);
+    if (!cluster->Start() || !stream.SetUp(*cluster, 20, 10, {0, 5}, 100'000, 4)) return false;
+    for (const auto& sender : stream.run.senders()) sender->pause = pause;
+    stream.run.Start();
+    const bool fanning_out = PollAllUntil(
+        stream.receivers,
+        [&] { return stream.receivers.front()->PushedSeqCount(stream.conv) >= 20; },
+        Millis(60'000));
+    EXPECT_TRUE(fanning_out) << "no fan-out before the broker was disturbed";
+    return fanning_out;
+  }
+};
+
 // e. The Kafka broker stops for ten seconds in the middle of a send stream and starts again.
 // Sends may fail while it is down (and are retried), but every acknowledged one reaches every
 // online member, and none is stored twice.
 TEST(GroupTest, KafkaStoppedForTenSecondsLosesNoAcknowledgedMessage) {
-  OwnKafka kafka;  // declared first: outlives the cluster
-  ASSERT_TRUE(kafka.Start());
-  ClusterOptions options = GroupClusterOptions();
-  options.kafka_brokers = kafka.address();
-  LocalCluster cluster(options);
-  ASSERT_TRUE(cluster.Start());
-  // A steady stream (a few batches a second) that runs until told to stop.
-  GroupStream stream;
-  ASSERT_TRUE(stream.SetUp(cluster, 20, 10, {0, 5}, 100'000, 4));
-  for (const auto& sender : stream.run.senders()) sender->pause = Millis(200);
+  StreamOnOwnKafka fault;
+  ASSERT_TRUE(fault.Start(Millis(200)));
+  OwnKafka& kafka = fault.kafka;
+  LocalCluster& cluster = *fault.cluster;
+  GroupStream& stream = fault.stream;
   SenderRun& run = stream.run;
   const std::vector<TestDevice*>& online = stream.online;
   const std::vector<TestDevice*>& receivers = stream.receivers;
   const std::string& conv = stream.conv;
-  run.Start();
-  // Fan-out works before the outage.
-  EXPECT_TRUE(PollAllUntil(
-      receivers, [&] { return receivers.front()->PushedSeqCount(conv) >= 20; }, Millis(60'000)))
-      << "no fan-out before the broker was stopped";
   const int acknowledged_before = run.acknowledged();
   const auto stop_start = Clock::now();
   ASSERT_TRUE(kafka.Stop());
@@ -1039,20 +1055,11 @@ TEST(GroupTest, ConsumerGroupRebalancesDuringAStreamPushNothingTwice) {
 // sends keep succeeding; when the broker wakes it stores those records as well and the consumer
 // reads them: the members are still pushed each message exactly once.
 TEST(GroupTest, KafkaPausedDuringAStreamPushesNothingTwice) {
-  OwnKafka kafka;  // declared first: outlives the cluster
-  ASSERT_TRUE(kafka.Start());
-  ClusterOptions options = GroupClusterOptions();
-  options.kafka_brokers = kafka.address();
-  LocalCluster cluster(options);
-  ASSERT_TRUE(cluster.Start());
-  GroupStream stream;
-  ASSERT_TRUE(stream.SetUp(cluster, 20, 10, {0, 5}, 100'000, 4));
-  for (const auto& sender : stream.run.senders()) sender->pause = Millis(100);
-  stream.run.Start();
-  ASSERT_TRUE(PollAllUntil(
-      stream.receivers, [&] { return stream.receivers.front()->PushedSeqCount(stream.conv) >= 20; },
-      Millis(60'000)))
-      << "no fan-out before the pause";
+  StreamOnOwnKafka fault;
+  ASSERT_TRUE(fault.Start(Millis(100)));
+  OwnKafka& kafka = fault.kafka;
+  LocalCluster& cluster = *fault.cluster;
+  GroupStream& stream = fault.stream;
   ASSERT_TRUE(kafka.Pause());
   PollAllFor(stream.receivers, Millis(4'000));
   ASSERT_TRUE(kafka.Resume());
