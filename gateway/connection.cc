@@ -5,6 +5,7 @@
 #include "common/clock.h"
 #include "common/logging.h"
 #include "fmt/format.h"
+#include "gateway/request_frames.h"
 #include "gateway/worker_loop.h"
 
 namespace im::gateway {
@@ -265,6 +266,11 @@ void Connection::HandleActiveFrame(im::v1::Frame&& frame) {
     default:
       break;
   }
+  if (!IsClientRequest(frame)) {
+    SendError(frame.id(), im::v1::UNEXPECTED_FRAME,
+              "the server does not accept this frame from a client");
+    return;
+  }
   if (in_flight_ >= loop_->options().max_in_flight_per_connection) {
     loop_->metrics().too_many_in_flight.Increment();
     SendError(frame.id(), im::v1::TOO_MANY_IN_FLIGHT, "too many requests outstanding");
@@ -273,14 +279,15 @@ void Connection::HandleActiveFrame(im::v1::Frame&& frame) {
   in_flight_++;
   WorkerLoop* loop = loop_;
   const common::ConnId id = id_;
-  loop_->logic().Forward(
-      MakeCaller(frame.id()), std::move(frame),
-      [loop, id](std::optional<im::v1::Frame> response) mutable {
-        auto shared = std::make_shared<std::optional<im::v1::Frame>>(std::move(response));
-        loop->PostToConnection(
-            id, [shared](Connection& c) { c.OnLogicResponse(std::move(*shared)); },
-            [loop] { loop->metrics().late_responses.Increment(); });
-      });
+  // Answered on this loop's thread.
+  loop_->logic_stream().Submit(MakeCaller(frame.id()), std::move(frame),
+                               [loop, id](std::optional<im::v1::Frame> response) {
+                                 if (Connection* connection = loop->Find(id)) {
+                                   connection->OnLogicResponse(std::move(response));
+                                 } else {
+                                   loop->metrics().late_responses.Increment();
+                                 }
+                               });
 }
 
 void Connection::OnLogicResponse(std::optional<im::v1::Frame> response) {

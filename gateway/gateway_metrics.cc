@@ -61,6 +61,15 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
                         .Help("Latency of calls to logic")
                         .Register(registry)
                         .Add({}, common::LatencyBuckets())),
+      logic_batch_entries(prometheus::BuildHistogram()
+                              .Name("im_gateway_logic_batch_entries")
+                              .Help("Client requests per batch written to logic")
+                              .Register(registry)
+                              .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32,
+                                                                               64, 128, 256, 512})),
+      logic_streams_opened(MakeCounter(registry, "im_gateway_logic_streams_opened_total",
+                                       "Streams opened to logic (one per worker loop, then one "
+                                       "per stream that ended)")),
       loop_queue_depth(prometheus::BuildGauge()
                            .Name("im_gateway_loop_queue_depth")
                            .Help("Tasks waiting in a worker loop's queue")

@@ -39,7 +39,10 @@ struct GatewayMetrics {
   prometheus::Counter& loop_queue_full;  // posts refused by a full loop queue
   prometheus::Counter& logic_errors;     // calls to logic that failed (any gRPC error)
   prometheus::Counter& too_many_in_flight;
-  prometheus::Histogram& logic_latency;  // seconds, per call to logic
+  prometheus::Histogram& logic_latency;        // seconds, per request answered by logic
+  prometheus::Histogram& logic_batch_entries;  // requests per IngressBatch written to logic
+  prometheus::Counter& logic_streams_opened;   // LogicService.Stream calls (one per loop, then
+                                               // one per broken stream)
   // Tasks waiting in each worker loop's queue, by loop index (sampled by the loop's sweep).
   prometheus::Family<prometheus::Gauge>& loop_queue_depth;
   prometheus::Gauge& draining;   // 1 from the start of the drain

@@ -28,6 +28,8 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
   o.idle_heartbeats = config.GetU32("gateway.idle_heartbeats", o.idle_heartbeats, 1, 100);
   o.close_linger_ms = config.GetU32("gateway.close_linger_ms", o.close_linger_ms, 10);
   o.logic_timeout_ms = config.GetU32("gateway.logic_timeout_ms", o.logic_timeout_ms, 10);
+  o.logic_stream_max_waiting =
+      config.GetU32("gateway.logic_stream_max_waiting", o.logic_stream_max_waiting, 1);
   o.session_refresh_ms = config.GetU32("gateway.session_refresh_ms", o.session_refresh_ms, 100);
   o.session_refresh_batch =
       config.GetU32("gateway.session_refresh_batch", o.session_refresh_batch, 1, 100'000);

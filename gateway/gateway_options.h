@@ -33,6 +33,8 @@ struct GatewayOptions {
   uint32_t idle_heartbeats = 3;       // silent this many heartbeats: closed
   uint32_t close_linger_ms = 2'000;   // a closing connection that does not drain is cut
   uint32_t logic_timeout_ms = 5'000;  // deadline of every call to logic
+  // Client requests one worker loop may have waiting for logic; more are refused at once.
+  uint32_t logic_stream_max_waiting = 20'000;
   uint32_t session_refresh_ms = 30'000;
   uint32_t session_refresh_batch = 1'000;
   uint32_t drain_timeout_ms = 25'000;  // after SIGTERM, how long clients get to leave

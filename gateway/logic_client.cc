@@ -20,27 +20,20 @@ absl::Status ToAbsl(const grpc::Status& status) {
 }
 
 // A call that fails UNAVAILABLE did not reach logic, or reached a node that went away mid-call
-// (a rolling update, a crash): it is tried again, and round robin picks another node. Only the
-// methods that are safe to repeat are listed: Send is idempotent by client_msg_id, cursors only
-// move forward, sessions are keyed by connection. Group create, join, leave and set-role are not
-// (a repeat could create a second group or answer "already a member"), so a client retries those.
-// gRPC itself replays calls a server refused before processing (GOAWAY) without counting them.
-// CANCELLED is retried too: the gateway never cancels these calls itself (its own deadline ends
-// them DEADLINE_EXCEEDED), so a CANCELLED comes from a logic node shutting down, which cancels
-// the calls it had received but not yet started (seen in the rolling-update drill, 1 run in 10).
+// (a rolling update, a crash): it is tried again, and round robin picks another node. These
+// methods are safe to repeat: sessions are keyed by connection. (Client requests travel on
+// LogicStream, which resends what is safe itself.) gRPC itself replays calls a server refused
+// before processing (GOAWAY) without counting them. CANCELLED is retried too: the gateway never
+// cancels these calls itself (its own deadline ends them DEADLINE_EXCEEDED), so a CANCELLED comes
+// from a logic node shutting down, which cancels the calls it had received but not yet started
+// (seen in the rolling-update drill, 1 run in 10).
 constexpr char kServiceConfig[] = R"json({
   "methodConfig": [{
     "name": [
       {"service": "im.v1.LogicService", "method": "Login"},
       {"service": "im.v1.LogicService", "method": "Disconnect"},
       {"service": "im.v1.LogicService", "method": "RefreshSessions"},
-      {"service": "im.v1.LogicService", "method": "RegisterGateway"},
-      {"service": "im.v1.LogicService", "method": "Send"},
-      {"service": "im.v1.LogicService", "method": "Ack"},
-      {"service": "im.v1.LogicService", "method": "Sync"},
-      {"service": "im.v1.LogicService", "method": "Conversations"},
-      {"service": "im.v1.LogicService", "method": "Read"},
-      {"service": "im.v1.LogicService", "method": "GroupMembers"}
+      {"service": "im.v1.LogicService", "method": "RegisterGateway"}
     ],
     "retryPolicy": {
       "maxAttempts": 4,
@@ -63,6 +56,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // Reconnect quickly after a logic restart instead of backing off for up to two minutes.
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2'000);
+  // An EgressBatch holds many answers (Sync pages among them).
+  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  args.SetMaxSendMessageSize(64 * 1024 * 1024);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -157,98 +153,5 @@ IM_PLAIN_CALL(Login, true)
 IM_PLAIN_CALL(RefreshSessions, false)
 IM_PLAIN_CALL(RegisterGateway, false)
 #undef IM_PLAIN_CALL
-
-template <typename Request, typename Response, typename ClientRequest, typename Invoke>
-void LogicClient::ForwardUnary(const im::v1::Caller& caller, uint64_t frame_id,
-                               ClientRequest* client_request,
-                               Response* (im::v1::Frame::*mutable_response)(), Invoke invoke,
-                               FrameCallback done) {
-  Request request;
-  *request.mutable_caller() = caller;
-  request.mutable_req()->Swap(client_request);
-  StartCall<Request, Response>(
-      std::move(request), invoke,
-      [frame_id, mutable_response, request_id = caller.request_id(), done = std::move(done)](
-          const grpc::Status& status, Response&& response) mutable {
-        im::v1::Frame frame;
-        frame.set_id(frame_id);
-        Response* body = (frame.*mutable_response)();
-        if (status.ok()) {
-          *body = std::move(response);
-        } else {
-          spdlog::debug("request {}: logic call failed: {} {}", request_id,
-                        static_cast<int>(status.error_code()), status.error_message());
-          body->mutable_status()->set_code(CodeFromGrpc(status.error_code()));
-          body->mutable_status()->set_message("logic: " + status.error_message());
-        }
-        std::move(done)(std::move(frame));
-      },
-      /*wait_for_ready=*/true, caller.request_id());
-}
-
-void LogicClient::Forward(const im::v1::Caller& caller, im::v1::Frame request, FrameCallback done) {
-  using F = im::v1::Frame;
-  namespace v1 = im::v1;
-  const uint64_t id = request.id();
-  switch (request.body_case()) {
-    case F::kSendReq:
-      return ForwardUnary<v1::SendRequest, v1::SendResp>(caller, id, request.mutable_send_req(),
-                                                         &F::mutable_send_resp,
-                                                         IM_ASYNC_METHOD(Send), std::move(done));
-    case F::kSyncReq:
-      return ForwardUnary<v1::SyncRequest, v1::SyncResp>(caller, id, request.mutable_sync_req(),
-                                                         &F::mutable_sync_resp,
-                                                         IM_ASYNC_METHOD(Sync), std::move(done));
-    case F::kConversationsReq:
-      return ForwardUnary<v1::ConversationsRequest, v1::ConversationsResp>(
-          caller, id, request.mutable_conversations_req(), &F::mutable_conversations_resp,
-          IM_ASYNC_METHOD(Conversations), std::move(done));
-    case F::kReadReq:
-      return ForwardUnary<v1::ReadRequest, v1::ReadResp>(caller, id, request.mutable_read_req(),
-                                                         &F::mutable_read_resp,
-                                                         IM_ASYNC_METHOD(Read), std::move(done));
-    case F::kGroupCreateReq:
-      return ForwardUnary<v1::GroupCreateRequest, v1::GroupCreateResp>(
-          caller, id, request.mutable_group_create_req(), &F::mutable_group_create_resp,
-          IM_ASYNC_METHOD(GroupCreate), std::move(done));
-    case F::kGroupJoinReq:
-      return ForwardUnary<v1::GroupJoinRequest, v1::GroupJoinResp>(
-          caller, id, request.mutable_group_join_req(), &F::mutable_group_join_resp,
-          IM_ASYNC_METHOD(GroupJoin), std::move(done));
-    case F::kGroupLeaveReq:
-      return ForwardUnary<v1::GroupLeaveRequest, v1::GroupLeaveResp>(
-          caller, id, request.mutable_group_leave_req(), &F::mutable_group_leave_resp,
-          IM_ASYNC_METHOD(GroupLeave), std::move(done));
-    case F::kGroupMembersReq:
-      return ForwardUnary<v1::GroupMembersRequest, v1::GroupMembersResp>(
-          caller, id, request.mutable_group_members_req(), &F::mutable_group_members_resp,
-          IM_ASYNC_METHOD(GroupMembers), std::move(done));
-    case F::kGroupSetRoleReq:
-      return ForwardUnary<v1::GroupSetRoleRequest, v1::GroupSetRoleResp>(
-          caller, id, request.mutable_group_set_role_req(), &F::mutable_group_set_role_resp,
-          IM_ASYNC_METHOD(GroupSetRole), std::move(done));
-    case F::kAckReq: {
-      v1::AckRequest ack;
-      *ack.mutable_caller() = caller;
-      ack.mutable_req()->Swap(request.mutable_ack_req());
-      return StartCall<v1::AckRequest, v1::AckReply>(
-          std::move(ack), IM_ASYNC_METHOD(Ack),
-          [done = std::move(done)](const grpc::Status& status, v1::AckReply&&) mutable {
-            if (!status.ok()) {
-              IM_LOG_RATE_LIMITED(spdlog::level::warn, "logic Ack failed: {}",
-                                  status.error_message());
-            }
-            std::move(done)(std::nullopt);
-          });
-    }
-    default: {
-      F error;
-      error.set_id(id);
-      error.mutable_error()->set_code(v1::UNEXPECTED_FRAME);
-      error.mutable_error()->set_message("the server does not accept this frame from a client");
-      return std::move(done)(std::move(error));
-    }
-  }
-}
 
 }  // namespace im::gateway

@@ -18,14 +18,12 @@
 
 namespace im::gateway {
 
-// The gateway's side of LogicService: one gRPC channel shared by every worker loop.
+// The gateway's side of LogicService: one gRPC channel shared by every worker loop. Client
+// requests travel on each loop's LogicStream; logins and session housekeeping are unary calls.
 // Every call has the configured deadline. Methods may be called from any thread; callbacks run
 // on a gRPC thread, so they must only post to the owning loop (never touch a Connection).
 class LogicClient {
  public:
-  // A response frame for the client (same id as the request), or nullopt for requests that
-  // have no response (AckReq).
-  using FrameCallback = absl::AnyInvocable<void(std::optional<im::v1::Frame>) &&>;
   template <typename Reply>
   using ReplyCallback = absl::AnyInvocable<void(absl::StatusOr<Reply>) &&>;
 
@@ -41,11 +39,8 @@ class LogicClient {
   void RegisterGateway(im::v1::RegisterGatewayRequest request,
                        ReplyCallback<im::v1::RegisterGatewayReply> done);
 
-  // Forwards a client request (any body but login_req and ping) as the matching LogicService
-  // call made on behalf of `caller`. A failed call becomes the response's Status (logic's gRPC
-  // code mapped 1:1), so the client always gets an answer. A body logic does not serve is answered
-  // with UNEXPECTED_FRAME without a call.
-  void Forward(const im::v1::Caller& caller, im::v1::Frame request, FrameCallback done);
+  // Any thread: for LogicStream's calls.
+  im::v1::LogicService::Stub* stub() { return stub_.get(); }
 
   // Blocks until no call is in flight or `timeout` passes; returns whether idle.
   // Used at shutdown so that no callback outlives the objects it posts to.
@@ -68,11 +63,6 @@ class LogicClient {
   void StartCall(Request request, Invoke invoke,
                  absl::AnyInvocable<void(const grpc::Status&, Response&&) &&> done,
                  bool wait_for_ready = true, const std::string& request_id = "");
-
-  template <typename Request, typename Response, typename ClientRequest, typename Invoke>
-  void ForwardUnary(const im::v1::Caller& caller, uint64_t frame_id, ClientRequest* client_request,
-                    Response* (im::v1::Frame::*mutable_response)(), Invoke invoke,
-                    FrameCallback done);
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<im::v1::LogicService::Stub> stub_;

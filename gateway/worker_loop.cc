@@ -40,6 +40,11 @@ WorkerLoop::WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMet
   uv_prepare_init(&loop_, &flush_prepare_);
   flush_prepare_.data = this;
   tasks_.Start();
+  LogicStream::Options stream_options;
+  stream_options.timeout = std::chrono::milliseconds(options.logic_timeout_ms);
+  stream_options.max_waiting = options.logic_stream_max_waiting;
+  logic_stream_ = std::make_unique<LogicStream>(
+      &loop_, logic, stream_options, metrics, [this](Task task) { return Post(std::move(task)); });
 }
 
 WorkerLoop::~WorkerLoop() {
@@ -61,6 +66,7 @@ void WorkerLoop::Start() {
   // Prepare callbacks run right before the loop polls (and may sleep): Redis' beforeSleep.
   uv_prepare_start(&flush_prepare_,
                    [](uv_prepare_t* p) { static_cast<WorkerLoop*>(p->data)->FlushScheduled(); });
+  logic_stream_->Start();
   started_ = true;
   thread_ = std::thread([this] { Run(); });
 }
@@ -134,6 +140,7 @@ void WorkerLoop::FlushScheduled() {
     if (Connection* connection = Find(id)) connection->FlushScheduled();
   }
   flushing_.clear();
+  logic_stream_->Flush();
 }
 
 void WorkerLoop::CloseAll(CloseReason reason) {
@@ -151,6 +158,7 @@ void WorkerLoop::CloseHandles() {
   };
   close(&sweep_timer_);
   close(&refresh_timer_);
+  logic_stream_->Close();
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&flush_prepare_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&flush_prepare_), nullptr);
   }

@@ -18,6 +18,7 @@
 #include "gateway/gateway_metrics.h"
 #include "gateway/gateway_options.h"
 #include "gateway/logic_client.h"
+#include "gateway/logic_stream.h"
 
 namespace im::gateway {
 
@@ -65,12 +66,15 @@ class WorkerLoop {
   const GatewayOptions& options() const { return options_; }
   GatewayMetrics& metrics() { return *metrics_; }
   LogicClient& logic() { return *logic_; }
+  // Where this loop's connections send client requests (all but login and ping).
+  LogicStream& logic_stream() { return *logic_stream_; }
   // One read buffer per loop: libuv calls alloc, read and the read callback back to back for one
   // stream, so connections never hold a read buffer between reads.
   uv_buf_t ReadBuffer();
 
   // Flushes the connection's queued frames when the loop is about to wait for I/O (a uv_prepare
-  // handle), so that what one iteration wrote leaves in one write per connection.
+  // handle), so that what one iteration wrote leaves in one write per connection; the requests
+  // the iteration read leave for logic in one batch the same way.
   void ScheduleFlush(common::ConnId id) { to_flush_.push_back(id); }
   // Moves a connection to the tail of a timeline (it just did something worth a fresh timeout).
   void Touch(Connection* connection, Connection::Timeline timeline);
@@ -97,6 +101,7 @@ class WorkerLoop {
   uv_timer_t refresh_timer_;
   uv_prepare_t flush_prepare_;
   common::LoopTaskQueue tasks_;
+  std::unique_ptr<LogicStream> logic_stream_;
   common::ConnIdAllocator ids_;
   std::thread thread_;
 

@@ -68,6 +68,7 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   o.shutdown_delay_ms = config.GetU32("logic.shutdown_delay_ms", o.shutdown_delay_ms, 0, 600'000);
   o.executor_threads = config.GetU32("logic.executor_threads", o.executor_threads, 1, 1024);
   o.executor_queue = config.GetU32("logic.executor_queue", o.executor_queue, 1);
+  o.stream_max_in_flight = config.GetU32("logic.stream_max_in_flight", o.stream_max_in_flight, 1);
   o.writers = config.GetU32("logic.writers", o.writers, 1, 64);
   o.write_batch_max = config.GetU32("logic.write_batch_max", o.write_batch_max, 1, 10'000);
   o.write_queue = config.GetU32("logic.write_queue", o.write_queue, 1);

@@ -49,6 +49,9 @@ struct LogicOptions {
 
   uint32_t executor_threads = 16;
   uint32_t executor_queue = 10'000;
+  // Requests one gateway stream may have in logic at once; past it, logic stops reading that
+  // stream.
+  uint32_t stream_max_in_flight = 10'000;
   uint32_t writers = 2;  // group-commit threads: while some commit (fsync), others gather
   uint32_t write_batch_max = 256;
   uint32_t write_queue = 20'000;

@@ -10,6 +10,10 @@ namespace im::logic {
 
 using common::UnixMillis;
 
+namespace {
+constexpr int kMaxStreamMessageBytes = 64 * 1024 * 1024;
+}  // namespace
+
 LogicServer::LogicServer(const LogicOptions& options, LogicStores stores,
                          prometheus::Registry& registry)
     : options_(options),
@@ -54,8 +58,12 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores,
   group_service_ =
       std::make_unique<GroupService>(options_, stores_.groups.get(), stores_.messages.get(),
                                      member_lists_.get(), &msg_ids_, UnixMillis);
-  service_ = std::make_unique<LogicServiceImpl>(session_service_.get(), chat_service_.get(),
-                                                group_service_.get(), executor_.get(), &metrics_);
+  dispatcher_ = std::make_unique<RequestDispatcher>(chat_service_.get(), group_service_.get(),
+                                                    executor_.get(), &metrics_, UnixMillis);
+  IngressStream::Limits stream_limits;
+  stream_limits.max_in_flight = options_.stream_max_in_flight;
+  service_ = std::make_unique<LogicServiceImpl>(session_service_.get(), dispatcher_.get(),
+                                                executor_.get(), &metrics_, stream_limits);
 }
 
 absl::StatusOr<std::unique_ptr<LogicServer>> LogicServer::Start(const LogicOptions& options,
@@ -73,6 +81,10 @@ absl::StatusOr<std::unique_ptr<LogicServer>> LogicServer::Start(const LogicOptio
   builder.AddListeningPort(options.grpc_address, grpc::InsecureServerCredentials(),
                            &server->grpc_port_);
   builder.RegisterService(server->service_.get());
+  // An IngressBatch holds up to a gateway loop's iteration of client frames (each up to the
+  // gateway's frame limit).
+  builder.SetMaxReceiveMessageSize(kMaxStreamMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxStreamMessageBytes);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->grpc_port_ == 0) {
     server->Shutdown(std::chrono::milliseconds(0));
@@ -90,6 +102,9 @@ void LogicServer::Shutdown(std::chrono::milliseconds grace) {
   // Calls already received keep running (on the executor and the writer, which are still up)
   // until answered or the grace period ends. Then the writer persists what was handed to it, the
   // executor runs what is queued (the pushes of those messages), and the pushes finish.
+  // Gateway streams are long-lived: each is told to stop reading and to end once it has answered
+  // what it read, naming the last entry read so that the gateway resends the rest elsewhere.
+  if (service_) service_->DrainStreams();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + grace);
   writer_->Shutdown();
   executor_->Shutdown();

@@ -11,6 +11,7 @@
 #include "logic/gateway_pusher.h"
 #include "logic/group_fanout.h"
 #include "logic/group_service.h"
+#include "logic/ingress/request_dispatcher.h"
 #include "logic/logic_metrics.h"
 #include "logic/logic_options.h"
 #include "logic/logic_service_impl.h"
@@ -76,6 +77,7 @@ class LogicServer {
   std::unique_ptr<GroupFanout> group_fanout_;
   std::unique_ptr<ChatService> chat_service_;
   std::unique_ptr<GroupService> group_service_;
+  std::unique_ptr<RequestDispatcher> dispatcher_;
   std::unique_ptr<LogicServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;

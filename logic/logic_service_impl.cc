@@ -8,14 +8,9 @@
 namespace im::logic {
 namespace {
 
-template <typename Response>
-im::v1::Code AnsweredCode(const Response& response) {
-  return response.status().code();
-}
 im::v1::Code AnsweredCode(const im::v1::LoginReply& reply) { return reply.resp().status().code(); }
 im::v1::Code AnsweredCode(const im::v1::DisconnectReply&) { return im::v1::OK; }
 im::v1::Code AnsweredCode(const im::v1::RefreshSessionsReply&) { return im::v1::OK; }
-im::v1::Code AnsweredCode(const im::v1::AckReply&) { return im::v1::OK; }
 
 }  // namespace
 
@@ -67,28 +62,23 @@ IM_SESSION_METHOD(Disconnect, DisconnectRequest, DisconnectReply)
 IM_SESSION_METHOD(RefreshSessions, RefreshSessionsRequest, RefreshSessionsReply)
 #undef IM_SESSION_METHOD
 
-// The chat service answers through the callback itself (Send answers from a writer thread).
-#define IM_SERVICE_METHOD(Service, Method, ServiceMethod, Request, Reply)                  \
-  grpc::ServerUnaryReactor* LogicServiceImpl::Method(grpc::CallbackServerContext* context, \
-                                                     const im::v1::Request* request,       \
-                                                     im::v1::Reply* reply) {               \
-    return Serve(#Method, context, request, reply,                                         \
-                 [this](const im::v1::Request& r, auto respond) {                          \
-                   Service->ServiceMethod(r, std::move(respond));                          \
-                 });                                                                       \
-  }
+grpc::ServerBidiReactor<im::v1::IngressBatch, im::v1::EgressBatch>* LogicServiceImpl::Stream(
+    grpc::CallbackServerContext* context) {
+  std::lock_guard<std::mutex> lock(streams_mutex_);
+  auto* stream = new IngressStream(context, dispatcher_, stream_limits_, draining_,
+                                   [this](IngressStream* done) {
+                                     std::lock_guard<std::mutex> forget(streams_mutex_);
+                                     streams_.erase(done);
+                                   });
+  streams_.insert(stream);
+  return stream;
+}
 
-IM_SERVICE_METHOD(chat_, Send, Send, SendRequest, SendResp)
-IM_SERVICE_METHOD(chat_, Ack, Ack, AckRequest, AckReply)
-IM_SERVICE_METHOD(chat_, Sync, Sync, SyncRequest, SyncResp)
-IM_SERVICE_METHOD(chat_, Conversations, Conversations, ConversationsRequest, ConversationsResp)
-IM_SERVICE_METHOD(chat_, Read, Read, ReadRequest, ReadResp)
-IM_SERVICE_METHOD(groups_, GroupCreate, Create, GroupCreateRequest, GroupCreateResp)
-IM_SERVICE_METHOD(groups_, GroupJoin, Join, GroupJoinRequest, GroupJoinResp)
-IM_SERVICE_METHOD(groups_, GroupLeave, Leave, GroupLeaveRequest, GroupLeaveResp)
-IM_SERVICE_METHOD(groups_, GroupMembers, Members, GroupMembersRequest, GroupMembersResp)
-IM_SERVICE_METHOD(groups_, GroupSetRole, SetRole, GroupSetRoleRequest, GroupSetRoleResp)
-#undef IM_SERVICE_METHOD
+void LogicServiceImpl::DrainStreams() {
+  std::lock_guard<std::mutex> lock(streams_mutex_);
+  draining_ = true;
+  for (IngressStream* stream : streams_) stream->Drain();
+}
 
 grpc::ServerUnaryReactor* LogicServiceImpl::RegisterGateway(
     grpc::CallbackServerContext* context, const im::v1::RegisterGatewayRequest* request,

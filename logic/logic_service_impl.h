@@ -2,24 +2,32 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "common/bounded_executor.h"
 #include "im/v1/logic.grpc.pb.h"
-#include "logic/chat_service.h"
-#include "logic/group_service.h"
+#include "logic/ingress/ingress_stream.h"
+#include "logic/ingress/request_dispatcher.h"
 #include "logic/logic_metrics.h"
 #include "logic/session_service.h"
 
 namespace im::logic {
 
 // The LogicService gRPC server (callback API). A reaction never blocks: each call is handed to
-// the store executor, and a full executor answers RESOURCE_EXHAUSTED at once.
+// the store executor, and a full executor answers RESOURCE_EXHAUSTED at once. Client requests
+// arrive on Stream (see IngressStream); logins and session housekeeping are unary calls.
 class LogicServiceImpl final : public im::v1::LogicService::CallbackService {
  public:
-  LogicServiceImpl(SessionService* sessions, ChatService* chat, GroupService* groups,
-                   common::BoundedExecutor* executor, LogicMetrics* metrics)
-      : sessions_(sessions), chat_(chat), groups_(groups), executor_(executor), metrics_(metrics) {}
+  LogicServiceImpl(SessionService* sessions, RequestDispatcher* dispatcher,
+                   common::BoundedExecutor* executor, LogicMetrics* metrics,
+                   IngressStream::Limits stream_limits)
+      : sessions_(sessions),
+        dispatcher_(dispatcher),
+        executor_(executor),
+        metrics_(metrics),
+        stream_limits_(stream_limits) {}
 
   grpc::ServerUnaryReactor* Login(grpc::CallbackServerContext* context,
                                   const im::v1::LoginRequest* request,
@@ -33,36 +41,12 @@ class LogicServiceImpl final : public im::v1::LogicService::CallbackService {
   grpc::ServerUnaryReactor* RegisterGateway(grpc::CallbackServerContext* context,
                                             const im::v1::RegisterGatewayRequest* request,
                                             im::v1::RegisterGatewayReply* reply) override;
-  grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* context,
-                                 const im::v1::SendRequest* request,
-                                 im::v1::SendResp* reply) override;
-  grpc::ServerUnaryReactor* Ack(grpc::CallbackServerContext* context,
-                                const im::v1::AckRequest* request,
-                                im::v1::AckReply* reply) override;
-  grpc::ServerUnaryReactor* Sync(grpc::CallbackServerContext* context,
-                                 const im::v1::SyncRequest* request,
-                                 im::v1::SyncResp* reply) override;
-  grpc::ServerUnaryReactor* Conversations(grpc::CallbackServerContext* context,
-                                          const im::v1::ConversationsRequest* request,
-                                          im::v1::ConversationsResp* reply) override;
-  grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* context,
-                                 const im::v1::ReadRequest* request,
-                                 im::v1::ReadResp* reply) override;
-  grpc::ServerUnaryReactor* GroupCreate(grpc::CallbackServerContext* context,
-                                        const im::v1::GroupCreateRequest* request,
-                                        im::v1::GroupCreateResp* reply) override;
-  grpc::ServerUnaryReactor* GroupJoin(grpc::CallbackServerContext* context,
-                                      const im::v1::GroupJoinRequest* request,
-                                      im::v1::GroupJoinResp* reply) override;
-  grpc::ServerUnaryReactor* GroupLeave(grpc::CallbackServerContext* context,
-                                       const im::v1::GroupLeaveRequest* request,
-                                       im::v1::GroupLeaveResp* reply) override;
-  grpc::ServerUnaryReactor* GroupMembers(grpc::CallbackServerContext* context,
-                                         const im::v1::GroupMembersRequest* request,
-                                         im::v1::GroupMembersResp* reply) override;
-  grpc::ServerUnaryReactor* GroupSetRole(grpc::CallbackServerContext* context,
-                                         const im::v1::GroupSetRoleRequest* request,
-                                         im::v1::GroupSetRoleResp* reply) override;
+  grpc::ServerBidiReactor<im::v1::IngressBatch, im::v1::EgressBatch>* Stream(
+      grpc::CallbackServerContext* context) override;
+
+  // Any thread: every open stream stops reading and ends once it has answered what it read, and
+  // streams opened from now on end at once; gateways take their requests to other nodes.
+  void DrainStreams();
 
  private:
   // Runs `handler(request, respond)` on the executor; `respond(response)` stores the response,
@@ -72,10 +56,14 @@ class LogicServiceImpl final : public im::v1::LogicService::CallbackService {
                                   const Request* request, Response* response, Handler handler);
 
   SessionService* sessions_;
-  ChatService* chat_;
-  GroupService* groups_;
+  RequestDispatcher* dispatcher_;
   common::BoundedExecutor* executor_;
   LogicMetrics* metrics_;
+  const IngressStream::Limits stream_limits_;
+
+  std::mutex streams_mutex_;
+  std::unordered_set<IngressStream*> streams_;  // open streams; guarded by streams_mutex_
+  bool draining_ = false;                       // guarded by streams_mutex_
 };
 
 }  // namespace im::logic

@@ -79,39 +79,93 @@ grpc::Status FakeLogicService::RefreshSessions(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status FakeLogicService::Send(grpc::ServerContext* context,
-                                    const im::v1::SendRequest* request, im::v1::SendResp* reply) {
+grpc::Status FakeLogicService::Stream(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<im::v1::EgressBatch, im::v1::IngressBatch>* stream) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    streams_opened_++;
+  }
+  im::v1::IngressBatch batch;
+  while (stream->Read(&batch)) {
+    bool breaks = false, drains = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      bool consequential = false;
+      for (const im::v1::Ingress& entry : batch.entries()) {
+        if (entry.request().has_send_req()) send_attempts_++, consequential = true;
+        if (entry.request().has_group_create_req()) group_create_attempts_++, consequential = true;
+      }
+      if (consequential && drain_next_) {
+        drain_next_ = false;
+        drains = true;
+      } else if (consequential && streams_to_break_ > 0) {
+        streams_to_break_--;
+        breaks = true;
+      }
+      Notify();
+    }
+    if (drains) {
+      // The entry before this batch's first is the last one "read": none of it was seen.
+      context->AddTrailingMetadata("im-last-read-id", std::to_string(batch.entries(0).id() - 1));
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "logic is shutting down");
+    }
+    if (breaks) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "logic node going away");
+    im::v1::EgressBatch answers;
+    for (im::v1::Ingress& entry : *batch.mutable_entries()) {
+      im::v1::Egress* answer = answers.add_entries();
+      answer->set_id(entry.id());
+      if (std::optional<im::v1::Frame> response = Serve(entry)) {
+        *answer->mutable_response() = std::move(*response);
+      }
+    }
+    stream->Write(answers);
+  }
+  return grpc::Status::OK;
+}
+
+std::optional<im::v1::Frame> FakeLogicService::Serve(im::v1::Ingress& entry) {
+  const im::v1::Frame& request = entry.request();
+  im::v1::Frame response;
+  response.set_id(request.id());
+  if (request.has_ack_req()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    im::v1::AckRequest ack;
+    *ack.mutable_caller() = entry.caller();
+    *ack.mutable_req() = request.ack_req();
+    acks_.push_back(std::move(ack));
+    Notify();
+    return std::nullopt;
+  }
+  if (request.has_group_create_req()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    response.mutable_group_create_resp()->mutable_status()->set_code(im::v1::OK);
+    response.mutable_group_create_resp()->set_group_id(std::to_string(next_group_++));
+    return response;
+  }
+  if (!request.has_send_req()) {
+    response.mutable_error()->set_code(im::v1::UNIMPLEMENTED);
+    response.mutable_error()->set_message("the fake serves sends, acks and group creates");
+    return response;
+  }
   std::chrono::milliseconds delay;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    send_attempts_++;
-    if (unavailable_sends_ > 0) {
-      unavailable_sends_--;
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "logic node going away");
-    }
     delay = send_delay_;
   }
   if (delay.count() > 0) std::this_thread::sleep_for(delay);
   std::lock_guard<std::mutex> lock(mutex_);
+  im::v1::SendResp* reply = response.mutable_send_resp();
   reply->mutable_status()->set_code(im::v1::OK);
-  reply->set_conv_id(request->req().conv_id());
-  reply->set_client_msg_id(request->req().client_msg_id());
+  reply->set_conv_id(request.send_req().conv_id());
+  reply->set_client_msg_id(request.send_req().client_msg_id());
   reply->set_seq(next_seq_++);
-  sends_.push_back(*request);
-  const auto id = context->client_metadata().find("x-request-id");
-  send_request_ids_.push_back(id == context->client_metadata().end()
-                                  ? std::string()
-                                  : std::string(id->second.data(), id->second.size()));
+  im::v1::SendRequest send;
+  *send.mutable_caller() = entry.caller();
+  *send.mutable_req() = request.send_req();
+  sends_.push_back(std::move(send));
   Notify();
-  return grpc::Status::OK;
-}
-
-grpc::Status FakeLogicService::Ack(grpc::ServerContext*, const im::v1::AckRequest* request,
-                                   im::v1::AckReply*) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  acks_.push_back(*request);
-  Notify();
-  return grpc::Status::OK;
+  return response;
 }
 
 void FakeLogicService::set_send_delay(std::chrono::milliseconds delay) {
@@ -146,19 +200,29 @@ bool FakeLogicService::WaitUntil(const std::function<bool()>& ready,
   return ready();
 }
 
-std::vector<std::string> FakeLogicService::send_request_ids() {
+void FakeLogicService::BreakStreamOnNextRequests(int count) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return send_request_ids_;
+  streams_to_break_ = count;
 }
 
-void FakeLogicService::FailSendsUnavailable(int count) {
+void FakeLogicService::DrainOnNextRequest() {
   std::lock_guard<std::mutex> lock(mutex_);
-  unavailable_sends_ = count;
+  drain_next_ = true;
 }
 
 int FakeLogicService::send_attempts() {
   std::lock_guard<std::mutex> lock(mutex_);
   return send_attempts_;
+}
+
+int FakeLogicService::group_create_attempts() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return group_create_attempts_;
+}
+
+int FakeLogicService::streams_opened() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return streams_opened_;
 }
 
 }  // namespace im::gateway::testing

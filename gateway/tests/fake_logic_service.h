@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,8 @@ inline constexpr char kTestSecret[] = "test-secret";
 
 // A LogicService test double served over real gRPC on 127.0.0.1:<port>, so the gateway is tested
 // through its real client. Logins are checked with real token verification; every call is recorded
-// for the test to inspect. Group and sync calls are left UNIMPLEMENTED on purpose.
+// for the test to inspect. Requests other than sends, acks and group creates are left
+// UNIMPLEMENTED on purpose.
 class FakeLogicService final : public im::v1::LogicService::Service {
  public:
   FakeLogicService();
@@ -35,10 +37,11 @@ class FakeLogicService final : public im::v1::LogicService::Service {
                           im::v1::DisconnectReply* reply) override;
   grpc::Status RefreshSessions(grpc::ServerContext*, const im::v1::RefreshSessionsRequest* request,
                                im::v1::RefreshSessionsReply* reply) override;
-  grpc::Status Send(grpc::ServerContext*, const im::v1::SendRequest* request,
-                    im::v1::SendResp* reply) override;
-  grpc::Status Ack(grpc::ServerContext*, const im::v1::AckRequest* request,
-                   im::v1::AckReply* reply) override;
+  // Client requests: sends, acks and group creates are served; any other body is answered
+  // with an Error frame UNIMPLEMENTED.
+  grpc::Status Stream(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<im::v1::EgressBatch, im::v1::IngressBatch>* stream) override;
 
   // Test controls.
   void set_send_delay(std::chrono::milliseconds delay);
@@ -49,11 +52,15 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   std::vector<im::v1::DisconnectRequest> disconnects();
   std::vector<im::v1::RefreshSessionsRequest> refreshes();
   std::vector<im::v1::SendRequest> sends();
-  // The x-request-id metadata of each recorded send, in order.
-  std::vector<std::string> send_request_ids();
-  // The next `count` Send calls fail UNAVAILABLE (a logic node going away) without recording.
-  void FailSendsUnavailable(int count);
-  int send_attempts();  // every Send call, failed or not
+  // The next `count` batches holding a send or group create end their stream UNAVAILABLE
+  // unanswered, as a logic node dying mid-batch does.
+  void BreakStreamOnNextRequests(int count);
+  // The next batch holding a send or group create ends its stream as a draining logic node does:
+  // unanswered, with a trailer saying that nothing of it was read.
+  void DrainOnNextRequest();
+  int send_attempts();          // every SendReq received, answered or not
+  int group_create_attempts();  // every GroupCreateReq received, answered or not
+  int streams_opened();
   std::vector<im::v1::AckRequest> acks();
 
   // Waits until `ready` holds (checked under the lock after every recorded call).
@@ -61,6 +68,8 @@ class FakeLogicService final : public im::v1::LogicService::Service {
 
  private:
   void Notify();
+  // The answer to one entry; nullopt for an ack.
+  std::optional<im::v1::Frame> Serve(im::v1::Ingress& entry);
 
   common::TokenVerifier verifier_{kTestSecret};
   std::unique_ptr<grpc::Server> server_;
@@ -75,9 +84,12 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   std::vector<im::v1::DisconnectRequest> disconnects_;
   std::vector<im::v1::RefreshSessionsRequest> refreshes_;
   std::vector<im::v1::SendRequest> sends_;
-  std::vector<std::string> send_request_ids_;
-  int unavailable_sends_ = 0;
+  int streams_to_break_ = 0;
+  bool drain_next_ = false;
   int send_attempts_ = 0;
+  int group_create_attempts_ = 0;
+  int streams_opened_ = 0;
+  uint64_t next_group_ = 1;
   std::vector<im::v1::AckRequest> acks_;
 };
 

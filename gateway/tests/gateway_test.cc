@@ -29,6 +29,28 @@ std::string LengthPrefix(uint32_t length) {
   return header;
 }
 
+// The value of a counter family (summed over its label sets) in the gateway's registry.
+double CounterTotal(prometheus::Registry& registry, const std::string& name) {
+  double total = 0;
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) total += metric.counter.value;
+  }
+  return total;
+}
+
+// How many observations a histogram family (summed over its label sets) holds.
+uint64_t HistogramCount(prometheus::Registry& registry, const std::string& name) {
+  uint64_t count = 0;
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      count += metric.histogram.sample_count;
+    }
+  }
+  return count;
+}
+
 Frame SendFrame(const std::string& conv, const std::string& client_msg_id,
                 const std::string& body = "hello") {
   Frame frame;
@@ -218,17 +240,40 @@ TEST_F(GatewayTest, RequestIsForwardedWithCallerAndAnswered) {
   EXPECT_EQ(sends[0].caller().conn_id(), ConnIdOfLogin(0));
   EXPECT_FALSE(sends[0].caller().request_id().empty());
   EXPECT_EQ(sends[0].req().body(), "hello");
-  // The same id as gRPC metadata, for proxies and tracing that do not read our messages.
-  const auto metadata_ids = logic_.send_request_ids();
-  ASSERT_EQ(metadata_ids.size(), 1u);
-  EXPECT_EQ(metadata_ids[0], sends[0].caller().request_id());
 }
 
-TEST_F(GatewayTest, SendThatFailsUnavailableIsRetriedAndTheClientSeesNoError) {
+TEST_F(GatewayTest, RequestsOfOneLoopIterationShareOneBatchAndOneStream) {
+  GatewayOptions options = TestOptions(logic_.target());
+  options.workers = 1;
+  StartGateway(options);
+  auto client = LoggedIn("ivy");
+  ASSERT_NE(client, nullptr);
+  // Twenty requests in one write reach the gateway in one read.
+  std::string burst;
+  for (uint64_t id = 1; id <= 20; ++id) {
+    Frame frame = SendFrame("s:ivy:jack", "b-" + std::to_string(id));
+    frame.set_id(id);
+    burst += common::EncodeFrame(frame);
+  }
+  ASSERT_TRUE(client->SendRaw(burst));
+  for (uint64_t id = 1; id <= 20; ++id) {
+    std::optional<Frame> resp =
+        client->ReceiveMatching([id](const Frame& f) { return f.id() == id; }, kWait);
+    ASSERT_TRUE(resp && resp->has_send_resp()) << id;
+    EXPECT_EQ(resp->send_resp().client_msg_id(), "b-" + std::to_string(id));
+  }
+  EXPECT_EQ(logic_.sends().size(), 20u);
+  EXPECT_EQ(logic_.streams_opened(), 1);
+  const uint64_t batches = HistogramCount(registry_, "im_gateway_logic_batch_entries");
+  EXPECT_GE(batches, 1u);
+  EXPECT_LT(batches, 20u) << "each request went in a batch of its own";
+}
+
+TEST_F(GatewayTest, SendOnAStreamThatBreaksIsSentAgainAndTheClientSeesNoError) {
   StartGateway();
   auto client = LoggedIn("kim");
   ASSERT_NE(client, nullptr);
-  logic_.FailSendsUnavailable(2);
+  logic_.BreakStreamOnNextRequests(2);
   std::optional<Frame> resp = client->Call(SendFrame("s:kim:lee", "c-retry"), kWait);
   ASSERT_TRUE(resp && resp->has_send_resp()) << (resp ? resp->DebugString() : "none");
   EXPECT_EQ(resp->send_resp().status().code(), im::v1::OK) << resp->DebugString();
@@ -241,22 +286,52 @@ TEST_F(GatewayTest, RetriesAreBoundedThenTheClientGetsUnavailable) {
   StartGateway();
   auto client = LoggedIn("max");
   ASSERT_NE(client, nullptr);
-  logic_.FailSendsUnavailable(100);
+  logic_.BreakStreamOnNextRequests(100);
   std::optional<Frame> resp = client->Call(SendFrame("s:max:ned", "c-down"), kWait);
   ASSERT_TRUE(resp && resp->has_send_resp()) << (resp ? resp->DebugString() : "none");
   EXPECT_EQ(resp->send_resp().status().code(), im::v1::UNAVAILABLE);
-  EXPECT_EQ(logic_.send_attempts(), 4);  // the retry policy's maxAttempts
+  EXPECT_EQ(logic_.send_attempts(), 4);  // LogicStream::Options::max_attempts
 }
 
-TEST_F(GatewayTest, LogicErrorBecomesResponseStatus) {
+Frame GroupCreateFrame() {
+  Frame frame;
+  frame.mutable_group_create_req()->set_name("team");
+  return frame;
+}
+
+TEST_F(GatewayTest, RequestThatIsNotSafeToRepeatIsNotSentAgainWhenItsStreamBreaks) {
+  StartGateway();
+  auto client = LoggedIn("jack");
+  ASSERT_NE(client, nullptr);
+  logic_.BreakStreamOnNextRequests(1);
+  std::optional<Frame> resp = client->Call(GroupCreateFrame(), kWait);
+  // The gateway answers with the request's own response type, found without knowing it.
+  ASSERT_TRUE(resp && resp->has_group_create_resp()) << (resp ? resp->DebugString() : "none");
+  EXPECT_EQ(resp->group_create_resp().status().code(), im::v1::UNAVAILABLE);
+  EXPECT_EQ(logic_.group_create_attempts(), 1);
+}
+
+TEST_F(GatewayTest, RequestLogicNeverReadWhileDrainingGoesToTheNextStream) {
+  StartGateway();
+  auto client = LoggedIn("jack");
+  ASSERT_NE(client, nullptr);
+  logic_.DrainOnNextRequest();
+  std::optional<Frame> resp = client->Call(GroupCreateFrame(), kWait);
+  ASSERT_TRUE(resp && resp->has_group_create_resp()) << (resp ? resp->DebugString() : "none");
+  EXPECT_EQ(resp->group_create_resp().status().code(), im::v1::OK);
+  EXPECT_EQ(logic_.group_create_attempts(), 2);
+  EXPECT_EQ(logic_.streams_opened(), 2);
+}
+
+TEST_F(GatewayTest, RequestLogicDoesNotServeIsAnsweredWithLogicsError) {
   StartGateway();
   auto client = LoggedIn("jack");
   ASSERT_NE(client, nullptr);
   Frame sync;
   sync.mutable_sync_req()->set_conv_id("s:a:jack");
-  std::optional<Frame> resp = client->Call(sync, kWait);  // the double leaves Sync unimplemented
-  ASSERT_TRUE(resp && resp->has_sync_resp());
-  EXPECT_EQ(resp->sync_resp().status().code(), im::v1::UNIMPLEMENTED);
+  std::optional<Frame> resp = client->Call(sync, kWait);  // the double does not serve Sync
+  ASSERT_TRUE(resp && resp->has_error()) << (resp ? resp->DebugString() : "none");
+  EXPECT_EQ(resp->error().code(), im::v1::UNIMPLEMENTED);
 }
 
 TEST_F(GatewayTest, AckIsForwardedWithoutResponse) {
@@ -343,16 +418,6 @@ TEST_F(GatewayTest, PushReachesExactlyTheAddressedConnections) {
     EXPECT_EQ(got->message_push().messages(0).body(), "to 0 and 2");
   }
   for (int i : {1, 3}) EXPECT_FALSE(clients[i]->Receive(Millis(200)).has_value()) << i;
-}
-
-// The value of a counter family (summed over its label sets) in the gateway's registry.
-double CounterTotal(prometheus::Registry& registry, const std::string& name) {
-  double total = 0;
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& metric : family.metric) total += metric.counter.value;
-  }
-  return total;
 }
 
 TEST_F(GatewayTest, FramesQueuedInOneLoopIterationLeaveInOneWrite) {

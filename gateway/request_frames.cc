@@ -1,0 +1,57 @@
+#include "gateway/request_frames.h"
+
+namespace im::gateway {
+namespace {
+
+const google::protobuf::FieldDescriptor* BodyField(const im::v1::Frame& frame) {
+  return im::v1::Frame::descriptor()->FindFieldByNumber(static_cast<int>(frame.body_case()));
+}
+
+}  // namespace
+
+bool IsClientRequest(const im::v1::Frame& frame) {
+  const google::protobuf::FieldDescriptor* field = BodyField(frame);
+  return field != nullptr && field->name().ends_with("_req");
+}
+
+// A send is deduplicated by client_msg_id, cursors only move forward, the rest only read. Group
+// create, join, leave and set-role are not (a repeat could create a second group or answer
+// "already a member"), so a client retries those itself. A type not listed is not repeated.
+bool IsIdempotent(const im::v1::Frame& request) {
+  using F = im::v1::Frame;
+  switch (request.body_case()) {
+    case F::kSendReq:
+    case F::kAckReq:
+    case F::kSyncReq:
+    case F::kConversationsReq:
+    case F::kReadReq:
+    case F::kGroupMembersReq:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::optional<im::v1::Frame> FailureResponse(const im::v1::Frame& request, im::v1::Code code,
+                                             const std::string& message) {
+  const google::protobuf::Descriptor* descriptor = im::v1::Frame::descriptor();
+  const google::protobuf::FieldDescriptor* request_field = BodyField(request);
+  if (request_field == nullptr) return std::nullopt;
+  std::string name = request_field->name();
+  if (name.size() > 4 && name.ends_with("_req")) name = name.substr(0, name.size() - 4) + "_resp";
+  const google::protobuf::FieldDescriptor* response_field = descriptor->FindFieldByName(name);
+  if (response_field == nullptr) return std::nullopt;
+  im::v1::Frame frame;
+  frame.set_id(request.id());
+  google::protobuf::Message* body = frame.GetReflection()->MutableMessage(&frame, response_field);
+  const google::protobuf::FieldDescriptor* status_field =
+      body->GetDescriptor()->FindFieldByName("status");
+  if (status_field == nullptr) return std::nullopt;
+  auto* status =
+      static_cast<im::v1::Status*>(body->GetReflection()->MutableMessage(body, status_field));
+  status->set_code(code);
+  status->set_message(message);
+  return frame;
+}
+
+}  // namespace im::gateway

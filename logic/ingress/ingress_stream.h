@@ -1,0 +1,76 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "im/v1/logic.grpc.pb.h"
+#include "logic/ingress/request_dispatcher.h"
+
+namespace im::logic {
+
+// The trailing metadata key with which logic ends a stream it drains: the id of the last entry it
+// read (every entry up to it was answered; later ones were never seen).
+inline constexpr char kLastReadIdKey[] = "im-last-read-id";
+
+// Logic's end of one LogicService.Stream (one per gateway worker loop). Each entry read goes to
+// the RequestDispatcher; answers, finished on whatever thread, are gathered and written back in
+// one EgressBatch per write, so a burst of answers costs one message. At most `max_in_flight`
+// entries are being handled at once: past that the stream stops reading, and HTTP/2 flow control
+// holds the gateway back. Deleted by gRPC's OnDone; answers that finish later are dropped.
+class IngressStream final
+    : public grpc::ServerBidiReactor<im::v1::IngressBatch, im::v1::EgressBatch> {
+ public:
+  struct Limits {
+    size_t max_in_flight = 10'000;
+    size_t max_batch_entries = 512;  // answers per EgressBatch
+  };
+  // `on_done` runs once from OnDone, before the stream is deleted (the owner's registry).
+  IngressStream(grpc::CallbackServerContext* context, RequestDispatcher* dispatcher, Limits limits,
+                bool draining, std::function<void(IngressStream*)> on_done);
+
+  // Any thread. Stops reading; once every entry read is answered the stream ends UNAVAILABLE with
+  // kLastReadIdKey, and the gateway sends the rest elsewhere.
+  void Drain();
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  // What outlives the stream: answers hold it, so one that finishes after OnDone finds no stream.
+  struct Shared {
+    std::mutex mutex;
+    IngressStream* stream = nullptr;  // guarded by mutex; null once the stream is done
+  };
+
+  void Answer(uint64_t id, std::optional<im::v1::Frame> response);
+  // All below: with shared_->mutex held.
+  void ReadMoreLocked();
+  void WriteOrFinishLocked();
+
+  grpc::CallbackServerContext* context_;
+  RequestDispatcher* dispatcher_;
+  const Limits limits_;
+  std::function<void(IngressStream*)> on_done_;
+  std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
+
+  im::v1::IngressBatch incoming_;
+  im::v1::EgressBatch answered_;  // finished answers not yet handed to a write
+  im::v1::EgressBatch writing_;   // the write in flight
+  size_t in_flight_ = 0;          // entries read and not yet answered
+  uint64_t last_read_id_ = 0;
+  bool reading_ = false;      // a read is outstanding
+  bool reads_ended_ = false;  // the gateway closed its side (or the stream broke)
+  bool draining_ = false;
+  bool cancelled_ = false;
+  bool write_in_flight_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace im::logic
