@@ -34,6 +34,10 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
       overloaded(Counter(registry, "im_logic_overloaded_total",
                          "Calls refused with RESOURCE_EXHAUSTED (executor queue full)")),
       executor_depth(Gauge(registry, "im_logic_executor_queue_depth", "Store executor backlog")),
+      ingress_streams(
+          Gauge(registry, "im_logic_ingress_streams", "Gateway streams open on this node")),
+      ingress_entries(Counter(registry, "im_logic_ingress_entries_total",
+                              "Client requests read from gateway streams")),
       write_batch_size(prometheus::BuildHistogram()
                            .Name("im_logic_write_batch_messages")
                            .Help("Messages per MySQL group commit")

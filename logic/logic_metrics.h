@@ -25,6 +25,8 @@ struct LogicMetrics {
   prometheus::Family<prometheus::Histogram>& latency;
   prometheus::Counter& overloaded;  // refused because the executor queue was full
   prometheus::Gauge& executor_depth;
+  prometheus::Gauge& ingress_streams;    // gateway streams open on this node
+  prometheus::Counter& ingress_entries;  // client requests read from gateway streams
   prometheus::Histogram& write_batch_size;
   prometheus::Histogram& write_seconds;
   prometheus::Gauge& write_queue_depth;

@@ -69,8 +69,10 @@ grpc::ServerBidiReactor<im::v1::IngressBatch, im::v1::EgressBatch>* LogicService
                                    [this](IngressStream* done) {
                                      std::lock_guard<std::mutex> forget(streams_mutex_);
                                      streams_.erase(done);
+                                     metrics_->ingress_streams.Decrement();
                                    });
   streams_.insert(stream);
+  metrics_->ingress_streams.Increment();
   return stream;
 }
 

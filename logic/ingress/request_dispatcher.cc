@@ -82,6 +82,7 @@ void RequestDispatcher::Run(const char* method, im::v1::Ingress& entry,
 }
 
 void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
+  metrics_->ingress_entries.Increment();
   using F = im::v1::Frame;
   namespace v1 = im::v1;
   // Each route: the metric's method name, the request and response fields, the handler.

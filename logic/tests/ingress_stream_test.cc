@@ -1,0 +1,172 @@
+// LogicService.Stream through real gRPC, on a LogicServer with in-process backends: a batch
+// mixing good and bad requests, the per-stream in-flight bound, and how a draining node ends it.
+#include "logic/ingress/ingress_stream.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "common/clock.h"
+#include "logic/logic_server.h"
+#include "store/in_memory_group_store.h"
+#include "store/in_memory_member_list_cache.h"
+#include "store/in_memory_message_store.h"
+#include "store/in_memory_seq_allocator.h"
+#include "store/in_memory_session_registry.h"
+#include "store/in_memory_ttl_map.h"
+
+namespace im::logic {
+namespace {
+
+using Stream = grpc::ClientReaderWriter<im::v1::IngressBatch, im::v1::EgressBatch>;
+
+class IngressStreamTest : public ::testing::Test {
+ protected:
+  void StartServer() {
+    options_.grpc_address = "127.0.0.1:0";
+    options_.token_secret = "ingress-test-secret-0123456789";
+    LogicStores stores;
+    auto messages = std::make_unique<store::InMemoryMessageStore>();
+    store::InMemoryMessageStore* raw_messages = messages.get();
+    stores.seqs = std::make_unique<store::InMemorySeqAllocator>(
+        [raw_messages](std::string_view conv_id) { return raw_messages->MaxSeq(conv_id); });
+    stores.messages = std::move(messages);
+    stores.sessions = std::make_unique<store::InMemorySessionRegistry>(60'000, common::UnixMillis);
+    stores.gateways = std::make_unique<store::InMemoryTtlMap>(common::UnixMillis);
+    stores.dedup = std::make_unique<store::InMemoryTtlMap>(common::UnixMillis);
+    stores.groups = std::make_unique<store::InMemoryGroupStore>();
+    stores.member_lists = std::make_unique<store::InMemoryMemberListCache>();
+    absl::StatusOr<std::unique_ptr<LogicServer>> server =
+        LogicServer::Start(options_, std::move(stores), registry_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    stub_ = im::v1::LogicService::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(server_->grpc_port()), grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::milliseconds(1000));
+  }
+
+  static im::v1::Ingress Entry(uint64_t id, const std::string& uid, im::v1::Frame request,
+                               int64_t deadline_ms = common::UnixMillis() + 5'000) {
+    im::v1::Ingress entry;
+    entry.set_id(id);
+    entry.set_deadline_ms(deadline_ms);
+    entry.mutable_caller()->set_uid(uid);
+    entry.mutable_caller()->set_device("phone");
+    entry.mutable_caller()->set_gateway_id("gw-1");
+    entry.mutable_caller()->set_conn_id(7);
+    request.set_id(id * 10);  // the client's frame id, distinct from the stream's entry id
+    *entry.mutable_request() = std::move(request);
+    return entry;
+  }
+  static im::v1::Frame SendTo(const std::string& to, const std::string& client_msg_id) {
+    im::v1::Frame frame;
+    frame.mutable_send_req()->set_to_uid(to);
+    frame.mutable_send_req()->set_client_msg_id(client_msg_id);
+    frame.mutable_send_req()->set_body("hello");
+    return frame;
+  }
+  // Reads answers until `count` entries are answered; by entry id.
+  static std::map<uint64_t, im::v1::Egress> ReadAnswers(Stream& stream, size_t count) {
+    std::map<uint64_t, im::v1::Egress> answers;
+    im::v1::EgressBatch batch;
+    while (answers.size() < count && stream.Read(&batch)) {
+      for (const im::v1::Egress& egress : batch.entries()) answers[egress.id()] = egress;
+    }
+    return answers;
+  }
+
+  LogicOptions options_;
+  prometheus::Registry registry_;
+  std::unique_ptr<LogicServer> server_;
+  std::unique_ptr<im::v1::LogicService::Stub> stub_;
+};
+
+TEST_F(IngressStreamTest, ABatchMixingGoodAndBadRequestsAnswersEachWithItsOwnStatus) {
+  StartServer();
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->Stream(&context);
+  im::v1::IngressBatch batch;
+  *batch.add_entries() = Entry(1, "amy", SendTo("bob", "ok-1"));
+  *batch.add_entries() = Entry(2, "amy", SendTo("bob", ""));  // no client_msg_id
+  im::v1::Frame foreign;
+  foreign.mutable_sync_req()->set_conv_id("s:bob:cat");  // not amy's conversation
+  *batch.add_entries() = Entry(3, "amy", foreign);
+  im::v1::Frame push;
+  push.mutable_message_push();  // not a request
+  *batch.add_entries() = Entry(4, "amy", push);
+  *batch.add_entries() = Entry(5, "amy", SendTo("bob", "late"), common::UnixMillis() - 1);
+  im::v1::Frame ack;
+  ack.mutable_ack_req()->add_cursors()->set_conv_id("s:amy:bob");
+  *batch.add_entries() = Entry(6, "amy", ack);
+  *batch.add_entries() = Entry(7, "amy", SendTo("bob", "ok-2"));
+  ASSERT_TRUE(stream->Write(batch));
+
+  std::map<uint64_t, im::v1::Egress> answers = ReadAnswers(*stream, 7);
+  ASSERT_EQ(answers.size(), 7u);
+  for (auto& [id, egress] : answers) {
+    if (egress.has_response()) {
+      EXPECT_EQ(egress.response().id(), id * 10) << id;
+    }
+  }
+  EXPECT_EQ(answers[1].response().send_resp().status().code(), im::v1::OK);
+  EXPECT_EQ(answers[1].response().send_resp().seq(), 1u);
+  EXPECT_EQ(answers[2].response().send_resp().status().code(), im::v1::INVALID_ARGUMENT);
+  EXPECT_EQ(answers[3].response().sync_resp().status().code(), im::v1::PERMISSION_DENIED);
+  EXPECT_EQ(answers[4].response().error().code(), im::v1::UNEXPECTED_FRAME);
+  EXPECT_EQ(answers[5].response().send_resp().status().code(), im::v1::DEADLINE_EXCEEDED);
+  EXPECT_FALSE(answers[6].has_response()) << "an ack has no response frame";
+  EXPECT_EQ(answers[7].response().send_resp().status().code(), im::v1::OK);
+  EXPECT_EQ(answers[7].response().send_resp().seq(), 2u) << "the expired send took no seq";
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(IngressStreamTest, AStreamAtItsInFlightBoundReadsOnAsAnswersMakeRoom) {
+  options_.stream_max_in_flight = 1;
+  StartServer();
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->Stream(&context);
+  constexpr int kBatches = 20;
+  for (int i = 1; i <= kBatches; ++i) {
+    im::v1::IngressBatch batch;
+    *batch.add_entries() = Entry(i, "amy", SendTo("bob", "m-" + std::to_string(i)));
+    ASSERT_TRUE(stream->Write(batch));
+  }
+  std::map<uint64_t, im::v1::Egress> answers = ReadAnswers(*stream, kBatches);
+  ASSERT_EQ(answers.size(), static_cast<size_t>(kBatches));
+  for (auto& [id, egress] : answers) {
+    EXPECT_EQ(egress.response().send_resp().status().code(), im::v1::OK) << id;
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(IngressStreamTest, ADrainingNodeEndsTheStreamNamingTheLastEntryItRead) {
+  StartServer();
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->Stream(&context);
+  im::v1::IngressBatch batch;
+  *batch.add_entries() = Entry(1, "amy", SendTo("bob", "before-drain"));
+  *batch.add_entries() = Entry(2, "amy", SendTo("bob", "also-before"));
+  ASSERT_TRUE(stream->Write(batch));
+  ASSERT_EQ(ReadAnswers(*stream, 2).size(), 2u);
+
+  std::thread shutdown([this] { server_->Shutdown(std::chrono::milliseconds(3000)); });
+  im::v1::EgressBatch more;
+  EXPECT_FALSE(stream->Read(&more)) << "the stream ends without further answers";
+  const grpc::Status status = stream->Finish();
+  shutdown.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  const auto& trailers = context.GetServerTrailingMetadata();
+  const auto last_read = trailers.find(kLastReadIdKey);
+  ASSERT_NE(last_read, trailers.end());
+  EXPECT_EQ(std::string(last_read->second.data(), last_read->second.size()), "2");
+}
+
+}  // namespace
+}  // namespace im::logic
