@@ -83,6 +83,10 @@ absl::Status Gateway::Init() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
   builder.RegisterService(service_.get());
+  // A Push batch holds what logic gathered for this gateway while its previous call was in
+  // flight (logic keeps a batch near 4 MiB; a single push may be up to max_push_frame_bytes).
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::max<uint64_t>(64 * 1024 * 1024, 2 * options_.max_push_frame_bytes)));
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port_ == 0) {
     return absl::UnavailableError(

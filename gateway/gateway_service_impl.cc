@@ -10,18 +10,24 @@
 namespace im::gateway {
 namespace {
 
-// Collects the per-loop results of one Push; the last loop to report finishes the call.
+// Collects the per-loop results of one Push batch; the last loop to report finishes the call.
 class PushCompletion {
  public:
-  PushCompletion(grpc::ServerUnaryReactor* reactor, im::v1::PushReply* reply, int parts)
-      : reactor_(reactor), reply_(reply), remaining_(parts) {}
+  PushCompletion(grpc::ServerUnaryReactor* reactor, im::v1::PushBatchReply* reply, int pushes,
+                 int parts)
+      : reactor_(reactor), reply_(reply), remaining_(parts) {
+    for (int i = 0; i < pushes; ++i) reply_->add_replies();
+  }
 
-  void Report(uint32_t delivered, const std::vector<common::ConnId>& unknown) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      reply_->set_delivered(reply_->delivered() + delivered);
-      for (common::ConnId id : unknown) reply_->add_unknown_conn_ids(id);
-    }
+  // What one loop (or the unknown ids) did with push `index` of the batch.
+  void Add(int index, uint32_t delivered, const std::vector<common::ConnId>& unknown) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    im::v1::PushReply* reply = reply_->mutable_replies(index);
+    reply->set_delivered(reply->delivered() + delivered);
+    for (common::ConnId id : unknown) reply->add_unknown_conn_ids(id);
+  }
+  // One part (a loop's task, or the unknown ids) has added all it had.
+  void PartDone() {
     if (remaining_.fetch_sub(1) == 1) {
       reactor_->Finish(grpc::Status::OK);
       delete this;
@@ -30,9 +36,19 @@ class PushCompletion {
 
  private:
   grpc::ServerUnaryReactor* reactor_;
-  im::v1::PushReply* reply_;
+  im::v1::PushBatchReply* reply_;
   std::mutex mutex_;
   std::atomic<int> remaining_;
+};
+
+// One loop's share of a batch: for each push (by index), its frame and the loop's connections.
+struct LoopShare {
+  struct Part {
+    int index;
+    std::shared_ptr<const std::string> encoded;
+    std::vector<common::ConnId> ids;
+  };
+  std::vector<Part> parts;
 };
 
 }  // namespace
@@ -50,56 +66,73 @@ WorkerLoop* GatewayServiceImpl::OwnerOf(common::ConnId id) const {
 }
 
 grpc::ServerUnaryReactor* GatewayServiceImpl::Push(grpc::CallbackServerContext* context,
-                                                   const im::v1::PushRequest* request,
-                                                   im::v1::PushReply* reply) {
+                                                   const im::v1::PushBatchRequest* request,
+                                                   im::v1::PushBatchReply* reply) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (request->frame().empty() || request->frame().size() > options_.max_push_frame_bytes) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 absl::StrCat("push frame of ", request->frame().size(),
-                                              " bytes; limit ", options_.max_push_frame_bytes)));
-    return reactor;
-  }
-  // Serialized once, shared read-only by every connection's write queue.
-  auto encoded =
-      std::make_shared<const std::string>(common::EncodeSerializedFrame(request->frame()));
-
-  std::vector<std::vector<common::ConnId>> by_loop(workers_.size());
-  std::vector<common::ConnId> unknown;
-  for (common::ConnId id : request->conn_ids()) {
-    if (OwnerOf(id) == nullptr) {
-      unknown.push_back(id);
-    } else {
-      by_loop[common::LoopIndexOf(id)].push_back(id);
+  for (const im::v1::PushRequest& push : request->pushes()) {
+    if (push.frame().empty() || push.frame().size() > options_.max_push_frame_bytes) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   absl::StrCat("push frame of ", push.frame().size(),
+                                                " bytes; limit ", options_.max_push_frame_bytes)));
+      return reactor;
     }
   }
-  int parts = 1;  // the unknown ids form the first part
-  for (const auto& ids : by_loop) parts += ids.empty() ? 0 : 1;
-  auto* completion = new PushCompletion(reactor, reply, parts);
-
-  for (size_t i = 0; i < by_loop.size(); ++i) {
-    if (by_loop[i].empty()) continue;
-    WorkerLoop* worker = workers_[i];
-    auto ids = std::make_shared<std::vector<common::ConnId>>(std::move(by_loop[i]));
-    const bool posted = worker->Post([worker, ids, encoded, completion, metrics = metrics_] {
-      uint32_t delivered = 0;
-      std::vector<common::ConnId> gone;
-      for (common::ConnId id : *ids) {
-        Connection* connection = worker->Find(id);
-        if (connection != nullptr && connection->WritePush(encoded)) {
-          ++delivered;
-        } else {
-          gone.push_back(id);
-        }
+  std::vector<LoopShare> shares(workers_.size());
+  std::vector<std::pair<int, std::vector<common::ConnId>>> unknown;
+  for (int index = 0; index < request->pushes_size(); ++index) {
+    const im::v1::PushRequest& push = request->pushes(index);
+    // Serialized once, shared read-only by every connection's write queue.
+    auto encoded = std::make_shared<const std::string>(common::EncodeSerializedFrame(push.frame()));
+    std::vector<common::ConnId> unknown_here;
+    for (common::ConnId id : push.conn_ids()) {
+      if (OwnerOf(id) == nullptr) {
+        unknown_here.push_back(id);
+        continue;
       }
-      metrics->pushes.Increment(delivered);
-      metrics->pushes_unknown.Increment(static_cast<double>(gone.size()));
-      completion->Report(delivered, gone);
+      std::vector<LoopShare::Part>& parts = shares[common::LoopIndexOf(id)].parts;
+      if (parts.empty() || parts.back().index != index) {
+        parts.push_back(LoopShare::Part{index, encoded, {}});
+      }
+      parts.back().ids.push_back(id);
+    }
+    if (!unknown_here.empty()) unknown.emplace_back(index, std::move(unknown_here));
+  }
+  int loops = 0;
+  for (const LoopShare& share : shares) loops += share.parts.empty() ? 0 : 1;
+  // The unknown ids form one more part, reported last.
+  auto* completion = new PushCompletion(reactor, reply, request->pushes_size(), loops + 1);
+
+  for (size_t i = 0; i < shares.size(); ++i) {
+    if (shares[i].parts.empty()) continue;
+    WorkerLoop* worker = workers_[i];
+    auto share = std::make_shared<LoopShare>(std::move(shares[i]));
+    // One task per loop, its pushes in batch order: a connection gets them in the order made.
+    const bool posted = worker->Post([worker, share, completion, metrics = metrics_] {
+      for (const LoopShare::Part& part : share->parts) {
+        uint32_t delivered = 0;
+        std::vector<common::ConnId> gone;
+        for (common::ConnId id : part.ids) {
+          Connection* connection = worker->Find(id);
+          if (connection != nullptr && connection->WritePush(part.encoded)) {
+            ++delivered;
+          } else {
+            gone.push_back(id);
+          }
+        }
+        metrics->pushes.Increment(delivered);
+        metrics->pushes_unknown.Increment(static_cast<double>(gone.size()));
+        completion->Add(part.index, delivered, gone);
+      }
+      completion->PartDone();
     });
     // An overloaded loop delivers nothing of this batch; those clients catch up by sync.
-    if (!posted) completion->Report(0, {});
+    if (!posted) completion->PartDone();
   }
-  metrics_->pushes_unknown.Increment(static_cast<double>(unknown.size()));
-  completion->Report(0, unknown);
+  for (const auto& [index, ids] : unknown) {
+    metrics_->pushes_unknown.Increment(static_cast<double>(ids.size()));
+    completion->Add(index, 0, ids);
+  }
+  completion->PartDone();
   return reactor;
 }
 

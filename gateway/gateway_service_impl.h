@@ -24,8 +24,8 @@ class GatewayServiceImpl final : public im::v1::GatewayService::CallbackService 
                      std::vector<WorkerLoop*> workers, DrainStarter start_drain);
 
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
-                                 const im::v1::PushRequest* request,
-                                 im::v1::PushReply* reply) override;
+                                 const im::v1::PushBatchRequest* request,
+                                 im::v1::PushBatchReply* reply) override;
   grpc::ServerUnaryReactor* Kick(grpc::CallbackServerContext* context,
                                  const im::v1::KickRequest* request,
                                  im::v1::KickReply* reply) override;

@@ -19,13 +19,29 @@ struct GatewayPusher::Completion {
   }
 };
 
+struct GatewayPusher::QueuedPush {
+  std::shared_ptr<const std::string> frame;
+  std::vector<PushTarget> targets;  // all on the lane's gateway
+  std::shared_ptr<Completion> completion;
+};
+
+// One gateway's pushes: those waiting for the call in flight to end, and where to call.
+struct GatewayPusher::GatewayLane {
+  std::mutex mutex;
+  std::vector<QueuedPush> queued;                // guarded by mutex
+  bool call_in_flight = false;                   // guarded by mutex
+  im::v1::GatewayService::Stub* stub = nullptr;  // guarded by mutex; the latest resolved
+};
+
 struct GatewayPusher::PushCall {
   grpc::ClientContext context;
-  im::v1::PushRequest request;
-  im::v1::PushReply reply;
-  std::map<uint64_t, PushTarget> targets;  // by conn id, to drop the sessions the gateway disowns
+  im::v1::PushBatchRequest request;
+  im::v1::PushBatchReply reply;
+  // As in the request: targets, to drop the sessions the gateway disowns; completions, to
+  // release once the call ended.
+  std::vector<QueuedPush> pushes;
   std::string gateway_id;
-  std::shared_ptr<Completion> completion;
+  GatewayLane* lane = nullptr;
 };
 
 struct GatewayPusher::KickCall {
@@ -100,43 +116,71 @@ std::map<std::string, im::v1::GatewayService::Stub*> GatewayPusher::Resolve(
   return stubs;
 }
 
+GatewayPusher::GatewayLane& GatewayPusher::LaneOf(const std::string& gateway_id) {
+  std::lock_guard<std::mutex> lock(lanes_mutex_);
+  std::unique_ptr<GatewayLane>& lane = lanes_[gateway_id];
+  if (!lane) lane = std::make_unique<GatewayLane>();
+  return *lane;
+}
+
 void GatewayPusher::Push(std::shared_ptr<const std::string> frame,
                          const std::vector<PushTarget>& targets, std::function<void()> done) {
   auto completion = std::make_shared<Completion>();
   completion->done = std::move(done);
-  std::map<std::string, std::vector<const PushTarget*>> by_gateway;
+  std::map<std::string, std::vector<PushTarget>> by_gateway;
   for (const PushTarget& target : targets) {
-    by_gateway[target.session.gateway_id].push_back(&target);
+    by_gateway[target.session.gateway_id].push_back(target);
   }
   std::vector<std::string> gateway_ids;
   for (const auto& [gateway_id, unused] : by_gateway) gateway_ids.push_back(gateway_id);
   const std::map<std::string, im::v1::GatewayService::Stub*> stubs = Resolve(gateway_ids);
-  for (const auto& [gateway_id, gateway_targets] : by_gateway) {
+  for (auto& [gateway_id, gateway_targets] : by_gateway) {
     auto stub = stubs.find(gateway_id);
     if (stub == stubs.end()) {
       // Its registration lapsed: it died, and its sessions will expire too.
       metrics_->push_unknown_gateway.Increment(static_cast<double>(gateway_targets.size()));
       continue;
     }
-    auto* call = new PushCall;
-    call->gateway_id = gateway_id;
-    call->completion = completion;
-    call->context.set_deadline(std::chrono::system_clock::now() + rpc_timeout_);
-    call->request.set_frame(*frame);
-    for (const PushTarget* target : gateway_targets) {
-      call->request.add_conn_ids(target->session.conn_id);
-      call->targets.emplace(target->session.conn_id, *target);
-    }
     metrics_->push_connections.Increment(static_cast<double>(gateway_targets.size()));
-    calls_.Started();
-    stub->second->async()->Push(&call->context, &call->request, &call->reply,
-                                [this, call](grpc::Status status) { OnPushDone(call, status); });
+    GatewayLane& lane = LaneOf(gateway_id);
+    std::lock_guard<std::mutex> lock(lane.mutex);
+    lane.stub = stub->second;
+    if (lane.queued.size() >= kMaxQueuedPushes) {
+      metrics_->push_dropped.Increment(static_cast<double>(gateway_targets.size()));
+      IM_LOG_RATE_LIMITED(spdlog::level::warn,
+                          "gateway {} is {} pushes behind: push dropped (recipients sync)",
+                          gateway_id, lane.queued.size());
+      continue;
+    }
+    lane.queued.push_back(QueuedPush{frame, std::move(gateway_targets), completion});
+    if (!lane.call_in_flight) StartBatchLocked(gateway_id, lane);
   }
+}
+
+void GatewayPusher::StartBatchLocked(const std::string& gateway_id, GatewayLane& lane) {
+  auto* call = new PushCall;
+  call->gateway_id = gateway_id;
+  call->lane = &lane;
+  call->context.set_deadline(std::chrono::system_clock::now() + rpc_timeout_);
+  size_t bytes = 0, taken = 0;
+  for (; taken < lane.queued.size() && (taken == 0 || bytes < kMaxBatchBytes); ++taken) {
+    QueuedPush& queued = lane.queued[taken];
+    im::v1::PushRequest* push = call->request.add_pushes();
+    push->set_frame(*queued.frame);
+    for (const PushTarget& target : queued.targets) push->add_conn_ids(target.session.conn_id);
+    bytes += queued.frame->size() + 9 * queued.targets.size();
+    call->pushes.push_back(std::move(queued));
+  }
+  lane.queued.erase(lane.queued.begin(), lane.queued.begin() + static_cast<std::ptrdiff_t>(taken));
+  lane.call_in_flight = true;
+  metrics_->push_batch_size.Observe(static_cast<double>(taken));
+  calls_.Started();
+  lane.stub->async()->Push(&call->context, &call->request, &call->reply,
+                           [this, call](grpc::Status status) { OnPushDone(call, status); });
 }
 
 void GatewayPusher::OnPushDone(PushCall* call, const grpc::Status& status) {
   std::unique_ptr<PushCall> owned(call);
-  call->completion.reset();  // the sender may go on now; what follows is housekeeping
   if (!status.ok()) {
     metrics_->push_rpcs_failed.Increment();
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "push to gateway {} failed: {} {}", call->gateway_id,
@@ -145,10 +189,17 @@ void GatewayPusher::OnPushDone(PushCall* call, const grpc::Status& status) {
     metrics_->push_rpcs_ok.Increment();
   }
   std::vector<PushTarget> disowned;
-  for (uint64_t conn_id : call->reply.unknown_conn_ids()) {
-    auto it = call->targets.find(conn_id);
-    if (it != call->targets.end()) disowned.push_back(std::move(it->second));
+  const int answered = std::min(call->reply.replies_size(), static_cast<int>(call->pushes.size()));
+  for (int i = 0; i < answered; ++i) {
+    const im::v1::PushReply& reply = call->reply.replies(i);
+    if (reply.unknown_conn_ids().empty()) continue;
+    const std::set<uint64_t> unknown(reply.unknown_conn_ids().begin(),
+                                     reply.unknown_conn_ids().end());
+    for (PushTarget& target : call->pushes[i].targets) {
+      if (unknown.count(target.session.conn_id) > 0) disowned.push_back(std::move(target));
+    }
   }
+  call->pushes.clear();  // releases the completions: the senders may go on
   if (!disowned.empty()) {
     // The gateway no longer holds these connections: drop their sessions now rather than pushing
     // into the void until they expire. Best effort; expiry removes them anyway.
@@ -159,6 +210,13 @@ void GatewayPusher::OnPushDone(PushCall* call, const grpc::Status& status) {
         if (removed.ok() && *removed) metrics_->push_stale_sessions.Increment();
       }
     });
+  }
+  {
+    GatewayLane& lane = *call->lane;
+    std::lock_guard<std::mutex> lock(lane.mutex);
+    lane.call_in_flight = false;
+    // The next batch leaves from here: what was pushed while this call was in flight.
+    if (!lane.queued.empty()) StartBatchLocked(call->gateway_id, lane);
   }
   calls_.Finished();
 }

@@ -30,7 +30,10 @@ struct PushTarget {
 
 // Logic's side of GatewayService: the directory of live gateways (im:gw:<id> -> push address,
 // kept in `directory` with a TTL the gateways renew) and one gRPC channel per gateway.
-// Push and Kick are asynchronous: they return once the calls are started; replies arrive on gRPC
+// Pushes to one gateway travel in batches, one Push call in flight per gateway: what is pushed
+// while a call is in flight waits and leaves in the next call, so pushes reach a gateway (and a
+// connection) in the order they were made, and a burst costs one call, not one per message.
+// Push and Kick are asynchronous: they return once the pushes are queued; replies arrive on gRPC
 // threads, and follow-up store work (dropping sessions a gateway disowned) goes to `executor`.
 // Methods may block on the directory, so they are called on executor threads.
 class GatewayPusher {
@@ -42,9 +45,10 @@ class GatewayPusher {
 
   absl::Status RegisterGateway(const std::string& gateway_id, const std::string& push_address);
 
-  // Sends one serialized Frame (id 0) to every target: one Push call per gateway. `done`, if
-  // given, runs once every call has ended (delivered or failed), on a gRPC thread or, when there
-  // was nothing to call, in Push itself.
+  // Sends one serialized Frame (id 0) to every target. `done`, if given, runs once every call
+  // carrying it has ended (delivered or failed), on a gRPC thread or, when there was nothing to
+  // call, in Push itself. A gateway with `kMaxQueuedPushes` pushes waiting drops further ones
+  // (counted; their recipients catch up by Sync).
   void Push(std::shared_ptr<const std::string> frame, const std::vector<PushTarget>& targets,
             std::function<void()> done = {});
 
@@ -59,6 +63,15 @@ class GatewayPusher {
   struct PushCall;
   struct Completion;
   struct KickCall;
+  struct QueuedPush;
+  struct GatewayLane;
+
+  static constexpr size_t kMaxQueuedPushes = 50'000;         // per gateway
+  static constexpr size_t kMaxBatchBytes = 4 * 1024 * 1024;  // per Push call, about
+
+  GatewayLane& LaneOf(const std::string& gateway_id);
+  // Starts a call with what `lane` has queued; with lane->mutex held, which it leaves held.
+  void StartBatchLocked(const std::string& gateway_id, GatewayLane& lane);
 
   // Stubs of the live gateways among `gateway_ids` (absent ones have no live registration).
   std::map<std::string, im::v1::GatewayService::Stub*> Resolve(
@@ -86,6 +99,9 @@ class GatewayPusher {
   // restarted gateway usually comes back on the same address.
   std::mutex stubs_mutex_;
   std::map<std::string, std::unique_ptr<im::v1::GatewayService::Stub>> stubs_;
+
+  std::mutex lanes_mutex_;
+  std::map<std::string, std::unique_ptr<GatewayLane>> lanes_;  // by gateway id, kept for life
 
   common::InFlightCalls calls_;
 };

@@ -59,6 +59,14 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
                                {{"result", "failed"}})),
       push_connections(Counter(registry, "im_logic_push_connections_total",
                                "Connections pushes were addressed to")),
+      push_dropped(Counter(registry, "im_logic_push_dropped_total",
+                           "Connections not pushed to because their gateway was too far behind")),
+      push_batch_size(prometheus::BuildHistogram()
+                          .Name("im_logic_push_batch_size")
+                          .Help("Pushes per GatewayService.Push call")
+                          .Register(registry)
+                          .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64,
+                                                                           128, 256, 512, 1024})),
       push_unknown_gateway(Counter(registry, "im_logic_push_unknown_gateway_total",
                                    "Push targets on a gateway without a live registration")),
       push_stale_sessions(Counter(registry, "im_logic_push_stale_sessions_total",

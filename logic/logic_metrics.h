@@ -33,7 +33,9 @@ struct LogicMetrics {
   prometheus::Counter& writes_expired;  // failed because they waited past the write deadline
   prometheus::Counter& push_rpcs_ok;
   prometheus::Counter& push_rpcs_failed;
-  prometheus::Counter& push_connections;      // connections a push was addressed to
+  prometheus::Counter& push_connections;  // connections a push was addressed to
+  prometheus::Counter& push_dropped;  // connections not pushed to: their gateway was too far behind
+  prometheus::Histogram& push_batch_size;     // pushes per GatewayService.Push call
   prometheus::Counter& push_unknown_gateway;  // targets on a gateway with no live registration
   prometheus::Counter& push_stale_sessions;  // sessions removed because their gateway disowned them
   prometheus::Counter& kicks;

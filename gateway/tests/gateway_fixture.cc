@@ -54,6 +54,16 @@ std::unique_ptr<im::testing::WireClient> GatewayTest::LoggedIn(const std::string
   return client;
 }
 
+grpc::Status GatewayTest::PushOne(grpc::ClientContext* context, const im::v1::PushRequest& push,
+                                  im::v1::PushReply* reply) {
+  im::v1::PushBatchRequest batch;
+  *batch.add_pushes() = push;
+  im::v1::PushBatchReply replies;
+  grpc::Status status = GatewayStub()->Push(context, batch, &replies);
+  if (status.ok() && replies.replies_size() == 1) *reply = replies.replies(0);
+  return status;
+}
+
 std::unique_ptr<im::v1::GatewayService::Stub> GatewayTest::GatewayStub() {
   return im::v1::GatewayService::NewStub(grpc::CreateChannel(
       "127.0.0.1:" + std::to_string(gateway_->grpc_port()), grpc::InsecureChannelCredentials()));

@@ -33,6 +33,9 @@ class GatewayTest : public ::testing::Test {
   std::unique_ptr<im::testing::WireClient> LoggedIn(const std::string& uid,
                                                     const std::string& device = "phone");
   std::unique_ptr<im::v1::GatewayService::Stub> GatewayStub();
+  // GatewayService.Push with a batch of one.
+  grpc::Status PushOne(grpc::ClientContext* context, const im::v1::PushRequest& push,
+                       im::v1::PushReply* reply);
   // The conn_id logic saw for the n-th login.
   uint64_t ConnIdOfLogin(size_t n);
 

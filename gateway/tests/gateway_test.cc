@@ -406,7 +406,7 @@ TEST_F(GatewayTest, PushReachesExactlyTheAddressedConnections) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kWait);
   im::v1::PushReply reply;
-  ASSERT_TRUE(GatewayStub()->Push(&context, request, &reply).ok());
+  ASSERT_TRUE(PushOne(&context, request, &reply).ok());
   EXPECT_EQ(reply.delivered(), 2u);
   ASSERT_EQ(reply.unknown_conn_ids_size(), 1);
   EXPECT_EQ(reply.unknown_conn_ids(0), bogus);
@@ -418,6 +418,44 @@ TEST_F(GatewayTest, PushReachesExactlyTheAddressedConnections) {
     EXPECT_EQ(got->message_push().messages(0).body(), "to 0 and 2");
   }
   for (int i : {1, 3}) EXPECT_FALSE(clients[i]->Receive(Millis(200)).has_value()) << i;
+}
+
+TEST_F(GatewayTest, APushBatchReachesEachConnectionInBatchOrderWithOneReplyPerPush) {
+  StartGateway();
+  std::vector<std::unique_ptr<im::testing::WireClient>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(LoggedIn("batch" + std::to_string(i)));
+    ASSERT_NE(clients.back(), nullptr);
+  }
+  // Thirty pushes of one conversation; every other one also goes to a connection that is gone.
+  const uint64_t gone = common::MakeConnId(0, 999'999);
+  im::v1::PushBatchRequest batch;
+  for (uint64_t seq = 1; seq <= 30; ++seq) {
+    Frame push;
+    im::v1::Message* message = push.mutable_message_push()->add_messages();
+    message->set_conv_id("g:7");
+    message->set_seq(seq);
+    im::v1::PushRequest* request = batch.add_pushes();
+    for (size_t i = 0; i < clients.size(); ++i) request->add_conn_ids(ConnIdOfLogin(i));
+    if (seq % 2 == 0) request->add_conn_ids(gone);
+    request->set_frame(push.SerializeAsString());
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  im::v1::PushBatchReply replies;
+  ASSERT_TRUE(GatewayStub()->Push(&context, batch, &replies).ok());
+  ASSERT_EQ(replies.replies_size(), 30);
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(replies.replies(i).delivered(), 3u) << i;
+    EXPECT_EQ(replies.replies(i).unknown_conn_ids_size(), i % 2 == 1 ? 1 : 0) << i;
+  }
+  for (size_t i = 0; i < clients.size(); ++i) {
+    for (uint64_t seq = 1; seq <= 30; ++seq) {
+      std::optional<Frame> got = clients[i]->Receive(kWait);
+      ASSERT_TRUE(got && got->has_message_push()) << i << " seq " << seq;
+      EXPECT_EQ(got->message_push().messages(0).seq(), seq) << "connection " << i;
+    }
+  }
 }
 
 TEST_F(GatewayTest, FramesQueuedInOneLoopIterationLeaveInOneWrite) {
@@ -435,7 +473,7 @@ TEST_F(GatewayTest, FramesQueuedInOneLoopIterationLeaveInOneWrite) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kWait);
   im::v1::PushReply reply;
-  ASSERT_TRUE(GatewayStub()->Push(&context, request, &reply).ok());
+  ASSERT_TRUE(PushOne(&context, request, &reply).ok());
   EXPECT_EQ(reply.delivered(), static_cast<uint32_t>(kFrames));
   for (int i = 0; i < kFrames; ++i) {
     std::optional<Frame> got = client->Receive(kWait);
@@ -454,7 +492,7 @@ TEST_F(GatewayTest, FramesQueuedInOneLoopIterationLeaveInOneWrite) {
   const double writes_before_burst = CounterTotal(registry_, "im_gateway_writes_total");
   grpc::ClientContext burst_context;
   burst_context.set_deadline(std::chrono::system_clock::now() + kWait);
-  ASSERT_TRUE(GatewayStub()->Push(&burst_context, burst, &reply).ok());
+  ASSERT_TRUE(PushOne(&burst_context, burst, &reply).ok());
   EXPECT_EQ(reply.delivered(), static_cast<uint32_t>(kBigFrames));
   for (int i = 0; i < kBigFrames; ++i) {
     std::optional<Frame> got = client->Receive(kWait);
@@ -487,7 +525,7 @@ TEST_F(GatewayTest, AFlushTheSocketCannotTakeAtOnceLeavesWholeAndInOrder) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + kWait);
     im::v1::PushReply reply;
-    ASSERT_TRUE(GatewayStub()->Push(&context, request, &reply).ok());
+    ASSERT_TRUE(PushOne(&context, request, &reply).ok());
     ASSERT_EQ(reply.delivered(), 1u);
   }
   for (int i = 0; i < kFrames; ++i) {
@@ -505,8 +543,7 @@ TEST_F(GatewayTest, PushOfEmptyOrOversizedFrameIsInvalid) {
   request.add_conn_ids(1);
   grpc::ClientContext context;
   im::v1::PushReply reply;
-  EXPECT_EQ(GatewayStub()->Push(&context, request, &reply).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(PushOne(&context, request, &reply).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(GatewayTest, KickSendsKickAndCloses) {
@@ -551,7 +588,7 @@ TEST_F(GatewayTest, SlowReaderIsDisconnectedAndOthersAreServed) {
   for (int i = 0; i < 200 && !refused; ++i) {
     grpc::ClientContext context;
     im::v1::PushReply reply;
-    ASSERT_TRUE(GatewayStub()->Push(&context, request, &reply).ok());
+    ASSERT_TRUE(PushOne(&context, request, &reply).ok());
     delivered += reply.delivered();
     refused = reply.unknown_conn_ids_size() == 1;
   }
