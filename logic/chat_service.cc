@@ -1,5 +1,6 @@
 #include "logic/chat_service.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <thread>
@@ -77,7 +78,11 @@ std::shared_ptr<const std::string> SerializePush(const im::v1::Frame& frame) {
 }  // namespace
 
 ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clock now_ms)
-    : options_(options), deps_(deps), now_ms_(std::move(now_ms)) {}
+    : options_(options),
+      deps_(deps),
+      now_ms_(std::move(now_ms)),
+      delivery_(deps.executor, [this](std::vector<Persisted>& batch) { DeliverPersisted(batch); }) {
+}
 
 ChatService::Access ChatService::Authorize(const std::string& uid, const std::string& conv_id) {
   Access access;
@@ -278,22 +283,53 @@ void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId
     return PublishThenRespond(caller, message, std::move(resp), std::move(respond));
   }
   std::move(respond)(std::move(resp));
+  delivery_.Add(Persisted{caller, conversation, std::move(message), outcome->inserted});
+}
 
-  const bool inserted = outcome->inserted;
-  const bool queued = deps_.executor->TrySubmit([this, caller, conversation, message, inserted] {
-    common::ScopedRequestId scope(caller.request_id());
-    RecordStored(*message);
-    if (!inserted) return;  // a retry: the original was pushed when it was stored
+void ChatService::DeliverPersisted(std::vector<Persisted>& batch) {
+  store::TtlMap::Entries answers;
+  answers.reserve(batch.size());
+  std::vector<std::string> uids;
+  for (const Persisted& persisted : batch) {
+    const im::v1::Message& m = *persisted.message;
+    answers.emplace_back(DedupKey(m.sender(), m.client_msg_id()), EncodeDedup(m));
+    if (!persisted.inserted) continue;  // a retry: the original was pushed when it was stored
+    uids.push_back(persisted.conversation.first_uid);
+    uids.push_back(persisted.conversation.second_uid);
+  }
+  // The answers for later attempts of these sends (they replace the pending claims).
+  if (absl::Status status = deps_.dedup->PutMany(answers, int64_t{options_.dedup_ttl_sec} * 1000);
+      !status.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "dedup entries not written: {}", status.ToString());
+  }
+  if (uids.empty()) return;
+  std::sort(uids.begin(), uids.end());
+  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
+  absl::StatusOr<std::vector<std::vector<store::Session>>> sessions = [&] {
+    StoreTimer timer(&deps_.metrics->store_session_lookup);
+    return deps_.sessions->LookupMany(uids);
+  }();
+  if (!sessions.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "sessions not found for {} pushes: {}", batch.size(),
+                        sessions.status().ToString());
+    return;  // the recipients get these messages by Sync
+  }
+  auto sessions_of = [&](const std::string& uid) -> const std::vector<store::Session>& {
+    return (*sessions)[std::lower_bound(uids.begin(), uids.end(), uid) - uids.begin()];
+  };
+  for (const Persisted& persisted : batch) {
+    if (!persisted.inserted) continue;
+    common::ScopedRequestId scope(persisted.sender.request_id());
+    std::vector<PushTarget> targets;
+    for (const std::string& uid :
+         {persisted.conversation.first_uid, persisted.conversation.second_uid}) {
+      AddTargets(uid, sessions_of(uid), persisted.sender, &targets);
+    }
+    spdlog::debug("push {}: {} devices", persisted.sender.request_id(), targets.size());
+    if (targets.empty()) continue;
     im::v1::Frame frame;
-    *frame.mutable_message_push()->add_messages() = *message;
-    PushToUsers(SerializePush(frame), {conversation.first_uid, conversation.second_uid}, caller);
-  });
-  if (!queued) {
-    // Retries must find the answer, so that one is written here; recipients get the message by
-    // Sync.
-    RecordStored(*message);
-    IM_LOG_RATE_LIMITED(spdlog::level::warn, "send {}: push of {}#{} skipped: executor full",
-                        caller.request_id(), message->conv_id(), message->seq());
+    *frame.mutable_message_push()->add_messages() = *persisted.message;
+    deps_.pusher->Push(SerializePush(frame), targets);
   }
 }
 
@@ -362,24 +398,27 @@ void ChatService::RecordStored(const im::v1::Message& message) {
 
 void ChatService::PushToUsers(std::shared_ptr<const std::string> frame,
                               const std::vector<std::string>& uids, const im::v1::Caller& skip) {
-  std::vector<PushTarget> targets;
-  for (const std::string& uid : uids) {
-    absl::StatusOr<std::vector<store::Session>> sessions = [&] {
-      StoreTimer timer(&deps_.metrics->store_session_lookup);
-      return deps_.sessions->Lookup(uid);
-    }();
-    if (!sessions.ok()) {
-      IM_LOG_RATE_LIMITED(spdlog::level::warn, "sessions of {} not found for a push: {}", uid,
-                          sessions.status().ToString());
-      continue;
-    }
-    for (store::Session& session : *sessions) {
-      if (uid == skip.uid() && session.IsAt(skip.gateway_id(), skip.conn_id())) continue;
-      targets.push_back(PushTarget{uid, std::move(session)});
-    }
+  absl::StatusOr<std::vector<std::vector<store::Session>>> sessions = [&] {
+    StoreTimer timer(&deps_.metrics->store_session_lookup);
+    return deps_.sessions->LookupMany(uids);
+  }();
+  if (!sessions.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "sessions not found for a push: {}",
+                        sessions.status().ToString());
+    return;
   }
+  std::vector<PushTarget> targets;
+  for (size_t i = 0; i < uids.size(); ++i) AddTargets(uids[i], (*sessions)[i], skip, &targets);
   spdlog::debug("push {}: {} devices", skip.request_id(), targets.size());
   if (!targets.empty()) deps_.pusher->Push(std::move(frame), targets);
+}
+
+void ChatService::AddTargets(const std::string& uid, const std::vector<store::Session>& sessions,
+                             const im::v1::Caller& skip, std::vector<PushTarget>* targets) {
+  for (const store::Session& session : sessions) {
+    if (uid == skip.uid() && session.IsAt(skip.gateway_id(), skip.conn_id())) continue;
+    targets->push_back(PushTarget{uid, session});
+  }
 }
 
 void ChatService::Ack(const im::v1::AckRequest& request, Respond<im::v1::AckReply> respond) {

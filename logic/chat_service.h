@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "im/v1/logic.pb.h"
 #include "logic/conversation_id.h"
+#include "logic/delivery/coalescing_stage.h"
 #include "logic/fanout_bus.h"
 #include "logic/gateway_pusher.h"
 #include "logic/logic_metrics.h"
@@ -41,7 +42,8 @@ struct ChatDependencies {
 
 // Conversations (DESIGN.md sections 5 and 6): Send, Ack, Sync, Conversations and Read, for
 // single chats and groups. A group message is published on the FanoutBus once persisted; a
-// single chat's is pushed from here.
+// single chat's is pushed from here, in batches: the messages persisted while the previous batch
+// was being delivered go together (one dedup write and one session lookup per batch).
 // Methods run on the store executor and may block. Each answers through `respond` exactly once;
 // work that follows an answer (pushes) happens after it so that the client's latency does not
 // include it. `respond` may run on another thread (a writer thread for Send).
@@ -61,6 +63,17 @@ class ChatService {
   void Read(const im::v1::ReadRequest& request, Respond<im::v1::ReadResp> respond);
 
  private:
+  // A single-chat message just persisted, on its way to the dedup record and the devices.
+  struct Persisted {
+    im::v1::Caller sender;
+    ConversationId conversation;
+    std::shared_ptr<const im::v1::Message> message;
+    bool inserted = false;  // false: a retry found the original, which was pushed already
+  };
+  // Records the batch's answers for retries (one round trip), looks up the sessions of everyone
+  // it goes to (one round trip) and pushes each message, in order. On the executor.
+  void DeliverPersisted(std::vector<Persisted>& batch);
+
   // The conversation `uid` may use, or the code that refuses it.
   struct Access {
     std::optional<ConversationId> conversation;
@@ -94,6 +107,9 @@ class ChatService {
                             Respond<im::v1::SendResp> respond);
   void OnPersisted(const im::v1::Caller& caller, const ConversationId& conversation,
                    absl::StatusOr<store::AppendOutcome> outcome, Respond<im::v1::SendResp> respond);
+  // Appends the devices of `uid` (its `sessions`) except the connection of `skip`.
+  static void AddTargets(const std::string& uid, const std::vector<store::Session>& sessions,
+                         const im::v1::Caller& skip, std::vector<PushTarget>* targets);
   // Pushes `frame` to every device of `uids`, except the connection of `skip`.
   void PushToUsers(std::shared_ptr<const std::string> frame, const std::vector<std::string>& uids,
                    const im::v1::Caller& skip);
@@ -104,6 +120,7 @@ class ChatService {
   const LogicOptions& options_;
   ChatDependencies deps_;
   Clock now_ms_;
+  CoalescingStage<Persisted> delivery_;
 };
 
 }  // namespace im::logic

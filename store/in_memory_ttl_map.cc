@@ -2,9 +2,9 @@
 
 namespace im::store {
 
-absl::Status InMemoryTtlMap::Put(std::string_view key, std::string_view value, int64_t ttl_ms) {
+absl::Status InMemoryTtlMap::PutMany(const Entries& entries, int64_t ttl_ms) {
   std::lock_guard<std::mutex> lock(mutex_);
-  entries_[std::string(key)] = Entry{std::string(value), now_ms_() + ttl_ms};
+  for (const auto& [key, value] : entries) entries_[key] = Entry{value, now_ms_() + ttl_ms};
   return absl::OkStatus();
 }
 

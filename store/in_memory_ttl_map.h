@@ -17,7 +17,7 @@ class InMemoryTtlMap final : public TtlMap {
   using Clock = common::MillisClock;
   explicit InMemoryTtlMap(Clock now_ms) : now_ms_(std::move(now_ms)) {}
 
-  absl::Status Put(std::string_view key, std::string_view value, int64_t ttl_ms) override;
+  absl::Status PutMany(const Entries& entries, int64_t ttl_ms) override;
   absl::StatusOr<std::optional<std::string>> PutIfAbsent(std::string_view key,
                                                          std::string_view value,
                                                          int64_t ttl_ms) override;

@@ -4,11 +4,15 @@
 
 namespace im::store {
 
-absl::Status RedisTtlMap::Put(std::string_view key, std::string_view value, int64_t ttl_ms) {
-  absl::StatusOr<RedisConnection::Reply> reply =
-      redis_.Command({"SET", absl::StrCat(prefix_, std::string(key)), std::string(value), "PX",
-                      std::to_string(ttl_ms)});
-  return reply.status();
+absl::Status RedisTtlMap::PutMany(const Entries& entries, int64_t ttl_ms) {
+  if (entries.empty()) return absl::OkStatus();
+  const std::string ttl = std::to_string(ttl_ms);
+  std::vector<RedisConnection::Args> commands;
+  commands.reserve(entries.size());
+  for (const auto& [key, value] : entries) {
+    commands.push_back({"SET", absl::StrCat(prefix_, key), value, "PX", ttl});
+  }
+  return redis_.Pipeline(commands).status();
 }
 
 absl::StatusOr<std::optional<std::string>> RedisTtlMap::PutIfAbsent(std::string_view key,

@@ -13,7 +13,7 @@ class RedisTtlMap final : public TtlMap {
   RedisTtlMap(RedisOptions options, std::string prefix)
       : redis_(std::move(options)), prefix_(std::move(prefix)) {}
 
-  absl::Status Put(std::string_view key, std::string_view value, int64_t ttl_ms) override;
+  absl::Status PutMany(const Entries& entries, int64_t ttl_ms) override;
   absl::StatusOr<std::optional<std::string>> PutIfAbsent(std::string_view key,
                                                          std::string_view value,
                                                          int64_t ttl_ms) override;

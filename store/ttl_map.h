@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -18,8 +19,14 @@ class TtlMap {
  public:
   virtual ~TtlMap() = default;
 
+  using Entries = std::vector<std::pair<std::string, std::string>>;  // key, value
+
   // Sets `key` to `value`, expiring after `ttl_ms` (> 0).
-  virtual absl::Status Put(std::string_view key, std::string_view value, int64_t ttl_ms) = 0;
+  absl::Status Put(std::string_view key, std::string_view value, int64_t ttl_ms) {
+    return PutMany({{std::string(key), std::string(value)}}, ttl_ms);
+  }
+  // Put for every entry, in one round trip.
+  virtual absl::Status PutMany(const Entries& entries, int64_t ttl_ms) = 0;
 
   // Sets `key` to `value` only if it has no live value; returns nullopt when it set it, else the
   // value already there (left unchanged). Atomic: of concurrent callers exactly one sets it.

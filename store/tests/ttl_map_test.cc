@@ -83,6 +83,18 @@ TYPED_TEST(TtlMapContractTest, PutIfAbsentSetsOnceAndReturnsWhatIsThere) {
   EXPECT_EQ((*map.Get({"k"}))[0], "after expiry");
 }
 
+TYPED_TEST(TtlMapContractTest, PutManySetsEveryEntryWithTheTtl) {
+  TtlMap& map = this->backend_.map();
+  ASSERT_TRUE(map.Put("b", "old", 60'000).ok());
+  ASSERT_TRUE(map.PutMany({{"a", "1"}, {"b", "2"}, {"c", "3"}}, 60'000).ok());
+  EXPECT_TRUE(map.PutMany({}, 60'000).ok());
+  auto values = map.Get({"a", "b", "c"});
+  ASSERT_TRUE(values.ok()) << values.status();
+  EXPECT_EQ(*values, (std::vector<std::optional<std::string>>{"1", "2", "3"}));
+  this->backend_.Expire("b", 60'000);
+  EXPECT_FALSE((*map.Get({"b"}))[0].has_value());
+}
+
 TYPED_TEST(TtlMapContractTest, GetOfNoKeysIsEmpty) {
   auto values = this->backend_.map().Get({});
   ASSERT_TRUE(values.ok());

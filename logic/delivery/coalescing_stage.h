@@ -1,0 +1,60 @@
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "common/bounded_executor.h"
+
+namespace im::logic {
+
+// Hands items to `process` in batches on the executor. Items added while a batch is queued or
+// being processed wait and go in the next one, so a burst costs one task (and whatever
+// round trips `process` makes once per batch instead of once per item); batches are processed one
+// at a time, each in the order its items were added. When the executor refuses the task (full,
+// or shutting down), the adding thread processes the batch itself: the work is never dropped.
+template <typename Item>
+class CoalescingStage {
+ public:
+  using Process = std::function<void(std::vector<Item>& batch)>;
+
+  CoalescingStage(common::BoundedExecutor* executor, Process process)
+      : executor_(executor), process_(std::move(process)) {}
+
+  // Any thread.
+  void Add(Item item) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      waiting_.push_back(std::move(item));
+      if (scheduled_) return;
+      scheduled_ = true;
+    }
+    if (!executor_->TrySubmit([this] { Drain(); })) Drain();
+  }
+
+ private:
+  void Drain() {
+    for (;;) {
+      std::vector<Item> batch;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (waiting_.empty()) {
+          scheduled_ = false;
+          return;
+        }
+        batch.swap(waiting_);
+      }
+      process_(batch);
+    }
+  }
+
+  common::BoundedExecutor* executor_;
+  Process process_;
+  std::mutex mutex_;
+  std::vector<Item> waiting_;  // guarded by mutex_
+  bool scheduled_ = false;     // guarded by mutex_: a drain is queued or running
+};
+
+}  // namespace im::logic
