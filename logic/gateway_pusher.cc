@@ -1,5 +1,6 @@
 #include "logic/gateway_pusher.h"
 
+#include <algorithm>
 #include <set>
 
 #include "common/logging.h"
@@ -29,7 +30,7 @@ struct GatewayPusher::QueuedPush {
 struct GatewayPusher::GatewayLane {
   std::mutex mutex;
   std::vector<QueuedPush> queued;                // guarded by mutex
-  bool call_in_flight = false;                   // guarded by mutex
+  size_t calls_in_flight = 0;                    // guarded by mutex
   im::v1::GatewayService::Stub* stub = nullptr;  // guarded by mutex; the latest resolved
 };
 
@@ -53,13 +54,15 @@ struct GatewayPusher::KickCall {
 GatewayPusher::GatewayPusher(store::TtlMap* directory, store::SessionRegistry* sessions,
                              common::BoundedExecutor* executor,
                              std::chrono::milliseconds rpc_timeout,
-                             std::chrono::milliseconds gateway_ttl, LogicMetrics* metrics)
+                             std::chrono::milliseconds gateway_ttl, LogicMetrics* metrics,
+                             size_t calls_per_gateway)
     : directory_(directory),
       sessions_(sessions),
       executor_(executor),
       rpc_timeout_(rpc_timeout),
       gateway_ttl_(gateway_ttl),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      calls_per_gateway_(std::max<size_t>(1, calls_per_gateway)) {}
 
 GatewayPusher::~GatewayPusher() { WaitIdle(rpc_timeout_ + std::chrono::seconds(1)); }
 
@@ -153,7 +156,7 @@ void GatewayPusher::Push(std::shared_ptr<const std::string> frame,
       continue;
     }
     lane.queued.push_back(QueuedPush{frame, std::move(gateway_targets), completion});
-    if (!lane.call_in_flight) StartBatchLocked(gateway_id, lane);
+    if (lane.calls_in_flight < calls_per_gateway_) StartBatchLocked(gateway_id, lane);
   }
 }
 
@@ -172,7 +175,7 @@ void GatewayPusher::StartBatchLocked(const std::string& gateway_id, GatewayLane&
     call->pushes.push_back(std::move(queued));
   }
   lane.queued.erase(lane.queued.begin(), lane.queued.begin() + static_cast<std::ptrdiff_t>(taken));
-  lane.call_in_flight = true;
+  lane.calls_in_flight++;
   metrics_->push_batch_size.Observe(static_cast<double>(taken));
   calls_.Started();
   lane.stub->async()->Push(&call->context, &call->request, &call->reply,
@@ -214,8 +217,8 @@ void GatewayPusher::OnPushDone(PushCall* call, const grpc::Status& status) {
   {
     GatewayLane& lane = *call->lane;
     std::lock_guard<std::mutex> lock(lane.mutex);
-    lane.call_in_flight = false;
-    // The next batch leaves from here: what was pushed while this call was in flight.
+    lane.calls_in_flight--;
+    // The next batch leaves from here: what was pushed while the calls were in flight.
     if (!lane.queued.empty()) StartBatchLocked(call->gateway_id, lane);
   }
   calls_.Finished();

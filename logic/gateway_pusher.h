@@ -30,17 +30,21 @@ struct PushTarget {
 
 // Logic's side of GatewayService: the directory of live gateways (im:gw:<id> -> push address,
 // kept in `directory` with a TTL the gateways renew) and one gRPC channel per gateway.
-// Pushes to one gateway travel in batches, one Push call in flight per gateway: what is pushed
-// while a call is in flight waits and leaves in the next call, so pushes reach a gateway (and a
-// connection) in the order they were made, and a burst costs one call, not one per message.
+// Pushes to one gateway travel in batches, a few Push calls in flight per gateway: what is pushed
+// while they are all in flight waits and leaves in the next call, so a burst costs a few calls,
+// not one per message.
 // Push and Kick are asynchronous: they return once the pushes are queued; replies arrive on gRPC
 // threads, and follow-up store work (dropping sessions a gateway disowned) goes to `executor`.
 // Methods may block on the directory, so they are called on executor threads.
 class GatewayPusher {
  public:
+  // `calls_per_gateway`: Push calls in flight to one gateway at most. With 1 a gateway gets the
+  // pushes in exactly the order they were made; more lets a big fan-out's batches overlap (the
+  // gateway decodes one while its loops write another) at the price of that order between calls.
   GatewayPusher(store::TtlMap* directory, store::SessionRegistry* sessions,
                 common::BoundedExecutor* executor, std::chrono::milliseconds rpc_timeout,
-                std::chrono::milliseconds gateway_ttl, LogicMetrics* metrics);
+                std::chrono::milliseconds gateway_ttl, LogicMetrics* metrics,
+                size_t calls_per_gateway = 4);
   ~GatewayPusher();
 
   absl::Status RegisterGateway(const std::string& gateway_id, const std::string& push_address);
@@ -66,8 +70,10 @@ class GatewayPusher {
   struct QueuedPush;
   struct GatewayLane;
 
-  static constexpr size_t kMaxQueuedPushes = 50'000;         // per gateway
-  static constexpr size_t kMaxBatchBytes = 4 * 1024 * 1024;  // per Push call, about
+  static constexpr size_t kMaxQueuedPushes = 50'000;  // per gateway
+  // Per Push call, about: big enough to carry a burst of small pushes, small enough that the
+  // gateway starts writing a big fan-out's first pushes while later calls are still on the way.
+  static constexpr size_t kMaxBatchBytes = 256 * 1024;
 
   GatewayLane& LaneOf(const std::string& gateway_id);
   // Starts a call with what `lane` has queued; with lane->mutex held, which it leaves held.
@@ -84,6 +90,7 @@ class GatewayPusher {
   const std::chrono::milliseconds rpc_timeout_;
   const std::chrono::milliseconds gateway_ttl_;
   LogicMetrics* metrics_;
+  const size_t calls_per_gateway_;
 
   // Push addresses by gateway id, read from the directory at most every 2 s, so that a
   // push does not cost a directory lookup. A gateway that died is pushed to (and fails fast) for

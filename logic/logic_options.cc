@@ -63,6 +63,8 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   o.gateway_ttl_sec = config.GetU32("logic.gateway_ttl_sec", o.gateway_ttl_sec, 1);
   o.dedup_ttl_sec = config.GetU32("logic.dedup_ttl_sec", o.dedup_ttl_sec, 1);
   o.push_timeout_ms = config.GetU32("logic.push_timeout_ms", o.push_timeout_ms, 10);
+  o.push_calls_per_gateway =
+      config.GetU32("logic.push_calls_per_gateway", o.push_calls_per_gateway, 1, 64);
   o.shutdown_grace_ms = config.GetU32("logic.shutdown_grace_ms", o.shutdown_grace_ms, 0);
   o.health_check_ms = config.GetU32("logic.health_check_ms", o.health_check_ms, 100, 600'000);
   o.shutdown_delay_ms = config.GetU32("logic.shutdown_delay_ms", o.shutdown_delay_ms, 0, 600'000);

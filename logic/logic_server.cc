@@ -32,7 +32,7 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores,
   pusher_ = std::make_unique<GatewayPusher>(
       stores_.gateways.get(), stores_.sessions.get(), executor_.get(),
       std::chrono::milliseconds(options_.push_timeout_ms),
-      std::chrono::seconds(options_.gateway_ttl_sec), &metrics_);
+      std::chrono::seconds(options_.gateway_ttl_sec), &metrics_, options_.push_calls_per_gateway);
   session_service_ =
       std::make_unique<SessionService>(options_, stores_.sessions.get(), pusher_.get(), UnixMillis);
   member_lists_ = std::make_unique<MemberLists>(stores_.groups.get(), stores_.member_lists.get(),

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -168,49 +169,66 @@ void ExpectEveryAcknowledgedMessageHeldAndStoredOnce(Chatter& alice, Chatter& bo
   }
 }
 
+// Alice (on gateway 0) and bob (on gateway 1) each send kPerSide messages to the other; `fault`
+// strikes once alice has a quarter of hers acknowledged. Then the usual checks: every message
+// acknowledged is held by both devices once, in order, and stored once.
+struct FaultedChat {
+  static constexpr int kPerSide = 120;
+  std::unique_ptr<TestDevice> alice_phone;
+  std::unique_ptr<TestDevice> bob_phone;
+  std::unique_ptr<Chatter> alice;
+  std::unique_ptr<Chatter> bob;
+  int acknowledged_at_fault = 0;
+
+  void Run(LocalCluster& cluster, const std::function<void()>& fault) {
+    alice_phone = cluster.Device("alice", "phone");
+    bob_phone = cluster.Device("bob", "phone");
+    const uint16_t port0 = cluster.client_port(0);
+    const uint16_t port1 = cluster.client_port(1);
+    ASSERT_TRUE(alice_phone->Login(port0));
+    ASSERT_TRUE(bob_phone->Login(port1));
+    const std::string conv = SingleConvId(alice_phone->uid(), bob_phone->uid());
+    alice = std::make_unique<Chatter>(alice_phone.get(), bob_phone->uid(), conv,
+                                      std::vector<uint16_t>{port0, port1}, kPerSide);
+    bob = std::make_unique<Chatter>(bob_phone.get(), alice_phone->uid(), conv,
+                                    std::vector<uint16_t>{port1, port0}, kPerSide);
+    std::thread alice_thread([&] { alice->Run(); });
+    std::thread bob_thread([&] { bob->Run(); });
+    const auto deadline = std::chrono::steady_clock::now() + Millis(60'000);
+    while (alice->acknowledged.load() < kPerSide / 4 && !alice->finished.load() &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(Millis(5));
+    }
+    acknowledged_at_fault = alice->acknowledged.load();
+    fault();
+    alice_thread.join();
+    bob_thread.join();
+    ASSERT_TRUE(alice->failure.empty()) << alice->failure;
+    ASSERT_TRUE(bob->failure.empty()) << bob->failure;
+    EXPECT_GE(acknowledged_at_fault, kPerSide / 4);
+    EXPECT_LT(acknowledged_at_fault, kPerSide) << "the fault struck after the chat was over";
+    std::printf(
+        "alice: %d failed attempts, %d reconnects; bob: %d failed attempts, %d reconnects\n",
+        alice->failed_attempts, alice->reconnects, bob->failed_attempts, bob->reconnects);
+    ExpectEveryAcknowledgedMessageHeldAndStoredOnce(*alice, *bob, kPerSide, port1);
+  }
+};
+
 TEST(FailureTest, GatewayKilledWhileTwoClientsChat) {
   LocalCluster cluster;
   ASSERT_TRUE(cluster.Start());
-  auto alice_phone = cluster.Device("alice", "phone");
-  auto bob_phone = cluster.Device("bob", "phone");
-  const uint16_t port0 = cluster.client_port(0);
-  const uint16_t port1 = cluster.client_port(1);
-  ASSERT_TRUE(alice_phone->Login(port0));
-  ASSERT_TRUE(bob_phone->Login(port1));
-  const std::string conv = SingleConvId(alice_phone->uid(), bob_phone->uid());
-
-  constexpr int kPerSide = 120;
-  Chatter alice{alice_phone.get(), bob_phone->uid(), conv, {port0, port1}, kPerSide};
-  Chatter bob{bob_phone.get(), alice_phone->uid(), conv, {port1, port0}, kPerSide};
-  std::thread alice_thread([&] { alice.Run(); });
-  std::thread bob_thread([&] { bob.Run(); });
-
-  // Kill alice's gateway in the middle of the conversation.
-  const auto deadline = std::chrono::steady_clock::now() + Millis(60'000);
-  while (alice.acknowledged.load() < kPerSide / 4 && !alice.finished.load() &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(Millis(5));
-  }
-  const int acknowledged_at_kill = alice.acknowledged.load();
-  EXPECT_TRUE(cluster.KillGateway(0));
-  alice_thread.join();
-  bob_thread.join();
-  ASSERT_TRUE(alice.failure.empty()) << alice.failure;
-  ASSERT_TRUE(bob.failure.empty()) << bob.failure;
-  EXPECT_GE(acknowledged_at_kill, kPerSide / 4);
-  EXPECT_LT(acknowledged_at_kill, kPerSide) << "the gateway died after the chat was over";
-  EXPECT_GE(alice.reconnects, 1) << "alice never noticed her gateway die";
-  EXPECT_EQ(bob.reconnects, 0);
-  std::printf("alice: %d failed attempts, %d reconnects; bob: %d failed attempts\n",
-              alice.failed_attempts, alice.reconnects, bob.failed_attempts);
-
-  ExpectEveryAcknowledgedMessageHeldAndStoredOnce(alice, bob, kPerSide, port1);
+  FaultedChat chat;
+  chat.Run(cluster, [&] { EXPECT_TRUE(cluster.KillGateway(0)); });
+  EXPECT_GE(chat.alice->reconnects, 1) << "alice never noticed her gateway die";
+  EXPECT_EQ(chat.bob->reconnects, 0);
 }
 
 // A logic node dies while both sides send: the gateways' streams to it break with requests in
 // them. The sends are resent on a stream to the other node (a send is idempotent by
 // client_msg_id): no client has to reconnect, and every message acknowledged is stored once and
-// reaches both devices.
+// reaches both devices. A send the dead node had claimed but not stored is refused (or times
+// out) on the other node until the claim expires, so a client may retry one: counted, not an
+// error.
 TEST(FailureTest, LogicNodeKilledWhileTwoClientsChat) {
   ClusterOptions options;
   options.logic_nodes = 2;
@@ -221,43 +239,16 @@ TEST(FailureTest, LogicNodeKilledWhileTwoClientsChat) {
                        {"IM_LOGIC_HOLE_GRACE_MS", "2500"}};
   LocalCluster cluster(options);
   ASSERT_TRUE(cluster.Start());
-  auto alice_phone = cluster.Device("alice", "phone");
-  auto bob_phone = cluster.Device("bob", "phone");
-  const uint16_t port0 = cluster.client_port(0);
-  const uint16_t port1 = cluster.client_port(1);
-  ASSERT_TRUE(alice_phone->Login(port0));
-  ASSERT_TRUE(bob_phone->Login(port1));
-  const std::string conv = SingleConvId(alice_phone->uid(), bob_phone->uid());
-
-  constexpr int kPerSide = 120;
-  Chatter alice{alice_phone.get(), bob_phone->uid(), conv, {port0, port1}, kPerSide};
-  Chatter bob{bob_phone.get(), alice_phone->uid(), conv, {port1, port0}, kPerSide};
-  std::thread alice_thread([&] { alice.Run(); });
-  std::thread bob_thread([&] { bob.Run(); });
-  const auto deadline = std::chrono::steady_clock::now() + Millis(60'000);
-  while (alice.acknowledged.load() < kPerSide / 4 && !alice.finished.load() &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(Millis(5));
-  }
-  const int acknowledged_at_kill = alice.acknowledged.load();
-  // The node that read the most requests holds the stream of alice's or bob's gateway loop.
-  const double read0 = cluster.LogicMetric(0, "im_logic_ingress_entries_total").value_or(0);
-  const double read1 = cluster.LogicMetric(1, "im_logic_ingress_entries_total").value_or(0);
-  const int victim = read0 >= read1 ? 0 : 1;
-  EXPECT_GT(std::max(read0, read1), 0);
-  EXPECT_TRUE(cluster.KillLogic(victim));
-  alice_thread.join();
-  bob_thread.join();
-  ASSERT_TRUE(alice.failure.empty()) << alice.failure;
-  ASSERT_TRUE(bob.failure.empty()) << bob.failure;
-  EXPECT_LT(acknowledged_at_kill, kPerSide) << "logic died after the chat was over";
-  EXPECT_EQ(alice.reconnects, 0);
-  EXPECT_EQ(bob.reconnects, 0);
-  // A send the dead node had claimed but not stored is refused (or times out) on the other node
-  // until the claim expires, so a client may have to retry it: counted, not an error.
-  std::printf("failed attempts (retried by the client): alice %d, bob %d\n", alice.failed_attempts,
-              bob.failed_attempts);
-  ExpectEveryAcknowledgedMessageHeldAndStoredOnce(alice, bob, kPerSide, port1);
+  FaultedChat chat;
+  chat.Run(cluster, [&] {
+    // The node that read the most requests holds the stream of alice's or bob's gateway loop.
+    const double read0 = cluster.LogicMetric(0, "im_logic_ingress_entries_total").value_or(0);
+    const double read1 = cluster.LogicMetric(1, "im_logic_ingress_entries_total").value_or(0);
+    EXPECT_GT(std::max(read0, read1), 0);
+    EXPECT_TRUE(cluster.KillLogic(read0 >= read1 ? 0 : 1));
+  });
+  EXPECT_EQ(chat.alice->reconnects, 0);
+  EXPECT_EQ(chat.bob->reconnects, 0);
 }
 
 TEST(FailureTest, RedisRestartedEmptyNeverReusesASeqNorLiesAboutASend) {
