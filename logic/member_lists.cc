@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/logging.h"
+#include "common/status_macros.h"
 
 namespace im::logic {
 namespace {
@@ -17,34 +18,31 @@ MemberLists::MemberLists(store::GroupStore* groups, store::MemberListCache* cach
 
 absl::StatusOr<std::shared_ptr<const MemberLists::List>> MemberLists::Get(
     const std::string& group_id) {
-  absl::StatusOr<std::string> version = cache_->Version(group_id);
-  if (!version.ok()) return version.status();
+  IM_ASSIGN_OR_RETURN(const std::string version, cache_->Version(group_id));
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = local_.find(group_id);
-    if (it != local_.end() && it->second.version == *version) return it->second.members;
+    if (it != local_.end() && it->second.version == version) return it->second.members;
   }
-  absl::StatusOr<std::optional<List>> shared = cache_->Get(group_id, *version);
-  if (!shared.ok()) return shared.status();
+  IM_ASSIGN_OR_RETURN(std::optional<List> shared, cache_->Get(group_id, version));
   std::shared_ptr<const List> members;
-  if (shared->has_value()) {
-    List list = std::move(**shared);
+  if (shared.has_value()) {
+    List list = std::move(*shared);
     std::sort(
         list.begin(), list.end(),
         [](const store::GroupMember& a, const store::GroupMember& b) { return a.uid < b.uid; });
     members = std::make_shared<const List>(std::move(list));
   } else {
-    absl::StatusOr<List> loaded = LoadFromStore(group_id);
-    if (!loaded.ok()) return loaded.status();
-    members = std::make_shared<const List>(std::move(*loaded));
+    IM_ASSIGN_OR_RETURN(List loaded, LoadFromStore(group_id));
+    members = std::make_shared<const List>(std::move(loaded));
     // Saved under the version read before loading: if the membership changed meanwhile, the
     // token moved on and this stale list is not saved.
-    if (absl::Status status = cache_->Put(group_id, *version, *members); !status.ok()) {
+    if (absl::Status status = cache_->Put(group_id, version, *members); !status.ok()) {
       IM_LOG_RATE_LIMITED(spdlog::level::warn, "member list of {} not cached: {}", group_id,
                           status.ToString());
     }
   }
-  KeepLocal(group_id, *version, members);
+  KeepLocal(group_id, version, members);
   return members;
 }
 
@@ -52,10 +50,9 @@ absl::StatusOr<MemberLists::List> MemberLists::LoadFromStore(const std::string& 
   metrics_->group_list_loads.Increment();
   List members;
   for (std::string after;;) {
-    absl::StatusOr<List> page = groups_->ListMembers(group_id, after, kLoadPage);
-    if (!page.ok()) return page.status();
-    for (store::GroupMember& member : *page) members.push_back(std::move(member));
-    if (page->size() < kLoadPage) return members;
+    IM_ASSIGN_OR_RETURN(List page, groups_->ListMembers(group_id, after, kLoadPage));
+    for (store::GroupMember& member : page) members.push_back(std::move(member));
+    if (page.size() < kLoadPage) return members;
     after = members.back().uid;
   }
 }
@@ -72,9 +69,8 @@ void MemberLists::KeepLocal(const std::string& group_id, const std::string& vers
 
 absl::StatusOr<std::optional<store::GroupMember>> MemberLists::Find(const std::string& group_id,
                                                                     const std::string& uid) {
-  absl::StatusOr<std::shared_ptr<const List>> members = Get(group_id);
-  if (!members.ok()) return members.status();
-  const store::GroupMember* member = FindIn(**members, uid);
+  IM_ASSIGN_OR_RETURN(std::shared_ptr<const List> members, Get(group_id));
+  const store::GroupMember* member = FindIn(*members, uid);
   if (member == nullptr) return std::optional<store::GroupMember>();
   return std::optional<store::GroupMember>(*member);
 }

@@ -1,5 +1,6 @@
 #include "store/redis_seq_allocator.h"
 
+#include "common/status_macros.h"
 #include "fmt/format.h"
 
 namespace im::store {
@@ -15,12 +16,11 @@ constexpr char kRestoreAndIncrementScript[] = R"lua(
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('INCR', KEYS[1]))lua";
 
-absl::StatusOr<uint64_t> SeqOf(const absl::StatusOr<RedisConnection::Reply>& reply) {
-  if (!reply.ok()) return reply.status();
-  if ((*reply)->type != REDIS_REPLY_INTEGER || (*reply)->integer <= 0) {
+absl::StatusOr<uint64_t> SeqOf(const RedisConnection::Reply& reply) {
+  if (reply->type != REDIS_REPLY_INTEGER || reply->integer <= 0) {
     return absl::InternalError("redis: unexpected reply to a seq increment");
   }
-  return static_cast<uint64_t>((*reply)->integer);
+  return static_cast<uint64_t>(reply->integer);
 }
 
 }  // namespace
@@ -34,16 +34,15 @@ std::string RedisSeqAllocator::KeyOf(std::string_view conv_id) {
 
 absl::StatusOr<uint64_t> RedisSeqAllocator::Next(std::string_view conv_id) {
   const std::string key = KeyOf(conv_id);
-  absl::StatusOr<RedisConnection::Reply> reply =
-      redis_.Command({"EVAL", kIncrementExistingScript, "1", key});
-  if (!reply.ok()) return reply.status();
-  if ((*reply)->type == REDIS_REPLY_INTEGER) return SeqOf(reply);
+  IM_ASSIGN_OR_RETURN(RedisConnection::Reply reply,
+                      redis_.Command({"EVAL", kIncrementExistingScript, "1", key}));
+  if (reply->type == REDIS_REPLY_INTEGER) return SeqOf(reply);
 
-  absl::StatusOr<uint64_t> floor = floor_(conv_id);
-  if (!floor.ok()) return floor.status();
-  const uint64_t restored = *floor == 0 ? 0 : *floor + restore_gap_;
-  return SeqOf(
-      redis_.Command({"EVAL", kRestoreAndIncrementScript, "1", key, std::to_string(restored)}));
+  IM_ASSIGN_OR_RETURN(const uint64_t floor, floor_(conv_id));
+  const uint64_t restored = floor == 0 ? 0 : floor + restore_gap_;
+  IM_ASSIGN_OR_RETURN(reply, redis_.Command({"EVAL", kRestoreAndIncrementScript, "1", key,
+                                             std::to_string(restored)}));
+  return SeqOf(reply);
 }
 
 }  // namespace im::store

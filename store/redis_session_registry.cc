@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/status_macros.h"
 #include "fmt/format.h"
 
 namespace im::store {
@@ -101,9 +102,8 @@ absl::StatusOr<bool> RedisSessionRegistry::Unregister(std::string_view uid, std:
 }
 
 absl::StatusOr<std::vector<Session>> RedisSessionRegistry::Lookup(std::string_view uid) {
-  absl::StatusOr<std::vector<std::vector<Session>>> sessions = LookupMany({std::string(uid)});
-  if (!sessions.ok()) return sessions.status();
-  return std::move(sessions->front());
+  IM_ASSIGN_OR_RETURN(std::vector<std::vector<Session>> sessions, LookupMany({std::string(uid)}));
+  return std::move(sessions.front());
 }
 
 absl::StatusOr<std::vector<std::vector<Session>>> RedisSessionRegistry::LookupMany(
