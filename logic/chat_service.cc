@@ -132,26 +132,29 @@ ChatService::Access ChatService::ResolveSendTarget(const im::v1::Caller& caller,
   return access;
 }
 
-ChatService::Claim ChatService::ClaimSend(const std::string& dedup_key) {
+ChatService::Claim ChatService::ClaimSend(const std::string& dedup_key,
+                                          const std::string& conv_id) {
   const int64_t pending_ttl_ms =
       int64_t{options_.write_deadline_ms} + options_.mysql.read_write_timeout.count();
   // Real time, not the injectable clock: this bounds how long the thread actually waits.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(pending_ttl_ms);
   for (;;) {
-    absl::StatusOr<std::optional<std::string>> existing = [&] {
+    absl::StatusOr<store::SendLedger::Outcome> outcome = [&] {
       StoreTimer timer(&deps_.metrics->store_dedup_claim);
-      return deps_.dedup->PutIfAbsent(dedup_key, kPendingSend, pending_ttl_ms);
+      return deps_.ledger->ClaimAndNumber(dedup_key, kPendingSend, pending_ttl_ms, conv_id);
     }();
-    // Without Redis the send goes on unclaimed: MySQL's unique key still stores it once.
-    if (!existing.ok()) return Claim{};
-    if (!existing->has_value()) {
+    // Without Redis the send goes on unclaimed (and asks for its seq again, which is refused
+    // while Redis is down): MySQL's unique key still stores it once.
+    if (!outcome.ok()) return Claim{};
+    if (!outcome->existing) {
       Claim owned;
       owned.owned = true;
+      owned.seq = outcome->seq;
       return owned;
     }
-    if (**existing != kPendingSend) {
+    if (*outcome->existing != kPendingSend) {
       Claim found;
-      found.stored = DecodeDedup(**existing);
+      found.stored = DecodeDedup(*outcome->existing);
       return found;
     }
     // Another attempt of this very send is being stored: wait for its answer rather than take a
@@ -197,7 +200,8 @@ void ChatService::Send(const im::v1::SendRequest& request, Respond<im::v1::SendR
   const ConversationId conversation = *access.conversation;
 
   const std::string dedup_key = DedupKey(caller.uid(), req.client_msg_id());
-  Claim claim = ClaimSend(dedup_key);
+  const std::string conv_id = conversation.ToString();
+  Claim claim = ClaimSend(dedup_key, conv_id);
   if (!claim.refusal.ok()) {
     return refuse(CodeOf(claim.refusal), std::string(claim.refusal.message()));
   }
@@ -209,9 +213,9 @@ void ChatService::Send(const im::v1::SendRequest& request, Respond<im::v1::SendR
     }
     return std::move(respond)(std::move(*claim.stored));
   }
-  const std::string conv_id = conversation.ToString();
-  absl::StatusOr<uint64_t> seq = [&] {
-    StoreTimer timer(&deps_.metrics->store_seq_next);
+  absl::StatusOr<uint64_t> seq = [&]() -> absl::StatusOr<uint64_t> {
+    if (claim.seq) return *claim.seq;
+    StoreTimer timer(&deps_.metrics->store_seq_next);  // unclaimed: Redis failed the claim
     return deps_.seqs->Next(conv_id);
   }();
   if (!seq.ok()) {

@@ -19,6 +19,7 @@
 #include "logic/message_writer.h"
 #include "logic/msg_id_generator.h"
 #include "store/message_store.h"
+#include "store/send_ledger.h"
 #include "store/seq_allocator.h"
 #include "store/session_registry.h"
 #include "store/ttl_map.h"
@@ -30,7 +31,8 @@ struct ChatDependencies {
   store::SessionRegistry* sessions;
   store::SeqAllocator* seqs;
   store::MessageStore* messages;
-  store::TtlMap* dedup;  // im:dedup:<uid>:<client_msg_id> -> the stored message's coordinates
+  store::TtlMap* dedup;       // im:dedup:<uid>:<client_msg_id> -> the stored message's coordinates
+  store::SendLedger* ledger;  // a send's claim on its dedup key and its seq, in one step
   MessageWriter* writer;
   GatewayPusher* pusher;
   MsgIdGenerator* msg_ids;
@@ -87,12 +89,14 @@ class ChatService {
   // What claiming a send's (sender, client_msg_id) found.
   struct Claim {
     bool owned = false;                      // this attempt stores it (and releases on failure)
+    std::optional<uint64_t> seq;             // with owned: the message's seq
     std::optional<im::v1::SendResp> stored;  // an earlier attempt stored it: answer with this
     absl::Status refusal;                    // an earlier attempt is still being stored
   };
   // Claims the send in the dedup map, or finds the stored answer, waiting (bounded) while
   // another attempt of the same send is being stored, so concurrent retries take one seq.
-  Claim ClaimSend(const std::string& dedup_key);
+  // An owned claim comes with the message's seq in `conv_id` (one step with the ledger).
+  Claim ClaimSend(const std::string& dedup_key, const std::string& conv_id);
   void ReleaseClaim(const std::string& dedup_key);
   void RecordStored(const im::v1::Message& message);
   // Hands a stored group message to the fan-out bus, on the lane its group's size calls for.

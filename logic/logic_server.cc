@@ -49,11 +49,16 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores,
     stores_.fanout = std::make_unique<InProcessFanoutBus>(options_.fanout_queue,
                                                           options_.fanout_batch_max, &metrics_);
   }
+  if (!stores_.ledger) {
+    stores_.ledger =
+        std::make_unique<store::ComposedSendLedger>(stores_.dedup.get(), stores_.seqs.get());
+  }
   chat_service_ = std::make_unique<ChatService>(
       options_,
       ChatDependencies{stores_.sessions.get(), stores_.seqs.get(), stores_.messages.get(),
-                       stores_.dedup.get(), writer_.get(), pusher_.get(), &msg_ids_,
-                       executor_.get(), member_lists_.get(), stores_.fanout.get(), &metrics_},
+                       stores_.dedup.get(), stores_.ledger.get(), writer_.get(), pusher_.get(),
+                       &msg_ids_, executor_.get(), member_lists_.get(), stores_.fanout.get(),
+                       &metrics_},
       UnixMillis);
   group_service_ =
       std::make_unique<GroupService>(options_, stores_.groups.get(), stores_.messages.get(),

@@ -22,6 +22,7 @@
 #include "store/group_store.h"
 #include "store/member_list_cache.h"
 #include "store/message_store.h"
+#include "store/send_ledger.h"
 #include "store/seq_allocator.h"
 #include "store/session_registry.h"
 #include "store/ttl_map.h"
@@ -35,6 +36,8 @@ struct LogicStores {
   std::unique_ptr<store::MessageStore> messages;
   std::unique_ptr<store::TtlMap> gateways;  // the gateway directory
   std::unique_ptr<store::TtlMap> dedup;
+  // Claims and seqs in one step (Redis: one script); null: composed of `dedup` and `seqs`.
+  std::unique_ptr<store::SendLedger> ledger;
   std::unique_ptr<store::GroupStore> groups;
   std::unique_ptr<store::MemberListCache> member_lists;
   // Kafka in a cluster; null: an in-process bus (single node).

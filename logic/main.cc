@@ -16,6 +16,7 @@
 #include "store/mysql_group_store.h"
 #include "store/mysql_message_store.h"
 #include "store/redis_member_list_cache.h"
+#include "store/redis_send_ledger.h"
 #include "store/redis_seq_allocator.h"
 #include "store/redis_session_registry.h"
 #include "store/redis_ttl_map.h"
@@ -46,7 +47,10 @@ im::logic::LogicStores RealStores(const LogicOptions& options, im::store::Messag
   stores.seqs = std::make_unique<im::store::RedisSeqAllocator>(
       options.redis, [messages](std::string_view conv_id) { return messages->MaxSeq(conv_id); });
   stores.gateways = std::make_unique<im::store::RedisTtlMap>(options.redis, "im:gw:");
-  stores.dedup = std::make_unique<im::store::RedisTtlMap>(options.redis, "im:dedup:");
+  constexpr char kDedupPrefix[] = "im:dedup:";
+  stores.dedup = std::make_unique<im::store::RedisTtlMap>(options.redis, kDedupPrefix);
+  stores.ledger =
+      std::make_unique<im::store::RedisSendLedger>(options.redis, kDedupPrefix, stores.seqs.get());
   stores.member_lists = std::make_unique<im::store::RedisMemberListCache>(
       options.redis, int64_t{options.group_cache_ttl_sec} * 1000);
   return stores;

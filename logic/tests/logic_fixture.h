@@ -58,6 +58,7 @@ class LogicFixture : public ::testing::Test {
         [this](std::string_view conv_id) { return messages_->MaxSeq(conv_id); });
     gateways_ = std::make_unique<store::InMemoryTtlMap>(clock);
     dedup_ = std::make_unique<store::InMemoryTtlMap>(clock);
+    ledger_ = std::make_unique<store::ComposedSendLedger>(dedup_.get(), seqs_.get());
     metrics_ = std::make_unique<LogicMetrics>(registry_);
     executor_ = std::make_unique<common::BoundedExecutor>("test", 2, 1000);
     writer_ = std::make_unique<MessageWriter>(messages_.get(), MessageWriter::Options{}, clock,
@@ -76,9 +77,9 @@ class LogicFixture : public ::testing::Test {
         std::make_unique<SessionService>(options_, sessions_.get(), pusher_.get(), clock);
     chat_ = std::make_unique<ChatService>(
         options_,
-        ChatDependencies{sessions_.get(), seqs_.get(), messages_.get(), dedup_.get(), writer_.get(),
-                         pusher_.get(), msg_ids_.get(), executor_.get(), member_lists_.get(),
-                         &fanout_, metrics_.get()},
+        ChatDependencies{sessions_.get(), seqs_.get(), messages_.get(), dedup_.get(), ledger_.get(),
+                         writer_.get(), pusher_.get(), msg_ids_.get(), executor_.get(),
+                         member_lists_.get(), &fanout_, metrics_.get()},
         clock);
   }
 
@@ -140,6 +141,7 @@ class LogicFixture : public ::testing::Test {
   std::unique_ptr<store::InMemorySeqAllocator> seqs_;
   std::unique_ptr<store::InMemoryTtlMap> gateways_;
   std::unique_ptr<store::InMemoryTtlMap> dedup_;
+  std::unique_ptr<store::ComposedSendLedger> ledger_;
   std::unique_ptr<LogicMetrics> metrics_;
   std::unique_ptr<common::BoundedExecutor> executor_;
   std::unique_ptr<MessageWriter> writer_;

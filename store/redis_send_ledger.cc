@@ -1,0 +1,65 @@
+#include "store/redis_send_ledger.h"
+
+#include "common/status_macros.h"
+#include "store/redis_seq_allocator.h"
+
+namespace im::store {
+namespace {
+
+// KEYS[1] dedup key, KEYS[2] seq counter; ARGV[1] pending marker, ARGV[2] TTL ms.
+// Returns {0, value already there} | {1, seq} | {2} (claimed; the counter is missing).
+constexpr char kClaimAndNumberScript[] = R"lua(
+local existing = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'PX', ARGV[2])
+if existing then return {0, existing} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {1, redis.call('INCR', KEYS[2])} end
+return {2})lua";
+
+}  // namespace
+
+RedisSendLedger::RedisSendLedger(RedisOptions options, std::string dedup_prefix, SeqAllocator* seqs)
+    : redis_(std::move(options)), dedup_prefix_(std::move(dedup_prefix)), seqs_(seqs) {}
+
+absl::StatusOr<SendLedger::Outcome> RedisSendLedger::ClaimAndNumber(std::string_view dedup_key,
+                                                                    std::string_view pending,
+                                                                    int64_t ttl_ms,
+                                                                    std::string_view conv_id) {
+  IM_ASSIGN_OR_RETURN(
+      RedisConnection::Reply reply,
+      redis_.Command({"EVAL", kClaimAndNumberScript, "2", dedup_prefix_ + std::string(dedup_key),
+                      RedisSeqAllocator::KeyOf(conv_id), std::string(pending),
+                      std::to_string(ttl_ms)}));
+  const redisReply* r = reply.get();
+  if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+      r->element[0]->type != REDIS_REPLY_INTEGER) {
+    return absl::InternalError("redis: unexpected reply to a send claim");
+  }
+  Outcome outcome;
+  switch (r->element[0]->integer) {
+    case 0:
+      if (r->elements < 2 || r->element[1]->type != REDIS_REPLY_STRING) break;
+      outcome.existing = std::string(RedisConnection::TextOf(r->element[1]));
+      return outcome;
+    case 1:
+      if (r->elements < 2 || r->element[1]->type != REDIS_REPLY_INTEGER ||
+          r->element[1]->integer <= 0) {
+        break;
+      }
+      outcome.seq = static_cast<uint64_t>(r->element[1]->integer);
+      return outcome;
+    case 2: {
+      absl::StatusOr<uint64_t> seq = seqs_->Next(conv_id);
+      if (!seq.ok()) {
+        // Best effort; the claim expires anyway.
+        redis_.Command({"DEL", dedup_prefix_ + std::string(dedup_key)}).status().IgnoreError();
+        return seq.status();
+      }
+      outcome.seq = *seq;
+      return outcome;
+    }
+    default:
+      break;
+  }
+  return absl::InternalError("redis: unexpected reply to a send claim");
+}
+
+}  // namespace im::store

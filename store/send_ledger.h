@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "store/seq_allocator.h"
+#include "store/ttl_map.h"
+
+namespace im::store {
+
+// The first two steps of storing a send (DESIGN.md section 5), taken together: claim the send's
+// dedup key (set it to a pending marker unless it has a live value) and, only when the claim was
+// taken, number the message in its conversation. Thread-safe; may block.
+class SendLedger {
+ public:
+  struct Outcome {
+    std::optional<uint64_t> seq;          // the claim was taken: the message's seq
+    std::optional<std::string> existing;  // the claim was not taken: the value already there
+  };
+
+  virtual ~SendLedger() = default;
+
+  // On an error the claim is not held: one taken whose seq could not be had is released.
+  virtual absl::StatusOr<Outcome> ClaimAndNumber(std::string_view dedup_key,
+                                                 std::string_view pending, int64_t ttl_ms,
+                                                 std::string_view conv_id) = 0;
+};
+
+// The two steps one after the other on a TtlMap and a SeqAllocator (two round trips when they
+// are remote); for in-process backends. Both must outlive it.
+class ComposedSendLedger final : public SendLedger {
+ public:
+  ComposedSendLedger(TtlMap* dedup, SeqAllocator* seqs) : dedup_(dedup), seqs_(seqs) {}
+
+  absl::StatusOr<Outcome> ClaimAndNumber(std::string_view dedup_key, std::string_view pending,
+                                         int64_t ttl_ms, std::string_view conv_id) override;
+
+ private:
+  TtlMap* dedup_;
+  SeqAllocator* seqs_;
+};
+
+}  // namespace im::store

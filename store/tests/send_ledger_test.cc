@@ -1,0 +1,142 @@
+// One contract for SendLedger: the composed one on in-process stores, and the Redis one (one
+// script) against the real server that IM_TEST_REDIS names.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "store/in_memory_seq_allocator.h"
+#include "store/in_memory_ttl_map.h"
+#include "store/redis_send_ledger.h"
+#include "store/redis_seq_allocator.h"
+#include "store/redis_ttl_map.h"
+#include "store/tests/test_redis.h"
+#include "store/tests/unique_prefix.h"
+
+namespace im::store {
+namespace {
+
+constexpr uint64_t kGap = 100;
+constexpr int64_t kTtlMs = 60'000;
+
+// What MySQL would say is persisted, per conversation; tests set it.
+struct Floors {
+  std::map<std::string, uint64_t> max_seq;
+  bool fail = false;  // MySQL down
+  SeqFloor AsFunction() {
+    return [this](std::string_view conv) -> absl::StatusOr<uint64_t> {
+      if (fail) return absl::UnavailableError("mysql down");
+      auto it = max_seq.find(std::string(conv));
+      return it == max_seq.end() ? 0 : it->second;
+    };
+  }
+};
+
+class ComposedBackend {
+ public:
+  ComposedBackend(const std::string&, Floors* floors)
+      : dedup_(common::UnixMillis), seqs_(floors->AsFunction(), kGap), ledger_(&dedup_, &seqs_) {}
+  SendLedger& ledger() { return ledger_; }
+  TtlMap& dedup() { return dedup_; }
+
+ private:
+  InMemoryTtlMap dedup_;
+  InMemorySeqAllocator seqs_;
+  ComposedSendLedger ledger_;
+};
+
+class RedisBackend {
+ public:
+  RedisBackend(const std::string& prefix, Floors* floors)
+      : dedup_(testing::TestRedisOptions(), prefix),
+        seqs_(testing::TestRedisOptions(), floors->AsFunction(), kGap),
+        ledger_(testing::TestRedisOptions(), prefix, &seqs_) {}
+  SendLedger& ledger() { return ledger_; }
+  TtlMap& dedup() { return dedup_; }
+
+ private:
+  RedisTtlMap dedup_;
+  RedisSeqAllocator seqs_;
+  RedisSendLedger ledger_;
+};
+
+template <typename Backend>
+class SendLedgerContractTest : public ::testing::Test {
+ protected:
+  SendLedgerContractTest() : prefix_(testing::UniquePrefix()), backend_(prefix_, &floors_) {}
+  std::string Conv(const std::string& name) const { return "s:" + prefix_ + name + ":z"; }
+
+  std::string prefix_;
+  Floors floors_;
+  Backend backend_;
+};
+
+using Backends = ::testing::Types<ComposedBackend, RedisBackend>;
+TYPED_TEST_SUITE(SendLedgerContractTest, Backends);
+
+TYPED_TEST(SendLedgerContractTest, ATakenClaimIsNumberedAndARepeatFindsTheMarkerWithoutASeq) {
+  SendLedger& ledger = this->backend_.ledger();
+  const std::string conv = this->Conv("a");
+  auto first = ledger.ClaimAndNumber("alice:c1", "pending", kTtlMs, conv);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->seq, 1u);
+  EXPECT_FALSE(first->existing.has_value());
+  EXPECT_EQ(ledger.ClaimAndNumber("alice:c2", "pending", kTtlMs, conv)->seq, 2u);
+
+  auto repeat = ledger.ClaimAndNumber("alice:c1", "pending", kTtlMs, conv);
+  ASSERT_TRUE(repeat.ok()) << repeat.status();
+  EXPECT_EQ(repeat->existing, "pending");
+  EXPECT_FALSE(repeat->seq.has_value());
+  EXPECT_EQ(ledger.ClaimAndNumber("alice:c3", "pending", kTtlMs, conv)->seq, 3u)
+      << "the repeat took a seq";
+  EXPECT_EQ((*this->backend_.dedup().Get({"alice:c1"}))[0], "pending");
+}
+
+TYPED_TEST(SendLedgerContractTest, AStoredAnswerIsReturnedAsItIs) {
+  SendLedger& ledger = this->backend_.ledger();
+  ASSERT_TRUE(this->backend_.dedup().Put("bob:c1", "s:a:b|7|99|1000", kTtlMs).ok());
+  auto found = ledger.ClaimAndNumber("bob:c1", "pending", kTtlMs, this->Conv("b"));
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->existing, "s:a:b|7|99|1000");
+  EXPECT_FALSE(found->seq.has_value());
+}
+
+TYPED_TEST(SendLedgerContractTest, AMissingCounterIsRestoredAboveWhatIsPersisted) {
+  const std::string conv = this->Conv("c");
+  this->floors_.max_seq[conv] = 40;  // persisted, and the counter is gone (a fresh Redis)
+  auto numbered = this->backend_.ledger().ClaimAndNumber("carol:c1", "pending", kTtlMs, conv);
+  ASSERT_TRUE(numbered.ok()) << numbered.status();
+  EXPECT_EQ(numbered->seq, 40 + kGap + 1);
+  EXPECT_EQ(this->backend_.ledger().ClaimAndNumber("carol:c2", "pending", kTtlMs, conv)->seq,
+            40 + kGap + 2);
+}
+
+TYPED_TEST(SendLedgerContractTest, AClaimWhoseSeqCannotBeHadIsReleased) {
+  const std::string conv = this->Conv("d");
+  this->floors_.fail = true;  // the counter is missing and the floor cannot be read
+  auto failed = this->backend_.ledger().ClaimAndNumber("dora:c1", "pending", kTtlMs, conv);
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE((*this->backend_.dedup().Get({"dora:c1"}))[0].has_value())
+      << "the claim stays and blocks the retry";
+  this->floors_.fail = false;
+  auto retried = this->backend_.ledger().ClaimAndNumber("dora:c1", "pending", kTtlMs, conv);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->seq, 1u);
+}
+
+TEST(RedisSendLedgerTest, TheClaimCarriesItsTtl) {
+  const std::string prefix = testing::UniquePrefix();
+  Floors floors;
+  RedisSeqAllocator seqs(testing::TestRedisOptions(), floors.AsFunction(), kGap);
+  RedisSendLedger ledger(testing::TestRedisOptions(), prefix, &seqs);
+  ASSERT_TRUE(ledger.ClaimAndNumber("dan:c1", "pending", 5'000, "s:" + prefix + ":z").ok());
+  testing::RedisAdmin admin;
+  const long long ttl = admin.Integer({"PTTL", prefix + "dan:c1"});
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, 5'000);
+}
+
+}  // namespace
+}  // namespace im::store
