@@ -132,31 +132,39 @@ ChatService::Access ChatService::ResolveSendTarget(const im::v1::Caller& caller,
   return access;
 }
 
+std::optional<ChatService::Claim> ChatService::ClaimOf(
+    const absl::StatusOr<store::SendLedger::Outcome>& outcome) {
+  // Without Redis the send goes on unclaimed (and asks for its seq again, which is refused
+  // while Redis is down): MySQL's unique key still stores it once.
+  if (!outcome.ok()) return Claim{};
+  if (!outcome->existing) {
+    Claim owned;
+    owned.owned = true;
+    owned.seq = outcome->seq;
+    return owned;
+  }
+  if (*outcome->existing != kPendingSend) {
+    Claim found;
+    found.stored = DecodeDedup(*outcome->existing);
+    return found;
+  }
+  return std::nullopt;  // another attempt of this very send is being stored
+}
+
+int64_t ChatService::PendingTtlMs() const {
+  return int64_t{options_.write_deadline_ms} + options_.mysql.read_write_timeout.count();
+}
+
 ChatService::Claim ChatService::ClaimSend(const std::string& dedup_key,
                                           const std::string& conv_id) {
-  const int64_t pending_ttl_ms =
-      int64_t{options_.write_deadline_ms} + options_.mysql.read_write_timeout.count();
   // Real time, not the injectable clock: this bounds how long the thread actually waits.
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(pending_ttl_ms);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(PendingTtlMs());
   for (;;) {
     absl::StatusOr<store::SendLedger::Outcome> outcome = [&] {
       StoreTimer timer(&deps_.metrics->store_dedup_claim);
-      return deps_.ledger->ClaimAndNumber(dedup_key, kPendingSend, pending_ttl_ms, conv_id);
+      return deps_.ledger->ClaimAndNumber(dedup_key, kPendingSend, PendingTtlMs(), conv_id);
     }();
-    // Without Redis the send goes on unclaimed (and asks for its seq again, which is refused
-    // while Redis is down): MySQL's unique key still stores it once.
-    if (!outcome.ok()) return Claim{};
-    if (!outcome->existing) {
-      Claim owned;
-      owned.owned = true;
-      owned.seq = outcome->seq;
-      return owned;
-    }
-    if (*outcome->existing != kPendingSend) {
-      Claim found;
-      found.stored = DecodeDedup(*outcome->existing);
-      return found;
-    }
+    if (std::optional<Claim> claim = ClaimOf(outcome)) return std::move(*claim);
     // Another attempt of this very send is being stored: wait for its answer rather than take a
     // second seq (which would leave a hole that Sync must wait out).
     if (std::chrono::steady_clock::now() >= give_up) {
@@ -177,13 +185,51 @@ void ChatService::ReleaseClaim(const std::string& dedup_key) {
 }
 
 void ChatService::Send(const im::v1::SendRequest& request, Respond<im::v1::SendResp> respond) {
+  std::optional<SendTarget> target = PrepareSend(request, respond);
+  if (!target) return;
+  ContinueSend(request, *target, ClaimSend(target->dedup_key, target->conv_id), std::move(respond));
+}
+
+void ChatService::SendBatch(const std::vector<im::v1::SendRequest>& requests,
+                            std::vector<Respond<im::v1::SendResp>>& responds) {
+  std::vector<size_t> prepared;
+  std::vector<SendTarget> targets;
+  std::vector<store::SendLedger::Claim> claims;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    common::ScopedRequestId scope(requests[i].caller().request_id());
+    if (std::optional<SendTarget> target = PrepareSend(requests[i], responds[i])) {
+      claims.push_back(store::SendLedger::Claim{target->dedup_key, target->conv_id});
+      targets.push_back(std::move(*target));
+      prepared.push_back(i);
+    }
+  }
+  if (claims.empty()) return;
+  // Every claim and seq of the batch in one round trip.
+  std::vector<absl::StatusOr<store::SendLedger::Outcome>> outcomes = [&] {
+    StoreTimer timer(&deps_.metrics->store_dedup_claim);
+    return deps_.ledger->ClaimAndNumberMany(claims, kPendingSend, PendingTtlMs());
+  }();
+  for (size_t k = 0; k < prepared.size(); ++k) {
+    const im::v1::SendRequest& request = requests[prepared[k]];
+    common::ScopedRequestId scope(request.caller().request_id());
+    std::optional<Claim> claim = ClaimOf(outcomes[k]);
+    // Another attempt of the same send is being stored (or came twice in this batch): wait for
+    // its answer as a single send does.
+    if (!claim) claim = ClaimSend(targets[k].dedup_key, targets[k].conv_id);
+    ContinueSend(request, targets[k], std::move(*claim), std::move(responds[prepared[k]]));
+  }
+}
+
+std::optional<ChatService::SendTarget> ChatService::PrepareSend(
+    const im::v1::SendRequest& request, Respond<im::v1::SendResp>& respond) {
   const im::v1::Caller& caller = request.caller();
   const im::v1::SendReq& req = request.req();
-  im::v1::SendResp resp;
-  resp.set_client_msg_id(req.client_msg_id());
-  auto refuse = [&](im::v1::Code code, std::string reason) {
+  auto refuse = [&](im::v1::Code code, std::string reason) -> std::optional<SendTarget> {
+    im::v1::SendResp resp;
+    resp.set_client_msg_id(req.client_msg_id());
     SetStatus(resp.mutable_status(), code, std::move(reason));
     std::move(respond)(std::move(resp));
+    return std::nullopt;
   };
   if (req.client_msg_id().empty() || req.client_msg_id().size() > kMaxClientMsgIdBytes) {
     return refuse(im::v1::INVALID_ARGUMENT, "client_msg_id must be 1-64 bytes");
@@ -197,11 +243,24 @@ void ChatService::Send(const im::v1::SendRequest& request, Respond<im::v1::SendR
   }
   Access access = ResolveSendTarget(caller, req);
   if (!access.conversation) return refuse(access.code, access.reason);
-  const ConversationId conversation = *access.conversation;
+  SendTarget target{*access.conversation, access.conversation->ToString(),
+                    DedupKey(caller.uid(), req.client_msg_id())};
+  return target;
+}
 
-  const std::string dedup_key = DedupKey(caller.uid(), req.client_msg_id());
-  const std::string conv_id = conversation.ToString();
-  Claim claim = ClaimSend(dedup_key, conv_id);
+void ChatService::ContinueSend(const im::v1::SendRequest& request, const SendTarget& target,
+                               Claim claim, Respond<im::v1::SendResp> respond) {
+  const im::v1::Caller& caller = request.caller();
+  const im::v1::SendReq& req = request.req();
+  const ConversationId& conversation = target.conversation;
+  const std::string& conv_id = target.conv_id;
+  const std::string& dedup_key = target.dedup_key;
+  im::v1::SendResp resp;
+  resp.set_client_msg_id(req.client_msg_id());
+  auto refuse = [&](im::v1::Code code, std::string reason) {
+    SetStatus(resp.mutable_status(), code, std::move(reason));
+    std::move(respond)(std::move(resp));
+  };
   if (!claim.refusal.ok()) {
     return refuse(CodeOf(claim.refusal), std::string(claim.refusal.message()));
   }

@@ -58,6 +58,10 @@ class ChatService {
   ChatService(const LogicOptions& options, ChatDependencies deps, Clock now_ms);
 
   void Send(const im::v1::SendRequest& request, Respond<im::v1::SendResp> respond);
+  // Send for each request (responds[i] answers requests[i]), with every claim and seq of the
+  // batch taken in one round trip.
+  void SendBatch(const std::vector<im::v1::SendRequest>& requests,
+                 std::vector<Respond<im::v1::SendResp>>& responds);
   void Ack(const im::v1::AckRequest& request, Respond<im::v1::AckReply> respond);
   void Sync(const im::v1::SyncRequest& request, Respond<im::v1::SyncResp> respond);
   void Conversations(const im::v1::ConversationsRequest& request,
@@ -97,6 +101,23 @@ class ChatService {
   // another attempt of the same send is being stored, so concurrent retries take one seq.
   // An owned claim comes with the message's seq in `conv_id` (one step with the ledger).
   Claim ClaimSend(const std::string& dedup_key, const std::string& conv_id);
+  // The claim an outcome of the ledger means; nullopt: another attempt is being stored.
+  static std::optional<Claim> ClaimOf(const absl::StatusOr<store::SendLedger::Outcome>& outcome);
+  int64_t PendingTtlMs() const;  // how long a claim marks a send as being stored
+
+  // A send that passed validation: where it goes and its dedup key.
+  struct SendTarget {
+    ConversationId conversation;
+    std::string conv_id;
+    std::string dedup_key;
+  };
+  // Validates `request`; a refusal is answered through `respond` (then nullopt).
+  std::optional<SendTarget> PrepareSend(const im::v1::SendRequest& request,
+                                        Respond<im::v1::SendResp>& respond);
+  // Goes on with a validated send once its claim is known: answers a stored one, else numbers,
+  // persists and (after the commit) answers it.
+  void ContinueSend(const im::v1::SendRequest& request, const SendTarget& target, Claim claim,
+                    Respond<im::v1::SendResp> respond);
   void ReleaseClaim(const std::string& dedup_key);
   void RecordStored(const im::v1::Message& message);
   // Hands a stored group message to the fan-out bus, on the lane its group's size calls for.

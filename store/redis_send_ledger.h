@@ -1,25 +1,31 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "store/redis_connection.h"
 #include "store/send_ledger.h"
 
 namespace im::store {
 
-// SendLedger on Redis in one round trip: a Lua script sets the dedup key (SET NX GET PX, the
-// same key RedisTtlMap(prefix) uses) and INCRs the conversation's counter (the same key
-// RedisSeqAllocator uses) only when the claim was taken and the counter exists. A missing
-// counter (first use, or lost with Redis's data) is left to `seqs`, which restores it.
+// SendLedger on Redis in one round trip per batch (the scripts pipelined): a Lua script sets the
+// dedup key (SET NX GET PX, the same key RedisTtlMap(prefix) uses) and INCRs the conversation's
+// counter (the same key RedisSeqAllocator uses) only when the claim was taken and the counter
+// exists. A missing counter (first use, or lost with Redis's data) is left to `seqs`, which
+// restores it.
 class RedisSendLedger final : public SendLedger {
  public:
   // `seqs` must outlive it.
   RedisSendLedger(RedisOptions options, std::string dedup_prefix, SeqAllocator* seqs);
 
-  absl::StatusOr<Outcome> ClaimAndNumber(std::string_view dedup_key, std::string_view pending,
-                                         int64_t ttl_ms, std::string_view conv_id) override;
+  std::vector<absl::StatusOr<Outcome>> ClaimAndNumberMany(const std::vector<Claim>& claims,
+                                                          std::string_view pending,
+                                                          int64_t ttl_ms) override;
 
  private:
+  // What the script answered for `claim`; a missing counter is restored here.
+  absl::StatusOr<Outcome> OutcomeOf(const redisReply* reply, const Claim& claim);
+
   RedisConnection redis_;
   const std::string dedup_prefix_;
   SeqAllocator* seqs_;

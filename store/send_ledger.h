@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "store/seq_allocator.h"
@@ -21,12 +22,25 @@ class SendLedger {
     std::optional<std::string> existing;  // the claim was not taken: the value already there
   };
 
+  struct Claim {
+    std::string dedup_key;
+    std::string conv_id;
+  };
+
   virtual ~SendLedger() = default;
 
-  // On an error the claim is not held: one taken whose seq could not be had is released.
-  virtual absl::StatusOr<Outcome> ClaimAndNumber(std::string_view dedup_key,
-                                                 std::string_view pending, int64_t ttl_ms,
-                                                 std::string_view conv_id) = 0;
+  // Every claim of a batch (one round trip on Redis), each with its own outcome, in order. On an
+  // error that claim is not held: one taken whose seq could not be had is released.
+  virtual std::vector<absl::StatusOr<Outcome>> ClaimAndNumberMany(const std::vector<Claim>& claims,
+                                                                  std::string_view pending,
+                                                                  int64_t ttl_ms) = 0;
+
+  absl::StatusOr<Outcome> ClaimAndNumber(std::string_view dedup_key, std::string_view pending,
+                                         int64_t ttl_ms, std::string_view conv_id) {
+    return std::move(
+        ClaimAndNumberMany({Claim{std::string(dedup_key), std::string(conv_id)}}, pending, ttl_ms)
+            .front());
+  }
 };
 
 // The two steps one after the other on a TtlMap and a SeqAllocator (two round trips when they
@@ -35,10 +49,14 @@ class ComposedSendLedger final : public SendLedger {
  public:
   ComposedSendLedger(TtlMap* dedup, SeqAllocator* seqs) : dedup_(dedup), seqs_(seqs) {}
 
-  absl::StatusOr<Outcome> ClaimAndNumber(std::string_view dedup_key, std::string_view pending,
-                                         int64_t ttl_ms, std::string_view conv_id) override;
+  std::vector<absl::StatusOr<Outcome>> ClaimAndNumberMany(const std::vector<Claim>& claims,
+                                                          std::string_view pending,
+                                                          int64_t ttl_ms) override;
 
  private:
+  absl::StatusOr<Outcome> ClaimAndNumberOne(const Claim& claim, std::string_view pending,
+                                            int64_t ttl_ms);
+
   TtlMap* dedup_;
   SeqAllocator* seqs_;
 };

@@ -50,16 +50,12 @@ void IngressStream::OnReadDone(bool ok) {
     ReadMoreLocked();
   }
   // Outside the lock: a handler may answer on this very thread.
-  for (im::v1::Ingress& entry : entries) {
-    const uint64_t id = entry.id();
-    dispatcher_->Dispatch(std::move(entry),
-                          [shared = shared_, id](std::optional<im::v1::Frame> response) {
-                            std::lock_guard<std::mutex> lock(shared->mutex);
-                            if (shared->stream != nullptr) {
-                              shared->stream->Answer(id, std::move(response));
-                            }
-                          });
-  }
+  dispatcher_->DispatchAll(std::move(entries), [shared = shared_](uint64_t id) {
+    return [shared, id](std::optional<im::v1::Frame> response) {
+      std::lock_guard<std::mutex> lock(shared->mutex);
+      if (shared->stream != nullptr) shared->stream->Answer(id, std::move(response));
+    };
+  });
 }
 
 void IngressStream::Answer(uint64_t id, std::optional<im::v1::Frame> response) {

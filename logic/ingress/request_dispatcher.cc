@@ -1,6 +1,7 @@
 #include "logic/ingress/request_dispatcher.h"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -23,22 +24,28 @@ im::v1::Code AnsweredCode(const Response& response) {
   }
 }
 
+template <typename Response>
+Response Refusal(im::v1::Code code, std::string reason) {
+  Response response;
+  if constexpr (kHasResponseFrame<Response>) {
+    SetStatus(response.mutable_status(), code, std::move(reason));
+  }
+  return response;
+}
+
+constexpr char kExpiredOnArrival[] = "the gateway stopped waiting for it";
+constexpr char kExpiredInQueue[] = "waited past its deadline in logic's queue";
+constexpr char kOverloaded[] = "logic is overloaded: store executor queue is full";
+
 }  // namespace
 
-template <typename Request, typename ClientRequest, typename Response, typename Handler>
-void RequestDispatcher::Run(const char* method, im::v1::Ingress& entry,
-                            ClientRequest* (im::v1::Frame::*mutable_request)(),
-                            Response* (im::v1::Frame::*mutable_response)(), Handler handler,
-                            Respond respond) {
-  const uint64_t frame_id = entry.request().id();
-  const int64_t deadline_ms = entry.deadline_ms();
-  Request request;
-  request.mutable_caller()->Swap(entry.mutable_caller());
-  request.mutable_req()->Swap((entry.mutable_request()->*mutable_request)());
-
+template <typename Response>
+absl::AnyInvocable<void(Response) &&> RequestDispatcher::AnswerAs(
+    const char* method, uint64_t frame_id, Response* (im::v1::Frame::*mutable_response)(),
+    Respond respond) {
   const auto started = std::chrono::steady_clock::now();
-  auto answer = [this, method, frame_id, mutable_response, started,
-                 respond = std::move(respond)](Response response) mutable {
+  return [this, method, frame_id, mutable_response, started,
+          respond = std::move(respond)](Response response) mutable {
     metrics_->Requests(method, im::v1::Code_Name(AnsweredCode(response))).Increment();
     metrics_->Latency(method).Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -51,33 +58,44 @@ void RequestDispatcher::Run(const char* method, im::v1::Ingress& entry,
       std::move(respond)(std::nullopt);
     }
   };
-  auto refusal = [](im::v1::Code code, std::string reason) {
-    Response response;
-    if constexpr (kHasResponseFrame<Response>) {
-      SetStatus(response.mutable_status(), code, std::move(reason));
-    }
-    return response;
-  };
-  auto expired = [this, deadline_ms] { return deadline_ms != 0 && now_ms_() >= deadline_ms; };
-  if (expired()) {
-    return answer(refusal(im::v1::DEADLINE_EXCEEDED, "the gateway stopped waiting for it"));
+}
+
+bool RequestDispatcher::Expired(int64_t deadline_ms) const {
+  return deadline_ms != 0 && now_ms_() >= deadline_ms;
+}
+
+template <typename Request, typename ClientRequest, typename Response, typename Handler>
+void RequestDispatcher::Run(const char* method, im::v1::Ingress& entry,
+                            ClientRequest* (im::v1::Frame::*mutable_request)(),
+                            Response* (im::v1::Frame::*mutable_response)(), Handler handler,
+                            Respond respond) {
+  const uint64_t frame_id = entry.request().id();
+  const int64_t deadline_ms = entry.deadline_ms();
+  Request request;
+  request.mutable_caller()->Swap(entry.mutable_caller());
+  request.mutable_req()->Swap((entry.mutable_request()->*mutable_request)());
+
+  auto answer = AnswerAs<Response>(method, frame_id, mutable_response, std::move(respond));
+  if (Expired(deadline_ms)) {
+    return std::move(answer)(Refusal<Response>(im::v1::DEADLINE_EXCEEDED, kExpiredOnArrival));
   }
   // The answer comes back here when the executor refuses the task.
   auto shared_answer = std::make_shared<decltype(answer)>(std::move(answer));
-  const bool queued = executor_->TrySubmit([request = std::move(request), handler, shared_answer,
-                                            expired, refusal]() mutable {
-    common::ScopedRequestId scope(request.caller().request_id());
-    if (expired()) {
-      return (*shared_answer)(
-          refusal(im::v1::DEADLINE_EXCEEDED, "waited past its deadline in logic's queue"));
-    }
-    handler(request, [shared_answer](Response response) { (*shared_answer)(std::move(response)); });
-  });
+  const bool queued = executor_->TrySubmit(
+      [this, request = std::move(request), handler, shared_answer, deadline_ms]() mutable {
+        common::ScopedRequestId scope(request.caller().request_id());
+        if (Expired(deadline_ms)) {
+          return std::move(*shared_answer)(
+              Refusal<Response>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueue));
+        }
+        handler(request, [shared_answer](Response response) {
+          std::move (*shared_answer)(std::move(response));
+        });
+      });
   metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
   if (!queued) {
     metrics_->overloaded.Increment();
-    (*shared_answer)(
-        refusal(im::v1::RESOURCE_EXHAUSTED, "logic is overloaded: store executor queue is full"));
+    std::move (*shared_answer)(Refusal<Response>(im::v1::RESOURCE_EXHAUSTED, kOverloaded));
   }
 }
 
@@ -129,6 +147,65 @@ void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
   error.mutable_error()->set_code(v1::UNEXPECTED_FRAME);
   error.mutable_error()->set_message("the server does not accept this frame from a client");
   std::move(respond)(std::move(error));
+}
+
+void RequestDispatcher::DispatchAll(std::vector<im::v1::Ingress> entries,
+                                    const std::function<Respond(uint64_t id)>& respond_to) {
+  std::vector<im::v1::Ingress> sends;
+  for (im::v1::Ingress& entry : entries) {
+    if (entry.request().has_send_req() && !Expired(entry.deadline_ms())) {
+      sends.push_back(std::move(entry));
+    } else {
+      const uint64_t id = entry.id();
+      Dispatch(std::move(entry), respond_to(id));
+    }
+  }
+  if (sends.size() == 1) {
+    const uint64_t id = sends[0].id();
+    return Dispatch(std::move(sends[0]), respond_to(id));
+  }
+  if (!sends.empty()) DispatchSends(std::move(sends), respond_to);
+}
+
+void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
+                                      const std::function<Respond(uint64_t id)>& respond_to) {
+  struct Batch {
+    std::vector<im::v1::SendRequest> requests;
+    std::vector<ChatService::Respond<im::v1::SendResp>> responds;
+    std::vector<int64_t> deadlines_ms;
+  };
+  auto batch = std::make_shared<Batch>();
+  for (im::v1::Ingress& entry : sends) {
+    metrics_->ingress_entries.Increment();
+    im::v1::SendRequest& request = batch->requests.emplace_back();
+    request.mutable_caller()->Swap(entry.mutable_caller());
+    request.mutable_req()->Swap(entry.mutable_request()->mutable_send_req());
+    batch->responds.push_back(AnswerAs<im::v1::SendResp>(
+        "Send", entry.request().id(), &im::v1::Frame::mutable_send_resp, respond_to(entry.id())));
+    batch->deadlines_ms.push_back(entry.deadline_ms());
+  }
+  const bool queued = executor_->TrySubmit([this, batch] {
+    // What waited past its deadline in the queue is refused; the rest goes as one batch.
+    std::vector<im::v1::SendRequest> live;
+    std::vector<ChatService::Respond<im::v1::SendResp>> live_responds;
+    for (size_t i = 0; i < batch->requests.size(); ++i) {
+      if (Expired(batch->deadlines_ms[i])) {
+        std::move(batch->responds[i])(
+            Refusal<im::v1::SendResp>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueue));
+        continue;
+      }
+      live.push_back(std::move(batch->requests[i]));
+      live_responds.push_back(std::move(batch->responds[i]));
+    }
+    chat_->SendBatch(live, live_responds);
+  });
+  metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
+  if (!queued) {
+    metrics_->overloaded.Increment();
+    for (auto& respond : batch->responds) {
+      std::move(respond)(Refusal<im::v1::SendResp>(im::v1::RESOURCE_EXHAUSTED, kOverloaded));
+    }
+  }
 }
 
 }  // namespace im::logic

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <functional>
 #include <optional>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "common/bounded_executor.h"
@@ -32,8 +34,22 @@ class RequestDispatcher {
         now_ms_(std::move(now_ms)) {}
 
   void Dispatch(im::v1::Ingress entry, Respond respond);
+  // Dispatch for every entry of a batch (`respond_to(id)` makes the answer of entry `id`); its
+  // sends go to the executor as one task, so that their claims and seqs cost one round trip.
+  void DispatchAll(std::vector<im::v1::Ingress> entries,
+                   const std::function<Respond(uint64_t id)>& respond_to);
 
  private:
+  // The sends of one batch (two or more, none expired on arrival) as one ChatService::SendBatch.
+  void DispatchSends(std::vector<im::v1::Ingress> sends,
+                     const std::function<Respond(uint64_t id)>& respond_to);
+  // Turns a handler's response into the client's frame, counting it by method and code.
+  template <typename Response>
+  absl::AnyInvocable<void(Response) &&> AnswerAs(const char* method, uint64_t frame_id,
+                                                 Response* (im::v1::Frame::*mutable_response)(),
+                                                 Respond respond);
+  bool Expired(int64_t deadline_ms) const;
+
   // Moves the client request out of `entry` into a `Request` (caller + req), runs
   // `handler(request, done)` on the executor and answers with a frame holding the response.
   template <typename Request, typename ClientRequest, typename Response, typename Handler>

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "logic/tests/logic_fixture.h"
 
 namespace im::logic::testing {
@@ -42,6 +44,43 @@ TEST_F(ChatServiceTest, SendAssignsDenseSeqsAndAnswersWithTheStoredCoordinates) 
   EXPECT_EQ(sync.messages(2).sender(), "alice");
   EXPECT_EQ(sync.max_seq(), 3u);
   EXPECT_FALSE(sync.has_more());
+}
+
+TEST_F(ChatServiceTest, ABatchOfSendsAnswersEachWithItsOwnOutcomeAndNumbersThemInOrder) {
+  auto send = [](const std::string& from, const std::string& to, const std::string& cmid) {
+    im::v1::SendRequest request;
+    *request.mutable_caller() = CallerOf(from);
+    request.mutable_req()->set_to_uid(to);
+    request.mutable_req()->set_client_msg_id(cmid);
+    request.mutable_req()->set_body("batched");
+    return request;
+  };
+  const std::vector<im::v1::SendRequest> requests = {
+      send("alice", "bob", "b1"), send("alice", "bob", ""),  // no client_msg_id
+      send("alice", "bob", "b1"),                            // the same send again
+      send("carol", "dan", "c1"), send("alice", "bob", "b2")};
+  std::vector<std::promise<im::v1::SendResp>> answers(requests.size());
+  std::vector<ChatService::Respond<im::v1::SendResp>> responds;
+  for (auto& answer : answers) {
+    responds.push_back([&answer](im::v1::SendResp resp) { answer.set_value(std::move(resp)); });
+  }
+  chat_->SendBatch(requests, responds);
+  std::vector<im::v1::SendResp> resps;
+  for (auto& answer : answers) {
+    std::future<im::v1::SendResp> future = answer.get_future();
+    ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    resps.push_back(future.get());
+  }
+  EXPECT_EQ(resps[0].status().code(), im::v1::OK) << resps[0].status().message();
+  EXPECT_EQ(resps[0].seq(), 1u);
+  EXPECT_EQ(resps[1].status().code(), im::v1::INVALID_ARGUMENT);
+  EXPECT_EQ(resps[2].status().code(), im::v1::OK) << resps[2].status().message();
+  EXPECT_EQ(resps[2].seq(), 1u) << "the repeat got the first attempt's answer";
+  EXPECT_EQ(resps[2].msg_id(), resps[0].msg_id());
+  EXPECT_EQ(resps[3].conv_id(), "s:carol:dan");
+  EXPECT_EQ(resps[3].seq(), 1u);
+  EXPECT_EQ(resps[4].seq(), 2u) << "the repeat took a seq";
+  EXPECT_EQ(Sync("alice", "s:alice:bob", 0).messages_size(), 2);
 }
 
 TEST_F(ChatServiceTest, RetriedSendReturnsTheOriginalAndStoresOnce) {

@@ -94,6 +94,24 @@ TYPED_TEST(SendLedgerContractTest, ATakenClaimIsNumberedAndARepeatFindsTheMarker
   EXPECT_EQ((*this->backend_.dedup().Get({"alice:c1"}))[0], "pending");
 }
 
+TYPED_TEST(SendLedgerContractTest, ABatchHasAnOutcomePerClaimInOrder) {
+  const std::string a = this->Conv("ba");
+  const std::string b = this->Conv("bb");
+  ASSERT_TRUE(this->backend_.dedup().Put("eve:old", "s:a:b|3|9|1000", kTtlMs).ok());
+  const std::vector<SendLedger::Claim> claims = {
+      {"eve:1", a}, {"eve:2", b}, {"eve:1", a}, {"eve:old", a}, {"eve:3", a}};
+  std::vector<absl::StatusOr<SendLedger::Outcome>> outcomes =
+      this->backend_.ledger().ClaimAndNumberMany(claims, "pending", kTtlMs);
+  ASSERT_EQ(outcomes.size(), claims.size());
+  for (const auto& outcome : outcomes) ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(outcomes[0]->seq, 1u);
+  EXPECT_EQ(outcomes[1]->seq, 1u);              // another conversation counts on its own
+  EXPECT_EQ(outcomes[2]->existing, "pending");  // the same send twice in one batch
+  EXPECT_EQ(outcomes[3]->existing, "s:a:b|3|9|1000");
+  EXPECT_EQ(outcomes[4]->seq, 2u);  // the repeats took no seq
+  EXPECT_TRUE(this->backend_.ledger().ClaimAndNumberMany({}, "pending", kTtlMs).empty());
+}
+
 TYPED_TEST(SendLedgerContractTest, AStoredAnswerIsReturnedAsItIs) {
   SendLedger& ledger = this->backend_.ledger();
   ASSERT_TRUE(this->backend_.dedup().Put("bob:c1", "s:a:b|7|99|1000", kTtlMs).ok());
