@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "common/logic_stream_trailer.h"
+
 namespace im::gateway::testing {
 namespace {
 
@@ -107,7 +109,8 @@ grpc::Status FakeLogicService::Stream(
     }
     if (drains) {
       // The entry before this batch's first is the last one "read": none of it was seen.
-      context->AddTrailingMetadata("im-last-read-id", std::to_string(batch.entries(0).id() - 1));
+      context->AddTrailingMetadata(common::kLastReadIdTrailer,
+                                   std::to_string(batch.entries(0).id() - 1));
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "logic is shutting down");
     }
     if (breaks) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "logic node going away");

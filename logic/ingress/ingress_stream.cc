@@ -101,7 +101,7 @@ void IngressStream::WriteOrFinishLocked() {
   } else if (in_flight_ == 0 && draining_) {
     finished_ = true;
     // Safe with a read still outstanding: whatever it brings is dropped (see OnReadDone).
-    context_->AddTrailingMetadata(kLastReadIdKey, std::to_string(last_read_id_));
+    context_->AddTrailingMetadata(common::kLastReadIdTrailer, std::to_string(last_read_id_));
     Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "logic is shutting down"));
   }
 }

@@ -8,14 +8,11 @@
 #include <mutex>
 #include <optional>
 
+#include "common/logic_stream_trailer.h"
 #include "im/v1/logic.grpc.pb.h"
 #include "logic/ingress/request_dispatcher.h"
 
 namespace im::logic {
-
-// The trailing metadata key with which logic ends a stream it drains: the id of the last entry it
-// read (every entry up to it was answered; later ones were never seen).
-inline constexpr char kLastReadIdKey[] = "im-last-read-id";
 
 // Logic's end of one LogicService.Stream (one per gateway worker loop). Each entry read goes to
 // the RequestDispatcher; answers, finished on whatever thread, are gathered and written back in
@@ -34,7 +31,7 @@ class IngressStream final
                 bool draining, std::function<void(IngressStream*)> on_done);
 
   // Any thread. Stops reading; once every entry read is answered the stream ends UNAVAILABLE with
-  // kLastReadIdKey, and the gateway sends the rest elsewhere.
+  // common::kLastReadIdTrailer, and the gateway sends the rest elsewhere.
   void Drain();
 
   void OnReadDone(bool ok) override;

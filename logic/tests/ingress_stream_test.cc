@@ -163,7 +163,7 @@ TEST_F(IngressStreamTest, ADrainingNodeEndsTheStreamNamingTheLastEntryItRead) {
   shutdown.join();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   const auto& trailers = context.GetServerTrailingMetadata();
-  const auto last_read = trailers.find(kLastReadIdKey);
+  const auto last_read = trailers.find(common::kLastReadIdTrailer);
   ASSERT_NE(last_read, trailers.end());
   EXPECT_EQ(std::string(last_read->second.data(), last_read->second.size()), "2");
 }
