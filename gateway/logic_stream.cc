@@ -8,19 +8,19 @@
 
 #include "common/clock.h"
 #include "common/logging.h"
+#include "common/logic_stream_trailer.h"
 #include "gateway/logic_client.h"
 #include "gateway/request_frames.h"
 
 namespace im::gateway {
 namespace {
 
-constexpr char kLastReadIdKey[] = "im-last-read-id";  // logic/ingress/ingress_stream.h
 constexpr uint64_t kMinBackoffMs = 20;
 constexpr uint64_t kMaxBackoffMs = 1'000;
 
 std::optional<uint64_t> LastReadId(const grpc::ClientContext& context) {
   const auto& trailers = context.GetServerTrailingMetadata();
-  const auto it = trailers.find(kLastReadIdKey);
+  const auto it = trailers.find(common::kLastReadIdTrailer);
   if (it == trailers.end()) return std::nullopt;
   uint64_t id = 0;
   const auto [end, error] =
@@ -78,8 +78,8 @@ class LogicStream::Call final
     owner_->Report([batch](Reports& r) { r.answers.push_back(std::move(*batch)); });
     StartRead(&incoming_);
   }
-  void OnWriteDone(bool ok) override {
-    owner_->Report([call = this, ok](Reports& r) { r.writes_done.emplace_back(call, ok); });
+  void OnWriteDone(bool /*ok*/) override {
+    owner_->Report([call = this](Reports& r) { r.writes_done.push_back(call); });
   }
   void OnDone(const grpc::Status& status) override {
     owner_->Report([call = this, status, last_read = LastReadId(context_)](Reports& r) {
@@ -229,10 +229,8 @@ void LogicStream::TakeReports() {
     wake_posted_ = false;
   }
   for (im::v1::EgressBatch& batch : reports.answers) OnAnswers(batch);
-  for (auto [call, ok] : reports.writes_done) {
-    call->set_write_done();
-    (void)ok;  // a failed write means the stream broke: its reads end too
-  }
+  // A failed write means the stream broke: its reads end too, and that is handled below.
+  for (Call* call : reports.writes_done) call->set_write_done();
   for (Call* call : reports.reads_ended) {
     // Logic ended the stream (or it broke): new requests go to a new one, and gRPC may finish
     // this call once its last write is done.
@@ -331,15 +329,21 @@ void LogicStream::Fail(Waiting& waiting, im::v1::Code code, const std::string& m
 void LogicStream::ExpireOverdue() {
   const uint64_t now = uv_now(loop_);
   bool current_call_overdue = false;
+  bool expired_unsent = false;
   while (!waiting_.empty() && waiting_.begin()->second.deadline_ms <= now) {
     Waiting& waiting = waiting_.begin()->second;
     if (waiting.generation == 0) {
+      expired_unsent = true;
       Fail(waiting, im::v1::UNAVAILABLE, "logic is unreachable");
     } else {
       if (call_ && waiting.generation == call_->generation()) current_call_overdue = true;
       Fail(waiting, im::v1::DEADLINE_EXCEEDED, "logic did not answer in time");
     }
     waiting_.erase(waiting_.begin());
+  }
+  // While no write can leave (logic unreachable), the ids of what expired unsent would pile up.
+  if (expired_unsent) {
+    std::erase_if(unsent_, [this](uint64_t id) { return !waiting_.contains(id); });
   }
   // Requests time out on a stream that has not answered anything for as long: the node hangs
   // (or the path to it does). Move on rather than wait for keepalive to notice.

@@ -76,7 +76,7 @@ class LogicStream {
   // What gRPC threads report, taken over by the loop in TakeReports.
   struct Reports {
     std::vector<im::v1::EgressBatch> answers;
-    std::vector<std::pair<Call*, bool>> writes_done;
+    std::vector<Call*> writes_done;
     std::vector<Call*> reads_ended;
     struct Ended {
       Call* call;
@@ -105,7 +105,7 @@ class LogicStream {
   uv_timer_t timer_;
 
   std::map<uint64_t, Waiting> waiting_;        // by id, which is by deadline
-  std::vector<uint64_t> unsent_;               // ids to write, oldest first
+  std::vector<uint64_t> unsent_;               // ids to write, oldest first (expired ones pruned)
   std::unique_ptr<Call> call_;                 // the stream requests go to
   std::vector<std::unique_ptr<Call>> ending_;  // streams that broke, until gRPC is done with them
   uint64_t next_id_ = 1;
