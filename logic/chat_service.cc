@@ -81,8 +81,9 @@ ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clo
     : options_(options),
       deps_(deps),
       now_ms_(std::move(now_ms)),
-      delivery_(deps.executor, [this](std::vector<Persisted>& batch) { DeliverPersisted(batch); }) {
-}
+      // As many persisted messages may wait for delivery as may wait to be persisted.
+      delivery_(deps.executor, options.write_queue,
+                [this](std::vector<Persisted>& batch) { DeliverPersisted(batch); }) {}
 
 ChatService::Access ChatService::Authorize(const std::string& uid, const std::string& conv_id) {
   Access access;
@@ -346,7 +347,14 @@ void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId
     return PublishThenRespond(caller, message, std::move(resp), std::move(respond));
   }
   std::move(respond)(std::move(resp));
-  delivery_.Add(Persisted{caller, conversation, std::move(message), outcome->inserted});
+  Persisted persisted{caller, conversation, std::move(message), outcome->inserted};
+  if (!delivery_.TryAdd(std::move(persisted))) {
+    // Retries must find the answer, so that one is written here; recipients get it by Sync.
+    RecordStored(*persisted.message);
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "send {}: push of {}#{} skipped: delivery is behind",
+                        caller.request_id(), persisted.message->conv_id(),
+                        persisted.message->seq());
+  }
 }
 
 void ChatService::DeliverPersisted(std::vector<Persisted>& batch) {
@@ -354,17 +362,12 @@ void ChatService::DeliverPersisted(std::vector<Persisted>& batch) {
   answers.reserve(batch.size());
   std::vector<std::string> uids;
   for (const Persisted& persisted : batch) {
-    const im::v1::Message& m = *persisted.message;
-    answers.emplace_back(DedupKey(m.sender(), m.client_msg_id()), EncodeDedup(m));
+    answers.push_back(DedupAnswer(*persisted.message));
     if (!persisted.inserted) continue;  // a retry: the original was pushed when it was stored
     uids.push_back(persisted.conversation.first_uid);
     uids.push_back(persisted.conversation.second_uid);
   }
-  // The answers for later attempts of these sends (they replace the pending claims).
-  if (absl::Status status = deps_.dedup->PutMany(answers, int64_t{options_.dedup_ttl_sec} * 1000);
-      !status.ok()) {
-    IM_LOG_RATE_LIMITED(spdlog::level::warn, "dedup entries not written: {}", status.ToString());
-  }
+  RecordStored(answers);
   if (uids.empty()) return;
   std::sort(uids.begin(), uids.end());
   uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
@@ -450,12 +453,18 @@ void ChatService::Publish(const im::v1::Caller& sender, const im::v1::Message& m
 }
 
 void ChatService::RecordStored(const im::v1::Message& message) {
-  // The answer for any later attempt of this send (it replaces the pending claim).
-  if (absl::Status status =
-          deps_.dedup->Put(DedupKey(message.sender(), message.client_msg_id()),
-                           EncodeDedup(message), int64_t{options_.dedup_ttl_sec} * 1000);
+  RecordStored(store::TtlMap::Entries{DedupAnswer(message)});
+}
+
+std::pair<std::string, std::string> ChatService::DedupAnswer(const im::v1::Message& message) {
+  return {DedupKey(message.sender(), message.client_msg_id()), EncodeDedup(message)};
+}
+
+void ChatService::RecordStored(const store::TtlMap::Entries& answers) {
+  // The answers for any later attempt of these sends (they replace the pending claims).
+  if (absl::Status status = deps_.dedup->PutMany(answers, int64_t{options_.dedup_ttl_sec} * 1000);
       !status.ok()) {
-    IM_LOG_RATE_LIMITED(spdlog::level::warn, "dedup entry not written: {}", status.ToString());
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "dedup entries not written: {}", status.ToString());
   }
 }
 

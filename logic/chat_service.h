@@ -119,7 +119,11 @@ class ChatService {
   void ContinueSend(const im::v1::SendRequest& request, const SendTarget& target, Claim claim,
                     Respond<im::v1::SendResp> respond);
   void ReleaseClaim(const std::string& dedup_key);
+  // Writes the dedup answer of stored messages, for later attempts of their sends (one round
+  // trip); failures are logged (the claims expire, and MySQL's unique key still holds).
   void RecordStored(const im::v1::Message& message);
+  void RecordStored(const store::TtlMap::Entries& answers);
+  static std::pair<std::string, std::string> DedupAnswer(const im::v1::Message& message);
   // Hands a stored group message to the fan-out bus, on the lane its group's size calls for.
   void Publish(const im::v1::Caller& sender, const im::v1::Message& message,
                FanoutBus::HandedOver handed_over);

@@ -14,24 +14,27 @@ namespace im::logic {
 // being processed wait and go in the next one, so a burst costs one task (and whatever
 // round trips `process` makes once per batch instead of once per item); batches are processed one
 // at a time, each in the order its items were added. When the executor refuses the task (full,
-// or shutting down), the adding thread processes the batch itself: the work is never dropped.
+// or shutting down), the adding thread processes the batch itself. At most `max_waiting` items
+// wait: past that TryAdd refuses, and the caller does what must not be skipped itself.
 template <typename Item>
 class CoalescingStage {
  public:
   using Process = std::function<void(std::vector<Item>& batch)>;
 
-  CoalescingStage(common::BoundedExecutor* executor, Process process)
-      : executor_(executor), process_(std::move(process)) {}
+  CoalescingStage(common::BoundedExecutor* executor, size_t max_waiting, Process process)
+      : executor_(executor), max_waiting_(max_waiting), process_(std::move(process)) {}
 
-  // Any thread.
-  void Add(Item item) {
+  // Any thread. False, with `item` left as it was, when max_waiting items wait already.
+  [[nodiscard]] bool TryAdd(Item&& item) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      if (waiting_.size() >= max_waiting_) return false;
       waiting_.push_back(std::move(item));
-      if (scheduled_) return;
+      if (scheduled_) return true;
       scheduled_ = true;
     }
     if (!executor_->TrySubmit([this] { Drain(); })) Drain();
+    return true;
   }
 
  private:
@@ -51,6 +54,7 @@ class CoalescingStage {
   }
 
   common::BoundedExecutor* executor_;
+  const size_t max_waiting_;
   Process process_;
   std::mutex mutex_;
   std::vector<Item> waiting_;  // guarded by mutex_

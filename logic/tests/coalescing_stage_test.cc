@@ -45,10 +45,10 @@ struct RecordingProcess {
 TEST(CoalescingStageTest, ItemsAddedWhileABatchIsProcessedGoTogetherInTheNextInOrder) {
   common::BoundedExecutor executor("test", 4, 100);
   RecordingProcess process;
-  CoalescingStage<int> stage(&executor, [&](std::vector<int>& batch) { process(batch); });
-  stage.Add(0);
+  CoalescingStage<int> stage(&executor, 100, [&](std::vector<int>& batch) { process(batch); });
+  EXPECT_TRUE(stage.TryAdd(0));
   ASSERT_TRUE(process.WaitForBatches(1));
-  for (int i = 1; i <= 10; ++i) stage.Add(i);  // while batch [0] is being processed
+  for (int i = 1; i <= 10; ++i) EXPECT_TRUE(stage.TryAdd(int{i}));  // while [0] is processed
   process.Release();
   ASSERT_TRUE(process.WaitForBatches(2));
   executor.Shutdown();
@@ -58,14 +58,34 @@ TEST(CoalescingStageTest, ItemsAddedWhileABatchIsProcessedGoTogetherInTheNextInO
   EXPECT_EQ(process.most_running, 1) << "two batches were processed at once";
 }
 
+TEST(CoalescingStageTest, PastItsBoundItRefusesAndLeavesTheItemToTheCaller) {
+  common::BoundedExecutor executor("test", 2, 100);
+  RecordingProcess process;
+  CoalescingStage<std::string> stage(&executor, 2, [&](std::vector<std::string>& batch) {
+    std::vector<int> sizes{static_cast<int>(batch.size())};
+    process(sizes);
+  });
+  EXPECT_TRUE(stage.TryAdd("first"));
+  ASSERT_TRUE(process.WaitForBatches(1));  // held in processing; the next two wait
+  EXPECT_TRUE(stage.TryAdd("second"));
+  EXPECT_TRUE(stage.TryAdd("third"));
+  std::string refused = "fourth";
+  EXPECT_FALSE(stage.TryAdd(std::move(refused)));
+  EXPECT_EQ(refused, "fourth") << "a refused item must stay with the caller";
+  process.Release();
+  ASSERT_TRUE(process.WaitForBatches(2));
+  executor.Shutdown();
+  EXPECT_EQ(process.batches[1], std::vector<int>{2});
+}
+
 TEST(CoalescingStageTest, WhenTheExecutorRefusesTheAddingThreadProcessesTheBatch) {
   common::BoundedExecutor executor("test", 1, 1);
   executor.Shutdown();  // refuses every task from now on
   RecordingProcess process;
   process.Release();
-  CoalescingStage<int> stage(&executor, [&](std::vector<int>& batch) { process(batch); });
-  stage.Add(7);
-  stage.Add(8);
+  CoalescingStage<int> stage(&executor, 100, [&](std::vector<int>& batch) { process(batch); });
+  EXPECT_TRUE(stage.TryAdd(7));
+  EXPECT_TRUE(stage.TryAdd(8));
   ASSERT_EQ(process.batches.size(), 2u);
   EXPECT_EQ(process.batches[0], std::vector<int>{7});
   EXPECT_EQ(process.batches[1], std::vector<int>{8});
