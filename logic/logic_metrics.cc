@@ -61,6 +61,13 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
                                "Connections pushes were addressed to")),
       push_dropped(Counter(registry, "im_logic_push_dropped_total",
                            "Connections not pushed to because their gateway was too far behind")),
+      delivery_batch_size(
+          prometheus::BuildHistogram()
+              .Name("im_logic_delivery_batch_size")
+              .Help("Persisted single-chat messages delivered together (one session lookup)")
+              .Register(registry)
+              .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256,
+                                                               512, 1024})),
       push_batch_size(prometheus::BuildHistogram()
                           .Name("im_logic_push_batch_size")
                           .Help("Pushes per GatewayService.Push call")

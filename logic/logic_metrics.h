@@ -35,8 +35,9 @@ struct LogicMetrics {
   prometheus::Counter& push_rpcs_failed;
   prometheus::Counter& push_connections;  // connections a push was addressed to
   prometheus::Counter& push_dropped;  // connections not pushed to: their gateway was too far behind
-  prometheus::Histogram& push_batch_size;     // pushes per GatewayService.Push call
-  prometheus::Counter& push_unknown_gateway;  // targets on a gateway with no live registration
+  prometheus::Histogram& delivery_batch_size;  // persisted messages per delivery-stage batch
+  prometheus::Histogram& push_batch_size;      // pushes per GatewayService.Push call
+  prometheus::Counter& push_unknown_gateway;   // targets on a gateway with no live registration
   prometheus::Counter& push_stale_sessions;  // sessions removed because their gateway disowned them
   prometheus::Counter& kicks;
   prometheus::Counter& fanout_published_kafka;  // records Kafka acknowledged

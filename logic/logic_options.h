@@ -5,8 +5,8 @@
 
 #include "absl/status/statusor.h"
 #include "common/config.h"
-#include "store/mysql_connection_pool.h"
-#include "store/redis_connection.h"
+#include "store/mysql_options.h"
+#include "store/redis_options.h"
 
 namespace im::logic {
 

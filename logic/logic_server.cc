@@ -3,8 +3,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/logging.h"
-#include "logic/in_process_fanout_bus.h"
-#include "logic/kafka_fanout_bus.h"
 
 namespace im::logic {
 
@@ -14,11 +12,10 @@ namespace {
 constexpr int kMaxStreamMessageBytes = 64 * 1024 * 1024;
 }  // namespace
 
-LogicServer::LogicServer(const LogicOptions& options, LogicStores stores,
-                         prometheus::Registry& registry)
+LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicMetrics* metrics)
     : options_(options),
       stores_(std::move(stores)),
-      metrics_(registry),
+      metrics_(metrics),
       msg_ids_(options.node_number, UnixMillis) {
   executor_ = std::make_unique<common::BoundedExecutor>("logic-store", options_.executor_threads,
                                                         options_.executor_queue);
@@ -27,54 +24,41 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores,
   writer_options.batch_max = options_.write_batch_max;
   writer_options.queue_capacity = options_.write_queue;
   writer_options.write_deadline_ms = options_.write_deadline_ms;
-  writer_ = std::make_unique<MessageWriter>(stores_.messages.get(), writer_options, UnixMillis,
-                                            &metrics_);
+  writer_ =
+      std::make_unique<MessageWriter>(stores_.messages.get(), writer_options, UnixMillis, metrics_);
   pusher_ = std::make_unique<GatewayPusher>(
       stores_.gateways.get(), stores_.sessions.get(), executor_.get(),
       std::chrono::milliseconds(options_.push_timeout_ms),
-      std::chrono::seconds(options_.gateway_ttl_sec), &metrics_, options_.push_calls_per_gateway);
+      std::chrono::seconds(options_.gateway_ttl_sec), metrics_, options_.push_calls_per_gateway);
   session_service_ =
       std::make_unique<SessionService>(options_, stores_.sessions.get(), pusher_.get(), UnixMillis);
   member_lists_ = std::make_unique<MemberLists>(stores_.groups.get(), stores_.member_lists.get(),
-                                                options_.group_local_cache_groups, &metrics_);
+                                                options_.group_local_cache_groups, metrics_);
   group_fanout_ = std::make_unique<GroupFanout>(
       member_lists_.get(), stores_.sessions.get(), pusher_.get(), options_.fanout_lookup_page,
-      std::chrono::milliseconds(options_.push_timeout_ms), &metrics_, UnixMillis);
-  if (!stores_.fanout && !options_.kafka.brokers.empty()) {
-    stores_.fanout = std::make_unique<KafkaFanoutBus>(options_, &metrics_);
-  } else if (!stores_.fanout) {
-    spdlog::warn(
-        "kafka.brokers is empty: group messages fan out in this process only, which "
-        "serves a single logic node");
-    stores_.fanout = std::make_unique<InProcessFanoutBus>(options_.fanout_queue,
-                                                          options_.fanout_batch_max, &metrics_);
-  }
-  if (!stores_.ledger) {
-    stores_.ledger =
-        std::make_unique<store::ComposedSendLedger>(stores_.dedup.get(), stores_.seqs.get());
-  }
+      std::chrono::milliseconds(options_.push_timeout_ms), metrics_, UnixMillis);
   chat_service_ = std::make_unique<ChatService>(
       options_,
       ChatDependencies{stores_.sessions.get(), stores_.seqs.get(), stores_.messages.get(),
                        stores_.dedup.get(), stores_.ledger.get(), writer_.get(), pusher_.get(),
                        &msg_ids_, executor_.get(), member_lists_.get(), stores_.fanout.get(),
-                       &metrics_},
+                       metrics_},
       UnixMillis);
   group_service_ =
       std::make_unique<GroupService>(options_, stores_.groups.get(), stores_.messages.get(),
                                      member_lists_.get(), &msg_ids_, UnixMillis);
   dispatcher_ = std::make_unique<RequestDispatcher>(chat_service_.get(), group_service_.get(),
-                                                    executor_.get(), &metrics_, UnixMillis);
+                                                    executor_.get(), metrics_, UnixMillis);
   IngressStream::Limits stream_limits;
   stream_limits.max_in_flight = options_.stream_max_in_flight;
   service_ = std::make_unique<LogicServiceImpl>(session_service_.get(), dispatcher_.get(),
-                                                executor_.get(), &metrics_, stream_limits);
+                                                executor_.get(), metrics_, stream_limits);
 }
 
 absl::StatusOr<std::unique_ptr<LogicServer>> LogicServer::Start(const LogicOptions& options,
                                                                 LogicStores stores,
-                                                                prometheus::Registry& registry) {
-  std::unique_ptr<LogicServer> server(new LogicServer(options, std::move(stores), registry));
+                                                                LogicMetrics* metrics) {
+  std::unique_ptr<LogicServer> server(new LogicServer(options, std::move(stores), metrics));
   GroupFanout* fanout = server->group_fanout_.get();
   if (absl::Status status = server->stores_.fanout->Start(
           [fanout](const std::vector<im::v1::FanoutRecord>& batch) { fanout->Deliver(batch); });

@@ -6,51 +6,31 @@
 
 #include "absl/status/statusor.h"
 #include "common/bounded_executor.h"
-#include "logic/chat_service.h"
-#include "logic/fanout_bus.h"
-#include "logic/gateway_pusher.h"
-#include "logic/group_fanout.h"
-#include "logic/group_service.h"
+#include "logic/backends/logic_stores.h"
+#include "logic/conversation/chat_service.h"
+#include "logic/conversation/message_writer.h"
+#include "logic/conversation/msg_id_generator.h"
+#include "logic/delivery/gateway_pusher.h"
+#include "logic/group/group_fanout.h"
+#include "logic/group/group_service.h"
+#include "logic/group/member_lists.h"
+#include "logic/ingress/logic_service_impl.h"
 #include "logic/ingress/request_dispatcher.h"
 #include "logic/logic_metrics.h"
 #include "logic/logic_options.h"
-#include "logic/logic_service_impl.h"
-#include "logic/member_lists.h"
-#include "logic/message_writer.h"
-#include "logic/msg_id_generator.h"
-#include "logic/session_service.h"
-#include "store/group_store.h"
-#include "store/member_list_cache.h"
-#include "store/message_store.h"
-#include "store/send_ledger.h"
-#include "store/seq_allocator.h"
-#include "store/session_registry.h"
-#include "store/ttl_map.h"
+#include "logic/session/session_service.h"
 
 namespace im::logic {
-
-// The backends a logic node runs on: Redis and MySQL in production, in-process ones in tests.
-struct LogicStores {
-  std::unique_ptr<store::SessionRegistry> sessions;
-  std::unique_ptr<store::SeqAllocator> seqs;
-  std::unique_ptr<store::MessageStore> messages;
-  std::unique_ptr<store::TtlMap> gateways;  // the gateway directory
-  std::unique_ptr<store::TtlMap> dedup;
-  // Claims and seqs in one step (Redis: one script); null: composed of `dedup` and `seqs`.
-  std::unique_ptr<store::SendLedger> ledger;
-  std::unique_ptr<store::GroupStore> groups;
-  std::unique_ptr<store::MemberListCache> member_lists;
-  // Kafka in a cluster; null: an in-process bus (single node).
-  std::unique_ptr<FanoutBus> fanout;
-};
 
 // One im-logic node: the stores, the executor, the group-commit writer, the push client, the
 // group fan-out and the LogicService gRPC server, wired together and torn down in order.
 class LogicServer {
  public:
+  // `stores` come from ClusterStores or InProcessStores, every one set; `metrics` outlives the
+  // server.
   static absl::StatusOr<std::unique_ptr<LogicServer>> Start(const LogicOptions& options,
                                                             LogicStores stores,
-                                                            prometheus::Registry& registry);
+                                                            LogicMetrics* metrics);
   ~LogicServer();
 
   int grpc_port() const { return grpc_port_; }
@@ -66,11 +46,11 @@ class LogicServer {
   void Shutdown(std::chrono::milliseconds grace);
 
  private:
-  LogicServer(const LogicOptions& options, LogicStores stores, prometheus::Registry& registry);
+  LogicServer(const LogicOptions& options, LogicStores stores, LogicMetrics* metrics);
 
   const LogicOptions options_;
   LogicStores stores_;
-  LogicMetrics metrics_;
+  LogicMetrics* const metrics_;
   MsgIdGenerator msg_ids_;
   std::unique_ptr<common::BoundedExecutor> executor_;
   std::unique_ptr<MessageWriter> writer_;

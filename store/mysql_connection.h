@@ -12,6 +12,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "store/mysql_options.h"
 
 namespace sql {
 class Connection;
@@ -21,21 +22,6 @@ class Statement;
 }  // namespace sql
 
 namespace im::store {
-
-struct MySqlOptions {
-  std::string host = "127.0.0.1";
-  int port = 3306;
-  std::string user;
-  std::string password;
-  std::string database;
-  uint32_t pool_size = 8;  // connections, at least 1
-  // MySQL counts these in whole seconds: they are rounded up, to 1 s at least. The read timeout
-  // bounds how long one statement may wait for the server.
-  std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds read_write_timeout{5000};
-  // How long a caller waits for a connection when all pool_size are borrowed.
-  std::chrono::milliseconds acquire_timeout{5000};
-};
 
 // A MySQL error (server or client library) as a status. Connection refused or lost ->
 // UNAVAILABLE (the call may be retried); deadlock (1213) or lock wait timeout (1205) -> ABORTED

@@ -11,17 +11,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "store/redis_options.h"
 
 namespace im::store {
-
-struct RedisOptions {
-  std::string host = "127.0.0.1";
-  int port = 6379;
-  std::chrono::milliseconds timeout{1000};  // connect and per-command
-  // Connections each RedisConnection keeps: callers on different threads use different ones
-  // instead of queueing on one lock.
-  size_t connections = 4;
-};
 
 // A few blocking hiredis connections (options.connections), shared by the Redis backends.
 // Thread-safe: a call takes a free connection (or waits for one), so threads do not queue on one
@@ -41,6 +33,12 @@ class RedisConnection {
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
 
+  // Registers a Lua script and returns its SHA1, for EVALSHA: the text crosses the network once
+  // per connection (loaded before the connection's first call after the registration), not
+  // with every call, and Redis does not hash it again per call. Any thread. A NOSCRIPT reply (the
+  // server's script cache was flushed) fails that call with UNAVAILABLE and reloads the scripts.
+  std::string LoadScript(std::string_view text);
+
   absl::StatusOr<Reply> Command(const Args& args);
   // Sends every command, then reads every reply: one round trip. An error reply fails the call
   // (after all replies were read, so the connection stays in step).
@@ -54,14 +52,18 @@ class RedisConnection {
   struct Slot {
     std::mutex mutex;
     redisContext* context = nullptr;  // guarded by mutex; null until connected
+    size_t scripts_loaded = 0;        // guarded by mutex; how many of scripts_ the server has
   };
   // A slot, locked: a free one if any, else the next in turn.
   std::unique_lock<std::mutex> Take(Slot** slot);
   absl::Status EnsureConnected(Slot& slot);              // requires slot.mutex
+  absl::Status EnsureScriptsLoaded(Slot& slot);          // requires slot.mutex, connected
   absl::Status Fail(Slot& slot, std::string_view what);  // requires slot.mutex
 
   const RedisOptions options_;
   std::vector<std::unique_ptr<Slot>> slots_;
+  std::mutex scripts_mutex_;
+  std::vector<std::string> scripts_;  // guarded by scripts_mutex_; only grows
   std::atomic<size_t> next_{0};
 };
 

@@ -52,13 +52,16 @@ std::optional<GroupMember> DecodeMember(std::string_view uid, std::string_view v
 
 }  // namespace
 
-RedisMemberListCache::RedisMemberListCache(RedisOptions options, int64_t ttl_ms)
-    : ttl_ms_(ttl_ms), redis_(std::move(options)) {}
+RedisMemberListCache::RedisMemberListCache(std::shared_ptr<RedisConnection> redis, int64_t ttl_ms)
+    : ttl_ms_(ttl_ms),
+      redis_(std::move(redis)),
+      put_sha_(redis_->LoadScript(kPutScript)),
+      invalidate_sha_(redis_->LoadScript(kInvalidateScript)) {}
 
 absl::StatusOr<std::string> RedisMemberListCache::Version(std::string_view group_id) {
   const std::string token = NewVersionToken();
   // SET NX GET (Redis 7.0+): the token there, or ours when there was none, in one round trip.
-  absl::StatusOr<RedisConnection::Reply> reply = redis_.Command(
+  absl::StatusOr<RedisConnection::Reply> reply = redis_->Command(
       {"SET", VersionKey(group_id), token, "NX", "GET", "PX", std::to_string(ttl_ms_)});
   if (!reply.ok()) return reply.status();
   if ((*reply)->type == REDIS_REPLY_STRING) {
@@ -69,7 +72,7 @@ absl::StatusOr<std::string> RedisMemberListCache::Version(std::string_view group
 
 absl::StatusOr<std::optional<std::vector<GroupMember>>> RedisMemberListCache::Get(
     std::string_view group_id, std::string_view version) {
-  absl::StatusOr<RedisConnection::Reply> reply = redis_.Command({"HGETALL", ListKey(group_id)});
+  absl::StatusOr<RedisConnection::Reply> reply = redis_->Command({"HGETALL", ListKey(group_id)});
   if (!reply.ok()) return reply.status();
   const redisReply* r = reply->get();
   std::vector<GroupMember> members;
@@ -92,8 +95,8 @@ absl::StatusOr<std::optional<std::vector<GroupMember>>> RedisMemberListCache::Ge
 
 absl::Status RedisMemberListCache::Put(std::string_view group_id, std::string_view version,
                                        const std::vector<GroupMember>& members) {
-  RedisConnection::Args args = {"EVAL",
-                                kPutScript,
+  RedisConnection::Args args = {"EVALSHA",
+                                put_sha_,
                                 "2",
                                 VersionKey(group_id),
                                 ListKey(group_id),
@@ -105,13 +108,13 @@ absl::Status RedisMemberListCache::Put(std::string_view group_id, std::string_vi
     args.push_back(fmt::format("{}|{}|{}", static_cast<int>(member.role), member.joined_seq,
                                member.joined_ms));
   }
-  return redis_.Command(args).status();
+  return redis_->Command(args).status();
 }
 
 absl::Status RedisMemberListCache::Invalidate(std::string_view group_id) {
   return redis_
-      .Command({"EVAL", kInvalidateScript, "2", VersionKey(group_id), ListKey(group_id),
-                NewVersionToken(), std::to_string(ttl_ms_)})
+      ->Command({"EVALSHA", invalidate_sha_, "2", VersionKey(group_id), ListKey(group_id),
+                 NewVersionToken(), std::to_string(ttl_ms_)})
       .status();
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "store/member_list_cache.h"
@@ -13,7 +14,7 @@ namespace im::store {
 // writes to leave Redis. Put and Invalidate are Lua scripts, atomic in Redis.
 class RedisMemberListCache final : public MemberListCache {
  public:
-  RedisMemberListCache(RedisOptions options, int64_t ttl_ms);
+  RedisMemberListCache(std::shared_ptr<RedisConnection> redis, int64_t ttl_ms);
 
   absl::StatusOr<std::string> Version(std::string_view group_id) override;
   absl::StatusOr<std::optional<std::vector<GroupMember>>> Get(std::string_view group_id,
@@ -24,7 +25,10 @@ class RedisMemberListCache final : public MemberListCache {
 
  private:
   const int64_t ttl_ms_;
-  RedisConnection redis_;
+  std::shared_ptr<RedisConnection> redis_;
+  // EVALSHA names of its scripts, loaded on redis_.
+  const std::string put_sha_;
+  const std::string invalidate_sha_;
 };
 
 }  // namespace im::store

@@ -15,8 +15,12 @@ return {2})lua";
 
 }  // namespace
 
-RedisSendLedger::RedisSendLedger(RedisOptions options, std::string dedup_prefix, SeqAllocator* seqs)
-    : redis_(std::move(options)), dedup_prefix_(std::move(dedup_prefix)), seqs_(seqs) {}
+RedisSendLedger::RedisSendLedger(std::shared_ptr<RedisConnection> redis, std::string dedup_prefix,
+                                 SeqAllocator* seqs)
+    : redis_(std::move(redis)),
+      claim_and_number_sha_(redis_->LoadScript(kClaimAndNumberScript)),
+      dedup_prefix_(std::move(dedup_prefix)),
+      seqs_(seqs) {}
 
 std::vector<absl::StatusOr<SendLedger::Outcome>> RedisSendLedger::ClaimAndNumberMany(
     const std::vector<Claim>& claims, std::string_view pending, int64_t ttl_ms) {
@@ -25,10 +29,10 @@ std::vector<absl::StatusOr<SendLedger::Outcome>> RedisSendLedger::ClaimAndNumber
   std::vector<RedisConnection::Args> commands;
   commands.reserve(claims.size());
   for (const Claim& claim : claims) {
-    commands.push_back({"EVAL", kClaimAndNumberScript, "2", dedup_prefix_ + claim.dedup_key,
+    commands.push_back({"EVALSHA", claim_and_number_sha_, "2", dedup_prefix_ + claim.dedup_key,
                         RedisSeqAllocator::KeyOf(claim.conv_id), std::string(pending), ttl});
   }
-  absl::StatusOr<std::vector<RedisConnection::Reply>> replies = redis_.Pipeline(commands);
+  absl::StatusOr<std::vector<RedisConnection::Reply>> replies = redis_->Pipeline(commands);
   if (!replies.ok()) return std::vector<absl::StatusOr<Outcome>>(claims.size(), replies.status());
   std::vector<absl::StatusOr<Outcome>> outcomes;
   outcomes.reserve(claims.size());
@@ -62,7 +66,7 @@ absl::StatusOr<SendLedger::Outcome> RedisSendLedger::OutcomeOf(const redisReply*
       absl::StatusOr<uint64_t> seq = seqs_->Next(claim.conv_id);
       if (!seq.ok()) {
         // Best effort; the claim expires anyway.
-        redis_.Command({"DEL", dedup_prefix_ + claim.dedup_key}).status().IgnoreError();
+        redis_->Command({"DEL", dedup_prefix_ + claim.dedup_key}).status().IgnoreError();
         return seq.status();
       }
       outcome.seq = *seq;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,8 @@ namespace im::store {
 class RedisSendLedger final : public SendLedger {
  public:
   // `seqs` must outlive it.
-  RedisSendLedger(RedisOptions options, std::string dedup_prefix, SeqAllocator* seqs);
+  RedisSendLedger(std::shared_ptr<RedisConnection> redis, std::string dedup_prefix,
+                  SeqAllocator* seqs);
 
   std::vector<absl::StatusOr<Outcome>> ClaimAndNumberMany(const std::vector<Claim>& claims,
                                                           std::string_view pending,
@@ -26,7 +28,9 @@ class RedisSendLedger final : public SendLedger {
   // What the script answered for `claim`; a missing counter is restored here.
   absl::StatusOr<Outcome> OutcomeOf(const redisReply* reply, const Claim& claim);
 
-  RedisConnection redis_;
+  std::shared_ptr<RedisConnection> redis_;
+  // EVALSHA names of its scripts, loaded on redis_.
+  const std::string claim_and_number_sha_;
   const std::string dedup_prefix_;
   SeqAllocator* seqs_;
 };

@@ -25,8 +25,13 @@ absl::StatusOr<uint64_t> SeqOf(const RedisConnection::Reply& reply) {
 
 }  // namespace
 
-RedisSeqAllocator::RedisSeqAllocator(RedisOptions options, SeqFloor floor, uint64_t restore_gap)
-    : redis_(std::move(options)), floor_(std::move(floor)), restore_gap_(restore_gap) {}
+RedisSeqAllocator::RedisSeqAllocator(std::shared_ptr<RedisConnection> redis, SeqFloor floor,
+                                     uint64_t restore_gap)
+    : redis_(std::move(redis)),
+      increment_existing_sha_(redis_->LoadScript(kIncrementExistingScript)),
+      restore_and_increment_sha_(redis_->LoadScript(kRestoreAndIncrementScript)),
+      floor_(std::move(floor)),
+      restore_gap_(restore_gap) {}
 
 std::string RedisSeqAllocator::KeyOf(std::string_view conv_id) {
   return fmt::format("im:seq:{}", conv_id);
@@ -35,13 +40,13 @@ std::string RedisSeqAllocator::KeyOf(std::string_view conv_id) {
 absl::StatusOr<uint64_t> RedisSeqAllocator::Next(std::string_view conv_id) {
   const std::string key = KeyOf(conv_id);
   IM_ASSIGN_OR_RETURN(RedisConnection::Reply reply,
-                      redis_.Command({"EVAL", kIncrementExistingScript, "1", key}));
+                      redis_->Command({"EVALSHA", increment_existing_sha_, "1", key}));
   if (reply->type == REDIS_REPLY_INTEGER) return SeqOf(reply);
 
   IM_ASSIGN_OR_RETURN(const uint64_t floor, floor_(conv_id));
   const uint64_t restored = floor == 0 ? 0 : floor + restore_gap_;
-  IM_ASSIGN_OR_RETURN(reply, redis_.Command({"EVAL", kRestoreAndIncrementScript, "1", key,
-                                             std::to_string(restored)}));
+  IM_ASSIGN_OR_RETURN(reply, redis_->Command({"EVALSHA", restore_and_increment_sha_, "1", key,
+                                              std::to_string(restored)}));
   return SeqOf(reply);
 }
 

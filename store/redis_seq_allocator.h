@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "store/redis_connection.h"
@@ -12,7 +13,7 @@ namespace im::store {
 // from the floor plus the gap, then incremented. Concurrent restorers agree through SET NX.
 class RedisSeqAllocator final : public SeqAllocator {
  public:
-  RedisSeqAllocator(RedisOptions options, SeqFloor floor,
+  RedisSeqAllocator(std::shared_ptr<RedisConnection> redis, SeqFloor floor,
                     uint64_t restore_gap = kDefaultSeqRestoreGap);
 
   absl::StatusOr<uint64_t> Next(std::string_view conv_id) override;
@@ -20,7 +21,10 @@ class RedisSeqAllocator final : public SeqAllocator {
   static std::string KeyOf(std::string_view conv_id);
 
  private:
-  RedisConnection redis_;
+  std::shared_ptr<RedisConnection> redis_;
+  // EVALSHA names of its scripts, loaded on redis_.
+  const std::string increment_existing_sha_;
+  const std::string restore_and_increment_sha_;
   SeqFloor floor_;
   const uint64_t restore_gap_;
 };

@@ -70,8 +70,12 @@ constexpr auto TextOf = &RedisConnection::TextOf;
 
 }  // namespace
 
-RedisSessionRegistry::RedisSessionRegistry(RedisOptions options, int64_t ttl_ms)
-    : ttl_ms_(ttl_ms), redis_(std::move(options)) {}
+RedisSessionRegistry::RedisSessionRegistry(std::shared_ptr<RedisConnection> redis, int64_t ttl_ms)
+    : ttl_ms_(ttl_ms),
+      redis_(std::move(redis)),
+      register_sha_(redis_->LoadScript(kRegisterScript)),
+      unregister_sha_(redis_->LoadScript(kUnregisterScript)),
+      refresh_sha_(redis_->LoadScript(kRefreshScript)) {}
 
 RedisSessionRegistry::~RedisSessionRegistry() = default;
 
@@ -82,8 +86,8 @@ std::string RedisSessionRegistry::KeyOf(std::string_view uid) {
 absl::StatusOr<std::optional<Session>> RedisSessionRegistry::Register(std::string_view uid,
                                                                       const Session& session) {
   absl::StatusOr<Reply> reply =
-      redis_.Command({"EVAL", kRegisterScript, "1", KeyOf(uid), session.device,
-                      EncodeSession(session), std::to_string(ttl_ms_)});
+      redis_->Command({"EVALSHA", register_sha_, "1", KeyOf(uid), session.device,
+                       EncodeSession(session), std::to_string(ttl_ms_)});
   if (!reply.ok()) return reply.status();
   if ((*reply)->type != REDIS_REPLY_STRING) return std::optional<Session>();
   std::optional<Session> replaced = DecodeSession(session.device, TextOf(reply->get()));
@@ -95,8 +99,8 @@ absl::StatusOr<bool> RedisSessionRegistry::Unregister(std::string_view uid, std:
                                                       std::string_view gateway_id,
                                                       uint64_t conn_id) {
   absl::StatusOr<Reply> reply =
-      redis_.Command({"EVAL", kUnregisterScript, "1", KeyOf(uid), std::string(device),
-                      ConnectionPrefix(gateway_id, conn_id)});
+      redis_->Command({"EVALSHA", unregister_sha_, "1", KeyOf(uid), std::string(device),
+                       ConnectionPrefix(gateway_id, conn_id)});
   if (!reply.ok()) return reply.status();
   return (*reply)->type == REDIS_REPLY_INTEGER && (*reply)->integer == 1;
 }
@@ -111,7 +115,7 @@ absl::StatusOr<std::vector<std::vector<Session>>> RedisSessionRegistry::LookupMa
   std::vector<RedisConnection::Args> commands;
   commands.reserve(uids.size());
   for (const std::string& uid : uids) commands.push_back({"HGETALL", KeyOf(uid)});
-  absl::StatusOr<std::vector<Reply>> replies = redis_.Pipeline(commands);
+  absl::StatusOr<std::vector<Reply>> replies = redis_->Pipeline(commands);
   if (!replies.ok()) return replies.status();
   std::vector<std::vector<Session>> all(uids.size());
   for (size_t u = 0; u < uids.size(); ++u) {
@@ -134,10 +138,10 @@ absl::StatusOr<std::vector<uint64_t>> RedisSessionRegistry::Refresh(
   std::vector<RedisConnection::Args> commands;
   commands.reserve(sessions.size());
   for (const SessionRef& ref : sessions) {
-    commands.push_back({"EVAL", kRefreshScript, "1", KeyOf(ref.uid), ref.device,
+    commands.push_back({"EVALSHA", refresh_sha_, "1", KeyOf(ref.uid), ref.device,
                         ConnectionPrefix(gateway_id, ref.conn_id), std::to_string(ttl_ms_)});
   }
-  absl::StatusOr<std::vector<Reply>> replies = redis_.Pipeline(commands);
+  absl::StatusOr<std::vector<Reply>> replies = redis_->Pipeline(commands);
   if (!replies.ok()) return replies.status();
   std::vector<uint64_t> stale;
   for (size_t i = 0; i < sessions.size(); ++i) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "store/redis_connection.h"
@@ -13,7 +14,7 @@ namespace im::store {
 // Calls block on Redis (see RedisConnection).
 class RedisSessionRegistry final : public SessionRegistry {
  public:
-  RedisSessionRegistry(RedisOptions options, int64_t ttl_ms);
+  RedisSessionRegistry(std::shared_ptr<RedisConnection> redis, int64_t ttl_ms);
   ~RedisSessionRegistry() override;
 
   absl::StatusOr<std::optional<Session>> Register(std::string_view uid,
@@ -30,7 +31,11 @@ class RedisSessionRegistry final : public SessionRegistry {
 
  private:
   const int64_t ttl_ms_;
-  RedisConnection redis_;
+  std::shared_ptr<RedisConnection> redis_;
+  // EVALSHA names of its scripts, loaded on redis_.
+  const std::string register_sha_;
+  const std::string unregister_sha_;
+  const std::string refresh_sha_;
 };
 
 }  // namespace im::store

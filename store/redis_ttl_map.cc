@@ -12,7 +12,7 @@ absl::Status RedisTtlMap::PutMany(const Entries& entries, int64_t ttl_ms) {
   for (const auto& [key, value] : entries) {
     commands.push_back({"SET", absl::StrCat(prefix_, key), value, "PX", ttl});
   }
-  return redis_.Pipeline(commands).status();
+  return redis_->Pipeline(commands).status();
 }
 
 absl::StatusOr<std::optional<std::string>> RedisTtlMap::PutIfAbsent(std::string_view key,
@@ -20,8 +20,8 @@ absl::StatusOr<std::optional<std::string>> RedisTtlMap::PutIfAbsent(std::string_
                                                                     int64_t ttl_ms) {
   // SET NX GET (Redis 7.0+): one round trip that either sets the key or returns what is there.
   absl::StatusOr<RedisConnection::Reply> reply =
-      redis_.Command({"SET", absl::StrCat(prefix_, std::string(key)), std::string(value), "NX",
-                      "GET", "PX", std::to_string(ttl_ms)});
+      redis_->Command({"SET", absl::StrCat(prefix_, std::string(key)), std::string(value), "NX",
+                       "GET", "PX", std::to_string(ttl_ms)});
   if (!reply.ok()) return reply.status();
   if ((*reply)->type == REDIS_REPLY_STRING) {
     return std::optional<std::string>(std::string(RedisConnection::TextOf(reply->get())));
@@ -30,7 +30,7 @@ absl::StatusOr<std::optional<std::string>> RedisTtlMap::PutIfAbsent(std::string_
 }
 
 absl::Status RedisTtlMap::Delete(std::string_view key) {
-  return redis_.Command({"DEL", absl::StrCat(prefix_, std::string(key))}).status();
+  return redis_->Command({"DEL", absl::StrCat(prefix_, std::string(key))}).status();
 }
 
 absl::StatusOr<std::vector<std::optional<std::string>>> RedisTtlMap::Get(
@@ -39,7 +39,7 @@ absl::StatusOr<std::vector<std::optional<std::string>>> RedisTtlMap::Get(
   if (keys.empty()) return values;
   RedisConnection::Args command = {"MGET"};
   for (const std::string& key : keys) command.push_back(absl::StrCat(prefix_, key));
-  absl::StatusOr<RedisConnection::Reply> reply = redis_.Command(command);
+  absl::StatusOr<RedisConnection::Reply> reply = redis_->Command(command);
   if (!reply.ok()) return reply.status();
   const redisReply* r = reply->get();
   for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && i < keys.size(); ++i) {

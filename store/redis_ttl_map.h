@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "store/redis_connection.h"
@@ -10,8 +11,8 @@ namespace im::store {
 // TtlMap on Redis: SET <prefix><key> PX, and one MGET for any number of keys.
 class RedisTtlMap final : public TtlMap {
  public:
-  RedisTtlMap(RedisOptions options, std::string prefix)
-      : redis_(std::move(options)), prefix_(std::move(prefix)) {}
+  RedisTtlMap(std::shared_ptr<RedisConnection> redis, std::string prefix)
+      : redis_(std::move(redis)), prefix_(std::move(prefix)) {}
 
   absl::Status PutMany(const Entries& entries, int64_t ttl_ms) override;
   absl::StatusOr<std::optional<std::string>> PutIfAbsent(std::string_view key,
@@ -22,7 +23,7 @@ class RedisTtlMap final : public TtlMap {
       const std::vector<std::string>& keys) override;
 
  private:
-  RedisConnection redis_;
+  std::shared_ptr<RedisConnection> redis_;
   const std::string prefix_;
 };
 

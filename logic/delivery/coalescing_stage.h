@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/bounded_executor.h"
+#include "common/burst_scope.h"
 
 namespace im::logic {
 
@@ -14,8 +15,9 @@ namespace im::logic {
 // being processed wait and go in the next one, so a burst costs one task (and whatever
 // round trips `process` makes once per batch instead of once per item); batches are processed one
 // at a time, each in the order its items were added. When the executor refuses the task (full,
-// or shutting down), the adding thread processes the batch itself. At most `max_waiting` items
-// wait: past that TryAdd refuses, and the caller does what must not be skipped itself.
+// or shutting down), the adding thread processes the batch itself. Items added inside a
+// common::BurstScope are handed on when the scope closes, as one batch. At most `max_waiting`
+// items wait: past that TryAdd refuses, and the caller does what must not be skipped itself.
 template <typename Item>
 class CoalescingStage {
  public:
@@ -33,11 +35,15 @@ class CoalescingStage {
       if (scheduled_) return true;
       scheduled_ = true;
     }
-    if (!executor_->TrySubmit([this] { Drain(); })) Drain();
+    if (!common::BurstScope::Defer(this, [this] { Schedule(); })) Schedule();
     return true;
   }
 
  private:
+  void Schedule() {
+    if (!executor_->TrySubmit([this] { Drain(); })) Drain();
+  }
+
   void Drain() {
     for (;;) {
       std::vector<Item> batch;

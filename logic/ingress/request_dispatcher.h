@@ -8,8 +8,8 @@
 #include "common/bounded_executor.h"
 #include "common/clock.h"
 #include "im/v1/logic.pb.h"
-#include "logic/chat_service.h"
-#include "logic/group_service.h"
+#include "logic/conversation/chat_service.h"
+#include "logic/group/group_service.h"
 #include "logic/logic_metrics.h"
 
 namespace im::logic {

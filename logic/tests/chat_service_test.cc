@@ -1,6 +1,6 @@
 // ChatService on in-process backends with a fake clock: send semantics, validation, sync paging
 // and holes, conversations and read cursors.
-#include "logic/chat_service.h"
+#include "logic/conversation/chat_service.h"
 
 #include <gtest/gtest.h>
 

@@ -92,5 +92,25 @@ TEST(CoalescingStageTest, WhenTheExecutorRefusesTheAddingThreadProcessesTheBatch
   EXPECT_EQ(process.threads[0], std::this_thread::get_id());
 }
 
+TEST(CoalescingStageTest, ItemsAddedInABurstScopeGoOnAsOneBatchWhenItCloses) {
+  common::BoundedExecutor executor("test", 4, 100);
+  RecordingProcess process;
+  process.Release();
+  CoalescingStage<int> stage(&executor, 100, [&](std::vector<int>& batch) { process(batch); });
+  {
+    common::BurstScope burst;
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_TRUE(stage.TryAdd(int{i}));
+      // An idle executor would have taken the first item alone by now.
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_TRUE(process.batches.empty()) << "nothing goes on before the scope closes";
+  }
+  ASSERT_TRUE(process.WaitForBatches(1));
+  executor.Shutdown();
+  ASSERT_EQ(process.batches.size(), 1u);
+  EXPECT_EQ(process.batches[0], (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
 }  // namespace
 }  // namespace im::logic

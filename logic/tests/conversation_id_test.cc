@@ -1,4 +1,4 @@
-#include "logic/conversation_id.h"
+#include "logic/conversation/conversation_id.h"
 
 #include <gtest/gtest.h>
 

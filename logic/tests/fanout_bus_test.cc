@@ -11,8 +11,8 @@
 #include <mutex>
 #include <random>
 
-#include "logic/in_process_fanout_bus.h"
-#include "logic/kafka_fanout_bus.h"
+#include "logic/group/in_process_fanout_bus.h"
+#include "logic/group/kafka_fanout_bus.h"
 #include "prometheus/registry.h"
 
 namespace im::logic {

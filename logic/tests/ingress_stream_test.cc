@@ -2,88 +2,24 @@
 // mixing good and bad requests, the per-stream in-flight bound, and how a draining node ends it.
 #include "logic/ingress/ingress_stream.h"
 
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
-
 #include <map>
 #include <memory>
 #include <thread>
 
-#include "common/clock.h"
-#include "logic/logic_server.h"
-#include "store/in_memory_group_store.h"
-#include "store/in_memory_member_list_cache.h"
-#include "store/in_memory_message_store.h"
-#include "store/in_memory_seq_allocator.h"
-#include "store/in_memory_session_registry.h"
-#include "store/in_memory_ttl_map.h"
+#include "common/logic_stream_trailer.h"
+#include "logic/backends/in_process_stores.h"
+#include "logic/tests/logic_node_fixture.h"
 
 namespace im::logic {
 namespace {
 
-using Stream = grpc::ClientReaderWriter<im::v1::IngressBatch, im::v1::EgressBatch>;
+using testing::Stream;
 
-class IngressStreamTest : public ::testing::Test {
+class IngressStreamTest : public testing::LogicNodeFixture {
  protected:
   void StartServer() {
-    options_.grpc_address = "127.0.0.1:0";
-    options_.token_secret = "ingress-test-secret-0123456789";
-    LogicStores stores;
-    auto messages = std::make_unique<store::InMemoryMessageStore>();
-    store::InMemoryMessageStore* raw_messages = messages.get();
-    stores.seqs = std::make_unique<store::InMemorySeqAllocator>(
-        [raw_messages](std::string_view conv_id) { return raw_messages->MaxSeq(conv_id); });
-    stores.messages = std::move(messages);
-    stores.sessions = std::make_unique<store::InMemorySessionRegistry>(60'000, common::UnixMillis);
-    stores.gateways = std::make_unique<store::InMemoryTtlMap>(common::UnixMillis);
-    stores.dedup = std::make_unique<store::InMemoryTtlMap>(common::UnixMillis);
-    stores.groups = std::make_unique<store::InMemoryGroupStore>();
-    stores.member_lists = std::make_unique<store::InMemoryMemberListCache>();
-    absl::StatusOr<std::unique_ptr<LogicServer>> server =
-        LogicServer::Start(options_, std::move(stores), registry_);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    stub_ = im::v1::LogicService::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(server_->grpc_port()), grpc::InsecureChannelCredentials()));
+    LogicNodeFixture::StartServer(InProcessStores(options_, &metrics_, common::UnixMillis));
   }
-  void TearDown() override {
-    if (server_) server_->Shutdown(std::chrono::milliseconds(1000));
-  }
-
-  static im::v1::Ingress Entry(uint64_t id, const std::string& uid, im::v1::Frame request,
-                               int64_t deadline_ms = common::UnixMillis() + 5'000) {
-    im::v1::Ingress entry;
-    entry.set_id(id);
-    entry.set_deadline_ms(deadline_ms);
-    entry.mutable_caller()->set_uid(uid);
-    entry.mutable_caller()->set_device("phone");
-    entry.mutable_caller()->set_gateway_id("gw-1");
-    entry.mutable_caller()->set_conn_id(7);
-    request.set_id(id * 10);  // the client's frame id, distinct from the stream's entry id
-    *entry.mutable_request() = std::move(request);
-    return entry;
-  }
-  static im::v1::Frame SendTo(const std::string& to, const std::string& client_msg_id) {
-    im::v1::Frame frame;
-    frame.mutable_send_req()->set_to_uid(to);
-    frame.mutable_send_req()->set_client_msg_id(client_msg_id);
-    frame.mutable_send_req()->set_body("hello");
-    return frame;
-  }
-  // Reads answers until `count` entries are answered; by entry id.
-  static std::map<uint64_t, im::v1::Egress> ReadAnswers(Stream& stream, size_t count) {
-    std::map<uint64_t, im::v1::Egress> answers;
-    im::v1::EgressBatch batch;
-    while (answers.size() < count && stream.Read(&batch)) {
-      for (const im::v1::Egress& egress : batch.entries()) answers[egress.id()] = egress;
-    }
-    return answers;
-  }
-
-  LogicOptions options_;
-  prometheus::Registry registry_;
-  std::unique_ptr<LogicServer> server_;
-  std::unique_ptr<im::v1::LogicService::Stub> stub_;
 };
 
 TEST_F(IngressStreamTest, ABatchMixingGoodAndBadRequestsAnswersEachWithItsOwnStatus) {

@@ -6,9 +6,9 @@
 #include <future>
 #include <memory>
 
-#include "logic/chat_service.h"
-#include "logic/group_service.h"
-#include "logic/session_service.h"
+#include "logic/conversation/chat_service.h"
+#include "logic/group/group_service.h"
+#include "logic/session/session_service.h"
 #include "prometheus/registry.h"
 #include "store/in_memory_group_store.h"
 #include "store/in_memory_member_list_cache.h"

@@ -1,4 +1,4 @@
-#include "logic/recent_seqs.h"
+#include "logic/group/recent_seqs.h"
 
 #include <gtest/gtest.h>
 

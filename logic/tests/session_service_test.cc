@@ -1,6 +1,6 @@
 // SessionService on in-process backends: token checks, device sessions, the device cap and
 // compare-and-delete disconnects.
-#include "logic/session_service.h"
+#include "logic/session/session_service.h"
 
 #include <gtest/gtest.h>
 

@@ -19,7 +19,7 @@ class InMemoryBackend {
 
 class RedisBackend {
  public:
-  RedisBackend() : cache_(testing::TestRedisOptions(), 60'000) {}
+  RedisBackend() : cache_(testing::TestRedis(), 60'000) {}
   MemberListCache& cache() { return cache_; }
 
  private:
@@ -116,7 +116,7 @@ TEST(RedisMemberListCacheTest, UnreachableRedisIsUnavailable) {
   RedisOptions options;
   options.port = 1;  // nothing listens there
   options.timeout = std::chrono::milliseconds(200);
-  RedisMemberListCache cache(options, 60'000);
+  RedisMemberListCache cache(std::make_shared<RedisConnection>(options), 60'000);
   EXPECT_EQ(cache.Version("g").status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(cache.Invalidate("g").code(), absl::StatusCode::kUnavailable);
 }

@@ -50,9 +50,9 @@ class ComposedBackend {
 class RedisBackend {
  public:
   RedisBackend(const std::string& prefix, Floors* floors)
-      : dedup_(testing::TestRedisOptions(), prefix),
-        seqs_(testing::TestRedisOptions(), floors->AsFunction(), kGap),
-        ledger_(testing::TestRedisOptions(), prefix, &seqs_) {}
+      : dedup_(testing::TestRedis(), prefix),
+        seqs_(testing::TestRedis(), floors->AsFunction(), kGap),
+        ledger_(testing::TestRedis(), prefix, &seqs_) {}
   SendLedger& ledger() { return ledger_; }
   TtlMap& dedup() { return dedup_; }
 
@@ -147,13 +147,50 @@ TYPED_TEST(SendLedgerContractTest, AClaimWhoseSeqCannotBeHadIsReleased) {
 TEST(RedisSendLedgerTest, TheClaimCarriesItsTtl) {
   const std::string prefix = testing::UniquePrefix();
   Floors floors;
-  RedisSeqAllocator seqs(testing::TestRedisOptions(), floors.AsFunction(), kGap);
-  RedisSendLedger ledger(testing::TestRedisOptions(), prefix, &seqs);
+  RedisSeqAllocator seqs(testing::TestRedis(), floors.AsFunction(), kGap);
+  RedisSendLedger ledger(testing::TestRedis(), prefix, &seqs);
   ASSERT_TRUE(ledger.ClaimAndNumber("dan:c1", "pending", 5'000, "s:" + prefix + ":z").ok());
   testing::RedisAdmin admin;
   const long long ttl = admin.Integer({"PTTL", prefix + "dan:c1"});
   EXPECT_GT(ttl, 0);
   EXPECT_LE(ttl, 5'000);
+}
+
+// Counted by Redis itself: a batch's claims and seqs are one script call each, all read by the
+// server at once (one round trip), whatever the batch's size.
+TEST(RedisSendLedgerTest, ABatchOfClaimsIsOneRoundTrip) {
+  const std::string prefix = testing::UniquePrefix();
+  Floors floors;
+  // One connection, so that the measured batch finds it made and its scripts loaded.
+  std::shared_ptr<RedisConnection> redis = testing::TestRedis(1);
+  RedisSeqAllocator seqs(redis, floors.AsFunction(), kGap);
+  RedisSendLedger ledger(redis, prefix, &seqs);
+  constexpr size_t kBatch = 64;
+  std::vector<SendLedger::Claim> first;
+  std::vector<SendLedger::Claim> second;
+  for (size_t i = 0; i < kBatch; ++i) {
+    const std::string conv = "s:" + prefix + std::to_string(i) + ":z";
+    first.push_back({"u" + std::to_string(i) + ":first", conv});
+    second.push_back({"u" + std::to_string(i) + ":second", conv});
+  }
+  // The first message of a conversation also restores its counter (from MySQL, a round trip
+  // more); the second finds the counter there, as nearly every send does.
+  for (const auto& outcome : ledger.ClaimAndNumberMany(first, "pending", kTtlMs)) {
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+  }
+  testing::RedisAdmin admin;
+  const int64_t scripts_before = admin.CommandCalls("evalsha");
+  const int64_t reads_before = admin.ReadsProcessed();
+  std::vector<absl::StatusOr<SendLedger::Outcome>> outcomes =
+      ledger.ClaimAndNumberMany(second, "pending", kTtlMs);
+  const int64_t reads = admin.ReadsProcessed() - reads_before;
+  const int64_t scripts = admin.CommandCalls("evalsha") - scripts_before;
+  for (const auto& outcome : outcomes) {
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    EXPECT_EQ(outcome->seq, 2u);
+  }
+  EXPECT_EQ(scripts, static_cast<int64_t>(kBatch)) << "one script call per send";
+  EXPECT_EQ(reads, 2) << "the batch in one read, and the INFO that counted it";
 }
 
 }  // namespace

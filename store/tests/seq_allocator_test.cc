@@ -57,7 +57,7 @@ class InMemoryBackend {
 class RedisBackend {
  public:
   explicit RedisBackend(FakeFloor* floor)
-      : allocator_(testing::TestRedisOptions(), floor->AsFunction(), kGap) {}
+      : allocator_(testing::TestRedis(), floor->AsFunction(), kGap) {}
   SeqAllocator& allocator() { return allocator_; }
   // Redis restarted with its data lost, for this key.
   void LoseCounter(const std::string& conv) {

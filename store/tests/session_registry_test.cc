@@ -33,7 +33,7 @@ class InMemoryBackend {
 
 class RedisBackend {
  public:
-  RedisBackend() : registry_(testing::TestRedisOptions(), kTtlMs) {}
+  RedisBackend() : registry_(testing::TestRedis(), kTtlMs) {}
   SessionRegistry& registry() { return registry_; }
   int64_t RemainingTtlMs(const std::string& uid) {
     return admin_.Integer({"PTTL", RedisSessionRegistry::KeyOf(uid)});
@@ -162,7 +162,7 @@ TEST(RedisSessionRegistryTest, UnreachableRedisIsUnavailableNotACrash) {
   RedisOptions options;
   options.port = 1;
   options.timeout = std::chrono::milliseconds(200);
-  RedisSessionRegistry registry(options, kTtlMs);
+  RedisSessionRegistry registry(std::make_shared<RedisConnection>(options), kTtlMs);
   absl::StatusOr<std::vector<Session>> sessions = registry.Lookup("x");
   ASSERT_FALSE(sessions.ok());
   EXPECT_EQ(sessions.status().code(), absl::StatusCode::kUnavailable);

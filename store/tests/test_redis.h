@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "store/redis_connection.h"
@@ -28,6 +29,13 @@ inline RedisOptions TestRedisOptions() {
   return options;
 }
 
+// A client of the test Redis, as the Redis backends share one.
+inline std::shared_ptr<RedisConnection> TestRedis(size_t connections = 4) {
+  RedisOptions options = TestRedisOptions();
+  options.connections = connections;
+  return std::make_shared<RedisConnection>(options);
+}
+
 // Direct access to the test Redis, to inspect or damage what a backend stored.
 class RedisAdmin {
  public:
@@ -40,7 +48,25 @@ class RedisAdmin {
     return (*reply)->integer;
   }
 
+  // The server's own counters, to count what a backend cost. INFO's own read is counted too.
+  int64_t ReadsProcessed() { return InfoField("stats", "total_reads_processed:"); }
+  int64_t CommandCalls(const std::string& command) {
+    return InfoField("commandstats", "cmdstat_" + command + ":calls=");
+  }
+
  private:
+  // The number after `prefix` in INFO `section`; 0 when the line is absent (a command never
+  // called has no commandstats line).
+  int64_t InfoField(const std::string& section, const std::string& prefix) {
+    absl::StatusOr<RedisConnection::Reply> reply = redis_.Command({"INFO", section});
+    EXPECT_TRUE(reply.ok()) << reply.status();
+    if (!reply.ok()) return -1;
+    const std::string text(RedisConnection::TextOf(reply->get()));
+    const size_t at = text.find(prefix);
+    if (at == std::string::npos) return 0;
+    return std::atoll(text.c_str() + at + prefix.size());
+  }
+
   RedisConnection redis_;
 };
 

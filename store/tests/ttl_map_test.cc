@@ -25,7 +25,7 @@ class InMemoryBackend {
 class RedisBackend {
  public:
   explicit RedisBackend(const std::string& prefix)
-      : prefix_(prefix), map_(testing::TestRedisOptions(), prefix) {}
+      : prefix_(prefix), map_(testing::TestRedis(), prefix) {}
   TtlMap& map() { return map_; }
   void Expire(const std::string& key, int64_t) { admin_.Integer({"DEL", prefix_ + key}); }
 
@@ -103,7 +103,7 @@ TYPED_TEST(TtlMapContractTest, GetOfNoKeysIsEmpty) {
 
 TEST(RedisTtlMapTest, RedisKeysCarryTheTtl) {
   const std::string prefix = testing::UniquePrefix();
-  RedisTtlMap map(testing::TestRedisOptions(), prefix);
+  RedisTtlMap map(testing::TestRedis(), prefix);
   ASSERT_TRUE(map.Put("k", "v", 5'000).ok());
   testing::RedisAdmin admin;
   const int64_t ttl = admin.Integer({"PTTL", prefix + "k"});
@@ -115,7 +115,7 @@ TEST(RedisTtlMapTest, UnreachableRedisIsUnavailable) {
   RedisOptions options;
   options.port = 1;  // nothing listens there
   options.timeout = std::chrono::milliseconds(200);
-  RedisTtlMap map(options, "x:");
+  RedisTtlMap map(std::make_shared<RedisConnection>(options), "x:");
   EXPECT_EQ(map.Put("k", "v", 1000).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(map.Get({"k"}).status().code(), absl::StatusCode::kUnavailable);
 }

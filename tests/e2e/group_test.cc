@@ -20,7 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "logic/kafka_admin.h"
+#include "logic/group/kafka_admin.h"
 #include "tests/e2e/consumer_group_churn.h"
 #include "tests/e2e/local_cluster.h"
 #include "tests/e2e/test_device.h"

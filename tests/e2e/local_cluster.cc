@@ -19,7 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/token.h"
-#include "logic/kafka_admin.h"
+#include "logic/group/kafka_admin.h"
 #include "tests/e2e/test_device.h"
 
 #ifndef IM_LOGIC_BINARY

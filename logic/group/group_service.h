@@ -6,9 +6,9 @@
 #include "absl/functional/any_invocable.h"
 #include "common/clock.h"
 #include "im/v1/logic.pb.h"
+#include "logic/conversation/msg_id_generator.h"
+#include "logic/group/member_lists.h"
 #include "logic/logic_options.h"
-#include "logic/member_lists.h"
-#include "logic/msg_id_generator.h"
 #include "store/group_store.h"
 #include "store/message_store.h"
 

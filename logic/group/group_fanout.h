@@ -6,9 +6,9 @@
 
 #include "common/clock.h"
 #include "im/v1/logic.pb.h"
-#include "logic/gateway_pusher.h"
+#include "logic/delivery/gateway_pusher.h"
+#include "logic/group/member_lists.h"
 #include "logic/logic_metrics.h"
-#include "logic/member_lists.h"
 #include "store/session_registry.h"
 
 namespace im::logic {

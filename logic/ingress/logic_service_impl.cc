@@ -1,4 +1,4 @@
-#include "logic/logic_service_impl.h"
+#include "logic/ingress/logic_service_impl.h"
 
 #include <chrono>
 #include <string>

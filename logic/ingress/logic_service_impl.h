@@ -11,7 +11,7 @@
 #include "logic/ingress/ingress_stream.h"
 #include "logic/ingress/request_dispatcher.h"
 #include "logic/logic_metrics.h"
-#include "logic/session_service.h"
+#include "logic/session/session_service.h"
 
 namespace im::logic {
 

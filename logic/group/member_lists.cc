@@ -1,4 +1,4 @@
-#include "logic/member_lists.h"
+#include "logic/group/member_lists.h"
 
 #include <algorithm>
 

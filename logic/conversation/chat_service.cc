@@ -1,4 +1,4 @@
-#include "logic/chat_service.h"
+#include "logic/conversation/chat_service.h"
 
 #include <algorithm>
 #include <charconv>
@@ -188,7 +188,15 @@ void ChatService::ReleaseClaim(const std::string& dedup_key) {
 void ChatService::Send(const im::v1::SendRequest& request, Respond<im::v1::SendResp> respond) {
   std::optional<SendTarget> target = PrepareSend(request, respond);
   if (!target) return;
-  ContinueSend(request, *target, ClaimSend(target->dedup_key, target->conv_id), std::move(respond));
+  PersistOne(ContinueSend(request, *target, ClaimSend(target->dedup_key, target->conv_id),
+                          std::move(respond)));
+}
+
+void ChatService::PersistOne(std::optional<MessageWriter::Write> write) {
+  if (!write) return;
+  std::vector<MessageWriter::Write> writes;
+  writes.push_back(std::move(*write));
+  deps_.writer->SubmitMany(std::move(writes));
 }
 
 void ChatService::SendBatch(const std::vector<im::v1::SendRequest>& requests,
@@ -210,14 +218,31 @@ void ChatService::SendBatch(const std::vector<im::v1::SendRequest>& requests,
     StoreTimer timer(&deps_.metrics->store_dedup_claim);
     return deps_.ledger->ClaimAndNumberMany(claims, kPendingSend, PendingTtlMs());
   }();
+  std::vector<MessageWriter::Write> writes;
+  std::vector<size_t> repeats;
   for (size_t k = 0; k < prepared.size(); ++k) {
     const im::v1::SendRequest& request = requests[prepared[k]];
     common::ScopedRequestId scope(request.caller().request_id());
     std::optional<Claim> claim = ClaimOf(outcomes[k]);
-    // Another attempt of the same send is being stored (or came twice in this batch): wait for
-    // its answer as a single send does.
-    if (!claim) claim = ClaimSend(targets[k].dedup_key, targets[k].conv_id);
-    ContinueSend(request, targets[k], std::move(*claim), std::move(responds[prepared[k]]));
+    if (!claim) {
+      repeats.push_back(k);
+      continue;
+    }
+    if (std::optional<MessageWriter::Write> write = ContinueSend(
+            request, targets[k], std::move(*claim), std::move(responds[prepared[k]]))) {
+      writes.push_back(std::move(*write));
+    }
+  }
+  // The batch's messages reach the writer together: one transaction stores them all.
+  deps_.writer->SubmitMany(std::move(writes));
+  // Another attempt of the same send is being stored (or came earlier in this batch, and is now
+  // with the writer): wait for its answer as a single send does.
+  for (size_t k : repeats) {
+    const im::v1::SendRequest& request = requests[prepared[k]];
+    common::ScopedRequestId scope(request.caller().request_id());
+    PersistOne(ContinueSend(request, targets[k],
+                            ClaimSend(targets[k].dedup_key, targets[k].conv_id),
+                            std::move(responds[prepared[k]])));
   }
 }
 
@@ -249,8 +274,9 @@ std::optional<ChatService::SendTarget> ChatService::PrepareSend(
   return target;
 }
 
-void ChatService::ContinueSend(const im::v1::SendRequest& request, const SendTarget& target,
-                               Claim claim, Respond<im::v1::SendResp> respond) {
+std::optional<MessageWriter::Write> ChatService::ContinueSend(const im::v1::SendRequest& request,
+                                                              const SendTarget& target, Claim claim,
+                                                              Respond<im::v1::SendResp> respond) {
   const im::v1::Caller& caller = request.caller();
   const im::v1::SendReq& req = request.req();
   const ConversationId& conversation = target.conversation;
@@ -258,9 +284,10 @@ void ChatService::ContinueSend(const im::v1::SendRequest& request, const SendTar
   const std::string& dedup_key = target.dedup_key;
   im::v1::SendResp resp;
   resp.set_client_msg_id(req.client_msg_id());
-  auto refuse = [&](im::v1::Code code, std::string reason) {
+  auto refuse = [&](im::v1::Code code, std::string reason) -> std::optional<MessageWriter::Write> {
     SetStatus(resp.mutable_status(), code, std::move(reason));
     std::move(respond)(std::move(resp));
+    return std::nullopt;
   };
   if (!claim.refusal.ok()) {
     return refuse(CodeOf(claim.refusal), std::string(claim.refusal.message()));
@@ -269,9 +296,11 @@ void ChatService::ContinueSend(const im::v1::SendRequest& request, const SendTar
     claim.stored->set_client_msg_id(req.client_msg_id());
     SetStatus(claim.stored->mutable_status(), im::v1::OK);
     if (conversation.kind == ConversationId::Kind::kGroup) {
-      return RepublishThenRespond(caller, std::move(*claim.stored), std::move(respond));
+      RepublishThenRespond(caller, std::move(*claim.stored), std::move(respond));
+    } else {
+      std::move(respond)(std::move(*claim.stored));
     }
-    return std::move(respond)(std::move(*claim.stored));
+    return std::nullopt;
   }
   absl::StatusOr<uint64_t> seq = [&]() -> absl::StatusOr<uint64_t> {
     if (claim.seq) return *claim.seq;
@@ -301,11 +330,10 @@ void ChatService::ContinueSend(const im::v1::SendRequest& request, const SendTar
     message.participants = {conversation.first_uid, conversation.second_uid};
   }
 
-  // `respond` moves into the writer's callback; if the writer refuses, it comes back untouched.
-  auto shared_respond = std::make_shared<Respond<im::v1::SendResp>>(std::move(respond));
-  const bool queued = deps_.writer->Submit(
-      std::move(message), [this, caller, conversation, dedup_key, claimed = claim.owned,
-                           shared_respond](absl::StatusOr<store::AppendOutcome> outcome) {
+  // The writer answers through OnPersisted, also when it refuses the message (queue full).
+  MessageWriter::Done persisted =
+      [this, caller, conversation, dedup_key, claimed = claim.owned,
+       respond = std::move(respond)](absl::StatusOr<store::AppendOutcome> outcome) mutable {
         common::ScopedRequestId scope(caller.request_id());  // a writer thread
         if (!outcome.ok() && claimed) {
           // Not stored: free the client_msg_id for the client's retry (off the writer thread).
@@ -313,14 +341,9 @@ void ChatService::ContinueSend(const im::v1::SendRequest& request, const SendTar
             ReleaseClaim(dedup_key);
           }
         }
-        OnPersisted(caller, conversation, std::move(outcome), std::move(*shared_respond));
-      });
-  if (!queued) {
-    if (claim.owned) ReleaseClaim(dedup_key);
-    SetStatus(resp.mutable_status(), im::v1::RESOURCE_EXHAUSTED,
-              "too many messages waiting to be persisted");
-    std::move (*shared_respond)(std::move(resp));
-  }
+        OnPersisted(caller, conversation, std::move(outcome), std::move(respond));
+      };
+  return MessageWriter::Write{std::move(message), std::move(persisted)};
 }
 
 void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId& conversation,
@@ -358,6 +381,7 @@ void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId
 }
 
 void ChatService::DeliverPersisted(std::vector<Persisted>& batch) {
+  deps_.metrics->delivery_batch_size.Observe(static_cast<double>(batch.size()));
   store::TtlMap::Entries answers;
   answers.reserve(batch.size());
   std::vector<std::string> uids;

@@ -1,4 +1,4 @@
-#include "logic/group_fanout.h"
+#include "logic/group/group_fanout.h"
 
 #include <algorithm>
 #include <condition_variable>
@@ -6,7 +6,7 @@
 #include <mutex>
 
 #include "common/logging.h"
-#include "logic/conversation_id.h"
+#include "logic/conversation/conversation_id.h"
 
 namespace im::logic {
 

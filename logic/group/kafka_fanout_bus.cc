@@ -1,4 +1,4 @@
-#include "logic/kafka_fanout_bus.h"
+#include "logic/group/kafka_fanout_bus.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -11,7 +11,7 @@
 #include "common/logging.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
-#include "logic/kafka_admin.h"
+#include "logic/group/kafka_admin.h"
 
 namespace im::logic {
 namespace {

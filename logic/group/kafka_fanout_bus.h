@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "logic/fanout_bus.h"
-#include "logic/in_process_fanout_bus.h"
+#include "logic/group/fanout_bus.h"
+#include "logic/group/in_process_fanout_bus.h"
+#include "logic/group/recent_seqs.h"
+#include "logic/group/unacked_records.h"
 #include "logic/logic_metrics.h"
 #include "logic/logic_options.h"
-#include "logic/recent_seqs.h"
-#include "logic/unacked_records.h"
 
 namespace im::logic {
 

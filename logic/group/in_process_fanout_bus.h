@@ -5,7 +5,7 @@
 #include <mutex>
 #include <thread>
 
-#include "logic/fanout_bus.h"
+#include "logic/group/fanout_bus.h"
 #include "logic/logic_metrics.h"
 
 namespace im::logic {

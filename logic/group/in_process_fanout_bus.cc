@@ -1,4 +1,4 @@
-#include "logic/in_process_fanout_bus.h"
+#include "logic/group/in_process_fanout_bus.h"
 
 #include "common/logging.h"
 

@@ -1,10 +1,10 @@
-#include "logic/session_service.h"
+#include "logic/session/session_service.h"
 
 #include <algorithm>
 
 #include "common/logging.h"
 #include "fmt/format.h"
-#include "logic/conversation_id.h"
+#include "logic/conversation/conversation_id.h"
 #include "logic/reply_status.h"
 
 namespace im::logic {

@@ -1,4 +1,4 @@
-#include "logic/msg_id_generator.h"
+#include "logic/conversation/msg_id_generator.h"
 
 #include <algorithm>
 

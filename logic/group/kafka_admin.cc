@@ -1,4 +1,4 @@
-#include "logic/kafka_admin.h"
+#include "logic/group/kafka_admin.h"
 
 #include <algorithm>
 #include <functional>

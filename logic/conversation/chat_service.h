@@ -9,15 +9,15 @@
 #include "common/bounded_executor.h"
 #include "common/clock.h"
 #include "im/v1/logic.pb.h"
-#include "logic/conversation_id.h"
+#include "logic/conversation/conversation_id.h"
+#include "logic/conversation/message_writer.h"
+#include "logic/conversation/msg_id_generator.h"
 #include "logic/delivery/coalescing_stage.h"
-#include "logic/fanout_bus.h"
-#include "logic/gateway_pusher.h"
+#include "logic/delivery/gateway_pusher.h"
+#include "logic/group/fanout_bus.h"
+#include "logic/group/member_lists.h"
 #include "logic/logic_metrics.h"
 #include "logic/logic_options.h"
-#include "logic/member_lists.h"
-#include "logic/message_writer.h"
-#include "logic/msg_id_generator.h"
 #include "store/message_store.h"
 #include "store/send_ledger.h"
 #include "store/seq_allocator.h"
@@ -116,8 +116,13 @@ class ChatService {
                                         Respond<im::v1::SendResp>& respond);
   // Goes on with a validated send once its claim is known: answers a stored one, else numbers,
   // persists and (after the commit) answers it.
-  void ContinueSend(const im::v1::SendRequest& request, const SendTarget& target, Claim claim,
-                    Respond<im::v1::SendResp> respond);
+  // Answers the send itself (refused, or a retry of a stored one), or returns the message to
+  // persist, whose write answers it.
+  std::optional<MessageWriter::Write> ContinueSend(const im::v1::SendRequest& request,
+                                                   const SendTarget& target, Claim claim,
+                                                   Respond<im::v1::SendResp> respond);
+  // Hands a message ContinueSend returned (if any) to the writer.
+  void PersistOne(std::optional<MessageWriter::Write> write);
   void ReleaseClaim(const std::string& dedup_key);
   // Writes the dedup answer of stored messages, for later attempts of their sends (one round
   // trip); failures are logged (the claims expire, and MySQL's unique key still holds).

@@ -11,7 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "common/clock.h"
 #include "im/v1/logic.pb.h"
-#include "logic/fanout_bus.h"
+#include "logic/group/fanout_bus.h"
 
 namespace im::logic {
 

@@ -1,4 +1,4 @@
-#include "logic/gateway_pusher.h"
+#include "logic/delivery/gateway_pusher.h"
 
 #include <algorithm>
 #include <set>

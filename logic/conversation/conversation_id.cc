@@ -1,4 +1,4 @@
-#include "logic/conversation_id.h"
+#include "logic/conversation/conversation_id.h"
 
 #include "absl/strings/str_cat.h"
 #include "store/group_rules.h"

@@ -5,7 +5,7 @@
 #include "common/clock.h"
 #include "common/token.h"
 #include "im/v1/logic.pb.h"
-#include "logic/gateway_pusher.h"
+#include "logic/delivery/gateway_pusher.h"
 #include "logic/logic_options.h"
 #include "store/session_registry.h"
 

@@ -1,10 +1,10 @@
-#include "logic/group_service.h"
+#include "logic/group/group_service.h"
 
 #include <set>
 
 #include "common/logging.h"
 #include "fmt/format.h"
-#include "logic/conversation_id.h"
+#include "logic/conversation/conversation_id.h"
 #include "logic/reply_status.h"
 #include "store/group_rules.h"
 

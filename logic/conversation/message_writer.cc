@@ -1,8 +1,10 @@
-#include "logic/message_writer.h"
+#include "logic/conversation/message_writer.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/burst_scope.h"
 #include "common/logging.h"
 
 namespace im::logic {
@@ -16,14 +18,39 @@ MessageWriter::MessageWriter(store::MessageStore* store, Options options, Clock 
 MessageWriter::~MessageWriter() { Shutdown(); }
 
 bool MessageWriter::Submit(store::NewMessage message, Done done) {
+  std::vector<Write> writes;
+  writes.push_back(Write{std::move(message), std::move(done)});
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_ || queue_.size() >= options_.queue_capacity) return false;
-    queue_.push_back(Pending{std::move(message), std::move(done)});
-    metrics_->write_queue_depth.Set(static_cast<double>(queue_.size()));
+    if (EnqueueLocked(writes) == 0) return false;
   }
   wake_.notify_one();
   return true;
+}
+
+void MessageWriter::SubmitMany(std::vector<Write> writes) {
+  size_t queued = 0;
+  bool stopping = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queued = EnqueueLocked(writes);
+    stopping = stopping_;
+  }
+  if (queued > 0) wake_.notify_one();
+  for (size_t i = queued; i < writes.size(); ++i) {
+    std::move(writes[i].done)(
+        stopping ? absl::UnavailableError("the node is shutting down")
+                 : absl::ResourceExhaustedError("too many messages waiting to be persisted"));
+  }
+}
+
+size_t MessageWriter::EnqueueLocked(std::vector<Write>& writes) {
+  if (stopping_) return 0;
+  const size_t room = options_.queue_capacity - std::min(queue_.size(), options_.queue_capacity);
+  const size_t queued = std::min(room, writes.size());
+  for (size_t i = 0; i < queued; ++i) queue_.push_back(std::move(writes[i]));
+  metrics_->write_queue_depth.Set(static_cast<double>(queue_.size()));
+  return queued;
 }
 
 void MessageWriter::Shutdown() {
@@ -39,7 +66,7 @@ void MessageWriter::Shutdown() {
 
 void MessageWriter::Run() {
   for (;;) {
-    std::vector<Pending> batch;
+    std::vector<Write> batch;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -54,11 +81,11 @@ void MessageWriter::Run() {
   }
 }
 
-void MessageWriter::WriteBatch(std::vector<Pending> batch) {
+void MessageWriter::WriteBatch(std::vector<Write> batch) {
   const int64_t now = now_ms_();
   std::vector<store::NewMessage> messages;
   std::vector<Done> dones;
-  for (Pending& pending : batch) {
+  for (Write& pending : batch) {
     if (now - pending.message.message.created_ms() > options_.write_deadline_ms) {
       metrics_->writes_expired.Increment();
       std::move(pending.done)(absl::DeadlineExceededError(absl::StrCat(
@@ -82,6 +109,8 @@ void MessageWriter::WriteBatch(std::vector<Pending> batch) {
   } else if (outcomes->size() != dones.size()) {
     outcomes = absl::InternalError("message store returned a wrong number of outcomes");
   }
+  // What the answers hand on (deliveries) goes on once for the whole batch.
+  common::BurstScope burst;
   for (size_t i = 0; i < dones.size(); ++i) {
     if (outcomes.ok()) {
       std::move(dones[i])(std::move((*outcomes)[i]));

@@ -1,4 +1,4 @@
-#include "logic/unacked_records.h"
+#include "logic/group/unacked_records.h"
 
 namespace im::logic {
 

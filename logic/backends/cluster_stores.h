@@ -1,0 +1,31 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "logic/backends/logic_stores.h"
+#include "logic/dependency_health.h"
+#include "logic/logic_metrics.h"
+#include "logic/logic_options.h"
+
+namespace im::logic {
+
+// Applies the schema migrations to options.mysql, retrying for up to `patience` while MySQL is
+// not reachable yet (a fresh pod, a local cluster coming up).
+absl::Status MigrateSchema(const LogicOptions& options, std::chrono::seconds patience);
+
+// The cluster's backends: every Redis-backed store on the process's one RedisConnection, the
+// message and group stores on one MySQL pool (migrate first), and the group fan-out through Kafka
+// when kafka.brokers is set, else within this process (which serves a single logic node).
+LogicStores ClusterStores(const LogicOptions& options, LogicMetrics* metrics);
+
+// Readiness checks of Redis, MySQL and (when set) Kafka, on connections of their own so that a
+// probe never queues behind, or takes a connection from, the calls the node serves.
+// `check_fanout_bus` asks the running node's bus whether its broker answers.
+using FanoutBusCheck = std::function<absl::Status(std::chrono::milliseconds timeout)>;
+std::vector<DependencyHealth::Dependency> ClusterDependencies(const LogicOptions& options,
+                                                              FanoutBusCheck check_fanout_bus);
+
+}  // namespace im::logic

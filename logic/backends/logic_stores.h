@@ -1,0 +1,37 @@
+#pragma once
+
+#include <memory>
+
+#include "logic/group/fanout_bus.h"
+#include "store/group_store.h"
+#include "store/member_list_cache.h"
+#include "store/message_store.h"
+#include "store/send_ledger.h"
+#include "store/seq_allocator.h"
+#include "store/session_registry.h"
+#include "store/ttl_map.h"
+
+namespace im::store {
+class MySqlConnectionPool;
+}  // namespace im::store
+
+namespace im::logic {
+
+// The backends a logic node runs on, every one set: made by ClusterStores (Redis, MySQL, Kafka)
+// or InProcessStores (this process only), never chosen piecemeal elsewhere.
+struct LogicStores {
+  // The MySQL stores borrow this pool; declared first, so destroyed after them. Null in process.
+  std::shared_ptr<store::MySqlConnectionPool> mysql;
+  std::unique_ptr<store::SessionRegistry> sessions;
+  std::unique_ptr<store::SeqAllocator> seqs;
+  std::unique_ptr<store::MessageStore> messages;
+  std::unique_ptr<store::TtlMap> gateways;  // the gateway directory
+  std::unique_ptr<store::TtlMap> dedup;
+  // Claims and seqs in one step (Redis: one script per send, a batch in one round trip).
+  std::unique_ptr<store::SendLedger> ledger;
+  std::unique_ptr<store::GroupStore> groups;
+  std::unique_ptr<store::MemberListCache> member_lists;
+  std::unique_ptr<FanoutBus> fanout;
+};
+
+}  // namespace im::logic

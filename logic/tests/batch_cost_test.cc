@@ -1,0 +1,131 @@
+// What one batch of sends costs the real servers, counted by the servers themselves (Redis
+// INFO, MariaDB's global status) on a logic node running on the test Redis and MariaDB: the
+// claims and seqs of a batch are one Redis round trip, its messages one transaction, and the
+// statements per batch do not grow with its size.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "logic/backends/cluster_stores.h"
+#include "logic/tests/logic_node_fixture.h"
+#include "store/tests/test_mysql.h"
+#include "store/tests/test_redis.h"
+
+namespace im::logic {
+namespace {
+
+using testing::Stream;
+
+struct ServerCounters {
+  int64_t redis_reads = 0;      // read events Redis processed (one per round trip)
+  int64_t mysql_commits = 0;    // Com_commit
+  int64_t mysql_questions = 0;  // statements the clients sent
+  int64_t delivery_batches = 0;
+};
+
+class BatchCostTest : public testing::LogicNodeFixture {
+ protected:
+  void SetUp() override {
+    // One connection to each server and one writer: every measured batch finds its connection
+    // made, its scripts loaded and its statements prepared.
+    options_.redis = store::testing::TestRedisOptions();
+    options_.redis.connections = 1;
+    options_.mysql = store::testing::TestMySqlOptions();
+    options_.mysql.pool_size = 1;
+    options_.writers = 1;
+    ASSERT_TRUE(MigrateSchema(options_, std::chrono::seconds(10)).ok());
+    StartServer(ClusterStores(options_, &metrics_));
+  }
+
+  ServerCounters Counters() {
+    ServerCounters counters;
+    counters.redis_reads = redis_admin_.ReadsProcessed();
+    counters.mysql_commits = GlobalStatus("COM_COMMIT");
+    counters.mysql_questions = GlobalStatus("QUESTIONS");
+    counters.delivery_batches =
+        static_cast<int64_t>(metrics_.delivery_batch_size.Collect().histogram.sample_count);
+    return counters;
+  }
+
+  int64_t GlobalStatus(const std::string& name) {
+    return store::testing::QueryInt(
+        mysql_admin_,
+        "SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS "
+        "WHERE VARIABLE_NAME = '" +
+            name + "'");
+  }
+
+  // Sends one message in each of the conversations first..first+count-1 (user a<i> to b<i>) as
+  // one IngressBatch, expects each stored with `seq`, and waits until delivery handled them.
+  void SendOneBatch(Stream& stream, size_t first, size_t count, uint64_t seq) {
+    im::v1::IngressBatch batch;
+    for (size_t i = first; i < first + count; ++i) {
+      const uint64_t id = ++entry_id_;
+      *batch.add_entries() =
+          Entry(id, prefix_ + "a" + std::to_string(i),
+                SendTo(prefix_ + "b" + std::to_string(i), "m" + std::to_string(id)));
+    }
+    ASSERT_TRUE(stream.Write(batch));
+    std::map<uint64_t, im::v1::Egress> answers = ReadAnswers(stream, count);
+    ASSERT_EQ(answers.size(), count);
+    for (auto& [id, egress] : answers) {
+      ASSERT_EQ(egress.response().send_resp().status().code(), im::v1::OK)
+          << egress.response().send_resp().status().message();
+      EXPECT_EQ(egress.response().send_resp().seq(), seq) << id;
+    }
+    delivered_ += count;
+    // The dedup answers and session lookups follow the acks, on the delivery stage.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (metrics_.delivery_batch_size.Collect().histogram.sample_sum <
+               static_cast<double>(delivered_) &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    // The last drain's round trips end after it counted the batch.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  // What one batch of `count` sends cost, on conversations that already have messages.
+  ServerCounters CostOfOneBatch(Stream& stream, size_t first, size_t count) {
+    const ServerCounters before = Counters();
+    SendOneBatch(stream, first, count, /*seq=*/2);
+    const ServerCounters after = Counters();
+    return ServerCounters{after.redis_reads - before.redis_reads,
+                          after.mysql_commits - before.mysql_commits,
+                          after.mysql_questions - before.mysql_questions,
+                          after.delivery_batches - before.delivery_batches};
+  }
+
+  const std::string prefix_ = store::testing::UniquePrefix();
+  store::testing::RedisAdmin redis_admin_;
+  store::MySqlConnectionPool mysql_admin_{store::testing::TestMySqlOptions()};
+  uint64_t entry_id_ = 0;
+  size_t delivered_ = 0;
+};
+
+TEST_F(BatchCostTest, ABatchOfSendsIsOneLedgerRoundTripAndOneTransactionWhateverItsSize) {
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->Stream(&context);
+  constexpr size_t kSmall = 8;
+  constexpr size_t kLarge = 64;
+  // Each conversation's first message: its counter restored from MySQL and its rows made.
+  SendOneBatch(*stream, 0, kLarge, /*seq=*/1);
+  SendOneBatch(*stream, kLarge, kSmall, /*seq=*/1);
+
+  const ServerCounters small = CostOfOneBatch(*stream, kLarge, kSmall);
+  const ServerCounters large = CostOfOneBatch(*stream, 0, kLarge);
+  for (const ServerCounters& cost : {small, large}) {
+    EXPECT_EQ(cost.mysql_commits, 1) << "one transaction stores the batch";
+    EXPECT_EQ(cost.delivery_batches, 1) << "the transaction's messages are delivered together";
+    // One round trip for the claims and seqs, one for the dedup answers, one for the recipients'
+    // sessions, and the INFO that counted them.
+    EXPECT_EQ(cost.redis_reads, 4);
+  }
+  EXPECT_EQ(large.mysql_questions, small.mysql_questions)
+      << "the statements of a batch do not grow with its size";
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+}  // namespace
+}  // namespace im::logic

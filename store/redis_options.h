@@ -1,0 +1,19 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace im::store {
+
+struct RedisOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::chrono::milliseconds timeout{1000};  // connect and per-command
+  // Connections the process's one RedisConnection keeps (every Redis-backed store shares it):
+  // callers on different threads use different ones instead of queueing on one lock, so as many
+  // as the threads that call Redis at once (logic's executor threads).
+  size_t connections = 16;
+};
+
+}  // namespace im::store
