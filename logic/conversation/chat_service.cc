@@ -83,7 +83,10 @@ ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clo
       now_ms_(std::move(now_ms)),
       // As many persisted messages may wait for delivery as may wait to be persisted.
       delivery_(deps.executor, options.write_queue,
-                [this](std::vector<Persisted>& batch) { DeliverPersisted(batch); }) {}
+                [this](std::vector<Persisted>& batch) { DeliverPersisted(batch); }),
+      publishing_(deps.executor, options.write_queue,
+                  [this](std::vector<GroupPublish>& batch) { PublishAll(batch); }),
+      order_(PendingTtlMs(), common::SteadyMillis) {}
 
 ChatService::Access ChatService::Authorize(const std::string& uid, const std::string& conv_id) {
   Access access;
@@ -314,6 +317,7 @@ std::optional<MessageWriter::Write> ChatService::ContinueSend(const im::v1::Send
     return refuse(CodeOf(seq.status()), std::string(seq.status().message()));
   }
   spdlog::debug("send {}: {}#{} from {}", caller.request_id(), conv_id, *seq, caller.uid());
+  order_.Expect(conv_id, *seq);
 
   store::NewMessage message;
   im::v1::Message& m = message.message;
@@ -332,7 +336,7 @@ std::optional<MessageWriter::Write> ChatService::ContinueSend(const im::v1::Send
 
   // The writer answers through OnPersisted, also when it refuses the message (queue full).
   MessageWriter::Done persisted =
-      [this, caller, conversation, dedup_key, claimed = claim.owned,
+      [this, caller, conversation, conv_id, taken = *seq, dedup_key, claimed = claim.owned,
        respond = std::move(respond)](absl::StatusOr<store::AppendOutcome> outcome) mutable {
         common::ScopedRequestId scope(caller.request_id());  // a writer thread
         if (!outcome.ok() && claimed) {
@@ -341,20 +345,23 @@ std::optional<MessageWriter::Write> ChatService::ContinueSend(const im::v1::Send
             ReleaseClaim(dedup_key);
           }
         }
-        OnPersisted(caller, conversation, std::move(outcome), std::move(respond));
+        order_.Complete(conv_id, taken,
+                        OnPersisted(caller, conversation, std::move(outcome), std::move(respond)));
       };
   return MessageWriter::Write{std::move(message), std::move(persisted)};
 }
 
-void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId& conversation,
-                              absl::StatusOr<store::AppendOutcome> outcome,
-                              Respond<im::v1::SendResp> respond) {
+SeqOrder::Deliver ChatService::OnPersisted(const im::v1::Caller& caller,
+                                           const ConversationId& conversation,
+                                           absl::StatusOr<store::AppendOutcome> outcome,
+                                           Respond<im::v1::SendResp> respond) {
   im::v1::SendResp resp;
   if (!outcome.ok()) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "send {}: not stored: {}", caller.request_id(),
                         outcome.status().ToString());
     SetStatus(resp.mutable_status(), outcome.status());
-    return std::move(respond)(std::move(resp));
+    std::move(respond)(std::move(resp));
+    return nullptr;
   }
   const im::v1::Message& stored = outcome->stored;
   spdlog::debug("send {}: stored {}#{}{}", caller.request_id(), stored.conv_id(), stored.seq(),
@@ -367,15 +374,23 @@ void ChatService::OnPersisted(const im::v1::Caller& caller, const ConversationId
   resp.set_client_msg_id(stored.client_msg_id());
   auto message = std::make_shared<im::v1::Message>(stored);
   if (conversation.kind == ConversationId::Kind::kGroup) {
-    return PublishThenRespond(caller, message, std::move(resp), std::move(respond));
+    // Answered once published: the publish, and so the answer, waits for lower seqs.
+    return [this, caller, message, resp = std::move(resp), respond = std::move(respond)]() mutable {
+      PublishThenRespond(caller, message, std::move(resp), std::move(respond));
+    };
   }
   std::move(respond)(std::move(resp));
-  Persisted persisted{caller, conversation, std::move(message), outcome->inserted};
+  return
+      [this, persisted = Persisted{caller, conversation, std::move(message),
+                                   outcome->inserted}]() mutable { Deliver(std::move(persisted)); };
+}
+
+void ChatService::Deliver(Persisted persisted) {
   if (!delivery_.TryAdd(std::move(persisted))) {
     // Retries must find the answer, so that one is written here; recipients get it by Sync.
     RecordStored(*persisted.message);
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "send {}: push of {}#{} skipped: delivery is behind",
-                        caller.request_id(), persisted.message->conv_id(),
+                        persisted.sender.request_id(), persisted.message->conv_id(),
                         persisted.message->seq());
   }
 }
@@ -441,20 +456,27 @@ void ChatService::PublishThenRespond(const im::v1::Caller& caller,
   // for pushing when Kafka does not take it), so no node death after the answer loses its pushes.
   // A retry publishes again: the first attempt's node may have died before publishing; members
   // drop the duplicate by seq.
-  auto shared_respond = std::make_shared<Respond<im::v1::SendResp>>(std::move(respond));
-  auto shared_resp = std::make_shared<im::v1::SendResp>(std::move(resp));
-  const bool queued =
-      deps_.executor->TrySubmit([this, caller, message, shared_respond, shared_resp] {
-        common::ScopedRequestId scope(caller.request_id());
-        RecordStored(*message);
-        Publish(caller, *message,
-                [shared_respond, shared_resp] { std::move (*shared_respond)(*shared_resp); });
-      });
-  if (!queued) {
-    RecordStored(*message);
-    IM_LOG_RATE_LIMITED(spdlog::level::warn, "send {}: fan-out of {}#{} skipped: executor full",
-                        caller.request_id(), message->conv_id(), message->seq());
-    std::move (*shared_respond)(*shared_resp);
+  GroupPublish publish{caller, std::move(message), std::move(resp), std::move(respond)};
+  if (!publishing_.TryAdd(std::move(publish))) {
+    RecordStored(*publish.message);
+    IM_LOG_RATE_LIMITED(spdlog::level::warn,
+                        "send {}: fan-out of {}#{} skipped: publishing is behind",
+                        caller.request_id(), publish.message->conv_id(), publish.message->seq());
+    std::move(publish.respond)(std::move(publish.resp));
+  }
+}
+
+void ChatService::PublishAll(std::vector<GroupPublish>& batch) {
+  store::TtlMap::Entries answers;
+  answers.reserve(batch.size());
+  for (const GroupPublish& publish : batch) answers.push_back(DedupAnswer(*publish.message));
+  RecordStored(answers);
+  for (GroupPublish& publish : batch) {
+    common::ScopedRequestId scope(publish.caller.request_id());
+    auto answer = std::make_shared<std::pair<im::v1::SendResp, Respond<im::v1::SendResp>>>(
+        std::move(publish.resp), std::move(publish.respond));
+    Publish(publish.caller, *publish.message,
+            [answer] { std::move(answer->second)(std::move(answer->first)); });
   }
 }
 

@@ -14,6 +14,7 @@
 #include "logic/conversation/msg_id_generator.h"
 #include "logic/delivery/coalescing_stage.h"
 #include "logic/delivery/gateway_pusher.h"
+#include "logic/delivery/seq_order.h"
 #include "logic/group/fanout_bus.h"
 #include "logic/group/member_lists.h"
 #include "logic/logic_metrics.h"
@@ -76,6 +77,16 @@ class ChatService {
     std::shared_ptr<const im::v1::Message> message;
     bool inserted = false;  // false: a retry found the original, which was pushed already
   };
+  // A stored group message on its way to the fan-out bus, and its sender's answer.
+  struct GroupPublish {
+    im::v1::Caller caller;
+    std::shared_ptr<const im::v1::Message> message;
+    im::v1::SendResp resp;
+    Respond<im::v1::SendResp> respond;
+  };
+  // Records the batch's answers for retries (one round trip), then publishes each message in
+  // order, answering each sender once the bus holds it. On the executor.
+  void PublishAll(std::vector<GroupPublish>& batch);
   // Records the batch's answers for retries (one round trip), looks up the sessions of everyone
   // it goes to (one round trip) and pushes each message, in order. On the executor.
   void DeliverPersisted(std::vector<Persisted>& batch);
@@ -139,8 +150,14 @@ class ChatService {
   // A retry of a stored group send: publishes the stored message again, then answers.
   void RepublishThenRespond(const im::v1::Caller& caller, im::v1::SendResp resp,
                             Respond<im::v1::SendResp> respond);
-  void OnPersisted(const im::v1::Caller& caller, const ConversationId& conversation,
-                   absl::StatusOr<store::AppendOutcome> outcome, Respond<im::v1::SendResp> respond);
+  // Answers a send whose write ended and returns what delivers its message (null when it was
+  // not stored), for SeqOrder to run in seq order. A group send is answered once published.
+  SeqOrder::Deliver OnPersisted(const im::v1::Caller& caller, const ConversationId& conversation,
+                                absl::StatusOr<store::AppendOutcome> outcome,
+                                Respond<im::v1::SendResp> respond);
+  // Hands a persisted single-chat message to the delivery stage (or, when that is full, writes
+  // its dedup answer and leaves the push to Sync).
+  void Deliver(Persisted persisted);
   // Appends the devices of `uid` (its `sessions`) except the connection of `skip`.
   static void AddTargets(const std::string& uid, const std::vector<store::Session>& sessions,
                          const im::v1::Caller& skip, std::vector<PushTarget>* targets);
@@ -155,6 +172,8 @@ class ChatService {
   ChatDependencies deps_;
   Clock now_ms_;
   CoalescingStage<Persisted> delivery_;
+  CoalescingStage<GroupPublish> publishing_;
+  SeqOrder order_;
 };
 
 }  // namespace im::logic

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "absl/functional/any_invocable.h"
+#include "common/clock.h"
+
+namespace im::logic {
+
+// Puts each conversation's messages back in seq order between their commit and their delivery
+// (push or fan-out). A node takes a conversation's seqs on several executor threads and commits
+// them on several writer threads, so a later seq can be stored first; delivered as stored, it
+// would overtake the earlier one at every device.
+//
+// A seq is Expected when this node takes it and Completed once its write has ended, with what to
+// do to deliver it (nothing when it was not stored). Each delivery runs once every lower seq this
+// node expects in that conversation has completed, in seq order, under this object's lock (so
+// they reach the next stage in that order): keep them short. Seqs other nodes take are never
+// expected here and never waited for. A seq expected longer than `max_hold` and still not
+// complete (a write that never reported: a bug) is given up on, so that a conversation is held
+// up for at most that long, never forever.
+//
+// Best effort at the edges: a seq taken but not yet Expected (between Redis's reply and the
+// Expect call, microseconds) cannot hold back a higher seq that completes meanwhile.
+class SeqOrder {
+ public:
+  using Deliver = absl::AnyInvocable<void() &&>;
+
+  SeqOrder(int64_t max_hold_ms, common::MillisClock steady_ms)
+      : max_hold_ms_(max_hold_ms), steady_ms_(std::move(steady_ms)) {}
+
+  // Any thread.
+  void Expect(const std::string& conv_id, uint64_t seq);
+  // Any thread. `deliver` may be null (not stored). A seq that was never expected is delivered
+  // at once.
+  void Complete(const std::string& conv_id, uint64_t seq, Deliver deliver);
+
+  // Seqs given up on since the start (see max_hold); conversations with seqs outstanding.
+  uint64_t given_up() const;
+  size_t conversations() const;
+
+ private:
+  struct Seq {
+    int64_t expected_ms = 0;
+    bool complete = false;
+    Deliver deliver;  // set once complete, unless not stored
+  };
+  using Seqs = std::map<uint64_t, Seq>;
+  // Runs the deliveries at the head of `seqs` that may go; requires mutex_.
+  void ReleaseHeadLocked(Seqs& seqs, int64_t now_ms);
+
+  const int64_t max_hold_ms_;
+  common::MillisClock steady_ms_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Seqs> outstanding_;  // guarded by mutex_
+  uint64_t given_up_ = 0;                              // guarded by mutex_
+};
+
+}  // namespace im::logic
