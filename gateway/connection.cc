@@ -100,10 +100,55 @@ void ReleaseSession(WorkerLoop& loop, common::ConnId id, const std::string& uid,
 }
 
 // A login that logic accepted for a connection that closed meanwhile: take the session back.
-void ReleaseLoginSession(WorkerLoop& loop, common::ConnId id,
-                         const absl::StatusOr<im::v1::LoginReply>& reply) {
-  if (!reply.ok() || reply->resp().status().code() != im::v1::OK) return;
-  ReleaseSession(loop, id, reply->resp().uid(), reply->device(), "closed during login");
+void ReleaseLoginSession(WorkerLoop& loop, common::ConnId id, const im::v1::LoginResp& resp,
+                         const std::string& device) {
+  if (resp.status().code() != im::v1::OK) return;
+  ReleaseSession(loop, id, resp.uid(), device, "closed during login");
+}
+
+im::v1::LoginResp FailedLogin(im::v1::Code code, std::string message) {
+  im::v1::LoginResp resp;
+  resp.mutable_status()->set_code(code);
+  resp.mutable_status()->set_message(std::move(message));
+  return resp;
+}
+
+// What logic answered a login on the stream: its LoginResp, or the failure in its place.
+im::v1::LoginResp LoginRespOf(std::optional<im::v1::Frame> response) {
+  if (response && response->has_login_resp()) return std::move(*response->mutable_login_resp());
+  if (response && response->has_error()) {
+    return FailedLogin(response->error().code(), "logic: " + response->error().message());
+  }
+  return FailedLogin(im::v1::UNAVAILABLE, "logic: no answer to the login");
+}
+
+// Hands a login's answer to its connection, on the loop's thread, or takes the session back when
+// the connection is gone.
+void DeliverLoginResp(WorkerLoop& loop, common::ConnId id, uint64_t frame_id,
+                      const std::string& device, im::v1::LoginResp resp) {
+  if (Connection* connection = loop.Find(id)) {
+    connection->OnLoginResp(frame_id, std::move(resp));
+  } else {
+    ReleaseLoginSession(loop, id, resp, device);
+  }
+}
+
+// The login as a call of its own (LogicService.Login), for a logic node of an earlier version
+// that does not take logins on the stream. Its reply arrives on a gRPC thread.
+void LoginByCall(WorkerLoop* loop, common::ConnId id, uint64_t frame_id,
+                 im::v1::LoginRequest request) {
+  std::string device = request.req().device();
+  loop->logic().Login(std::move(request), [loop, id, frame_id, device = std::move(device)](
+                                              absl::StatusOr<im::v1::LoginReply> reply) {
+    auto resp = std::make_shared<im::v1::LoginResp>(
+        reply.ok() ? std::move(*reply->mutable_resp())
+                   : FailedLogin(CodeFromGrpc(static_cast<grpc::StatusCode>(reply.status().code())),
+                                 "logic: " + std::string(reply.status().message())));
+    const bool posted = loop->PostToConnection(
+        id, [frame_id, resp](Connection& c) { c.OnLoginResp(frame_id, std::move(*resp)); },
+        [loop, id, resp, device] { ReleaseLoginSession(*loop, id, *resp, device); });
+    if (!posted) ReleaseLoginSession(*loop, id, *resp, device);
+  });
 }
 
 }  // namespace
@@ -191,59 +236,56 @@ void Connection::HandleFirstFrame(im::v1::Frame&& frame) {
 void Connection::StartLogin(im::v1::Frame&& frame) {
   state_ = State::kLoggingIn;
   loop_->Touch(this, Timeline::kLive);
-  im::v1::LoginRequest request;
-  request.mutable_req()->Swap(frame.mutable_login_req());
-  request.set_gateway_id(loop_->options().gateway_id);
-  request.set_conn_id(id_);
-  request.set_remote_addr(PeerAddress(&handle_));
   in_flight_++;
+  // The device a session is registered as is the one the client names (logic checks it against
+  // the token); the uid comes with logic's answer.
+  device_ = frame.login_req().device();
+  im::v1::Caller caller = CallerOf(*loop_, id_, "", device_, frame.id());
+  caller.set_remote_addr(PeerAddress(&handle_));
+  // Kept for a logic node of an earlier version, which answers a login on the stream
+  // UNEXPECTED_FRAME: the login is then made as a call of its own.
+  im::v1::LoginRequest fallback;
+  *fallback.mutable_req() = frame.login_req();
+  fallback.set_gateway_id(caller.gateway_id());
+  fallback.set_conn_id(id_);
+  fallback.set_remote_addr(caller.remote_addr());
   WorkerLoop* loop = loop_;
   const common::ConnId id = id_;
   const uint64_t frame_id = frame.id();
-  loop->logic().Login(
-      std::move(request), [loop, id, frame_id](absl::StatusOr<im::v1::LoginReply> reply) mutable {
-        auto shared_reply = std::make_shared<absl::StatusOr<im::v1::LoginReply>>(std::move(reply));
-        const bool posted = loop->PostToConnection(
-            id,
-            [frame_id, shared_reply](Connection& c) {
-              c.OnLoginReply(frame_id, std::move(*shared_reply));
-            },
-            [loop, id, shared_reply] { ReleaseLoginSession(*loop, id, *shared_reply); });
-        if (!posted) ReleaseLoginSession(*loop, id, *shared_reply);
-      });
+  // Answered on this loop's thread.
+  loop_->logic_stream().Submit(std::move(caller), std::move(frame),
+                               [loop, id, frame_id, fallback = std::move(fallback)](
+                                   std::optional<im::v1::Frame> response) mutable {
+                                 if (response && response->has_error() &&
+                                     response->error().code() == im::v1::UNEXPECTED_FRAME) {
+                                   return LoginByCall(loop, id, frame_id, std::move(fallback));
+                                 }
+                                 DeliverLoginResp(*loop, id, frame_id, fallback.req().device(),
+                                                  LoginRespOf(std::move(response)));
+                               });
 }
 
-void Connection::OnLoginReply(uint64_t frame_id, absl::StatusOr<im::v1::LoginReply> reply) {
+void Connection::OnLoginResp(uint64_t frame_id, im::v1::LoginResp resp) {
   in_flight_--;
-  GatewayMetrics& metrics = loop_->metrics();
   if (state_ != State::kLoggingIn) {
-    ReleaseLoginSession(*loop_, id_, reply);  // closing already (drain, linger)
+    ReleaseLoginSession(*loop_, id_, resp, device_);  // closing already (drain, linger)
     return;
   }
+  GatewayMetrics& metrics = loop_->metrics();
   im::v1::Frame frame;
   frame.set_id(frame_id);
-  im::v1::LoginResp* resp = frame.mutable_login_resp();
-  if (!reply.ok()) {
+  if (resp.status().code() != im::v1::OK) {
     metrics.logins_failed.Increment();
-    resp->mutable_status()->set_code(
-        CodeFromGrpc(static_cast<grpc::StatusCode>(reply.status().code())));
-    resp->mutable_status()->set_message("logic: " + std::string(reply.status().message()));
-    WriteFrame(frame);
-    CloseAfterFlush(CloseReason::kUnauthenticated);
-    return;
-  }
-  *resp = std::move(*reply->mutable_resp());
-  if (resp->status().code() != im::v1::OK) {
-    metrics.logins_failed.Increment();
+    *frame.mutable_login_resp() = std::move(resp);
     WriteFrame(frame);
     CloseAfterFlush(CloseReason::kUnauthenticated);
     return;
   }
   metrics.logins_ok.Increment();
-  uid_ = resp->uid();
-  device_ = reply->device();
+  uid_ = resp.uid();
   state_ = State::kActive;
-  resp->set_heartbeat_sec(loop_->options().heartbeat_sec);
+  resp.set_heartbeat_sec(loop_->options().heartbeat_sec);
+  *frame.mutable_login_resp() = std::move(resp);
   WriteFrame(frame);
 }
 

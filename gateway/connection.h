@@ -79,7 +79,8 @@ class Connection {
 
   // A response from logic for a request this connection forwarded.
   void OnLogicResponse(std::optional<im::v1::Frame> response);
-  void OnLoginReply(uint64_t frame_id, absl::StatusOr<im::v1::LoginReply> reply);
+  // Logic's answer to this connection's login (or the failure in its place).
+  void OnLoginResp(uint64_t frame_id, im::v1::LoginResp resp);
 
   common::ConnId id() const { return id_; }
   State state() const { return state_; }

@@ -335,6 +335,11 @@ void LogicStream::ExpireOverdue() {
     if (waiting.generation == 0) {
       expired_unsent = true;
       Fail(waiting, im::v1::UNAVAILABLE, "logic is unreachable");
+    } else if (call_ && waiting.generation == call_->generation() && !call_->answered()) {
+      // Written on a stream that has answered nothing (no node connected, or it hangs): to the
+      // client, logic is unreachable.
+      current_call_overdue = true;
+      Fail(waiting, im::v1::UNAVAILABLE, "logic is unreachable: nothing answered on the stream");
     } else {
       if (call_ && waiting.generation == call_->generation()) current_call_overdue = true;
       Fail(waiting, im::v1::DEADLINE_EXCEEDED, "logic did not answer in time");

@@ -20,6 +20,9 @@ bool IsClientRequest(const im::v1::Frame& frame) {
 bool IsIdempotent(const im::v1::Frame& request) {
   using F = im::v1::Frame;
   switch (request.body_case()) {
+    // A login registers the session of its connection: again, it finds the session already
+    // there (same connection: nothing is kicked) and answers the same.
+    case F::kLoginReq:
     case F::kSendReq:
     case F::kAckReq:
     case F::kSyncReq:

@@ -47,8 +47,9 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
   group_service_ =
       std::make_unique<GroupService>(options_, stores_.groups.get(), stores_.messages.get(),
                                      member_lists_.get(), &msg_ids_, UnixMillis);
-  dispatcher_ = std::make_unique<RequestDispatcher>(chat_service_.get(), group_service_.get(),
-                                                    executor_.get(), metrics_, UnixMillis);
+  dispatcher_ = std::make_unique<RequestDispatcher>(session_service_.get(), chat_service_.get(),
+                                                    group_service_.get(), executor_.get(), metrics_,
+                                                    UnixMillis);
   IngressStream::Limits stream_limits;
   stream_limits.max_in_flight = options_.stream_max_in_flight;
   service_ = std::make_unique<LogicServiceImpl>(session_service_.get(), dispatcher_.get(),

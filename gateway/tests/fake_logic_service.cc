@@ -43,18 +43,28 @@ void FakeLogicService::Notify() { changed_.notify_all(); }
 
 grpc::Status FakeLogicService::Login(grpc::ServerContext*, const im::v1::LoginRequest* request,
                                      im::v1::LoginReply* reply) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    login_calls_++;
+  }
+  *reply = ServeLogin(*request);
+  return grpc::Status::OK;
+}
+
+im::v1::LoginReply FakeLogicService::ServeLogin(const im::v1::LoginRequest& request) {
+  im::v1::LoginReply reply;
   const common::TokenVerdict verdict =
-      verifier_.Verify(request->req().token(), request->req().device(), NowSec());
-  reply->mutable_resp()->mutable_status()->set_code(verdict.code);
-  reply->mutable_resp()->mutable_status()->set_message(verdict.detail);
+      verifier_.Verify(request.req().token(), request.req().device(), NowSec());
+  reply.mutable_resp()->mutable_status()->set_code(verdict.code);
+  reply.mutable_resp()->mutable_status()->set_message(verdict.detail);
   if (verdict.ok()) {
-    reply->mutable_resp()->set_uid(verdict.claims.uid);
-    reply->set_device(request->req().device());
+    reply.mutable_resp()->set_uid(verdict.claims.uid);
+    reply.set_device(request.req().device());
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  logins_.push_back(*request);
+  logins_.push_back(request);
   Notify();
-  return grpc::Status::OK;
+  return reply;
 }
 
 grpc::Status FakeLogicService::Disconnect(grpc::ServerContext*,
@@ -140,6 +150,26 @@ std::optional<im::v1::Frame> FakeLogicService::Serve(im::v1::Ingress& entry) {
     Notify();
     return std::nullopt;
   }
+  if (request.has_login_req()) {
+    bool on_stream = true;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      on_stream = stream_logins_;
+    }
+    if (!on_stream) {  // as a logic node of an earlier version answers
+      response.mutable_error()->set_code(im::v1::UNEXPECTED_FRAME);
+      response.mutable_error()->set_message("the server does not accept this frame from a client");
+      return response;
+    }
+    im::v1::LoginRequest login;
+    *login.mutable_req() = request.login_req();
+    login.set_gateway_id(entry.caller().gateway_id());
+    login.set_conn_id(entry.caller().conn_id());
+    login.set_remote_addr(entry.caller().remote_addr());
+    *login.mutable_caller() = entry.caller();
+    *response.mutable_login_resp() = ServeLogin(login).resp();
+    return response;
+  }
   if (request.has_group_create_req()) {
     std::lock_guard<std::mutex> lock(mutex_);
     response.mutable_group_create_resp()->mutable_status()->set_code(im::v1::OK);
@@ -169,6 +199,16 @@ std::optional<im::v1::Frame> FakeLogicService::Serve(im::v1::Ingress& entry) {
   sends_.push_back(std::move(send));
   Notify();
   return response;
+}
+
+void FakeLogicService::set_stream_logins(bool on_stream) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stream_logins_ = on_stream;
+}
+
+int FakeLogicService::login_calls() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return login_calls_;
 }
 
 void FakeLogicService::set_send_delay(std::chrono::milliseconds delay) {

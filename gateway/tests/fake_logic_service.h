@@ -20,9 +20,9 @@ namespace im::gateway::testing {
 inline constexpr char kTestSecret[] = "test-secret";
 
 // A LogicService test double served over real gRPC on 127.0.0.1:<port>, so the gateway is tested
-// through its real client. Logins are checked with real token verification; every call is recorded
-// for the test to inspect. Requests other than sends, acks and group creates are left
-// UNIMPLEMENTED on purpose.
+// through its real client. Logins (on the stream, or as calls) are checked with real token
+// verification; every call is recorded for the test to inspect. Requests other than logins, sends,
+// acks and group creates are left UNIMPLEMENTED on purpose.
 class FakeLogicService final : public im::v1::LogicService::Service {
  public:
   FakeLogicService();
@@ -45,10 +45,14 @@ class FakeLogicService final : public im::v1::LogicService::Service {
 
   // Test controls.
   void set_send_delay(std::chrono::milliseconds delay);
+  // false: logins on the stream are answered UNEXPECTED_FRAME, as by a logic node of an earlier
+  // version, so that the gateway logs in by the Login call instead.
+  void set_stream_logins(bool on_stream);
   void set_stale_conn_ids(std::vector<uint64_t> ids);
 
   // Recorded calls (copies, thread-safe).
-  std::vector<im::v1::LoginRequest> logins();
+  std::vector<im::v1::LoginRequest> logins();  // on the stream and by call
+  int login_calls();                           // logins made by the Login call
   std::vector<im::v1::DisconnectRequest> disconnects();
   std::vector<im::v1::RefreshSessionsRequest> refreshes();
   std::vector<im::v1::SendRequest> sends();
@@ -70,6 +74,7 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   void Notify();
   // The answer to one entry; nullopt for an ack.
   std::optional<im::v1::Frame> Serve(im::v1::Ingress& entry);
+  im::v1::LoginReply ServeLogin(const im::v1::LoginRequest& request);
 
   common::TokenVerifier verifier_{kTestSecret};
   std::unique_ptr<grpc::Server> server_;
@@ -81,6 +86,8 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   std::vector<uint64_t> stale_conn_ids_;
   uint64_t next_seq_ = 1;
   std::vector<im::v1::LoginRequest> logins_;
+  bool stream_logins_ = true;
+  int login_calls_ = 0;
   std::vector<im::v1::DisconnectRequest> disconnects_;
   std::vector<im::v1::RefreshSessionsRequest> refreshes_;
   std::vector<im::v1::SendRequest> sends_;

@@ -90,6 +90,24 @@ TEST_F(GatewayTest, LoginAcceptedThenPingAnswered) {
   EXPECT_NE(logins[0].conn_id(), 0u);
   EXPECT_EQ(logins[0].req().device(), "phone");
   EXPECT_FALSE(logins[0].remote_addr().empty());
+  EXPECT_EQ(logic_.login_calls(), 0) << "the login went on the loop's stream";
+}
+
+TEST_F(GatewayTest, ALogicNodeThatDoesNotTakeLoginsOnTheStreamGetsTheLoginCall) {
+  logic_.set_stream_logins(false);  // a logic node of an earlier version
+  StartGateway();
+  auto client = Connect();
+  std::optional<Frame> resp = client->Login(TestToken("erin"), "laptop", kWait);
+  ASSERT_TRUE(resp && resp->has_login_resp());
+  EXPECT_EQ(resp->login_resp().status().code(), im::v1::OK) << resp->DebugString();
+  EXPECT_EQ(resp->login_resp().uid(), "erin");
+  EXPECT_EQ(logic_.login_calls(), 1);
+  // Logged in for real: a send goes through, as erin on her laptop.
+  std::optional<Frame> sent = client->Call(SendFrame("s:erin:frank", "m1"), kWait);
+  ASSERT_TRUE(sent && sent->has_send_resp()) << (sent ? sent->DebugString() : "no answer");
+  ASSERT_EQ(logic_.sends().size(), 1u);
+  EXPECT_EQ(logic_.sends()[0].caller().uid(), "erin");
+  EXPECT_EQ(logic_.sends()[0].caller().device(), "laptop");
 }
 
 TEST_F(GatewayTest, LoginSplitIntoSingleBytesIsAccepted) {

@@ -110,6 +110,17 @@ void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
       [this](const v1::Request& r, auto done) { service->call(r, std::move(done)); }, \
       std::move(respond))
   switch (entry.request().body_case()) {
+    case F::kLoginReq:
+      return Run<v1::LoginRequest>(
+          "Login", entry, &F::mutable_login_req, &F::mutable_login_resp,
+          [this](const v1::LoginRequest& r, auto done) {
+            v1::LoginRequest login = r;
+            login.set_gateway_id(r.caller().gateway_id());
+            login.set_conn_id(r.caller().conn_id());
+            login.set_remote_addr(r.caller().remote_addr());
+            done(sessions_->Login(login).resp());
+          },
+          std::move(respond));
     case F::kSendReq:
       IM_ROUTE("Send", SendRequest, send_req, send_resp, chat_, Send);
     case F::kSyncReq:

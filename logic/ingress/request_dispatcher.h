@@ -11,6 +11,7 @@
 #include "logic/conversation/chat_service.h"
 #include "logic/group/group_service.h"
 #include "logic/logic_metrics.h"
+#include "logic/session/session_service.h"
 
 namespace im::logic {
 
@@ -25,9 +26,11 @@ class RequestDispatcher {
   // any thread.
   using Respond = absl::AnyInvocable<void(std::optional<im::v1::Frame>) &&>;
 
-  RequestDispatcher(ChatService* chat, GroupService* groups, common::BoundedExecutor* executor,
-                    LogicMetrics* metrics, common::MillisClock now_ms)
-      : chat_(chat),
+  RequestDispatcher(SessionService* sessions, ChatService* chat, GroupService* groups,
+                    common::BoundedExecutor* executor, LogicMetrics* metrics,
+                    common::MillisClock now_ms)
+      : sessions_(sessions),
+        chat_(chat),
         groups_(groups),
         executor_(executor),
         metrics_(metrics),
@@ -57,6 +60,7 @@ class RequestDispatcher {
            ClientRequest* (im::v1::Frame::*mutable_request)(),
            Response* (im::v1::Frame::*mutable_response)(), Handler handler, Respond respond);
 
+  SessionService* sessions_;
   ChatService* chat_;
   GroupService* groups_;
   common::BoundedExecutor* executor_;

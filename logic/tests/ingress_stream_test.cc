@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/logic_stream_trailer.h"
+#include "common/token.h"
 #include "logic/backends/in_process_stores.h"
 #include "logic/tests/logic_node_fixture.h"
 
@@ -58,6 +59,34 @@ TEST_F(IngressStreamTest, ABatchMixingGoodAndBadRequestsAnswersEachWithItsOwnSta
   EXPECT_FALSE(answers[6].has_response()) << "an ack has no response frame";
   EXPECT_EQ(answers[7].response().send_resp().status().code(), im::v1::OK);
   EXPECT_EQ(answers[7].response().send_resp().seq(), 2u) << "the expired send took no seq";
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(IngressStreamTest, ALoginOnTheStreamRegistersTheSessionOfItsConnection) {
+  StartServer();
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->Stream(&context);
+  auto login_as = [](const std::string& token) {
+    im::v1::Frame frame;
+    frame.mutable_login_req()->set_token(token);
+    frame.mutable_login_req()->set_device("phone");
+    return frame;
+  };
+  const int64_t exp_sec = common::UnixMillis() / 1000 + 60;
+  im::v1::IngressBatch batch;
+  // A login's caller has no uid yet: logic takes it from the token.
+  *batch.add_entries() =
+      Entry(1, "", login_as(common::SignToken({"amy", exp_sec, ""}, options_.token_secret)));
+  *batch.add_entries() = Entry(2, "", login_as("not-a-token"));
+  ASSERT_TRUE(stream->Write(batch));
+  std::map<uint64_t, im::v1::Egress> answers = ReadAnswers(*stream, 2);
+  ASSERT_EQ(answers.size(), 2u);
+  const im::v1::LoginResp& ok = answers[1].response().login_resp();
+  EXPECT_EQ(ok.status().code(), im::v1::OK) << ok.status().message();
+  EXPECT_EQ(ok.uid(), "amy");
+  EXPECT_EQ(ok.session_id(), "gw-1-7") << "the session is the caller's connection";
+  EXPECT_EQ(answers[2].response().login_resp().status().code(), im::v1::TOKEN_INVALID);
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
 }

@@ -1,0 +1,37 @@
+#include "gateway/request_frames.h"
+
+#include <gtest/gtest.h>
+
+namespace im::gateway {
+namespace {
+
+TEST(RequestFramesTest, LoginsAndSendsMaySeeLogicTwiceGroupChangesMayNot) {
+  im::v1::Frame login;
+  login.mutable_login_req()->set_device("phone");
+  im::v1::Frame send;
+  send.mutable_send_req()->set_client_msg_id("m1");
+  im::v1::Frame create;
+  create.mutable_group_create_req();
+  im::v1::Frame join;
+  join.mutable_group_join_req();
+  EXPECT_TRUE(IsIdempotent(login));
+  EXPECT_TRUE(IsIdempotent(send));
+  EXPECT_FALSE(IsIdempotent(create));
+  EXPECT_FALSE(IsIdempotent(join));
+}
+
+TEST(RequestFramesTest, AFailedLoginIsAnsweredWithALoginRespOfThatCode) {
+  im::v1::Frame login;
+  login.set_id(9);
+  login.mutable_login_req()->set_device("phone");
+  std::optional<im::v1::Frame> answer =
+      FailureResponse(login, im::v1::UNAVAILABLE, "logic is unreachable");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->id(), 9u);
+  ASSERT_TRUE(answer->has_login_resp());
+  EXPECT_EQ(answer->login_resp().status().code(), im::v1::UNAVAILABLE);
+  EXPECT_EQ(answer->login_resp().status().message(), "logic is unreachable");
+}
+
+}  // namespace
+}  // namespace im::gateway
