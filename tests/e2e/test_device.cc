@@ -558,9 +558,12 @@ PushTally TallyPushes(const std::vector<PushedMessage>& pushed,
                       const std::set<uint64_t>& expected) {
   PushTally tally;
   std::set<uint64_t> seen;
+  uint64_t highest = 0;
   for (const PushedMessage& p : pushed) {
     tally.pushed++;
     const uint64_t seq = p.message.seq();
+    if (seq < highest) tally.overtaken++;
+    highest = std::max(highest, seq);
     if (!seen.insert(seq).second) {
       tally.duplicates++;
       tally.duplicated.push_back(seq);
@@ -579,9 +582,9 @@ PushTally TallyPushes(const std::vector<PushedMessage>& pushed,
 }
 
 std::string PushTally::ToString() const {
-  return absl::StrCat(pushed, " pushed, ", duplicates, " duplicates ", SeqList(duplicated), ", ",
-                      missing.size(), " missing ", SeqList(missing), ", ", unexpected.size(),
-                      " unexpected ", SeqList(unexpected));
+  return absl::StrCat(pushed, " pushed, ", overtaken, " out of order, ", duplicates, " duplicates ",
+                      SeqList(duplicated), ", ", missing.size(), " missing ", SeqList(missing),
+                      ", ", unexpected.size(), " unexpected ", SeqList(unexpected));
 }
 
 std::string SeqList(const std::vector<uint64_t>& seqs) {

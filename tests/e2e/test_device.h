@@ -223,8 +223,9 @@ std::vector<uint64_t> SeqsOf(const std::vector<PushedMessage>& pushed);
 std::vector<im::v1::Message> MessagesOf(const std::vector<PushedMessage>& pushed);
 // How the pushes of one conversation to a device compare with what it should have been pushed.
 struct PushTally {
-  size_t pushed = 0;                 // messages pushed, on every connection
-  size_t duplicates = 0;             // pushes of a seq that had been pushed before
+  size_t pushed = 0;      // messages pushed, on every connection
+  size_t duplicates = 0;  // pushes of a seq that had been pushed before
+  size_t overtaken = 0;   // pushes of a seq below one pushed before them (arrived out of order)
   std::vector<uint64_t> duplicated;  // the seqs pushed more than once (each seq once)
   std::vector<uint64_t> missing;     // expected, never pushed
   std::vector<uint64_t> unexpected;  // pushed, not expected (each seq once)
