@@ -96,7 +96,7 @@ void ReleaseSession(WorkerLoop& loop, common::ConnId id, const std::string& uid,
   im::v1::DisconnectRequest request;
   *request.mutable_caller() = CallerOf(loop, id, uid, device, 0);
   request.set_reason(std::string(reason));
-  loop.logic().Disconnect(std::move(request));
+  loop.QueueDisconnect(std::move(request));
 }
 
 // A login that logic accepted for a connection that closed meanwhile: take the session back.

@@ -32,6 +32,7 @@ constexpr char kServiceConfig[] = R"json({
     "name": [
       {"service": "im.v1.LogicService", "method": "Login"},
       {"service": "im.v1.LogicService", "method": "Disconnect"},
+      {"service": "im.v1.LogicService", "method": "DisconnectMany"},
       {"service": "im.v1.LogicService", "method": "RefreshSessions"},
       {"service": "im.v1.LogicService", "method": "RegisterGateway"}
     ],
@@ -131,6 +132,25 @@ void LogicClient::Disconnect(im::v1::DisconnectRequest request) {
         if (!status.ok()) {
           IM_LOG_RATE_LIMITED(spdlog::level::warn, "logic Disconnect failed: {} {}",
                               static_cast<int>(status.error_code()), status.error_message());
+        }
+      });
+}
+
+void LogicClient::DisconnectMany(im::v1::DisconnectManyRequest request) {
+  if (request.disconnects().empty()) return;
+  // Kept for the fallback; the call takes its own copy.
+  auto batch = std::make_shared<im::v1::DisconnectManyRequest>(request);
+  StartCall<im::v1::DisconnectManyRequest, im::v1::DisconnectManyReply>(
+      std::move(request), IM_ASYNC_METHOD(DisconnectMany),
+      [this, batch](const grpc::Status& status, im::v1::DisconnectManyReply&&) {
+        if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+          for (im::v1::DisconnectRequest& one : *batch->mutable_disconnects()) {
+            Disconnect(std::move(one));
+          }
+        } else if (!status.ok()) {
+          IM_LOG_RATE_LIMITED(spdlog::level::warn, "logic DisconnectMany of {} failed: {} {}",
+                              batch->disconnects_size(), static_cast<int>(status.error_code()),
+                              status.error_message());
         }
       });
 }

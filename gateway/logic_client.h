@@ -34,6 +34,9 @@ class LogicClient {
   void Login(im::v1::LoginRequest request, ReplyCallback<im::v1::LoginReply> done);
   // Fire and forget: failures are logged and counted.
   void Disconnect(im::v1::DisconnectRequest request);
+  // The same for a loop's batch, in one call; a logic node of an earlier version (UNIMPLEMENTED)
+  // gets one Disconnect each instead.
+  void DisconnectMany(im::v1::DisconnectManyRequest request);
   void RefreshSessions(im::v1::RefreshSessionsRequest request,
                        ReplyCallback<im::v1::RefreshSessionsReply> done);
   void RegisterGateway(im::v1::RegisterGatewayRequest request,

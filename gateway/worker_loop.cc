@@ -72,7 +72,10 @@ void WorkerLoop::Start() {
 }
 
 void WorkerLoop::Run() {
+  loop_thread_ = std::this_thread::get_id();
   uv_run(&loop_, UV_RUN_DEFAULT);
+  FlushDisconnects();  // any queued after the last iteration's flush
+  loop_thread_ = std::thread::id();
   const int rc = uv_loop_close(&loop_);
   if (rc != 0) spdlog::error("worker {}: loop closed with live handles ({})", index_, rc);
 }
@@ -141,6 +144,22 @@ void WorkerLoop::FlushScheduled() {
   }
   flushing_.clear();
   logic_stream_->Flush();
+  FlushDisconnects();
+}
+
+void WorkerLoop::QueueDisconnect(im::v1::DisconnectRequest request) {
+  if (std::this_thread::get_id() != loop_thread_.load()) {
+    logic_->Disconnect(std::move(request));
+    return;
+  }
+  *disconnects_.add_disconnects() = std::move(request);
+}
+
+void WorkerLoop::FlushDisconnects() {
+  if (disconnects_.disconnects().empty()) return;
+  im::v1::DisconnectManyRequest batch;
+  batch.Swap(&disconnects_);
+  logic_->DisconnectMany(std::move(batch));
 }
 
 void WorkerLoop::CloseAll(CloseReason reason) {
@@ -158,6 +177,7 @@ void WorkerLoop::CloseHandles() {
   };
   close(&sweep_timer_);
   close(&refresh_timer_);
+  FlushDisconnects();  // of the connections just closed
   logic_stream_->Close();
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&flush_prepare_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&flush_prepare_), nullptr);

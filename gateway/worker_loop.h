@@ -66,8 +66,12 @@ class WorkerLoop {
   const GatewayOptions& options() const { return options_; }
   GatewayMetrics& metrics() { return *metrics_; }
   LogicClient& logic() { return *logic_; }
-  // Where this loop's connections send client requests (all but login and ping).
+  // Where this loop's connections send client requests (all but ping).
   LogicStream& logic_stream() { return *logic_stream_; }
+  // Tells logic a closed connection's session is gone: the disconnects of one iteration leave
+  // together, in one DisconnectMany, when the loop is about to wait. Any thread: off the loop
+  // (its thread ended), the disconnect leaves at once on its own.
+  void QueueDisconnect(im::v1::DisconnectRequest request);
   // One read buffer per loop: libuv calls alloc, read and the read callback back to back for one
   // stream, so connections never hold a read buffer between reads.
   uv_buf_t ReadBuffer();
@@ -86,6 +90,7 @@ class WorkerLoop {
   void Accept(int fd);
   void Sweep();
   void FlushScheduled();
+  void FlushDisconnects();
   void RefreshSessions();
   void CloseAll(CloseReason reason);
   void CloseHandles();
@@ -102,8 +107,10 @@ class WorkerLoop {
   uv_prepare_t flush_prepare_;
   common::LoopTaskQueue tasks_;
   std::unique_ptr<LogicStream> logic_stream_;
+  im::v1::DisconnectManyRequest disconnects_;  // loop thread: queued this iteration
   common::ConnIdAllocator ids_;
   std::thread thread_;
+  std::atomic<std::thread::id> loop_thread_;  // while Run runs
 
   std::unordered_map<common::ConnId, std::unique_ptr<Connection>> connections_;
   std::list<Connection*> unauthenticated_;  // by accept time

@@ -110,6 +110,23 @@ absl::StatusOr<std::vector<Session>> RedisSessionRegistry::Lookup(std::string_vi
   return std::move(sessions.front());
 }
 
+absl::StatusOr<size_t> RedisSessionRegistry::UnregisterMany(
+    std::string_view gateway_id, const std::vector<SessionRef>& sessions) {
+  if (sessions.empty()) return 0;
+  std::vector<RedisConnection::Args> commands;
+  commands.reserve(sessions.size());
+  for (const SessionRef& ref : sessions) {
+    commands.push_back({"EVALSHA", unregister_sha_, "1", KeyOf(ref.uid), ref.device,
+                        ConnectionPrefix(gateway_id, ref.conn_id)});
+  }
+  IM_ASSIGN_OR_RETURN(std::vector<Reply> replies, redis_->Pipeline(commands));
+  size_t removed = 0;
+  for (const Reply& reply : replies) {
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) ++removed;
+  }
+  return removed;
+}
+
 absl::StatusOr<std::vector<std::vector<Session>>> RedisSessionRegistry::LookupMany(
     const std::vector<std::string>& uids) {
   std::vector<RedisConnection::Args> commands;

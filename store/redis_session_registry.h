@@ -24,6 +24,8 @@ class RedisSessionRegistry final : public SessionRegistry {
   absl::StatusOr<std::vector<Session>> Lookup(std::string_view uid) override;
   absl::StatusOr<std::vector<std::vector<Session>>> LookupMany(
       const std::vector<std::string>& uids) override;
+  absl::StatusOr<size_t> UnregisterMany(std::string_view gateway_id,
+                                        const std::vector<SessionRef>& sessions) override;
   absl::StatusOr<std::vector<uint64_t>> Refresh(std::string_view gateway_id,
                                                 const std::vector<SessionRef>& sessions) override;
 

@@ -49,6 +49,19 @@ class SessionRegistry {
   virtual absl::StatusOr<bool> Unregister(std::string_view uid, std::string_view device,
                                           std::string_view gateway_id, uint64_t conn_id) = 0;
 
+  // Unregister for each of `sessions` (all on `gateway_id`), in one round trip where the backend
+  // is remote; returns how many were removed. This default calls Unregister for each.
+  virtual absl::StatusOr<size_t> UnregisterMany(std::string_view gateway_id,
+                                                const std::vector<SessionRef>& sessions) {
+    size_t removed = 0;
+    for (const SessionRef& ref : sessions) {
+      absl::StatusOr<bool> one = Unregister(ref.uid, ref.device, gateway_id, ref.conn_id);
+      if (!one.ok()) return one.status();
+      removed += *one ? 1 : 0;
+    }
+    return removed;
+  }
+
   // Every live session of `uid`, in device order.
   virtual absl::StatusOr<std::vector<Session>> Lookup(std::string_view uid) = 0;
 

@@ -77,6 +77,20 @@ grpc::Status FakeLogicService::Disconnect(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+grpc::Status FakeLogicService::DisconnectMany(grpc::ServerContext*,
+                                              const im::v1::DisconnectManyRequest* request,
+                                              im::v1::DisconnectManyReply* reply) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!disconnect_many_) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "an earlier logic version");
+  }
+  disconnect_many_calls_++;
+  for (const im::v1::DisconnectRequest& one : request->disconnects()) disconnects_.push_back(one);
+  reply->set_removed(static_cast<uint32_t>(request->disconnects_size()));
+  Notify();
+  return grpc::Status::OK;
+}
+
 grpc::Status FakeLogicService::RefreshSessions(grpc::ServerContext*,
                                                const im::v1::RefreshSessionsRequest* request,
                                                im::v1::RefreshSessionsReply* reply) {
@@ -199,6 +213,16 @@ std::optional<im::v1::Frame> FakeLogicService::Serve(im::v1::Ingress& entry) {
   sends_.push_back(std::move(send));
   Notify();
   return response;
+}
+
+void FakeLogicService::set_disconnect_many(bool served) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  disconnect_many_ = served;
+}
+
+int FakeLogicService::disconnect_many_calls() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return disconnect_many_calls_;
 }
 
 void FakeLogicService::set_stream_logins(bool on_stream) {

@@ -35,6 +35,8 @@ class FakeLogicService final : public im::v1::LogicService::Service {
                      im::v1::LoginReply* reply) override;
   grpc::Status Disconnect(grpc::ServerContext*, const im::v1::DisconnectRequest* request,
                           im::v1::DisconnectReply* reply) override;
+  grpc::Status DisconnectMany(grpc::ServerContext*, const im::v1::DisconnectManyRequest* request,
+                              im::v1::DisconnectManyReply* reply) override;
   grpc::Status RefreshSessions(grpc::ServerContext*, const im::v1::RefreshSessionsRequest* request,
                                im::v1::RefreshSessionsReply* reply) override;
   // Client requests: sends, acks and group creates are served; any other body is answered
@@ -48,12 +50,15 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   // false: logins on the stream are answered UNEXPECTED_FRAME, as by a logic node of an earlier
   // version, so that the gateway logs in by the Login call instead.
   void set_stream_logins(bool on_stream);
+  // false: DisconnectMany is UNIMPLEMENTED, as on a logic node of an earlier version.
+  void set_disconnect_many(bool served);
   void set_stale_conn_ids(std::vector<uint64_t> ids);
 
   // Recorded calls (copies, thread-safe).
-  std::vector<im::v1::LoginRequest> logins();  // on the stream and by call
-  int login_calls();                           // logins made by the Login call
-  std::vector<im::v1::DisconnectRequest> disconnects();
+  std::vector<im::v1::LoginRequest> logins();            // on the stream and by call
+  int login_calls();                                     // logins made by the Login call
+  std::vector<im::v1::DisconnectRequest> disconnects();  // one by one and in batches
+  int disconnect_many_calls();
   std::vector<im::v1::RefreshSessionsRequest> refreshes();
   std::vector<im::v1::SendRequest> sends();
   // The next `count` batches holding a send or group create end their stream UNAVAILABLE
@@ -87,6 +92,8 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   uint64_t next_seq_ = 1;
   std::vector<im::v1::LoginRequest> logins_;
   bool stream_logins_ = true;
+  bool disconnect_many_ = true;
+  int disconnect_many_calls_ = 0;
   int login_calls_ = 0;
   std::vector<im::v1::DisconnectRequest> disconnects_;
   std::vector<im::v1::RefreshSessionsRequest> refreshes_;

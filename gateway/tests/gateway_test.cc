@@ -658,6 +658,36 @@ TEST_F(GatewayTest, ClientLeavingReleasesItsSession) {
   EXPECT_EQ(disconnect.reason(), "peer");
 }
 
+TEST_F(GatewayTest, ConnectionsClosedInOneIterationReleaseTheirSessionsInOneCall) {
+  GatewayOptions options = TestOptions(logic_.target());
+  options.workers = 1;
+  StartGateway(options);
+  std::vector<std::unique_ptr<im::testing::WireClient>> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(LoggedIn("user" + std::to_string(i), "phone"));
+    ASSERT_NE(clients.back(), nullptr);
+  }
+  StopGateway();  // closes every connection in one loop task
+  ASSERT_TRUE(logic_.WaitUntil([&] { return logic_.disconnects().size() == 6; }, kWait));
+  EXPECT_EQ(logic_.disconnect_many_calls(), 1);
+  std::set<std::string> released;
+  for (const auto& disconnect : logic_.disconnects()) released.insert(disconnect.caller().uid());
+  EXPECT_EQ(released.size(), 6u);
+}
+
+TEST_F(GatewayTest, ALogicNodeWithoutDisconnectManyGetsOneDisconnectEach) {
+  logic_.set_disconnect_many(false);  // a logic node of an earlier version
+  StartGateway();
+  {
+    auto first = LoggedIn("sam", "phone");
+    auto second = LoggedIn("tia", "phone");
+    ASSERT_NE(first, nullptr);
+    ASSERT_NE(second, nullptr);
+  }
+  ASSERT_TRUE(logic_.WaitUntil([&] { return logic_.disconnects().size() == 2; }, kWait));
+  EXPECT_EQ(logic_.disconnect_many_calls(), 0);
+}
+
 TEST_F(GatewayTest, DrainSendsGoAwayAndStopsAccepting) {
   GatewayOptions options = TestOptions(logic_.target());
   options.heartbeat_sec = 30;

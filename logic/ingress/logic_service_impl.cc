@@ -10,6 +10,7 @@ namespace {
 
 im::v1::Code AnsweredCode(const im::v1::LoginReply& reply) { return reply.resp().status().code(); }
 im::v1::Code AnsweredCode(const im::v1::DisconnectReply&) { return im::v1::OK; }
+im::v1::Code AnsweredCode(const im::v1::DisconnectManyReply&) { return im::v1::OK; }
 im::v1::Code AnsweredCode(const im::v1::RefreshSessionsReply&) { return im::v1::OK; }
 
 }  // namespace
@@ -59,6 +60,7 @@ grpc::ServerUnaryReactor* LogicServiceImpl::Serve(const char* method,
 
 IM_SESSION_METHOD(Login, LoginRequest, LoginReply)
 IM_SESSION_METHOD(Disconnect, DisconnectRequest, DisconnectReply)
+IM_SESSION_METHOD(DisconnectMany, DisconnectManyRequest, DisconnectManyReply)
 IM_SESSION_METHOD(RefreshSessions, RefreshSessionsRequest, RefreshSessionsReply)
 #undef IM_SESSION_METHOD
 

@@ -35,6 +35,9 @@ class LogicServiceImpl final : public im::v1::LogicService::CallbackService {
   grpc::ServerUnaryReactor* Disconnect(grpc::CallbackServerContext* context,
                                        const im::v1::DisconnectRequest* request,
                                        im::v1::DisconnectReply* reply) override;
+  grpc::ServerUnaryReactor* DisconnectMany(grpc::CallbackServerContext* context,
+                                           const im::v1::DisconnectManyRequest* request,
+                                           im::v1::DisconnectManyReply* reply) override;
   grpc::ServerUnaryReactor* RefreshSessions(grpc::CallbackServerContext* context,
                                             const im::v1::RefreshSessionsRequest* request,
                                             im::v1::RefreshSessionsReply* reply) override;

@@ -1,6 +1,7 @@
 #include "logic/session/session_service.h"
 
 #include <algorithm>
+#include <map>
 
 #include "common/logging.h"
 #include "fmt/format.h"
@@ -103,6 +104,29 @@ im::v1::DisconnectReply SessionService::Disconnect(const im::v1::DisconnectReque
                         caller.device(), removed.status().ToString());
   }
   reply.set_removed(removed.ok() && *removed);
+  return reply;
+}
+
+im::v1::DisconnectManyReply SessionService::DisconnectMany(
+    const im::v1::DisconnectManyRequest& request) {
+  im::v1::DisconnectManyReply reply;
+  // A loop's batch comes from one gateway; should one mix gateways, each gets its own call.
+  std::map<std::string, std::vector<store::SessionRef>> by_gateway;
+  for (const im::v1::DisconnectRequest& disconnect : request.disconnects()) {
+    const im::v1::Caller& caller = disconnect.caller();
+    by_gateway[caller.gateway_id()].push_back(
+        store::SessionRef{caller.uid(), caller.device(), caller.conn_id()});
+  }
+  for (const auto& [gateway_id, refs] : by_gateway) {
+    absl::StatusOr<size_t> removed = sessions_->UnregisterMany(gateway_id, refs);
+    if (!removed.ok()) {
+      // The sessions expire by themselves; a failed removal only delays that.
+      IM_LOG_RATE_LIMITED(spdlog::level::warn, "{} disconnects from {} not recorded: {}",
+                          refs.size(), gateway_id, removed.status().ToString());
+      continue;
+    }
+    reply.set_removed(reply.removed() + static_cast<uint32_t>(*removed));
+  }
   return reply;
 }
 

@@ -25,6 +25,8 @@ class SessionService {
   // beyond the device cap, the least recently logged-in device (or refuses, per policy).
   im::v1::LoginReply Login(const im::v1::LoginRequest& request);
   im::v1::DisconnectReply Disconnect(const im::v1::DisconnectRequest& request);
+  // Every Disconnect of the batch, one session registry call for them all.
+  im::v1::DisconnectManyReply DisconnectMany(const im::v1::DisconnectManyRequest& request);
   im::v1::RefreshSessionsReply RefreshSessions(const im::v1::RefreshSessionsRequest& request);
   // Fails (gRPC status) only when the directory cannot be written, so the gateway retries.
   absl::StatusOr<im::v1::RegisterGatewayReply> RegisterGateway(

@@ -83,6 +83,25 @@ TEST_F(SessionServiceTest, SameDeviceAgainReplacesTheOldConnectionAndAStaleDisco
   EXPECT_TRUE(sessions_->Lookup("alice")->empty());
 }
 
+TEST_F(SessionServiceTest, DisconnectManyRemovesTheSessionsStillOnTheirConnections) {
+  ASSERT_EQ(Login(Token("amy"), "phone", 1).resp().status().code(), im::v1::OK);
+  ASSERT_EQ(Login(Token("ben"), "phone", 2).resp().status().code(), im::v1::OK);
+  ASSERT_EQ(Login(Token("cat"), "phone", 3).resp().status().code(), im::v1::OK);
+  ASSERT_EQ(Login(Token("cat"), "phone", 4).resp().status().code(), im::v1::OK);  // took over
+  im::v1::DisconnectManyRequest batch;
+  for (auto [uid, conn_id] : {std::pair{"amy", 1}, std::pair{"ben", 2}, std::pair{"cat", 3}}) {
+    im::v1::Caller* caller = batch.add_disconnects()->mutable_caller();
+    caller->set_uid(uid);
+    caller->set_device("phone");
+    caller->set_gateway_id("gw-1");
+    caller->set_conn_id(conn_id);
+  }
+  EXPECT_EQ(session_service_->DisconnectMany(batch).removed(), 2u);
+  EXPECT_TRUE(DevicesOf("amy").empty());
+  EXPECT_TRUE(DevicesOf("ben").empty());
+  EXPECT_EQ(DevicesOf("cat"), std::vector<std::string>{"phone"}) << "cat's newer connection";
+}
+
 TEST_F(SessionServiceTest, DeviceCapKicksTheLeastRecentDevice) {
   options_.max_devices_per_user = 2;
   Login(Token("alice"), "phone", 1);

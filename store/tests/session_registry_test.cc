@@ -131,6 +131,21 @@ TYPED_TEST(SessionRegistryContractTest, StaleUnregisterDoesNotRemoveNewerLogin) 
   EXPECT_FALSE(*this->registry().Unregister(uid, "phone", "gw-2", 2));
 }
 
+TYPED_TEST(SessionRegistryContractTest, UnregisterManyRemovesOnlySessionsStillOnThoseConnections) {
+  const std::string amy = this->Uid("amy");
+  const std::string ben = this->Uid("ben");
+  ASSERT_TRUE(this->registry().Register(amy, this->At("phone", "gw-1", 1)).ok());
+  ASSERT_TRUE(this->registry().Register(amy, this->At("tablet", "gw-1", 2)).ok());
+  ASSERT_TRUE(this->registry().Register(ben, this->At("phone", "gw-2", 3)).ok());  // elsewhere
+  absl::StatusOr<size_t> removed = this->registry().UnregisterMany(
+      "gw-1", {{amy, "phone", 1}, {amy, "tablet", 2}, {ben, "phone", 3}, {amy, "watch", 4}});
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(*removed, 2u);
+  EXPECT_TRUE(this->registry().Lookup(amy)->empty());
+  EXPECT_EQ(this->registry().Lookup(ben)->size(), 1u) << "ben is on gw-2, not gw-1";
+  EXPECT_EQ(*this->registry().UnregisterMany("gw-1", {}), 0u);
+}
+
 TYPED_TEST(SessionRegistryContractTest, RefreshReportsStaleAndRearmsLive) {
   const std::string uid = this->Uid("dave");
   ASSERT_TRUE(this->registry().Register(uid, this->At("phone", "gw-1", 1)).ok());
