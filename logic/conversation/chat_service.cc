@@ -83,7 +83,11 @@ ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clo
       now_ms_(std::move(now_ms)),
       // As many persisted messages may wait for delivery as may wait to be persisted.
       delivery_(deps.executor, options.write_queue,
-                [this](std::vector<Persisted>& batch) { DeliverPersisted(batch); }),
+                [this](std::vector<Persisted>& batch) {
+                  DeliverPersisted(batch);
+                  // Counted once delivered: what the batch cost has happened when it shows.
+                  deps_.metrics->delivery_batch_size.Observe(static_cast<double>(batch.size()));
+                }),
       publishing_(deps.executor, options.write_queue,
                   [this](std::vector<GroupPublish>& batch) { PublishAll(batch); }),
       order_(PendingTtlMs(), common::SteadyMillis) {}
@@ -388,6 +392,7 @@ SeqOrder::Deliver ChatService::OnPersisted(const im::v1::Caller& caller,
 void ChatService::Deliver(Persisted persisted) {
   if (!delivery_.TryAdd(std::move(persisted))) {
     // Retries must find the answer, so that one is written here; recipients get it by Sync.
+    // (A round trip under SeqOrder's lock, but only while delivery is a full queue behind.)
     RecordStored(*persisted.message);
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "send {}: push of {}#{} skipped: delivery is behind",
                         persisted.sender.request_id(), persisted.message->conv_id(),
@@ -396,7 +401,6 @@ void ChatService::Deliver(Persisted persisted) {
 }
 
 void ChatService::DeliverPersisted(std::vector<Persisted>& batch) {
-  deps_.metrics->delivery_batch_size.Observe(static_cast<double>(batch.size()));
   store::TtlMap::Entries answers;
   answers.reserve(batch.size());
   std::vector<std::string> uids;

@@ -17,24 +17,19 @@ MessageWriter::MessageWriter(store::MessageStore* store, Options options, Clock 
 
 MessageWriter::~MessageWriter() { Shutdown(); }
 
-bool MessageWriter::Submit(store::NewMessage message, Done done) {
-  std::vector<Write> writes;
-  writes.push_back(Write{std::move(message), std::move(done)});
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (EnqueueLocked(writes) == 0) return false;
-  }
-  wake_.notify_one();
-  return true;
-}
-
 void MessageWriter::SubmitMany(std::vector<Write> writes) {
   size_t queued = 0;
   bool stopping = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    queued = EnqueueLocked(writes);
     stopping = stopping_;
+    if (!stopping) {
+      const size_t room =
+          options_.queue_capacity - std::min(queue_.size(), options_.queue_capacity);
+      queued = std::min(room, writes.size());
+      for (size_t i = 0; i < queued; ++i) queue_.push_back(std::move(writes[i]));
+      metrics_->write_queue_depth.Set(static_cast<double>(queue_.size()));
+    }
   }
   if (queued > 0) wake_.notify_one();
   for (size_t i = queued; i < writes.size(); ++i) {
@@ -42,15 +37,6 @@ void MessageWriter::SubmitMany(std::vector<Write> writes) {
         stopping ? absl::UnavailableError("the node is shutting down")
                  : absl::ResourceExhaustedError("too many messages waiting to be persisted"));
   }
-}
-
-size_t MessageWriter::EnqueueLocked(std::vector<Write>& writes) {
-  if (stopping_) return 0;
-  const size_t room = options_.queue_capacity - std::min(queue_.size(), options_.queue_capacity);
-  const size_t queued = std::min(room, writes.size());
-  for (size_t i = 0; i < queued; ++i) queue_.push_back(std::move(writes[i]));
-  metrics_->write_queue_depth.Set(static_cast<double>(queue_.size()));
-  return queued;
 }
 
 void MessageWriter::Shutdown() {

@@ -45,21 +45,16 @@ class MessageWriter {
     Done done;
   };
 
-  // Any thread. False when the queue is full or shutting down (`done` is then not called).
-  // Otherwise `done` runs exactly once on a writer thread, so it must not block.
-  bool Submit(store::NewMessage message, Done done);
-  // Queues a request batch's messages together (one lock, one wake-up), so that one writer takes
-  // them into one transaction. Every `done` runs exactly once: on a writer thread after the
-  // append, or here, before this returns, with RESOURCE_EXHAUSTED for what the full queue cannot
-  // take (UNAVAILABLE when shutting down).
+  // Any thread. Queues a request batch's messages together (one lock, one wake-up), so that one
+  // writer takes them into one transaction. Every `done` runs exactly once: on a writer thread
+  // after the append (so it must not block), or here, before this returns, with
+  // RESOURCE_EXHAUSTED for what the full queue cannot take (UNAVAILABLE when shutting down).
   void SubmitMany(std::vector<Write> writes);
 
   // Refuses new messages, persists what is queued, joins the writers. Idempotent.
   void Shutdown();
 
  private:
-  // Moves into the queue the first writes that fit; returns how many. Requires mutex_.
-  size_t EnqueueLocked(std::vector<Write>& writes);
   void Run();
   void WriteBatch(std::vector<Write> batch);
 

@@ -74,15 +74,17 @@ class BatchCostTest : public testing::LogicNodeFixture {
       EXPECT_EQ(egress.response().send_resp().seq(), seq) << id;
     }
     delivered_ += count;
-    // The dedup answers and session lookups follow the acks, on the delivery stage.
+    // The dedup answers and session lookups follow the acks, on the delivery stage, which counts
+    // a batch once it is delivered.
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (metrics_.delivery_batch_size.Collect().histogram.sample_sum <
                static_cast<double>(delivered_) &&
            std::chrono::steady_clock::now() < give_up) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    // The last drain's round trips end after it counted the batch.
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_EQ(metrics_.delivery_batch_size.Collect().histogram.sample_sum,
+              static_cast<double>(delivered_))
+        << "delivery did not finish within 10 s";
   }
 
   // What one batch of `count` sends cost, on conversations that already have messages.
