@@ -5,13 +5,23 @@
 namespace im::store {
 namespace {
 
-// KEYS[1] dedup key, KEYS[2] seq counter; ARGV[1] pending marker, ARGV[2] TTL ms.
-// Returns {0, value already there} | {1, seq} | {2} (claimed; the counter is missing).
+// A whole batch in one call (one script run instead of one per send). For each claim i,
+// KEYS[2i-1] is its dedup key and KEYS[2i] its conversation's seq counter; ARGV[1] pending marker,
+// ARGV[2] TTL ms. Returns one entry per claim, in order:
+// {0, value already there} | {1, seq} | {2} (claimed; the counter is missing).
 constexpr char kClaimAndNumberScript[] = R"lua(
-local existing = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'PX', ARGV[2])
-if existing then return {0, existing} end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {1, redis.call('INCR', KEYS[2])} end
-return {2})lua";
+local outcomes = {}
+for i = 1, #KEYS, 2 do
+  local existing = redis.call('SET', KEYS[i], ARGV[1], 'NX', 'GET', 'PX', ARGV[2])
+  if existing then
+    outcomes[#outcomes + 1] = {0, existing}
+  elseif redis.call('EXISTS', KEYS[i + 1]) == 1 then
+    outcomes[#outcomes + 1] = {1, redis.call('INCR', KEYS[i + 1])}
+  else
+    outcomes[#outcomes + 1] = {2}
+  end
+end
+return outcomes)lua";
 
 }  // namespace
 
@@ -25,19 +35,26 @@ RedisSendLedger::RedisSendLedger(std::shared_ptr<RedisConnection> redis, std::st
 std::vector<absl::StatusOr<SendLedger::Outcome>> RedisSendLedger::ClaimAndNumberMany(
     const std::vector<Claim>& claims, std::string_view pending, int64_t ttl_ms) {
   if (claims.empty()) return {};
-  const std::string ttl = std::to_string(ttl_ms);
-  std::vector<RedisConnection::Args> commands;
-  commands.reserve(claims.size());
+  RedisConnection::Args command = {"EVALSHA", claim_and_number_sha_,
+                                   std::to_string(claims.size() * 2)};
+  command.reserve(command.size() + claims.size() * 2 + 2);
   for (const Claim& claim : claims) {
-    commands.push_back({"EVALSHA", claim_and_number_sha_, "2", dedup_prefix_ + claim.dedup_key,
-                        RedisSeqAllocator::KeyOf(claim.conv_id), std::string(pending), ttl});
+    command.push_back(dedup_prefix_ + claim.dedup_key);
+    command.push_back(RedisSeqAllocator::KeyOf(claim.conv_id));
   }
-  absl::StatusOr<std::vector<RedisConnection::Reply>> replies = redis_->Pipeline(commands);
-  if (!replies.ok()) return std::vector<absl::StatusOr<Outcome>>(claims.size(), replies.status());
+  command.emplace_back(pending);
+  command.push_back(std::to_string(ttl_ms));
+  absl::StatusOr<RedisConnection::Reply> reply = redis_->Command(command);
+  if (!reply.ok()) return std::vector<absl::StatusOr<Outcome>>(claims.size(), reply.status());
+  const redisReply* r = reply->get();
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != claims.size()) {
+    return std::vector<absl::StatusOr<Outcome>>(
+        claims.size(), absl::InternalError("redis: unexpected reply to a batch of send claims"));
+  }
   std::vector<absl::StatusOr<Outcome>> outcomes;
   outcomes.reserve(claims.size());
   for (size_t i = 0; i < claims.size(); ++i) {
-    outcomes.push_back(OutcomeOf((*replies)[i].get(), claims[i]));
+    outcomes.push_back(OutcomeOf(r->element[i], claims[i]));
   }
   return outcomes;
 }

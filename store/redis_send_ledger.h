@@ -9,11 +9,11 @@
 
 namespace im::store {
 
-// SendLedger on Redis in one round trip per batch (the scripts pipelined): a Lua script sets the
-// dedup key (SET NX GET PX, the same key RedisTtlMap(prefix) uses) and INCRs the conversation's
-// counter (the same key RedisSeqAllocator uses) only when the claim was taken and the counter
-// exists. A missing counter (first use, or lost with Redis's data) is left to `seqs`, which
-// restores it.
+// SendLedger on Redis in one round trip and one script call per batch: a Lua script, for each
+// claim, sets the dedup key (SET NX GET PX, the same key RedisTtlMap(prefix) uses) and INCRs the
+// conversation's counter (the same key RedisSeqAllocator uses) only when the claim was taken and
+// the counter exists. A missing counter (first use, or lost with Redis's data) is left to `seqs`,
+// which restores it.
 class RedisSendLedger final : public SendLedger {
  public:
   // `seqs` must outlive it.

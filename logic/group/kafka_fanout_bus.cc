@@ -122,7 +122,10 @@ absl::Status KafkaFanoutBus::StartConsumer(const std::string& topic, LaneConsume
                      {"session.timeout.ms", std::to_string(options_.session_timeout_ms)},
                      {"heartbeat.interval.ms",
                       std::to_string(std::max<uint32_t>(options_.session_timeout_ms / 10, 100))},
-                     {"fetch.wait.max.ms", "10"}});
+                     // The broker answers a waiting fetch as soon as a record arrives, so this
+                     // bounds only how often an idle consumer asks again (an idle local
+                     // cluster's broker: 85 ms of CPU a second at 10 ms, 40 at 200 ms).
+                     {"fetch.wait.max.ms", "200"}});
       !status.ok()) {
     return status;
   }
