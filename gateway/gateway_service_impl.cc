@@ -6,16 +6,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/frame_codec.h"
+#include "gateway/gateway_push_stream.h"
 
 namespace im::gateway {
 namespace {
 
-// Collects the per-loop results of one Push batch; the last loop to report finishes the call.
+// Collects the per-loop results of one push batch; the last loop to report finishes it.
 class PushCompletion {
  public:
-  PushCompletion(grpc::ServerUnaryReactor* reactor, im::v1::PushBatchReply* reply, int pushes,
-                 int parts)
-      : reactor_(reactor), reply_(reply), remaining_(parts) {
+  PushCompletion(im::v1::PushBatchReply* reply, int pushes, int parts,
+                 GatewayServiceImpl::BatchDone done)
+      : reply_(reply), done_(std::move(done)), remaining_(parts) {
     for (int i = 0; i < pushes; ++i) reply_->add_replies();
   }
 
@@ -29,14 +30,14 @@ class PushCompletion {
   // One part (a loop's task, or the unknown ids) has added all it had.
   void PartDone() {
     if (remaining_.fetch_sub(1) == 1) {
-      reactor_->Finish(grpc::Status::OK);
+      std::move(done_)(grpc::Status::OK);
       delete this;
     }
   }
 
  private:
-  grpc::ServerUnaryReactor* reactor_;
   im::v1::PushBatchReply* reply_;
+  GatewayServiceImpl::BatchDone done_;
   std::mutex mutex_;
   std::atomic<int> remaining_;
 };
@@ -69,18 +70,29 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Push(grpc::CallbackServerContext* 
                                                    const im::v1::PushBatchRequest* request,
                                                    im::v1::PushBatchReply* reply) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  for (const im::v1::PushRequest& push : request->pushes()) {
+  DeliverBatch(*request, reply, [reactor](grpc::Status status) { reactor->Finish(status); });
+  return reactor;
+}
+
+grpc::ServerBidiReactor<im::v1::PushBatchRequest, im::v1::PushBatchReply>*
+GatewayServiceImpl::PushStream(grpc::CallbackServerContext* /*context*/) {
+  return new GatewayPushStream(this);
+}
+
+void GatewayServiceImpl::DeliverBatch(const im::v1::PushBatchRequest& request,
+                                      im::v1::PushBatchReply* reply, BatchDone done) {
+  for (const im::v1::PushRequest& push : request.pushes()) {
     if (push.frame().empty() || push.frame().size() > options_.max_push_frame_bytes) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                   absl::StrCat("push frame of ", push.frame().size(),
-                                                " bytes; limit ", options_.max_push_frame_bytes)));
-      return reactor;
+      return std::move(done)(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       absl::StrCat("push frame of ", push.frame().size(), " bytes; limit ",
+                                    options_.max_push_frame_bytes)));
     }
   }
   std::vector<LoopShare> shares(workers_.size());
   std::vector<std::pair<int, std::vector<common::ConnId>>> unknown;
-  for (int index = 0; index < request->pushes_size(); ++index) {
-    const im::v1::PushRequest& push = request->pushes(index);
+  for (int index = 0; index < request.pushes_size(); ++index) {
+    const im::v1::PushRequest& push = request.pushes(index);
     // Serialized once, shared read-only by every connection's write queue.
     auto encoded = std::make_shared<const std::string>(common::EncodeSerializedFrame(push.frame()));
     std::vector<common::ConnId> unknown_here;
@@ -100,7 +112,7 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Push(grpc::CallbackServerContext* 
   int loops = 0;
   for (const LoopShare& share : shares) loops += share.parts.empty() ? 0 : 1;
   // The unknown ids form one more part, reported last.
-  auto* completion = new PushCompletion(reactor, reply, request->pushes_size(), loops + 1);
+  auto* completion = new PushCompletion(reply, request.pushes_size(), loops + 1, std::move(done));
 
   for (size_t i = 0; i < shares.size(); ++i) {
     if (shares[i].parts.empty()) continue;
@@ -133,7 +145,6 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Push(grpc::CallbackServerContext* 
     completion->Add(index, 0, ids);
   }
   completion->PartDone();
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* GatewayServiceImpl::Kick(grpc::CallbackServerContext* context,

@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/gateway_options.h"
 #include "gateway/worker_loop.h"
@@ -23,6 +24,16 @@ class GatewayServiceImpl final : public im::v1::GatewayService::CallbackService 
   GatewayServiceImpl(const GatewayOptions& options, GatewayMetrics* metrics,
                      std::vector<WorkerLoop*> workers, DrainStarter start_drain);
 
+  // What became of one push batch, once every loop has reported (OK), or why it was refused.
+  using BatchDone = absl::AnyInvocable<void(grpc::Status) &&>;
+
+  // Hands each push of `request` to the loops owning its connections and fills `reply` (which
+  // must live until `done`); `done` runs once, on a loop thread or here.
+  void DeliverBatch(const im::v1::PushBatchRequest& request, im::v1::PushBatchReply* reply,
+                    BatchDone done);
+
+  grpc::ServerBidiReactor<im::v1::PushBatchRequest, im::v1::PushBatchReply>* PushStream(
+      grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
                                  const im::v1::PushBatchRequest* request,
                                  im::v1::PushBatchReply* reply) override;

@@ -40,7 +40,9 @@ struct LogicOptions {
   uint32_t gateway_ttl_sec = 30;
   uint32_t dedup_ttl_sec = 24 * 3600;
   uint32_t push_timeout_ms = 2'000;
-  uint32_t push_calls_per_gateway = 4;  // Push calls in flight to one gateway; 1 keeps strict order
+  // Push batches unanswered by one gateway (its PushStream keeps their order; on the unary Push
+  // of an older gateway only 1 does).
+  uint32_t push_calls_per_gateway = 4;
   uint32_t shutdown_grace_ms = 10'000;  // after SIGTERM, how long calls in flight may take
   // Redis, MySQL and Kafka are checked this often for /readyz (each on its own thread).
   uint32_t health_check_ms = 2'000;

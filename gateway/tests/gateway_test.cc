@@ -564,6 +564,63 @@ TEST_F(GatewayTest, PushOfEmptyOrOversizedFrameIsInvalid) {
   EXPECT_EQ(PushOne(&context, request, &reply).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// The long-lived form logic uses: batches on one stream, each answered with its id, in order,
+// and their pushes reach each connection in batch order.
+TEST_F(GatewayTest, APushStreamAnswersEachBatchByIdAndKeepsTheirOrder) {
+  StartGateway();
+  auto client = LoggedIn("streamed");
+  ASSERT_NE(client, nullptr);
+  auto stub = GatewayStub();
+  grpc::ClientContext context;
+  auto stream = stub->PushStream(&context);
+  constexpr int kBatches = 20;
+  const uint64_t bogus = common::MakeConnId(1, 999'999);
+  for (int b = 0; b < kBatches; ++b) {
+    im::v1::PushBatchRequest batch;
+    batch.set_id(100 + b);
+    for (int p = 0; p < 3; ++p) {
+      Frame push;
+      push.mutable_message_push()->add_messages()->set_seq(b * 3 + p + 1);
+      im::v1::PushRequest* request = batch.add_pushes();
+      request->add_conn_ids(ConnIdOfLogin(0));
+      if (p == 0) request->add_conn_ids(bogus);
+      request->set_frame(push.SerializeAsString());
+    }
+    ASSERT_TRUE(stream->Write(batch));
+  }
+  for (int b = 0; b < kBatches; ++b) {
+    im::v1::PushBatchReply reply;
+    ASSERT_TRUE(stream->Read(&reply)) << b;
+    EXPECT_EQ(reply.id(), static_cast<uint64_t>(100 + b));
+    ASSERT_EQ(reply.replies_size(), 3);
+    EXPECT_EQ(reply.replies(0).delivered(), 1u);
+    ASSERT_EQ(reply.replies(0).unknown_conn_ids_size(), 1);
+    EXPECT_EQ(reply.replies(0).unknown_conn_ids(0), bogus);
+  }
+  for (uint64_t seq = 1; seq <= kBatches * 3; ++seq) {
+    std::optional<Frame> got = client->Receive(kWait);
+    ASSERT_TRUE(got && got->has_message_push()) << seq;
+    EXPECT_EQ(got->message_push().messages(0).seq(), seq);
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(GatewayTest, APushStreamWithABadFrameEndsInvalid) {
+  StartGateway();
+  auto stub = GatewayStub();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  auto stream = stub->PushStream(&context);
+  im::v1::PushBatchRequest batch;
+  batch.set_id(1);
+  batch.add_pushes()->add_conn_ids(1);  // an empty frame
+  ASSERT_TRUE(stream->Write(batch));
+  im::v1::PushBatchReply reply;
+  EXPECT_FALSE(stream->Read(&reply));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(GatewayTest, KickSendsKickAndCloses) {
   StartGateway();
   auto client = LoggedIn("olga");

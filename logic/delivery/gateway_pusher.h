@@ -30,17 +30,21 @@ struct PushTarget {
 
 // Logic's side of GatewayService: the directory of live gateways (im:gw:<id> -> push address,
 // kept in `directory` with a TTL the gateways renew) and one gRPC channel per gateway.
-// Pushes to one gateway travel in batches, a few Push calls in flight per gateway: what is pushed
-// while they are all in flight waits and leaves in the next call, so a burst costs a few calls,
-// not one per message.
+// Pushes to one gateway travel in batches on one long-lived GatewayService.PushStream, a few
+// batches unanswered at a time: what is pushed while a batch is being written, or while the limit
+// is reached, waits and leaves in the next batch, so a burst costs a few stream messages, not a
+// call per message. The stream keeps the batches' order, so a connection gets its pushes in the
+// order they were made. A gateway without PushStream (an older one, UNIMPLEMENTED) gets one Push
+// call per batch instead; a stream that breaks fails its unanswered batches (their recipients
+// catch up by Sync) and the next batch opens a new one.
 // Push and Kick are asynchronous: they return once the pushes are queued; replies arrive on gRPC
 // threads, and follow-up store work (dropping sessions a gateway disowned) goes to `executor`.
 // Methods may block on the directory, so they are called on executor threads.
 class GatewayPusher {
  public:
-  // `calls_per_gateway`: Push calls in flight to one gateway at most. With 1 a gateway gets the
-  // pushes in exactly the order they were made; more lets a big fan-out's batches overlap (the
-  // gateway decodes one while its loops write another) at the price of that order between calls.
+  // `calls_per_gateway`: batches unanswered by one gateway at most, so that a big fan-out's
+  // batches overlap (the gateway decodes one while its loops write another). On the stream their
+  // order holds whatever the limit; on Push calls (older gateways) only 1 keeps it.
   GatewayPusher(store::TtlMap* directory, store::SessionRegistry* sessions,
                 common::BoundedExecutor* executor, std::chrono::milliseconds rpc_timeout,
                 std::chrono::milliseconds gateway_ttl, LogicMetrics* metrics,
@@ -64,11 +68,14 @@ class GatewayPusher {
   bool WaitIdle(std::chrono::milliseconds timeout);
 
  private:
+  struct Batch;
   struct PushCall;
   struct Completion;
   struct KickCall;
   struct QueuedPush;
   struct GatewayLane;
+  struct Starts;
+  class PushStream;
 
   static constexpr size_t kMaxQueuedPushes = 50'000;  // per gateway
   // Per Push call, about: big enough to carry a burst of small pushes, small enough that the
@@ -76,13 +83,23 @@ class GatewayPusher {
   static constexpr size_t kMaxBatchBytes = 256 * 1024;
 
   GatewayLane& LaneOf(const std::string& gateway_id);
-  // Starts a call with what `lane` has queued; with lane->mutex held, which it leaves held.
-  void StartBatchLocked(const std::string& gateway_id, GatewayLane& lane);
+  // With lane.mutex held: sends what `lane` has queued, when fewer than calls_per_gateway_
+  // batches are unanswered: on the lane's stream (opened if none), or as a Push call to a
+  // gateway without PushStream.
+  // Returns the gRPC operations to start once the mutex is released.
+  Starts SendQueuedLocked(GatewayLane& lane);
+  // With lane.mutex held: takes the next batch off the queue (counted in flight).
+  Batch TakeBatchLocked(GatewayLane& lane);
+  // Sends `call`'s batch as one Push call (to a gateway without PushStream).
+  void StartPushCall(PushCall* call);
+  // A batch answered (or failed with `status`): drops the sessions the gateway disowned and
+  // releases the pushes' completions. Without any lane's mutex.
+  void Settle(const std::string& gateway_id, Batch batch, const grpc::Status& status,
+              const im::v1::PushBatchReply& reply);
 
   // Stubs of the live gateways among `gateway_ids` (absent ones have no live registration).
   std::map<std::string, im::v1::GatewayService::Stub*> Resolve(
       const std::vector<std::string>& gateway_ids);
-  void OnPushDone(PushCall* call, const grpc::Status& status);
 
   store::TtlMap* directory_;
   store::SessionRegistry* sessions_;
@@ -110,7 +127,8 @@ class GatewayPusher {
   std::mutex lanes_mutex_;
   std::map<std::string, std::unique_ptr<GatewayLane>> lanes_;  // by gateway id, kept for life
 
-  common::InFlightCalls calls_;
+  common::InFlightCalls calls_;    // batches sent and not yet answered, and kicks
+  common::InFlightCalls streams_;  // open PushStreams
 };
 
 }  // namespace im::logic
