@@ -87,6 +87,10 @@ absl::Status Gateway::Init() {
   // flight (logic keeps a batch near 4 MiB; a single push may be up to max_push_frame_bytes).
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::max<uint64_t>(64 * 1024 * 1024, 2 * options_.max_push_frame_bytes)));
+  // Pushes arrive on one PushStream per logic node: a window of a few batches lets logic write a
+  // fan-out's 256 KiB batches back to back instead of waiting for window updates (groups of 1,000
+  // at 1,000 msgs/s: last-member p50 194 ms with the default window, 61-62 ms with this).
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 4 * 1024 * 1024);
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port_ == 0) {
     return absl::UnavailableError(
