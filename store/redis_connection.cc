@@ -1,10 +1,9 @@
 #include "store/redis_connection.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 
 #include "fmt/format.h"
+#include "store/redis_replies.h"
 
 namespace im::store {
 
@@ -20,23 +19,10 @@ RedisConnection::~RedisConnection() {
   }
 }
 
-namespace {
-
-std::string Sha1Hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha1(), nullptr);
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
-}
-
-}  // namespace
-
 std::string RedisConnection::LoadScript(std::string_view text) {
   std::lock_guard<std::mutex> lock(scripts_mutex_);
   scripts_.emplace_back(text);
-  return Sha1Hex(text);
+  return ScriptSha1(text);
 }
 
 std::unique_lock<std::mutex> RedisConnection::Take(Slot** slot) {
@@ -117,17 +103,10 @@ absl::StatusOr<std::vector<RedisConnection::Reply>> RedisConnection::Pipeline(
     if (redisGetReply(context, &raw) != REDIS_OK || raw == nullptr) return Fail(*slot, "receive");
     Reply reply(static_cast<redisReply*>(raw));
     if (reply->type == REDIS_REPLY_ERROR && first_error.ok()) {
-      // A Redis that is loading its data or is a replica being promoted answers every command
-      // with one of these: it will serve again soon, so the caller may retry.
       const std::string_view text = TextOf(reply.get());
-      // NOSCRIPT: the server lost its scripts (SCRIPT FLUSH, a restart behind a proxy); they
-      // are loaded again before this connection's next call.
-      if (text.starts_with("NOSCRIPT")) slot->scripts_loaded = 0;
-      const bool transient = text.starts_with("LOADING") || text.starts_with("BUSY") ||
-                             text.starts_with("MASTERDOWN") || text.starts_with("TRYAGAIN") ||
-                             text.starts_with("NOSCRIPT");
-      const std::string message = fmt::format("redis error: {}", text);
-      first_error = transient ? absl::UnavailableError(message) : absl::InternalError(message);
+      // The scripts are loaded again before this connection's next call.
+      if (IsNoScript(text)) slot->scripts_loaded = 0;
+      first_error = StatusOfErrorReply(text);
     }
     replies.push_back(std::move(reply));
   }

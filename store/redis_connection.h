@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "store/redis_options.h"
+#include "store/redis_replies.h"
 
 namespace im::store {
 
@@ -44,9 +45,7 @@ class RedisConnection {
   // (after all replies were read, so the connection stays in step).
   absl::StatusOr<std::vector<Reply>> Pipeline(const std::vector<Args>& commands);
 
-  static std::string_view TextOf(const redisReply* reply) {
-    return std::string_view(reply->str, reply->len);
-  }
+  static std::string_view TextOf(const redisReply* reply) { return TextOfReply(reply); }
 
  private:
   struct Slot {

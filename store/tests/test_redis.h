@@ -48,6 +48,9 @@ class RedisAdmin {
     return (*reply)->integer;
   }
 
+  // Runs a command for its effect (CLIENT PAUSE, SCRIPT FLUSH, ...).
+  absl::Status Run(const RedisConnection::Args& args) { return redis_.Command(args).status(); }
+
   // The server's own counters, to count what a backend cost. INFO's own read is counted too.
   int64_t ReadsProcessed() { return InfoField("stats", "total_reads_processed:"); }
   int64_t CommandCalls(const std::string& command) {

@@ -1,0 +1,211 @@
+#include "store/redis_async_client.h"
+
+#include <hiredis/adapters/libuv.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "common/logging.h"
+#include "fmt/format.h"
+#include "store/redis_replies.h"
+
+namespace im::store {
+
+namespace {
+constexpr std::chrono::milliseconds kFirstBackoff{50};
+constexpr std::chrono::milliseconds kMaxBackoff{2000};
+}  // namespace
+
+// What travels with a command through hiredis, as its privdata.
+struct RedisAsyncClient::Pending {
+  RedisAsyncClient* client;
+  Done done;
+};
+
+RedisAsyncClient::RedisAsyncClient(uv_loop_t* loop, RedisOptions options)
+    : loop_(loop), options_(std::move(options)), backoff_(kFirstBackoff) {
+  for (uv_timer_t* timer : {&reconnect_timer_, &timeout_timer_}) {
+    uv_timer_init(loop_, timer);
+    timer->data = this;
+    ++open_handles_;
+  }
+}
+
+RedisAsyncClient::~RedisAsyncClient() {
+  if (context_ != nullptr) {
+    redisAsyncContext* context = context_;
+    state_ = State::kClosed;
+    redisAsyncFree(context);  // pending commands fail here
+    context_ = nullptr;
+  }
+}
+
+void RedisAsyncClient::Start() {
+  Connect();
+  const auto period =
+      std::max<std::chrono::milliseconds>(options_.timeout / 4, std::chrono::milliseconds(10));
+  uv_timer_start(
+      &timeout_timer_,
+      [](uv_timer_t* timer) { static_cast<RedisAsyncClient*>(timer->data)->CheckTimeouts(); },
+      static_cast<uint64_t>(period.count()), static_cast<uint64_t>(period.count()));
+}
+
+std::string RedisAsyncClient::LoadScript(std::string_view text) {
+  scripts_.emplace_back(text);
+  if (state_ == State::kConnecting || state_ == State::kConnected) {
+    Issue({"SCRIPT", "LOAD", scripts_.back()}, [](absl::StatusOr<const redisReply*>) {});
+  }
+  return ScriptSha1(text);
+}
+
+void RedisAsyncClient::Connect() {
+  context_ = redisAsyncConnect(options_.host.c_str(), options_.port);
+  if (context_ == nullptr || context_->err != 0) {
+    last_error_ = context_ != nullptr ? context_->errstr : "cannot allocate a connection";
+    if (context_ != nullptr) redisAsyncFree(context_);
+    context_ = nullptr;
+    state_ = State::kWaitingToReconnect;
+    return ScheduleReconnect();
+  }
+  context_->data = this;
+  redisLibuvAttach(context_, loop_);
+  redisAsyncSetConnectCallback(context_, &RedisAsyncClient::OnConnected);
+  redisAsyncSetDisconnectCallback(context_, &RedisAsyncClient::OnDisconnected);
+  state_ = State::kConnecting;
+  LoadScriptsOnConnection();  // written first, once connected
+}
+
+void RedisAsyncClient::LoadScriptsOnConnection() {
+  for (const std::string& script : scripts_) {
+    Issue({"SCRIPT", "LOAD", script}, [](absl::StatusOr<const redisReply*> reply) {
+      if (!reply.ok()) {
+        IM_LOG_RATE_LIMITED(spdlog::level::warn, "redis: script not loaded: {}",
+                            reply.status().ToString());
+      }
+    });
+  }
+}
+
+void RedisAsyncClient::Command(const Args& args, Done done) {
+  if (state_ != State::kConnecting && state_ != State::kConnected) {
+    return std::move(done)(absl::UnavailableError(
+        fmt::format("redis {}:{}: not connected: {}", options_.host, options_.port, last_error_)));
+  }
+  Issue(args, std::move(done));
+}
+
+void RedisAsyncClient::Issue(const Args& args, Done done) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  argv.reserve(args.size());
+  lengths.reserve(args.size());
+  for (const std::string& arg : args) {
+    argv.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  auto pending = std::make_unique<Pending>(Pending{this, std::move(done)});
+  if (redisAsyncCommandArgv(context_, &RedisAsyncClient::OnReplyThunk, pending.get(),
+                            static_cast<int>(argv.size()), argv.data(),
+                            lengths.data()) != REDIS_OK) {
+    return std::move(pending->done)(absl::UnavailableError(fmt::format(
+        "redis {}:{}: connection closing: {}", options_.host, options_.port, context_->errstr)));
+  }
+  pending.release();  // hiredis hands it back to OnReplyThunk exactly once
+  pending_since_.push_back(std::chrono::steady_clock::now());
+}
+
+void RedisAsyncClient::OnReplyThunk(redisAsyncContext* /*context*/, void* reply, void* privdata) {
+  std::unique_ptr<Pending> pending(static_cast<Pending*>(privdata));
+  pending->client->OnReply(static_cast<redisReply*>(reply), std::move(pending->done));
+}
+
+void RedisAsyncClient::OnReply(redisReply* reply, Done done) {
+  if (!pending_since_.empty()) pending_since_.pop_front();
+  if (reply == nullptr) {
+    return std::move(done)(absl::UnavailableError(fmt::format(
+        "redis {}:{}: connection lost: {}", options_.host, options_.port, last_error_)));
+  }
+  backoff_ = kFirstBackoff;
+  if (reply->type == REDIS_REPLY_ERROR) {
+    const std::string_view text = TextOfReply(reply);
+    if (IsNoScript(text) && state_ == State::kConnected) LoadScriptsOnConnection();
+    return std::move(done)(StatusOfErrorReply(text));
+  }
+  std::move(done)(reply);
+}
+
+void RedisAsyncClient::OnConnected(const redisAsyncContext* context, int status) {
+  auto* client = static_cast<RedisAsyncClient*>(context->data);
+  if (status == REDIS_OK) {
+    client->state_ = State::kConnected;
+    return;
+  }
+  // hiredis frees the context after this (and fails what was queued on it).
+  client->last_error_ = context->errstr;
+  client->context_ = nullptr;
+  if (client->state_ == State::kClosed) return;
+  client->state_ = State::kWaitingToReconnect;
+  client->ScheduleReconnect();
+}
+
+void RedisAsyncClient::OnDisconnected(const redisAsyncContext* context, int status) {
+  auto* client = static_cast<RedisAsyncClient*>(context->data);
+  if (status != REDIS_OK) client->last_error_ = context->errstr;
+  client->context_ = nullptr;  // hiredis frees it after this
+  if (client->state_ == State::kClosed) return;
+  client->state_ = State::kWaitingToReconnect;
+  client->ScheduleReconnect();
+}
+
+void RedisAsyncClient::Drop(std::string_view why) {
+  last_error_ = std::string(why);
+  redisAsyncContext* context = context_;
+  if (context == nullptr) return;
+  redisAsyncFree(context);    // fails what is pending; OnDisconnected if it was connected
+  if (context_ == context) {  // it was still connecting: no disconnect callback
+    context_ = nullptr;
+    state_ = State::kWaitingToReconnect;
+    ScheduleReconnect();
+  }
+}
+
+void RedisAsyncClient::ScheduleReconnect() {
+  IM_LOG_RATE_LIMITED(spdlog::level::warn, "redis {}:{}: {}; connecting again in {} ms",
+                      options_.host, options_.port, last_error_, backoff_.count());
+  uv_timer_start(
+      &reconnect_timer_,
+      [](uv_timer_t* timer) {
+        auto* client = static_cast<RedisAsyncClient*>(timer->data);
+        if (client->state_ == State::kWaitingToReconnect) client->Connect();
+      },
+      static_cast<uint64_t>(backoff_.count()), 0);
+  backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+}
+
+void RedisAsyncClient::CheckTimeouts() {
+  if (pending_since_.empty() ||
+      std::chrono::steady_clock::now() - pending_since_.front() < options_.timeout) {
+    return;
+  }
+  Drop(fmt::format("no reply within {} ms", options_.timeout.count()));
+}
+
+void RedisAsyncClient::Close(absl::AnyInvocable<void() &&> on_closed) {
+  state_ = State::kClosed;
+  last_error_ = "closed";
+  if (context_ != nullptr) {
+    redisAsyncContext* context = context_;
+    redisAsyncFree(context);
+    context_ = nullptr;
+  }
+  on_closed_ = std::move(on_closed);
+  for (uv_timer_t* timer : {&reconnect_timer_, &timeout_timer_}) {
+    uv_timer_stop(timer);
+    uv_close(reinterpret_cast<uv_handle_t*>(timer), [](uv_handle_t* handle) {
+      auto* client = static_cast<RedisAsyncClient*>(handle->data);
+      if (--client->open_handles_ == 0 && client->on_closed_) std::move(client->on_closed_)();
+    });
+  }
+}
+
+}  // namespace im::store

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <hiredis/async.h>
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "store/redis_options.h"
+
+namespace im::store {
+
+// One pipelined, asynchronous connection to Redis on a libuv loop (hiredis async with its libuv
+// adapter), for code that runs on that loop and must not block a thread per round trip.
+// Commands issued in one loop iteration leave in one write and their replies come back in order.
+// Every method, and every callback, runs on the loop's thread.
+// Failures: an error reply fails its command only (StatusOfErrorReply); a broken connection, or
+// a command unanswered for `options.timeout`, fails every pending command UNAVAILABLE and the
+// client connects again (backoff from 50 ms to 2 s); while it is not connected, commands fail at
+// once. Scripts registered with LoadScript are loaded on every connection before any command;
+// a NOSCRIPT reply fails that command UNAVAILABLE and loads them again.
+class RedisAsyncClient {
+ public:
+  using Args = std::vector<std::string>;
+  // The reply, valid only during the call (hiredis frees it after), or why there is none.
+  using Done = absl::AnyInvocable<void(absl::StatusOr<const redisReply*>) &&>;
+
+  RedisAsyncClient(uv_loop_t* loop, RedisOptions options);
+  // Fails what is pending (UNAVAILABLE); the loop must still run for the handles to close (Close).
+  ~RedisAsyncClient();
+  RedisAsyncClient(const RedisAsyncClient&) = delete;
+  RedisAsyncClient& operator=(const RedisAsyncClient&) = delete;
+
+  // Starts connecting. Commands issued before the connection is made wait for it.
+  void Start();
+  // Registers a script; returns its SHA1 for EVALSHA.
+  std::string LoadScript(std::string_view text);
+  void Command(const Args& args, Done done);
+  // Fails what is pending, closes the connection and the timers; `on_closed` runs on the loop
+  // once every handle is closed (the loop may then be closed).
+  void Close(absl::AnyInvocable<void() &&> on_closed);
+
+  bool connected() const { return state_ == State::kConnected; }
+  size_t pending() const { return pending_since_.size(); }
+
+ private:
+  enum class State { kIdle, kConnecting, kConnected, kWaitingToReconnect, kClosed };
+  struct Pending;
+
+  void Connect();
+  void LoadScriptsOnConnection();
+  void Issue(const Args& args, Done done);
+  void OnReply(redisReply* reply, Done done);
+  // Drops the connection (failing what is pending) and schedules the next attempt.
+  void Drop(std::string_view why);
+  void ScheduleReconnect();
+  void CheckTimeouts();
+
+  static void OnConnected(const redisAsyncContext* context, int status);
+  static void OnDisconnected(const redisAsyncContext* context, int status);
+  static void OnReplyThunk(redisAsyncContext* context, void* reply, void* privdata);
+
+  uv_loop_t* loop_;
+  const RedisOptions options_;
+  redisAsyncContext* context_ = nullptr;
+  State state_ = State::kIdle;
+  std::vector<std::string> scripts_;
+  std::deque<std::chrono::steady_clock::time_point> pending_since_;  // per command, in order
+  std::string last_error_;
+  std::chrono::milliseconds backoff_{50};
+  uv_timer_t reconnect_timer_;
+  uv_timer_t timeout_timer_;
+  int open_handles_ = 0;
+  absl::AnyInvocable<void() &&> on_closed_;
+};
+
+}  // namespace im::store

@@ -1,0 +1,185 @@
+// RedisAsyncClient against the test Redis (IM_TEST_REDIS), on a libuv loop run by the test:
+// commands of one iteration in one write, replies in order, errors per command, a lost
+// connection and a stalled server failing what is pending and then recovering, scripts reloaded
+// after the server lost them.
+#include "store/redis_async_client.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/tests/test_redis.h"
+
+namespace im::store {
+namespace {
+
+using std::chrono::milliseconds;
+
+class RedisAsyncClientTest : public ::testing::Test {
+ protected:
+  RedisAsyncClientTest() {
+    uv_loop_init(&loop_);
+    RedisOptions options = testing::TestRedisOptions();
+    options.timeout = milliseconds(300);
+    client_ = std::make_unique<RedisAsyncClient>(&loop_, options);
+    client_->Start();
+  }
+  ~RedisAsyncClientTest() override {
+    bool closed = false;
+    client_->Close([&] { closed = true; });
+    while (!closed) uv_run(&loop_, UV_RUN_ONCE);
+    client_.reset();
+    uv_run(&loop_, UV_RUN_NOWAIT);  // the adapter's handle closes
+    EXPECT_EQ(uv_loop_close(&loop_), 0) << "a handle was left open";
+  }
+
+  // Runs the loop until `done()` or 5 s passed; returns done().
+  bool RunUntil(const std::function<bool()>& done) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    uv_timer_t tick;  // wakes the loop so that the deadline is checked
+    uv_timer_init(&loop_, &tick);
+    uv_timer_start(
+        &tick, [](uv_timer_t*) {}, 10, 10);
+    while (!done() && std::chrono::steady_clock::now() < give_up) uv_run(&loop_, UV_RUN_ONCE);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    return done();
+  }
+
+  // Issues `args` and runs the loop until it is answered: the reply as text or integer, or the
+  // status.
+  struct Answer {
+    absl::Status status;
+    std::string text;
+    long long integer = 0;
+  };
+  Answer Call(const RedisAsyncClient::Args& args) {
+    std::optional<Answer> answer;
+    client_->Command(
+        args, [&](absl::StatusOr<const redisReply*> reply) { answer.emplace(AnswerOf(reply)); });
+    EXPECT_TRUE(RunUntil([&] { return answer.has_value(); })) << "never answered";
+    if (!answer) {
+      answer.emplace();
+      answer->status = absl::DeadlineExceededError("never answered");
+    }
+    return *answer;
+  }
+  static Answer AnswerOf(const absl::StatusOr<const redisReply*>& reply) {
+    Answer answer;
+    if (!reply.ok()) {
+      answer.status = reply.status();
+    } else if ((*reply)->type == REDIS_REPLY_INTEGER) {
+      answer.integer = (*reply)->integer;
+    } else if ((*reply)->str != nullptr) {
+      answer.text = std::string(TextOfReply(*reply));
+    }
+    return answer;
+  }
+
+  const std::string prefix_ = testing::UniquePrefix();
+  uv_loop_t loop_;
+  std::unique_ptr<RedisAsyncClient> client_;
+  testing::RedisAdmin admin_;
+};
+
+TEST_F(RedisAsyncClientTest, CommandsOfOneIterationLeaveInOneWriteAndAnswerInOrder) {
+  ASSERT_TRUE(Call({"PING"}).status.ok());  // connected
+  constexpr int kCommands = 50;
+  std::vector<long long> replies;
+  const int64_t reads_before = admin_.ReadsProcessed();
+  for (int i = 0; i < kCommands; ++i) {
+    client_->Command({"INCR", prefix_ + "counter"}, [&](absl::StatusOr<const redisReply*> reply) {
+      replies.push_back(reply.ok() ? (*reply)->integer : -1);
+    });
+  }
+  ASSERT_TRUE(RunUntil([&] { return replies.size() == kCommands; }));
+  EXPECT_EQ(admin_.ReadsProcessed() - reads_before, 2)
+      << "the 50 commands in one read, and the INFO that counted them";
+  for (int i = 0; i < kCommands; ++i) EXPECT_EQ(replies[i], i + 1);
+  EXPECT_EQ(client_->pending(), 0u);
+}
+
+TEST_F(RedisAsyncClientTest, AnErrorReplyFailsOnlyItsCommand) {
+  ASSERT_TRUE(Call({"SET", prefix_ + "text", "x"}).status.ok());
+  std::vector<Answer> answers;
+  auto record = [&](absl::StatusOr<const redisReply*> reply) {
+    answers.push_back(AnswerOf(reply));
+  };
+  client_->Command({"INCR", prefix_ + "text"}, record);  // WRONGTYPE-like: not an integer
+  client_->Command({"GET", prefix_ + "text"}, record);
+  ASSERT_TRUE(RunUntil([&] { return answers.size() == 2; }));
+  EXPECT_EQ(answers[0].status.code(), absl::StatusCode::kInternal);
+  EXPECT_TRUE(answers[1].status.ok());
+  EXPECT_EQ(answers[1].text, "x");
+}
+
+TEST_F(RedisAsyncClientTest, ALostConnectionFailsWhatIsPendingAndComesBack) {
+  const long long id = Call({"CLIENT", "ID"}).integer;
+  ASSERT_GT(id, 0);
+  std::optional<Answer> blocked;
+  // Pending when the connection is killed: BLPOP on a key nobody pushes to.
+  client_->Command({"BLPOP", prefix_ + "never", "0"},
+                   [&](absl::StatusOr<const redisReply*> reply) { blocked = AnswerOf(reply); });
+  ASSERT_TRUE(RunUntil([&] { return client_->pending() == 1; }));
+  ASSERT_TRUE(admin_.Run({"CLIENT", "KILL", "ID", std::to_string(id)}).ok());
+  ASSERT_TRUE(RunUntil([&] { return blocked.has_value(); }));
+  EXPECT_EQ(blocked->status.code(), absl::StatusCode::kUnavailable) << blocked->status;
+  ASSERT_TRUE(RunUntil([&] { return client_->connected(); })) << "did not connect again";
+  EXPECT_TRUE(Call({"PING"}).status.ok());
+  EXPECT_NE(Call({"CLIENT", "ID"}).integer, id);
+}
+
+TEST_F(RedisAsyncClientTest, AStalledServerTimesOutAndIsUsedAgainOnceItAnswers) {
+  ASSERT_TRUE(Call({"PING"}).status.ok());
+  ASSERT_TRUE(admin_.Run({"CLIENT", "PAUSE", "1000", "WRITE"}).ok());
+  const auto started = std::chrono::steady_clock::now();
+  const Answer stalled = Call({"INCR", prefix_ + "paused"});
+  const auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(stalled.status.code(), absl::StatusCode::kUnavailable) << stalled.status;
+  EXPECT_LT(waited, milliseconds(900)) << "failed only when the pause ended";
+  ASSERT_TRUE(admin_.Run({"CLIENT", "UNPAUSE"}).ok());
+  ASSERT_TRUE(RunUntil([&] { return client_->connected(); }));
+  EXPECT_TRUE(Call({"INCR", prefix_ + "paused"}).status.ok());
+}
+
+TEST_F(RedisAsyncClientTest, ScriptsAreLoadedAgainAfterTheServerLostThem) {
+  const std::string sha = client_->LoadScript("return 'script:' .. ARGV[1]");
+  EXPECT_EQ(Call({"EVALSHA", sha, "0", "one"}).text, "script:one");
+  ASSERT_TRUE(admin_.Run({"SCRIPT", "FLUSH"}).ok());
+  EXPECT_EQ(Call({"EVALSHA", sha, "0", "two"}).status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Call({"EVALSHA", sha, "0", "three"}).text, "script:three");
+}
+
+TEST(RedisAsyncClientUnreachableTest, CommandsFailFastWhileTheServerIsDown) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  RedisOptions options;
+  options.port = 1;  // nothing listens there
+  options.timeout = milliseconds(300);
+  RedisAsyncClient client(&loop, options);
+  client.Start();
+  std::vector<absl::Status> statuses;
+  client.Command({"PING"}, [&](absl::StatusOr<const redisReply*> reply) {
+    statuses.push_back(reply.status());
+  });
+  while (statuses.empty()) uv_run(&loop, UV_RUN_ONCE);
+  EXPECT_EQ(statuses[0].code(), absl::StatusCode::kUnavailable);
+  // Now not connected: the next command is refused at once, without waiting for the loop.
+  client.Command({"PING"}, [&](absl::StatusOr<const redisReply*> reply) {
+    statuses.push_back(reply.status());
+  });
+  ASSERT_EQ(statuses.size(), 2u);
+  EXPECT_EQ(statuses[1].code(), absl::StatusCode::kUnavailable);
+  bool closed = false;
+  client.Close([&] { closed = true; });
+  while (!closed) uv_run(&loop, UV_RUN_ONCE);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+}  // namespace
+}  // namespace im::store
