@@ -38,6 +38,8 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
           Gauge(registry, "im_logic_ingress_streams", "Gateway streams open on this node")),
       ingress_entries(Counter(registry, "im_logic_ingress_entries_total",
                               "Client requests read from gateway streams")),
+      send_loop_batches(Counter(registry, "im_logic_send_loop_batches_total",
+                                "Send batches whose claims were taken on the send loop")),
       write_batch_size(prometheus::BuildHistogram()
                            .Name("im_logic_write_batch_messages")
                            .Help("Messages per MySQL group commit")

@@ -25,8 +25,9 @@ struct LogicMetrics {
   prometheus::Family<prometheus::Histogram>& latency;
   prometheus::Counter& overloaded;  // refused because the executor queue was full
   prometheus::Gauge& executor_depth;
-  prometheus::Gauge& ingress_streams;    // gateway streams open on this node
-  prometheus::Counter& ingress_entries;  // client requests read from gateway streams
+  prometheus::Gauge& ingress_streams;      // gateway streams open on this node
+  prometheus::Counter& ingress_entries;    // client requests read from gateway streams
+  prometheus::Counter& send_loop_batches;  // send batches whose claims were taken on the send loop
   prometheus::Histogram& write_batch_size;
   prometheus::Histogram& write_seconds;
   prometheus::Gauge& write_queue_depth;

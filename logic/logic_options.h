@@ -51,6 +51,10 @@ struct LogicOptions {
   uint32_t shutdown_delay_ms = 0;
 
   uint32_t executor_threads = 16;
+  // Single-chat sends take their claims and seqs on an event loop with an asynchronous Redis
+  // client (no thread blocked per round trip); false: on the executor, as in process.
+  bool send_loop = true;
+  uint32_t send_loop_queue = 10'000;  // stream batches waiting for the send loop
   uint32_t executor_queue = 10'000;
   // Requests one gateway stream may have in logic at once; past it, logic stops reading that
   // stream.

@@ -47,9 +47,15 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
   group_service_ =
       std::make_unique<GroupService>(options_, stores_.groups.get(), stores_.messages.get(),
                                      member_lists_.get(), &msg_ids_, UnixMillis);
+  if (stores_.loop_redis) {
+    send_loop_ =
+        std::make_unique<LogicLoop>("logic-send", stores_.loop_redis->options,
+                                    stores_.loop_redis->make_ledger, options_.send_loop_queue);
+    send_loop_->Start();
+  }
   dispatcher_ = std::make_unique<RequestDispatcher>(session_service_.get(), chat_service_.get(),
                                                     group_service_.get(), executor_.get(), metrics_,
-                                                    UnixMillis);
+                                                    UnixMillis, send_loop_.get());
   IngressStream::Limits stream_limits;
   stream_limits.max_in_flight = options_.stream_max_in_flight;
   service_ = std::make_unique<LogicServiceImpl>(session_service_.get(), dispatcher_.get(),
@@ -96,6 +102,8 @@ void LogicServer::Shutdown(std::chrono::milliseconds grace) {
   // what it read, naming the last entry read so that the gateway resends the rest elsewhere.
   if (service_) service_->DrainStreams();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + grace);
+  // Sends still on the loop reach the writer (or are refused) before it stops.
+  if (send_loop_) send_loop_->Stop();
   writer_->Shutdown();
   executor_->Shutdown();
   // Group messages published by now are pushed (Kafka's consumers finish their batch; records

@@ -14,6 +14,7 @@
 #include "logic/group/group_fanout.h"
 #include "logic/group/group_service.h"
 #include "logic/group/member_lists.h"
+#include "logic/ingress/logic_loop.h"
 #include "logic/ingress/logic_service_impl.h"
 #include "logic/ingress/request_dispatcher.h"
 #include "logic/logic_metrics.h"
@@ -54,6 +55,7 @@ class LogicServer {
   MsgIdGenerator msg_ids_;
   std::unique_ptr<common::BoundedExecutor> executor_;
   std::unique_ptr<MessageWriter> writer_;
+  std::unique_ptr<LogicLoop> send_loop_;  // null in process
   std::unique_ptr<GatewayPusher> pusher_;
   std::unique_ptr<SessionService> session_service_;
   std::unique_ptr<MemberLists> member_lists_;

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "store/redis_async_client.h"
 #include "store/redis_connection.h"
 #include "store/send_ledger.h"
 
@@ -25,14 +26,26 @@ class RedisSendLedger final : public SendLedger {
                                                           int64_t ttl_ms) override;
 
  private:
-  // What the script answered for `claim`; a missing counter is restored here.
-  absl::StatusOr<Outcome> OutcomeOf(const redisReply* reply, const Claim& claim);
-
   std::shared_ptr<RedisConnection> redis_;
   // EVALSHA names of its scripts, loaded on redis_.
   const std::string claim_and_number_sha_;
   const std::string dedup_prefix_;
   SeqAllocator* seqs_;
+};
+
+// The same script on a logic event loop's RedisAsyncClient, without blocking; a missing counter
+// is left to the caller (AsyncSendLedger). `redis` outlives it; used on its loop only.
+class RedisAsyncSendLedger final : public AsyncSendLedger {
+ public:
+  RedisAsyncSendLedger(RedisAsyncClient* redis, std::string dedup_prefix);
+
+  void ClaimAndNumberMany(const std::vector<SendLedger::Claim>& claims, std::string_view pending,
+                          int64_t ttl_ms, Done done) override;
+
+ private:
+  RedisAsyncClient* redis_;
+  const std::string claim_and_number_sha_;
+  const std::string dedup_prefix_;
 };
 
 }  // namespace im::store

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "store/seq_allocator.h"
 #include "store/ttl_map.h"
@@ -41,6 +42,20 @@ class SendLedger {
         ClaimAndNumberMany({Claim{std::string(dedup_key), std::string(conv_id)}}, pending, ttl_ms)
             .front());
   }
+};
+
+// The same step without blocking, for code on an event loop: called on the loop whose Redis
+// client it was made with, and `done` runs there. A claim taken whose conversation counter is
+// missing comes back with neither a seq nor an existing value: the caller numbers it off the
+// loop (SeqAllocator::Next restores the counter from what is persisted).
+class AsyncSendLedger {
+ public:
+  using Outcomes = std::vector<absl::StatusOr<SendLedger::Outcome>>;
+  using Done = absl::AnyInvocable<void(Outcomes) &&>;
+
+  virtual ~AsyncSendLedger() = default;
+  virtual void ClaimAndNumberMany(const std::vector<SendLedger::Claim>& claims,
+                                  std::string_view pending, int64_t ttl_ms, Done done) = 0;
 };
 
 // The two steps one after the other on a TtlMap and a SeqAllocator (two round trips when they

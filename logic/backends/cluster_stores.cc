@@ -67,6 +67,13 @@ LogicStores ClusterStores(const LogicOptions& options, LogicMetrics* metrics) {
   stores.member_lists = std::make_unique<store::RedisMemberListCache>(
       redis, int64_t{options.group_cache_ttl_sec} * 1000);
   stores.fanout = FanoutBusFor(options, metrics);
+  if (options.send_loop) {
+    stores.loop_redis = LogicStores::LoopRedis{
+        options.redis,
+        [](store::RedisAsyncClient* client) -> std::unique_ptr<store::AsyncSendLedger> {
+          return std::make_unique<store::RedisAsyncSendLedger>(client, kDedupPrefix);
+        }};
+  }
   return stores;
 }
 

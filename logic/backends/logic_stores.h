@@ -1,11 +1,15 @@
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 
 #include "logic/group/fanout_bus.h"
 #include "store/group_store.h"
 #include "store/member_list_cache.h"
 #include "store/message_store.h"
+#include "store/redis_async_client.h"
+#include "store/redis_options.h"
 #include "store/send_ledger.h"
 #include "store/seq_allocator.h"
 #include "store/session_registry.h"
@@ -32,6 +36,14 @@ struct LogicStores {
   std::unique_ptr<store::GroupStore> groups;
   std::unique_ptr<store::MemberListCache> member_lists;
   std::unique_ptr<FanoutBus> fanout;
+
+  // For the node's send loop (LogicLoop): where its asynchronous Redis client connects and the
+  // send ledger made on that client. Absent in process: sends take their claims on the executor.
+  struct LoopRedis {
+    store::RedisOptions options;
+    std::function<std::unique_ptr<store::AsyncSendLedger>(store::RedisAsyncClient*)> make_ledger;
+  };
+  std::optional<LoopRedis> loop_redis;
 };
 
 }  // namespace im::logic

@@ -206,50 +206,94 @@ void ChatService::PersistOne(std::optional<MessageWriter::Write> write) {
   deps_.writer->SubmitMany(std::move(writes));
 }
 
-void ChatService::SendBatch(const std::vector<im::v1::SendRequest>& requests,
-                            std::vector<Respond<im::v1::SendResp>>& responds) {
-  std::vector<size_t> prepared;
-  std::vector<SendTarget> targets;
-  std::vector<store::SendLedger::Claim> claims;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    common::ScopedRequestId scope(requests[i].caller().request_id());
-    if (std::optional<SendTarget> target = PrepareSend(requests[i], responds[i])) {
-      claims.push_back(store::SendLedger::Claim{target->dedup_key, target->conv_id});
-      targets.push_back(std::move(*target));
-      prepared.push_back(i);
+ChatService::PreparedBatch ChatService::Prepare(std::vector<im::v1::SendRequest> requests,
+                                                std::vector<Respond<im::v1::SendResp>> responds) {
+  PreparedBatch batch;
+  batch.requests = std::move(requests);
+  batch.responds = std::move(responds);
+  for (size_t i = 0; i < batch.requests.size(); ++i) {
+    common::ScopedRequestId scope(batch.requests[i].caller().request_id());
+    if (std::optional<SendTarget> target = PrepareSend(batch.requests[i], batch.responds[i])) {
+      batch.claims.push_back(store::SendLedger::Claim{target->dedup_key, target->conv_id});
+      batch.targets.push_back(std::move(*target));
+      batch.prepared.push_back(i);
     }
   }
-  if (claims.empty()) return;
+  return batch;
+}
+
+void ChatService::SendBatch(std::vector<im::v1::SendRequest> requests,
+                            std::vector<Respond<im::v1::SendResp>> responds) {
+  auto batch = std::make_shared<PreparedBatch>(Prepare(std::move(requests), std::move(responds)));
+  if (batch->claims.empty()) return;
   // Every claim and seq of the batch in one round trip.
-  std::vector<absl::StatusOr<store::SendLedger::Outcome>> outcomes = [&] {
+  store::AsyncSendLedger::Outcomes outcomes = [&] {
     StoreTimer timer(&deps_.metrics->store_dedup_claim);
-    return deps_.ledger->ClaimAndNumberMany(claims, kPendingSend, PendingTtlMs());
+    return deps_.ledger->ClaimAndNumberMany(batch->claims, kPendingSend, PendingTtlMs());
   }();
+  ContinueBatch(batch, outcomes, /*on_loop=*/false);
+}
+
+void ChatService::SendBatchOnLoop(std::vector<im::v1::SendRequest> requests,
+                                  std::vector<Respond<im::v1::SendResp>> responds,
+                                  store::AsyncSendLedger* ledger) {
+  auto batch = std::make_shared<PreparedBatch>(Prepare(std::move(requests), std::move(responds)));
+  if (batch->claims.empty()) return;
+  deps_.metrics->send_loop_batches.Increment();
+  const auto started = std::chrono::steady_clock::now();
+  ledger->ClaimAndNumberMany(
+      batch->claims, kPendingSend, PendingTtlMs(),
+      [this, batch, started](store::AsyncSendLedger::Outcomes outcomes) {
+        deps_.metrics->store_dedup_claim.Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        ContinueBatch(batch, outcomes, /*on_loop=*/true);
+      });
+}
+
+void ChatService::ContinueBatch(const std::shared_ptr<PreparedBatch>& batch,
+                                store::AsyncSendLedger::Outcomes& outcomes, bool on_loop) {
   std::vector<MessageWriter::Write> writes;
-  std::vector<size_t> repeats;
-  for (size_t k = 0; k < prepared.size(); ++k) {
-    const im::v1::SendRequest& request = requests[prepared[k]];
+  // Sends that need a blocking step: another attempt of the same send is being stored (or came
+  // earlier in this batch, and is now with the writer) and this one waits for its answer; and,
+  // on a loop, a counter to restore from MySQL or a claim Redis could not take.
+  std::vector<std::pair<size_t, std::optional<Claim>>> blocking;
+  for (size_t k = 0; k < batch->prepared.size(); ++k) {
+    const im::v1::SendRequest& request = batch->requests[batch->prepared[k]];
     common::ScopedRequestId scope(request.caller().request_id());
     std::optional<Claim> claim = ClaimOf(outcomes[k]);
-    if (!claim) {
-      repeats.push_back(k);
+    const bool answered_or_numbered =
+        claim && (claim->stored || !claim->refusal.ok() || (claim->owned && claim->seq));
+    if (!claim || (on_loop && !answered_or_numbered)) {
+      blocking.emplace_back(k, std::move(claim));
       continue;
     }
-    if (std::optional<MessageWriter::Write> write = ContinueSend(
-            request, targets[k], std::move(*claim), std::move(responds[prepared[k]]))) {
+    if (std::optional<MessageWriter::Write> write =
+            ContinueSend(request, batch->targets[k], std::move(*claim),
+                         std::move(batch->responds[batch->prepared[k]]))) {
       writes.push_back(std::move(*write));
     }
   }
   // The batch's messages reach the writer together: one transaction stores them all.
   deps_.writer->SubmitMany(std::move(writes));
-  // Another attempt of the same send is being stored (or came earlier in this batch, and is now
-  // with the writer): wait for its answer as a single send does.
-  for (size_t k : repeats) {
-    const im::v1::SendRequest& request = requests[prepared[k]];
-    common::ScopedRequestId scope(request.caller().request_id());
-    PersistOne(ContinueSend(request, targets[k],
-                            ClaimSend(targets[k].dedup_key, targets[k].conv_id),
-                            std::move(responds[prepared[k]])));
+  for (auto& [k, claim] : blocking) {
+    auto finish = [this, batch, k = k, claim = std::move(claim)]() mutable {
+      const im::v1::SendRequest& request = batch->requests[batch->prepared[k]];
+      common::ScopedRequestId scope(request.caller().request_id());
+      const SendTarget& target = batch->targets[k];
+      PersistOne(ContinueSend(
+          request, target, claim ? std::move(*claim) : ClaimSend(target.dedup_key, target.conv_id),
+          std::move(batch->responds[batch->prepared[k]])));
+    };
+    if (!on_loop) {
+      finish();
+    } else if (!deps_.executor->TrySubmit(std::move(finish))) {
+      // Overloaded: refused now; a claim taken expires after PendingTtlMs.
+      im::v1::SendResp resp;
+      resp.set_client_msg_id(batch->requests[batch->prepared[k]].req().client_msg_id());
+      SetStatus(resp.mutable_status(), im::v1::RESOURCE_EXHAUSTED,
+                "logic is overloaded: store executor queue is full");
+      std::move(batch->responds[batch->prepared[k]])(std::move(resp));
+    }
   }
 }
 

@@ -60,9 +60,16 @@ class ChatService {
 
   void Send(const im::v1::SendRequest& request, Respond<im::v1::SendResp> respond);
   // Send for each request (responds[i] answers requests[i]), with every claim and seq of the
-  // batch taken in one round trip.
-  void SendBatch(const std::vector<im::v1::SendRequest>& requests,
-                 std::vector<Respond<im::v1::SendResp>>& responds);
+  // batch taken in one round trip. On the store executor.
+  void SendBatch(std::vector<im::v1::SendRequest> requests,
+                 std::vector<Respond<im::v1::SendResp>> responds);
+  // SendBatch on a LogicLoop, single chats only (a group send's membership check may block):
+  // the claims and seqs through that loop's `ledger`, without blocking; the batch goes on from
+  // the reply, on the loop. What needs a blocking step (a counter to restore, a repeat to wait
+  // for, Redis failing) goes on on the executor.
+  void SendBatchOnLoop(std::vector<im::v1::SendRequest> requests,
+                       std::vector<Respond<im::v1::SendResp>> responds,
+                       store::AsyncSendLedger* ledger);
   void Ack(const im::v1::AckRequest& request, Respond<im::v1::AckReply> respond);
   void Sync(const im::v1::SyncRequest& request, Respond<im::v1::SyncResp> respond);
   void Conversations(const im::v1::ConversationsRequest& request,
@@ -122,6 +129,22 @@ class ChatService {
     std::string conv_id;
     std::string dedup_key;
   };
+  // A batch of sends, validated: targets[k] and claims[k] are those of requests[prepared[k]]
+  // (the others were refused).
+  struct PreparedBatch {
+    std::vector<im::v1::SendRequest> requests;
+    std::vector<Respond<im::v1::SendResp>> responds;
+    std::vector<size_t> prepared;
+    std::vector<SendTarget> targets;
+    std::vector<store::SendLedger::Claim> claims;
+  };
+  PreparedBatch Prepare(std::vector<im::v1::SendRequest> requests,
+                        std::vector<Respond<im::v1::SendResp>> responds);
+  // Goes on with each send of `batch` once the ledger answered (outcomes[k] for claims[k]):
+  // the numbered ones to the writer together, the rest each on its own (on the executor when
+  // `on_loop`, where nothing may block).
+  void ContinueBatch(const std::shared_ptr<PreparedBatch>& batch,
+                     store::AsyncSendLedger::Outcomes& outcomes, bool on_loop);
   // Validates `request`; a refusal is answered through `respond` (then nullopt).
   std::optional<SendTarget> PrepareSend(const im::v1::SendRequest& request,
                                         Respond<im::v1::SendResp>& respond);

@@ -36,6 +36,7 @@ Response Refusal(im::v1::Code code, std::string reason) {
 constexpr char kExpiredOnArrival[] = "the gateway stopped waiting for it";
 constexpr char kExpiredInQueue[] = "waited past its deadline in logic's queue";
 constexpr char kOverloaded[] = "logic is overloaded: store executor queue is full";
+constexpr char kLoopOverloaded[] = "logic is overloaded: send loop queue is full";
 
 }  // namespace
 
@@ -171,51 +172,77 @@ void RequestDispatcher::DispatchAll(std::vector<im::v1::Ingress> entries,
       Dispatch(std::move(entry), respond_to(id));
     }
   }
-  if (sends.size() == 1) {
-    const uint64_t id = sends[0].id();
-    return Dispatch(std::move(sends[0]), respond_to(id));
-  }
   if (!sends.empty()) DispatchSends(std::move(sends), respond_to);
 }
 
+namespace {
+
+// A single chat's send needs no blocking step before its claim (no membership to check).
+bool IsSingleChatSend(const im::v1::SendReq& req) {
+  return req.conv_id().empty() || req.conv_id().starts_with("s:");
+}
+
+}  // namespace
+
+// The sends of one stream batch bound for one place (the executor or the loop).
+struct RequestDispatcher::SendBatch {
+  std::vector<im::v1::SendRequest> requests;
+  std::vector<ChatService::Respond<im::v1::SendResp>> responds;
+  std::vector<int64_t> deadlines_ms;
+};
+
 void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
                                       const std::function<Respond(uint64_t id)>& respond_to) {
-  struct Batch {
-    std::vector<im::v1::SendRequest> requests;
-    std::vector<ChatService::Respond<im::v1::SendResp>> responds;
-    std::vector<int64_t> deadlines_ms;
-  };
-  auto batch = std::make_shared<Batch>();
+  auto on_executor = std::make_shared<SendBatch>();
+  auto on_loop = std::make_shared<SendBatch>();
   for (im::v1::Ingress& entry : sends) {
     metrics_->ingress_entries.Increment();
-    im::v1::SendRequest& request = batch->requests.emplace_back();
+    SendBatch& batch = send_loop_ != nullptr && IsSingleChatSend(entry.request().send_req())
+                           ? *on_loop
+                           : *on_executor;
+    im::v1::SendRequest& request = batch.requests.emplace_back();
     request.mutable_caller()->Swap(entry.mutable_caller());
     request.mutable_req()->Swap(entry.mutable_request()->mutable_send_req());
-    batch->responds.push_back(AnswerAs<im::v1::SendResp>(
+    batch.responds.push_back(AnswerAs<im::v1::SendResp>(
         "Send", entry.request().id(), &im::v1::Frame::mutable_send_resp, respond_to(entry.id())));
-    batch->deadlines_ms.push_back(entry.deadline_ms());
+    batch.deadlines_ms.push_back(entry.deadline_ms());
   }
-  const bool queued = executor_->TrySubmit([this, batch] {
-    // What waited past its deadline in the queue is refused; the rest goes as one batch.
-    std::vector<im::v1::SendRequest> live;
-    std::vector<ChatService::Respond<im::v1::SendResp>> live_responds;
-    for (size_t i = 0; i < batch->requests.size(); ++i) {
-      if (Expired(batch->deadlines_ms[i])) {
-        std::move(batch->responds[i])(
-            Refusal<im::v1::SendResp>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueue));
-        continue;
-      }
-      live.push_back(std::move(batch->requests[i]));
-      live_responds.push_back(std::move(batch->responds[i]));
+  if (!on_executor->requests.empty()) {
+    const bool queued = executor_->TrySubmit([this, on_executor] {
+      RefuseExpired(*on_executor);
+      chat_->SendBatch(std::move(on_executor->requests), std::move(on_executor->responds));
+    });
+    metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
+    if (!queued) RefuseOverloaded(*on_executor, kOverloaded);
+  }
+  if (!on_loop->requests.empty()) {
+    const bool queued = send_loop_->Post([this, on_loop] {
+      RefuseExpired(*on_loop);
+      chat_->SendBatchOnLoop(std::move(on_loop->requests), std::move(on_loop->responds),
+                             send_loop_->ledger());
+    });
+    if (!queued) RefuseOverloaded(*on_loop, kLoopOverloaded);
+  }
+}
+
+void RequestDispatcher::RefuseExpired(SendBatch& batch) {
+  SendBatch live;
+  for (size_t i = 0; i < batch.requests.size(); ++i) {
+    if (Expired(batch.deadlines_ms[i])) {
+      std::move(batch.responds[i])(
+          Refusal<im::v1::SendResp>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueue));
+      continue;
     }
-    chat_->SendBatch(live, live_responds);
-  });
-  metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
-  if (!queued) {
-    metrics_->overloaded.Increment();
-    for (auto& respond : batch->responds) {
-      std::move(respond)(Refusal<im::v1::SendResp>(im::v1::RESOURCE_EXHAUSTED, kOverloaded));
-    }
+    live.requests.push_back(std::move(batch.requests[i]));
+    live.responds.push_back(std::move(batch.responds[i]));
+  }
+  batch = std::move(live);
+}
+
+void RequestDispatcher::RefuseOverloaded(SendBatch& batch, const char* reason) {
+  metrics_->overloaded.Increment();
+  for (auto& respond : batch.responds) {
+    std::move(respond)(Refusal<im::v1::SendResp>(im::v1::RESOURCE_EXHAUSTED, reason));
   }
 }
 

@@ -10,6 +10,7 @@
 #include "im/v1/logic.pb.h"
 #include "logic/conversation/chat_service.h"
 #include "logic/group/group_service.h"
+#include "logic/ingress/logic_loop.h"
 #include "logic/logic_metrics.h"
 #include "logic/session/session_service.h"
 
@@ -26,26 +27,36 @@ class RequestDispatcher {
   // any thread.
   using Respond = absl::AnyInvocable<void(std::optional<im::v1::Frame>) &&>;
 
+  // With a `send_loop`, single-chat sends of a stream batch take their claims on it, without
+  // blocking a thread (ChatService::SendBatchOnLoop); without one (in process), on the executor.
   RequestDispatcher(SessionService* sessions, ChatService* chat, GroupService* groups,
                     common::BoundedExecutor* executor, LogicMetrics* metrics,
-                    common::MillisClock now_ms)
+                    common::MillisClock now_ms, LogicLoop* send_loop = nullptr)
       : sessions_(sessions),
         chat_(chat),
         groups_(groups),
         executor_(executor),
         metrics_(metrics),
-        now_ms_(std::move(now_ms)) {}
+        now_ms_(std::move(now_ms)),
+        send_loop_(send_loop) {}
 
   void Dispatch(im::v1::Ingress entry, Respond respond);
   // Dispatch for every entry of a batch (`respond_to(id)` makes the answer of entry `id`); its
-  // sends go to the executor as one task, so that their claims and seqs cost one round trip.
+  // sends go as one batch (single chats to the send loop, if any; the rest to the executor), so
+  // that their claims and seqs cost one round trip.
   void DispatchAll(std::vector<im::v1::Ingress> entries,
                    const std::function<Respond(uint64_t id)>& respond_to);
 
  private:
-  // The sends of one batch (two or more, none expired on arrival) as one ChatService::SendBatch.
+  struct SendBatch;
+  // The sends of one batch (none expired on arrival): single chats as one
+  // ChatService::SendBatchOnLoop on the send loop (when there is one), the rest as one
+  // ChatService::SendBatch on the executor.
   void DispatchSends(std::vector<im::v1::Ingress> sends,
                      const std::function<Respond(uint64_t id)>& respond_to);
+  // Answers DEADLINE_EXCEEDED what waited past its deadline and keeps the rest in `batch`.
+  void RefuseExpired(SendBatch& batch);
+  void RefuseOverloaded(SendBatch& batch, const char* reason);
   // Turns a handler's response into the client's frame, counting it by method and code.
   template <typename Response>
   absl::AnyInvocable<void(Response) &&> AnswerAs(const char* method, uint64_t frame_id,
@@ -66,6 +77,7 @@ class RequestDispatcher {
   common::BoundedExecutor* executor_;
   LogicMetrics* metrics_;
   common::MillisClock now_ms_;
+  LogicLoop* send_loop_;
 };
 
 }  // namespace im::logic

@@ -125,6 +125,8 @@ TEST_F(BatchCostTest, ABatchOfSendsIsOneLedgerRoundTripAndOneTransactionWhatever
   }
   EXPECT_EQ(large.mysql_questions, small.mysql_questions)
       << "the statements of a batch do not grow with its size";
+  // Single chats take their claims on the send loop (no thread blocked on the round trip).
+  EXPECT_EQ(metrics_.send_loop_batches.Value(), 4);
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
 }

@@ -64,7 +64,7 @@ TEST_F(ChatServiceTest, ABatchOfSendsAnswersEachWithItsOwnOutcomeAndNumbersThemI
   for (auto& answer : answers) {
     responds.push_back([&answer](im::v1::SendResp resp) { answer.set_value(std::move(resp)); });
   }
-  chat_->SendBatch(requests, responds);
+  chat_->SendBatch(requests, std::move(responds));
   std::vector<im::v1::SendResp> resps;
   for (auto& answer : answers) {
     std::future<im::v1::SendResp> future = answer.get_future();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "store/tests/test_loop.h"
 #include "store/tests/test_redis.h"
 
 namespace im::store {
@@ -29,26 +30,10 @@ class RedisAsyncClientTest : public ::testing::Test {
     client_->Start();
   }
   ~RedisAsyncClientTest() override {
-    bool closed = false;
-    client_->Close([&] { closed = true; });
-    while (!closed) uv_run(&loop_, UV_RUN_ONCE);
-    client_.reset();
-    uv_run(&loop_, UV_RUN_NOWAIT);  // the adapter's handle closes
-    EXPECT_EQ(uv_loop_close(&loop_), 0) << "a handle was left open";
+    EXPECT_EQ(testing::CloseThenCloseLoop(&loop_, *client_), 0) << "a handle was left open";
   }
 
-  // Runs the loop until `done()` or 5 s passed; returns done().
-  bool RunUntil(const std::function<bool()>& done) {
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    uv_timer_t tick;  // wakes the loop so that the deadline is checked
-    uv_timer_init(&loop_, &tick);
-    uv_timer_start(
-        &tick, [](uv_timer_t*) {}, 10, 10);
-    while (!done() && std::chrono::steady_clock::now() < give_up) uv_run(&loop_, UV_RUN_ONCE);
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
-    uv_run(&loop_, UV_RUN_NOWAIT);
-    return done();
-  }
+  bool RunUntil(const std::function<bool()>& done) { return testing::RunLoopUntil(&loop_, done); }
 
   // Issues `args` and runs the loop until it is answered: the reply as text or integer, or the
   // status.
@@ -174,11 +159,7 @@ TEST(RedisAsyncClientUnreachableTest, CommandsFailFastWhileTheServerIsDown) {
   });
   ASSERT_EQ(statuses.size(), 2u);
   EXPECT_EQ(statuses[1].code(), absl::StatusCode::kUnavailable);
-  bool closed = false;
-  client.Close([&] { closed = true; });
-  while (!closed) uv_run(&loop, UV_RUN_ONCE);
-  uv_run(&loop, UV_RUN_NOWAIT);
-  EXPECT_EQ(uv_loop_close(&loop), 0);
+  EXPECT_EQ(testing::CloseThenCloseLoop(&loop, client), 0) << "a handle was left open";
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/clock.h"
@@ -12,6 +13,7 @@
 #include "store/redis_send_ledger.h"
 #include "store/redis_seq_allocator.h"
 #include "store/redis_ttl_map.h"
+#include "store/tests/test_loop.h"
 #include "store/tests/test_redis.h"
 #include "store/tests/unique_prefix.h"
 
@@ -191,6 +193,39 @@ TEST(RedisSendLedgerTest, ABatchOfClaimsIsOneRoundTrip) {
   }
   EXPECT_EQ(scripts, 1) << "one script call per batch";
   EXPECT_EQ(reads, 2) << "the batch in one read, and the INFO that counted it";
+}
+
+// The ledger on an event loop: the same outcomes in one script call, without blocking; a taken
+// claim whose counter is missing comes back without a seq (the caller numbers it off the loop).
+TEST(RedisAsyncSendLedgerTest, ABatchIsOneScriptCallAndAMissingCounterIsLeftToTheCaller) {
+  const std::string prefix = testing::UniquePrefix();
+  Floors floors;
+  RedisSeqAllocator seqs(testing::TestRedis(), floors.AsFunction(), kGap);
+  const std::string known = "s:" + prefix + ":known";
+  ASSERT_TRUE(seqs.Next(known).ok());  // the counter exists: 1
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  RedisAsyncClient client(&loop, testing::TestRedisOptions());
+  client.Start();
+  RedisAsyncSendLedger ledger(&client, prefix);
+  std::optional<AsyncSendLedger::Outcomes> outcomes;
+  const std::vector<SendLedger::Claim> claims = {
+      {"a:1", known}, {"a:1", known}, {"a:2", "s:" + prefix + ":fresh"}, {"a:3", known}};
+  testing::RedisAdmin admin;
+  ASSERT_TRUE(testing::RunLoopUntil(&loop, [&] { return client.connected(); }));
+  const int64_t scripts_before = admin.CommandCalls("evalsha");
+  ledger.ClaimAndNumberMany(claims, "pending", kTtlMs,
+                            [&](AsyncSendLedger::Outcomes got) { outcomes = std::move(got); });
+  ASSERT_TRUE(testing::RunLoopUntil(&loop, [&] { return outcomes.has_value(); }));
+  EXPECT_EQ(admin.CommandCalls("evalsha") - scripts_before, 1);
+  ASSERT_EQ(outcomes->size(), 4u);
+  for (const auto& outcome : *outcomes) ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ((*outcomes)[0]->seq, 2u);
+  EXPECT_EQ((*outcomes)[1]->existing, "pending");
+  EXPECT_FALSE((*outcomes)[2]->seq.has_value()) << "taken, and left to the caller to number";
+  EXPECT_FALSE((*outcomes)[2]->existing.has_value());
+  EXPECT_EQ((*outcomes)[3]->seq, 3u);
+  EXPECT_EQ(testing::CloseThenCloseLoop(&loop, client), 0) << "a handle was left open";
 }
 
 }  // namespace
