@@ -83,16 +83,50 @@ std::string RedisSessionRegistry::KeyOf(std::string_view uid) {
   return fmt::format("im:sess:{}", uid);
 }
 
-absl::StatusOr<std::optional<Session>> RedisSessionRegistry::Register(std::string_view uid,
-                                                                      const Session& session) {
-  absl::StatusOr<Reply> reply =
-      redis_->Command({"EVALSHA", register_sha_, "1", KeyOf(uid), session.device,
-                       EncodeSession(session), std::to_string(ttl_ms_)});
-  if (!reply.ok()) return reply.status();
-  if ((*reply)->type != REDIS_REPLY_STRING) return std::optional<Session>();
-  std::optional<Session> replaced = DecodeSession(session.device, TextOf(reply->get()));
+RedisConnection::Args RedisSessionRegistry::RegisterCommand(std::string_view uid,
+                                                            const Session& session) const {
+  return {"EVALSHA",
+          register_sha_,
+          "1",
+          KeyOf(uid),
+          session.device,
+          EncodeSession(session),
+          std::to_string(ttl_ms_)};
+}
+
+std::optional<Session> RedisSessionRegistry::ReplacedOf(const redisReply* reply,
+                                                        const Session& session) {
+  if (reply->type != REDIS_REPLY_STRING) return std::nullopt;
+  std::optional<Session> replaced = DecodeSession(session.device, TextOf(reply));
   if (replaced && replaced->SameConnection(session)) replaced.reset();
   return replaced;
+}
+
+absl::StatusOr<std::optional<Session>> RedisSessionRegistry::Register(std::string_view uid,
+                                                                      const Session& session) {
+  IM_ASSIGN_OR_RETURN(Reply reply, redis_->Command(RegisterCommand(uid, session)));
+  return ReplacedOf(reply.get(), session);
+}
+
+std::vector<absl::StatusOr<std::optional<Session>>> RedisSessionRegistry::RegisterMany(
+    const std::vector<Registration>& registrations) {
+  if (registrations.empty()) return {};
+  std::vector<RedisConnection::Args> commands;
+  commands.reserve(registrations.size());
+  for (const Registration& registration : registrations) {
+    commands.push_back(RegisterCommand(registration.uid, registration.session));
+  }
+  absl::StatusOr<std::vector<Reply>> replies = redis_->Pipeline(commands);
+  if (!replies.ok()) {
+    return std::vector<absl::StatusOr<std::optional<Session>>>(registrations.size(),
+                                                               replies.status());
+  }
+  std::vector<absl::StatusOr<std::optional<Session>>> outcomes;
+  outcomes.reserve(registrations.size());
+  for (size_t i = 0; i < registrations.size(); ++i) {
+    outcomes.push_back(ReplacedOf((*replies)[i].get(), registrations[i].session));
+  }
+  return outcomes;
 }
 
 absl::StatusOr<bool> RedisSessionRegistry::Unregister(std::string_view uid, std::string_view device,

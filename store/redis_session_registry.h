@@ -19,6 +19,8 @@ class RedisSessionRegistry final : public SessionRegistry {
 
   absl::StatusOr<std::optional<Session>> Register(std::string_view uid,
                                                   const Session& session) override;
+  std::vector<absl::StatusOr<std::optional<Session>>> RegisterMany(
+      const std::vector<Registration>& registrations) override;
   absl::StatusOr<bool> Unregister(std::string_view uid, std::string_view device,
                                   std::string_view gateway_id, uint64_t conn_id) override;
   absl::StatusOr<std::vector<Session>> Lookup(std::string_view uid) override;
@@ -32,6 +34,11 @@ class RedisSessionRegistry final : public SessionRegistry {
   static std::string KeyOf(std::string_view uid);
 
  private:
+  RedisConnection::Args RegisterCommand(std::string_view uid, const Session& session) const;
+  // The session the register script's `reply` says it replaced (none when it was this very
+  // connection's).
+  static std::optional<Session> ReplacedOf(const redisReply* reply, const Session& session);
+
   const int64_t ttl_ms_;
   std::shared_ptr<RedisConnection> redis_;
   // EVALSHA names of its scripts, loaded on redis_.

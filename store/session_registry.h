@@ -44,6 +44,23 @@ class SessionRegistry {
   virtual absl::StatusOr<std::optional<Session>> Register(std::string_view uid,
                                                           const Session& session) = 0;
 
+  // One login's registration: `session` for `uid`.
+  struct Registration {
+    std::string uid;
+    Session session;
+  };
+  // Register for each of `registrations`, in one round trip where the backend is remote; each
+  // has its own outcome, in order. This default calls Register for each.
+  virtual std::vector<absl::StatusOr<std::optional<Session>>> RegisterMany(
+      const std::vector<Registration>& registrations) {
+    std::vector<absl::StatusOr<std::optional<Session>>> outcomes;
+    outcomes.reserve(registrations.size());
+    for (const Registration& registration : registrations) {
+      outcomes.push_back(Register(registration.uid, registration.session));
+    }
+    return outcomes;
+  }
+
   // Removes (uid, device) only if it still points at (gateway_id, conn_id): a late disconnect from
   // an old connection never removes a newer login. Returns whether it removed anything.
   virtual absl::StatusOr<bool> Unregister(std::string_view uid, std::string_view device,

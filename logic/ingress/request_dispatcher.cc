@@ -164,15 +164,66 @@ void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
 void RequestDispatcher::DispatchAll(std::vector<im::v1::Ingress> entries,
                                     const std::function<Respond(uint64_t id)>& respond_to) {
   std::vector<im::v1::Ingress> sends;
+  std::vector<im::v1::Ingress> logins;
   for (im::v1::Ingress& entry : entries) {
     if (entry.request().has_send_req() && !Expired(entry.deadline_ms())) {
       sends.push_back(std::move(entry));
+    } else if (entry.request().has_login_req() && !Expired(entry.deadline_ms())) {
+      logins.push_back(std::move(entry));
     } else {
       const uint64_t id = entry.id();
       Dispatch(std::move(entry), respond_to(id));
     }
   }
   if (!sends.empty()) DispatchSends(std::move(sends), respond_to);
+  if (!logins.empty()) DispatchLogins(std::move(logins), respond_to);
+}
+
+// The logins of one stream batch as one SessionService::LoginMany on the executor.
+void RequestDispatcher::DispatchLogins(std::vector<im::v1::Ingress> logins,
+                                       const std::function<Respond(uint64_t id)>& respond_to) {
+  struct Batch {
+    std::vector<im::v1::LoginRequest> requests;
+    std::vector<absl::AnyInvocable<void(im::v1::LoginResp) &&>> responds;
+    std::vector<int64_t> deadlines_ms;
+  };
+  auto batch = std::make_shared<Batch>();
+  for (im::v1::Ingress& entry : logins) {
+    metrics_->ingress_entries.Increment();
+    im::v1::LoginRequest& request = batch->requests.emplace_back();
+    request.set_gateway_id(entry.caller().gateway_id());
+    request.set_conn_id(entry.caller().conn_id());
+    request.set_remote_addr(entry.caller().remote_addr());
+    request.mutable_caller()->Swap(entry.mutable_caller());
+    request.mutable_req()->Swap(entry.mutable_request()->mutable_login_req());
+    batch->responds.push_back(AnswerAs<im::v1::LoginResp>(
+        "Login", entry.request().id(), &im::v1::Frame::mutable_login_resp, respond_to(entry.id())));
+    batch->deadlines_ms.push_back(entry.deadline_ms());
+  }
+  const bool queued = executor_->TrySubmit([this, batch] {
+    std::vector<im::v1::LoginRequest> live;
+    std::vector<size_t> live_at;
+    for (size_t i = 0; i < batch->requests.size(); ++i) {
+      if (Expired(batch->deadlines_ms[i])) {
+        std::move(batch->responds[i])(
+            Refusal<im::v1::LoginResp>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueue));
+        continue;
+      }
+      live.push_back(std::move(batch->requests[i]));
+      live_at.push_back(i);
+    }
+    std::vector<im::v1::LoginReply> replies = sessions_->LoginMany(live);
+    for (size_t k = 0; k < replies.size(); ++k) {
+      std::move(batch->responds[live_at[k]])(std::move(*replies[k].mutable_resp()));
+    }
+  });
+  metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
+  if (!queued) {
+    metrics_->overloaded.Increment();
+    for (auto& respond : batch->responds) {
+      std::move(respond)(Refusal<im::v1::LoginResp>(im::v1::RESOURCE_EXHAUSTED, kOverloaded));
+    }
+  }
 }
 
 namespace {

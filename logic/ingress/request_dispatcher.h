@@ -54,6 +54,9 @@ class RequestDispatcher {
   // ChatService::SendBatch on the executor.
   void DispatchSends(std::vector<im::v1::Ingress> sends,
                      const std::function<Respond(uint64_t id)>& respond_to);
+  // The logins of one batch (none expired on arrival) as one SessionService::LoginMany.
+  void DispatchLogins(std::vector<im::v1::Ingress> logins,
+                      const std::function<Respond(uint64_t id)>& respond_to);
   // Answers DEADLINE_EXCEEDED what waited past its deadline and keeps the rest in `batch`.
   void RefuseExpired(SendBatch& batch);
   void RefuseOverloaded(SendBatch& batch, const char* reason);

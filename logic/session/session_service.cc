@@ -19,52 +19,117 @@ SessionService::SessionService(const LogicOptions& options, store::SessionRegist
       tokens_(options.token_secret) {}
 
 im::v1::LoginReply SessionService::Login(const im::v1::LoginRequest& request) {
-  im::v1::LoginReply reply;
-  im::v1::LoginResp* resp = reply.mutable_resp();
-  const int64_t now = now_ms_();
+  return std::move(LoginMany({request}).front());
+}
+
+std::optional<store::SessionRegistry::Registration> SessionService::Admit(
+    const im::v1::LoginRequest& request, int64_t now, im::v1::LoginReply* reply) {
+  im::v1::LoginResp* resp = reply->mutable_resp();
   resp->set_server_time_ms(now);
   const std::string& device = request.req().device();
   // The device name becomes part of Redis values and logs: same rules as a uid.
   if (!IsValidUid(device)) {
     SetStatus(resp->mutable_status(), im::v1::INVALID_ARGUMENT,
               "device must be 1-64 printable ASCII characters without ':' or '|'");
-    return reply;
+    return std::nullopt;
   }
   common::TokenVerdict verdict = tokens_.Verify(request.req().token(), device, now / 1000);
   if (!verdict.ok()) {
     SetStatus(resp->mutable_status(), verdict.code, verdict.detail);
-    return reply;
+    return std::nullopt;
   }
-  const std::string& uid = verdict.claims.uid;
-  if (!IsValidUid(uid)) {
+  if (!IsValidUid(verdict.claims.uid)) {
     SetStatus(resp->mutable_status(), im::v1::TOKEN_INVALID, "the token's uid is not a valid uid");
-    return reply;
+    return std::nullopt;
   }
-  const store::Session session{device, request.gateway_id(), request.conn_id(), now};
-  absl::StatusOr<std::optional<store::Session>> replaced = sessions_->Register(uid, session);
+  return store::SessionRegistry::Registration{
+      verdict.claims.uid, store::Session{device, request.gateway_id(), request.conn_id(), now}};
+}
+
+std::vector<im::v1::LoginReply> SessionService::LoginMany(
+    const std::vector<im::v1::LoginRequest>& requests) {
+  const int64_t now = now_ms_();
+  std::vector<im::v1::LoginReply> replies(requests.size());
+  std::vector<store::SessionRegistry::Registration> registrations;
+  std::vector<size_t> admitted;  // registrations[k] is that of requests[admitted[k]]
+  std::map<std::string, size_t> logins_of;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (auto registration = Admit(requests[i], now, &replies[i])) {
+      ++logins_of[registration->uid];
+      registrations.push_back(std::move(*registration));
+      admitted.push_back(i);
+    }
+  }
+  // A user with one login in the batch: every registration in one round trip, then every such
+  // user's sessions in one more, for the device cap. A user with several (rare) logs them in one
+  // after the other, so that each cap check sees the logins before it, as if they came apart.
+  std::vector<store::SessionRegistry::Registration> together;
+  std::vector<size_t> together_at;  // index into registrations
+  std::vector<size_t> one_by_one;
+  for (size_t k = 0; k < registrations.size(); ++k) {
+    if (logins_of[registrations[k].uid] == 1) {
+      together.push_back(registrations[k]);
+      together_at.push_back(k);
+    } else {
+      one_by_one.push_back(k);
+    }
+  }
+  if (!together.empty()) {
+    std::vector<absl::StatusOr<std::optional<store::Session>>> replaced =
+        sessions_->RegisterMany(together);
+    std::vector<std::string> uids;
+    for (size_t j = 0; j < together.size(); ++j) {
+      if (replaced[j].ok()) uids.push_back(together[j].uid);
+    }
+    absl::StatusOr<std::vector<std::vector<store::Session>>> sessions = sessions_->LookupMany(uids);
+    for (size_t j = 0, looked_up = 0; j < together.size(); ++j) {
+      absl::StatusOr<std::vector<store::Session>> all =
+          !replaced[j].ok() ? replaced[j].status()
+          : sessions.ok()
+              ? absl::StatusOr<std::vector<store::Session>>(std::move((*sessions)[looked_up++]))
+              : sessions.status();
+      FinishLogin(together[j], std::move(replaced[j]), std::move(all),
+                  &replies[admitted[together_at[j]]]);
+    }
+  }
+  for (size_t k : one_by_one) {
+    absl::StatusOr<std::optional<store::Session>> replaced =
+        sessions_->Register(registrations[k].uid, registrations[k].session);
+    absl::StatusOr<std::vector<store::Session>> all =
+        replaced.ok() ? sessions_->Lookup(registrations[k].uid) : replaced.status();
+    FinishLogin(registrations[k], std::move(replaced), std::move(all), &replies[admitted[k]]);
+  }
+  return replies;
+}
+
+void SessionService::FinishLogin(const store::SessionRegistry::Registration& registration,
+                                 absl::StatusOr<std::optional<store::Session>> replaced,
+                                 absl::StatusOr<std::vector<store::Session>> all,
+                                 im::v1::LoginReply* reply) {
+  const auto& [uid, session] = registration;
+  im::v1::LoginResp* resp = reply->mutable_resp();
   if (!replaced.ok()) {
     SetStatus(resp->mutable_status(), replaced.status());
-    return reply;
+    return;
   }
   if (*replaced) {
     pusher_->Kick(PushTarget{uid, **replaced}, im::v1::Kick::LOGGED_IN_ELSEWHERE,
                   "this device logged in on another connection");
   }
-  if (!EnforceDeviceCap(uid, session)) {
+  if (!EnforceDeviceCap(uid, session, std::move(all))) {
     SetStatus(
         resp->mutable_status(), im::v1::TOO_MANY_DEVICES,
         fmt::format("at most {} devices may be logged in at once", options_.max_devices_per_user));
-    return reply;
+    return;
   }
   SetStatus(resp->mutable_status(), im::v1::OK);
   resp->set_uid(uid);
-  resp->set_session_id(fmt::format("{}-{}", request.gateway_id(), request.conn_id()));
-  reply.set_device(device);
-  return reply;
+  resp->set_session_id(fmt::format("{}-{}", session.gateway_id, session.conn_id));
+  reply->set_device(session.device);
 }
 
-bool SessionService::EnforceDeviceCap(const std::string& uid, const store::Session& current) {
-  absl::StatusOr<std::vector<store::Session>> all = sessions_->Lookup(uid);
+bool SessionService::EnforceDeviceCap(const std::string& uid, const store::Session& current,
+                                      absl::StatusOr<std::vector<store::Session>> all) {
   if (!all.ok()) {
     // The login itself is registered; the cap is enforced at the next login.
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "device cap of {} not checked: {}", uid,

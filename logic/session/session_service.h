@@ -1,6 +1,8 @@
 #pragma once
 
 #include <functional>
+#include <optional>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/token.h"
@@ -24,6 +26,9 @@ class SessionService {
   // Verifies the token, registers the session, kicks an older connection of the same device and,
   // beyond the device cap, the least recently logged-in device (or refuses, per policy).
   im::v1::LoginReply Login(const im::v1::LoginRequest& request);
+  // Login for each request (replies[i] answers requests[i]): the batch's registrations in one
+  // session registry call and the device caps checked with one lookup of every user.
+  std::vector<im::v1::LoginReply> LoginMany(const std::vector<im::v1::LoginRequest>& requests);
   im::v1::DisconnectReply Disconnect(const im::v1::DisconnectRequest& request);
   // Every Disconnect of the batch, one session registry call for them all.
   im::v1::DisconnectManyReply DisconnectMany(const im::v1::DisconnectManyRequest& request);
@@ -33,8 +38,19 @@ class SessionService {
       const im::v1::RegisterGatewayRequest& request);
 
  private:
-  // Applies the device cap after `uid` registered `current`; false when the login is refused.
-  bool EnforceDeviceCap(const std::string& uid, const store::Session& current);
+  // Checks the device name and the token; the registration to make, or nullopt with the refusal
+  // in `reply`.
+  std::optional<store::SessionRegistry::Registration> Admit(const im::v1::LoginRequest& request,
+                                                            int64_t now, im::v1::LoginReply* reply);
+  // Answers a login once registered (`replaced`: the session it replaced, to kick) and its
+  // user's sessions looked up (`all`, for the device cap).
+  void FinishLogin(const store::SessionRegistry::Registration& registration,
+                   absl::StatusOr<std::optional<store::Session>> replaced,
+                   absl::StatusOr<std::vector<store::Session>> all, im::v1::LoginReply* reply);
+  // Applies the device cap after `uid` registered `current`, given `all` its sessions (as looked
+  // up after the registration); false when the login is refused.
+  bool EnforceDeviceCap(const std::string& uid, const store::Session& current,
+                        absl::StatusOr<std::vector<store::Session>> all);
 
   const LogicOptions& options_;
   store::SessionRegistry* sessions_;

@@ -4,8 +4,10 @@
 // statements per batch do not grow with its size.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 
+#include "common/token.h"
 #include "logic/backends/cluster_stores.h"
 #include "logic/tests/logic_node_fixture.h"
 #include "store/tests/test_mysql.h"
@@ -127,6 +129,44 @@ TEST_F(BatchCostTest, ABatchOfSendsIsOneLedgerRoundTripAndOneTransactionWhatever
       << "the statements of a batch do not grow with its size";
   // Single chats take their claims on the send loop (no thread blocked on the round trip).
   EXPECT_EQ(metrics_.send_loop_batches.Value(), 4);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// A stream batch's logins: their registrations in one round trip and the device caps checked
+// with one lookup round trip, whatever the batch's size.
+TEST_F(BatchCostTest, ABatchOfLoginsIsTwoRedisRoundTripsWhateverItsSize) {
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->Stream(&context);
+  uint64_t entry_id = 0;
+  auto login_batch = [&](size_t count) {
+    im::v1::IngressBatch batch;
+    for (size_t i = 0; i < count; ++i) {
+      const std::string uid = prefix_ + "u" + std::to_string(entry_id);
+      im::v1::Frame login;
+      login.mutable_login_req()->set_device("phone");
+      login.mutable_login_req()->set_token(
+          common::SignToken({uid, common::UnixMillis() / 1000 + 3600, ""}, options_.token_secret));
+      im::v1::Ingress entry = Entry(++entry_id, "", std::move(login));
+      entry.mutable_caller()->set_conn_id(1000 + entry_id);
+      *batch.add_entries() = std::move(entry);
+    }
+    return batch;
+  };
+  ASSERT_TRUE(stream->Write(login_batch(1)));  // the connection made, the scripts loaded
+  ASSERT_EQ(ReadAnswers(*stream, 1).size(), 1u);
+  for (size_t count : {8, 64}) {
+    const int64_t reads_before = redis_admin_.ReadsProcessed();
+    ASSERT_TRUE(stream->Write(login_batch(count)));
+    std::map<uint64_t, im::v1::Egress> answers = ReadAnswers(*stream, count);
+    const int64_t reads = redis_admin_.ReadsProcessed() - reads_before;
+    ASSERT_EQ(answers.size(), count);
+    for (const auto& [id, egress] : answers) {
+      EXPECT_EQ(egress.response().login_resp().status().code(), im::v1::OK)
+          << egress.response().login_resp().status().message();
+    }
+    EXPECT_EQ(reads, 3) << count << " logins: the registrations, the lookups, and the INFO";
+  }
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
 }

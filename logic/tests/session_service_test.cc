@@ -122,6 +122,39 @@ TEST_F(SessionServiceTest, DeviceCapCanRefuseTheNewDevice) {
   EXPECT_EQ(Login(Token("alice"), "phone", 3).resp().status().code(), im::v1::OK);
 }
 
+// A stream batch's logins: each answered with its own status; the cap applies as if they had
+// come one after the other (a user with two logins in the batch keeps the one that came first).
+TEST_F(SessionServiceTest, LoginManyAnswersEachLoginAsIfTheyCameApart) {
+  options_.max_devices_per_user = 1;
+  options_.device_limit_policy = DeviceLimitPolicy::kRefuse;
+  auto request = [&](const std::string& token, const std::string& device, uint64_t conn_id) {
+    im::v1::LoginRequest login;
+    login.mutable_req()->set_token(token);
+    login.mutable_req()->set_device(device);
+    login.set_gateway_id("gw-1");
+    login.set_conn_id(conn_id);
+    return login;
+  };
+  const std::vector<im::v1::LoginReply> replies = session_service_->LoginMany({
+      request(Token("alice"), "phone", 1),
+      request("not-a-token", "phone", 2),
+      request(Token("bob"), "phone", 3),
+      request(Token("alice"), "tablet", 4),  // alice's second device: over the cap
+      request(Token("carol"), "laptop", 5),
+  });
+  ASSERT_EQ(replies.size(), 5u);
+  EXPECT_EQ(replies[0].resp().status().code(), im::v1::OK);
+  EXPECT_EQ(replies[0].resp().uid(), "alice");
+  EXPECT_EQ(replies[1].resp().status().code(), im::v1::TOKEN_INVALID);
+  EXPECT_EQ(replies[2].resp().status().code(), im::v1::OK);
+  EXPECT_EQ(replies[2].resp().uid(), "bob");
+  EXPECT_EQ(replies[3].resp().status().code(), im::v1::TOO_MANY_DEVICES);
+  EXPECT_EQ(replies[4].resp().status().code(), im::v1::OK);
+  EXPECT_EQ(DevicesOf("alice"), (std::vector<std::string>{"phone"}));
+  EXPECT_EQ(DevicesOf("bob"), (std::vector<std::string>{"phone"}));
+  EXPECT_EQ(DevicesOf("carol"), (std::vector<std::string>{"laptop"}));
+}
+
 TEST_F(SessionServiceTest, RefreshReportsConnectionsThatLostTheirSession) {
   Login(Token("alice"), "phone", 1);
   Login(Token("bob"), "phone", 2);

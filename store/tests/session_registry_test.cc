@@ -118,6 +118,28 @@ TYPED_TEST(SessionRegistryContractTest, SecondLoginOnSameDeviceReturnsTheOneToKi
   ASSERT_EQ(this->registry().Lookup(uid)->size(), 1u);
 }
 
+TYPED_TEST(SessionRegistryContractTest, RegisterManyAnswersEachLoginInOrder) {
+  const std::string carol = this->Uid("carol");
+  const std::string dave = this->Uid("dave");
+  ASSERT_TRUE(this->registry().Register(carol, this->At("phone", "gw-1", 1)).ok());
+  auto outcomes = this->registry().RegisterMany({
+      {carol, this->At("phone", "gw-2", 2)},   // replaces the phone's older connection
+      {dave, this->At("laptop", "gw-1", 3)},   // nothing to replace
+      {dave, this->At("laptop", "gw-1", 3)},   // the same connection again
+      {carol, this->At("tablet", "gw-2", 4)},  // another device of carol
+  });
+  ASSERT_EQ(outcomes.size(), 4u);
+  for (const auto& outcome : outcomes) ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_TRUE(outcomes[0]->has_value());
+  EXPECT_EQ((*outcomes[0])->conn_id, 1u);
+  EXPECT_FALSE(outcomes[1]->has_value());
+  EXPECT_FALSE(outcomes[2]->has_value());
+  EXPECT_FALSE(outcomes[3]->has_value());
+  EXPECT_EQ(this->registry().Lookup(carol)->size(), 2u);
+  EXPECT_EQ(this->registry().Lookup(dave)->size(), 1u);
+  EXPECT_TRUE(this->registry().RegisterMany({}).empty());
+}
+
 TYPED_TEST(SessionRegistryContractTest, StaleUnregisterDoesNotRemoveNewerLogin) {
   const std::string uid = this->Uid("carol");
   ASSERT_TRUE(this->registry().Register(uid, this->At("phone", "gw-1", 1)).ok());
