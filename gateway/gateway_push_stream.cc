@@ -19,7 +19,7 @@ void GatewayPushStream::ReadMoreLocked() {
 }
 
 void GatewayPushStream::OnReadDone(bool ok) {
-  std::lock_guard<std::mutex> lock(shared_->mutex);
+  std::unique_lock<std::mutex> lock(shared_->mutex);
   reading_ = false;
   if (!ok) {
     reads_ended_ = true;  // logic closed its side, or the stream broke
@@ -32,7 +32,7 @@ void GatewayPushStream::OnReadDone(bool ok) {
   im::v1::PushBatchReply* filled = reply.get();
   // The loops report into `reply`; the last one answers. The lock is not held across the call:
   // `done` may run right here (a refused batch, or no connection on this gateway).
-  shared_->mutex.unlock();
+  lock.unlock();
   service_->DeliverBatch(*batch, filled,
                          [shared = shared_, reply = std::move(reply)](grpc::Status status) mutable {
                            std::lock_guard<std::mutex> done_lock(shared->mutex);
@@ -40,7 +40,7 @@ void GatewayPushStream::OnReadDone(bool ok) {
                              shared->stream->Answer(std::move(reply), status);
                            }
                          });
-  shared_->mutex.lock();
+  lock.lock();
   ReadMoreLocked();
 }
 

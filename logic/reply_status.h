@@ -7,6 +7,9 @@
 
 namespace im::logic {
 
+// The reason given with RESOURCE_EXHAUSTED when the store executor's queue is full.
+inline constexpr char kExecutorFullReason[] = "logic is overloaded: store executor queue is full";
+
 // absl, gRPC and the protocol share the codes 0..16, so a store error reaches the client as is.
 inline im::v1::Code CodeOf(const absl::Status& status) {
   return static_cast<im::v1::Code>(static_cast<int>(status.code()));

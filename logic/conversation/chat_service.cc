@@ -290,8 +290,7 @@ void ChatService::ContinueBatch(const std::shared_ptr<PreparedBatch>& batch,
       // Overloaded: refused now; a claim taken expires after PendingTtlMs.
       im::v1::SendResp resp;
       resp.set_client_msg_id(batch->requests[batch->prepared[k]].req().client_msg_id());
-      SetStatus(resp.mutable_status(), im::v1::RESOURCE_EXHAUSTED,
-                "logic is overloaded: store executor queue is full");
+      SetStatus(resp.mutable_status(), im::v1::RESOURCE_EXHAUSTED, kExecutorFullReason);
       std::move(batch->responds[batch->prepared[k]])(std::move(resp));
     }
   }

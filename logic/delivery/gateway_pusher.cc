@@ -72,9 +72,9 @@ struct GatewayPusher::Starts {
 };
 
 // Logic's end of one GatewayService.PushStream: batches written one at a time in lane order,
-// answered in that order. A hold keeps gRPC from finishing the call (OnDone) until its reads
-// ended and no write is in flight, so that the lane never writes to a call gRPC is done with; it
-// deletes itself in OnDone. Fields are guarded by the lane's mutex.
+// each answered by its id (answers may cross). A hold keeps gRPC from finishing the call (OnDone)
+// until its reads ended and no write is in flight, so that the lane never writes to a call gRPC is
+// done with; it deletes itself in OnDone. Fields are guarded by the lane's mutex.
 class GatewayPusher::PushStream final
     : public grpc::ClientBidiReactor<im::v1::PushBatchRequest, im::v1::PushBatchReply> {
  public:
@@ -102,18 +102,16 @@ class GatewayPusher::PushStream final
   // With the lane's mutex held: cancels (through `starts`) when the oldest unanswered batch
   // waited longer than `limit`.
   void CancelIfStuckLocked(std::chrono::milliseconds limit, Starts* starts) {
-    if (unanswered_.empty() || reads_ended_ || cancelling_ ||
-        std::chrono::steady_clock::now() - unanswered_.front()->sent <= limit) {
-      return;
+    if (!unanswered_.empty() &&
+        std::chrono::steady_clock::now() - unanswered_.front()->sent > limit) {
+      CancelLocked(starts);
     }
-    cancelling_ = true;
-    AddHold();  // keeps the call (and this object) until the cancel was made
-    starts->cancel = this;
   }
+  // With the lane's mutex held: cancels (through `starts`) unless its reads ended already.
   void CancelLocked(Starts* starts) {
     if (reads_ended_ || cancelling_) return;
     cancelling_ = true;
-    AddHold();
+    AddHold();  // keeps the call (and this object) until the cancel was made
     starts->cancel = this;
   }
   void CancelNow() {

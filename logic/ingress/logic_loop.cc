@@ -29,6 +29,10 @@ void LogicLoop::Run(std::promise<void>* started) {
   uv_loop_init(&loop_);
   queue_ = std::make_unique<common::LoopTaskQueue>(&loop_, queue_capacity_);
   queue_->Start();
+  // Stop() wakes the loop here rather than through the bounded queue, which may be full.
+  uv_async_init(&loop_, &stop_,
+                [](uv_async_t* handle) { static_cast<LogicLoop*>(handle->data)->Close(); });
+  stop_.data = this;
   redis_ = std::make_unique<store::RedisAsyncClient>(&loop_, redis_options_);
   ledger_ = make_ledger_(redis_.get());  // registers its scripts before the first connection
   redis_->Start();
@@ -46,19 +50,16 @@ bool LogicLoop::Post(common::LoopTaskQueue::Task task) {
 
 void LogicLoop::Stop() {
   if (!thread_.joinable()) return;
-  // The queue runs what it holds first (sends whose claims then fail UNAVAILABLE as Redis
-  // closes), then the client fails what is pending and closes.
-  if (!queue_->Post([this] { Close(); })) {
-    spdlog::warn("{}: queue full at stop; closing after it drains", name_);
-    while (!queue_->Post([this] { Close(); }))
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  uv_async_send(&stop_);
   thread_.join();
 }
 
 void LogicLoop::Close() {
+  // The queue runs what it holds first (sends whose claims then fail UNAVAILABLE as Redis
+  // closes), then the client fails what is pending and closes.
   queue_->Close([] {});
   redis_->Close([] {});
+  uv_close(reinterpret_cast<uv_handle_t*>(&stop_), nullptr);
 }
 
 }  // namespace im::logic

@@ -47,6 +47,7 @@ class LogicLoop {
 
  private:
   void Run(std::promise<void>* started);
+  // On the loop: closes the queue, the Redis client and the stop handle; the loop then ends.
   void Close();
 
   const std::string name_;
@@ -54,6 +55,7 @@ class LogicLoop {
   MakeLedger make_ledger_;
   const size_t queue_capacity_;
   uv_loop_t loop_;
+  uv_async_t stop_;
   std::unique_ptr<common::LoopTaskQueue> queue_;
   std::unique_ptr<store::RedisAsyncClient> redis_;
   std::unique_ptr<store::AsyncSendLedger> ledger_;

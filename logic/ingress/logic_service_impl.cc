@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/logging.h"
+#include "logic/reply_status.h"
 
 namespace im::logic {
 namespace {
@@ -41,8 +42,7 @@ grpc::ServerUnaryReactor* LogicServiceImpl::Serve(const char* method,
   if (!queued) {
     metrics_->overloaded.Increment();
     metrics_->Requests(method, "RESOURCE_EXHAUSTED").Increment();
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "logic is overloaded: store executor queue is full"));
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, kExecutorFullReason));
   }
   return reactor;
 }

@@ -35,7 +35,6 @@ Response Refusal(im::v1::Code code, std::string reason) {
 
 constexpr char kExpiredOnArrival[] = "the gateway stopped waiting for it";
 constexpr char kExpiredInQueue[] = "waited past its deadline in logic's queue";
-constexpr char kOverloaded[] = "logic is overloaded: store executor queue is full";
 constexpr char kLoopOverloaded[] = "logic is overloaded: send loop queue is full";
 
 }  // namespace
@@ -96,7 +95,7 @@ void RequestDispatcher::Run(const char* method, im::v1::Ingress& entry,
   metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
   if (!queued) {
     metrics_->overloaded.Increment();
-    std::move (*shared_answer)(Refusal<Response>(im::v1::RESOURCE_EXHAUSTED, kOverloaded));
+    std::move (*shared_answer)(Refusal<Response>(im::v1::RESOURCE_EXHAUSTED, kExecutorFullReason));
   }
 }
 
@@ -179,51 +178,72 @@ void RequestDispatcher::DispatchAll(std::vector<im::v1::Ingress> entries,
   if (!logins.empty()) DispatchLogins(std::move(logins), respond_to);
 }
 
+// Requests of one stream batch bound for one place and one handler, and their answers.
+template <typename Request, typename Response>
+struct RequestDispatcher::Batch {
+  std::vector<Request> requests;
+  std::vector<absl::AnyInvocable<void(Response) &&>> responds;
+  std::vector<int64_t> deadlines_ms;
+
+  // Moves the client request out of `entry` (its body is `(entry.request().*mutable_body)()`)
+  // into a Request (caller + req) answered through `respond`.
+  template <typename ClientRequest>
+  Request& Add(im::v1::Ingress& entry, ClientRequest* (im::v1::Frame::*mutable_body)(),
+               absl::AnyInvocable<void(Response) &&> respond) {
+    Request& request = requests.emplace_back();
+    request.mutable_caller()->Swap(entry.mutable_caller());
+    request.mutable_req()->Swap((entry.mutable_request()->*mutable_body)());
+    responds.push_back(std::move(respond));
+    deadlines_ms.push_back(entry.deadline_ms());
+    return request;
+  }
+};
+
+template <typename Request, typename Response>
+void RequestDispatcher::RefuseExpired(Batch<Request, Response>& batch) {
+  Batch<Request, Response> live;
+  for (size_t i = 0; i < batch.requests.size(); ++i) {
+    if (Expired(batch.deadlines_ms[i])) {
+      std::move(batch.responds[i])(Refusal<Response>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueue));
+      continue;
+    }
+    live.requests.push_back(std::move(batch.requests[i]));
+    live.responds.push_back(std::move(batch.responds[i]));
+  }
+  batch = std::move(live);
+}
+
+template <typename Request, typename Response>
+void RequestDispatcher::RefuseOverloaded(Batch<Request, Response>& batch, const char* reason) {
+  metrics_->overloaded.Increment();
+  for (auto& respond : batch.responds) {
+    std::move(respond)(Refusal<Response>(im::v1::RESOURCE_EXHAUSTED, reason));
+  }
+}
+
 // The logins of one stream batch as one SessionService::LoginMany on the executor.
 void RequestDispatcher::DispatchLogins(std::vector<im::v1::Ingress> logins,
                                        const std::function<Respond(uint64_t id)>& respond_to) {
-  struct Batch {
-    std::vector<im::v1::LoginRequest> requests;
-    std::vector<absl::AnyInvocable<void(im::v1::LoginResp) &&>> responds;
-    std::vector<int64_t> deadlines_ms;
-  };
-  auto batch = std::make_shared<Batch>();
+  auto batch = std::make_shared<Batch<im::v1::LoginRequest, im::v1::LoginResp>>();
   for (im::v1::Ingress& entry : logins) {
     metrics_->ingress_entries.Increment();
-    im::v1::LoginRequest& request = batch->requests.emplace_back();
-    request.set_gateway_id(entry.caller().gateway_id());
-    request.set_conn_id(entry.caller().conn_id());
-    request.set_remote_addr(entry.caller().remote_addr());
-    request.mutable_caller()->Swap(entry.mutable_caller());
-    request.mutable_req()->Swap(entry.mutable_request()->mutable_login_req());
-    batch->responds.push_back(AnswerAs<im::v1::LoginResp>(
-        "Login", entry.request().id(), &im::v1::Frame::mutable_login_resp, respond_to(entry.id())));
-    batch->deadlines_ms.push_back(entry.deadline_ms());
+    im::v1::LoginRequest& request = batch->Add(
+        entry, &im::v1::Frame::mutable_login_req,
+        AnswerAs<im::v1::LoginResp>("Login", entry.request().id(),
+                                    &im::v1::Frame::mutable_login_resp, respond_to(entry.id())));
+    request.set_gateway_id(request.caller().gateway_id());
+    request.set_conn_id(request.caller().conn_id());
+    request.set_remote_addr(request.caller().remote_addr());
   }
   const bool queued = executor_->TrySubmit([this, batch] {
-    std::vector<im::v1::LoginRequest> live;
-    std::vector<size_t> live_at;
-    for (size_t i = 0; i < batch->requests.size(); ++i) {
-      if (Expired(batch->deadlines_ms[i])) {
-        std::move(batch->responds[i])(
-            Refusal<im::v1::LoginResp>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueue));
-        continue;
-      }
-      live.push_back(std::move(batch->requests[i]));
-      live_at.push_back(i);
-    }
-    std::vector<im::v1::LoginReply> replies = sessions_->LoginMany(live);
-    for (size_t k = 0; k < replies.size(); ++k) {
-      std::move(batch->responds[live_at[k]])(std::move(*replies[k].mutable_resp()));
+    RefuseExpired(*batch);
+    std::vector<im::v1::LoginReply> replies = sessions_->LoginMany(batch->requests);
+    for (size_t i = 0; i < replies.size(); ++i) {
+      std::move(batch->responds[i])(std::move(*replies[i].mutable_resp()));
     }
   });
   metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
-  if (!queued) {
-    metrics_->overloaded.Increment();
-    for (auto& respond : batch->responds) {
-      std::move(respond)(Refusal<im::v1::LoginResp>(im::v1::RESOURCE_EXHAUSTED, kOverloaded));
-    }
-  }
+  if (!queued) RefuseOverloaded(*batch, kExecutorFullReason);
 }
 
 namespace {
@@ -235,15 +255,9 @@ bool IsSingleChatSend(const im::v1::SendReq& req) {
 
 }  // namespace
 
-// The sends of one stream batch bound for one place (the executor or the loop).
-struct RequestDispatcher::SendBatch {
-  std::vector<im::v1::SendRequest> requests;
-  std::vector<ChatService::Respond<im::v1::SendResp>> responds;
-  std::vector<int64_t> deadlines_ms;
-};
-
 void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
                                       const std::function<Respond(uint64_t id)>& respond_to) {
+  using SendBatch = Batch<im::v1::SendRequest, im::v1::SendResp>;
   auto on_executor = std::make_shared<SendBatch>();
   auto on_loop = std::make_shared<SendBatch>();
   for (im::v1::Ingress& entry : sends) {
@@ -251,12 +265,10 @@ void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
     SendBatch& batch = send_loop_ != nullptr && IsSingleChatSend(entry.request().send_req())
                            ? *on_loop
                            : *on_executor;
-    im::v1::SendRequest& request = batch.requests.emplace_back();
-    request.mutable_caller()->Swap(entry.mutable_caller());
-    request.mutable_req()->Swap(entry.mutable_request()->mutable_send_req());
-    batch.responds.push_back(AnswerAs<im::v1::SendResp>(
-        "Send", entry.request().id(), &im::v1::Frame::mutable_send_resp, respond_to(entry.id())));
-    batch.deadlines_ms.push_back(entry.deadline_ms());
+    batch.Add(
+        entry, &im::v1::Frame::mutable_send_req,
+        AnswerAs<im::v1::SendResp>("Send", entry.request().id(), &im::v1::Frame::mutable_send_resp,
+                                   respond_to(entry.id())));
   }
   if (!on_executor->requests.empty()) {
     const bool queued = executor_->TrySubmit([this, on_executor] {
@@ -264,7 +276,7 @@ void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
       chat_->SendBatch(std::move(on_executor->requests), std::move(on_executor->responds));
     });
     metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
-    if (!queued) RefuseOverloaded(*on_executor, kOverloaded);
+    if (!queued) RefuseOverloaded(*on_executor, kExecutorFullReason);
   }
   if (!on_loop->requests.empty()) {
     const bool queued = send_loop_->Post([this, on_loop] {
@@ -273,27 +285,6 @@ void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
                              send_loop_->ledger());
     });
     if (!queued) RefuseOverloaded(*on_loop, kLoopOverloaded);
-  }
-}
-
-void RequestDispatcher::RefuseExpired(SendBatch& batch) {
-  SendBatch live;
-  for (size_t i = 0; i < batch.requests.size(); ++i) {
-    if (Expired(batch.deadlines_ms[i])) {
-      std::move(batch.responds[i])(
-          Refusal<im::v1::SendResp>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueue));
-      continue;
-    }
-    live.requests.push_back(std::move(batch.requests[i]));
-    live.responds.push_back(std::move(batch.responds[i]));
-  }
-  batch = std::move(live);
-}
-
-void RequestDispatcher::RefuseOverloaded(SendBatch& batch, const char* reason) {
-  metrics_->overloaded.Increment();
-  for (auto& respond : batch.responds) {
-    std::move(respond)(Refusal<im::v1::SendResp>(im::v1::RESOURCE_EXHAUSTED, reason));
   }
 }
 

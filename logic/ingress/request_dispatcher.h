@@ -48,7 +48,8 @@ class RequestDispatcher {
                    const std::function<Respond(uint64_t id)>& respond_to);
 
  private:
-  struct SendBatch;
+  template <typename Request, typename Response>
+  struct Batch;
   // The sends of one batch (none expired on arrival): single chats as one
   // ChatService::SendBatchOnLoop on the send loop (when there is one), the rest as one
   // ChatService::SendBatch on the executor.
@@ -58,8 +59,10 @@ class RequestDispatcher {
   void DispatchLogins(std::vector<im::v1::Ingress> logins,
                       const std::function<Respond(uint64_t id)>& respond_to);
   // Answers DEADLINE_EXCEEDED what waited past its deadline and keeps the rest in `batch`.
-  void RefuseExpired(SendBatch& batch);
-  void RefuseOverloaded(SendBatch& batch, const char* reason);
+  template <typename Request, typename Response>
+  void RefuseExpired(Batch<Request, Response>& batch);
+  template <typename Request, typename Response>
+  void RefuseOverloaded(Batch<Request, Response>& batch, const char* reason);
   // Turns a handler's response into the client's frame, counting it by method and code.
   template <typename Response>
   absl::AnyInvocable<void(Response) &&> AnswerAs(const char* method, uint64_t frame_id,
