@@ -168,10 +168,8 @@ ChatService::Claim ChatService::ClaimSend(const std::string& dedup_key,
   // Real time, not the injectable clock: this bounds how long the thread actually waits.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(PendingTtlMs());
   for (;;) {
-    absl::StatusOr<store::SendLedger::Outcome> outcome = [&] {
-      StoreTimer timer(&deps_.metrics->store_dedup_claim);
-      return deps_.ledger->ClaimAndNumber(dedup_key, kPendingSend, PendingTtlMs(), conv_id);
-    }();
+    absl::StatusOr<store::SendLedger::Outcome> outcome =
+        std::move(ClaimInSeqOrder({store::SendLedger::Claim{dedup_key, conv_id}}).front());
     if (std::optional<Claim> claim = ClaimOf(outcome)) return std::move(*claim);
     // Another attempt of this very send is being stored: wait for its answer rather than take a
     // second seq (which would leave a hole that Sync must wait out).
@@ -183,6 +181,23 @@ ChatService::Claim ChatService::ClaimSend(const std::string& dedup_key,
     }
     std::this_thread::sleep_for(kPendingPoll);
   }
+}
+
+store::AsyncSendLedger::Outcomes ChatService::ClaimInSeqOrder(
+    const std::vector<store::SendLedger::Claim>& claims) {
+  // One claim call at a time on the executor, its seqs expected by SeqOrder before the next
+  // call claims: otherwise a thread that took seq 6 could persist and deliver it while the thread
+  // that took 5 has not said so yet (a descheduled thread may take milliseconds), and 6 would
+  // overtake 5 at every device. The send loop needs no lock: its replies arrive in claim order on
+  // its one thread.
+  std::lock_guard<std::mutex> lock(executor_claims_mutex_);
+  StoreTimer timer(&deps_.metrics->store_dedup_claim);
+  store::AsyncSendLedger::Outcomes outcomes =
+      deps_.ledger->ClaimAndNumberMany(claims, kPendingSend, PendingTtlMs());
+  for (size_t k = 0; k < claims.size(); ++k) {
+    if (outcomes[k].ok() && outcomes[k]->seq) order_.Expect(claims[k].conv_id, *outcomes[k]->seq);
+  }
+  return outcomes;
 }
 
 void ChatService::ReleaseClaim(const std::string& dedup_key) {
@@ -227,10 +242,7 @@ void ChatService::SendBatch(std::vector<im::v1::SendRequest> requests,
   auto batch = std::make_shared<PreparedBatch>(Prepare(std::move(requests), std::move(responds)));
   if (batch->claims.empty()) return;
   // Every claim and seq of the batch in one round trip.
-  store::AsyncSendLedger::Outcomes outcomes = [&] {
-    StoreTimer timer(&deps_.metrics->store_dedup_claim);
-    return deps_.ledger->ClaimAndNumberMany(batch->claims, kPendingSend, PendingTtlMs());
-  }();
+  store::AsyncSendLedger::Outcomes outcomes = ClaimInSeqOrder(batch->claims);
   ContinueBatch(batch, outcomes, /*on_loop=*/false);
 }
 

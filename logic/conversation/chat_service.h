@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -122,6 +123,10 @@ class ChatService {
   // The claim an outcome of the ledger means; nullopt: another attempt is being stored.
   static std::optional<Claim> ClaimOf(const absl::StatusOr<store::SendLedger::Outcome>& outcome);
   int64_t PendingTtlMs() const;  // how long a claim marks a send as being stored
+  // The ledger's outcome for each claim, on the executor, with each seq taken already expected
+  // by SeqOrder (see executor_claims_mutex_).
+  store::AsyncSendLedger::Outcomes ClaimInSeqOrder(
+      const std::vector<store::SendLedger::Claim>& claims);
 
   // A send that passed validation: where it goes and its dedup key.
   struct SendTarget {
@@ -197,6 +202,8 @@ class ChatService {
   CoalescingStage<Persisted> delivery_;
   CoalescingStage<GroupPublish> publishing_;
   SeqOrder order_;
+  // Held from a claim call on the executor until its seqs are expected by order_.
+  std::mutex executor_claims_mutex_;
 };
 
 }  // namespace im::logic

@@ -24,8 +24,11 @@ namespace im::logic {
 // complete (a write that never reported: a bug) is given up on, so that a conversation is held
 // up for at most that long, never forever.
 //
-// Best effort at the edges: a seq taken but not yet Expected (between Redis's reply and the
-// Expect call, microseconds) cannot hold back a higher seq that completes meanwhile.
+// The claimers close the gap between taking a seq and Expecting it: the send loop expects in reply
+// order on its one thread, and claims on the executor go one call at a time until their seqs are
+// expected (ChatService::ClaimInSeqOrder). Left open: a seq taken on the executor for a
+// conversation whose other sends take the loop (a counter restored from MySQL), which cannot
+// hold back a higher seq that completes first.
 class SeqOrder {
  public:
   using Deliver = absl::AnyInvocable<void() &&>;
