@@ -20,8 +20,8 @@ void GatewayPushStream::ReadMoreLocked() {
 
 void GatewayPushStream::OnReadDone(bool ok) {
   std::unique_lock<std::mutex> lock(shared_->mutex);
-  reading_ = false;
   if (!ok) {
+    reading_ = false;
     reads_ended_ = true;  // logic closed its side, or the stream broke
     return WriteOrFinishLocked();
   }
@@ -41,6 +41,10 @@ void GatewayPushStream::OnReadDone(bool ok) {
                            }
                          });
   lock.lock();
+  // Only now may the next batch be read: reading_ stayed set while this one was handed to the
+  // loops, so that an answer finishing meanwhile (Answer -> ReadMoreLocked) cannot start a read
+  // whose batch would reach the loops before this one.
+  reading_ = false;
   ReadMoreLocked();
 }
 
