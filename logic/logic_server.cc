@@ -37,22 +37,22 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
   group_fanout_ = std::make_unique<GroupFanout>(
       member_lists_.get(), stores_.sessions.get(), pusher_.get(), options_.fanout_lookup_page,
       std::chrono::milliseconds(options_.push_timeout_ms), metrics_, UnixMillis);
+  if (stores_.loop_redis) {
+    send_loop_ =
+        std::make_unique<LogicLoop>("logic-send", stores_.loop_redis->options,
+                                    stores_.loop_redis->make_stores, options_.send_loop_queue);
+    send_loop_->Start();
+  }
   chat_service_ = std::make_unique<ChatService>(
       options_,
       ChatDependencies{stores_.sessions.get(), stores_.seqs.get(), stores_.messages.get(),
                        stores_.dedup.get(), stores_.ledger.get(), writer_.get(), pusher_.get(),
                        &msg_ids_, executor_.get(), member_lists_.get(), stores_.fanout.get(),
-                       metrics_},
+                       metrics_, send_loop_.get()},
       UnixMillis);
   group_service_ =
       std::make_unique<GroupService>(options_, stores_.groups.get(), stores_.messages.get(),
                                      member_lists_.get(), &msg_ids_, UnixMillis);
-  if (stores_.loop_redis) {
-    send_loop_ =
-        std::make_unique<LogicLoop>("logic-send", stores_.loop_redis->options,
-                                    stores_.loop_redis->make_ledger, options_.send_loop_queue);
-    send_loop_->Start();
-  }
   dispatcher_ = std::make_unique<RequestDispatcher>(session_service_.get(), chat_service_.get(),
                                                     group_service_.get(), executor_.get(), metrics_,
                                                     UnixMillis, send_loop_.get());

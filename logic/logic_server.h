@@ -14,11 +14,11 @@
 #include "logic/group/group_fanout.h"
 #include "logic/group/group_service.h"
 #include "logic/group/member_lists.h"
-#include "logic/ingress/logic_loop.h"
 #include "logic/ingress/logic_service_impl.h"
 #include "logic/ingress/request_dispatcher.h"
 #include "logic/logic_metrics.h"
 #include "logic/logic_options.h"
+#include "logic/loop/logic_loop.h"
 #include "logic/session/session_service.h"
 
 namespace im::logic {

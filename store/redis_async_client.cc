@@ -94,6 +94,29 @@ void RedisAsyncClient::Command(const Args& args, Done done) {
   Issue(args, std::move(done));
 }
 
+void RedisAsyncClient::CommandMany(const std::vector<Args>& commands, EachReply each,
+                                   AllDone done) {
+  if (commands.empty()) return std::move(done)(absl::OkStatus());
+  struct Gather {
+    EachReply each;
+    AllDone done;
+    size_t left;
+    absl::Status first_failure;
+  };
+  auto gather = std::make_shared<Gather>(
+      Gather{std::move(each), std::move(done), commands.size(), absl::OkStatus()});
+  for (size_t i = 0; i < commands.size(); ++i) {
+    Command(commands[i], [gather, i](absl::StatusOr<const redisReply*> reply) {
+      if (reply.ok()) {
+        gather->each(i, *reply);
+      } else if (gather->first_failure.ok()) {
+        gather->first_failure = reply.status();
+      }
+      if (--gather->left == 0) std::move(gather->done)(std::move(gather->first_failure));
+    });
+  }
+}
+
 void RedisAsyncClient::Issue(const Args& args, Done done) {
   std::vector<const char*> argv;
   std::vector<size_t> lengths;

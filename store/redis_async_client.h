@@ -42,6 +42,12 @@ class RedisAsyncClient {
   // Registers a script; returns its SHA1 for EVALSHA.
   std::string LoadScript(std::string_view text);
   void Command(const Args& args, Done done);
+  // Commands that leave together (one write): `each(i, reply)` runs for each reply in order (a
+  // reply valid only during the call; an error reply counts as a failure of its command and is
+  // not passed on), then `done` once, with OK or the first failure.
+  using EachReply = absl::AnyInvocable<void(size_t index, const redisReply* reply)>;
+  using AllDone = absl::AnyInvocable<void(absl::Status) &&>;
+  void CommandMany(const std::vector<Args>& commands, EachReply each, AllDone done);
   // Fails what is pending, closes the connection and the timers; `on_closed` runs on the loop
   // once every handle is closed (the loop may then be closed).
   void Close(absl::AnyInvocable<void() &&> on_closed);

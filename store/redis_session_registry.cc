@@ -68,6 +68,29 @@ std::optional<Session> DecodeSession(std::string_view device, std::string_view v
 using Reply = RedisConnection::Reply;
 constexpr auto TextOf = &RedisConnection::TextOf;
 
+std::vector<RedisConnection::Args> LookupCommands(const std::vector<std::string>& uids) {
+  std::vector<RedisConnection::Args> commands;
+  commands.reserve(uids.size());
+  for (const std::string& uid : uids) {
+    commands.push_back({"HGETALL", RedisSessionRegistry::KeyOf(uid)});
+  }
+  return commands;
+}
+
+// The sessions in an HGETALL reply of a user's hash, in device order.
+std::vector<Session> SessionsOfHash(const redisReply* reply) {
+  std::vector<Session> sessions;
+  for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i + 1 < reply->elements; i += 2) {
+    // A value we cannot read is skipped rather than failing the user's every lookup.
+    if (auto session = DecodeSession(TextOf(reply->element[i]), TextOf(reply->element[i + 1]))) {
+      sessions.push_back(std::move(*session));
+    }
+  }
+  std::sort(sessions.begin(), sessions.end(),
+            [](const Session& a, const Session& b) { return a.device < b.device; });
+  return sessions;
+}
+
 }  // namespace
 
 RedisSessionRegistry::RedisSessionRegistry(std::shared_ptr<RedisConnection> redis, int64_t ttl_ms)
@@ -163,24 +186,10 @@ absl::StatusOr<size_t> RedisSessionRegistry::UnregisterMany(
 
 absl::StatusOr<std::vector<std::vector<Session>>> RedisSessionRegistry::LookupMany(
     const std::vector<std::string>& uids) {
-  std::vector<RedisConnection::Args> commands;
-  commands.reserve(uids.size());
-  for (const std::string& uid : uids) commands.push_back({"HGETALL", KeyOf(uid)});
-  absl::StatusOr<std::vector<Reply>> replies = redis_->Pipeline(commands);
-  if (!replies.ok()) return replies.status();
-  std::vector<std::vector<Session>> all(uids.size());
-  for (size_t u = 0; u < uids.size(); ++u) {
-    const redisReply* r = (*replies)[u].get();
-    std::vector<Session>& sessions = all[u];
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-      // A value we cannot read is skipped rather than failing the user's every lookup.
-      if (auto session = DecodeSession(TextOf(r->element[i]), TextOf(r->element[i + 1]))) {
-        sessions.push_back(std::move(*session));
-      }
-    }
-    std::sort(sessions.begin(), sessions.end(),
-              [](const Session& a, const Session& b) { return a.device < b.device; });
-  }
+  IM_ASSIGN_OR_RETURN(std::vector<Reply> replies, redis_->Pipeline(LookupCommands(uids)));
+  std::vector<std::vector<Session>> all;
+  all.reserve(uids.size());
+  for (const Reply& reply : replies) all.push_back(SessionsOfHash(reply.get()));
   return all;
 }
 
@@ -200,6 +209,17 @@ absl::StatusOr<std::vector<uint64_t>> RedisSessionRegistry::Refresh(
     if (r->type != REDIS_REPLY_INTEGER || r->integer != 1) stale.push_back(sessions[i].conn_id);
   }
   return stale;
+}
+
+void RedisAsyncSessionLookup::LookupMany(const std::vector<std::string>& uids, Done done) {
+  auto all = std::make_shared<std::vector<std::vector<Session>>>(uids.size());
+  redis_->CommandMany(
+      LookupCommands(uids),
+      [all](size_t index, const redisReply* reply) { (*all)[index] = SessionsOfHash(reply); },
+      [all, done = std::move(done)](absl::Status status) mutable {
+        if (!status.ok()) return std::move(done)(std::move(status));
+        std::move(done)(std::move(*all));
+      });
 }
 
 }  // namespace im::store

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "store/redis_async_client.h"
 #include "store/redis_connection.h"
 #include "store/session_registry.h"
 
@@ -45,6 +46,18 @@ class RedisSessionRegistry final : public SessionRegistry {
   const std::string register_sha_;
   const std::string unregister_sha_;
   const std::string refresh_sha_;
+};
+
+// The same hashes read on a logic event loop's RedisAsyncClient: a batch's HGETALLs leave in one
+// write with whatever else the loop issues in that iteration. `redis` outlives it.
+class RedisAsyncSessionLookup final : public AsyncSessionLookup {
+ public:
+  explicit RedisAsyncSessionLookup(RedisAsyncClient* redis) : redis_(redis) {}
+
+  void LookupMany(const std::vector<std::string>& uids, Done done) override;
+
+ private:
+  RedisAsyncClient* redis_;
 };
 
 }  // namespace im::store

@@ -4,15 +4,30 @@
 
 namespace im::store {
 
-absl::Status RedisTtlMap::PutMany(const Entries& entries, int64_t ttl_ms) {
-  if (entries.empty()) return absl::OkStatus();
+namespace {
+
+// One SET ... PX per entry.
+std::vector<RedisConnection::Args> SetCommands(const std::string& prefix,
+                                               const TtlMap::Entries& entries, int64_t ttl_ms) {
   const std::string ttl = std::to_string(ttl_ms);
   std::vector<RedisConnection::Args> commands;
   commands.reserve(entries.size());
   for (const auto& [key, value] : entries) {
-    commands.push_back({"SET", absl::StrCat(prefix_, key), value, "PX", ttl});
+    commands.push_back({"SET", absl::StrCat(prefix, key), value, "PX", ttl});
   }
-  return redis_->Pipeline(commands).status();
+  return commands;
+}
+
+}  // namespace
+
+absl::Status RedisTtlMap::PutMany(const Entries& entries, int64_t ttl_ms) {
+  if (entries.empty()) return absl::OkStatus();
+  return redis_->Pipeline(SetCommands(prefix_, entries, ttl_ms)).status();
+}
+
+void RedisAsyncTtlMap::PutMany(const TtlMap::Entries& entries, int64_t ttl_ms, Done done) {
+  redis_->CommandMany(
+      SetCommands(prefix_, entries, ttl_ms), [](size_t, const redisReply*) {}, std::move(done));
 }
 
 absl::StatusOr<std::optional<std::string>> RedisTtlMap::PutIfAbsent(std::string_view key,

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "store/redis_async_client.h"
 #include "store/redis_connection.h"
 #include "store/ttl_map.h"
 
@@ -24,6 +25,20 @@ class RedisTtlMap final : public TtlMap {
 
  private:
   std::shared_ptr<RedisConnection> redis_;
+  const std::string prefix_;
+};
+
+// The same writes (same keys) on a logic event loop's RedisAsyncClient: a PutMany's SETs leave
+// in one write with whatever else the loop issues in that iteration. `redis` outlives it.
+class RedisAsyncTtlMap final : public AsyncTtlMap {
+ public:
+  RedisAsyncTtlMap(RedisAsyncClient* redis, std::string prefix)
+      : redis_(redis), prefix_(std::move(prefix)) {}
+
+  void PutMany(const TtlMap::Entries& entries, int64_t ttl_ms, Done done) override;
+
+ private:
+  RedisAsyncClient* redis_;
   const std::string prefix_;
 };
 

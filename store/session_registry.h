@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 
 namespace im::store {
@@ -91,6 +92,17 @@ class SessionRegistry {
   // returns the conn ids of those that do not (expired or taken over).
   virtual absl::StatusOr<std::vector<uint64_t>> Refresh(
       std::string_view gateway_id, const std::vector<SessionRef>& sessions) = 0;
+};
+
+// SessionRegistry's batch lookup without blocking, for code on a logic event loop (which owns the
+// client; used on its thread only). `done` runs on that thread.
+class AsyncSessionLookup {
+ public:
+  using Done = absl::AnyInvocable<void(absl::StatusOr<std::vector<std::vector<Session>>>) &&>;
+
+  virtual ~AsyncSessionLookup() = default;
+  // SessionRegistry::LookupMany.
+  virtual void LookupMany(const std::vector<std::string>& uids, Done done) = 0;
 };
 
 }  // namespace im::store

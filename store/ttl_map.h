@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -39,6 +40,17 @@ class TtlMap {
   // The live value of each key, in the order of `keys` (nullopt: absent or expired).
   virtual absl::StatusOr<std::vector<std::optional<std::string>>> Get(
       const std::vector<std::string>& keys) = 0;
+};
+
+// TtlMap's writes without blocking, for code on a logic event loop (which owns the client; used on
+// its thread only). `done` runs on that thread.
+class AsyncTtlMap {
+ public:
+  using Done = absl::AnyInvocable<void(absl::Status) &&>;
+
+  virtual ~AsyncTtlMap() = default;
+  // TtlMap::PutMany.
+  virtual void PutMany(const TtlMap::Entries& entries, int64_t ttl_ms, Done done) = 0;
 };
 
 }  // namespace im::store

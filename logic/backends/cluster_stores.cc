@@ -69,9 +69,10 @@ LogicStores ClusterStores(const LogicOptions& options, LogicMetrics* metrics) {
   stores.fanout = FanoutBusFor(options, metrics);
   if (options.send_loop) {
     stores.loop_redis = LogicStores::LoopRedis{
-        options.redis,
-        [](store::RedisAsyncClient* client) -> std::unique_ptr<store::AsyncSendLedger> {
-          return std::make_unique<store::RedisAsyncSendLedger>(client, kDedupPrefix);
+        options.redis, [](store::RedisAsyncClient* client) {
+          return LoopStores{std::make_unique<store::RedisAsyncSendLedger>(client, kDedupPrefix),
+                            std::make_unique<store::RedisAsyncTtlMap>(client, kDedupPrefix),
+                            std::make_unique<store::RedisAsyncSessionLookup>(client)};
         }};
   }
   return stores;

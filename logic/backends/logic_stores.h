@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "logic/group/fanout_bus.h"
+#include "logic/loop/logic_loop.h"
 #include "store/group_store.h"
 #include "store/member_list_cache.h"
 #include "store/message_store.h"
@@ -38,10 +39,11 @@ struct LogicStores {
   std::unique_ptr<FanoutBus> fanout;
 
   // For the node's send loop (LogicLoop): where its asynchronous Redis client connects and the
-  // send ledger made on that client. Absent in process: sends take their claims on the executor.
+  // stores made on that client. Absent in process: sends take their claims, and their messages
+  // are delivered, on the executor.
   struct LoopRedis {
     store::RedisOptions options;
-    std::function<std::unique_ptr<store::AsyncSendLedger>(store::RedisAsyncClient*)> make_ledger;
+    LogicLoop::MakeStores make_stores;
   };
   std::optional<LoopRedis> loop_redis;
 };

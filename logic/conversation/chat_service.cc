@@ -82,12 +82,16 @@ ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clo
       deps_(deps),
       now_ms_(std::move(now_ms)),
       // As many persisted messages may wait for delivery as may wait to be persisted.
-      delivery_(deps.executor, options.write_queue,
-                [this](std::vector<Persisted>& batch) {
-                  DeliverPersisted(batch);
-                  // Counted once delivered: what the batch cost has happened when it shows.
-                  deps_.metrics->delivery_batch_size.Observe(static_cast<double>(batch.size()));
-                }),
+      delivery_(
+          [this](common::BoundedExecutor::Task task) { return SubmitDelivery(std::move(task)); },
+          options.write_queue,
+          [this](std::vector<Persisted>& batch) {
+            if (deps_.loop != nullptr && deps_.loop->InLoopThread()) {
+              DeliverPersistedOnLoop(batch);
+            } else {
+              DeliverPersisted(batch);
+            }
+          }),
       publishing_(deps.executor, options.write_queue,
                   [this](std::vector<GroupPublish>& batch) { PublishAll(batch); }),
       order_(PendingTtlMs(), common::SteadyMillis) {}
@@ -455,24 +459,71 @@ void ChatService::Deliver(Persisted persisted) {
   }
 }
 
-void ChatService::DeliverPersisted(std::vector<Persisted>& batch) {
-  store::TtlMap::Entries answers;
-  answers.reserve(batch.size());
-  std::vector<std::string> uids;
+bool ChatService::SubmitDelivery(common::BoundedExecutor::Task task) {
+  // Refused by the loop (a full queue, or stopping), the adding thread delivers the batch with
+  // blocking calls; its pushes may then overtake those of a batch still waiting for its reply on
+  // the loop (under overload or at shutdown only).
+  if (deps_.loop != nullptr) return deps_.loop->Post(std::move(task));
+  return deps_.executor->TrySubmit(std::move(task));
+}
+
+ChatService::DeliveryPlan ChatService::PlanDelivery(const std::vector<Persisted>& batch) {
+  DeliveryPlan plan;
+  plan.answers.reserve(batch.size());
   for (const Persisted& persisted : batch) {
-    answers.push_back(DedupAnswer(*persisted.message));
+    plan.answers.push_back(DedupAnswer(*persisted.message));
     if (!persisted.inserted) continue;  // a retry: the original was pushed when it was stored
-    uids.push_back(persisted.conversation.first_uid);
-    uids.push_back(persisted.conversation.second_uid);
+    plan.uids.push_back(persisted.conversation.first_uid);
+    plan.uids.push_back(persisted.conversation.second_uid);
   }
-  RecordStored(answers);
-  if (uids.empty()) return;
-  std::sort(uids.begin(), uids.end());
-  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
-  absl::StatusOr<std::vector<std::vector<store::Session>>> sessions = [&] {
-    StoreTimer timer(&deps_.metrics->store_session_lookup);
-    return deps_.sessions->LookupMany(uids);
-  }();
+  std::sort(plan.uids.begin(), plan.uids.end());
+  plan.uids.erase(std::unique(plan.uids.begin(), plan.uids.end()), plan.uids.end());
+  return plan;
+}
+
+void ChatService::DeliverPersisted(std::vector<Persisted>& batch) {
+  DeliveryPlan plan = PlanDelivery(batch);
+  RecordStored(plan.answers);
+  if (!plan.uids.empty()) {
+    absl::StatusOr<std::vector<std::vector<store::Session>>> sessions = [&] {
+      StoreTimer timer(&deps_.metrics->store_session_lookup);
+      return deps_.sessions->LookupMany(plan.uids);
+    }();
+    PushPersisted(batch, plan.uids, sessions);
+  }
+  // Counted once delivered: what the batch cost has happened when it shows.
+  deps_.metrics->delivery_batch_size.Observe(static_cast<double>(batch.size()));
+}
+
+void ChatService::DeliverPersistedOnLoop(std::vector<Persisted>& batch) {
+  DeliveryPlan plan = PlanDelivery(batch);
+  deps_.loop->dedup()->PutMany(
+      plan.answers, int64_t{options_.dedup_ttl_sec} * 1000, [](absl::Status status) {
+        if (!status.ok()) {
+          IM_LOG_RATE_LIMITED(spdlog::level::warn, "dedup entries not written: {}",
+                              status.ToString());
+        }
+      });
+  auto delivered = std::make_shared<std::vector<Persisted>>(std::move(batch));
+  if (plan.uids.empty()) {
+    deps_.metrics->delivery_batch_size.Observe(static_cast<double>(delivered->size()));
+    return;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  auto uids = std::make_shared<const std::vector<std::string>>(std::move(plan.uids));
+  deps_.loop->sessions()->LookupMany(
+      *uids, [this, delivered, uids,
+              started](absl::StatusOr<std::vector<std::vector<store::Session>>> sessions) {
+        deps_.metrics->store_session_lookup.Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        PushPersisted(*delivered, *uids, sessions);
+        deps_.metrics->delivery_batch_size.Observe(static_cast<double>(delivered->size()));
+      });
+}
+
+void ChatService::PushPersisted(
+    const std::vector<Persisted>& batch, const std::vector<std::string>& uids,
+    const absl::StatusOr<std::vector<std::vector<store::Session>>>& sessions) {
   if (!sessions.ok()) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "sessions not found for {} pushes: {}", batch.size(),
                         sessions.status().ToString());

@@ -20,6 +20,7 @@
 #include "logic/group/member_lists.h"
 #include "logic/logic_metrics.h"
 #include "logic/logic_options.h"
+#include "logic/loop/logic_loop.h"
 #include "store/message_store.h"
 #include "store/send_ledger.h"
 #include "store/seq_allocator.h"
@@ -42,12 +43,16 @@ struct ChatDependencies {
   MemberLists* members;               // group membership
   FanoutBus* fanout;                  // where persisted group messages go to be pushed
   LogicMetrics* metrics;              // store latencies; required
+  // Where persisted single-chat messages are delivered without blocking (its asynchronous
+  // Redis client); null: on the executor.
+  LogicLoop* loop;
 };
 
 // Conversations (DESIGN.md sections 5 and 6): Send, Ack, Sync, Conversations and Read, for
 // single chats and groups. A group message is published on the FanoutBus once persisted; a
 // single chat's is pushed from here, in batches: the messages persisted while the previous batch
-// was being delivered go together (one dedup write and one session lookup per batch).
+// was being delivered go together (the dedup writes and session lookups of a batch in one round
+// trip, on the loop when there is one).
 // Methods run on the store executor and may block. Each answers through `respond` exactly once;
 // work that follows an answer (pushes) happens after it so that the client's latency does not
 // include it. `respond` may run on another thread (a writer thread for Send).
@@ -95,9 +100,26 @@ class ChatService {
   // Records the batch's answers for retries (one round trip), then publishes each message in
   // order, answering each sender once the bus holds it. On the executor.
   void PublishAll(std::vector<GroupPublish>& batch);
+  // Where a batch of persisted messages goes: the answers to record for retries, and everyone
+  // to push to (sorted, unique).
+  struct DeliveryPlan {
+    store::TtlMap::Entries answers;
+    std::vector<std::string> uids;
+  };
+  static DeliveryPlan PlanDelivery(const std::vector<Persisted>& batch);
   // Records the batch's answers for retries (one round trip), looks up the sessions of everyone
-  // it goes to (one round trip) and pushes each message, in order. On the executor.
+  // it goes to (one round trip) and pushes each message, in order. On the executor (or on a
+  // thread the loop refused).
   void DeliverPersisted(std::vector<Persisted>& batch);
+  // The same on the loop, without blocking: the answers and the lookups leave in one write, and
+  // the pushes go from the lookups' reply.
+  void DeliverPersistedOnLoop(std::vector<Persisted>& batch);
+  // Pushes each message of `batch` to the sessions of its participants (`sessions[i]` those of
+  // `uids[i]`), in order.
+  void PushPersisted(const std::vector<Persisted>& batch, const std::vector<std::string>& uids,
+                     const absl::StatusOr<std::vector<std::vector<store::Session>>>& sessions);
+  // Runs a delivery task on the loop, or on the executor without one.
+  bool SubmitDelivery(common::BoundedExecutor::Task task);
 
   // The conversation `uid` may use, or the code that refuses it.
   struct Access {

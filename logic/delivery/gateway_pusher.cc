@@ -7,11 +7,16 @@
 #include <set>
 
 #include "common/logging.h"
+#include "common/status_macros.h"
 
 namespace im::logic {
 namespace {
 
 constexpr std::chrono::milliseconds kAddressCacheTime{2000};
+// How long a gateway found absent from the directory (dead, its sessions not yet expired) is taken
+// as absent: pushes to its stale sessions then cost no directory read each (Push may run on the
+// send loop), and a gateway that comes back with the same id is pushed to soon after it registers.
+constexpr std::chrono::milliseconds kAbsentCacheTime{250};
 
 }  // namespace
 
@@ -262,7 +267,11 @@ GatewayPusher::~GatewayPusher() {
 
 absl::Status GatewayPusher::RegisterGateway(const std::string& gateway_id,
                                             const std::string& push_address) {
-  return directory_->Put(gateway_id, push_address, gateway_ttl_.count());
+  IM_RETURN_IF_ERROR(directory_->Put(gateway_id, push_address, gateway_ttl_.count()));
+  // Known here at once (another node learns it from the directory, within kAbsentCacheTime).
+  std::lock_guard<std::mutex> lock(addresses_mutex_);
+  addresses_[gateway_id] = CachedAddress{push_address, std::chrono::steady_clock::now()};
+  return absl::OkStatus();
 }
 
 std::map<std::string, im::v1::GatewayService::Stub*> GatewayPusher::Resolve(
@@ -274,7 +283,8 @@ std::map<std::string, im::v1::GatewayService::Stub*> GatewayPusher::Resolve(
     std::lock_guard<std::mutex> lock(addresses_mutex_);
     for (const std::string& id : gateway_ids) {
       auto it = addresses_.find(id);
-      if (it != addresses_.end() && now - it->second.fetched < kAddressCacheTime) {
+      if (it != addresses_.end() &&
+          now - it->second.fetched < (it->second.address ? kAddressCacheTime : kAbsentCacheTime)) {
         addresses[id] = it->second.address;
       } else {
         stale.push_back(id);
@@ -290,12 +300,7 @@ std::map<std::string, im::v1::GatewayService::Stub*> GatewayPusher::Resolve(
       std::lock_guard<std::mutex> lock(addresses_mutex_);
       for (size_t i = 0; i < stale.size(); ++i) {
         addresses[stale[i]] = (*fetched)[i];
-        // Only live addresses are kept: a gateway that registers is pushed to at once.
-        if ((*fetched)[i]) {
-          addresses_[stale[i]] = CachedAddress{(*fetched)[i], now};
-        } else {
-          addresses_.erase(stale[i]);
-        }
+        addresses_[stale[i]] = CachedAddress{(*fetched)[i], now};
       }
     }
   }

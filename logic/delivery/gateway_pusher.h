@@ -39,7 +39,9 @@ struct PushTarget {
 // catch up by Sync) and the next batch opens a new one.
 // Push and Kick are asynchronous: they return once the pushes are queued; replies arrive on gRPC
 // threads, and follow-up store work (dropping sessions a gateway disowned) goes to `executor`.
-// Methods may block on the directory, so they are called on executor threads.
+// Methods may block on the directory (a read per gateway at most every 2 s, or every 250 ms while
+// it is absent), so they are called on executor threads, or on the send loop, which accepts that
+// much.
 class GatewayPusher {
  public:
   // `calls_per_gateway`: batches unanswered by one gateway at most, so that a big fan-out's
@@ -109,9 +111,9 @@ class GatewayPusher {
   LogicMetrics* metrics_;
   const size_t calls_per_gateway_;
 
-  // Push addresses by gateway id, read from the directory at most every 2 s, so that a
-  // push does not cost a directory lookup. A gateway that died is pushed to (and fails fast) for
-  // at most that long.
+  // Push addresses by gateway id (nullopt: absent), read from the directory at most every 2 s
+  // (every 250 ms while absent), so that a push does not cost a directory lookup. A gateway that
+  // died is pushed to (and fails fast) for at most 2 s.
   struct CachedAddress {
     std::optional<std::string> address;
     std::chrono::steady_clock::time_point fetched;

@@ -10,8 +10,8 @@
 #include "im/v1/logic.pb.h"
 #include "logic/conversation/chat_service.h"
 #include "logic/group/group_service.h"
-#include "logic/ingress/logic_loop.h"
 #include "logic/logic_metrics.h"
+#include "logic/loop/logic_loop.h"
 #include "logic/session/session_service.h"
 
 namespace im::logic {

@@ -79,7 +79,7 @@ class LogicFixture : public ::testing::Test {
         options_,
         ChatDependencies{sessions_.get(), seqs_.get(), messages_.get(), dedup_.get(), ledger_.get(),
                          writer_.get(), pusher_.get(), msg_ids_.get(), executor_.get(),
-                         member_lists_.get(), &fanout_, metrics_.get()},
+                         member_lists_.get(), &fanout_, metrics_.get(), /*loop=*/nullptr},
         clock);
   }
 

@@ -102,6 +102,32 @@ TEST_F(RedisAsyncClientTest, AnErrorReplyFailsOnlyItsCommand) {
   EXPECT_EQ(answers[1].text, "x");
 }
 
+TEST_F(RedisAsyncClientTest, CommandManyPassesEachReplyInOrderThenTheFirstFailure) {
+  ASSERT_TRUE(Call({"SET", prefix_ + "text", "x"}).status.ok());
+  std::vector<std::pair<size_t, std::string>> replies;
+  std::optional<absl::Status> done;
+  const int64_t reads_before = admin_.ReadsProcessed();
+  client_->CommandMany(
+      {{"GET", prefix_ + "text"}, {"INCR", prefix_ + "text"}, {"ECHO", "y"}},
+      [&](size_t index, const redisReply* reply) {
+        replies.emplace_back(index, std::string(TextOfReply(reply)));
+      },
+      [&](absl::Status status) { done = std::move(status); });
+  ASSERT_TRUE(RunUntil([&] { return done.has_value(); }));
+  EXPECT_EQ(admin_.ReadsProcessed() - reads_before, 2)
+      << "the three commands in one read, and the INFO that counted them";
+  EXPECT_EQ(replies, (std::vector<std::pair<size_t, std::string>>{{0, "x"}, {2, "y"}}))
+      << "the error reply is not passed on";
+  EXPECT_EQ(done->code(), absl::StatusCode::kInternal);
+
+  std::optional<absl::Status> nothing;
+  client_->CommandMany(
+      {}, [](size_t, const redisReply*) { ADD_FAILURE() << "no reply expected"; },
+      [&](absl::Status status) { nothing = std::move(status); });
+  ASSERT_TRUE(nothing.has_value()) << "no commands: done at once";
+  EXPECT_TRUE(nothing->ok());
+}
+
 TEST_F(RedisAsyncClientTest, ALostConnectionFailsWhatIsPendingAndComesBack) {
   const long long id = Call({"CLIENT", "ID"}).integer;
   ASSERT_GT(id, 0);

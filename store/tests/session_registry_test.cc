@@ -8,6 +8,7 @@
 
 #include "store/in_memory_session_registry.h"
 #include "store/redis_session_registry.h"
+#include "store/tests/test_loop.h"
 #include "store/tests/test_redis.h"
 
 namespace im::store {
@@ -193,6 +194,45 @@ TYPED_TEST(SessionRegistryContractTest, RegisterArmsExpiryAndExpiredSessionsAreG
   this->backend_.Expire(uid);
   EXPECT_TRUE(this->registry().Lookup(uid)->empty());
   EXPECT_EQ(*this->registry().Refresh("gw-1", {{uid, "phone", 1}}), (std::vector<uint64_t>{1}));
+}
+
+// The batch lookup on an event loop answers what the blocking registry answers.
+TEST(RedisAsyncSessionLookupTest, AnswersWhatTheRegistryAnswersWithoutBlocking) {
+  const std::string prefix = testing::UniquePrefix();
+  RedisSessionRegistry registry(testing::TestRedis(), kTtlMs);
+  const std::string alice = prefix + "alice", bob = prefix + "bob";
+  ASSERT_TRUE(registry.Register(alice, Session{"phone", "gw-1", 1, 1234}).ok());
+  ASSERT_TRUE(registry.Register(alice, Session{"desk", "gw-2", 2, 1235}).ok());
+  ASSERT_TRUE(registry.Register(bob, Session{"phone", "gw-1", 3, 1236}).ok());
+  const std::vector<std::string> uids = {bob, prefix + "nobody", alice};
+  absl::StatusOr<std::vector<std::vector<Session>>> expected = registry.LookupMany(uids);
+  ASSERT_TRUE(expected.ok());
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  RedisAsyncClient client(&loop, testing::TestRedisOptions());
+  client.Start();
+  RedisAsyncSessionLookup lookup(&client);
+  std::optional<absl::StatusOr<std::vector<std::vector<Session>>>> found;
+  lookup.LookupMany(uids, [&](absl::StatusOr<std::vector<std::vector<Session>>> sessions) {
+    found = std::move(sessions);
+  });
+  ASSERT_TRUE(testing::RunLoopUntil(&loop, [&] { return found.has_value(); }));
+  ASSERT_TRUE(found->ok()) << found->status();
+  ASSERT_EQ((*found)->size(), 3u);
+  for (size_t u = 0; u < uids.size(); ++u) {
+    const std::vector<Session>& got = (**found)[u];
+    const std::vector<Session>& want = (*expected)[u];
+    ASSERT_EQ(got.size(), want.size()) << uids[u];
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].device, want[i].device);
+      EXPECT_TRUE(got[i].SameConnection(want[i]));
+      EXPECT_EQ(got[i].login_ms, want[i].login_ms);
+    }
+  }
+  EXPECT_EQ((**found)[2].size(), 2u) << "both of alice's devices";
+  EXPECT_TRUE((**found)[1].empty());
+  EXPECT_EQ(testing::CloseThenCloseLoop(&loop, client), 0) << "a handle was left open";
 }
 
 TEST(RedisSessionRegistryTest, UnreachableRedisIsUnavailableNotACrash) {

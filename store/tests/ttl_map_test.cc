@@ -6,6 +6,7 @@
 
 #include "store/in_memory_ttl_map.h"
 #include "store/redis_ttl_map.h"
+#include "store/tests/test_loop.h"
 #include "store/tests/test_redis.h"
 
 namespace im::store {
@@ -109,6 +110,47 @@ TEST(RedisTtlMapTest, RedisKeysCarryTheTtl) {
   const int64_t ttl = admin.Integer({"PTTL", prefix + "k"});
   EXPECT_GT(ttl, 0);
   EXPECT_LE(ttl, 5'000);
+}
+
+// The map's writes on an event loop: the same keys, read back through the blocking map, each
+// with the TTL; a client that is not connected fails the batch.
+TEST(RedisAsyncTtlMapTest, PutManyWritesWhatTheBlockingMapReads) {
+  const std::string prefix = testing::UniquePrefix();
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  RedisAsyncClient client(&loop, testing::TestRedisOptions());
+  client.Start();
+  RedisAsyncTtlMap async_map(&client, prefix);
+  std::optional<absl::Status> written;
+  async_map.PutMany({{"a", "1"}, {"b", "2"}}, 5'000,
+                    [&](absl::Status status) { written = std::move(status); });
+  ASSERT_TRUE(testing::RunLoopUntil(&loop, [&] { return written.has_value(); }));
+  EXPECT_TRUE(written->ok()) << *written;
+  RedisTtlMap map(testing::TestRedis(), prefix);
+  EXPECT_EQ(*map.Get({"a", "b", "c"}),
+            (std::vector<std::optional<std::string>>{"1", "2", std::nullopt}));
+  testing::RedisAdmin admin;
+  const int64_t ttl = admin.Integer({"PTTL", prefix + "b"});
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, 5'000);
+  EXPECT_EQ(testing::CloseThenCloseLoop(&loop, client), 0) << "a handle was left open";
+}
+
+TEST(RedisAsyncTtlMapTest, UnreachableRedisFailsTheBatchUnavailable) {
+  RedisOptions options;
+  options.port = 1;  // nothing listens there
+  options.timeout = std::chrono::milliseconds(200);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  RedisAsyncClient client(&loop, options);
+  client.Start();
+  ASSERT_TRUE(testing::RunLoopUntil(&loop, [&] { return !client.connected(); }));
+  RedisAsyncTtlMap map(&client, "x:");
+  std::optional<absl::Status> written;
+  map.PutMany({{"a", "1"}}, 1'000, [&](absl::Status status) { written = std::move(status); });
+  ASSERT_TRUE(testing::RunLoopUntil(&loop, [&] { return written.has_value(); }));
+  EXPECT_EQ(written->code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(testing::CloseThenCloseLoop(&loop, client), 0) << "a handle was left open";
 }
 
 TEST(RedisTtlMapTest, UnreachableRedisIsUnavailable) {

@@ -1,4 +1,4 @@
-#include "logic/ingress/logic_loop.h"
+#include "logic/loop/logic_loop.h"
 
 #include <pthread.h>
 
@@ -7,12 +7,18 @@
 #include "common/logging.h"
 
 namespace im::logic {
+namespace {
 
-LogicLoop::LogicLoop(std::string name, store::RedisOptions redis, MakeLedger make_ledger,
+// How often a stopping loop checks whether Redis answered what it was asked.
+constexpr uint64_t kDrainCheckMs = 1;
+
+}  // namespace
+
+LogicLoop::LogicLoop(std::string name, store::RedisOptions redis, MakeStores make_stores,
                      size_t queue_capacity)
     : name_(std::move(name)),
       redis_options_(std::move(redis)),
-      make_ledger_(std::move(make_ledger)),
+      make_stores_(std::move(make_stores)),
       queue_capacity_(queue_capacity) {}
 
 LogicLoop::~LogicLoop() { Stop(); }
@@ -26,6 +32,7 @@ void LogicLoop::Start() {
 
 void LogicLoop::Run(std::promise<void>* started) {
   pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
+  thread_id_ = std::this_thread::get_id();
   uv_loop_init(&loop_);
   queue_ = std::make_unique<common::LoopTaskQueue>(&loop_, queue_capacity_);
   queue_->Start();
@@ -34,11 +41,11 @@ void LogicLoop::Run(std::promise<void>* started) {
                 [](uv_async_t* handle) { static_cast<LogicLoop*>(handle->data)->Close(); });
   stop_.data = this;
   redis_ = std::make_unique<store::RedisAsyncClient>(&loop_, redis_options_);
-  ledger_ = make_ledger_(redis_.get());  // registers its scripts before the first connection
+  stores_ = make_stores_(redis_.get());  // registers its scripts before the first connection
   redis_->Start();
   started->set_value();
   uv_run(&loop_, UV_RUN_DEFAULT);  // until Close() closed every handle
-  ledger_.reset();
+  stores_ = LoopStores();
   redis_.reset();
   uv_run(&loop_, UV_RUN_NOWAIT);  // the Redis adapter's last handle
   if (uv_loop_close(&loop_) != 0) spdlog::warn("{}: a handle was left open at exit", name_);
@@ -55,11 +62,23 @@ void LogicLoop::Stop() {
 }
 
 void LogicLoop::Close() {
-  // The queue runs what it holds first (sends whose claims then fail UNAVAILABLE as Redis
-  // closes), then the client fails what is pending and closes.
+  // The queue runs what it holds first; then the commands those tasks (and earlier ones) issued
+  // are answered, or time out, before the client closes: a send batch's claims reach the writer
+  // and a delivered batch's pushes go, rather than failing at shutdown.
   queue_->Close([] {});
-  redis_->Close([] {});
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_), nullptr);
+  uv_timer_init(&loop_, &drain_);
+  drain_.data = this;
+  uv_timer_start(
+      &drain_,
+      [](uv_timer_t* timer) {
+        auto* self = static_cast<LogicLoop*>(timer->data);
+        if (self->redis_->pending() > 0) return;
+        uv_timer_stop(timer);
+        uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
+        self->redis_->Close([] {});
+      },
+      0, kDrainCheckMs);
 }
 
 }  // namespace im::logic

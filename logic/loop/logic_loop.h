@@ -1,0 +1,81 @@
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "common/loop_task_queue.h"
+#include "store/redis_async_client.h"
+#include "store/redis_options.h"
+#include "store/send_ledger.h"
+#include "store/session_registry.h"
+#include "store/ttl_map.h"
+
+namespace im::logic {
+
+// The stores a LogicLoop works with, all on its one asynchronous Redis client.
+struct LoopStores {
+  std::unique_ptr<store::AsyncSendLedger> ledger;       // a batch's claims and seqs
+  std::unique_ptr<store::AsyncTtlMap> dedup;            // stored sends' answers, for retries
+  std::unique_ptr<store::AsyncSessionLookup> sessions;  // where a batch's recipients are
+};
+
+// One event loop thread of a logic node, where single-chat send batches take their claims and
+// seqs (DESIGN.md section 5), and persisted single-chat messages are delivered, without a thread
+// blocked per round trip: it owns the loop's asynchronous Redis client and the stores on it.
+// Other threads hand it work with Post(); everything posted, and every Redis reply, runs on the
+// loop's thread, in order.
+class LogicLoop {
+ public:
+  using MakeStores = std::function<LoopStores(store::RedisAsyncClient*)>;
+
+  LogicLoop(std::string name, store::RedisOptions redis, MakeStores make_stores,
+            size_t queue_capacity);
+  // Stop().
+  ~LogicLoop();
+  LogicLoop(const LogicLoop&) = delete;
+  LogicLoop& operator=(const LogicLoop&) = delete;
+
+  // Starts the thread and connecting to Redis; returns once Post() may be called.
+  void Start();
+  // Any thread. False when the queue is full or the loop stopped: the task is destroyed
+  // without running, and the caller answers RESOURCE_EXHAUSTED.
+  bool Post(common::LoopTaskQueue::Task task);
+  // The loop's thread only.
+  store::AsyncSendLedger* ledger() { return stores_.ledger.get(); }
+  store::AsyncTtlMap* dedup() { return stores_.dedup.get(); }
+  store::AsyncSessionLookup* sessions() { return stores_.sessions.get(); }
+  // Any thread, once started: whether the caller runs on the loop.
+  bool InLoopThread() const { return std::this_thread::get_id() == thread_id_; }
+  size_t depth() const { return queue_ ? queue_->depth() : 0; }
+
+  // Runs what was posted, waits for the Redis commands still pending to be answered (or to time
+  // out, after redis.timeout), closes the loop and joins its thread. Idempotent.
+  void Stop();
+
+ private:
+  void Run(std::promise<void>* started);
+  // On the loop: closes the queue and the stop handle, then the Redis client once nothing is
+  // pending on it; the loop then ends.
+  void Close();
+
+  const std::string name_;
+  const store::RedisOptions redis_options_;
+  MakeStores make_stores_;
+  const size_t queue_capacity_;
+  uv_loop_t loop_;
+  uv_async_t stop_;
+  uv_timer_t drain_;  // while stopping: waits for Redis's last replies
+  std::unique_ptr<common::LoopTaskQueue> queue_;
+  std::unique_ptr<store::RedisAsyncClient> redis_;
+  LoopStores stores_;
+  std::thread thread_;
+  std::thread::id thread_id_;  // set before Start() returns
+};
+
+}  // namespace im::logic
