@@ -54,6 +54,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const GatewayOptions& o
   std::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<Gateway> gateway(new Gateway(options, registry));
   if (absl::Status status = gateway->Init(); !status.ok()) return status;
+  // Before anyone is told the gateway is up: a SIGTERM from then on drains it (handled once Run
+  // runs the loop), never kills it.
+  gateway->WatchSignals();
   return gateway;
 }
 
@@ -109,7 +112,7 @@ Gateway::~Gateway() {
   uv_loop_close(&loop_);
 }
 
-absl::Status Gateway::Run() {
+void Gateway::WatchSignals() {
   auto on_signal = [](uv_signal_t* handle, int signum) {
     auto* self = static_cast<Gateway*>(handle->data);
     spdlog::info("received signal {}: {}", signum,
@@ -118,6 +121,9 @@ absl::Status Gateway::Run() {
   };
   uv_signal_start(&sigterm_, on_signal, SIGTERM);
   uv_signal_start(&sigint_, on_signal, SIGINT);
+}
+
+absl::Status Gateway::Run() {
   uv_timer_start(
       &register_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->RegisterIfDue(); }, 0,
       kRegisterRetryMs);

@@ -52,6 +52,8 @@ class Gateway {
  private:
   explicit Gateway(const GatewayOptions& options, prometheus::Registry& registry);
   absl::Status Init();
+  // SIGTERM and SIGINT start a drain (Create, once Init succeeded).
+  void WatchSignals();
   void BeginDrain(uint32_t reconnect_after_ms);
   void CheckDrained();
   void FinishShutdown();

@@ -13,6 +13,7 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
   o.register_ms = config.GetU32("gateway.register_ms", o.register_ms, 100, 3'600'000);
   o.workers = config.GetU32("gateway.workers", o.workers, 0, 255);
   o.listen_backlog = config.GetU32("gateway.listen_backlog", o.listen_backlog, 1, 65535);
+  o.min_connections = config.GetU32("gateway.min_connections", o.min_connections, 0);
   o.max_frame_bytes = config.GetU32("gateway.max_frame_bytes", o.max_frame_bytes, 64, 16 << 20);
   o.max_push_frame_bytes =
       config.GetU32("gateway.max_push_frame_bytes", o.max_push_frame_bytes, 64, 64 << 20);

@@ -21,6 +21,9 @@ struct GatewayOptions {
   uint32_t register_ms = 10'000;  // registration with logic renewed this often
   uint32_t workers = 0;           // 0: one loop per core
   uint32_t listen_backlog = 4096;
+  // Client connections the open-file limit must leave room for (one descriptor each), once the
+  // soft limit is raised to the hard one; below that the gateway refuses to start.
+  uint32_t min_connections = 1'000;
 
   uint32_t max_frame_bytes = 64 * 1024;
   uint32_t max_push_frame_bytes = 4 * 1024 * 1024;

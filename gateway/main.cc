@@ -5,8 +5,47 @@
 #include "CLI/CLI.hpp"
 #include "common/admin_http_server.h"
 #include "common/logging.h"
+#include "common/open_file_limit.h"
 #include "common/startup.h"
 #include "gateway/gateway.h"
+
+namespace {
+
+// Descriptors the gateway needs besides its clients: listeners, gRPC channels and their event
+// engine, each loop's epoll and wake-ups, the admin server, logs.
+constexpr uint64_t kFilesKeptForTheProcess = 128;
+
+// Raises the open-file limit and says how many clients it leaves room for; nullopt (with the
+// reason logged) when that is below gateway.min_connections.
+std::optional<uint64_t> RoomForConnections(const im::gateway::GatewayOptions& options) {
+  absl::StatusOr<im::common::OpenFileLimit> files = im::common::RaiseOpenFileLimit();
+  if (!files.ok()) {
+    spdlog::critical("open files: {}", files.status().ToString());
+    return std::nullopt;
+  }
+  const uint64_t room =
+      files->soft > kFilesKeptForTheProcess ? files->soft - kFilesKeptForTheProcess : 0;
+  if (room < options.min_connections) {
+    spdlog::critical(
+        "open files: the limit is {} (hard limit {}), room for about {} client connections, "
+        "below gateway.min_connections {}: raise the hard limit (docker run --ulimit "
+        "nofile=N:N, systemd LimitNOFILE=N, ulimit -Hn N as root, or the container runtime's "
+        "default) or lower gateway.min_connections",
+        files->soft, files->hard, room, options.min_connections);
+    return std::nullopt;
+  }
+  if (files->soft != files->soft_before) {
+    spdlog::info(
+        "open files: soft limit raised from {} to {} (the hard limit): room for about "
+        "{} client connections",
+        files->soft_before, files->soft, room);
+  } else {
+    spdlog::info("open files: limit {}: room for about {} client connections", files->soft, room);
+  }
+  return room;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"im-gateway: client connections for the IM cluster"};
@@ -17,6 +56,8 @@ int main(int argc, char** argv) {
   std::optional<im::gateway::GatewayOptions> options =
       im::common::LoadOptionsOrExplain<im::gateway::GatewayOptions>("im-gateway", config_path);
   if (!options) return 2;
+  const std::optional<uint64_t> room = RoomForConnections(*options);
+  if (!room) return 2;
 
   auto registry = std::make_shared<prometheus::Registry>();
   // /metrics, /healthz and /readyz.
@@ -39,9 +80,11 @@ int main(int argc, char** argv) {
                options->gateway_id, (*gateway)->client_port(), (*gateway)->grpc_port(),
                (*metrics)->port());
   // One machine-readable line for scripts and tests that start us on port 0.
-  std::printf("im-gateway ready id=%s client_port=%u grpc_port=%d metrics_port=%u\n",
-              options->gateway_id.c_str(), (*gateway)->client_port(), (*gateway)->grpc_port(),
-              (*metrics)->port());
+  std::printf(
+      "im-gateway ready id=%s client_port=%u grpc_port=%d metrics_port=%u "
+      "connection_room=%llu\n",
+      options->gateway_id.c_str(), (*gateway)->client_port(), (*gateway)->grpc_port(),
+      (*metrics)->port(), static_cast<unsigned long long>(*room));
   std::fflush(stdout);
 
   absl::Status status = (*gateway)->Run();

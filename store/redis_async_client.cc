@@ -42,12 +42,11 @@ RedisAsyncClient::~RedisAsyncClient() {
 
 void RedisAsyncClient::Start() {
   Connect();
-  const auto period =
-      std::max<std::chrono::milliseconds>(options_.timeout / 4, std::chrono::milliseconds(10));
+  last_check_ = std::chrono::steady_clock::now();
   uv_timer_start(
       &timeout_timer_,
       [](uv_timer_t* timer) { static_cast<RedisAsyncClient*>(timer->data)->CheckTimeouts(); },
-      static_cast<uint64_t>(period.count()), static_cast<uint64_t>(period.count()));
+      static_cast<uint64_t>(CheckPeriod().count()), static_cast<uint64_t>(CheckPeriod().count()));
 }
 
 std::string RedisAsyncClient::LoadScript(std::string_view text) {
@@ -205,11 +204,22 @@ void RedisAsyncClient::ScheduleReconnect() {
   backoff_ = std::min(backoff_ * 2, kMaxBackoff);
 }
 
+std::chrono::milliseconds RedisAsyncClient::CheckPeriod() const {
+  return std::max<std::chrono::milliseconds>(options_.timeout / 4, std::chrono::milliseconds(10));
+}
+
 void RedisAsyncClient::CheckTimeouts() {
-  if (pending_since_.empty() ||
-      std::chrono::steady_clock::now() - pending_since_.front() < options_.timeout) {
-    return;
+  const auto now = std::chrono::steady_clock::now();
+  // A check later than its period means the loop was busy (running posted work, or descheduled):
+  // meanwhile commands could be neither written nor answered, so that time is not Redis's. Without
+  // this, a loop busy for longer than the timeout would drop a healthy connection and fail every
+  // command it had just issued.
+  const auto late = now - last_check_ - CheckPeriod();
+  last_check_ = now;
+  if (late > CheckPeriod()) {
+    for (auto& since : pending_since_) since += late;
   }
+  if (pending_since_.empty() || now - pending_since_.front() < options_.timeout) return;
   Drop(fmt::format("no reply within {} ms", options_.timeout.count()));
 }
 

@@ -21,7 +21,8 @@ namespace im::store {
 // Commands issued in one loop iteration leave in one write and their replies come back in order.
 // Every method, and every callback, runs on the loop's thread.
 // Failures: an error reply fails its command only (StatusOfErrorReply); a broken connection, or
-// a command unanswered for `options.timeout`, fails every pending command UNAVAILABLE and the
+// a command unanswered for `options.timeout` (not counting time the loop was too busy to write
+// or read), fails every pending command UNAVAILABLE and the
 // client connects again (backoff from 50 ms to 2 s); while it is not connected, commands fail at
 // once. Scripts registered with LoadScript are loaded on every connection before any command;
 // a NOSCRIPT reply fails that command UNAVAILABLE and loads them again.
@@ -66,6 +67,7 @@ class RedisAsyncClient {
   // Drops the connection (failing what is pending) and schedules the next attempt.
   void Drop(std::string_view why);
   void ScheduleReconnect();
+  std::chrono::milliseconds CheckPeriod() const;
   void CheckTimeouts();
 
   static void OnConnected(const redisAsyncContext* context, int status);
@@ -77,7 +79,10 @@ class RedisAsyncClient {
   redisAsyncContext* context_ = nullptr;
   State state_ = State::kIdle;
   std::vector<std::string> scripts_;
-  std::deque<std::chrono::steady_clock::time_point> pending_since_;  // per command, in order
+  // Per command, in order: when it was issued, moved later by the time the loop was too busy to
+  // write it or read its reply (see CheckTimeouts).
+  std::deque<std::chrono::steady_clock::time_point> pending_since_;
+  std::chrono::steady_clock::time_point last_check_;
   std::string last_error_;
   std::chrono::milliseconds backoff_{50};
   uv_timer_t reconnect_timer_;

@@ -2,9 +2,14 @@
 // connections opened from a separate process (im-connload).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <cstdio>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "gateway/tests/fake_logic_service.h"
@@ -117,6 +122,74 @@ TEST(GatewayProcessTest, SeveralGatewaysRunSideBySide) {
   second.process->Signal(SIGTERM);
   EXPECT_EQ(first.process->Wait(Millis(10'000)), 0);
   EXPECT_EQ(second.process->Wait(Millis(10'000)), 0);
+}
+
+// The soft limit a process runs with, and the hard one, from /proc/<pid>/limits.
+std::pair<uint64_t, uint64_t> OpenFileLimitsOf(pid_t pid) {
+  std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");
+  for (std::string line; std::getline(limits, line);) {
+    if (line.rfind("Max open files", 0) != 0) continue;
+    std::istringstream fields(line.substr(std::string("Max open files").size()));
+    uint64_t soft = 0, hard = 0;
+    fields >> soft >> hard;
+    return {soft, hard};
+  }
+  return {0, 0};
+}
+
+uint64_t HardOpenFileLimit() {
+  rlimit limit{};
+  EXPECT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
+  return limit.rlim_max;
+}
+
+// Started with a container runtime's usual soft limit of 1,024, the gateway raises it to the hard
+// limit and says how many clients that leaves room for.
+TEST(GatewayProcessTest, RaisesTheOpenFileLimitToTheHardOne) {
+  const uint64_t hard = HardOpenFileLimit();
+  ASSERT_GT(hard, 2'000u) << "this test needs a hard limit above the usual soft one";
+  FakeLogicService logic;
+  auto process = Subprocess::Start(
+      {"/usr/bin/prlimit", "--nofile=1024:" + std::to_string(hard), IM_GATEWAY_BINARY},
+      {{"IM_GATEWAY_ID", "gw-files"},
+       {"IM_GATEWAY_LISTEN", "127.0.0.1:0"},
+       {"IM_GATEWAY_GRPC_LISTEN", "127.0.0.1:0"},
+       {"IM_GATEWAY_METRICS_LISTEN", "127.0.0.1:0"},
+       {"IM_GATEWAY_LOGIC_TARGET", logic.target()}});
+  ASSERT_TRUE(process.ok()) << process.status();
+  std::optional<std::string> ready =
+      (*process)->ReadLineStartingWith("im-gateway ready", kStartTimeout);
+  ASSERT_TRUE(ready.has_value()) << "gateway did not report ready";
+  EXPECT_EQ(OpenFileLimitsOf((*process)->pid()), std::make_pair(hard, hard));
+  const uint64_t room = std::stoull(im::testing::FieldOf(*ready, "connection_room").value_or("0"));
+  EXPECT_GT(room, hard - 1'000) << *ready;
+  EXPECT_LT(room, hard) << *ready;
+  ASSERT_TRUE((*process)->Signal(SIGTERM));
+  EXPECT_EQ((*process)->Wait(Millis(30'000)), 0);
+}
+
+// A hard limit that leaves room for fewer clients than gateway.min_connections: the gateway
+// refuses to start, and says why and what to change.
+TEST(GatewayProcessTest, RefusesToStartWhenTheLimitLeavesTooLittleRoom) {
+  const std::string log = ::testing::TempDir() + "gateway-files.log";
+  std::remove(log.c_str());
+  im::testing::SpawnOptions spawn;
+  spawn.stderr_path = log;
+  auto process = Subprocess::Start({"/usr/bin/prlimit", "--nofile=512:512", IM_GATEWAY_BINARY},
+                                   {{"IM_GATEWAY_LISTEN", "127.0.0.1:0"},
+                                    {"IM_GATEWAY_GRPC_LISTEN", "127.0.0.1:0"},
+                                    {"IM_GATEWAY_METRICS_LISTEN", "127.0.0.1:0"},
+                                    {"IM_GATEWAY_MIN_CONNECTIONS", "1000"}},
+                                   spawn);
+  ASSERT_TRUE(process.ok()) << process.status();
+  EXPECT_EQ((*process)->Wait(Millis(10'000)), 2);
+  std::ifstream stderr_file(log);
+  const std::string text((std::istreambuf_iterator<char>(stderr_file)),
+                         std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("room for about 384 client connections, below gateway.min_connections 1000"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("LimitNOFILE"), std::string::npos) << "says how to raise it: " << text;
 }
 
 TEST(GatewayProcessTest, BadConfigurationFailsAtStartWithMessage) {

@@ -278,31 +278,32 @@ std::map<std::string, im::v1::GatewayService::Stub*> GatewayPusher::Resolve(
     const std::vector<std::string>& gateway_ids) {
   const auto now = std::chrono::steady_clock::now();
   std::map<std::string, std::optional<std::string>> addresses;
-  std::vector<std::string> stale;
+  std::vector<std::string> unknown;  // never read: read now
+  std::vector<std::string> expired;  // read a while ago: used, and read again on the executor
   {
     std::lock_guard<std::mutex> lock(addresses_mutex_);
     for (const std::string& id : gateway_ids) {
       auto it = addresses_.find(id);
-      if (it != addresses_.end() &&
-          now - it->second.fetched < (it->second.address ? kAddressCacheTime : kAbsentCacheTime)) {
-        addresses[id] = it->second.address;
-      } else {
-        stale.push_back(id);
+      if (it == addresses_.end()) {
+        unknown.push_back(id);
+        continue;
+      }
+      CachedAddress& cached = it->second;
+      addresses[id] = cached.address;
+      const auto keep = cached.address ? kAddressCacheTime : kAbsentCacheTime;
+      if (now - cached.fetched >= keep && !cached.refreshing) {
+        cached.refreshing = true;
+        expired.push_back(id);
       }
     }
   }
-  if (!stale.empty()) {
-    absl::StatusOr<std::vector<std::optional<std::string>>> fetched = directory_->Get(stale);
-    if (!fetched.ok()) {
-      IM_LOG_RATE_LIMITED(spdlog::level::warn, "gateway directory lookup failed: {}",
-                          fetched.status().ToString());
-    } else {
-      std::lock_guard<std::mutex> lock(addresses_mutex_);
-      for (size_t i = 0; i < stale.size(); ++i) {
-        addresses[stale[i]] = (*fetched)[i];
-        addresses_[stale[i]] = CachedAddress{(*fetched)[i], now};
-      }
-    }
+  if (!unknown.empty()) {
+    for (auto& [id, address] : ReadAddresses(unknown)) addresses[id] = std::move(address);
+  }
+  // Push may run on the send loop, which must not wait for the directory on every expiry.
+  if (!expired.empty() && !executor_->TrySubmit([this, expired] { ReadAddresses(expired); })) {
+    std::lock_guard<std::mutex> lock(addresses_mutex_);
+    for (const std::string& id : expired) addresses_[id].refreshing = false;  // next push tries
   }
   std::map<std::string, im::v1::GatewayService::Stub*> stubs;
   std::lock_guard<std::mutex> lock(stubs_mutex_);
@@ -316,6 +317,28 @@ std::map<std::string, im::v1::GatewayService::Stub*> GatewayPusher::Resolve(
     stubs[id] = stub.get();
   }
   return stubs;
+}
+
+std::map<std::string, std::optional<std::string>> GatewayPusher::ReadAddresses(
+    const std::vector<std::string>& gateway_ids) {
+  std::map<std::string, std::optional<std::string>> read;
+  absl::StatusOr<std::vector<std::optional<std::string>>> fetched = directory_->Get(gateway_ids);
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(addresses_mutex_);
+  if (!fetched.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "gateway directory lookup failed: {}",
+                        fetched.status().ToString());
+    // What was known stays in use; the next push after the expiry reads again.
+    for (const std::string& id : gateway_ids) {
+      if (auto it = addresses_.find(id); it != addresses_.end()) it->second.refreshing = false;
+    }
+    return read;
+  }
+  for (size_t i = 0; i < gateway_ids.size(); ++i) {
+    read[gateway_ids[i]] = (*fetched)[i];
+    addresses_[gateway_ids[i]] = CachedAddress{(*fetched)[i], now};
+  }
+  return read;
 }
 
 GatewayPusher::GatewayLane& GatewayPusher::LaneOf(const std::string& gateway_id) {

@@ -39,9 +39,9 @@ struct PushTarget {
 // catch up by Sync) and the next batch opens a new one.
 // Push and Kick are asynchronous: they return once the pushes are queued; replies arrive on gRPC
 // threads, and follow-up store work (dropping sessions a gateway disowned) goes to `executor`.
-// Methods may block on the directory (a read per gateway at most every 2 s, or every 250 ms while
-// it is absent), so they are called on executor threads, or on the send loop, which accepts that
-// much.
+// Push blocks on the directory only the first time it meets a gateway (later reads, every 2 s, or
+// every 250 ms while a gateway is absent, go to the executor), so it may run on the send loop;
+// the other methods are called on executor threads.
 class GatewayPusher {
  public:
   // `calls_per_gateway`: batches unanswered by one gateway at most, so that a big fan-out's
@@ -100,7 +100,13 @@ class GatewayPusher {
               const im::v1::PushBatchReply& reply);
 
   // Stubs of the live gateways among `gateway_ids` (absent ones have no live registration).
+  // Blocks on the directory only for a gateway never looked up; an expired address is used
+  // while the executor reads it again.
   std::map<std::string, im::v1::GatewayService::Stub*> Resolve(
+      const std::vector<std::string>& gateway_ids);
+  // Reads the addresses of `gateway_ids` from the directory into the cache; returns what it read
+  // (nothing when the directory failed).
+  std::map<std::string, std::optional<std::string>> ReadAddresses(
       const std::vector<std::string>& gateway_ids);
 
   store::TtlMap* directory_;
@@ -111,12 +117,13 @@ class GatewayPusher {
   LogicMetrics* metrics_;
   const size_t calls_per_gateway_;
 
-  // Push addresses by gateway id (nullopt: absent), read from the directory at most every 2 s
+  // Push addresses by gateway id (nullopt: absent), read from the directory again every 2 s
   // (every 250 ms while absent), so that a push does not cost a directory lookup. A gateway that
-  // died is pushed to (and fails fast) for at most 2 s.
+  // died is pushed to (and fails fast) for about 2 s.
   struct CachedAddress {
     std::optional<std::string> address;
     std::chrono::steady_clock::time_point fetched;
+    bool refreshing = false;  // a read of the directory is on its way
   };
   std::mutex addresses_mutex_;
   std::map<std::string, CachedAddress> addresses_;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/tests/test_loop.h"
@@ -155,6 +156,21 @@ TEST_F(RedisAsyncClientTest, AStalledServerTimesOutAndIsUsedAgainOnceItAnswers) 
   ASSERT_TRUE(admin_.Run({"CLIENT", "UNPAUSE"}).ok());
   ASSERT_TRUE(RunUntil([&] { return client_->connected(); }));
   EXPECT_TRUE(Call({"INCR", prefix_ + "paused"}).status.ok());
+}
+
+// A loop busy for longer than the timeout (here: not run at all) could neither write a command
+// nor read its reply meanwhile: that is not Redis's delay, and the command is answered.
+TEST_F(RedisAsyncClientTest, ABusyLoopIsNotARedisTimeout) {
+  ASSERT_TRUE(Call({"PING"}).status.ok());
+  std::optional<Answer> answer;
+  client_->Command({"INCR", prefix_ + "busy"}, [&](absl::StatusOr<const redisReply*> reply) {
+    answer.emplace(AnswerOf(reply));
+  });
+  std::this_thread::sleep_for(milliseconds(600));  // twice the timeout, the loop not running
+  ASSERT_TRUE(RunUntil([&] { return answer.has_value(); }));
+  EXPECT_TRUE(answer->status.ok()) << answer->status;
+  EXPECT_EQ(answer->integer, 1);
+  EXPECT_TRUE(client_->connected());
 }
 
 TEST_F(RedisAsyncClientTest, ScriptsAreLoadedAgainAfterTheServerLostThem) {

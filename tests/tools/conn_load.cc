@@ -8,7 +8,6 @@
 // could not run (bad options, open-file limit, a handle left open at the end).
 #include <netdb.h>
 #include <netinet/in.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -27,6 +26,7 @@
 
 #include "CLI/CLI.hpp"
 #include "common/frame_codec.h"
+#include "common/open_file_limit.h"
 #include "common/token.h"
 #include "fmt/core.h"
 #include "im/v1/client.pb.h"
@@ -50,7 +50,7 @@ constexpr size_t kMaxSamples = 5;            // failures reported with their cod
 constexpr uint64_t kLoginFrameId = 1;
 constexpr uint64_t kFirstPingFrameId = 2;
 constexpr int64_t kTokenLifetimeSec = 3600;
-constexpr rlim_t kReservedFds = 64;  // the loop, stdio, signals, ...
+constexpr uint64_t kReservedFds = 64;  // the loop, stdio, signals, ...
 
 struct Options {
   std::string host = "127.0.0.1";
@@ -816,28 +816,19 @@ bool ParseSource(const std::string& text, sockaddr_storage* out) {
 
 // Raises the soft open-file limit to the hard one; false (with a message) when the run cannot fit.
 bool RaiseFileLimit(uint32_t connections) {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
-    std::perror("im-connload: getrlimit(RLIMIT_NOFILE)");
+  absl::StatusOr<common::OpenFileLimit> files = common::RaiseOpenFileLimit();
+  if (!files.ok()) {
+    fmt::print(stderr, "im-connload: {}\n", files.status().ToString());
     return false;
   }
-  const rlim_t needed = rlim_t{connections} + kReservedFds;
-  if (limit.rlim_max != RLIM_INFINITY && needed > limit.rlim_max) {
+  const uint64_t needed = uint64_t{connections} + kReservedFds;
+  if (needed > files->soft) {
     fmt::print(stderr,
                "im-connload: --connections {} needs {} open files but the hard limit is {} "
                "({} are kept for the tool): lower --connections or run several im-connload "
                "processes with different --uid-prefix\n",
-               connections, needed, limit.rlim_max, kReservedFds);
+               connections, needed, files->hard, kReservedFds);
     return false;
-  }
-  const rlim_t wanted =
-      limit.rlim_max == RLIM_INFINITY ? std::max(limit.rlim_cur, needed) : limit.rlim_max;
-  if (limit.rlim_cur < wanted) {
-    limit.rlim_cur = wanted;
-    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
-      std::perror("im-connload: setrlimit(RLIMIT_NOFILE)");
-      return false;
-    }
   }
   return true;
 }
