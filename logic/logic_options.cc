@@ -71,6 +71,8 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   o.executor_threads = config.GetU32("logic.executor_threads", o.executor_threads, 1, 1024);
   o.send_loop = config.GetBool("logic.send_loop", o.send_loop);
   o.send_loop_queue = config.GetU32("logic.send_loop_queue", o.send_loop_queue, 1, 1'000'000);
+  o.send_loop_max_pending =
+      config.GetU32("logic.send_loop_max_pending", o.send_loop_max_pending, 1, 10'000'000);
   o.executor_queue = config.GetU32("logic.executor_queue", o.executor_queue, 1);
   o.stream_max_in_flight = config.GetU32("logic.stream_max_in_flight", o.stream_max_in_flight, 1);
   o.writers = config.GetU32("logic.writers", o.writers, 1, 64);

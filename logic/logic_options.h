@@ -55,6 +55,10 @@ struct LogicOptions {
   // client (no thread blocked per round trip); false: on the executor, as in process.
   bool send_loop = true;
   uint32_t send_loop_queue = 10'000;  // stream batches waiting for the send loop
+  // Commands the send loop's Redis connection may have unanswered before new send batches are
+  // refused (RESOURCE_EXHAUSTED): a fast refusal while Redis is behind, instead of a backlog that
+  // outgrows redis.timeout_ms and fails everything on the connection.
+  uint32_t send_loop_max_pending = 10'000;
   uint32_t executor_queue = 10'000;
   // Requests one gateway stream may have in logic at once; past it, logic stops reading that
   // stream.

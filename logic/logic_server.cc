@@ -38,9 +38,9 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
       member_lists_.get(), stores_.sessions.get(), pusher_.get(), options_.fanout_lookup_page,
       std::chrono::milliseconds(options_.push_timeout_ms), metrics_, UnixMillis);
   if (stores_.loop_redis) {
-    send_loop_ =
-        std::make_unique<LogicLoop>("logic-send", stores_.loop_redis->options,
-                                    stores_.loop_redis->make_stores, options_.send_loop_queue);
+    send_loop_ = std::make_unique<LogicLoop>(
+        "logic-send", stores_.loop_redis->options, stores_.loop_redis->make_stores,
+        options_.send_loop_queue, options_.send_loop_max_pending);
     send_loop_->Start();
   }
   chat_service_ = std::make_unique<ChatService>(

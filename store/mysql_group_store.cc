@@ -11,6 +11,7 @@
 #include "store/group_rules.h"
 #include "store/message_rules.h"
 #include "store/mysql_multi_row.h"
+#include "store/mysql_retry.h"
 
 namespace im::store {
 namespace {
@@ -101,20 +102,8 @@ void AddToMemberCount(MySqlConnection& connection, std::string_view group_id, in
   update.executeUpdate();
 }
 
-absl::Status StatusOf(const absl::Status& status) { return status; }
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& result) {
-  return result.status();
-}
-
-// InnoDB picked the transaction as a deadlock victim, or a lock wait timed out; either way
-// nothing of it is left (the pool rolled back), and a second attempt usually passes.
-template <typename Attempt>
-auto RetryOnceIfAborted(Attempt attempt) {
-  auto result = attempt();
-  if (StatusOf(result).code() == absl::StatusCode::kAborted) result = attempt();
-  return result;
-}
+// Group changes are retried once when InnoDB aborts them (see RetryIfAborted).
+constexpr int kGroupAttempts = 2;
 
 }  // namespace
 
@@ -127,33 +116,35 @@ absl::Status MySqlGroupStore::CreateGroup(const Group& group,
     return absl::ResourceExhaustedError(fmt::format("group {}: {} members, at most {}",
                                                     group.group_id, distinct.size(), member_cap));
   }
-  return RetryOnceIfAborted([&] {
-    return pool_.Run([&](MySqlConnection& connection) -> absl::Status {
-      connection.Begin();
-      // A taken id is left as it is and counts 0 rows (the connection does not set
-      // CLIENT_FOUND_ROWS); a creator racing for the same id waits for this row lock.
-      sql::PreparedStatement& insert = connection.Prepare(
-          "INSERT INTO im_groups (group_id, name, owner, created_ms, member_count) "
-          "VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE group_id = group_id");
-      MySqlParams(insert)
-          .Bytes(group.group_id)
-          .Bytes(group.name)
-          .Bytes(group.owner)
-          .I64(group.created_ms)
-          .U64(distinct.size());
-      if (insert.executeUpdate() == 0) {
-        return absl::AlreadyExistsError(fmt::format("group {} exists", group.group_id));
-      }
-      if (const size_t inserted = InsertMembers(connection, group.group_id, members, distinct);
-          inserted != distinct.size()) {
-        return absl::InternalError(
-            fmt::format("group {} is new but {} of its {} member rows were there already",
-                        group.group_id, distinct.size() - inserted, distinct.size()));
-      }
-      connection.Commit();
-      return absl::OkStatus();
-    });
-  });
+  return RetryIfAborted(
+      [&] {
+        return pool_.Run([&](MySqlConnection& connection) -> absl::Status {
+          connection.Begin();
+          // A taken id is left as it is and counts 0 rows (the connection does not set
+          // CLIENT_FOUND_ROWS); a creator racing for the same id waits for this row lock.
+          sql::PreparedStatement& insert = connection.Prepare(
+              "INSERT INTO im_groups (group_id, name, owner, created_ms, member_count) "
+              "VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE group_id = group_id");
+          MySqlParams(insert)
+              .Bytes(group.group_id)
+              .Bytes(group.name)
+              .Bytes(group.owner)
+              .I64(group.created_ms)
+              .U64(distinct.size());
+          if (insert.executeUpdate() == 0) {
+            return absl::AlreadyExistsError(fmt::format("group {} exists", group.group_id));
+          }
+          if (const size_t inserted = InsertMembers(connection, group.group_id, members, distinct);
+              inserted != distinct.size()) {
+            return absl::InternalError(
+                fmt::format("group {} is new but {} of its {} member rows were there already",
+                            group.group_id, distinct.size() - inserted, distinct.size()));
+          }
+          connection.Commit();
+          return absl::OkStatus();
+        });
+      },
+      kGroupAttempts);
 }
 
 absl::StatusOr<std::optional<Group>> MySqlGroupStore::GetGroup(std::string_view group_id) {
@@ -184,58 +175,64 @@ absl::StatusOr<std::vector<GroupMember>> MySqlGroupStore::AddMembers(
   }
   const std::vector<size_t> distinct = DistinctMembers(members);
   using Result = std::vector<GroupMember>;
-  return RetryOnceIfAborted([&] {
-    return pool_.Run<Result>([&](MySqlConnection& connection) -> absl::StatusOr<Result> {
-      connection.Begin();
-      const std::optional<LockedGroup> locked = LockGroup(connection, group_id);
-      if (!locked) return absl::NotFoundError(fmt::format("no group {}", group_id));
-      // With the group's row locked, nobody else changes its members until this commits.
-      std::map<std::string, GroupMember, std::less<>> stored =
-          SelectMembers(connection, group_id, members, distinct);
-      std::vector<size_t> added;
-      for (size_t i : distinct) {
-        if (!stored.contains(members[i].uid)) added.push_back(i);
-      }
-      if (!added.empty()) {
-        if (locked->member_count + added.size() > member_cap) {
-          return absl::ResourceExhaustedError(
-              fmt::format("group {} has {} members; {} more would pass the cap of {}", group_id,
-                          locked->member_count, added.size(), member_cap));
-        }
-        if (const size_t inserted = InsertMembers(connection, group_id, members, added);
-            inserted != added.size()) {
-          return absl::InternalError(fmt::format("group {}: {} of {} new member rows were there",
-                                                 group_id, added.size() - inserted, added.size()));
-        }
-        AddToMemberCount(connection, group_id, static_cast<int64_t>(added.size()));
-      }
-      connection.Commit();
-      for (size_t i : added) stored.emplace(members[i].uid, members[i]);
-      Result result;
-      result.reserve(members.size());
-      for (const GroupMember& member : members) result.push_back(stored.find(member.uid)->second);
-      return result;
-    });
-  });
+  return RetryIfAborted(
+      [&] {
+        return pool_.Run<Result>([&](MySqlConnection& connection) -> absl::StatusOr<Result> {
+          connection.Begin();
+          const std::optional<LockedGroup> locked = LockGroup(connection, group_id);
+          if (!locked) return absl::NotFoundError(fmt::format("no group {}", group_id));
+          // With the group's row locked, nobody else changes its members until this commits.
+          std::map<std::string, GroupMember, std::less<>> stored =
+              SelectMembers(connection, group_id, members, distinct);
+          std::vector<size_t> added;
+          for (size_t i : distinct) {
+            if (!stored.contains(members[i].uid)) added.push_back(i);
+          }
+          if (!added.empty()) {
+            if (locked->member_count + added.size() > member_cap) {
+              return absl::ResourceExhaustedError(
+                  fmt::format("group {} has {} members; {} more would pass the cap of {}", group_id,
+                              locked->member_count, added.size(), member_cap));
+            }
+            if (const size_t inserted = InsertMembers(connection, group_id, members, added);
+                inserted != added.size()) {
+              return absl::InternalError(
+                  fmt::format("group {}: {} of {} new member rows were there", group_id,
+                              added.size() - inserted, added.size()));
+            }
+            AddToMemberCount(connection, group_id, static_cast<int64_t>(added.size()));
+          }
+          connection.Commit();
+          for (size_t i : added) stored.emplace(members[i].uid, members[i]);
+          Result result;
+          result.reserve(members.size());
+          for (const GroupMember& member : members)
+            result.push_back(stored.find(member.uid)->second);
+          return result;
+        });
+      },
+      kGroupAttempts);
 }
 
 absl::StatusOr<bool> MySqlGroupStore::RemoveMember(std::string_view group_id,
                                                    std::string_view uid) {
   if (absl::Status status = CheckGroupId(group_id); !status.ok()) return status;
   if (absl::Status status = CheckMemberUid(uid); !status.ok()) return status;
-  return RetryOnceIfAborted([&] {
-    return pool_.Run<bool>([&](MySqlConnection& connection) -> absl::StatusOr<bool> {
-      connection.Begin();
-      if (!LockGroup(connection, group_id)) return false;
-      sql::PreparedStatement& remove =
-          connection.Prepare("DELETE FROM group_members WHERE group_id = ? AND uid = ?");
-      MySqlParams(remove).Bytes(group_id).Bytes(uid);
-      const bool removed = remove.executeUpdate() > 0;
-      if (removed) AddToMemberCount(connection, group_id, -1);
-      connection.Commit();
-      return removed;
-    });
-  });
+  return RetryIfAborted(
+      [&] {
+        return pool_.Run<bool>([&](MySqlConnection& connection) -> absl::StatusOr<bool> {
+          connection.Begin();
+          if (!LockGroup(connection, group_id)) return false;
+          sql::PreparedStatement& remove =
+              connection.Prepare("DELETE FROM group_members WHERE group_id = ? AND uid = ?");
+          MySqlParams(remove).Bytes(group_id).Bytes(uid);
+          const bool removed = remove.executeUpdate() > 0;
+          if (removed) AddToMemberCount(connection, group_id, -1);
+          connection.Commit();
+          return removed;
+        });
+      },
+      kGroupAttempts);
 }
 
 absl::Status MySqlGroupStore::SetRole(std::string_view group_id, std::string_view uid,
@@ -243,44 +240,46 @@ absl::Status MySqlGroupStore::SetRole(std::string_view group_id, std::string_vie
   if (absl::Status status = CheckGroupId(group_id); !status.ok()) return status;
   if (absl::Status status = CheckMemberUid(uid); !status.ok()) return status;
   if (absl::Status status = CheckRole(role); !status.ok()) return status;
-  return RetryOnceIfAborted([&] {
-    return pool_.Run([&](MySqlConnection& connection) -> absl::Status {
-      connection.Begin();
-      const std::optional<LockedGroup> locked = LockGroup(connection, group_id);
-      const absl::Status not_member =
-          absl::NotFoundError(fmt::format("{} is not a member of group {}", uid, group_id));
-      if (!locked) return not_member;
-      sql::PreparedStatement& select =
-          connection.Prepare("SELECT role FROM group_members WHERE group_id = ? AND uid = ?");
-      MySqlParams(select).Bytes(group_id).Bytes(uid);
-      std::unique_ptr<sql::ResultSet> row = Query(select);
-      if (!row->next()) return not_member;
-      const int stored_role = row->getInt(1);
-      row.reset();
-      sql::PreparedStatement& update = connection.Prepare(
-          "UPDATE group_members SET role = ? WHERE group_id = ? AND uid = ? AND role = ?");
-      if (stored_role != role) {
-        MySqlParams(update).I32(role).Bytes(group_id).Bytes(uid).I32(stored_role);
-        update.executeUpdate();
-      }
-      if (role == im::v1::OWNER && locked->owner != uid) {
-        // Ownership moves: the previous owner, if it is still a member and still OWNER, steps
-        // down to ADMIN.
-        MySqlParams(update)
-            .I32(im::v1::ADMIN)
-            .Bytes(group_id)
-            .Bytes(locked->owner)
-            .I32(im::v1::OWNER);
-        update.executeUpdate();
-        sql::PreparedStatement& owner =
-            connection.Prepare("UPDATE im_groups SET owner = ? WHERE group_id = ?");
-        MySqlParams(owner).Bytes(uid).Bytes(group_id);
-        owner.executeUpdate();
-      }
-      connection.Commit();
-      return absl::OkStatus();
-    });
-  });
+  return RetryIfAborted(
+      [&] {
+        return pool_.Run([&](MySqlConnection& connection) -> absl::Status {
+          connection.Begin();
+          const std::optional<LockedGroup> locked = LockGroup(connection, group_id);
+          const absl::Status not_member =
+              absl::NotFoundError(fmt::format("{} is not a member of group {}", uid, group_id));
+          if (!locked) return not_member;
+          sql::PreparedStatement& select =
+              connection.Prepare("SELECT role FROM group_members WHERE group_id = ? AND uid = ?");
+          MySqlParams(select).Bytes(group_id).Bytes(uid);
+          std::unique_ptr<sql::ResultSet> row = Query(select);
+          if (!row->next()) return not_member;
+          const int stored_role = row->getInt(1);
+          row.reset();
+          sql::PreparedStatement& update = connection.Prepare(
+              "UPDATE group_members SET role = ? WHERE group_id = ? AND uid = ? AND role = ?");
+          if (stored_role != role) {
+            MySqlParams(update).I32(role).Bytes(group_id).Bytes(uid).I32(stored_role);
+            update.executeUpdate();
+          }
+          if (role == im::v1::OWNER && locked->owner != uid) {
+            // Ownership moves: the previous owner, if it is still a member and still OWNER, steps
+            // down to ADMIN.
+            MySqlParams(update)
+                .I32(im::v1::ADMIN)
+                .Bytes(group_id)
+                .Bytes(locked->owner)
+                .I32(im::v1::OWNER);
+            update.executeUpdate();
+            sql::PreparedStatement& owner =
+                connection.Prepare("UPDATE im_groups SET owner = ? WHERE group_id = ?");
+            MySqlParams(owner).Bytes(uid).Bytes(group_id);
+            owner.executeUpdate();
+          }
+          connection.Commit();
+          return absl::OkStatus();
+        });
+      },
+      kGroupAttempts);
 }
 
 absl::StatusOr<std::optional<GroupMember>> MySqlGroupStore::GetMember(std::string_view group_id,

@@ -14,6 +14,7 @@
 #include "fmt/format.h"
 #include "store/message_rules.h"
 #include "store/mysql_multi_row.h"
+#include "store/mysql_retry.h"
 
 namespace im::store {
 namespace {
@@ -21,6 +22,10 @@ namespace {
 // Membership rows are small and a message has one per participant (two in a single chat).
 constexpr size_t kMaxMemberRowsPerStatement = 4 * kMaxRowsPerStatement;
 constexpr size_t kMaxConversationsPerStatsQuery = 64;
+// Attempts of a transaction InnoDB aborts (RetryIfAborted): a message batch is tried twice (its
+// callers wait on it), a cursor move, small and idempotent, four times.
+constexpr int kAppendAttempts = 2;
+constexpr int kCursorAttempts = 4;
 
 constexpr char kMessageColumns[] =
     "conv_id, seq, msg_id, sender, client_msg_id, type, body, created_ms";
@@ -212,11 +217,7 @@ absl::StatusOr<std::vector<AppendOutcome>> MySqlMessageStore::Append(
   if (absl::Status status = CheckBatch(batch); !status.ok()) return status;
   if (batch.empty()) return std::vector<AppendOutcome>();
   const std::vector<size_t> first = FirstOccurrences(batch);
-  absl::StatusOr<std::vector<AppendOutcome>> outcomes = AppendOnce(batch, first);
-  // InnoDB picked this transaction as a deadlock victim, or a lock wait timed out; either way
-  // nothing of it is left (the pool rolled back), and a second attempt usually passes.
-  if (outcomes.status().code() == absl::StatusCode::kAborted) outcomes = AppendOnce(batch, first);
-  return outcomes;
+  return RetryIfAborted([&] { return AppendOnce(batch, first); }, kAppendAttempts);
 }
 
 absl::StatusOr<std::vector<AppendOutcome>> MySqlMessageStore::AppendOnce(
@@ -290,19 +291,43 @@ absl::Status MySqlMessageStore::AdvanceDelivered(std::string_view uid,
     seq = std::max(seq, cursor.seq);
   }
   const std::vector<std::pair<std::string_view, uint64_t>> targets(highest.begin(), highest.end());
+  // Acks of one user race each other and the writer's commits on the same rows (the join reads
+  // conversations while a commit updates them): a deadlock here is expected now and then, and the
+  // update, idempotent, is tried again rather than failing the ack.
+  return RetryIfAborted([&] { return AdvanceDeliveredOnce(uid, targets); }, kCursorAttempts);
+}
+
+absl::Status MySqlMessageStore::AdvanceDeliveredOnce(
+    std::string_view uid, const std::vector<std::pair<std::string_view, uint64_t>>& targets) {
   return pool_.Run([&](MySqlConnection& connection) {
-    // The IN list makes it primary key lookups; the CASE picks each row's target.
     for (const auto& [begin, end] : Chunks(targets.size(), kMaxRowsPerStatement)) {
       const size_t rows = PaddedRows(end - begin);
+      // Each conversation's highest stored seq caps its cursor. Read without locking the
+      // conversations (a consistent read; an UPDATE joining them would share-lock the rows the
+      // writer's commits update, and deadlock with them): a commit raising it meanwhile only
+      // leaves the cursor lower than it could be, until the next ack.
+      sql::PreparedStatement& select = connection.Prepare(
+          fmt::format("SELECT conv_id, max_seq FROM conversations WHERE conv_id IN ({})",
+                      Repeat("?", rows, ", ")));
+      MySqlParams select_params(select);
+      BindRows(select_params, begin, end,
+               [&](MySqlParams& p, size_t r, bool) { p.Bytes(targets[r].first); });
+      std::map<std::string, uint64_t, std::less<>> stored;
+      for (std::unique_ptr<sql::ResultSet> found = Query(select); found->next();) {
+        stored[std::string(found->getString(1))] = found->getUInt64(2);
+      }
+      auto capped = [&](size_t r) {
+        auto it = stored.find(targets[r].first);
+        return it == stored.end() ? uint64_t{0} : std::min(it->second, targets[r].second);
+      };
+      // The IN list makes it primary key lookups; the CASE picks each row's target.
       sql::PreparedStatement& update = connection.Prepare(
-          fmt::format("UPDATE user_conversations uc JOIN conversations c ON c.conv_id = uc.conv_id "
-                      "SET uc.delivered_seq = GREATEST(uc.delivered_seq, LEAST(c.max_seq, "
-                      "CASE uc.conv_id {} ELSE 0 END)) WHERE uc.uid = ? AND uc.conv_id IN ({})",
+          fmt::format("UPDATE user_conversations SET delivered_seq = GREATEST(delivered_seq, "
+                      "CASE conv_id {} ELSE 0 END) WHERE uid = ? AND conv_id IN ({})",
                       Repeat("WHEN ? THEN ?", rows, " "), Repeat("?", rows, ", ")));
       MySqlParams params(update);
-      BindRows(params, begin, end, [&](MySqlParams& p, size_t r, bool) {
-        p.Bytes(targets[r].first).U64(targets[r].second);
-      });
+      BindRows(params, begin, end,
+               [&](MySqlParams& p, size_t r, bool) { p.Bytes(targets[r].first).U64(capped(r)); });
       params.Bytes(uid);
       BindRows(params, begin, end,
                [&](MySqlParams& p, size_t r, bool) { p.Bytes(targets[r].first); });

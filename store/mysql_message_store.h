@@ -16,9 +16,9 @@ namespace im::store {
 // shape costs one more): Append takes 5 for a batch of up to 256 messages and 1024 participant
 // rows (START TRANSACTION, one multi-row insert, two multi-row upserts, COMMIT), plus one when the
 // insert did not write every row (a duplicate), plus a statement or two per further 256 messages or
-// 4 MiB of bodies; a deadlock is retried once.
+// 4 MiB of bodies; a deadlock is retried once (a cursor move, three times).
 // ReadMessages, AdvanceRead and JoinConversation take 2, MaxSeq and LeaveConversation 1,
-// AdvanceDelivered 1 per 256 cursors, ListConversations 1 plus 1 per 64 conversations listed.
+// AdvanceDelivered 2 per 256 cursors, ListConversations 1 plus 1 per 64 conversations listed.
 // Multi-row statements are prepared per row count rounded up to a power of two, so a connection
 // holds a few dozen at most.
 //
@@ -50,6 +50,9 @@ class MySqlMessageStore final : public MessageStore {
   // One attempt of Append, in one transaction.
   absl::StatusOr<std::vector<AppendOutcome>> AppendOnce(const std::vector<NewMessage>& batch,
                                                         const std::vector<size_t>& first);
+  // One attempt of AdvanceDelivered, the highest target per conversation given.
+  absl::Status AdvanceDeliveredOnce(
+      std::string_view uid, const std::vector<std::pair<std::string_view, uint64_t>>& targets);
 
   MySqlConnectionPool& pool_;
 };

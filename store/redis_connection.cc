@@ -82,8 +82,21 @@ absl::StatusOr<std::vector<RedisConnection::Reply>> RedisConnection::Pipeline(
     const std::vector<Args>& commands) {
   Slot* slot = nullptr;
   std::unique_lock<std::mutex> lock = Take(&slot);
-  if (absl::Status status = EnsureConnected(*slot); !status.ok()) return status;
-  redisContext* context = slot->context;
+  const bool reused = slot->context != nullptr;
+  bool closed_before_reply = false;
+  absl::StatusOr<std::vector<Reply>> replies = PipelineOn(*slot, commands, &closed_before_reply);
+  // A pooled connection the server closed while it sat idle (Redis restarted, or dropped idle
+  // clients) fails at its next use before any reply came: the new server never saw the commands,
+  // so they are sent once more on a fresh connection instead of failing the caller.
+  if (reused && closed_before_reply) replies = PipelineOn(*slot, commands, &closed_before_reply);
+  return replies;
+}
+
+absl::StatusOr<std::vector<RedisConnection::Reply>> RedisConnection::PipelineOn(
+    Slot& slot, const std::vector<Args>& commands, bool* closed_before_reply) {
+  *closed_before_reply = false;
+  if (absl::Status status = EnsureConnected(slot); !status.ok()) return status;
+  redisContext* context = slot.context;
   for (const Args& args : commands) {
     std::vector<const char*> argv;
     std::vector<size_t> lengths;
@@ -93,19 +106,24 @@ absl::StatusOr<std::vector<RedisConnection::Reply>> RedisConnection::Pipeline(
     }
     if (redisAppendCommandArgv(context, static_cast<int>(argv.size()), argv.data(),
                                lengths.data()) != REDIS_OK) {
-      return Fail(*slot, "send");
+      return Fail(slot, "send");
     }
   }
   std::vector<Reply> replies;
   absl::Status first_error;
   for (size_t i = 0; i < commands.size(); ++i) {
     void* raw = nullptr;
-    if (redisGetReply(context, &raw) != REDIS_OK || raw == nullptr) return Fail(*slot, "receive");
+    if (redisGetReply(context, &raw) != REDIS_OK || raw == nullptr) {
+      // The peer closed (EOF), reset or refused the write (I/O) before the first reply.
+      *closed_before_reply =
+          i == 0 && (context->err == REDIS_ERR_EOF || context->err == REDIS_ERR_IO);
+      return Fail(slot, "receive");
+    }
     Reply reply(static_cast<redisReply*>(raw));
     if (reply->type == REDIS_REPLY_ERROR && first_error.ok()) {
       const std::string_view text = TextOf(reply.get());
       // The scripts are loaded again before this connection's next call.
-      if (IsNoScript(text)) slot->scripts_loaded = 0;
+      if (IsNoScript(text)) slot.scripts_loaded = 0;
       first_error = StatusOfErrorReply(text);
     }
     replies.push_back(std::move(reply));

@@ -19,7 +19,9 @@ namespace im::store {
 // A few blocking hiredis connections (options.connections), shared by the Redis backends.
 // Thread-safe: a call takes a free connection (or waits for one), so threads do not queue on one
 // lock; atomic multi-step operations are Lua scripts. After an I/O error that connection is
-// dropped and re-established by its next call; the failed call returns UNAVAILABLE. Calls block,
+// dropped and re-established by its next call; the failed call returns UNAVAILABLE, except a
+// call on a pooled connection the server had closed before answering (a Redis restart), which is
+// sent once more on a fresh connection. Calls block,
 // so they run on the logic tier's store executor, never on an event loop.
 class RedisConnection {
  public:
@@ -58,6 +60,10 @@ class RedisConnection {
   absl::Status EnsureConnected(Slot& slot);              // requires slot.mutex
   absl::Status EnsureScriptsLoaded(Slot& slot);          // requires slot.mutex, connected
   absl::Status Fail(Slot& slot, std::string_view what);  // requires slot.mutex
+  // Pipeline on `slot` (requires slot.mutex); `closed_before_reply`: it failed because the peer
+  // had closed the connection before answering anything.
+  absl::StatusOr<std::vector<Reply>> PipelineOn(Slot& slot, const std::vector<Args>& commands,
+                                                bool* closed_before_reply);
 
   const RedisOptions options_;
   std::vector<std::unique_ptr<Slot>> slots_;

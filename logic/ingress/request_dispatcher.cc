@@ -36,6 +36,7 @@ Response Refusal(im::v1::Code code, std::string reason) {
 constexpr char kExpiredOnArrival[] = "the gateway stopped waiting for it";
 constexpr char kExpiredInQueue[] = "waited past its deadline in logic's queue";
 constexpr char kLoopOverloaded[] = "logic is overloaded: send loop queue is full";
+constexpr char kRedisBehind[] = "logic is overloaded: Redis is behind";
 
 }  // namespace
 
@@ -280,6 +281,7 @@ void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
   }
   if (!on_loop->requests.empty()) {
     const bool queued = send_loop_->Post([this, on_loop] {
+      if (send_loop_->RedisBehind()) return RefuseOverloaded(*on_loop, kRedisBehind);
       RefuseExpired(*on_loop);
       chat_->SendBatchOnLoop(std::move(on_loop->requests), std::move(on_loop->responds),
                              send_loop_->ledger());

@@ -15,11 +15,12 @@ constexpr uint64_t kDrainCheckMs = 1;
 }  // namespace
 
 LogicLoop::LogicLoop(std::string name, store::RedisOptions redis, MakeStores make_stores,
-                     size_t queue_capacity)
+                     size_t queue_capacity, size_t max_redis_pending)
     : name_(std::move(name)),
       redis_options_(std::move(redis)),
       make_stores_(std::move(make_stores)),
-      queue_capacity_(queue_capacity) {}
+      queue_capacity_(queue_capacity),
+      max_redis_pending_(max_redis_pending) {}
 
 LogicLoop::~LogicLoop() { Stop(); }
 

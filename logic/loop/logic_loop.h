@@ -34,8 +34,9 @@ class LogicLoop {
  public:
   using MakeStores = std::function<LoopStores(store::RedisAsyncClient*)>;
 
+  // `max_redis_pending`: Redis commands unanswered past which RedisBehind() says so.
   LogicLoop(std::string name, store::RedisOptions redis, MakeStores make_stores,
-            size_t queue_capacity);
+            size_t queue_capacity, size_t max_redis_pending);
   // Stop().
   ~LogicLoop();
   LogicLoop(const LogicLoop&) = delete;
@@ -50,6 +51,9 @@ class LogicLoop {
   store::AsyncSendLedger* ledger() { return stores_.ledger.get(); }
   store::AsyncTtlMap* dedup() { return stores_.dedup.get(); }
   store::AsyncSessionLookup* sessions() { return stores_.sessions.get(); }
+  // Whether Redis has max_redis_pending commands unanswered: new work that would add to them
+  // (send batches) is refused rather than queued behind them.
+  bool RedisBehind() const { return redis_->pending() >= max_redis_pending_; }
   // Any thread, once started: whether the caller runs on the loop.
   bool InLoopThread() const { return std::this_thread::get_id() == thread_id_; }
   size_t depth() const { return queue_ ? queue_->depth() : 0; }
@@ -68,6 +72,7 @@ class LogicLoop {
   const store::RedisOptions redis_options_;
   MakeStores make_stores_;
   const size_t queue_capacity_;
+  const size_t max_redis_pending_;
   uv_loop_t loop_;
   uv_async_t stop_;
   uv_timer_t drain_;  // while stopping: waits for Redis's last replies

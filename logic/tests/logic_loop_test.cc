@@ -22,12 +22,19 @@ LoopStores RedisLoopStores(store::RedisAsyncClient* client, const std::string& p
                     std::make_unique<store::RedisAsyncSessionLookup>(client)};
 }
 
-TEST(LogicLoopTest, PostedWorkRunsOnTheLoopThread) {
-  const std::string prefix = store::testing::UniquePrefix();
-  LogicLoop loop(
+// A loop on the test Redis whose stores use keys under `prefix`.
+std::unique_ptr<LogicLoop> StartLoop(const std::string& prefix, size_t max_redis_pending = 1000) {
+  auto loop = std::make_unique<LogicLoop>(
       "test-loop", store::testing::TestRedisOptions(),
-      [&](store::RedisAsyncClient* client) { return RedisLoopStores(client, prefix); }, 100);
-  loop.Start();
+      [prefix](store::RedisAsyncClient* client) { return RedisLoopStores(client, prefix); }, 100,
+      max_redis_pending);
+  loop->Start();
+  return loop;
+}
+
+TEST(LogicLoopTest, PostedWorkRunsOnTheLoopThread) {
+  std::unique_ptr<LogicLoop> started = StartLoop(store::testing::UniquePrefix());
+  LogicLoop& loop = *started;
   EXPECT_FALSE(loop.InLoopThread());
   std::promise<bool> on_loop;
   ASSERT_TRUE(loop.Post([&] { on_loop.set_value(loop.InLoopThread()); }));
@@ -38,10 +45,8 @@ TEST(LogicLoopTest, PostedWorkRunsOnTheLoopThread) {
 
 TEST(LogicLoopTest, StoppingWaitsForTheAnswersToWhatItAsked) {
   const std::string prefix = store::testing::UniquePrefix();
-  LogicLoop loop(
-      "test-loop", store::testing::TestRedisOptions(),
-      [&](store::RedisAsyncClient* client) { return RedisLoopStores(client, prefix); }, 100);
-  loop.Start();
+  std::unique_ptr<LogicLoop> started = StartLoop(prefix);
+  LogicLoop& loop = *started;
   constexpr int kBatches = 20;
   std::atomic<int> written{0}, failed{0};
   for (int i = 0; i < kBatches; ++i) {
@@ -55,6 +60,25 @@ TEST(LogicLoopTest, StoppingWaitsForTheAnswersToWhatItAsked) {
   EXPECT_EQ(failed.load(), 0);
   store::RedisTtlMap map(store::testing::TestRedis(), prefix);
   EXPECT_EQ((*map.Get({"k0", "k19"}))[1], "v");
+}
+
+// Redis is "behind" while the loop's connection has its limit of commands unanswered, and no
+// longer once they are answered.
+TEST(LogicLoopTest, RedisIsBehindWhileItsLimitOfCommandsIsUnanswered) {
+  std::unique_ptr<LogicLoop> loop = StartLoop(store::testing::UniquePrefix(), 5);
+  std::promise<std::pair<bool, bool>> behind;  // before issuing 5 commands, right after
+  std::promise<void> answered;
+  ASSERT_TRUE(loop->Post([&] {
+    const bool before = loop->RedisBehind();
+    loop->dedup()->PutMany({{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}}, 60'000,
+                           [&](absl::Status) { answered.set_value(); });
+    behind.set_value({before, loop->RedisBehind()});
+  }));
+  EXPECT_EQ(behind.get_future().get(), std::make_pair(false, true));
+  answered.get_future().get();
+  std::promise<bool> after;
+  ASSERT_TRUE(loop->Post([&] { after.set_value(loop->RedisBehind()); }));
+  EXPECT_FALSE(after.get_future().get());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -563,6 +564,66 @@ TYPED_TEST(MessageStoreContractTest, ConcurrentAppendsToOneConversationAllLand) 
   ASSERT_EQ(seqs.size(), size_t{kThreads * kBatches * kPerBatch});
   for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1);
   EXPECT_EQ(this->Entry(this->Uid("bob"), conv).max_seq(), seqs.size());
+}
+
+// One user's acks racing each other and the commits of new messages in the same conversations
+// (as a busy device's acks do): every ack lands, none fails with a deadlock, and the cursors end
+// where the last acks put them.
+TYPED_TEST(MessageStoreContractTest, RacingAcksAndCommitsOfOneUserAllSucceed) {
+  constexpr int kConversations = 8;
+  constexpr int kRounds = 40;
+  constexpr int kAckers = 3;
+  std::vector<std::string> convs;
+  for (int c = 0; c < kConversations; ++c) {
+    convs.push_back(this->Single("carol", "peer" + std::to_string(c)));
+    ASSERT_TRUE(this->store()
+                    .Append({this->Msg(convs[c], 1, "carol",
+                                       this->Uids({"carol", "peer" + std::to_string(c)}))})
+                    .ok());
+  }
+  std::atomic<uint64_t> committed{1};
+  std::atomic<int> ack_failures{0}, append_failures{0};
+  std::string first_failure;
+  std::mutex failure_mutex;
+  std::thread writer([&] {
+    for (uint64_t seq = 2; seq <= kRounds + 1; ++seq) {
+      std::vector<NewMessage> batch;
+      for (int c = 0; c < kConversations; ++c) {
+        batch.push_back(this->Msg(convs[c], seq, "peer" + std::to_string(c),
+                                  this->Uids({"carol", "peer" + std::to_string(c)})));
+      }
+      if (!this->store().Append(batch).ok()) ++append_failures;
+      committed = seq;
+    }
+  });
+  std::vector<std::thread> ackers;
+  for (int a = 0; a < kAckers; ++a) {
+    ackers.emplace_back([&, a] {
+      std::mt19937 order(static_cast<unsigned>(a));
+      for (int round = 0; round < kRounds; ++round) {
+        std::vector<Cursor> cursors;
+        for (const std::string& conv : convs) cursors.push_back(Cursor{conv, committed.load()});
+        std::shuffle(cursors.begin(), cursors.end(), order);
+        if (absl::Status status = this->store().AdvanceDelivered(this->Uid("carol"), cursors);
+            !status.ok()) {
+          ++ack_failures;
+          std::lock_guard<std::mutex> lock(failure_mutex);
+          if (first_failure.empty()) first_failure = status.ToString();
+        }
+      }
+    });
+  }
+  writer.join();
+  for (std::thread& acker : ackers) acker.join();
+  EXPECT_EQ(append_failures.load(), 0);
+  EXPECT_EQ(ack_failures.load(), 0) << first_failure;
+  // A last ack after every commit moves every cursor to the end.
+  std::vector<Cursor> last;
+  for (const std::string& conv : convs) last.push_back(Cursor{conv, kRounds + 1});
+  ASSERT_TRUE(this->store().AdvanceDelivered(this->Uid("carol"), last).ok());
+  for (const std::string& conv : convs) {
+    EXPECT_EQ(this->Entry(this->Uid("carol"), conv).delivered_seq(), uint64_t{kRounds + 1});
+  }
 }
 
 TYPED_TEST(MessageStoreContractTest, GroupMessagesWithoutParticipantsReachMembersWhoJoined) {
