@@ -88,6 +88,9 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
       fanout_kafka_fallbacks(
           Counter(registry, "im_logic_fanout_kafka_fallbacks_total",
                   "Records Kafka did not acknowledge in time, pushed by the publishing node")),
+      kafka_producer_replacements(Counter(
+          registry, "im_logic_kafka_producer_replacements_total",
+          "Kafka producers made anew after a fatal error (the old one's records fell back)")),
       fanout_dropped(Counter(registry, "im_logic_fanout_dropped_total",
                              "Records not pushed (queue full or stopping); members Sync them")),
       fanout_repeats_skipped(

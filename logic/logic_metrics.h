@@ -41,15 +41,16 @@ struct LogicMetrics {
   prometheus::Counter& push_unknown_gateway;   // targets on a gateway with no live registration
   prometheus::Counter& push_stale_sessions;  // sessions removed because their gateway disowned them
   prometheus::Counter& kicks;
-  prometheus::Counter& fanout_published_kafka;  // records Kafka acknowledged
-  prometheus::Counter& fanout_published_local;  // records handed to an in-process lane
-  prometheus::Counter& fanout_kafka_fallbacks;  // records Kafka did not take: pushed directly
-  prometheus::Counter& fanout_dropped;          // records not pushed at all (members Sync)
-  prometheus::Counter& fanout_repeats_skipped;  // records this node had delivered already
-  prometheus::Counter& fanout_records;          // records delivered to members
-  prometheus::Counter& fanout_deliveries;       // device pushes made by fan-out
-  prometheus::Histogram& fanout_lag_seconds;    // publish -> pushes handed to gateways
-  prometheus::Counter& group_list_loads;        // member lists loaded from MySQL
+  prometheus::Counter& fanout_published_kafka;       // records Kafka acknowledged
+  prometheus::Counter& fanout_published_local;       // records handed to an in-process lane
+  prometheus::Counter& fanout_kafka_fallbacks;       // records Kafka did not take: pushed directly
+  prometheus::Counter& kafka_producer_replacements;  // producers made anew after a fatal error
+  prometheus::Counter& fanout_dropped;               // records not pushed at all (members Sync)
+  prometheus::Counter& fanout_repeats_skipped;       // records this node had delivered already
+  prometheus::Counter& fanout_records;               // records delivered to members
+  prometheus::Counter& fanout_deliveries;            // device pushes made by fan-out
+  prometheus::Histogram& fanout_lag_seconds;         // publish -> pushes handed to gateways
+  prometheus::Counter& group_list_loads;             // member lists loaded from MySQL
   // Store calls on the send, sync and push paths, in seconds, by operation (a fixed set, so the
   // series stay few): Redis dedup_claim, seq_next, session_lookup; MySQL message_append (one
   // group commit), message_read (a Sync page).

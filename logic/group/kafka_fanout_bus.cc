@@ -69,7 +69,7 @@ KafkaFanoutBus::KafkaFanoutBus(const LogicOptions& options, LogicMetrics* metric
 absl::Status KafkaFanoutBus::CreateProducer() {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   if (absl::Status status = Configure(
-          conf.get(), &events_,
+          conf.get(), &producer_events_,
           {{"bootstrap.servers", options_.brokers},
            {"client.id", client_id_},
            {"enable.idempotence", "true"},  // retries never duplicate or reorder a partition
@@ -176,10 +176,14 @@ void KafkaFanoutBus::Publish(const im::v1::FanoutRecord& record, FanoutLane lane
   const std::string& key = record.message().conv_id();
   // The delivery report finds the record again by the id in the message's opaque pointer.
   const uint64_t id = unacked_.Add({record, lane, std::move(handed_over), 0});
-  const RdKafka::ErrorCode code = producer_->produce(
-      TopicOf(lane), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-      const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0,
-      reinterpret_cast<void*>(static_cast<uintptr_t>(id)));
+  const RdKafka::ErrorCode code = [&] {
+    std::shared_lock<std::shared_mutex> lock(producer_mutex_);
+    if (!producer_) return RdKafka::ERR__STATE;  // being replaced after a fatal error
+    return producer_->produce(TopicOf(lane), RdKafka::Topic::PARTITION_UA,
+                              RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                              value.size(), key.data(), key.size(), 0,
+                              reinterpret_cast<void*>(static_cast<uintptr_t>(id)));
+  }();
   if (code == RdKafka::ERR_NO_ERROR) return;
   std::optional<UnackedRecords::Entry> entry = unacked_.Take(id, /*acknowledged=*/false);
   if (!entry) return;  // fell back already, from the producer's thread
@@ -190,7 +194,10 @@ void KafkaFanoutBus::Publish(const im::v1::FanoutRecord& record, FanoutLane lane
 }
 
 void KafkaFanoutBus::Events::event_cb(RdKafka::Event& event) {
-  if (event.type() == RdKafka::Event::EVENT_ERROR) {
+  if (event.type() == RdKafka::Event::EVENT_ERROR && event.fatal()) {
+    spdlog::error("kafka: fatal error: {}", event.str());
+    fatal = true;
+  } else if (event.type() == RdKafka::Event::EVENT_ERROR) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "kafka: {}", event.str());
   } else if (event.type() == RdKafka::Event::EVENT_LOG &&
              event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
@@ -251,7 +258,12 @@ void KafkaFanoutBus::DeliverOnce(const std::vector<im::v1::FanoutRecord>& batch)
 void KafkaFanoutBus::PollProducer() {
   // Delivery reports are served here, and the records of a stalled producer fall back.
   while (!stopping_producer_.load()) {
-    producer_->poll(kPollMs);
+    if (producer_events_.fatal.load() || !producer_) ReplaceProducer();
+    if (producer_) {
+      producer_->poll(kPollMs);  // only this thread replaces it
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
+    }
     std::vector<UnackedRecords::Entry> stalled = unacked_.TakeStalled();
     if (stalled.empty()) continue;
     spdlog::warn("kafka acknowledged nothing for {} ms: pushing {} waiting records directly",
@@ -322,6 +334,41 @@ void KafkaFanoutBus::Consume(LaneConsumer& lane) {
   }
 }
 
+void KafkaFanoutBus::ReplaceProducer() {
+  std::unique_lock<std::shared_mutex> lock(producer_mutex_);
+  if (producer_) {
+    char reason[512] = "";
+    rd_kafka_fatal_error(producer_->c_ptr(), reason, sizeof(reason));
+    spdlog::error(
+        "kafka producer failed for good ({}): making a new one; the records it held "
+        "are pushed from here",
+        reason);
+    producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+    producer_->poll(0);  // purged and failed records come back as delivery reports: fallback
+    producer_.reset();
+  }
+  producer_events_.fatal = false;
+  if (absl::Status status = CreateProducer(); !status.ok()) {
+    producer_.reset();
+    IM_LOG_RATE_LIMITED(spdlog::level::err, "kafka producer: cannot make a new one: {}",
+                        status.ToString());
+    return;
+  }
+  metrics_->kafka_producer_replacements.Increment();
+  spdlog::info("kafka producer: a new one is in place");
+}
+
+absl::Status KafkaFanoutBus::InjectFatalProducerErrorForTest() {
+  std::shared_lock<std::shared_mutex> lock(producer_mutex_);
+  if (!producer_) return absl::FailedPreconditionError("no producer");
+  const rd_kafka_resp_err_t err = rd_kafka_test_fatal_error(
+      producer_->c_ptr(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "injected by a test");
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::InternalError(std::string("rd_kafka_test_fatal_error: ") + rd_kafka_err2str(err));
+  }
+  return absl::OkStatus();
+}
+
 void KafkaFanoutBus::Stop() {
   if (stopped_) return;
   stopped_ = true;
@@ -332,7 +379,7 @@ void KafkaFanoutBus::Stop() {
     for (size_t i = 1; i < threads_.size(); ++i) threads_[i].join();
     for (LaneConsumer& lane : lanes_) lane.consumer->close();
   }
-  if (producer_) {
+  if (std::shared_lock<std::shared_mutex> lock(producer_mutex_); producer_) {
     producer_->flush(static_cast<int>(options_.fallback_after_ms));
     producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
     producer_->poll(0);  // purged records come back as failed delivery reports: fallback
@@ -344,6 +391,7 @@ void KafkaFanoutBus::Stop() {
 }
 
 absl::Status KafkaFanoutBus::CheckReachable(std::chrono::milliseconds timeout) {
+  std::shared_lock<std::shared_mutex> lock(producer_mutex_);
   if (!producer_ || stopping_producer_.load()) return absl::UnavailableError("kafka: not running");
   RdKafka::Metadata* raw = nullptr;
   const RdKafka::ErrorCode code =

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -46,6 +47,10 @@ class KafkaFanoutBus final : public FanoutBus {
   // A metadata request (the broker list, no topics) answered within the timeout.
   absl::Status CheckReachable(std::chrono::milliseconds timeout) override;
 
+  // Raises a fatal error in the producer the way librdkafka would (rd_kafka_test_fatal_error,
+  // which exists for this), so that tests see the bus make a new one.
+  absl::Status InjectFatalProducerErrorForTest();
+
  private:
   class DeliveryReports : public RdKafka::DeliveryReportCb {
    public:
@@ -72,15 +77,22 @@ class KafkaFanoutBus final : public FanoutBus {
     bool revoked_ = false;
   };
   // librdkafka's log lines and errors, into our log (rate-limited) instead of its own stderr.
+  // The producer's also notes a fatal error: that handle can produce nothing any more (an
+  // idempotent producer's sequence broke), and PollProducer makes another.
   class Events : public RdKafka::EventCb {
    public:
     void event_cb(RdKafka::Event& event) override;
+    std::atomic<bool> fatal{false};
   };
 
   absl::Status CreateProducer();
   absl::Status CreateTopics();
   absl::Status StartConsumer(const std::string& topic, LaneConsumer& lane);
   void PollProducer();
+  // On the producer's thread, after a fatal error (or a failed attempt to replace it): its
+  // records still waiting are failed (they fall back, pushed from here) and a new producer takes
+  // its place; none while Kafka refuses one (Publish then falls back), tried again next poll.
+  void ReplaceProducer();
   void Consume(LaneConsumer& lane);
   // Delivers the records of `batch` this node has not delivered before.
   void DeliverOnce(const std::vector<im::v1::FanoutRecord>& batch);
@@ -102,8 +114,12 @@ class KafkaFanoutBus final : public FanoutBus {
   RecentSeqs delivered_;
   UnackedRecords unacked_;
   DeliveryReports delivery_reports_{this};
-  Events events_;
+  Events events_;           // the consumers'
+  Events producer_events_;  // the producer's
   InProcessFanoutBus fallback_;
+  // Replaced (exclusively) only by ReplaceProducer; every other use holds it shared. Null after
+  // a replacement failed.
+  std::shared_mutex producer_mutex_;
   std::unique_ptr<RdKafka::Producer> producer_;
   LaneConsumer lanes_[2];  // small, large
   std::vector<std::thread> threads_;

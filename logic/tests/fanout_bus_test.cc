@@ -4,12 +4,14 @@
 // stops is covered end to end (tests/e2e/group_test.cc, with a broker of the test's own).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "logic/group/in_process_fanout_bus.h"
 #include "logic/group/kafka_fanout_bus.h"
@@ -146,6 +148,49 @@ TYPED_TEST(FanoutBusContractTest, StopDeliversWhatWasPublished) {
   bus.Stop();
   bus.Stop();  // idempotent
   EXPECT_EQ(deliveries.by_conv()["g:stop"].size(), 20u);
+}
+
+// A fatal producer error (an idempotent producer's broken sequence) leaves that producer unable to
+// produce: the bus makes a new one, so records go through Kafka again instead of every one falling
+// back until a restart, and none is lost on the way.
+TEST(KafkaFanoutBusTest, AFatalProducerErrorMakesANewProducer) {
+  const char* brokers = std::getenv("IM_TEST_KAFKA");
+  ASSERT_TRUE(brokers != nullptr && *brokers != '\0') << "IM_TEST_KAFKA is not set";
+  prometheus::Registry registry;
+  LogicMetrics metrics(registry);
+  KafkaFanoutBus bus(KafkaOptions(brokers), &metrics);
+  Deliveries deliveries;
+  ASSERT_TRUE(bus.Start(deliveries.Sink()).ok());
+  bus.Publish(Record("g:fatal", 1), FanoutLane::kSmall, {});
+  ASSERT_TRUE(deliveries.WaitFor(1, std::chrono::seconds(60)));
+
+  ASSERT_TRUE(bus.InjectFatalProducerErrorForTest().ok());
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (metrics.kafka_producer_replacements.Value() < 1 &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(metrics.kafka_producer_replacements.Value(), 1) << "no new producer within 10 s";
+  // Records published from now on go through Kafka again once the new producer has its
+  // idempotence id (until then they may fall back): publish until Kafka acknowledges one.
+  const double through_kafka = metrics.fanout_published_kafka.Value();
+  uint64_t published = 1;
+  const auto kafka_gives_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (metrics.fanout_published_kafka.Value() == through_kafka &&
+         std::chrono::steady_clock::now() < kafka_gives_up) {
+    bus.Publish(Record("g:fatal", ++published), FanoutLane::kSmall, {});
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GT(metrics.fanout_published_kafka.Value(), through_kafka)
+      << "Kafka acknowledged nothing from the new producer within 30 s";
+  ASSERT_TRUE(deliveries.WaitFor(published, std::chrono::seconds(60)));
+  bus.Stop();
+  // Every record once (across the switch, fallen-back records may arrive out of order: devices
+  // order by seq).
+  std::vector<uint64_t> seqs = deliveries.by_conv()["g:fatal"];
+  std::sort(seqs.begin(), seqs.end());
+  ASSERT_EQ(seqs.size(), published) << "every record delivered once";
+  for (uint64_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1);
 }
 
 TEST(KafkaFanoutBusTest, StartFailsClearlyWithoutABroker) {
