@@ -1,6 +1,7 @@
 #include "store/redis_connection.h"
 
 #include <algorithm>
+#include <cerrno>
 
 #include "fmt/format.h"
 #include "store/redis_replies.h"
@@ -114,9 +115,13 @@ absl::StatusOr<std::vector<RedisConnection::Reply>> RedisConnection::PipelineOn(
   for (size_t i = 0; i < commands.size(); ++i) {
     void* raw = nullptr;
     if (redisGetReply(context, &raw) != REDIS_OK || raw == nullptr) {
-      // The peer closed (EOF), reset or refused the write (I/O) before the first reply.
+      // The peer had closed the connection (EOF, or a reset / broken pipe on the write) before
+      // the first reply. Not a timeout (EAGAIN): a stalled server may still run the commands.
+      const int error_number = errno;
       *closed_before_reply =
-          i == 0 && (context->err == REDIS_ERR_EOF || context->err == REDIS_ERR_IO);
+          i == 0 &&
+          (context->err == REDIS_ERR_EOF ||
+           (context->err == REDIS_ERR_IO && (error_number == ECONNRESET || error_number == EPIPE)));
       return Fail(slot, "receive");
     }
     Reply reply(static_cast<redisReply*>(raw));

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "store/tests/test_redis.h"
 
 namespace im::store {
@@ -26,6 +28,27 @@ TEST(RedisConnectionTest, AConnectionTheServerClosedWhileIdleIsReplacedAndTheCal
   absl::StatusOr<RedisConnection::Reply> new_id = redis.Command({"CLIENT", "ID"});
   ASSERT_TRUE(new_id.ok());
   EXPECT_NE((*new_id)->integer, (*id)->integer) << "a fresh connection";
+}
+
+// A stalled server (a timeout, not a closed connection) may still run the command: it is not
+// sent again, and the call fails once, after one timeout.
+TEST(RedisConnectionTest, ATimeoutIsNotSentAgain) {
+  RedisOptions options = testing::TestRedisOptions();
+  options.connections = 1;
+  options.timeout = std::chrono::milliseconds(300);
+  RedisConnection redis(options);
+  ASSERT_TRUE(redis.Command({"PING"}).ok());
+  testing::RedisAdmin admin;
+  const std::string key = testing::UniquePrefix() + "paused";
+  ASSERT_TRUE(admin.Run({"CLIENT", "PAUSE", "1000", "WRITE"}).ok());
+  const auto started = std::chrono::steady_clock::now();
+  absl::StatusOr<RedisConnection::Reply> stalled = redis.Command({"INCR", key});
+  const auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(stalled.status().code(), absl::StatusCode::kUnavailable) << stalled.status();
+  EXPECT_LT(waited, std::chrono::milliseconds(550)) << "one timeout, not two";
+  ASSERT_TRUE(admin.Run({"CLIENT", "UNPAUSE"}).ok());
+  // The stalled INCR ran at most once (Redis may drop it with its closed connection).
+  EXPECT_LE(admin.Integer({"INCR", key}), 2) << "the stalled INCR was sent twice";
 }
 
 TEST(RedisConnectionTest, AServerThatIsGoneStillFailsUnavailable) {
