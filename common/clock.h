@@ -23,4 +23,9 @@ inline int64_t SteadyMillis() {
       .count();
 }
 
+// Seconds elapsed on the monotonic clock since `start`: what latency histograms observe.
+inline double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 }  // namespace im::common

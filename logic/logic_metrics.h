@@ -3,6 +3,7 @@
 #include <chrono>
 #include <string>
 
+#include "common/clock.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -66,10 +67,7 @@ struct LogicMetrics {
 class StoreTimer {
  public:
   explicit StoreTimer(prometheus::Histogram* histogram) : histogram_(histogram) {}
-  ~StoreTimer() {
-    histogram_->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
-  }
+  ~StoreTimer() { histogram_->Observe(common::SecondsSince(started_)); }
   StoreTimer(const StoreTimer&) = delete;
   StoreTimer& operator=(const StoreTimer&) = delete;
 

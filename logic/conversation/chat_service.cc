@@ -260,8 +260,7 @@ void ChatService::SendBatchOnLoop(std::vector<im::v1::SendRequest> requests,
   ledger->ClaimAndNumberMany(
       batch->claims, kPendingSend, PendingTtlMs(),
       [this, batch, started](store::AsyncSendLedger::Outcomes outcomes) {
-        deps_.metrics->store_dedup_claim.Observe(
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        deps_.metrics->store_dedup_claim.Observe(common::SecondsSince(started));
         ContinueBatch(batch, outcomes, /*on_loop=*/true);
       });
 }
@@ -497,13 +496,7 @@ void ChatService::DeliverPersisted(std::vector<Persisted>& batch) {
 
 void ChatService::DeliverPersistedOnLoop(std::vector<Persisted>& batch) {
   DeliveryPlan plan = PlanDelivery(batch);
-  deps_.loop->dedup()->PutMany(
-      plan.answers, int64_t{options_.dedup_ttl_sec} * 1000, [](absl::Status status) {
-        if (!status.ok()) {
-          IM_LOG_RATE_LIMITED(spdlog::level::warn, "dedup entries not written: {}",
-                              status.ToString());
-        }
-      });
+  deps_.loop->dedup()->PutMany(plan.answers, DedupTtlMs(), &WarnIfAnswersNotRecorded);
   auto delivered = std::make_shared<std::vector<Persisted>>(std::move(batch));
   if (plan.uids.empty()) {
     deps_.metrics->delivery_batch_size.Observe(static_cast<double>(delivered->size()));
@@ -514,8 +507,7 @@ void ChatService::DeliverPersistedOnLoop(std::vector<Persisted>& batch) {
   deps_.loop->sessions()->LookupMany(
       *uids, [this, delivered, uids,
               started](absl::StatusOr<std::vector<std::vector<store::Session>>> sessions) {
-        deps_.metrics->store_session_lookup.Observe(
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        deps_.metrics->store_session_lookup.Observe(common::SecondsSince(started));
         PushPersisted(*delivered, *uids, sessions);
         deps_.metrics->delivery_batch_size.Observe(static_cast<double>(delivered->size()));
       });
@@ -618,8 +610,14 @@ std::pair<std::string, std::string> ChatService::DedupAnswer(const im::v1::Messa
 
 void ChatService::RecordStored(const store::TtlMap::Entries& answers) {
   // The answers for any later attempt of these sends (they replace the pending claims).
-  if (absl::Status status = deps_.dedup->PutMany(answers, int64_t{options_.dedup_ttl_sec} * 1000);
-      !status.ok()) {
+  WarnIfAnswersNotRecorded(deps_.dedup->PutMany(answers, DedupTtlMs()));
+}
+
+int64_t ChatService::DedupTtlMs() const { return int64_t{options_.dedup_ttl_sec} * 1000; }
+
+void ChatService::WarnIfAnswersNotRecorded(absl::Status status) {
+  // Logged only: the claims expire, and MySQL's unique key still stores a retry once.
+  if (!status.ok()) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "dedup entries not written: {}", status.ToString());
   }
 }

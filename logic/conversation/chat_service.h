@@ -190,6 +190,8 @@ class ChatService {
   void RecordStored(const im::v1::Message& message);
   void RecordStored(const store::TtlMap::Entries& answers);
   static std::pair<std::string, std::string> DedupAnswer(const im::v1::Message& message);
+  int64_t DedupTtlMs() const;  // how long a stored send's answer is kept for its retries
+  static void WarnIfAnswersNotRecorded(absl::Status status);
   // Hands a stored group message to the fan-out bus, on the lane its group's size calls for.
   void Publish(const im::v1::Caller& sender, const im::v1::Message& message,
                FanoutBus::HandedOver handed_over);

@@ -84,8 +84,7 @@ void MessageWriter::WriteBatch(std::vector<Write> batch) {
   if (messages.empty()) return;
   const auto started = std::chrono::steady_clock::now();
   absl::StatusOr<std::vector<store::AppendOutcome>> outcomes = store_->Append(messages);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double seconds = common::SecondsSince(started);
   metrics_->write_seconds.Observe(seconds);
   metrics_->store_message_append.Observe(seconds);
   metrics_->write_batch_size.Observe(static_cast<double>(messages.size()));

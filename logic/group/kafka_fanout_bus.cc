@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -17,6 +18,7 @@ namespace im::logic {
 namespace {
 
 constexpr int kPollMs = 100;
+constexpr std::chrono::milliseconds kMaxReplaceBackoff{5'000};
 constexpr std::chrono::milliseconds kAdminTimeout{5'000};
 // A record librdkafka has not delivered after this long comes back as failed; by then this node
 // has pushed it itself, unless the producer made progress all along.
@@ -257,12 +259,16 @@ void KafkaFanoutBus::DeliverOnce(const std::vector<im::v1::FanoutRecord>& batch)
 
 void KafkaFanoutBus::PollProducer() {
   // Delivery reports are served here, and the records of a stalled producer fall back.
+  // After a failed replacement, the next attempt waits longer each time (Publish falls back).
+  std::chrono::milliseconds replace_backoff{kPollMs};
   while (!stopping_producer_.load()) {
     if (producer_events_.fatal.load() || !producer_) ReplaceProducer();
     if (producer_) {
+      replace_backoff = std::chrono::milliseconds(kPollMs);
       producer_->poll(kPollMs);  // only this thread replaces it
     } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
+      std::this_thread::sleep_for(replace_backoff);
+      replace_backoff = std::min(2 * replace_backoff, kMaxReplaceBackoff);
     }
     std::vector<UnackedRecords::Entry> stalled = unacked_.TakeStalled();
     if (stalled.empty()) continue;

@@ -27,8 +27,7 @@ grpc::ServerUnaryReactor* LogicServiceImpl::Serve(const char* method,
     const im::v1::Code code = AnsweredCode(answer);
     *response = std::move(answer);
     metrics_->Requests(method, im::v1::Code_Name(code)).Increment();
-    metrics_->Latency(method).Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    metrics_->Latency(method).Observe(common::SecondsSince(started));
     reactor->Finish(grpc::Status::OK);
   };
   const bool queued = executor_->TrySubmit(

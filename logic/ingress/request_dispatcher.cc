@@ -48,8 +48,7 @@ absl::AnyInvocable<void(Response) &&> RequestDispatcher::AnswerAs(
   return [this, method, frame_id, mutable_response, started,
           respond = std::move(respond)](Response response) mutable {
     metrics_->Requests(method, im::v1::Code_Name(AnsweredCode(response))).Increment();
-    metrics_->Latency(method).Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    metrics_->Latency(method).Observe(common::SecondsSince(started));
     if constexpr (kHasResponseFrame<Response>) {
       im::v1::Frame frame;
       frame.set_id(frame_id);

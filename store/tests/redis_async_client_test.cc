@@ -23,18 +23,13 @@ using std::chrono::milliseconds;
 
 class RedisAsyncClientTest : public ::testing::Test {
  protected:
-  RedisAsyncClientTest() {
-    uv_loop_init(&loop_);
+  static RedisOptions Options() {
     RedisOptions options = testing::TestRedisOptions();
     options.timeout = milliseconds(300);
-    client_ = std::make_unique<RedisAsyncClient>(&loop_, options);
-    client_->Start();
-  }
-  ~RedisAsyncClientTest() override {
-    EXPECT_EQ(testing::CloseThenCloseLoop(&loop_, *client_), 0) << "a handle was left open";
+    return options;
   }
 
-  bool RunUntil(const std::function<bool()>& done) { return testing::RunLoopUntil(&loop_, done); }
+  bool RunUntil(const std::function<bool()>& done) { return redis_.RunUntil(done); }
 
   // Issues `args` and runs the loop until it is answered: the reply as text or integer, or the
   // status.
@@ -67,8 +62,8 @@ class RedisAsyncClientTest : public ::testing::Test {
   }
 
   const std::string prefix_ = testing::UniquePrefix();
-  uv_loop_t loop_;
-  std::unique_ptr<RedisAsyncClient> client_;
+  testing::AsyncRedisOnLoop redis_{Options()};
+  RedisAsyncClient* const client_ = &redis_.client();
   testing::RedisAdmin admin_;
 };
 
@@ -182,18 +177,16 @@ TEST_F(RedisAsyncClientTest, ScriptsAreLoadedAgainAfterTheServerLostThem) {
 }
 
 TEST(RedisAsyncClientUnreachableTest, CommandsFailFastWhileTheServerIsDown) {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
   RedisOptions options;
   options.port = 1;  // nothing listens there
   options.timeout = milliseconds(300);
-  RedisAsyncClient client(&loop, options);
-  client.Start();
+  testing::AsyncRedisOnLoop redis(options);
+  RedisAsyncClient& client = redis.client();
   std::vector<absl::Status> statuses;
   client.Command({"PING"}, [&](absl::StatusOr<const redisReply*> reply) {
     statuses.push_back(reply.status());
   });
-  while (statuses.empty()) uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_TRUE(redis.RunUntil([&] { return !statuses.empty(); }));
   EXPECT_EQ(statuses[0].code(), absl::StatusCode::kUnavailable);
   // Now not connected: the next command is refused at once, without waiting for the loop.
   client.Command({"PING"}, [&](absl::StatusOr<const redisReply*> reply) {
@@ -201,7 +194,6 @@ TEST(RedisAsyncClientUnreachableTest, CommandsFailFastWhileTheServerIsDown) {
   });
   ASSERT_EQ(statuses.size(), 2u);
   EXPECT_EQ(statuses[1].code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(testing::CloseThenCloseLoop(&loop, client), 0) << "a handle was left open";
 }
 
 }  // namespace

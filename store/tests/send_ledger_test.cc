@@ -203,20 +203,17 @@ TEST(RedisAsyncSendLedgerTest, ABatchIsOneScriptCallAndAMissingCounterIsLeftToTh
   RedisSeqAllocator seqs(testing::TestRedis(), floors.AsFunction(), kGap);
   const std::string known = "s:" + prefix + ":known";
   ASSERT_TRUE(seqs.Next(known).ok());  // the counter exists: 1
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  RedisAsyncClient client(&loop, testing::TestRedisOptions());
-  client.Start();
-  RedisAsyncSendLedger ledger(&client, prefix);
+  testing::AsyncRedisOnLoop redis(testing::TestRedisOptions());
+  RedisAsyncSendLedger ledger(&redis.client(), prefix);
   std::optional<AsyncSendLedger::Outcomes> outcomes;
   const std::vector<SendLedger::Claim> claims = {
       {"a:1", known}, {"a:1", known}, {"a:2", "s:" + prefix + ":fresh"}, {"a:3", known}};
   testing::RedisAdmin admin;
-  ASSERT_TRUE(testing::RunLoopUntil(&loop, [&] { return client.connected(); }));
+  ASSERT_TRUE(redis.RunUntil([&] { return redis.client().connected(); }));
   const int64_t scripts_before = admin.CommandCalls("evalsha");
   ledger.ClaimAndNumberMany(claims, "pending", kTtlMs,
                             [&](AsyncSendLedger::Outcomes got) { outcomes = std::move(got); });
-  ASSERT_TRUE(testing::RunLoopUntil(&loop, [&] { return outcomes.has_value(); }));
+  ASSERT_TRUE(redis.RunUntil([&] { return outcomes.has_value(); }));
   EXPECT_EQ(admin.CommandCalls("evalsha") - scripts_before, 1);
   ASSERT_EQ(outcomes->size(), 4u);
   for (const auto& outcome : *outcomes) ASSERT_TRUE(outcome.ok()) << outcome.status();
@@ -225,7 +222,6 @@ TEST(RedisAsyncSendLedgerTest, ABatchIsOneScriptCallAndAMissingCounterIsLeftToTh
   EXPECT_FALSE((*outcomes)[2]->seq.has_value()) << "taken, and left to the caller to number";
   EXPECT_FALSE((*outcomes)[2]->existing.has_value());
   EXPECT_EQ((*outcomes)[3]->seq, 3u);
-  EXPECT_EQ(testing::CloseThenCloseLoop(&loop, client), 0) << "a handle was left open";
 }
 
 }  // namespace

@@ -208,16 +208,13 @@ TEST(RedisAsyncSessionLookupTest, AnswersWhatTheRegistryAnswersWithoutBlocking) 
   absl::StatusOr<std::vector<std::vector<Session>>> expected = registry.LookupMany(uids);
   ASSERT_TRUE(expected.ok());
 
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  RedisAsyncClient client(&loop, testing::TestRedisOptions());
-  client.Start();
-  RedisAsyncSessionLookup lookup(&client);
+  testing::AsyncRedisOnLoop redis(testing::TestRedisOptions());
+  RedisAsyncSessionLookup lookup(&redis.client());
   std::optional<absl::StatusOr<std::vector<std::vector<Session>>>> found;
   lookup.LookupMany(uids, [&](absl::StatusOr<std::vector<std::vector<Session>>> sessions) {
     found = std::move(sessions);
   });
-  ASSERT_TRUE(testing::RunLoopUntil(&loop, [&] { return found.has_value(); }));
+  ASSERT_TRUE(redis.RunUntil([&] { return found.has_value(); }));
   ASSERT_TRUE(found->ok()) << found->status();
   ASSERT_EQ((*found)->size(), 3u);
   for (size_t u = 0; u < uids.size(); ++u) {
@@ -232,7 +229,6 @@ TEST(RedisAsyncSessionLookupTest, AnswersWhatTheRegistryAnswersWithoutBlocking) 
   }
   EXPECT_EQ((**found)[2].size(), 2u) << "both of alice's devices";
   EXPECT_TRUE((**found)[1].empty());
-  EXPECT_EQ(testing::CloseThenCloseLoop(&loop, client), 0) << "a handle was left open";
 }
 
 TEST(RedisSessionRegistryTest, UnreachableRedisIsUnavailableNotACrash) {

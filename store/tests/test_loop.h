@@ -1,9 +1,13 @@
 #pragma once
 
+#include <gtest/gtest.h>
 #include <uv.h>
 
 #include <chrono>
 #include <functional>
+#include <memory>
+
+#include "store/redis_async_client.h"
 
 namespace im::store::testing {
 
@@ -32,5 +36,32 @@ int CloseThenCloseLoop(uv_loop_t* loop, Closable& closable) {
   uv_run(loop, UV_RUN_NOWAIT);  // handles closed by what closable closed
   return uv_loop_close(loop);
 }
+
+// A libuv loop the test runs, with a started RedisAsyncClient on it; at the end the client is
+// closed, then the loop, which must have no handle left open.
+class AsyncRedisOnLoop {
+ public:
+  explicit AsyncRedisOnLoop(RedisOptions options) {
+    uv_loop_init(&loop_);
+    client_ = std::make_unique<RedisAsyncClient>(&loop_, std::move(options));
+    client_->Start();
+  }
+  ~AsyncRedisOnLoop() {
+    EXPECT_EQ(CloseThenCloseLoop(&loop_, *client_), 0) << "a handle was left open";
+  }
+  AsyncRedisOnLoop(const AsyncRedisOnLoop&) = delete;
+  AsyncRedisOnLoop& operator=(const AsyncRedisOnLoop&) = delete;
+
+  RedisAsyncClient& client() { return *client_; }
+  // RunLoopUntil on this loop.
+  bool RunUntil(const std::function<bool()>& done,
+                std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    return RunLoopUntil(&loop_, done, limit);
+  }
+
+ private:
+  uv_loop_t loop_;
+  std::unique_ptr<RedisAsyncClient> client_;
+};
 
 }  // namespace im::store::testing

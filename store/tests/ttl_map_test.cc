@@ -116,15 +116,12 @@ TEST(RedisTtlMapTest, RedisKeysCarryTheTtl) {
 // with the TTL; a client that is not connected fails the batch.
 TEST(RedisAsyncTtlMapTest, PutManyWritesWhatTheBlockingMapReads) {
   const std::string prefix = testing::UniquePrefix();
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  RedisAsyncClient client(&loop, testing::TestRedisOptions());
-  client.Start();
-  RedisAsyncTtlMap async_map(&client, prefix);
+  testing::AsyncRedisOnLoop redis(testing::TestRedisOptions());
+  RedisAsyncTtlMap async_map(&redis.client(), prefix);
   std::optional<absl::Status> written;
   async_map.PutMany({{"a", "1"}, {"b", "2"}}, 5'000,
                     [&](absl::Status status) { written = std::move(status); });
-  ASSERT_TRUE(testing::RunLoopUntil(&loop, [&] { return written.has_value(); }));
+  ASSERT_TRUE(redis.RunUntil([&] { return written.has_value(); }));
   EXPECT_TRUE(written->ok()) << *written;
   RedisTtlMap map(testing::TestRedis(), prefix);
   EXPECT_EQ(*map.Get({"a", "b", "c"}),
@@ -133,24 +130,19 @@ TEST(RedisAsyncTtlMapTest, PutManyWritesWhatTheBlockingMapReads) {
   const int64_t ttl = admin.Integer({"PTTL", prefix + "b"});
   EXPECT_GT(ttl, 0);
   EXPECT_LE(ttl, 5'000);
-  EXPECT_EQ(testing::CloseThenCloseLoop(&loop, client), 0) << "a handle was left open";
 }
 
 TEST(RedisAsyncTtlMapTest, UnreachableRedisFailsTheBatchUnavailable) {
   RedisOptions options;
   options.port = 1;  // nothing listens there
   options.timeout = std::chrono::milliseconds(200);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  RedisAsyncClient client(&loop, options);
-  client.Start();
-  ASSERT_TRUE(testing::RunLoopUntil(&loop, [&] { return !client.connected(); }));
-  RedisAsyncTtlMap map(&client, "x:");
+  testing::AsyncRedisOnLoop redis(options);
+  ASSERT_TRUE(redis.RunUntil([&] { return !redis.client().connected(); }));
+  RedisAsyncTtlMap map(&redis.client(), "x:");
   std::optional<absl::Status> written;
   map.PutMany({{"a", "1"}}, 1'000, [&](absl::Status status) { written = std::move(status); });
-  ASSERT_TRUE(testing::RunLoopUntil(&loop, [&] { return written.has_value(); }));
+  ASSERT_TRUE(redis.RunUntil([&] { return written.has_value(); }));
   EXPECT_EQ(written->code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(testing::CloseThenCloseLoop(&loop, client), 0) << "a handle was left open";
 }
 
 TEST(RedisTtlMapTest, UnreachableRedisIsUnavailable) {
