@@ -21,17 +21,17 @@ ninja -C "$BUILD_DIR" -j"$JOBS"
 
 echo "== services (Redis, MariaDB, Kafka) for the integration and contract tests"
 # Ports of their own, so a local cluster (deploy/local) can keep running beside the tests.
-export IM_VAR_DIR="$BUILD_DIR/var" IM_REDIS_PORT="${IM_TEST_REDIS_PORT:-26379}"
+export IM_VAR_DIR="$BUILD_DIR/var" IM_LOCAL_REDIS_PORT="${IM_TEST_REDIS_PORT:-26379}"
 export IM_MYSQL_PORT="${IM_TEST_MYSQL_PORT:-23306}"
-export IM_KAFKA_PORT="${IM_TEST_KAFKA_PORT:-29092}"
-export IM_KAFKA_CONTROLLER_PORT="${IM_TEST_KAFKA_CONTROLLER_PORT:-29093}"
+export IM_LOCAL_KAFKA_PORT="${IM_TEST_KAFKA_PORT:-29092}"
+export IM_LOCAL_KAFKA_CONTROLLER_PORT="${IM_TEST_KAFKA_CONTROLLER_PORT:-29093}"
 trap '"$ROOT/deploy/local/services.sh" stop' EXIT
 # The test broker starts empty: topics left by an earlier run only slow it down.
 "$ROOT/deploy/local/services.sh" stop kafka
 rm -rf "$IM_VAR_DIR/kafka"
 "$ROOT/deploy/local/services.sh" start
-export IM_TEST_REDIS="127.0.0.1:$IM_REDIS_PORT" IM_TEST_MYSQL="127.0.0.1:$IM_MYSQL_PORT"
-export IM_TEST_KAFKA="127.0.0.1:$IM_KAFKA_PORT"
+export IM_TEST_REDIS="127.0.0.1:$IM_LOCAL_REDIS_PORT" IM_TEST_MYSQL="127.0.0.1:$IM_MYSQL_PORT"
+export IM_TEST_KAFKA="127.0.0.1:$IM_LOCAL_KAFKA_PORT"
 
 echo "== tests"
 # detect_leaks is on by default with ASan on x86_64 Linux; say so for anyone reading CI logs.

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Copies the runtime jars of the Apache Kafka broker named in deploy/kafka/pom.xml into one
-# directory, for deploy/local/kafka.sh (java -cp "$IM_KAFKA_LIBS/*"). The first run downloads them
+# directory, for deploy/local/kafka.sh (java -cp "$IM_LOCAL_KAFKA_LIBS/*"). The first run downloads them
 # from Maven Central into the local Maven repository (~/.m2), which is the cache between runs; a
 # directory already filled from the same pom (its stamp holds the pom's sha256) is left alone, so
 # a second run returns at once without starting Maven.
 #
 # Usage: deploy/kafka/fetch-jars.sh
 # Environment (defaults in brackets):
-#   IM_KAFKA_LIBS  where the jars go  [<repo>/.cache/kafka-libs]
+#   IM_LOCAL_KAFKA_LIBS  where the jars go  [<repo>/.cache/kafka-libs]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 POM="$ROOT/deploy/kafka/pom.xml"
-LIBS="${IM_KAFKA_LIBS:-$ROOT/.cache/kafka-libs}"
+LIBS="${IM_LOCAL_KAFKA_LIBS:-$ROOT/.cache/kafka-libs}"
 STAMP="$LIBS/.pom.sha256"
 
 log() { printf 'fetch-jars: %s\n' "$*" >&2; }

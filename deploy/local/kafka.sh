@@ -15,15 +15,15 @@
 #       Exit status 0 when the broker on 127.0.0.1:PORT answers a Metadata request that lists a
 #       live broker (it is registered with its controller and unfenced: topics can be created).
 # Environment (defaults in brackets):
-#   IM_KAFKA_LIBS      the broker's jars                          [<repo>/.cache/kafka-libs]
-#   IM_KAFKA_HEAP      JVM heap, at most (-Xmx; it starts at 64m) [384m]
-#   IM_KAFKA_JVM_OPTS  more JVM options, appended to ours         []
+#   IM_LOCAL_KAFKA_LIBS      the broker's jars                          [<repo>/.cache/kafka-libs]
+#   IM_LOCAL_KAFKA_HEAP      JVM heap, at most (-Xmx; it starts at 64m) [384m]
+#   IM_LOCAL_KAFKA_JVM_OPTS  more JVM options, appended to ours         []
 #   JAVA_HOME          the Java (17) to run; else java on PATH
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-LIBS="${IM_KAFKA_LIBS:-$ROOT/.cache/kafka-libs}"
-HEAP="${IM_KAFKA_HEAP:-384m}"
+LIBS="${IM_LOCAL_KAFKA_LIBS:-$ROOT/.cache/kafka-libs}"
+HEAP="${IM_LOCAL_KAFKA_HEAP:-384m}"
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 LOG4J_CONFIG="$ROOT/deploy/kafka/log4j.properties"
 
@@ -94,7 +94,7 @@ cmd_run() {
     die "$JAVA not found (Debian: apt-get install openjdk-17-jre-headless)"
   mkdir -p "$dir/data" "$dir/logs"
   # Fast when the jars are there (a stamp compare); fills them from ~/.m2 or Maven Central if not.
-  IM_KAFKA_LIBS="$LIBS" "$ROOT/deploy/kafka/fetch-jars.sh"
+  IM_LOCAL_KAFKA_LIBS="$LIBS" "$ROOT/deploy/kafka/fetch-jars.sh"
   write_properties "$dir/server.properties" "$dir" "$port" "$cport"
 
   local common=(-Dlog4j.configuration="file:$LOG4J_CONFIG" -Dkafka.logs.dir="$dir/logs"
@@ -109,12 +109,12 @@ cmd_run() {
   fi
 
   local extra=()
-  [ -z "${IM_KAFKA_JVM_OPTS:-}" ] || read -r -a extra <<<"$IM_KAFKA_JVM_OPTS"
+  [ -z "${IM_LOCAL_KAFKA_JVM_OPTS:-}" ] || read -r -a extra <<<"$IM_LOCAL_KAFKA_JVM_OPTS"
   # Measured on 2 cores (docs/architecture.md, "Local services"): the serial collector and a heap
   # that starts at 64 MB and grows as needed keep the resident size near 160 MB (G1: ~15 MB more,
   # -Xms equal to -Xmx: ~75 MB more); C1 alone (TieredStopAtLevel=1) starts ~1.5 s sooner and saves
   # 30 MB, at some cost in peak throughput: a benchmark of the broker itself may want
-  # IM_KAFKA_JVM_OPTS=-XX:TieredStopAtLevel=4 (the last option given wins).
+  # IM_LOCAL_KAFKA_JVM_OPTS=-XX:TieredStopAtLevel=4 (the last option given wins).
   # -XX:+ExitOnOutOfMemoryError: a broker that ran out of heap dies rather than limps on.
   exec "$JAVA" -Xms64m -Xmx"$HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -XX:+ExitOnOutOfMemoryError \

@@ -7,21 +7,24 @@
 # Usage: deploy/local/services.sh start|stop|status [redis|mariadb|kafka ...]   (all three if none)
 # Environment (defaults in brackets):
 #   IM_VAR_DIR     where data, sockets, logs and pid files live   [<repo>/var/local]
-#   IM_REDIS_PORT  [16379]     IM_MYSQL_PORT  [13306]
-#   IM_MYSQL_USER  [im]        IM_MYSQL_PASSWORD [im-dev]      IM_MYSQL_DATABASE [im]
-#   IM_KAFKA_PORT  [19092]     IM_KAFKA_CONTROLLER_PORT [19093] (the KRaft controller's listener)
-#   IM_KAFKA_HEAP, IM_KAFKA_LIBS, IM_KAFKA_JVM_OPTS: see deploy/local/kafka.sh
+#   IM_LOCAL_REDIS_PORT [16379]   IM_LOCAL_KAFKA_PORT [19092]
+#   IM_LOCAL_KAFKA_CONTROLLER_PORT [19093] (the KRaft controller's listener)
+#   IM_MYSQL_PORT [13306]   IM_MYSQL_USER [im]   IM_MYSQL_PASSWORD [im-dev]   IM_MYSQL_DATABASE [im]
+#     (logic's own keys mysql.port, ...: the server is made the way logic will reach it)
+# The local services' own settings are IM_LOCAL_*: an IM_<SECTION>_* variable (IM_REDIS_*,
+# IM_KAFKA_*, ...) that is no config key makes im-logic refuse to start.
+#   IM_LOCAL_KAFKA_HEAP, IM_LOCAL_KAFKA_LIBS, IM_LOCAL_KAFKA_JVM_OPTS: see deploy/local/kafka.sh
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 VAR_DIR="${IM_VAR_DIR:-$ROOT/var/local}"
-REDIS_PORT="${IM_REDIS_PORT:-16379}"
+REDIS_PORT="${IM_LOCAL_REDIS_PORT:-16379}"
 MYSQL_PORT="${IM_MYSQL_PORT:-13306}"
 MYSQL_USER="${IM_MYSQL_USER:-im}"
 MYSQL_PASSWORD="${IM_MYSQL_PASSWORD:-im-dev}"
 MYSQL_DATABASE="${IM_MYSQL_DATABASE:-im}"
-KAFKA_PORT="${IM_KAFKA_PORT:-19092}"
-KAFKA_CONTROLLER_PORT="${IM_KAFKA_CONTROLLER_PORT:-19093}"
+KAFKA_PORT="${IM_LOCAL_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${IM_LOCAL_KAFKA_CONTROLLER_PORT:-19093}"
 STARTUP_TIMEOUT_SEC=60
 STOP_TIMEOUT_SEC=60
 
