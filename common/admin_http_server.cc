@@ -19,7 +19,9 @@ constexpr size_t kHttpThreads = 4;
 
 void Answer(const HealthReport& report, httplib::Response& response) {
   response.status = report.ok ? 200 : 503;
-  std::string body = report.ok ? "ok" : report.detail;
+  // A passing check may still say something (logic: a shared dependency is down).
+  std::string body = report.ok ? (report.detail.empty() ? "ok" : "ok\n" + report.detail)
+                               : report.detail;
   if (body.empty() || body.back() != '\n') body += '\n';
   response.set_content(std::move(body), "text/plain; charset=utf-8");
 }
@@ -76,6 +78,15 @@ absl::StatusOr<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
   server.Get("/readyz", [raw](const httplib::Request&, httplib::Response& response) {
     Answer(raw->readiness_.Run(HealthReport{false, "starting"}), response);
   });
+  server.Get("/config", [raw](const httplib::Request&, httplib::Response& response) {
+    std::lock_guard<std::mutex> lock(raw->config_mutex_);
+    if (raw->config_json_.empty()) {
+      response.status = 404;
+      response.set_content("no configuration shown\n", "text/plain; charset=utf-8");
+      return;
+    }
+    response.set_content(raw->config_json_, "application/json");
+  });
 
   int bound = -1;
   if (port == 0) {
@@ -105,5 +116,10 @@ AdminHttpServer::~AdminHttpServer() {
 void AdminHttpServer::SetLiveness(HealthCheck check) { liveness_.Set(std::move(check)); }
 
 void AdminHttpServer::SetReadiness(HealthCheck check) { readiness_.Set(std::move(check)); }
+
+void AdminHttpServer::ShowConfig(std::string json) {
+  std::lock_guard<std::mutex> lock(config_mutex_);
+  config_json_ = std::move(json);
+}
 
 }  // namespace im::common

@@ -31,8 +31,9 @@ using HealthCheck = std::function<HealthReport()>;
 //   GET /metrics  the registry in Prometheus text format (0.0.4)
 //   GET /healthz  liveness: 200 "ok" when the liveness check passes (no check set: the HTTP
 //                 server itself answers, which is all a process without loops can promise)
-//   GET /readyz   readiness: 200 "ok", else 503 with the failed checks; 503 "starting" until a
-//                 readiness check is set
+//   GET /readyz   readiness: 200 "ok" (and the check's detail, if any, on the lines after),
+//                 else 503 with the failed checks; 503 "starting" until a readiness check is set
+//   GET /config   the effective configuration (JSON, secrets hidden) once ShowConfig gave it
 // Anything else is 404. Port 0 picks a free port; port() tells which. Stopping joins the server
 // thread at once (no multi-second linger at exit).
 class AdminHttpServer {
@@ -49,6 +50,8 @@ class AdminHttpServer {
   // running, so that what it refers to may be destroyed right after.
   void SetLiveness(HealthCheck check);
   void SetReadiness(HealthCheck check);
+  // Any thread: what GET /config answers from now on (Config::EffectiveJson()).
+  void ShowConfig(std::string json);
 
  private:
   // A check and the mutex held while it runs (so that Set* can wait for a running call).
@@ -67,6 +70,8 @@ class AdminHttpServer {
   uint16_t port_ = 0;
   CheckSlot liveness_;
   CheckSlot readiness_;
+  std::mutex config_mutex_;
+  std::string config_json_;  // guarded by config_mutex_; empty: /config is 404
 };
 
 }  // namespace im::common

@@ -53,8 +53,10 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_path, "YAML config file (keys overridable by IM_* env)");
   CLI11_PARSE(app, argc, argv);
 
+  std::string effective_config;
   std::optional<im::gateway::GatewayOptions> options =
-      im::common::LoadOptionsOrExplain<im::gateway::GatewayOptions>("im-gateway", config_path);
+      im::common::LoadOptionsOrExplain<im::gateway::GatewayOptions>("im-gateway", config_path,
+                                                        &effective_config);
   if (!options) return 2;
   const std::optional<uint64_t> room = RoomForConnections(*options);
   if (!room) return 2;
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", metrics.status().ToString());
     return 1;
   }
+  (*metrics)->ShowConfig(std::move(effective_config));
   absl::StatusOr<std::unique_ptr<im::gateway::Gateway>> gateway =
       im::gateway::Gateway::Create(*options, *registry);
   if (!gateway.ok()) {

@@ -2,7 +2,11 @@
 
 #include <cctype>
 
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace im::logic {
 namespace {
@@ -29,7 +33,7 @@ store::MySqlOptions MySqlFromConfig(common::Config& config) {
   mysql.host = config.GetString("mysql.host", "127.0.0.1");
   mysql.port = static_cast<int>(config.GetInt("mysql.port", 13306, 1, 65535));
   mysql.user = config.GetString("mysql.user", "im");
-  mysql.password = config.GetString("mysql.password", "im-dev");
+  mysql.password = config.GetSecret("mysql.password", kDefaultMySqlPassword);
   mysql.database = config.GetString("mysql.database", "im");
   mysql.pool_size = config.GetU32("mysql.pool_size", 8, 1, 256);
   const auto timeout =
@@ -37,6 +41,18 @@ store::MySqlOptions MySqlFromConfig(common::Config& config) {
   mysql.connect_timeout = timeout;
   mysql.read_write_timeout = timeout;
   return mysql;
+}
+
+absl::Status RefuseDefaultCredentials(const LogicOptions& o) {
+  if (o.dev_mode) return absl::OkStatus();
+  std::vector<std::string> defaults;
+  if (o.token_secret == kDefaultTokenSecret) defaults.push_back("logic.token_secret");
+  if (o.mysql.password == kDefaultMySqlPassword) defaults.push_back("mysql.password");
+  if (defaults.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      absl::StrJoin(defaults, " and "),
+      " left at the value published with the code: set your own (IM_LOGIC_TOKEN_SECRET, "
+      "IM_MYSQL_PASSWORD), or dev_mode: true (IM_DEV_MODE=true) for a local run"));
 }
 
 }  // namespace
@@ -47,7 +63,8 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   o.node_number = config.GetU32("logic.node_number", o.node_number, 0, 1023);
   o.grpc_address = config.GetString("logic.grpc_listen", o.grpc_address);
   o.metrics_address = config.GetString("logic.metrics_listen", o.metrics_address);
-  o.token_secret = config.GetString("logic.token_secret", o.token_secret);
+  o.token_secret = config.GetSecret("logic.token_secret", o.token_secret);
+  o.dev_mode = config.GetBool("dev_mode", o.dev_mode);
   o.max_devices_per_user =
       config.GetU32("logic.max_devices_per_user", o.max_devices_per_user, 1, 1000);
   const std::string policy = config.GetString("logic.device_limit_policy", "kick_oldest");
@@ -127,6 +144,7 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   if (o.token_secret.size() < 16) {
     return absl::InvalidArgumentError("logic.token_secret must be at least 16 bytes");
   }
+  if (absl::Status status = RefuseDefaultCredentials(o); !status.ok()) return status;
   // A write may start up to write_deadline_ms after its seq was taken and then run for the MySQL
   // timeout; a gap younger than both together may still be filled.
   if (o.hole_grace_ms <= o.write_deadline_ms + o.mysql.read_write_timeout.count()) {

@@ -15,13 +15,20 @@ enum class DeviceLimitPolicy {
   kRefuse,      // a login beyond the cap is refused with TOO_MANY_DEVICES
 };
 
+// The credentials the code ships with, for a local run only: with either in effect, im-logic
+// refuses to start unless dev_mode says this is a local run (anyone can sign tokens with a
+// published secret).
+inline constexpr char kDefaultTokenSecret[] = "dev-secret-change-me";
+inline constexpr char kDefaultMySqlPassword[] = "im-dev";
+
 // Everything an im-logic process is told at start-up. Defaults serve a local run.
 struct LogicOptions {
   std::string logic_id = "logic-1";
   uint32_t node_number = 1;  // 0..1023, unique per logic node: part of every msg_id
   std::string grpc_address = "127.0.0.1:7100";
   std::string metrics_address = "0.0.0.0:9200";
-  std::string token_secret = "dev-secret-change-me";
+  std::string token_secret = kDefaultTokenSecret;
+  bool dev_mode = false;  // a local run: the default credentials are allowed
 
   uint32_t max_devices_per_user = 5;
   DeviceLimitPolicy device_limit_policy = DeviceLimitPolicy::kKickOldest;

@@ -35,8 +35,10 @@ int main(int argc, char** argv) {
   app.add_flag("--migrate-only", migrate_only, "apply the schema migrations and exit");
   CLI11_PARSE(app, argc, argv);
 
+  std::string effective_config;
   std::optional<LogicOptions> options =
-      im::common::LoadOptionsOrExplain<LogicOptions>("im-logic", config_path);
+      im::common::LoadOptionsOrExplain<LogicOptions>("im-logic", config_path,
+                                                        &effective_config);
   if (!options) return 2;
 
   // Every thread started from here on inherits the blocked signals; main collects them.
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", metrics.status().ToString());
     return 1;
   }
+  (*metrics)->ShowConfig(std::move(effective_config));
   im::logic::LogicMetrics logic_metrics(*registry);
   absl::StatusOr<std::unique_ptr<im::logic::LogicServer>> server = im::logic::LogicServer::Start(
       *options, im::logic::ClusterStores(*options, &logic_metrics), &logic_metrics);

@@ -20,15 +20,10 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 // The environment is injected, so tests never touch the process's own.
-Config::EnvLookup FakeEnv(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
+Config::Environment FakeEnv(std::map<std::string, std::string> vars) { return vars; }
 
 Config Parse(std::string_view yaml, std::map<std::string, std::string> env = {}) {
   absl::StatusOr<Config> config = Config::FromYamlString(yaml, FakeEnv(std::move(env)));
@@ -311,9 +306,95 @@ TEST(ConfigTest, ProcessEnvReadsTheEnvironment) {
   // Read-only: PATH is set wherever tests run, and a name this odd is not.
   const char* path = std::getenv("PATH");
   ASSERT_NE(path, nullptr);
-  Config::EnvLookup env = Config::ProcessEnv();
-  EXPECT_EQ(env("PATH"), std::optional<std::string>(path));
-  EXPECT_EQ(env("IM_CONFIG_TEST_SURELY_UNSET_4F2A"), std::nullopt);
+  Config::Environment env = Config::ProcessEnv();
+  EXPECT_EQ(env["PATH"], path);
+  EXPECT_EQ(env.count("IM_CONFIG_TEST_SURELY_UNSET_4F2A"), 0u);
+}
+
+TEST(ConfigTest, KeysOfTheFileThatNoGetterAskedForAreUnknown) {
+  Config config = Parse(
+      "gateway:\n  listen: 0.0.0.0:7000\n  listn: 0.0.0.0:7001\n  max_frame_byte: 9\n"
+      "  max_frame_bytes: 4096\nlogg:\n  level: info\nlog:\n  level: info\n");
+  config.GetString("gateway.listen", "");
+  config.GetInt("gateway.max_frame_bytes", 1, 0, 1 << 20);
+  config.GetString("log.level", "");
+  const absl::Status status = config.CheckUnknownKeys();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(),
+              HasSubstr("key gateway.listn in the file is no setting (nearest: gateway.listen)"));
+  EXPECT_THAT(status.message(), HasSubstr("key gateway.max_frame_byte in the file is no setting "
+                                          "(nearest: gateway.max_frame_bytes)"));
+  EXPECT_THAT(status.message(), HasSubstr("key logg.level in the file is no setting "
+                                          "(nearest: log.level)"));
+}
+
+TEST(ConfigTest, EveryKeyAskedForIsKnownAndEmptySectionsAreFine) {
+  Config config = Parse("gateway:\n  listen: a\n  tags: [x, y]\nlogic:\n");
+  config.GetString("gateway.listen", "");
+  config.GetStringList("gateway.tags", {});
+  config.GetBool("logic.send_loop", true);
+  EXPECT_TRUE(config.CheckUnknownKeys().ok()) << config.CheckUnknownKeys();
+}
+
+TEST(ConfigTest, VariablesOfThisBinarysSectionsThatMatchNoKeyAreUnknown) {
+  Config config = Parse("", {{"IM_GATEWAY_LISTN", "x"},
+                             {"IM_GATEWAY_LISTEN", "y"},
+                             {"IM_LOG_LEVL", "debug"},
+                             // Tools' variables and other binaries' sections are not ours.
+                             {"IM_TEST_REDIS", "127.0.0.1:1"},
+                             {"IM_VAR_DIR", "/tmp"},
+                             {"IM_LOCAL_REDIS_PORT", "1"},
+                             {"IM_LOGIC_WRITERS", "3"},
+                             {"GATEWAY_LISTN", "x"}});
+  config.GetString("gateway.listen", "");
+  config.GetString("log.level", "");
+  const absl::Status status = config.CheckUnknownKeys();
+  EXPECT_THAT(status.message(), HasSubstr("variable IM_GATEWAY_LISTN overrides no setting "
+                                          "(nearest: IM_GATEWAY_LISTEN)"));
+  EXPECT_THAT(status.message(),
+              HasSubstr("variable IM_LOG_LEVL overrides no setting (nearest: IM_LOG_LEVEL)"));
+  for (const char* foreign : {"IM_TEST_REDIS", "IM_VAR_DIR", "IM_LOCAL_REDIS_PORT",
+                              "IM_LOGIC_WRITERS", "variable GATEWAY_LISTN"}) {
+    EXPECT_THAT(status.message(), Not(HasSubstr(foreign)));
+  }
+}
+
+TEST(ConfigTest, EffectiveJsonShowsEveryKeyItsSourceAndHidesSecrets) {
+  Config config = Parse("logic:\n  writers: 3\n  token_secret: hunter2-hunter2-hunter2\n",
+                        {{"IM_MYSQL_PASSWORD", ""}, {"IM_LOGIC_ID", "logic-7"}});
+  config.GetInt("logic.writers", 1, 1, 64);
+  config.GetSecret("logic.token_secret", "default-secret");
+  config.GetSecret("mysql.password", "im-dev");
+  config.GetString("logic.id", "logic-1");
+  config.GetBool("logic.send_loop", true);
+  config.GetStringList("kafka.brokers", {"a:1", "b:2"});
+  EXPECT_EQ(config.EffectiveJson(), R"json({
+  "kafka.brokers": {
+    "value": "a:1,b:2",
+    "source": "default"
+  },
+  "logic.id": {
+    "value": "logic-7",
+    "source": "IM_LOGIC_ID"
+  },
+  "logic.send_loop": {
+    "value": "true",
+    "source": "default"
+  },
+  "logic.token_secret": {
+    "value": "(set)",
+    "source": "file"
+  },
+  "logic.writers": {
+    "value": "3",
+    "source": "file"
+  },
+  "mysql.password": {
+    "value": "(empty)",
+    "source": "IM_MYSQL_PASSWORD"
+  }
+}
+)json");
 }
 
 }  // namespace

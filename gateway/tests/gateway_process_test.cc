@@ -11,6 +11,8 @@
 #include <string>
 #include <utility>
 
+#include <httplib.h>
+
 #include "absl/strings/str_cat.h"
 #include "gateway/tests/fake_logic_service.h"
 #include "nlohmann/json.hpp"
@@ -27,6 +29,7 @@ constexpr Millis kStartTimeout{20'000};
 struct RunningGateway {
   std::unique_ptr<Subprocess> process;
   uint16_t client_port = 0;
+  uint16_t metrics_port = 0;
 };
 
 RunningGateway StartGatewayProcess(const std::string& id, const std::string& logic_target,
@@ -53,6 +56,8 @@ RunningGateway StartGatewayProcess(const std::string& id, const std::string& log
   if (!ready) return gateway;
   gateway.client_port =
       static_cast<uint16_t>(std::stoi(im::testing::FieldOf(*ready, "client_port").value_or("0")));
+  gateway.metrics_port =
+      static_cast<uint16_t>(std::stoi(im::testing::FieldOf(*ready, "metrics_port").value_or("0")));
   return gateway;
 }
 
@@ -196,6 +201,61 @@ TEST(GatewayProcessTest, BadConfigurationFailsAtStartWithMessage) {
   auto process = Subprocess::Start({IM_GATEWAY_BINARY}, {{"IM_GATEWAY_WORKERS", "many"}});
   ASSERT_TRUE(process.ok());
   EXPECT_EQ((*process)->Wait(Millis(10'000)), 2);
+}
+
+std::string FileText(const std::string& path) {
+  std::ifstream file(path);
+  return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+}
+
+// A misspelled key, in the file or in the environment, would leave its default silently in
+// force: the gateway refuses to start and names every one with the key it probably meant.
+TEST(GatewayProcessTest, UnknownKeysStopTheStartNamingTheNearestKnownKey) {
+  const std::string config = ::testing::TempDir() + "gateway-typos.yaml";
+  std::ofstream(config) << "gateway:\n  listen: 127.0.0.1:0\n  heartbeat_secs: 30\n"
+                           "log:\n  levle: debug\n";
+  const std::string log = ::testing::TempDir() + "gateway-typos.log";
+  std::remove(log.c_str());
+  im::testing::SpawnOptions spawn;
+  spawn.stderr_path = log;
+  auto process = Subprocess::Start({IM_GATEWAY_BINARY, "--config", config},
+                                   {{"IM_GATEWAY_DRAIN_TIMEOUT", "1000"},
+                                    // Tools' variables are not the gateway's business.
+                                    {"IM_TEST_WHATEVER", "1"},
+                                    {"IM_LOCAL_REDIS_PORT", "1"}},
+                                   spawn);
+  ASSERT_TRUE(process.ok()) << process.status();
+  EXPECT_EQ((*process)->Wait(Millis(10'000)), 2);
+  const std::string text = FileText(log);
+  for (const char* expected :
+       {"key gateway.heartbeat_secs in the file is no setting (nearest: gateway.heartbeat_sec)",
+        "key log.levle in the file is no setting (nearest: log.level)",
+        "variable IM_GATEWAY_DRAIN_TIMEOUT overrides no setting "
+        "(nearest: IM_GATEWAY_DRAIN_TIMEOUT_MS)"}) {
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << " in:\n" << text;
+  }
+  EXPECT_EQ(text.find("IM_TEST_WHATEVER"), std::string::npos) << text;
+  EXPECT_EQ(text.find("IM_LOCAL_REDIS_PORT"), std::string::npos) << text;
+}
+
+// GET /config on the metrics port: what the gateway runs with and where each value came from.
+TEST(GatewayProcessTest, ConfigEndpointShowsTheEffectiveConfiguration) {
+  FakeLogicService logic;
+  RunningGateway gateway = StartGatewayProcess("gw-config", logic.target(),
+                                               {{"IM_GATEWAY_HEARTBEAT_SEC", "42"}});
+  ASSERT_NE(gateway.metrics_port, 0);
+  httplib::Client client("127.0.0.1", gateway.metrics_port);
+  httplib::Result result = client.Get("/config");
+  ASSERT_TRUE(result) << "GET /config failed";
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(result->get_header_value("Content-Type"), "application/json");
+  const nlohmann::json config = nlohmann::json::parse(result->body);
+  EXPECT_EQ(config["gateway.heartbeat_sec"]["value"], "42");
+  EXPECT_EQ(config["gateway.heartbeat_sec"]["source"], "IM_GATEWAY_HEARTBEAT_SEC");
+  EXPECT_EQ(config["gateway.idle_heartbeats"]["source"], "default");
+  EXPECT_EQ(config["gateway.id"]["value"], "gw-config");
+  ASSERT_TRUE(gateway.process->Signal(SIGTERM));
+  EXPECT_EQ(gateway.process->Wait(Millis(30'000)), 0);
 }
 
 // 10,000 logged-in connections held by one gateway, opened by a separate load process, and every

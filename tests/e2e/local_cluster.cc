@@ -335,6 +335,7 @@ bool LocalCluster::StartLogic(int index) {
       {"IM_MYSQL_USER", "im"},
       {"IM_MYSQL_PASSWORD", "im-dev"},
       {"IM_MYSQL_DATABASE", "im"},
+      {"IM_DEV_MODE", "true"},  // the test MariaDB's password is the published one
       {"IM_KAFKA_BROKERS", kafka_brokers_},
       {"IM_KAFKA_TOPIC_PREFIX", KafkaTopicPrefixFor(options_.prefix)},
       {"IM_KAFKA_CONSUMER_GROUP", KafkaConsumerGroupFor(options_.prefix)},
