@@ -51,7 +51,10 @@ for part in "${PARTS[@]}"; do
 done
 mkdir -p "$OUT" "$RUN_DIR"
 
-EXTRA_PIDS=()  # processes this script started: extra gateways, the echo peer
+# Processes this script started: extra gateways, the echo peer. `setpriv --pdeathsig KILL` makes
+# each die with this script even when a SIGKILL leaves no trap to stop it; each is started straight
+# from this shell, as a subshell in between would outlive the script and keep them running.
+EXTRA_PIDS=()
 stop_extra() {
   local pid
   for pid in "${EXTRA_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -82,7 +85,8 @@ start_gateway() {
   IM_GATEWAY_ID="gw-$n" IM_GATEWAY_LISTEN="0.0.0.0:$((6999 + n))" \
     IM_GATEWAY_GRPC_LISTEN="127.0.0.1:$((7199 + n))" \
     IM_GATEWAY_METRICS_LISTEN="0.0.0.0:$((9099 + n))" \
-    "$GATEWAY_BIN" --config "$ROOT/deploy/local/gateway.yaml" </dev/null >"$log" 2>&1 &
+    setpriv --pdeathsig KILL "$GATEWAY_BIN" --config "$ROOT/deploy/local/gateway.yaml" \
+    </dev/null >"$log" 2>&1 &
   pid=$!
   EXTRA_PIDS+=("$pid")
   deadline=$((SECONDS + 30))
@@ -109,7 +113,8 @@ for part in "${PARTS[@]}"; do
       # encodes a SendReq, decodes a SendResp and a MessagePush and checks them, as against the
       # cluster. Its own CPU is not in tool_cost (a separate process).
       log="$RUN_DIR/echo-peer.log"
-      "$BENCH" echo-peer --listen 127.0.0.1:0 --secret "$SECRET" >"$log" 2>&1 &
+      setpriv --pdeathsig KILL "$BENCH" echo-peer --listen 127.0.0.1:0 --secret "$SECRET" \
+        >"$log" 2>&1 &
       echo_pid=$!
       EXTRA_PIDS+=("$echo_pid")
       for _ in $(seq 50); do grep -q 'ready port=' "$log" && break; sleep 0.1; done

@@ -70,18 +70,30 @@ void DependencyHealth::Loop(State& state) {
 }
 
 common::HealthReport DependencyHealth::Readiness() const {
-  common::HealthReport report;
   if (shutting_down_.load()) return {false, "shutting down\n"};
+  // Redis, MySQL and Kafka are shared by every logic node: one down makes every node fail alike,
+  // and readiness that followed it would take every node out of the gateways' DNS at once (a
+  // gateway started then finds no logic at all, and recovery waits on probes). So a dependency
+  // down is reported here and in im_logic_dependency_up, and calls that need it fail fast with
+  // UNAVAILABLE, but the node stays ready (docs/architecture.md, "Readiness").
+  common::HealthReport report;
+  std::string degraded;
   const auto now = std::chrono::steady_clock::now();
   for (const auto& state : states_) {
     std::lock_guard<std::mutex> lock(state->mutex);
-    if (!state->last.ok()) {
-      report.ok = false;
-      absl::StrAppend(&report.detail, state->dependency.name, ": ", state->last.ToString(), "\n");
+    const std::string& name = state->dependency.name;
+    if (!state->checked) {
+      report.ok = false;  // a moment after start: not yet known
+      absl::StrAppend(&report.detail, name, ": not checked yet\n");
+    } else if (!state->last.ok()) {
+      absl::StrAppend(&degraded, name, ": ", state->last.ToString(), "\n");
     } else if (now - state->finished > stale_after_) {
-      report.ok = false;
-      absl::StrAppend(&report.detail, state->dependency.name, ": check hangs\n");
+      absl::StrAppend(&degraded, name, ": check hangs\n");
     }
+  }
+  if (report.ok && !degraded.empty()) {
+    report.detail = absl::StrCat("degraded (shared dependencies, not counted for readiness):\n",
+                                 degraded);
   }
   return report;
 }

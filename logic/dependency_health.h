@@ -18,7 +18,8 @@
 
 namespace im::logic {
 
-// Whether a logic node's dependencies (Redis, MySQL, Kafka) answer, for /readyz. Each dependency
+// Whether a logic node's dependencies (Redis, MySQL, Kafka) answer, for /readyz's detail and
+// im_logic_dependency_up. Each dependency
 // is checked on a thread of its own, every `interval`, so that a probe only reads the last
 // results and never waits on a dead dependency, and one slow dependency does not delay the
 // verdict on the others. Each check bounds itself (the client's own timeouts).
@@ -48,8 +49,9 @@ class DependencyHealth {
   // sending new work while calls in flight finish.
   void SetShuttingDown() { shutting_down_.store(true); }
 
-  // Any thread; never blocks on a dependency. Not ready while shutting down, while a dependency
-  // is down, and when a check has not finished for longer than `stale_after` (it hangs).
+  // Any thread; never blocks on a dependency. Not ready while shutting down and until every
+  // dependency was checked once. A dependency down (or a check that hangs) leaves the node ready,
+  // as they are shared by every node, and is named in the detail.
   common::HealthReport Readiness() const;
   // Any thread: every checking thread finished a round recently (the process is not wedged).
   common::HealthReport Liveness() const;

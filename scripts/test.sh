@@ -25,7 +25,13 @@ export IM_VAR_DIR="$BUILD_DIR/var" IM_LOCAL_REDIS_PORT="${IM_TEST_REDIS_PORT:-26
 export IM_MYSQL_PORT="${IM_TEST_MYSQL_PORT:-23306}"
 export IM_LOCAL_KAFKA_PORT="${IM_TEST_KAFKA_PORT:-29092}"
 export IM_LOCAL_KAFKA_CONTROLLER_PORT="${IM_TEST_KAFKA_CONTROLLER_PORT:-29093}"
-trap '"$ROOT/deploy/local/services.sh" stop' EXIT
+mkdir -p "$IM_VAR_DIR"
+# The trap stops the services; should this script be SIGKILLed (a CI timeout), when no trap runs,
+# the watcher does, within a few seconds.
+setsid "$ROOT/scripts/stop-when-gone.sh" $$ -- "$ROOT/deploy/local/services.sh" stop </dev/null \
+  >>"$IM_VAR_DIR/stop-when-gone.log" 2>&1 &
+watcher=$!
+trap '"$ROOT/deploy/local/services.sh" stop; kill "$watcher" 2>/dev/null || true' EXIT
 # The test broker starts empty: topics left by an earlier run only slow it down.
 "$ROOT/deploy/local/services.sh" stop kafka
 rm -rf "$IM_VAR_DIR/kafka"
@@ -37,7 +43,9 @@ echo "== tests"
 # detect_leaks is on by default with ASan on x86_64 Linux; say so for anyone reading CI logs.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-(cd "$BUILD_DIR" && ctest --output-on-failure --timeout 900)
+# ctest dies with this script, even by SIGKILL: left running, it would go on starting clusters
+# against the stopped services.
+setpriv --pdeathsig KILL ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 900
 
 echo "== fuzz smoke (${FUZZ_SECONDS}s)"
 BUILD_DIR="$ROOT/build/fuzz" "$ROOT/scripts/fuzz-smoke.sh"

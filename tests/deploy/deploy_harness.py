@@ -7,6 +7,7 @@ Everything here fails with a `Failure` whose message says what is wrong and wher
 """
 
 import base64
+import ctypes
 import math
 import os
 import pathlib
@@ -44,6 +45,25 @@ class Failure(Exception):
     """A check failed; the message says which and why."""
 
 
+LIBC = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
+
+
+def dies_with_this_process():
+    """A Popen preexec_fn: the child gets SIGKILL when the thread that started it dies, even by
+    SIGKILL, so a killed test leaves no server behind (tests/support/subprocess.cc does the same
+    for the C++ tests)."""
+    parent = os.getpid()
+
+    def preexec():
+        if LIBC.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL)) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+        if os.getppid() != parent:  # it died before prctl took effect
+            os._exit(127)
+
+    return preexec
+
+
 def kustomize_binary():
     path = TOOLS / "bin" / "kustomize"
     if not path.exists():
@@ -67,7 +87,7 @@ def render(directory):
 def config_keys(binary):
     """Every config key `binary` reads, from its options parser (config.GetXxx("a.b", ...))."""
     source = OPTION_SOURCES[binary].read_text()
-    keys = set(re.findall(r'\.Get\w*\(\s*"([a-z0-9_]+(?:\.[a-z0-9_]+)+)"', source))
+    keys = set(re.findall(r'\.Get\w*\(\s*"([a-z0-9_]+(?:\.[a-z0-9_]+)*)"', source))
     if not keys:
         raise Failure(f"found no config keys in {OPTION_SOURCES[binary]}")
     return keys
@@ -307,8 +327,11 @@ class Pod:
             raise Failure(f"{self.where()}: {path} sets keys {self.binary} does not read: "
                           f"{unknown} (see {OPTION_SOURCES[self.binary].relative_to(ROOT)})")
         by_env = {env_name(k): k for k in known}
+        # The binary's own rule (common/config.h, CheckUnknownKeys): IM_<SECTION>_* variables of
+        # the sections its keys are in are its settings; other IM_* variables belong to tools.
+        sections = {env_name(k.split(".")[0]) + "_" for k in known}
         for name, value in self.environment().items():
-            if name.startswith("IM_"):
+            if any(name.startswith(s) for s in sections):
                 if name not in by_env:
                     if not strict:
                         continue
@@ -345,8 +368,8 @@ class Process:
     def __init__(self, argv, env, name):
         self.name = name
         self.log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)
-        self.popen = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
-                                      stderr=self.log, text=True)
+        self.popen = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=self.log,
+                                      text=True, preexec_fn=dies_with_this_process())
 
     def wait_for_line(self, prefix, timeout):
         deadline = time.monotonic() + timeout
@@ -482,6 +505,8 @@ def logic_overrides(backends, run_id):
         "IM_MYSQL_PORT": str(mysql_port),
         "IM_MYSQL_USER": "im",
         "IM_MYSQL_PASSWORD": "im-dev",
+        # The test MariaDB's password is the published one, which im-logic refuses otherwise.
+        "IM_DEV_MODE": "true",
         "IM_MYSQL_DATABASE": "im",
         "IM_KAFKA_BROKERS": backends["IM_TEST_KAFKA"],
         # Topics and a consumer group of this test's own: other tests share the broker.
