@@ -92,6 +92,10 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
       config.GetU32("logic.send_loop_max_pending", o.send_loop_max_pending, 1, 10'000'000);
   o.executor_queue = config.GetU32("logic.executor_queue", o.executor_queue, 1);
   o.stream_max_in_flight = config.GetU32("logic.stream_max_in_flight", o.stream_max_in_flight, 1);
+  o.max_connection_age_ms =
+      config.GetU32("logic.max_connection_age_ms", o.max_connection_age_ms, 0, 86'400'000);
+  o.max_connection_age_grace_ms = config.GetU32("logic.max_connection_age_grace_ms",
+                                                o.max_connection_age_grace_ms, 0, 3'600'000);
   o.writers = config.GetU32("logic.writers", o.writers, 1, 64);
   o.write_batch_max = config.GetU32("logic.write_batch_max", o.write_batch_max, 1, 10'000);
   o.write_queue = config.GetU32("logic.write_queue", o.write_queue, 1);

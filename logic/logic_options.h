@@ -70,6 +70,13 @@ struct LogicOptions {
   // Requests one gateway stream may have in logic at once; past it, logic stops reading that
   // stream.
   uint32_t stream_max_in_flight = 10'000;
+  // A gateway's connection is told to go away (HTTP/2 GOAWAY) after this long, and each of its
+  // streams ends gracefully within it: the gateway reconnects and asks DNS again, so logic nodes
+  // added by a scale-up get traffic within about this long. Zero: connections live for ever.
+  uint32_t max_connection_age_ms = 300'000;
+  // After that, how long calls on the old connection may take before it is closed (added to the
+  // age, as a stream opened just before GOAWAY may live one age more).
+  uint32_t max_connection_age_grace_ms = 30'000;
   uint32_t writers = 2;  // group-commit threads: while some commit (fsync), others gather
   uint32_t write_batch_max = 256;
   uint32_t write_queue = 20'000;

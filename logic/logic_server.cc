@@ -58,6 +58,7 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
                                                     UnixMillis, send_loop_.get());
   IngressStream::Limits stream_limits;
   stream_limits.max_in_flight = options_.stream_max_in_flight;
+  stream_limits.max_age = std::chrono::milliseconds(options_.max_connection_age_ms);
   service_ = std::make_unique<LogicServiceImpl>(session_service_.get(), dispatcher_.get(),
                                                 executor_.get(), metrics_, stream_limits);
 }
@@ -81,6 +82,16 @@ absl::StatusOr<std::unique_ptr<LogicServer>> LogicServer::Start(const LogicOptio
   // gateway's frame limit).
   builder.SetMaxReceiveMessageSize(kMaxStreamMessageBytes);
   builder.SetMaxSendMessageSize(kMaxStreamMessageBytes);
+  if (options.max_connection_age_ms > 0) {
+    // GOAWAY makes the gateway's channel reconnect and resolve the headless Service again. Its
+    // streams end within one age of their own start (IngressStream::Limits::max_age), hence the
+    // grace of one age more before the connection is closed under calls in flight.
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(options.max_connection_age_ms));
+    builder.AddChannelArgument(
+        GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+        static_cast<int>(options.max_connection_age_ms + options.max_connection_age_grace_ms));
+  }
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->grpc_port_ == 0) {
     server->Shutdown(std::chrono::milliseconds(0));

@@ -3,9 +3,16 @@
 #include <string>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "common/logging.h"
 
 namespace im::logic {
+namespace {
+
+constexpr char kShuttingDown[] = "logic is shutting down";
+constexpr char kReachedMaxAge[] = "stream reached logic.max_connection_age_ms; open a new one";
+
+}  // namespace
 
 IngressStream::IngressStream(grpc::CallbackServerContext* context, RequestDispatcher* dispatcher,
                              Limits limits, bool draining,
@@ -13,18 +20,35 @@ IngressStream::IngressStream(grpc::CallbackServerContext* context, RequestDispat
     : context_(context), dispatcher_(dispatcher), limits_(limits), on_done_(std::move(on_done)) {
   std::lock_guard<std::mutex> lock(shared_->mutex);
   shared_->stream = this;
-  draining_ = draining;
-  if (draining_) {
-    WriteOrFinishLocked();  // a stream opened while this node shuts down ends at once
+  if (draining) {
+    DrainLocked(kShuttingDown);  // a stream opened while this node shuts down ends at once
   } else {
     ReadMoreLocked();
+    if (limits_.max_age.count() > 0) ScheduleAgeDrain();
   }
+}
+
+void IngressStream::ScheduleAgeDrain() {
+  const double jitter = absl::Uniform(absl::BitGen(), 0.8, 1.0);
+  const auto age = std::chrono::milliseconds(
+      static_cast<int64_t>(static_cast<double>(limits_.max_age.count()) * jitter));
+  // The callback holds only the shared part: it may run after the stream is gone.
+  age_alarm_.Set(std::chrono::system_clock::now() + age, [shared = shared_](bool fired) {
+    if (!fired) return;  // cancelled: the stream ended first
+    std::lock_guard<std::mutex> lock(shared->mutex);
+    if (shared->stream != nullptr) shared->stream->DrainLocked(kReachedMaxAge);
+  });
 }
 
 void IngressStream::Drain() {
   std::lock_guard<std::mutex> lock(shared_->mutex);
+  DrainLocked(kShuttingDown);
+}
+
+void IngressStream::DrainLocked(const char* reason) {
   if (draining_) return;
   draining_ = true;
+  drain_reason_ = reason;
   WriteOrFinishLocked();
 }
 
@@ -102,7 +126,7 @@ void IngressStream::WriteOrFinishLocked() {
     finished_ = true;
     // Safe with a read still outstanding: whatever it brings is dropped (see OnReadDone).
     context_->AddTrailingMetadata(common::kLastReadIdTrailer, std::to_string(last_read_id_));
-    Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "logic is shutting down"));
+    Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, drain_reason_));
   }
 }
 

@@ -1,12 +1,15 @@
 #pragma once
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 
 #include "common/logic_stream_trailer.h"
 #include "im/v1/logic.grpc.pb.h"
@@ -25,13 +28,19 @@ class IngressStream final
   struct Limits {
     size_t max_in_flight = 10'000;
     size_t max_batch_entries = 512;  // answers per EgressBatch
+    // A stream older than this (times a random 0.8..1, so that a gateway's streams do not all
+    // end at once) is drained, and the gateway opens a new one: on a new connection once logic's
+    // gRPC server told the old one to go away (logic.max_connection_age_ms), so after a scale-up
+    // new logic nodes get their share. Zero: streams live as long as their connection.
+    std::chrono::milliseconds max_age{0};
   };
   // `on_done` runs once from OnDone, before the stream is deleted (the owner's registry).
   IngressStream(grpc::CallbackServerContext* context, RequestDispatcher* dispatcher, Limits limits,
                 bool draining, std::function<void(IngressStream*)> on_done);
 
-  // Any thread. Stops reading; once every entry read is answered the stream ends UNAVAILABLE with
-  // common::kLastReadIdTrailer, and the gateway sends the rest elsewhere.
+  // Any thread, as this node shuts down. Stops reading; once every entry read is answered the
+  // stream ends UNAVAILABLE with common::kLastReadIdTrailer, and the gateway sends the rest
+  // elsewhere. (A stream past limits_.max_age drains the same way.)
   void Drain();
 
   void OnReadDone(bool ok) override;
@@ -47,7 +56,10 @@ class IngressStream final
   };
 
   void Answer(uint64_t id, std::optional<im::v1::Frame> response);
-  // All below: with shared_->mutex held.
+  // Drains the stream once it reached limits_.max_age (jittered).
+  void ScheduleAgeDrain();
+  // All below: with shared_->mutex held. `reason`: the message of the stream's final status.
+  void DrainLocked(const char* reason);
   void ReadMoreLocked();
   void WriteOrFinishLocked();
 
@@ -65,9 +77,11 @@ class IngressStream final
   bool reading_ = false;      // a read is outstanding
   bool reads_ended_ = false;  // the gateway closed its side (or the stream broke)
   bool draining_ = false;
+  std::string drain_reason_;
   bool cancelled_ = false;
   bool write_in_flight_ = false;
   bool finished_ = false;
+  grpc::Alarm age_alarm_;  // cancelled by its destructor (the callback then sees ok=false)
 };
 
 }  // namespace im::logic

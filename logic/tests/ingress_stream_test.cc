@@ -133,5 +133,44 @@ TEST_F(IngressStreamTest, ADrainingNodeEndsTheStreamNamingTheLastEntryItRead) {
   EXPECT_EQ(std::string(last_read->second.data(), last_read->second.size()), "2");
 }
 
+// logic.max_connection_age_ms: a stream ends gracefully within its age, after answering what it
+// read, with the trailer that lets the gateway resend the rest on the next stream it opens.
+TEST_F(IngressStreamTest, AStreamPastItsMaxAgeEndsGracefullyForTheGatewayToReopen) {
+  options_.max_connection_age_ms = 500;
+  options_.max_connection_age_grace_ms = 10'000;
+  StartServer();
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->Stream(&context);
+  im::v1::IngressBatch batch;
+  *batch.add_entries() = Entry(1, "amy", SendTo("bob", "young"));
+  ASSERT_TRUE(stream->Write(batch));
+  ASSERT_EQ(ReadAnswers(*stream, 1).size(), 1u);
+
+  const auto opened = std::chrono::steady_clock::now();
+  im::v1::EgressBatch more;
+  EXPECT_FALSE(stream->Read(&more)) << "the stream ends without further answers";
+  const grpc::Status status = stream->Finish();
+  const auto lived = std::chrono::steady_clock::now() - opened;
+  EXPECT_LT(lived, std::chrono::milliseconds(2'000));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find("max_connection_age_ms"), std::string::npos)
+      << status.error_message();
+  const auto& trailers = context.GetServerTrailingMetadata();
+  const auto last_read = trailers.find(common::kLastReadIdTrailer);
+  ASSERT_NE(last_read, trailers.end());
+  EXPECT_EQ(std::string(last_read->second.data(), last_read->second.size()), "1");
+
+  // The next stream (on a new connection: the old one was told to go away) serves as before.
+  grpc::ClientContext next_context;
+  std::unique_ptr<Stream> next = stub_->Stream(&next_context);
+  *batch.mutable_entries(0) = Entry(2, "amy", SendTo("bob", "reopened"));
+  ASSERT_TRUE(next->Write(batch));
+  std::map<uint64_t, im::v1::Egress> answers = ReadAnswers(*next, 1);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[2].response().send_resp().status().code(), im::v1::OK);
+  next->WritesDone();
+  next->Finish().IgnoreError();  // OK, or the next age's drain if this machine is slow
+}
+
 }  // namespace
 }  // namespace im::logic
