@@ -20,8 +20,8 @@ constexpr size_t kHttpThreads = 4;
 void Answer(const HealthReport& report, httplib::Response& response) {
   response.status = report.ok ? 200 : 503;
   // A passing check may still say something (logic: a shared dependency is down).
-  std::string body = report.ok ? (report.detail.empty() ? "ok" : "ok\n" + report.detail)
-                               : report.detail;
+  std::string body =
+      report.ok ? (report.detail.empty() ? "ok" : "ok\n" + report.detail) : report.detail;
   if (body.empty() || body.back() != '\n') body += '\n';
   response.set_content(std::move(body), "text/plain; charset=utf-8");
 }

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <limits>
-#include <filesystem>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -12,8 +12,8 @@
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -263,8 +263,8 @@ std::vector<std::string> Config::GetStringList(std::string_view key,
                                                const std::vector<std::string>& default_value) {
   std::vector<std::string> items = default_value;
   Source source = Source::kDefault;
-  const YAML::Node node = Env(key).has_value() ? YAML::Node(YAML::NodeType::Undefined)
-                                               : FindNode(key);
+  const YAML::Node node =
+      Env(key).has_value() ? YAML::Node(YAML::NodeType::Undefined) : FindNode(key);
   if (node.IsDefined() && node.IsMap()) {
     AddError(key, KindOf(node), "a sequence or a comma-separated string");
   } else if (node.IsDefined() && node.IsSequence()) {
@@ -297,7 +297,7 @@ absl::Status Config::status() const {
 std::vector<std::string> Config::FileKeys() const {
   std::vector<std::string> keys;
   std::function<void(const YAML::Node&, const std::string&)> walk = [&](const YAML::Node& map,
-                                                                       const std::string& prefix) {
+                                                                        const std::string& prefix) {
     for (const auto& entry : map) {
       const std::string key = prefix + entry.first.as<std::string>();
       if (entry.second.IsMap() && entry.second.size() > 0) {
@@ -325,15 +325,15 @@ absl::Status Config::CheckUnknownKeys() const {
     const bool section_of_known = absl::c_any_of(
         known_keys, [&](const std::string& k) { return absl::StartsWith(k, key + "."); });
     if (section_of_known) continue;
-    unknown.push_back(absl::StrCat("key ", key, " in the file is no setting",
-                                   NearestHint(key, known_keys)));
+    unknown.push_back(
+        absl::StrCat("key ", key, " in the file is no setting", NearestHint(key, known_keys)));
   }
   for (const auto& [name, value] : env_) {
-    const bool ours = absl::c_any_of(
-        sections, [&](const std::string& s) { return absl::StartsWith(name, s); });
+    const bool ours =
+        absl::c_any_of(sections, [&](const std::string& s) { return absl::StartsWith(name, s); });
     if (!ours || absl::c_linear_search(known_env, name)) continue;
-    unknown.push_back(absl::StrCat("variable ", name, " overrides no setting",
-                                   NearestHint(name, known_env)));
+    unknown.push_back(
+        absl::StrCat("variable ", name, " overrides no setting", NearestHint(name, known_env)));
   }
   if (unknown.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(

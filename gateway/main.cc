@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   std::string effective_config;
   std::optional<im::gateway::GatewayOptions> options =
       im::common::LoadOptionsOrExplain<im::gateway::GatewayOptions>("im-gateway", config_path,
-                                                        &effective_config);
+                                                                    &effective_config);
   if (!options) return 2;
   const std::optional<uint64_t> room = RoomForConnections(*options);
   if (!room) return 2;

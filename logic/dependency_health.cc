@@ -92,8 +92,8 @@ common::HealthReport DependencyHealth::Readiness() const {
     }
   }
   if (report.ok && !degraded.empty()) {
-    report.detail = absl::StrCat("degraded (shared dependencies, not counted for readiness):\n",
-                                 degraded);
+    report.detail =
+        absl::StrCat("degraded (shared dependencies, not counted for readiness):\n", degraded);
   }
   return report;
 }

@@ -1,7 +1,6 @@
 #include "logic/logic_options.h"
 
 #include <cctype>
-
 #include <string>
 #include <vector>
 

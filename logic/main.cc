@@ -37,8 +37,7 @@ int main(int argc, char** argv) {
 
   std::string effective_config;
   std::optional<LogicOptions> options =
-      im::common::LoadOptionsOrExplain<LogicOptions>("im-logic", config_path,
-                                                        &effective_config);
+      im::common::LoadOptionsOrExplain<LogicOptions>("im-logic", config_path, &effective_config);
   if (!options) return 2;
 
   // Every thread started from here on inherits the blocked signals; main collects them.

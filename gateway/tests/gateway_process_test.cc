@@ -1,6 +1,7 @@
 // Tests of the real im-gateway binary: signals, several processes side by side, and many
 // connections opened from a separate process (im-connload).
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -10,8 +11,6 @@
 #include <sstream>
 #include <string>
 #include <utility>
-
-#include <httplib.h>
 
 #include "absl/strings/str_cat.h"
 #include "gateway/tests/fake_logic_service.h"
@@ -241,8 +240,8 @@ TEST(GatewayProcessTest, UnknownKeysStopTheStartNamingTheNearestKnownKey) {
 // GET /config on the metrics port: what the gateway runs with and where each value came from.
 TEST(GatewayProcessTest, ConfigEndpointShowsTheEffectiveConfiguration) {
   FakeLogicService logic;
-  RunningGateway gateway = StartGatewayProcess("gw-config", logic.target(),
-                                               {{"IM_GATEWAY_HEARTBEAT_SEC", "42"}});
+  RunningGateway gateway =
+      StartGatewayProcess("gw-config", logic.target(), {{"IM_GATEWAY_HEARTBEAT_SEC", "42"}});
   ASSERT_NE(gateway.metrics_port, 0);
   httplib::Client client("127.0.0.1", gateway.metrics_port);
   httplib::Result result = client.Get("/config");
