@@ -328,7 +328,9 @@ absl::Status Config::CheckUnknownKeys() const {
     unknown.push_back(
         absl::StrCat("key ", key, " in the file is no setting", NearestHint(key, known_keys)));
   }
-  for (const auto& [name, value] : env_) {
+  for (const auto& variable : env_) {
+    // A plain reference: clang does not let a lambda capture a structured binding (C++20).
+    const std::string& name = variable.first;
     const bool ours =
         absl::c_any_of(sections, [&](const std::string& s) { return absl::StartsWith(name, s); });
     if (!ours || absl::c_linear_search(known_env, name)) continue;

@@ -14,7 +14,7 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build/release}"
 "$ROOT/scripts/install-deps.sh"
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DIM_BUILD_TESTS=ON \
   -DIM_BUILD_BENCH=OFF >/dev/null
-ninja -C "$BUILD_DIR" -j"$(nproc)" im-logic im-gateway im-chat-demo im-connload imcli \
+ninja -C "$BUILD_DIR" -j"$(nproc)" im-logic im-gateway im-chat-demo imcli \
   imctl
 
 export IM_BUILD_DIR="$BUILD_DIR"
