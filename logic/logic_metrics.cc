@@ -20,6 +20,19 @@ prometheus::Gauge& Gauge(prometheus::Registry& registry, const std::string& name
   return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
 }
 
+prometheus::Counter& Overloaded(prometheus::Registry& registry, const std::string& reason) {
+  return Counter(registry, "im_logic_overloaded_total",
+                 "Requests refused RESOURCE_EXHAUSTED before any work, by what was full",
+                 {{"reason", reason}});
+}
+
+prometheus::Counter& Expired(prometheus::Registry& registry, const std::string& stage) {
+  return Counter(registry, "im_logic_expired_total",
+                 "Requests refused DEADLINE_EXCEEDED before any work: their deadline had passed "
+                 "on arrival or while queued",
+                 {{"stage", stage}});
+}
+
 }  // namespace
 
 LogicMetrics::LogicMetrics(prometheus::Registry& registry)
@@ -31,8 +44,12 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
                   .Name("im_logic_request_seconds")
                   .Help("Time from receiving a LogicService call to answering it")
                   .Register(registry)),
-      overloaded(Counter(registry, "im_logic_overloaded_total",
-                         "Calls refused with RESOURCE_EXHAUSTED (executor queue full)")),
+      overloaded_executor(Overloaded(registry, "executor_full")),
+      overloaded_send_loop(Overloaded(registry, "send_loop_full")),
+      overloaded_redis_behind(Overloaded(registry, "redis_behind")),
+      overloaded_write_queue(Overloaded(registry, "write_queue_full")),
+      expired_on_arrival(Expired(registry, "arrival")),
+      expired_in_queue(Expired(registry, "queue")),
       executor_depth(Gauge(registry, "im_logic_executor_queue_depth", "Store executor backlog")),
       ingress_streams(
           Gauge(registry, "im_logic_ingress_streams", "Gateway streams open on this node")),

@@ -24,7 +24,16 @@ struct LogicMetrics {
 
   prometheus::Family<prometheus::Counter>& requests;
   prometheus::Family<prometheus::Histogram>& latency;
-  prometheus::Counter& overloaded;  // refused because the executor queue was full
+  // Requests refused RESOURCE_EXHAUSTED before any work, by what was full
+  // (im_logic_overloaded_total{reason}): one per request.
+  prometheus::Counter& overloaded_executor;      // the store executor's queue
+  prometheus::Counter& overloaded_send_loop;     // the send loop's queue
+  prometheus::Counter& overloaded_redis_behind;  // the send loop's unanswered Redis commands
+  prometheus::Counter& overloaded_write_queue;   // the MySQL writer's queue
+  // Requests refused DEADLINE_EXCEEDED before any work, as their deadline had passed
+  // (im_logic_expired_total{stage}): the caller had given up.
+  prometheus::Counter& expired_on_arrival;
+  prometheus::Counter& expired_in_queue;
   prometheus::Gauge& executor_depth;
   prometheus::Gauge& ingress_streams;      // gateway streams open on this node
   prometheus::Counter& ingress_entries;    // client requests read from gateway streams

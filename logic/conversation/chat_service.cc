@@ -303,6 +303,7 @@ void ChatService::ContinueBatch(const std::shared_ptr<PreparedBatch>& batch,
       finish();
     } else if (!deps_.executor->TrySubmit(std::move(finish))) {
       // Overloaded: refused now; a claim taken expires after PendingTtlMs.
+      deps_.metrics->overloaded_executor.Increment();
       im::v1::SendResp resp;
       resp.set_client_msg_id(batch->requests[batch->prepared[k]].req().client_msg_id());
       SetStatus(resp.mutable_status(), im::v1::RESOURCE_EXHAUSTED, kExecutorFullReason);

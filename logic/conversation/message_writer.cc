@@ -32,6 +32,8 @@ void MessageWriter::SubmitMany(std::vector<Write> writes) {
     }
   }
   if (queued > 0) wake_.notify_one();
+  if (!stopping)
+    metrics_->overloaded_write_queue.Increment(static_cast<double>(writes.size() - queued));
   for (size_t i = queued; i < writes.size(); ++i) {
     std::move(writes[i].done)(
         stopping ? absl::UnavailableError("the node is shutting down")

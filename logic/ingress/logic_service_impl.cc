@@ -39,7 +39,7 @@ grpc::ServerUnaryReactor* LogicServiceImpl::Serve(const char* method,
       });
   metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
   if (!queued) {
-    metrics_->overloaded.Increment();
+    metrics_->overloaded_executor.Increment();
     metrics_->Requests(method, "RESOURCE_EXHAUSTED").Increment();
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, kExecutorFullReason));
   }
@@ -98,6 +98,7 @@ grpc::ServerUnaryReactor* LogicServiceImpl::RegisterGateway(
     reactor->Finish(grpc::Status::OK);
   });
   if (!queued) {
+    metrics_->overloaded_executor.Increment();
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "logic is overloaded"));
   }
   return reactor;

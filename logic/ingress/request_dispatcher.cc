@@ -77,6 +77,7 @@ void RequestDispatcher::Run(const char* method, im::v1::Ingress& entry,
 
   auto answer = AnswerAs<Response>(method, frame_id, mutable_response, std::move(respond));
   if (Expired(deadline_ms)) {
+    metrics_->expired_on_arrival.Increment();
     return std::move(answer)(Refusal<Response>(im::v1::DEADLINE_EXCEEDED, kExpiredOnArrival));
   }
   // The answer comes back here when the executor refuses the task.
@@ -85,6 +86,7 @@ void RequestDispatcher::Run(const char* method, im::v1::Ingress& entry,
       [this, request = std::move(request), handler, shared_answer, deadline_ms]() mutable {
         common::ScopedRequestId scope(request.caller().request_id());
         if (Expired(deadline_ms)) {
+          metrics_->expired_in_queue.Increment();
           return std::move(*shared_answer)(
               Refusal<Response>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueue));
         }
@@ -94,7 +96,7 @@ void RequestDispatcher::Run(const char* method, im::v1::Ingress& entry,
       });
   metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
   if (!queued) {
-    metrics_->overloaded.Increment();
+    metrics_->overloaded_executor.Increment();
     std::move (*shared_answer)(Refusal<Response>(im::v1::RESOURCE_EXHAUSTED, kExecutorFullReason));
   }
 }
@@ -204,6 +206,7 @@ void RequestDispatcher::RefuseExpired(Batch<Request, Response>& batch) {
   Batch<Request, Response> live;
   for (size_t i = 0; i < batch.requests.size(); ++i) {
     if (Expired(batch.deadlines_ms[i])) {
+      metrics_->expired_in_queue.Increment();
       std::move(batch.responds[i])(Refusal<Response>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueue));
       continue;
     }
@@ -214,8 +217,9 @@ void RequestDispatcher::RefuseExpired(Batch<Request, Response>& batch) {
 }
 
 template <typename Request, typename Response>
-void RequestDispatcher::RefuseOverloaded(Batch<Request, Response>& batch, const char* reason) {
-  metrics_->overloaded.Increment();
+void RequestDispatcher::RefuseOverloaded(Batch<Request, Response>& batch, const char* reason,
+                                         prometheus::Counter& refused) {
+  refused.Increment(static_cast<double>(batch.responds.size()));
   for (auto& respond : batch.responds) {
     std::move(respond)(Refusal<Response>(im::v1::RESOURCE_EXHAUSTED, reason));
   }
@@ -243,7 +247,7 @@ void RequestDispatcher::DispatchLogins(std::vector<im::v1::Ingress> logins,
     }
   });
   metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
-  if (!queued) RefuseOverloaded(*batch, kExecutorFullReason);
+  if (!queued) RefuseOverloaded(*batch, kExecutorFullReason, metrics_->overloaded_executor);
 }
 
 namespace {
@@ -276,16 +280,17 @@ void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
       chat_->SendBatch(std::move(on_executor->requests), std::move(on_executor->responds));
     });
     metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
-    if (!queued) RefuseOverloaded(*on_executor, kExecutorFullReason);
+    if (!queued) RefuseOverloaded(*on_executor, kExecutorFullReason, metrics_->overloaded_executor);
   }
   if (!on_loop->requests.empty()) {
     const bool queued = send_loop_->Post([this, on_loop] {
-      if (send_loop_->RedisBehind()) return RefuseOverloaded(*on_loop, kRedisBehind);
+      if (send_loop_->RedisBehind())
+        return RefuseOverloaded(*on_loop, kRedisBehind, metrics_->overloaded_redis_behind);
       RefuseExpired(*on_loop);
       chat_->SendBatchOnLoop(std::move(on_loop->requests), std::move(on_loop->responds),
                              send_loop_->ledger());
     });
-    if (!queued) RefuseOverloaded(*on_loop, kLoopOverloaded);
+    if (!queued) RefuseOverloaded(*on_loop, kLoopOverloaded, metrics_->overloaded_send_loop);
   }
 }
 

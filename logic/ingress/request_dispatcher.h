@@ -62,7 +62,9 @@ class RequestDispatcher {
   template <typename Request, typename Response>
   void RefuseExpired(Batch<Request, Response>& batch);
   template <typename Request, typename Response>
-  void RefuseOverloaded(Batch<Request, Response>& batch, const char* reason);
+  // Refuses every request of `batch` RESOURCE_EXHAUSTED with `reason`, counted in `refused`.
+  void RefuseOverloaded(Batch<Request, Response>& batch, const char* reason,
+                        prometheus::Counter& refused);
   // Turns a handler's response into the client's frame, counting it by method and code.
   template <typename Response>
   absl::AnyInvocable<void(Response) &&> AnswerAs(const char* method, uint64_t frame_id,

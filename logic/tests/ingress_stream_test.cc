@@ -75,6 +75,7 @@ TEST_F(IngressStreamTest, ABatchMixingGoodAndBadRequestsAnswersEachWithItsOwnSta
   EXPECT_EQ(answers[5].response().send_resp().status().code(), im::v1::DEADLINE_EXCEEDED);
   EXPECT_FALSE(answers[6].has_response()) << "an ack has no response frame";
   EXPECT_EQ(answers[7].response().send_resp().status().code(), im::v1::OK);
+  EXPECT_EQ(metrics_.expired_on_arrival.Value(), 1) << "counted by stage";
   EXPECT_EQ(answers[7].response().send_resp().seq(), 2u) << "the expired send took no seq";
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
@@ -174,6 +175,38 @@ TEST_F(IngressStreamTest, AStreamPastItsMaxAgeEndsGracefullyForTheGatewayToReope
   EXPECT_EQ(answers[2].response().send_resp().status().code(), im::v1::OK);
   next->WritesDone();
   next->Finish().IgnoreError();  // OK, or the next age's drain if this machine is slow
+}
+
+// Past the writer's queue, sends are refused at once, and each refusal is counted by what was
+// full (im_logic_overloaded_total{reason="write_queue_full"}).
+TEST_F(IngressStreamTest, SendsPastAFullWriteQueueAreRefusedAndCountedByReason) {
+  options_.write_queue = 1;
+  options_.writers = 1;
+  StartServer();
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->Stream(&context);
+  constexpr int kSends = 50;
+  im::v1::IngressBatch batch;
+  for (int i = 1; i <= kSends; ++i) {
+    *batch.add_entries() = Entry(i, "amy", SendTo("bob", "flood-" + std::to_string(i)));
+  }
+  ASSERT_TRUE(stream->Write(batch));
+  std::map<uint64_t, im::v1::Egress> answers = ReadAnswers(*stream, kSends);
+  ASSERT_EQ(answers.size(), static_cast<size_t>(kSends));
+  int refused = 0;
+  for (auto& [id, egress] : answers) {
+    const im::v1::Status& status = egress.response().send_resp().status();
+    if (status.code() == im::v1::RESOURCE_EXHAUSTED) {
+      ++refused;
+      EXPECT_NE(status.message().find("waiting to be persisted"), std::string::npos) << id;
+    } else {
+      EXPECT_EQ(status.code(), im::v1::OK) << id << ": " << status.ShortDebugString();
+    }
+  }
+  EXPECT_GT(refused, 0) << "a queue of one took " << kSends << " sends of one batch";
+  EXPECT_EQ(metrics_.overloaded_write_queue.Value(), refused);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
 }
 
 }  // namespace
