@@ -372,7 +372,10 @@ bool BenchLoop::OnFrame(ClientConnection* conn, Frame&& frame) {
       } else {
         stats_.login_failures.fetch_add(1, std::memory_order_relaxed);
         CountError(absl::StrCat("login_", CodeName(frame.login_resp().status().code())));
-        d->backoff_ms = std::max(d->backoff_ms, kRefusedBackoffMs / 2);
+        // GoDown doubles this and waits between half and all of it: [hint, 2 x hint] when the
+        // cluster said when to come back (an overload refusal), as the SDK does.
+        const uint32_t hint = frame.login_resp().status().retry_after_ms();
+        d->backoff_ms = std::max(d->backoff_ms, hint > 0 ? hint : kRefusedBackoffMs / 2);
         GoDown(d, now, false, "login_refused");
       }
       break;

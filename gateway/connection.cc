@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "common/logging.h"
+#include "common/retry_hint.h"
 #include "fmt/format.h"
 #include "gateway/request_frames.h"
 #include "gateway/worker_loop.h"
@@ -346,6 +347,7 @@ void Connection::SendError(uint64_t frame_id, im::v1::Code code, std::string mes
   frame.set_id(frame_id);
   frame.mutable_error()->set_code(code);
   frame.mutable_error()->set_message(std::move(message));
+  frame.mutable_error()->set_retry_after_ms(common::RetryAfterMsFor(code));
   WriteFrame(frame);
 }
 

@@ -1,5 +1,7 @@
 #include "gateway/request_frames.h"
 
+#include "common/retry_hint.h"
+
 namespace im::gateway {
 namespace {
 
@@ -54,6 +56,7 @@ std::optional<im::v1::Frame> FailureResponse(const im::v1::Frame& request, im::v
       static_cast<im::v1::Status*>(body->GetReflection()->MutableMessage(body, status_field));
   status->set_code(code);
   status->set_message(message);
+  status->set_retry_after_ms(common::RetryAfterMsFor(code));
   return frame;
 }
 

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/retry_hint.h"
 #include "im/v1/client.pb.h"
 
 namespace im::logic {
@@ -15,9 +16,11 @@ inline im::v1::Code CodeOf(const absl::Status& status) {
   return static_cast<im::v1::Code>(static_cast<int>(status.code()));
 }
 
+// An overload refusal carries the retry hint (common/retry_hint.h).
 inline void SetStatus(im::v1::Status* out, im::v1::Code code, std::string message = {}) {
   out->set_code(code);
   out->set_message(std::move(message));
+  out->set_retry_after_ms(common::RetryAfterMsFor(code));
 }
 
 inline void SetStatus(im::v1::Status* out, const absl::Status& status) {

@@ -18,6 +18,10 @@ class Backoff {
   int attempt() const { return attempt_; }
   // A uniform random value in [0, bound], from the same generator (hint spreading).
   int64_t Jitter(int64_t bound);
+  // The wait after the server refused with a retry hint (Status.retry_after_ms > 0): the hint
+  // plus a random part as long again, so that a refused crowd comes back spread over
+  // [hint, 2 x hint] instead of all at the hint.
+  int64_t AfterHintMs(int64_t hint_ms) { return hint_ms + Jitter(hint_ms); }
 
  private:
   int64_t initial_ms_;

@@ -312,9 +312,11 @@ void ClientCore::OnLoginResp(const im::v1::LoginResp& resp) {
   } else if (code == im::v1::TOO_MANY_DEVICES) {
     SetState(ConnectionState::kKicked, reason);
   }
+  // An overloaded cluster says when to come back; otherwise the backoff decides.
+  const int64_t hint = resp.status().retry_after_ms();
   Drop(absl::StrCat("login refused: ", im::v1::Code_Name(resp.status().code()), " ",
                     resp.status().message()),
-       -1);
+       hint > 0 ? std::max(backoff_.AfterHintMs(hint), backoff_.NextDelayMs()) : -1);
 }
 
 void ClientCore::OnLoggedIn(const im::v1::LoginResp& resp) {
@@ -458,8 +460,10 @@ void ClientCore::OnSendResp(uint64_t frame_id, const im::v1::SendResp& resp) {
   const int code = resp.status().code();
   if (IsRetryable(code)) {
     Log(0, absl::StrCat("send ", client_msg_id, " will be retried: ", im::v1::Code_Name(code)));
-    outbox_.Requeue(client_msg_id,
-                    common::SteadyMillis() + options_.reconnect_initial_ms + backoff_.Jitter(1000));
+    const int64_t hint = resp.status().retry_after_ms();
+    const int64_t wait = hint > 0 ? backoff_.AfterHintMs(hint)
+                                  : options_.reconnect_initial_ms + backoff_.Jitter(1000);
+    outbox_.Requeue(client_msg_id, common::SteadyMillis() + wait);
     return;
   }
   std::optional<PendingSend> send = outbox_.Remove(client_msg_id);

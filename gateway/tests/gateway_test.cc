@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/frame_codec.h"
+#include "common/retry_hint.h"
 #include "gateway/tests/gateway_fixture.h"
 
 namespace im::gateway::testing {
@@ -395,6 +396,7 @@ TEST_F(GatewayTest, TooManyRequestsInFlightAreRefused) {
       client->ReceiveMatching([](const Frame& f) { return f.id() == 102; }, kWait);
   ASSERT_TRUE(refused && refused->has_error());
   EXPECT_EQ(refused->error().code(), im::v1::TOO_MANY_IN_FLIGHT);
+  EXPECT_EQ(refused->error().retry_after_ms(), common::kOverloadRetryAfterMs);
   for (uint64_t id : {100, 101}) {
     std::optional<Frame> ok =
         client->ReceiveMatching([id](const Frame& f) { return f.id() == id; }, kWait);

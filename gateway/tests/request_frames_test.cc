@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/retry_hint.h"
+
 namespace im::gateway {
 namespace {
 
@@ -31,6 +33,19 @@ TEST(RequestFramesTest, AFailedLoginIsAnsweredWithALoginRespOfThatCode) {
   ASSERT_TRUE(answer->has_login_resp());
   EXPECT_EQ(answer->login_resp().status().code(), im::v1::UNAVAILABLE);
   EXPECT_EQ(answer->login_resp().status().message(), "logic is unreachable");
+  EXPECT_EQ(answer->login_resp().status().retry_after_ms(), 0u) << "no hint but for overload";
+}
+
+TEST(RequestFramesTest, AnOverloadRefusalCarriesARetryHint) {
+  im::v1::Frame send;
+  send.set_id(4);
+  send.mutable_send_req()->set_client_msg_id("c-1");
+  std::optional<im::v1::Frame> answer = FailureResponse(
+      send, im::v1::RESOURCE_EXHAUSTED, "too many requests waiting for logic on this gateway");
+  ASSERT_TRUE(answer.has_value());
+  ASSERT_TRUE(answer->has_send_resp());
+  EXPECT_EQ(answer->send_resp().status().code(), im::v1::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(answer->send_resp().status().retry_after_ms(), common::kOverloadRetryAfterMs);
 }
 
 }  // namespace

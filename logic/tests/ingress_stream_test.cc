@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/logic_stream_trailer.h"
+#include "common/retry_hint.h"
 #include "common/token.h"
 #include "logic/backends/in_process_stores.h"
 #include "logic/tests/logic_node_fixture.h"
@@ -73,6 +74,8 @@ TEST_F(IngressStreamTest, ABatchMixingGoodAndBadRequestsAnswersEachWithItsOwnSta
   EXPECT_EQ(answers[3].response().sync_resp().status().code(), im::v1::PERMISSION_DENIED);
   EXPECT_EQ(answers[4].response().error().code(), im::v1::UNEXPECTED_FRAME);
   EXPECT_EQ(answers[5].response().send_resp().status().code(), im::v1::DEADLINE_EXCEEDED);
+  EXPECT_EQ(answers[5].response().send_resp().status().retry_after_ms(), 0u)
+      << "no hint for a caller who gave up";
   EXPECT_FALSE(answers[6].has_response()) << "an ack has no response frame";
   EXPECT_EQ(answers[7].response().send_resp().status().code(), im::v1::OK);
   EXPECT_EQ(metrics_.expired_on_arrival.Value(), 1) << "counted by stage";
@@ -199,6 +202,7 @@ TEST_F(IngressStreamTest, SendsPastAFullWriteQueueAreRefusedAndCountedByReason) 
     if (status.code() == im::v1::RESOURCE_EXHAUSTED) {
       ++refused;
       EXPECT_NE(status.message().find("waiting to be persisted"), std::string::npos) << id;
+      EXPECT_EQ(status.retry_after_ms(), common::kOverloadRetryAfterMs) << "a retry hint";
     } else {
       EXPECT_EQ(status.code(), im::v1::OK) << id << ": " << status.ShortDebugString();
     }

@@ -29,5 +29,17 @@ TEST(BackoffTest, JitterSpreadsClients) {
   EXPECT_GT(delays.size(), 40u);
 }
 
+TEST(BackoffTest, AServersHintIsWaitedAtLeastAndSpreadOverOneHintMore) {
+  std::set<int64_t> waits;
+  for (uint64_t seed = 1; seed <= 50; ++seed) {
+    Backoff backoff(100, 1000, seed);
+    const int64_t wait = backoff.AfterHintMs(500);
+    EXPECT_GE(wait, 500);
+    EXPECT_LE(wait, 1000);
+    waits.insert(wait);
+  }
+  EXPECT_GT(waits.size(), 40u) << "a refused crowd must not come back together";
+}
+
 }  // namespace
 }  // namespace im::sdk
