@@ -111,6 +111,7 @@ im::v1::LoginResp FailedLogin(im::v1::Code code, std::string message) {
   im::v1::LoginResp resp;
   resp.mutable_status()->set_code(code);
   resp.mutable_status()->set_message(std::move(message));
+  resp.mutable_status()->set_retry_after_ms(common::RetryAfterMsFor(code));
   return resp;
 }
 
@@ -137,9 +138,10 @@ void DeliverLoginResp(WorkerLoop& loop, common::ConnId id, uint64_t frame_id,
 // The login as a call of its own (LogicService.Login), for a logic node of an earlier version
 // that does not take logins on the stream. Its reply arrives on a gRPC thread.
 void LoginByCall(WorkerLoop* loop, common::ConnId id, uint64_t frame_id,
-                 im::v1::LoginRequest request) {
+                 im::v1::LoginRequest request, LoginAdmission::Slot slot) {
   std::string device = request.req().device();
-  loop->logic().Login(std::move(request), [loop, id, frame_id, device = std::move(device)](
+  loop->logic().Login(std::move(request), [loop, id, frame_id, device = std::move(device),
+                                           slot = std::move(slot)](
                                               absl::StatusOr<im::v1::LoginReply> reply) {
     auto resp = std::make_shared<im::v1::LoginResp>(
         reply.ok() ? std::move(*reply->mutable_resp())
@@ -238,6 +240,12 @@ void Connection::StartLogin(im::v1::Frame&& frame) {
   state_ = State::kLoggingIn;
   loop_->Touch(this, Timeline::kLive);
   in_flight_++;
+  std::optional<LoginAdmission::Slot> slot = loop_->logins().TryAdmit();
+  if (!slot) {
+    loop_->metrics().logins_shed.Increment();
+    return OnLoginResp(frame.id(), FailedLogin(im::v1::RESOURCE_EXHAUSTED,
+                                               "too many logins in flight on this gateway"));
+  }
   // The device a session is registered as is the one the client names (logic checks it against
   // the token); the uid comes with logic's answer.
   device_ = frame.login_req().device();
@@ -254,16 +262,18 @@ void Connection::StartLogin(im::v1::Frame&& frame) {
   const common::ConnId id = id_;
   const uint64_t frame_id = frame.id();
   // Answered on this loop's thread.
-  loop_->logic_stream().Submit(std::move(caller), std::move(frame),
-                               [loop, id, frame_id, fallback = std::move(fallback)](
-                                   std::optional<im::v1::Frame> response) mutable {
-                                 if (response && response->has_error() &&
-                                     response->error().code() == im::v1::UNEXPECTED_FRAME) {
-                                   return LoginByCall(loop, id, frame_id, std::move(fallback));
-                                 }
-                                 DeliverLoginResp(*loop, id, frame_id, fallback.req().device(),
-                                                  LoginRespOf(std::move(response)));
-                               });
+  // The slot goes with the login to its answer (or to the call made in its place).
+  loop_->logic_stream().Submit(
+      std::move(caller), std::move(frame),
+      [loop, id, frame_id, fallback = std::move(fallback),
+       slot = std::move(*slot)](std::optional<im::v1::Frame> response) mutable {
+        if (response && response->has_error() &&
+            response->error().code() == im::v1::UNEXPECTED_FRAME) {
+          return LoginByCall(loop, id, frame_id, std::move(fallback), std::move(slot));
+        }
+        DeliverLoginResp(*loop, id, frame_id, fallback.req().device(),
+                         LoginRespOf(std::move(response)));
+      });
 }
 
 void Connection::OnLoginResp(uint64_t frame_id, im::v1::LoginResp resp) {

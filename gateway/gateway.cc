@@ -37,7 +37,7 @@ const char* ChannelStateName(grpc_connectivity_state state) {
 }  // namespace
 
 Gateway::Gateway(const GatewayOptions& options, prometheus::Registry& registry)
-    : options_(options), metrics_(registry) {
+    : options_(options), metrics_(registry), logins_(options.max_logins_in_flight) {
   uv_loop_init(&loop_);
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
@@ -69,8 +69,8 @@ absl::Status Gateway::Init() {
   const uint64_t instance_seed = static_cast<uint64_t>(common::UnixMillis()) / 1000;
   std::vector<WorkerLoop*> raw_workers;
   for (uint32_t i = 0; i < options_.workers; ++i) {
-    workers_.push_back(
-        std::make_unique<WorkerLoop>(i, options_, &metrics_, logic_.get(), instance_seed));
+    workers_.push_back(std::make_unique<WorkerLoop>(i, options_, &metrics_, logic_.get(), &logins_,
+                                                    instance_seed));
     raw_workers.push_back(workers_.back().get());
   }
 

@@ -71,6 +71,7 @@ class Gateway {
   uv_timer_t register_timer_;
   std::unique_ptr<common::LoopTaskQueue> main_tasks_;
   std::unique_ptr<LogicClient> logic_;
+  LoginAdmission logins_;
   std::vector<std::unique_ptr<WorkerLoop>> workers_;
   std::unique_ptr<Acceptor> acceptor_;
   std::unique_ptr<GatewayServiceImpl> service_;

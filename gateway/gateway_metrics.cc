@@ -29,6 +29,7 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
       accept_errors(MakeCounter(registry, "im_gateway_accept_errors_total",
                                 "accept() failures (EMFILE and the like)")),
       logins_ok(MakeCounter(registry, "im_gateway_logins_total", "Logins", {{"result", "ok"}})),
+      logins_shed(MakeCounter(registry, "im_gateway_logins_total", "Logins", {{"result", "shed"}})),
       logins_failed(
           MakeCounter(registry, "im_gateway_logins_total", "Logins", {{"result", "failed"}})),
       frames_in(MakeCounter(registry, "im_gateway_frames_in_total", "Frames from clients")),

@@ -19,6 +19,9 @@ struct GatewayMetrics {
   prometheus::Counter& accepted;
   prometheus::Counter& accept_errors;
   prometheus::Counter& logins_ok;
+  // Refused before reaching logic: gateway.max_logins_in_flight were waiting (counted in failed
+  // too, as every refused login is).
+  prometheus::Counter& logins_shed;
   prometheus::Counter& logins_failed;
   prometheus::Counter& frames_in;
   prometheus::Counter& frames_out;

@@ -38,6 +38,9 @@ struct GatewayOptions {
   uint32_t logic_timeout_ms = 5'000;  // deadline of every call to logic
   // Client requests one worker loop may have waiting for logic; more are refused at once.
   uint32_t logic_stream_max_waiting = 20'000;
+  // Logins of this process waiting for logic; past it a login is refused RESOURCE_EXHAUSTED at
+  // once (with a retry hint), so that a login storm queues in the clients, not here.
+  uint32_t max_logins_in_flight = 2'000;
   uint32_t session_refresh_ms = 30'000;
   uint32_t session_refresh_batch = 1'000;
   uint32_t drain_timeout_ms = 25'000;  // after SIGTERM, how long clients get to leave

@@ -22,11 +22,12 @@ uint64_t SweepIntervalMs(const GatewayOptions& o) {
 }  // namespace
 
 WorkerLoop::WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMetrics* metrics,
-                       LogicClient* logic, uint64_t instance_seed)
+                       LogicClient* logic, LoginAdmission* logins, uint64_t instance_seed)
     : index_(index),
       options_(options),
       metrics_(metrics),
       logic_(logic),
+      logins_(logins),
       tasks_(&loop_, options.loop_queue_capacity),
       ids_(index, instance_seed),
       read_buffer_(64 * 1024),

@@ -175,6 +175,12 @@ std::optional<im::v1::Frame> FakeLogicService::Serve(im::v1::Ingress& entry) {
       response.mutable_error()->set_message("the server does not accept this frame from a client");
       return response;
     }
+    std::chrono::milliseconds delay;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      delay = login_delay_;
+    }
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);
     im::v1::LoginRequest login;
     *login.mutable_req() = request.login_req();
     login.set_gateway_id(entry.caller().gateway_id());
@@ -238,6 +244,11 @@ int FakeLogicService::login_calls() {
 void FakeLogicService::set_send_delay(std::chrono::milliseconds delay) {
   std::lock_guard<std::mutex> lock(mutex_);
   send_delay_ = delay;
+}
+
+void FakeLogicService::set_login_delay(std::chrono::milliseconds delay) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  login_delay_ = delay;
 }
 
 void FakeLogicService::set_stale_conn_ids(std::vector<uint64_t> ids) {

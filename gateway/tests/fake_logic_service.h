@@ -47,6 +47,8 @@ class FakeLogicService final : public im::v1::LogicService::Service {
 
   // Test controls.
   void set_send_delay(std::chrono::milliseconds delay);
+  // How long a login on the stream takes to be answered.
+  void set_login_delay(std::chrono::milliseconds delay);
   // false: logins on the stream are answered UNEXPECTED_FRAME, as by a logic node of an earlier
   // version, so that the gateway logs in by the Login call instead.
   void set_stream_logins(bool on_stream);
@@ -88,6 +90,7 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::chrono::milliseconds send_delay_{0};
+  std::chrono::milliseconds login_delay_{0};
   std::vector<uint64_t> stale_conn_ids_;
   uint64_t next_seq_ = 1;
   std::vector<im::v1::LoginRequest> logins_;

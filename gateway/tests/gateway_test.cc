@@ -404,6 +404,47 @@ TEST_F(GatewayTest, TooManyRequestsInFlightAreRefused) {
   }
 }
 
+// gateway.max_logins_in_flight: past it a login is refused at once, with a retry hint, and the
+// connection closed; a login finished gives its place to the next.
+TEST_F(GatewayTest, LoginsPastTheProcessLimitAreShedAtOnce) {
+  GatewayOptions options = TestOptions(logic_.target());
+  options.max_logins_in_flight = 2;
+  options.login_timeout_ms = 10'000;  // longer than logic takes below
+  options.heartbeat_sec = 10;
+  StartGateway(options);
+  logic_.set_login_delay(Millis(1'500));
+  std::vector<std::unique_ptr<im::testing::WireClient>> waiting;
+  for (const char* uid : {"ann", "bob"}) {
+    waiting.push_back(Connect());
+    ASSERT_NE(waiting.back(), nullptr);
+    Frame login;
+    login.set_id(1);
+    login.mutable_login_req()->set_token(TestToken(uid));
+    login.mutable_login_req()->set_device("phone");
+    ASSERT_TRUE(waiting.back()->SendFrame(login));
+  }
+  std::this_thread::sleep_for(Millis(200));  // both read by the gateway, waiting for logic
+
+  auto shed = Connect();
+  ASSERT_NE(shed, nullptr);
+  const auto asked = std::chrono::steady_clock::now();
+  std::optional<Frame> refused = shed->Login(TestToken("cat"), "phone", kWait);
+  ASSERT_TRUE(refused && refused->has_login_resp());
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, Millis(1'000)) << "refused at once";
+  EXPECT_EQ(refused->login_resp().status().code(), im::v1::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(refused->login_resp().status().retry_after_ms(), common::kOverloadRetryAfterMs);
+  EXPECT_TRUE(shed->WaitClosed(kWait));
+
+  for (auto& client : waiting) {
+    std::optional<Frame> ok =
+        client->ReceiveMatching([](const Frame& f) { return f.has_login_resp(); }, kWait);
+    ASSERT_TRUE(ok.has_value());
+    EXPECT_EQ(ok->login_resp().status().code(), im::v1::OK);
+  }
+  logic_.set_login_delay(Millis(0));
+  EXPECT_NE(LoggedIn("dan"), nullptr) << "the finished logins gave their places back";
+}
+
 TEST_F(GatewayTest, PushReachesExactlyTheAddressedConnections) {
   StartGateway();
   std::vector<std::unique_ptr<im::testing::WireClient>> clients;
