@@ -6,6 +6,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "common/retry_hint.h"
 
 namespace im::bench {
 namespace {
@@ -128,6 +129,7 @@ void BenchLoop::OnTick() {
     connects_.pop();
     if (d->state == Device::State::kIdle || d->state == Device::State::kDown) StartConnect(d, now);
   }
+  ReleaseHeld(now);
   ScheduleSends(now);
   if (options_.scenario == Scenario::kReconnect) ScheduleDrops(now);
 }
@@ -286,8 +288,40 @@ void BenchLoop::SendSync(Device* d, uint64_t after_seq) {
   d->conn->Send(sync);
 }
 
+// A send refused for overload goes first in its device's backlog, with the same client_msg_id
+// (a resend), and the device holds its sends for the hint plus up to as much again: what the SDK's
+// outbox does, so an overload run measures what apps would see.
+void BenchLoop::HoldAndResend(Device* d, uint64_t m, uint64_t now, uint32_t hint_ms) {
+  if (d->backlog_head > 0) {
+    d->backlog[--d->backlog_head] = m | kResend;
+  } else {
+    d->backlog.insert(d->backlog.begin(), m | kResend);
+  }
+  thread_local std::minstd_rand random(static_cast<uint32_t>(now) ^ index_);
+  const uint64_t wait_ms = hint_ms + random() % (uint64_t{hint_ms} + 1);
+  if (d->hold_until_ns == 0) held_.push_back(d);
+  d->hold_until_ns = std::max(d->hold_until_ns, now + wait_ms * kMsPerNs);
+}
+
+// Pumps the held devices whose wait is over.
+void BenchLoop::ReleaseHeld(uint64_t now) {
+  for (size_t i = 0; i < held_.size();) {
+    Device* d = held_[i];
+    if (d->hold_until_ns > now) {
+      ++i;
+      continue;
+    }
+    d->hold_until_ns = 0;
+    held_[i] = held_.back();
+    held_.pop_back();
+    Pump(d);
+  }
+}
+
 void BenchLoop::Pump(Device* d) {
-  if (d->state != Device::State::kOnline || d->backlog_size() == 0) return;
+  if (d->state != Device::State::kOnline || d->backlog_size() == 0 || d->hold_until_ns != 0) {
+    return;
+  }
   const Conversation& conv = (*ctx_->conversations)[d->conv];
   while (d->backlog_size() > 0 && d->in_flight.size() < options_.window) {
     const uint64_t entry = d->backlog[d->backlog_head++];
@@ -461,6 +495,11 @@ void BenchLoop::OnSendAnswer(Device* d, const Frame& frame, uint64_t now) {
     results_.acked.push_back({d->conv, seq, d->index});
     d->tracker->OnHeld(seq, NowMs(now));
     stats_.expected.fetch_add(ctx_->recipients_per_message, std::memory_order_relaxed);
+  } else if (common::IsOverloadRefusal(code)) {
+    stats_.refused.fetch_add(1, std::memory_order_relaxed);
+    const uint32_t hint = frame.has_send_resp() ? frame.send_resp().status().retry_after_ms()
+                                                : frame.error().retry_after_ms();
+    HoldAndResend(d, m, now, hint > 0 ? hint : kRefusedBackoffMs);
   } else {
     stats_.send_errors.fetch_add(1, std::memory_order_relaxed);
     CountError(absl::StrCat(frame.has_send_resp() ? "send_" : "send_error_", CodeName(code)));

@@ -39,6 +39,7 @@ struct WorkerContext {
 struct LoopStats {
   std::atomic<uint64_t> online{0}, first_logins{0}, logins{0}, login_failures{0};
   std::atomic<uint64_t> scheduled{0}, sent{0}, answered{0}, acked{0}, send_errors{0};
+  std::atomic<uint64_t> refused{0};  // sends refused for overload, sent again after the hint
   std::atomic<uint64_t> expected{0}, delivered{0}, duplicates{0}, reordered{0};
   std::atomic<uint64_t> drops{0}, resumed{0}, down{0}, groups_ready{0}, setup_failures{0};
   std::atomic<uint64_t> window_max_us{0};  // worst delivery latency since the last progress line
@@ -114,6 +115,8 @@ class BenchLoop : public ClientConnection::Handler {
   void MarkResumed(Device* d, uint64_t now);
   void SendSync(Device* d, uint64_t after_seq);
   void Pump(Device* d);
+  void HoldAndResend(Device* d, uint64_t m, uint64_t now, uint32_t hint_ms);
+  void ReleaseHeld(uint64_t now);
   void ScheduleSends(uint64_t now);
   void ScheduleDrops(uint64_t now);
   void OnSendAnswer(Device* d, const im::v1::Frame& frame, uint64_t now);
@@ -130,6 +133,7 @@ class BenchLoop : public ClientConnection::Handler {
   std::vector<Device*> devices_;
   std::vector<Device*> senders_;
   std::vector<Device*> droppable_;
+  std::vector<Device*> held_;  // devices waiting out a retry hint (hold_until_ns)
   std::thread thread_;
   uv_loop_t loop_{};
   uv_timer_t tick_{};

@@ -159,8 +159,9 @@ std::string FormatTable(const Json& r) {
     const Json& rates = r["rates"];
     line("offered msgs/s", fmt::format("{:.0f}", D(rates, "offered_per_sec")));
     line("sent / acked / errors",
-         fmt::format("{} / {} / {} (resent {}, unanswered {})", U(c, "sent"), U(c, "acked"),
-                     U(c, "send_errors"), U(c, "resent"), U(c, "unanswered")));
+         fmt::format("{} / {} / {} (resent {}, refused and resent {}, unanswered {})", U(c, "sent"),
+                     U(c, "acked"), U(c, "send_errors"), U(c, "resent"), U(c, "refused_and_resent"),
+                     U(c, "unanswered")));
     line("acked msgs/s", fmt::format("{:.0f}", D(rates, "acked_per_sec")));
     line("delivered (msgs/s)",
          fmt::format("{} ({:.0f}/s), expected {}", U(c, "delivered"), D(rates, "delivered_per_sec"),

@@ -111,7 +111,8 @@ void BuildDevices(const BenchOptions& o, uint32_t worker, std::vector<Device>* d
 
 struct Totals {
   uint64_t online = 0, first_logins = 0, login_failures = 0, scheduled = 0, sent = 0, answered = 0;
-  uint64_t acked = 0, send_errors = 0, expected = 0, delivered = 0, duplicates = 0, reordered = 0;
+  uint64_t acked = 0, send_errors = 0, refused = 0, expected = 0, delivered = 0, duplicates = 0;
+  uint64_t reordered = 0;
   uint64_t drops = 0, resumed = 0, down = 0, groups_ready = 0, setup_failures = 0;
   uint64_t window_max_us = 0, last_delivery_ns = 0;
 };
@@ -129,6 +130,7 @@ Totals Sum(const std::vector<std::unique_ptr<BenchLoop>>& loops, bool take_windo
     t.answered += get(s.answered);
     t.acked += get(s.acked);
     t.send_errors += get(s.send_errors);
+    t.refused += get(s.refused);
     t.expected += get(s.expected);
     t.delivered += get(s.delivered);
     t.duplicates += get(s.duplicates);
@@ -373,6 +375,7 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
                    {"acked", end.acked},
                    {"acked_unique", acked_unique},
                    {"send_errors", end.send_errors},
+                   {"refused_and_resent", end.refused},
                    {"unanswered", end.scheduled - std::min(end.scheduled, end.answered)},
                    {"expected_deliveries", end.expected},
                    {"delivered", end.delivered},

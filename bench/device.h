@@ -53,6 +53,9 @@ struct Device {
   uint64_t heartbeat_ns = 10'000'000'000;
   uint64_t down_since_ns = 0;  // 0: not waiting to resume
   uint32_t backoff_ms = 0;
+  // A send refused for overload: this device sends nothing before then (the server's retry hint
+  // plus a random part as long again), as the SDK's outbox waits; 0: not held.
+  uint64_t hold_until_ns = 0;
 
   // Message ids scheduled for this device and not sent yet (open loop: they wait here while the
   // window is full or the device is offline, and their latency keeps counting). Bit 63: a resend.
