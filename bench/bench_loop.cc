@@ -47,7 +47,11 @@ std::string CodeName(im::v1::Code code) {
 }  // namespace
 
 BenchLoop::BenchLoop(uint32_t index, WorkerContext* ctx, std::vector<Device*> devices)
-    : index_(index), ctx_(ctx), options_(*ctx->options), devices_(std::move(devices)) {
+    : index_(index),
+      ctx_(ctx),
+      options_(*ctx->options),
+      devices_(std::move(devices)),
+      random_(static_cast<uint32_t>(uv_hrtime()) ^ index) {
   for (uint32_t slot = 0; slot < devices_.size(); ++slot) {
     Device* d = devices_[slot];
     d->loop_slot = slot;
@@ -212,8 +216,7 @@ void BenchLoop::GoDown(Device* d, uint64_t now, bool planned, std::string_view r
   if (!planned) {
     d->backoff_ms = std::clamp(d->backoff_ms * 2, kFirstBackoffMs, kMaxBackoffMs);
     // Jitter spreads a storm of reconnects over the backoff instead of one instant.
-    thread_local std::minstd_rand random(static_cast<uint32_t>(now) ^ index_);
-    delay_ms = d->backoff_ms / 2 + random() % (d->backoff_ms / 2 + 1);
+    delay_ms = JitteredMs(d->backoff_ms / 2, d->backoff_ms / 2);
     if (reason == "connect_refused" || reason == "go_away") {
       d->gateway = (d->gateway + 1) % static_cast<uint32_t>(options_.gateway_addrs.size());
     }
@@ -297,8 +300,7 @@ void BenchLoop::HoldAndResend(Device* d, uint64_t m, uint64_t now, uint32_t hint
   } else {
     d->backlog.insert(d->backlog.begin(), m | kResend);
   }
-  thread_local std::minstd_rand random(static_cast<uint32_t>(now) ^ index_);
-  const uint64_t wait_ms = hint_ms + random() % (uint64_t{hint_ms} + 1);
+  const uint64_t wait_ms = JitteredMs(hint_ms, hint_ms);
   if (d->hold_until_ns == 0) held_.push_back(d);
   d->hold_until_ns = std::max(d->hold_until_ns, now + wait_ms * kMsPerNs);
 }

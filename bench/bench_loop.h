@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <queue>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -123,6 +124,11 @@ class BenchLoop : public ClientConnection::Handler {
   void OnMessage(Device* d, const im::v1::Message& m, bool pushed, uint64_t now);
   void AdvanceGroupSetup(Device* d, const im::v1::Frame* answer);
   void CountError(const std::string& what) { ++results_.errors[what]; }
+  // A uniform random wait in [low_ms, low_ms + spread_ms]: spreads devices that were refused or
+  // cut off together, so that they do not come back together.
+  uint64_t JitteredMs(uint64_t low_ms, uint64_t spread_ms) {
+    return low_ms + random_() % (spread_ms + 1);
+  }
   uint32_t NowMs(uint64_t now) const {
     return static_cast<uint32_t>((now - ctx_->epoch_ns) / 1'000'000);
   }
@@ -134,6 +140,7 @@ class BenchLoop : public ClientConnection::Handler {
   std::vector<Device*> senders_;
   std::vector<Device*> droppable_;
   std::vector<Device*> held_;  // devices waiting out a retry hint (hold_until_ns)
+  std::minstd_rand random_;    // this loop's thread only
   std::thread thread_;
   uv_loop_t loop_{};
   uv_timer_t tick_{};

@@ -179,6 +179,8 @@ std::optional<im::v1::Frame> FakeLogicService::Serve(im::v1::Ingress& entry) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       delay = login_delay_;
+      ++logins_received_;
+      Notify();
     }
     if (delay.count() > 0) std::this_thread::sleep_for(delay);
     im::v1::LoginRequest login;
@@ -244,6 +246,11 @@ int FakeLogicService::login_calls() {
 void FakeLogicService::set_send_delay(std::chrono::milliseconds delay) {
   std::lock_guard<std::mutex> lock(mutex_);
   send_delay_ = delay;
+}
+
+int FakeLogicService::logins_received() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return logins_received_;
 }
 
 void FakeLogicService::set_login_delay(std::chrono::milliseconds delay) {

@@ -49,6 +49,7 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   void set_send_delay(std::chrono::milliseconds delay);
   // How long a login on the stream takes to be answered.
   void set_login_delay(std::chrono::milliseconds delay);
+  int logins_received();  // logins on the stream, counted on arrival (before the delay)
   // false: logins on the stream are answered UNEXPECTED_FRAME, as by a logic node of an earlier
   // version, so that the gateway logs in by the Login call instead.
   void set_stream_logins(bool on_stream);
@@ -91,6 +92,7 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   std::condition_variable changed_;
   std::chrono::milliseconds send_delay_{0};
   std::chrono::milliseconds login_delay_{0};
+  int logins_received_ = 0;
   std::vector<uint64_t> stale_conn_ids_;
   uint64_t next_seq_ = 1;
   std::vector<im::v1::LoginRequest> logins_;

@@ -423,7 +423,8 @@ TEST_F(GatewayTest, LoginsPastTheProcessLimitAreShedAtOnce) {
     login.mutable_login_req()->set_device("phone");
     ASSERT_TRUE(waiting.back()->SendFrame(login));
   }
-  std::this_thread::sleep_for(Millis(200));  // both read by the gateway, waiting for logic
+  // Both admitted by the gateway and held by logic.
+  ASSERT_TRUE(logic_.WaitUntil([&] { return logic_.logins_received() >= 2; }, kWait));
 
   auto shed = Connect();
   ASSERT_NE(shed, nullptr);
