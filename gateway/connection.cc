@@ -138,7 +138,7 @@ void DeliverLoginResp(WorkerLoop& loop, common::ConnId id, uint64_t frame_id,
 // The login as a call of its own (LogicService.Login), for a logic node of an earlier version
 // that does not take logins on the stream. Its reply arrives on a gRPC thread.
 void LoginByCall(WorkerLoop* loop, common::ConnId id, uint64_t frame_id,
-                 im::v1::LoginRequest request, LoginAdmission::Slot slot) {
+                 im::v1::LoginRequest request, common::AdmissionLimit::Slot slot) {
   std::string device = request.req().device();
   loop->logic().Login(std::move(request), [loop, id, frame_id, device = std::move(device),
                                            slot = std::move(slot)](
@@ -240,7 +240,7 @@ void Connection::StartLogin(im::v1::Frame&& frame) {
   state_ = State::kLoggingIn;
   loop_->Touch(this, Timeline::kLive);
   in_flight_++;
-  std::optional<LoginAdmission::Slot> slot = loop_->logins().TryAdmit();
+  std::optional<common::AdmissionLimit::Slot> slot = loop_->logins().TryAdmit();
   if (!slot) {
     loop_->metrics().logins_shed.Increment();
     return OnLoginResp(frame.id(), FailedLogin(im::v1::RESOURCE_EXHAUSTED,

@@ -71,7 +71,10 @@ class Gateway {
   uv_timer_t register_timer_;
   std::unique_ptr<common::LoopTaskQueue> main_tasks_;
   std::unique_ptr<LogicClient> logic_;
-  LoginAdmission logins_;
+  // Logins of this process waiting for logic, over every worker loop
+  // (gateway.max_logins_in_flight): past it a login is refused at once with a retry hint instead of
+  // queueing behind a storm.
+  common::AdmissionLimit logins_;
   std::vector<std::unique_ptr<WorkerLoop>> workers_;
   std::unique_ptr<Acceptor> acceptor_;
   std::unique_ptr<GatewayServiceImpl> service_;

@@ -22,7 +22,7 @@ uint64_t SweepIntervalMs(const GatewayOptions& o) {
 }  // namespace
 
 WorkerLoop::WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMetrics* metrics,
-                       LogicClient* logic, LoginAdmission* logins, uint64_t instance_seed)
+                       LogicClient* logic, common::AdmissionLimit* logins, uint64_t instance_seed)
     : index_(index),
       options_(options),
       metrics_(metrics),

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "common/admission_limit.h"
 #include "common/conn_id.h"
 #include "common/loop_task_queue.h"
 #include "gateway/connection.h"
@@ -19,7 +20,6 @@
 #include "gateway/gateway_options.h"
 #include "gateway/logic_client.h"
 #include "gateway/logic_stream.h"
-#include "gateway/login_admission.h"
 
 namespace im::gateway {
 
@@ -34,7 +34,7 @@ class WorkerLoop {
   using ConnectionTask = absl::AnyInvocable<void(Connection&) &&>;
 
   WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMetrics* metrics,
-             LogicClient* logic, LoginAdmission* logins, uint64_t instance_seed);
+             LogicClient* logic, common::AdmissionLimit* logins, uint64_t instance_seed);
   ~WorkerLoop();  // joins the thread; call Shutdown() first
   WorkerLoop(const WorkerLoop&) = delete;
   WorkerLoop& operator=(const WorkerLoop&) = delete;
@@ -67,7 +67,7 @@ class WorkerLoop {
   const GatewayOptions& options() const { return options_; }
   GatewayMetrics& metrics() { return *metrics_; }
   LogicClient& logic() { return *logic_; }
-  LoginAdmission& logins() { return *logins_; }  // shared by every loop of the process
+  common::AdmissionLimit& logins() { return *logins_; }  // shared by every loop of the process
   // Where this loop's connections send client requests (all but ping).
   LogicStream& logic_stream() { return *logic_stream_; }
   // Tells logic a closed connection's session is gone: the disconnects of one iteration leave
@@ -102,7 +102,7 @@ class WorkerLoop {
   const GatewayOptions& options_;
   GatewayMetrics* metrics_;
   LogicClient* logic_;
-  LoginAdmission* logins_;
+  common::AdmissionLimit* logins_;
 
   uv_loop_t loop_;
   uv_timer_t sweep_timer_;

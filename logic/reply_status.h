@@ -10,6 +10,9 @@ namespace im::logic {
 
 // The reason given with RESOURCE_EXHAUSTED when the store executor's queue is full.
 inline constexpr char kExecutorFullReason[] = "logic is overloaded: store executor queue is full";
+// ... when the MySQL writer has no room for another message (logic.write_queue).
+inline constexpr char kWriteQueueFullReason[] =
+    "logic is overloaded: too many messages waiting to be persisted";
 
 // absl, gRPC and the protocol share the codes 0..16, so a store error reaches the client as is.
 inline im::v1::Code CodeOf(const absl::Status& status) {

@@ -167,17 +167,27 @@ TEST_F(BenchSmokeTest, ReconnectStormResumesEveryDevice) {
   EXPECT_EQ(c["delivered"], c["expected_deliveries"]);
 }
 
-// A logic node whose send loop queues one stream batch at a time refuses the others
-// RESOURCE_EXHAUSTED with a retry hint, before they take a seq; im-bench sends each again after
-// the hint, with the same client_msg_id, as the SDK does: every message ends acknowledged once and
-// delivered once, in order, and none is an error. (A refusal after the seq was taken, by a full
-// writer queue, leaves a hole that stalls the conversation's later pushes for logic.hole_grace_ms:
-// see the closing note of 2026-12-05, issue 15.)
-TEST(BenchOverloadTest, RefusedSendsAreSentAgainAfterTheHintAndNoneIsLost) {
+// One of logic's queues made tiny, so that a modest load overflows it.
+struct TinyQueue {
+  const char* name;
+  const char* env;
+  const char* value;
+};
+void PrintTo(const TinyQueue& queue, std::ostream* out) { *out << queue.env << "=" << queue.value; }
+
+// A logic node with a tiny queue refuses sends RESOURCE_EXHAUSTED with a retry hint, before they
+// take a seq: the send loop's queue (one stream batch at a time) and the MySQL writer's (room for
+// 8 messages, reserved before a send is numbered; a refusal after numbering would leave a hole
+// that stalls the conversation's later pushes for logic.hole_grace_ms). im-bench sends each
+// again after the hint, with the same client_msg_id, as the SDK does: every message ends
+// acknowledged once and delivered once, in order, and none is an error.
+class BenchOverloadTest : public ::testing::TestWithParam<TinyQueue> {};
+
+TEST_P(BenchOverloadTest, RefusedSendsAreSentAgainAfterTheHintAndNoneIsLost) {
   ClusterOptions options;
   options.logic_nodes = 1;
   options.gateways = 1;
-  options.logic_env = {{"IM_LOGIC_SEND_LOOP_QUEUE", "1"}};
+  options.logic_env = {{GetParam().env, GetParam().value}};
   LocalCluster cluster(options);
   ASSERT_TRUE(cluster.Start());
   int code = 0;
@@ -188,11 +198,18 @@ TEST(BenchOverloadTest, RefusedSendsAreSentAgainAfterTheHintAndNoneIsLost) {
   ExpectClean(r, code);
   ASSERT_TRUE(r.is_object());
   const Json& c = r["counters"];
-  EXPECT_GT(c["refused_and_resent"].get<uint64_t>(), 0u) << "the gateway refused nothing";
+  EXPECT_GT(c["refused_and_resent"].get<uint64_t>(), 0u) << "logic refused nothing";
   EXPECT_EQ(c["acked"], c["sent"]);
   EXPECT_EQ(c["acked_unique"], c["sent"]);
   EXPECT_EQ(c["delivered"], c["acked"]);
 }
+
+INSTANTIATE_TEST_SUITE_P(LogicQueues, BenchOverloadTest,
+                         ::testing::Values(TinyQueue{"SendLoop", "IM_LOGIC_SEND_LOOP_QUEUE", "1"},
+                                           TinyQueue{"Writer", "IM_LOGIC_WRITE_QUEUE", "8"}),
+                         [](const ::testing::TestParamInfo<TinyQueue>& queue) {
+                           return std::string(queue.param.name);
+                         });
 
 TEST_F(BenchSmokeTest, BadOptionsExitTwoWithoutRunning) {
   int code = 0;

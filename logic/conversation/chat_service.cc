@@ -294,7 +294,7 @@ void ChatService::ContinueBatch(const std::shared_ptr<PreparedBatch>& batch,
     auto finish = [this, batch, k = k, claim = std::move(claim)]() mutable {
       const im::v1::SendRequest& request = batch->requests[batch->prepared[k]];
       common::ScopedRequestId scope(request.caller().request_id());
-      const SendTarget& target = batch->targets[k];
+      SendTarget& target = batch->targets[k];
       PersistOne(ContinueSend(
           request, target, claim ? std::move(*claim) : ClaimSend(target.dedup_key, target.conv_id),
           std::move(batch->responds[batch->prepared[k]])));
@@ -333,15 +333,18 @@ std::optional<ChatService::SendTarget> ChatService::PrepareSend(
   if (!im::v1::MessageType_IsValid(req.type()) || req.type() == im::v1::SYSTEM) {
     return refuse(im::v1::INVALID_ARGUMENT, "message type must be TEXT, IMAGE, FILE or CUSTOM");
   }
+  // Room with the writer before anything touches Redis: past it the send is refused now,
+  // before it takes a seq.
+  std::optional<MessageWriter::Room> room = deps_.writer->Reserve();
+  if (!room) return refuse(im::v1::RESOURCE_EXHAUSTED, kWriteQueueFullReason);
   Access access = ResolveSendTarget(caller, req);
   if (!access.conversation) return refuse(access.code, access.reason);
-  SendTarget target{*access.conversation, access.conversation->ToString(),
-                    DedupKey(caller.uid(), req.client_msg_id())};
-  return target;
+  return SendTarget{*access.conversation, access.conversation->ToString(),
+                    DedupKey(caller.uid(), req.client_msg_id()), std::move(*room)};
 }
 
 std::optional<MessageWriter::Write> ChatService::ContinueSend(const im::v1::SendRequest& request,
-                                                              const SendTarget& target, Claim claim,
+                                                              SendTarget& target, Claim claim,
                                                               Respond<im::v1::SendResp> respond) {
   const im::v1::Caller& caller = request.caller();
   const im::v1::SendReq& req = request.req();
@@ -411,7 +414,7 @@ std::optional<MessageWriter::Write> ChatService::ContinueSend(const im::v1::Send
         order_.Complete(conv_id, taken,
                         OnPersisted(caller, conversation, std::move(outcome), std::move(respond)));
       };
-  return MessageWriter::Write{std::move(message), std::move(persisted)};
+  return MessageWriter::Write{std::move(message), std::move(persisted), std::move(target.room)};
 }
 
 SeqOrder::Deliver ChatService::OnPersisted(const im::v1::Caller& caller,

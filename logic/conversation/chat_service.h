@@ -150,11 +150,13 @@ class ChatService {
   store::AsyncSendLedger::Outcomes ClaimInSeqOrder(
       const std::vector<store::SendLedger::Claim>& claims);
 
-  // A send that passed validation: where it goes and its dedup key.
+  // A send that passed validation: where it goes, its dedup key, and its room with the writer
+  // (taken before the send is numbered: see MessageWriter).
   struct SendTarget {
     ConversationId conversation;
     std::string conv_id;
     std::string dedup_key;
+    MessageWriter::Room room;
   };
   // A batch of sends, validated: targets[k] and claims[k] are those of requests[prepared[k]]
   // (the others were refused).
@@ -180,7 +182,7 @@ class ChatService {
   // Answers the send itself (refused, or a retry of a stored one), or returns the message to
   // persist, whose write answers it.
   std::optional<MessageWriter::Write> ContinueSend(const im::v1::SendRequest& request,
-                                                   const SendTarget& target, Claim claim,
+                                                   SendTarget& target, Claim claim,
                                                    Respond<im::v1::SendResp> respond);
   // Hands a message ContinueSend returned (if any) to the writer.
   void PersistOne(std::optional<MessageWriter::Write> write);

@@ -11,33 +11,39 @@ namespace im::logic {
 
 MessageWriter::MessageWriter(store::MessageStore* store, Options options, Clock now_ms,
                              LogicMetrics* metrics)
-    : store_(store), options_(options), now_ms_(std::move(now_ms)), metrics_(metrics) {
+    : store_(store),
+      options_(options),
+      now_ms_(std::move(now_ms)),
+      metrics_(metrics),
+      room_(static_cast<uint32_t>(options.queue_capacity)) {
   for (size_t i = 0; i < options_.writers; ++i) threads_.emplace_back([this] { Run(); });
 }
 
 MessageWriter::~MessageWriter() { Shutdown(); }
 
+std::optional<MessageWriter::Room> MessageWriter::Reserve() {
+  std::optional<Room> room = room_.TryAdmit();
+  if (!room) metrics_->overloaded_write_queue.Increment();
+  return room;
+}
+
 void MessageWriter::SubmitMany(std::vector<Write> writes) {
-  size_t queued = 0;
+  if (writes.empty()) return;
   bool stopping = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping = stopping_;
     if (!stopping) {
-      const size_t room =
-          options_.queue_capacity - std::min(queue_.size(), options_.queue_capacity);
-      queued = std::min(room, writes.size());
-      for (size_t i = 0; i < queued; ++i) queue_.push_back(std::move(writes[i]));
+      for (Write& write : writes) queue_.push_back(std::move(write));
       metrics_->write_queue_depth.Set(static_cast<double>(queue_.size()));
     }
   }
-  if (queued > 0) wake_.notify_one();
-  if (!stopping)
-    metrics_->overloaded_write_queue.Increment(static_cast<double>(writes.size() - queued));
-  for (size_t i = queued; i < writes.size(); ++i) {
-    std::move(writes[i].done)(
-        stopping ? absl::UnavailableError("the node is shutting down")
-                 : absl::ResourceExhaustedError("too many messages waiting to be persisted"));
+  if (!stopping) {
+    wake_.notify_one();
+    return;
+  }
+  for (Write& write : writes) {
+    std::move(write.done)(absl::UnavailableError("the node is shutting down"));
   }
 }
 

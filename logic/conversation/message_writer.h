@@ -5,11 +5,13 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "common/admission_limit.h"
 #include "common/clock.h"
 #include "logic/logic_metrics.h"
 #include "store/message_store.h"
@@ -19,16 +21,20 @@ namespace im::logic {
 // Group commit (DESIGN.md section 9): messages from every sender are queued, and writer threads
 // persist whatever has accumulated as one MessageStore::Append batch, so throughput is batches
 // per second times batch size, not one round trip per message. While one batch commits the next
-// one gathers. The queue is bounded.
+// one gathers. The queue is bounded by room reserved before a send takes its seq (Reserve), so
+// that a full queue refuses sends that have not been numbered yet: a numbered send the writer
+// refused would leave a hole its conversation's readers must wait out (logic.hole_grace_ms).
 class MessageWriter {
  public:
   using Done = absl::AnyInvocable<void(absl::StatusOr<store::AppendOutcome>) &&>;
+  // A place for one message, from before its send is numbered until its write is answered.
+  using Room = common::AdmissionLimit::Slot;
   using Clock = common::MillisClock;  // Unix milliseconds
 
   struct Options {
     size_t writers = 2;
     size_t batch_max = 256;
-    size_t queue_capacity = 20'000;
+    size_t queue_capacity = 20'000;  // messages reserved, queued or being written
     // A message still queued this long after its created_ms is failed with DEADLINE_EXCEEDED
     // instead of written: Sync may already report its seq as a hole.
     int64_t write_deadline_ms = 5'000;
@@ -40,15 +46,20 @@ class MessageWriter {
   MessageWriter(const MessageWriter&) = delete;
   MessageWriter& operator=(const MessageWriter&) = delete;
 
+  // Any thread: room for one message, or nullopt when the queue is full (counted as a refusal
+  // for write_queue_full).
+  std::optional<Room> Reserve();
+
   struct Write {
     store::NewMessage message;
     Done done;
+    Room room;  // from Reserve; given back once `done` ran
   };
 
   // Any thread. Queues a request batch's messages together (one lock, one wake-up), so that one
   // writer takes them into one transaction. Every `done` runs exactly once: on a writer thread
-  // after the append (so it must not block), or here, before this returns, with
-  // RESOURCE_EXHAUSTED for what the full queue cannot take (UNAVAILABLE when shutting down).
+  // after the append (so it must not block), or here, before this returns, with UNAVAILABLE when
+  // shutting down.
   void SubmitMany(std::vector<Write> writes);
 
   // Refuses new messages, persists what is queued, joins the writers. Idempotent.
@@ -62,6 +73,7 @@ class MessageWriter {
   const Options options_;
   Clock now_ms_;
   LogicMetrics* metrics_;
+  common::AdmissionLimit room_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Write> queue_;  // guarded by mutex_

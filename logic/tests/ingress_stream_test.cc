@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "common/logic_stream_trailer.h"
@@ -181,8 +182,9 @@ TEST_F(IngressStreamTest, AStreamPastItsMaxAgeEndsGracefullyForTheGatewayToReope
 }
 
 // Past the writer's queue, sends are refused at once, and each refusal is counted by what was
-// full (im_logic_overloaded_total{reason="write_queue_full"}).
-TEST_F(IngressStreamTest, SendsPastAFullWriteQueueAreRefusedAndCountedByReason) {
+// full (im_logic_overloaded_total{reason="write_queue_full"}). A refused send took no seq: the
+// accepted ones hold 1..n without a hole for readers to wait out.
+TEST_F(IngressStreamTest, SendsPastAFullWriteQueueAreRefusedBeforeTakingASeq) {
   options_.write_queue = 1;
   options_.writers = 1;
   StartServer();
@@ -197,8 +199,10 @@ TEST_F(IngressStreamTest, SendsPastAFullWriteQueueAreRefusedAndCountedByReason) 
   std::map<uint64_t, im::v1::Egress> answers = ReadAnswers(*stream, kSends);
   ASSERT_EQ(answers.size(), static_cast<size_t>(kSends));
   int refused = 0;
+  std::set<uint64_t> seqs;
   for (auto& [id, egress] : answers) {
     const im::v1::Status& status = egress.response().send_resp().status();
+    if (status.code() == im::v1::OK) seqs.insert(egress.response().send_resp().seq());
     if (status.code() == im::v1::RESOURCE_EXHAUSTED) {
       ++refused;
       EXPECT_NE(status.message().find("waiting to be persisted"), std::string::npos) << id;
@@ -209,6 +213,18 @@ TEST_F(IngressStreamTest, SendsPastAFullWriteQueueAreRefusedAndCountedByReason) 
   }
   EXPECT_GT(refused, 0) << "a queue of one took " << kSends << " sends of one batch";
   EXPECT_EQ(metrics_.overloaded_write_queue.Value(), refused);
+  ASSERT_EQ(seqs.size(), static_cast<size_t>(kSends - refused));
+  EXPECT_EQ(*seqs.begin(), 1u);
+  EXPECT_EQ(*seqs.rbegin(), seqs.size()) << "a refused send burnt a seq";
+  // The next send, once the queue drained, takes the next seq.
+  im::v1::IngressBatch next;
+  *next.add_entries() = Entry(kSends + 1, "amy", SendTo("bob", "after the flood"));
+  ASSERT_TRUE(stream->Write(next));
+  std::map<uint64_t, im::v1::Egress> after = ReadAnswers(*stream, 1);
+  ASSERT_EQ(after.size(), 1u);
+  const im::v1::SendResp& resp = after[kSends + 1].response().send_resp();
+  ASSERT_EQ(resp.status().code(), im::v1::OK) << resp.status().ShortDebugString();
+  EXPECT_EQ(resp.seq(), seqs.size() + 1) << "a refused send burnt a seq";
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
 }
