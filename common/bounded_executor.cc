@@ -4,8 +4,12 @@
 
 namespace im::common {
 
-BoundedExecutor::BoundedExecutor(std::string name, size_t threads, size_t queue_capacity)
-    : name_(std::move(name)), capacity_(queue_capacity) {
+BoundedExecutor::BoundedExecutor(std::string name, size_t threads, size_t queue_capacity,
+                                 QueueWait wait)
+    : name_(std::move(name)),
+      capacity_(queue_capacity),
+      observe_wait_(std::move(wait.observe)),
+      wait_policy_(wait.shed) {
   threads_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) {
     threads_.emplace_back([this] { Work(); });
@@ -16,11 +20,15 @@ BoundedExecutor::BoundedExecutor(std::string name, size_t threads, size_t queue_
 
 BoundedExecutor::~BoundedExecutor() { Shutdown(); }
 
-bool BoundedExecutor::TrySubmit(Task task) {
+bool BoundedExecutor::TrySubmit(Task task) { return TrySubmit(std::move(task), Task()); }
+
+bool BoundedExecutor::TrySubmit(Task run, Task shed) {
+  const auto now = QueueWaitPolicy::Clock::now();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_ || queue_.size() >= capacity_) return false;
-    queue_.push_back(std::move(task));
+    if (queue_.empty()) wait_policy_.OnEmpty(now);  // it was empty until now
+    queue_.push_back(Queued{std::move(run), std::move(shed), now});
   }
   wake_.notify_one();
   return true;
@@ -45,13 +53,20 @@ size_t BoundedExecutor::depth() const {
 void BoundedExecutor::Work() {
   for (;;) {
     Task task;
+    QueueWaitPolicy::Clock::duration waited;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything queued has run
-      task = std::move(queue_.front());
+      Queued& next = queue_.front();
+      const auto now = QueueWaitPolicy::Clock::now();
+      waited = now - next.enqueued;
+      const bool shed = next.shed && wait_policy_.ShouldShed(next.enqueued, now);
+      task = shed ? std::move(next.shed) : std::move(next.run);
       queue_.pop_front();
+      if (queue_.empty()) wait_policy_.OnEmpty(now);
     }
+    if (observe_wait_) observe_wait_(std::chrono::duration<double>(waited).count());
     std::move(task)();
   }
 }

@@ -22,7 +22,8 @@ prometheus::Gauge& Gauge(prometheus::Registry& registry, const std::string& name
 
 prometheus::Counter& Overloaded(prometheus::Registry& registry, const std::string& reason) {
   return Counter(registry, "im_logic_overloaded_total",
-                 "Requests refused RESOURCE_EXHAUSTED before any work, by what was full",
+                 "Requests refused RESOURCE_EXHAUSTED before any work, by the queue that was full "
+                 "or kept them too long",
                  {{"reason", reason}});
 }
 
@@ -31,6 +32,14 @@ prometheus::Counter& Expired(prometheus::Registry& registry, const std::string& 
                  "Requests refused DEADLINE_EXCEEDED before any work: their deadline had passed "
                  "on arrival or while queued",
                  {{"stage", stage}});
+}
+
+prometheus::Histogram& QueueWait(prometheus::Registry& registry, const std::string& queue) {
+  return prometheus::BuildHistogram()
+      .Name("im_logic_queue_wait_seconds")
+      .Help("Time a task waited in an executor's queue before a thread took it (or shed it)")
+      .Register(registry)
+      .Add({{"queue", queue}}, common::LatencyBuckets());
 }
 
 }  // namespace
@@ -48,6 +57,11 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
       overloaded_send_loop(Overloaded(registry, "send_loop_full")),
       overloaded_redis_behind(Overloaded(registry, "redis_behind")),
       overloaded_write_queue(Overloaded(registry, "write_queue_full")),
+      overloaded_login_queue(Overloaded(registry, "login_queue_full")),
+      overloaded_executor_wait(Overloaded(registry, "executor_wait")),
+      overloaded_login_wait(Overloaded(registry, "login_wait")),
+      executor_wait_seconds(QueueWait(registry, "executor")),
+      login_wait_seconds(QueueWait(registry, "login")),
       expired_on_arrival(Expired(registry, "arrival")),
       expired_in_queue(Expired(registry, "queue")),
       executor_depth(Gauge(registry, "im_logic_executor_queue_depth", "Store executor backlog")),

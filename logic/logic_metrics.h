@@ -30,6 +30,13 @@ struct LogicMetrics {
   prometheus::Counter& overloaded_send_loop;     // the send loop's queue
   prometheus::Counter& overloaded_redis_behind;  // the send loop's unanswered Redis commands
   prometheus::Counter& overloaded_write_queue;   // the MySQL writer's queue
+  prometheus::Counter& overloaded_login_queue;   // the login executor's queue
+  // ... and those shed after waiting longer than logic.queue_wait_* allow (QueueWaitPolicy).
+  prometheus::Counter& overloaded_executor_wait;
+  prometheus::Counter& overloaded_login_wait;
+  // How long tasks waited in each executor's queue (im_logic_queue_wait_seconds{queue}).
+  prometheus::Histogram& executor_wait_seconds;
+  prometheus::Histogram& login_wait_seconds;
   // Requests refused DEADLINE_EXCEEDED before any work, as their deadline had passed
   // (im_logic_expired_total{stage}): the caller had given up.
   prometheus::Counter& expired_on_arrival;

@@ -90,6 +90,12 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   o.send_loop_max_pending =
       config.GetU32("logic.send_loop_max_pending", o.send_loop_max_pending, 1, 10'000'000);
   o.executor_queue = config.GetU32("logic.executor_queue", o.executor_queue, 1);
+  o.login_threads = config.GetU32("logic.login_threads", o.login_threads, 1, 1024);
+  o.login_queue = config.GetU32("logic.login_queue", o.login_queue, 1);
+  o.queue_wait_target_ms =
+      config.GetU32("logic.queue_wait_target_ms", o.queue_wait_target_ms, 1, 600'000);
+  o.queue_wait_interval_ms =
+      config.GetU32("logic.queue_wait_interval_ms", o.queue_wait_interval_ms, 0, 600'000);
   o.stream_max_in_flight = config.GetU32("logic.stream_max_in_flight", o.stream_max_in_flight, 1);
   o.max_connection_age_ms =
       config.GetU32("logic.max_connection_age_ms", o.max_connection_age_ms, 0, 86'400'000);
@@ -98,6 +104,7 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   o.writers = config.GetU32("logic.writers", o.writers, 1, 64);
   o.write_batch_max = config.GetU32("logic.write_batch_max", o.write_batch_max, 1, 10'000);
   o.write_queue = config.GetU32("logic.write_queue", o.write_queue, 1);
+  o.delivery_queue = config.GetU32("logic.delivery_queue", o.delivery_queue, 1);
   o.group_member_cap = config.GetU32("group.member_cap", o.group_member_cap, 2, 1'000'000);
   o.group_large_threshold =
       config.GetU32("group.large_threshold", o.group_large_threshold, 1, 1'000'000);
@@ -143,6 +150,10 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
       return absl::InvalidArgumentError(absl::StrCat(
           "kafka.topic_prefix may hold only [A-Za-z0-9._-], got '", o.kafka.topic_prefix, "'"));
     }
+  }
+  if (o.queue_wait_interval_ms != 0 && o.queue_wait_target_ms > o.queue_wait_interval_ms) {
+    return absl::InvalidArgumentError(
+        "logic.queue_wait_target_ms must not exceed logic.queue_wait_interval_ms");
   }
   if (o.token_secret.size() < 16) {
     return absl::InvalidArgumentError("logic.token_secret must be at least 16 bytes");

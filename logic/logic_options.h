@@ -67,6 +67,16 @@ struct LogicOptions {
   // outgrows redis.timeout_ms and fails everything on the connection.
   uint32_t send_loop_max_pending = 10'000;
   uint32_t executor_queue = 10'000;
+  // Logins run on their own threads and queue (batches of a stream's logins), so that a login
+  // storm cannot starve sends and a flood of other requests cannot lock users out.
+  uint32_t login_threads = 4;
+  uint32_t login_queue = 2'000;
+  // Controlled delay on both executors' queues (common/queue_wait_policy.h): a request may wait
+  // up to the interval; once a queue has not been empty for a whole interval, what waited longer
+  // than the target is refused RESOURCE_EXHAUSTED with a retry hint instead of served late.
+  // A zero interval turns it off.
+  uint32_t queue_wait_target_ms = 50;
+  uint32_t queue_wait_interval_ms = 500;
   // Requests one gateway stream may have in logic at once; past it, logic stops reading that
   // stream.
   uint32_t stream_max_in_flight = 10'000;
@@ -80,6 +90,9 @@ struct LogicOptions {
   uint32_t writers = 2;  // group-commit threads: while some commit (fsync), others gather
   uint32_t write_batch_max = 256;
   uint32_t write_queue = 20'000;
+  // Stored messages waiting to be pushed (single chat) or published for fan-out (groups), per
+  // stage; past it the push is skipped and recipients get the message by sync.
+  uint32_t delivery_queue = 20'000;
 
   // Groups (DESIGN.md section 6).
   uint32_t group_member_cap = 10'000;

@@ -17,8 +17,19 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
       stores_(std::move(stores)),
       metrics_(metrics),
       msg_ids_(options.node_number, UnixMillis) {
-  executor_ = std::make_unique<common::BoundedExecutor>("logic-store", options_.executor_threads,
-                                                        options_.executor_queue);
+  const common::QueueWaitPolicy::Options shed_by_wait{
+      std::chrono::milliseconds(options_.queue_wait_target_ms),
+      std::chrono::milliseconds(options_.queue_wait_interval_ms)};
+  executor_ = std::make_unique<common::BoundedExecutor>(
+      "logic-store", options_.executor_threads, options_.executor_queue,
+      common::BoundedExecutor::QueueWait{shed_by_wait, [metrics](double seconds) {
+                                           metrics->executor_wait_seconds.Observe(seconds);
+                                         }});
+  login_executor_ = std::make_unique<common::BoundedExecutor>(
+      "logic-login", options_.login_threads, options_.login_queue,
+      common::BoundedExecutor::QueueWait{shed_by_wait, [metrics](double seconds) {
+                                           metrics->login_wait_seconds.Observe(seconds);
+                                         }});
   MessageWriter::Options writer_options;
   writer_options.writers = options_.writers;
   writer_options.batch_max = options_.write_batch_max;
@@ -53,14 +64,17 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
   group_service_ =
       std::make_unique<GroupService>(options_, stores_.groups.get(), stores_.messages.get(),
                                      member_lists_.get(), &msg_ids_, UnixMillis);
-  dispatcher_ = std::make_unique<RequestDispatcher>(session_service_.get(), chat_service_.get(),
-                                                    group_service_.get(), executor_.get(), metrics_,
-                                                    UnixMillis, send_loop_.get());
+  dispatcher_ = std::make_unique<RequestDispatcher>(
+      session_service_.get(), chat_service_.get(), group_service_.get(),
+      RequestDispatcher::Executors{executor_.get(), login_executor_.get()}, metrics_, UnixMillis,
+      send_loop_.get());
   IngressStream::Limits stream_limits;
   stream_limits.max_in_flight = options_.stream_max_in_flight;
   stream_limits.max_age = std::chrono::milliseconds(options_.max_connection_age_ms);
-  service_ = std::make_unique<LogicServiceImpl>(session_service_.get(), dispatcher_.get(),
-                                                executor_.get(), metrics_, stream_limits);
+  service_ = std::make_unique<LogicServiceImpl>(
+      session_service_.get(), dispatcher_.get(),
+      RequestDispatcher::Executors{executor_.get(), login_executor_.get()}, metrics_,
+      stream_limits);
 }
 
 absl::StatusOr<std::unique_ptr<LogicServer>> LogicServer::Start(const LogicOptions& options,
@@ -116,6 +130,7 @@ void LogicServer::Shutdown(std::chrono::milliseconds grace) {
   // Sends still on the loop reach the writer (or are refused) before it stops.
   if (send_loop_) send_loop_->Stop();
   writer_->Shutdown();
+  login_executor_->Shutdown();
   executor_->Shutdown();
   // Group messages published by now are pushed (Kafka's consumers finish their batch; records
   // Kafka has not acknowledged are pushed from here).

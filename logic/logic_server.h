@@ -54,6 +54,7 @@ class LogicServer {
   LogicMetrics* const metrics_;
   MsgIdGenerator msg_ids_;
   std::unique_ptr<common::BoundedExecutor> executor_;
+  std::unique_ptr<common::BoundedExecutor> login_executor_;  // logins only
   std::unique_ptr<MessageWriter> writer_;
   std::unique_ptr<LogicLoop> send_loop_;  // null in process
   std::unique_ptr<GatewayPusher> pusher_;

@@ -10,6 +10,13 @@ namespace im::logic {
 
 // The reason given with RESOURCE_EXHAUSTED when the store executor's queue is full.
 inline constexpr char kExecutorFullReason[] = "logic is overloaded: store executor queue is full";
+// ... when the login executor's queue is full.
+inline constexpr char kLoginQueueFullReason[] = "logic is overloaded: login queue is full";
+// ... when a request waited longer in an executor's queue than its QueueWaitPolicy allows.
+inline constexpr char kWaitedTooLongReason[] =
+    "logic is overloaded: the request waited too long in its queue";
+// The reason given with DEADLINE_EXCEEDED when a request's deadline passed while it was queued.
+inline constexpr char kExpiredInQueueReason[] = "waited past its deadline in logic's queue";
 // ... when the MySQL writer has no room for another message (logic.write_queue).
 inline constexpr char kWriteQueueFullReason[] =
     "logic is overloaded: too many messages waiting to be persisted";

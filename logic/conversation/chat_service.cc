@@ -84,7 +84,7 @@ ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clo
       // As many persisted messages may wait for delivery as may wait to be persisted.
       delivery_(
           [this](common::BoundedExecutor::Task task) { return SubmitDelivery(std::move(task)); },
-          options.write_queue,
+          options.delivery_queue,
           [this](std::vector<Persisted>& batch) {
             if (deps_.loop != nullptr && deps_.loop->InLoopThread()) {
               DeliverPersistedOnLoop(batch);
@@ -92,7 +92,7 @@ ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clo
               DeliverPersisted(batch);
             }
           }),
-      publishing_(deps.executor, options.write_queue,
+      publishing_(deps.executor, options.delivery_queue,
                   [this](std::vector<GroupPublish>& batch) { PublishAll(batch); }),
       order_(PendingTtlMs(), common::SteadyMillis) {}
 

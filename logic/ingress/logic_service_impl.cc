@@ -17,7 +17,8 @@ im::v1::Code AnsweredCode(const im::v1::RefreshSessionsReply&) { return im::v1::
 }  // namespace
 
 template <typename Request, typename Response, typename Handler>
-grpc::ServerUnaryReactor* LogicServiceImpl::Serve(const char* method,
+grpc::ServerUnaryReactor* LogicServiceImpl::Serve(common::BoundedExecutor* executor,
+                                                  const char* method,
                                                   grpc::CallbackServerContext* context,
                                                   const Request* request, Response* response,
                                                   Handler handler) {
@@ -30,37 +31,56 @@ grpc::ServerUnaryReactor* LogicServiceImpl::Serve(const char* method,
     metrics_->Latency(method).Observe(common::SecondsSince(started));
     reactor->Finish(grpc::Status::OK);
   };
-  const bool queued = executor_->TrySubmit(
-      [handler = std::move(handler), request, respond = std::move(respond)]() mutable {
+  const bool logins = executor == executors_.logins;
+  auto refuse = [this, method, reactor](grpc::StatusCode code, const char* reason,
+                                        prometheus::Counter& counter) {
+    counter.Increment();
+    metrics_
+        ->Requests(method, code == grpc::StatusCode::DEADLINE_EXCEEDED ? "DEADLINE_EXCEEDED"
+                                                                       : "RESOURCE_EXHAUSTED")
+        .Increment();
+    reactor->Finish(grpc::Status(code, reason));
+  };
+  const bool queued = executor->TrySubmit(
+      [this, context, handler = std::move(handler), request, respond = std::move(respond),
+       refuse]() mutable {
+        if (context->deadline() <= std::chrono::system_clock::now()) {
+          return refuse(grpc::StatusCode::DEADLINE_EXCEEDED, kExpiredInQueueReason,
+                        metrics_->expired_in_queue);
+        }
         std::string request_id;
         if constexpr (requires { request->caller(); }) request_id = request->caller().request_id();
         common::ScopedRequestId scope(request_id);
         handler(*request, std::move(respond));
+      },
+      [this, refuse, logins] {
+        refuse(grpc::StatusCode::RESOURCE_EXHAUSTED, kWaitedTooLongReason,
+               logins ? metrics_->overloaded_login_wait : metrics_->overloaded_executor_wait);
       });
-  metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
+  if (!logins) metrics_->executor_depth.Set(static_cast<double>(executor->depth()));
   if (!queued) {
-    metrics_->overloaded_executor.Increment();
-    metrics_->Requests(method, "RESOURCE_EXHAUSTED").Increment();
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, kExecutorFullReason));
+    refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
+           logins ? kLoginQueueFullReason : kExecutorFullReason,
+           logins ? metrics_->overloaded_login_queue : metrics_->overloaded_executor);
   }
   return reactor;
 }
 
 // Handlers of the session service answer synchronously.
-#define IM_SESSION_METHOD(Method, Request, Reply)                                          \
+#define IM_SESSION_METHOD(Executor, Method, Request, Reply)                                \
   grpc::ServerUnaryReactor* LogicServiceImpl::Method(grpc::CallbackServerContext* context, \
                                                      const im::v1::Request* request,       \
                                                      im::v1::Reply* reply) {               \
-    return Serve(#Method, context, request, reply,                                         \
+    return Serve(executors_.Executor, #Method, context, request, reply,                    \
                  [this](const im::v1::Request& r, auto respond) {                          \
                    std::move(respond)(sessions_->Method(r));                               \
                  });                                                                       \
   }
 
-IM_SESSION_METHOD(Login, LoginRequest, LoginReply)
-IM_SESSION_METHOD(Disconnect, DisconnectRequest, DisconnectReply)
-IM_SESSION_METHOD(DisconnectMany, DisconnectManyRequest, DisconnectManyReply)
-IM_SESSION_METHOD(RefreshSessions, RefreshSessionsRequest, RefreshSessionsReply)
+IM_SESSION_METHOD(logins, Login, LoginRequest, LoginReply)
+IM_SESSION_METHOD(store, Disconnect, DisconnectRequest, DisconnectReply)
+IM_SESSION_METHOD(store, DisconnectMany, DisconnectManyRequest, DisconnectManyReply)
+IM_SESSION_METHOD(store, RefreshSessions, RefreshSessionsRequest, RefreshSessionsReply)
 #undef IM_SESSION_METHOD
 
 grpc::ServerBidiReactor<im::v1::IngressBatch, im::v1::EgressBatch>* LogicServiceImpl::Stream(
@@ -87,7 +107,7 @@ grpc::ServerUnaryReactor* LogicServiceImpl::RegisterGateway(
     grpc::CallbackServerContext* context, const im::v1::RegisterGatewayRequest* request,
     im::v1::RegisterGatewayReply* reply) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const bool queued = executor_->TrySubmit([this, reactor, request, reply] {
+  const bool queued = executors_.store->TrySubmit([this, reactor, request, reply] {
     absl::StatusOr<im::v1::RegisterGatewayReply> result = sessions_->RegisterGateway(*request);
     if (!result.ok()) {
       reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(result.status().code()),

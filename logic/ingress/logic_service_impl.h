@@ -21,11 +21,11 @@ namespace im::logic {
 class LogicServiceImpl final : public im::v1::LogicService::CallbackService {
  public:
   LogicServiceImpl(SessionService* sessions, RequestDispatcher* dispatcher,
-                   common::BoundedExecutor* executor, LogicMetrics* metrics,
+                   RequestDispatcher::Executors executors, LogicMetrics* metrics,
                    IngressStream::Limits stream_limits)
       : sessions_(sessions),
         dispatcher_(dispatcher),
-        executor_(executor),
+        executors_(executors),
         metrics_(metrics),
         stream_limits_(stream_limits) {}
 
@@ -52,15 +52,18 @@ class LogicServiceImpl final : public im::v1::LogicService::CallbackService {
   void DrainStreams();
 
  private:
-  // Runs `handler(request, respond)` on the executor; `respond(response)` stores the response,
-  // counts it and finishes the call.
+  // Runs `handler(request, respond)` on `executor`; `respond(response)` stores the response,
+  // counts it and finishes the call. A call whose deadline passed while it was queued ends
+  // DEADLINE_EXCEEDED, and one the executor refuses (full, or shed after waiting too long)
+  // RESOURCE_EXHAUSTED, without running.
   template <typename Request, typename Response, typename Handler>
-  grpc::ServerUnaryReactor* Serve(const char* method, grpc::CallbackServerContext* context,
-                                  const Request* request, Response* response, Handler handler);
+  grpc::ServerUnaryReactor* Serve(common::BoundedExecutor* executor, const char* method,
+                                  grpc::CallbackServerContext* context, const Request* request,
+                                  Response* response, Handler handler);
 
   SessionService* sessions_;
   RequestDispatcher* dispatcher_;
-  common::BoundedExecutor* executor_;
+  const RequestDispatcher::Executors executors_;
   LogicMetrics* metrics_;
   const IngressStream::Limits stream_limits_;
 

@@ -34,11 +34,37 @@ Response Refusal(im::v1::Code code, std::string reason) {
 }
 
 constexpr char kExpiredOnArrival[] = "the gateway stopped waiting for it";
-constexpr char kExpiredInQueue[] = "waited past its deadline in logic's queue";
 constexpr char kLoopOverloaded[] = "logic is overloaded: send loop queue is full";
 constexpr char kRedisBehind[] = "logic is overloaded: Redis is behind";
 
 }  // namespace
+
+RequestDispatcher::RequestDispatcher(SessionService* sessions, ChatService* chat,
+                                     GroupService* groups, Executors executors,
+                                     LogicMetrics* metrics, common::MillisClock now_ms,
+                                     LogicLoop* send_loop)
+    : sessions_(sessions),
+      chat_(chat),
+      groups_(groups),
+      metrics_(metrics),
+      store_{executors.store, kExecutorFullReason, &metrics->overloaded_executor,
+             &metrics->overloaded_executor_wait},
+      logins_{executors.logins, kLoginQueueFullReason, &metrics->overloaded_login_queue,
+              &metrics->overloaded_login_wait},
+      now_ms_(std::move(now_ms)),
+      send_loop_(send_loop) {}
+
+template <typename Refuse>
+void RequestDispatcher::Submit(const Stage& stage, common::BoundedExecutor::Task run,
+                               Refuse refuse) {
+  const bool queued = stage.executor->TrySubmit(
+      std::move(run),
+      [refuse, waited = stage.waited]() mutable { refuse(kWaitedTooLongReason, *waited); });
+  if (stage.executor == store_.executor) {
+    metrics_->executor_depth.Set(static_cast<double>(stage.executor->depth()));
+  }
+  if (!queued) refuse(stage.full_reason, *stage.full);
+}
 
 template <typename Response>
 absl::AnyInvocable<void(Response) &&> RequestDispatcher::AnswerAs(
@@ -65,7 +91,7 @@ bool RequestDispatcher::Expired(int64_t deadline_ms) const {
 }
 
 template <typename Request, typename ClientRequest, typename Response, typename Handler>
-void RequestDispatcher::Run(const char* method, im::v1::Ingress& entry,
+void RequestDispatcher::Run(const Stage& stage, const char* method, im::v1::Ingress& entry,
                             ClientRequest* (im::v1::Frame::*mutable_request)(),
                             Response* (im::v1::Frame::*mutable_response)(), Handler handler,
                             Respond respond) {
@@ -80,25 +106,25 @@ void RequestDispatcher::Run(const char* method, im::v1::Ingress& entry,
     metrics_->expired_on_arrival.Increment();
     return std::move(answer)(Refusal<Response>(im::v1::DEADLINE_EXCEEDED, kExpiredOnArrival));
   }
-  // The answer comes back here when the executor refuses the task.
+  // Answered once: by the handler, or refused by the executor (full, or shed after waiting).
   auto shared_answer = std::make_shared<decltype(answer)>(std::move(answer));
-  const bool queued = executor_->TrySubmit(
+  Submit(
+      stage,
       [this, request = std::move(request), handler, shared_answer, deadline_ms]() mutable {
         common::ScopedRequestId scope(request.caller().request_id());
         if (Expired(deadline_ms)) {
           metrics_->expired_in_queue.Increment();
           return std::move(*shared_answer)(
-              Refusal<Response>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueue));
+              Refusal<Response>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueueReason));
         }
         handler(request, [shared_answer](Response response) {
           std::move (*shared_answer)(std::move(response));
         });
+      },
+      [shared_answer](const char* reason, prometheus::Counter& refused) {
+        refused.Increment();
+        std::move (*shared_answer)(Refusal<Response>(im::v1::RESOURCE_EXHAUSTED, reason));
       });
-  metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
-  if (!queued) {
-    metrics_->overloaded_executor.Increment();
-    std::move (*shared_answer)(Refusal<Response>(im::v1::RESOURCE_EXHAUSTED, kExecutorFullReason));
-  }
 }
 
 void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
@@ -108,13 +134,13 @@ void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
   // Each route: the metric's method name, the request and response fields, the handler.
 #define IM_ROUTE(Method, Request, req_field, resp_field, service, call)               \
   return Run<v1::Request>(                                                            \
-      Method, entry, &F::mutable_##req_field, &F::mutable_##resp_field,               \
+      store_, Method, entry, &F::mutable_##req_field, &F::mutable_##resp_field,       \
       [this](const v1::Request& r, auto done) { service->call(r, std::move(done)); }, \
       std::move(respond))
   switch (entry.request().body_case()) {
     case F::kLoginReq:
       return Run<v1::LoginRequest>(
-          "Login", entry, &F::mutable_login_req, &F::mutable_login_resp,
+          logins_, "Login", entry, &F::mutable_login_req, &F::mutable_login_resp,
           [this](const v1::LoginRequest& r, auto done) {
             v1::LoginRequest login = r;
             login.set_gateway_id(r.caller().gateway_id());
@@ -147,7 +173,7 @@ void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
                groups_, SetRole);
     case F::kAckReq:
       return Run<v1::AckRequest, v1::AckReq, v1::AckReply>(
-          "Ack", entry, &F::mutable_ack_req, nullptr,
+          store_, "Ack", entry, &F::mutable_ack_req, nullptr,
           [this](const v1::AckRequest& r, auto done) { chat_->Ack(r, std::move(done)); },
           std::move(respond));
     default:
@@ -207,7 +233,8 @@ void RequestDispatcher::RefuseExpired(Batch<Request, Response>& batch) {
   for (size_t i = 0; i < batch.requests.size(); ++i) {
     if (Expired(batch.deadlines_ms[i])) {
       metrics_->expired_in_queue.Increment();
-      std::move(batch.responds[i])(Refusal<Response>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueue));
+      std::move(batch.responds[i])(
+          Refusal<Response>(im::v1::DEADLINE_EXCEEDED, kExpiredInQueueReason));
       continue;
     }
     live.requests.push_back(std::move(batch.requests[i]));
@@ -239,15 +266,18 @@ void RequestDispatcher::DispatchLogins(std::vector<im::v1::Ingress> logins,
     request.set_conn_id(request.caller().conn_id());
     request.set_remote_addr(request.caller().remote_addr());
   }
-  const bool queued = executor_->TrySubmit([this, batch] {
-    RefuseExpired(*batch);
-    std::vector<im::v1::LoginReply> replies = sessions_->LoginMany(batch->requests);
-    for (size_t i = 0; i < replies.size(); ++i) {
-      std::move(batch->responds[i])(std::move(*replies[i].mutable_resp()));
-    }
-  });
-  metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
-  if (!queued) RefuseOverloaded(*batch, kExecutorFullReason, metrics_->overloaded_executor);
+  Submit(
+      logins_,
+      [this, batch] {
+        RefuseExpired(*batch);
+        std::vector<im::v1::LoginReply> replies = sessions_->LoginMany(batch->requests);
+        for (size_t i = 0; i < replies.size(); ++i) {
+          std::move(batch->responds[i])(std::move(*replies[i].mutable_resp()));
+        }
+      },
+      [this, batch](const char* reason, prometheus::Counter& refused) {
+        RefuseOverloaded(*batch, reason, refused);
+      });
 }
 
 namespace {
@@ -275,12 +305,15 @@ void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
                                    respond_to(entry.id())));
   }
   if (!on_executor->requests.empty()) {
-    const bool queued = executor_->TrySubmit([this, on_executor] {
-      RefuseExpired(*on_executor);
-      chat_->SendBatch(std::move(on_executor->requests), std::move(on_executor->responds));
-    });
-    metrics_->executor_depth.Set(static_cast<double>(executor_->depth()));
-    if (!queued) RefuseOverloaded(*on_executor, kExecutorFullReason, metrics_->overloaded_executor);
+    Submit(
+        store_,
+        [this, on_executor] {
+          RefuseExpired(*on_executor);
+          chat_->SendBatch(std::move(on_executor->requests), std::move(on_executor->responds));
+        },
+        [this, on_executor](const char* reason, prometheus::Counter& refused) {
+          RefuseOverloaded(*on_executor, reason, refused);
+        });
   }
   if (!on_loop->requests.empty()) {
     const bool queued = send_loop_->Post([this, on_loop] {

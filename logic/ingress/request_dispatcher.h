@@ -20,9 +20,17 @@ namespace im::logic {
 // names, on the store executor, and turns the handler's answer into the client's response frame.
 // This is the one place that knows which request types logic serves: the gateway forwards any.
 // A request past its deadline is answered DEADLINE_EXCEEDED without touching a store, both when
-// it arrives and when the executor gets to it; a full executor answers RESOURCE_EXHAUSTED at once.
+// it arrives and when the executor gets to it; a full executor answers RESOURCE_EXHAUSTED at once,
+// and so does one that kept the request longer than its QueueWaitPolicy allows (with the retry
+// hint, both). Logins run on an executor of their own.
 class RequestDispatcher {
  public:
+  // Where blocking work runs.
+  struct Executors {
+    common::BoundedExecutor* store;  // every request but logins
+    common::BoundedExecutor* logins;
+  };
+
   // The response frame, or nullopt for a request without one (AckReq). Called exactly once, on
   // any thread.
   using Respond = absl::AnyInvocable<void(std::optional<im::v1::Frame>) &&>;
@@ -30,15 +38,8 @@ class RequestDispatcher {
   // With a `send_loop`, single-chat sends of a stream batch take their claims on it, without
   // blocking a thread (ChatService::SendBatchOnLoop); without one (in process), on the executor.
   RequestDispatcher(SessionService* sessions, ChatService* chat, GroupService* groups,
-                    common::BoundedExecutor* executor, LogicMetrics* metrics,
-                    common::MillisClock now_ms, LogicLoop* send_loop = nullptr)
-      : sessions_(sessions),
-        chat_(chat),
-        groups_(groups),
-        executor_(executor),
-        metrics_(metrics),
-        now_ms_(std::move(now_ms)),
-        send_loop_(send_loop) {}
+                    Executors executors, LogicMetrics* metrics, common::MillisClock now_ms,
+                    LogicLoop* send_loop = nullptr);
 
   void Dispatch(im::v1::Ingress entry, Respond respond);
   // Dispatch for every entry of a batch (`respond_to(id)` makes the answer of entry `id`); its
@@ -50,6 +51,17 @@ class RequestDispatcher {
  private:
   template <typename Request, typename Response>
   struct Batch;
+  // An executor, and how its overload refusals are named and counted.
+  struct Stage {
+    common::BoundedExecutor* executor;
+    const char* full_reason;
+    prometheus::Counter* full;    // refused: its queue was full
+    prometheus::Counter* waited;  // shed: waited longer than its QueueWaitPolicy allows
+  };
+  // Queues `run` on `stage`. When the queue is full (at once) or the task waited too long (on a
+  // worker, instead of `run`), `refuse(reason, counter)` answers RESOURCE_EXHAUSTED.
+  template <typename Refuse>
+  void Submit(const Stage& stage, common::BoundedExecutor::Task run, Refuse refuse);
   // The sends of one batch (none expired on arrival): single chats as one
   // ChatService::SendBatchOnLoop on the send loop (when there is one), the rest as one
   // ChatService::SendBatch on the executor.
@@ -73,17 +85,18 @@ class RequestDispatcher {
   bool Expired(int64_t deadline_ms) const;
 
   // Moves the client request out of `entry` into a `Request` (caller + req), runs
-  // `handler(request, done)` on the executor and answers with a frame holding the response.
+  // `handler(request, done)` on `stage` and answers with a frame holding the response.
   template <typename Request, typename ClientRequest, typename Response, typename Handler>
-  void Run(const char* method, im::v1::Ingress& entry,
+  void Run(const Stage& stage, const char* method, im::v1::Ingress& entry,
            ClientRequest* (im::v1::Frame::*mutable_request)(),
            Response* (im::v1::Frame::*mutable_response)(), Handler handler, Respond respond);
 
   SessionService* sessions_;
   ChatService* chat_;
   GroupService* groups_;
-  common::BoundedExecutor* executor_;
   LogicMetrics* metrics_;
+  const Stage store_;
+  const Stage logins_;
   common::MillisClock now_ms_;
   LogicLoop* send_loop_;
 };

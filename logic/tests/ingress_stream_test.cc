@@ -2,6 +2,8 @@
 // mixing good and bad requests, the per-stream in-flight bound, and how a draining node ends it.
 #include "logic/ingress/ingress_stream.h"
 
+#include <atomic>
+#include <future>
 #include <map>
 #include <memory>
 #include <set>
@@ -225,6 +227,161 @@ TEST_F(IngressStreamTest, SendsPastAFullWriteQueueAreRefusedBeforeTakingASeq) {
   const im::v1::SendResp& resp = after[kSends + 1].response().send_resp();
   ASSERT_EQ(resp.status().code(), im::v1::OK) << resp.status().ShortDebugString();
   EXPECT_EQ(resp.seq(), seqs.size() + 1) << "a refused send burnt a seq";
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// Session registry whose logins wait at a gate: a login thread held as long as a test likes.
+class GatedSessionRegistry : public store::SessionRegistry {
+ public:
+  explicit GatedSessionRegistry(std::unique_ptr<store::SessionRegistry> inner)
+      : inner_(std::move(inner)) {}
+
+  // Blocks until a login is held at the gate.
+  void WaitUntilALoginWaits() { entered_.wait(); }
+  void Open() { open_.set_value(); }
+
+  std::vector<absl::StatusOr<std::optional<store::Session>>> RegisterMany(
+      const std::vector<Registration>& registrations) override {
+    if (!signalled_.exchange(true)) entered_promise_.set_value();
+    opened_.wait();
+    return inner_->RegisterMany(registrations);
+  }
+  absl::StatusOr<std::optional<store::Session>> Register(std::string_view uid,
+                                                         const store::Session& session) override {
+    return inner_->Register(uid, session);
+  }
+  absl::StatusOr<bool> Unregister(std::string_view uid, std::string_view device,
+                                  std::string_view gateway_id, uint64_t conn_id) override {
+    return inner_->Unregister(uid, device, gateway_id, conn_id);
+  }
+  absl::StatusOr<std::vector<store::Session>> Lookup(std::string_view uid) override {
+    return inner_->Lookup(uid);
+  }
+  absl::StatusOr<std::vector<std::vector<store::Session>>> LookupMany(
+      const std::vector<std::string>& uids) override {
+    return inner_->LookupMany(uids);
+  }
+  absl::StatusOr<std::vector<uint64_t>> Refresh(
+      std::string_view gateway_id, const std::vector<store::SessionRef>& sessions) override {
+    return inner_->Refresh(gateway_id, sessions);
+  }
+
+ private:
+  std::unique_ptr<store::SessionRegistry> inner_;
+  std::atomic<bool> signalled_{false};
+  std::promise<void> entered_promise_;
+  std::shared_future<void> entered_ = entered_promise_.get_future().share();
+  std::promise<void> open_;
+  std::shared_future<void> opened_ = open_.get_future().share();
+};
+
+class AdmissionTest : public IngressStreamTest {
+ protected:
+  // Starts the node with logins held at a gate until the test opens it.
+  GatedSessionRegistry* StartWithGatedLogins() {
+    LogicStores stores = InProcessStores(options_, &metrics_, common::UnixMillis);
+    auto gated = std::make_unique<GatedSessionRegistry>(std::move(stores.sessions));
+    GatedSessionRegistry* gate = gated.get();
+    stores.sessions = std::move(gated);
+    LogicNodeFixture::StartServer(std::move(stores));
+    return gate;
+  }
+  im::v1::LoginReq LoginAs(const std::string& uid) const {
+    im::v1::LoginReq login;
+    login.set_token(
+        common::SignToken({uid, common::UnixMillis() / 1000 + 60, ""}, options_.token_secret));
+    login.set_device("phone");
+    return login;
+  }
+  im::v1::IngressBatch LoginBatch(uint64_t id, const std::string& uid) const {
+    im::v1::Frame frame;
+    *frame.mutable_login_req() = LoginAs(uid);
+    im::v1::IngressBatch batch;
+    *batch.add_entries() = Entry(id, "", frame);
+    return batch;
+  }
+};
+
+// Logins have their own threads and queue: while the only login thread is held, sends are served
+// as usual; a login past the login queue is refused at once (login_queue_full); and a login that
+// waited in that queue longer than the queue-wait interval is refused when its turn comes
+// (login_wait) instead of served late. Both refusals carry the retry hint.
+TEST_F(AdmissionTest, LoginsAreAdmittedApartFromSendsAndShedWhenTheyWaitedTooLong) {
+  options_.login_threads = 1;
+  options_.login_queue = 1;
+  options_.queue_wait_target_ms = 10;
+  options_.queue_wait_interval_ms = 50;
+  GatedSessionRegistry* gate = StartWithGatedLogins();
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->Stream(&context);
+  ASSERT_TRUE(stream->Write(LoginBatch(1, "amy")));
+  gate->WaitUntilALoginWaits();                      // the login thread is held
+  ASSERT_TRUE(stream->Write(LoginBatch(2, "bob")));  // queued behind it
+  ASSERT_TRUE(stream->Write(LoginBatch(3, "cat")));  // past the queue of one
+  std::map<uint64_t, im::v1::Egress> refused = ReadAnswers(*stream, 1);
+  ASSERT_EQ(refused.count(3), 1u);
+  const im::v1::Status& full = refused[3].response().login_resp().status();
+  EXPECT_EQ(full.code(), im::v1::RESOURCE_EXHAUSTED);
+  EXPECT_NE(full.message().find("login queue is full"), std::string::npos) << full.message();
+  EXPECT_EQ(full.retry_after_ms(), common::kOverloadRetryAfterMs);
+
+  // Sends do not wait for logins.
+  im::v1::IngressBatch sends;
+  for (uint64_t id = 10; id < 15; ++id) {
+    *sends.add_entries() =
+        Entry(id, "dan", SendTo("eve", "while-logins-wait-" + std::to_string(id)));
+  }
+  ASSERT_TRUE(stream->Write(sends));
+  std::map<uint64_t, im::v1::Egress> sent = ReadAnswers(*stream, 5);
+  ASSERT_EQ(sent.size(), 5u);
+  for (auto& [id, egress] : sent) {
+    EXPECT_EQ(egress.response().send_resp().status().code(), im::v1::OK) << id;
+  }
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // bob's login waits 200 ms
+  gate->Open();
+  std::map<uint64_t, im::v1::Egress> logins = ReadAnswers(*stream, 2);
+  ASSERT_EQ(logins.size(), 2u);
+  EXPECT_EQ(logins[1].response().login_resp().status().code(), im::v1::OK);
+  const im::v1::Status& shed = logins[2].response().login_resp().status();
+  EXPECT_EQ(shed.code(), im::v1::RESOURCE_EXHAUSTED);
+  EXPECT_NE(shed.message().find("waited too long"), std::string::npos) << shed.message();
+  EXPECT_EQ(shed.retry_after_ms(), common::kOverloadRetryAfterMs);
+  EXPECT_EQ(metrics_.overloaded_login_queue.Value(), 1);
+  EXPECT_EQ(metrics_.overloaded_login_wait.Value(), 1);
+  EXPECT_EQ(metrics_.overloaded_executor.Value(), 0);
+  EXPECT_EQ(metrics_.login_wait_seconds.Collect().histogram.sample_count, 2u);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// A unary call whose deadline passed while it was queued is dropped when its turn comes, before
+// it touches a store.
+TEST_F(AdmissionTest, AUnaryLoginPastItsDeadlineInTheQueueIsNotServed) {
+  options_.login_threads = 1;
+  options_.queue_wait_interval_ms = 0;  // only the deadline drops it
+  GatedSessionRegistry* gate = StartWithGatedLogins();
+  grpc::ClientContext stream_context;
+  std::unique_ptr<Stream> stream = stub_->Stream(&stream_context);
+  ASSERT_TRUE(stream->Write(LoginBatch(1, "amy")));
+  gate->WaitUntilALoginWaits();
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+  im::v1::LoginRequest request;
+  *request.mutable_req() = LoginAs("bob");
+  request.set_gateway_id("gw-1");
+  request.set_conn_id(8);
+  im::v1::LoginReply reply;
+  EXPECT_EQ(stub_->Login(&context, request, &reply).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  gate->Open();
+  EXPECT_EQ(ReadAnswers(*stream, 1)[1].response().login_resp().status().code(), im::v1::OK);
+  for (int i = 0; i < 200 && metrics_.expired_in_queue.Value() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(metrics_.expired_in_queue.Value(), 1) << "bob's login was served after its deadline";
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
 }
