@@ -197,7 +197,7 @@ void BenchLoop::GoDown(Device* d, uint64_t now, bool planned, std::string_view r
   if (!d->in_flight.empty()) {
     std::vector<uint64_t> backlog;
     backlog.reserve(d->in_flight.size() + d->backlog_size());
-    for (const auto& [id, m] : d->in_flight) backlog.push_back(m | kResend);
+    for (const Device::InFlightSend& send : d->in_flight) backlog.push_back(send.message | kResend);
     std::sort(backlog.begin(), backlog.end());
     backlog.insert(backlog.end(), d->backlog.begin() + static_cast<ptrdiff_t>(d->backlog_head),
                    d->backlog.end());
@@ -325,6 +325,7 @@ void BenchLoop::Pump(Device* d) {
     return;
   }
   const Conversation& conv = (*ctx_->conversations)[d->conv];
+  const uint64_t now = uv_hrtime();
   while (d->backlog_size() > 0 && d->in_flight.size() < options_.window) {
     const uint64_t entry = d->backlog[d->backlog_head++];
     const uint64_t m = entry & ~kResend;
@@ -345,7 +346,7 @@ void BenchLoop::Pump(Device* d) {
     body->assign(options_.body_bytes, 'x');
     std::memcpy(body->data(), &m, sizeof(m));
     std::memcpy(body->data() + sizeof(m), &scheduled, sizeof(scheduled));
-    d->in_flight.push_back({frame.id(), m});
+    d->in_flight.push_back({frame.id(), m, now});
     if ((entry & kResend) == 0) stats_.sent.fetch_add(1, std::memory_order_relaxed);
     d->conn->Send(frame);
   }
@@ -476,12 +477,13 @@ bool BenchLoop::OnFrame(ClientConnection* conn, Frame&& frame) {
 
 void BenchLoop::OnSendAnswer(Device* d, const Frame& frame, uint64_t now) {
   auto it = std::find_if(d->in_flight.begin(), d->in_flight.end(),
-                         [&](const auto& entry) { return entry.first == frame.id(); });
+                         [&](const auto& entry) { return entry.frame_id == frame.id(); });
   if (it == d->in_flight.end()) {
     ++results_.unexpected_frames;
     return;
   }
-  const uint64_t m = it->second;
+  const uint64_t m = it->message;
+  const uint64_t sent_ns = it->sent_ns;
   *it = d->in_flight.back();
   d->in_flight.pop_back();
   stats_.answered.fetch_add(1, std::memory_order_relaxed);
@@ -499,6 +501,7 @@ void BenchLoop::OnSendAnswer(Device* d, const Frame& frame, uint64_t now) {
     stats_.expected.fetch_add(ctx_->recipients_per_message, std::memory_order_relaxed);
   } else if (common::IsOverloadRefusal(code)) {
     stats_.refused.fetch_add(1, std::memory_order_relaxed);
+    results_.refused_us.Record(now > sent_ns ? (now - sent_ns) / 1000 : 0);
     const uint32_t hint = frame.has_send_resp() ? frame.send_resp().status().retry_after_ms()
                                                 : frame.error().retry_after_ms();
     HoldAndResend(d, m, now, hint > 0 ? hint : kRefusedBackoffMs);

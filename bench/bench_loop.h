@@ -50,6 +50,7 @@ struct LoopStats {
 // What a loop found, read by the worker after the loop's thread was joined.
 struct LoopResults {
   Histogram login_us, ack_us, delivery_us, resume_us;
+  Histogram refused_us;                         // a send's write -> its overload refusal
   std::map<std::string, uint64_t> errors;       // "login_TOKEN_INVALID", "send_UNAVAILABLE", ...
   std::map<std::string, uint64_t> disconnects;  // by reason
   uint64_t resent = 0, self_pushes = 0, unknown_messages = 0, unexpected_frames = 0;

@@ -10,8 +10,9 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr const char* kHistograms[] = {"login_us",  "ack_us",          "delivery_us",
-                                       "resume_us", "first_member_us", "last_member_us"};
+constexpr const char* kHistograms[] = {"login_us",      "ack_us",     "delivery_us",
+                                       "resume_us",     "refused_us", "first_member_us",
+                                       "last_member_us"};
 
 Json Percentiles(const Histogram& h) {
   auto ms = [](uint64_t us) { return static_cast<double>(us) / 1000.0; };

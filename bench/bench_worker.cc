@@ -291,6 +291,7 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
     all.ack_us.Merge(r.ack_us);
     all.delivery_us.Merge(r.delivery_us);
     all.resume_us.Merge(r.resume_us);
+    all.refused_us.Merge(r.refused_us);
     for (const auto& [k, v] : r.errors) all.errors[k] += v;
     for (const auto& [k, v] : r.disconnects) all.disconnects[k] += v;
     all.resent += r.resent;
@@ -404,6 +405,7 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
                    {"ack_us", all.ack_us.ToJson()},
                    {"delivery_us", all.delivery_us.ToJson()},
                    {"resume_us", all.resume_us.ToJson()},
+                   {"refused_us", all.refused_us.ToJson()},
                    {"first_member_us", first_member_us.ToJson()},
                    {"last_member_us", last_member_us.ToJson()}}},
                  {"times",

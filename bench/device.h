@@ -61,8 +61,13 @@ struct Device {
   // window is full or the device is offline, and their latency keeps counting). Bit 63: a resend.
   std::vector<uint64_t> backlog;
   size_t backlog_head = 0;
-  // Frame id -> message id of sends not answered yet (at most the window, so a vector).
-  std::vector<std::pair<uint64_t, uint64_t>> in_flight;
+  // Sends not answered yet (at most the window, so a vector).
+  struct InFlightSend {
+    uint64_t frame_id;
+    uint64_t message;  // the message's id (see backlog)
+    uint64_t sent_ns;  // when it was written
+  };
+  std::vector<InFlightSend> in_flight;
   uint64_t next_frame_id = 1;
 
   // Group setup (the owner only): the next member to add, and the id of the call in flight.

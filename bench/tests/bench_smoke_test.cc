@@ -199,6 +199,8 @@ TEST_P(BenchOverloadTest, RefusedSendsAreSentAgainAfterTheHintAndNoneIsLost) {
   ASSERT_TRUE(r.is_object());
   const Json& c = r["counters"];
   EXPECT_GT(c["refused_and_resent"].get<uint64_t>(), 0u) << "logic refused nothing";
+  // Refused at once, long before the gateway would have given up on logic (5 s).
+  EXPECT_LT(r["latency_ms"]["refused_us"]["max"].get<double>(), 5'000.0);
   EXPECT_EQ(c["acked"], c["sent"]);
   EXPECT_EQ(c["acked_unique"], c["sent"]);
   EXPECT_EQ(c["delivered"], c["acked"]);
