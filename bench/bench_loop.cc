@@ -292,8 +292,9 @@ void BenchLoop::SendSync(Device* d, uint64_t after_seq) {
 }
 
 // A send refused for overload goes first in its device's backlog, with the same client_msg_id
-// (a resend), and the device holds its sends for the hint plus up to as much again: what the SDK's
-// outbox does, so an overload run measures what apps would see.
+// (a resend), and the device holds its sends for the hint plus up to as much again, its window
+// halved (Device::window): what the SDK's outbox does, so an overload run measures what apps
+// would see.
 void BenchLoop::HoldAndResend(Device* d, uint64_t m, uint64_t now, uint32_t hint_ms) {
   if (d->backlog_head > 0) {
     d->backlog[--d->backlog_head] = m | kResend;
@@ -326,7 +327,7 @@ void BenchLoop::Pump(Device* d) {
   }
   const Conversation& conv = (*ctx_->conversations)[d->conv];
   const uint64_t now = uv_hrtime();
-  while (d->backlog_size() > 0 && d->in_flight.size() < options_.window) {
+  while (d->backlog_size() > 0 && d->in_flight.size() < d->window.size()) {
     const uint64_t entry = d->backlog[d->backlog_head++];
     const uint64_t m = entry & ~kResend;
     const uint64_t scheduled =
@@ -494,6 +495,7 @@ void BenchLoop::OnSendAnswer(Device* d, const Frame& frame, uint64_t now) {
         send_start_ +
         static_cast<uint64_t>(static_cast<double>(m & kNumberMask) * send_interval_ns_);
     stats_.acked.fetch_add(1, std::memory_order_relaxed);
+    d->window.OnAcked();
     results_.ack_us.Record(now > scheduled ? (now - scheduled) / 1000 : 0);
     const uint64_t seq = frame.send_resp().seq();
     results_.acked.push_back({d->conv, seq, d->index});
@@ -504,6 +506,7 @@ void BenchLoop::OnSendAnswer(Device* d, const Frame& frame, uint64_t now) {
     results_.refused_us.Record(now > sent_ns ? (now - sent_ns) / 1000 : 0);
     const uint32_t hint = frame.has_send_resp() ? frame.send_resp().status().retry_after_ms()
                                                 : frame.error().retry_after_ms();
+    d->window.OnRefused(static_cast<int64_t>(now / kMsPerNs), hint > 0 ? hint : kRefusedBackoffMs);
     HoldAndResend(d, m, now, hint > 0 ? hint : kRefusedBackoffMs);
   } else {
     stats_.send_errors.fetch_add(1, std::memory_order_relaxed);

@@ -34,7 +34,9 @@ struct BenchOptions {
   double drain_sec = 10;     // after sending: how long deliveries may still come
   double setup_timeout_sec = 120;
   uint32_t body_bytes = 100;
-  uint32_t window = 64;  // requests outstanding per connection (gateway's max_in_flight)
+  // Sends outstanding per connection at most (the gateway's max_in_flight); overload refusals
+  // shrink a device's window below it for a while (common::SendWindow).
+  uint32_t window = 64;
   uint32_t reorder_window_ms = 1000;
   // group
   uint32_t group_size = 100;

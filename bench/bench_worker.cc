@@ -63,6 +63,7 @@ void BuildDevices(const BenchOptions& o, uint32_t worker, std::vector<Device>* d
     Device& d = (*devices)[i];
     const uint32_t global = base + i;
     d.index = i;
+    d.window = common::SendWindow(o.window);
     d.gateway = global % static_cast<uint32_t>(o.gateway_addrs.size());
     if (!o.source_addrs.empty()) d.source = &o.source_addrs[global % o.source_addrs.size()];
     switch (o.scenario) {

@@ -35,6 +35,15 @@ done
 [ -x "$BENCH" ] || die "$BENCH is missing"
 mkdir -p "$OUT"
 
+# Each build runs under the cluster script and configuration of its own source tree (an older
+# build refuses settings it does not know), with the same data directory.
+export IM_VAR_DIR="$VAR_DIR"
+cluster_of() {
+  local source
+  source="$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$1/CMakeCache.txt")"
+  echo "${source:-$ROOT}/deploy/local/cluster"
+}
+
 pid_file() { cat "$1" 2>/dev/null || true; }
 server_pids() {
   local list=() name pid
@@ -53,8 +62,9 @@ trap '"$ROOT/deploy/local/cluster" down >/dev/null 2>&1 || true' EXIT
 for index in "${!BUILDS[@]}"; do
   build="${BUILDS[$index]}"
   say "build $index: $build"
+  cluster="$(cluster_of "$build")"
   "$ROOT/deploy/local/cluster" down >/dev/null 2>&1 || true
-  IM_BUILD_DIR="$build" "$ROOT/deploy/local/cluster" up >/dev/null
+  IM_BUILD_DIR="$build" "$cluster" up >/dev/null
   pids="$(server_pids)"
   say "server processes: $pids"
   for rate in "${RATES[@]}"; do
@@ -65,28 +75,30 @@ for index in "${!BUILDS[@]}"; do
     say "$(grep -E 'delivered \(msgs/s\)|server cpu' "$OUT/build$index-chat-$rate.txt" | tr -s ' ' |
       tr '\n' ';')"
   done
-  IM_BUILD_DIR="$build" "$ROOT/deploy/local/cluster" down >/dev/null
+  IM_BUILD_DIR="$build" "$cluster" down >/dev/null
 done
 
 python3 - "$OUT" "${#BUILDS[@]}" "${RATES[@]}" <<'EOF'
 import json, sys
 out, builds, rates = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-print("| build | offered/s | delivered/s | delivery p50 / p99 ms | errors | missing/dup/reordered "
-      "| server us/msg | per process us/msg |")
-print("|---|---:|---:|---:|---:|---:|---:|---|")
+print("| build | offered/s | delivered/s | delivery p50 / p99 ms | errors | refused (p99 ms) "
+      "| missing/dup/reordered | server us/msg | per process us/msg |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
 for b in range(builds):
     for rate in rates:
         try:
             r = json.load(open(f"{out}/build{b}-chat-{rate}.json"))
         except (OSError, ValueError):
-            print(f"| {b} | {rate} | (no report) | | | | | |")
+            print(f"| {b} | {rate} | (no report) | | | | | | |")
             continue
         c, d = r["counters"], r["latency_ms"].get("delivery_us", {})
+        refused = r["latency_ms"].get("refused_us", {})
         cpu = r.get("server_cpu", {})
         procs = ", ".join(f'{p["name"]} {p.get("us_per_delivered", 0):.0f}'
                           for p in cpu.get("processes", []))
         print(f'| {b} | {rate} | {r["rates"]["delivered_per_sec"]:.0f} | '
               f'{d.get("p50", 0):.1f} / {d.get("p99", 0):.1f} | {c.get("send_errors", 0)} | '
+              f'{c.get("refused_and_resent", 0)} ({refused.get("p99", 0):.1f}) | '
               f'{c.get("missing", 0)}/{c.get("duplicates", 0)}/{c.get("reordered", 0)} | '
               f'{cpu.get("us_per_delivered", 0):.0f} | {procs} |')
 EOF

@@ -11,6 +11,7 @@
 
 #include "bench/client_connection.h"
 #include "bench/seq_tracker.h"
+#include "common/send_window.h"
 
 namespace im::bench {
 
@@ -61,6 +62,9 @@ struct Device {
   // window is full or the device is offline, and their latency keeps counting). Bit 63: a resend.
   std::vector<uint64_t> backlog;
   size_t backlog_head = 0;
+  // How many sends may be unanswered: --window, halved by overload refusals and widened again by
+  // acks, as the SDK does.
+  common::SendWindow window{1};
   // Sends not answered yet (at most the window, so a vector).
   struct InFlightSend {
     uint64_t frame_id;

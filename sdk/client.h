@@ -57,7 +57,9 @@ struct ClientOptions {
   // Reconnect backoff: exponential with full jitter between these.
   int64_t reconnect_initial_ms = 250;
   int64_t reconnect_max_ms = 30'000;
-  // Sends on the wire at once (the gateway allows 64 requests in flight per connection).
+  // Sends on the wire at once (the gateway allows 64 requests in flight per connection), at most:
+  // a send refused for overload halves the window for a while, and acknowledged sends widen it
+  // again (common::SendWindow), so a crowd of clients backs off together.
   uint32_t max_sends_in_flight = 32;
   // Delivered cursors are acked to the server (and saved to the store) this often.
   int64_t ack_interval_ms = 500;

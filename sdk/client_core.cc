@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/frame_codec.h"
+#include "common/retry_hint.h"
 #include "sdk/wire_conversions.h"
 
 namespace im::sdk {
@@ -59,6 +60,7 @@ ClientCore::ClientCore(ClientOptions options, ClientListener* listener,
       uid_(std::move(uid)),
       alive_(std::make_shared<std::atomic<bool>>(true)),
       backoff_(options_.reconnect_initial_ms, options_.reconnect_max_ms, Seed()),
+      send_window_(options_.max_sends_in_flight),
       inbox_(options_.gap_wait_ms) {
   if (options_.start_at_random_gateway && !options_.gateways.empty()) {
     gateway_index_ =
@@ -433,8 +435,8 @@ void ClientCore::QueueSend(PendingSend send) {
 
 void ClientCore::PumpOutbox() {
   if (!logged_in_) return;
-  const size_t room = options_.max_sends_in_flight > outbox_.in_flight_count()
-                          ? options_.max_sends_in_flight - outbox_.in_flight_count()
+  const size_t room = send_window_.size() > outbox_.in_flight_count()
+                          ? send_window_.size() - outbox_.in_flight_count()
                           : 0;
   if (room == 0) return;
   const int64_t now = common::SteadyMillis();
@@ -463,9 +465,13 @@ void ClientCore::OnSendResp(uint64_t frame_id, const im::v1::SendResp& resp) {
     const int64_t hint = resp.status().retry_after_ms();
     const int64_t wait = hint > 0 ? backoff_.AfterHintMs(hint)
                                   : options_.reconnect_initial_ms + backoff_.Jitter(1000);
+    if (common::IsOverloadRefusal(static_cast<im::v1::Code>(code))) {
+      send_window_.OnRefused(common::SteadyMillis(), wait);
+    }
     outbox_.Requeue(client_msg_id, common::SteadyMillis() + wait);
     return;
   }
+  if (code == im::v1::OK) send_window_.OnAcked();
   std::optional<PendingSend> send = outbox_.Remove(client_msg_id);
   if (!send) return;
   if (store_ != nullptr && !uid_.empty()) {

@@ -14,6 +14,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "common/loop_task_queue.h"
+#include "common/send_window.h"
 #include "im/v1/client.pb.h"
 #include "sdk/backoff.h"
 #include "sdk/client.h"
@@ -128,6 +129,7 @@ class ClientCore : private GatewayConnection::Listener {
   size_t gateway_index_ = 0;
   std::string last_error_;  // the last Error frame, to explain the disconnect that follows
   Backoff backoff_;
+  common::SendWindow send_window_;  // sends on the wire at once (see max_sends_in_flight)
   int64_t heartbeat_ms_ = 30'000;
   int64_t last_ping_ms_ = 0;
   int64_t last_received_ms_ = 0;
