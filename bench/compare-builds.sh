@@ -8,7 +8,8 @@
 # Usage: bench/compare-builds.sh BUILD_DIR... [-- RATE...]       (rates default: 1000 2000 3000)
 #   e.g. bench/compare-builds.sh /work/before/build/release build/release -- 1000 2000 4000
 # Environment: IM_BENCH_RESULTS (where the JSON reports go) [<repo>/bench/results/compare],
-#   IM_BENCH_CONNECTIONS [2000], IM_BENCH_DURATION [15] seconds per run.
+#   IM_BENCH_CONNECTIONS [2000], IM_BENCH_DURATION [15] seconds per run, IM_BENCH (the im-bench
+#   binary that drives every run) [the last build's].
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -26,7 +27,7 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do BUILDS+=("$(cd "$1" && pwd)"); shift; d
 if [ $# -gt 0 ]; then shift; RATES=("$@"); fi
 [ ${#RATES[@]} -gt 0 ] || RATES=(1000 2000 3000)
 [ ${#BUILDS[@]} -gt 0 ] || die "usage: $0 BUILD_DIR... [-- RATE...]"
-BENCH="${BUILDS[-1]}/bench/im-bench"
+BENCH="${IM_BENCH:-${BUILDS[-1]}/bench/im-bench}"
 for build in "${BUILDS[@]}"; do
   for bin in logic/im-logic gateway/im-gateway; do
     [ -x "$build/$bin" ] || die "$build/$bin is missing (ninja -C $build im-logic im-gateway)"

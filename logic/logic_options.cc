@@ -137,6 +137,11 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   if (absl::Status status = config.status(); !status.ok()) return status;
   if (!redis.ok()) return redis.status();
   o.redis = *redis;
+  // By default a quarter of Redis's timeout (read above).
+  o.send_loop_max_redis_wait_ms =
+      config.GetU32("logic.send_loop_max_redis_wait_ms",
+                    static_cast<uint32_t>(o.redis.timeout.count() / 4), 0, 600'000);
+  if (absl::Status status = config.status(); !status.ok()) return status;
   if (policy == "kick_oldest") {
     o.device_limit_policy = DeviceLimitPolicy::kKickOldest;
   } else if (policy == "refuse") {
@@ -150,6 +155,11 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
       return absl::InvalidArgumentError(absl::StrCat(
           "kafka.topic_prefix may hold only [A-Za-z0-9._-], got '", o.kafka.topic_prefix, "'"));
     }
+  }
+  if (o.send_loop_max_redis_wait_ms >= o.redis.timeout.count()) {
+    return absl::InvalidArgumentError(
+        "logic.send_loop_max_redis_wait_ms must be below redis.timeout_ms: a backlog that old "
+        "times the send loop's Redis connection out");
   }
   if (o.queue_wait_interval_ms != 0 && o.queue_wait_target_ms > o.queue_wait_interval_ms) {
     return absl::InvalidArgumentError(

@@ -66,6 +66,10 @@ struct LogicOptions {
   // refused (RESOURCE_EXHAUSTED): a fast refusal while Redis is behind, instead of a backlog that
   // outgrows redis.timeout_ms and fails everything on the connection.
   uint32_t send_loop_max_pending = 10'000;
+  // ... and while the oldest of them has waited this long: a backlog Redis needs longer than
+  // redis.timeout_ms to answer would drop the connection and fail every delivery waiting on it.
+  // Zero: no time bound; by default a quarter of redis.timeout_ms.
+  uint32_t send_loop_max_redis_wait_ms = 250;
   uint32_t executor_queue = 10'000;
   // Logins run on their own threads and queue (batches of a stream's logins), so that a login
   // storm cannot starve sends and a flood of other requests cannot lock users out.

@@ -51,7 +51,9 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
   if (stores_.loop_redis) {
     send_loop_ = std::make_unique<LogicLoop>(
         "logic-send", stores_.loop_redis->options, stores_.loop_redis->make_stores,
-        options_.send_loop_queue, options_.send_loop_max_pending);
+        options_.send_loop_queue,
+        LogicLoop::RedisLimits{options_.send_loop_max_pending,
+                               std::chrono::milliseconds(options_.send_loop_max_redis_wait_ms)});
     send_loop_->Start();
   }
   chat_service_ = std::make_unique<ChatService>(

@@ -241,4 +241,10 @@ void RedisAsyncClient::Close(absl::AnyInvocable<void() &&> on_closed) {
   }
 }
 
+std::chrono::steady_clock::duration RedisAsyncClient::oldest_pending_age() const {
+  if (pending_since_.empty()) return std::chrono::steady_clock::duration::zero();
+  return std::max(std::chrono::steady_clock::now() - pending_since_.front(),
+                  std::chrono::steady_clock::duration::zero());
+}
+
 }  // namespace im::store

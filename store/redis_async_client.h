@@ -55,6 +55,8 @@ class RedisAsyncClient {
 
   bool connected() const { return state_ == State::kConnected; }
   size_t pending() const { return pending_since_.size(); }
+  // How long the oldest unanswered command has waited (as the timeout counts it); zero if none.
+  std::chrono::steady_clock::duration oldest_pending_age() const;
 
  private:
   enum class State { kIdle, kConnecting, kConnected, kWaitingToReconnect, kClosed };

@@ -15,12 +15,12 @@ constexpr uint64_t kDrainCheckMs = 1;
 }  // namespace
 
 LogicLoop::LogicLoop(std::string name, store::RedisOptions redis, MakeStores make_stores,
-                     size_t queue_capacity, size_t max_redis_pending)
+                     size_t queue_capacity, RedisLimits redis_limits)
     : name_(std::move(name)),
       redis_options_(std::move(redis)),
       make_stores_(std::move(make_stores)),
       queue_capacity_(queue_capacity),
-      max_redis_pending_(max_redis_pending) {}
+      redis_limits_(redis_limits) {}
 
 LogicLoop::~LogicLoop() { Stop(); }
 

@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <functional>
 #include <future>
 #include <memory>
@@ -34,9 +35,14 @@ class LogicLoop {
  public:
   using MakeStores = std::function<LoopStores(store::RedisAsyncClient*)>;
 
-  // `max_redis_pending`: Redis commands unanswered past which RedisBehind() says so.
+  // When RedisBehind() says so: `max_redis_pending` commands unanswered, or the oldest of them
+  // unanswered for `max_redis_wait` (zero: no time bound).
+  struct RedisLimits {
+    size_t max_pending;
+    std::chrono::milliseconds max_wait;
+  };
   LogicLoop(std::string name, store::RedisOptions redis, MakeStores make_stores,
-            size_t queue_capacity, size_t max_redis_pending);
+            size_t queue_capacity, RedisLimits redis_limits);
   // Stop().
   ~LogicLoop();
   LogicLoop(const LogicLoop&) = delete;
@@ -51,9 +57,15 @@ class LogicLoop {
   store::AsyncSendLedger* ledger() { return stores_.ledger.get(); }
   store::AsyncTtlMap* dedup() { return stores_.dedup.get(); }
   store::AsyncSessionLookup* sessions() { return stores_.sessions.get(); }
-  // Whether Redis has max_redis_pending commands unanswered: new work that would add to them
-  // (send batches) is refused rather than queued behind them.
-  bool RedisBehind() const { return redis_->pending() >= max_redis_pending_; }
+  // Whether Redis is behind (RedisLimits): new work that would add to its backlog (send batches)
+  // is refused rather than queued behind it. The time bound keeps the backlog well inside
+  // redis.timeout_ms, past which the connection is dropped and everything pending on it fails
+  // (deliveries too, whose pushes are then lost to their recipients until they sync).
+  bool RedisBehind() const {
+    return redis_->pending() >= redis_limits_.max_pending ||
+           (redis_limits_.max_wait.count() > 0 &&
+            redis_->oldest_pending_age() >= redis_limits_.max_wait);
+  }
   // Any thread, once started: whether the caller runs on the loop.
   bool InLoopThread() const { return std::this_thread::get_id() == thread_id_; }
   size_t depth() const { return queue_ ? queue_->depth() : 0; }
@@ -72,7 +84,7 @@ class LogicLoop {
   const store::RedisOptions redis_options_;
   MakeStores make_stores_;
   const size_t queue_capacity_;
-  const size_t max_redis_pending_;
+  const RedisLimits redis_limits_;
   uv_loop_t loop_;
   uv_async_t stop_;
   uv_timer_t drain_;  // while stopping: waits for Redis's last replies

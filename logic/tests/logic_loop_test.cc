@@ -7,7 +7,9 @@
 #include <atomic>
 #include <future>
 #include <optional>
+#include <thread>
 
+#include "store/redis_connection.h"
 #include "store/redis_send_ledger.h"
 #include "store/redis_session_registry.h"
 #include "store/redis_ttl_map.h"
@@ -23,11 +25,13 @@ LoopStores RedisLoopStores(store::RedisAsyncClient* client, const std::string& p
 }
 
 // A loop on the test Redis whose stores use keys under `prefix`.
-std::unique_ptr<LogicLoop> StartLoop(const std::string& prefix, size_t max_redis_pending = 1000) {
+std::unique_ptr<LogicLoop> StartLoop(const std::string& prefix,
+                                     LogicLoop::RedisLimits limits = {
+                                         1000, std::chrono::milliseconds(0)}) {
   auto loop = std::make_unique<LogicLoop>(
       "test-loop", store::testing::TestRedisOptions(),
       [prefix](store::RedisAsyncClient* client) { return RedisLoopStores(client, prefix); }, 100,
-      max_redis_pending);
+      limits);
   loop->Start();
   return loop;
 }
@@ -65,7 +69,8 @@ TEST(LogicLoopTest, StoppingWaitsForTheAnswersToWhatItAsked) {
 // Redis is "behind" while the loop's connection has its limit of commands unanswered, and no
 // longer once they are answered.
 TEST(LogicLoopTest, RedisIsBehindWhileItsLimitOfCommandsIsUnanswered) {
-  std::unique_ptr<LogicLoop> loop = StartLoop(store::testing::UniquePrefix(), 5);
+  std::unique_ptr<LogicLoop> loop =
+      StartLoop(store::testing::UniquePrefix(), {5, std::chrono::milliseconds(0)});
   std::promise<std::pair<bool, bool>> behind;  // before issuing 5 commands, right after
   std::promise<void> answered;
   ASSERT_TRUE(loop->Post([&] {
@@ -76,6 +81,39 @@ TEST(LogicLoopTest, RedisIsBehindWhileItsLimitOfCommandsIsUnanswered) {
   }));
   EXPECT_EQ(behind.get_future().get(), std::make_pair(false, true));
   answered.get_future().get();
+  std::promise<bool> after;
+  ASSERT_TRUE(loop->Post([&] { after.set_value(loop->RedisBehind()); }));
+  EXPECT_FALSE(after.get_future().get());
+}
+
+// Redis is also "behind" once the oldest unanswered command has waited `max_wait`, however few
+// are unanswered: a slow Redis (here one busy with a 400 ms script) is found before its backlog
+// reaches the connection's timeout.
+TEST(LogicLoopTest, RedisIsBehindOnceItsOldestCommandWaitedTooLong) {
+  std::unique_ptr<LogicLoop> loop =
+      StartLoop(store::testing::UniquePrefix(), {1000, std::chrono::milliseconds(100)});
+  std::shared_ptr<store::RedisConnection> redis = store::testing::TestRedis(1);
+  std::thread busy([&] {
+    // Redis runs one script at a time: everything else waits until it returns.
+    constexpr char kSpin[] =
+        "local t = redis.call('TIME') local start = t[1] * 1000000 + t[2] repeat "
+        "t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > 400000 return 1";
+    EXPECT_TRUE(redis->Command({"EVAL", kSpin, "0"}).ok());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the script is running
+  std::promise<void> answered;
+  std::promise<bool> at_issue;
+  ASSERT_TRUE(loop->Post([&] {
+    loop->dedup()->PutMany({{"a", "1"}}, 60'000, [&](absl::Status) { answered.set_value(); });
+    at_issue.set_value(loop->RedisBehind());
+  }));
+  EXPECT_FALSE(at_issue.get_future().get()) << "one command, just issued";
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::promise<bool> later;
+  ASSERT_TRUE(loop->Post([&] { later.set_value(loop->RedisBehind()); }));
+  EXPECT_TRUE(later.get_future().get()) << "its one command has waited over 100 ms";
+  answered.get_future().get();
+  busy.join();
   std::promise<bool> after;
   ASSERT_TRUE(loop->Post([&] { after.set_value(loop->RedisBehind()); }));
   EXPECT_FALSE(after.get_future().get());
