@@ -135,6 +135,10 @@ void BenchLoop::OnTick() {
   }
   ReleaseHeld(now);
   ScheduleSends(now);
+  if (!final_syncs_sent_ &&
+      ctx_->settle.load(std::memory_order_relaxed) == WorkerContext::kFinalSync) {
+    SendFinalSyncs();
+  }
   if (options_.scenario == Scenario::kReconnect) ScheduleDrops(now);
 }
 
@@ -183,7 +187,7 @@ void BenchLoop::GoDown(Device* d, uint64_t now, bool planned, std::string_view r
   d->conn->Close();
   if (d->state == Device::State::kOnline) stats_.online.fetch_sub(1, std::memory_order_relaxed);
   d->state = Device::State::kDown;
-  d->syncing = false;
+  SetSyncing(d, false);
   ++results_.disconnects[std::string(reason)];
   d->reconnected = d->reconnected || d->ever_online;
   if (d->ever_online && d->down_since_ns == 0) {
@@ -202,6 +206,7 @@ void BenchLoop::GoDown(Device* d, uint64_t now, bool planned, std::string_view r
     backlog.insert(backlog.end(), d->backlog.begin() + static_cast<ptrdiff_t>(d->backlog_head),
                    d->backlog.end());
     results_.resent += d->in_flight.size();
+    stats_.in_flight.fetch_sub(d->in_flight.size(), std::memory_order_relaxed);
     d->in_flight.clear();
     d->backlog.swap(backlog);
     d->backlog_head = 0;
@@ -281,8 +286,28 @@ void BenchLoop::MarkResumed(Device* d, uint64_t now) {
   stats_.down.fetch_sub(1, std::memory_order_relaxed);
 }
 
+void BenchLoop::SetSyncing(Device* d, bool syncing) {
+  if (d->syncing == syncing) return;
+  d->syncing = syncing;
+  if (syncing) {
+    stats_.syncing.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    stats_.syncing.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void BenchLoop::SendFinalSyncs() {
+  final_syncs_sent_ = true;
+  stats_.final_syncs_sent.store(true, std::memory_order_relaxed);
+  for (Device* d : devices_) {
+    if (d->state != Device::State::kOnline || d->conv == kNoConversation || d->syncing) continue;
+    stats_.final_syncs.fetch_add(1, std::memory_order_relaxed);
+    SendSync(d, d->tracker->Contiguous());
+  }
+}
+
 void BenchLoop::SendSync(Device* d, uint64_t after_seq) {
-  d->syncing = true;
+  SetSyncing(d, true);
   Frame sync;
   sync.set_id(d->next_frame_id++);
   sync.mutable_sync_req()->set_conv_id((*ctx_->conversations)[d->conv].conv_id);
@@ -322,7 +347,8 @@ void BenchLoop::ReleaseHeld(uint64_t now) {
 }
 
 void BenchLoop::Pump(Device* d) {
-  if (d->state != Device::State::kOnline || d->backlog_size() == 0 || d->hold_until_ns != 0) {
+  if (d->state != Device::State::kOnline || d->backlog_size() == 0 || d->hold_until_ns != 0 ||
+      ctx_->settle.load(std::memory_order_relaxed) != WorkerContext::kRunning) {
     return;
   }
   const Conversation& conv = (*ctx_->conversations)[d->conv];
@@ -348,6 +374,7 @@ void BenchLoop::Pump(Device* d) {
     std::memcpy(body->data(), &m, sizeof(m));
     std::memcpy(body->data() + sizeof(m), &scheduled, sizeof(scheduled));
     d->in_flight.push_back({frame.id(), m, now});
+    stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
     if ((entry & kResend) == 0) stats_.sent.fetch_add(1, std::memory_order_relaxed);
     d->conn->Send(frame);
   }
@@ -427,7 +454,7 @@ bool BenchLoop::OnFrame(ClientConnection* conn, Frame&& frame) {
       const im::v1::SyncResp& resp = frame.sync_resp();
       if (resp.status().code() != im::v1::OK) {
         CountError(absl::StrCat("sync_", CodeName(resp.status().code())));
-        d->syncing = false;
+        SetSyncing(d, false);
         break;
       }
       for (const im::v1::Message& m : resp.messages()) OnMessage(d, m, false, now);
@@ -437,7 +464,7 @@ bool BenchLoop::OnFrame(ClientConnection* conn, Frame&& frame) {
       if (resp.has_more() && resp.messages_size() > 0) {
         SendSync(d, resp.messages(resp.messages_size() - 1).seq());
       } else {
-        d->syncing = false;
+        SetSyncing(d, false);
         MarkResumed(d, now);
       }
       break;
@@ -487,6 +514,7 @@ void BenchLoop::OnSendAnswer(Device* d, const Frame& frame, uint64_t now) {
   const uint64_t sent_ns = it->sent_ns;
   *it = d->in_flight.back();
   d->in_flight.pop_back();
+  stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
   stats_.answered.fetch_add(1, std::memory_order_relaxed);
   const im::v1::Code code =
       frame.has_send_resp() ? frame.send_resp().status().code() : frame.error().code();
@@ -549,6 +577,9 @@ void BenchLoop::OnMessage(Device* d, const im::v1::Message& m, bool pushed, uint
   }
   if (arrival != SeqTracker::Arrival::kNew) return;
   stats_.delivered.fetch_add(1, std::memory_order_relaxed);
+  if (!pushed && final_syncs_sent_) {
+    stats_.found_by_final_sync.fetch_add(1, std::memory_order_relaxed);
+  }
   stats_.last_delivery_ns.store(now, std::memory_order_relaxed);
   if (m.body().size() < kBodyHeader) {
     ++results_.unknown_messages;

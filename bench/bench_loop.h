@@ -33,6 +33,12 @@ struct WorkerContext {
   // Set once by the main thread: when the send phase starts and ends (uv_hrtime ns), 0 before.
   std::atomic<uint64_t> send_start_ns{0};
   std::atomic<uint64_t> send_end_ns{0};
+  // After the drain (set by the main thread): kStopSending, devices send nothing new and wait for
+  // the answers to what is in flight; kFinalSync, each online device syncs its conversation once,
+  // so that an acknowledged message is "missing" only if the cluster does not have it at all, not
+  // because its push had not arrived when the run stopped.
+  enum Settle : int { kRunning = 0, kStopSending = 1, kFinalSync = 2 };
+  std::atomic<int> settle{kRunning};
 };
 
 // Live figures of a loop, written by the loop (relaxed), read by the worker's progress line and
@@ -43,6 +49,11 @@ struct LoopStats {
   std::atomic<uint64_t> refused{0};  // sends refused for overload, sent again after the hint
   std::atomic<uint64_t> expected{0}, delivered{0}, duplicates{0}, reordered{0};
   std::atomic<uint64_t> drops{0}, resumed{0}, down{0}, groups_ready{0}, setup_failures{0};
+  std::atomic<uint64_t> in_flight{0};    // sends written and not answered
+  std::atomic<uint64_t> syncing{0};      // devices waiting for a sync's answer
+  std::atomic<uint64_t> final_syncs{0};  // devices the final sync was sent for (kFinalSync)
+  std::atomic<bool> final_syncs_sent{false};
+  std::atomic<uint64_t> found_by_final_sync{0};  // messages first held through the final sync
   std::atomic<uint64_t> window_max_us{0};  // worst delivery latency since the last progress line
   std::atomic<uint64_t> last_delivery_ns{0};
 };
@@ -116,6 +127,8 @@ class BenchLoop : public ClientConnection::Handler {
   void OnLoggedIn(Device* d, const im::v1::LoginResp& resp, uint64_t now);
   void MarkResumed(Device* d, uint64_t now);
   void SendSync(Device* d, uint64_t after_seq);
+  void SetSyncing(Device* d, bool syncing);
+  void SendFinalSyncs();
   void Pump(Device* d);
   void HoldAndResend(Device* d, uint64_t m, uint64_t now, uint32_t hint_ms);
   void ReleaseHeld(uint64_t now);
@@ -134,6 +147,7 @@ class BenchLoop : public ClientConnection::Handler {
     return static_cast<uint32_t>((now - ctx_->epoch_ns) / 1'000'000);
   }
 
+  bool final_syncs_sent_ = false;
   const uint32_t index_;
   WorkerContext* const ctx_;
   const BenchOptions& options_;

@@ -167,6 +167,10 @@ std::string FormatTable(const Json& r) {
     line("delivered (msgs/s)",
          fmt::format("{} ({:.0f}/s), expected {}", U(c, "delivered"), D(rates, "delivered_per_sec"),
                      U(c, "expected_deliveries")));
+    line("final sync",
+         fmt::format("{} devices synced, {} messages found only then (not pushed in "
+                     "time); {} sends still unanswered",
+                     U(c, "final_syncs"), U(c, "found_by_final_sync"), U(c, "in_flight_at_end")));
   }
   line("missing / dup / reordered",
        fmt::format("{} / {} / {} (overtaken {}, max depth {}, max wait {} ms)", U(c, "missing"),

@@ -26,6 +26,8 @@ using Json = nlohmann::json;
 constexpr auto kPoll = std::chrono::milliseconds(50);
 constexpr uint64_t kProgressNs = 1'000'000'000;
 constexpr uint64_t kSendLeadNs = 100'000'000;  // loops see the start before it comes
+// Each step of the final sync waits at most this long (the gateway answers a request within 5 s).
+constexpr uint64_t kSettleNs = 10'000'000'000;
 constexpr size_t kMissingSamples = 5;
 
 double Seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
@@ -116,6 +118,8 @@ struct Totals {
   uint64_t reordered = 0;
   uint64_t drops = 0, resumed = 0, down = 0, groups_ready = 0, setup_failures = 0;
   uint64_t window_max_us = 0, last_delivery_ns = 0;
+  uint64_t in_flight = 0, syncing = 0, final_syncs = 0, found_by_final_sync = 0;
+  uint64_t loops_final_synced = 0;
 };
 
 Totals Sum(const std::vector<std::unique_ptr<BenchLoop>>& loops, bool take_window) {
@@ -141,6 +145,11 @@ Totals Sum(const std::vector<std::unique_ptr<BenchLoop>>& loops, bool take_windo
     t.down += get(s.down);
     t.groups_ready += get(s.groups_ready);
     t.setup_failures += get(s.setup_failures);
+    t.in_flight += get(s.in_flight);
+    t.syncing += get(s.syncing);
+    t.final_syncs += get(s.final_syncs);
+    t.found_by_final_sync += get(s.found_by_final_sync);
+    t.loops_final_synced += s.final_syncs_sent.load(std::memory_order_relaxed) ? 1 : 0;
     t.last_delivery_ns = std::max(t.last_delivery_ns, get(s.last_delivery_ns));
     if (take_window) {
       t.window_max_us =
@@ -266,6 +275,18 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
           },
           uv_hrtime() + static_cast<uint64_t>(o.drain_sec * 1e9));
       drain_end = uv_hrtime();
+      // Nothing new is sent; what is in flight is answered (the gateway answers within its
+      // deadline); then each device syncs once, so that "missing" means not in the cluster.
+      phase = "final sync";
+      ctx.settle.store(WorkerContext::kStopSending, std::memory_order_relaxed);
+      wait_until([&] { return Sum(loops, false).in_flight == 0; }, uv_hrtime() + kSettleNs);
+      ctx.settle.store(WorkerContext::kFinalSync, std::memory_order_relaxed);
+      wait_until(
+          [&] {
+            const Totals t = Sum(loops, false);
+            return t.loops_final_synced == loops.size() && t.syncing == 0;
+          },
+          uv_hrtime() + kSettleNs);
     }
   }
   phase = "done";
@@ -378,6 +399,9 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
                    {"acked_unique", acked_unique},
                    {"send_errors", end.send_errors},
                    {"refused_and_resent", end.refused},
+                   {"in_flight_at_end", end.in_flight},
+                   {"final_syncs", end.final_syncs},
+                   {"found_by_final_sync", end.found_by_final_sync},
                    {"unanswered", end.scheduled - std::min(end.scheduled, end.answered)},
                    {"expected_deliveries", end.expected},
                    {"delivered", end.delivered},

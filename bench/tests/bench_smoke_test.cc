@@ -136,6 +136,10 @@ TEST_F(BenchSmokeTest, ChatDeliversEveryMessageOnceInOrder) {
   EXPECT_GE(c["acked"].get<uint64_t>(), 500u);  // 200/s for 3 s, less a few at the edges
   EXPECT_EQ(c["delivered"], c["acked"]);
   EXPECT_EQ(r["latency_ms"]["delivery_us"]["count"], c["delivered"]);
+  // Every device synced once at the end, and a healthy cluster had pushed everything already.
+  EXPECT_EQ(c["final_syncs"], 40);
+  EXPECT_EQ(c["found_by_final_sync"], 0);
+  EXPECT_EQ(c["in_flight_at_end"], 0);
 }
 
 TEST_F(BenchSmokeTest, GroupReachesEveryMember) {
