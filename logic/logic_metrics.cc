@@ -60,6 +60,7 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
       overloaded_login_queue(Overloaded(registry, "login_queue_full")),
       overloaded_executor_wait(Overloaded(registry, "executor_wait")),
       overloaded_login_wait(Overloaded(registry, "login_wait")),
+      overloaded_send_loop_wait(Overloaded(registry, "send_loop_wait")),
       executor_wait_seconds(QueueWait(registry, "executor")),
       login_wait_seconds(QueueWait(registry, "login")),
       expired_on_arrival(Expired(registry, "arrival")),

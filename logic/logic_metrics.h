@@ -34,6 +34,7 @@ struct LogicMetrics {
   // ... and those shed after waiting longer than logic.queue_wait_* allow (QueueWaitPolicy).
   prometheus::Counter& overloaded_executor_wait;
   prometheus::Counter& overloaded_login_wait;
+  prometheus::Counter& overloaded_send_loop_wait;
   // How long tasks waited in each executor's queue (im_logic_queue_wait_seconds{queue}).
   prometheus::Histogram& executor_wait_seconds;
   prometheus::Histogram& login_wait_seconds;

@@ -53,7 +53,8 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
         "logic-send", stores_.loop_redis->options, stores_.loop_redis->make_stores,
         options_.send_loop_queue,
         LogicLoop::RedisLimits{options_.send_loop_max_pending,
-                               std::chrono::milliseconds(options_.send_loop_max_redis_wait_ms)});
+                               std::chrono::milliseconds(options_.send_loop_max_redis_wait_ms)},
+        shed_by_wait);
     send_loop_->Start();
   }
   chat_service_ = std::make_unique<ChatService>(

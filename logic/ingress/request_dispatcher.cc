@@ -316,13 +316,17 @@ void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
         });
   }
   if (!on_loop->requests.empty()) {
-    const bool queued = send_loop_->Post([this, on_loop] {
-      if (send_loop_->RedisBehind())
-        return RefuseOverloaded(*on_loop, kRedisBehind, metrics_->overloaded_redis_behind);
-      RefuseExpired(*on_loop);
-      chat_->SendBatchOnLoop(std::move(on_loop->requests), std::move(on_loop->responds),
-                             send_loop_->ledger());
-    });
+    const bool queued = send_loop_->PostSheddable(
+        [this, on_loop] {
+          if (send_loop_->RedisBehind())
+            return RefuseOverloaded(*on_loop, kRedisBehind, metrics_->overloaded_redis_behind);
+          RefuseExpired(*on_loop);
+          chat_->SendBatchOnLoop(std::move(on_loop->requests), std::move(on_loop->responds),
+                                 send_loop_->ledger());
+        },
+        [this, on_loop] {
+          RefuseOverloaded(*on_loop, kWaitedTooLongReason, metrics_->overloaded_send_loop_wait);
+        });
     if (!queued) RefuseOverloaded(*on_loop, kLoopOverloaded, metrics_->overloaded_send_loop);
   }
 }

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "common/loop_task_queue.h"
+#include "common/queue_wait_policy.h"
 #include "store/redis_async_client.h"
 #include "store/redis_options.h"
 #include "store/send_ledger.h"
@@ -41,8 +42,10 @@ class LogicLoop {
     size_t max_pending;
     std::chrono::milliseconds max_wait;
   };
+  // `queue_wait`: how long work posted with a shed path may wait for the loop (QueueWaitPolicy).
   LogicLoop(std::string name, store::RedisOptions redis, MakeStores make_stores,
-            size_t queue_capacity, RedisLimits redis_limits);
+            size_t queue_capacity, RedisLimits redis_limits,
+            common::QueueWaitPolicy::Options queue_wait = {});
   // Stop().
   ~LogicLoop();
   LogicLoop(const LogicLoop&) = delete;
@@ -53,6 +56,11 @@ class LogicLoop {
   // Any thread. False when the queue is full or the loop stopped: the task is destroyed
   // without running, and the caller answers RESOURCE_EXHAUSTED.
   bool Post(common::LoopTaskQueue::Task task);
+  // Like Post, but when the task waited for the loop longer than the queue-wait policy allows,
+  // `shed` runs instead of `run` (on the loop: answer a refusal). The loop's queue is drained a
+  // whole batch at a time, so a send batch posted behind thousands of others would otherwise be
+  // served seconds late, after its gateway gave up.
+  bool PostSheddable(common::LoopTaskQueue::Task run, common::LoopTaskQueue::Task shed);
   // The loop's thread only.
   store::AsyncSendLedger* ledger() { return stores_.ledger.get(); }
   store::AsyncTtlMap* dedup() { return stores_.dedup.get(); }
@@ -85,6 +93,7 @@ class LogicLoop {
   MakeStores make_stores_;
   const size_t queue_capacity_;
   const RedisLimits redis_limits_;
+  common::QueueWaitPolicy queue_wait_;  // the loop's thread only
   uv_loop_t loop_;
   uv_async_t stop_;
   uv_timer_t drain_;  // while stopping: waits for Redis's last replies

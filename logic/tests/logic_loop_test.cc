@@ -119,5 +119,40 @@ TEST(LogicLoopTest, RedisIsBehindOnceItsOldestCommandWaitedTooLong) {
   EXPECT_FALSE(after.get_future().get());
 }
 
+// Work posted with a shed path that waited for a busy loop longer than the queue-wait policy
+// allows takes that path; work posted without one runs however long it waited.
+TEST(LogicLoopTest, SheddableWorkThatWaitedTooLongForTheLoopIsShed) {
+  auto loop = std::make_unique<LogicLoop>(
+      "test-loop", store::testing::TestRedisOptions(),
+      [prefix = store::testing::UniquePrefix()](store::RedisAsyncClient* client) {
+        return RedisLoopStores(client, prefix);
+      },
+      100, LogicLoop::RedisLimits{1000, std::chrono::milliseconds(0)},
+      common::QueueWaitPolicy::Options{std::chrono::milliseconds(10),
+                                       std::chrono::milliseconds(50)});
+  loop->Start();
+  std::promise<void> busy;
+  ASSERT_TRUE(loop->Post([&] {
+    busy.set_value();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the loop is held
+  }));
+  busy.get_future().wait();
+  std::atomic<int> ran{0};
+  std::atomic<int> shed{0};
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(loop->PostSheddable([&] { ran.fetch_add(1); }, [&] { shed.fetch_add(1); }));
+  }
+  std::promise<void> done;
+  ASSERT_TRUE(loop->Post([&] { done.set_value(); }));  // no shed path: runs
+  done.get_future().wait();
+  EXPECT_EQ(shed.load(), 3);
+  EXPECT_EQ(ran.load(), 0);
+  // A quick loop serves what is posted.
+  std::promise<void> served;
+  ASSERT_TRUE(loop->PostSheddable([&] { served.set_value(); }, [&] { shed.fetch_add(1); }));
+  EXPECT_EQ(served.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(shed.load(), 3);
+}
+
 }  // namespace
 }  // namespace im::logic
