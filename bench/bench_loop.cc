@@ -135,7 +135,7 @@ void BenchLoop::OnTick() {
   }
   ReleaseHeld(now);
   ScheduleSends(now);
-  if (!final_syncs_sent_ &&
+  if (!stats_.final_syncs_sent.load(std::memory_order_relaxed) &&
       ctx_->settle.load(std::memory_order_relaxed) == WorkerContext::kFinalSync) {
     SendFinalSyncs();
   }
@@ -297,7 +297,6 @@ void BenchLoop::SetSyncing(Device* d, bool syncing) {
 }
 
 void BenchLoop::SendFinalSyncs() {
-  final_syncs_sent_ = true;
   stats_.final_syncs_sent.store(true, std::memory_order_relaxed);
   for (Device* d : devices_) {
     if (d->state != Device::State::kOnline || d->conv == kNoConversation || d->syncing) continue;
@@ -534,8 +533,9 @@ void BenchLoop::OnSendAnswer(Device* d, const Frame& frame, uint64_t now) {
     results_.refused_us.Record(now > sent_ns ? (now - sent_ns) / 1000 : 0);
     const uint32_t hint = frame.has_send_resp() ? frame.send_resp().status().retry_after_ms()
                                                 : frame.error().retry_after_ms();
-    d->window.OnRefused(static_cast<int64_t>(now / kMsPerNs), hint > 0 ? hint : kRefusedBackoffMs);
-    HoldAndResend(d, m, now, hint > 0 ? hint : kRefusedBackoffMs);
+    const uint32_t wait_ms = hint > 0 ? hint : kRefusedBackoffMs;
+    d->window.OnRefused(static_cast<int64_t>(now / kMsPerNs), wait_ms);
+    HoldAndResend(d, m, now, wait_ms);
   } else {
     stats_.send_errors.fetch_add(1, std::memory_order_relaxed);
     CountError(absl::StrCat(frame.has_send_resp() ? "send_" : "send_error_", CodeName(code)));
@@ -577,7 +577,7 @@ void BenchLoop::OnMessage(Device* d, const im::v1::Message& m, bool pushed, uint
   }
   if (arrival != SeqTracker::Arrival::kNew) return;
   stats_.delivered.fetch_add(1, std::memory_order_relaxed);
-  if (!pushed && final_syncs_sent_) {
+  if (!pushed && stats_.final_syncs_sent.load(std::memory_order_relaxed)) {
     stats_.found_by_final_sync.fetch_add(1, std::memory_order_relaxed);
   }
   stats_.last_delivery_ns.store(now, std::memory_order_relaxed);

@@ -49,10 +49,10 @@ struct LoopStats {
   std::atomic<uint64_t> refused{0};  // sends refused for overload, sent again after the hint
   std::atomic<uint64_t> expected{0}, delivered{0}, duplicates{0}, reordered{0};
   std::atomic<uint64_t> drops{0}, resumed{0}, down{0}, groups_ready{0}, setup_failures{0};
-  std::atomic<uint64_t> in_flight{0};    // sends written and not answered
-  std::atomic<uint64_t> syncing{0};      // devices waiting for a sync's answer
-  std::atomic<uint64_t> final_syncs{0};  // devices the final sync was sent for (kFinalSync)
-  std::atomic<bool> final_syncs_sent{false};
+  std::atomic<uint64_t> in_flight{0};            // sends written and not answered
+  std::atomic<uint64_t> syncing{0};              // devices waiting for a sync's answer
+  std::atomic<uint64_t> final_syncs{0};          // devices the final sync was sent for (kFinalSync)
+  std::atomic<bool> final_syncs_sent{false};     // written by the loop only
   std::atomic<uint64_t> found_by_final_sync{0};  // messages first held through the final sync
   std::atomic<uint64_t> window_max_us{0};  // worst delivery latency since the last progress line
   std::atomic<uint64_t> last_delivery_ns{0};
@@ -147,7 +147,6 @@ class BenchLoop : public ClientConnection::Handler {
     return static_cast<uint32_t>((now - ctx_->epoch_ns) / 1'000'000);
   }
 
-  bool final_syncs_sent_ = false;
   const uint32_t index_;
   WorkerContext* const ctx_;
   const BenchOptions& options_;

@@ -56,7 +56,6 @@ class AdmissionLimit {
   }
 
   uint32_t in_flight() const { return state_->in_flight.load(std::memory_order_relaxed); }
-  uint32_t limit() const { return state_->limit; }
 
  private:
   std::shared_ptr<State> state_;

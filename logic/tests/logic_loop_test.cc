@@ -87,20 +87,19 @@ TEST(LogicLoopTest, RedisIsBehindWhileItsLimitOfCommandsIsUnanswered) {
 }
 
 // Redis is also "behind" once the oldest unanswered command has waited `max_wait`, however few
-// are unanswered: a slow Redis (here one busy with a 400 ms script) is found before its backlog
-// reaches the connection's timeout.
+// are unanswered: a slow Redis (here one whose writes are paused for a second) is found before its
+// backlog reaches the connection's timeout.
 TEST(LogicLoopTest, RedisIsBehindOnceItsOldestCommandWaitedTooLong) {
   std::unique_ptr<LogicLoop> loop =
       StartLoop(store::testing::UniquePrefix(), {1000, std::chrono::milliseconds(100)});
-  std::shared_ptr<store::RedisConnection> redis = store::testing::TestRedis(1);
-  std::thread busy([&] {
-    // Redis runs one script at a time: everything else waits until it returns.
-    constexpr char kSpin[] =
-        "local t = redis.call('TIME') local start = t[1] * 1000000 + t[2] repeat "
-        "t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > 400000 return 1";
-    EXPECT_TRUE(redis->Command({"EVAL", kSpin, "0"}).ok());
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the script is running
+  auto behind = [&] {
+    std::promise<bool> answer;
+    EXPECT_TRUE(loop->Post([&] { answer.set_value(loop->RedisBehind()); }));
+    return answer.get_future().get();
+  };
+  ASSERT_FALSE(behind());
+  // In effect once it is answered: the loop's write below waits for the pause to end.
+  ASSERT_TRUE(store::testing::TestRedis(1)->Command({"CLIENT", "PAUSE", "1000", "WRITE"}).ok());
   std::promise<void> answered;
   std::promise<bool> at_issue;
   ASSERT_TRUE(loop->Post([&] {
@@ -108,15 +107,15 @@ TEST(LogicLoopTest, RedisIsBehindOnceItsOldestCommandWaitedTooLong) {
     at_issue.set_value(loop->RedisBehind());
   }));
   EXPECT_FALSE(at_issue.get_future().get()) << "one command, just issued";
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  std::promise<bool> later;
-  ASSERT_TRUE(loop->Post([&] { later.set_value(loop->RedisBehind()); }));
-  EXPECT_TRUE(later.get_future().get()) << "its one command has waited over 100 ms";
+  bool became_behind = false;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(800);
+  while (!became_behind && std::chrono::steady_clock::now() < give_up) {
+    became_behind = behind();
+    if (!became_behind) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(became_behind) << "its one command waited over 100 ms";
   answered.get_future().get();
-  busy.join();
-  std::promise<bool> after;
-  ASSERT_TRUE(loop->Post([&] { after.set_value(loop->RedisBehind()); }));
-  EXPECT_FALSE(after.get_future().get());
+  EXPECT_FALSE(behind());
 }
 
 // Work posted with a shed path that waited for a busy loop longer than the queue-wait policy
