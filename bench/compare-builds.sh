@@ -8,13 +8,22 @@
 # Usage: bench/compare-builds.sh BUILD_DIR... [-- RATE...]       (rates default: 1000 2000 3000)
 #   e.g. bench/compare-builds.sh /work/before/build/release build/release -- 1000 2000 4000
 # Environment: IM_BENCH_RESULTS (where the JSON reports go) [<repo>/bench/results/compare],
-#   IM_BENCH_CONNECTIONS [2000], IM_BENCH_DURATION [15] seconds per run, IM_BENCH (the im-bench
-#   binary that drives every run) [the last build's].
+#   IM_BENCH_KIND [chat] (or group: groups of IM_BENCH_GROUP_SIZE [1000] members, all online,
+#   4 senders; a rate is then group messages/s), IM_BENCH_CONNECTIONS [2000; 1000 for group],
+#   IM_BENCH_DURATION [15] seconds per run, IM_BENCH (the im-bench binary that drives every run)
+#   [the last build's].
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${IM_BENCH_RESULTS:-$ROOT/bench/results/compare}"
-CONNECTIONS="${IM_BENCH_CONNECTIONS:-2000}"
+KIND="${IM_BENCH_KIND:-chat}"
+case "$KIND" in
+  chat) CONNECTIONS="${IM_BENCH_CONNECTIONS:-2000}"; KIND_ARGS=() ;;
+  group)
+    CONNECTIONS="${IM_BENCH_CONNECTIONS:-1000}"
+    KIND_ARGS=(--group-size "${IM_BENCH_GROUP_SIZE:-1000}" --senders 4) ;;
+  *) echo "compare-builds: IM_BENCH_KIND must be chat or group" >&2; exit 2 ;;
+esac
 DURATION="${IM_BENCH_DURATION:-15}"
 VAR_DIR="${IM_VAR_DIR:-$ROOT/var/local}"
 
@@ -69,37 +78,42 @@ for index in "${!BUILDS[@]}"; do
   pids="$(server_pids)"
   say "server processes: $pids"
   for rate in "${RATES[@]}"; do
-    json="$OUT/build$index-chat-$rate.json"
+    json="$OUT/build$index-$KIND-$rate.json"
     # Exit status 1 is a run that found problems (losses under overload): it goes in the table.
-    "$BENCH" chat --connections "$CONNECTIONS" --rate "$rate" --duration "$DURATION" --drain 10 \
-      --server-pids "$pids" --no-progress --json "$json" >"$OUT/build$index-chat-$rate.txt" || true
-    say "$(grep -E 'delivered \(msgs/s\)|server cpu' "$OUT/build$index-chat-$rate.txt" | tr -s ' ' |
+    "$BENCH" "$KIND" --connections "$CONNECTIONS" "${KIND_ARGS[@]}" --rate "$rate" \
+      --duration "$DURATION" --drain 10 --server-pids "$pids" --no-progress --json "$json" \
+      >"$OUT/build$index-$KIND-$rate.txt" || true
+    say "$(grep -E 'delivered \(msgs/s\)|server cpu' "$OUT/build$index-$KIND-$rate.txt" | tr -s ' ' |
       tr '\n' ';')"
   done
   IM_BUILD_DIR="$build" "$cluster" down >/dev/null
 done
 
-python3 - "$OUT" "${#BUILDS[@]}" "${RATES[@]}" <<'EOF'
+python3 - "$OUT" "$KIND" "${#BUILDS[@]}" "${RATES[@]}" <<'EOF'
 import json, sys
-out, builds, rates = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-print("| build | offered/s | delivered/s | delivery p50 / p99 ms | errors | refused (p99 ms) "
-      "| missing/dup/reordered | server us/msg | per process us/msg |")
+out, kind, builds, rates = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+# For groups, a delivery is one message reaching one member, and its latency the last member's.
+latency = "last_member_us" if kind == "group" else "delivery_us"
+digits = 2 if kind == "group" else 0  # a group delivery costs about a microsecond
+print(f"| build | offered/s | delivered/s | {latency[:-3]} p50 / p99 ms | errors | refused (p99 ms) "
+      "| missing/dup/reordered (overtaken) | server us/delivery | per process us/delivery |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
 for b in range(builds):
     for rate in rates:
         try:
-            r = json.load(open(f"{out}/build{b}-chat-{rate}.json"))
+            r = json.load(open(f"{out}/build{b}-{kind}-{rate}.json"))
         except (OSError, ValueError):
             print(f"| {b} | {rate} | (no report) | | | | | | |")
             continue
-        c, d = r["counters"], r["latency_ms"].get("delivery_us", {})
+        c, d = r["counters"], r["latency_ms"].get(latency, {})
         refused = r["latency_ms"].get("refused_us", {})
         cpu = r.get("server_cpu", {})
-        procs = ", ".join(f'{p["name"]} {p.get("us_per_delivered", 0):.0f}'
+        procs = ", ".join(f'{p["name"]} {p.get("us_per_delivered", 0):.{digits}f}'
                           for p in cpu.get("processes", []))
         print(f'| {b} | {rate} | {r["rates"]["delivered_per_sec"]:.0f} | '
               f'{d.get("p50", 0):.1f} / {d.get("p99", 0):.1f} | {c.get("send_errors", 0)} | '
               f'{c.get("refused_and_resent", 0)} ({refused.get("p99", 0):.1f}) | '
-              f'{c.get("missing", 0)}/{c.get("duplicates", 0)}/{c.get("reordered", 0)} | '
-              f'{cpu.get("us_per_delivered", 0):.0f} | {procs} |')
+              f'{c.get("missing", 0)}/{c.get("duplicates", 0)}/{c.get("reordered", 0)} '
+              f'({c.get("overtaken", 0)}) | '
+              f'{cpu.get("us_per_delivered", 0):.{digits}f} | {procs} |')
 EOF

@@ -30,24 +30,6 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
       common::BoundedExecutor::QueueWait{shed_by_wait, [metrics](double seconds) {
                                            metrics->login_wait_seconds.Observe(seconds);
                                          }});
-  MessageWriter::Options writer_options;
-  writer_options.writers = options_.writers;
-  writer_options.batch_max = options_.write_batch_max;
-  writer_options.queue_capacity = options_.write_queue;
-  writer_options.write_deadline_ms = options_.write_deadline_ms;
-  writer_ =
-      std::make_unique<MessageWriter>(stores_.messages.get(), writer_options, UnixMillis, metrics_);
-  pusher_ = std::make_unique<GatewayPusher>(
-      stores_.gateways.get(), stores_.sessions.get(), executor_.get(),
-      std::chrono::milliseconds(options_.push_timeout_ms),
-      std::chrono::seconds(options_.gateway_ttl_sec), metrics_, options_.push_calls_per_gateway);
-  session_service_ =
-      std::make_unique<SessionService>(options_, stores_.sessions.get(), pusher_.get(), UnixMillis);
-  member_lists_ = std::make_unique<MemberLists>(stores_.groups.get(), stores_.member_lists.get(),
-                                                options_.group_local_cache_groups, metrics_);
-  group_fanout_ = std::make_unique<GroupFanout>(
-      member_lists_.get(), stores_.sessions.get(), pusher_.get(), options_.fanout_lookup_page,
-      std::chrono::milliseconds(options_.push_timeout_ms), metrics_, UnixMillis);
   if (stores_.loop_redis) {
     send_loop_ = std::make_unique<LogicLoop>(
         "logic-send", stores_.loop_redis->options, stores_.loop_redis->make_stores,
@@ -57,9 +39,36 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
         shed_by_wait);
     send_loop_->Start();
   }
+  MessageWriter::Options writer_options;
+  writer_options.writers = options_.writers;
+  writer_options.batch_max = options_.write_batch_max;
+  writer_options.queue_capacity = options_.write_queue;
+  writer_options.write_deadline_ms = options_.write_deadline_ms;
+  MessageWriter::AnswerOn answer_on;
+  if (send_loop_) {
+    // The loop that took the sends' claims answers them and delivers their messages.
+    answer_on = [loop = send_loop_.get()](absl::AnyInvocable<void() &&> answers) {
+      return loop->Post(std::move(answers));
+    };
+  }
+  writer_ = std::make_unique<MessageWriter>(stores_.messages.get(), writer_options, UnixMillis,
+                                            metrics_, std::move(answer_on));
+  pusher_ = std::make_unique<GatewayPusher>(
+      stores_.gateways.get(), stores_.sessions.get(), executor_.get(),
+      std::chrono::milliseconds(options_.push_timeout_ms),
+      std::chrono::seconds(options_.gateway_ttl_sec), metrics_, options_.push_calls_per_gateway);
+  recipients_ =
+      std::make_unique<RecipientLookup>(send_loop_.get(), stores_.sessions.get(), metrics_);
+  session_service_ =
+      std::make_unique<SessionService>(options_, stores_.sessions.get(), pusher_.get(), UnixMillis);
+  member_lists_ = std::make_unique<MemberLists>(stores_.groups.get(), stores_.member_lists.get(),
+                                                options_.group_local_cache_groups, metrics_);
+  group_fanout_ = std::make_unique<GroupFanout>(
+      member_lists_.get(), recipients_.get(), pusher_.get(), options_.fanout_lookup_page,
+      std::chrono::milliseconds(options_.push_timeout_ms), metrics_, UnixMillis);
   chat_service_ = std::make_unique<ChatService>(
       options_,
-      ChatDependencies{stores_.sessions.get(), stores_.seqs.get(), stores_.messages.get(),
+      ChatDependencies{recipients_.get(), stores_.seqs.get(), stores_.messages.get(),
                        stores_.dedup.get(), stores_.ledger.get(), writer_.get(), pusher_.get(),
                        &msg_ids_, executor_.get(), member_lists_.get(), stores_.fanout.get(),
                        metrics_, send_loop_.get()},

@@ -11,6 +11,7 @@
 #include "logic/conversation/message_writer.h"
 #include "logic/conversation/msg_id_generator.h"
 #include "logic/delivery/gateway_pusher.h"
+#include "logic/delivery/recipient_lookup.h"
 #include "logic/group/group_fanout.h"
 #include "logic/group/group_service.h"
 #include "logic/group/member_lists.h"
@@ -58,6 +59,7 @@ class LogicServer {
   std::unique_ptr<MessageWriter> writer_;
   std::unique_ptr<LogicLoop> send_loop_;  // null in process
   std::unique_ptr<GatewayPusher> pusher_;
+  std::unique_ptr<RecipientLookup> recipients_;  // single chat's and group fan-out's
   std::unique_ptr<SessionService> session_service_;
   std::unique_ptr<MemberLists> member_lists_;
   std::unique_ptr<GroupFanout> group_fanout_;

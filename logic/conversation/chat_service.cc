@@ -85,13 +85,7 @@ ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clo
       delivery_(
           [this](common::BoundedExecutor::Task task) { return SubmitDelivery(std::move(task)); },
           options.delivery_queue,
-          [this](std::vector<Persisted>& batch) {
-            if (deps_.loop != nullptr && deps_.loop->InLoopThread()) {
-              DeliverPersistedOnLoop(batch);
-            } else {
-              DeliverPersisted(batch);
-            }
-          }),
+          [this](std::vector<Persisted>& batch) { DeliverPersisted(batch); }),
       publishing_(deps.executor, options.delivery_queue,
                   [this](std::vector<GroupPublish>& batch) { PublishAll(batch); }),
       order_(PendingTtlMs(), common::SteadyMillis) {}
@@ -404,7 +398,7 @@ std::optional<MessageWriter::Write> ChatService::ContinueSend(const im::v1::Send
   MessageWriter::Done persisted =
       [this, caller, conversation, conv_id, taken = *seq, dedup_key, claimed = claim.owned,
        respond = std::move(respond)](absl::StatusOr<store::AppendOutcome> outcome) mutable {
-        common::ScopedRequestId scope(caller.request_id());  // a writer thread
+        common::ScopedRequestId scope(caller.request_id());  // the loop or a writer thread
         if (!outcome.ok() && claimed) {
           // Not stored: free the client_msg_id for the client's retry (off the writer thread).
           if (!deps_.executor->TrySubmit([this, dedup_key] { ReleaseClaim(dedup_key); })) {
@@ -454,8 +448,9 @@ SeqOrder::Deliver ChatService::OnPersisted(const im::v1::Caller& caller,
 void ChatService::Deliver(Persisted persisted) {
   if (!delivery_.TryAdd(std::move(persisted))) {
     // Retries must find the answer, so that one is written here; recipients get it by Sync.
-    // (A round trip under SeqOrder's lock, but only while delivery is a full queue behind.)
-    RecordStored(*persisted.message);
+    // (Off the loop, a round trip under SeqOrder's lock, but only while delivery is a full queue
+    // behind.)
+    RecordAnswers({DedupAnswer(*persisted.message)});
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "send {}: push of {}#{} skipped: delivery is behind",
                         persisted.sender.request_id(), persisted.message->conv_id(),
                         persisted.message->seq());
@@ -486,35 +481,26 @@ ChatService::DeliveryPlan ChatService::PlanDelivery(const std::vector<Persisted>
 
 void ChatService::DeliverPersisted(std::vector<Persisted>& batch) {
   DeliveryPlan plan = PlanDelivery(batch);
-  RecordStored(plan.answers);
-  if (!plan.uids.empty()) {
-    absl::StatusOr<std::vector<std::vector<store::Session>>> sessions = [&] {
-      StoreTimer timer(&deps_.metrics->store_session_lookup);
-      return deps_.sessions->LookupMany(plan.uids);
-    }();
-    PushPersisted(batch, plan.uids, sessions);
-  }
-  // Counted once delivered: what the batch cost has happened when it shows.
-  deps_.metrics->delivery_batch_size.Observe(static_cast<double>(batch.size()));
-}
-
-void ChatService::DeliverPersistedOnLoop(std::vector<Persisted>& batch) {
-  DeliveryPlan plan = PlanDelivery(batch);
-  deps_.loop->dedup()->PutMany(plan.answers, DedupTtlMs(), &WarnIfAnswersNotRecorded);
-  auto delivered = std::make_shared<std::vector<Persisted>>(std::move(batch));
+  RecordAnswers(plan.answers);
   if (plan.uids.empty()) {
-    deps_.metrics->delivery_batch_size.Observe(static_cast<double>(delivered->size()));
+    deps_.metrics->delivery_batch_size.Observe(static_cast<double>(batch.size()));
     return;
   }
-  const auto started = std::chrono::steady_clock::now();
-  auto uids = std::make_shared<const std::vector<std::string>>(std::move(plan.uids));
-  deps_.loop->sessions()->LookupMany(
-      *uids, [this, delivered, uids,
-              started](absl::StatusOr<std::vector<std::vector<store::Session>>> sessions) {
-        deps_.metrics->store_session_lookup.Observe(common::SecondsSince(started));
-        PushPersisted(*delivered, *uids, sessions);
-        deps_.metrics->delivery_batch_size.Observe(static_cast<double>(delivered->size()));
-      });
+  deps_.recipients->LookupMany(std::move(plan.uids), [this, delivered = std::move(batch)](
+                                                         const std::vector<std::string>& uids,
+                                                         RecipientLookup::Sessions sessions) {
+    PushPersisted(delivered, uids, sessions);
+    // Counted once delivered: what the batch cost has happened when it shows.
+    deps_.metrics->delivery_batch_size.Observe(static_cast<double>(delivered.size()));
+  });
+}
+
+void ChatService::RecordAnswers(const store::TtlMap::Entries& answers) {
+  if (deps_.loop != nullptr && deps_.loop->InLoopThread()) {
+    deps_.loop->dedup()->PutMany(answers, DedupTtlMs(), &WarnIfAnswersNotRecorded);
+  } else {
+    RecordStored(answers);
+  }
 }
 
 void ChatService::PushPersisted(
@@ -564,7 +550,7 @@ void ChatService::PublishThenRespond(const im::v1::Caller& caller,
   // drop the duplicate by seq.
   GroupPublish publish{caller, std::move(message), std::move(resp), std::move(respond)};
   if (!publishing_.TryAdd(std::move(publish))) {
-    RecordStored(*publish.message);
+    RecordAnswers({DedupAnswer(*publish.message)});
     IM_LOG_RATE_LIMITED(spdlog::level::warn,
                         "send {}: fan-out of {}#{} skipped: publishing is behind",
                         caller.request_id(), publish.message->conv_id(), publish.message->seq());
@@ -604,10 +590,6 @@ void ChatService::Publish(const im::v1::Caller& sender, const im::v1::Message& m
   deps_.fanout->Publish(record, lane, std::move(handed_over));
 }
 
-void ChatService::RecordStored(const im::v1::Message& message) {
-  RecordStored(store::TtlMap::Entries{DedupAnswer(message)});
-}
-
 std::pair<std::string, std::string> ChatService::DedupAnswer(const im::v1::Message& message) {
   return {DedupKey(message.sender(), message.client_msg_id()), EncodeDedup(message)};
 }
@@ -627,20 +609,22 @@ void ChatService::WarnIfAnswersNotRecorded(absl::Status status) {
 }
 
 void ChatService::PushToUsers(std::shared_ptr<const std::string> frame,
-                              const std::vector<std::string>& uids, const im::v1::Caller& skip) {
-  absl::StatusOr<std::vector<std::vector<store::Session>>> sessions = [&] {
-    StoreTimer timer(&deps_.metrics->store_session_lookup);
-    return deps_.sessions->LookupMany(uids);
-  }();
-  if (!sessions.ok()) {
-    IM_LOG_RATE_LIMITED(spdlog::level::warn, "sessions not found for a push: {}",
-                        sessions.status().ToString());
-    return;
-  }
-  std::vector<PushTarget> targets;
-  for (size_t i = 0; i < uids.size(); ++i) AddTargets(uids[i], (*sessions)[i], skip, &targets);
-  spdlog::debug("push {}: {} devices", skip.request_id(), targets.size());
-  if (!targets.empty()) deps_.pusher->Push(std::move(frame), targets);
+                              std::vector<std::string> uids, const im::v1::Caller& skip) {
+  deps_.recipients->LookupMany(std::move(uids), [this, frame = std::move(frame), skip](
+                                                    const std::vector<std::string>& looked_up,
+                                                    RecipientLookup::Sessions sessions) {
+    if (!sessions.ok()) {
+      IM_LOG_RATE_LIMITED(spdlog::level::warn, "sessions not found for a push: {}",
+                          sessions.status().ToString());
+      return;
+    }
+    std::vector<PushTarget> targets;
+    for (size_t i = 0; i < looked_up.size(); ++i) {
+      AddTargets(looked_up[i], (*sessions)[i], skip, &targets);
+    }
+    spdlog::debug("push {}: {} devices", skip.request_id(), targets.size());
+    if (!targets.empty()) deps_.pusher->Push(frame, targets);
+  });
 }
 
 void ChatService::AddTargets(const std::string& uid, const std::vector<store::Session>& sessions,

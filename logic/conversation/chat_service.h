@@ -15,6 +15,7 @@
 #include "logic/conversation/msg_id_generator.h"
 #include "logic/delivery/coalescing_stage.h"
 #include "logic/delivery/gateway_pusher.h"
+#include "logic/delivery/recipient_lookup.h"
 #include "logic/delivery/seq_order.h"
 #include "logic/group/fanout_bus.h"
 #include "logic/group/member_lists.h"
@@ -31,7 +32,7 @@ namespace im::logic {
 
 // Where ChatService keeps and finds things. Every pointer outlives the service.
 struct ChatDependencies {
-  store::SessionRegistry* sessions;
+  RecipientLookup* recipients;  // where the devices to push to are connected
   store::SeqAllocator* seqs;
   store::MessageStore* messages;
   store::TtlMap* dedup;       // im:dedup:<uid>:<client_msg_id> -> the stored message's coordinates
@@ -108,12 +109,13 @@ class ChatService {
   };
   static DeliveryPlan PlanDelivery(const std::vector<Persisted>& batch);
   // Records the batch's answers for retries (one round trip), looks up the sessions of everyone
-  // it goes to (one round trip) and pushes each message, in order. On the executor (or on a
-  // thread the loop refused).
+  // it goes to (one round trip) and pushes each message, in order. On the loop nothing blocks:
+  // the answers and the lookups leave in one write, and the pushes go from the lookups' reply.
+  // On the executor (or on a thread the loop refused) the answers are written with a blocking
+  // round trip.
   void DeliverPersisted(std::vector<Persisted>& batch);
-  // The same on the loop, without blocking: the answers and the lookups leave in one write, and
-  // the pushes go from the lookups' reply.
-  void DeliverPersistedOnLoop(std::vector<Persisted>& batch);
+  // Writes answers for retries: on the loop's client when called on the loop, else blocking.
+  void RecordAnswers(const store::TtlMap::Entries& answers);
   // Pushes each message of `batch` to the sessions of its participants (`sessions[i]` those of
   // `uids[i]`), in order.
   void PushPersisted(const std::vector<Persisted>& batch, const std::vector<std::string>& uids,
@@ -189,7 +191,6 @@ class ChatService {
   void ReleaseClaim(const std::string& dedup_key);
   // Writes the dedup answer of stored messages, for later attempts of their sends (one round
   // trip); failures are logged (the claims expire, and MySQL's unique key still holds).
-  void RecordStored(const im::v1::Message& message);
   void RecordStored(const store::TtlMap::Entries& answers);
   static std::pair<std::string, std::string> DedupAnswer(const im::v1::Message& message);
   int64_t DedupTtlMs() const;  // how long a stored send's answer is kept for its retries
@@ -216,7 +217,7 @@ class ChatService {
   static void AddTargets(const std::string& uid, const std::vector<store::Session>& sessions,
                          const im::v1::Caller& skip, std::vector<PushTarget>* targets);
   // Pushes `frame` to every device of `uids`, except the connection of `skip`.
-  void PushToUsers(std::shared_ptr<const std::string> frame, const std::vector<std::string>& uids,
+  void PushToUsers(std::shared_ptr<const std::string> frame, std::vector<std::string> uids,
                    const im::v1::Caller& skip);
   // Drops the page's messages from the first gap that a write in flight may still fill, and
   // reports older gaps as holes. Returns whether the page was cut short.

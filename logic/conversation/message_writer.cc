@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "common/burst_scope.h"
@@ -10,11 +11,12 @@
 namespace im::logic {
 
 MessageWriter::MessageWriter(store::MessageStore* store, Options options, Clock now_ms,
-                             LogicMetrics* metrics)
+                             LogicMetrics* metrics, AnswerOn answer_on)
     : store_(store),
       options_(options),
       now_ms_(std::move(now_ms)),
       metrics_(metrics),
+      answer_on_(std::move(answer_on)),
       room_(static_cast<uint32_t>(options.queue_capacity)) {
   for (size_t i = 0; i < options_.writers; ++i) threads_.emplace_back([this] { Run(); });
 }
@@ -102,15 +104,30 @@ void MessageWriter::WriteBatch(std::vector<Write> batch) {
   } else if (outcomes->size() != dones.size()) {
     outcomes = absl::InternalError("message store returned a wrong number of outcomes");
   }
-  // What the answers hand on (deliveries) goes on once for the whole batch.
-  common::BurstScope burst;
-  for (size_t i = 0; i < dones.size(); ++i) {
-    if (outcomes.ok()) {
-      std::move(dones[i])(std::move((*outcomes)[i]));
-    } else {
-      std::move(dones[i])(outcomes.status());
+  Answer(std::move(dones), std::move(outcomes));
+}
+
+void MessageWriter::Answer(std::vector<Done> dones,
+                           absl::StatusOr<std::vector<store::AppendOutcome>> outcomes) {
+  struct Answers {
+    std::vector<Done> dones;
+    absl::StatusOr<std::vector<store::AppendOutcome>> outcomes;
+    void Run() {
+      // What the answers hand on (deliveries) goes on once for the whole batch.
+      common::BurstScope burst;
+      for (size_t i = 0; i < dones.size(); ++i) {
+        if (outcomes.ok()) {
+          std::move(dones[i])(std::move((*outcomes)[i]));
+        } else {
+          std::move(dones[i])(outcomes.status());
+        }
+      }
     }
-  }
+  };
+  // A refused task is destroyed without running, so the answers live outside it.
+  auto answers = std::make_shared<Answers>(Answers{std::move(dones), std::move(outcomes)});
+  if (answer_on_ && answer_on_([answers] { answers->Run(); })) return;
+  answers->Run();
 }
 
 }  // namespace im::logic

@@ -40,7 +40,14 @@ class MessageWriter {
     int64_t write_deadline_ms = 5'000;
   };
 
-  MessageWriter(store::MessageStore* store, Options options, Clock now_ms, LogicMetrics* metrics);
+  // Where a transaction's answers run, handed over as one task: the logic loop that owns the
+  // requests, so that the writer goes back to MySQL at once. False when it refuses the task (full,
+  // or stopping): the writer then answers itself.
+  using AnswerOn = std::function<bool(absl::AnyInvocable<void() &&>)>;
+
+  // Without `answer_on`, answers run on the writer thread.
+  MessageWriter(store::MessageStore* store, Options options, Clock now_ms, LogicMetrics* metrics,
+                AnswerOn answer_on = nullptr);
   // Persists what is queued, then joins the writers.
   ~MessageWriter();
   MessageWriter(const MessageWriter&) = delete;
@@ -57,9 +64,9 @@ class MessageWriter {
   };
 
   // Any thread. Queues a request batch's messages together (one lock, one wake-up), so that one
-  // writer takes them into one transaction. Every `done` runs exactly once: on a writer thread
-  // after the append (so it must not block), or here, before this returns, with UNAVAILABLE when
-  // shutting down.
+  // writer takes them into one transaction. Every `done` runs exactly once: after the append,
+  // where AnswerOn runs it or on the writer thread (so it must not block), or here, before this
+  // returns, with UNAVAILABLE when shutting down.
   void SubmitMany(std::vector<Write> writes);
 
   // Refuses new messages, persists what is queued, joins the writers. Idempotent.
@@ -68,11 +75,14 @@ class MessageWriter {
  private:
   void Run();
   void WriteBatch(std::vector<Write> batch);
+  // Runs each `done` with its outcome (or the batch's error), where AnswerOn says.
+  void Answer(std::vector<Done> dones, absl::StatusOr<std::vector<store::AppendOutcome>> outcomes);
 
   store::MessageStore* store_;
   const Options options_;
   Clock now_ms_;
   LogicMetrics* metrics_;
+  AnswerOn answer_on_;
   common::AdmissionLimit room_;
   std::mutex mutex_;
   std::condition_variable wake_;

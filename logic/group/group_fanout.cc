@@ -33,12 +33,11 @@ class GroupFanout::PushesInFlight : public std::enable_shared_from_this<PushesIn
   int pending_ = 0;
 };
 
-GroupFanout::GroupFanout(MemberLists* members, store::SessionRegistry* sessions,
-                         GatewayPusher* pusher, size_t lookup_page,
-                         std::chrono::milliseconds push_timeout, LogicMetrics* metrics,
-                         Clock now_ms)
+GroupFanout::GroupFanout(MemberLists* members, RecipientLookup* recipients, GatewayPusher* pusher,
+                         size_t lookup_page, std::chrono::milliseconds push_timeout,
+                         LogicMetrics* metrics, Clock now_ms)
     : members_(members),
-      sessions_(sessions),
+      recipients_(recipients),
       pusher_(pusher),
       lookup_page_(lookup_page),
       push_timeout_(push_timeout),
@@ -46,9 +45,10 @@ GroupFanout::GroupFanout(MemberLists* members, store::SessionRegistry* sessions,
       now_ms_(std::move(now_ms)) {}
 
 void GroupFanout::Deliver(const std::vector<im::v1::FanoutRecord>& batch) {
-  // Groups in order of first appearance; records of a group keep their order.
+  // Groups in order of first appearance; records of a group keep their order. Each group's
+  // records are copied: a push may outlive this call when its gateway does not answer.
   std::vector<std::string> order;
-  std::map<std::string, std::vector<const im::v1::FanoutRecord*>> by_group;
+  std::map<std::string, Records> by_group;
   for (const im::v1::FanoutRecord& record : batch) {
     std::optional<ConversationId> conversation = ConversationId::Parse(record.message().conv_id());
     if (!conversation || conversation->kind != ConversationId::Kind::kGroup) {
@@ -56,21 +56,23 @@ void GroupFanout::Deliver(const std::vector<im::v1::FanoutRecord>& batch) {
                           record.message().conv_id());
       continue;
     }
-    auto& records = by_group[conversation->group_id];
+    Records& records = by_group[conversation->group_id];
     if (records.empty()) order.push_back(conversation->group_id);
-    records.push_back(&record);
+    records.push_back(record);
     spdlog::debug("fan-out {}: {}#{}", record.request_id(), record.message().conv_id(),
                   record.message().seq());
   }
   // Publishing runs on executor threads, so a group's records reach the bus in about, not
   // exactly, seq order: put each batch back in order before it is pushed.
   for (auto& [group_id, records] : by_group) {
-    std::stable_sort(records.begin(), records.end(), [](const auto* a, const auto* b) {
-      return a->message().seq() < b->message().seq();
+    std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
+      return a.message().seq() < b.message().seq();
     });
   }
   auto pushes = std::make_shared<PushesInFlight>();
-  for (const std::string& group_id : order) DeliverGroup(group_id, by_group[group_id], *pushes);
+  for (const std::string& group_id : order) {
+    DeliverGroup(group_id, std::make_shared<const Records>(std::move(by_group[group_id])), pushes);
+  }
   // Every push has its own deadline; the margin only guards against a reply that never comes.
   if (!pushes->WaitIdle(push_timeout_ + std::chrono::seconds(1))) {
     spdlog::warn("fan-out: pushes still unanswered after {} ms; going on",
@@ -83,54 +85,65 @@ void GroupFanout::Deliver(const std::vector<im::v1::FanoutRecord>& batch) {
   metrics_->fanout_records.Increment(static_cast<double>(batch.size()));
 }
 
-void GroupFanout::DeliverGroup(const std::string& group_id,
-                               const std::vector<const im::v1::FanoutRecord*>& records,
-                               PushesInFlight& pushes) {
+void GroupFanout::DeliverGroup(const std::string& group_id, std::shared_ptr<const Records> records,
+                               const std::shared_ptr<PushesInFlight>& pushes) {
   absl::StatusOr<std::shared_ptr<const MemberLists::List>> members = members_->Get(group_id);
   if (!members.ok()) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn,
                         "fan-out of group {}: members unknown ({}); they get {} messages by Sync",
-                        group_id, members.status().ToString(), records.size());
+                        group_id, members.status().ToString(), records->size());
     return;
   }
-  const MemberLists::List& list = **members;
-  for (size_t first = 0; first < list.size(); first += lookup_page_) {
-    const size_t end = std::min(list.size(), first + lookup_page_);
+  std::shared_ptr<const MemberLists::List> list = *std::move(members);
+  for (size_t first = 0; first < list->size(); first += lookup_page_) {
+    const size_t end = std::min(list->size(), first + lookup_page_);
     std::vector<std::string> uids;
-    for (size_t i = first; i < end; ++i) uids.push_back(list[i].uid);
-    absl::StatusOr<std::vector<std::vector<store::Session>>> sessions = sessions_->LookupMany(uids);
-    if (!sessions.ok()) {
-      IM_LOG_RATE_LIMITED(spdlog::level::warn, "fan-out of group {}: sessions unknown ({})",
-                          group_id, sessions.status().ToString());
-      continue;
-    }
-    // Devices grouped by the messages they may see: nearly always one set (all of them), so one
-    // frame is serialized for the whole page.
-    std::map<std::vector<size_t>, std::vector<PushTarget>> by_visible;
-    for (size_t m = 0; m < uids.size(); ++m) {
-      const store::GroupMember& member = list[first + m];
-      for (store::Session& session : (*sessions)[m]) {
-        std::vector<size_t> visible;
-        for (size_t r = 0; r < records.size(); ++r) {
-          const im::v1::FanoutRecord& record = *records[r];
-          const bool own_connection =
-              member.uid == record.message().sender() &&
-              session.IsAt(record.sender_gateway_id(), record.sender_conn_id());
-          if (record.message().seq() > member.joined_seq && !own_connection) visible.push_back(r);
-        }
-        if (!visible.empty()) {
-          by_visible[std::move(visible)].push_back(PushTarget{member.uid, std::move(session)});
-        }
+    uids.reserve(end - first);
+    for (size_t i = first; i < end; ++i) uids.push_back((*list)[i].uid);
+    recipients_->LookupMany(
+        std::move(uids),
+        [this, group_id, list, first, records, pushes, looked_up = pushes->Started()](
+            const std::vector<std::string>& page, RecipientLookup::Sessions sessions) mutable {
+          if (!sessions.ok()) {
+            IM_LOG_RATE_LIMITED(spdlog::level::warn, "fan-out of group {}: sessions unknown ({})",
+                                group_id, sessions.status().ToString());
+          } else {
+            PushPage(*list, first, page, *sessions, *records, pushes);
+          }
+          looked_up();
+        });
+  }
+}
+
+void GroupFanout::PushPage(const MemberLists::List& list, size_t first,
+                           const std::vector<std::string>& uids,
+                           std::vector<std::vector<store::Session>>& sessions,
+                           const Records& records, const std::shared_ptr<PushesInFlight>& pushes) {
+  // Devices grouped by the messages they may see: nearly always one set (all of them), so one
+  // frame is serialized for the whole page.
+  std::map<std::vector<size_t>, std::vector<PushTarget>> by_visible;
+  for (size_t m = 0; m < uids.size(); ++m) {
+    const store::GroupMember& member = list[first + m];
+    for (store::Session& session : sessions[m]) {
+      std::vector<size_t> visible;
+      for (size_t r = 0; r < records.size(); ++r) {
+        const im::v1::FanoutRecord& record = records[r];
+        const bool own_connection =
+            member.uid == record.message().sender() &&
+            session.IsAt(record.sender_gateway_id(), record.sender_conn_id());
+        if (record.message().seq() > member.joined_seq && !own_connection) visible.push_back(r);
+      }
+      if (!visible.empty()) {
+        by_visible[std::move(visible)].push_back(PushTarget{member.uid, std::move(session)});
       }
     }
-    for (auto& [visible, targets] : by_visible) {
-      im::v1::Frame frame;
-      for (size_t r : visible)
-        *frame.mutable_message_push()->add_messages() = records[r]->message();
-      metrics_->fanout_deliveries.Increment(static_cast<double>(targets.size()));
-      pusher_->Push(std::make_shared<const std::string>(frame.SerializeAsString()), targets,
-                    pushes.Started());
-    }
+  }
+  for (auto& [visible, targets] : by_visible) {
+    im::v1::Frame frame;
+    for (size_t r : visible) *frame.mutable_message_push()->add_messages() = records[r].message();
+    metrics_->fanout_deliveries.Increment(static_cast<double>(targets.size()));
+    pusher_->Push(std::make_shared<const std::string>(frame.SerializeAsString()), targets,
+                  pushes->Started());
   }
 }
 

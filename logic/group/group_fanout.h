@@ -7,16 +7,17 @@
 #include "common/clock.h"
 #include "im/v1/logic.pb.h"
 #include "logic/delivery/gateway_pusher.h"
+#include "logic/delivery/recipient_lookup.h"
 #include "logic/group/member_lists.h"
 #include "logic/logic_metrics.h"
-#include "store/session_registry.h"
 
 namespace im::logic {
 
 // Pushes batches of group messages to their members' online devices: the FanoutBus's Deliver.
 // Per group: the member list (MemberLists), then the members' sessions in pages of
-// `lookup_page` (one pipelined Redis round trip each), then one Push per gateway and frame,
-// started while the next page is looked up. A member only gets the messages it may see
+// `lookup_page` through the RecipientLookup that single chat delivers with (on the logic loop's
+// asynchronous Redis client, every page asked at once), then from each page's reply one Push per
+// gateway and frame. A member only gets the messages it may see
 // (seq > joined_seq), and the sending connection does not get its own message back.
 // Deliver returns once every push was handed over or failed, so a Kafka offset is committed only
 // after that. Offline members (and any push that failed) get the messages by Sync.
@@ -24,7 +25,7 @@ class GroupFanout {
  public:
   using Clock = common::MillisClock;  // Unix milliseconds
 
-  GroupFanout(MemberLists* members, store::SessionRegistry* sessions, GatewayPusher* pusher,
+  GroupFanout(MemberLists* members, RecipientLookup* recipients, GatewayPusher* pusher,
               size_t lookup_page, std::chrono::milliseconds push_timeout, LogicMetrics* metrics,
               Clock now_ms);
 
@@ -33,13 +34,18 @@ class GroupFanout {
 
  private:
   class PushesInFlight;
-  // The records of one group, in batch order.
-  void DeliverGroup(const std::string& group_id,
-                    const std::vector<const im::v1::FanoutRecord*>& records,
-                    PushesInFlight& pushes);
+  using Records = std::vector<im::v1::FanoutRecord>;
+  // The records of one group, in seq order.
+  void DeliverGroup(const std::string& group_id, std::shared_ptr<const Records> records,
+                    const std::shared_ptr<PushesInFlight>& pushes);
+  // Pushes the records to the devices of one page of members: `list[first]` onwards, whose
+  // uids were looked up.
+  void PushPage(const MemberLists::List& list, size_t first, const std::vector<std::string>& uids,
+                std::vector<std::vector<store::Session>>& sessions, const Records& records,
+                const std::shared_ptr<PushesInFlight>& pushes);
 
   MemberLists* members_;
-  store::SessionRegistry* sessions_;
+  RecipientLookup* recipients_;
   GatewayPusher* pusher_;
   const size_t lookup_page_;
   const std::chrono::milliseconds push_timeout_;

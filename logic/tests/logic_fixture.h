@@ -66,6 +66,8 @@ class LogicFixture : public ::testing::Test {
     pusher_ = std::make_unique<GatewayPusher>(gateways_.get(), sessions_.get(), executor_.get(),
                                               std::chrono::milliseconds(500),
                                               std::chrono::seconds(30), metrics_.get());
+    recipients_ =
+        std::make_unique<RecipientLookup>(/*loop=*/nullptr, sessions_.get(), metrics_.get());
     msg_ids_ = std::make_unique<MsgIdGenerator>(1, clock);
     groups_ = std::make_unique<store::InMemoryGroupStore>();
     member_cache_ = std::make_unique<store::InMemoryMemberListCache>();
@@ -77,9 +79,10 @@ class LogicFixture : public ::testing::Test {
         std::make_unique<SessionService>(options_, sessions_.get(), pusher_.get(), clock);
     chat_ = std::make_unique<ChatService>(
         options_,
-        ChatDependencies{sessions_.get(), seqs_.get(), messages_.get(), dedup_.get(), ledger_.get(),
-                         writer_.get(), pusher_.get(), msg_ids_.get(), executor_.get(),
-                         member_lists_.get(), &fanout_, metrics_.get(), /*loop=*/nullptr},
+        ChatDependencies{recipients_.get(), seqs_.get(), messages_.get(), dedup_.get(),
+                         ledger_.get(), writer_.get(), pusher_.get(), msg_ids_.get(),
+                         executor_.get(), member_lists_.get(), &fanout_, metrics_.get(),
+                         /*loop=*/nullptr},
         clock);
   }
 
@@ -146,6 +149,7 @@ class LogicFixture : public ::testing::Test {
   std::unique_ptr<common::BoundedExecutor> executor_;
   std::unique_ptr<MessageWriter> writer_;
   std::unique_ptr<GatewayPusher> pusher_;
+  std::unique_ptr<RecipientLookup> recipients_;
   std::unique_ptr<MsgIdGenerator> msg_ids_;
   std::unique_ptr<store::InMemoryGroupStore> groups_;
   std::unique_ptr<store::InMemoryMemberListCache> member_cache_;
