@@ -17,8 +17,7 @@ im::v1::Code AnsweredCode(const im::v1::RefreshSessionsReply&) { return im::v1::
 }  // namespace
 
 template <typename Request, typename Response, typename Handler>
-grpc::ServerUnaryReactor* LogicServiceImpl::Serve(common::BoundedExecutor* executor,
-                                                  const char* method,
+grpc::ServerUnaryReactor* LogicServiceImpl::Serve(const AdmissionStage& stage, const char* method,
                                                   grpc::CallbackServerContext* context,
                                                   const Request* request, Response* response,
                                                   Handler handler) {
@@ -31,7 +30,6 @@ grpc::ServerUnaryReactor* LogicServiceImpl::Serve(common::BoundedExecutor* execu
     metrics_->Latency(method).Observe(common::SecondsSince(started));
     reactor->Finish(grpc::Status::OK);
   };
-  const bool logins = executor == executors_.logins;
   auto refuse = [this, method, reactor](grpc::StatusCode code, const char* reason,
                                         prometheus::Counter& counter) {
     counter.Increment();
@@ -41,7 +39,7 @@ grpc::ServerUnaryReactor* LogicServiceImpl::Serve(common::BoundedExecutor* execu
         .Increment();
     reactor->Finish(grpc::Status(code, reason));
   };
-  const bool queued = executor->TrySubmit(
+  stage.Submit(
       [this, context, handler = std::move(handler), request, respond = std::move(respond),
        refuse]() mutable {
         if (context->deadline() <= std::chrono::system_clock::now()) {
@@ -53,34 +51,27 @@ grpc::ServerUnaryReactor* LogicServiceImpl::Serve(common::BoundedExecutor* execu
         common::ScopedRequestId scope(request_id);
         handler(*request, std::move(respond));
       },
-      [this, refuse, logins] {
-        refuse(grpc::StatusCode::RESOURCE_EXHAUSTED, kWaitedTooLongReason,
-               logins ? metrics_->overloaded_login_wait : metrics_->overloaded_executor_wait);
+      [refuse](const char* reason, prometheus::Counter& counter) {
+        refuse(grpc::StatusCode::RESOURCE_EXHAUSTED, reason, counter);
       });
-  if (!logins) metrics_->executor_depth.Set(static_cast<double>(executor->depth()));
-  if (!queued) {
-    refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
-           logins ? kLoginQueueFullReason : kExecutorFullReason,
-           logins ? metrics_->overloaded_login_queue : metrics_->overloaded_executor);
-  }
   return reactor;
 }
 
 // Handlers of the session service answer synchronously.
-#define IM_SESSION_METHOD(Executor, Method, Request, Reply)                                \
+#define IM_SESSION_METHOD(Stage, Method, Request, Reply)                                   \
   grpc::ServerUnaryReactor* LogicServiceImpl::Method(grpc::CallbackServerContext* context, \
                                                      const im::v1::Request* request,       \
                                                      im::v1::Reply* reply) {               \
-    return Serve(executors_.Executor, #Method, context, request, reply,                    \
+    return Serve(Stage, #Method, context, request, reply,                                  \
                  [this](const im::v1::Request& r, auto respond) {                          \
                    std::move(respond)(sessions_->Method(r));                               \
                  });                                                                       \
   }
 
-IM_SESSION_METHOD(logins, Login, LoginRequest, LoginReply)
-IM_SESSION_METHOD(store, Disconnect, DisconnectRequest, DisconnectReply)
-IM_SESSION_METHOD(store, DisconnectMany, DisconnectManyRequest, DisconnectManyReply)
-IM_SESSION_METHOD(store, RefreshSessions, RefreshSessionsRequest, RefreshSessionsReply)
+IM_SESSION_METHOD(logins_, Login, LoginRequest, LoginReply)
+IM_SESSION_METHOD(store_, Disconnect, DisconnectRequest, DisconnectReply)
+IM_SESSION_METHOD(store_, DisconnectMany, DisconnectManyRequest, DisconnectManyReply)
+IM_SESSION_METHOD(store_, RefreshSessions, RefreshSessionsRequest, RefreshSessionsReply)
 #undef IM_SESSION_METHOD
 
 grpc::ServerBidiReactor<im::v1::IngressBatch, im::v1::EgressBatch>* LogicServiceImpl::Stream(

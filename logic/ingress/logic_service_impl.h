@@ -8,6 +8,7 @@
 
 #include "common/bounded_executor.h"
 #include "im/v1/logic.grpc.pb.h"
+#include "logic/ingress/admission_stage.h"
 #include "logic/ingress/ingress_stream.h"
 #include "logic/ingress/request_dispatcher.h"
 #include "logic/logic_metrics.h"
@@ -26,6 +27,8 @@ class LogicServiceImpl final : public im::v1::LogicService::CallbackService {
       : sessions_(sessions),
         dispatcher_(dispatcher),
         executors_(executors),
+        store_(AdmissionStage::Store(executors.store, metrics)),
+        logins_(AdmissionStage::Logins(executors.logins, metrics)),
         metrics_(metrics),
         stream_limits_(stream_limits) {}
 
@@ -52,18 +55,20 @@ class LogicServiceImpl final : public im::v1::LogicService::CallbackService {
   void DrainStreams();
 
  private:
-  // Runs `handler(request, respond)` on `executor`; `respond(response)` stores the response,
+  // Runs `handler(request, respond)` on `stage`; `respond(response)` stores the response,
   // counts it and finishes the call. A call whose deadline passed while it was queued ends
-  // DEADLINE_EXCEEDED, and one the executor refuses (full, or shed after waiting too long)
+  // DEADLINE_EXCEEDED, and one the stage refuses (full, or shed after waiting too long)
   // RESOURCE_EXHAUSTED, without running.
   template <typename Request, typename Response, typename Handler>
-  grpc::ServerUnaryReactor* Serve(common::BoundedExecutor* executor, const char* method,
+  grpc::ServerUnaryReactor* Serve(const AdmissionStage& stage, const char* method,
                                   grpc::CallbackServerContext* context, const Request* request,
                                   Response* response, Handler handler);
 
   SessionService* sessions_;
   RequestDispatcher* dispatcher_;
   const RequestDispatcher::Executors executors_;
+  const AdmissionStage store_;  // every call but logins
+  const AdmissionStage logins_;
   LogicMetrics* metrics_;
   const IngressStream::Limits stream_limits_;
 

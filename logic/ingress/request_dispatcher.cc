@@ -47,24 +47,10 @@ RequestDispatcher::RequestDispatcher(SessionService* sessions, ChatService* chat
       chat_(chat),
       groups_(groups),
       metrics_(metrics),
-      store_{executors.store, kExecutorFullReason, &metrics->overloaded_executor,
-             &metrics->overloaded_executor_wait},
-      logins_{executors.logins, kLoginQueueFullReason, &metrics->overloaded_login_queue,
-              &metrics->overloaded_login_wait},
+      store_(AdmissionStage::Store(executors.store, metrics)),
+      logins_(AdmissionStage::Logins(executors.logins, metrics)),
       now_ms_(std::move(now_ms)),
       send_loop_(send_loop) {}
-
-template <typename Refuse>
-void RequestDispatcher::Submit(const Stage& stage, common::BoundedExecutor::Task run,
-                               Refuse refuse) {
-  const bool queued = stage.executor->TrySubmit(
-      std::move(run),
-      [refuse, waited = stage.waited]() mutable { refuse(kWaitedTooLongReason, *waited); });
-  if (stage.executor == store_.executor) {
-    metrics_->executor_depth.Set(static_cast<double>(stage.executor->depth()));
-  }
-  if (!queued) refuse(stage.full_reason, *stage.full);
-}
 
 template <typename Response>
 absl::AnyInvocable<void(Response) &&> RequestDispatcher::AnswerAs(
@@ -91,7 +77,7 @@ bool RequestDispatcher::Expired(int64_t deadline_ms) const {
 }
 
 template <typename Request, typename ClientRequest, typename Response, typename Handler>
-void RequestDispatcher::Run(const Stage& stage, const char* method, im::v1::Ingress& entry,
+void RequestDispatcher::Run(const AdmissionStage& stage, const char* method, im::v1::Ingress& entry,
                             ClientRequest* (im::v1::Frame::*mutable_request)(),
                             Response* (im::v1::Frame::*mutable_response)(), Handler handler,
                             Respond respond) {
@@ -108,8 +94,7 @@ void RequestDispatcher::Run(const Stage& stage, const char* method, im::v1::Ingr
   }
   // Answered once: by the handler, or refused by the executor (full, or shed after waiting).
   auto shared_answer = std::make_shared<decltype(answer)>(std::move(answer));
-  Submit(
-      stage,
+  stage.Submit(
       [this, request = std::move(request), handler, shared_answer, deadline_ms]() mutable {
         common::ScopedRequestId scope(request.caller().request_id());
         if (Expired(deadline_ms)) {
@@ -266,8 +251,7 @@ void RequestDispatcher::DispatchLogins(std::vector<im::v1::Ingress> logins,
     request.set_conn_id(request.caller().conn_id());
     request.set_remote_addr(request.caller().remote_addr());
   }
-  Submit(
-      logins_,
+  logins_.Submit(
       [this, batch] {
         RefuseExpired(*batch);
         std::vector<im::v1::LoginReply> replies = sessions_->LoginMany(batch->requests);
@@ -305,8 +289,7 @@ void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
                                    respond_to(entry.id())));
   }
   if (!on_executor->requests.empty()) {
-    Submit(
-        store_,
+    store_.Submit(
         [this, on_executor] {
           RefuseExpired(*on_executor);
           chat_->SendBatch(std::move(on_executor->requests), std::move(on_executor->responds));

@@ -10,6 +10,7 @@
 #include "im/v1/logic.pb.h"
 #include "logic/conversation/chat_service.h"
 #include "logic/group/group_service.h"
+#include "logic/ingress/admission_stage.h"
 #include "logic/logic_metrics.h"
 #include "logic/loop/logic_loop.h"
 #include "logic/session/session_service.h"
@@ -51,17 +52,6 @@ class RequestDispatcher {
  private:
   template <typename Request, typename Response>
   struct Batch;
-  // An executor, and how its overload refusals are named and counted.
-  struct Stage {
-    common::BoundedExecutor* executor;
-    const char* full_reason;
-    prometheus::Counter* full;    // refused: its queue was full
-    prometheus::Counter* waited;  // shed: waited longer than its QueueWaitPolicy allows
-  };
-  // Queues `run` on `stage`. When the queue is full (at once) or the task waited too long (on a
-  // worker, instead of `run`), `refuse(reason, counter)` answers RESOURCE_EXHAUSTED.
-  template <typename Refuse>
-  void Submit(const Stage& stage, common::BoundedExecutor::Task run, Refuse refuse);
   // The sends of one batch (none expired on arrival): single chats as one
   // ChatService::SendBatchOnLoop on the send loop (when there is one), the rest as one
   // ChatService::SendBatch on the executor.
@@ -87,7 +77,7 @@ class RequestDispatcher {
   // Moves the client request out of `entry` into a `Request` (caller + req), runs
   // `handler(request, done)` on `stage` and answers with a frame holding the response.
   template <typename Request, typename ClientRequest, typename Response, typename Handler>
-  void Run(const Stage& stage, const char* method, im::v1::Ingress& entry,
+  void Run(const AdmissionStage& stage, const char* method, im::v1::Ingress& entry,
            ClientRequest* (im::v1::Frame::*mutable_request)(),
            Response* (im::v1::Frame::*mutable_response)(), Handler handler, Respond respond);
 
@@ -95,8 +85,8 @@ class RequestDispatcher {
   ChatService* chat_;
   GroupService* groups_;
   LogicMetrics* metrics_;
-  const Stage store_;
-  const Stage logins_;
+  const AdmissionStage store_;
+  const AdmissionStage logins_;
   common::MillisClock now_ms_;
   LogicLoop* send_loop_;
 };
