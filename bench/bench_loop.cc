@@ -514,9 +514,11 @@ void BenchLoop::OnSendAnswer(Device* d, const Frame& frame, uint64_t now) {
   *it = d->in_flight.back();
   d->in_flight.pop_back();
   stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
-  stats_.answered.fetch_add(1, std::memory_order_relaxed);
   const im::v1::Code code =
       frame.has_send_resp() ? frame.send_resp().status().code() : frame.error().code();
+  // A refusal is not the message's answer: it is sent again (and answered then), so the drain,
+  // which waits until every scheduled message is answered, goes on while one is held.
+  if (!common::IsOverloadRefusal(code)) stats_.answered.fetch_add(1, std::memory_order_relaxed);
   if (code == im::v1::OK) {
     const uint64_t scheduled =
         send_start_ +
