@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "store/group_store.h"
@@ -34,6 +35,18 @@ class MemberListCache {
 
   // Gives the group a new token and drops its saved list: call after every membership change.
   virtual absl::Status Invalidate(std::string_view group_id) = 0;
+};
+
+// MemberListCache::Version for a batch's groups without blocking, for code on a logic event loop
+// (which owns the client; used on its thread only). `done` runs on that thread.
+class AsyncMemberListVersions {
+ public:
+  using Done = absl::AnyInvocable<void(absl::StatusOr<std::vector<std::string>>) &&>;
+
+  virtual ~AsyncMemberListVersions() = default;
+  // The current version token of each of `group_ids` (in that order, created where there is
+  // none), in one round trip.
+  virtual void VersionMany(const std::vector<std::string>& group_ids, Done done) = 0;
 };
 
 // A version token no other call returns (random, 128 bits as hex).

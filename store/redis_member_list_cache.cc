@@ -1,6 +1,7 @@
 #include "store/redis_member_list_cache.h"
 
 #include <charconv>
+#include <memory>
 
 #include "fmt/format.h"
 
@@ -26,6 +27,17 @@ redis.call('DEL', KEYS[2])
 return 1)lua";
 
 std::string VersionKey(std::string_view group_id) { return fmt::format("im:gmv:{}", group_id); }
+
+// SET NX GET (Redis 7.0+): the token there, or `token` when there was none, in one round trip.
+std::vector<std::string> VersionCommand(std::string_view group_id, const std::string& token,
+                                        int64_t ttl_ms) {
+  return {"SET", VersionKey(group_id), token, "NX", "GET", "PX", std::to_string(ttl_ms)};
+}
+
+std::string VersionOf(const redisReply* reply, const std::string& token) {
+  if (reply->type == REDIS_REPLY_STRING) return std::string(reply->str, reply->len);
+  return token;
+}
 std::string ListKey(std::string_view group_id) { return fmt::format("im:gm:{}", group_id); }
 
 template <typename Int>
@@ -60,14 +72,29 @@ RedisMemberListCache::RedisMemberListCache(std::shared_ptr<RedisConnection> redi
 
 absl::StatusOr<std::string> RedisMemberListCache::Version(std::string_view group_id) {
   const std::string token = NewVersionToken();
-  // SET NX GET (Redis 7.0+): the token there, or ours when there was none, in one round trip.
-  absl::StatusOr<RedisConnection::Reply> reply = redis_->Command(
-      {"SET", VersionKey(group_id), token, "NX", "GET", "PX", std::to_string(ttl_ms_)});
+  absl::StatusOr<RedisConnection::Reply> reply =
+      redis_->Command(VersionCommand(group_id, token, ttl_ms_));
   if (!reply.ok()) return reply.status();
-  if ((*reply)->type == REDIS_REPLY_STRING) {
-    return std::string(RedisConnection::TextOf(reply->get()));
+  return VersionOf(reply->get(), token);
+}
+
+void RedisAsyncMemberListVersions::VersionMany(const std::vector<std::string>& group_ids,
+                                               Done done) {
+  auto tokens = std::make_shared<std::vector<std::string>>();
+  std::vector<RedisAsyncClient::Args> commands;
+  for (const std::string& group_id : group_ids) {
+    tokens->push_back(NewVersionToken());
+    commands.push_back(VersionCommand(group_id, tokens->back(), ttl_ms_));
   }
-  return token;
+  redis_->CommandMany(
+      commands,
+      [tokens](size_t index, const redisReply* reply) {
+        (*tokens)[index] = VersionOf(reply, (*tokens)[index]);
+      },
+      [tokens, done = std::move(done)](absl::Status status) mutable {
+        if (!status.ok()) return std::move(done)(std::move(status));
+        std::move(done)(std::move(*tokens));
+      });
 }
 
 absl::StatusOr<std::optional<std::vector<GroupMember>>> RedisMemberListCache::Get(

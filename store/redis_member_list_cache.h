@@ -4,6 +4,7 @@
 #include <string>
 
 #include "store/member_list_cache.h"
+#include "store/redis_async_client.h"
 #include "store/redis_connection.h"
 
 namespace im::store {
@@ -29,6 +30,20 @@ class RedisMemberListCache final : public MemberListCache {
   // EVALSHA names of its scripts, loaded on redis_.
   const std::string put_sha_;
   const std::string invalidate_sha_;
+};
+
+// RedisMemberListCache's Version on a loop's asynchronous client: the same SET NX GET per group,
+// a batch's groups in one write.
+class RedisAsyncMemberListVersions final : public AsyncMemberListVersions {
+ public:
+  RedisAsyncMemberListVersions(RedisAsyncClient* redis, int64_t ttl_ms)
+      : redis_(redis), ttl_ms_(ttl_ms) {}
+
+  void VersionMany(const std::vector<std::string>& group_ids, Done done) override;
+
+ private:
+  RedisAsyncClient* redis_;
+  const int64_t ttl_ms_;
 };
 
 }  // namespace im::store

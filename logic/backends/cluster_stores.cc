@@ -68,14 +68,22 @@ LogicStores ClusterStores(const LogicOptions& options, LogicMetrics* metrics) {
       redis, int64_t{options.group_cache_ttl_sec} * 1000);
   stores.fanout = FanoutBusFor(options, metrics);
   if (options.send_loop) {
+    const int64_t group_cache_ttl_ms = int64_t{options.group_cache_ttl_sec} * 1000;
     stores.loop_redis = LogicStores::LoopRedis{
-        options.redis, [](store::RedisAsyncClient* client) {
-          return LoopStores{std::make_unique<store::RedisAsyncSendLedger>(client, kDedupPrefix),
-                            std::make_unique<store::RedisAsyncTtlMap>(client, kDedupPrefix),
-                            std::make_unique<store::RedisAsyncSessionLookup>(client)};
+        options.redis, [group_cache_ttl_ms](store::RedisAsyncClient* client) {
+          return RedisLoopStores(client, kDedupPrefix, group_cache_ttl_ms);
         }};
   }
   return stores;
+}
+
+LoopStores RedisLoopStores(store::RedisAsyncClient* client, const std::string& dedup_prefix,
+                           int64_t group_cache_ttl_ms) {
+  return LoopStores{
+      std::make_unique<store::RedisAsyncSendLedger>(client, dedup_prefix),
+      std::make_unique<store::RedisAsyncTtlMap>(client, dedup_prefix),
+      std::make_unique<store::RedisAsyncSessionLookup>(client),
+      std::make_unique<store::RedisAsyncMemberListVersions>(client, group_cache_ttl_ms)};
 }
 
 std::vector<DependencyHealth::Dependency> ClusterDependencies(const LogicOptions& options,

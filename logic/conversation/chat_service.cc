@@ -71,6 +71,20 @@ std::optional<store::ConversationPosition> DecodePageToken(std::string_view toke
   return position;
 }
 
+// The groups that sends of the batch go to (sorted, unique).
+std::vector<std::string> GroupsOf(const std::vector<im::v1::SendRequest>& requests) {
+  std::vector<std::string> groups;
+  for (const im::v1::SendRequest& request : requests) {
+    std::optional<ConversationId> conversation = ConversationId::Parse(request.req().conv_id());
+    if (conversation && conversation->kind == ConversationId::Kind::kGroup) {
+      groups.push_back(conversation->group_id);
+    }
+  }
+  std::sort(groups.begin(), groups.end());
+  groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+  return groups;
+}
+
 std::shared_ptr<const std::string> SerializePush(const im::v1::Frame& frame) {
   return std::make_shared<const std::string>(frame.SerializeAsString());
 }
@@ -90,7 +104,8 @@ ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clo
                   [this](std::vector<GroupPublish>& batch) { PublishAll(batch); }),
       order_(PendingTtlMs(), common::SteadyMillis) {}
 
-ChatService::Access ChatService::Authorize(const std::string& uid, const std::string& conv_id) {
+ChatService::Access ChatService::Authorize(const std::string& uid, const std::string& conv_id,
+                                           const KnownMembers* known) {
   Access access;
   access.conversation = ConversationId::Parse(conv_id);
   if (!access.conversation) {
@@ -98,7 +113,7 @@ ChatService::Access ChatService::Authorize(const std::string& uid, const std::st
     access.reason = "conversation id must be s:<uid>:<uid> (ordered, distinct) or g:<group id>";
   } else if (access.conversation->kind == ConversationId::Kind::kGroup) {
     absl::StatusOr<std::optional<store::GroupMember>> member =
-        deps_.members->Find(access.conversation->group_id, uid);
+        FindMember(access.conversation->group_id, uid, known);
     if (!member.ok()) {
       access.code = CodeOf(member.status());
       access.reason = fmt::format("group membership unknown: {}", member.status().ToString());
@@ -116,8 +131,18 @@ ChatService::Access ChatService::Authorize(const std::string& uid, const std::st
   return access;
 }
 
+absl::StatusOr<std::optional<store::GroupMember>> ChatService::FindMember(
+    const std::string& group_id, const std::string& uid, const KnownMembers* known) {
+  const auto list = known != nullptr ? known->find(group_id) : KnownMembers::const_iterator();
+  if (known == nullptr || list == known->end()) return deps_.members->Find(group_id, uid);
+  const store::GroupMember* member = MemberLists::FindIn(*list->second, uid);
+  if (member == nullptr) return std::optional<store::GroupMember>();
+  return std::optional<store::GroupMember>(*member);
+}
+
 ChatService::Access ChatService::ResolveSendTarget(const im::v1::Caller& caller,
-                                                   const im::v1::SendReq& req) {
+                                                   const im::v1::SendReq& req,
+                                                   const KnownMembers* known) {
   if (req.conv_id().empty()) {
     Access access;
     access.conversation = ConversationId::Single(caller.uid(), req.to_uid());
@@ -127,7 +152,7 @@ ChatService::Access ChatService::ResolveSendTarget(const im::v1::Caller& caller,
     }
     return access;
   }
-  Access access = Authorize(caller.uid(), req.conv_id());
+  Access access = Authorize(caller.uid(), req.conv_id(), known);
   if (access.conversation && !req.to_uid().empty() &&
       (access.conversation->kind == ConversationId::Kind::kGroup ||
        access.conversation->PeerOf(caller.uid()) != req.to_uid())) {
@@ -220,13 +245,15 @@ void ChatService::PersistOne(std::optional<MessageWriter::Write> write) {
 }
 
 ChatService::PreparedBatch ChatService::Prepare(std::vector<im::v1::SendRequest> requests,
-                                                std::vector<Respond<im::v1::SendResp>> responds) {
+                                                std::vector<Respond<im::v1::SendResp>> responds,
+                                                const KnownMembers* known) {
   PreparedBatch batch;
   batch.requests = std::move(requests);
   batch.responds = std::move(responds);
   for (size_t i = 0; i < batch.requests.size(); ++i) {
     common::ScopedRequestId scope(batch.requests[i].caller().request_id());
-    if (std::optional<SendTarget> target = PrepareSend(batch.requests[i], batch.responds[i])) {
+    if (std::optional<SendTarget> target =
+            PrepareSend(batch.requests[i], batch.responds[i], known)) {
       batch.claims.push_back(store::SendLedger::Claim{target->dedup_key, target->conv_id});
       batch.targets.push_back(std::move(*target));
       batch.prepared.push_back(i);
@@ -247,7 +274,83 @@ void ChatService::SendBatch(std::vector<im::v1::SendRequest> requests,
 void ChatService::SendBatchOnLoop(std::vector<im::v1::SendRequest> requests,
                                   std::vector<Respond<im::v1::SendResp>> responds,
                                   store::AsyncSendLedger* ledger) {
-  auto batch = std::make_shared<PreparedBatch>(Prepare(std::move(requests), std::move(responds)));
+  SendBatchOnLoop(
+      std::make_shared<ArrivedBatch>(ArrivedBatch{std::move(requests), std::move(responds)}),
+      ledger, /*lists_loaded=*/false);
+}
+
+void ChatService::SendBatchOnLoop(const std::shared_ptr<ArrivedBatch>& sends,
+                                  store::AsyncSendLedger* ledger, bool lists_loaded) {
+  std::vector<std::string> groups = GroupsOf(sends->requests);
+  if (groups.empty()) return ClaimOnLoop(*sends, nullptr, ledger);
+  if (deps_.loop->versions() == nullptr) return SendBatchOnExecutor(sends);
+  deps_.loop->versions()->VersionMany(
+      groups, [this, sends, ledger, lists_loaded,
+               groups](absl::StatusOr<std::vector<std::string>> versions) mutable {
+        // Redis failing: the executor's blocking path answers with what it finds.
+        if (!versions.ok()) return SendBatchOnExecutor(sends);
+        KnownMembers known;
+        std::vector<std::string> missing;
+        for (size_t i = 0; i < groups.size(); ++i) {
+          if (auto list = deps_.members->LocalCopyOf(groups[i], (*versions)[i])) {
+            known.emplace(groups[i], std::move(list));
+          } else {
+            missing.push_back(groups[i]);
+          }
+        }
+        if (missing.empty()) return ClaimOnLoop(*sends, &known, ledger);
+        // Changed again while they were loaded (rare): the blocking path.
+        if (lists_loaded) return SendBatchOnExecutor(sends);
+        LoadListsThenSendOnLoop(sends, std::move(missing), ledger);
+      });
+}
+
+void ChatService::LoadListsThenSendOnLoop(const std::shared_ptr<ArrivedBatch>& sends,
+                                          std::vector<std::string> groups,
+                                          store::AsyncSendLedger* ledger) {
+  const bool queued = deps_.executor->TrySubmit([this, sends, groups = std::move(groups), ledger] {
+    for (const std::string& group_id : groups) {
+      // A list that cannot be loaded is asked for again by the blocking path, which answers.
+      if (absl::Status status = deps_.members->Get(group_id).status(); !status.ok()) {
+        IM_LOG_RATE_LIMITED(spdlog::level::warn, "member list of {} not loaded: {}", group_id,
+                            status.ToString());
+      }
+    }
+    // Back to the loop, so that the batch's seqs are taken there, in order with the others.
+    if (!deps_.loop->Post([this, sends, ledger] { SendBatchOnLoop(sends, ledger, true); })) {
+      SendBatch(std::move(sends->requests), std::move(sends->responds));
+    }
+  });
+  if (!queued) {
+    for (size_t i = 0; i < sends->requests.size(); ++i) {
+      RefuseExecutorFull(sends->requests[i], std::move(sends->responds[i]));
+    }
+  }
+}
+
+void ChatService::SendBatchOnExecutor(const std::shared_ptr<ArrivedBatch>& sends) {
+  if (deps_.executor->TrySubmit(
+          [this, sends] { SendBatch(std::move(sends->requests), std::move(sends->responds)); })) {
+    return;
+  }
+  for (size_t i = 0; i < sends->requests.size(); ++i) {
+    RefuseExecutorFull(sends->requests[i], std::move(sends->responds[i]));
+  }
+}
+
+void ChatService::RefuseExecutorFull(const im::v1::SendRequest& request,
+                                     Respond<im::v1::SendResp> respond) {
+  deps_.metrics->overloaded_executor.Increment();
+  im::v1::SendResp resp;
+  resp.set_client_msg_id(request.req().client_msg_id());
+  SetStatus(resp.mutable_status(), im::v1::RESOURCE_EXHAUSTED, kExecutorFullReason);
+  std::move(respond)(std::move(resp));
+}
+
+void ChatService::ClaimOnLoop(ArrivedBatch& sends, const KnownMembers* known,
+                              store::AsyncSendLedger* ledger) {
+  auto batch = std::make_shared<PreparedBatch>(
+      Prepare(std::move(sends.requests), std::move(sends.responds), known));
   if (batch->claims.empty()) return;
   deps_.metrics->send_loop_batches.Increment();
   const auto started = std::chrono::steady_clock::now();
@@ -297,17 +400,15 @@ void ChatService::ContinueBatch(const std::shared_ptr<PreparedBatch>& batch,
       finish();
     } else if (!deps_.executor->TrySubmit(std::move(finish))) {
       // Overloaded: refused now; a claim taken expires after PendingTtlMs.
-      deps_.metrics->overloaded_executor.Increment();
-      im::v1::SendResp resp;
-      resp.set_client_msg_id(batch->requests[batch->prepared[k]].req().client_msg_id());
-      SetStatus(resp.mutable_status(), im::v1::RESOURCE_EXHAUSTED, kExecutorFullReason);
-      std::move(batch->responds[batch->prepared[k]])(std::move(resp));
+      RefuseExecutorFull(batch->requests[batch->prepared[k]],
+                         std::move(batch->responds[batch->prepared[k]]));
     }
   }
 }
 
-std::optional<ChatService::SendTarget> ChatService::PrepareSend(
-    const im::v1::SendRequest& request, Respond<im::v1::SendResp>& respond) {
+std::optional<ChatService::SendTarget> ChatService::PrepareSend(const im::v1::SendRequest& request,
+                                                                Respond<im::v1::SendResp>& respond,
+                                                                const KnownMembers* known) {
   const im::v1::Caller& caller = request.caller();
   const im::v1::SendReq& req = request.req();
   auto refuse = [&](im::v1::Code code, std::string reason) -> std::optional<SendTarget> {
@@ -331,7 +432,7 @@ std::optional<ChatService::SendTarget> ChatService::PrepareSend(
   // before it takes a seq.
   std::optional<MessageWriter::Room> room = deps_.writer->Reserve();
   if (!room) return refuse(im::v1::RESOURCE_EXHAUSTED, kWriteQueueFullReason);
-  Access access = ResolveSendTarget(caller, req);
+  Access access = ResolveSendTarget(caller, req, known);
   if (!access.conversation) return refuse(access.code, access.reason);
   return SendTarget{*access.conversation, access.conversation->ToString(),
                     DedupKey(caller.uid(), req.client_msg_id()), std::move(*room)};

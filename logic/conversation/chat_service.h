@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -70,10 +71,13 @@ class ChatService {
   // batch taken in one round trip. On the store executor.
   void SendBatch(std::vector<im::v1::SendRequest> requests,
                  std::vector<Respond<im::v1::SendResp>> responds);
-  // SendBatch on a LogicLoop, single chats only (a group send's membership check may block):
-  // the claims and seqs through that loop's `ledger`, without blocking; the batch goes on from
-  // the reply, on the loop. What needs a blocking step (a counter to restore, a repeat to wait
-  // for, Redis failing) goes on on the executor.
+  // SendBatch on the LogicLoop (deps.loop): the claims and seqs through that loop's `ledger`,
+  // without blocking; the batch goes on from the reply, on the loop. A group send's membership is
+  // checked against this node's copy of the member list once the group's version token (read on
+  // the loop's client, a batch's groups in one round trip) says the copy is current; a list the
+  // node does not hold is loaded on the executor, and the batch comes back to the loop. What
+  // needs a blocking step (a counter to restore, a repeat to wait for, Redis failing) goes on on
+  // the executor.
   void SendBatchOnLoop(std::vector<im::v1::SendRequest> requests,
                        std::vector<Respond<im::v1::SendResp>> responds,
                        store::AsyncSendLedger* ledger);
@@ -130,8 +134,20 @@ class ChatService {
     im::v1::Code code = im::v1::OK;
     std::string reason;
   };
-  Access Authorize(const std::string& uid, const std::string& conv_id);
-  Access ResolveSendTarget(const im::v1::Caller& caller, const im::v1::SendReq& req);
+  // Member lists known to be current (by their version tokens), by group id: a membership
+  // check against them does not block.
+  using KnownMembers = std::map<std::string, std::shared_ptr<const MemberLists::List>>;
+  // `known`: lists to check group membership against; a group not in it is read from
+  // MemberLists (which may block).
+  Access Authorize(const std::string& uid, const std::string& conv_id,
+                   const KnownMembers* known = nullptr);
+  Access ResolveSendTarget(const im::v1::Caller& caller, const im::v1::SendReq& req,
+                           const KnownMembers* known);
+  // uid's membership of the group: from `known` when it holds the group's list, without
+  // blocking; else from MemberLists.
+  absl::StatusOr<std::optional<store::GroupMember>> FindMember(const std::string& group_id,
+                                                               const std::string& uid,
+                                                               const KnownMembers* known);
 
   // What claiming a send's (sender, client_msg_id) found.
   struct Claim {
@@ -170,7 +186,27 @@ class ChatService {
     std::vector<store::SendLedger::Claim> claims;
   };
   PreparedBatch Prepare(std::vector<im::v1::SendRequest> requests,
-                        std::vector<Respond<im::v1::SendResp>> responds);
+                        std::vector<Respond<im::v1::SendResp>> responds,
+                        const KnownMembers* known = nullptr);
+  // A batch of sends as it arrived, kept outside the tasks that carry it between the loop and
+  // the executor (a refused task is destroyed, and its sends must still be answered).
+  struct ArrivedBatch {
+    std::vector<im::v1::SendRequest> requests;
+    std::vector<Respond<im::v1::SendResp>> responds;
+  };
+  // SendBatchOnLoop; `lists_loaded`: the executor just loaded the lists this node lacked.
+  void SendBatchOnLoop(const std::shared_ptr<ArrivedBatch>& sends, store::AsyncSendLedger* ledger,
+                       bool lists_loaded);
+  // On the loop: validates the batch (group membership against `known`), then takes every
+  // claim and seq in one round trip.
+  void ClaimOnLoop(ArrivedBatch& sends, const KnownMembers* known, store::AsyncSendLedger* ledger);
+  // On the executor: loads the member lists of `groups`, then hands the batch back to the loop.
+  void LoadListsThenSendOnLoop(const std::shared_ptr<ArrivedBatch>& sends,
+                               std::vector<std::string> groups, store::AsyncSendLedger* ledger);
+  // SendBatch on the executor (or refused RESOURCE_EXHAUSTED when it is full).
+  void SendBatchOnExecutor(const std::shared_ptr<ArrivedBatch>& sends);
+  // Answers a send RESOURCE_EXHAUSTED because the executor is full.
+  void RefuseExecutorFull(const im::v1::SendRequest& request, Respond<im::v1::SendResp> respond);
   // Goes on with each send of `batch` once the ledger answered (outcomes[k] for claims[k]):
   // the numbered ones to the writer together, the rest each on its own (on the executor when
   // `on_loop`, where nothing may block).
@@ -178,7 +214,8 @@ class ChatService {
                      store::AsyncSendLedger::Outcomes& outcomes, bool on_loop);
   // Validates `request`; a refusal is answered through `respond` (then nullopt).
   std::optional<SendTarget> PrepareSend(const im::v1::SendRequest& request,
-                                        Respond<im::v1::SendResp>& respond);
+                                        Respond<im::v1::SendResp>& respond,
+                                        const KnownMembers* known = nullptr);
   // Goes on with a validated send once its claim is known: answers a stored one, else numbers,
   // persists and (after the commit) answers it.
   // Answers the send itself (refused, or a retry of a stored one), or returns the message to

@@ -19,11 +19,7 @@ MemberLists::MemberLists(store::GroupStore* groups, store::MemberListCache* cach
 absl::StatusOr<std::shared_ptr<const MemberLists::List>> MemberLists::Get(
     const std::string& group_id) {
   IM_ASSIGN_OR_RETURN(const std::string version, cache_->Version(group_id));
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = local_.find(group_id);
-    if (it != local_.end() && it->second.version == version) return it->second.members;
-  }
+  if (std::shared_ptr<const List> local = LocalCopyOf(group_id, version)) return local;
   IM_ASSIGN_OR_RETURN(std::optional<List> shared, cache_->Get(group_id, version));
   std::shared_ptr<const List> members;
   if (shared.has_value()) {
@@ -44,6 +40,14 @@ absl::StatusOr<std::shared_ptr<const MemberLists::List>> MemberLists::Get(
   }
   KeepLocal(group_id, version, members);
   return members;
+}
+
+std::shared_ptr<const MemberLists::List> MemberLists::LocalCopyOf(const std::string& group_id,
+                                                                  const std::string& version) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = local_.find(group_id);
+  if (it == local_.end() || it->second.version != version) return nullptr;
+  return it->second.members;
 }
 
 absl::StatusOr<MemberLists::List> MemberLists::LoadFromStore(const std::string& group_id) {

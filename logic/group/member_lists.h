@@ -29,6 +29,10 @@ class MemberLists {
   // The group's members; empty when there is no such group.
   absl::StatusOr<std::shared_ptr<const List>> Get(const std::string& group_id);
 
+  // This node's copy of the group's list if it is the one of `version` (a token the caller read
+  // from the shared cache), else null. Never blocks.
+  std::shared_ptr<const List> LocalCopyOf(const std::string& group_id, const std::string& version);
+
   // uid's membership, nullopt when it is not a member.
   absl::StatusOr<std::optional<store::GroupMember>> Find(const std::string& group_id,
                                                          const std::string& uid);

@@ -264,15 +264,6 @@ void RequestDispatcher::DispatchLogins(std::vector<im::v1::Ingress> logins,
       });
 }
 
-namespace {
-
-// A single chat's send needs no blocking step before its claim (no membership to check).
-bool IsSingleChatSend(const im::v1::SendReq& req) {
-  return req.conv_id().empty() || req.conv_id().starts_with("s:");
-}
-
-}  // namespace
-
 void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
                                       const std::function<Respond(uint64_t id)>& respond_to) {
   using SendBatch = Batch<im::v1::SendRequest, im::v1::SendResp>;
@@ -280,9 +271,7 @@ void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
   auto on_loop = std::make_shared<SendBatch>();
   for (im::v1::Ingress& entry : sends) {
     metrics_->ingress_entries.Increment();
-    SendBatch& batch = send_loop_ != nullptr && IsSingleChatSend(entry.request().send_req())
-                           ? *on_loop
-                           : *on_executor;
+    SendBatch& batch = send_loop_ != nullptr ? *on_loop : *on_executor;
     batch.Add(
         entry, &im::v1::Frame::mutable_send_req,
         AnswerAs<im::v1::SendResp>("Send", entry.request().id(), &im::v1::Frame::mutable_send_resp,

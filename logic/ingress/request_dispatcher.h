@@ -44,16 +44,16 @@ class RequestDispatcher {
 
   void Dispatch(im::v1::Ingress entry, Respond respond);
   // Dispatch for every entry of a batch (`respond_to(id)` makes the answer of entry `id`); its
-  // sends go as one batch (single chats to the send loop, if any; the rest to the executor), so
-  // that their claims and seqs cost one round trip.
+  // sends go as one batch (to the send loop, if any; else to the executor), so that their
+  // claims and seqs cost one round trip.
   void DispatchAll(std::vector<im::v1::Ingress> entries,
                    const std::function<Respond(uint64_t id)>& respond_to);
 
  private:
   template <typename Request, typename Response>
   struct Batch;
-  // The sends of one batch (none expired on arrival): single chats as one
-  // ChatService::SendBatchOnLoop on the send loop (when there is one), the rest as one
+  // The sends of one batch (none expired on arrival), single and group chats together: one
+  // ChatService::SendBatchOnLoop on the send loop when there is one, else one
   // ChatService::SendBatch on the executor.
   void DispatchSends(std::vector<im::v1::Ingress> sends,
                      const std::function<Respond(uint64_t id)>& respond_to);

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "common/loop_task_queue.h"
 #include "common/queue_wait_policy.h"
+#include "store/member_list_cache.h"
 #include "store/redis_async_client.h"
 #include "store/redis_options.h"
 #include "store/send_ledger.h"
@@ -25,6 +26,9 @@ struct LoopStores {
   std::unique_ptr<store::AsyncSendLedger> ledger;       // a batch's claims and seqs
   std::unique_ptr<store::AsyncTtlMap> dedup;            // stored sends' answers, for retries
   std::unique_ptr<store::AsyncSessionLookup> sessions;  // where a batch's recipients are
+  // The member lists' version tokens of a batch's groups; null: group sends are not taken on
+  // the loop.
+  std::unique_ptr<store::AsyncMemberListVersions> versions;
 };
 
 // One event loop thread of a logic node, where single-chat send batches take their claims and
@@ -65,6 +69,7 @@ class LogicLoop {
   store::AsyncSendLedger* ledger() { return stores_.ledger.get(); }
   store::AsyncTtlMap* dedup() { return stores_.dedup.get(); }
   store::AsyncSessionLookup* sessions() { return stores_.sessions.get(); }
+  store::AsyncMemberListVersions* versions() { return stores_.versions.get(); }
   // Whether Redis is behind (RedisLimits): new work that would add to its backlog (send batches)
   // is refused rather than queued behind it. The time bound keeps the backlog well inside
   // redis.timeout_ms, past which the connection is dropped and everything pending on it fails

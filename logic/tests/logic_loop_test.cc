@@ -9,20 +9,13 @@
 #include <optional>
 #include <thread>
 
+#include "logic/backends/cluster_stores.h"
 #include "store/redis_connection.h"
-#include "store/redis_send_ledger.h"
-#include "store/redis_session_registry.h"
 #include "store/redis_ttl_map.h"
 #include "store/tests/test_redis.h"
 
 namespace im::logic {
 namespace {
-
-LoopStores RedisLoopStores(store::RedisAsyncClient* client, const std::string& prefix) {
-  return LoopStores{std::make_unique<store::RedisAsyncSendLedger>(client, prefix),
-                    std::make_unique<store::RedisAsyncTtlMap>(client, prefix),
-                    std::make_unique<store::RedisAsyncSessionLookup>(client)};
-}
 
 // A loop on the test Redis whose stores use keys under `prefix`.
 std::unique_ptr<LogicLoop> StartLoop(const std::string& prefix,
@@ -30,8 +23,10 @@ std::unique_ptr<LogicLoop> StartLoop(const std::string& prefix,
                                          1000, std::chrono::milliseconds(0)}) {
   auto loop = std::make_unique<LogicLoop>(
       "test-loop", store::testing::TestRedisOptions(),
-      [prefix](store::RedisAsyncClient* client) { return RedisLoopStores(client, prefix); }, 100,
-      limits);
+      [prefix](store::RedisAsyncClient* client) {
+        return RedisLoopStores(client, prefix, /*group_cache_ttl_ms=*/60'000);
+      },
+      100, limits);
   loop->Start();
   return loop;
 }
@@ -124,7 +119,7 @@ TEST(LogicLoopTest, SheddableWorkThatWaitedTooLongForTheLoopIsShed) {
   auto loop = std::make_unique<LogicLoop>(
       "test-loop", store::testing::TestRedisOptions(),
       [prefix = store::testing::UniquePrefix()](store::RedisAsyncClient* client) {
-        return RedisLoopStores(client, prefix);
+        return RedisLoopStores(client, prefix, /*group_cache_ttl_ms=*/60'000);
       },
       100, LogicLoop::RedisLimits{1000, std::chrono::milliseconds(0)},
       common::QueueWaitPolicy::Options{std::chrono::milliseconds(10),

@@ -9,10 +9,8 @@
 #include <future>
 #include <thread>
 
-#include "store/redis_connection.h"
-#include "store/redis_send_ledger.h"
+#include "logic/backends/cluster_stores.h"
 #include "store/redis_session_registry.h"
-#include "store/redis_ttl_map.h"
 #include "store/tests/test_redis.h"
 
 namespace im::logic {
@@ -24,8 +22,11 @@ class RecipientLookupTest : public ::testing::Test {
       : prefix_(store::testing::UniquePrefix()),
         registry_(store::testing::TestRedis(), /*ttl_ms=*/60'000),
         metrics_(metrics_registry_),
-        loop_("test-loop", store::testing::TestRedisOptions(), MakeStores(prefix_), 100,
-              {1000, std::chrono::milliseconds(0)}) {
+        loop_("test-loop", store::testing::TestRedisOptions(),
+              [this](store::RedisAsyncClient* client) {
+                return RedisLoopStores(client, prefix_, /*group_cache_ttl_ms=*/60'000);
+              },
+              100, {1000, std::chrono::milliseconds(0)}) {
     loop_.Start();
     // Session keys are per uid: uids unique to this test keep runs apart.
     alice_ = prefix_ + "alice";
@@ -34,14 +35,6 @@ class RecipientLookupTest : public ::testing::Test {
     EXPECT_TRUE(registry_.Register(alice_, {"phone", "gw-1", 11, 1}).ok());
     EXPECT_TRUE(registry_.Register(alice_, {"web", "gw-2", 12, 2}).ok());
     EXPECT_TRUE(registry_.Register(carol_, {"phone", "gw-1", 31, 3}).ok());
-  }
-
-  static LogicLoop::MakeStores MakeStores(const std::string& prefix) {
-    return [prefix](store::RedisAsyncClient* client) {
-      return LoopStores{std::make_unique<store::RedisAsyncSendLedger>(client, prefix),
-                        std::make_unique<store::RedisAsyncTtlMap>(client, prefix),
-                        std::make_unique<store::RedisAsyncSessionLookup>(client)};
-    };
   }
 
   struct Answer {
