@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "absl/strings/str_cat.h"
 #include "fmt/format.h"
 #include "store/redis_replies.h"
 
@@ -72,7 +73,9 @@ absl::Status RedisConnection::EnsureScriptsLoaded(Slot& slot) {
         redisCommand(slot.context, "SCRIPT LOAD %b", script.data(), script.size())));
     if (reply == nullptr) return Fail(slot, "script load");
     if (reply->type == REDIS_REPLY_ERROR) {
-      return absl::InternalError(fmt::format("redis SCRIPT LOAD: {}", TextOf(reply.get())));
+      // A Redis still loading its data after a restart refuses this too: unavailable for now.
+      const absl::Status status = StatusOfErrorReply(TextOf(reply.get()));
+      return absl::Status(status.code(), absl::StrCat("SCRIPT LOAD: ", status.message()));
     }
     ++slot.scripts_loaded;
   }

@@ -1,10 +1,18 @@
 // RedisConnection against the test Redis (IM_TEST_REDIS): a pooled connection the server closed
 // while it sat idle (as a Redis restart does) is replaced at its next use, and that call succeeds.
+// And against a stand-in for a Redis still loading its data after a restart: unavailable for now,
+// not an internal error.
 #include "store/redis_connection.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <string_view>
+#include <thread>
 
 #include "store/tests/test_redis.h"
 
@@ -58,6 +66,60 @@ TEST(RedisConnectionTest, AServerThatIsGoneStillFailsUnavailable) {
   RedisConnection redis(options);
   EXPECT_EQ(redis.Command({"PING"}).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(redis.Command({"PING"}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+// Answers every command as a Redis loading its data set does (after a restart, for as long as
+// the data takes to load), one connection at a time.
+class LoadingRedis {
+ public:
+  LoadingRedis() {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&address), length), 0);
+    EXPECT_EQ(listen(listener_, 4), 0);
+    EXPECT_EQ(getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~LoadingRedis() {
+    shutdown(listener_, SHUT_RDWR);  // wakes accept()
+    thread_.join();
+    close(listener_);
+  }
+  int port() const { return port_; }
+
+ private:
+  void Serve() {
+    for (int client; (client = accept(listener_, nullptr, nullptr)) >= 0; close(client)) {
+      constexpr std::string_view kLoading = "-LOADING Redis is loading the dataset in memory\r\n";
+      char buffer[4096];
+      // hiredis writes each command of a blocking call whole: one reply per read.
+      while (read(client, buffer, sizeof(buffer)) > 0) {
+        if (write(client, kLoading.data(), kLoading.size()) < 0) break;
+      }
+    }
+  }
+
+  int listener_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// A login on a Redis that is still loading (its scripts are loaded on the connection first) used
+// to fail INTERNAL; it is UNAVAILABLE, which clients retry after the hint.
+TEST(RedisConnectionTest, ARedisStillLoadingItsDataIsUnavailableNotAnInternalError) {
+  LoadingRedis loading;
+  RedisOptions options;
+  options.port = loading.port();
+  options.connections = 1;
+  RedisConnection redis(options);
+  redis.LoadScript("return 1");
+  absl::StatusOr<RedisConnection::Reply> reply = redis.Command({"GET", "k"});
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable) << reply.status();
+  EXPECT_NE(reply.status().message().find("LOADING"), std::string_view::npos) << reply.status();
 }
 
 }  // namespace
