@@ -682,10 +682,15 @@ void ChatService::Publish(const im::v1::Caller& sender, const im::v1::Message& m
   record.set_published_ms(now_ms_());
   record.set_request_id(sender.request_id());
   FanoutLane lane = FanoutLane::kSmall;
-  // The member list is cached on this node by now: the send's membership check read it.
-  absl::StatusOr<std::shared_ptr<const MemberLists::List>> members =
-      deps_.members->Get(ConversationId::Parse(message.conv_id())->group_id);
-  if (members.ok() && (*members)->size() > options_.group_large_threshold) {
+  // Only the lane depends on the list, and only on its size: this node's copy (the send's
+  // membership check read it) tells without a round trip to Redis.
+  const std::string group_id = ConversationId::Parse(message.conv_id())->group_id;
+  std::shared_ptr<const MemberLists::List> members = deps_.members->LastLocalCopy(group_id);
+  if (members == nullptr) {
+    absl::StatusOr<std::shared_ptr<const MemberLists::List>> read = deps_.members->Get(group_id);
+    if (read.ok()) members = *std::move(read);
+  }
+  if (members != nullptr && members->size() > options_.group_large_threshold) {
     lane = FanoutLane::kLarge;
   }
   deps_.fanout->Publish(record, lane, std::move(handed_over));

@@ -50,6 +50,12 @@ std::shared_ptr<const MemberLists::List> MemberLists::LocalCopyOf(const std::str
   return it->second.members;
 }
 
+std::shared_ptr<const MemberLists::List> MemberLists::LastLocalCopy(const std::string& group_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = local_.find(group_id);
+  return it == local_.end() ? nullptr : it->second.members;
+}
+
 absl::StatusOr<MemberLists::List> MemberLists::LoadFromStore(const std::string& group_id) {
   metrics_->group_list_loads.Increment();
   List members;

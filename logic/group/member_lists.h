@@ -33,6 +33,11 @@ class MemberLists {
   // from the shared cache), else null. Never blocks.
   std::shared_ptr<const List> LocalCopyOf(const std::string& group_id, const std::string& version);
 
+  // This node's last copy of the group's list, whatever its version (null when it holds none),
+  // for what an out-of-date list does no harm to, such as choosing a fan-out lane by size.
+  // Never blocks.
+  std::shared_ptr<const List> LastLocalCopy(const std::string& group_id);
+
   // uid's membership, nullopt when it is not a member.
   absl::StatusOr<std::optional<store::GroupMember>> Find(const std::string& group_id,
                                                          const std::string& uid);

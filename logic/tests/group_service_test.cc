@@ -201,5 +201,16 @@ TEST_F(GroupServiceTest, GroupsAboveTheThresholdUseTheLargeLane) {
   EXPECT_EQ(published[0].second, FanoutLane::kLarge);
 }
 
+// The copy the lane is chosen by: what the last membership check read, until the group changes.
+TEST_F(GroupServiceTest, ANodesLastCopyOfAListIsKeptUntilItsGroupChanges) {
+  const std::string group = Create("alice", {"bob"});
+  ASSERT_EQ(SendToGroup("alice", group, "hi").status().code(), im::v1::OK);
+  std::shared_ptr<const MemberLists::List> copy = member_lists_->LastLocalCopy(group);
+  ASSERT_NE(copy, nullptr);
+  EXPECT_EQ(copy->size(), 2u);
+  ASSERT_TRUE(member_lists_->Invalidate(group).ok());
+  EXPECT_EQ(member_lists_->LastLocalCopy(group), nullptr);
+}
+
 }  // namespace
 }  // namespace im::logic::testing
