@@ -75,9 +75,13 @@ start_redis() {
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" \
     --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --daemonize yes \
     --save "" --appendonly yes --appendfsync everysec
-  wait_until "redis on port $REDIS_PORT" redis-cli -p "$REDIS_PORT" ping
+  wait_until "redis on port $REDIS_PORT (its data loaded)" redis_serving
   log "redis up on 127.0.0.1:$REDIS_PORT (data in $REDIS_DIR)"
 }
+
+# PONG, not merely an answer: while Redis loads its data it answers "-LOADING ...", and redis-cli
+# exits 0 on that too.
+redis_serving() { [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 
 start_mariadb() {
   mkdir -p "$MYSQL_DIR"
