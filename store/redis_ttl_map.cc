@@ -30,6 +30,13 @@ void RedisAsyncTtlMap::PutMany(const TtlMap::Entries& entries, int64_t ttl_ms, D
       SetCommands(prefix_, entries, ttl_ms), [](size_t, const redisReply*) {}, std::move(done));
 }
 
+void RedisAsyncTtlMap::Delete(std::string_view key, Done done) {
+  redis_->Command({"DEL", absl::StrCat(prefix_, std::string(key))},
+                  [done = std::move(done)](absl::StatusOr<const redisReply*> reply) mutable {
+                    std::move(done)(reply.status());
+                  });
+}
+
 absl::StatusOr<std::optional<std::string>> RedisTtlMap::PutIfAbsent(std::string_view key,
                                                                     std::string_view value,
                                                                     int64_t ttl_ms) {

@@ -36,6 +36,7 @@ class RedisAsyncTtlMap final : public AsyncTtlMap {
       : redis_(redis), prefix_(std::move(prefix)) {}
 
   void PutMany(const TtlMap::Entries& entries, int64_t ttl_ms, Done done) override;
+  void Delete(std::string_view key, Done done) override;
 
  private:
   RedisAsyncClient* redis_;

@@ -51,6 +51,8 @@ class AsyncTtlMap {
   virtual ~AsyncTtlMap() = default;
   // TtlMap::PutMany.
   virtual void PutMany(const TtlMap::Entries& entries, int64_t ttl_ms, Done done) = 0;
+  // TtlMap::Delete.
+  virtual void Delete(std::string_view key, Done done) = 0;
 };
 
 }  // namespace im::store

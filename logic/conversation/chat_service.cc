@@ -135,9 +135,7 @@ absl::StatusOr<std::optional<store::GroupMember>> ChatService::FindMember(
     const std::string& group_id, const std::string& uid, const KnownMembers* known) {
   const auto list = known != nullptr ? known->find(group_id) : KnownMembers::const_iterator();
   if (known == nullptr || list == known->end()) return deps_.members->Find(group_id, uid);
-  const store::GroupMember* member = MemberLists::FindIn(*list->second, uid);
-  if (member == nullptr) return std::optional<store::GroupMember>();
-  return std::optional<store::GroupMember>(*member);
+  return MemberLists::MemberOf(*list->second, uid);
 }
 
 ChatService::Access ChatService::ResolveSendTarget(const im::v1::Caller& caller,
@@ -221,6 +219,21 @@ store::AsyncSendLedger::Outcomes ChatService::ClaimInSeqOrder(
     if (outcomes[k].ok() && outcomes[k]->seq) order_.Expect(claims[k].conv_id, *outcomes[k]->seq);
   }
   return outcomes;
+}
+
+void ChatService::ReleaseClaimAfterWrite(const std::string& dedup_key) {
+  if (deps_.loop != nullptr && deps_.loop->InLoopThread()) {
+    return deps_.loop->dedup()->Delete(dedup_key, [](absl::Status status) {
+      if (!status.ok()) {
+        IM_LOG_RATE_LIMITED(spdlog::level::warn, "send claim not released (it expires): {}",
+                            status.ToString());
+      }
+    });
+  }
+  // A writer thread: the round trip goes to the executor, or is made here when it is full.
+  if (!deps_.executor->TrySubmit([this, dedup_key] { ReleaseClaim(dedup_key); })) {
+    ReleaseClaim(dedup_key);
+  }
 }
 
 void ChatService::ReleaseClaim(const std::string& dedup_key) {
@@ -308,7 +321,7 @@ void ChatService::SendBatchOnLoop(const std::shared_ptr<ArrivedBatch>& sends,
 void ChatService::LoadListsThenSendOnLoop(const std::shared_ptr<ArrivedBatch>& sends,
                                           std::vector<std::string> groups,
                                           store::AsyncSendLedger* ledger) {
-  const bool queued = deps_.executor->TrySubmit([this, sends, groups = std::move(groups), ledger] {
+  SubmitOrRefuse(sends, [this, sends, groups = std::move(groups), ledger] {
     for (const std::string& group_id : groups) {
       // A list that cannot be loaded is asked for again by the blocking path, which answers.
       if (absl::Status status = deps_.members->Get(group_id).status(); !status.ok()) {
@@ -321,29 +334,33 @@ void ChatService::LoadListsThenSendOnLoop(const std::shared_ptr<ArrivedBatch>& s
       SendBatch(std::move(sends->requests), std::move(sends->responds));
     }
   });
-  if (!queued) {
-    for (size_t i = 0; i < sends->requests.size(); ++i) {
-      RefuseExecutorFull(sends->requests[i], std::move(sends->responds[i]));
-    }
-  }
 }
 
 void ChatService::SendBatchOnExecutor(const std::shared_ptr<ArrivedBatch>& sends) {
-  if (deps_.executor->TrySubmit(
-          [this, sends] { SendBatch(std::move(sends->requests), std::move(sends->responds)); })) {
-    return;
-  }
-  for (size_t i = 0; i < sends->requests.size(); ++i) {
-    RefuseExecutorFull(sends->requests[i], std::move(sends->responds[i]));
-  }
+  SubmitOrRefuse(
+      sends, [this, sends] { SendBatch(std::move(sends->requests), std::move(sends->responds)); });
 }
 
-void ChatService::RefuseExecutorFull(const im::v1::SendRequest& request,
-                                     Respond<im::v1::SendResp> respond) {
-  deps_.metrics->overloaded_executor.Increment();
+void ChatService::SubmitOrRefuse(const std::shared_ptr<ArrivedBatch>& sends,
+                                 common::BoundedExecutor::Task run) {
+  auto refuse_all = [this, sends](const char* reason, prometheus::Counter& counter) {
+    for (size_t i = 0; i < sends->requests.size(); ++i) {
+      RefuseOverloaded(sends->requests[i], std::move(sends->responds[i]), reason, counter);
+    }
+  };
+  const bool queued = deps_.executor->TrySubmit(std::move(run), [this, refuse_all] {
+    refuse_all(kWaitedTooLongReason, deps_.metrics->overloaded_executor_wait);
+  });
+  if (!queued) refuse_all(kExecutorFullReason, deps_.metrics->overloaded_executor);
+}
+
+void ChatService::RefuseOverloaded(const im::v1::SendRequest& request,
+                                   Respond<im::v1::SendResp> respond, const char* reason,
+                                   prometheus::Counter& counter) {
+  counter.Increment();
   im::v1::SendResp resp;
   resp.set_client_msg_id(request.req().client_msg_id());
-  SetStatus(resp.mutable_status(), im::v1::RESOURCE_EXHAUSTED, kExecutorFullReason);
+  SetStatus(resp.mutable_status(), im::v1::RESOURCE_EXHAUSTED, reason);
   std::move(respond)(std::move(resp));
 }
 
@@ -400,8 +417,9 @@ void ChatService::ContinueBatch(const std::shared_ptr<PreparedBatch>& batch,
       finish();
     } else if (!deps_.executor->TrySubmit(std::move(finish))) {
       // Overloaded: refused now; a claim taken expires after PendingTtlMs.
-      RefuseExecutorFull(batch->requests[batch->prepared[k]],
-                         std::move(batch->responds[batch->prepared[k]]));
+      RefuseOverloaded(batch->requests[batch->prepared[k]],
+                       std::move(batch->responds[batch->prepared[k]]), kExecutorFullReason,
+                       deps_.metrics->overloaded_executor);
     }
   }
 }
@@ -500,12 +518,8 @@ std::optional<MessageWriter::Write> ChatService::ContinueSend(const im::v1::Send
       [this, caller, conversation, conv_id, taken = *seq, dedup_key, claimed = claim.owned,
        respond = std::move(respond)](absl::StatusOr<store::AppendOutcome> outcome) mutable {
         common::ScopedRequestId scope(caller.request_id());  // the loop or a writer thread
-        if (!outcome.ok() && claimed) {
-          // Not stored: free the client_msg_id for the client's retry (off the writer thread).
-          if (!deps_.executor->TrySubmit([this, dedup_key] { ReleaseClaim(dedup_key); })) {
-            ReleaseClaim(dedup_key);
-          }
-        }
+        // Not stored: free the client_msg_id for the client's retry.
+        if (!outcome.ok() && claimed) ReleaseClaimAfterWrite(dedup_key);
         order_.Complete(conv_id, taken,
                         OnPersisted(caller, conversation, std::move(outcome), std::move(respond)));
       };

@@ -203,10 +203,15 @@ class ChatService {
   // On the executor: loads the member lists of `groups`, then hands the batch back to the loop.
   void LoadListsThenSendOnLoop(const std::shared_ptr<ArrivedBatch>& sends,
                                std::vector<std::string> groups, store::AsyncSendLedger* ledger);
-  // SendBatch on the executor (or refused RESOURCE_EXHAUSTED when it is full).
+  // SendBatch on the executor.
   void SendBatchOnExecutor(const std::shared_ptr<ArrivedBatch>& sends);
-  // Answers a send RESOURCE_EXHAUSTED because the executor is full.
-  void RefuseExecutorFull(const im::v1::SendRequest& request, Respond<im::v1::SendResp> respond);
+  // Runs `run` on the executor; when it is full, or `run` waited there longer than its
+  // queue-wait policy allows, every send of `sends` is refused RESOURCE_EXHAUSTED instead.
+  void SubmitOrRefuse(const std::shared_ptr<ArrivedBatch>& sends,
+                      common::BoundedExecutor::Task run);
+  // Answers a send RESOURCE_EXHAUSTED with `reason`, counted in `counter`.
+  void RefuseOverloaded(const im::v1::SendRequest& request, Respond<im::v1::SendResp> respond,
+                        const char* reason, prometheus::Counter& counter);
   // Goes on with each send of `batch` once the ledger answered (outcomes[k] for claims[k]):
   // the numbered ones to the writer together, the rest each on its own (on the executor when
   // `on_loop`, where nothing may block).
@@ -225,7 +230,10 @@ class ChatService {
                                                    Respond<im::v1::SendResp> respond);
   // Hands a message ContinueSend returned (if any) to the writer.
   void PersistOne(std::optional<MessageWriter::Write> write);
-  void ReleaseClaim(const std::string& dedup_key);
+  void ReleaseClaim(const std::string& dedup_key);  // blocks
+  // ReleaseClaim for a send its write failed, from where the writer answers: without blocking
+  // on the loop, else on the executor.
+  void ReleaseClaimAfterWrite(const std::string& dedup_key);
   // Writes the dedup answer of stored messages, for later attempts of their sends (one round
   // trip); failures are logged (the claims expire, and MySQL's unique key still holds).
   void RecordStored(const store::TtlMap::Entries& answers);

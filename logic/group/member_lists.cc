@@ -80,9 +80,14 @@ void MemberLists::KeepLocal(const std::string& group_id, const std::string& vers
 absl::StatusOr<std::optional<store::GroupMember>> MemberLists::Find(const std::string& group_id,
                                                                     const std::string& uid) {
   IM_ASSIGN_OR_RETURN(std::shared_ptr<const List> members, Get(group_id));
-  const store::GroupMember* member = FindIn(*members, uid);
-  if (member == nullptr) return std::optional<store::GroupMember>();
-  return std::optional<store::GroupMember>(*member);
+  return MemberOf(*members, uid);
+}
+
+std::optional<store::GroupMember> MemberLists::MemberOf(const List& members,
+                                                        const std::string& uid) {
+  const store::GroupMember* member = FindIn(members, uid);
+  if (member == nullptr) return std::nullopt;
+  return *member;
 }
 
 absl::Status MemberLists::Invalidate(const std::string& group_id) {

@@ -46,6 +46,8 @@ class MemberLists {
   absl::Status Invalidate(const std::string& group_id);
 
   static const store::GroupMember* FindIn(const List& members, const std::string& uid);
+  // uid's membership in `members`, nullopt when it is not a member.
+  static std::optional<store::GroupMember> MemberOf(const List& members, const std::string& uid);
 
  private:
   absl::StatusOr<List> LoadFromStore(const std::string& group_id);

@@ -132,6 +132,19 @@ TEST(RedisAsyncTtlMapTest, PutManyWritesWhatTheBlockingMapReads) {
   EXPECT_LE(ttl, 5'000);
 }
 
+TEST(RedisAsyncTtlMapTest, DeleteRemovesWhatTheBlockingMapWrote) {
+  const std::string prefix = testing::UniquePrefix();
+  RedisTtlMap map(testing::TestRedis(), prefix);
+  ASSERT_TRUE(map.PutMany({{"a", "1"}, {"b", "2"}}, 5'000).ok());
+  testing::AsyncRedisOnLoop redis(testing::TestRedisOptions());
+  RedisAsyncTtlMap async_map(&redis.client(), prefix);
+  std::optional<absl::Status> deleted;
+  async_map.Delete("a", [&](absl::Status status) { deleted = std::move(status); });
+  ASSERT_TRUE(redis.RunUntil([&] { return deleted.has_value(); }));
+  EXPECT_TRUE(deleted->ok()) << *deleted;
+  EXPECT_EQ(*map.Get({"a", "b"}), (std::vector<std::optional<std::string>>{std::nullopt, "2"}));
+}
+
 TEST(RedisAsyncTtlMapTest, UnreachableRedisFailsTheBatchUnavailable) {
   RedisOptions options;
   options.port = 1;  // nothing listens there
