@@ -202,14 +202,15 @@ std::string FormatTable(const Json& r) {
   }
   if (r.contains("server_cpu")) {
     const Json& s = r["server_cpu"];
+    const bool per_login = s.contains("us_per_login");
+    const char* per_unit = per_login ? "us_per_login" : "us_per_delivered";
     std::string parts;
     for (const Json& process : s["processes"]) {
-      parts +=
-          fmt::format("{}{} {:.0f}", parts.empty() ? "" : ", ", process["name"].get<std::string>(),
-                      process.value("us_per_delivered", 0.0));
+      parts += fmt::format("{}{} {:.0f}", parts.empty() ? "" : ", ",
+                           process["name"].get<std::string>(), process.value(per_unit, 0.0));
     }
-    line("server cpu / delivered msg",
-         fmt::format("{:.1f} us ({}); {:.2f} cores over {:.1f} s", D(s, "us_per_delivered"), parts,
+    line(per_login ? "server cpu / login" : "server cpu / delivered msg",
+         fmt::format("{:.1f} us ({}); {:.2f} cores over {:.1f} s", D(s, per_unit), parts,
                      D(s, "cores"), D(s, "window_sec")));
   }
   const Json& t = r["tool_cost"];

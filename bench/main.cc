@@ -204,24 +204,34 @@ int RunScenario(BenchOptions o) {
       }
     }
     const auto now = std::chrono::steady_clock::now();
-    if (!server_cpu.started() && !server_cpu.empty() &&
+    // Connect measures its logins (from the first connection to the hold); the others their
+    // send phase and drain.
+    if (o.scenario == Scenario::kConnect && !server_cpu.started() && !server_cpu.empty()) {
+      server_cpu.Start();
+    }
+    if (o.scenario != Scenario::kConnect && !server_cpu.started() && !server_cpu.empty() &&
         std::any_of(children.begin(), children.end(), [](const Child& c) {
           return !c.latest.is_null() && c.latest.value("phase", "") == "send";
         })) {
       server_cpu.Start();
     }
-    if (o.scenario == Scenario::kConnect && !sampled && !o.gateway_pids.empty()) {
+    if (o.scenario == Scenario::kConnect && !sampled) {
       bool holding = true;
       uint64_t online = 0;
       for (const Child& c : children) {
         holding = holding && !c.latest.is_null() && c.latest.value("phase", "") == "hold";
         if (!c.latest.is_null()) online += c.latest.value("online", uint64_t{0});
       }
-      if (holding && all_holding == std::chrono::steady_clock::time_point{}) all_holding = now;
+      if (holding && all_holding == std::chrono::steady_clock::time_point{}) {
+        all_holding = now;
+        server_cpu.Stop();  // the logins' CPU; the idle hold is not theirs
+      }
       // A second into the hold: logins done, the gateways' per-login work settled.
       if (holding && now - all_holding >= std::chrono::seconds(1)) {
         sampled = true;
-        memory = MemoryReport(before, SampleMemory(o.gateway_pids), online);
+        if (!o.gateway_pids.empty()) {
+          memory = MemoryReport(before, SampleMemory(o.gateway_pids), online);
+        }
       }
     }
     if (o.progress && now - last_print >= std::chrono::seconds(1)) {
@@ -254,8 +264,16 @@ int RunScenario(BenchOptions o) {
   Json extra = {{"worker_exit_codes", exit_codes}};
   if (!memory.is_null()) extra["memory"] = memory;
   Json report = MergeResults(o, results, extra);
-  if (server_cpu.started()) {
-    report["server_cpu"] = server_cpu.Report(report["counters"].value("delivered", uint64_t{0}));
+  if (server_cpu.started() && o.scenario == Scenario::kConnect) {
+    report["server_cpu"] = server_cpu.Report(
+        report["counters"].value("first_logins", uint64_t{0}), "login",
+        "CPU of the named processes from the first connection until every worker holds its "
+        "connections, divided by the devices logged in");
+  } else if (server_cpu.started()) {
+    report["server_cpu"] = server_cpu.Report(
+        report["counters"].value("delivered", uint64_t{0}), "delivered",
+        "CPU of the named processes from the start of the send phase to the end of the drain, "
+        "divided by the messages delivered");
   }
   std::printf("%s", FormatTable(report).c_str());
   std::fflush(stdout);

@@ -11,6 +11,7 @@
 #              connection (gateway RSS, kernel slab and TCP buffers)
 #   chat       single chat at offered rates from 500 to 10,000 messages/s
 #   group      groups of 100, 1,000 and 10,000 members (all online)
+#   logins     60,000 logins offered at 10,000/s over six gateways (issue 15's login target)
 #   reconnect  a storm (every connection of one gateway dropped at once) and a steady trickle
 # Environment (defaults in brackets):
 #   IM_BUILD_DIR          Release binaries: im-logic, im-gateway, im-bench  [<repo>/build/release]
@@ -45,9 +46,9 @@ for bin in "$BENCH" "$GATEWAY_BIN" "$BUILD_DIR/logic/im-logic"; do
 -DCMAKE_BUILD_TYPE=Release && ninja -C build/release im-logic im-gateway im-bench"
 done
 PARTS=("$@")
-[ ${#PARTS[@]} -gt 0 ] || PARTS=(tool connect chat group reconnect)
+[ ${#PARTS[@]} -gt 0 ] || PARTS=(tool connect logins chat group reconnect)
 for part in "${PARTS[@]}"; do
-  case "$part" in tool | connect | chat | group | reconnect) ;; *) die "unknown part '$part'" ;; esac
+  case "$part" in tool | connect | logins | chat | group | reconnect) ;; *) die "unknown part '$part'" ;; esac
 done
 mkdir -p "$OUT" "$RUN_DIR"
 
@@ -98,6 +99,24 @@ start_gateway() {
   LAST_PID="$pid"
 }
 
+SIX_SOURCES=127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7
+# start_six_gateways: gw-3..gw-6 besides the cluster's two; their addresses in SIX_GATEWAYS, all
+# six pids in SIX_PIDS, and logic, Redis and the six gateways as --server-pids in SIX_SERVERS.
+start_six_gateways() {
+  SIX_PIDS="$(cat "$VAR_DIR/cluster/gw-1.pid"),$(cat "$VAR_DIR/cluster/gw-2.pid")"
+  SIX_SERVERS="logic=$(cat "$VAR_DIR/cluster/logic.pid"),redis=$(cat "$VAR_DIR/redis/redis.pid")"
+  SIX_SERVERS="$SIX_SERVERS,gw-1=$(cat "$VAR_DIR/cluster/gw-1.pid")"
+  SIX_SERVERS="$SIX_SERVERS,gw-2=$(cat "$VAR_DIR/cluster/gw-2.pid")"
+  SIX_GATEWAYS="$GATEWAYS"
+  local n
+  for n in 3 4 5 6; do
+    start_gateway "$n"
+    SIX_PIDS="$SIX_PIDS,$LAST_PID"
+    SIX_SERVERS="$SIX_SERVERS,gw-$n=$LAST_PID"
+    SIX_GATEWAYS="$SIX_GATEWAYS,127.0.0.1:$((6999 + n))"
+  done
+}
+
 if [ "${IM_BENCH_KEEP_CLUSTER:-0}" != 1 ]; then
   "$CLUSTER" down >/dev/null 2>&1 || true
 fi
@@ -126,20 +145,19 @@ for part in "${PARTS[@]}"; do
       done
       stop_extra
       ;;
-    connect)
-      pids="$(cat "$VAR_DIR/cluster/gw-1.pid"),$(cat "$VAR_DIR/cluster/gw-2.pid")"
-      gateways="$GATEWAYS"
-      for n in 3 4 5 6; do
-        start_gateway "$n"
-        pids="$pids,$LAST_PID"
-        gateways="$gateways,127.0.0.1:$((6999 + n))"
-      done
-      # Six processes of at most 16,667 connections each (20,000 open files per process), each
-      # on its own source address: every (source, gateway) pair has 28,000 ephemeral ports.
-      bench connect-$CONNECTIONS connect --gateways "$gateways" --gateway-pids "$pids" \
-        --connections "$CONNECTIONS" --procs 6 \
-        --sources 127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7 \
-        --rate 1000 --duration 10 --setup-timeout 200
+    connect | logins)
+      start_six_gateways
+      if [ "$part" = connect ]; then
+        # Six processes of at most 16,667 connections each (20,000 open files per process), each
+        # on its own source address: every (source, gateway) pair has 28,000 ephemeral ports.
+        bench connect-$CONNECTIONS connect --gateways "$SIX_GATEWAYS" --gateway-pids "$SIX_PIDS" \
+          --connections "$CONNECTIONS" --procs 6 --sources "$SIX_SOURCES" \
+          --rate 1000 --duration 10 --setup-timeout 200
+      else
+        bench logins-60000-at-10000 connect --gateways "$SIX_GATEWAYS" \
+          --gateway-pids "$SIX_PIDS" --server-pids "$SIX_SERVERS" --connections 60000 \
+          --procs 6 --sources "$SIX_SOURCES" --rate 10000 --duration 5 --setup-timeout 60
+      fi
       stop_extra
       ;;
     chat)

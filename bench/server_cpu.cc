@@ -72,16 +72,19 @@ void ServerCpu::Start() {
 }
 
 void ServerCpu::Stop() {
-  if (!started_) return;
+  if (!started_ || stopped_) return;
+  stopped_ = true;
   stop_sec_.clear();
   for (const ServerProcess& p : processes_) stop_sec_.push_back(ProcessCpuSeconds(p.pid));
   stop_wall_ = WallSeconds();
 }
 
-nlohmann::json ServerCpu::Report(uint64_t delivered) const {
+nlohmann::json ServerCpu::Report(uint64_t units, const std::string& unit,
+                                 const std::string& note) const {
+  const std::string per_unit = "us_per_" + unit;
   nlohmann::json processes = nlohmann::json::array();
   double total = 0;
-  const double per = delivered > 0 ? 1e6 / static_cast<double>(delivered) : 0;
+  const double per = units > 0 ? 1e6 / static_cast<double>(units) : 0;
   for (size_t i = 0; i < processes_.size() && i < stop_sec_.size(); ++i) {
     nlohmann::json entry = {{"name", processes_[i].name}, {"pid", processes_[i].pid}};
     if (start_sec_[i] < 0 || stop_sec_[i] < 0) {
@@ -90,18 +93,16 @@ nlohmann::json ServerCpu::Report(uint64_t delivered) const {
       const double cpu = stop_sec_[i] - start_sec_[i];
       total += cpu;
       entry["cpu_sec"] = cpu;
-      entry["us_per_delivered"] = cpu * per;
+      entry[per_unit] = cpu * per;
     }
     processes.push_back(std::move(entry));
   }
   return {{"window_sec", stop_wall_ - start_wall_},
           {"total_cpu_sec", total},
           {"cores", stop_wall_ > start_wall_ ? total / (stop_wall_ - start_wall_) : 0.0},
-          {"us_per_delivered", total * per},
+          {per_unit, total * per},
           {"processes", processes},
-          {"note",
-           "CPU of the named processes from the start of the send phase to the end of the drain, "
-           "divided by the messages delivered"}};
+          {"note", note}};
 }
 
 }  // namespace im::bench

@@ -72,6 +72,8 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
                               "Client requests read from gateway streams")),
       send_loop_batches(Counter(registry, "im_logic_send_loop_batches_total",
                                 "Send batches whose claims were taken on the send loop")),
+      login_loop_batches(Counter(registry, "im_logic_login_loop_batches_total",
+                                 "Login batches registered on the login loop")),
       write_batch_size(prometheus::BuildHistogram()
                            .Name("im_logic_write_batch_messages")
                            .Help("Messages per MySQL group commit")

@@ -28,9 +28,9 @@ struct LogicMetrics {
   // (im_logic_overloaded_total{reason}): one per request.
   prometheus::Counter& overloaded_executor;      // the store executor's queue
   prometheus::Counter& overloaded_send_loop;     // the send loop's queue
-  prometheus::Counter& overloaded_redis_behind;  // the send loop's unanswered Redis commands
+  prometheus::Counter& overloaded_redis_behind;  // a loop's unanswered Redis commands
   prometheus::Counter& overloaded_write_queue;   // the MySQL writer's queue
-  prometheus::Counter& overloaded_login_queue;   // the login executor's queue
+  prometheus::Counter& overloaded_login_queue;   // the login loop's (or executor's) queue
   // ... and those shed after waiting longer than logic.queue_wait_* allow (QueueWaitPolicy).
   prometheus::Counter& overloaded_executor_wait;
   prometheus::Counter& overloaded_login_wait;
@@ -43,9 +43,10 @@ struct LogicMetrics {
   prometheus::Counter& expired_on_arrival;
   prometheus::Counter& expired_in_queue;
   prometheus::Gauge& executor_depth;
-  prometheus::Gauge& ingress_streams;      // gateway streams open on this node
-  prometheus::Counter& ingress_entries;    // client requests read from gateway streams
-  prometheus::Counter& send_loop_batches;  // send batches whose claims were taken on the send loop
+  prometheus::Gauge& ingress_streams;       // gateway streams open on this node
+  prometheus::Counter& ingress_entries;     // client requests read from gateway streams
+  prometheus::Counter& send_loop_batches;   // send batches whose claims were taken on the send loop
+  prometheus::Counter& login_loop_batches;  // login batches registered on the login loop
   prometheus::Histogram& write_batch_size;
   prometheus::Histogram& write_seconds;
   prometheus::Gauge& write_queue_depth;

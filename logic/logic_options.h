@@ -71,8 +71,10 @@ struct LogicOptions {
   // Zero: no time bound; by default a quarter of redis.timeout_ms.
   uint32_t send_loop_max_redis_wait_ms = 250;
   uint32_t executor_queue = 10'000;
-  // Logins run on their own threads and queue (batches of a stream's logins), so that a login
-  // storm cannot starve sends and a flood of other requests cannot lock users out.
+  // Logins run apart from other requests, so that a login storm cannot starve sends and a flood
+  // of other requests cannot lock users out: a stream's logins on the login loop (with
+  // send_loop), the unary Login calls and in-process logins on the login threads. login_queue
+  // bounds the batches waiting for either.
   uint32_t login_threads = 4;
   uint32_t login_queue = 2'000;
   // Controlled delay on both executors' queues (common/queue_wait_policy.h): a request may wait

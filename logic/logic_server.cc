@@ -31,13 +31,17 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
                                            metrics->login_wait_seconds.Observe(seconds);
                                          }});
   if (stores_.loop_redis) {
-    send_loop_ = std::make_unique<LogicLoop>(
-        "logic-send", stores_.loop_redis->options, stores_.loop_redis->make_stores,
-        options_.send_loop_queue,
-        LogicLoop::RedisLimits{options_.send_loop_max_pending,
-                               std::chrono::milliseconds(options_.send_loop_max_redis_wait_ms)},
-        shed_by_wait);
+    const LogicLoop::RedisLimits redis_limits{
+        options_.send_loop_max_pending,
+        std::chrono::milliseconds(options_.send_loop_max_redis_wait_ms)};
+    send_loop_ = std::make_unique<LogicLoop>("logic-send", stores_.loop_redis->options,
+                                             stores_.loop_redis->make_stores,
+                                             options_.send_loop_queue, redis_limits, shed_by_wait);
     send_loop_->Start();
+    login_loop_ = std::make_unique<LogicLoop>("logic-login", stores_.loop_redis->options,
+                                              stores_.loop_redis->make_login_stores,
+                                              options_.login_queue, redis_limits, shed_by_wait);
+    login_loop_->Start();
   }
   MessageWriter::Options writer_options;
   writer_options.writers = options_.writers;
@@ -79,7 +83,7 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
   dispatcher_ = std::make_unique<RequestDispatcher>(
       session_service_.get(), chat_service_.get(), group_service_.get(),
       RequestDispatcher::Executors{executor_.get(), login_executor_.get()}, metrics_, UnixMillis,
-      send_loop_.get());
+      RequestDispatcher::Loops{send_loop_.get(), login_loop_.get()});
   IngressStream::Limits stream_limits;
   stream_limits.max_in_flight = options_.stream_max_in_flight;
   stream_limits.max_age = std::chrono::milliseconds(options_.max_connection_age_ms);
@@ -141,6 +145,8 @@ void LogicServer::Shutdown(std::chrono::milliseconds grace) {
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + grace);
   // Sends still on the loop reach the writer (or are refused) before it stops.
   if (send_loop_) send_loop_->Stop();
+  // Logins on the loop are answered (their kicks handed to the pusher) before the pusher drains.
+  if (login_loop_) login_loop_->Stop();
   writer_->Shutdown();
   login_executor_->Shutdown();
   executor_->Shutdown();

@@ -57,7 +57,8 @@ class LogicServer {
   std::unique_ptr<common::BoundedExecutor> executor_;
   std::unique_ptr<common::BoundedExecutor> login_executor_;  // logins only
   std::unique_ptr<MessageWriter> writer_;
-  std::unique_ptr<LogicLoop> send_loop_;  // null in process
+  std::unique_ptr<LogicLoop> send_loop_;   // null in process
+  std::unique_ptr<LogicLoop> login_loop_;  // null in process
   std::unique_ptr<GatewayPusher> pusher_;
   std::unique_ptr<RecipientLookup> recipients_;  // single chat's and group fan-out's
   std::unique_ptr<SessionService> session_service_;

@@ -11,12 +11,13 @@
 namespace im::store {
 namespace {
 
-// KEYS[1] hash; ARGV device, value, ttl. Returns the value it replaced, or nil.
+// KEYS[1] hash; ARGV device, value, ttl. Returns {the value it replaced or nil, the whole hash
+// after}: a login's registration and its device-cap check in one command.
 constexpr char kRegisterScript[] = R"lua(
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return old)lua";
+return {old, redis.call('HGETALL', KEYS[1])})lua";
 
 // KEYS[1] hash; ARGV device, "<gateway>|<conn>|". Deletes the field only if it still points there.
 constexpr char kUnregisterScript[] = R"lua(
@@ -91,6 +92,57 @@ std::vector<Session> SessionsOfHash(const redisReply* reply) {
   return sessions;
 }
 
+std::vector<std::string> RegisterCommand(const std::string& sha, int64_t ttl_ms,
+                                         const std::string& uid, const Session& session) {
+  return {"EVALSHA",
+          sha,
+          "1",
+          RedisSessionRegistry::KeyOf(uid),
+          session.device,
+          EncodeSession(session),
+          std::to_string(ttl_ms)};
+}
+
+std::vector<std::vector<std::string>> RegisterCommands(
+    const std::string& sha, int64_t ttl_ms,
+    const std::vector<SessionRegistry::Registration>& registrations) {
+  std::vector<std::vector<std::string>> commands;
+  commands.reserve(registrations.size());
+  for (const auto& [uid, session] : registrations) {
+    commands.push_back(RegisterCommand(sha, ttl_ms, uid, session));
+  }
+  return commands;
+}
+
+std::vector<std::vector<std::string>> UnregisterCommands(
+    const std::string& sha, const std::vector<SessionRegistry::Registration>& sessions) {
+  std::vector<std::vector<std::string>> commands;
+  commands.reserve(sessions.size());
+  for (const auto& [uid, session] : sessions) {
+    commands.push_back({"EVALSHA", sha, "1", RedisSessionRegistry::KeyOf(uid), session.device,
+                        ConnectionPrefix(session.gateway_id, session.conn_id)});
+  }
+  return commands;
+}
+
+// What the register script's `reply` says of `session`'s registration. The replaced session is
+// none when it was this very connection's.
+absl::StatusOr<SessionRegistry::Registered> RegisteredOf(const redisReply* reply,
+                                                         const Session& session) {
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+    return absl::InternalError("unexpected reply to the session register script");
+  }
+  SessionRegistry::Registered registered;
+  if (reply->element[0]->type == REDIS_REPLY_STRING) {
+    registered.replaced = DecodeSession(session.device, TextOf(reply->element[0]));
+    if (registered.replaced && registered.replaced->SameConnection(session)) {
+      registered.replaced.reset();
+    }
+  }
+  registered.all = SessionsOfHash(reply->element[1]);
+  return registered;
+}
+
 }  // namespace
 
 RedisSessionRegistry::RedisSessionRegistry(std::shared_ptr<RedisConnection> redis, int64_t ttl_ms)
@@ -106,48 +158,26 @@ std::string RedisSessionRegistry::KeyOf(std::string_view uid) {
   return fmt::format("im:sess:{}", uid);
 }
 
-RedisConnection::Args RedisSessionRegistry::RegisterCommand(std::string_view uid,
-                                                            const Session& session) const {
-  return {"EVALSHA",
-          register_sha_,
-          "1",
-          KeyOf(uid),
-          session.device,
-          EncodeSession(session),
-          std::to_string(ttl_ms_)};
-}
-
-std::optional<Session> RedisSessionRegistry::ReplacedOf(const redisReply* reply,
-                                                        const Session& session) {
-  if (reply->type != REDIS_REPLY_STRING) return std::nullopt;
-  std::optional<Session> replaced = DecodeSession(session.device, TextOf(reply));
-  if (replaced && replaced->SameConnection(session)) replaced.reset();
-  return replaced;
-}
-
 absl::StatusOr<std::optional<Session>> RedisSessionRegistry::Register(std::string_view uid,
                                                                       const Session& session) {
-  IM_ASSIGN_OR_RETURN(Reply reply, redis_->Command(RegisterCommand(uid, session)));
-  return ReplacedOf(reply.get(), session);
+  IM_ASSIGN_OR_RETURN(Reply reply, redis_->Command(RegisterCommand(register_sha_, ttl_ms_,
+                                                                   std::string(uid), session)));
+  IM_ASSIGN_OR_RETURN(Registered registered, RegisteredOf(reply.get(), session));
+  return std::move(registered.replaced);
 }
 
-std::vector<absl::StatusOr<std::optional<Session>>> RedisSessionRegistry::RegisterMany(
+std::vector<absl::StatusOr<SessionRegistry::Registered>> RedisSessionRegistry::RegisterAndList(
     const std::vector<Registration>& registrations) {
   if (registrations.empty()) return {};
-  std::vector<RedisConnection::Args> commands;
-  commands.reserve(registrations.size());
-  for (const Registration& registration : registrations) {
-    commands.push_back(RegisterCommand(registration.uid, registration.session));
-  }
-  absl::StatusOr<std::vector<Reply>> replies = redis_->Pipeline(commands);
+  absl::StatusOr<std::vector<Reply>> replies =
+      redis_->Pipeline(RegisterCommands(register_sha_, ttl_ms_, registrations));
   if (!replies.ok()) {
-    return std::vector<absl::StatusOr<std::optional<Session>>>(registrations.size(),
-                                                               replies.status());
+    return std::vector<absl::StatusOr<Registered>>(registrations.size(), replies.status());
   }
-  std::vector<absl::StatusOr<std::optional<Session>>> outcomes;
+  std::vector<absl::StatusOr<Registered>> outcomes;
   outcomes.reserve(registrations.size());
   for (size_t i = 0; i < registrations.size(); ++i) {
-    outcomes.push_back(ReplacedOf((*replies)[i].get(), registrations[i].session));
+    outcomes.push_back(RegisteredOf((*replies)[i].get(), registrations[i].session));
   }
   return outcomes;
 }
@@ -211,7 +241,13 @@ absl::StatusOr<std::vector<uint64_t>> RedisSessionRegistry::Refresh(
   return stale;
 }
 
-void RedisAsyncSessionLookup::LookupMany(const std::vector<std::string>& uids, Done done) {
+RedisAsyncSessionRegistry::RedisAsyncSessionRegistry(RedisAsyncClient* redis, int64_t ttl_ms)
+    : redis_(redis),
+      ttl_ms_(ttl_ms),
+      register_sha_(redis_->LoadScript(kRegisterScript)),
+      unregister_sha_(redis_->LoadScript(kUnregisterScript)) {}
+
+void RedisAsyncSessionRegistry::LookupMany(const std::vector<std::string>& uids, LookupDone done) {
   auto all = std::make_shared<std::vector<std::vector<Session>>>(uids.size());
   redis_->CommandMany(
       LookupCommands(uids),
@@ -219,6 +255,40 @@ void RedisAsyncSessionLookup::LookupMany(const std::vector<std::string>& uids, D
       [all, done = std::move(done)](absl::Status status) mutable {
         if (!status.ok()) return std::move(done)(std::move(status));
         std::move(done)(std::move(*all));
+      });
+}
+
+void RedisAsyncSessionRegistry::RegisterAndList(const std::vector<Registration>& registrations,
+                                                RegisterDone done) {
+  using Outcomes = std::vector<absl::StatusOr<Registered>>;
+  if (registrations.empty()) return std::move(done)(Outcomes{});
+  auto sessions = std::make_shared<std::vector<Session>>();
+  sessions->reserve(registrations.size());
+  for (const Registration& registration : registrations) {
+    sessions->push_back(registration.session);
+  }
+  auto outcomes = std::make_shared<Outcomes>(registrations.size(),
+                                             absl::InternalError("no reply to the registration"));
+  redis_->CommandMany(
+      RegisterCommands(register_sha_, ttl_ms_, registrations),
+      [sessions, outcomes](size_t index, const redisReply* reply) {
+        (*outcomes)[index] = RegisteredOf(reply, (*sessions)[index]);
+      },
+      [outcomes, done = std::move(done)](absl::Status status) mutable {
+        // A failed command (a dropped connection, NOSCRIPT after a Redis restart) fails the batch:
+        // its logins are answered with the cause and retried by their clients.
+        if (!status.ok()) std::fill(outcomes->begin(), outcomes->end(), status);
+        std::move(done)(std::move(*outcomes));
+      });
+}
+
+void RedisAsyncSessionRegistry::UnregisterAll(const std::vector<Registration>& sessions,
+                                              Done done) {
+  if (sessions.empty()) return std::move(done)(absl::OkStatus());
+  redis_->CommandMany(
+      UnregisterCommands(unregister_sha_, sessions), [](size_t, const redisReply*) {},
+      [done = std::move(done)](absl::Status status) mutable {
+        std::move(done)(std::move(status));
       });
 }
 

@@ -20,7 +20,7 @@ class RedisSessionRegistry final : public SessionRegistry {
 
   absl::StatusOr<std::optional<Session>> Register(std::string_view uid,
                                                   const Session& session) override;
-  std::vector<absl::StatusOr<std::optional<Session>>> RegisterMany(
+  std::vector<absl::StatusOr<Registered>> RegisterAndList(
       const std::vector<Registration>& registrations) override;
   absl::StatusOr<bool> Unregister(std::string_view uid, std::string_view device,
                                   std::string_view gateway_id, uint64_t conn_id) override;
@@ -35,11 +35,6 @@ class RedisSessionRegistry final : public SessionRegistry {
   static std::string KeyOf(std::string_view uid);
 
  private:
-  RedisConnection::Args RegisterCommand(std::string_view uid, const Session& session) const;
-  // The session the register script's `reply` says it replaced (none when it was this very
-  // connection's).
-  static std::optional<Session> ReplacedOf(const redisReply* reply, const Session& session);
-
   const int64_t ttl_ms_;
   std::shared_ptr<RedisConnection> redis_;
   // EVALSHA names of its scripts, loaded on redis_.
@@ -48,16 +43,22 @@ class RedisSessionRegistry final : public SessionRegistry {
   const std::string refresh_sha_;
 };
 
-// The same hashes read on a logic event loop's RedisAsyncClient: a batch's HGETALLs leave in one
-// write with whatever else the loop issues in that iteration. `redis` outlives it.
-class RedisAsyncSessionLookup final : public AsyncSessionLookup {
+// The same hashes, with the same scripts, on a logic event loop's RedisAsyncClient: a batch's
+// commands leave in one write with whatever else the loop issues in that iteration. `redis`
+// outlives it.
+class RedisAsyncSessionRegistry final : public AsyncSessionRegistry {
  public:
-  explicit RedisAsyncSessionLookup(RedisAsyncClient* redis) : redis_(redis) {}
+  RedisAsyncSessionRegistry(RedisAsyncClient* redis, int64_t ttl_ms);
 
-  void LookupMany(const std::vector<std::string>& uids, Done done) override;
+  void LookupMany(const std::vector<std::string>& uids, LookupDone done) override;
+  void RegisterAndList(const std::vector<Registration>& registrations, RegisterDone done) override;
+  void UnregisterAll(const std::vector<Registration>& sessions, Done done) override;
 
  private:
   RedisAsyncClient* redis_;
+  const int64_t ttl_ms_;
+  const std::string register_sha_;
+  const std::string unregister_sha_;
 };
 
 }  // namespace im::store

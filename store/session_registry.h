@@ -50,14 +50,28 @@ class SessionRegistry {
     std::string uid;
     Session session;
   };
-  // Register for each of `registrations`, in one round trip where the backend is remote; each
-  // has its own outcome, in order. This default calls Register for each.
-  virtual std::vector<absl::StatusOr<std::optional<Session>>> RegisterMany(
+  // A registration as it landed: the session it replaced when that was on another connection
+  // (the caller kicks it), and every session of the user right after it (for the device cap).
+  struct Registered {
+    std::optional<Session> replaced;
+    std::vector<Session> all;  // in device order
+  };
+  // Register, then Lookup, for each of `registrations` in order (so each sees the ones before
+  // it, a user's two logins in one batch included), in one round trip where the backend is
+  // remote; each has its own outcome. This default calls Register and Lookup for each.
+  virtual std::vector<absl::StatusOr<Registered>> RegisterAndList(
       const std::vector<Registration>& registrations) {
-    std::vector<absl::StatusOr<std::optional<Session>>> outcomes;
+    std::vector<absl::StatusOr<Registered>> outcomes;
     outcomes.reserve(registrations.size());
-    for (const Registration& registration : registrations) {
-      outcomes.push_back(Register(registration.uid, registration.session));
+    for (const auto& [uid, session] : registrations) {
+      absl::StatusOr<std::optional<Session>> replaced = Register(uid, session);
+      absl::StatusOr<std::vector<Session>> all =
+          replaced.ok() ? Lookup(uid) : absl::StatusOr<std::vector<Session>>(replaced.status());
+      if (!all.ok()) {
+        outcomes.push_back(all.status());
+      } else {
+        outcomes.push_back(Registered{std::move(*replaced), std::move(*all)});
+      }
     }
     return outcomes;
   }
@@ -94,15 +108,26 @@ class SessionRegistry {
       std::string_view gateway_id, const std::vector<SessionRef>& sessions) = 0;
 };
 
-// SessionRegistry's batch lookup without blocking, for code on a logic event loop (which owns the
-// client; used on its thread only). `done` runs on that thread.
-class AsyncSessionLookup {
+// The SessionRegistry calls a logic event loop makes without blocking (it owns the client; used
+// on its thread only): the batch lookup of a delivery and the registrations of a batch of logins.
+// Every `done` runs on that thread.
+class AsyncSessionRegistry {
  public:
-  using Done = absl::AnyInvocable<void(absl::StatusOr<std::vector<std::vector<Session>>>) &&>;
+  using Registration = SessionRegistry::Registration;
+  using Registered = SessionRegistry::Registered;
+  using LookupDone = absl::AnyInvocable<void(absl::StatusOr<std::vector<std::vector<Session>>>) &&>;
+  using RegisterDone = absl::AnyInvocable<void(std::vector<absl::StatusOr<Registered>>) &&>;
+  using Done = absl::AnyInvocable<void(absl::Status) &&>;
 
-  virtual ~AsyncSessionLookup() = default;
+  virtual ~AsyncSessionRegistry() = default;
   // SessionRegistry::LookupMany.
-  virtual void LookupMany(const std::vector<std::string>& uids, Done done) = 0;
+  virtual void LookupMany(const std::vector<std::string>& uids, LookupDone done) = 0;
+  // SessionRegistry::RegisterAndList.
+  virtual void RegisterAndList(const std::vector<Registration>& registrations,
+                               RegisterDone done) = 0;
+  // SessionRegistry::Unregister for each of `sessions` (a session is removed only while it still
+  // points at that connection); `done` says whether every command was answered.
+  virtual void UnregisterAll(const std::vector<Registration>& sessions, Done done) = 0;
 };
 
 }  // namespace im::store

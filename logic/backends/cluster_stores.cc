@@ -69,21 +69,32 @@ LogicStores ClusterStores(const LogicOptions& options, LogicMetrics* metrics) {
   stores.fanout = FanoutBusFor(options, metrics);
   if (options.send_loop) {
     const int64_t group_cache_ttl_ms = int64_t{options.group_cache_ttl_sec} * 1000;
+    const int64_t session_ttl_ms = int64_t{options.session_ttl_sec} * 1000;
     stores.loop_redis = LogicStores::LoopRedis{
-        options.redis, [group_cache_ttl_ms](store::RedisAsyncClient* client) {
-          return RedisLoopStores(client, kDedupPrefix, group_cache_ttl_ms);
+        options.redis,
+        [group_cache_ttl_ms, session_ttl_ms](store::RedisAsyncClient* client) {
+          return RedisLoopStores(client, kDedupPrefix, group_cache_ttl_ms, session_ttl_ms);
+        },
+        [session_ttl_ms](store::RedisAsyncClient* client) {
+          return RedisLoginLoopStores(client, session_ttl_ms);
         }};
   }
   return stores;
 }
 
 LoopStores RedisLoopStores(store::RedisAsyncClient* client, const std::string& dedup_prefix,
-                           int64_t group_cache_ttl_ms) {
+                           int64_t group_cache_ttl_ms, int64_t session_ttl_ms) {
   return LoopStores{
       std::make_unique<store::RedisAsyncSendLedger>(client, dedup_prefix),
       std::make_unique<store::RedisAsyncTtlMap>(client, dedup_prefix),
-      std::make_unique<store::RedisAsyncSessionLookup>(client),
+      std::make_unique<store::RedisAsyncSessionRegistry>(client, session_ttl_ms),
       std::make_unique<store::RedisAsyncMemberListVersions>(client, group_cache_ttl_ms)};
+}
+
+LoopStores RedisLoginLoopStores(store::RedisAsyncClient* client, int64_t session_ttl_ms) {
+  LoopStores stores;
+  stores.sessions = std::make_unique<store::RedisAsyncSessionRegistry>(client, session_ttl_ms);
+  return stores;
 }
 
 std::vector<DependencyHealth::Dependency> ClusterDependencies(const LogicOptions& options,

@@ -22,9 +22,12 @@ absl::Status MigrateSchema(const LogicOptions& options, std::chrono::seconds pat
 LogicStores ClusterStores(const LogicOptions& options, LogicMetrics* metrics);
 
 // The send loop's stores on its asynchronous Redis client, dedup entries under `dedup_prefix`
-// (the cluster's is "im:dedup:"); member list version tokens live `group_cache_ttl_ms`.
+// (the cluster's is "im:dedup:"); member list version tokens live `group_cache_ttl_ms`, sessions
+// `session_ttl_ms`.
 LoopStores RedisLoopStores(store::RedisAsyncClient* client, const std::string& dedup_prefix,
-                           int64_t group_cache_ttl_ms);
+                           int64_t group_cache_ttl_ms, int64_t session_ttl_ms);
+// The login loop's one store: the session registry on its asynchronous Redis client.
+LoopStores RedisLoginLoopStores(store::RedisAsyncClient* client, int64_t session_ttl_ms);
 
 // Readiness checks of Redis, MySQL and (when set) Kafka, on connections of their own so that a
 // probe never queues behind, or takes a connection from, the calls the node serves.

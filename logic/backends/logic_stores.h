@@ -38,12 +38,13 @@ struct LogicStores {
   std::unique_ptr<store::MemberListCache> member_lists;
   std::unique_ptr<FanoutBus> fanout;
 
-  // For the node's send loop (LogicLoop): where its asynchronous Redis client connects and the
-  // stores made on that client. Absent in process: sends take their claims, and their messages
-  // are delivered, on the executor.
+  // For the node's send loop and login loop (LogicLoop): where their asynchronous Redis clients
+  // connect and the stores made on each. Absent in process: sends take their claims, their
+  // messages are delivered, and logins are registered, on the executors.
   struct LoopRedis {
     store::RedisOptions options;
     LogicLoop::MakeStores make_stores;
+    LogicLoop::MakeStores make_login_stores;
   };
   std::optional<LoopRedis> loop_redis;
 };

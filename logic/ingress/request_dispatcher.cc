@@ -41,8 +41,7 @@ constexpr char kRedisBehind[] = "logic is overloaded: Redis is behind";
 
 RequestDispatcher::RequestDispatcher(SessionService* sessions, ChatService* chat,
                                      GroupService* groups, Executors executors,
-                                     LogicMetrics* metrics, common::MillisClock now_ms,
-                                     LogicLoop* send_loop)
+                                     LogicMetrics* metrics, common::MillisClock now_ms, Loops loops)
     : sessions_(sessions),
       chat_(chat),
       groups_(groups),
@@ -50,7 +49,8 @@ RequestDispatcher::RequestDispatcher(SessionService* sessions, ChatService* chat
       store_(AdmissionStage::Store(executors.store, metrics)),
       logins_(AdmissionStage::Logins(executors.logins, metrics)),
       now_ms_(std::move(now_ms)),
-      send_loop_(send_loop) {}
+      send_loop_(loops.send),
+      login_loop_(loops.login) {}
 
 template <typename Response>
 absl::AnyInvocable<void(Response) &&> RequestDispatcher::AnswerAs(
@@ -237,10 +237,12 @@ void RequestDispatcher::RefuseOverloaded(Batch<Request, Response>& batch, const 
   }
 }
 
-// The logins of one stream batch as one SessionService::LoginMany on the executor.
+// The logins of one stream batch as one SessionService::LoginManyOnLoop on the login loop, or
+// one SessionService::LoginMany on the login executor.
 void RequestDispatcher::DispatchLogins(std::vector<im::v1::Ingress> logins,
                                        const std::function<Respond(uint64_t id)>& respond_to) {
-  auto batch = std::make_shared<Batch<im::v1::LoginRequest, im::v1::LoginResp>>();
+  using LoginBatch = Batch<im::v1::LoginRequest, im::v1::LoginResp>;
+  auto batch = std::make_shared<LoginBatch>();
   for (im::v1::Ingress& entry : logins) {
     metrics_->ingress_entries.Increment();
     im::v1::LoginRequest& request = batch->Add(
@@ -251,17 +253,33 @@ void RequestDispatcher::DispatchLogins(std::vector<im::v1::Ingress> logins,
     request.set_conn_id(request.caller().conn_id());
     request.set_remote_addr(request.caller().remote_addr());
   }
-  logins_.Submit(
-      [this, batch] {
+  auto answer = [batch](std::vector<im::v1::LoginReply> replies) {
+    for (size_t i = 0; i < replies.size(); ++i) {
+      std::move(batch->responds[i])(std::move(*replies[i].mutable_resp()));
+    }
+  };
+  auto refuse = [this, batch](const char* reason, prometheus::Counter& refused) {
+    RefuseOverloaded(*batch, reason, refused);
+  };
+  if (login_loop_ == nullptr) {
+    return logins_.Submit(
+        [this, batch, answer] {
+          RefuseExpired(*batch);
+          answer(sessions_->LoginMany(batch->requests));
+        },
+        refuse);
+  }
+  const bool queued = login_loop_->PostSheddable(
+      [this, batch, answer, refuse] {
+        if (login_loop_->RedisBehind())
+          return refuse(kRedisBehind, metrics_->overloaded_redis_behind);
         RefuseExpired(*batch);
-        std::vector<im::v1::LoginReply> replies = sessions_->LoginMany(batch->requests);
-        for (size_t i = 0; i < replies.size(); ++i) {
-          std::move(batch->responds[i])(std::move(*replies[i].mutable_resp()));
-        }
+        if (batch->requests.empty()) return;
+        metrics_->login_loop_batches.Increment();
+        sessions_->LoginManyOnLoop(batch->requests, login_loop_->sessions(), answer);
       },
-      [this, batch](const char* reason, prometheus::Counter& refused) {
-        RefuseOverloaded(*batch, reason, refused);
-      });
+      [refuse, this] { refuse(kWaitedTooLongReason, metrics_->overloaded_login_wait); });
+  if (!queued) refuse(kLoginQueueFullReason, metrics_->overloaded_login_queue);
 }
 
 void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,

@@ -36,11 +36,18 @@ class RequestDispatcher {
   // any thread.
   using Respond = absl::AnyInvocable<void(std::optional<im::v1::Frame>) &&>;
 
-  // With a `send_loop`, single-chat sends of a stream batch take their claims on it, without
-  // blocking a thread (ChatService::SendBatchOnLoop); without one (in process), on the executor.
+  // The node's event loops, where work runs without a thread blocked per round trip; both null
+  // in process (everything on the executors).
+  struct Loops {
+    // A stream batch's sends take their claims and seqs here (ChatService::SendBatchOnLoop).
+    LogicLoop* send = nullptr;
+    // A stream batch's logins are registered here (SessionService::LoginManyOnLoop): a queue and
+    // a thread of their own, so that a login storm and a send flood do not wait for each other.
+    LogicLoop* login = nullptr;
+  };
   RequestDispatcher(SessionService* sessions, ChatService* chat, GroupService* groups,
                     Executors executors, LogicMetrics* metrics, common::MillisClock now_ms,
-                    LogicLoop* send_loop = nullptr);
+                    Loops loops);
 
   void Dispatch(im::v1::Ingress entry, Respond respond);
   // Dispatch for every entry of a batch (`respond_to(id)` makes the answer of entry `id`); its
@@ -57,7 +64,8 @@ class RequestDispatcher {
   // ChatService::SendBatch on the executor.
   void DispatchSends(std::vector<im::v1::Ingress> sends,
                      const std::function<Respond(uint64_t id)>& respond_to);
-  // The logins of one batch (none expired on arrival) as one SessionService::LoginMany.
+  // The logins of one batch (none expired on arrival) as one SessionService::LoginManyOnLoop on
+  // the login loop when there is one, else one SessionService::LoginMany on the login executor.
   void DispatchLogins(std::vector<im::v1::Ingress> logins,
                       const std::function<Respond(uint64_t id)>& respond_to);
   // Answers DEADLINE_EXCEEDED what waited past its deadline and keeps the rest in `batch`.
@@ -89,6 +97,7 @@ class RequestDispatcher {
   const AdmissionStage logins_;
   common::MillisClock now_ms_;
   LogicLoop* send_loop_;
+  LogicLoop* login_loop_;
 };
 
 }  // namespace im::logic

@@ -23,9 +23,9 @@ namespace im::logic {
 
 // The stores a LogicLoop works with, all on its one asynchronous Redis client.
 struct LoopStores {
-  std::unique_ptr<store::AsyncSendLedger> ledger;       // a batch's claims and seqs
-  std::unique_ptr<store::AsyncTtlMap> dedup;            // stored sends' answers, for retries
-  std::unique_ptr<store::AsyncSessionLookup> sessions;  // where a batch's recipients are
+  std::unique_ptr<store::AsyncSendLedger> ledger;         // a batch's claims and seqs
+  std::unique_ptr<store::AsyncTtlMap> dedup;              // stored sends' answers, for retries
+  std::unique_ptr<store::AsyncSessionRegistry> sessions;  // recipients, logins
   // The member lists' version tokens of a batch's groups; null: group sends are not taken on
   // the loop.
   std::unique_ptr<store::AsyncMemberListVersions> versions;
@@ -68,7 +68,7 @@ class LogicLoop {
   // The loop's thread only.
   store::AsyncSendLedger* ledger() { return stores_.ledger.get(); }
   store::AsyncTtlMap* dedup() { return stores_.dedup.get(); }
-  store::AsyncSessionLookup* sessions() { return stores_.sessions.get(); }
+  store::AsyncSessionRegistry* sessions() { return stores_.sessions.get(); }
   store::AsyncMemberListVersions* versions() { return stores_.versions.get(); }
   // Whether Redis is behind (RedisLimits): new work that would add to its backlog (send batches)
   // is refused rather than queued behind it. The time bound keeps the backlog well inside

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 
 #include "common/logging.h"
 #include "fmt/format.h"
@@ -22,7 +23,7 @@ im::v1::LoginReply SessionService::Login(const im::v1::LoginRequest& request) {
   return std::move(LoginMany({request}).front());
 }
 
-std::optional<store::SessionRegistry::Registration> SessionService::Admit(
+std::optional<SessionService::Registration> SessionService::Admit(
     const im::v1::LoginRequest& request, int64_t now, im::v1::LoginReply* reply) {
   im::v1::LoginResp* resp = reply->mutable_resp();
   resp->set_server_time_ms(now);
@@ -42,81 +43,82 @@ std::optional<store::SessionRegistry::Registration> SessionService::Admit(
     SetStatus(resp->mutable_status(), im::v1::TOKEN_INVALID, "the token's uid is not a valid uid");
     return std::nullopt;
   }
-  return store::SessionRegistry::Registration{
-      verdict.claims.uid, store::Session{device, request.gateway_id(), request.conn_id(), now}};
+  return Registration{verdict.claims.uid,
+                      store::Session{device, request.gateway_id(), request.conn_id(), now}};
+}
+
+SessionService::AdmittedLogins SessionService::AdmitAll(
+    const std::vector<im::v1::LoginRequest>& requests) {
+  const int64_t now = now_ms_();
+  AdmittedLogins logins;
+  logins.replies.resize(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (auto registration = Admit(requests[i], now, &logins.replies[i])) {
+      logins.registrations.push_back(std::move(*registration));
+      logins.admitted.push_back(i);
+    }
+  }
+  return logins;
 }
 
 std::vector<im::v1::LoginReply> SessionService::LoginMany(
     const std::vector<im::v1::LoginRequest>& requests) {
-  const int64_t now = now_ms_();
-  std::vector<im::v1::LoginReply> replies(requests.size());
-  std::vector<store::SessionRegistry::Registration> registrations;
-  std::vector<size_t> admitted;  // registrations[k] is that of requests[admitted[k]]
-  std::map<std::string, size_t> logins_of;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    if (auto registration = Admit(requests[i], now, &replies[i])) {
-      ++logins_of[registration->uid];
-      registrations.push_back(std::move(*registration));
-      admitted.push_back(i);
-    }
+  AdmittedLogins logins = AdmitAll(requests);
+  std::vector<absl::StatusOr<Registered>> outcomes =
+      sessions_->RegisterAndList(logins.registrations);
+  for (const auto& [uid, session] : FinishAll(logins, std::move(outcomes))) {
+    (void)sessions_->Unregister(uid, session.device, session.gateway_id, session.conn_id);
   }
-  // A user with one login in the batch: every registration in one round trip, then every such
-  // user's sessions in one more, for the device cap. A user with several (rare) logs them in one
-  // after the other, so that each cap check sees the logins before it, as if they came apart.
-  std::vector<store::SessionRegistry::Registration> together;
-  std::vector<size_t> together_at;  // index into registrations
-  std::vector<size_t> one_by_one;
-  for (size_t k = 0; k < registrations.size(); ++k) {
-    if (logins_of[registrations[k].uid] == 1) {
-      together.push_back(registrations[k]);
-      together_at.push_back(k);
-    } else {
-      one_by_one.push_back(k);
-    }
-  }
-  if (!together.empty()) {
-    std::vector<absl::StatusOr<std::optional<store::Session>>> replaced =
-        sessions_->RegisterMany(together);
-    std::vector<std::string> uids;
-    for (size_t j = 0; j < together.size(); ++j) {
-      if (replaced[j].ok()) uids.push_back(together[j].uid);
-    }
-    absl::StatusOr<std::vector<std::vector<store::Session>>> sessions = sessions_->LookupMany(uids);
-    for (size_t j = 0, looked_up = 0; j < together.size(); ++j) {
-      absl::StatusOr<std::vector<store::Session>> all =
-          !replaced[j].ok() ? replaced[j].status()
-          : sessions.ok()
-              ? absl::StatusOr<std::vector<store::Session>>(std::move((*sessions)[looked_up++]))
-              : sessions.status();
-      FinishLogin(together[j], std::move(replaced[j]), std::move(all),
-                  &replies[admitted[together_at[j]]]);
-    }
-  }
-  for (size_t k : one_by_one) {
-    absl::StatusOr<std::optional<store::Session>> replaced =
-        sessions_->Register(registrations[k].uid, registrations[k].session);
-    absl::StatusOr<std::vector<store::Session>> all =
-        replaced.ok() ? sessions_->Lookup(registrations[k].uid) : replaced.status();
-    FinishLogin(registrations[k], std::move(replaced), std::move(all), &replies[admitted[k]]);
-  }
-  return replies;
+  return std::move(logins.replies);
 }
 
-void SessionService::FinishLogin(const store::SessionRegistry::Registration& registration,
-                                 absl::StatusOr<std::optional<store::Session>> replaced,
-                                 absl::StatusOr<std::vector<store::Session>> all,
-                                 im::v1::LoginReply* reply) {
+void SessionService::LoginManyOnLoop(const std::vector<im::v1::LoginRequest>& requests,
+                                     store::AsyncSessionRegistry* sessions, LoginsDone done) {
+  auto logins = std::make_shared<AdmittedLogins>(AdmitAll(requests));
+  const std::vector<Registration>& registrations = logins->registrations;
+  sessions->RegisterAndList(
+      registrations, [this, sessions, logins, done = std::move(done)](
+                         std::vector<absl::StatusOr<Registered>> outcomes) mutable {
+        std::vector<Registration> evicted = FinishAll(*logins, std::move(outcomes));
+        if (!evicted.empty()) {
+          sessions->UnregisterAll(evicted, [count = evicted.size()](absl::Status status) {
+            // Those sessions expire by themselves; their kicks closed the connections already.
+            if (!status.ok()) {
+              IM_LOG_RATE_LIMITED(spdlog::level::warn,
+                                  "{} sessions over the device cap not "
+                                  "unregistered: {}",
+                                  count, status.ToString());
+            }
+          });
+        }
+        std::move(done)(std::move(logins->replies));
+      });
+}
+
+std::vector<SessionService::Registration> SessionService::FinishAll(
+    AdmittedLogins& logins, std::vector<absl::StatusOr<Registered>> outcomes) {
+  std::vector<Registration> evicted;
+  for (size_t k = 0; k < logins.registrations.size(); ++k) {
+    FinishLogin(logins.registrations[k], std::move(outcomes[k]),
+                &logins.replies[logins.admitted[k]], &evicted);
+  }
+  return evicted;
+}
+
+void SessionService::FinishLogin(const Registration& registration,
+                                 absl::StatusOr<Registered> outcome, im::v1::LoginReply* reply,
+                                 std::vector<Registration>* evicted) {
   const auto& [uid, session] = registration;
   im::v1::LoginResp* resp = reply->mutable_resp();
-  if (!replaced.ok()) {
-    SetStatus(resp->mutable_status(), replaced.status());
+  if (!outcome.ok()) {
+    SetStatus(resp->mutable_status(), outcome.status());
     return;
   }
-  if (*replaced) {
-    pusher_->Kick(PushTarget{uid, **replaced}, im::v1::Kick::LOGGED_IN_ELSEWHERE,
+  if (outcome->replaced) {
+    pusher_->Kick(PushTarget{uid, *outcome->replaced}, im::v1::Kick::LOGGED_IN_ELSEWHERE,
                   "this device logged in on another connection");
   }
-  if (!EnforceDeviceCap(uid, session, std::move(all))) {
+  if (!EnforceDeviceCap(uid, session, std::move(outcome->all), evicted)) {
     SetStatus(
         resp->mutable_status(), im::v1::TOO_MANY_DEVICES,
         fmt::format("at most {} devices may be logged in at once", options_.max_devices_per_user));
@@ -129,31 +131,34 @@ void SessionService::FinishLogin(const store::SessionRegistry::Registration& reg
 }
 
 bool SessionService::EnforceDeviceCap(const std::string& uid, const store::Session& current,
-                                      absl::StatusOr<std::vector<store::Session>> all) {
-  if (!all.ok()) {
-    // The login itself is registered; the cap is enforced at the next login.
-    IM_LOG_RATE_LIMITED(spdlog::level::warn, "device cap of {} not checked: {}", uid,
-                        all.status().ToString());
-    return true;
-  }
-  if (all->size() <= options_.max_devices_per_user) return true;
+                                      std::vector<store::Session> all,
+                                      std::vector<Registration>* evicted) {
+  // A user's later login in the same batch sees the sessions an earlier one takes out: each is
+  // taken out (and kicked) once.
+  auto already_evicted = [&](const store::Session& session) {
+    return std::any_of(evicted->begin(), evicted->end(), [&](const Registration& out) {
+      return out.uid == uid && out.session.device == session.device &&
+             out.session.SameConnection(session);
+    });
+  };
+  all.erase(std::remove_if(all.begin(), all.end(), already_evicted), all.end());
+  if (all.size() <= options_.max_devices_per_user) return true;
   if (options_.device_limit_policy == DeviceLimitPolicy::kRefuse) {
-    (void)sessions_->Unregister(uid, current.device, current.gateway_id, current.conn_id);
+    evicted->push_back(Registration{uid, current});
     return false;
   }
+  const size_t excess = all.size() - options_.max_devices_per_user;
   std::vector<store::Session> others;
-  for (store::Session& session : *all) {
+  for (store::Session& session : all) {
     if (!session.SameConnection(current)) others.push_back(std::move(session));
   }
   std::sort(others.begin(), others.end(), [](const store::Session& a, const store::Session& b) {
     return a.login_ms < b.login_ms;
   });
-  const size_t excess = all->size() - options_.max_devices_per_user;
   for (size_t i = 0; i < excess && i < others.size(); ++i) {
-    const store::Session& oldest = others[i];
-    (void)sessions_->Unregister(uid, oldest.device, oldest.gateway_id, oldest.conn_id);
-    pusher_->Kick(PushTarget{uid, oldest}, im::v1::Kick::TOO_MANY_DEVICES,
+    pusher_->Kick(PushTarget{uid, others[i]}, im::v1::Kick::TOO_MANY_DEVICES,
                   "too many devices logged in; this one was the least recent");
+    evicted->push_back(Registration{uid, std::move(others[i])});
   }
   return true;
 }

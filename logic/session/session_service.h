@@ -14,11 +14,12 @@
 namespace im::logic {
 
 // Login, Disconnect, session refresh and gateway registration (DESIGN.md section 6).
-// Every method blocks on the stores, so it runs on the store executor; any number of threads may
-// call it at once.
+// Every method but LoginManyOnLoop blocks on the stores, so it runs on an executor; any number of
+// threads may call it at once.
 class SessionService {
  public:
   using Clock = common::MillisClock;  // Unix milliseconds
+  using LoginsDone = absl::AnyInvocable<void(std::vector<im::v1::LoginReply>) &&>;
 
   SessionService(const LogicOptions& options, store::SessionRegistry* sessions,
                  GatewayPusher* pusher, Clock now_ms);
@@ -26,9 +27,13 @@ class SessionService {
   // Verifies the token, registers the session, kicks an older connection of the same device and,
   // beyond the device cap, the least recently logged-in device (or refuses, per policy).
   im::v1::LoginReply Login(const im::v1::LoginRequest& request);
-  // Login for each request (replies[i] answers requests[i]): the batch's registrations in one
-  // session registry call and the device caps checked with one lookup of every user.
+  // Login for each request (replies[i] answers requests[i]): the batch's registrations, and the
+  // sessions each user has after its own, in one session registry call.
   std::vector<im::v1::LoginReply> LoginMany(const std::vector<im::v1::LoginRequest>& requests);
+  // LoginMany on a logic loop, registering through the loop's `sessions` without blocking; `done`
+  // runs on the loop with the replies once the registrations are answered.
+  void LoginManyOnLoop(const std::vector<im::v1::LoginRequest>& requests,
+                       store::AsyncSessionRegistry* sessions, LoginsDone done);
   im::v1::DisconnectReply Disconnect(const im::v1::DisconnectRequest& request);
   // Every Disconnect of the batch, one session registry call for them all.
   im::v1::DisconnectManyReply DisconnectMany(const im::v1::DisconnectManyRequest& request);
@@ -38,19 +43,32 @@ class SessionService {
       const im::v1::RegisterGatewayRequest& request);
 
  private:
+  using Registration = store::SessionRegistry::Registration;
+  using Registered = store::SessionRegistry::Registered;
+  // A batch of logins once their tokens are checked: registrations[k] is that of the request
+  // answered by replies[admitted[k]]; the others' replies already hold their refusals.
+  struct AdmittedLogins {
+    std::vector<im::v1::LoginReply> replies;
+    std::vector<Registration> registrations;
+    std::vector<size_t> admitted;
+  };
+  AdmittedLogins AdmitAll(const std::vector<im::v1::LoginRequest>& requests);
   // Checks the device name and the token; the registration to make, or nullopt with the refusal
   // in `reply`.
-  std::optional<store::SessionRegistry::Registration> Admit(const im::v1::LoginRequest& request,
-                                                            int64_t now, im::v1::LoginReply* reply);
-  // Answers a login once registered (`replaced`: the session it replaced, to kick) and its
-  // user's sessions looked up (`all`, for the device cap).
-  void FinishLogin(const store::SessionRegistry::Registration& registration,
-                   absl::StatusOr<std::optional<store::Session>> replaced,
-                   absl::StatusOr<std::vector<store::Session>> all, im::v1::LoginReply* reply);
-  // Applies the device cap after `uid` registered `current`, given `all` its sessions (as looked
-  // up after the registration); false when the login is refused.
+  std::optional<Registration> Admit(const im::v1::LoginRequest& request, int64_t now,
+                                    im::v1::LoginReply* reply);
+  // Answers every admitted login of `logins` from its registration's outcome (outcomes[k] is that
+  // of registrations[k]), kicking what each replaced; returns the sessions the device cap takes
+  // out (to unregister; each once).
+  std::vector<Registration> FinishAll(AdmittedLogins& logins,
+                                      std::vector<absl::StatusOr<Registered>> outcomes);
+  // One login of FinishAll; the sessions its device cap takes out are added to `evicted`.
+  void FinishLogin(const Registration& registration, absl::StatusOr<Registered> outcome,
+                   im::v1::LoginReply* reply, std::vector<Registration>* evicted);
+  // Applies the device cap after `uid` registered `current`, given `all` its sessions right after
+  // that; false when the login is refused. What it takes out is added to `evicted`.
   bool EnforceDeviceCap(const std::string& uid, const store::Session& current,
-                        absl::StatusOr<std::vector<store::Session>> all);
+                        std::vector<store::Session> all, std::vector<Registration>* evicted);
 
   const LogicOptions& options_;
   store::SessionRegistry* sessions_;

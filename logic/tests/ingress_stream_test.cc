@@ -241,11 +241,11 @@ class GatedSessionRegistry : public store::SessionRegistry {
   void WaitUntilALoginWaits() { entered_.wait(); }
   void Open() { open_.set_value(); }
 
-  std::vector<absl::StatusOr<std::optional<store::Session>>> RegisterMany(
+  std::vector<absl::StatusOr<Registered>> RegisterAndList(
       const std::vector<Registration>& registrations) override {
     if (!signalled_.exchange(true)) entered_promise_.set_value();
     opened_.wait();
-    return inner_->RegisterMany(registrations);
+    return inner_->RegisterAndList(registrations);
   }
   absl::StatusOr<std::optional<store::Session>> Register(std::string_view uid,
                                                          const store::Session& session) override {

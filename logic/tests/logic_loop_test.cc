@@ -24,7 +24,8 @@ std::unique_ptr<LogicLoop> StartLoop(const std::string& prefix,
   auto loop = std::make_unique<LogicLoop>(
       "test-loop", store::testing::TestRedisOptions(),
       [prefix](store::RedisAsyncClient* client) {
-        return RedisLoopStores(client, prefix, /*group_cache_ttl_ms=*/60'000);
+        return RedisLoopStores(client, prefix, /*group_cache_ttl_ms=*/60'000,
+                               /*session_ttl_ms=*/60'000);
       },
       100, limits);
   loop->Start();
@@ -119,7 +120,8 @@ TEST(LogicLoopTest, SheddableWorkThatWaitedTooLongForTheLoopIsShed) {
   auto loop = std::make_unique<LogicLoop>(
       "test-loop", store::testing::TestRedisOptions(),
       [prefix = store::testing::UniquePrefix()](store::RedisAsyncClient* client) {
-        return RedisLoopStores(client, prefix, /*group_cache_ttl_ms=*/60'000);
+        return RedisLoopStores(client, prefix, /*group_cache_ttl_ms=*/60'000,
+                               /*session_ttl_ms=*/60'000);
       },
       100, LogicLoop::RedisLimits{1000, std::chrono::milliseconds(0)},
       common::QueueWaitPolicy::Options{std::chrono::milliseconds(10),

@@ -24,7 +24,8 @@ class RecipientLookupTest : public ::testing::Test {
         metrics_(metrics_registry_),
         loop_("test-loop", store::testing::TestRedisOptions(),
               [this](store::RedisAsyncClient* client) {
-                return RedisLoopStores(client, prefix_, /*group_cache_ttl_ms=*/60'000);
+                return RedisLoopStores(client, prefix_, /*group_cache_ttl_ms=*/60'000,
+                                       /*session_ttl_ms=*/60'000);
               },
               100, {1000, std::chrono::milliseconds(0)}) {
     loop_.Start();

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "common/token.h"
 #include "logic/tests/logic_fixture.h"
 
@@ -122,25 +124,71 @@ TEST_F(SessionServiceTest, DeviceCapCanRefuseTheNewDevice) {
   EXPECT_EQ(Login(Token("alice"), "phone", 3).resp().status().code(), im::v1::OK);
 }
 
-// A stream batch's logins: each answered with its own status; the cap applies as if they had
-// come one after the other (a user with two logins in the batch keeps the one that came first).
-TEST_F(SessionServiceTest, LoginManyAnswersEachLoginAsIfTheyCameApart) {
-  options_.max_devices_per_user = 1;
-  options_.device_limit_policy = DeviceLimitPolicy::kRefuse;
-  auto request = [&](const std::string& token, const std::string& device, uint64_t conn_id) {
+// The in-process registry behind a loop's interface, answering at once on the caller's thread:
+// what LoginManyOnLoop does with the answers, apart from the Redis client (store tests cover it).
+class AnsweringAtOnce final : public store::AsyncSessionRegistry {
+ public:
+  explicit AnsweringAtOnce(store::SessionRegistry* registry) : registry_(registry) {}
+  void LookupMany(const std::vector<std::string>& uids, LookupDone done) override {
+    std::move(done)(registry_->LookupMany(uids));
+  }
+  void RegisterAndList(const std::vector<Registration>& registrations, RegisterDone done) override {
+    std::move(done)(registry_->RegisterAndList(registrations));
+  }
+  void UnregisterAll(const std::vector<Registration>& sessions, Done done) override {
+    for (const auto& [uid, session] : sessions) {
+      ++unregistered;
+      (void)registry_->Unregister(uid, session.device, session.gateway_id, session.conn_id);
+    }
+    std::move(done)(absl::OkStatus());
+  }
+  int unregistered = 0;
+
+ private:
+  store::SessionRegistry* registry_;
+};
+
+class SessionBatchTest : public SessionServiceTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  static im::v1::LoginRequest Request(const std::string& token, const std::string& device,
+                                      uint64_t conn_id) {
     im::v1::LoginRequest login;
     login.mutable_req()->set_token(token);
     login.mutable_req()->set_device(device);
     login.set_gateway_id("gw-1");
     login.set_conn_id(conn_id);
     return login;
-  };
-  const std::vector<im::v1::LoginReply> replies = session_service_->LoginMany({
-      request(Token("alice"), "phone", 1),
-      request("not-a-token", "phone", 2),
-      request(Token("bob"), "phone", 3),
-      request(Token("alice"), "tablet", 4),  // alice's second device: over the cap
-      request(Token("carol"), "laptop", 5),
+  }
+  // LoginMany, or LoginManyOnLoop when the test's parameter says so.
+  std::vector<im::v1::LoginReply> LoginBatch(const std::vector<im::v1::LoginRequest>& requests) {
+    if (!GetParam()) return session_service_->LoginMany(requests);
+    std::optional<std::vector<im::v1::LoginReply>> replies;
+    session_service_->LoginManyOnLoop(
+        requests, &on_loop_,
+        [&](std::vector<im::v1::LoginReply> answered) { replies = std::move(answered); });
+    EXPECT_TRUE(replies.has_value());
+    return replies ? std::move(*replies) : std::vector<im::v1::LoginReply>(requests.size());
+  }
+
+  AnsweringAtOnce on_loop_{sessions_.get()};
+};
+
+INSTANTIATE_TEST_SUITE_P(BlockingAndOnLoop, SessionBatchTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return param.param ? "OnLoop" : "Blocking";
+                         });
+
+// A stream batch's logins: each answered with its own status; the cap applies as if they had
+// come one after the other (a user with two logins in the batch keeps the one that came first).
+TEST_P(SessionBatchTest, EachLoginIsAnsweredAsIfTheyCameApart) {
+  options_.max_devices_per_user = 1;
+  options_.device_limit_policy = DeviceLimitPolicy::kRefuse;
+  const std::vector<im::v1::LoginReply> replies = LoginBatch({
+      Request(Token("alice"), "phone", 1),
+      Request("not-a-token", "phone", 2),
+      Request(Token("bob"), "phone", 3),
+      Request(Token("alice"), "tablet", 4),  // alice's second device: over the cap
+      Request(Token("carol"), "laptop", 5),
   });
   ASSERT_EQ(replies.size(), 5u);
   EXPECT_EQ(replies[0].resp().status().code(), im::v1::OK);
@@ -153,6 +201,25 @@ TEST_F(SessionServiceTest, LoginManyAnswersEachLoginAsIfTheyCameApart) {
   EXPECT_EQ(DevicesOf("alice"), (std::vector<std::string>{"phone"}));
   EXPECT_EQ(DevicesOf("bob"), (std::vector<std::string>{"phone"}));
   EXPECT_EQ(DevicesOf("carol"), (std::vector<std::string>{"laptop"}));
+}
+
+// Two new devices of one user in one batch, past a cap that kicks the least recent: the second
+// sees what the first took out, so each older device is taken out once and both new ones stay.
+TEST_P(SessionBatchTest, TwoNewDevicesInOneBatchTakeOutEachOlderDeviceOnce) {
+  options_.max_devices_per_user = 2;
+  Login(Token("alice"), "phone", 1);
+  now_ms_ += 10;
+  Login(Token("alice"), "tablet", 2);
+  now_ms_ += 10;
+  const std::vector<im::v1::LoginReply> replies =
+      LoginBatch({Request(Token("alice"), "laptop", 3), Request(Token("alice"), "watch", 4)});
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].resp().status().code(), im::v1::OK);
+  EXPECT_EQ(replies[1].resp().status().code(), im::v1::OK);
+  EXPECT_EQ(DevicesOf("alice"), (std::vector<std::string>{"laptop", "watch"}));
+  if (GetParam()) {
+    EXPECT_EQ(on_loop_.unregistered, 2) << "phone and tablet, once each";
+  }
 }
 
 TEST_F(SessionServiceTest, RefreshReportsConnectionsThatLostTheirSession) {

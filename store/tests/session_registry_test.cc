@@ -119,26 +119,33 @@ TYPED_TEST(SessionRegistryContractTest, SecondLoginOnSameDeviceReturnsTheOneToKi
   ASSERT_EQ(this->registry().Lookup(uid)->size(), 1u);
 }
 
-TYPED_TEST(SessionRegistryContractTest, RegisterManyAnswersEachLoginInOrder) {
+TYPED_TEST(SessionRegistryContractTest, RegisterAndListAnswersEachLoginInOrder) {
   const std::string carol = this->Uid("carol");
   const std::string dave = this->Uid("dave");
   ASSERT_TRUE(this->registry().Register(carol, this->At("phone", "gw-1", 1)).ok());
-  auto outcomes = this->registry().RegisterMany({
+  auto outcomes = this->registry().RegisterAndList({
       {carol, this->At("phone", "gw-2", 2)},   // replaces the phone's older connection
       {dave, this->At("laptop", "gw-1", 3)},   // nothing to replace
       {dave, this->At("laptop", "gw-1", 3)},   // the same connection again
-      {carol, this->At("tablet", "gw-2", 4)},  // another device of carol
+      {carol, this->At("tablet", "gw-2", 4)},  // another device of carol: sees the first login
   });
   ASSERT_EQ(outcomes.size(), 4u);
   for (const auto& outcome : outcomes) ASSERT_TRUE(outcome.ok()) << outcome.status();
-  ASSERT_TRUE(outcomes[0]->has_value());
-  EXPECT_EQ((*outcomes[0])->conn_id, 1u);
-  EXPECT_FALSE(outcomes[1]->has_value());
-  EXPECT_FALSE(outcomes[2]->has_value());
-  EXPECT_FALSE(outcomes[3]->has_value());
+  ASSERT_TRUE(outcomes[0]->replaced.has_value());
+  EXPECT_EQ(outcomes[0]->replaced->conn_id, 1u);
+  ASSERT_EQ(outcomes[0]->all.size(), 1u);
+  EXPECT_TRUE(outcomes[0]->all[0].IsAt("gw-2", 2));
+  EXPECT_FALSE(outcomes[1]->replaced.has_value());
+  EXPECT_EQ(outcomes[1]->all.size(), 1u);
+  EXPECT_FALSE(outcomes[2]->replaced.has_value());
+  EXPECT_EQ(outcomes[2]->all.size(), 1u);
+  EXPECT_FALSE(outcomes[3]->replaced.has_value());
+  ASSERT_EQ(outcomes[3]->all.size(), 2u);
+  EXPECT_EQ(outcomes[3]->all[0].device, "phone") << "device order";
+  EXPECT_EQ(outcomes[3]->all[1].device, "tablet");
   EXPECT_EQ(this->registry().Lookup(carol)->size(), 2u);
   EXPECT_EQ(this->registry().Lookup(dave)->size(), 1u);
-  EXPECT_TRUE(this->registry().RegisterMany({}).empty());
+  EXPECT_TRUE(this->registry().RegisterAndList({}).empty());
 }
 
 TYPED_TEST(SessionRegistryContractTest, StaleUnregisterDoesNotRemoveNewerLogin) {
@@ -197,7 +204,7 @@ TYPED_TEST(SessionRegistryContractTest, RegisterArmsExpiryAndExpiredSessionsAreG
 }
 
 // The batch lookup on an event loop answers what the blocking registry answers.
-TEST(RedisAsyncSessionLookupTest, AnswersWhatTheRegistryAnswersWithoutBlocking) {
+TEST(RedisAsyncSessionRegistryTest, LooksUpWhatTheRegistryAnswersWithoutBlocking) {
   const std::string prefix = testing::UniquePrefix();
   RedisSessionRegistry registry(testing::TestRedis(), kTtlMs);
   const std::string alice = prefix + "alice", bob = prefix + "bob";
@@ -209,7 +216,7 @@ TEST(RedisAsyncSessionLookupTest, AnswersWhatTheRegistryAnswersWithoutBlocking) 
   ASSERT_TRUE(expected.ok());
 
   testing::AsyncRedisOnLoop redis(testing::TestRedisOptions());
-  RedisAsyncSessionLookup lookup(&redis.client());
+  RedisAsyncSessionRegistry lookup(&redis.client(), kTtlMs);
   std::optional<absl::StatusOr<std::vector<std::vector<Session>>>> found;
   lookup.LookupMany(uids, [&](absl::StatusOr<std::vector<std::vector<Session>>> sessions) {
     found = std::move(sessions);
@@ -229,6 +236,48 @@ TEST(RedisAsyncSessionLookupTest, AnswersWhatTheRegistryAnswersWithoutBlocking) 
   }
   EXPECT_EQ((**found)[2].size(), 2u) << "both of alice's devices";
   EXPECT_TRUE((**found)[1].empty());
+}
+
+// A batch of logins registered on an event loop lands as the blocking registry would land it,
+// and the device cap's removals take out only sessions still on their connections.
+TEST(RedisAsyncSessionRegistryTest, RegistersAndUnregistersWithoutBlocking) {
+  const std::string prefix = testing::UniquePrefix();
+  RedisSessionRegistry registry(testing::TestRedis(), kTtlMs);
+  const std::string amy = prefix + "amy", ben = prefix + "ben";
+  ASSERT_TRUE(registry.Register(amy, Session{"phone", "gw-1", 1, 1000}).ok());
+
+  testing::AsyncRedisOnLoop redis(testing::TestRedisOptions());
+  RedisAsyncSessionRegistry sessions(&redis.client(), kTtlMs);
+  std::optional<std::vector<absl::StatusOr<SessionRegistry::Registered>>> outcomes;
+  sessions.RegisterAndList({{amy, Session{"phone", "gw-2", 2, 2000}},
+                            {amy, Session{"desk", "gw-2", 3, 2001}},
+                            {ben, Session{"phone", "gw-1", 4, 2002}}},
+                           [&](std::vector<absl::StatusOr<SessionRegistry::Registered>> answered) {
+                             outcomes = std::move(answered);
+                           });
+  ASSERT_TRUE(redis.RunUntil([&] { return outcomes.has_value(); }));
+  ASSERT_EQ(outcomes->size(), 3u);
+  for (const auto& outcome : *outcomes) ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_TRUE((*outcomes)[0]->replaced.has_value()) << "amy's phone moved from gw-1 to gw-2";
+  EXPECT_TRUE((*outcomes)[0]->replaced->IsAt("gw-1", 1));
+  EXPECT_EQ((*outcomes)[0]->all.size(), 1u);
+  EXPECT_EQ((*outcomes)[1]->all.size(), 2u) << "the desk sees the phone registered before it";
+  EXPECT_FALSE((*outcomes)[2]->replaced.has_value());
+  EXPECT_EQ(registry.Lookup(amy)->size(), 2u);
+  EXPECT_GT(testing::RedisAdmin().Integer({"PTTL", RedisSessionRegistry::KeyOf(ben)}), 0)
+      << "expiry armed";
+
+  std::optional<absl::Status> unregistered;
+  sessions.UnregisterAll(
+      {{amy, Session{"phone", "gw-1", 1, 1000}},  // stale: the phone is on gw-2 now
+       {amy, Session{"desk", "gw-2", 3, 2001}}},  // still there
+      [&](absl::Status status) { unregistered = status; });
+  ASSERT_TRUE(redis.RunUntil([&] { return unregistered.has_value(); }));
+  ASSERT_TRUE(unregistered->ok()) << *unregistered;
+  absl::StatusOr<std::vector<Session>> left = registry.Lookup(amy);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_TRUE((*left)[0].IsAt("gw-2", 2));
 }
 
 TEST(RedisSessionRegistryTest, UnreachableRedisIsUnavailableNotACrash) {
