@@ -134,6 +134,7 @@ void BenchLoop::OnTick() {
     if (d->state == Device::State::kIdle || d->state == Device::State::kDown) StartConnect(d, now);
   }
   ReleaseHeld(now);
+  RetryDueSyncs(now);
   ScheduleSends(now);
   if (!stats_.final_syncs_sent.load(std::memory_order_relaxed) &&
       ctx_->settle.load(std::memory_order_relaxed) == WorkerContext::kFinalSync) {
@@ -151,9 +152,9 @@ void BenchLoop::OnSweep() {
       CountError("login_timeout");
       GoDown(d, now, false, "login_timeout");
     } else if (d->state == Device::State::kOnline && d->down_since_ns != 0 && !d->syncing &&
-               d->conv != kNoConversation) {
-      // Logged in again but its catch-up sync failed (the cluster refused it): retry, as the SDK
-      // does, once a second.
+               d->sync_retry_ns == 0 && d->conv != kNoConversation) {
+      // Logged in again but its catch-up sync failed (not for overload, whose retry waits for
+      // its hint): retry, as the SDK does, once a second.
       SendSync(d, d->tracker->Contiguous());
     } else if (d->state == Device::State::kOnline && now - d->last_ping_ns >= d->heartbeat_ns) {
       // Once per heartbeat, as the SDK does (the gateway closes a device silent for three; pushes
@@ -330,19 +331,38 @@ void BenchLoop::HoldAndResend(Device* d, uint64_t m, uint64_t now, uint32_t hint
   d->hold_until_ns = std::max(d->hold_until_ns, now + wait_ms * kMsPerNs);
 }
 
-// Pumps the held devices whose wait is over.
-void BenchLoop::ReleaseHeld(uint64_t now) {
-  for (size_t i = 0; i < held_.size();) {
-    Device* d = held_[i];
-    if (d->hold_until_ns > now) {
+template <typename Act>
+void BenchLoop::TakeDue(std::vector<Device*>& waiting, uint64_t Device::*due, uint64_t now,
+                        Act act) {
+  for (size_t i = 0; i < waiting.size();) {
+    Device* d = waiting[i];
+    if (d->*due > now) {
       ++i;
       continue;
     }
-    d->hold_until_ns = 0;
-    held_[i] = held_.back();
-    held_.pop_back();
-    Pump(d);
+    d->*due = 0;
+    waiting[i] = waiting.back();
+    waiting.pop_back();
+    act(d);
   }
+}
+
+// Pumps the held devices whose wait is over.
+void BenchLoop::ReleaseHeld(uint64_t now) {
+  TakeDue(held_, &Device::hold_until_ns, now, [this](Device* d) { Pump(d); });
+}
+
+void BenchLoop::RetrySyncLater(Device* d, uint64_t now, uint32_t hint_ms) {
+  if (d->sync_retry_ns == 0) sync_retries_.push_back(d);
+  d->sync_retry_ns = now + JitteredMs(hint_ms, hint_ms) * kMsPerNs;
+}
+
+void BenchLoop::RetryDueSyncs(uint64_t now) {
+  TakeDue(sync_retries_, &Device::sync_retry_ns, now, [this](Device* d) {
+    if (d->state == Device::State::kOnline && !d->syncing && d->conv != kNoConversation) {
+      SendSync(d, d->tracker->Contiguous());
+    }
+  });
 }
 
 void BenchLoop::Pump(Device* d) {
@@ -452,8 +472,15 @@ bool BenchLoop::OnFrame(ClientConnection* conn, Frame&& frame) {
     case Frame::kSyncResp: {
       const im::v1::SyncResp& resp = frame.sync_resp();
       if (resp.status().code() != im::v1::OK) {
-        CountError(absl::StrCat("sync_", CodeName(resp.status().code())));
         SetSyncing(d, false);
+        if (common::IsOverloadRefusal(resp.status().code())) {
+          // Not an error: the cluster said when to come back, as it does for sends.
+          stats_.syncs_refused.fetch_add(1, std::memory_order_relaxed);
+          const uint32_t hint = resp.status().retry_after_ms();
+          RetrySyncLater(d, now, hint > 0 ? hint : kRefusedBackoffMs);
+        } else {
+          CountError(absl::StrCat("sync_", CodeName(resp.status().code())));
+        }
         break;
       }
       for (const im::v1::Message& m : resp.messages()) OnMessage(d, m, false, now);

@@ -46,7 +46,8 @@ struct WorkerContext {
 struct LoopStats {
   std::atomic<uint64_t> online{0}, first_logins{0}, logins{0}, login_failures{0};
   std::atomic<uint64_t> scheduled{0}, sent{0}, answered{0}, acked{0}, send_errors{0};
-  std::atomic<uint64_t> refused{0};  // sends refused for overload, sent again after the hint
+  std::atomic<uint64_t> refused{0};        // sends refused for overload, sent again after the hint
+  std::atomic<uint64_t> syncs_refused{0};  // syncs refused for overload, sent again after the hint
   std::atomic<uint64_t> expected{0}, delivered{0}, duplicates{0}, reordered{0};
   std::atomic<uint64_t> drops{0}, resumed{0}, down{0}, groups_ready{0}, setup_failures{0};
   std::atomic<uint64_t> in_flight{0};            // sends written and not answered
@@ -132,6 +133,12 @@ class BenchLoop : public ClientConnection::Handler {
   void Pump(Device* d);
   void HoldAndResend(Device* d, uint64_t m, uint64_t now, uint32_t hint_ms);
   void ReleaseHeld(uint64_t now);
+  void RetrySyncLater(Device* d, uint64_t now, uint32_t hint_ms);
+  void RetryDueSyncs(uint64_t now);
+  // Removes from `waiting` each device whose `due` time has come (resetting it to 0) and runs
+  // `act` on it.
+  template <typename Act>
+  static void TakeDue(std::vector<Device*>& waiting, uint64_t Device::*due, uint64_t now, Act act);
   void ScheduleSends(uint64_t now);
   void ScheduleDrops(uint64_t now);
   void OnSendAnswer(Device* d, const im::v1::Frame& frame, uint64_t now);
@@ -153,8 +160,9 @@ class BenchLoop : public ClientConnection::Handler {
   std::vector<Device*> devices_;
   std::vector<Device*> senders_;
   std::vector<Device*> droppable_;
-  std::vector<Device*> held_;  // devices waiting out a retry hint (hold_until_ns)
-  std::minstd_rand random_;    // this loop's thread only
+  std::vector<Device*> held_;          // devices waiting out a retry hint (hold_until_ns)
+  std::vector<Device*> sync_retries_;  // devices whose refused sync waits (sync_retry_ns)
+  std::minstd_rand random_;            // this loop's thread only
   std::thread thread_;
   uv_loop_t loop_{};
   uv_timer_t tick_{};

@@ -163,6 +163,10 @@ std::string FormatTable(const Json& r) {
          fmt::format("{} / {} / {} (resent {}, refused and resent {}, unanswered {})", U(c, "sent"),
                      U(c, "acked"), U(c, "send_errors"), U(c, "resent"), U(c, "refused_and_resent"),
                      U(c, "unanswered")));
+    if (U(c, "syncs_refused_and_retried") > 0) {
+      line("syncs refused, retried",
+           fmt::format("{} (after the retry hint)", U(c, "syncs_refused_and_retried")));
+    }
     line("acked msgs/s", fmt::format("{:.0f}", D(rates, "acked_per_sec")));
     line("delivered (msgs/s)",
          fmt::format("{} ({:.0f}/s), expected {}", U(c, "delivered"), D(rates, "delivered_per_sec"),

@@ -115,6 +115,7 @@ void BuildDevices(const BenchOptions& o, uint32_t worker, std::vector<Device>* d
 struct Totals {
   uint64_t online = 0, first_logins = 0, login_failures = 0, scheduled = 0, sent = 0, answered = 0;
   uint64_t acked = 0, send_errors = 0, refused = 0, expected = 0, delivered = 0, duplicates = 0;
+  uint64_t syncs_refused = 0;
   uint64_t reordered = 0;
   uint64_t drops = 0, resumed = 0, down = 0, groups_ready = 0, setup_failures = 0;
   uint64_t window_max_us = 0, last_delivery_ns = 0;
@@ -136,6 +137,7 @@ Totals Sum(const std::vector<std::unique_ptr<BenchLoop>>& loops, bool take_windo
     t.acked += get(s.acked);
     t.send_errors += get(s.send_errors);
     t.refused += get(s.refused);
+    t.syncs_refused += get(s.syncs_refused);
     t.expected += get(s.expected);
     t.delivered += get(s.delivered);
     t.duplicates += get(s.duplicates);
@@ -399,6 +401,7 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
                    {"acked_unique", acked_unique},
                    {"send_errors", end.send_errors},
                    {"refused_and_resent", end.refused},
+                   {"syncs_refused_and_retried", end.syncs_refused},
                    {"in_flight_at_end", end.in_flight},
                    {"final_syncs", end.final_syncs},
                    {"found_by_final_sync", end.found_by_final_sync},

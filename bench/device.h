@@ -57,6 +57,9 @@ struct Device {
   // A send refused for overload: this device sends nothing before then (the server's retry hint
   // plus a random part as long again), as the SDK's outbox waits; 0: not held.
   uint64_t hold_until_ns = 0;
+  // A sync refused for overload is sent again then (the hint plus a random part as long again),
+  // as the SDK's inbox waits; 0: none waiting.
+  uint64_t sync_retry_ns = 0;
 
   // Message ids scheduled for this device and not sent yet (open loop: they wait here while the
   // window is full or the device is offline, and their latency keeps counting). Bit 63: a resend.

@@ -594,7 +594,10 @@ void ClientCore::StartDueSyncs() {
               const int code = resp.status().code();
               if (code != im::v1::OK) {
                 Log(2, absl::StrCat("sync of ", conv_id, " failed: ", im::v1::Code_Name(code)));
-                return inbox_.OnSyncFailed(conv_id, IsRetryable(code), now);
+                // A refused crowd comes back spread over the hint, not all at once.
+                const int64_t hint = resp.status().retry_after_ms();
+                return inbox_.OnSyncFailed(conv_id, IsRetryable(code), now,
+                                           hint > 0 ? backoff_.AfterHintMs(hint) : 0);
               }
               Inbox::SyncPage page;
               for (const im::v1::Message& message : resp.messages()) {

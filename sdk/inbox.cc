@@ -114,11 +114,12 @@ std::optional<Inbox::Delivery> Inbox::OnSynced(const std::string& conv_id, SyncP
   return Deliver(conv_id, conversation, std::move(ready), now_ms);
 }
 
-void Inbox::OnSyncFailed(const std::string& conv_id, bool retry, int64_t now_ms) {
+void Inbox::OnSyncFailed(const std::string& conv_id, bool retry, int64_t now_ms,
+                         int64_t retry_in_ms) {
   Conversation& conversation = conversations_[conv_id];
   conversation.syncing = false;
   conversation.closed = !retry;
-  conversation.next_sync_ms = now_ms + 4 * gap_wait_ms_;
+  conversation.next_sync_ms = now_ms + (retry_in_ms > 0 ? retry_in_ms : 4 * gap_wait_ms_);
 }
 
 void Inbox::AbortSyncs() {

@@ -53,7 +53,10 @@ class Inbox {
   std::vector<SyncRequest> TakeDueSyncs(int64_t now_ms);
   std::optional<Delivery> OnSynced(const std::string& conv_id, SyncPage page, int64_t now_ms);
   // `retry`: false when the conversation is closed to this user (NOT_MEMBER): stop syncing it.
-  void OnSyncFailed(const std::string& conv_id, bool retry, int64_t now_ms);
+  // `retry_in_ms`: when to try again (an overloaded cluster's hint, jittered); 0: the inbox's own
+  // pause (four gap waits).
+  void OnSyncFailed(const std::string& conv_id, bool retry, int64_t now_ms,
+                    int64_t retry_in_ms = 0);
   // The connection is gone: syncs in progress are forgotten (Bind after the next login resumes).
   void AbortSyncs();
 

@@ -180,9 +180,11 @@ struct TinyQueue {
 void PrintTo(const TinyQueue& queue, std::ostream* out) { *out << queue.env << "=" << queue.value; }
 
 // A logic node with a tiny queue refuses sends RESOURCE_EXHAUSTED with a retry hint, before they
-// take a seq: the send loop's queue (one stream batch at a time) and the MySQL writer's (room for
+// take a seq: the send loop's queue (one stream batch at a time), the MySQL writer's (room for
 // 8 messages, reserved before a send is numbered; a refusal after numbering would leave a hole
-// that stalls the conversation's later pushes for logic.hole_grace_ms). im-bench sends each
+// that stalls the conversation's later pushes for logic.hole_grace_ms) and the store executor's
+// (a conversation's first send restores its seq counter there; the claim a refused one took is
+// released, or its resends would wait for it until it expired). im-bench sends each
 // again after the hint, with the same client_msg_id, as the SDK does: every message ends
 // acknowledged once and delivered once, in order, and none is an error. (Refused devices halve
 // their window and hold their sends for the hint, so against a queue this tiny the 3 s of sends
@@ -214,10 +216,35 @@ TEST_P(BenchOverloadTest, RefusedSendsAreSentAgainAfterTheHintAndNoneIsLost) {
 
 INSTANTIATE_TEST_SUITE_P(LogicQueues, BenchOverloadTest,
                          ::testing::Values(TinyQueue{"SendLoop", "IM_LOGIC_SEND_LOOP_QUEUE", "1"},
-                                           TinyQueue{"Writer", "IM_LOGIC_WRITE_QUEUE", "8"}),
+                                           TinyQueue{"Writer", "IM_LOGIC_WRITE_QUEUE", "8"},
+                                           TinyQueue{"Executor", "IM_LOGIC_EXECUTOR_QUEUE", "1"}),
                          [](const ::testing::TestParamInfo<TinyQueue>& queue) {
                            return std::string(queue.param.name);
                          });
+
+// A storm's catch-up syncs against a logic node with one store thread and room for 20 requests:
+// many are refused RESOURCE_EXHAUSTED with a retry hint, and each device syncs again after the hint
+// plus a random part (as the SDK's inbox does) until every one has resumed.
+TEST(BenchSyncOverloadTest, RefusedCatchUpSyncsAreSentAgainAfterTheHint) {
+  ClusterOptions options;
+  options.logic_nodes = 1;
+  options.gateways = 1;
+  options.logic_env = {{"IM_LOGIC_EXECUTOR_QUEUE", "20"}, {"IM_LOGIC_EXECUTOR_THREADS", "1"}};
+  LocalCluster cluster(options);
+  ASSERT_TRUE(cluster.Start());
+  int code = 0;
+  const Json r = RunBench({"reconnect", "--connections", "200", "--rate", "20", "--duration", "4",
+                           "--fraction", "1", "--storm-at", "1", "--drain", "20"},
+                          absl::StrCat("127.0.0.1:", cluster.client_port(0)),
+                          LocalCluster::kTokenSecret, cluster.Uid("syncstorm"), &code);
+  ExpectClean(r, code);
+  ASSERT_TRUE(r.is_object());
+  const Json& c = r["counters"];
+  EXPECT_GT(c["syncs_refused_and_retried"].get<uint64_t>(), 0u) << "logic refused no sync";
+  EXPECT_EQ(c["planned_drops"], 200);
+  EXPECT_EQ(c["resumed"], c["planned_drops"]);
+  EXPECT_EQ(c["not_resumed"], 0);
+}
 
 TEST_F(BenchSmokeTest, BadOptionsExitTwoWithoutRunning) {
   int code = 0;

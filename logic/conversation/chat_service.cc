@@ -405,6 +405,7 @@ void ChatService::ContinueBatch(const std::shared_ptr<PreparedBatch>& batch,
   // The batch's messages reach the writer together: one transaction stores them all.
   deps_.writer->SubmitMany(std::move(writes));
   for (auto& [k, claim] : blocking) {
+    const bool owned = claim && claim->owned;
     auto finish = [this, batch, k = k, claim = std::move(claim)]() mutable {
       const im::v1::SendRequest& request = batch->requests[batch->prepared[k]];
       common::ScopedRequestId scope(request.caller().request_id());
@@ -416,7 +417,10 @@ void ChatService::ContinueBatch(const std::shared_ptr<PreparedBatch>& batch,
     if (!on_loop) {
       finish();
     } else if (!deps_.executor->TrySubmit(std::move(finish))) {
-      // Overloaded: refused now; a claim taken expires after PendingTtlMs.
+      // Overloaded: refused now. A claim this attempt took is released: its resend (the same
+      // client_msg_id, after the retry hint) would otherwise find it "being stored", wait for it
+      // on the executor and be refused again, until the claim expired (PendingTtlMs).
+      if (owned) ReleaseClaimAfterWrite(batch->targets[k].dedup_key);
       RefuseOverloaded(batch->requests[batch->prepared[k]],
                        std::move(batch->responds[batch->prepared[k]]), kExecutorFullReason,
                        deps_.metrics->overloaded_executor);

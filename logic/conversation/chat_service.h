@@ -231,8 +231,8 @@ class ChatService {
   // Hands a message ContinueSend returned (if any) to the writer.
   void PersistOne(std::optional<MessageWriter::Write> write);
   void ReleaseClaim(const std::string& dedup_key);  // blocks
-  // ReleaseClaim for a send its write failed, from where the writer answers: without blocking
-  // on the loop, else on the executor.
+  // ReleaseClaim for a send whose write failed (from where the writer answers) or that was
+  // refused after it claimed: without blocking on the loop, else on the executor.
   void ReleaseClaimAfterWrite(const std::string& dedup_key);
   // Writes the dedup answer of stored messages, for later attempts of their sends (one round
   // trip); failures are logged (the claims expire, and MySQL's unique key still holds).

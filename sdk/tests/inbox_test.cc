@@ -104,6 +104,24 @@ TEST(InboxTest, NotMemberStopsSyncing) {
   EXPECT_TRUE(inbox.TakeDueSyncs(100'000).empty());
 }
 
+// A sync the cluster refused for overload is tried again when its hint says, not before; without
+// a hint, after the inbox's own pause.
+TEST(InboxTest, ARefusedSyncWaitsForItsRetryHint) {
+  Inbox inbox(kGapWaitMs);
+  inbox.Bind({View("g:x", 0, 3), View("g:y", 0, 3)}, 0);
+  ASSERT_EQ(inbox.TakeDueSyncs(0).size(), 2u);
+  inbox.OnSyncFailed("g:x", /*retry=*/true, 0, /*retry_in_ms=*/5000);
+  inbox.OnSyncFailed("g:y", /*retry=*/true, 0);
+  EXPECT_TRUE(inbox.TakeDueSyncs(4 * kGapWaitMs - 1).empty());
+  std::vector<Inbox::SyncRequest> due = inbox.TakeDueSyncs(4 * kGapWaitMs);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].conv_id, "g:y");
+  EXPECT_TRUE(inbox.TakeDueSyncs(4999).empty());
+  due = inbox.TakeDueSyncs(5000);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].conv_id, "g:x");
+}
+
 TEST(InboxTest, AbortedSyncIsTakenUpAgain) {
   Inbox inbox(kGapWaitMs);
   inbox.Bind({View("g:x", 0, 3)}, 0);
