@@ -12,6 +12,9 @@
 #   chat       single chat at offered rates from 500 to 10,000 messages/s
 #   group      groups of 100, 1,000 and 10,000 members (all online)
 #   logins     60,000 logins offered at 10,000/s over six gateways (issue 15's login target)
+#   memory     (not in the default run) 100,000 logins at 10,000/s over six gateways, held, closed:
+#              every server process's RSS before, at its peak and after
+#   connect-200k  (not in the default run) 200,000 idle connections over eleven gateways
 #   reconnect  a storm (every connection of one gateway dropped at once) and a steady trickle
 # Environment (defaults in brackets):
 #   IM_BUILD_DIR          Release binaries: im-logic, im-gateway, im-bench  [<repo>/build/release]
@@ -48,7 +51,7 @@ done
 PARTS=("$@")
 [ ${#PARTS[@]} -gt 0 ] || PARTS=(tool connect logins chat group reconnect)
 for part in "${PARTS[@]}"; do
-  case "$part" in tool | connect | logins | chat | group | reconnect) ;; *) die "unknown part '$part'" ;; esac
+  case "$part" in tool | connect | logins | memory | connect-200k | chat | group | reconnect) ;; *) die "unknown part '$part'" ;; esac
 done
 mkdir -p "$OUT" "$RUN_DIR"
 
@@ -99,21 +102,39 @@ start_gateway() {
   LAST_PID="$pid"
 }
 
-SIX_SOURCES=127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7
-# start_six_gateways: gw-3..gw-6 besides the cluster's two; their addresses in SIX_GATEWAYS, all
-# six pids in SIX_PIDS, and logic, Redis and the six gateways as --server-pids in SIX_SERVERS.
-start_six_gateways() {
-  SIX_PIDS="$(cat "$VAR_DIR/cluster/gw-1.pid"),$(cat "$VAR_DIR/cluster/gw-2.pid")"
-  SIX_SERVERS="logic=$(cat "$VAR_DIR/cluster/logic.pid"),redis=$(cat "$VAR_DIR/redis/redis.pid")"
-  SIX_SERVERS="$SIX_SERVERS,gw-1=$(cat "$VAR_DIR/cluster/gw-1.pid")"
-  SIX_SERVERS="$SIX_SERVERS,gw-2=$(cat "$VAR_DIR/cluster/gw-2.pid")"
-  SIX_GATEWAYS="$GATEWAYS"
-  local n
-  for n in 3 4 5 6; do
+# start_gateways N: gw-3..gw-N besides the cluster's two. Sets GW_ADDRESSES (all N client
+# addresses), GW_PIDS (their pids), GW_SERVERS (logic, Redis and the N gateways as --server-pids)
+# and GW_SOURCES (N source addresses, one per im-bench process: every (source, gateway) pair has
+# 28,000 ephemeral ports, and a process holds at most 20,000 open files here).
+start_gateways() {
+  local count="$1" n pid
+  GW_PIDS="$(cat "$VAR_DIR/cluster/gw-1.pid"),$(cat "$VAR_DIR/cluster/gw-2.pid")"
+  GW_SERVERS="logic=$(cat "$VAR_DIR/cluster/logic.pid"),redis=$(cat "$VAR_DIR/redis/redis.pid")"
+  for n in 1 2; do
+    GW_SERVERS="$GW_SERVERS,gw-$n=$(cat "$VAR_DIR/cluster/gw-$n.pid")"
+  done
+  GW_ADDRESSES="$GATEWAYS"
+  GW_SOURCES=127.0.0.2
+  for n in $(seq 3 "$count"); do
     start_gateway "$n"
-    SIX_PIDS="$SIX_PIDS,$LAST_PID"
-    SIX_SERVERS="$SIX_SERVERS,gw-$n=$LAST_PID"
-    SIX_GATEWAYS="$SIX_GATEWAYS,127.0.0.1:$((6999 + n))"
+    GW_PIDS="$GW_PIDS,$LAST_PID"
+    GW_SERVERS="$GW_SERVERS,gw-$n=$LAST_PID"
+    GW_ADDRESSES="$GW_ADDRESSES,127.0.0.1:$((6999 + n))"
+  done
+  for n in $(seq 2 "$count"); do GW_SOURCES="$GW_SOURCES,127.0.0.$((n + 1))"; done
+}
+
+# sample_rss FILE: appends "seconds name rss_kib" for logic, Redis and every gateway twice a
+# second until killed (the memory part's before / peak / after).
+sample_rss() {
+  local file="$1" item name pid
+  while :; do
+    for item in ${GW_SERVERS//,/ }; do
+      name="${item%%=*}"
+      pid="${item#*=}"
+      echo "$SECONDS $name $(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)"
+    done >>"$file"
+    sleep 0.5
   done
 }
 
@@ -146,18 +167,46 @@ for part in "${PARTS[@]}"; do
       stop_extra
       ;;
     connect | logins)
-      start_six_gateways
+      start_gateways 6
       if [ "$part" = connect ]; then
-        # Six processes of at most 16,667 connections each (20,000 open files per process), each
-        # on its own source address: every (source, gateway) pair has 28,000 ephemeral ports.
-        bench connect-$CONNECTIONS connect --gateways "$SIX_GATEWAYS" --gateway-pids "$SIX_PIDS" \
-          --connections "$CONNECTIONS" --procs 6 --sources "$SIX_SOURCES" \
+        bench connect-$CONNECTIONS connect --gateways "$GW_ADDRESSES" --gateway-pids "$GW_PIDS" \
+          --connections "$CONNECTIONS" --procs 6 --sources "$GW_SOURCES" \
           --rate 1000 --duration 10 --setup-timeout 200
       else
-        bench logins-60000-at-10000 connect --gateways "$SIX_GATEWAYS" \
-          --gateway-pids "$SIX_PIDS" --server-pids "$SIX_SERVERS" --connections 60000 \
-          --procs 6 --sources "$SIX_SOURCES" --rate 10000 --duration 5 --setup-timeout 60
+        bench logins-60000-at-10000 connect --gateways "$GW_ADDRESSES" \
+          --gateway-pids "$GW_PIDS" --server-pids "$GW_SERVERS" --connections 60000 \
+          --procs 6 --sources "$GW_SOURCES" --rate 10000 --duration 5 --setup-timeout 60
       fi
+      stop_extra
+      ;;
+    memory)
+      # 100,000 logins at 10,000/s over six gateways, held 10 s, then all closed: every server
+      # process's RSS before, at its peak, and 10 s after the connections are gone.
+      start_gateways 6
+      samples="$OUT/memory-100000-rss.txt"
+      : >"$samples"
+      sample_rss "$samples" &
+      sampler=$!
+      sleep 2
+      bench memory-100000 connect --gateways "$GW_ADDRESSES" --gateway-pids "$GW_PIDS" \
+        --server-pids "$GW_SERVERS" --connections 100000 --procs 6 --sources "$GW_SOURCES" \
+        --rate 10000 --duration 10 --setup-timeout 120
+      sleep 10
+      kill "$sampler"
+      wait "$sampler" 2>/dev/null || true
+      awk '{ if (!($2 in first)) first[$2] = $3; if ($3 > peak[$2]) peak[$2] = $3; last[$2] = $3 }
+           END { printf "| process | before KiB | peak KiB | after KiB |\n|---|---:|---:|---:|\n";
+                 for (n in first) printf "| %s | %d | %d | %d |\n", n, first[n], peak[n], last[n] }' \
+        "$samples" | tee "$OUT/memory-100000.md"
+      stop_extra
+      ;;
+    connect-200k)
+      # 200,000 idle connections over eleven gateways (at most 20,000 open files per process
+      # here), logged in at 10,000/s from eleven im-bench processes.
+      start_gateways 11
+      bench connect-200000 connect --gateways "$GW_ADDRESSES" --gateway-pids "$GW_PIDS" \
+        --server-pids "$GW_SERVERS" --connections 200000 --procs 11 --sources "$GW_SOURCES" \
+        --rate 10000 --duration 10 --setup-timeout 200
       stop_extra
       ;;
     chat)
@@ -187,10 +236,13 @@ for part in "${PARTS[@]}"; do
         "$OUT"/group-*.json
       ;;
     reconnect)
-      # Every connection of gw-1 dropped at once, 3 s into 15 s of chat traffic among them.
-      for n in 2000 10000; do
+      # Every connection of gw-1 dropped at once, 3 s into 15 s of chat traffic among them;
+      # 19,000 is about all one gateway holds here (20,000 open files per process), from two
+      # im-bench processes.
+      for n in 2000 10000 19000; do
         bench reconnect-storm-$n reconnect --gateways 127.0.0.1:7000 --connections $n \
-          --fraction 1 --storm-at 3 --rate 200 --duration 15 --drain 30
+          --procs 2 --sources 127.0.0.2,127.0.0.3 --fraction 1 --storm-at 3 --rate 200 \
+          --duration 15 --drain 30 --setup-timeout 60
       done
       bench reconnect-trickle reconnect --gateways "$GATEWAYS" --connections 2000 \
         --fraction 0.5 --reconnect-rate 50 --rate 500 --duration 15

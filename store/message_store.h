@@ -70,6 +70,26 @@ class MessageStore {
   virtual absl::StatusOr<MessagePage> ReadMessages(std::string_view conv_id, uint64_t after_seq,
                                                    uint32_t limit) = 0;
 
+  // ReadMessages for each of `reads` (pages[i] answers reads[i]), in a few round trips whatever
+  // their number where the backend is remote: the syncs of a reconnect storm come by the
+  // hundred. One failure fails them all. This default calls ReadMessages for each.
+  struct MessageRead {
+    std::string conv_id;
+    uint64_t after_seq = 0;
+    uint32_t limit = 1;
+  };
+  virtual absl::StatusOr<std::vector<MessagePage>> ReadMessagesMany(
+      const std::vector<MessageRead>& reads) {
+    std::vector<MessagePage> pages;
+    pages.reserve(reads.size());
+    for (const MessageRead& read : reads) {
+      absl::StatusOr<MessagePage> page = ReadMessages(read.conv_id, read.after_seq, read.limit);
+      if (!page.ok()) return page.status();
+      pages.push_back(std::move(*page));
+    }
+    return pages;
+  }
+
   // Moves uid's delivered cursors forward (never back, never past the conversation's max_seq).
   // Cursors of conversations the user has no row in are ignored.
   virtual absl::Status AdvanceDelivered(std::string_view uid,

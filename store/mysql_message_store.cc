@@ -22,6 +22,8 @@ namespace {
 // Membership rows are small and a message has one per participant (two in a single chat).
 constexpr size_t kMaxMemberRowsPerStatement = 4 * kMaxRowsPerStatement;
 constexpr size_t kMaxConversationsPerStatsQuery = 64;
+// Reads of ReadMessagesMany per statement; each returns up to its limit of messages.
+constexpr size_t kMaxReadsPerStatement = 64;
 // Attempts of a transaction InnoDB aborts (RetryIfAborted): a message batch is tried twice (its
 // callers wait on it), a cursor move, small and idempotent, four times.
 constexpr int kAppendAttempts = 2;
@@ -216,6 +218,44 @@ void UpsertMembers(MySqlConnection& connection, const std::vector<NewMessage>& b
   }
 }
 
+// Reads [begin, end) of ReadMessagesMany into `pages`. Padding rows read nothing (LIMIT 0).
+// Throws like the connector.
+absl::Status ReadMessagesChunk(MySqlConnection& connection,
+                               const std::vector<MessageStore::MessageRead>& reads, size_t begin,
+                               size_t end, std::vector<MessagePage>& pages) {
+  const size_t rows = PaddedRows(end - begin);
+  sql::PreparedStatement& select = connection.Prepare(Repeat(
+      fmt::format("(SELECT CAST(? AS UNSIGNED), {} FROM messages WHERE conv_id = ? AND seq > ? "
+                  "ORDER BY seq LIMIT ?)",
+                  kMessageColumns),
+      rows, " UNION ALL "));
+  MySqlParams params(select);
+  BindRows(params, begin, end, [&](MySqlParams& p, size_t i, bool padding) {
+    p.U64(i).Bytes(reads[i].conv_id).U64(reads[i].after_seq).U64(padding ? 0 : reads[i].limit);
+  });
+  std::unique_ptr<sql::ResultSet> messages = Query(select);
+  while (messages->next()) {
+    const uint64_t i = messages->getUInt64(1);
+    if (i < begin || i >= end) return absl::InternalError("message read out of step");
+    pages[i].messages.push_back(ReadMessage(*messages, 2));
+  }
+  messages.reset();
+  // Read after the messages, so that max_seq is never below the last of them.
+  sql::PreparedStatement& max_seqs = connection.Prepare(fmt::format(
+      "SELECT conv_id, max_seq FROM conversations WHERE conv_id IN ({})", Repeat("?", rows, ", ")));
+  MySqlParams max_params(max_seqs);
+  BindRows(max_params, begin, end,
+           [&](MySqlParams& p, size_t i, bool) { p.Bytes(reads[i].conv_id); });
+  std::unique_ptr<sql::ResultSet> found = Query(max_seqs);
+  std::map<std::string, uint64_t, std::less<>> max_seq_of;
+  while (found->next()) max_seq_of[ColumnBytes(*found, 1)] = found->getUInt64(2);
+  for (size_t i = begin; i < end; ++i) {
+    auto it = max_seq_of.find(reads[i].conv_id);
+    pages[i].max_seq = it == max_seq_of.end() ? 0 : it->second;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<AppendOutcome>> MySqlMessageStore::Append(
@@ -285,6 +325,26 @@ absl::StatusOr<MessagePage> MySqlMessageStore::ReadMessages(std::string_view con
     page.max_seq = QueryMaxSeq(connection, conv_id);
     return page;
   });
+}
+
+absl::StatusOr<std::vector<MessagePage>> MySqlMessageStore::ReadMessagesMany(
+    const std::vector<MessageRead>& reads) {
+  for (const MessageRead& read : reads) {
+    if (absl::Status status = CheckConvId(read.conv_id); !status.ok()) return status;
+    if (absl::Status status = CheckLimit(read.limit); !status.ok()) return status;
+  }
+  std::vector<MessagePage> pages(reads.size());
+  if (reads.empty()) return pages;
+  absl::Status status = pool_.Run([&](MySqlConnection& connection) {
+    for (const auto& [begin, end] : Chunks(reads.size(), kMaxReadsPerStatement)) {
+      if (absl::Status read = ReadMessagesChunk(connection, reads, begin, end, pages); !read.ok()) {
+        return read;
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return pages;
 }
 
 absl::Status MySqlMessageStore::AdvanceDelivered(std::string_view uid,

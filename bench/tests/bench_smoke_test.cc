@@ -222,14 +222,15 @@ INSTANTIATE_TEST_SUITE_P(LogicQueues, BenchOverloadTest,
                            return std::string(queue.param.name);
                          });
 
-// A storm's catch-up syncs against a logic node with one store thread and room for 20 requests:
-// many are refused RESOURCE_EXHAUSTED with a retry hint, and each device syncs again after the hint
-// plus a random part (as the SDK's inbox does) until every one has resumed.
+// A storm's catch-up syncs against a logic node with one store thread and room for one task
+// (a stream batch's syncs are one task): many are refused RESOURCE_EXHAUSTED with a retry hint,
+// and each device syncs again after the hint plus a random part (as the SDK's inbox does) until
+// every one has resumed.
 TEST(BenchSyncOverloadTest, RefusedCatchUpSyncsAreSentAgainAfterTheHint) {
   ClusterOptions options;
   options.logic_nodes = 1;
   options.gateways = 1;
-  options.logic_env = {{"IM_LOGIC_EXECUTOR_QUEUE", "20"}, {"IM_LOGIC_EXECUTOR_THREADS", "1"}};
+  options.logic_env = {{"IM_LOGIC_EXECUTOR_QUEUE", "1"}, {"IM_LOGIC_EXECUTOR_THREADS", "1"}};
   LocalCluster cluster(options);
   ASSERT_TRUE(cluster.Start());
   int code = 0;

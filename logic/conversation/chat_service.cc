@@ -783,22 +783,50 @@ void ChatService::Ack(const im::v1::AckRequest& request, Respond<im::v1::AckRepl
 }
 
 void ChatService::Sync(const im::v1::SyncRequest& request, Respond<im::v1::SyncResp> respond) {
-  const im::v1::SyncReq& req = request.req();
+  std::vector<Respond<im::v1::SyncResp>> responds;
+  responds.push_back(std::move(respond));
+  SyncMany({request}, std::move(responds));
+}
+
+void ChatService::SyncMany(const std::vector<im::v1::SyncRequest>& requests,
+                           std::vector<Respond<im::v1::SyncResp>> responds) {
+  std::vector<store::MessageStore::MessageRead> reads;
+  std::vector<size_t> read_for;  // reads[k] answers requests[read_for[k]]
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const im::v1::SyncReq& req = requests[i].req();
+    Access access = Authorize(requests[i].caller().uid(), req.conv_id());
+    if (!access.conversation) {
+      im::v1::SyncResp resp;
+      resp.set_conv_id(req.conv_id());
+      SetStatus(resp.mutable_status(), access.code, access.reason);
+      std::move(responds[i])(std::move(resp));
+      continue;
+    }
+    const uint32_t limit = req.limit() == 0 ? options_.sync_page_default
+                                            : std::min(req.limit(), options_.sync_page_max);
+    // A group member never sees what was sent before it joined.
+    reads.push_back({req.conv_id(), std::max(req.after_seq(), access.visible_after), limit});
+    read_for.push_back(i);
+  }
+  if (reads.empty()) return;
+  absl::StatusOr<std::vector<store::MessagePage>> pages = [&] {
+    StoreTimer timer(&deps_.metrics->store_message_read);
+    return deps_.messages->ReadMessagesMany(reads);
+  }();
+  for (size_t k = 0; k < reads.size(); ++k) {
+    const size_t i = read_for[k];
+    AnswerSync(
+        requests[i].req(), reads[k].after_seq,
+        pages.ok() ? absl::StatusOr<store::MessagePage>(std::move((*pages)[k])) : pages.status(),
+        std::move(responds[i]));
+  }
+}
+
+void ChatService::AnswerSync(const im::v1::SyncReq& req, uint64_t after_seq,
+                             absl::StatusOr<store::MessagePage> page,
+                             Respond<im::v1::SyncResp> respond) const {
   im::v1::SyncResp resp;
   resp.set_conv_id(req.conv_id());
-  Access access = Authorize(request.caller().uid(), req.conv_id());
-  if (!access.conversation) {
-    SetStatus(resp.mutable_status(), access.code, access.reason);
-    return std::move(respond)(std::move(resp));
-  }
-  const uint32_t limit =
-      req.limit() == 0 ? options_.sync_page_default : std::min(req.limit(), options_.sync_page_max);
-  // A group member never sees what was sent before it joined.
-  const uint64_t after_seq = std::max(req.after_seq(), access.visible_after);
-  absl::StatusOr<store::MessagePage> page = [&] {
-    StoreTimer timer(&deps_.metrics->store_message_read);
-    return deps_.messages->ReadMessages(req.conv_id(), after_seq, limit);
-  }();
   if (!page.ok()) {
     SetStatus(resp.mutable_status(), page.status());
     return std::move(respond)(std::move(resp));

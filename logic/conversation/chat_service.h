@@ -83,6 +83,11 @@ class ChatService {
                        store::AsyncSendLedger* ledger);
   void Ack(const im::v1::AckRequest& request, Respond<im::v1::AckReply> respond);
   void Sync(const im::v1::SyncRequest& request, Respond<im::v1::SyncResp> respond);
+  // Sync for each request (responds[i] answers requests[i]): the pages of them all in one
+  // MessageStore::ReadMessagesMany, so a reconnect storm's syncs cost a few round trips per
+  // stream batch rather than two each.
+  void SyncMany(const std::vector<im::v1::SyncRequest>& requests,
+                std::vector<Respond<im::v1::SyncResp>> responds);
   void Conversations(const im::v1::ConversationsRequest& request,
                      Respond<im::v1::ConversationsResp> respond);
   void Read(const im::v1::ReadRequest& request, Respond<im::v1::ReadResp> respond);
@@ -267,6 +272,9 @@ class ChatService {
   // Drops the page's messages from the first gap that a write in flight may still fill, and
   // reports older gaps as holes. Returns whether the page was cut short.
   bool ApplyHoles(uint64_t after_seq, im::v1::SyncResp* resp) const;
+  // Answers a sync of `req` from `page`, read after `after_seq` (req's, or the join's if later).
+  void AnswerSync(const im::v1::SyncReq& req, uint64_t after_seq,
+                  absl::StatusOr<store::MessagePage> page, Respond<im::v1::SyncResp> respond) const;
 
   const LogicOptions& options_;
   ChatDependencies deps_;

@@ -36,6 +36,7 @@ Response Refusal(im::v1::Code code, std::string reason) {
 constexpr char kExpiredOnArrival[] = "the gateway stopped waiting for it";
 constexpr char kLoopOverloaded[] = "logic is overloaded: send loop queue is full";
 constexpr char kRedisBehind[] = "logic is overloaded: Redis is behind";
+constexpr char kRedisNotAnswering[] = "logic's Redis is not answering";
 
 }  // namespace
 
@@ -177,11 +178,14 @@ void RequestDispatcher::DispatchAll(std::vector<im::v1::Ingress> entries,
                                     const std::function<Respond(uint64_t id)>& respond_to) {
   std::vector<im::v1::Ingress> sends;
   std::vector<im::v1::Ingress> logins;
+  std::vector<im::v1::Ingress> syncs;
   for (im::v1::Ingress& entry : entries) {
     if (entry.request().has_send_req() && !Expired(entry.deadline_ms())) {
       sends.push_back(std::move(entry));
     } else if (entry.request().has_login_req() && !Expired(entry.deadline_ms())) {
       logins.push_back(std::move(entry));
+    } else if (entry.request().has_sync_req() && !Expired(entry.deadline_ms())) {
+      syncs.push_back(std::move(entry));
     } else {
       const uint64_t id = entry.id();
       Dispatch(std::move(entry), respond_to(id));
@@ -189,6 +193,7 @@ void RequestDispatcher::DispatchAll(std::vector<im::v1::Ingress> entries,
   }
   if (!sends.empty()) DispatchSends(std::move(sends), respond_to);
   if (!logins.empty()) DispatchLogins(std::move(logins), respond_to);
+  if (!syncs.empty()) DispatchSyncs(std::move(syncs), respond_to);
 }
 
 // Requests of one stream batch bound for one place and one handler, and their answers.
@@ -230,11 +235,9 @@ void RequestDispatcher::RefuseExpired(Batch<Request, Response>& batch) {
 
 template <typename Request, typename Response>
 void RequestDispatcher::RefuseOverloaded(Batch<Request, Response>& batch, const char* reason,
-                                         prometheus::Counter& refused) {
+                                         prometheus::Counter& refused, im::v1::Code code) {
   refused.Increment(static_cast<double>(batch.responds.size()));
-  for (auto& respond : batch.responds) {
-    std::move(respond)(Refusal<Response>(im::v1::RESOURCE_EXHAUSTED, reason));
-  }
+  for (auto& respond : batch.responds) std::move(respond)(Refusal<Response>(code, reason));
 }
 
 // The logins of one stream batch as one SessionService::LoginManyOnLoop on the login loop, or
@@ -271,8 +274,13 @@ void RequestDispatcher::DispatchLogins(std::vector<im::v1::Ingress> logins,
   }
   const bool queued = login_loop_->PostSheddable(
       [this, batch, answer, refuse] {
-        if (login_loop_->RedisBehind())
-          return refuse(kRedisBehind, metrics_->overloaded_redis_behind);
+        // Logins have no backlog of their own to protect on this connection (the send loop's
+        // deliveries are on another): a Redis that stopped answering is a dependency down, and
+        // the clients back off as from any UNAVAILABLE login.
+        if (login_loop_->RedisBehind()) {
+          return RefuseOverloaded(*batch, kRedisNotAnswering, metrics_->overloaded_redis_behind,
+                                  im::v1::UNAVAILABLE);
+        }
         RefuseExpired(*batch);
         if (batch->requests.empty()) return;
         metrics_->login_loop_batches.Increment();
@@ -280,6 +288,27 @@ void RequestDispatcher::DispatchLogins(std::vector<im::v1::Ingress> logins,
       },
       [refuse, this] { refuse(kWaitedTooLongReason, metrics_->overloaded_login_wait); });
   if (!queued) refuse(kLoginQueueFullReason, metrics_->overloaded_login_queue);
+}
+
+// The syncs of one stream batch as one ChatService::SyncMany on the store executor.
+void RequestDispatcher::DispatchSyncs(std::vector<im::v1::Ingress> syncs,
+                                      const std::function<Respond(uint64_t id)>& respond_to) {
+  auto batch = std::make_shared<Batch<im::v1::SyncRequest, im::v1::SyncResp>>();
+  for (im::v1::Ingress& entry : syncs) {
+    metrics_->ingress_entries.Increment();
+    batch->Add(
+        entry, &im::v1::Frame::mutable_sync_req,
+        AnswerAs<im::v1::SyncResp>("Sync", entry.request().id(), &im::v1::Frame::mutable_sync_resp,
+                                   respond_to(entry.id())));
+  }
+  store_.Submit(
+      [this, batch] {
+        RefuseExpired(*batch);
+        chat_->SyncMany(batch->requests, std::move(batch->responds));
+      },
+      [this, batch](const char* reason, prometheus::Counter& refused) {
+        RefuseOverloaded(*batch, reason, refused);
+      });
 }
 
 void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,

@@ -68,13 +68,19 @@ class RequestDispatcher {
   // the login loop when there is one, else one SessionService::LoginMany on the login executor.
   void DispatchLogins(std::vector<im::v1::Ingress> logins,
                       const std::function<Respond(uint64_t id)>& respond_to);
+  // The syncs of one batch (none expired on arrival) as one ChatService::SyncMany: their pages
+  // in a few round trips together.
+  void DispatchSyncs(std::vector<im::v1::Ingress> syncs,
+                     const std::function<Respond(uint64_t id)>& respond_to);
   // Answers DEADLINE_EXCEEDED what waited past its deadline and keeps the rest in `batch`.
   template <typename Request, typename Response>
   void RefuseExpired(Batch<Request, Response>& batch);
   template <typename Request, typename Response>
-  // Refuses every request of `batch` RESOURCE_EXHAUSTED with `reason`, counted in `refused`.
+  // Refuses every request of `batch` with `code` (RESOURCE_EXHAUSTED and its retry hint unless
+  // said otherwise) and `reason`, counted in `refused`.
   void RefuseOverloaded(Batch<Request, Response>& batch, const char* reason,
-                        prometheus::Counter& refused);
+                        prometheus::Counter& refused,
+                        im::v1::Code code = im::v1::RESOURCE_EXHAUSTED);
   // Turns a handler's response into the client's frame, counting it by method and code.
   template <typename Response>
   absl::AnyInvocable<void(Response) &&> AnswerAs(const char* method, uint64_t frame_id,

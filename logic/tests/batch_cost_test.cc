@@ -136,6 +136,46 @@ TEST_F(BatchCostTest, ABatchOfSendsIsOneLedgerRoundTripAndOneTransactionWhatever
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+// A stream batch's syncs: their pages in two statements (the messages, then the max seqs),
+// whatever the batch's size, where each sync cost two before.
+TEST_F(BatchCostTest, ABatchOfSyncsIsTwoStatementsWhateverItsSize) {
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->Stream(&context);
+  constexpr size_t kSmall = 8;
+  constexpr size_t kLarge = 64;
+  SendOneBatch(*stream, 0, kLarge, /*seq=*/1);
+  auto sync_batch = [&](size_t count) {
+    im::v1::IngressBatch batch;
+    for (size_t i = 0; i < count; ++i) {
+      const std::string a = prefix_ + "a" + std::to_string(i);
+      const std::string b = prefix_ + "b" + std::to_string(i);
+      im::v1::Frame sync;
+      sync.mutable_sync_req()->set_conv_id("s:" + std::min(a, b) + ":" + std::max(a, b));
+      *batch.add_entries() = Entry(++entry_id_, b, std::move(sync));
+    }
+    EXPECT_TRUE(stream->Write(batch));
+    std::map<uint64_t, im::v1::Egress> answers = ReadAnswers(*stream, count);
+    EXPECT_EQ(answers.size(), count);
+    for (const auto& [id, egress] : answers) {
+      const im::v1::SyncResp& resp = egress.response().sync_resp();
+      EXPECT_EQ(resp.status().code(), im::v1::OK) << resp.status().message();
+      ASSERT_EQ(resp.messages_size(), 1) << id;
+      EXPECT_EQ(resp.messages(0).seq(), 1u);
+      EXPECT_EQ(resp.max_seq(), 1u);
+      EXPECT_FALSE(resp.has_more());
+    }
+  };
+  for (size_t count : {kSmall, kLarge}) {
+    sync_batch(count);  // the statements of this size prepared
+    const int64_t before = GlobalStatus("QUESTIONS");
+    sync_batch(count);
+    // The two statements, and the GLOBAL_STATUS query that counted them.
+    EXPECT_EQ(GlobalStatus("QUESTIONS") - before, 3) << count << " syncs";
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
 // Group sends take the send loop too: the batch's groups' version tokens in one round trip (a
 // list this node does not hold yet is loaded on the executor once, and the batch comes back to
 // the loop), then the claims and seqs in one more; each send is answered OK with its own seq.

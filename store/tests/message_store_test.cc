@@ -197,6 +197,45 @@ TYPED_TEST(MessageStoreContractTest, ReadPagesWithAfterSeqAndLimit) {
   EXPECT_EQ(unknown->max_seq, 0u);
 }
 
+// Many reads at once (a storm's syncs), more than one statement's worth, the same conversation
+// several times and one without messages among them: each answered as ReadMessages answers it.
+TYPED_TEST(MessageStoreContractTest, ReadMessagesManyAnswersEachReadAsReadMessagesDoes) {
+  const std::string chat = this->Single("alice", "bob");
+  const std::string group = this->Group("club");
+  std::vector<NewMessage> batch;
+  for (uint64_t seq = 1; seq <= 5; ++seq) batch.push_back(this->Chat(seq, "alice"));
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    batch.push_back(this->Msg(group, seq, "carol", this->Uids({"carol", "dave"})));
+  }
+  this->AppendOk(batch);
+
+  std::vector<MessageStore::MessageRead> reads;
+  for (uint64_t i = 0; i < 70; ++i) {
+    reads.push_back({chat, i % 6, static_cast<uint32_t>(1 + i % 3)});
+    if (i % 10 == 0) reads.push_back({group, i % 4, 10});
+    if (i % 25 == 0) reads.push_back({this->Group("none"), 0, 10});
+  }
+  absl::StatusOr<std::vector<MessagePage>> pages = this->store().ReadMessagesMany(reads);
+  ASSERT_TRUE(pages.ok()) << pages.status();
+  ASSERT_EQ(pages->size(), reads.size());
+  for (size_t i = 0; i < reads.size(); ++i) {
+    absl::StatusOr<MessagePage> one =
+        this->store().ReadMessages(reads[i].conv_id, reads[i].after_seq, reads[i].limit);
+    ASSERT_TRUE(one.ok()) << one.status();
+    const MessagePage& many = (*pages)[i];
+    EXPECT_EQ(many.max_seq, one->max_seq) << "read " << i << " of " << reads[i].conv_id;
+    ASSERT_EQ(many.messages.size(), one->messages.size()) << "read " << i;
+    for (size_t m = 0; m < many.messages.size(); ++m) {
+      this->ExpectSame(many.messages[m], one->messages[m]);
+    }
+  }
+  EXPECT_EQ((*pages)[0].messages.size(), 1u) << "chat after 0, limit 1";
+  EXPECT_EQ((*pages)[1].max_seq, 3u) << "the group";
+  EXPECT_TRUE(this->store().ReadMessagesMany({})->empty());
+  EXPECT_EQ(this->store().ReadMessagesMany({{chat, 0, 0}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TYPED_TEST(MessageStoreContractTest, RetryInALaterBatchReturnsTheFirstStored) {
   const NewMessage original = this->Chat(1, "alice");
   this->AppendOk({original});
