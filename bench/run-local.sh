@@ -104,8 +104,9 @@ start_gateway() {
 
 # start_gateways N: gw-3..gw-N besides the cluster's two. Sets GW_ADDRESSES (all N client
 # addresses), GW_PIDS (their pids), GW_SERVERS (logic, Redis and the N gateways as --server-pids)
-# and GW_SOURCES (N source addresses, one per im-bench process: every (source, gateway) pair has
-# 28,000 ephemeral ports, and a process holds at most 20,000 open files here).
+# and GW_SOURCES (5 N source addresses the connections are spread over: the kernel's search for a
+# free ephemeral port grows slow once a source address holds ~14,000 connections, and logins at
+# 10,000/s then stalled in im-bench's connect() at 100% system time).
 start_gateways() {
   local count="$1" n pid
   GW_PIDS="$(cat "$VAR_DIR/cluster/gw-1.pid"),$(cat "$VAR_DIR/cluster/gw-2.pid")"
@@ -121,7 +122,7 @@ start_gateways() {
     GW_SERVERS="$GW_SERVERS,gw-$n=$LAST_PID"
     GW_ADDRESSES="$GW_ADDRESSES,127.0.0.1:$((6999 + n))"
   done
-  for n in $(seq 2 "$count"); do GW_SOURCES="$GW_SOURCES,127.0.0.$((n + 1))"; done
+  for n in $(seq 2 $((5 * count))); do GW_SOURCES="$GW_SOURCES,127.0.0.$((n + 1))"; done
 }
 
 # sample_rss FILE: appends "seconds name rss_kib" for logic, Redis and every gateway twice a

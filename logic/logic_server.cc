@@ -38,9 +38,15 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
                                              stores_.loop_redis->make_stores,
                                              options_.send_loop_queue, redis_limits, shed_by_wait);
     send_loop_->Start();
-    login_loop_ = std::make_unique<LogicLoop>("logic-login", stores_.loop_redis->options,
-                                              stores_.loop_redis->make_login_stores,
-                                              options_.login_queue, redis_limits, shed_by_wait);
+    // The login loop's connection carries no deliveries to protect from a timeout, only logins
+    // (a timeout fails them UNAVAILABLE and their clients retry): it is bounded by the count of
+    // unanswered commands only, and a Redis busy for a moment (the gateways' session refreshes
+    // are bursts of thousands of commands) makes logins wait rather than fail.
+    login_loop_ = std::make_unique<LogicLoop>(
+        "logic-login", stores_.loop_redis->options, stores_.loop_redis->make_login_stores,
+        options_.login_queue,
+        LogicLoop::RedisLimits{options_.send_loop_max_pending, std::chrono::milliseconds(0)},
+        shed_by_wait);
     login_loop_->Start();
   }
   MessageWriter::Options writer_options;
