@@ -8,6 +8,15 @@
 namespace im::bench {
 namespace {
 
+// Spends about `seconds` of CPU in this process.
+void BurnCpu(double seconds) {
+  const double begin = ProcessCpuSeconds(getpid());
+  volatile uint64_t sink = 0;
+  while (ProcessCpuSeconds(getpid()) - begin < seconds) {
+    for (int i = 0; i < 100'000; ++i) sink = sink + static_cast<uint64_t>(i);
+  }
+}
+
 TEST(ServerCpuTest, NamedAndBarePidsAreParsed) {
   const std::string self = std::to_string(getpid());
   absl::StatusOr<std::vector<ServerProcess>> parsed = ParseServerPids({"logic=" + self, self});
@@ -27,12 +36,7 @@ TEST(ServerCpuTest, GarbageAndMissingProcessesAreRefused) {
 TEST(ServerCpuTest, ReportsTheCpuSpentPerDeliveredMessage) {
   ServerCpu cpu({{"self", getpid()}});
   cpu.Start();
-  // Burn about 50 ms of CPU in this process.
-  const double begin = ProcessCpuSeconds(getpid());
-  volatile uint64_t sink = 0;
-  while (ProcessCpuSeconds(getpid()) - begin < 0.05) {
-    for (int i = 0; i < 100'000; ++i) sink = sink + static_cast<uint64_t>(i);
-  }
+  BurnCpu(0.05);
   cpu.Stop();
   const nlohmann::json report = cpu.Report(1000, "delivered", "note");
   const double total = report["total_cpu_sec"].get<double>();
@@ -49,11 +53,7 @@ TEST(ServerCpuTest, TheFirstStopCountsAndTheUnitNamesTheFigure) {
   ServerCpu cpu({{"self", getpid()}});
   cpu.Start();
   cpu.Stop();
-  const double begin = ProcessCpuSeconds(getpid());
-  volatile uint64_t sink = 0;
-  while (ProcessCpuSeconds(getpid()) - begin < 0.05) {
-    for (int i = 0; i < 100'000; ++i) sink = sink + static_cast<uint64_t>(i);
-  }
+  BurnCpu(0.05);
   cpu.Stop();
   const nlohmann::json report = cpu.Report(10, "login", "note");
   EXPECT_LT(report["total_cpu_sec"].get<double>(), 0.05) << "the burn came after the first Stop";
