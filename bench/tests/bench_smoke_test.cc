@@ -5,12 +5,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -33,7 +36,7 @@ constexpr Millis kRunTimeout{90'000};
 // returns its --json report (null when there was none) and sets *exit_code.
 Json RunBench(std::vector<std::string> args, const std::string& gateways, const std::string& secret,
               const std::string& run_id, int* exit_code) {
-  static int runs = 0;
+  static std::atomic<int> runs = 0;  // two runs may go at once (a storm beside a chat)
   const std::string json_path =
       absl::StrCat(::testing::TempDir(), "/im-bench-", getpid(), "-", runs++, ".json");
   std::vector<std::string> argv = {IM_BENCH_BINARY};
@@ -245,6 +248,41 @@ TEST(BenchSyncOverloadTest, RefusedCatchUpSyncsAreSentAgainAfterTheHint) {
   EXPECT_EQ(c["planned_drops"], 200);
   EXPECT_EQ(c["resumed"], c["planned_drops"]);
   EXPECT_EQ(c["not_resumed"], 0);
+}
+
+// A login storm on a small cluster while devices chat: every device of the storm ends logged
+// in, and the chat's sends go on being acknowledged and delivered, none refused nor lost: logins
+// and sends are admitted apart (logic's login loop and send loop).
+TEST(BenchLoginStormTest, SendsKeepFlowingWhileThousandsLogIn) {
+  ClusterOptions options;
+  options.logic_nodes = 1;
+  options.gateways = 2;
+  LocalCluster cluster(options);
+  ASSERT_TRUE(cluster.Start());
+  const std::string gateways =
+      absl::StrCat("127.0.0.1:", cluster.client_port(0), ",127.0.0.1:", cluster.client_port(1));
+  int storm_code = 0;
+  std::future<Json> storm = std::async(std::launch::async, [&] {
+    // Into the chat's send phase (its own logins done first, so none of them meets the storm).
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    return RunBench({"connect", "--connections", "3000", "--rate", "3000", "--duration", "2",
+                     "--setup-timeout", "60"},
+                    gateways, LocalCluster::kTokenSecret, cluster.Uid("storm"), &storm_code);
+  });
+  int chat_code = 0;
+  const Json chat =
+      RunBench({"chat", "--connections", "40", "--rate", "200", "--duration", "6", "--drain", "10"},
+               gateways, LocalCluster::kTokenSecret, cluster.Uid("chat"), &chat_code);
+  const Json logins = storm.get();
+  ExpectClean(chat, chat_code);
+  ASSERT_TRUE(chat.is_object());
+  const Json& c = chat["counters"];
+  EXPECT_EQ(c["acked"], c["sent"]);
+  EXPECT_EQ(c["delivered"], c["acked"]);
+  EXPECT_EQ(c["refused_and_resent"], 0) << "a send was refused during the storm";
+  EXPECT_EQ(storm_code, 0);
+  ASSERT_TRUE(logins.is_object());
+  EXPECT_EQ(logins["counters"]["online_at_end"], 3000);
 }
 
 TEST_F(BenchSmokeTest, BadOptionsExitTwoWithoutRunning) {
