@@ -335,6 +335,11 @@ void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
         });
   }
   if (!on_loop->requests.empty()) {
+    // Refused at once rather than after waiting its turn in the loop's queue (which, under an
+    // overload that has put Redis behind, is a long one).
+    if (send_loop_->RedisBehindLately()) {
+      return RefuseOverloaded(*on_loop, kRedisBehind, metrics_->overloaded_redis_behind);
+    }
     const bool queued = send_loop_->PostSheddable(
         [this, on_loop] {
           if (send_loop_->RedisBehind())

@@ -46,6 +46,15 @@ void LogicLoop::Run(std::promise<void>* started) {
   redis_ = std::make_unique<store::RedisAsyncClient>(&loop_, redis_options_);
   stores_ = make_stores_(redis_.get());  // registers its scripts before the first connection
   redis_->Start();
+  uv_timer_init(&loop_, &behind_watch_);
+  behind_watch_.data = this;
+  uv_timer_start(
+      &behind_watch_,
+      [](uv_timer_t* timer) {
+        auto* self = static_cast<LogicLoop*>(timer->data);
+        self->redis_behind_lately_.store(self->RedisBehind(), std::memory_order_relaxed);
+      },
+      kBehindWatchMs, kBehindWatchMs);
   started->set_value();
   uv_run(&loop_, UV_RUN_DEFAULT);  // until Close() closed every handle
   stores_ = LoopStores();
@@ -81,6 +90,8 @@ void LogicLoop::Close() {
   // and a delivered batch's pushes go, rather than failing at shutdown.
   queue_->Close([] {});
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_), nullptr);
+  uv_timer_stop(&behind_watch_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&behind_watch_), nullptr);
   uv_timer_init(&loop_, &drain_);
   drain_.data = this;
   uv_timer_start(

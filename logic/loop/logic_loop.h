@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -79,6 +80,10 @@ class LogicLoop {
            (redis_limits_.max_wait.count() > 0 &&
             redis_->oldest_pending_age() >= redis_limits_.max_wait);
   }
+  // Any thread: RedisBehind() as the loop saw it at most kBehindWatchMs ago. Lets a caller refuse
+  // at once work that would otherwise wait its turn in the queue only to be refused then.
+  bool RedisBehindLately() const { return redis_behind_lately_.load(std::memory_order_relaxed); }
+  static constexpr uint64_t kBehindWatchMs = 10;
   // Any thread, once started: whether the caller runs on the loop.
   bool InLoopThread() const { return std::this_thread::get_id() == thread_id_; }
   size_t depth() const { return queue_ ? queue_->depth() : 0; }
@@ -101,7 +106,9 @@ class LogicLoop {
   common::QueueWaitPolicy queue_wait_;  // the loop's thread only
   uv_loop_t loop_;
   uv_async_t stop_;
-  uv_timer_t drain_;  // while stopping: waits for Redis's last replies
+  uv_timer_t drain_;         // while stopping: waits for Redis's last replies
+  uv_timer_t behind_watch_;  // updates redis_behind_lately_ every kBehindWatchMs
+  std::atomic<bool> redis_behind_lately_{false};
   std::unique_ptr<common::LoopTaskQueue> queue_;
   std::unique_ptr<store::RedisAsyncClient> redis_;
   LoopStores stores_;

@@ -110,8 +110,19 @@ TEST(LogicLoopTest, RedisIsBehindOnceItsOldestCommandWaitedTooLong) {
     if (!became_behind) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(became_behind) << "its one command waited over 100 ms";
+  // Other threads see it within the watch period, without asking the loop.
+  const auto watched = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  while (!loop->RedisBehindLately() && std::chrono::steady_clock::now() < watched) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(loop->RedisBehindLately());
   answered.get_future().get();
   EXPECT_FALSE(behind());
+  const auto caught_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  while (loop->RedisBehindLately() && std::chrono::steady_clock::now() < caught_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_FALSE(loop->RedisBehindLately()) << "Redis answered: no longer behind";
 }
 
 // Work posted with a shed path that waited for a busy loop longer than the queue-wait policy
