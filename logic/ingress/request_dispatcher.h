@@ -23,7 +23,9 @@ namespace im::logic {
 // A request past its deadline is answered DEADLINE_EXCEEDED without touching a store, both when
 // it arrives and when the executor gets to it; a full executor answers RESOURCE_EXHAUSTED at once,
 // and so does one that kept the request longer than its QueueWaitPolicy allows (with the retry
-// hint, both). Logins run on an executor of their own.
+// hint, both). A stream batch's sends go to the send loop, its logins to the login loop and its
+// syncs to the executor as one task each (Loops; without loops, logins have an executor of their
+// own).
 class RequestDispatcher {
  public:
   // Where blocking work runs.
