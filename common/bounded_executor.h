@@ -24,10 +24,7 @@ class BoundedExecutor {
  public:
   using Task = absl::AnyInvocable<void() &&>;
 
-  struct QueueWait {
-    QueueWaitPolicy::Options shed;                // the default never sheds
-    std::function<void(double seconds)> observe;  // if set: each dequeued task's wait
-  };
+  using QueueWait = common::QueueWait;
 
   BoundedExecutor(std::string name, size_t threads, size_t queue_capacity, QueueWait wait = {});
   // Runs what is queued, then joins the threads.

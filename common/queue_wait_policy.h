@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 
 namespace im::common {
 
@@ -37,6 +38,12 @@ class QueueWaitPolicy {
  private:
   const Options options_;
   Clock::time_point last_empty_;
+};
+
+// How a queue sheds by wait and reports it: BoundedExecutor's and LogicLoop's.
+struct QueueWait {
+  QueueWaitPolicy::Options shed;                // the default never sheds
+  std::function<void(double seconds)> observe;  // if set: each dequeued task's wait
 };
 
 }  // namespace im::common

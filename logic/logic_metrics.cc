@@ -63,6 +63,8 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
       overloaded_send_loop_wait(Overloaded(registry, "send_loop_wait")),
       executor_wait_seconds(QueueWait(registry, "executor")),
       login_wait_seconds(QueueWait(registry, "login")),
+      send_loop_wait_seconds(QueueWait(registry, "send_loop")),
+      login_loop_wait_seconds(QueueWait(registry, "login_loop")),
       expired_on_arrival(Expired(registry, "arrival")),
       expired_in_queue(Expired(registry, "queue")),
       executor_depth(Gauge(registry, "im_logic_executor_queue_depth", "Store executor backlog")),

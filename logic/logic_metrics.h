@@ -37,7 +37,9 @@ struct LogicMetrics {
   prometheus::Counter& overloaded_send_loop_wait;
   // How long tasks waited in each executor's queue (im_logic_queue_wait_seconds{queue}).
   prometheus::Histogram& executor_wait_seconds;
-  prometheus::Histogram& login_wait_seconds;
+  prometheus::Histogram& login_wait_seconds;       // the login threads (unary logins)
+  prometheus::Histogram& send_loop_wait_seconds;   // send batches waiting for the send loop
+  prometheus::Histogram& login_loop_wait_seconds;  // login batches waiting for the login loop
   // Requests refused DEADLINE_EXCEEDED before any work, as their deadline had passed
   // (im_logic_expired_total{stage}): the caller had given up.
   prometheus::Counter& expired_on_arrival;

@@ -34,9 +34,12 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
     const LogicLoop::RedisLimits redis_limits{
         options_.send_loop_max_pending,
         std::chrono::milliseconds(options_.send_loop_max_redis_wait_ms)};
-    send_loop_ = std::make_unique<LogicLoop>("logic-send", stores_.loop_redis->options,
-                                             stores_.loop_redis->make_stores,
-                                             options_.send_loop_queue, redis_limits, shed_by_wait);
+    send_loop_ = std::make_unique<LogicLoop>(
+        "logic-send", stores_.loop_redis->options, stores_.loop_redis->make_stores,
+        options_.send_loop_queue, redis_limits,
+        common::QueueWait{shed_by_wait, [metrics](double seconds) {
+                            metrics->send_loop_wait_seconds.Observe(seconds);
+                          }});
     send_loop_->Start();
     // The login loop's connection carries no deliveries to protect from a timeout, only logins
     // (a timeout fails them UNAVAILABLE and their clients retry): it is bounded by the count of
@@ -46,7 +49,9 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
         "logic-login", stores_.loop_redis->options, stores_.loop_redis->make_login_stores,
         options_.login_queue,
         LogicLoop::RedisLimits{options_.send_loop_max_pending, std::chrono::milliseconds(0)},
-        shed_by_wait);
+        common::QueueWait{shed_by_wait, [metrics](double seconds) {
+                            metrics->login_loop_wait_seconds.Observe(seconds);
+                          }});
     login_loop_->Start();
   }
   MessageWriter::Options writer_options;

@@ -15,14 +15,14 @@ constexpr uint64_t kDrainCheckMs = 1;
 }  // namespace
 
 LogicLoop::LogicLoop(std::string name, store::RedisOptions redis, MakeStores make_stores,
-                     size_t queue_capacity, RedisLimits redis_limits,
-                     common::QueueWaitPolicy::Options queue_wait)
+                     size_t queue_capacity, RedisLimits redis_limits, common::QueueWait queue_wait)
     : name_(std::move(name)),
       redis_options_(std::move(redis)),
       make_stores_(std::move(make_stores)),
       queue_capacity_(queue_capacity),
       redis_limits_(redis_limits),
-      queue_wait_(queue_wait) {}
+      queue_wait_(queue_wait.shed),
+      observe_wait_(std::move(queue_wait.observe)) {}
 
 LogicLoop::~LogicLoop() { Stop(); }
 
@@ -71,6 +71,7 @@ bool LogicLoop::PostSheddable(common::LoopTaskQueue::Task run, common::LoopTaskQ
   const auto posted = common::QueueWaitPolicy::Clock::now();
   return Post([this, posted, run = std::move(run), shed = std::move(shed)]() mutable {
     const auto now = common::QueueWaitPolicy::Clock::now();
+    if (observe_wait_) observe_wait_(std::chrono::duration<double>(now - posted).count());
     // Nothing posted behind it: the queue is empty as far as anyone waits on it.
     if (queue_->depth() == 0) queue_wait_.OnEmpty(now);
     if (queue_wait_.ShouldShed(posted, now)) return std::move(shed)();

@@ -47,10 +47,10 @@ class LogicLoop {
     size_t max_pending;
     std::chrono::milliseconds max_wait;
   };
-  // `queue_wait`: how long work posted with a shed path may wait for the loop (QueueWaitPolicy).
+  // `queue_wait`: how long work posted with a shed path may wait for the loop (QueueWaitPolicy),
+  // and where those waits are reported.
   LogicLoop(std::string name, store::RedisOptions redis, MakeStores make_stores,
-            size_t queue_capacity, RedisLimits redis_limits,
-            common::QueueWaitPolicy::Options queue_wait = {});
+            size_t queue_capacity, RedisLimits redis_limits, common::QueueWait queue_wait = {});
   // Stop().
   ~LogicLoop();
   LogicLoop(const LogicLoop&) = delete;
@@ -104,6 +104,7 @@ class LogicLoop {
   const size_t queue_capacity_;
   const RedisLimits redis_limits_;
   common::QueueWaitPolicy queue_wait_;  // the loop's thread only
+  std::function<void(double seconds)> observe_wait_;
   uv_loop_t loop_;
   uv_async_t stop_;
   uv_timer_t drain_;         // while stopping: waits for Redis's last replies

@@ -6,8 +6,10 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "logic/backends/cluster_stores.h"
 #include "store/redis_connection.h"
@@ -128,6 +130,8 @@ TEST(LogicLoopTest, RedisIsBehindOnceItsOldestCommandWaitedTooLong) {
 // Work posted with a shed path that waited for a busy loop longer than the queue-wait policy
 // allows takes that path; work posted without one runs however long it waited.
 TEST(LogicLoopTest, SheddableWorkThatWaitedTooLongForTheLoopIsShed) {
+  std::mutex waits_mutex;
+  std::vector<double> waits;  // seconds, as the loop reports them
   auto loop = std::make_unique<LogicLoop>(
       "test-loop", store::testing::TestRedisOptions(),
       [prefix = store::testing::UniquePrefix()](store::RedisAsyncClient* client) {
@@ -135,8 +139,12 @@ TEST(LogicLoopTest, SheddableWorkThatWaitedTooLongForTheLoopIsShed) {
                                /*session_ttl_ms=*/60'000);
       },
       100, LogicLoop::RedisLimits{1000, std::chrono::milliseconds(0)},
-      common::QueueWaitPolicy::Options{std::chrono::milliseconds(10),
-                                       std::chrono::milliseconds(50)});
+      common::QueueWait{common::QueueWaitPolicy::Options{std::chrono::milliseconds(10),
+                                                         std::chrono::milliseconds(50)},
+                        [&](double seconds) {
+                          std::lock_guard<std::mutex> lock(waits_mutex);
+                          waits.push_back(seconds);
+                        }});
   loop->Start();
   std::promise<void> busy;
   ASSERT_TRUE(loop->Post([&] {
@@ -159,6 +167,10 @@ TEST(LogicLoopTest, SheddableWorkThatWaitedTooLongForTheLoopIsShed) {
   ASSERT_TRUE(loop->PostSheddable([&] { served.set_value(); }, [&] { shed.fetch_add(1); }));
   EXPECT_EQ(served.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_EQ(shed.load(), 3);
+  // Every sheddable task's wait is reported, shed or run: the three held ones waited long.
+  std::lock_guard<std::mutex> lock(waits_mutex);
+  ASSERT_EQ(waits.size(), 4u);
+  for (int i = 0; i < 3; ++i) EXPECT_GT(waits[i], 0.05) << "task " << i;
 }
 
 }  // namespace
