@@ -261,10 +261,17 @@ TEST(BenchLoginStormTest, SendsKeepFlowingWhileThousandsLogIn) {
   ASSERT_TRUE(cluster.Start());
   const std::string gateways =
       absl::StrCat("127.0.0.1:", cluster.client_port(0), ",127.0.0.1:", cluster.client_port(1));
+  const std::string send_batches = "im_logic_send_loop_batches_total";
+  const double sends_before = cluster.LogicMetric(0, send_batches).value_or(0);
   int storm_code = 0;
   std::future<Json> storm = std::async(std::launch::async, [&] {
-    // Into the chat's send phase (its own logins done first, so none of them meets the storm).
-    std::this_thread::sleep_for(std::chrono::seconds(2));
+    // Once the chat sends: im-bench sends only when all its devices are logged in, so none of
+    // the chat's logins meets the storm.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (cluster.LogicMetric(0, send_batches).value_or(0) <= sends_before &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     return RunBench({"connect", "--connections", "3000", "--rate", "3000", "--duration", "2",
                      "--setup-timeout", "60"},
                     gateways, LocalCluster::kTokenSecret, cluster.Uid("storm"), &storm_code);
