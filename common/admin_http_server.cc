@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/allocator.h"
 #include "prometheus/text_serializer.h"
 
 namespace im::common {
@@ -69,7 +70,9 @@ absl::StatusOr<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
   server.set_write_timeout(std::chrono::seconds(5));
   AdminHttpServer* raw = self.get();
   server.Get("/metrics", [raw](const httplib::Request&, httplib::Response& response) {
-    response.set_content(prometheus::TextSerializer().Serialize(raw->registry_->Collect()),
+    std::vector<prometheus::MetricFamily> families = raw->registry_->Collect();
+    AppendHeapMetrics(families);
+    response.set_content(prometheus::TextSerializer().Serialize(families),
                          "text/plain; version=0.0.4; charset=utf-8");
   });
   server.Get("/healthz", [raw](const httplib::Request&, httplib::Response& response) {

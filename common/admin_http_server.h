@@ -28,7 +28,8 @@ using HealthCheck = std::function<HealthReport()>;
 
 // The HTTP side of every binary, on its metrics port (Kubernetes probes and Prometheus scrape the
 // same port):
-//   GET /metrics  the registry in Prometheus text format (0.0.4)
+//   GET /metrics  the registry in Prometheus text format (0.0.4), and the allocator's heap
+//                 (allocator.h)
 //   GET /healthz  liveness: 200 "ok" when the liveness check passes (no check set: the HTTP
 //                 server itself answers, which is all a process without loops can promise)
 //   GET /readyz   readiness: 200 "ok" (and the check's detail, if any, on the lines after),

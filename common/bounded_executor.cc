@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include "common/allocator.h"
+
 namespace im::common {
 
 BoundedExecutor::BoundedExecutor(std::string name, size_t threads, size_t queue_capacity,
@@ -56,7 +58,7 @@ void BoundedExecutor::Work() {
     QueueWaitPolicy::Clock::duration waited;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      WaitReleasingCacheWhenIdle(wake_, lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything queued has run
       Queued& next = queue_.front();
       const auto now = QueueWaitPolicy::Clock::now();

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "common/allocator.h"
 #include "common/burst_scope.h"
 #include "common/logging.h"
 
@@ -65,7 +66,8 @@ void MessageWriter::Run() {
     std::vector<Write> batch;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      common::WaitReleasingCacheWhenIdle(wake_, lock,
+                                         [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;
       while (!queue_.empty() && batch.size() < options_.batch_max) {
         batch.push_back(std::move(queue_.front()));
