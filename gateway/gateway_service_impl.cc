@@ -48,6 +48,7 @@ struct LoopShare {
     int index;
     std::shared_ptr<const std::string> encoded;
     std::vector<common::ConnId> ids;
+    bool close_after = false;  // a kick
   };
   std::vector<Part> parts;
 };
@@ -103,7 +104,7 @@ void GatewayServiceImpl::DeliverBatch(const im::v1::PushBatchRequest& request,
       }
       std::vector<LoopShare::Part>& parts = shares[common::LoopIndexOf(id)].parts;
       if (parts.empty() || parts.back().index != index) {
-        parts.push_back(LoopShare::Part{index, encoded, {}});
+        parts.push_back(LoopShare::Part{index, encoded, {}, push.close_after()});
       }
       parts.back().ids.push_back(id);
     }
@@ -127,6 +128,7 @@ void GatewayServiceImpl::DeliverBatch(const im::v1::PushBatchRequest& request,
           Connection* connection = worker->Find(id);
           if (connection != nullptr && connection->WritePush(part.encoded)) {
             ++delivered;
+            if (part.close_after) connection->CloseAfterFlush(CloseReason::kKicked);
           } else {
             gone.push_back(id);
           }

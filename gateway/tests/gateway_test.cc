@@ -690,6 +690,51 @@ TEST_F(GatewayTest, KickSendsKickAndCloses) {
   EXPECT_FALSE(reply.found());
 }
 
+// How logic kicks: a push with close_after on the push stream, beside the pushes of its batch.
+TEST_F(GatewayTest, APushWithCloseAfterIsAKick) {
+  StartGateway();
+  auto kicked = LoggedIn("olga");
+  ASSERT_NE(kicked, nullptr);
+  auto pushed = LoggedIn("petr");
+  ASSERT_NE(pushed, nullptr);
+  Frame kick;
+  kick.mutable_kick()->set_reason(im::v1::Kick::LOGGED_IN_ELSEWHERE);
+  Frame message;
+  message.mutable_message_push()->add_messages()->set_seq(1);
+  constexpr uint64_t kGone = 0xdeadbeef;
+  im::v1::PushBatchRequest batch;
+  batch.set_id(1);
+  im::v1::PushRequest* kick_push = batch.add_pushes();
+  kick_push->set_frame(kick.SerializeAsString());
+  kick_push->add_conn_ids(ConnIdOfLogin(0));
+  kick_push->add_conn_ids(kGone);
+  kick_push->set_close_after(true);
+  im::v1::PushRequest* message_push = batch.add_pushes();
+  message_push->set_frame(message.SerializeAsString());
+  message_push->add_conn_ids(ConnIdOfLogin(1));
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  auto stream = GatewayStub()->PushStream(&context);
+  ASSERT_TRUE(stream->Write(batch));
+  im::v1::PushBatchReply reply;
+  ASSERT_TRUE(stream->Read(&reply));
+  ASSERT_EQ(reply.replies_size(), 2);
+  EXPECT_EQ(reply.replies(0).delivered(), 1u);
+  ASSERT_EQ(reply.replies(0).unknown_conn_ids_size(), 1);
+  EXPECT_EQ(reply.replies(0).unknown_conn_ids(0), kGone);
+
+  std::optional<Frame> got = kicked->Receive(kWait);
+  ASSERT_TRUE(got && got->has_kick());
+  EXPECT_EQ(got->kick().reason(), im::v1::Kick::LOGGED_IN_ELSEWHERE);
+  EXPECT_TRUE(kicked->WaitClosed(kWait));
+  got = pushed->Receive(kWait);
+  ASSERT_TRUE(got && got->has_message_push()) << "a push beside a kick is not one";
+  EXPECT_FALSE(pushed->WaitClosed(std::chrono::milliseconds(200)));
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
 TEST_F(GatewayTest, SlowReaderIsDisconnectedAndOthersAreServed) {
   GatewayOptions options = TestOptions(logic_.target());
   options.max_write_queue_bytes = 256 * 1024;

@@ -32,6 +32,7 @@ struct GatewayPusher::QueuedPush {
   std::shared_ptr<const std::string> frame;
   std::vector<PushTarget> targets;  // all on the lane's gateway
   std::shared_ptr<Completion> completion;
+  bool kick = false;  // the frame is a Kick: the gateway closes the connections after it
 };
 
 // Pushes for one gateway taken from its lane's queue, as sent in one request.
@@ -229,12 +230,6 @@ void GatewayPusher::Starts::Run(GatewayPusher* pusher) {
   if (release != nullptr) release->RemoveHold();
 }
 
-struct GatewayPusher::KickCall {
-  grpc::ClientContext context;
-  im::v1::KickRequest request;
-  im::v1::KickReply reply;
-};
-
 GatewayPusher::GatewayPusher(store::TtlMap* directory, store::SessionRegistry* sessions,
                              common::BoundedExecutor* executor,
                              std::chrono::milliseconds rpc_timeout,
@@ -353,6 +348,21 @@ GatewayPusher::GatewayLane& GatewayPusher::LaneOf(const std::string& gateway_id)
 
 void GatewayPusher::Push(std::shared_ptr<const std::string> frame,
                          const std::vector<PushTarget>& targets, std::function<void()> done) {
+  Queue(std::move(frame), targets, std::move(done), /*kick=*/false);
+}
+
+void GatewayPusher::Kick(const PushTarget& target, im::v1::Kick::Reason reason,
+                         const std::string& message) {
+  im::v1::Frame frame;
+  frame.mutable_kick()->set_reason(reason);
+  frame.mutable_kick()->set_message(message);
+  Queue(std::make_shared<const std::string>(frame.SerializeAsString()), {target}, {},
+        /*kick=*/true);
+}
+
+void GatewayPusher::Queue(std::shared_ptr<const std::string> frame,
+                          const std::vector<PushTarget>& targets, std::function<void()> done,
+                          bool kick) {
   auto completion = std::make_shared<Completion>();
   completion->done = std::move(done);
   std::map<std::string, std::vector<PushTarget>> by_gateway;
@@ -369,7 +379,8 @@ void GatewayPusher::Push(std::shared_ptr<const std::string> frame,
       metrics_->push_unknown_gateway.Increment(static_cast<double>(gateway_targets.size()));
       continue;
     }
-    metrics_->push_connections.Increment(static_cast<double>(gateway_targets.size()));
+    (kick ? metrics_->kicks : metrics_->push_connections)
+        .Increment(static_cast<double>(gateway_targets.size()));
     GatewayLane& lane = LaneOf(gateway_id);
     Starts starts;
     {
@@ -382,7 +393,7 @@ void GatewayPusher::Push(std::shared_ptr<const std::string> frame,
                             gateway_id, lane.queued.size());
         continue;
       }
-      lane.queued.push_back(QueuedPush{frame, std::move(gateway_targets), completion});
+      lane.queued.push_back(QueuedPush{frame, std::move(gateway_targets), completion, kick});
       if (lane.stream != nullptr) {
         // Its batches fail when cancelled; the next batch opens a new stream.
         lane.stream->CancelIfStuckLocked(rpc_timeout_, &starts);
@@ -407,6 +418,7 @@ GatewayPusher::Batch GatewayPusher::TakeBatchLocked(GatewayLane& lane) {
     QueuedPush& queued = lane.queued[taken];
     im::v1::PushRequest* push = batch.request.add_pushes();
     push->set_frame(*queued.frame);
+    push->set_close_after(queued.kick);
     for (const PushTarget& target : queued.targets) push->add_conn_ids(target.session.conn_id);
     bytes += queued.frame->size() + 9 * queued.targets.size();
     batch.pushes.push_back(std::move(queued));
@@ -474,7 +486,7 @@ void GatewayPusher::Settle(const std::string& gateway_id, Batch batch, const grp
   const int answered = std::min(reply.replies_size(), static_cast<int>(batch.pushes.size()));
   for (int i = 0; i < answered; ++i) {
     const im::v1::PushReply& push_reply = reply.replies(i);
-    if (push_reply.unknown_conn_ids().empty()) continue;
+    if (push_reply.unknown_conn_ids().empty() || batch.pushes[i].kick) continue;
     const std::set<uint64_t> unknown(push_reply.unknown_conn_ids().begin(),
                                      push_reply.unknown_conn_ids().end());
     for (PushTarget& target : batch.pushes[i].targets) {
@@ -494,29 +506,6 @@ void GatewayPusher::Settle(const std::string& gateway_id, Batch batch, const grp
     });
   }
   calls_.Finished();
-}
-
-void GatewayPusher::Kick(const PushTarget& target, im::v1::Kick::Reason reason,
-                         const std::string& message) {
-  const auto stubs = Resolve({target.session.gateway_id});
-  auto stub = stubs.find(target.session.gateway_id);
-  if (stub == stubs.end()) return;  // that gateway is gone, and the connection with it
-  auto* call = new KickCall;
-  call->context.set_deadline(std::chrono::system_clock::now() + rpc_timeout_);
-  call->request.set_conn_id(target.session.conn_id);
-  call->request.set_reason(reason);
-  call->request.set_message(message);
-  metrics_->kicks.Increment();
-  calls_.Started();
-  stub->second->async()->Kick(
-      &call->context, &call->request, &call->reply, [this, call](grpc::Status status) {
-        std::unique_ptr<KickCall> owned(call);
-        if (!status.ok()) {
-          IM_LOG_RATE_LIMITED(spdlog::level::warn, "kick failed: {} {}",
-                              static_cast<int>(status.error_code()), status.error_message());
-        }
-        calls_.Finished();
-      });
 }
 
 bool GatewayPusher::WaitIdle(std::chrono::milliseconds timeout) { return calls_.WaitIdle(timeout); }

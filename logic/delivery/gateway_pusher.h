@@ -37,6 +37,7 @@ struct PushTarget {
 // order they were made. A gateway without PushStream (an older one, UNIMPLEMENTED) gets one Push
 // call per batch instead; a stream that breaks fails its unanswered batches (their recipients
 // catch up by Sync) and the next batch opens a new one.
+// Kicks are pushes too (a Kick frame the gateway closes the connection after).
 // Push and Kick are asynchronous: they return once the pushes are queued; replies arrive on gRPC
 // threads, and follow-up store work (dropping sessions a gateway disowned) goes to `executor`.
 // Push blocks on the directory only the first time it meets a gateway (later reads, every 2 s, or
@@ -62,7 +63,9 @@ class GatewayPusher {
   void Push(std::shared_ptr<const std::string> frame, const std::vector<PushTarget>& targets,
             std::function<void()> done = {});
 
-  // Tells the target's gateway to send Kick{reason} and close the connection.
+  // Tells the target's gateway to send Kick{reason} and close the connection: a push with
+  // close_after, so that the kicks made while a batch is in flight (a login batch's) leave
+  // together in the next one, in order with the pushes.
   void Kick(const PushTarget& target, im::v1::Kick::Reason reason, const std::string& message);
 
   // Blocks until no call is in flight or `timeout` passed; returns whether idle. At shutdown, so
@@ -73,7 +76,6 @@ class GatewayPusher {
   struct Batch;
   struct PushCall;
   struct Completion;
-  struct KickCall;
   struct QueuedPush;
   struct GatewayLane;
   struct Starts;
@@ -84,6 +86,9 @@ class GatewayPusher {
   // gateway starts writing a big fan-out's first pushes while later calls are still on the way.
   static constexpr size_t kMaxBatchBytes = 256 * 1024;
 
+  // Push and Kick: queues `frame` for `targets` on their gateways' lanes and sends what it can.
+  void Queue(std::shared_ptr<const std::string> frame, const std::vector<PushTarget>& targets,
+             std::function<void()> done, bool kick);
   GatewayLane& LaneOf(const std::string& gateway_id);
   // With lane.mutex held: sends what `lane` has queued, when fewer than calls_per_gateway_
   // batches are unanswered: on the lane's stream (opened if none), or as a Push call to a
@@ -136,7 +141,7 @@ class GatewayPusher {
   std::mutex lanes_mutex_;
   std::map<std::string, std::unique_ptr<GatewayLane>> lanes_;  // by gateway id, kept for life
 
-  common::InFlightCalls calls_;    // batches sent and not yet answered, and kicks
+  common::InFlightCalls calls_;    // batches sent and not yet answered
   common::InFlightCalls streams_;  // open PushStreams
 };
 

@@ -79,6 +79,13 @@ class FakeGateway final : public im::v1::GatewayService::Service {
     return seqs_;
   }
 
+  // Waits until `count` kicks arrived; returns (conn id, reason) in arrival order.
+  std::vector<std::pair<uint64_t, im::v1::Kick::Reason>> WaitForKicks(size_t count) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    arrived_.wait_for(lock, kWait, [&] { return kicked_.size() >= count; });
+    return kicked_;
+  }
+
   std::atomic<int> streams{0};
   std::atomic<int> push_calls{0};
   std::atomic<int> batches{0};
@@ -90,7 +97,13 @@ class FakeGateway final : public im::v1::GatewayService::Service {
     for (const im::v1::PushRequest& push : batch.pushes()) {
       im::v1::Frame frame;
       EXPECT_TRUE(frame.ParseFromString(push.frame()));
-      seqs_.push_back(frame.message_push().messages(0).seq());
+      if (frame.has_kick()) {
+        EXPECT_TRUE(push.close_after()) << "a kick that leaves the connection open";
+        for (uint64_t id : push.conn_ids()) kicked_.push_back({id, frame.kick().reason()});
+      } else {
+        EXPECT_FALSE(push.close_after());
+        seqs_.push_back(frame.message_push().messages(0).seq());
+      }
       im::v1::PushReply* push_reply = reply.add_replies();
       for (uint64_t id : push.conn_ids()) {
         if (unknown.count(id) > 0) {
@@ -107,6 +120,7 @@ class FakeGateway final : public im::v1::GatewayService::Service {
   std::mutex mutex_;
   std::condition_variable arrived_;
   std::vector<uint64_t> seqs_;
+  std::vector<std::pair<uint64_t, im::v1::Kick::Reason>> kicked_;
 };
 
 // gRPC 1.51 (Debian 12) tears down the shared completion queue of the callback API when the last
@@ -233,6 +247,30 @@ TEST_F(GatewayPusherTest, ADisownedConnectionLosesItsSession) {
     std::this_thread::sleep_for(milliseconds(20));
   }
   EXPECT_TRUE(sessions_.Lookup("u7")->empty());
+}
+
+// A kick is a push of a Kick frame with close_after, on the same stream and in order with the
+// pushes. A kicked connection the gateway does not hold was replaced already: its session (the
+// device's new one, or none) is left alone, unlike a push's disowned connection.
+TEST_F(GatewayPusherTest, KicksTravelOnThePushStreamInOrder) {
+  StartGateway();
+  ASSERT_TRUE(sessions_.Register("u8", store::Session{"phone", "gw", 8, 0}).ok());
+  gateway_.unknown.insert(8);
+  PushSeqs(1, 1);
+  pusher_->Kick(Target(8), im::v1::Kick::LOGGED_IN_ELSEWHERE, "elsewhere");
+  pusher_->Kick(Target(9), im::v1::Kick::TOO_MANY_DEVICES, "too many");
+  PushSeqs(2, 2);
+  ASSERT_TRUE(WaitDone(2));
+  EXPECT_EQ(gateway_.WaitForSeqs(2), (std::vector<uint64_t>{1, 2}));
+  const auto kicks = gateway_.WaitForKicks(2);
+  ASSERT_EQ(kicks.size(), 2u);
+  EXPECT_EQ(kicks[0], std::make_pair(uint64_t{8}, im::v1::Kick::LOGGED_IN_ELSEWHERE));
+  EXPECT_EQ(kicks[1], std::make_pair(uint64_t{9}, im::v1::Kick::TOO_MANY_DEVICES));
+  EXPECT_EQ(gateway_.streams.load(), 1);
+  EXPECT_EQ(metrics_.kicks.Value(), 2);
+  // The kick's batch was settled before the last push's: a drop would have been queued by now.
+  executor_.Shutdown();
+  EXPECT_EQ(sessions_.Lookup("u8")->size(), 1u);
 }
 
 TEST_F(GatewayPusherTest, ABrokenStreamFailsItsBatchAndTheNextPushOpensAnother) {
