@@ -68,6 +68,15 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
                               .Register(registry)
                               .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32,
                                                                                64, 128, 256, 512})),
+      logic_queue_wait(prometheus::BuildHistogram()
+                           .Name("im_gateway_logic_queue_wait_seconds")
+                           .Help("Time a client request waited on the gateway to be written to "
+                                 "logic")
+                           .Register(registry)
+                           .Add({}, common::LatencyBuckets())),
+      logic_queue_shed(MakeCounter(registry, "im_gateway_logic_queue_shed_total",
+                                   "Client requests refused because they waited "
+                                   "logic_queue_max_wait_ms to be written to logic")),
       logic_streams_opened(MakeCounter(registry, "im_gateway_logic_streams_opened_total",
                                        "Streams opened to logic (one per worker loop, then one "
                                        "per stream that ended)")),

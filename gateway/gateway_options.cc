@@ -31,6 +31,8 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
   o.logic_timeout_ms = config.GetU32("gateway.logic_timeout_ms", o.logic_timeout_ms, 10);
   o.logic_stream_max_waiting =
       config.GetU32("gateway.logic_stream_max_waiting", o.logic_stream_max_waiting, 1);
+  o.logic_queue_max_wait_ms =
+      config.GetU32("gateway.logic_queue_max_wait_ms", o.logic_queue_max_wait_ms, 0);
   o.max_logins_in_flight = config.GetU32("gateway.max_logins_in_flight", o.max_logins_in_flight, 1);
   o.session_refresh_ms = config.GetU32("gateway.session_refresh_ms", o.session_refresh_ms, 100);
   o.session_refresh_batch =

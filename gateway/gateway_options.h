@@ -38,6 +38,10 @@ struct GatewayOptions {
   uint32_t logic_timeout_ms = 5'000;  // deadline of every call to logic
   // Client requests one worker loop may have waiting for logic; more are refused at once.
   uint32_t logic_stream_max_waiting = 20'000;
+  // A client request not yet written to logic after this long (logic is not reading: its stream's
+  // flow control is shut) is refused RESOURCE_EXHAUSTED with a retry hint instead of waiting for
+  // its deadline: under overload the refusal comes fast. 0: only the deadline.
+  uint32_t logic_queue_max_wait_ms = 50;
   // Logins of this process waiting for logic; past it a login is refused RESOURCE_EXHAUSTED at
   // once (with a retry hint), so that a login storm queues in the clients, not here.
   uint32_t max_logins_in_flight = 2'000;

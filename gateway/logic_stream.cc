@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/logging.h"
 #include "common/logic_stream_trailer.h"
+#include "fmt/format.h"
 #include "gateway/logic_client.h"
 #include "gateway/request_frames.h"
 
@@ -164,7 +165,8 @@ void LogicStream::Submit(im::v1::Caller caller, im::v1::Frame request, Answer do
   }
   const uint64_t id = next_id_++;
   Waiting& waiting = waiting_[id];
-  waiting.deadline_ms = uv_now(loop_) + static_cast<uint64_t>(options_.timeout.count());
+  waiting.queued_ms = uv_now(loop_);
+  waiting.deadline_ms = waiting.queued_ms + static_cast<uint64_t>(options_.timeout.count());
   waiting.idempotent = IsIdempotent(request);
   waiting.done = std::move(done);
   waiting.entry.set_id(id);
@@ -180,7 +182,12 @@ void LogicStream::Flush() {
     if (uv_now(loop_) < reopen_at_ms_) return;  // the timer comes back
     OpenCall();
   }
-  if (call_->write_in_flight()) return;  // its completion flushes again
+  if (call_->write_in_flight()) {  // its completion flushes again
+    // A stream that answers but does not take the next write: logic reads slower than requests
+    // come. (A stream that has answered nothing yet is still connecting: its requests wait.)
+    if (call_->answered()) ShedQueuedTooLong();
+    return;
+  }
   im::v1::IngressBatch batch;
   size_t taken = 0;
   for (; taken < unsent_.size() &&
@@ -189,6 +196,8 @@ void LogicStream::Flush() {
     auto it = waiting_.find(unsent_[taken]);
     if (it == waiting_.end()) continue;  // answered meanwhile (expired)
     Waiting& waiting = it->second;
+    metrics_->logic_queue_wait.Observe(static_cast<double>(uv_now(loop_) - waiting.queued_ms) /
+                                       1000.0);
     waiting.generation = call_->generation();
     waiting.attempts++;
     // A copy: the request is sent again if the stream breaks before it is answered.
@@ -288,6 +297,7 @@ void LogicStream::OnCallEnded(Call* ended, const grpc::Status& status,
     if (never_read) waiting.attempts--;  // logic never saw it: not an attempt
     if (never_read || (waiting.idempotent && waiting.attempts < options_.max_attempts)) {
       waiting.generation = 0;
+      waiting.queued_ms = uv_now(loop_);  // its wait for the next stream starts now
       again.push_back(id);
       ++resent;
     }
@@ -324,6 +334,24 @@ void LogicStream::Fail(Waiting& waiting, im::v1::Code code, const std::string& m
   metrics_->logic_errors.Increment();
   spdlog::debug("request {}: {}", waiting.entry.caller().request_id(), message);
   std::move(waiting.done)(FailureResponse(waiting.entry.request(), code, message));
+}
+
+void LogicStream::ShedQueuedTooLong() {
+  if (options_.max_queue_wait.count() == 0) return;
+  const uint64_t now = uv_now(loop_);
+  const auto limit = static_cast<uint64_t>(options_.max_queue_wait.count());
+  size_t shed = 0;
+  for (; shed < unsent_.size(); ++shed) {
+    auto it = waiting_.find(unsent_[shed]);
+    if (it == waiting_.end()) continue;  // answered meanwhile (expired)
+    if (now - it->second.queued_ms < limit) break;
+    metrics_->logic_queue_shed.Increment();
+    Fail(it->second, im::v1::RESOURCE_EXHAUSTED,
+         fmt::format("logic is not keeping up: waited {} ms on the gateway to be sent",
+                     now - it->second.queued_ms));
+    waiting_.erase(it);
+  }
+  unsent_.erase(unsent_.begin(), unsent_.begin() + static_cast<std::ptrdiff_t>(shed));
 }
 
 void LogicStream::ExpireOverdue() {

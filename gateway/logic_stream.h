@@ -27,7 +27,8 @@ class LogicClient;
 //
 // Each request carries its caller and deadline. It is answered exactly once, on the loop thread:
 // by logic, or here when logic cannot answer in time (DEADLINE_EXCEEDED once sent, UNAVAILABLE
-// when it never left), when too many wait (RESOURCE_EXHAUSTED), or when the stream breaks with
+// when it never left), when too many wait or one waited max_queue_wait to be written
+// (RESOURCE_EXHAUSTED, with a retry hint), or when the stream breaks with
 // the request unanswered. A broken stream is opened again (round robin picks a node; backoff
 // while no stream gets an answer); what it left unanswered is sent again on the new one when
 // that is safe: always for requests logic never read (it names the last one read when it drains),
@@ -38,10 +39,11 @@ class LogicStream {
   using Post = std::function<bool(absl::AnyInvocable<void() &&>)>;  // runs a task on the loop
 
   struct Options {
-    std::chrono::milliseconds timeout{5'000};  // each request's deadline
-    size_t max_waiting = 20'000;               // requests submitted and not yet answered
-    size_t max_batch_entries = 512;            // per IngressBatch
-    int max_attempts = 4;                      // per request, over broken streams
+    std::chrono::milliseconds timeout{5'000};     // each request's deadline
+    size_t max_waiting = 20'000;                  // requests submitted and not yet answered
+    std::chrono::milliseconds max_queue_wait{0};  // unsent this long: refused (0: never)
+    size_t max_batch_entries = 512;               // per IngressBatch
+    int max_attempts = 4;                         // per request, over broken streams
   };
 
   LogicStream(uv_loop_t* loop, LogicClient* client, Options options, GatewayMetrics* metrics,
@@ -69,6 +71,7 @@ class LogicStream {
     im::v1::Ingress entry;
     Answer done;
     uint64_t deadline_ms = 0;  // loop time
+    uint64_t queued_ms = 0;    // loop time it was submitted (or queued again after a break)
     uint64_t generation = 0;   // the call it was written on; 0: not written (yet, or again)
     int attempts = 0;
     bool idempotent = false;
@@ -94,6 +97,8 @@ class LogicStream {
   void OnAnswers(im::v1::EgressBatch& batch);
   void OnCallEnded(Call* call, const grpc::Status& status, std::optional<uint64_t> last_read);
   void ExpireOverdue();
+  // Refuses the unsent requests that waited max_queue_wait (oldest first in unsent_).
+  void ShedQueuedTooLong();
   void Fail(Waiting& waiting, im::v1::Code code, const std::string& message);
   void AbandonCall(const char* why);
 

@@ -31,6 +31,9 @@ std::string TestToken(const std::string& uid, int64_t valid_for_sec) {
 FakeLogicService::FakeLogicService() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+  // Flow control windows stay at their initial size, so that a stream that stops reading
+  // (set_reading) holds the gateway's writes back after a predictable amount.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   builder.RegisterService(this);
   server_ = builder.BuildAndStart();
 }
@@ -113,7 +116,7 @@ grpc::Status FakeLogicService::Stream(
     streams_opened_++;
   }
   im::v1::IngressBatch batch;
-  while (stream->Read(&batch)) {
+  while (WaitUntilReading(context) && stream->Read(&batch)) {
     bool breaks = false, drains = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -246,6 +249,21 @@ int FakeLogicService::login_calls() {
 void FakeLogicService::set_send_delay(std::chrono::milliseconds delay) {
   std::lock_guard<std::mutex> lock(mutex_);
   send_delay_ = delay;
+}
+
+void FakeLogicService::set_reading(bool reading) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  reading_ = reading;
+  changed_.notify_all();
+}
+
+bool FakeLogicService::WaitUntilReading(grpc::ServerContext* context) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!reading_) {
+    if (context->IsCancelled()) return false;
+    changed_.wait_for(lock, std::chrono::milliseconds(50));
+  }
+  return true;
 }
 
 int FakeLogicService::logins_received() {

@@ -47,6 +47,9 @@ class FakeLogicService final : public im::v1::LogicService::Service {
 
   // Test controls.
   void set_send_delay(std::chrono::milliseconds delay);
+  // false: once it has answered the batch at hand, the stream reads nothing more until set back
+  // (the gateway's writes then back up behind HTTP/2 flow control, as on an overloaded node).
+  void set_reading(bool reading);
   // How long a login on the stream takes to be answered.
   void set_login_delay(std::chrono::milliseconds delay);
   int logins_received();  // logins on the stream, counted on arrival (before the delay)
@@ -80,6 +83,8 @@ class FakeLogicService final : public im::v1::LogicService::Service {
 
  private:
   void Notify();
+  // Waits while reading is off; false when the call was cancelled meanwhile.
+  bool WaitUntilReading(grpc::ServerContext* context);
   // The answer to one entry; nullopt for an ack.
   std::optional<im::v1::Frame> Serve(im::v1::Ingress& entry);
   im::v1::LoginReply ServeLogin(const im::v1::LoginRequest& request);
@@ -91,6 +96,7 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::chrono::milliseconds send_delay_{0};
+  bool reading_ = true;
   std::chrono::milliseconds login_delay_{0};
   int logins_received_ = 0;
   std::vector<uint64_t> stale_conn_ids_;

@@ -404,6 +404,46 @@ TEST_F(GatewayTest, TooManyRequestsInFlightAreRefused) {
   }
 }
 
+// gateway.logic_queue_max_wait_ms: when logic stops taking the stream's writes (here it stops
+// reading while megabytes of sends wait, past HTTP/2 flow control), what waited that long on the
+// gateway is refused at once with a retry hint, not after its 5 s deadline.
+TEST_F(GatewayTest, RequestsLogicDoesNotTakeAreRefusedAfterTheQueueWaitLimit) {
+  GatewayOptions options = TestOptions(logic_.target());
+  options.workers = 1;  // one stream to logic
+  options.logic_timeout_ms = 5'000;
+  options.logic_queue_max_wait_ms = 50;
+  options.heartbeat_sec = 10;
+  StartGateway(options);
+  std::vector<std::unique_ptr<im::testing::WireClient>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(LoggedIn("u" + std::to_string(i)));  // the stream has answered
+    ASSERT_NE(clients.back(), nullptr);
+  }
+  logic_.set_reading(false);
+  const std::string body(32 * 1024, 'x');
+  for (auto& client : clients) {
+    for (uint64_t id = 1; id <= 60; ++id) {
+      Frame frame = SendFrame("s:a:b", "m" + std::to_string(id), body);
+      frame.set_id(id);
+      ASSERT_TRUE(client->SendFrame(frame));
+    }
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<Frame> refused = clients.back()->ReceiveMatching(
+      [](const Frame& f) {
+        return f.has_send_resp() && f.send_resp().status().code() == im::v1::RESOURCE_EXHAUSTED;
+      },
+      kWait);
+  ASSERT_TRUE(refused) << "nothing was refused for waiting on the gateway";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, Millis(2'500))
+      << "refused only when logic answered, not when the wait limit passed";
+  EXPECT_NE(refused->send_resp().status().message().find("waited"), std::string::npos)
+      << refused->send_resp().status().message();
+  EXPECT_EQ(refused->send_resp().status().retry_after_ms(), common::kOverloadRetryAfterMs);
+  EXPECT_GT(CounterTotal(registry_, "im_gateway_logic_queue_shed_total"), 0);
+  logic_.set_reading(true);
+}
+
 // gateway.max_logins_in_flight: past it a login is refused at once, with a retry hint, and the
 // connection closed; a login finished gives its place to the next.
 TEST_F(GatewayTest, LoginsPastTheProcessLimitAreShedAtOnce) {
