@@ -281,9 +281,10 @@ TEST(GatewayProcessTest, HoldsTenThousandConnections) {
       {{"IM_GATEWAY_LISTEN_BACKLOG", "8192"},
        {"IM_GATEWAY_HEARTBEAT_SEC", "300"},
        // This test is about holding connections: the fake logic answers logins one by one per
-       // stream, slower than 5,000/s under ASan, and shedding (GatewayTest has its own) would
-       // only make the load tool come back later.
-       {"IM_GATEWAY_MAX_LOGINS_IN_FLIGHT", std::to_string(kConnections)}});
+       // stream, slower than 5,000/s under ASan, and shedding (GatewayTest has its own, for both
+       // limits) would only make the load tool come back later.
+       {"IM_GATEWAY_MAX_LOGINS_IN_FLIGHT", std::to_string(kConnections)},
+       {"IM_GATEWAY_LOGIC_QUEUE_MAX_WAIT_MS", "0"}});
   ASSERT_NE(gateway.client_port, 0);
 
   const std::string report_path = ::testing::TempDir() + "gateway-10k.json";

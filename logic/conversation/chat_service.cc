@@ -406,13 +406,18 @@ void ChatService::ContinueBatch(const std::shared_ptr<PreparedBatch>& batch,
   deps_.writer->SubmitMany(std::move(writes));
   for (auto& [k, claim] : blocking) {
     const bool owned = claim && claim->owned;
-    auto finish = [this, batch, k = k, claim = std::move(claim)]() mutable {
+    // Numbered on the executor while the loop numbers the conversation's next sends: those wait
+    // in SeqOrder until this one's seq is expected, rather than overtake it.
+    SeqOrder::Hold hold =
+        on_loop ? order_.HoldConversation(batch->targets[k].conv_id) : SeqOrder::Hold();
+    auto finish = [this, batch, k = k, claim = std::move(claim), hold = std::move(hold)]() mutable {
       const im::v1::SendRequest& request = batch->requests[batch->prepared[k]];
       common::ScopedRequestId scope(request.caller().request_id());
       SendTarget& target = batch->targets[k];
       PersistOne(ContinueSend(
           request, target, claim ? std::move(*claim) : ClaimSend(target.dedup_key, target.conv_id),
           std::move(batch->responds[batch->prepared[k]])));
+      hold.Release();  // its seq, if it took one, is expected by now
     };
     if (!on_loop) {
       finish();
