@@ -76,7 +76,7 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
                            .Add({}, common::LatencyBuckets())),
       logic_queue_shed(MakeCounter(registry, "im_gateway_logic_queue_shed_total",
                                    "Client requests refused because they waited "
-                                   "logic_queue_max_wait_ms to be written to logic")),
+                                   "too long to be written to logic (logic_queue_wait_*)")),
       logic_streams_opened(MakeCounter(registry, "im_gateway_logic_streams_opened_total",
                                        "Streams opened to logic (one per worker loop, then one "
                                        "per stream that ended)")),

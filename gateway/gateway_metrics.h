@@ -45,7 +45,7 @@ struct GatewayMetrics {
   prometheus::Histogram& logic_latency;        // seconds, per request answered by logic
   prometheus::Histogram& logic_batch_entries;  // requests per IngressBatch written to logic
   prometheus::Histogram& logic_queue_wait;     // seconds a request waited to be written to logic
-  prometheus::Counter& logic_queue_shed;       // refused: waited logic_queue_max_wait_ms unsent
+  prometheus::Counter& logic_queue_shed;       // refused: waited too long unsent (queue_wait)
   prometheus::Counter& logic_streams_opened;   // LogicService.Stream calls (one per loop, then
                                                // one per broken stream)
   // Tasks waiting in each worker loop's queue, by loop index (sampled by the loop's sweep).

@@ -31,8 +31,10 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
   o.logic_timeout_ms = config.GetU32("gateway.logic_timeout_ms", o.logic_timeout_ms, 10);
   o.logic_stream_max_waiting =
       config.GetU32("gateway.logic_stream_max_waiting", o.logic_stream_max_waiting, 1);
-  o.logic_queue_max_wait_ms =
-      config.GetU32("gateway.logic_queue_max_wait_ms", o.logic_queue_max_wait_ms, 0);
+  o.logic_queue_wait_target_ms =
+      config.GetU32("gateway.logic_queue_wait_target_ms", o.logic_queue_wait_target_ms, 1, 600'000);
+  o.logic_queue_wait_interval_ms = config.GetU32("gateway.logic_queue_wait_interval_ms",
+                                                 o.logic_queue_wait_interval_ms, 0, 600'000);
   o.max_logins_in_flight = config.GetU32("gateway.max_logins_in_flight", o.max_logins_in_flight, 1);
   o.session_refresh_ms = config.GetU32("gateway.session_refresh_ms", o.session_refresh_ms, 100);
   o.session_refresh_batch =
@@ -43,6 +45,11 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
   o.log_level = config.GetString("log.level", o.log_level);
   o.log_format = config.GetString("log.format", o.log_format);
   if (absl::Status status = config.status(); !status.ok()) return status;
+  if (o.logic_queue_wait_interval_ms != 0 &&
+      o.logic_queue_wait_target_ms > o.logic_queue_wait_interval_ms) {
+    return absl::InvalidArgumentError(
+        "gateway.logic_queue_wait_target_ms must not exceed gateway.logic_queue_wait_interval_ms");
+  }
   if (o.gateway_id.empty() || o.gateway_id.find('|') != std::string::npos) {
     return absl::InvalidArgumentError("gateway.id must be non-empty and must not contain '|'");
   }

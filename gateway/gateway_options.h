@@ -38,10 +38,13 @@ struct GatewayOptions {
   uint32_t logic_timeout_ms = 5'000;  // deadline of every call to logic
   // Client requests one worker loop may have waiting for logic; more are refused at once.
   uint32_t logic_stream_max_waiting = 20'000;
-  // A client request not yet written to logic after this long (logic is not reading: its stream's
-  // flow control is shut) is refused RESOURCE_EXHAUSTED with a retry hint instead of waiting for
-  // its deadline: under overload the refusal comes fast. 0: only the deadline.
-  uint32_t logic_queue_max_wait_ms = 50;
+  // Controlled delay on the requests waiting to be written to logic (common/queue_wait_policy.h),
+  // while logic does not take the stream's writes (its flow control is shut): a request may wait
+  // up to the interval; once the queue has stood that long, what waited longer than the target is
+  // refused RESOURCE_EXHAUSTED with a retry hint instead of waiting for its deadline. Interval 0:
+  // only the deadline.
+  uint32_t logic_queue_wait_target_ms = 50;
+  uint32_t logic_queue_wait_interval_ms = 500;
   // Logins of this process waiting for logic; past it a login is refused RESOURCE_EXHAUSTED at
   // once (with a retry hint), so that a login storm queues in the clients, not here.
   uint32_t max_logins_in_flight = 2'000;

@@ -120,7 +120,12 @@ class LogicStream::Call final
 
 LogicStream::LogicStream(uv_loop_t* loop, LogicClient* client, Options options,
                          GatewayMetrics* metrics, Post post)
-    : loop_(loop), client_(client), options_(options), metrics_(metrics), post_(std::move(post)) {
+    : loop_(loop),
+      client_(client),
+      options_(options),
+      metrics_(metrics),
+      post_(std::move(post)),
+      unsent_wait_(options.queue_wait) {
   uv_timer_init(loop_, &timer_);
   timer_.data = this;
 }
@@ -165,8 +170,9 @@ void LogicStream::Submit(im::v1::Caller caller, im::v1::Frame request, Answer do
   }
   const uint64_t id = next_id_++;
   Waiting& waiting = waiting_[id];
-  waiting.queued_ms = uv_now(loop_);
-  waiting.deadline_ms = waiting.queued_ms + static_cast<uint64_t>(options_.timeout.count());
+  waiting.queued_at = common::QueueWaitPolicy::Clock::now();
+  if (unsent_.empty()) unsent_wait_.OnEmpty(waiting.queued_at);  // it was empty until now
+  waiting.deadline_ms = uv_now(loop_) + static_cast<uint64_t>(options_.timeout.count());
   waiting.idempotent = IsIdempotent(request);
   waiting.done = std::move(done);
   waiting.entry.set_id(id);
@@ -196,14 +202,14 @@ void LogicStream::Flush() {
     auto it = waiting_.find(unsent_[taken]);
     if (it == waiting_.end()) continue;  // answered meanwhile (expired)
     Waiting& waiting = it->second;
-    metrics_->logic_queue_wait.Observe(static_cast<double>(uv_now(loop_) - waiting.queued_ms) /
-                                       1000.0);
+    metrics_->logic_queue_wait.Observe(common::SecondsSince(waiting.queued_at));
     waiting.generation = call_->generation();
     waiting.attempts++;
     // A copy: the request is sent again if the stream breaks before it is answered.
     *batch.add_entries() = waiting.entry;
   }
   unsent_.erase(unsent_.begin(), unsent_.begin() + static_cast<std::ptrdiff_t>(taken));
+  if (unsent_.empty()) unsent_wait_.OnEmpty(common::QueueWaitPolicy::Clock::now());
   if (batch.entries_size() == 0) return;
   metrics_->logic_batch_entries.Observe(batch.entries_size());
   call_->Write(std::move(batch));
@@ -297,7 +303,7 @@ void LogicStream::OnCallEnded(Call* ended, const grpc::Status& status,
     if (never_read) waiting.attempts--;  // logic never saw it: not an attempt
     if (never_read || (waiting.idempotent && waiting.attempts < options_.max_attempts)) {
       waiting.generation = 0;
-      waiting.queued_ms = uv_now(loop_);  // its wait for the next stream starts now
+      waiting.queued_at = common::QueueWaitPolicy::Clock::now();  // its wait starts again
       again.push_back(id);
       ++resent;
     }
@@ -337,21 +343,22 @@ void LogicStream::Fail(Waiting& waiting, im::v1::Code code, const std::string& m
 }
 
 void LogicStream::ShedQueuedTooLong() {
-  if (options_.max_queue_wait.count() == 0) return;
-  const uint64_t now = uv_now(loop_);
-  const auto limit = static_cast<uint64_t>(options_.max_queue_wait.count());
+  const auto now = common::QueueWaitPolicy::Clock::now();
   size_t shed = 0;
   for (; shed < unsent_.size(); ++shed) {
     auto it = waiting_.find(unsent_[shed]);
     if (it == waiting_.end()) continue;  // answered meanwhile (expired)
-    if (now - it->second.queued_ms < limit) break;
+    if (!unsent_wait_.ShouldShed(it->second.queued_at, now)) break;
     metrics_->logic_queue_shed.Increment();
     Fail(it->second, im::v1::RESOURCE_EXHAUSTED,
-         fmt::format("logic is not keeping up: waited {} ms on the gateway to be sent",
-                     now - it->second.queued_ms));
+         fmt::format(
+             "logic is not keeping up: waited {} ms on the gateway to be sent",
+             std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second.queued_at)
+                 .count()));
     waiting_.erase(it);
   }
   unsent_.erase(unsent_.begin(), unsent_.begin() + static_cast<std::ptrdiff_t>(shed));
+  if (unsent_.empty()) unsent_wait_.OnEmpty(now);
 }
 
 void LogicStream::ExpireOverdue() {

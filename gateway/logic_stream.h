@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "common/queue_wait_policy.h"
 #include "gateway/gateway_metrics.h"
 #include "im/v1/logic.grpc.pb.h"
 
@@ -27,8 +28,9 @@ class LogicClient;
 //
 // Each request carries its caller and deadline. It is answered exactly once, on the loop thread:
 // by logic, or here when logic cannot answer in time (DEADLINE_EXCEEDED once sent, UNAVAILABLE
-// when it never left), when too many wait or one waited max_queue_wait to be written
-// (RESOURCE_EXHAUSTED, with a retry hint), or when the stream breaks with
+// when it never left), when too many wait or one waited too long to be written while logic
+// does not take the writes (RESOURCE_EXHAUSTED, with a retry hint; controlled delay, as in
+// common/queue_wait_policy.h), or when the stream breaks with
 // the request unanswered. A broken stream is opened again (round robin picks a node; backoff
 // while no stream gets an answer); what it left unanswered is sent again on the new one when
 // that is safe: always for requests logic never read (it names the last one read when it drains),
@@ -41,7 +43,7 @@ class LogicStream {
   struct Options {
     std::chrono::milliseconds timeout{5'000};     // each request's deadline
     size_t max_waiting = 20'000;                  // requests submitted and not yet answered
-    std::chrono::milliseconds max_queue_wait{0};  // unsent this long: refused (0: never)
+    common::QueueWaitPolicy::Options queue_wait;  // for unsent requests (default: never shed)
     size_t max_batch_entries = 512;               // per IngressBatch
     int max_attempts = 4;                         // per request, over broken streams
   };
@@ -71,8 +73,9 @@ class LogicStream {
     im::v1::Ingress entry;
     Answer done;
     uint64_t deadline_ms = 0;  // loop time
-    uint64_t queued_ms = 0;    // loop time it was submitted (or queued again after a break)
-    uint64_t generation = 0;   // the call it was written on; 0: not written (yet, or again)
+    // When it was submitted (or queued again after a break).
+    common::QueueWaitPolicy::Clock::time_point queued_at;
+    uint64_t generation = 0;  // the call it was written on; 0: not written (yet, or again)
     int attempts = 0;
     bool idempotent = false;
   };
@@ -97,7 +100,7 @@ class LogicStream {
   void OnAnswers(im::v1::EgressBatch& batch);
   void OnCallEnded(Call* call, const grpc::Status& status, std::optional<uint64_t> last_read);
   void ExpireOverdue();
-  // Refuses the unsent requests that waited max_queue_wait (oldest first in unsent_).
+  // Refuses the unsent requests the queue-wait policy sheds (oldest first in unsent_).
   void ShedQueuedTooLong();
   void Fail(Waiting& waiting, im::v1::Code code, const std::string& message);
   void AbandonCall(const char* why);
@@ -111,6 +114,7 @@ class LogicStream {
 
   std::map<uint64_t, Waiting> waiting_;        // by id, which is by deadline
   std::vector<uint64_t> unsent_;               // ids to write, oldest first (expired ones pruned)
+  common::QueueWaitPolicy unsent_wait_;        // over unsent_
   std::unique_ptr<Call> call_;                 // the stream requests go to
   std::vector<std::unique_ptr<Call>> ending_;  // streams that broke, until gRPC is done with them
   uint64_t next_id_ = 1;

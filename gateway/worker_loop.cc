@@ -44,7 +44,8 @@ WorkerLoop::WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMet
   LogicStream::Options stream_options;
   stream_options.timeout = std::chrono::milliseconds(options.logic_timeout_ms);
   stream_options.max_waiting = options.logic_stream_max_waiting;
-  stream_options.max_queue_wait = std::chrono::milliseconds(options.logic_queue_max_wait_ms);
+  stream_options.queue_wait = {std::chrono::milliseconds(options.logic_queue_wait_target_ms),
+                               std::chrono::milliseconds(options.logic_queue_wait_interval_ms)};
   logic_stream_ = std::make_unique<LogicStream>(
       &loop_, logic, stream_options, metrics, [this](Task task) { return Post(std::move(task)); });
 }

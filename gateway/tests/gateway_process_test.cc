@@ -284,7 +284,7 @@ TEST(GatewayProcessTest, HoldsTenThousandConnections) {
        // stream, slower than 5,000/s under ASan, and shedding (GatewayTest has its own, for both
        // limits) would only make the load tool come back later.
        {"IM_GATEWAY_MAX_LOGINS_IN_FLIGHT", std::to_string(kConnections)},
-       {"IM_GATEWAY_LOGIC_QUEUE_MAX_WAIT_MS", "0"}});
+       {"IM_GATEWAY_LOGIC_QUEUE_WAIT_INTERVAL_MS", "0"}});
   ASSERT_NE(gateway.client_port, 0);
 
   const std::string report_path = ::testing::TempDir() + "gateway-10k.json";

@@ -404,14 +404,15 @@ TEST_F(GatewayTest, TooManyRequestsInFlightAreRefused) {
   }
 }
 
-// gateway.logic_queue_max_wait_ms: when logic stops taking the stream's writes (here it stops
-// reading while megabytes of sends wait, past HTTP/2 flow control), what waited that long on the
+// gateway.logic_queue_wait_*: when logic stops taking the stream's writes (here it stops reading
+// while megabytes of sends wait, past HTTP/2 flow control), what waited past the interval on the
 // gateway is refused at once with a retry hint, not after its 5 s deadline.
 TEST_F(GatewayTest, RequestsLogicDoesNotTakeAreRefusedAfterTheQueueWaitLimit) {
   GatewayOptions options = TestOptions(logic_.target());
   options.workers = 1;  // one stream to logic
   options.logic_timeout_ms = 5'000;
-  options.logic_queue_max_wait_ms = 50;
+  options.logic_queue_wait_target_ms = 50;
+  options.logic_queue_wait_interval_ms = 200;
   options.heartbeat_sec = 10;
   StartGateway(options);
   std::vector<std::unique_ptr<im::testing::WireClient>> clients;
