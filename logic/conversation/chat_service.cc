@@ -406,10 +406,13 @@ void ChatService::ContinueBatch(const std::shared_ptr<PreparedBatch>& batch,
   deps_.writer->SubmitMany(std::move(writes));
   for (auto& [k, claim] : blocking) {
     const bool owned = claim && claim->owned;
-    // Numbered on the executor while the loop numbers the conversation's next sends: those wait
-    // in SeqOrder until this one's seq is expected, rather than overtake it.
-    SeqOrder::Hold hold =
-        on_loop ? order_.HoldConversation(batch->targets[k].conv_id) : SeqOrder::Hold();
+    // Claimed without a seq (the conversation's counter is restored from MySQL first): numbered
+    // on the executor while the loop numbers the conversation's next sends, which wait in SeqOrder
+    // until this one's seq is expected rather than overtake it. Not a send that waits for another
+    // attempt of itself: that attempt's delivery would wait for this hold, and the hold for it.
+    SeqOrder::Hold hold = on_loop && owned && !claim->seq
+                              ? order_.HoldConversation(batch->targets[k].conv_id)
+                              : SeqOrder::Hold();
     auto finish = [this, batch, k = k, claim = std::move(claim), hold = std::move(hold)]() mutable {
       const im::v1::SendRequest& request = batch->requests[batch->prepared[k]];
       common::ScopedRequestId scope(request.caller().request_id());

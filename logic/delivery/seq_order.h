@@ -30,7 +30,10 @@ namespace im::logic {
 // expected (ChatService::ClaimInSeqOrder). A send the loop hands to the executor to be numbered
 // there (its conversation's counter is restored from MySQL first) holds its conversation
 // (HoldConversation) until its seq is expected: the loop's later seqs of that conversation, taken
-// meanwhile, wait for it instead of overtaking it.
+// meanwhile, wait for it instead of overtaking it. A holder must not wait for a delivery of that
+// conversation (it would wait for itself until max_hold). Left open: a claim Redis refused on the
+// loop and taken again on the executor (ClaimSend) is expected microseconds after Redis answers,
+// unordered against the loop's claims in between.
 class SeqOrder {
  public:
   using Deliver = absl::AnyInvocable<void() &&>;
