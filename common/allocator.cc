@@ -39,8 +39,10 @@ std::string AllArenas(const char* what) { return std::string("stats.arenas.4096.
 
 }  // namespace
 
+bool RunsOnJemalloc() { return mallctl != nullptr; }
+
 void AppendHeapMetrics(std::vector<prometheus::MetricFamily>& families) {
-  if (mallctl == nullptr) return;
+  if (!RunsOnJemalloc()) return;
   // The statistics are a snapshot taken when the epoch advances.
   uint64_t epoch = 1;
   if (mallctl("epoch", &epoch, nullptr, &epoch, sizeof(epoch)) != 0) return;
@@ -64,7 +66,7 @@ void AppendHeapMetrics(std::vector<prometheus::MetricFamily>& families) {
 }
 
 void ReleaseThreadCache() {
-  if (mallctl != nullptr) mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
+  if (RunsOnJemalloc()) mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
 }
 
 }  // namespace im::common

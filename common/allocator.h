@@ -24,6 +24,9 @@ namespace im::common {
 // allocator keeps, or neither (thread stacks, libraries).
 void AppendHeapMetrics(std::vector<prometheus::MetricFamily>& families);
 
+// Whether the process runs on jemalloc (else the functions here do nothing).
+bool RunsOnJemalloc();
+
 // Returns the blocks the calling thread's allocator cache holds to the shared heap, whose idle
 // pages then go back to the kernel. For a pool thread that has gone idle: a storm fills the caches
 // of every pool thread, and a thread keeps its cache until it allocates again (in logic, sixteen

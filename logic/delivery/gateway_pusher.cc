@@ -386,7 +386,9 @@ void GatewayPusher::Queue(std::shared_ptr<const std::string> frame,
     {
       std::lock_guard<std::mutex> lock(lane.mutex);
       lane.stub = stub->second;
-      if (lane.queued.size() >= kMaxQueuedPushes) {
+      // A dropped push is caught up by Sync; a dropped kick would leave the old connection open,
+      // so kicks (as few as the logins that make them) pass the cap, as their unary calls did.
+      if (!kick && lane.queued.size() >= kMaxQueuedPushes) {
         metrics_->push_dropped.Increment(static_cast<double>(gateway_targets.size()));
         IM_LOG_RATE_LIMITED(spdlog::level::warn,
                             "gateway {} is {} pushes behind: push dropped (recipients sync)",

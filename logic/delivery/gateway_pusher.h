@@ -59,7 +59,7 @@ class GatewayPusher {
   // Sends one serialized Frame (id 0) to every target. `done`, if given, runs once every call
   // carrying it has ended (delivered or failed), on a gRPC thread or, when there was nothing to
   // call, in Push itself. A gateway with `kMaxQueuedPushes` pushes waiting drops further ones
-  // (counted; their recipients catch up by Sync).
+  // (counted; their recipients catch up by Sync); kicks are never dropped.
   void Push(std::shared_ptr<const std::string> frame, const std::vector<PushTarget>& targets,
             std::function<void()> done = {});
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -95,6 +96,16 @@ TEST(LogicLoopTest, RedisIsBehindOnceItsOldestCommandWaitedTooLong) {
     EXPECT_TRUE(loop->Post([&] { answer.set_value(loop->RedisBehind()); }));
     return answer.get_future().get();
   };
+  // Polls `holds` until it is true or `within` passed; returns its last value.
+  auto eventually = [](const std::function<bool()>& holds, std::chrono::milliseconds within) {
+    const auto give_up = std::chrono::steady_clock::now() + within;
+    bool held = holds();
+    while (!held && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      held = holds();
+    }
+    return held;
+  };
   ASSERT_FALSE(behind());
   // In effect once it is answered: the loop's write below waits for the pause to end.
   ASSERT_TRUE(store::testing::TestRedis(1)->Command({"CLIENT", "PAUSE", "1000", "WRITE"}).ok());
@@ -105,26 +116,16 @@ TEST(LogicLoopTest, RedisIsBehindOnceItsOldestCommandWaitedTooLong) {
     at_issue.set_value(loop->RedisBehind());
   }));
   EXPECT_FALSE(at_issue.get_future().get()) << "one command, just issued";
-  bool became_behind = false;
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(800);
-  while (!became_behind && std::chrono::steady_clock::now() < give_up) {
-    became_behind = behind();
-    if (!became_behind) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(became_behind) << "its one command waited over 100 ms";
+  EXPECT_TRUE(eventually(behind, std::chrono::milliseconds(800)))
+      << "its one command waited over 100 ms";
   // Other threads see it within the watch period, without asking the loop.
-  const auto watched = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
-  while (!loop->RedisBehindLately() && std::chrono::steady_clock::now() < watched) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  EXPECT_TRUE(loop->RedisBehindLately());
+  EXPECT_TRUE(
+      eventually([&] { return loop->RedisBehindLately(); }, std::chrono::milliseconds(200)));
   answered.get_future().get();
   EXPECT_FALSE(behind());
-  const auto caught_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
-  while (loop->RedisBehindLately() && std::chrono::steady_clock::now() < caught_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  EXPECT_FALSE(loop->RedisBehindLately()) << "Redis answered: no longer behind";
+  EXPECT_TRUE(
+      eventually([&] { return !loop->RedisBehindLately(); }, std::chrono::milliseconds(200)))
+      << "Redis answered: no longer behind";
 }
 
 // Work posted with a shed path that waited for a busy loop longer than the queue-wait policy
