@@ -136,22 +136,22 @@ void DeliverLoginResp(WorkerLoop& loop, common::ConnId id, uint64_t frame_id,
 }
 
 // The login as a call of its own (LogicService.Login), for a logic node of an earlier version
-// that does not take logins on the stream. Its reply arrives on a gRPC thread.
+// that does not take logins on the stream. Its reply arrives on another thread.
 void LoginByCall(WorkerLoop* loop, common::ConnId id, uint64_t frame_id,
                  im::v1::LoginRequest request, common::AdmissionLimit::Slot slot) {
   std::string device = request.req().device();
-  loop->logic().Login(std::move(request), [loop, id, frame_id, device = std::move(device),
-                                           slot = std::move(slot)](
-                                              absl::StatusOr<im::v1::LoginReply> reply) {
-    auto resp = std::make_shared<im::v1::LoginResp>(
-        reply.ok() ? std::move(*reply->mutable_resp())
-                   : FailedLogin(CodeFromGrpc(static_cast<grpc::StatusCode>(reply.status().code())),
-                                 "logic: " + std::string(reply.status().message())));
-    const bool posted = loop->PostToConnection(
-        id, [frame_id, resp](Connection& c) { c.OnLoginResp(frame_id, std::move(*resp)); },
-        [loop, id, resp, device] { ReleaseLoginSession(*loop, id, *resp, device); });
-    if (!posted) ReleaseLoginSession(*loop, id, *resp, device);
-  });
+  loop->logic().Login(
+      std::move(request), [loop, id, frame_id, device = std::move(device),
+                           slot = std::move(slot)](absl::StatusOr<im::v1::LoginReply> reply) {
+        auto resp = std::make_shared<im::v1::LoginResp>(
+            reply.ok() ? std::move(*reply->mutable_resp())
+                       : FailedLogin(CodeFromStatus(reply.status().code()),
+                                     "logic: " + std::string(reply.status().message())));
+        const bool posted = loop->PostToConnection(
+            id, [frame_id, resp](Connection& c) { c.OnLoginResp(frame_id, std::move(*resp)); },
+            [loop, id, resp, device] { ReleaseLoginSession(*loop, id, *resp, device); });
+        if (!posted) ReleaseLoginSession(*loop, id, *resp, device);
+      });
 }
 
 }  // namespace

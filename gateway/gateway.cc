@@ -18,22 +18,6 @@ constexpr size_t kMainQueueCapacity = 1024;
 constexpr uint64_t kRegisterRetryMs = 1000;
 constexpr auto kLivenessWait = std::chrono::seconds(1);
 
-const char* ChannelStateName(grpc_connectivity_state state) {
-  switch (state) {
-    case GRPC_CHANNEL_IDLE:
-      return "idle";
-    case GRPC_CHANNEL_CONNECTING:
-      return "connecting";
-    case GRPC_CHANNEL_READY:
-      return "ready";
-    case GRPC_CHANNEL_TRANSIENT_FAILURE:
-      return "unreachable (transient failure)";
-    case GRPC_CHANNEL_SHUTDOWN:
-      return "shut down";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 Gateway::Gateway(const GatewayOptions& options, prometheus::Registry& registry)
@@ -53,19 +37,31 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const GatewayOptions& o
   // A peer that resets its socket must cost us an EPIPE, not the process.
   std::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<Gateway> gateway(new Gateway(options, registry));
-  if (absl::Status status = gateway->Init(); !status.ok()) return status;
+  gateway->logic_ = std::make_unique<LogicClient>(
+      options.logic_target, std::chrono::milliseconds(options.logic_timeout_ms),
+      &gateway->metrics_);
+  if (absl::Status status = gateway->Init(/*serve_grpc=*/true); !status.ok()) return status;
   // Before anyone is told the gateway is up: a SIGTERM from then on drains it (handled once Run
   // runs the loop), never kills it.
   gateway->WatchSignals();
   return gateway;
 }
 
-absl::Status Gateway::Init() {
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::CreateInProcess(const GatewayOptions& options,
+                                                                  prometheus::Registry& registry,
+                                                                  const MakeLink& link) {
+  std::signal(SIGPIPE, SIG_IGN);
+  std::unique_ptr<Gateway> gateway(new Gateway(options, registry));
+  gateway->logic_ = link(&gateway->metrics_);
+  if (absl::Status status = gateway->Init(/*serve_grpc=*/false); !status.ok()) return status;
+  gateway->WatchSignals();
+  return gateway;
+}
+
+absl::Status Gateway::Init(bool serve_grpc) {
   if (options_.workers == 0) {
     options_.workers = std::max(1u, std::thread::hardware_concurrency());
   }
-  logic_ = std::make_unique<LogicClient>(
-      options_.logic_target, std::chrono::milliseconds(options_.logic_timeout_ms), &metrics_);
   const uint64_t instance_seed = static_cast<uint64_t>(common::UnixMillis()) / 1000;
   std::vector<WorkerLoop*> raw_workers;
   for (uint32_t i = 0; i < options_.workers; ++i) {
@@ -83,6 +79,14 @@ absl::Status Gateway::Init() {
   service_ = std::make_unique<GatewayServiceImpl>(
       options_, &metrics_, raw_workers,
       [this](uint32_t reconnect_after_ms) { RequestDrain(reconnect_after_ms); });
+  if (serve_grpc) {
+    if (absl::Status status = ServeGrpc(); !status.ok()) return status;
+  }
+  for (auto& worker : workers_) worker->Start();
+  return absl::OkStatus();
+}
+
+absl::Status Gateway::ServeGrpc() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
   builder.RegisterService(service_.get());
@@ -99,7 +103,6 @@ absl::Status Gateway::Init() {
     return absl::UnavailableError(
         absl::StrCat("cannot serve GatewayService on ", options_.grpc_address));
   }
-  for (auto& worker : workers_) worker->Start();
   return absl::OkStatus();
 }
 
@@ -148,6 +151,7 @@ std::string Gateway::PushAddress() const {
 }
 
 void Gateway::RegisterIfDue() {
+  if (grpc_server_ == nullptr) return;  // in process: logic pushes to this gateway, no address
   const bool due = registered_ms_ == 0 || uv_now(&loop_) - registered_ms_ >= options_.register_ms;
   if (registering_ || shutting_down_ || !due) return;
   registering_ = true;
@@ -221,10 +225,7 @@ common::HealthReport Gateway::Liveness() {
 
 common::HealthReport Gateway::Readiness() {
   if (!accepting_.load()) return {false, "draining: not accepting clients\n"};
-  const grpc_connectivity_state state = logic_->ChannelState();
-  if (state == GRPC_CHANNEL_READY) return {};
-  return {false,
-          absl::StrCat("logic (", options_.logic_target, "): ", ChannelStateName(state), "\n")};
+  return logic_->Reachable();
 }
 
 void Gateway::BeginDrain(uint32_t reconnect_after_ms) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -28,9 +29,24 @@ namespace im::gateway {
 // gRPC once calls in flight are done, and return from Run(). A second signal skips the wait.
 class Gateway {
  public:
+  // A cluster's gateway: logic over gRPC at options.logic_target, GatewayService (pushes, drain)
+  // served on options.grpc_address.
   static absl::StatusOr<std::unique_ptr<Gateway>> Create(const GatewayOptions& options,
                                                          prometheus::Registry& registry);
+  // The embedded node's gateway: logic runs in this process, reached through what `link` makes
+  // (given the gateway's metrics), and pushes come in through DeliverPushes; no gRPC server.
+  using MakeLink = std::function<std::unique_ptr<LogicLink>(GatewayMetrics* metrics)>;
+  static absl::StatusOr<std::unique_ptr<Gateway>> CreateInProcess(const GatewayOptions& options,
+                                                                  prometheus::Registry& registry,
+                                                                  const MakeLink& link);
   ~Gateway();
+
+  // Any thread: hands each push of `request` to the loops owning its connections (as the
+  // GatewayService's Push does); `reply` must live until `done`, which runs once.
+  void DeliverPushes(const im::v1::PushBatchRequest& request, im::v1::PushBatchReply* reply,
+                     GatewayServiceImpl::BatchDone done) {
+    service_->DeliverBatch(request, reply, std::move(done));
+  }
 
   // Runs the main loop on the calling thread until the drain has finished.
   absl::Status Run();
@@ -51,7 +67,9 @@ class Gateway {
 
  private:
   explicit Gateway(const GatewayOptions& options, prometheus::Registry& registry);
-  absl::Status Init();
+  // Starts the worker loops and the acceptor; with `serve_grpc`, GatewayService too.
+  absl::Status Init(bool serve_grpc);
+  absl::Status ServeGrpc();
   // SIGTERM and SIGINT start a drain (Create, once Init succeeded).
   void WatchSignals();
   void BeginDrain(uint32_t reconnect_after_ms);
@@ -70,7 +88,7 @@ class Gateway {
   uv_timer_t drain_timer_;
   uv_timer_t register_timer_;
   std::unique_ptr<common::LoopTaskQueue> main_tasks_;
-  std::unique_ptr<LogicClient> logic_;
+  std::unique_ptr<LogicLink> logic_;
   // Logins of this process waiting for logic, over every worker loop
   // (gateway.max_logins_in_flight): past it a login is refused at once with a retry hint instead of
   // queueing behind a storm.
@@ -78,7 +96,7 @@ class Gateway {
   std::vector<std::unique_ptr<WorkerLoop>> workers_;
   std::unique_ptr<Acceptor> acceptor_;
   std::unique_ptr<GatewayServiceImpl> service_;
-  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<grpc::Server> grpc_server_;  // null in process
   int grpc_port_ = 0;
   size_t next_worker_ = 0;
   bool draining_ = false;

@@ -2,15 +2,18 @@
 
 namespace im::gateway {
 
-absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config) {
+absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config,
+                                                          common::Deployment deployment) {
   GatewayOptions o;
   o.gateway_id = config.GetString("gateway.id", o.gateway_id);
   o.listen_address = config.GetString("gateway.listen", o.listen_address);
-  o.grpc_address = config.GetString("gateway.grpc_listen", o.grpc_address);
   o.metrics_address = config.GetString("gateway.metrics_listen", o.metrics_address);
-  o.logic_target = config.GetString("gateway.logic_target", o.logic_target);
-  o.advertise_address = config.GetString("gateway.advertise_address", o.advertise_address);
-  o.register_ms = config.GetU32("gateway.register_ms", o.register_ms, 100, 3'600'000);
+  if (deployment == common::Deployment::kCluster) {
+    o.grpc_address = config.GetString("gateway.grpc_listen", o.grpc_address);
+    o.logic_target = config.GetString("gateway.logic_target", o.logic_target);
+    o.advertise_address = config.GetString("gateway.advertise_address", o.advertise_address);
+    o.register_ms = config.GetU32("gateway.register_ms", o.register_ms, 100, 3'600'000);
+  }
   o.workers = config.GetU32("gateway.workers", o.workers, 0, 255);
   o.listen_backlog = config.GetU32("gateway.listen_backlog", o.listen_backlog, 1, 65535);
   o.min_connections = config.GetU32("gateway.min_connections", o.min_connections, 0);

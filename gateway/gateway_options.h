@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/config.h"
+#include "common/deployment.h"
 
 namespace im::gateway {
 
@@ -64,7 +65,10 @@ struct GatewayOptions {
   uint64_t idle_timeout_ms() const { return uint64_t{heartbeat_sec} * 1000 * idle_heartbeats; }
 
   // Reads every key under "gateway." (and "log.") from `config`; all errors reported at once.
-  static absl::StatusOr<GatewayOptions> FromConfig(common::Config& config);
+  // The embedded node reads none of the links to logic (grpc_listen, logic_target,
+  // advertise_address, register_ms).
+  static absl::StatusOr<GatewayOptions> FromConfig(
+      common::Config& config, common::Deployment deployment = common::Deployment::kCluster);
 };
 
 }  // namespace im::gateway

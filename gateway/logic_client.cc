@@ -3,17 +3,29 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "gateway/logic_stream.h"
 
 namespace im::gateway {
 
-im::v1::Code CodeFromGrpc(grpc::StatusCode code) {
-  const int value = static_cast<int>(code);
-  if (value >= 0 && value <= 16) return static_cast<im::v1::Code>(value);
-  return im::v1::UNKNOWN;
-}
-
 namespace {
+
+const char* ChannelStateName(grpc_connectivity_state state) {
+  switch (state) {
+    case GRPC_CHANNEL_IDLE:
+      return "idle";
+    case GRPC_CHANNEL_CONNECTING:
+      return "connecting";
+    case GRPC_CHANNEL_READY:
+      return "ready";
+    case GRPC_CHANNEL_TRANSIENT_FAILURE:
+      return "unreachable (transient failure)";
+    case GRPC_CHANNEL_SHUTDOWN:
+      return "shut down";
+  }
+  return "unknown";
+}
 
 absl::Status ToAbsl(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
@@ -82,12 +94,26 @@ struct LogicClient::UnaryCall {
 
 LogicClient::LogicClient(const std::string& target, std::chrono::milliseconds timeout,
                          GatewayMetrics* metrics)
-    : channel_(MakeChannel(target)),
+    : target_(target),
+      channel_(MakeChannel(target)),
       stub_(im::v1::LogicService::NewStub(channel_)),
       timeout_(timeout),
       metrics_(metrics) {}
 
 LogicClient::~LogicClient() { WaitIdle(timeout_ * 2); }
+
+std::unique_ptr<RequestStream> LogicClient::OpenStream(uv_loop_t* loop,
+                                                       RequestStream::Options options,
+                                                       GatewayMetrics* metrics,
+                                                       RequestStream::Post post) {
+  return std::make_unique<LogicStream>(loop, this, options, metrics, std::move(post));
+}
+
+common::HealthReport LogicClient::Reachable() {
+  const grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+  if (state == GRPC_CHANNEL_READY) return {};
+  return {false, absl::StrCat("logic (", target_, "): ", ChannelStateName(state), "\n")};
+}
 
 template <typename Request, typename Response, typename Invoke>
 void LogicClient::StartCall(Request request, Invoke invoke,

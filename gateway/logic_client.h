@@ -14,45 +14,42 @@
 #include "absl/status/statusor.h"
 #include "common/in_flight_calls.h"
 #include "gateway/gateway_metrics.h"
+#include "gateway/logic_link.h"
 #include "im/v1/logic.grpc.pb.h"
 
 namespace im::gateway {
 
-// The gateway's side of LogicService: one gRPC channel shared by every worker loop. Client
+// The gateway's side of LogicService over gRPC: one channel shared by every worker loop. Client
 // requests travel on each loop's LogicStream; logins and session housekeeping are unary calls.
-// Every call has the configured deadline. Methods may be called from any thread; callbacks run
-// on a gRPC thread, so they must only post to the owning loop (never touch a Connection).
-class LogicClient {
+// Every call has the configured deadline; callbacks run on a gRPC thread.
+class LogicClient final : public LogicLink {
  public:
-  template <typename Reply>
-  using ReplyCallback = absl::AnyInvocable<void(absl::StatusOr<Reply>) &&>;
-
   LogicClient(const std::string& target, std::chrono::milliseconds timeout,
               GatewayMetrics* metrics);
-  ~LogicClient();
+  ~LogicClient() override;
 
-  void Login(im::v1::LoginRequest request, ReplyCallback<im::v1::LoginReply> done);
-  // Fire and forget: failures are logged and counted.
-  void Disconnect(im::v1::DisconnectRequest request);
-  // The same for a loop's batch, in one call; a logic node of an earlier version (UNIMPLEMENTED)
-  // gets one Disconnect each instead.
-  void DisconnectMany(im::v1::DisconnectManyRequest request);
+  void Login(im::v1::LoginRequest request, ReplyCallback<im::v1::LoginReply> done) override;
+  void Disconnect(im::v1::DisconnectRequest request) override;
+  // A logic node of an earlier version (UNIMPLEMENTED) gets one Disconnect each instead.
+  void DisconnectMany(im::v1::DisconnectManyRequest request) override;
   void RefreshSessions(im::v1::RefreshSessionsRequest request,
-                       ReplyCallback<im::v1::RefreshSessionsReply> done);
+                       ReplyCallback<im::v1::RefreshSessionsReply> done) override;
   void RegisterGateway(im::v1::RegisterGatewayRequest request,
-                       ReplyCallback<im::v1::RegisterGatewayReply> done);
+                       ReplyCallback<im::v1::RegisterGatewayReply> done) override;
+  // A LogicStream (LogicService.Stream) on this channel.
+  std::unique_ptr<RequestStream> OpenStream(uv_loop_t* loop, RequestStream::Options options,
+                                            GatewayMetrics* metrics,
+                                            RequestStream::Post post) override;
 
   // Any thread: for LogicStream's calls.
   im::v1::LogicService::Stub* stub() { return stub_.get(); }
 
-  // Blocks until no call is in flight or `timeout` passes; returns whether idle.
-  // Used at shutdown so that no callback outlives the objects it posts to.
-  bool WaitIdle(std::chrono::milliseconds timeout);
+  bool WaitIdle(std::chrono::milliseconds timeout) override;
+  size_t in_flight() const override { return calls_.count(); }
 
-  size_t in_flight() const { return calls_.count(); }
-
-  // Any thread, never blocks: the channel's state; an idle channel is asked to connect.
-  grpc_connectivity_state ChannelState() { return channel_->GetState(/*try_to_connect=*/true); }
+  // Ready when the channel is connected; an idle channel is asked to connect and reported not
+  // ready meanwhile.
+  common::HealthReport Reachable() override;
 
  private:
   template <typename Request, typename Response>
@@ -67,6 +64,7 @@ class LogicClient {
                  absl::AnyInvocable<void(const grpc::Status&, Response&&) &&> done,
                  bool wait_for_ready = true, const std::string& request_id = "");
 
+  const std::string target_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<im::v1::LogicService::Stub> stub_;
   const std::chrono::milliseconds timeout_;
@@ -74,8 +72,5 @@ class LogicClient {
 
   common::InFlightCalls calls_;
 };
-
-// gRPC status code -> the protocol's code (they share values 0..16).
-im::v1::Code CodeFromGrpc(grpc::StatusCode code);
 
 }  // namespace im::gateway

@@ -15,6 +15,7 @@
 #include "absl/functional/any_invocable.h"
 #include "common/queue_wait_policy.h"
 #include "gateway/gateway_metrics.h"
+#include "gateway/logic_link.h"
 #include "im/v1/logic.grpc.pb.h"
 
 namespace im::gateway {
@@ -35,37 +36,24 @@ class LogicClient;
 // while no stream gets an answer); what it left unanswered is sent again on the new one when
 // that is safe: always for requests logic never read (it names the last one read when it drains),
 // and for idempotent requests (sends, acks, syncs, reads) up to max_attempts.
-class LogicStream {
+class LogicStream final : public RequestStream {
  public:
-  using Answer = absl::AnyInvocable<void(std::optional<im::v1::Frame>) &&>;
-  using Post = std::function<bool(absl::AnyInvocable<void() &&>)>;  // runs a task on the loop
-
-  struct Options {
-    std::chrono::milliseconds timeout{5'000};     // each request's deadline
-    size_t max_waiting = 20'000;                  // requests submitted and not yet answered
-    common::QueueWaitPolicy::Options queue_wait;  // for unsent requests (default: never shed)
-    size_t max_batch_entries = 512;               // per IngressBatch
-    int max_attempts = 4;                         // per request, over broken streams
-  };
-
   LogicStream(uv_loop_t* loop, LogicClient* client, Options options, GatewayMetrics* metrics,
               Post post);
   // Any thread, after Close() and after the loop stopped: waits (bounded) for the calls to end.
-  ~LogicStream();
+  ~LogicStream() override;
   LogicStream(const LogicStream&) = delete;
   LogicStream& operator=(const LogicStream&) = delete;
 
   // --- Loop thread.
-  void Start();
-  // Queues a client request (any body but login and ping) made on behalf of `caller`; `done`
-  // gets the response frame, or nullopt for requests without one (AckReq).
-  void Submit(im::v1::Caller caller, im::v1::Frame request, Answer done);
+  void Start() override;
+  void Submit(im::v1::Caller caller, im::v1::Frame request, Answer done) override;
   // Writes what was submitted since the last write, unless a write is in flight.
-  void Flush();
+  void Flush() override;
   // Answers what waits UNAVAILABLE, cancels the stream and closes the timer.
-  void Close();
+  void Close() override;
 
-  size_t waiting() const { return waiting_.size(); }
+  size_t waiting() const override { return waiting_.size(); }
 
  private:
   class Call;

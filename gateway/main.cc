@@ -5,47 +5,9 @@
 #include "CLI/CLI.hpp"
 #include "common/admin_http_server.h"
 #include "common/logging.h"
-#include "common/open_file_limit.h"
 #include "common/startup.h"
+#include "gateway/connection_room.h"
 #include "gateway/gateway.h"
-
-namespace {
-
-// Descriptors the gateway needs besides its clients: listeners, gRPC channels and their event
-// engine, each loop's epoll and wake-ups, the admin server, logs.
-constexpr uint64_t kFilesKeptForTheProcess = 128;
-
-// Raises the open-file limit and says how many clients it leaves room for; nullopt (with the
-// reason logged) when that is below gateway.min_connections.
-std::optional<uint64_t> RoomForConnections(const im::gateway::GatewayOptions& options) {
-  absl::StatusOr<im::common::OpenFileLimit> files = im::common::RaiseOpenFileLimit();
-  if (!files.ok()) {
-    spdlog::critical("open files: {}", files.status().ToString());
-    return std::nullopt;
-  }
-  const uint64_t room =
-      files->soft > kFilesKeptForTheProcess ? files->soft - kFilesKeptForTheProcess : 0;
-  if (room < options.min_connections) {
-    spdlog::critical(
-        "open files: the limit is {} (hard limit {}), room for about {} client connections, "
-        "below gateway.min_connections {}: raise the hard limit (docker run --ulimit "
-        "nofile=N:N, systemd LimitNOFILE=N, ulimit -Hn N as root, or the container runtime's "
-        "default) or lower gateway.min_connections",
-        files->soft, files->hard, room, options.min_connections);
-    return std::nullopt;
-  }
-  if (files->soft != files->soft_before) {
-    spdlog::info(
-        "open files: soft limit raised from {} to {} (the hard limit): room for about "
-        "{} client connections",
-        files->soft_before, files->soft, room);
-  } else {
-    spdlog::info("open files: limit {}: room for about {} client connections", files->soft, room);
-  }
-  return room;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"im-gateway: client connections for the IM cluster"};
@@ -58,7 +20,7 @@ int main(int argc, char** argv) {
       im::common::LoadOptionsOrExplain<im::gateway::GatewayOptions>("im-gateway", config_path,
                                                                     &effective_config);
   if (!options) return 2;
-  const std::optional<uint64_t> room = RoomForConnections(*options);
+  const std::optional<uint64_t> room = im::gateway::RoomForConnections(*options);
   if (!room) return 2;
 
   auto registry = std::make_shared<prometheus::Registry>();

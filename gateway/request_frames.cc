@@ -5,14 +5,14 @@
 namespace im::gateway {
 namespace {
 
-const google::protobuf::FieldDescriptor* BodyField(const im::v1::Frame& frame) {
-  return im::v1::Frame::descriptor()->FindFieldByNumber(static_cast<int>(frame.body_case()));
+const google::protobuf::FieldDescriptor* BodyField(im::v1::Frame::BodyCase body) {
+  return im::v1::Frame::descriptor()->FindFieldByNumber(static_cast<int>(body));
 }
 
 }  // namespace
 
 bool IsClientRequest(const im::v1::Frame& frame) {
-  const google::protobuf::FieldDescriptor* field = BodyField(frame);
+  const google::protobuf::FieldDescriptor* field = BodyField(frame.body_case());
   return field != nullptr && field->name().ends_with("_req");
 }
 
@@ -39,15 +39,21 @@ bool IsIdempotent(const im::v1::Frame& request) {
 
 std::optional<im::v1::Frame> FailureResponse(const im::v1::Frame& request, im::v1::Code code,
                                              const std::string& message) {
+  return FailureResponse(request.id(), request.body_case(), code, message);
+}
+
+std::optional<im::v1::Frame> FailureResponse(uint64_t frame_id,
+                                             im::v1::Frame::BodyCase request_body,
+                                             im::v1::Code code, const std::string& message) {
   const google::protobuf::Descriptor* descriptor = im::v1::Frame::descriptor();
-  const google::protobuf::FieldDescriptor* request_field = BodyField(request);
+  const google::protobuf::FieldDescriptor* request_field = BodyField(request_body);
   if (request_field == nullptr) return std::nullopt;
   std::string name = request_field->name();
   if (name.size() > 4 && name.ends_with("_req")) name = name.substr(0, name.size() - 4) + "_resp";
   const google::protobuf::FieldDescriptor* response_field = descriptor->FindFieldByName(name);
   if (response_field == nullptr) return std::nullopt;
   im::v1::Frame frame;
-  frame.set_id(request.id());
+  frame.set_id(frame_id);
   google::protobuf::Message* body = frame.GetReflection()->MutableMessage(&frame, response_field);
   const google::protobuf::FieldDescriptor* status_field =
       body->GetDescriptor()->FindFieldByName("status");

@@ -21,5 +21,10 @@ bool IsIdempotent(const im::v1::Frame& request);
 // `x_req` with its status set. Nullopt for a request without a response body (AckReq).
 std::optional<im::v1::Frame> FailureResponse(const im::v1::Frame& request, im::v1::Code code,
                                              const std::string& message);
+// The same from what it needs of the request: its frame id and body type (for a caller that
+// handed the request itself on).
+std::optional<im::v1::Frame> FailureResponse(uint64_t frame_id,
+                                             im::v1::Frame::BodyCase request_body,
+                                             im::v1::Code code, const std::string& message);
 
 }  // namespace im::gateway

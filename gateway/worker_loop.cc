@@ -22,7 +22,7 @@ uint64_t SweepIntervalMs(const GatewayOptions& o) {
 }  // namespace
 
 WorkerLoop::WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMetrics* metrics,
-                       LogicClient* logic, common::AdmissionLimit* logins, uint64_t instance_seed)
+                       LogicLink* logic, common::AdmissionLimit* logins, uint64_t instance_seed)
     : index_(index),
       options_(options),
       metrics_(metrics),
@@ -41,13 +41,13 @@ WorkerLoop::WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMet
   uv_prepare_init(&loop_, &flush_prepare_);
   flush_prepare_.data = this;
   tasks_.Start();
-  LogicStream::Options stream_options;
+  RequestStream::Options stream_options;
   stream_options.timeout = std::chrono::milliseconds(options.logic_timeout_ms);
   stream_options.max_waiting = options.logic_stream_max_waiting;
   stream_options.queue_wait = {std::chrono::milliseconds(options.logic_queue_wait_target_ms),
                                std::chrono::milliseconds(options.logic_queue_wait_interval_ms)};
-  logic_stream_ = std::make_unique<LogicStream>(
-      &loop_, logic, stream_options, metrics, [this](Task task) { return Post(std::move(task)); });
+  logic_stream_ = logic->OpenStream(&loop_, stream_options, metrics,
+                                    [this](Task task) { return Post(std::move(task)); });
 }
 
 WorkerLoop::~WorkerLoop() {

@@ -18,8 +18,7 @@
 #include "gateway/connection.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/gateway_options.h"
-#include "gateway/logic_client.h"
-#include "gateway/logic_stream.h"
+#include "gateway/logic_link.h"
 
 namespace im::gateway {
 
@@ -34,7 +33,7 @@ class WorkerLoop {
   using ConnectionTask = absl::AnyInvocable<void(Connection&) &&>;
 
   WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMetrics* metrics,
-             LogicClient* logic, common::AdmissionLimit* logins, uint64_t instance_seed);
+             LogicLink* logic, common::AdmissionLimit* logins, uint64_t instance_seed);
   ~WorkerLoop();  // joins the thread; call Shutdown() first
   WorkerLoop(const WorkerLoop&) = delete;
   WorkerLoop& operator=(const WorkerLoop&) = delete;
@@ -66,10 +65,10 @@ class WorkerLoop {
   uint64_t now_ms() { return uv_now(&loop_); }
   const GatewayOptions& options() const { return options_; }
   GatewayMetrics& metrics() { return *metrics_; }
-  LogicClient& logic() { return *logic_; }
+  LogicLink& logic() { return *logic_; }
   common::AdmissionLimit& logins() { return *logins_; }  // shared by every loop of the process
   // Where this loop's connections send client requests (all but ping).
-  LogicStream& logic_stream() { return *logic_stream_; }
+  RequestStream& logic_stream() { return *logic_stream_; }
   // Tells logic a closed connection's session is gone: the disconnects of one iteration leave
   // together, in one DisconnectMany, when the loop is about to wait. Any thread: off the loop
   // (its thread ended), the disconnect leaves at once on its own.
@@ -101,7 +100,7 @@ class WorkerLoop {
   const uint32_t index_;
   const GatewayOptions& options_;
   GatewayMetrics* metrics_;
-  LogicClient* logic_;
+  LogicLink* logic_;
   common::AdmissionLimit* logins_;
 
   uv_loop_t loop_;
@@ -109,7 +108,7 @@ class WorkerLoop {
   uv_timer_t refresh_timer_;
   uv_prepare_t flush_prepare_;
   common::LoopTaskQueue tasks_;
-  std::unique_ptr<LogicStream> logic_stream_;
+  std::unique_ptr<RequestStream> logic_stream_;
   im::v1::DisconnectManyRequest disconnects_;  // loop thread: queued this iteration
   common::ConnIdAllocator ids_;
   std::thread thread_;

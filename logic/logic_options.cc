@@ -42,11 +42,13 @@ store::MySqlOptions MySqlFromConfig(common::Config& config) {
   return mysql;
 }
 
-absl::Status RefuseDefaultCredentials(const LogicOptions& o) {
+absl::Status RefuseDefaultCredentials(const LogicOptions& o, common::Deployment deployment) {
   if (o.dev_mode) return absl::OkStatus();
   std::vector<std::string> defaults;
   if (o.token_secret == kDefaultTokenSecret) defaults.push_back("logic.token_secret");
-  if (o.mysql.password == kDefaultMySqlPassword) defaults.push_back("mysql.password");
+  if (deployment == common::Deployment::kCluster && o.mysql.password == kDefaultMySqlPassword) {
+    defaults.push_back("mysql.password");
+  }
   if (defaults.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
       absl::StrJoin(defaults, " and "),
@@ -54,70 +56,23 @@ absl::Status RefuseDefaultCredentials(const LogicOptions& o) {
       "IM_MYSQL_PASSWORD), or dev_mode: true (IM_DEV_MODE=true) for a local run"));
 }
 
-}  // namespace
-
-absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
-  LogicOptions o;
-  o.logic_id = config.GetString("logic.id", o.logic_id);
-  o.node_number = config.GetU32("logic.node_number", o.node_number, 0, 1023);
-  o.grpc_address = config.GetString("logic.grpc_listen", o.grpc_address);
-  o.metrics_address = config.GetString("logic.metrics_listen", o.metrics_address);
-  o.token_secret = config.GetSecret("logic.token_secret", o.token_secret);
-  o.dev_mode = config.GetBool("dev_mode", o.dev_mode);
-  o.max_devices_per_user =
-      config.GetU32("logic.max_devices_per_user", o.max_devices_per_user, 1, 1000);
-  const std::string policy = config.GetString("logic.device_limit_policy", "kick_oldest");
-  o.max_body_bytes = config.GetU32("logic.max_body_bytes", o.max_body_bytes, 1, 16 << 20);
-  o.sync_page_default = config.GetU32("logic.sync_page_default", o.sync_page_default, 1, 10'000);
-  o.sync_page_max = config.GetU32("logic.sync_page_max", o.sync_page_max, 1, 10'000);
-  o.conversations_page_max =
-      config.GetU32("logic.conversations_page_max", o.conversations_page_max, 1, 10'000);
-  o.max_ack_cursors = config.GetU32("logic.max_ack_cursors", o.max_ack_cursors, 1, 100'000);
-  o.hole_grace_ms = config.GetU32("logic.hole_grace_ms", o.hole_grace_ms, 0);
-  o.write_deadline_ms = config.GetU32("logic.write_deadline_ms", o.write_deadline_ms, 10);
-  o.session_ttl_sec = config.GetU32("logic.session_ttl_sec", o.session_ttl_sec, 1);
+// The keys of a cluster node only: its network, its backends and the tuning of its links.
+absl::Status ReadClusterKeys(common::Config& config, LogicOptions& o) {
   o.gateway_ttl_sec = config.GetU32("logic.gateway_ttl_sec", o.gateway_ttl_sec, 1);
-  o.dedup_ttl_sec = config.GetU32("logic.dedup_ttl_sec", o.dedup_ttl_sec, 1);
-  o.push_timeout_ms = config.GetU32("logic.push_timeout_ms", o.push_timeout_ms, 10);
   o.push_calls_per_gateway =
       config.GetU32("logic.push_calls_per_gateway", o.push_calls_per_gateway, 1, 64);
-  o.shutdown_grace_ms = config.GetU32("logic.shutdown_grace_ms", o.shutdown_grace_ms, 0);
   o.health_check_ms = config.GetU32("logic.health_check_ms", o.health_check_ms, 100, 600'000);
   o.shutdown_delay_ms = config.GetU32("logic.shutdown_delay_ms", o.shutdown_delay_ms, 0, 600'000);
-  o.executor_threads = config.GetU32("logic.executor_threads", o.executor_threads, 1, 1024);
   o.send_loop = config.GetBool("logic.send_loop", o.send_loop);
   o.send_loop_queue = config.GetU32("logic.send_loop_queue", o.send_loop_queue, 1, 1'000'000);
   o.send_loop_max_pending =
       config.GetU32("logic.send_loop_max_pending", o.send_loop_max_pending, 1, 10'000'000);
-  o.executor_queue = config.GetU32("logic.executor_queue", o.executor_queue, 1);
-  o.login_threads = config.GetU32("logic.login_threads", o.login_threads, 1, 1024);
-  o.login_queue = config.GetU32("logic.login_queue", o.login_queue, 1);
-  o.queue_wait_target_ms =
-      config.GetU32("logic.queue_wait_target_ms", o.queue_wait_target_ms, 1, 600'000);
-  o.queue_wait_interval_ms =
-      config.GetU32("logic.queue_wait_interval_ms", o.queue_wait_interval_ms, 0, 600'000);
   o.stream_max_in_flight = config.GetU32("logic.stream_max_in_flight", o.stream_max_in_flight, 1);
   o.max_connection_age_ms =
       config.GetU32("logic.max_connection_age_ms", o.max_connection_age_ms, 0, 86'400'000);
   o.max_connection_age_grace_ms = config.GetU32("logic.max_connection_age_grace_ms",
                                                 o.max_connection_age_grace_ms, 0, 3'600'000);
-  o.writers = config.GetU32("logic.writers", o.writers, 1, 64);
-  o.write_batch_max = config.GetU32("logic.write_batch_max", o.write_batch_max, 1, 10'000);
-  o.write_queue = config.GetU32("logic.write_queue", o.write_queue, 1);
-  o.delivery_queue = config.GetU32("logic.delivery_queue", o.delivery_queue, 1);
-  o.group_member_cap = config.GetU32("group.member_cap", o.group_member_cap, 2, 1'000'000);
-  o.group_large_threshold =
-      config.GetU32("group.large_threshold", o.group_large_threshold, 1, 1'000'000);
-  o.group_members_page_max =
-      config.GetU32("group.members_page_max", o.group_members_page_max, 1, 10'000);
   o.group_cache_ttl_sec = config.GetU32("group.cache_ttl_sec", o.group_cache_ttl_sec, 1);
-  o.group_local_cache_groups =
-      config.GetU32("group.local_cache_groups", o.group_local_cache_groups, 1);
-  o.fanout_batch_max = config.GetU32("fanout.batch_max", o.fanout_batch_max, 1, 100'000);
-  o.fanout_lookup_page = config.GetU32("fanout.lookup_page", o.fanout_lookup_page, 1, 100'000);
-  o.fanout_queue = config.GetU32("fanout.queue", o.fanout_queue, 1);
-  o.fanout_remembered_conversations = config.GetU32(
-      "fanout.remembered_conversations", o.fanout_remembered_conversations, 1, 100'000'000);
   o.kafka.brokers = config.GetString("kafka.brokers", o.kafka.brokers);
   o.kafka.topic_prefix = config.GetString("kafka.topic_prefix", o.kafka.topic_prefix);
   o.kafka.consumer_group = config.GetString("kafka.consumer_group", o.kafka.consumer_group);
@@ -132,8 +87,6 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
       config.GetU32("kafka.startup_timeout_ms", o.kafka.startup_timeout_ms, 100, 3'600'000);
   o.mysql = MySqlFromConfig(config);
   absl::StatusOr<store::RedisOptions> redis = RedisFromConfig(config);
-  o.log_level = config.GetString("log.level", o.log_level);
-  o.log_format = config.GetString("log.format", o.log_format);
   if (absl::Status status = config.status(); !status.ok()) return status;
   if (!redis.ok()) return redis.status();
   o.redis = *redis;
@@ -141,6 +94,67 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   o.send_loop_max_redis_wait_ms =
       config.GetU32("logic.send_loop_max_redis_wait_ms",
                     static_cast<uint32_t>(o.redis.timeout.count() / 4), 0, 600'000);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config,
+                                                      common::Deployment deployment) {
+  const bool cluster = deployment == common::Deployment::kCluster;
+  LogicOptions o;
+  o.logic_id = config.GetString("logic.id", o.logic_id);
+  o.node_number = config.GetU32("logic.node_number", o.node_number, 0, 1023);
+  if (cluster) {
+    o.grpc_address = config.GetString("logic.grpc_listen", o.grpc_address);
+    o.metrics_address = config.GetString("logic.metrics_listen", o.metrics_address);
+  }
+  o.token_secret = config.GetSecret("logic.token_secret", o.token_secret);
+  o.dev_mode = config.GetBool("dev_mode", o.dev_mode);
+  o.max_devices_per_user =
+      config.GetU32("logic.max_devices_per_user", o.max_devices_per_user, 1, 1000);
+  const std::string policy = config.GetString("logic.device_limit_policy", "kick_oldest");
+  o.max_body_bytes = config.GetU32("logic.max_body_bytes", o.max_body_bytes, 1, 16 << 20);
+  o.sync_page_default = config.GetU32("logic.sync_page_default", o.sync_page_default, 1, 10'000);
+  o.sync_page_max = config.GetU32("logic.sync_page_max", o.sync_page_max, 1, 10'000);
+  o.conversations_page_max =
+      config.GetU32("logic.conversations_page_max", o.conversations_page_max, 1, 10'000);
+  o.max_ack_cursors = config.GetU32("logic.max_ack_cursors", o.max_ack_cursors, 1, 100'000);
+  o.hole_grace_ms = config.GetU32("logic.hole_grace_ms", o.hole_grace_ms, 0);
+  o.write_deadline_ms = config.GetU32("logic.write_deadline_ms", o.write_deadline_ms, 10);
+  o.session_ttl_sec = config.GetU32("logic.session_ttl_sec", o.session_ttl_sec, 1);
+  o.dedup_ttl_sec = config.GetU32("logic.dedup_ttl_sec", o.dedup_ttl_sec, 1);
+  o.push_timeout_ms = config.GetU32("logic.push_timeout_ms", o.push_timeout_ms, 10);
+  o.shutdown_grace_ms = config.GetU32("logic.shutdown_grace_ms", o.shutdown_grace_ms, 0);
+  o.executor_threads = config.GetU32("logic.executor_threads", o.executor_threads, 1, 1024);
+  o.executor_queue = config.GetU32("logic.executor_queue", o.executor_queue, 1);
+  o.login_threads = config.GetU32("logic.login_threads", o.login_threads, 1, 1024);
+  o.login_queue = config.GetU32("logic.login_queue", o.login_queue, 1);
+  o.queue_wait_target_ms =
+      config.GetU32("logic.queue_wait_target_ms", o.queue_wait_target_ms, 1, 600'000);
+  o.queue_wait_interval_ms =
+      config.GetU32("logic.queue_wait_interval_ms", o.queue_wait_interval_ms, 0, 600'000);
+  o.writers = config.GetU32("logic.writers", o.writers, 1, 64);
+  o.write_batch_max = config.GetU32("logic.write_batch_max", o.write_batch_max, 1, 10'000);
+  o.write_queue = config.GetU32("logic.write_queue", o.write_queue, 1);
+  o.delivery_queue = config.GetU32("logic.delivery_queue", o.delivery_queue, 1);
+  o.group_member_cap = config.GetU32("group.member_cap", o.group_member_cap, 2, 1'000'000);
+  o.group_large_threshold =
+      config.GetU32("group.large_threshold", o.group_large_threshold, 1, 1'000'000);
+  o.group_members_page_max =
+      config.GetU32("group.members_page_max", o.group_members_page_max, 1, 10'000);
+  o.group_local_cache_groups =
+      config.GetU32("group.local_cache_groups", o.group_local_cache_groups, 1);
+  o.fanout_batch_max = config.GetU32("fanout.batch_max", o.fanout_batch_max, 1, 100'000);
+  o.fanout_lookup_page = config.GetU32("fanout.lookup_page", o.fanout_lookup_page, 1, 100'000);
+  o.fanout_queue = config.GetU32("fanout.queue", o.fanout_queue, 1);
+  o.fanout_remembered_conversations = config.GetU32(
+      "fanout.remembered_conversations", o.fanout_remembered_conversations, 1, 100'000'000);
+  o.log_level = config.GetString("log.level", o.log_level);
+  o.log_format = config.GetString("log.format", o.log_format);
+  if (cluster) {
+    if (absl::Status status = ReadClusterKeys(config, o); !status.ok()) return status;
+  }
   if (absl::Status status = config.status(); !status.ok()) return status;
   if (policy == "kick_oldest") {
     o.device_limit_policy = DeviceLimitPolicy::kKickOldest;
@@ -168,7 +182,7 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config) {
   if (o.token_secret.size() < 16) {
     return absl::InvalidArgumentError("logic.token_secret must be at least 16 bytes");
   }
-  if (absl::Status status = RefuseDefaultCredentials(o); !status.ok()) return status;
+  if (absl::Status status = RefuseDefaultCredentials(o, deployment); !status.ok()) return status;
   // A write may start up to write_deadline_ms after its seq was taken and then run for the MySQL
   // timeout; a gap younger than both together may still be filled.
   if (o.hole_grace_ms <= o.write_deadline_ms + o.mysql.read_write_timeout.count()) {

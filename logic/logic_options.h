@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/config.h"
+#include "common/deployment.h"
 #include "store/mysql_options.h"
 #include "store/redis_options.h"
 
@@ -140,8 +141,11 @@ struct LogicOptions {
   std::string log_format = "text";
 
   // Reads every key under "logic.", "group.", "fanout.", "kafka.", "redis.", "mysql." and "log.";
-  // all errors reported at once.
-  static absl::StatusOr<LogicOptions> FromConfig(common::Config& config);
+  // all errors reported at once. The embedded node reads none of the cluster's keys (logic's
+  // listen addresses, redis., mysql., kafka., the gateway links' tuning): they keep their
+  // defaults and are unknown keys in its config.
+  static absl::StatusOr<LogicOptions> FromConfig(
+      common::Config& config, common::Deployment deployment = common::Deployment::kCluster);
 };
 
 }  // namespace im::logic

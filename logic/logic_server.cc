@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/logging.h"
+#include "logic/delivery/gateway_pusher.h"
 
 namespace im::logic {
 
@@ -12,7 +13,8 @@ namespace {
 constexpr int kMaxStreamMessageBytes = 64 * 1024 * 1024;
 }  // namespace
 
-LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicMetrics* metrics)
+LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicMetrics* metrics,
+                         Transport transport)
     : options_(options),
       stores_(std::move(stores)),
       metrics_(metrics),
@@ -68,10 +70,17 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
   }
   writer_ = std::make_unique<MessageWriter>(stores_.messages.get(), writer_options, UnixMillis,
                                             metrics_, std::move(answer_on));
-  pusher_ = std::make_unique<GatewayPusher>(
-      stores_.gateways.get(), stores_.sessions.get(), executor_.get(),
-      std::chrono::milliseconds(options_.push_timeout_ms),
-      std::chrono::seconds(options_.gateway_ttl_sec), metrics_, options_.push_calls_per_gateway);
+  if (transport == Transport::kInProcess) {
+    auto pusher =
+        std::make_unique<InProcessPusher>(stores_.sessions.get(), executor_.get(), metrics_);
+    in_process_pusher_ = pusher.get();
+    pusher_ = std::move(pusher);
+  } else {
+    pusher_ = std::make_unique<GatewayPusher>(
+        stores_.gateways.get(), stores_.sessions.get(), executor_.get(),
+        std::chrono::milliseconds(options_.push_timeout_ms),
+        std::chrono::seconds(options_.gateway_ttl_sec), metrics_, options_.push_calls_per_gateway);
+  }
   recipients_ =
       std::make_unique<RecipientLookup>(send_loop_.get(), stores_.sessions.get(), metrics_);
   session_service_ =
@@ -95,51 +104,70 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
       session_service_.get(), chat_service_.get(), group_service_.get(),
       RequestDispatcher::Executors{executor_.get(), login_executor_.get()}, metrics_, UnixMillis,
       RequestDispatcher::Loops{send_loop_.get(), login_loop_.get()});
-  IngressStream::Limits stream_limits;
-  stream_limits.max_in_flight = options_.stream_max_in_flight;
-  stream_limits.max_age = std::chrono::milliseconds(options_.max_connection_age_ms);
-  service_ = std::make_unique<LogicServiceImpl>(
-      session_service_.get(), dispatcher_.get(),
-      RequestDispatcher::Executors{executor_.get(), login_executor_.get()}, metrics_,
-      stream_limits);
+  session_calls_ = std::make_unique<SessionCalls>(
+      session_service_.get(), RequestDispatcher::Executors{executor_.get(), login_executor_.get()},
+      metrics_);
+  if (transport == Transport::kGrpc) {
+    IngressStream::Limits stream_limits;
+    stream_limits.max_in_flight = options_.stream_max_in_flight;
+    stream_limits.max_age = std::chrono::milliseconds(options_.max_connection_age_ms);
+    service_ = std::make_unique<LogicServiceImpl>(session_calls_.get(), dispatcher_.get(), metrics_,
+                                                  stream_limits);
+  }
 }
 
 absl::StatusOr<std::unique_ptr<LogicServer>> LogicServer::Start(const LogicOptions& options,
                                                                 LogicStores stores,
                                                                 LogicMetrics* metrics) {
-  std::unique_ptr<LogicServer> server(new LogicServer(options, std::move(stores), metrics));
+  return StartWith(options, std::move(stores), metrics, Transport::kGrpc);
+}
+
+absl::StatusOr<std::unique_ptr<LogicServer>> LogicServer::StartInProcess(
+    const LogicOptions& options, LogicStores stores, LogicMetrics* metrics) {
+  return StartWith(options, std::move(stores), metrics, Transport::kInProcess);
+}
+
+absl::StatusOr<std::unique_ptr<LogicServer>> LogicServer::StartWith(const LogicOptions& options,
+                                                                    LogicStores stores,
+                                                                    LogicMetrics* metrics,
+                                                                    Transport transport) {
+  std::unique_ptr<LogicServer> server(
+      new LogicServer(options, std::move(stores), metrics, transport));
   GroupFanout* fanout = server->group_fanout_.get();
-  if (absl::Status status = server->stores_.fanout->Start(
-          [fanout](const std::vector<im::v1::FanoutRecord>& batch) { fanout->Deliver(batch); });
-      !status.ok()) {
+  absl::Status status = server->stores_.fanout->Start(
+      [fanout](const std::vector<im::v1::FanoutRecord>& batch) { fanout->Deliver(batch); });
+  if (status.ok() && transport == Transport::kGrpc) status = server->ServeGrpc();
+  if (!status.ok()) {
     server->Shutdown(std::chrono::milliseconds(0));
     return status;
   }
+  return server;
+}
+
+absl::Status LogicServer::ServeGrpc() {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.grpc_address, grpc::InsecureServerCredentials(),
-                           &server->grpc_port_);
-  builder.RegisterService(server->service_.get());
+  builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.RegisterService(service_.get());
   // An IngressBatch holds up to a gateway loop's iteration of client frames (each up to the
   // gateway's frame limit).
   builder.SetMaxReceiveMessageSize(kMaxStreamMessageBytes);
   builder.SetMaxSendMessageSize(kMaxStreamMessageBytes);
-  if (options.max_connection_age_ms > 0) {
+  if (options_.max_connection_age_ms > 0) {
     // GOAWAY makes the gateway's channel reconnect and resolve the headless Service again. Its
     // streams end within one age of their own start (IngressStream::Limits::max_age), hence the
     // grace of one age more before the connection is closed under calls in flight.
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
-                               static_cast<int>(options.max_connection_age_ms));
+                               static_cast<int>(options_.max_connection_age_ms));
     builder.AddChannelArgument(
         GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
-        static_cast<int>(options.max_connection_age_ms + options.max_connection_age_grace_ms));
+        static_cast<int>(options_.max_connection_age_ms + options_.max_connection_age_grace_ms));
   }
-  server->server_ = builder.BuildAndStart();
-  if (server->server_ == nullptr || server->grpc_port_ == 0) {
-    server->Shutdown(std::chrono::milliseconds(0));
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || grpc_port_ == 0) {
     return absl::UnavailableError(
-        absl::StrCat("cannot serve LogicService on ", options.grpc_address));
+        absl::StrCat("cannot serve LogicService on ", options_.grpc_address));
   }
-  return server;
+  return absl::OkStatus();
 }
 
 LogicServer::~LogicServer() { Shutdown(std::chrono::milliseconds(0)); }

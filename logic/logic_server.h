@@ -10,13 +10,14 @@
 #include "logic/conversation/chat_service.h"
 #include "logic/conversation/message_writer.h"
 #include "logic/conversation/msg_id_generator.h"
-#include "logic/delivery/gateway_pusher.h"
+#include "logic/delivery/in_process_pusher.h"
 #include "logic/delivery/recipient_lookup.h"
 #include "logic/group/group_fanout.h"
 #include "logic/group/group_service.h"
 #include "logic/group/member_lists.h"
 #include "logic/ingress/logic_service_impl.h"
 #include "logic/ingress/request_dispatcher.h"
+#include "logic/ingress/session_calls.h"
 #include "logic/logic_metrics.h"
 #include "logic/logic_options.h"
 #include "logic/loop/logic_loop.h"
@@ -29,13 +30,24 @@ namespace im::logic {
 class LogicServer {
  public:
   // `stores` come from ClusterStores or InProcessStores, every one set; `metrics` outlives the
-  // server.
+  // server. Serves LogicService over gRPC on options.grpc_address and pushes to the gateways
+  // over gRPC.
   static absl::StatusOr<std::unique_ptr<LogicServer>> Start(const LogicOptions& options,
                                                             LogicStores stores,
                                                             LogicMetrics* metrics);
+  // The same node for the gateway of this process (the embedded node): no gRPC server, requests
+  // come in through session_calls() and dispatcher(), pushes leave through in_process_pusher().
+  static absl::StatusOr<std::unique_ptr<LogicServer>> StartInProcess(const LogicOptions& options,
+                                                                     LogicStores stores,
+                                                                     LogicMetrics* metrics);
   ~LogicServer();
 
   int grpc_port() const { return grpc_port_; }
+
+  // StartInProcess only (null otherwise). Thread-safe; valid until the server is destroyed.
+  SessionCalls* session_calls() { return session_calls_.get(); }
+  RequestDispatcher* dispatcher() { return dispatcher_.get(); }
+  InProcessPusher* in_process_pusher() { return in_process_pusher_; }
 
   // Whether the fan-out bus's broker answers (readiness); see FanoutBus::CheckReachable. Any
   // thread, before Shutdown.
@@ -48,7 +60,15 @@ class LogicServer {
   void Shutdown(std::chrono::milliseconds grace);
 
  private:
-  LogicServer(const LogicOptions& options, LogicStores stores, LogicMetrics* metrics);
+  enum class Transport { kGrpc, kInProcess };
+  LogicServer(const LogicOptions& options, LogicStores stores, LogicMetrics* metrics,
+              Transport transport);
+  // Starts the fan-out bus's consumers (and, with kGrpc, the gRPC server).
+  static absl::StatusOr<std::unique_ptr<LogicServer>> StartWith(const LogicOptions& options,
+                                                                LogicStores stores,
+                                                                LogicMetrics* metrics,
+                                                                Transport transport);
+  absl::Status ServeGrpc();
 
   const LogicOptions options_;
   LogicStores stores_;
@@ -59,15 +79,17 @@ class LogicServer {
   std::unique_ptr<MessageWriter> writer_;
   std::unique_ptr<LogicLoop> send_loop_;   // null in process
   std::unique_ptr<LogicLoop> login_loop_;  // null in process
-  std::unique_ptr<GatewayPusher> pusher_;
-  std::unique_ptr<RecipientLookup> recipients_;  // single chat's and group fan-out's
+  std::unique_ptr<Pusher> pusher_;
+  InProcessPusher* in_process_pusher_ = nullptr;  // pusher_, when in process
+  std::unique_ptr<RecipientLookup> recipients_;   // single chat's and group fan-out's
   std::unique_ptr<SessionService> session_service_;
   std::unique_ptr<MemberLists> member_lists_;
   std::unique_ptr<GroupFanout> group_fanout_;
   std::unique_ptr<ChatService> chat_service_;
   std::unique_ptr<GroupService> group_service_;
   std::unique_ptr<RequestDispatcher> dispatcher_;
-  std::unique_ptr<LogicServiceImpl> service_;
+  std::unique_ptr<SessionCalls> session_calls_;
+  std::unique_ptr<LogicServiceImpl> service_;  // null in process
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   bool shut_down_ = false;

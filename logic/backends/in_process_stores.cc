@@ -11,20 +11,24 @@
 namespace im::logic {
 
 LogicStores InProcessStores(const LogicOptions& options, LogicMetrics* metrics,
-                            common::MillisClock clock) {
+                            common::MillisClock clock, DurableStores durable) {
   LogicStores stores;
-  auto messages = std::make_unique<store::InMemoryMessageStore>();
-  store::InMemoryMessageStore* message_floor = messages.get();
+  stores.sqlite = std::move(durable.database);
+  const bool restarts_from_disk = durable.messages != nullptr;
+  stores.messages = restarts_from_disk ? std::move(durable.messages)
+                                       : std::make_unique<store::InMemoryMessageStore>();
+  store::MessageStore* message_floor = stores.messages.get();
   stores.seqs = std::make_unique<store::InMemorySeqAllocator>(
-      [message_floor](std::string_view conv_id) { return message_floor->MaxSeq(conv_id); });
-  stores.messages = std::move(messages);
+      [message_floor](std::string_view conv_id) { return message_floor->MaxSeq(conv_id); },
+      restarts_from_disk ? 0 : store::kDefaultSeqRestoreGap);
   stores.sessions = std::make_unique<store::InMemorySessionRegistry>(
       int64_t{options.session_ttl_sec} * 1000, clock);
   stores.gateways = std::make_unique<store::InMemoryTtlMap>(clock);
   stores.dedup = std::make_unique<store::InMemoryTtlMap>(clock);
   stores.ledger =
       std::make_unique<store::ComposedSendLedger>(stores.dedup.get(), stores.seqs.get());
-  stores.groups = std::make_unique<store::InMemoryGroupStore>();
+  stores.groups = durable.groups != nullptr ? std::move(durable.groups)
+                                            : std::make_unique<store::InMemoryGroupStore>();
   stores.member_lists = std::make_unique<store::InMemoryMemberListCache>();
   stores.fanout =
       std::make_unique<InProcessFanoutBus>(options.fanout_queue, options.fanout_batch_max, metrics);

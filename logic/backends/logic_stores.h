@@ -18,6 +18,7 @@
 
 namespace im::store {
 class MySqlConnectionPool;
+class SqliteDatabase;
 }  // namespace im::store
 
 namespace im::logic {
@@ -27,6 +28,8 @@ namespace im::logic {
 struct LogicStores {
   // The MySQL stores borrow this pool; declared first, so destroyed after them. Null in process.
   std::shared_ptr<store::MySqlConnectionPool> mysql;
+  // The same for the embedded node's SQLite stores; null elsewhere.
+  std::shared_ptr<store::SqliteDatabase> sqlite;
   std::unique_ptr<store::SessionRegistry> sessions;
   std::unique_ptr<store::SeqAllocator> seqs;
   std::unique_ptr<store::MessageStore> messages;

@@ -15,7 +15,7 @@
 #include "logic/conversation/message_writer.h"
 #include "logic/conversation/msg_id_generator.h"
 #include "logic/delivery/coalescing_stage.h"
-#include "logic/delivery/gateway_pusher.h"
+#include "logic/delivery/pusher.h"
 #include "logic/delivery/recipient_lookup.h"
 #include "logic/delivery/seq_order.h"
 #include "logic/group/fanout_bus.h"
@@ -39,7 +39,7 @@ struct ChatDependencies {
   store::TtlMap* dedup;       // im:dedup:<uid>:<client_msg_id> -> the stored message's coordinates
   store::SendLedger* ledger;  // a send's claim on its dedup key and its seq, in one step
   MessageWriter* writer;
-  GatewayPusher* pusher;
+  Pusher* pusher;
   MsgIdGenerator* msg_ids;
   common::BoundedExecutor* executor;  // where work after a reply (pushes) runs
   MemberLists* members;               // group membership

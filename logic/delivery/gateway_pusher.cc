@@ -353,11 +353,7 @@ void GatewayPusher::Push(std::shared_ptr<const std::string> frame,
 
 void GatewayPusher::Kick(const PushTarget& target, im::v1::Kick::Reason reason,
                          const std::string& message) {
-  im::v1::Frame frame;
-  frame.mutable_kick()->set_reason(reason);
-  frame.mutable_kick()->set_message(message);
-  Queue(std::make_shared<const std::string>(frame.SerializeAsString()), {target}, {},
-        /*kick=*/true);
+  Queue(SerializedKick(reason, message), {target}, {}, /*kick=*/true);
 }
 
 void GatewayPusher::Queue(std::shared_ptr<const std::string> frame,

@@ -16,17 +16,12 @@
 #include "common/in_flight_calls.h"
 #include "im/v1/client.pb.h"
 #include "im/v1/gateway.grpc.pb.h"
+#include "logic/delivery/pusher.h"
 #include "logic/logic_metrics.h"
 #include "store/session_registry.h"
 #include "store/ttl_map.h"
 
 namespace im::logic {
-
-// A device to push to: the user and where their session says the device is connected.
-struct PushTarget {
-  std::string uid;
-  store::Session session;
-};
 
 // Logic's side of GatewayService: the directory of live gateways (im:gw:<id> -> push address,
 // kept in `directory` with a TTL the gateways renew) and one gRPC channel per gateway.
@@ -43,7 +38,7 @@ struct PushTarget {
 // Push blocks on the directory only the first time it meets a gateway (later reads, every 2 s, or
 // every 250 ms while a gateway is absent, go to the executor), so it may run on the send loop;
 // the other methods are called on executor threads.
-class GatewayPusher {
+class GatewayPusher final : public Pusher {
  public:
   // `calls_per_gateway`: batches unanswered by one gateway at most, so that a big fan-out's
   // batches overlap (the gateway decodes one while its loops write another). On the stream their
@@ -52,25 +47,27 @@ class GatewayPusher {
                 common::BoundedExecutor* executor, std::chrono::milliseconds rpc_timeout,
                 std::chrono::milliseconds gateway_ttl, LogicMetrics* metrics,
                 size_t calls_per_gateway = 4);
-  ~GatewayPusher();
+  ~GatewayPusher() override;
 
-  absl::Status RegisterGateway(const std::string& gateway_id, const std::string& push_address);
+  absl::Status RegisterGateway(const std::string& gateway_id,
+                               const std::string& push_address) override;
 
   // Sends one serialized Frame (id 0) to every target. `done`, if given, runs once every call
   // carrying it has ended (delivered or failed), on a gRPC thread or, when there was nothing to
   // call, in Push itself. A gateway with `kMaxQueuedPushes` pushes waiting drops further ones
   // (counted; their recipients catch up by Sync); kicks are never dropped.
   void Push(std::shared_ptr<const std::string> frame, const std::vector<PushTarget>& targets,
-            std::function<void()> done = {});
+            std::function<void()> done = {}) override;
 
   // Tells the target's gateway to send Kick{reason} and close the connection: a push with
   // close_after, so that the kicks made while a batch is in flight (a login batch's) leave
   // together in the next one, in order with the pushes.
-  void Kick(const PushTarget& target, im::v1::Kick::Reason reason, const std::string& message);
+  void Kick(const PushTarget& target, im::v1::Kick::Reason reason,
+            const std::string& message) override;
 
   // Blocks until no call is in flight or `timeout` passed; returns whether idle. At shutdown, so
   // that no reply outlives the objects it uses.
-  bool WaitIdle(std::chrono::milliseconds timeout);
+  bool WaitIdle(std::chrono::milliseconds timeout) override;
 
  private:
   struct Batch;

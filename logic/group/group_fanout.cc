@@ -33,7 +33,7 @@ class GroupFanout::PushesInFlight : public std::enable_shared_from_this<PushesIn
   int pending_ = 0;
 };
 
-GroupFanout::GroupFanout(MemberLists* members, RecipientLookup* recipients, GatewayPusher* pusher,
+GroupFanout::GroupFanout(MemberLists* members, RecipientLookup* recipients, Pusher* pusher,
                          size_t lookup_page, std::chrono::milliseconds push_timeout,
                          LogicMetrics* metrics, Clock now_ms)
     : members_(members),

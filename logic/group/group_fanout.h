@@ -6,7 +6,7 @@
 
 #include "common/clock.h"
 #include "im/v1/logic.pb.h"
-#include "logic/delivery/gateway_pusher.h"
+#include "logic/delivery/pusher.h"
 #include "logic/delivery/recipient_lookup.h"
 #include "logic/group/member_lists.h"
 #include "logic/logic_metrics.h"
@@ -25,9 +25,8 @@ class GroupFanout {
  public:
   using Clock = common::MillisClock;  // Unix milliseconds
 
-  GroupFanout(MemberLists* members, RecipientLookup* recipients, GatewayPusher* pusher,
-              size_t lookup_page, std::chrono::milliseconds push_timeout, LogicMetrics* metrics,
-              Clock now_ms);
+  GroupFanout(MemberLists* members, RecipientLookup* recipients, Pusher* pusher, size_t lookup_page,
+              std::chrono::milliseconds push_timeout, LogicMetrics* metrics, Clock now_ms);
 
   // Thread-safe; blocks. `batch` may mix groups; each group's records are in seq order.
   void Deliver(const std::vector<im::v1::FanoutRecord>& batch);
@@ -46,7 +45,7 @@ class GroupFanout {
 
   MemberLists* members_;
   RecipientLookup* recipients_;
-  GatewayPusher* pusher_;
+  Pusher* pusher_;
   const size_t lookup_page_;
   const std::chrono::milliseconds push_timeout_;
   LogicMetrics* metrics_;

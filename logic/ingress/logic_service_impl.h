@@ -6,31 +6,22 @@
 #include <string>
 #include <unordered_set>
 
-#include "common/bounded_executor.h"
 #include "im/v1/logic.grpc.pb.h"
-#include "logic/ingress/admission_stage.h"
 #include "logic/ingress/ingress_stream.h"
 #include "logic/ingress/request_dispatcher.h"
+#include "logic/ingress/session_calls.h"
 #include "logic/logic_metrics.h"
-#include "logic/session/session_service.h"
 
 namespace im::logic {
 
-// The LogicService gRPC server (callback API). A reaction never blocks: each call is handed to
-// the store executor, and a full executor answers RESOURCE_EXHAUSTED at once. Client requests
-// arrive on Stream (see IngressStream); logins and session housekeeping are unary calls.
+// The LogicService gRPC server (callback API). A reaction never blocks: each unary call (logins and
+// session housekeeping) is served by SessionCalls, which hands it to an executor and refuses it at
+// once when that is full. Client requests arrive on Stream (see IngressStream).
 class LogicServiceImpl final : public im::v1::LogicService::CallbackService {
  public:
-  LogicServiceImpl(SessionService* sessions, RequestDispatcher* dispatcher,
-                   RequestDispatcher::Executors executors, LogicMetrics* metrics,
+  LogicServiceImpl(SessionCalls* calls, RequestDispatcher* dispatcher, LogicMetrics* metrics,
                    IngressStream::Limits stream_limits)
-      : sessions_(sessions),
-        dispatcher_(dispatcher),
-        executors_(executors),
-        store_(AdmissionStage::Store(executors.store, metrics)),
-        logins_(AdmissionStage::Logins(executors.logins, metrics)),
-        metrics_(metrics),
-        stream_limits_(stream_limits) {}
+      : calls_(calls), dispatcher_(dispatcher), metrics_(metrics), stream_limits_(stream_limits) {}
 
   grpc::ServerUnaryReactor* Login(grpc::CallbackServerContext* context,
                                   const im::v1::LoginRequest* request,
@@ -55,20 +46,8 @@ class LogicServiceImpl final : public im::v1::LogicService::CallbackService {
   void DrainStreams();
 
  private:
-  // Runs `handler(request, respond)` on `stage`; `respond(response)` stores the response,
-  // counts it and finishes the call. A call whose deadline passed while it was queued ends
-  // DEADLINE_EXCEEDED, and one the stage refuses (full, or shed after waiting too long)
-  // RESOURCE_EXHAUSTED, without running.
-  template <typename Request, typename Response, typename Handler>
-  grpc::ServerUnaryReactor* Serve(const AdmissionStage& stage, const char* method,
-                                  grpc::CallbackServerContext* context, const Request* request,
-                                  Response* response, Handler handler);
-
-  SessionService* sessions_;
+  SessionCalls* calls_;
   RequestDispatcher* dispatcher_;
-  const RequestDispatcher::Executors executors_;
-  const AdmissionStage store_;  // every call but logins
-  const AdmissionStage logins_;
   LogicMetrics* metrics_;
   const IngressStream::Limits stream_limits_;
 

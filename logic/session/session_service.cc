@@ -12,7 +12,7 @@
 namespace im::logic {
 
 SessionService::SessionService(const LogicOptions& options, store::SessionRegistry* sessions,
-                               GatewayPusher* pusher, Clock now_ms)
+                               Pusher* pusher, Clock now_ms)
     : options_(options),
       sessions_(sessions),
       pusher_(pusher),

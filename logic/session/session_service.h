@@ -7,7 +7,7 @@
 #include "common/clock.h"
 #include "common/token.h"
 #include "im/v1/logic.pb.h"
-#include "logic/delivery/gateway_pusher.h"
+#include "logic/delivery/pusher.h"
 #include "logic/logic_options.h"
 #include "store/session_registry.h"
 
@@ -21,8 +21,8 @@ class SessionService {
   using Clock = common::MillisClock;  // Unix milliseconds
   using LoginsDone = absl::AnyInvocable<void(std::vector<im::v1::LoginReply>) &&>;
 
-  SessionService(const LogicOptions& options, store::SessionRegistry* sessions,
-                 GatewayPusher* pusher, Clock now_ms);
+  SessionService(const LogicOptions& options, store::SessionRegistry* sessions, Pusher* pusher,
+                 Clock now_ms);
 
   // Verifies the token, registers the session, kicks an older connection of the same device and,
   // beyond the device cap, the least recently logged-in device (or refuses, per policy).
@@ -72,7 +72,7 @@ class SessionService {
 
   const LogicOptions& options_;
   store::SessionRegistry* sessions_;
-  GatewayPusher* pusher_;
+  Pusher* pusher_;
   Clock now_ms_;
   common::TokenVerifier tokens_;
 };

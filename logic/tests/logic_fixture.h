@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "logic/conversation/chat_service.h"
+#include "logic/delivery/gateway_pusher.h"
 #include "logic/group/group_service.h"
 #include "logic/session/session_service.h"
 #include "prometheus/registry.h"

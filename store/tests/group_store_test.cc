@@ -1,7 +1,7 @@
-// One contract, every backend: the in-process store always, the MySQL one against the real MariaDB
-// whose address IM_TEST_MYSQL gives (scripts/test.sh starts it). A missing server is a failure,
-// never a skip. The database is shared and never wiped, so each test uses its own group ids and
-// uids.
+// One contract, every backend: the in-process store always, the SQLite one on a fresh database file
+// per test, the MySQL one against the real MariaDB whose address IM_TEST_MYSQL gives
+// (scripts/test.sh starts it). A missing server is a failure, never a skip. The MariaDB database
+// is shared and never wiped, so each test uses its own group ids and uids.
 #include "store/group_store.h"
 
 #include <gtest/gtest.h>
@@ -17,13 +17,17 @@
 #include "store/message_rules.h"
 #include "store/mysql_group_store.h"
 #include "store/schema_migrator.h"
+#include "store/sqlite_group_store.h"
+#include "store/tests/backend_name.h"
 #include "store/tests/test_mysql.h"
+#include "store/tests/test_sqlite.h"
 
 namespace im::store {
 namespace {
 
 class InMemoryBackend {
  public:
+  static constexpr char kName[] = "InMemory";
   GroupStore& store() { return store_; }
 
  private:
@@ -32,6 +36,7 @@ class InMemoryBackend {
 
 class MySqlBackend {
  public:
+  static constexpr char kName[] = "MySql";
   MySqlBackend() : pool_(testing::TestMySqlOptions()), store_(pool_) {
     absl::Status status = ApplyMigrations(pool_);
     EXPECT_TRUE(status.ok()) << status;
@@ -41,6 +46,17 @@ class MySqlBackend {
  private:
   MySqlConnectionPool pool_;
   MySqlGroupStore store_;
+};
+
+class SqliteBackend {
+ public:
+  static constexpr char kName[] = "Sqlite";
+  SqliteBackend() : store_(database_.database()) {}
+  GroupStore& store() { return store_; }
+
+ private:
+  testing::TestSqliteDatabase database_;
+  SqliteGroupStore store_;
 };
 
 template <typename Backend>
@@ -121,8 +137,8 @@ class GroupStoreContractTest : public ::testing::Test {
   Backend backend_;
 };
 
-using Backends = ::testing::Types<InMemoryBackend, MySqlBackend>;
-TYPED_TEST_SUITE(GroupStoreContractTest, Backends);
+using Backends = ::testing::Types<InMemoryBackend, SqliteBackend, MySqlBackend>;
+TYPED_TEST_SUITE(GroupStoreContractTest, Backends, testing::BackendName);
 
 TYPED_TEST(GroupStoreContractTest, CreatesAGroupWithItsMembers) {
   Group group = this->MakeGroup("team");

@@ -1,7 +1,7 @@
-// One contract, every backend: the in-process store always, the MySQL one against the real MariaDB
-// whose address IM_TEST_MYSQL gives (scripts/test.sh starts it). A missing server is a failure,
-// never a skip. The database is shared and never wiped, so each test uses its own uids and
-// conversation ids.
+// One contract, every backend: the in-process store always, the SQLite one on a fresh database file
+// per test, the MySQL one against the real MariaDB whose address IM_TEST_MYSQL gives
+// (scripts/test.sh starts it). A missing server is a failure, never a skip. The MariaDB database
+// is shared and never wiped, so each test uses its own uids and conversation ids.
 #include "store/message_store.h"
 
 #include <google/protobuf/util/message_differencer.h>
@@ -20,7 +20,10 @@
 #include "store/message_rules.h"
 #include "store/mysql_message_store.h"
 #include "store/schema_migrator.h"
+#include "store/sqlite_message_store.h"
+#include "store/tests/backend_name.h"
 #include "store/tests/test_mysql.h"
+#include "store/tests/test_sqlite.h"
 
 namespace im::store {
 namespace {
@@ -29,6 +32,7 @@ using google::protobuf::util::MessageDifferencer;
 
 class InMemoryBackend {
  public:
+  static constexpr char kName[] = "InMemory";
   MessageStore& store() { return store_; }
 
  private:
@@ -37,6 +41,7 @@ class InMemoryBackend {
 
 class MySqlBackend {
  public:
+  static constexpr char kName[] = "MySql";
   MySqlBackend() : pool_(testing::TestMySqlOptions()), store_(pool_) {
     absl::Status status = ApplyMigrations(pool_);
     EXPECT_TRUE(status.ok()) << status;
@@ -46,6 +51,17 @@ class MySqlBackend {
  private:
   MySqlConnectionPool pool_;
   MySqlMessageStore store_;
+};
+
+class SqliteBackend {
+ public:
+  static constexpr char kName[] = "Sqlite";
+  SqliteBackend() : store_(database_.database()) {}
+  MessageStore& store() { return store_; }
+
+ private:
+  testing::TestSqliteDatabase database_;
+  SqliteMessageStore store_;
 };
 
 template <typename Backend>
@@ -147,8 +163,8 @@ class MessageStoreContractTest : public ::testing::Test {
   Backend backend_;
 };
 
-using Backends = ::testing::Types<InMemoryBackend, MySqlBackend>;
-TYPED_TEST_SUITE(MessageStoreContractTest, Backends);
+using Backends = ::testing::Types<InMemoryBackend, SqliteBackend, MySqlBackend>;
+TYPED_TEST_SUITE(MessageStoreContractTest, Backends, testing::BackendName);
 
 TYPED_TEST(MessageStoreContractTest, AppendsAndReadsBackInSeqOrder) {
   std::vector<NewMessage> batch = {this->Chat(2, "bob"), this->Chat(1, "alice"),
