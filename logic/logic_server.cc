@@ -32,6 +32,15 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
       common::BoundedExecutor::QueueWait{shed_by_wait, [metrics](double seconds) {
                                            metrics->login_wait_seconds.Observe(seconds);
                                          }});
+  if (!stores_.loop_redis) {
+    // One thread numbers the sends in the order the gateways handed them over (the send loop's
+    // job when there is one); it only claims and queues, the writer and the executor do the rest.
+    send_executor_ = std::make_unique<common::BoundedExecutor>(
+        "logic-send", 1, options_.send_loop_queue,
+        common::BoundedExecutor::QueueWait{shed_by_wait, [metrics](double seconds) {
+                                             metrics->send_loop_wait_seconds.Observe(seconds);
+                                           }});
+  }
   if (stores_.loop_redis) {
     const LogicLoop::RedisLimits redis_limits{
         options_.send_loop_max_pending,
@@ -102,8 +111,8 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
                                      member_lists_.get(), &msg_ids_, UnixMillis);
   dispatcher_ = std::make_unique<RequestDispatcher>(
       session_service_.get(), chat_service_.get(), group_service_.get(),
-      RequestDispatcher::Executors{executor_.get(), login_executor_.get()}, metrics_, UnixMillis,
-      RequestDispatcher::Loops{send_loop_.get(), login_loop_.get()});
+      RequestDispatcher::Executors{executor_.get(), login_executor_.get(), send_executor_.get()},
+      metrics_, UnixMillis, RequestDispatcher::Loops{send_loop_.get(), login_loop_.get()});
   session_calls_ = std::make_unique<SessionCalls>(
       session_service_.get(), RequestDispatcher::Executors{executor_.get(), login_executor_.get()},
       metrics_);
@@ -186,6 +195,8 @@ void LogicServer::Shutdown(std::chrono::milliseconds grace) {
   if (send_loop_) send_loop_->Stop();
   // Logins on the loop are answered (their kicks handed to the pusher) before the pusher drains.
   if (login_loop_) login_loop_->Stop();
+  // Sends numbered by now reach the writer before it stops.
+  if (send_executor_) send_executor_->Shutdown();
   writer_->Shutdown();
   login_executor_->Shutdown();
   executor_->Shutdown();

@@ -76,6 +76,7 @@ class LogicServer {
   MsgIdGenerator msg_ids_;
   std::unique_ptr<common::BoundedExecutor> executor_;
   std::unique_ptr<common::BoundedExecutor> login_executor_;  // logins only
+  std::unique_ptr<common::BoundedExecutor> send_executor_;   // sends, without a send loop
   std::unique_ptr<MessageWriter> writer_;
   std::unique_ptr<LogicLoop> send_loop_;   // null in process
   std::unique_ptr<LogicLoop> login_loop_;  // null in process

@@ -92,6 +92,18 @@ absl::StatusOr<std::vector<AppendOutcome>> InMemoryMessageStore::Append(
   return outcomes;
 }
 
+absl::StatusOr<std::optional<im::v1::Message>> InMemoryMessageStore::FindSent(
+    std::string_view sender, std::string_view client_msg_id) {
+  if (absl::Status status = CheckUid(sender); !status.ok()) return status;
+  if (client_msg_id.empty()) return std::nullopt;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = identities_.find({std::string(sender), std::string(client_msg_id)});
+  if (it == identities_.end()) return std::nullopt;
+  const im::v1::Message* stored = FindStored(it->second.first, it->second.second);
+  if (stored == nullptr) return std::nullopt;
+  return *stored;
+}
+
 absl::StatusOr<uint64_t> InMemoryMessageStore::MaxSeq(std::string_view conv_id) {
   if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
   std::lock_guard<std::mutex> lock(mutex_);

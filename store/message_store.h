@@ -63,6 +63,12 @@ class MessageStore {
   virtual absl::StatusOr<std::vector<AppendOutcome>> Append(
       const std::vector<NewMessage>& batch) = 0;
 
+  // The message `sender` sent with `client_msg_id`, if one is stored: the key Append is
+  // idempotent on, read without writing. nullopt when none is (always, for an empty
+  // client_msg_id: such messages are never deduplicated).
+  virtual absl::StatusOr<std::optional<im::v1::Message>> FindSent(
+      std::string_view sender, std::string_view client_msg_id) = 0;
+
   // The highest persisted seq of `conv_id`, 0 if none: the floor a seq counter restores from.
   virtual absl::StatusOr<uint64_t> MaxSeq(std::string_view conv_id) = 0;
 

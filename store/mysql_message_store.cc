@@ -302,6 +302,21 @@ absl::StatusOr<std::vector<AppendOutcome>> MySqlMessageStore::AppendOnce(
       });
 }
 
+absl::StatusOr<std::optional<im::v1::Message>> MySqlMessageStore::FindSent(
+    std::string_view sender, std::string_view client_msg_id) {
+  if (absl::Status status = CheckUid(sender); !status.ok()) return status;
+  if (client_msg_id.empty()) return std::nullopt;
+  return pool_.Run<std::optional<im::v1::Message>>(
+      [&](MySqlConnection& connection) -> absl::StatusOr<std::optional<im::v1::Message>> {
+        sql::PreparedStatement& select = connection.Prepare(fmt::format(
+            "SELECT {} FROM messages WHERE sender = ? AND client_msg_id = ?", kMessageColumns));
+        MySqlParams(select).Bytes(sender).Bytes(client_msg_id);
+        std::unique_ptr<sql::ResultSet> rows = Query(select);
+        if (!rows->next()) return std::nullopt;
+        return ReadMessage(*rows, 1);
+      });
+}
+
 absl::StatusOr<uint64_t> MySqlMessageStore::MaxSeq(std::string_view conv_id) {
   if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
   return pool_.Run<uint64_t>([&](MySqlConnection& connection) -> absl::StatusOr<uint64_t> {

@@ -233,6 +233,18 @@ absl::StatusOr<std::vector<AppendOutcome>> SqliteMessageStore::Append(
   });
 }
 
+absl::StatusOr<std::optional<im::v1::Message>> SqliteMessageStore::FindSent(
+    std::string_view sender, std::string_view client_msg_id) {
+  IM_RETURN_IF_ERROR(CheckUid(sender));
+  if (client_msg_id.empty()) return std::nullopt;
+  return database_.Read<std::optional<im::v1::Message>>(
+      [&](SqliteConnection& connection) -> absl::StatusOr<std::optional<im::v1::Message>> {
+        IM_ASSIGN_OR_RETURN(SqliteStatement select, connection.Prepare(kMessageWithIdentitySql));
+        select.Bytes(sender).Bytes(client_msg_id);
+        return FirstMessage(select);
+      });
+}
+
 absl::StatusOr<uint64_t> SqliteMessageStore::MaxSeq(std::string_view conv_id) {
   IM_RETURN_IF_ERROR(CheckConvId(conv_id));
   return database_.Read<uint64_t>(

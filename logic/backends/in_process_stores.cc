@@ -1,5 +1,6 @@
 #include "logic/backends/in_process_stores.h"
 
+#include "logic/backends/stored_sends_dedup.h"
 #include "logic/group/in_process_fanout_bus.h"
 #include "store/in_memory_group_store.h"
 #include "store/in_memory_member_list_cache.h"
@@ -24,7 +25,12 @@ LogicStores InProcessStores(const LogicOptions& options, LogicMetrics* metrics,
   stores.sessions = std::make_unique<store::InMemorySessionRegistry>(
       int64_t{options.session_ttl_sec} * 1000, clock);
   stores.gateways = std::make_unique<store::InMemoryTtlMap>(clock);
-  stores.dedup = std::make_unique<store::InMemoryTtlMap>(clock);
+  std::unique_ptr<store::TtlMap> dedup = std::make_unique<store::InMemoryTtlMap>(clock);
+  // Entries in memory forget what messages on disk remember: a claim checks the store.
+  stores.dedup = restarts_from_disk
+                     ? std::make_unique<StoredSendsDedup>(std::move(dedup), stores.messages.get(),
+                                                          int64_t{options.dedup_ttl_sec} * 1000)
+                     : std::move(dedup);
   stores.ledger =
       std::make_unique<store::ComposedSendLedger>(stores.dedup.get(), stores.seqs.get());
   stores.groups = durable.groups != nullptr ? std::move(durable.groups)

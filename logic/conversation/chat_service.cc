@@ -1,60 +1,23 @@
 #include "logic/conversation/chat_service.h"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/parse_int.h"
 #include "fmt/format.h"
+#include "logic/conversation/dedup_entry.h"
 #include "logic/reply_status.h"
 
 namespace im::logic {
 namespace {
 
+using common::ParseInt;
+
 constexpr size_t kMaxClientMsgIdBytes = 64;
-// The dedup entry of a send being stored; replaced by EncodeDedup's text once it is stored.
-constexpr char kPendingSend[] = "pending";
 constexpr auto kPendingPoll = std::chrono::milliseconds(5);
-
-std::string DedupKey(std::string_view sender, std::string_view client_msg_id) {
-  return fmt::format("{}:{}", sender, client_msg_id);
-}
-
-template <typename Int>
-bool ParseInt(std::string_view text, Int* value) {
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), *value);
-  return error == std::errc() && end == text.data() + text.size() && !text.empty();
-}
-
-// Dedup entries: "<conv_id>|<seq>|<msg_id>|<created_ms>" (conv ids never hold '|').
-std::string EncodeDedup(const im::v1::Message& message) {
-  return fmt::format("{}|{}|{}|{}", message.conv_id(), message.seq(), message.msg_id(),
-                     message.created_ms());
-}
-
-std::optional<im::v1::SendResp> DecodeDedup(std::string_view text) {
-  std::vector<std::string_view> parts;
-  for (size_t start = 0;;) {
-    const size_t bar = text.find('|', start);
-    parts.push_back(text.substr(start, bar - start));
-    if (bar == std::string_view::npos) break;
-    start = bar + 1;
-  }
-  uint64_t seq = 0, msg_id = 0;
-  int64_t created_ms = 0;
-  if (parts.size() != 4 || !ParseInt(parts[1], &seq) || !ParseInt(parts[2], &msg_id) ||
-      !ParseInt(parts[3], &created_ms)) {
-    return std::nullopt;
-  }
-  im::v1::SendResp resp;
-  resp.set_conv_id(std::string(parts[0]));
-  resp.set_seq(seq);
-  resp.set_msg_id(msg_id);
-  resp.set_server_time_ms(created_ms);
-  return resp;
-}
 
 // Conversations page tokens: "<updated_ms>:<conv_id>" of the last conversation returned.
 std::string EncodePageToken(const im::v1::Conversation& last) {

@@ -22,6 +22,12 @@ class AdmissionStage {
     return AdmissionStage(executor, kExecutorFullReason, &metrics->overloaded_executor,
                           &metrics->overloaded_executor_wait, &metrics->executor_depth);
   }
+  // Sends without a send loop, on their one-thread executor (RequestDispatcher::Executors);
+  // refused and shed as the store executor's requests are, and counted with them.
+  static AdmissionStage Sends(common::BoundedExecutor* executor, LogicMetrics* metrics) {
+    return AdmissionStage(executor, kExecutorFullReason, &metrics->overloaded_executor,
+                          &metrics->overloaded_executor_wait, /*depth=*/nullptr);
+  }
   // Logins, on their own executor so that a send flood cannot lock users out (nor a login
   // storm starve sends).
   static AdmissionStage Logins(common::BoundedExecutor* executor, LogicMetrics* metrics) {

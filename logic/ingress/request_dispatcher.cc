@@ -49,6 +49,8 @@ RequestDispatcher::RequestDispatcher(SessionService* sessions, ChatService* chat
       metrics_(metrics),
       store_(AdmissionStage::Store(executors.store, metrics)),
       logins_(AdmissionStage::Logins(executors.logins, metrics)),
+      sends_(executors.sends != nullptr ? AdmissionStage::Sends(executors.sends, metrics)
+                                        : AdmissionStage::Store(executors.store, metrics)),
       now_ms_(std::move(now_ms)),
       send_loop_(loops.send),
       login_loop_(loops.login) {}
@@ -325,7 +327,7 @@ void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
                                    respond_to(entry.id())));
   }
   if (!on_executor->requests.empty()) {
-    store_.Submit(
+    sends_.Submit(
         [this, on_executor] {
           RefuseExpired(*on_executor);
           chat_->SendBatch(std::move(on_executor->requests), std::move(on_executor->responds));

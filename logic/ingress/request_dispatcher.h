@@ -30,8 +30,12 @@ class RequestDispatcher {
  public:
   // Where blocking work runs.
   struct Executors {
-    common::BoundedExecutor* store;  // every request but logins
+    common::BoundedExecutor* store;  // every request but logins (and sends, given `sends`)
     common::BoundedExecutor* logins;
+    // Sends, when there is no send loop: one thread, so that the batches a gateway loop hands
+    // over are numbered in the order they came, as the send loop numbers them (a connection's
+    // pipelined sends get seqs in the order it sent them). Null: the store executor.
+    common::BoundedExecutor* sends = nullptr;
   };
 
   // The response frame, or nullopt for a request without one (AckReq). Called exactly once, on
@@ -103,6 +107,7 @@ class RequestDispatcher {
   LogicMetrics* metrics_;
   const AdmissionStage store_;
   const AdmissionStage logins_;
+  const AdmissionStage sends_;  // store_ when there is no send executor
   common::MillisClock now_ms_;
   LogicLoop* send_loop_;
   LogicLoop* login_loop_;

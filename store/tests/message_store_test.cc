@@ -265,6 +265,27 @@ TYPED_TEST(MessageStoreContractTest, RetryInALaterBatchReturnsTheFirstStored) {
   EXPECT_EQ(this->Seqs(this->Single("alice", "bob")), (std::vector<uint64_t>{1, 3}));
 }
 
+TYPED_TEST(MessageStoreContractTest, FindSentFindsTheMessageAppendIsIdempotentOn) {
+  const NewMessage first = this->Chat(1, "alice");
+  this->AppendOk({first});
+  absl::StatusOr<std::optional<im::v1::Message>> found =
+      this->store().FindSent(this->Uid("alice"), first.message.client_msg_id());
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_TRUE(MessageDifferencer::Equals(**found, first.message)) << (*found)->ShortDebugString();
+
+  // Another sender's id, an unknown id and the empty id find nothing.
+  for (const auto& [sender, client_msg_id] : std::vector<std::pair<std::string, std::string>>{
+           {this->Uid("bob"), first.message.client_msg_id()},
+           {this->Uid("alice"), "never-sent"},
+           {this->Uid("alice"), ""}}) {
+    absl::StatusOr<std::optional<im::v1::Message>> none =
+        this->store().FindSent(sender, client_msg_id);
+    ASSERT_TRUE(none.ok()) << none.status();
+    EXPECT_FALSE(none->has_value()) << sender << " " << client_msg_id;
+  }
+}
+
 TYPED_TEST(MessageStoreContractTest, DuplicatesWithinABatchGetTheFirstOnesOutcome) {
   const NewMessage first = this->Chat(1, "alice");
   const NewMessage copy = this->Resend(first, 2);

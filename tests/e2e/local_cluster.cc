@@ -21,6 +21,7 @@
 #include "common/token.h"
 #include "logic/group/kafka_admin.h"
 #include "tests/e2e/test_device.h"
+#include "tests/e2e/test_processes.h"
 
 #ifndef IM_LOGIC_BINARY
 #error "IM_LOGIC_BINARY must name the im-logic binary"
@@ -37,12 +38,8 @@ namespace {
 
 using im::testing::Subprocess;
 
-// Generous for a Debug build with ASan on two shared cores; logic applies migrations first.
-constexpr Millis kStartTimeout{60'000};
-constexpr Millis kStopTimeout{30'000};
 constexpr int kDrainTimeoutMs = 2'000;
 constexpr Millis kKafkaAdminTimeout{30'000};
-constexpr int kLogLinesShownOnFailure = 40;
 
 std::optional<Endpoint> EndpointFromEnv(const char* name, const char* what) {
   const char* value = std::getenv(name);
@@ -63,13 +60,6 @@ std::optional<Endpoint> EndpointFromEnv(const char* name, const char* what) {
   return Endpoint{text.substr(0, colon), static_cast<uint16_t>(port)};
 }
 
-uint16_t PortField(const std::string& line, const std::string& key) {
-  const std::optional<std::string> value = im::testing::FieldOf(line, key);
-  if (!value) return 0;
-  const int port = std::atoi(value->c_str());
-  return port > 0 && port <= 65535 ? static_cast<uint16_t>(port) : 0;
-}
-
 std::string FindInPath(const std::string& name) {
   const char* path = std::getenv("PATH");
   std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
@@ -85,18 +75,6 @@ std::string FindInPath(const std::string& name) {
   return "";
 }
 
-// Stops `process` with `signal` and returns its exit status (nullopt: still running after
-// `timeout`, then killed).
-std::optional<int> StopProcess(Subprocess& process, int signal, Millis timeout) {
-  process.Signal(signal);
-  std::optional<int> status = process.Wait(timeout);
-  if (!status) {
-    process.Signal(SIGKILL);
-    process.Wait(Millis(10'000));
-  }
-  return status;
-}
-
 // Kafka allows [A-Za-z0-9._-] in topic names; anything else becomes '_'.
 std::string KafkaNamePart(const std::string& prefix) {
   std::string part = prefix;
@@ -107,21 +85,6 @@ std::string KafkaNamePart(const std::string& prefix) {
     if (!allowed) c = '_';
   }
   return part.empty() ? "cluster" : part;
-}
-
-std::string FileContents(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
-}
-
-std::string LastLines(const std::string& text, int count) {
-  size_t at = text.size();
-  for (int i = 0; i <= count && at != std::string::npos && at > 0; ++i) {
-    at = text.rfind('\n', at - 1);
-  }
-  return at == std::string::npos ? text : text.substr(at + 1);
 }
 
 }  // namespace
@@ -196,7 +159,7 @@ LocalCluster::LocalCluster(ClusterOptions options) : options_(std::move(options)
 LocalCluster::~LocalCluster() {
   StopAll();
   DeleteKafkaNames();
-  KeepLogsIfFailed();
+  KeepLogsIfFailed(log_dir_);
 }
 
 std::string LocalCluster::LogPathOf(const std::string& id) const {
@@ -223,63 +186,9 @@ void LocalCluster::DeleteKafkaNames() {
   }
 }
 
-void LocalCluster::KeepLogsIfFailed() {
-  if (log_dir_.empty()) return;
-  std::error_code ignored;
-  const char* keep = std::getenv("IM_TEST_KEEP_LOGS");
-  if (!::testing::Test::HasFailure()) {
-    if (keep == nullptr || *keep == '\0' || *keep == '0')
-      std::filesystem::remove_all(log_dir_, ignored);
-    return;
-  }
-  std::fprintf(stderr, "the cluster's logs are kept in %s\n", log_dir_.c_str());
-  for (const auto& entry : std::filesystem::directory_iterator(log_dir_, ignored)) {
-    std::fprintf(stderr, "---- the end of %s\n%s\n", entry.path().c_str(),
-                 LastLines(FileContents(entry.path()), kLogLinesShownOnFailure).c_str());
-  }
-}
-
-std::string LocalCluster::Token(const std::string& uid, int64_t expires_in_sec,
-                                const std::string& device) {
-  common::TokenClaims claims;
-  claims.uid = uid;
-  claims.exp_unix_sec = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count() +
-                        expires_in_sec;
-  claims.device = device;
-  return common::SignToken(claims, kTokenSecret);
-}
-
-std::unique_ptr<TestDevice> LocalCluster::Device(const std::string& name,
-                                                 const std::string& device) const {
-  const std::string uid = Uid(name);
-  return std::make_unique<TestDevice>(uid, device, Token(uid));
-}
-
-namespace {
-
-// Where this test's clusters log: one directory per cluster, named after the test.
-std::string ClusterLogDir(const std::string& prefix) {
-  const char* root = std::getenv("IM_TEST_LOG_DIR");
-  std::string dir = root != nullptr && *root != '\0'
-                        ? std::string(root)
-                        : (std::filesystem::current_path() / "e2e-logs").string();
-  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name =
-      test != nullptr ? absl::StrCat(test->test_suite_name(), ".", test->name()) : "no-test";
-  for (char& c : name) {
-    if (c == '/') c = '_';
-  }
-  absl::StrAppend(&dir, "/", name, "-", KafkaNamePart(prefix));
-  return dir;
-}
-
-}  // namespace
-
 bool LocalCluster::Start() {
   ok_ = false;
-  log_dir_ = ClusterLogDir(options_.prefix);
+  log_dir_ = TestLogDir(options_.prefix);
   std::error_code error;
   std::filesystem::create_directories(log_dir_, error);
   if (error) {
@@ -344,30 +253,15 @@ bool LocalCluster::StartLogic(int index) {
   for (const auto& [key, value] : options_.logic_env) env[key] = value;
   kafka_topic_prefix_ = env["IM_KAFKA_TOPIC_PREFIX"];
   kafka_consumer_group_ = env["IM_KAFKA_CONSUMER_GROUP"];
-  absl::StatusOr<std::unique_ptr<Subprocess>> process =
-      Subprocess::Start({IM_LOGIC_BINARY}, env, {.stderr_path = LogPathOf(node.id)});
-  if (!process.ok()) {
-    ADD_FAILURE() << "cannot start " << IM_LOGIC_BINARY << ": " << process.status();
-    return false;
-  }
-  node.process = std::move(*process);
-  const std::optional<std::string> ready =
-      node.process->ReadLineStartingWith("im-logic ready", kStartTimeout);
-  if (!ready) {
-    // Reported here; the process is not expected to stop cleanly later.
-    const std::optional<int> exited = StopProcess(*node.process, SIGKILL, Millis(5'000));
-    ADD_FAILURE() << "im-logic " << node.id << " did not print its ready line"
-                  << (exited && *exited != 128 + SIGKILL
-                          ? absl::StrCat(" (exited with ", *exited, ")")
-                          : "")
-                  << "; see " << LogPathOf(node.id);
-    node.process.reset();
-    return false;
-  }
-  node.grpc_port = PortField(*ready, "grpc_port");
-  node.metrics_port = PortField(*ready, "metrics_port");
+  std::optional<ReadyProcess> started =
+      StartReadyProcess({IM_LOGIC_BINARY}, env, LogPathOf(node.id), "im-logic ready");
+  if (!started) return false;
+  node.process = std::move(started->process);
+  const std::string& ready = started->ready_line;
+  node.grpc_port = PortField(ready, "grpc_port");
+  node.metrics_port = PortField(ready, "metrics_port");
   if (node.grpc_port == 0) {
-    ADD_FAILURE() << "no grpc_port in '" << *ready << "'";
+    ADD_FAILURE() << "no grpc_port in '" << ready << "'";
     return false;
   }
   return true;
@@ -396,30 +290,16 @@ bool LocalCluster::StartGateway(int index) {
       {"IM_LOG_LEVEL", "info"},
   };
   for (const auto& [key, value] : options_.gateway_env) env[key] = value;
-  absl::StatusOr<std::unique_ptr<Subprocess>> process =
-      Subprocess::Start({IM_GATEWAY_BINARY}, env, {.stderr_path = LogPathOf(gateway.id)});
-  if (!process.ok()) {
-    ADD_FAILURE() << "cannot start " << IM_GATEWAY_BINARY << ": " << process.status();
-    return false;
-  }
-  gateway.process = std::move(*process);
-  const std::optional<std::string> ready =
-      gateway.process->ReadLineStartingWith("im-gateway ready", kStartTimeout);
-  if (!ready) {
-    const std::optional<int> exited = StopProcess(*gateway.process, SIGKILL, Millis(5'000));
-    ADD_FAILURE() << "im-gateway " << gateway.id << " did not print its ready line"
-                  << (exited && *exited != 128 + SIGKILL
-                          ? absl::StrCat(" (exited with ", *exited, ")")
-                          : "")
-                  << "; see " << LogPathOf(gateway.id);
-    gateway.process.reset();
-    return false;
-  }
-  gateway.client_port = PortField(*ready, "client_port");
-  gateway.grpc_port = PortField(*ready, "grpc_port");
-  gateway.metrics_port = PortField(*ready, "metrics_port");
+  std::optional<ReadyProcess> started =
+      StartReadyProcess({IM_GATEWAY_BINARY}, env, LogPathOf(gateway.id), "im-gateway ready");
+  if (!started) return false;
+  gateway.process = std::move(started->process);
+  const std::string& ready = started->ready_line;
+  gateway.client_port = PortField(ready, "client_port");
+  gateway.grpc_port = PortField(ready, "grpc_port");
+  gateway.metrics_port = PortField(ready, "metrics_port");
   if (gateway.client_port == 0 || gateway.grpc_port == 0) {
-    ADD_FAILURE() << "no client_port/grpc_port in '" << *ready << "'";
+    ADD_FAILURE() << "no client_port/grpc_port in '" << ready << "'";
     return false;
   }
   return true;

@@ -8,12 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "tests/e2e/chat_deployment.h"
+#include "tests/e2e/test_processes.h"
 #include "tests/support/subprocess.h"
 
 namespace im::e2e {
-
-class TestDevice;
-using Millis = std::chrono::milliseconds;
 
 // host:port of a backing service.
 struct Endpoint {
@@ -74,32 +73,22 @@ struct ClusterOptions {
 // being $IM_TEST_LOG_DIR or ./e2e-logs (under the build tree when ctest runs the test). A test that
 // passed leaves nothing there (unless IM_TEST_KEEP_LOGS=1); one that failed keeps the logs, prints
 // their path and the end of each.
-class LocalCluster {
+class LocalCluster final : public ChatDeployment {
  public:
-  static constexpr char kTokenSecret[] = "e2e-token-secret";
-
   explicit LocalCluster(ClusterOptions options = {});
-  ~LocalCluster();
+  ~LocalCluster() override;
   LocalCluster(const LocalCluster&) = delete;
   LocalCluster& operator=(const LocalCluster&) = delete;
 
   // Starts the logic nodes one after the other (each applies the migrations), then the gateways.
-  bool Start();
+  bool Start() override;
   bool ok() const { return ok_; }
 
-  const std::string& prefix() const { return options_.prefix; }
-  // A uid unique to this test: prefix + name.
-  std::string Uid(const std::string& name) const { return options_.prefix + name; }
-  // A device of user Uid(name) with a valid token; not connected yet.
-  std::unique_ptr<TestDevice> Device(const std::string& name, const std::string& device) const;
-  // A token for `uid` signed with kTokenSecret, valid for an hour (or already expired when
-  // `expires_in_sec` is negative); bound to `device` when it is not empty.
-  static std::string Token(const std::string& uid, int64_t expires_in_sec = 3600,
-                           const std::string& device = "");
+  const std::string& prefix() const override { return options_.prefix; }
 
   int gateway_count() const { return static_cast<int>(gateways_.size()); }
   // The client port of gateway `index` (0 when it is not running).
-  uint16_t client_port(int index) const;
+  uint16_t client_port(int index) const override;
   bool gateway_running(int index) const;
   const std::string& gateway_id(int index) const { return gateways_.at(index).id; }
   // The gRPC target gateways use for logic ("ipv4:127.0.0.1:a,127.0.0.1:b").
@@ -108,7 +97,7 @@ class LocalCluster {
   // The admin HTTP port (/metrics, /healthz, /readyz) of a gateway or logic node; 0 when it has
   // not started.
   uint16_t gateway_metrics_port(int index) const { return gateways_.at(index).metrics_port; }
-  uint16_t logic_metrics_port(int index) const { return logic_.at(index).metrics_port; }
+  uint16_t logic_metrics_port(int index) const override { return logic_.at(index).metrics_port; }
 
   // SIGKILL, reaped. Its client port stays unusable until RestartGateway.
   bool KillGateway(int index);
@@ -158,8 +147,6 @@ class LocalCluster {
   std::string LogPathOf(const std::string& id) const;
   // Deletes the topics and the consumer group the logic nodes used, on the shared test broker.
   void DeleteKafkaNames();
-  // Removes log_dir_ when the test passed, else prints where it is and the end of each log.
-  void KeepLogsIfFailed();
 
   ClusterOptions options_;
   std::optional<Endpoint> mysql_;

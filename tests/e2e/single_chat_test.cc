@@ -1,6 +1,7 @@
-// End-to-end single chat on the real binaries (im-logic, im-gateway) against the real Redis and
-// MariaDB: delivery to every device, offline sync, read receipts, idempotent retries and
-// re-login on the same device (DESIGN.md sections 5, 6 and 8).
+// End-to-end single chat on the real binaries, the cluster's (im-logic, im-gateway against the real
+// Redis and MariaDB) and the embedded node's (im-server on SQLite): delivery to every device,
+// offline sync, read receipts, idempotent retries and re-login on the same device (DESIGN.md
+// sections 5, 6 and 8).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -37,15 +38,19 @@ struct Sent {
   im::v1::SendResp resp;
 };
 
-TEST(SingleChatTest, MessagesBothWaysReachEveryOtherDeviceOnceInOrder) {
-  LocalCluster cluster;
-  ASSERT_TRUE(cluster.Start());
-  auto alice_phone = cluster.Device("alice", "phone");
-  auto alice_laptop = cluster.Device("alice", "laptop");
-  auto bob_phone = cluster.Device("bob", "phone");
-  ASSERT_TRUE(alice_phone->Login(cluster.client_port(0)));
-  ASSERT_TRUE(alice_laptop->Login(cluster.client_port(1)));
-  ASSERT_TRUE(bob_phone->Login(cluster.client_port(1)));
+// Every test runs on the cluster (two gateways) and on the embedded node (one im-server).
+class SingleChatTest : public DeploymentTest {};
+IM_INSTANTIATE_DEPLOYMENTS(SingleChatTest);
+
+TEST_P(SingleChatTest, MessagesBothWaysReachEveryOtherDeviceOnceInOrder) {
+  auto cluster = Deploy();
+  ASSERT_TRUE(cluster->Start());
+  auto alice_phone = cluster->Device("alice", "phone");
+  auto alice_laptop = cluster->Device("alice", "laptop");
+  auto bob_phone = cluster->Device("bob", "phone");
+  ASSERT_TRUE(alice_phone->Login(cluster->client_port(0)));
+  ASSERT_TRUE(alice_laptop->Login(cluster->client_port(1)));
+  ASSERT_TRUE(bob_phone->Login(cluster->client_port(1)));
   const std::string alice = alice_phone->uid();
   const std::string bob = bob_phone->uid();
   const std::string conv = SingleConvId(alice, bob);
@@ -116,13 +121,13 @@ TEST(SingleChatTest, MessagesBothWaysReachEveryOtherDeviceOnceInOrder) {
   }
 }
 
-TEST(SingleChatTest, OfflineUserSyncsFiveHundredMessagesThenReadReceiptsFlow) {
-  LocalCluster cluster;
-  ASSERT_TRUE(cluster.Start());
-  auto alice_phone = cluster.Device("alice", "phone");
-  ASSERT_TRUE(alice_phone->Login(cluster.client_port(0)));
+TEST_P(SingleChatTest, OfflineUserSyncsFiveHundredMessagesThenReadReceiptsFlow) {
+  auto cluster = Deploy();
+  ASSERT_TRUE(cluster->Start());
+  auto alice_phone = cluster->Device("alice", "phone");
+  ASSERT_TRUE(alice_phone->Login(cluster->client_port(0)));
   const std::string alice = alice_phone->uid();
-  const std::string bob = cluster.Uid("bob");
+  const std::string bob = cluster->Uid("bob");
   const std::string conv = SingleConvId(alice, bob);
 
   // Bob has never logged in: everything waits for him in MySQL.
@@ -152,14 +157,14 @@ TEST(SingleChatTest, OfflineUserSyncsFiveHundredMessagesThenReadReceiptsFlow) {
   // Three more people wrote to bob once each, so that his conversation list takes several pages.
   std::vector<std::string> others;
   for (const char* name : {"carol", "dave", "erin"}) {
-    auto other = cluster.Device(name, "phone");
-    ASSERT_TRUE(other->Login(cluster.client_port(1)));
+    auto other = cluster->Device(name, "phone");
+    ASSERT_TRUE(other->Login(cluster->client_port(1)));
     ASSERT_TRUE(IsOk(other->SendTo(bob, "hi", "hi bob")));
     others.push_back(SingleConvId(other->uid(), bob));
   }
 
-  auto bob_phone = cluster.Device("bob", "phone");
-  ASSERT_TRUE(bob_phone->Login(cluster.client_port(1)));
+  auto bob_phone = cluster->Device("bob", "phone");
+  ASSERT_TRUE(bob_phone->Login(cluster->client_port(1)));
   const TestDevice::ConversationsResult listed = bob_phone->ListConversations(2);
   ASSERT_TRUE(listed.ok) << listed.error;
   EXPECT_GE(listed.pages, 2);
@@ -211,8 +216,8 @@ TEST(SingleChatTest, OfflineUserSyncsFiveHundredMessagesThenReadReceiptsFlow) {
       << (acked ? acked->ShortDebugString() : "conversation not listed");
 
   // Bob reads on his phone; alice (online) and bob's laptop get a ReadPush, the phone does not.
-  auto bob_laptop = cluster.Device("bob", "laptop");
-  ASSERT_TRUE(bob_laptop->Login(cluster.client_port(0)));
+  auto bob_laptop = cluster->Device("bob", "laptop");
+  ASSERT_TRUE(bob_laptop->Login(cluster->client_port(0)));
   std::optional<im::v1::ReadResp> read = bob_phone->Read(conv, kMessages);
   ASSERT_TRUE(read.has_value());
   EXPECT_EQ(read->status().code(), im::v1::OK) << read->ShortDebugString();
@@ -249,13 +254,13 @@ TEST(SingleChatTest, OfflineUserSyncsFiveHundredMessagesThenReadReceiptsFlow) {
   EXPECT_EQ(back->read_seq(), static_cast<uint64_t>(kMessages));
 }
 
-TEST(SingleChatTest, RetriedSendGetsTheSameSeqAndIsStoredOnce) {
-  LocalCluster cluster;
-  ASSERT_TRUE(cluster.Start());
-  auto alice_phone = cluster.Device("alice", "phone");
-  auto bob_phone = cluster.Device("bob", "phone");
-  ASSERT_TRUE(alice_phone->Login(cluster.client_port(0)));
-  ASSERT_TRUE(bob_phone->Login(cluster.client_port(1)));
+TEST_P(SingleChatTest, RetriedSendGetsTheSameSeqAndIsStoredOnce) {
+  auto cluster = Deploy();
+  ASSERT_TRUE(cluster->Start());
+  auto alice_phone = cluster->Device("alice", "phone");
+  auto bob_phone = cluster->Device("bob", "phone");
+  ASSERT_TRUE(alice_phone->Login(cluster->client_port(0)));
+  ASSERT_TRUE(bob_phone->Login(cluster->client_port(1)));
   const std::string bob = bob_phone->uid();
   const std::string conv = SingleConvId(alice_phone->uid(), bob);
 
@@ -278,11 +283,11 @@ TEST(SingleChatTest, RetriedSendGetsTheSameSeqAndIsStoredOnce) {
 
   // The connection drops; the SDK reconnects through the other gateway and retries.
   alice_phone->Disconnect();
-  ASSERT_TRUE(alice_phone->Login(cluster.client_port(1)));
+  ASSERT_TRUE(alice_phone->Login(cluster->client_port(1)));
   expect_same(alice_phone->SendTo(bob, "retry-me", "once"), "retry after reconnecting");
 
-  TestDevice reader(bob, "tablet", LocalCluster::Token(bob));
-  ASSERT_TRUE(reader.Login(cluster.client_port(0)));
+  TestDevice reader(bob, "tablet", ChatDeployment::Token(bob));
+  ASSERT_TRUE(reader.Login(cluster->client_port(0)));
   const TestDevice::SyncResult synced = reader.SyncAll(conv, 0, 50);
   ASSERT_TRUE(synced.ok) << synced.error;
   EXPECT_TRUE(SeqsAre(synced.messages, {first->seq(), second->seq()}));
@@ -302,14 +307,14 @@ TEST(SingleChatTest, RetriedSendGetsTheSameSeqAndIsStoredOnce) {
   EXPECT_TRUE(bob_phone->conflicts().empty()) << bob_phone->conflicts().front();
 }
 
-TEST(SingleChatTest, ConcurrentDuplicateSendsGetOneAnswer) {
+TEST_P(SingleChatTest, ConcurrentDuplicateSendsGetOneAnswer) {
   ClusterOptions options;
   options.gateways = 1;
-  LocalCluster cluster(options);
-  ASSERT_TRUE(cluster.Start());
-  auto alice_phone = cluster.Device("alice", "phone");
-  ASSERT_TRUE(alice_phone->Login(cluster.client_port(0)));
-  const std::string bob = cluster.Uid("bob");
+  auto cluster = Deploy(options);
+  ASSERT_TRUE(cluster->Start());
+  auto alice_phone = cluster->Device("alice", "phone");
+  ASSERT_TRUE(alice_phone->Login(cluster->client_port(0)));
+  const std::string bob = cluster->Uid("bob");
   const std::string conv = SingleConvId(alice_phone->uid(), bob);
 
   // The same send twice in flight at once (an SDK that retried on a timeout while the first
@@ -335,8 +340,8 @@ TEST(SingleChatTest, ConcurrentDuplicateSendsGetOneAnswer) {
 }
 
 // Logs bob's phone in on `first_gateway`, then the same device on `second_gateway`.
-void ExpectReloginKicksOlderConnectionAndKeepsNewOne(int first_gateway, int second_gateway) {
-  LocalCluster cluster;
+void ExpectReloginKicksOlderConnectionAndKeepsNewOne(ChatDeployment& cluster, int first_gateway,
+                                                     int second_gateway) {
   ASSERT_TRUE(cluster.Start());
   auto alice_phone = cluster.Device("alice", "phone");
   auto old_phone = cluster.Device("bob", "phone");
@@ -374,25 +379,25 @@ void ExpectReloginKicksOlderConnectionAndKeepsNewOne(int first_gateway, int seco
   EXPECT_TRUE(new_phone->connected());
 }
 
-TEST(SingleChatTest, ReloginOnAnotherGatewayKicksOlderConnection) {
-  ExpectReloginKicksOlderConnectionAndKeepsNewOne(0, 1);
+TEST_P(SingleChatTest, ReloginOnAnotherGatewayKicksOlderConnection) {
+  ExpectReloginKicksOlderConnectionAndKeepsNewOne(*Deploy(), 0, 1);
 }
 
-TEST(SingleChatTest, ReloginOnTheSameGatewayKicksOlderConnection) {
-  ExpectReloginKicksOlderConnectionAndKeepsNewOne(1, 1);
+TEST_P(SingleChatTest, ReloginOnTheSameGatewayKicksOlderConnection) {
+  ExpectReloginKicksOlderConnectionAndKeepsNewOne(*Deploy(), 1, 1);
 }
 
 // The device drops its old connection itself right after logging in again elsewhere, so the
 // Disconnect of the old connection may reach logic after the new login: it must not remove it.
-TEST(SingleChatTest, OldConnectionClosedAfterReloginDoesNotRemoveNewSession) {
-  LocalCluster cluster;
-  ASSERT_TRUE(cluster.Start());
-  auto alice_phone = cluster.Device("alice", "phone");
-  auto old_phone = cluster.Device("bob", "phone");
-  auto new_phone = cluster.Device("bob", "phone");
-  ASSERT_TRUE(alice_phone->Login(cluster.client_port(1)));
-  ASSERT_TRUE(old_phone->Login(cluster.client_port(0)));
-  ASSERT_TRUE(new_phone->Login(cluster.client_port(1)));
+TEST_P(SingleChatTest, OldConnectionClosedAfterReloginDoesNotRemoveNewSession) {
+  auto cluster = Deploy();
+  ASSERT_TRUE(cluster->Start());
+  auto alice_phone = cluster->Device("alice", "phone");
+  auto old_phone = cluster->Device("bob", "phone");
+  auto new_phone = cluster->Device("bob", "phone");
+  ASSERT_TRUE(alice_phone->Login(cluster->client_port(1)));
+  ASSERT_TRUE(old_phone->Login(cluster->client_port(0)));
+  ASSERT_TRUE(new_phone->Login(cluster->client_port(1)));
   old_phone->Disconnect();
   std::this_thread::sleep_for(Millis(1'000));  // let the old connection's Disconnect land
 
