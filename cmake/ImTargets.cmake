@@ -22,6 +22,8 @@ function(im_test)
   if(NOT T_LABELS)
     set(T_LABELS unit)
   endif()
+  # NO_PRETTY_VALUES: a parameterized test is named by its parameter's name (Test/Embedded), not
+  # followed by gtest's print of the value.
   gtest_discover_tests(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
-    DISCOVERY_TIMEOUT 60)
+    DISCOVERY_TIMEOUT 60 NO_PRETTY_VALUES)
 endfunction()

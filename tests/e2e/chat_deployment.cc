@@ -40,4 +40,8 @@ std::string DeploymentName(const ::testing::TestParamInfo<Deployment>& info) {
   return info.param == Deployment::kCluster ? "Cluster" : "Embedded";
 }
 
+void PrintTo(Deployment deployment, std::ostream* out) {
+  *out << (deployment == Deployment::kCluster ? "Cluster" : "Embedded");
+}
+
 }  // namespace im::e2e

@@ -58,6 +58,8 @@ class DeploymentTest : public ::testing::TestWithParam<Deployment> {
 
 // "Cluster" or "Embedded", for test names.
 std::string DeploymentName(const ::testing::TestParamInfo<Deployment>& info);
+// The same in gtest's messages about a parameter.
+void PrintTo(Deployment deployment, std::ostream* out);
 
 }  // namespace im::e2e
 

@@ -1,7 +1,8 @@
-// End-to-end group chat on the real binaries against the real Redis, MariaDB and Kafka: fan-out
-// of a 300-member group over two gateways, a logic node killed and the Kafka broker stopped under
-// a send stream, join and leave boundaries, non-members, the member cap, member paging and roles
-// (DESIGN.md sections 5, 6 and 8).
+// End-to-end group chat on the real binaries, the cluster's (im-logic, im-gateway against the real
+// Redis, MariaDB and Kafka) and the embedded node's (im-server on SQLite): fan-out of a 300-member
+// group, join and leave boundaries, non-members, the member cap, member paging and roles on both;
+// on the cluster only, a logic node killed and the Kafka broker stopped, paused or its consumer
+// group rebalanced under a send stream (DESIGN.md sections 5, 6 and 8).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "logic/group/kafka_admin.h"
+#include "tests/e2e/chat_deployment.h"
 #include "tests/e2e/consumer_group_churn.h"
 #include "tests/e2e/local_cluster.h"
 #include "tests/e2e/test_device.h"
@@ -423,24 +425,30 @@ size_t ExpectEachPushed(const std::vector<TestDevice*>& online, const std::strin
   return duplicates;
 }
 
+// Runs on the cluster (two gateways) and on the embedded node (one im-server): GroupTest.X/Cluster
+// and GroupTest.X/Embedded. The tests of the cluster's own machinery (killed logic nodes, a Kafka
+// broker of their own, consumer-group churn) are GroupClusterTest.X.
+class GroupTest : public DeploymentTest {};
+IM_INSTANTIATE_DEPLOYMENTS(GroupTest);
+
 // a. Fan-out at size: 300 members over two gateways, 60 online, five of them sending 200
 // messages each at once, pipelined. Every online member is pushed every message of the others
 // exactly once and holds the whole conversation in seq order; offline members find it all by
 // Conversations and paged Sync.
-TEST(GroupTest, ThreeHundredMembersFiveSendersEveryMemberGetsAllThousandOnce) {
-  LocalCluster cluster(GroupClusterOptions());
-  ASSERT_TRUE(cluster.Start());
+TEST_P(GroupTest, ThreeHundredMembersFiveSendersEveryMemberGetsAllThousandOnce) {
+  auto cluster = Deploy(GroupClusterOptions());
+  ASSERT_TRUE(cluster->Start());
   constexpr int kMembers = 300;
   constexpr int kOnline = 60;
   constexpr int kPerSender = 200;
   constexpr int kSenderIndex[] = {0, 13, 26, 39, 52};  // on both gateways
   constexpr int kTotal = kPerSender * static_cast<int>(std::size(kSenderIndex));
-  const uint16_t ports[] = {cluster.client_port(0), cluster.client_port(1)};
+  const uint16_t ports[] = {cluster->client_port(0), cluster->client_port(1)};
 
   std::vector<std::unique_ptr<TestDevice>> devices;
   std::vector<std::string> uids;
   for (int i = 0; i < kMembers; ++i) {
-    devices.push_back(cluster.Device(absl::StrFormat("m%03d", i), "phone"));
+    devices.push_back(cluster->Device(absl::StrFormat("m%03d", i), "phone"));
     uids.push_back(devices.back()->uid());
   }
   std::vector<TestDevice*> online;
@@ -568,7 +576,7 @@ TEST(GroupTest, ThreeHundredMembersFiveSendersEveryMemberGetsAllThousandOnce) {
 // members send. Senders retry what was not acknowledged with the same client_msg_id. Every
 // acknowledged message reaches every online member (duplicates are counted and reported), none
 // is stored twice, and every device holds the conversation complete in seq order.
-TEST(GroupTest, LogicNodeKilledMidStreamLosesNoAcknowledgedMessage) {
+TEST(GroupClusterTest, LogicNodeKilledMidStreamLosesNoAcknowledgedMessage) {
   ClusterOptions options = GroupClusterOptions();
   options.logic_nodes = 2;
   LocalCluster cluster(options);
@@ -689,15 +697,15 @@ TEST(GroupTest, LogicNodeKilledMidStreamLosesNoAcknowledgedMessage) {
 // c. Membership bounds visibility: a member sees only what was sent after it joined (by push and
 // by Sync); after it leaves it is pushed nothing and may neither send nor sync; after it joins
 // again it sees what comes from then on.
-TEST(GroupTest, JoinAndLeaveBoundWhatAMemberSees) {
-  LocalCluster cluster(GroupClusterOptions());
-  ASSERT_TRUE(cluster.Start());
-  auto alice = cluster.Device("alice", "phone");  // owner
-  auto bob = cluster.Device("bob", "phone");      // member throughout
-  auto carol = cluster.Device("carol", "phone");  // joins, leaves, joins again
-  ASSERT_TRUE(alice->Login(cluster.client_port(0)));
-  ASSERT_TRUE(bob->Login(cluster.client_port(1)));
-  ASSERT_TRUE(carol->Login(cluster.client_port(1)));
+TEST_P(GroupTest, JoinAndLeaveBoundWhatAMemberSees) {
+  auto cluster = Deploy(GroupClusterOptions());
+  ASSERT_TRUE(cluster->Start());
+  auto alice = cluster->Device("alice", "phone");  // owner
+  auto bob = cluster->Device("bob", "phone");      // member throughout
+  auto carol = cluster->Device("carol", "phone");  // joins, leaves, joins again
+  ASSERT_TRUE(alice->Login(cluster->client_port(0)));
+  ASSERT_TRUE(bob->Login(cluster->client_port(1)));
+  ASSERT_TRUE(carol->Login(cluster->client_port(1)));
   const std::vector<TestDevice*> all = {alice.get(), bob.get(), carol.get()};
   const std::string group = CreateGroup(*alice, {bob->uid()});
   ASSERT_FALSE(group.empty());
@@ -813,15 +821,15 @@ TEST(GroupTest, JoinAndLeaveBoundWhatAMemberSees) {
 
 // d. A non-member's send is refused with NOT_MEMBER and leaves no trace: nothing stored, nothing
 // pushed, no seq taken.
-TEST(GroupTest, NonMemberSendIsRefusedAndStoresNothing) {
-  LocalCluster cluster(GroupClusterOptions());
-  ASSERT_TRUE(cluster.Start());
-  auto alice = cluster.Device("alice", "phone");
-  auto bob = cluster.Device("bob", "phone");
-  auto mallory = cluster.Device("mallory", "phone");
-  ASSERT_TRUE(alice->Login(cluster.client_port(0)));
-  ASSERT_TRUE(bob->Login(cluster.client_port(1)));
-  ASSERT_TRUE(mallory->Login(cluster.client_port(1)));
+TEST_P(GroupTest, NonMemberSendIsRefusedAndStoresNothing) {
+  auto cluster = Deploy(GroupClusterOptions());
+  ASSERT_TRUE(cluster->Start());
+  auto alice = cluster->Device("alice", "phone");
+  auto bob = cluster->Device("bob", "phone");
+  auto mallory = cluster->Device("mallory", "phone");
+  ASSERT_TRUE(alice->Login(cluster->client_port(0)));
+  ASSERT_TRUE(bob->Login(cluster->client_port(1)));
+  ASSERT_TRUE(mallory->Login(cluster->client_port(1)));
   const std::vector<TestDevice*> all = {alice.get(), bob.get(), mallory.get()};
   const std::string group = CreateGroup(*alice, {bob->uid()});
   ASSERT_FALSE(group.empty());
@@ -844,7 +852,7 @@ TEST(GroupTest, NonMemberSendIsRefusedAndStoresNothing) {
     EXPECT_EQ(sync->messages_size(), 0);
   }
   const std::optional<im::v1::SendResp> nowhere =
-      mallory->SendToConv(GroupConvId(cluster.Uid("no-such-group")), "nowhere", "hello?");
+      mallory->SendToConv(GroupConvId(cluster->Uid("no-such-group")), "nowhere", "hello?");
   EXPECT_TRUE(nowhere.has_value());
   EXPECT_NE(CodeOf(nowhere), im::v1::OK)
       << "a send to a group that does not exist: " << Describe(nowhere);
@@ -961,7 +969,7 @@ struct StreamOnOwnKafka {
 // e. The Kafka broker stops for ten seconds in the middle of a send stream and starts again.
 // Sends may fail while it is down (and are retried), but every acknowledged one reaches every
 // online member, and none is stored twice.
-TEST(GroupTest, KafkaStoppedForTenSecondsLosesNoAcknowledgedMessage) {
+TEST(GroupClusterTest, KafkaStoppedForTenSecondsLosesNoAcknowledgedMessage) {
   StreamOnOwnKafka fault;
   ASSERT_TRUE(fault.Start(Millis(200)));
   OwnKafka& kafka = fault.kafka;
@@ -1026,7 +1034,7 @@ TEST(GroupTest, KafkaStoppedForTenSecondsLosesNoAcknowledgedMessage) {
 // once at every start). Every revocation happens while records are read but not yet committed:
 // none of them may be pushed twice (a clean-clone CI run once saw 197 pushed twice after the
 // start-up rebalance).
-TEST(GroupTest, ConsumerGroupRebalancesDuringAStreamPushNothingTwice) {
+TEST(GroupClusterTest, ConsumerGroupRebalancesDuringAStreamPushNothingTwice) {
   LocalCluster cluster(GroupClusterOptions());
   ASSERT_TRUE(cluster.Start());
   GroupStream stream;
@@ -1064,7 +1072,7 @@ TEST(GroupTest, ConsumerGroupRebalancesDuringAStreamPushNothingTwice) {
 // during a send stream. Logic pushes what waited longer than kafka.fallback_after_ms itself, so
 // sends keep succeeding; when the broker wakes it stores those records as well and the consumer
 // reads them: the members are still pushed each message exactly once.
-TEST(GroupTest, KafkaPausedDuringAStreamPushesNothingTwice) {
+TEST(GroupClusterTest, KafkaPausedDuringAStreamPushesNothingTwice) {
   StreamOnOwnKafka fault;
   ASSERT_TRUE(fault.Start(Millis(100)));
   OwnKafka& kafka = fault.kafka;
@@ -1096,22 +1104,22 @@ TEST(GroupTest, KafkaPausedDuringAStreamPushesNothingTwice) {
 
 // f. The member cap: a group never grows past IM_GROUP_MEMBER_CAP (the owner counts); a refused
 // addition adds no one; a place freed by a leave can be taken.
-TEST(GroupTest, GroupNeverGrowsPastTheMemberCap) {
+TEST_P(GroupTest, GroupNeverGrowsPastTheMemberCap) {
   ClusterOptions options = GroupClusterOptions();
   options.gateways = 1;
   options.logic_env = {{"IM_GROUP_MEMBER_CAP", "5"}};
-  LocalCluster cluster(options);
-  ASSERT_TRUE(cluster.Start());
-  const uint16_t port = cluster.client_port(0);
-  auto owner = cluster.Device("owner", "phone");
-  auto bob = cluster.Device("bob", "phone");
-  auto frank = cluster.Device("frank", "phone");
+  auto cluster = Deploy(options);
+  ASSERT_TRUE(cluster->Start());
+  const uint16_t port = cluster->client_port(0);
+  auto owner = cluster->Device("owner", "phone");
+  auto bob = cluster->Device("bob", "phone");
+  auto frank = cluster->Device("frank", "phone");
   ASSERT_TRUE(owner->Login(port));
   ASSERT_TRUE(bob->Login(port));
   ASSERT_TRUE(frank->Login(port));
-  const std::string carol = cluster.Uid("carol");
-  const std::string dave = cluster.Uid("dave");
-  const std::string erin = cluster.Uid("erin");
+  const std::string carol = cluster->Uid("carol");
+  const std::string dave = cluster->Uid("dave");
+  const std::string erin = cluster->Uid("erin");
 
   const std::optional<im::v1::GroupCreateResp> too_big =
       owner->GroupCreate("too big", {bob->uid(), carol, dave, erin, frank->uid()});
@@ -1150,18 +1158,18 @@ TEST(GroupTest, GroupNeverGrowsPastTheMemberCap) {
 
 // f. Members paging: every member exactly once across pages no larger than the limit, with its
 // role and joined_seq, as seen by the owner and by a plain member.
-TEST(GroupTest, MembersPagingListsEveryMemberOnceWithRoles) {
+TEST_P(GroupTest, MembersPagingListsEveryMemberOnceWithRoles) {
   ClusterOptions options = GroupClusterOptions();
   options.gateways = 1;
-  LocalCluster cluster(options);
-  ASSERT_TRUE(cluster.Start());
-  const uint16_t port = cluster.client_port(0);
-  auto owner = cluster.Device("owner", "phone");
-  auto late = cluster.Device("late", "phone");
+  auto cluster = Deploy(options);
+  ASSERT_TRUE(cluster->Start());
+  const uint16_t port = cluster->client_port(0);
+  auto owner = cluster->Device("owner", "phone");
+  auto late = cluster->Device("late", "phone");
   ASSERT_TRUE(owner->Login(port));
   ASSERT_TRUE(late->Login(port));
   std::vector<std::string> others;
-  for (int i = 0; i < 24; ++i) others.push_back(cluster.Uid(absl::StrFormat("m%02d", i)));
+  for (int i = 0; i < 24; ++i) others.push_back(cluster->Uid(absl::StrFormat("m%02d", i)));
   const std::string group = CreateGroup(*owner, others);
   ASSERT_FALSE(group.empty());
   const std::string conv = GroupConvId(group);
@@ -1209,18 +1217,18 @@ TEST(GroupTest, MembersPagingListsEveryMemberOnceWithRoles) {
 
 // f. Only the owner or an admin adds or removes others; only the owner sets roles. A refused
 // request changes nothing.
-TEST(GroupTest, OnlyOwnerOrAdminAddsOrRemovesOthers) {
+TEST_P(GroupTest, OnlyOwnerOrAdminAddsOrRemovesOthers) {
   ClusterOptions options = GroupClusterOptions();
   options.gateways = 1;
-  LocalCluster cluster(options);
-  ASSERT_TRUE(cluster.Start());
-  const uint16_t port = cluster.client_port(0);
-  auto owner = cluster.Device("owner", "phone");
-  auto admin = cluster.Device("admin", "phone");
-  auto carol = cluster.Device("carol", "phone");
-  auto dave = cluster.Device("dave", "phone");
-  auto erin = cluster.Device("erin", "phone");
-  auto xavier = cluster.Device("xavier", "phone");  // not a member at first
+  auto cluster = Deploy(options);
+  ASSERT_TRUE(cluster->Start());
+  const uint16_t port = cluster->client_port(0);
+  auto owner = cluster->Device("owner", "phone");
+  auto admin = cluster->Device("admin", "phone");
+  auto carol = cluster->Device("carol", "phone");
+  auto dave = cluster->Device("dave", "phone");
+  auto erin = cluster->Device("erin", "phone");
+  auto xavier = cluster->Device("xavier", "phone");  // not a member at first
   for (TestDevice* device :
        {owner.get(), admin.get(), carol.get(), dave.get(), erin.get(), xavier.get()}) {
     ASSERT_TRUE(device->Login(port));

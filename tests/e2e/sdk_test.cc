@@ -1,5 +1,6 @@
-// The SDK against the real cluster (real im-gateway and im-logic, real Redis, MariaDB and Kafka):
-// its guarantees hold while connections are cut, a gateway dies and the app restarts.
+// The SDK against the real binaries, the cluster's (im-gateway and im-logic on the real Redis,
+// MariaDB and Kafka) and the embedded node's (im-server on SQLite): its guarantees hold while
+// connections are cut and the app restarts; on the cluster, also while a gateway dies or drains.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -14,6 +15,7 @@
 
 #include "sdk/client.h"
 #include "sdk/sqlite_state_store.h"
+#include "tests/e2e/chat_deployment.h"
 #include "tests/e2e/local_cluster.h"
 #include "tests/e2e/sdk_recorder.h"
 #include "tests/support/subprocess.h"
@@ -36,7 +38,7 @@ im::sdk::ClientOptions OptionsFor(const std::string& uid, const std::string& dev
                                   std::vector<std::string> gateways) {
   im::sdk::ClientOptions options;
   options.gateways = std::move(gateways);
-  options.token = LocalCluster::Token(uid);
+  options.token = ChatDeployment::Token(uid);
   options.device = device;
   options.start_at_random_gateway = false;
   // Tests cut connections every second: come back quickly.
@@ -78,12 +80,32 @@ void SettleAndStop(std::initializer_list<im::sdk::Client*> clients) {
   std::this_thread::sleep_for(milliseconds(200));
 }
 
-class SdkTest : public ::testing::Test {
+// Runs on the cluster (two gateways) and on the embedded node (one im-server, which every
+// client_port names): SdkTest.X/Cluster and SdkTest.X/Embedded.
+class SdkTest : public DeploymentTest {
+ protected:
+  void SetUp() override {
+    cluster_ = Deploy();
+    alice_ = cluster_->Uid("alice");
+    bob_ = cluster_->Uid("bob");
+    conv_ = SingleChat(alice_, bob_);
+    ASSERT_TRUE(cluster_->Start());
+  }
+
+  std::unique_ptr<ChatDeployment> cluster_;
+  // Users of this test only (the test MariaDB and Redis are shared), and their single chat.
+  std::string alice_;
+  std::string bob_;
+  std::string conv_;
+};
+IM_INSTANTIATE_DEPLOYMENTS(SdkTest);
+
+// For what only a cluster has: a second gateway process to kill or drain.
+class SdkClusterTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(cluster_.Start()); }
 
   LocalCluster cluster_;
-  // Users of this test only (the test MariaDB and Redis are shared), and their single chat.
   const std::string alice_ = cluster_.Uid("alice");
   const std::string bob_ = cluster_.Uid("bob");
   const std::string conv_ = SingleChat(alice_, bob_);
@@ -92,10 +114,10 @@ class SdkTest : public ::testing::Test {
 // Two clients exchange 2,000 messages through proxies that delay bytes and cut every connection
 // at a random moment each second: at the end both show all 2,000 exactly once, in seq order,
 // and every send was reported sent exactly once.
-TEST_F(SdkTest, ExchangeSurvivesConnectionsCutEverySecond) {
+TEST_P(SdkTest, ExchangeSurvivesConnectionsCutEverySecond) {
   constexpr int kPerSide = 1000;
-  std::unique_ptr<TcpProxy> proxy0 = StartProxy(cluster_.client_port(0));
-  std::unique_ptr<TcpProxy> proxy1 = StartProxy(cluster_.client_port(1));
+  std::unique_ptr<TcpProxy> proxy0 = StartProxy(cluster_->client_port(0));
+  std::unique_ptr<TcpProxy> proxy1 = StartProxy(cluster_->client_port(1));
   ASSERT_TRUE(proxy0 && proxy1);
   proxy0->set_max_delay(milliseconds(20));
   proxy1->set_max_delay(milliseconds(20));
@@ -162,7 +184,7 @@ TEST_F(SdkTest, ExchangeSurvivesConnectionsCutEverySecond) {
 }
 
 // kill -9 of the gateway a client is on: it reconnects to the other gateway and nothing is lost.
-TEST_F(SdkTest, GatewayKilledClientMovesToTheOtherAndLosesNothing) {
+TEST_F(SdkClusterTest, GatewayKilledClientMovesToTheOtherAndLosesNothing) {
   constexpr int kCount = 200;
   SdkRecorder alice_seen;
   SdkRecorder bob_seen;
@@ -201,7 +223,7 @@ TEST_F(SdkTest, GatewayKilledClientMovesToTheOtherAndLosesNothing) {
 
 // A gateway drained for a rolling update (SIGTERM): its client gets GoAway, moves to the other
 // gateway after the hint, and a send stream across the move loses and repeats nothing.
-TEST_F(SdkTest, GoAwayMovesTheClientToAnotherGatewayWithoutLoss) {
+TEST_F(SdkClusterTest, GoAwayMovesTheClientToAnotherGatewayWithoutLoss) {
   constexpr int kCount = 100;
   SdkRecorder alice_seen;
   SdkRecorder bob_seen;
@@ -233,13 +255,13 @@ TEST_F(SdkTest, GoAwayMovesTheClientToAnotherGatewayWithoutLoss) {
 
 // The same device logging in elsewhere kicks the first connection: that client reports kKicked
 // and does not fight back by reconnecting.
-TEST_F(SdkTest, KickedClientReportsItAndStaysOff) {
+TEST_P(SdkTest, KickedClientReportsItAndStaysOff) {
   SdkRecorder first_seen;
   SdkRecorder second_seen;
-  im::sdk::Client first(OptionsFor(alice_, "phone", {Address(cluster_.client_port(0))}),
+  im::sdk::Client first(OptionsFor(alice_, "phone", {Address(cluster_->client_port(0))}),
                         &first_seen);
   ASSERT_TRUE(StartAndWait(first, first_seen));
-  im::sdk::Client second(OptionsFor(alice_, "phone", {Address(cluster_.client_port(1))}),
+  im::sdk::Client second(OptionsFor(alice_, "phone", {Address(cluster_->client_port(1))}),
                          &second_seen);
   ASSERT_TRUE(StartAndWait(second, second_seen));
   EXPECT_TRUE(first_seen.WaitFor(
@@ -256,14 +278,14 @@ TEST_F(SdkTest, KickedClientReportsItAndStaysOff) {
 // An app restart: the client is destroyed with unsent messages in its outbox and a new one opens
 // the same SQLite file. The messages are sent once, and receiving resumes after the last
 // delivered seq (nothing shown before is shown again).
-TEST_F(SdkTest, AppRestartSendsTheOutboxOnceAndResumesTheCursor) {
-  const std::string db = ::testing::TempDir() + cluster_.prefix() + "alice.db";
+TEST_P(SdkTest, AppRestartSendsTheOutboxOnceAndResumesTheCursor) {
+  const std::string db = ::testing::TempDir() + cluster_->prefix() + "alice.db";
   std::filesystem::remove(db);
-  std::unique_ptr<TcpProxy> proxy = StartProxy(cluster_.client_port(0));
+  std::unique_ptr<TcpProxy> proxy = StartProxy(cluster_->client_port(0));
   ASSERT_TRUE(proxy);
 
   SdkRecorder bob_seen;
-  im::sdk::Client bob_client(OptionsFor(bob_, "phone", {Address(cluster_.client_port(1))}),
+  im::sdk::Client bob_client(OptionsFor(bob_, "phone", {Address(cluster_->client_port(1))}),
                              &bob_seen);
   ASSERT_TRUE(StartAndWait(bob_client, bob_seen));
 
@@ -298,7 +320,7 @@ TEST_F(SdkTest, AppRestartSendsTheOutboxOnceAndResumesTheCursor) {
   auto store = im::sdk::SqliteStateStore::Open(db);
   ASSERT_TRUE(store.ok()) << store.status();
   SdkRecorder alice_seen;
-  im::sdk::Client alice_client(OptionsFor(alice_, "phone", {Address(cluster_.client_port(0))}),
+  im::sdk::Client alice_client(OptionsFor(alice_, "phone", {Address(cluster_->client_port(0))}),
                                &alice_seen, std::move(*store));
   alice_client.Start();
   EXPECT_TRUE(alice_seen.WaitFor(
@@ -325,10 +347,10 @@ TEST_F(SdkTest, AppRestartSendsTheOutboxOnceAndResumesTheCursor) {
 // The rest of the API against the real cluster: groups (a member joining late sees only what
 // came after its join, without stalling on the earlier seqs), conversations with unread counts,
 // history paging and read receipts.
-TEST_F(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
-  const std::string carol = cluster_.Uid("carol");
-  const std::vector<std::string> gateways = {Address(cluster_.client_port(0)),
-                                             Address(cluster_.client_port(1))};
+TEST_P(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
+  const std::string carol = cluster_->Uid("carol");
+  const std::vector<std::string> gateways = {Address(cluster_->client_port(0)),
+                                             Address(cluster_->client_port(1))};
   SdkRecorder alice_seen, bob_seen, carol_seen;
   im::sdk::Client alice_client(OptionsFor(alice_, "phone", gateways), &alice_seen);
   im::sdk::Client bob_client(OptionsFor(bob_, "phone", {gateways[1]}), &bob_seen);
@@ -427,21 +449,21 @@ TEST_F(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
 
 // imcli, as the README shows a newcomer: it logs in with an imctl token, opens a single chat,
 // sends a line, shows the reply and lists the conversation with its unread count.
-TEST_F(SdkTest, ImcliChatsWithAnSdkClient) {
+TEST_P(SdkTest, ImcliChatsWithAnSdkClient) {
   SdkRecorder bob_seen;
-  im::sdk::Client bob_client(OptionsFor(bob_, "phone", {Address(cluster_.client_port(1))}),
+  im::sdk::Client bob_client(OptionsFor(bob_, "phone", {Address(cluster_->client_port(1))}),
                              &bob_seen);
   ASSERT_TRUE(StartAndWait(bob_client, bob_seen));
 
   auto imctl = im::testing::Subprocess::Start(
-      {IM_IMCTL, "token", "--uid", alice_, "--secret", LocalCluster::kTokenSecret});
+      {IM_IMCTL, "token", "--uid", alice_, "--secret", ChatDeployment::kTokenSecret});
   ASSERT_TRUE(imctl.ok()) << imctl.status();
   std::optional<std::string> token = (*imctl)->ReadLine(seconds(10));
   ASSERT_TRUE(token.has_value());
   EXPECT_EQ((*imctl)->Wait(seconds(10)), 0);
 
   auto imcli = im::testing::Subprocess::Start(
-      {IM_IMCLI, "--gateway", Address(cluster_.client_port(0)), "--token", *token}, {},
+      {IM_IMCLI, "--gateway", Address(cluster_->client_port(0)), "--token", *token}, {},
       {.pipe_stdin = true, .stderr_path = ""});
   ASSERT_TRUE(imcli.ok()) << imcli.status();
   ASSERT_TRUE((*imcli)->ReadLineStartingWith("* connected", seconds(15)));
@@ -463,14 +485,14 @@ TEST_F(SdkTest, ImcliChatsWithAnSdkClient) {
 }
 
 // A C program using only sdk/im_client.h logs in, sends, and receives a reply.
-TEST_F(SdkTest, CProgramOnTheCApiSendsAndReceives) {
+TEST_P(SdkTest, CProgramOnTheCApiSendsAndReceives) {
   SdkRecorder bob_seen;
-  im::sdk::Client bob_client(OptionsFor(bob_, "phone", {Address(cluster_.client_port(1))}),
+  im::sdk::Client bob_client(OptionsFor(bob_, "phone", {Address(cluster_->client_port(1))}),
                              &bob_seen);
   ASSERT_TRUE(StartAndWait(bob_client, bob_seen));
 
   auto program = im::testing::Subprocess::Start(
-      {IM_SDK_C_EXAMPLE, Address(cluster_.client_port(0)), LocalCluster::Token(alice_), bob_});
+      {IM_SDK_C_EXAMPLE, Address(cluster_->client_port(0)), ChatDeployment::Token(alice_), bob_});
   ASSERT_TRUE(program.ok()) << program.status();
   ASSERT_TRUE(bob_seen.WaitFor(
       [&](const SdkRecorder& r) {
