@@ -3,10 +3,12 @@
 # local cluster started from each Release build in turn, with the CPU of every server process
 # (logic, both gateways, Redis, MariaDB, Kafka) measured per delivered message (--server-pids),
 # and prints one table. The im-bench of the last build drives every run, so both builds are
-# measured by the same tool.
+# measured by the same tool. A build named embedded:BUILD_DIR runs the embedded node of that build
+# instead (deploy/local/cluster up --embedded: one im-server, its CPU the server's).
 #
 # Usage: bench/compare-builds.sh BUILD_DIR... [-- RATE...]       (rates default: 1000 2000 3000)
 #   e.g. bench/compare-builds.sh /work/before/build/release build/release -- 1000 2000 4000
+#        bench/compare-builds.sh build/release embedded:build/release -- 2000 4000
 # Environment: IM_BENCH_RESULTS (where the JSON reports go) [<repo>/bench/results/compare],
 #   IM_BENCH_KIND [chat] (or group: groups of IM_BENCH_GROUP_SIZE [1000] members, all online,
 #   4 senders; a rate is then group messages/s), IM_BENCH_CONNECTIONS [2000; 1000 for group],
@@ -31,15 +33,25 @@ say() { printf 'compare-builds: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
 BUILDS=()
+MODES=()  # cluster or embedded, per build
 RATES=()
-while [ $# -gt 0 ] && [ "$1" != -- ]; do BUILDS+=("$(cd "$1" && pwd)"); shift; done
+while [ $# -gt 0 ] && [ "$1" != -- ]; do
+  case "$1" in
+    embedded:*) MODES+=(embedded); BUILDS+=("$(cd "${1#embedded:}" && pwd)") ;;
+    *) MODES+=(cluster); BUILDS+=("$(cd "$1" && pwd)") ;;
+  esac
+  shift
+done
 if [ $# -gt 0 ]; then shift; RATES=("$@"); fi
 [ ${#RATES[@]} -gt 0 ] || RATES=(1000 2000 3000)
 [ ${#BUILDS[@]} -gt 0 ] || die "usage: $0 BUILD_DIR... [-- RATE...]"
 BENCH="${IM_BENCH:-${BUILDS[-1]}/bench/im-bench}"
-for build in "${BUILDS[@]}"; do
-  for bin in logic/im-logic gateway/im-gateway; do
-    [ -x "$build/$bin" ] || die "$build/$bin is missing (ninja -C $build im-logic im-gateway)"
+for index in "${!BUILDS[@]}"; do
+  bins=(logic/im-logic gateway/im-gateway)
+  [ "${MODES[$index]}" = cluster ] || bins=(server/im-server)
+  for bin in "${bins[@]}"; do
+    [ -x "${BUILDS[$index]}/$bin" ] ||
+      die "${BUILDS[$index]}/$bin is missing (ninja -C ${BUILDS[$index]} $(basename "$bin"))"
   done
 done
 [ -x "$BENCH" ] || die "$BENCH is missing"
@@ -55,8 +67,12 @@ cluster_of() {
 }
 
 pid_file() { cat "$1" 2>/dev/null || true; }
-server_pids() {
+server_pids() {  # server_pids MODE
   local list=() name pid
+  if [ "$1" = embedded ]; then
+    echo "server=$(pid_file "$VAR_DIR/cluster/server.pid")"
+    return
+  fi
   for name in logic gw-1 gw-2; do
     pid="$(pid_file "$VAR_DIR/cluster/$name.pid")"
     [ -n "$pid" ] && list+=("$name=$pid")
@@ -71,11 +87,13 @@ server_pids() {
 trap '"$ROOT/deploy/local/cluster" down >/dev/null 2>&1 || true' EXIT
 for index in "${!BUILDS[@]}"; do
   build="${BUILDS[$index]}"
-  say "build $index: $build"
+  say "build $index: $build (${MODES[$index]})"
   cluster="$(cluster_of "$build")"
   "$ROOT/deploy/local/cluster" down >/dev/null 2>&1 || true
-  IM_BUILD_DIR="$build" "$cluster" up >/dev/null
-  pids="$(server_pids)"
+  up_args=()
+  [ "${MODES[$index]}" = cluster ] || up_args=(--embedded)
+  IM_BUILD_DIR="$build" "$cluster" up "${up_args[@]+"${up_args[@]}"}" >/dev/null
+  pids="$(server_pids "${MODES[$index]}")"
   say "server processes: $pids"
   for rate in "${RATES[@]}"; do
     json="$OUT/build$index-$KIND-$rate.json"
