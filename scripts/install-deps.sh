@@ -20,6 +20,8 @@ BUILD_PACKAGES=(
 TOOL_PACKAGES=(
   # servers and tools used by the local cluster and the integration tests
   redis-server mariadb-server mariadb-client maven openjdk-17-jre-headless
+  # scripts/embedded-to-cluster.sh reads the embedded node's SQLite database
+  sqlite3
   procps iproute2 python3
   # the metrics test parses /metrics with the reference Prometheus parser
   python3-prometheus-client

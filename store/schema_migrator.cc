@@ -4,7 +4,6 @@
 #include <cppconn/resultset.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <memory>
 #include <set>
@@ -49,8 +48,8 @@ bool IsPlainName(std::string_view name) {
 // embed_migrations.cmake has checked the name: NNNN_lower_snake_case.sql.
 Migration Parse(const MigrationFile& file) {
   Migration migration;
-  std::from_chars(file.file_name.data(), file.file_name.data() + 4, migration.version);
-  migration.name = std::string(file.file_name.substr(5, file.file_name.size() - 5 - 4));
+  migration.version = file.version();
+  migration.name = std::string(file.name());
   migration.statements = SplitSqlStatements(file.text);
   return migration;
 }

@@ -8,30 +8,18 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "store/migration_file.h"
 #include "store/mysql_connection_pool.h"
 
 namespace im::store {
 
-// A file of store/migrations as built into the binary (embedded at build time by
-// store/embed_migrations.cmake, so that a deployment needs no schema files on disk).
-struct MigrationFile {
-  std::string_view file_name;  // "0001_conversations_and_messages.sql"
-  std::string_view text;
-};
-
-// Generated; in file name order, which is version order.
+// Generated from store/migrations; in file name order, which is version order.
 std::span<const MigrationFile> EmbeddedMigrationFiles();
 
 struct Migration {
   uint32_t version = 0;  // 1 for 0001_*.sql
   std::string name;      // the rest of the file name, without ".sql"
   std::vector<std::string> statements;
-};
-
-struct AppliedMigration {
-  uint32_t version = 0;
-  std::string name;
-  int64_t applied_ms = 0;  // Unix milliseconds
 };
 
 // The statements of a migration script: each ends with a line that ends in ';'. Blank lines and

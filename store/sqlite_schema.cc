@@ -1,7 +1,5 @@
 #include "store/sqlite_schema.h"
 
-#include <charconv>
-
 #include "common/clock.h"
 #include "common/status_macros.h"
 #include "fmt/format.h"
@@ -21,10 +19,10 @@ struct Migration {
 };
 
 // embed_migrations.cmake has checked the name: NNNN_lower_snake_case.sql.
-Migration Parse(const SqliteMigrationFile& file) {
+Migration Parse(const MigrationFile& file) {
   Migration migration;
-  std::from_chars(file.file_name.data(), file.file_name.data() + 4, migration.version);
-  migration.name = file.file_name.substr(5, file.file_name.size() - 5 - 4);
+  migration.version = file.version();
+  migration.name = file.name();
   migration.text = file.text;
   return migration;
 }
@@ -61,7 +59,7 @@ absl::StatusOr<bool> ApplyOnce(SqliteConnection& writer, const Migration& migrat
 
 absl::Status ApplySqliteMigrations(SqliteConnection& writer, std::vector<uint32_t>* applied) {
   IM_RETURN_IF_ERROR(writer.Execute(kCreateLedger));
-  for (const SqliteMigrationFile& file : EmbeddedSqliteMigrationFiles()) {
+  for (const MigrationFile& file : EmbeddedSqliteMigrationFiles()) {
     const Migration migration = Parse(file);
     absl::StatusOr<bool> ran = ApplyOnce(writer, migration);
     if (!ran.ok()) {
@@ -76,9 +74,8 @@ absl::Status ApplySqliteMigrations(SqliteConnection& writer, std::vector<uint32_
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<AppliedSqliteMigration>> AppliedSqliteMigrations(
-    SqliteConnection& connection) {
-  std::vector<AppliedSqliteMigration> result;
+absl::StatusOr<std::vector<AppliedMigration>> AppliedMigrations(SqliteConnection& connection) {
+  std::vector<AppliedMigration> result;
   IM_ASSIGN_OR_RETURN(SqliteStatement exists,
                       connection.Prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND "
                                          "name = 'schema_migrations'"));
@@ -88,8 +85,8 @@ absl::StatusOr<std::vector<AppliedSqliteMigration>> AppliedSqliteMigrations(
                       connection.Prepare("SELECT version, name, applied_ms FROM schema_migrations "
                                          "ORDER BY version"));
   IM_RETURN_IF_ERROR(select.ForEachRow([&](const SqliteStatement& row) {
-    result.push_back(AppliedSqliteMigration{static_cast<uint32_t>(row.ColumnI64(0)),
-                                            row.ColumnBytes(1), row.ColumnI64(2)});
+    result.push_back(AppliedMigration{static_cast<uint32_t>(row.ColumnI64(0)), row.ColumnBytes(1),
+                                      row.ColumnI64(2)});
   }));
   return result;
 }

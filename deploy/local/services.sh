@@ -86,9 +86,7 @@ redis_serving() { [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 start_mariadb() {
   mkdir -p "$MYSQL_DIR"
   if pid_alive "$MYSQL_DIR/mysqld.pid"; then log "mariadb already running on $MYSQL_PORT"; return; fi
-  local fresh=0
   if [ ! -d "$MYSQL_DIR/data/mysql" ]; then
-    fresh=1
     mariadb-install-db --no-defaults --datadir="$MYSQL_DIR/data" --user="$(id -un)" \
       --auth-root-authentication-method=socket --skip-test-db >"$MYSQL_DIR/install.log" 2>&1 ||
       die "mariadb-install-db failed; see $MYSQL_DIR/install.log"
@@ -101,15 +99,18 @@ start_mariadb() {
     --character-set-server=utf8mb4 --collation-server=utf8mb4_bin >/dev/null 2>&1 &
   wait_until "mariadb on port $MYSQL_PORT" mariadb-admin --no-defaults --socket="$MYSQL_SOCKET" \
     --user=root ping
-  if [ "$fresh" = 1 ]; then
-    mariadb --no-defaults --socket="$MYSQL_SOCKET" --user=root <<SQL
+  # Every start (all idempotent), so that a data directory made by an older version gets what
+  # was added since. Databases named <database>_* are the user's too: scratch databases of tests
+  # (a move from the embedded node is tested into an empty one).
+  mariadb --no-defaults --socket="$MYSQL_SOCKET" --user=root <<SQL
 CREATE DATABASE IF NOT EXISTS \`$MYSQL_DATABASE\`;
 CREATE USER IF NOT EXISTS '$MYSQL_USER'@'127.0.0.1' IDENTIFIED BY '$MYSQL_PASSWORD';
 CREATE USER IF NOT EXISTS '$MYSQL_USER'@'localhost' IDENTIFIED BY '$MYSQL_PASSWORD';
 GRANT ALL ON \`$MYSQL_DATABASE\`.* TO '$MYSQL_USER'@'127.0.0.1';
 GRANT ALL ON \`$MYSQL_DATABASE\`.* TO '$MYSQL_USER'@'localhost';
+GRANT ALL ON \`${MYSQL_DATABASE}\\_%\`.* TO '$MYSQL_USER'@'127.0.0.1';
+GRANT ALL ON \`${MYSQL_DATABASE}\\_%\`.* TO '$MYSQL_USER'@'localhost';
 SQL
-  fi
   log "mariadb up on 127.0.0.1:$MYSQL_PORT, database $MYSQL_DATABASE, user $MYSQL_USER"
 }
 

@@ -148,13 +148,13 @@ TEST(SqliteDatabaseTest, MigrationsAreAppliedOnceAndRecorded) {
   TemporaryDirectory directory;
   const SqliteOptions options = TestSqliteOptions(directory);
   const auto applied = [](SqliteDatabase& database) {
-    absl::StatusOr<std::vector<AppliedSqliteMigration>> ledger =
-        database.Read<std::vector<AppliedSqliteMigration>>(
-            [](SqliteConnection& connection) { return AppliedSqliteMigrations(connection); });
+    absl::StatusOr<std::vector<AppliedMigration>> ledger =
+        database.Read<std::vector<AppliedMigration>>(
+            [](SqliteConnection& connection) { return AppliedMigrations(connection); });
     EXPECT_TRUE(ledger.ok()) << ledger.status();
-    return ledger.value_or(std::vector<AppliedSqliteMigration>());
+    return ledger.value_or(std::vector<AppliedMigration>());
   };
-  std::vector<AppliedSqliteMigration> first;
+  std::vector<AppliedMigration> first;
   {
     std::unique_ptr<SqliteDatabase> database = OpenTestDatabase(options);
     ASSERT_NE(database, nullptr);
@@ -171,7 +171,7 @@ TEST(SqliteDatabaseTest, MigrationsAreAppliedOnceAndRecorded) {
   // Reopening finds them recorded and runs none again (their CREATE TABLEs would fail if it did).
   std::unique_ptr<SqliteDatabase> reopened = OpenTestDatabase(options);
   ASSERT_NE(reopened, nullptr);
-  const std::vector<AppliedSqliteMigration> second = applied(*reopened);
+  const std::vector<AppliedMigration> second = applied(*reopened);
   ASSERT_EQ(second.size(), first.size());
   for (size_t i = 0; i < first.size(); ++i) {
     EXPECT_EQ(second[i].version, first[i].version);

@@ -60,21 +60,6 @@ std::optional<Endpoint> EndpointFromEnv(const char* name, const char* what) {
   return Endpoint{text.substr(0, colon), static_cast<uint16_t>(port)};
 }
 
-std::string FindInPath(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  dirs += ":/usr/sbin:/usr/local/sbin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    const std::string candidate = dirs.substr(start, end - start) + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    start = end + 1;
-  }
-  return "";
-}
-
 // Kafka allows [A-Za-z0-9._-] in topic names; anything else becomes '_'.
 std::string KafkaNamePart(const std::string& prefix) {
   std::string part = prefix;

@@ -32,6 +32,10 @@ std::optional<ReadyProcess> StartReadyProcess(const std::vector<std::string>& ar
                                               const std::string& log_path,
                                               const std::string& ready_prefix);
 
+// The absolute path of the executable `name` on $PATH (or in /usr/sbin, /usr/local/sbin); empty
+// when there is none.
+std::string FindInPath(const std::string& name);
+
 // The port `key`=N of a ready line, 0 when absent or not a port.
 uint16_t PortField(const std::string& line, const std::string& key);
 
