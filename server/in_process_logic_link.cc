@@ -60,8 +60,14 @@ void InProcessLogicLink::RegisterGateway(im::v1::RegisterGatewayRequest request,
 std::unique_ptr<gateway::RequestStream> InProcessLogicLink::OpenStream(
     uv_loop_t* loop, gateway::RequestStream::Options options, gateway::GatewayMetrics* metrics,
     gateway::RequestStream::Post post) {
-  return std::make_unique<InProcessRequestStream>(loop, dispatcher_, options, metrics,
-                                                  std::move(post));
+  logic::RequestDispatcher* dispatcher = dispatcher_;
+  return std::make_unique<InProcessRequestStream>(
+      loop,
+      [dispatcher](std::vector<im::v1::Ingress> batch,
+                   const std::function<logic::RequestDispatcher::Respond(uint64_t)>& respond_to) {
+        dispatcher->DispatchAll(std::move(batch), respond_to);
+      },
+      options, metrics, std::move(post));
 }
 
 bool InProcessLogicLink::WaitIdle(std::chrono::milliseconds timeout) {

@@ -7,11 +7,9 @@
 
 namespace im::server {
 
-InProcessRequestStream::InProcessRequestStream(uv_loop_t* loop,
-                                               logic::RequestDispatcher* dispatcher,
-                                               Options options, gateway::GatewayMetrics* metrics,
-                                               Post post)
-    : loop_(loop), dispatcher_(dispatcher), options_(options), metrics_(metrics) {
+InProcessRequestStream::InProcessRequestStream(uv_loop_t* loop, Dispatch dispatch, Options options,
+                                               gateway::GatewayMetrics* metrics, Post post)
+    : loop_(loop), dispatch_(std::move(dispatch)), options_(options), metrics_(metrics) {
   answers_->post = std::move(post);
   answers_->stream = this;
   uv_timer_init(loop_, &timer_);
@@ -69,7 +67,7 @@ void InProcessRequestStream::Flush() {
   metrics_->logic_batch_entries.Observe(static_cast<double>(unsent_.size()));
   std::vector<im::v1::Ingress> batch;
   batch.swap(unsent_);
-  dispatcher_->DispatchAll(std::move(batch), [answers = answers_](uint64_t id) {
+  dispatch_(std::move(batch), [answers = answers_](uint64_t id) {
     return [answers, id](std::optional<im::v1::Frame> response) {
       Deliver(answers, id, std::move(response));
     };

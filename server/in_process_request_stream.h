@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,7 +26,13 @@ namespace im::server {
 // requests wait already, UNAVAILABLE once closed.
 class InProcessRequestStream final : public gateway::RequestStream {
  public:
-  InProcessRequestStream(uv_loop_t* loop, logic::RequestDispatcher* dispatcher, Options options,
+  // Hands a batch to logic (RequestDispatcher::DispatchAll in the embedded node): each entry is
+  // to be answered, exactly once and on any thread, through what `respond_to(entry id)` makes.
+  using Dispatch = std::function<void(
+      std::vector<im::v1::Ingress> batch,
+      const std::function<logic::RequestDispatcher::Respond(uint64_t id)>& respond_to)>;
+
+  InProcessRequestStream(uv_loop_t* loop, Dispatch dispatch, Options options,
                          gateway::GatewayMetrics* metrics, Post post);
   ~InProcessRequestStream() override;
   InProcessRequestStream(const InProcessRequestStream&) = delete;
@@ -65,7 +72,7 @@ class InProcessRequestStream final : public gateway::RequestStream {
   void FailOldest(im::v1::Code code, const std::string& message);
 
   uv_loop_t* loop_;
-  logic::RequestDispatcher* dispatcher_;
+  Dispatch dispatch_;
   const Options options_;
   gateway::GatewayMetrics* metrics_;
   uv_timer_t timer_;

@@ -14,6 +14,7 @@ namespace im::logic {
 LogicStores InProcessStores(const LogicOptions& options, LogicMetrics* metrics,
                             common::MillisClock clock, DurableStores durable) {
   LogicStores stores;
+  stores.other_writers = false;
   stores.sqlite = std::move(durable.database);
   const bool restarts_from_disk = durable.messages != nullptr;
   stores.messages = restarts_from_disk ? std::move(durable.messages)

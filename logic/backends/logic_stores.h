@@ -40,6 +40,9 @@ struct LogicStores {
   std::unique_ptr<store::GroupStore> groups;
   std::unique_ptr<store::MemberListCache> member_lists;
   std::unique_ptr<FanoutBus> fanout;
+  // Whether other processes may write the same conversations (a cluster's stores); false when
+  // they are this process's alone, so that nothing written before it started is still in flight.
+  bool other_writers = true;
 
   // For the node's send loop and login loop (LogicLoop): where their asynchronous Redis clients
   // connect and the stores made on each. Absent in process: sends take their claims, their

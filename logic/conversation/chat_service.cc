@@ -827,8 +827,11 @@ bool ChatService::ApplyHoles(uint64_t after_seq, im::v1::SyncResp* resp) const {
     if (message.seq() > expected) {
       // A message with a higher seq is stored. Once it is older than the grace period, no write
       // of a lower seq can still land (writes past their deadline are failed), so the gap is a
-      // hole for good; before that, stop here and let the client ask again.
-      if (now - message.created_ms() < static_cast<int64_t>(options_.hole_grace_ms)) {
+      // hole for good; before that, stop here and let the client ask again. On a sole writer a
+      // message stored before the node started is as good: whatever wrote it is gone.
+      const bool before_start = message.created_ms() < deps_.sole_writer_since_ms;
+      if (!before_start &&
+          now - message.created_ms() < static_cast<int64_t>(options_.hole_grace_ms)) {
         resp->mutable_messages()->DeleteSubrange(i, resp->messages_size() - i);
         return true;
       }

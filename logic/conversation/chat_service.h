@@ -48,6 +48,10 @@ struct ChatDependencies {
   // Where persisted single-chat messages are delivered without blocking (its asynchronous
   // Redis client); null: on the executor.
   LogicLoop* loop;
+  // Set when this node is the only one that writes its conversations (the embedded node): the
+  // Unix ms it started at. A gap before a message stored earlier than that is a hole at once, as
+  // no write from before the start can still land; 0: other nodes may (a cluster).
+  int64_t sole_writer_since_ms = 0;
 };
 
 // Conversations (DESIGN.md sections 5 and 6): Send, Ack, Sync, Conversations and Read, for

@@ -189,6 +189,30 @@ TEST_F(ChatServiceTest, AYoungGapStopsSyncAndAnOldOneIsReportedAsAHole) {
   EXPECT_FALSE(old.has_more());
 }
 
+// The embedded node after a restart: it alone writes its conversations, so a gap before a message
+// stored before it started can never fill; a gap made since still waits out the grace period.
+TEST_F(ChatServiceTest, OnASoleWriterAGapFromBeforeItStartedIsAHoleAtOnce) {
+  Send("alice", "bob", "before");                // seq 1
+  ASSERT_TRUE(seqs_->Next("s:alice:bob").ok());  // seq 2: in flight when the node died
+  Send("alice", "bob", "after");                 // seq 3
+  now_ms_ += 1;
+  RestartChatService(/*sole_writer_since_ms=*/now_ms_.load());
+
+  im::v1::SyncResp resp = Sync("bob", "s:alice:bob", 0);
+  ASSERT_EQ(resp.messages_size(), 2);
+  EXPECT_EQ(resp.messages(1).seq(), 3u);
+  ASSERT_EQ(resp.holes_size(), 1);
+  EXPECT_EQ(resp.holes(0).first(), 2u);
+  EXPECT_FALSE(resp.has_more());
+
+  ASSERT_TRUE(seqs_->Next("s:alice:bob").ok());  // seq 4: in flight now, may still land
+  Send("alice", "bob", "since");                 // seq 5
+  im::v1::SyncResp since = Sync("bob", "s:alice:bob", 3);
+  EXPECT_EQ(since.messages_size(), 0);
+  EXPECT_TRUE(since.has_more());
+  EXPECT_EQ(since.holes_size(), 0);
+}
+
 TEST_F(ChatServiceTest, ConversationsCarryUnreadAndPage) {
   for (int i = 0; i < 4; ++i) Send("alice", "bob", "a" + std::to_string(i));
   Send("bob", "alice", "b0");

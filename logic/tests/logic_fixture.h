@@ -78,13 +78,24 @@ class LogicFixture : public ::testing::Test {
                                                     member_lists_.get(), msg_ids_.get(), clock);
     session_service_ =
         std::make_unique<SessionService>(options_, sessions_.get(), pusher_.get(), clock);
-    chat_ = std::make_unique<ChatService>(
+    chat_ = MakeChatService(/*sole_writer_since_ms=*/0);
+  }
+
+  // The service as a restarted node's, on the same stores; the one it replaces lives on until the
+  // executor has stopped (its deliveries may still run).
+  void RestartChatService(int64_t sole_writer_since_ms) {
+    replaced_chats_.push_back(std::exchange(chat_, MakeChatService(sole_writer_since_ms)));
+  }
+
+  // A ChatService on the fixture's stores (0: they may have other writers, as a cluster's do).
+  std::unique_ptr<ChatService> MakeChatService(int64_t sole_writer_since_ms) {
+    return std::make_unique<ChatService>(
         options_,
         ChatDependencies{recipients_.get(), seqs_.get(), messages_.get(), dedup_.get(),
                          ledger_.get(), writer_.get(), pusher_.get(), msg_ids_.get(),
                          executor_.get(), member_lists_.get(), &fanout_, metrics_.get(),
-                         /*loop=*/nullptr},
-        clock);
+                         /*loop=*/nullptr, sole_writer_since_ms},
+        [this] { return now_ms_.load(); });
   }
 
   ~LogicFixture() override {
@@ -159,6 +170,7 @@ class LogicFixture : public ::testing::Test {
   RecordingFanoutBus fanout_;
   std::unique_ptr<SessionService> session_service_;
   std::unique_ptr<ChatService> chat_;
+  std::vector<std::unique_ptr<ChatService>> replaced_chats_;
 };
 
 }  // namespace im::logic::testing
