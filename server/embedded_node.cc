@@ -52,13 +52,20 @@ absl::StatusOr<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Start(const ServerOp
   if (!gateway.ok()) return gateway.status();
   node->gateway_ = std::move(*gateway);
 
-  gateway::Gateway* pushes_to = node->gateway_.get();
-  server->in_process_pusher()->Attach([pushes_to](
+  node->AttachPushes();
+  spdlog::info("embedded node: data in {}, database {}", options.data_dir, options.database_path());
+  return node;
+}
+
+void EmbeddedNode::AttachPushes() {
+  gateway::Gateway* gateway = gateway_.get();
+  logic_->in_process_pusher()->Attach([gateway](
                                           std::shared_ptr<const im::v1::PushBatchRequest> request,
                                           logic::InProcessPusher::Delivered done) {
+    // The request and the reply live until the gateway's loops have handled every push.
     auto reply = std::make_shared<im::v1::PushBatchReply>();
     const im::v1::PushBatchRequest& pushes = *request;
-    pushes_to->DeliverPushes(
+    gateway->DeliverPushes(
         pushes, reply.get(),
         [request = std::move(request), reply, done = std::move(done)](grpc::Status status) mutable {
           std::move(done)(absl::Status(static_cast<absl::StatusCode>(status.error_code()),
@@ -66,8 +73,6 @@ absl::StatusOr<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Start(const ServerOp
                           *reply);
         });
   });
-  spdlog::info("embedded node: data in {}, database {}", options.data_dir, options.database_path());
-  return node;
 }
 
 absl::Status EmbeddedNode::Run() {

@@ -34,6 +34,8 @@ class EmbeddedNode {
  private:
   EmbeddedNode(const ServerOptions& options, prometheus::Registry& registry, DataDir data)
       : options_(options), logic_metrics_(registry), data_(std::move(data)) {}
+  // Logic's pushes go to this process's gateway from now on.
+  void AttachPushes();
   void StopLogic();
 
   const ServerOptions options_;
