@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -54,6 +55,11 @@ class RequestStream {
   virtual void Close() = 0;
 
   virtual size_t waiting() const = 0;
+
+  // How often a stream checks its requests' deadlines: a few times per timeout.
+  static uint64_t DeadlineCheckMs(const Options& options) {
+    return std::clamp<uint64_t>(static_cast<uint64_t>(options.timeout.count()) / 20, 5, 100);
+  }
 };
 
 // The gateway's side of logic, shared by every worker loop: the unary session calls and each

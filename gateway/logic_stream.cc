@@ -144,8 +144,7 @@ LogicStream::~LogicStream() {
 
 void LogicStream::Start() {
   // Deadlines are checked a few times per timeout; a broken stream's backoff is timed here too.
-  const uint64_t period_ms =
-      std::clamp<uint64_t>(static_cast<uint64_t>(options_.timeout.count()) / 20, 5, 100);
+  const uint64_t period_ms = DeadlineCheckMs(options_);
   uv_timer_start(
       &timer_,
       [](uv_timer_t* timer) {

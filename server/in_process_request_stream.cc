@@ -1,7 +1,5 @@
 #include "server/in_process_request_stream.h"
 
-#include <algorithm>
-
 #include "common/clock.h"
 #include "gateway/request_frames.h"
 
@@ -23,9 +21,7 @@ InProcessRequestStream::~InProcessRequestStream() {
 }
 
 void InProcessRequestStream::Start() {
-  // Deadlines are checked a few times per timeout.
-  const uint64_t period_ms =
-      std::clamp<uint64_t>(static_cast<uint64_t>(options_.timeout.count()) / 20, 5, 100);
+  const uint64_t period_ms = DeadlineCheckMs(options_);
   uv_timer_start(
       &timer_,
       [](uv_timer_t* timer) {

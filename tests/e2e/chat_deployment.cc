@@ -1,7 +1,12 @@
 #include "tests/e2e/chat_deployment.h"
 
-#include <chrono>
+#include <httplib.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <sstream>
+
+#include "absl/strings/match.h"
 #include "common/token.h"
 #include "tests/e2e/embedded_server.h"
 #include "tests/e2e/local_cluster.h"
@@ -25,6 +30,24 @@ std::string ChatDeployment::Token(const std::string& uid, int64_t expires_in_sec
                         expires_in_sec;
   claims.device = device;
   return common::SignToken(claims, kTokenSecret);
+}
+
+std::optional<double> ChatDeployment::LogicMetric(int index, const std::string& family) const {
+  httplib::Client client("127.0.0.1", logic_metrics_port(index));
+  client.set_connection_timeout(std::chrono::seconds(2));
+  client.set_read_timeout(std::chrono::seconds(5));
+  httplib::Result result = client.Get("/metrics");
+  if (!result || result->status != 200) return std::nullopt;
+  std::optional<double> sum;
+  std::istringstream lines(result->body);
+  for (std::string line; std::getline(lines, line);) {
+    // "family 3" or "family{label=\"x\"} 3"
+    if (!absl::StartsWith(line, family)) continue;
+    const char next = line.size() > family.size() ? line[family.size()] : '\0';
+    if (next != ' ' && next != '{') continue;
+    sum = sum.value_or(0) + std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+  }
+  return sum;
 }
 
 std::unique_ptr<ChatDeployment> DeploymentTest::Deploy(const ClusterOptions& options) const {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -31,6 +32,11 @@ class ChatDeployment {
   // The admin HTTP port (/metrics) where logic's metrics are: logic node `index`'s in a cluster,
   // the one process's in the embedded node.
   virtual uint16_t logic_metrics_port(int index) const = 0;
+
+  // The sum of the samples of `family` (a counter or gauge, every label set; a histogram's
+  // family_sum or family_count) that logic's /metrics (logic_metrics_port(index)) shows; nullopt
+  // when it does not answer or has no such family.
+  std::optional<double> LogicMetric(int index, const std::string& family) const;
 
   // A uid unique to this test: prefix + name.
   std::string Uid(const std::string& name) const { return prefix() + name; }

@@ -106,7 +106,12 @@ TEST(EmbeddedServerTest, KillNineLosesNoAcknowledgedMessageAndRetriesAreStoredOn
   // Sends stream in while the process is killed.
   std::vector<std::optional<im::v1::SendResp>> resps;
   std::thread sender([&] { resps = alice->SendPipelined(reqs, 64, Millis(20'000)); });
-  std::this_thread::sleep_for(Millis(400));
+  // Killed once a tenth of them is on disk (the writer's count), whatever the machine's speed.
+  const auto give_up = std::chrono::steady_clock::now() + Millis(20'000);
+  while (server.LogicMetric(0, "im_logic_write_batch_messages_sum").value_or(0) < 300 &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(Millis(10));
+  }
   ASSERT_TRUE(server.Kill());
   sender.join();
   std::map<std::string, uint64_t> acknowledged;

@@ -60,18 +60,6 @@ std::optional<Endpoint> EndpointFromEnv(const char* name, const char* what) {
   return Endpoint{text.substr(0, colon), static_cast<uint16_t>(port)};
 }
 
-// Kafka allows [A-Za-z0-9._-] in topic names; anything else becomes '_'.
-std::string KafkaNamePart(const std::string& prefix) {
-  std::string part = prefix;
-  while (!part.empty() && part.back() == '-') part.pop_back();
-  for (char& c : part) {
-    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!allowed) c = '_';
-  }
-  return part.empty() ? "cluster" : part;
-}
-
 }  // namespace
 
 std::optional<Endpoint> TestRedis() { return EndpointFromEnv("IM_TEST_REDIS", "test Redis"); }
@@ -85,11 +73,11 @@ std::optional<Endpoint> TestKafka() {
 }
 
 std::string KafkaTopicPrefixFor(const std::string& prefix) {
-  return absl::StrCat("e2e.", KafkaNamePart(prefix), ".");
+  return absl::StrCat("e2e.", SafeNamePart(prefix), ".");
 }
 
 std::string KafkaConsumerGroupFor(const std::string& prefix) {
-  return absl::StrCat("e2e.", KafkaNamePart(prefix), ".fanout");
+  return absl::StrCat("e2e.", SafeNamePart(prefix), ".fanout");
 }
 
 std::string UniquePrefix() {
@@ -375,24 +363,6 @@ bool LocalCluster::RestartLogic(int index) {
   Process& node = logic_.at(index);
   if (node.process) KillLogic(index);
   return StartLogic(index);
-}
-
-std::optional<double> LocalCluster::LogicMetric(int index, const std::string& family) const {
-  httplib::Client client("127.0.0.1", logic_metrics_port(index));
-  client.set_connection_timeout(std::chrono::seconds(2));
-  client.set_read_timeout(std::chrono::seconds(5));
-  httplib::Result result = client.Get("/metrics");
-  if (!result || result->status != 200) return std::nullopt;
-  std::optional<double> sum;
-  std::istringstream lines(result->body);
-  for (std::string line; std::getline(lines, line);) {
-    // "family 3" or "family{label=\"x\"} 3"
-    if (!absl::StartsWith(line, family)) continue;
-    const char next = line.size() > family.size() ? line[family.size()] : '\0';
-    if (next != ' ' && next != '{') continue;
-    sum = sum.value_or(0) + std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
-  }
-  return sum;
 }
 
 bool LocalCluster::WaitPushReady(int index, Millis timeout) {

@@ -119,9 +119,6 @@ class LocalCluster final : public ChatDeployment {
   // target lists it).
   bool RestartLogic(int index);
 
-  // The sum of the samples of `family` (a counter or gauge, every label set) that logic node
-  // `index` exposes on /metrics; nullopt when it does not answer or has no such family.
-  std::optional<double> LogicMetric(int index, const std::string& family) const;
   // Kafka names the logic nodes use (empty before Start).
   const std::string& kafka_topic_prefix() const { return kafka_topic_prefix_; }
   const std::string& kafka_consumer_group() const { return kafka_consumer_group_; }

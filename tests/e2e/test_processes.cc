@@ -18,8 +18,9 @@ using im::testing::Subprocess;
 
 constexpr int kLogLinesShownOnFailure = 40;
 
-// A file-name-safe form of a prefix: [A-Za-z0-9._-], no trailing '-'.
-std::string PathPart(const std::string& prefix) {
+}  // namespace
+
+std::string SafeNamePart(const std::string& prefix) {
   std::string part = prefix;
   while (!part.empty() && part.back() == '-') part.pop_back();
   for (char& c : part) {
@@ -29,8 +30,6 @@ std::string PathPart(const std::string& prefix) {
   }
   return part.empty() ? "cluster" : part;
 }
-
-}  // namespace
 
 std::string FileContents(const std::string& path) {
   std::ifstream in(path);
@@ -115,7 +114,7 @@ std::string TestLogDir(const std::string& prefix) {
   for (char& c : name) {
     if (c == '/') c = '_';
   }
-  absl::StrAppend(&dir, "/", name, "-", PathPart(prefix));
+  absl::StrAppend(&dir, "/", name, "-", SafeNamePart(prefix));
   return dir;
 }
 

@@ -48,6 +48,10 @@ std::string FileContents(const std::string& path);
 // The last `count` lines of `text`.
 std::string LastLines(const std::string& text, int count);
 
+// `prefix` with every character outside [A-Za-z0-9._-] replaced by '_' and trailing '-' dropped
+// ("cluster" if nothing is left): usable in file names and in Kafka topic names.
+std::string SafeNamePart(const std::string& prefix);
+
 // Where a test's servers log: one directory per cluster (or embedded node) under
 // $IM_TEST_LOG_DIR or ./e2e-logs, named after the running test and `prefix`.
 std::string TestLogDir(const std::string& prefix);
