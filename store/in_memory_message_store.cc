@@ -104,6 +104,32 @@ absl::StatusOr<std::optional<im::v1::Message>> InMemoryMessageStore::FindSent(
   return *stored;
 }
 
+absl::Status InMemoryMessageStore::ApplyChange(const im::v1::Message& change) {
+  if (absl::Status status = CheckChange(change); !status.ok()) return status;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto conversation = conversations_.find(change.conv_id());
+  im::v1::Message* original = nullptr;
+  if (conversation != conversations_.end()) {
+    auto it = conversation->second.messages.find(change.ref_seq());
+    if (it != conversation->second.messages.end()) original = &it->second;
+  }
+  if (original == nullptr) {
+    return absl::NotFoundError(
+        fmt::format("{} has no message {} to change", change.conv_id(), change.ref_seq()));
+  }
+  if (original->recalled()) return absl::OkStatus();
+  uint64_t& change_seq = conversation->second.change_seqs[change.ref_seq()];
+  if (change.type() == im::v1::RECALL) {
+    original->clear_body();
+    original->set_recalled(true);
+  } else if (change_seq < change.seq()) {
+    original->set_body(change.body());
+    original->set_edited_ms(change.created_ms());
+  }
+  change_seq = std::max(change_seq, change.seq());
+  return absl::OkStatus();
+}
+
 absl::StatusOr<uint64_t> InMemoryMessageStore::MaxSeq(std::string_view conv_id) {
   if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
   std::lock_guard<std::mutex> lock(mutex_);
@@ -218,11 +244,14 @@ absl::StatusOr<std::vector<im::v1::Conversation>> InMemoryMessageStore::ListConv
     uint64_t unread = 0;
     for (auto it = state.messages.upper_bound(member.read_seq);
          it != state.messages.end() && unread < kMaxUnreadCount; ++it) {
-      if (it->second.sender() != uid) ++unread;
+      if (it->second.sender() != uid && !IsChange(it->second.type())) ++unread;
     }
     entry.set_unread(unread);
-    if (auto last = state.messages.find(state.max_seq); last != state.messages.end()) {
+    for (auto last = state.messages.upper_bound(state.max_seq); last != state.messages.begin();) {
+      --last;
+      if (IsChange(last->second.type())) continue;
       *entry.mutable_last_message() = last->second;
+      break;
     }
     uint64_t peer_read_seq = 0;
     for (const auto& [other, cursors] : state.members) {

@@ -19,6 +19,7 @@ class InMemoryMessageStore final : public MessageStore {
   absl::StatusOr<std::vector<AppendOutcome>> Append(const std::vector<NewMessage>& batch) override;
   absl::StatusOr<std::optional<im::v1::Message>> FindSent(std::string_view sender,
                                                           std::string_view client_msg_id) override;
+  absl::Status ApplyChange(const im::v1::Message& change) override;
   absl::StatusOr<uint64_t> MaxSeq(std::string_view conv_id) override;
   absl::StatusOr<MessagePage> ReadMessages(std::string_view conv_id, uint64_t after_seq,
                                            uint32_t limit) override;
@@ -39,6 +40,8 @@ class InMemoryMessageStore final : public MessageStore {
   };
   struct ConversationState {
     std::map<uint64_t, im::v1::Message> messages;  // by seq
+    // seq -> the seq of the change that made the message's current version (ApplyChange).
+    std::map<uint64_t, uint64_t> change_seqs;
     uint64_t max_seq = 0;
     int64_t updated_ms = 0;
     std::map<std::string, Member, std::less<>> members;  // by uid

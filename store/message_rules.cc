@@ -61,6 +61,18 @@ absl::Status CheckBatch(const std::vector<NewMessage>& batch) {
   return absl::OkStatus();
 }
 
+absl::Status CheckChange(const im::v1::Message& change) {
+  if (absl::Status status = CheckConvId(change.conv_id()); !status.ok()) return status;
+  if (!IsChange(change.type())) {
+    return absl::InvalidArgumentError("a change is a RECALL or an EDIT message");
+  }
+  if (change.ref_seq() == 0 || change.ref_seq() >= change.seq()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "a change (seq {}) refers to an earlier seq, not {}", change.seq(), change.ref_seq()));
+  }
+  return CheckLength("body", change.body(), kMaxBodyBytes);
+}
+
 std::optional<std::pair<std::string_view, std::string_view>> IdentityOf(
     const im::v1::Message& message) {
   if (message.client_msg_id().empty()) return std::nullopt;

@@ -34,6 +34,15 @@ absl::Status CheckCursors(std::string_view uid, const std::vector<Cursor>& curso
 // Everything Append checks before it writes anything: a bad message fails the whole batch.
 absl::Status CheckBatch(const std::vector<NewMessage>& batch);
 
+// RECALL and EDIT: messages that change an earlier one (Message.ref_seq) rather than say something.
+// They count neither as unread nor as a conversation's last message; the SQL of the backends
+// names them by value ("type NOT IN (6, 7)").
+static_assert(im::v1::RECALL == 6 && im::v1::EDIT == 7, "the stores' SQL names changes by value");
+inline bool IsChange(int type) { return type == im::v1::RECALL || type == im::v1::EDIT; }
+// ApplyChange's argument: a RECALL or EDIT with its conversation, seq and ref_seq set, the
+// referenced seq below its own.
+absl::Status CheckChange(const im::v1::Message& change);
+
 // (sender, client_msg_id), the key Append deduplicates on; nullopt when the sender gave no
 // client_msg_id: such a message is never a duplicate of another.
 std::optional<std::pair<std::string_view, std::string_view>> IdentityOf(

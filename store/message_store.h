@@ -69,6 +69,15 @@ class MessageStore {
   virtual absl::StatusOr<std::optional<im::v1::Message>> FindSent(
       std::string_view sender, std::string_view client_msg_id) = 0;
 
+  // Applies `change`, a RECALL or EDIT as stored (conv_id, seq, type, ref_seq, body, created_ms),
+  // to the message at (change.conv_id, change.ref_seq), which then shows its current version: a
+  // recall deletes its body and marks it recalled; an edit replaces its body and sets edited_ms to
+  // change.created_ms. A recalled message stays recalled, and an edit whose seq is not above the
+  // change that made the current version changes nothing, so a replay or two changes landing out
+  // of order leave the latest. NOT_FOUND when no message is there; INVALID_ARGUMENT when `change`
+  // fails CheckChange (store/message_rules.h).
+  virtual absl::Status ApplyChange(const im::v1::Message& change) = 0;
+
   // The highest persisted seq of `conv_id`, 0 if none: the floor a seq counter restores from.
   virtual absl::StatusOr<uint64_t> MaxSeq(std::string_view conv_id) = 0;
 
@@ -125,7 +134,8 @@ class MessageStore {
 
   // The user's conversations changed after `updated_after_ms` (0: all) and after `after` (the
   // previous page's last position), at most `limit` (>= 1). Each entry carries max_seq, the user's
-  // delivered and read cursors, unread (messages above read_seq sent by others), the last message,
+  // delivered and read cursors, unread (messages above read_seq sent by others, changes not
+  // counted), the last message (the last that is not a change, in its current version),
   // updated_ms, and peer_read_seq (the highest read cursor among the other participants).
   virtual absl::StatusOr<std::vector<im::v1::Conversation>> ListConversations(
       std::string_view uid, int64_t updated_after_ms,

@@ -30,19 +30,25 @@ constexpr int kAppendAttempts = 2;
 constexpr int kCursorAttempts = 4;
 
 constexpr char kMessageColumns[] =
-    "conv_id, seq, msg_id, sender, client_msg_id, type, body, created_ms";
+    "conv_id, seq, msg_id, sender, client_msg_id, type, body, created_ms, ref_seq, recalled, "
+    "edited_ms";
+constexpr char kMessageRow[] = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-// The page of conversations, each with its last message. The inner query picks the page, so only
-// the page's last messages are read.
+// The page of conversations, each with its last message: the last one that is not a RECALL or
+// EDIT (those change an earlier one, which shows its current version). The inner query picks the
+// page, so only the page's last messages are read, each found walking back from max_seq.
 constexpr char kConversationPageSql[] =
     "SELECT p.conv_id, p.max_seq, p.updated_ms, p.delivered_seq, p.read_seq, m.conv_id, m.seq, "
-    "m.msg_id, m.sender, m.client_msg_id, m.type, m.body, m.created_ms "
+    "m.msg_id, m.sender, m.client_msg_id, m.type, m.body, m.created_ms, m.ref_seq, m.recalled, "
+    "m.edited_ms "
     "FROM (SELECT c.conv_id, c.max_seq, c.updated_ms, uc.delivered_seq, uc.read_seq "
     "FROM user_conversations uc JOIN conversations c ON c.conv_id = uc.conv_id "
     "WHERE uc.uid = ? AND c.updated_ms > ? "
     "AND (c.updated_ms > ? OR (c.updated_ms = ? AND c.conv_id > ?)) "
     "ORDER BY c.updated_ms, c.conv_id LIMIT ?) AS p "
-    "LEFT JOIN messages m ON m.conv_id = p.conv_id AND m.seq = p.max_seq "
+    "LEFT JOIN messages m ON m.conv_id = p.conv_id AND m.seq = (SELECT l.seq FROM messages l "
+    "WHERE l.conv_id = p.conv_id AND l.seq <= p.max_seq AND l.type NOT IN (6, 7) "
+    "ORDER BY l.seq DESC LIMIT 1) "
     "ORDER BY p.updated_ms, p.conv_id";
 
 // A padding row has the keys of the row before it, so it always hits a duplicate key (that row's
@@ -55,14 +61,17 @@ void BindMessage(MySqlParams& params, const im::v1::Message& m, bool padding) {
       .BytesOrNull(m.client_msg_id())  // NULLs never collide in the unique key
       .I32(m.type())
       .Bytes(padding ? std::string_view() : std::string_view(m.body()))
-      .I64(m.created_ms());
+      .I64(m.created_ms())
+      .U64(m.ref_seq())
+      .I32(m.recalled() ? 1 : 0)
+      .I64(m.edited_ms());
 }
 
 size_t BytesOf(const im::v1::Message& m) {
   return m.conv_id().size() + m.sender().size() + m.client_msg_id().size() + m.body().size() + 64;
 }
 
-// The message in columns first..first+7 of the current row, in kMessageColumns order.
+// The message in columns first..first+10 of the current row, in kMessageColumns order.
 im::v1::Message ReadMessage(const sql::ResultSet& row, uint32_t first) {
   im::v1::Message m;
   m.set_conv_id(ColumnBytes(row, first));
@@ -73,6 +82,9 @@ im::v1::Message ReadMessage(const sql::ResultSet& row, uint32_t first) {
   m.set_type(static_cast<im::v1::MessageType>(row.getInt(first + 5)));
   m.set_body(ColumnBytes(row, first + 6));
   m.set_created_ms(row.getInt64(first + 7));
+  m.set_ref_seq(row.getUInt64(first + 8));
+  m.set_recalled(row.getInt(first + 9) != 0);
+  m.set_edited_ms(row.getInt64(first + 10));
   return m;
 }
 
@@ -142,9 +154,9 @@ absl::Status ResolveOutcomes(MySqlConnection& connection, const std::vector<NewM
 // Writes the messages batch[chunk[...]] and decides their outcomes.
 absl::Status InsertMessages(MySqlConnection& connection, const std::vector<NewMessage>& batch,
                             std::span<const size_t> chunk, std::vector<AppendOutcome>& outcomes) {
-  sql::PreparedStatement& insert = connection.Prepare(fmt::format(
-      "INSERT INTO messages ({}) VALUES {} ON DUPLICATE KEY UPDATE msg_id = msg_id",
-      kMessageColumns, Repeat("(?, ?, ?, ?, ?, ?, ?, ?)", PaddedRows(chunk.size()), ", ")));
+  sql::PreparedStatement& insert = connection.Prepare(
+      fmt::format("INSERT INTO messages ({}) VALUES {} ON DUPLICATE KEY UPDATE msg_id = msg_id",
+                  kMessageColumns, Repeat(kMessageRow, PaddedRows(chunk.size()), ", ")));
   MySqlParams params(insert);
   BindRows(params, 0, chunk.size(), [&](MySqlParams& p, size_t r, bool padding) {
     BindMessage(p, batch[chunk[r]].message, padding);
@@ -315,6 +327,35 @@ absl::StatusOr<std::optional<im::v1::Message>> MySqlMessageStore::FindSent(
         if (!rows->next()) return std::nullopt;
         return ReadMessage(*rows, 1);
       });
+}
+
+absl::Status MySqlMessageStore::ApplyChange(const im::v1::Message& change) {
+  if (absl::Status status = CheckChange(change); !status.ok()) return status;
+  return pool_.Run([&](MySqlConnection& connection) -> absl::Status {
+    sql::PreparedStatement& update = connection.Prepare(
+        change.type() == im::v1::RECALL
+            ? "UPDATE messages SET body = '', recalled = 1, change_seq = GREATEST(change_seq, ?) "
+              "WHERE conv_id = ? AND seq = ? AND recalled = 0"
+            : "UPDATE messages SET body = ?, edited_ms = ?, change_seq = ? "
+              "WHERE conv_id = ? AND seq = ? AND recalled = 0 AND change_seq < ?");
+    MySqlParams params(update);
+    if (change.type() == im::v1::RECALL) {
+      params.U64(change.seq()).Bytes(change.conv_id()).U64(change.ref_seq());
+    } else {
+      params.Bytes(change.body()).I64(change.created_ms()).U64(change.seq());
+      params.Bytes(change.conv_id()).U64(change.ref_seq()).U64(change.seq());
+    }
+    if (update.executeUpdate() > 0) return absl::OkStatus();
+    // Nothing changed: a later version is there already, or no message is.
+    sql::PreparedStatement& select =
+        connection.Prepare("SELECT 1 FROM messages WHERE conv_id = ? AND seq = ?");
+    MySqlParams(select).Bytes(change.conv_id()).U64(change.ref_seq());
+    if (!Query(select)->next()) {
+      return absl::NotFoundError(
+          fmt::format("{} has no message {} to change", change.conv_id(), change.ref_seq()));
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<uint64_t> MySqlMessageStore::MaxSeq(std::string_view conv_id) {
@@ -513,7 +554,8 @@ absl::StatusOr<std::vector<im::v1::Conversation>> MySqlMessageStore::ListConvers
     for (const auto& [begin, end] : Chunks(page.size(), kMaxConversationsPerStatsQuery)) {
       sql::PreparedStatement& stats = connection.Prepare(Repeat(
           fmt::format("SELECT CAST(? AS UNSIGNED), (SELECT COUNT(*) FROM (SELECT 1 FROM messages "
-                      "WHERE conv_id = ? AND seq > ? AND sender <> ? LIMIT {}) AS u), "
+                      "WHERE conv_id = ? AND seq > ? AND sender <> ? AND type NOT IN (6, 7) "
+                      "LIMIT {}) AS u), "
                       "COALESCE((SELECT read_seq FROM user_conversations WHERE conv_id = ? "
                       "AND uid <> ? ORDER BY read_seq DESC LIMIT 1), 0)",
                       kMaxUnreadCount),

@@ -12,21 +12,33 @@
 namespace im::store {
 namespace {
 
-constexpr char kInsertMessageSql[] =
-    "INSERT INTO messages (conv_id, seq, msg_id, sender, client_msg_id, type, body, created_ms) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
+// A message's columns, in the order ReadMessage reads them.
+#define IM_MESSAGE_COLUMNS                                                                   \
+  "conv_id, seq, msg_id, sender, client_msg_id, type, body, created_ms, ref_seq, recalled, " \
+  "edited_ms"
+
+constexpr char kInsertMessageSql[] = "INSERT INTO messages (" IM_MESSAGE_COLUMNS
+                                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                                     "ON CONFLICT DO NOTHING";
 
 constexpr char kMessageAtSql[] =
-    "SELECT conv_id, seq, msg_id, sender, client_msg_id, type, body, created_ms FROM messages "
-    "WHERE conv_id = ? AND seq = ?";
+    "SELECT " IM_MESSAGE_COLUMNS " FROM messages WHERE conv_id = ? AND seq = ?";
 
 constexpr char kMessageWithIdentitySql[] =
-    "SELECT conv_id, seq, msg_id, sender, client_msg_id, type, body, created_ms FROM messages "
-    "WHERE sender = ? AND client_msg_id = ?";
+    "SELECT " IM_MESSAGE_COLUMNS " FROM messages WHERE sender = ? AND client_msg_id = ?";
 
-constexpr char kMessagePageSql[] =
-    "SELECT conv_id, seq, msg_id, sender, client_msg_id, type, body, created_ms FROM messages "
-    "WHERE conv_id = ? AND seq > ? ORDER BY seq LIMIT ?";
+constexpr char kMessagePageSql[] = "SELECT " IM_MESSAGE_COLUMNS
+                                   " FROM messages WHERE conv_id = ? AND seq > ? ORDER BY seq "
+                                   "LIMIT ?";
+
+// ApplyChange's updates (see MessageStore::ApplyChange): a recall wins over everything, an edit
+// over the versions of lower seqs.
+constexpr char kApplyRecallSql[] =
+    "UPDATE messages SET body = X'', recalled = 1, change_seq = max(change_seq, ?) "
+    "WHERE conv_id = ? AND seq = ? AND recalled = 0";
+constexpr char kApplyEditSql[] =
+    "UPDATE messages SET body = ?, edited_ms = ?, change_seq = ?3 "
+    "WHERE conv_id = ? AND seq = ? AND recalled = 0 AND change_seq < ?3";
 
 // max_seq and updated_ms only move forward: a late write below max_seq, or a message from a node
 // whose clock is behind, leaves them where they are.
@@ -62,22 +74,26 @@ constexpr char kJoinMemberSql[] =
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
 
 // A page of uid's conversations (?1) changed after ?2 and after the position (?3, ?4), at most ?5,
-// each with its unread count (stopping at ?6), its peers' highest read cursor and its last
-// message. The inner query picks the page first, so the counts and last messages are read for the
-// page's conversations only. The peers' cursor is read from the top of the (conv_id, read_seq)
-// index down to the first other member, not over every member of a large group.
+// each with its unread count (stopping at ?6; changes not counted), its peers' highest read cursor
+// and its last message (the last that is not a change, found walking back from max_seq). The inner
+// query picks the page first, so the counts and last messages are read for the page's conversations
+// only. The peers' cursor is read from the top of the (conv_id, read_seq) index down to the first
+// other member, not over every member of a large group.
 constexpr char kConversationPageSql[] =
     "SELECT p.conv_id, p.max_seq, p.updated_ms, p.delivered_seq, p.read_seq, "
     "(SELECT count(*) FROM (SELECT 1 FROM messages AS u WHERE u.conv_id = p.conv_id "
-    "AND u.seq > p.read_seq AND u.sender <> ?1 LIMIT ?6)), "
+    "AND u.seq > p.read_seq AND u.sender <> ?1 AND u.type NOT IN (6, 7) LIMIT ?6)), "
     "coalesce((SELECT o.read_seq FROM user_conversations AS o WHERE o.conv_id = p.conv_id "
     "AND o.uid <> ?1 ORDER BY o.read_seq DESC LIMIT 1), 0), "
-    "m.conv_id, m.seq, m.msg_id, m.sender, m.client_msg_id, m.type, m.body, m.created_ms "
+    "m.conv_id, m.seq, m.msg_id, m.sender, m.client_msg_id, m.type, m.body, m.created_ms, "
+    "m.ref_seq, m.recalled, m.edited_ms "
     "FROM (SELECT c.conv_id, c.max_seq, c.updated_ms, uc.delivered_seq, uc.read_seq "
     "FROM user_conversations AS uc JOIN conversations AS c ON c.conv_id = uc.conv_id "
     "WHERE uc.uid = ?1 AND c.updated_ms > ?2 AND (c.updated_ms, c.conv_id) > (?3, ?4) "
     "ORDER BY c.updated_ms, c.conv_id LIMIT ?5) AS p "
-    "LEFT JOIN messages AS m ON m.conv_id = p.conv_id AND m.seq = p.max_seq "
+    "LEFT JOIN messages AS m ON m.conv_id = p.conv_id AND m.seq = (SELECT l.seq FROM messages "
+    "AS l WHERE l.conv_id = p.conv_id AND l.seq <= p.max_seq AND l.type NOT IN (6, 7) "
+    "ORDER BY l.seq DESC LIMIT 1) "
     "ORDER BY p.updated_ms, p.conv_id";
 
 // A seq used as a bound rather than stored: nothing stored is above INT64_MAX, so a larger bound
@@ -86,8 +102,7 @@ uint64_t SeqBound(uint64_t seq) {
   return std::min<uint64_t>(seq, std::numeric_limits<int64_t>::max());
 }
 
-// The message in columns first..first+7 of the current row, in the order the statements above
-// select them.
+// The message in columns first..first+10 of the current row, in IM_MESSAGE_COLUMNS order.
 im::v1::Message ReadMessage(const SqliteStatement& row, int first) {
   im::v1::Message m;
   m.set_conv_id(row.ColumnBytes(first));
@@ -98,6 +113,9 @@ im::v1::Message ReadMessage(const SqliteStatement& row, int first) {
   m.set_type(static_cast<im::v1::MessageType>(row.ColumnI64(first + 5)));
   m.set_body(row.ColumnBytes(first + 6));
   m.set_created_ms(row.ColumnI64(first + 7));
+  m.set_ref_seq(row.ColumnU64(first + 8));
+  m.set_recalled(row.ColumnI64(first + 9) != 0);
+  m.set_edited_ms(row.ColumnI64(first + 10));
   return m;
 }
 
@@ -119,7 +137,10 @@ absl::StatusOr<bool> InsertMessage(SqliteConnection& connection, const im::v1::M
       .BytesOrNull(m.client_msg_id())
       .I64(m.type())
       .Bytes(m.body())
-      .I64(m.created_ms());
+      .I64(m.created_ms())
+      .U64(m.ref_seq())
+      .I64(m.recalled() ? 1 : 0)
+      .I64(m.edited_ms());
   IM_RETURN_IF_ERROR(insert.Run());
   return connection.changes() == 1;
 }
@@ -243,6 +264,36 @@ absl::StatusOr<std::optional<im::v1::Message>> SqliteMessageStore::FindSent(
         select.Bytes(sender).Bytes(client_msg_id);
         return FirstMessage(select);
       });
+}
+
+absl::Status SqliteMessageStore::ApplyChange(const im::v1::Message& change) {
+  IM_RETURN_IF_ERROR(CheckChange(change));
+  return database_
+      .Write<bool>([&](SqliteConnection& connection) -> absl::StatusOr<bool> {
+        {
+          const bool recall = change.type() == im::v1::RECALL;
+          IM_ASSIGN_OR_RETURN(SqliteStatement update,
+                              connection.Prepare(recall ? kApplyRecallSql : kApplyEditSql));
+          if (recall) {
+            update.U64(change.seq()).Bytes(change.conv_id()).U64(change.ref_seq());
+          } else {
+            update.Bytes(change.body()).I64(change.created_ms()).U64(change.seq());
+            update.Bytes(change.conv_id()).U64(change.ref_seq());
+          }
+          IM_RETURN_IF_ERROR(update.Run());
+          if (connection.changes() > 0) return true;
+        }
+        // Nothing changed: a later version is there already, or no message is.
+        IM_ASSIGN_OR_RETURN(SqliteStatement select, connection.Prepare(kMessageAtSql));
+        select.Bytes(change.conv_id()).U64(change.ref_seq());
+        IM_ASSIGN_OR_RETURN(const std::optional<im::v1::Message> original, FirstMessage(select));
+        if (!original) {
+          return absl::NotFoundError(
+              fmt::format("{} has no message {} to change", change.conv_id(), change.ref_seq()));
+        }
+        return false;
+      })
+      .status();
 }
 
 absl::StatusOr<uint64_t> SqliteMessageStore::MaxSeq(std::string_view conv_id) {

@@ -28,6 +28,7 @@ class SqliteMessageStore final : public MessageStore {
   absl::StatusOr<std::vector<AppendOutcome>> Append(const std::vector<NewMessage>& batch) override;
   absl::StatusOr<std::optional<im::v1::Message>> FindSent(std::string_view sender,
                                                           std::string_view client_msg_id) override;
+  absl::Status ApplyChange(const im::v1::Message& change) override;
   absl::StatusOr<uint64_t> MaxSeq(std::string_view conv_id) override;
   absl::StatusOr<MessagePage> ReadMessages(std::string_view conv_id, uint64_t after_seq,
                                            uint32_t limit) override;

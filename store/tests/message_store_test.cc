@@ -106,6 +106,25 @@ class MessageStoreContractTest : public ::testing::Test {
   NewMessage Chat(uint64_t seq, std::string_view sender) {
     return Msg(Single("alice", "bob"), seq, sender, Uids({"alice", "bob"}));
   }
+  // Message `seq` of the chat between alice and bob that recalls (RECALL) or edits (EDIT, with
+  // `body`) message `ref_seq`.
+  NewMessage Change(uint64_t seq, std::string_view sender, im::v1::MessageType type,
+                    uint64_t ref_seq, std::string body = "") {
+    NewMessage change = Chat(seq, sender);
+    change.message.set_type(type);
+    change.message.set_ref_seq(ref_seq);
+    change.message.set_body(std::move(body));
+    return change;
+  }
+  // The stored message at `seq` of `conv` (a default one, and a test failure, if none is).
+  im::v1::Message At(const std::string& conv, uint64_t seq) {
+    absl::StatusOr<MessagePage> page = store().ReadMessages(conv, seq - 1, 1);
+    if (page.ok() && !page->messages.empty() && page->messages[0].seq() == seq) {
+      return page->messages[0];
+    }
+    ADD_FAILURE() << conv << " has no message " << seq;
+    return im::v1::Message();
+  }
   // The same (sender, client_msg_id) as `original`, sent again as a new message at `seq`.
   NewMessage Resend(const NewMessage& original, uint64_t seq) {
     NewMessage copy = original;
@@ -529,6 +548,81 @@ TYPED_TEST(MessageStoreContractTest, LastMessageIsTheOneAtMaxSeq) {
   const NewMessage next = this->Chat(4, "alice");
   this->AppendOk({next});
   this->ExpectSame(this->Entry(this->Uid("bob"), conv).last_message(), next.message);
+}
+
+TYPED_TEST(MessageStoreContractTest, AnEditReplacesTheBodyAndARecallDeletesIt) {
+  const std::string conv = this->Single("alice", "bob");
+  const NewMessage edit = this->Change(3, "alice", im::v1::EDIT, 1, "fixed");
+  const NewMessage recall = this->Change(4, "bob", im::v1::RECALL, 2);
+  this->AppendOk({this->Chat(1, "alice"), this->Chat(2, "bob"), edit, recall});
+  ASSERT_TRUE(this->store().ApplyChange(edit.message).ok());
+  ASSERT_TRUE(this->store().ApplyChange(recall.message).ok());
+
+  const im::v1::Message edited = this->At(conv, 1);
+  EXPECT_EQ(edited.body(), "fixed");
+  EXPECT_EQ(edited.edited_ms(), edit.message.created_ms());
+  EXPECT_FALSE(edited.recalled());
+  const im::v1::Message recalled = this->At(conv, 2);
+  EXPECT_TRUE(recalled.recalled());
+  EXPECT_EQ(recalled.body(), "");
+  // The changes themselves are stored as sent, ref_seq included.
+  this->ExpectSame(this->At(conv, 3), edit.message);
+  this->ExpectSame(this->At(conv, 4), recall.message);
+}
+
+TYPED_TEST(MessageStoreContractTest, TheLatestChangeWinsWhateverOrderTheyLandIn) {
+  const std::string conv = this->Single("alice", "bob");
+  const NewMessage first = this->Change(2, "alice", im::v1::EDIT, 1, "first edit");
+  const NewMessage second = this->Change(3, "alice", im::v1::EDIT, 1, "second edit");
+  this->AppendOk({this->Chat(1, "alice"), first, second});
+  ASSERT_TRUE(this->store().ApplyChange(second.message).ok());
+  ASSERT_TRUE(this->store().ApplyChange(first.message).ok());  // late: changes nothing
+  EXPECT_EQ(this->At(conv, 1).body(), "second edit");
+  EXPECT_EQ(this->At(conv, 1).edited_ms(), second.message.created_ms());
+
+  // A recall wins over any edit, earlier or later, and a replay changes nothing.
+  const NewMessage recall = this->Change(4, "alice", im::v1::RECALL, 1);
+  const NewMessage later_edit = this->Change(5, "alice", im::v1::EDIT, 1, "too late");
+  this->AppendOk({recall, later_edit});
+  ASSERT_TRUE(this->store().ApplyChange(recall.message).ok());
+  ASSERT_TRUE(this->store().ApplyChange(later_edit.message).ok());
+  ASSERT_TRUE(this->store().ApplyChange(recall.message).ok());
+  EXPECT_TRUE(this->At(conv, 1).recalled());
+  EXPECT_EQ(this->At(conv, 1).body(), "");
+}
+
+TYPED_TEST(MessageStoreContractTest, ApplyChangeRefusesWhatIsNotAChangeOfAStoredMessage) {
+  const std::string conv = this->Single("alice", "bob");
+  this->AppendOk({this->Chat(1, "alice")});
+  EXPECT_EQ(
+      this->store().ApplyChange(this->Change(3, "alice", im::v1::EDIT, 2, "x").message).code(),
+      absl::StatusCode::kNotFound);
+  EXPECT_EQ(this->store().ApplyChange(this->Chat(2, "alice").message).code(),
+            absl::StatusCode::kInvalidArgument);  // not a change
+  EXPECT_EQ(
+      this->store().ApplyChange(this->Change(2, "alice", im::v1::EDIT, 2, "x").message).code(),
+      absl::StatusCode::kInvalidArgument);  // refers to itself
+  EXPECT_EQ(this->store().ApplyChange(this->Change(2, "alice", im::v1::RECALL, 0).message).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->At(conv, 1).body(), "body 1");
+}
+
+TYPED_TEST(MessageStoreContractTest, ChangesAreNeitherUnreadNorTheLastMessage) {
+  const std::string conv = this->Single("alice", "bob");
+  const NewMessage hello = this->Chat(1, "alice");
+  const NewMessage oops = this->Chat(2, "alice");
+  const NewMessage recall = this->Change(3, "alice", im::v1::RECALL, 2);
+  const NewMessage edit = this->Change(4, "alice", im::v1::EDIT, 1, "hello!");
+  this->AppendOk({hello, oops, recall, edit});
+  ASSERT_TRUE(this->store().ApplyChange(recall.message).ok());
+  ASSERT_TRUE(this->store().ApplyChange(edit.message).ok());
+  const im::v1::Conversation entry = this->Entry(this->Uid("bob"), conv);
+  EXPECT_EQ(entry.max_seq(), 4u);
+  EXPECT_EQ(entry.unread(), 2u);  // hello and oops, not the two changes
+  // The last message that says something, in its current version: oops, recalled.
+  EXPECT_EQ(entry.last_message().seq(), 2u);
+  EXPECT_TRUE(entry.last_message().recalled());
+  EXPECT_EQ(entry.last_message().body(), "");
 }
 
 TYPED_TEST(MessageStoreContractTest, RejectsArgumentsTheSchemaCannotHold) {
