@@ -115,6 +115,11 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config,
       config.GetU32("logic.max_devices_per_user", o.max_devices_per_user, 1, 1000);
   const std::string policy = config.GetString("logic.device_limit_policy", "kick_oldest");
   o.max_body_bytes = config.GetU32("logic.max_body_bytes", o.max_body_bytes, 1, 16 << 20);
+  o.recall_window_ms = config.GetU32("logic.recall_window_ms", o.recall_window_ms, 0);
+  o.edit_window_ms = config.GetU32("logic.edit_window_ms", o.edit_window_ms, 0);
+  o.typing_interval_ms = config.GetU32("logic.typing_interval_ms", o.typing_interval_ms, 0);
+  o.typing_max_group_members =
+      config.GetU32("logic.typing_max_group_members", o.typing_max_group_members, 0);
   o.sync_page_default = config.GetU32("logic.sync_page_default", o.sync_page_default, 1, 10'000);
   o.sync_page_max = config.GetU32("logic.sync_page_max", o.sync_page_max, 1, 10'000);
   o.conversations_page_max =

@@ -34,6 +34,16 @@ struct LogicOptions {
   uint32_t max_devices_per_user = 5;
   DeviceLimitPolicy device_limit_policy = DeviceLimitPolicy::kKickOldest;
   uint32_t max_body_bytes = 16 * 1024;
+  // How long after a message its sender (or, for a recall, a group admin) may still recall or
+  // edit it; later: CHANGE_WINDOW_PASSED.
+  uint32_t recall_window_ms = 2 * 60'000;
+  uint32_t edit_window_ms = 24 * 3600'000;
+  // A user's "typing" in one conversation reaches the others at most this often (the client
+  // repeats it while the user types); more often is dropped. In groups above
+  // typing_max_group_members, typing is not delivered at all (it would cost a session lookup per
+  // member for every keystroke burst).
+  uint32_t typing_interval_ms = 3'000;
+  uint32_t typing_max_group_members = 500;
   uint32_t sync_page_default = 50;
   uint32_t sync_page_max = 200;
   uint32_t conversations_page_max = 200;

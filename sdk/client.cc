@@ -96,6 +96,30 @@ std::string Client::SendTo(const std::string& to_uid, std::string body, int type
   return Queue(std::move(send));
 }
 
+std::string Client::Recall(const std::string& conv_id, uint64_t seq) {
+  PendingSend send;
+  send.conv_id = conv_id;
+  send.type = kMessageRecall;
+  send.ref_seq = seq;
+  return Queue(std::move(send));
+}
+
+std::string Client::Edit(const std::string& conv_id, uint64_t seq, std::string body) {
+  PendingSend send;
+  send.conv_id = conv_id;
+  send.type = kMessageEdit;
+  send.ref_seq = seq;
+  send.body = std::move(body);
+  return Queue(std::move(send));
+}
+
+void Client::Typing(const std::string& conv_id) {
+  im::v1::Frame frame;
+  frame.mutable_typing_req()->set_conv_id(conv_id);
+  core_->Post(
+      [core = core_.get(), frame = std::move(frame)]() mutable { core->Notice(std::move(frame)); });
+}
+
 std::string Client::Queue(PendingSend send) {
   send.client_msg_id = NewClientMsgId();
   send.created_ms = common::UnixMillis();
@@ -233,6 +257,21 @@ void Client::LeaveGroup(const std::string& group_id, const std::string& uid,
        [this, done = std::move(done)](const Status& transport, const im::v1::Frame* response) {
          Status status =
              Outcome(transport, response != nullptr ? &response->group_leave_resp() : nullptr);
+         core_->Notify([status, done] { done(status); });
+       });
+}
+
+void Client::SetGroupRole(const std::string& group_id, const std::string& uid, int role,
+                          std::function<void(Status)> done) {
+  im::v1::Frame frame;
+  frame.mutable_group_set_role_req()->set_group_id(group_id);
+  frame.mutable_group_set_role_req()->set_uid(uid);
+  frame.mutable_group_set_role_req()->set_role(static_cast<im::v1::GroupRole>(role));
+  // Not resent after a reconnect: a repeat could undo a hand-over of OWNER made in between.
+  Call(std::move(frame), false,
+       [this, done = std::move(done)](const Status& transport, const im::v1::Frame* response) {
+         Status status =
+             Outcome(transport, response != nullptr ? &response->group_set_role_resp() : nullptr);
          core_->Notify([status, done] { done(status); });
        });
 }

@@ -33,6 +33,7 @@ class ClientListener {
   // The outcome of a Send(): sent (with its seq) or failed for good. Exactly once per send.
   virtual void OnSendResult(const SendResult& /*result*/) {}
   virtual void OnReadReceipt(const ReadReceipt& /*receipt*/) {}
+  virtual void OnTyping(const TypingNotice& /*notice*/) {}
 };
 
 struct ClientOptions {
@@ -104,6 +105,17 @@ class Client {
   // A single chat with `to_uid` (the conversation id is derived by the server).
   std::string SendTo(const std::string& to_uid, std::string body, int type = 1);
 
+  // Recalls (deletes for everyone) or edits a message of this user's in `conv_id` (a group admin
+  // may also recall others' messages), within the server's window: sent like a message, so it is
+  // retried until the server answers and OnSendResult follows exactly once (CHANGE_WINDOW_PASSED,
+  // NOT_CHANGEABLE, PERMISSION_DENIED, NOT_FOUND when refused). The change reaches every device
+  // as a message of type kMessageRecall or kMessageEdit with ref_seq.
+  std::string Recall(const std::string& conv_id, uint64_t seq);
+  std::string Edit(const std::string& conv_id, uint64_t seq, std::string body);
+  // Tells the others in `conv_id` that this user is typing (their OnTyping). Fire and forget:
+  // call it every few seconds while the user types; the server passes on one per 3 s or so.
+  void Typing(const std::string& conv_id);
+
   // Requests answer through `done` exactly once; a refused call (queue full) answers at once,
   // on the calling thread, with RESOURCE_EXHAUSTED.
   // Every conversation with unread counts, most recent first as the server orders them.
@@ -125,6 +137,9 @@ class Client {
                   std::function<void(Status)> done);
   void ListGroupMembers(const std::string& group_id,
                         std::function<void(Status, std::vector<GroupMember>)> done);
+  // The owner makes `uid` an ADMIN (2) or a MEMBER (1) again, or hands OWNER (3) to it.
+  void SetGroupRole(const std::string& group_id, const std::string& uid, int role,
+                    std::function<void(Status)> done);
 
   ConnectionState state() const;
   // The uid named by the token (empty when the token cannot be read).

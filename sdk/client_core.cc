@@ -259,6 +259,10 @@ void ClientCore::Write(const im::v1::Frame& frame) {
   if (connection_ != nullptr) connection_->Send(frame);
 }
 
+void ClientCore::Notice(const im::v1::Frame& frame) {
+  if (logged_in_) Write(frame);
+}
+
 void ClientCore::OnFrame(im::v1::Frame&& frame) {
   last_received_ms_ = common::SteadyMillis();
   switch (frame.body_case()) {
@@ -275,6 +279,10 @@ void ClientCore::OnFrame(im::v1::Frame&& frame) {
       ReadReceipt receipt{frame.read_push().conv_id(), frame.read_push().reader(),
                           frame.read_push().read_seq()};
       return Notify([this, receipt] { listener_->OnReadReceipt(receipt); });
+    }
+    case im::v1::Frame::kTypingPush: {
+      TypingNotice notice{frame.typing_push().conv_id(), frame.typing_push().uid()};
+      return Notify([this, notice] { listener_->OnTyping(notice); });
     }
     case im::v1::Frame::kKick: {
       Status reason{im::v1::UNAVAILABLE,
@@ -449,6 +457,7 @@ void ClientCore::PumpOutbox() {
     req->set_client_msg_id(send.client_msg_id);
     req->set_type(static_cast<im::v1::MessageType>(send.type));
     req->set_body(std::move(send.body));
+    req->set_ref_seq(send.ref_seq);
     sends_on_wire_[frame.id()] = SendOnWire{send.client_msg_id, now};
     Write(frame);
   }

@@ -50,6 +50,9 @@ class ClientCore : private GatewayConnection::Listener {
   // Sends `request` once logged in (it waits for a connection up to the request timeout).
   // `resend_on_reconnect`: safe to send again if the connection drops before the answer.
   void Request(im::v1::Frame request, bool resend_on_reconnect, ResponseHandler handler);
+  // Writes a frame that has no response (TypingReq) when logged in; else drops it: it is
+  // transient, and stale by the time a connection is back.
+  void Notice(const im::v1::Frame& frame);
   // Runs `callback` through the executor (or now), unless the client is being destroyed.
   void Notify(std::function<void()> callback);
   uint64_t delivered(const std::string& conv_id) const { return inbox_.delivered(conv_id); }

@@ -1,7 +1,9 @@
 // The C API (sdk/im_client.h) over im::sdk::Client.
 #include "sdk/im_client.h"
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +15,9 @@ namespace {
 
 using im::sdk::Client;
 
+// im.v1.Code INVALID_ARGUMENT: what a call refused for its arguments answers.
+constexpr int kInvalidArgument = 3;
+
 void CopyOut(const std::string& text, char* out, size_t out_len) {
   if (out == nullptr || out_len == 0) return;
   const size_t n = std::min(text.size(), out_len - 1);
@@ -20,15 +25,48 @@ void CopyOut(const std::string& text, char* out, size_t out_len) {
   out[n] = '\0';
 }
 
+im_message View(const im::sdk::Message& message) {
+  return im_message{message.conv_id.c_str(),
+                    message.seq,
+                    message.msg_id,
+                    message.sender.c_str(),
+                    message.client_msg_id.c_str(),
+                    message.type,
+                    message.body.data(),
+                    message.body.size(),
+                    message.created_ms,
+                    message.ref_seq,
+                    message.recalled ? 1 : 0,
+                    message.edited_ms};
+}
+
 std::vector<im_message> View(const std::vector<im::sdk::Message>& messages) {
   std::vector<im_message> views;
   views.reserve(messages.size());
-  for (const im::sdk::Message& message : messages) {
-    views.push_back(im_message{message.conv_id.c_str(), message.seq, message.msg_id,
-                               message.sender.c_str(), message.client_msg_id.c_str(), message.type,
-                               message.body.data(), message.body.size(), message.created_ms});
-  }
+  for (const im::sdk::Message& message : messages) views.push_back(View(message));
   return views;
+}
+
+// uids[0..count) as strings; false when one is NULL.
+bool Strings(const char* const* uids, size_t count, std::vector<std::string>* out) {
+  if (uids == nullptr && count != 0) return false;
+  for (size_t i = 0; i < count; ++i) {
+    if (uids[i] == nullptr) return false;
+    out->emplace_back(uids[i]);
+  }
+  return true;
+}
+
+// A group call's `done` for the C++ API: forwards the code.
+std::function<void(im::sdk::Status)> StatusCallback(im_status_cb done, void* user_data) {
+  return [done, user_data](im::sdk::Status status) {
+    if (done != nullptr) done(user_data, status.code);
+  };
+}
+
+// Answers a call refused for its arguments, on the caller's thread (as a full queue is).
+void RefuseArguments(im_status_cb done, void* user_data) {
+  if (done != nullptr) done(user_data, kInvalidArgument);
 }
 
 // Forwards the C++ listener's callbacks to the C function pointers.
@@ -55,6 +93,10 @@ class CallbackBridge : public im::sdk::ClientListener {
     if (callbacks_.on_read_receipt == nullptr) return;
     callbacks_.on_read_receipt(callbacks_.user_data, receipt.conv_id.c_str(),
                                receipt.reader.c_str(), receipt.read_seq);
+  }
+  void OnTyping(const im::sdk::TypingNotice& notice) override {
+    if (callbacks_.on_typing == nullptr) return;
+    callbacks_.on_typing(callbacks_.user_data, notice.conv_id.c_str(), notice.uid.c_str());
   }
 
  private:
@@ -126,15 +168,43 @@ int im_client_state(const im_client* client) { return static_cast<int>(client->c
 
 int im_client_send(im_client* client, const char* conv_id, const char* to_uid, const char* body,
                    size_t body_len, char* out_id, size_t out_id_len) {
+  return im_client_send_message(client, conv_id, to_uid, IM_MESSAGE_TEXT, body, body_len, out_id,
+                                out_id_len);
+}
+
+int im_client_send_message(im_client* client, const char* conv_id, const char* to_uid, int type,
+                           const char* body, size_t body_len, char* out_id, size_t out_id_len) {
   if (client == nullptr || (conv_id == nullptr) == (to_uid == nullptr) ||
-      (body == nullptr && body_len != 0)) {
+      (body == nullptr && body_len != 0) || type < IM_MESSAGE_TEXT || type > IM_MESSAGE_CUSTOM) {
     return -1;
   }
   std::string text(body == nullptr ? "" : std::string(body, body_len));
-  const std::string id = conv_id != nullptr ? client->client->Send(conv_id, std::move(text))
-                                            : client->client->SendTo(to_uid, std::move(text));
+  const std::string id = conv_id != nullptr ? client->client->Send(conv_id, std::move(text), type)
+                                            : client->client->SendTo(to_uid, std::move(text), type);
   CopyOut(id, out_id, out_id_len);
   return 0;
+}
+
+int im_client_recall(im_client* client, const char* conv_id, uint64_t seq, char* out_id,
+                     size_t out_id_len) {
+  if (client == nullptr || conv_id == nullptr || seq == 0) return -1;
+  CopyOut(client->client->Recall(conv_id, seq), out_id, out_id_len);
+  return 0;
+}
+
+int im_client_edit(im_client* client, const char* conv_id, uint64_t seq, const char* body,
+                   size_t body_len, char* out_id, size_t out_id_len) {
+  if (client == nullptr || conv_id == nullptr || seq == 0 || (body == nullptr && body_len != 0)) {
+    return -1;
+  }
+  std::string text(body == nullptr ? "" : std::string(body, body_len));
+  CopyOut(client->client->Edit(conv_id, seq, std::move(text)), out_id, out_id_len);
+  return 0;
+}
+
+void im_client_typing(im_client* client, const char* conv_id) {
+  if (client == nullptr || conv_id == nullptr) return;
+  client->client->Typing(conv_id);
 }
 
 void im_client_mark_read(im_client* client, const char* conv_id, uint64_t read_seq) {
@@ -146,10 +216,16 @@ void im_client_list_conversations(im_client* client, im_conversations_cb done, v
   if (client == nullptr || done == nullptr) return;
   client->client->ListConversations(
       [done, user_data](im::sdk::Status status, std::vector<im::sdk::Conversation> list) {
+        std::vector<im_message> last_messages;
+        last_messages.reserve(list.size());  // views point into it
         std::vector<im_conversation> views;
         for (const im::sdk::Conversation& item : list) {
+          const im_message* last = nullptr;
+          if (!item.last_message.conv_id.empty()) {
+            last = &last_messages.emplace_back(View(item.last_message));
+          }
           views.push_back(im_conversation{item.conv_id.c_str(), item.max_seq, item.read_seq,
-                                          item.unread, item.peer_read_seq});
+                                          item.unread, item.peer_read_seq, last, item.updated_ms});
         }
         done(user_data, status.code, views.data(), views.size());
       });
@@ -163,6 +239,65 @@ void im_client_load_history(im_client* client, const char* conv_id, uint64_t bef
                                 std::vector<im_message> views = View(page.messages);
                                 done(user_data, status.code, views.data(), views.size());
                               });
+}
+
+void im_client_create_group(im_client* client, const char* name, const char* const* members,
+                            size_t member_count, im_group_created_cb done, void* user_data) {
+  std::vector<std::string> uids;
+  if (client == nullptr || !Strings(members, member_count, &uids)) {
+    if (done != nullptr) done(user_data, kInvalidArgument, "", "");
+    return;
+  }
+  client->client->CreateGroup(
+      name == nullptr ? "" : name, uids,
+      [done, user_data](im::sdk::Status status, im::sdk::GroupCreated created) {
+        if (done != nullptr) {
+          done(user_data, status.code, created.group_id.c_str(), created.conv_id.c_str());
+        }
+      });
+}
+
+void im_client_join_group(im_client* client, const char* group_id, const char* const* uids,
+                          size_t uid_count, im_status_cb done, void* user_data) {
+  std::vector<std::string> joining;
+  if (client == nullptr || group_id == nullptr || !Strings(uids, uid_count, &joining)) {
+    return RefuseArguments(done, user_data);
+  }
+  client->client->JoinGroup(group_id, joining, StatusCallback(done, user_data));
+}
+
+void im_client_leave_group(im_client* client, const char* group_id, const char* uid,
+                           im_status_cb done, void* user_data) {
+  if (client == nullptr || group_id == nullptr) return RefuseArguments(done, user_data);
+  client->client->LeaveGroup(group_id, uid == nullptr ? "" : uid, StatusCallback(done, user_data));
+}
+
+void im_client_list_group_members(im_client* client, const char* group_id, im_group_members_cb done,
+                                  void* user_data) {
+  if (client == nullptr || group_id == nullptr) {
+    if (done != nullptr) done(user_data, kInvalidArgument, nullptr, 0);
+    return;
+  }
+  client->client->ListGroupMembers(
+      group_id,
+      [done, user_data](im::sdk::Status status, std::vector<im::sdk::GroupMember> members) {
+        if (done == nullptr) return;
+        std::vector<im_group_member> views;
+        views.reserve(members.size());
+        for (const im::sdk::GroupMember& member : members) {
+          views.push_back(im_group_member{member.uid.c_str(), member.role, member.joined_seq});
+        }
+        done(user_data, status.code, views.data(), views.size());
+      });
+}
+
+void im_client_set_group_role(im_client* client, const char* group_id, const char* uid, int role,
+                              im_status_cb done, void* user_data) {
+  if (client == nullptr || group_id == nullptr || uid == nullptr || role < IM_ROLE_MEMBER ||
+      role > IM_ROLE_OWNER) {
+    return RefuseArguments(done, user_data);
+  }
+  client->client->SetGroupRole(group_id, uid, role, StatusCallback(done, user_data));
 }
 
 }  // extern "C"

@@ -26,6 +26,22 @@ enum {
   IM_STATE_AUTH_FAILED = 4 /* token refused: call im_client_set_token */
 };
 
+/* Message types (im_message.type, im_client_send_message). RECALL and EDIT change the earlier
+ * message at ref_seq of the same conversation: the app applies them to the message it shows
+ * (history and sync already return that message's current version). */
+enum {
+  IM_MESSAGE_TEXT = 1,
+  IM_MESSAGE_IMAGE = 2,
+  IM_MESSAGE_FILE = 3,
+  IM_MESSAGE_CUSTOM = 4,
+  IM_MESSAGE_SYSTEM = 5,
+  IM_MESSAGE_RECALL = 6, /* body empty */
+  IM_MESSAGE_EDIT = 7    /* body: the new body */
+};
+
+/* Group roles (im_group_member.role, im_client_set_group_role). */
+enum { IM_ROLE_MEMBER = 1, IM_ROLE_ADMIN = 2, IM_ROLE_OWNER = 3 };
+
 /* A message as delivered. body is not NUL-terminated: use body_len. */
 typedef struct im_message {
   const char* conv_id;
@@ -37,6 +53,9 @@ typedef struct im_message {
   const char* body;
   size_t body_len;
   int64_t created_ms;
+  uint64_t ref_seq;  /* RECALL and EDIT: the seq they change */
+  int recalled;      /* 1: recalled, its body deleted */
+  int64_t edited_ms; /* when an EDIT last replaced its body; 0: never */
 } im_message;
 
 typedef struct im_conversation {
@@ -45,7 +64,15 @@ typedef struct im_conversation {
   uint64_t read_seq;
   uint64_t unread;
   uint64_t peer_read_seq;
+  const im_message* last_message; /* NULL when the conversation has none */
+  int64_t updated_ms;
 } im_conversation;
+
+typedef struct im_group_member {
+  const char* uid;
+  int role; /* IM_ROLE_* */
+  uint64_t joined_seq;
+} im_group_member;
 
 typedef struct im_callbacks {
   void* user_data; /* passed back to every callback */
@@ -57,6 +84,8 @@ typedef struct im_callbacks {
                          uint64_t seq);
   void (*on_read_receipt)(void* user_data, const char* conv_id, const char* reader,
                           uint64_t read_seq);
+  /* `uid` is typing in conv_id: show it for a few seconds (it repeats while they type). */
+  void (*on_typing)(void* user_data, const char* conv_id, const char* uid);
 } im_client_callbacks;
 
 typedef struct im_client_config {
@@ -86,6 +115,25 @@ int im_client_state(const im_client* client);
 int im_client_send(im_client* client, const char* conv_id, const char* to_uid, const char* body,
                    size_t body_len, char* out_id, size_t out_id_len);
 
+/* im_client_send with a message type (IM_MESSAGE_TEXT, _IMAGE, _FILE or _CUSTOM). */
+int im_client_send_message(im_client* client, const char* conv_id, const char* to_uid, int type,
+                           const char* body, size_t body_len, char* out_id, size_t out_id_len);
+
+/* Recalls (deletes for everyone) or edits the message at `seq` of conv_id: this user's own, or,
+ * for a recall, anyone's in a group this user administers; within the server's window. Queued and
+ * retried like a send: returns 0 (the client_msg_id in out_id) or -1 on bad arguments, and
+ * on_send_result follows exactly once (code 114 CHANGE_WINDOW_PASSED, 115 NOT_CHANGEABLE, 7
+ * PERMISSION_DENIED or 5 NOT_FOUND when refused). Every device then gets the change as a message
+ * of type IM_MESSAGE_RECALL or IM_MESSAGE_EDIT. */
+int im_client_recall(im_client* client, const char* conv_id, uint64_t seq, char* out_id,
+                     size_t out_id_len);
+int im_client_edit(im_client* client, const char* conv_id, uint64_t seq, const char* body,
+                   size_t body_len, char* out_id, size_t out_id_len);
+
+/* Tells the others in conv_id that this user is typing (their on_typing). Fire and forget; call
+ * it every few seconds while the user types. */
+void im_client_typing(im_client* client, const char* conv_id);
+
 /* Marks a conversation read up to read_seq (fire and forget; the result is logged). */
 void im_client_mark_read(im_client* client, const char* conv_id, uint64_t read_seq);
 
@@ -98,6 +146,29 @@ void im_client_list_conversations(im_client* client, im_conversations_cb done, v
 typedef void (*im_history_cb)(void* user_data, int code, const im_message* messages, size_t count);
 void im_client_load_history(im_client* client, const char* conv_id, uint64_t before_seq,
                             uint32_t limit, im_history_cb done, void* user_data);
+
+/* Groups. Each `done` runs once, with code 0 or a failure code (an im.v1.Code: 106 NOT_MEMBER,
+ * 113 GROUP_FULL, 7 PERMISSION_DENIED, ...). */
+typedef void (*im_status_cb)(void* user_data, int code);
+typedef void (*im_group_created_cb)(void* user_data, int code, const char* group_id,
+                                    const char* conv_id);
+typedef void (*im_group_members_cb)(void* user_data, int code, const im_group_member* members,
+                                    size_t count);
+/* Creates a group with this user as OWNER and `members` (may be empty) as MEMBERs. */
+void im_client_create_group(im_client* client, const char* name, const char* const* members,
+                            size_t member_count, im_group_created_cb done, void* user_data);
+/* Adds `uids` (an admin's call), or with uid_count 0 this user joins. */
+void im_client_join_group(im_client* client, const char* group_id, const char* const* uids,
+                          size_t uid_count, im_status_cb done, void* user_data);
+/* uid NULL: this user leaves; else an admin removes uid. */
+void im_client_leave_group(im_client* client, const char* group_id, const char* uid,
+                           im_status_cb done, void* user_data);
+/* Every member, in uid order (paged under the hood). */
+void im_client_list_group_members(im_client* client, const char* group_id, im_group_members_cb done,
+                                  void* user_data);
+/* The owner makes uid an IM_ROLE_ADMIN or IM_ROLE_MEMBER, or hands IM_ROLE_OWNER to it. */
+void im_client_set_group_role(im_client* client, const char* group_id, const char* uid, int role,
+                              im_status_cb done, void* user_data);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@ struct PendingSend {
   std::string to_uid;
   int type = 1;
   std::string body;
+  uint64_t ref_seq = 0;  // RECALL (6) and EDIT (7): the seq they change in conv_id
   int64_t created_ms = 0;
   int64_t deadline_ms = 0;  // give up (report failed) after this wall-clock time; 0: never
 };

@@ -24,6 +24,13 @@ constexpr const char* kSchema[] = {
     " UNIQUE (uid, client_msg_id))",
 };
 
+// Schema versions after kSchema (PRAGMA user_version): migrations[i] takes a file at version i
+// to version i + 1, so a file an older SDK wrote is brought up to date when opened.
+constexpr const char* kMigrations[] = {
+    // 1: recall and edit sends name the message they change.
+    "ALTER TABLE outbox ADD COLUMN ref_seq INTEGER NOT NULL DEFAULT 0",
+};
+
 // Finalizes a prepared statement when it goes out of scope.
 class Statement {
  public:
@@ -69,7 +76,22 @@ absl::StatusOr<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const s
   for (const char* sql : kSchema) {
     if (absl::Status status = store->Execute(sql); !status.ok()) return status;
   }
+  if (absl::Status status = store->Migrate(); !status.ok()) return status;
   return store;
+}
+
+absl::Status SqliteStateStore::Migrate() {
+  Statement version;
+  if (absl::Status status = Prepare("PRAGMA user_version", version.out()); !status.ok()) {
+    return status;
+  }
+  if (sqlite3_step(version.get()) != SQLITE_ROW) return Error("reading the schema version");
+  for (int64_t v = version.Int(0); v < static_cast<int64_t>(std::size(kMigrations)); ++v) {
+    if (absl::Status status = Execute(kMigrations[v]); !status.ok()) return status;
+    const std::string bump = absl::StrCat("PRAGMA user_version = ", v + 1);
+    if (absl::Status status = Execute(bump.c_str()); !status.ok()) return status;
+  }
+  return absl::OkStatus();
 }
 
 SqliteStateStore::~SqliteStateStore() { sqlite3_close(db_); }
@@ -94,8 +116,8 @@ absl::Status SqliteStateStore::Load(const std::string& uid,
 
   Statement read_outbox;
   if (absl::Status status =
-          Prepare("SELECT client_msg_id, conv_id, to_uid, type, body, created_ms, deadline_ms"
-                  " FROM outbox WHERE uid = ? ORDER BY position",
+          Prepare("SELECT client_msg_id, conv_id, to_uid, type, body, created_ms, deadline_ms,"
+                  " ref_seq FROM outbox WHERE uid = ? ORDER BY position",
                   read_outbox.out());
       !status.ok()) {
     return status;
@@ -110,6 +132,7 @@ absl::Status SqliteStateStore::Load(const std::string& uid,
     send.body = read_outbox.Text(4);
     send.created_ms = read_outbox.Int(5);
     send.deadline_ms = read_outbox.Int(6);
+    send.ref_seq = static_cast<uint64_t>(read_outbox.Int(7));
     outbox->push_back(std::move(send));
   }
   if (step != SQLITE_DONE) return Error("reading the outbox");
@@ -143,7 +166,7 @@ absl::Status SqliteStateStore::AddPending(const std::string& uid, const PendingS
   Statement insert;
   if (absl::Status status =
           Prepare("INSERT INTO outbox (uid, client_msg_id, conv_id, to_uid, type, body, created_ms,"
-                  " deadline_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                  " deadline_ms, ref_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                   insert.out());
       !status.ok()) {
     return status;
@@ -156,6 +179,7 @@ absl::Status SqliteStateStore::AddPending(const std::string& uid, const PendingS
   insert.BindBlob(6, send.body);
   insert.BindInt(7, send.created_ms);
   insert.BindInt(8, send.deadline_ms);
+  insert.BindInt(9, static_cast<int64_t>(send.ref_seq));
   const int step = sqlite3_step(insert.get());
   if (step == SQLITE_CONSTRAINT) {
     return absl::AlreadyExistsError("client_msg_id already in the outbox");

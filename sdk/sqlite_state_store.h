@@ -32,6 +32,8 @@ class SqliteStateStore : public StateStore {
  private:
   explicit SqliteStateStore(sqlite3* db) : db_(db) {}
   absl::Status Execute(const char* sql);
+  // Brings a file of an earlier schema version up to date (kMigrations).
+  absl::Status Migrate();
   absl::Status Prepare(const char* sql, sqlite3_stmt** statement);
   absl::Status Error(const char* what) const;
 

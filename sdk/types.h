@@ -23,9 +23,25 @@ struct Message {
   uint64_t msg_id = 0;
   std::string sender;
   std::string client_msg_id;
-  int type = 1;  // im.v1.MessageType: 1 TEXT, 2 IMAGE, 3 FILE, 4 CUSTOM, 5 SYSTEM
+  // im.v1.MessageType: 1 TEXT, 2 IMAGE, 3 FILE, 4 CUSTOM, 5 SYSTEM, and the changes of an earlier
+  // message (ref_seq): 6 RECALL, 7 EDIT (body: the new body). An app applies a change to the
+  // message it holds at ref_seq; history and sync already show that message's current version.
+  int type = 1;
   std::string body;
   int64_t created_ms = 0;
+  uint64_t ref_seq = 0;
+  bool recalled = false;  // its body was deleted by a RECALL
+  int64_t edited_ms = 0;  // when an EDIT last replaced its body; 0: never
+};
+
+// Message types (im.v1.MessageType) an app names.
+inline constexpr int kMessageRecall = 6;
+inline constexpr int kMessageEdit = 7;
+
+// Someone typing in a conversation (transient: shown for a few seconds, repeated while it lasts).
+struct TypingNotice {
+  std::string conv_id;
+  std::string uid;
 };
 
 struct Conversation {

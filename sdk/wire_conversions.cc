@@ -14,6 +14,9 @@ Message MessageOf(const im::v1::Message& message) {
   out.type = message.type();
   out.body = message.body();
   out.created_ms = message.created_ms();
+  out.ref_seq = message.ref_seq();
+  out.recalled = message.recalled();
+  out.edited_ms = message.edited_ms();
   return out;
 }
 

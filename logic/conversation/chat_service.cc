@@ -10,6 +10,7 @@
 #include "fmt/format.h"
 #include "logic/conversation/dedup_entry.h"
 #include "logic/reply_status.h"
+#include "store/message_rules.h"
 
 namespace im::logic {
 namespace {
@@ -18,6 +19,8 @@ using common::ParseInt;
 
 constexpr size_t kMaxClientMsgIdBytes = 64;
 constexpr auto kPendingPoll = std::chrono::milliseconds(5);
+// Users typing at once that a node keeps track of (TypingLimiter): about 100 bytes each.
+constexpr size_t kMaxTypingUsers = 100'000;
 
 // Conversations page tokens: "<updated_ms>:<conv_id>" of the last conversation returned.
 std::string EncodePageToken(const im::v1::Conversation& last) {
@@ -65,7 +68,8 @@ ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clo
           [this](std::vector<Persisted>& batch) { DeliverPersisted(batch); }),
       publishing_(deps.executor, options.delivery_queue,
                   [this](std::vector<GroupPublish>& batch) { PublishAll(batch); }),
-      order_(PendingTtlMs(), common::SteadyMillis) {}
+      order_(PendingTtlMs(), common::SteadyMillis),
+      typing_(options.typing_interval_ms, kMaxTypingUsers) {}
 
 ChatService::Access ChatService::Authorize(const std::string& uid, const std::string& conv_id,
                                            const KnownMembers* known) {
@@ -401,7 +405,8 @@ void ChatService::ContinueBatch(const std::shared_ptr<PreparedBatch>& batch,
 
 std::optional<ChatService::SendTarget> ChatService::PrepareSend(const im::v1::SendRequest& request,
                                                                 Respond<im::v1::SendResp>& respond,
-                                                                const KnownMembers* known) {
+                                                                const KnownMembers* known,
+                                                                bool checked_change) {
   const im::v1::Caller& caller = request.caller();
   const im::v1::SendReq& req = request.req();
   auto refuse = [&](im::v1::Code code, std::string reason) -> std::optional<SendTarget> {
@@ -418,8 +423,13 @@ std::optional<ChatService::SendTarget> ChatService::PrepareSend(const im::v1::Se
     return refuse(im::v1::BODY_TOO_LARGE, fmt::format("body is {} bytes; the limit is {}",
                                                       req.body().size(), options_.max_body_bytes));
   }
-  if (!im::v1::MessageType_IsValid(req.type()) || req.type() == im::v1::SYSTEM) {
-    return refuse(im::v1::INVALID_ARGUMENT, "message type must be TEXT, IMAGE, FILE or CUSTOM");
+  if (!im::v1::MessageType_IsValid(req.type()) || req.type() == im::v1::SYSTEM ||
+      (store::IsChange(req.type()) && !checked_change)) {
+    return refuse(im::v1::INVALID_ARGUMENT,
+                  "message type must be TEXT, IMAGE, FILE, CUSTOM, RECALL or EDIT");
+  }
+  if (req.ref_seq() != 0 && !store::IsChange(req.type())) {
+    return refuse(im::v1::INVALID_ARGUMENT, "ref_seq is for RECALL and EDIT only");
   }
   // Room with the writer before anything touches Redis: past it the send is refused now,
   // before it takes a seq.
@@ -482,6 +492,7 @@ std::optional<MessageWriter::Write> ChatService::ContinueSend(const im::v1::Send
   m.set_client_msg_id(req.client_msg_id());
   m.set_type(req.type());
   m.set_body(req.body());
+  m.set_ref_seq(req.ref_seq());
   m.set_created_ms(now_ms_());
   // A group's members got their conversation rows when they joined.
   if (conversation.kind == ConversationId::Kind::kSingle) {
@@ -728,6 +739,113 @@ void ChatService::AddTargets(const std::string& uid, const std::vector<store::Se
     if (uid == skip.uid() && session.IsAt(skip.gateway_id(), skip.conn_id())) continue;
     targets->push_back(PushTarget{uid, session});
   }
+}
+
+void ChatService::Change(const im::v1::SendRequest& request, Respond<im::v1::SendResp> respond) {
+  const im::v1::SendReq& req = request.req();
+  // A retry of a change that is stored already (its answer was lost) is answered as a retried
+  // send is, and applies the change again; judged again, it would find the change made.
+  absl::StatusOr<std::optional<im::v1::Message>> sent =
+      deps_.messages->FindSent(request.caller().uid(), req.client_msg_id());
+  ChangeVerdict verdict;
+  if (!sent.ok()) {
+    verdict = {CodeOf(sent.status()), std::string(sent.status().message())};
+  } else if (!sent->has_value()) {
+    verdict = JudgeChangeRequest(request);
+  } else if ((*sent)->type() != req.type() || (*sent)->ref_seq() != req.ref_seq()) {
+    verdict = {im::v1::INVALID_ARGUMENT, "client_msg_id names another message already"};
+  }
+  if (!verdict.ok()) {
+    im::v1::SendResp resp;
+    resp.set_client_msg_id(req.client_msg_id());
+    SetStatus(resp.mutable_status(), verdict.code, std::move(verdict.reason));
+    return std::move(respond)(std::move(resp));
+  }
+  std::optional<SendTarget> target = PrepareSend(request, respond, nullptr, true);
+  if (!target) return;
+  auto apply = [this, req, respond = std::move(respond)](im::v1::SendResp resp) mutable {
+    if (resp.status().code() != im::v1::OK) return std::move(respond)(std::move(resp));
+    im::v1::Message change = ChangeOf(req, resp);
+    ApplyThenRespond(std::move(change), std::move(resp), std::move(respond));
+  };
+  PersistOne(ContinueSend(request, *target, ClaimSend(target->dedup_key, target->conv_id),
+                          std::move(apply)));
+}
+
+ChangeVerdict ChatService::JudgeChangeRequest(const im::v1::SendRequest& request) {
+  const im::v1::SendReq& req = request.req();
+  const std::string& uid = request.caller().uid();
+  if (!store::IsChange(req.type()) || req.ref_seq() == 0 || req.conv_id().empty()) {
+    return {im::v1::INVALID_ARGUMENT, "a RECALL or EDIT names conv_id and the ref_seq it changes"};
+  }
+  Access access = Authorize(uid, req.conv_id());
+  if (!access.conversation) return {access.code, std::move(access.reason)};
+  absl::StatusOr<store::MessagePage> page = [&] {
+    StoreTimer timer(&deps_.metrics->store_message_read);
+    return deps_.messages->ReadMessages(req.conv_id(), req.ref_seq() - 1, 1);
+  }();
+  if (!page.ok()) return {CodeOf(page.status()), std::string(page.status().message())};
+  if (page->messages.empty() || page->messages[0].seq() != req.ref_seq() ||
+      req.ref_seq() <= access.visible_after) {
+    return {im::v1::NOT_FOUND, fmt::format("no message {} in {}", req.ref_seq(), req.conv_id())};
+  }
+  const im::v1::Message& original = page->messages[0];
+  ChangeAuthor author{uid, false};
+  if (access.conversation->kind == ConversationId::Kind::kGroup && original.sender() != uid) {
+    absl::StatusOr<std::optional<store::GroupMember>> member =
+        FindMember(access.conversation->group_id, uid, nullptr);
+    if (!member.ok()) return {CodeOf(member.status()), std::string(member.status().message())};
+    author.group_admin = member->has_value() && (*member)->role >= im::v1::ADMIN;
+  }
+  return JudgeChange(original, req.type(), author, now_ms_(),
+                     {options_.recall_window_ms, options_.edit_window_ms});
+}
+
+void ChatService::ApplyThenRespond(im::v1::Message change, im::v1::SendResp resp,
+                                   Respond<im::v1::SendResp> respond) {
+  // The answer may come on a writer thread or the loop: the store call goes to the executor.
+  auto shared_respond = std::make_shared<Respond<im::v1::SendResp>>(std::move(respond));
+  auto shared_resp = std::make_shared<im::v1::SendResp>(std::move(resp));
+  const bool queued = deps_.executor->TrySubmit([this, change = std::move(change), shared_resp,
+                                                 shared_respond] {
+    if (absl::Status applied = deps_.messages->ApplyChange(change); !applied.ok()) {
+      // The change is stored; the client's retry finds it and applies it again.
+      spdlog::warn("{} {}: not applied: {}", change.conv_id(), change.seq(), applied.ToString());
+      SetStatus(shared_resp->mutable_status(), applied);
+    }
+    std::move (*shared_respond)(std::move(*shared_resp));
+  });
+  if (!queued) {
+    SetStatus(shared_resp->mutable_status(), im::v1::RESOURCE_EXHAUSTED, kExecutorFullReason);
+    std::move (*shared_respond)(std::move(*shared_resp));
+  }
+}
+
+void ChatService::Typing(const im::v1::TypingRequest& request, Respond<im::v1::AckReply> respond) {
+  std::move(respond)(im::v1::AckReply());
+  const im::v1::Caller& caller = request.caller();
+  const std::string& conv_id = request.req().conv_id();
+  if (!typing_.Allow(caller.uid(), conv_id, now_ms_())) return;
+  Access access = Authorize(caller.uid(), conv_id);
+  if (!access.conversation) {
+    spdlog::debug("typing {}: dropped: {}", caller.request_id(), access.reason);
+    return;
+  }
+  std::vector<std::string> others;
+  if (access.conversation->kind == ConversationId::Kind::kSingle) {
+    others.push_back(access.conversation->PeerOf(caller.uid()));
+  } else {
+    absl::StatusOr<std::shared_ptr<const MemberLists::List>> members =
+        deps_.members->Get(access.conversation->group_id);
+    if (!members.ok() || (*members)->size() > options_.typing_max_group_members) return;
+    for (const store::GroupMember& member : **members) {
+      if (member.uid != caller.uid()) others.push_back(member.uid);
+    }
+  }
+  im::v1::Frame frame;
+  frame.mutable_typing_push()->set_conv_id(conv_id);
+  frame.mutable_typing_push()->set_uid(caller.uid());
+  PushToUsers(SerializePush(frame), std::move(others), caller);
 }
 
 void ChatService::Ack(const im::v1::AckRequest& request, Respond<im::v1::AckReply> respond) {

@@ -12,8 +12,10 @@
 #include "common/clock.h"
 #include "im/v1/logic.pb.h"
 #include "logic/conversation/conversation_id.h"
+#include "logic/conversation/message_change.h"
 #include "logic/conversation/message_writer.h"
 #include "logic/conversation/msg_id_generator.h"
+#include "logic/conversation/typing_limiter.h"
 #include "logic/delivery/coalescing_stage.h"
 #include "logic/delivery/pusher.h"
 #include "logic/delivery/recipient_lookup.h"
@@ -85,6 +87,15 @@ class ChatService {
   void SendBatchOnLoop(std::vector<im::v1::SendRequest> requests,
                        std::vector<Respond<im::v1::SendResp>> responds,
                        store::AsyncSendLedger* ledger);
+  // A RECALL or EDIT (a SendReq with ref_seq): checked against the message it changes (see
+  // JudgeChange), then sent as a message of its own through Send, and answered once the change is
+  // applied to the stored original (a retry applies it again, so an answer always means both).
+  // Rare next to sends, so it blocks on the executor rather than joining a send batch.
+  void Change(const im::v1::SendRequest& request, Respond<im::v1::SendResp> respond);
+  // Passes "typing" on to the other participants' online devices (TypingPush), at most once per
+  // typing_interval_ms per user and conversation; dropped without a word when it is more often,
+  // from a non-member, or in a group above typing_max_group_members. Answers at once (no frame).
+  void Typing(const im::v1::TypingRequest& request, Respond<im::v1::AckReply> respond);
   void Ack(const im::v1::AckRequest& request, Respond<im::v1::AckReply> respond);
   void Sync(const im::v1::SyncRequest& request, Respond<im::v1::SyncResp> respond);
   // Sync for each request (responds[i] answers requests[i]): the pages of them all in one
@@ -226,10 +237,17 @@ class ChatService {
   // `on_loop`, where nothing may block).
   void ContinueBatch(const std::shared_ptr<PreparedBatch>& batch,
                      store::AsyncSendLedger::Outcomes& outcomes, bool on_loop);
-  // Validates `request`; a refusal is answered through `respond` (then nullopt).
+  // Validates `request`; a refusal is answered through `respond` (then nullopt). A RECALL or
+  // EDIT passes only as a `checked_change` (Change judged it).
   std::optional<SendTarget> PrepareSend(const im::v1::SendRequest& request,
                                         Respond<im::v1::SendResp>& respond,
-                                        const KnownMembers* known = nullptr);
+                                        const KnownMembers* known = nullptr,
+                                        bool checked_change = false);
+  // Change's check of `request` against the message it changes; OK or the refusal.
+  ChangeVerdict JudgeChangeRequest(const im::v1::SendRequest& request);
+  // Applies a stored change to its original on the executor, then answers `resp`.
+  void ApplyThenRespond(im::v1::Message change, im::v1::SendResp resp,
+                        Respond<im::v1::SendResp> respond);
   // Goes on with a validated send once its claim is known: answers a stored one, else numbers,
   // persists and (after the commit) answers it.
   // Answers the send itself (refused, or a retry of a stored one), or returns the message to
@@ -286,6 +304,7 @@ class ChatService {
   CoalescingStage<Persisted> delivery_;
   CoalescingStage<GroupPublish> publishing_;
   SeqOrder order_;
+  TypingLimiter typing_;
   // Held from a claim call on the executor until its seqs are expected by order_.
   std::mutex executor_claims_mutex_;
 };

@@ -8,6 +8,7 @@
 
 #include "common/logging.h"
 #include "logic/reply_status.h"
+#include "store/message_rules.h"
 
 namespace im::logic {
 namespace {
@@ -138,6 +139,9 @@ void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
           },
           std::move(respond));
     case F::kSendReq:
+      if (store::IsChange(entry.request().send_req().type())) {
+        IM_ROUTE("Change", SendRequest, send_req, send_resp, chat_, Change);
+      }
       IM_ROUTE("Send", SendRequest, send_req, send_resp, chat_, Send);
     case F::kSyncReq:
       IM_ROUTE("Sync", SyncRequest, sync_req, sync_resp, chat_, Sync);
@@ -164,6 +168,11 @@ void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
           store_, "Ack", entry, &F::mutable_ack_req, nullptr,
           [this](const v1::AckRequest& r, auto done) { chat_->Ack(r, std::move(done)); },
           std::move(respond));
+    case F::kTypingReq:
+      return Run<v1::TypingRequest, v1::TypingReq, v1::AckReply>(
+          store_, "Typing", entry, &F::mutable_typing_req, nullptr,
+          [this](const v1::TypingRequest& r, auto done) { chat_->Typing(r, std::move(done)); },
+          std::move(respond));
     default:
       break;
   }
@@ -182,7 +191,9 @@ void RequestDispatcher::DispatchAll(std::vector<im::v1::Ingress> entries,
   std::vector<im::v1::Ingress> logins;
   std::vector<im::v1::Ingress> syncs;
   for (im::v1::Ingress& entry : entries) {
-    if (entry.request().has_send_req() && !Expired(entry.deadline_ms())) {
+    // Changes (RECALL, EDIT) read the message they change first: each on its own (Dispatch).
+    if (entry.request().has_send_req() && !Expired(entry.deadline_ms()) &&
+        !store::IsChange(entry.request().send_req().type())) {
       sends.push_back(std::move(entry));
     } else if (entry.request().has_login_req() && !Expired(entry.deadline_ms())) {
       logins.push_back(std::move(entry));

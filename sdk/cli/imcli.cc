@@ -24,6 +24,9 @@ constexpr char kHelp[] =
     "  /open <conv id | uid>      open a conversation (a uid opens the single chat with it)\n"
     "  /history [n]               the last n messages (default 20) of the open conversation\n"
     "  /read                      mark the open conversation read\n"
+    "  /recall <seq>              take back a message of the open conversation\n"
+    "  /edit <seq> <text>         replace a message's text\n"
+    "  /typing                    tell the others you are typing\n"
     "  /group create <name> [uid...]   /group join <id>   /group leave <id>   /group members <id>\n"
     "  /state                     connection state\n"
     "  /quit\n"
@@ -53,14 +56,25 @@ class Console : public im::sdk::ClientListener {
             ")");
     }
   }
+  void OnTyping(const im::sdk::TypingNotice& notice) override {
+    Print("  " + notice.uid + " is typing in " + notice.conv_id);
+  }
   void OnReadReceipt(const im::sdk::ReadReceipt& receipt) override {
     Print("  " + receipt.reader + " read " + receipt.conv_id + " up to #" +
           std::to_string(receipt.read_seq));
   }
 
   static std::string Format(const im::sdk::Message& message) {
-    return "[" + message.conv_id + "] #" + std::to_string(message.seq) + " " + message.sender +
-           ": " + message.body;
+    const std::string head =
+        "[" + message.conv_id + "] #" + std::to_string(message.seq) + " " + message.sender;
+    if (message.type == im::sdk::kMessageRecall) {
+      return head + " recalled #" + std::to_string(message.ref_seq);
+    }
+    if (message.type == im::sdk::kMessageEdit) {
+      return head + " edited #" + std::to_string(message.ref_seq) + ": " + message.body;
+    }
+    if (message.recalled) return head + ": (recalled)";
+    return head + ": " + message.body + (message.edited_ms != 0 ? " (edited)" : "");
   }
   uint64_t newest(const std::string& conv_id) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -209,6 +223,18 @@ int main(int argc, char** argv) {
                         console.Print(status.ok() ? "read up to #" + std::to_string(read_seq)
                                                   : "read: " + Describe(status));
                       });
+    } else if (command == "recall" && !open.empty()) {
+      uint64_t seq = 0;
+      args >> seq;
+      client.Recall(open, seq);  // the outcome comes as OnSendResult
+    } else if (command == "edit" && !open.empty()) {
+      uint64_t seq = 0;
+      args >> seq;
+      std::string text;
+      std::getline(args >> std::ws, text);
+      client.Edit(open, seq, text);
+    } else if (command == "typing" && !open.empty()) {
+      client.Typing(open);
     } else if (command == "group") {
       RunGroupCommand(client, console, args);
     } else {

@@ -1,12 +1,11 @@
 /* The C example of sdk/README.md: log in, send one message to a peer, wait for the peer's reply.
  * Usage: im_sdk_example_c <gateway host:port> <token> <peer uid>
  * Exit status 0 once a message from the peer arrived, 1 on timeout (30 s) or failure. */
+#include <im/im_client.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-#include "sdk/im_client.h"
 
 struct app {
   const char* peer;

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -18,6 +19,7 @@ PendingSend Send(const std::string& id) {
   send.body = std::string("bin\0ary", 7);
   send.created_ms = 1700000000000;
   send.deadline_ms = 1700000060000;
+  send.ref_seq = 42;
   return send;
 }
 
@@ -65,6 +67,7 @@ TEST_P(StateStoreTest, OutboxKeepsOrderAndContent) {
   EXPECT_EQ(outbox[1].body, expected.body);
   EXPECT_EQ(outbox[1].created_ms, expected.created_ms);
   EXPECT_EQ(outbox[1].deadline_ms, expected.deadline_ms);
+  EXPECT_EQ(outbox[1].ref_seq, expected.ref_seq);
 }
 
 TEST_P(StateStoreTest, CursorsNeverMoveBackwardsAndAccountsAreSeparate) {
@@ -97,6 +100,42 @@ TEST(SqliteStateStoreTest, SurvivesReopening) {
   ASSERT_EQ(outbox.size(), 1u);
   EXPECT_EQ(outbox[0].client_msg_id, "x");
   store->reset();
+  std::filesystem::remove(path);
+}
+
+TEST(SqliteStateStoreTest, AFileOfTheFirstSchemaIsMigratedAndKeepsItsOutbox) {
+  const std::string path = ::testing::TempDir() + "sdk_state_v0.db";
+  std::filesystem::remove(path);
+  {
+    // The outbox as the first SDK release wrote it: no ref_seq, user_version 0.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TABLE outbox (position INTEGER PRIMARY KEY AUTOINCREMENT,"
+                           " uid TEXT NOT NULL, client_msg_id TEXT NOT NULL, conv_id TEXT NOT NULL,"
+                           " to_uid TEXT NOT NULL, type INTEGER NOT NULL, body BLOB NOT NULL,"
+                           " created_ms INTEGER NOT NULL, deadline_ms INTEGER NOT NULL,"
+                           " UNIQUE (uid, client_msg_id));"
+                           "INSERT INTO outbox (uid, client_msg_id, conv_id, to_uid, type, body,"
+                           " created_ms, deadline_ms) VALUES ('alice', 'old', '', 'bob', 1, 'hi',"
+                           " 1, 0)",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  for (int open = 0; open < 2; ++open) {  // the second open finds it migrated already
+    auto store = SqliteStateStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->AddPending("alice", Send(open == 0 ? "new" : "newer")).ok());
+    std::map<std::string, uint64_t> cursors;
+    std::vector<PendingSend> outbox;
+    ASSERT_TRUE((*store)->Load("alice", &cursors, &outbox).ok());
+    ASSERT_EQ(outbox.size(), 2u + open);
+    EXPECT_EQ(outbox[0].client_msg_id, "old");
+    EXPECT_EQ(outbox[0].body, "hi");
+    EXPECT_EQ(outbox[0].ref_seq, 0u);
+    EXPECT_EQ(outbox[1].ref_seq, 42u);
+  }
   std::filesystem::remove(path);
 }
 

@@ -1,6 +1,36 @@
 #include "tests/e2e/sdk_recorder.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/chat_deployment.h"
+
 namespace im::e2e {
+
+std::string Address(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
+
+std::string SingleChat(const std::string& a, const std::string& b) {
+  return "s:" + std::min(a, b) + ":" + std::max(a, b);
+}
+
+im::sdk::ClientOptions OptionsFor(const std::string& uid, const std::string& device,
+                                  std::vector<std::string> gateways) {
+  im::sdk::ClientOptions options;
+  options.gateways = std::move(gateways);
+  options.token = ChatDeployment::Token(uid);
+  options.device = device;
+  options.start_at_random_gateway = false;
+  // Tests cut connections every second: come back quickly.
+  options.reconnect_initial_ms = 50;
+  options.reconnect_max_ms = 1000;
+  return options;
+}
+
+bool StartAndWait(im::sdk::Client& client, SdkRecorder& seen) {
+  client.Start();
+  return seen.WaitConnected(std::chrono::seconds(15));
+}
 
 void SdkRecorder::OnStateChanged(im::sdk::ConnectionState state, const im::sdk::Status&) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -31,6 +61,12 @@ void SdkRecorder::OnSendResult(const im::sdk::SendResult& result) {
 void SdkRecorder::OnReadReceipt(const im::sdk::ReadReceipt& receipt) {
   std::lock_guard<std::mutex> lock(mutex_);
   read_receipts_.push_back(receipt);
+  changed_.notify_all();
+}
+
+void SdkRecorder::OnTyping(const im::sdk::TypingNotice& notice) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  typing_.push_back(notice);
   changed_.notify_all();
 }
 

@@ -21,6 +21,7 @@ class SdkRecorder : public im::sdk::ClientListener {
                   const std::vector<im::sdk::Message>& messages) override;
   void OnSendResult(const im::sdk::SendResult& result) override;
   void OnReadReceipt(const im::sdk::ReadReceipt& receipt) override;
+  void OnTyping(const im::sdk::TypingNotice& notice) override;
 
   // Waits until `done` holds (checked under the recorder's lock after every callback).
   bool WaitFor(const std::function<bool(const SdkRecorder&)>& done,
@@ -38,6 +39,7 @@ class SdkRecorder : public im::sdk::ClientListener {
   size_t send_failures() const { return send_failures_; }
   int connects() const { return connects_; }
   const std::vector<im::sdk::ReadReceipt>& read_receipts() const { return read_receipts_; }
+  const std::vector<im::sdk::TypingNotice>& typing() const { return typing_; }
   im::sdk::ConnectionState state() const { return state_; }
 
   // Copies made under the lock, for use from the test thread at any time.
@@ -54,8 +56,20 @@ class SdkRecorder : public im::sdk::ClientListener {
   size_t send_failures_ = 0;
   int connects_ = 0;
   std::vector<im::sdk::ReadReceipt> read_receipts_;
+  std::vector<im::sdk::TypingNotice> typing_;
   im::sdk::ConnectionState state_ = im::sdk::ConnectionState::kIdle;
 };
+
+// "127.0.0.1:<port>".
+std::string Address(uint16_t port);
+// The single chat of two uids, as the server names it.
+std::string SingleChat(const std::string& a, const std::string& b);
+// A client of `uid` (a token from ChatDeployment::Token) on `gateways`, in that order, that comes
+// back quickly after a cut.
+im::sdk::ClientOptions OptionsFor(const std::string& uid, const std::string& device,
+                                  std::vector<std::string> gateways);
+// Starts a client and waits until it is logged in.
+bool StartAndWait(im::sdk::Client& client, SdkRecorder& seen);
 
 // Checks a conversation as one device shows it: seqs first_seq, first_seq + 1, ... without
 // a gap or a repeat. Returns a description of the first defect, empty when none.

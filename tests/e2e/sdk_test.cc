@@ -28,25 +28,6 @@ using im::testing::TcpProxy;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-std::string Address(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
-
-std::string SingleChat(const std::string& a, const std::string& b) {
-  return "s:" + std::min(a, b) + ":" + std::max(a, b);
-}
-
-im::sdk::ClientOptions OptionsFor(const std::string& uid, const std::string& device,
-                                  std::vector<std::string> gateways) {
-  im::sdk::ClientOptions options;
-  options.gateways = std::move(gateways);
-  options.token = ChatDeployment::Token(uid);
-  options.device = device;
-  options.start_at_random_gateway = false;
-  // Tests cut connections every second: come back quickly.
-  options.reconnect_initial_ms = 50;
-  options.reconnect_max_ms = 1000;
-  return options;
-}
-
 std::unique_ptr<TcpProxy> StartProxy(uint16_t target_port) {
   auto proxy = TcpProxy::Start(target_port);
   EXPECT_TRUE(proxy.ok()) << proxy.status();
@@ -64,12 +45,6 @@ void ExpectHolds(const std::vector<im::sdk::Message>& messages, const std::strin
     EXPECT_EQ(seen.count(body), 1u) << sender << " / " << body;
   }
   EXPECT_EQ(seen.size(), bodies.size()) << "messages of " << sender;
-}
-
-// Starts a client and waits until it is logged in.
-bool StartAndWait(im::sdk::Client& client, SdkRecorder& seen) {
-  client.Start();
-  return seen.WaitConnected(seconds(15));
 }
 
 // Gives late pushes (a duplicate the SDK let through would come late) time to arrive, then stops
