@@ -1,9 +1,5 @@
 #include "common/token.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -11,30 +7,11 @@
 #include <string>
 #include <string_view>
 
+#include "common/hmac.h"
 #include "nlohmann/json.hpp"
 
 namespace im::common {
 namespace {
-
-constexpr size_t kMacBytes = 32;  // SHA-256
-
-// nullopt only if OpenSSL itself fails (allocation, or a FIPS provider refusing a short key).
-std::optional<std::string> HmacSha256(std::string_view key, std::string_view data) {
-  // A default-constructed string_view has a null data(); OpenSSL reads a null key as "no key".
-  static constexpr unsigned char kEmpty[1] = {0};
-  if (key.size() > static_cast<size_t>(std::numeric_limits<int>::max())) return std::nullopt;
-  const void* key_ptr = key.empty() ? kEmpty : static_cast<const void*>(key.data());
-  const unsigned char* data_ptr =
-      data.empty() ? kEmpty : reinterpret_cast<const unsigned char*>(data.data());
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  if (HMAC(EVP_sha256(), key_ptr, static_cast<int>(key.size()), data_ptr, data.size(), mac,
-           &mac_len) == nullptr ||
-      mac_len != kMacBytes) {
-    return std::nullopt;
-  }
-  return std::string(reinterpret_cast<const char*>(mac), mac_len);
-}
 
 TokenVerdict Invalid(std::string detail) {
   TokenVerdict verdict;
@@ -81,10 +58,7 @@ TokenVerdict TokenVerifier::Verify(std::string_view token, std::string_view devi
   // feed anything to the JSON parser.
   std::optional<std::string> expected = HmacSha256(secret_, payload_text);
   if (!expected.has_value()) return Invalid("hmac failed");
-  if (signature.size() != expected->size() ||
-      CRYPTO_memcmp(signature.data(), expected->data(), expected->size()) != 0) {
-    return Invalid("bad signature");
-  }
+  if (!SameMac(signature, *expected)) return Invalid("bad signature");
 
   const nlohmann::json json = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded() || !json.is_object()) return Invalid("payload is not a JSON object");

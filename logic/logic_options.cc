@@ -120,6 +120,8 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config,
   o.typing_interval_ms = config.GetU32("logic.typing_interval_ms", o.typing_interval_ms, 0);
   o.typing_max_group_members =
       config.GetU32("logic.typing_max_group_members", o.typing_max_group_members, 0);
+  o.resume_margin_ms = config.GetU32("logic.resume_margin_ms", o.resume_margin_ms, 0);
+  o.resume_window_sec = config.GetU32("logic.resume_window_sec", o.resume_window_sec, 1, 86'400);
   o.sync_page_default = config.GetU32("logic.sync_page_default", o.sync_page_default, 1, 10'000);
   o.sync_page_max = config.GetU32("logic.sync_page_max", o.sync_page_max, 1, 10'000);
   o.conversations_page_max =
@@ -194,6 +196,11 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config,
     return absl::InvalidArgumentError(
         "logic.hole_grace_ms must exceed logic.write_deadline_ms + mysql.timeout_ms, or a late "
         "write could fill a gap already reported as a hole");
+  }
+  if (o.resume_margin_ms < o.write_deadline_ms) {
+    return absl::InvalidArgumentError(
+        "logic.resume_margin_ms must be at least logic.write_deadline_ms, or a resume could miss "
+        "a message written late");
   }
   return o;
 }

@@ -44,6 +44,13 @@ struct LogicOptions {
   // member for every keystroke burst).
   uint32_t typing_interval_ms = 3'000;
   uint32_t typing_max_group_members = 500;
+  // A client may resume (ResumeReq) with its last session's token this long after the token was
+  // issued or renewed; later it lists every conversation.
+  uint32_t resume_window_sec = 600;
+  // A resume lists the conversations changed since its baseline less this: a message is stamped
+  // by its node's clock and may be written up to write_deadline_ms later, and other nodes' clocks
+  // may be behind the one that stamped the baseline (10 s allowed). At least write_deadline_ms.
+  uint32_t resume_margin_ms = 15'000;
   uint32_t sync_page_default = 50;
   uint32_t sync_page_max = 200;
   uint32_t conversations_page_max = 200;

@@ -102,9 +102,10 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
   chat_service_ = std::make_unique<ChatService>(
       options_,
       ChatDependencies{recipients_.get(), stores_.seqs.get(), stores_.messages.get(),
-                       stores_.dedup.get(), stores_.ledger.get(), writer_.get(), pusher_.get(),
-                       &msg_ids_, executor_.get(), member_lists_.get(), stores_.fanout.get(),
-                       metrics_, send_loop_.get(), stores_.other_writers ? 0 : UnixMillis()},
+                       stores_.dedup.get(), stores_.resumes.get(), stores_.ledger.get(),
+                       writer_.get(), pusher_.get(), &msg_ids_, executor_.get(),
+                       member_lists_.get(), stores_.fanout.get(), metrics_, send_loop_.get(),
+                       stores_.other_writers ? 0 : UnixMillis()},
       UnixMillis);
   group_service_ =
       std::make_unique<GroupService>(options_, stores_.groups.get(), stores_.messages.get(),

@@ -310,5 +310,6 @@ void Client::ListGroupMembersFrom(const std::string& group_id, const std::string
 }
 
 ConnectionState Client::state() const { return core_->state(); }
+ClientStats Client::stats() const { return core_->stats(); }
 
 }  // namespace im::sdk

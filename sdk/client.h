@@ -69,6 +69,9 @@ struct ClientOptions {
   int64_t gap_wait_ms = 300;
   uint32_t sync_page = 200;
   uint32_t max_frame_bytes = 64 * 1024;
+  // After a reconnect, ask only for the conversations changed since the last session (ResumeReq)
+  // instead of listing every conversation. false: always list (for comparison and debugging).
+  bool resume_sessions = true;
 
   // Runs callbacks; must run tasks one at a time in order (an app's main-thread queue). Empty:
   // callbacks run on the network thread.
@@ -142,6 +145,7 @@ class Client {
                     std::function<void(Status)> done);
 
   ConnectionState state() const;
+  ClientStats stats() const;
   // The uid named by the token (empty when the token cannot be read).
   const std::string& uid() const { return uid_; }
 

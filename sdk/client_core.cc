@@ -20,6 +20,7 @@ namespace {
 constexpr uint64_t kTickMs = 50;
 constexpr size_t kTaskQueueCapacity = 100'000;
 constexpr uint32_t kConversationPage = 100;
+constexpr uint64_t kLengthPrefixBytes = 4;
 // Room in a frame beside the body (ids, conversation, framing).
 constexpr size_t kSendOverheadBytes = 1024;
 
@@ -176,6 +177,7 @@ void ClientCore::Tick() {
   StartDueSyncs();
   if (now - last_ack_ms_ >= options_.ack_interval_ms) FlushAcks();
   PumpOutbox();
+  RenewResumeTokenIfDue(now);
 }
 
 // ---- connection lifecycle ----
@@ -256,7 +258,15 @@ void ClientCore::Drop(const std::string& reason, int64_t reconnect_after_ms) {
 }
 
 void ClientCore::Write(const im::v1::Frame& frame) {
-  if (connection_ != nullptr) connection_->Send(frame);
+  if (connection_ == nullptr) return;
+  connection_->Send(frame);
+  frames_sent_.fetch_add(1, std::memory_order_relaxed);
+  bytes_sent_.fetch_add(kLengthPrefixBytes + frame.ByteSizeLong(), std::memory_order_relaxed);
+}
+
+ClientStats ClientCore::stats() const {
+  return ClientStats{frames_sent_.load(), bytes_sent_.load(), frames_received_.load(),
+                     bytes_received_.load()};
 }
 
 void ClientCore::Notice(const im::v1::Frame& frame) {
@@ -265,6 +275,8 @@ void ClientCore::Notice(const im::v1::Frame& frame) {
 
 void ClientCore::OnFrame(im::v1::Frame&& frame) {
   last_received_ms_ = common::SteadyMillis();
+  frames_received_.fetch_add(1, std::memory_order_relaxed);
+  bytes_received_.fetch_add(kLengthPrefixBytes + frame.ByteSizeLong(), std::memory_order_relaxed);
   switch (frame.body_case()) {
     case im::v1::Frame::kLoginResp:
       if (frame.id() == login_frame_id_) OnLoginResp(frame.login_resp());
@@ -343,7 +355,9 @@ void ClientCore::OnLoggedIn(const im::v1::LoginResp& resp) {
   for (auto& [id, request] : requests_) {
     if (!request.on_wire) SendRequest(id, request);
   }
-  ListConversationsForSync("", {});
+  login_resume_token_ = resp.resume_token();
+  resume_window_ms_ = int64_t{resp.resume_window_sec()} * 1000;
+  Reconcile();
   PumpOutbox();
 }
 
@@ -559,6 +573,78 @@ void ClientCore::Deliver(Inbox::Delivery delivery) {
   Notify([this, shared] { listener_->OnMessages(shared->conv_id, shared->messages); });
 }
 
+void ClientCore::Reconcile() {
+  // A client that has not bound its inbox yet (its first login in this process) knows no
+  // conversation to keep: it lists them all.
+  if (!options_.resume_sessions || resume_token_.empty() || !inbox_.bound()) {
+    return ListConversationsForSync("", {});
+  }
+  ResumeForSync("", {});
+}
+
+void ClientCore::ResumeForSync(std::string page_token, std::vector<Conversation> so_far) {
+  Log(0, "resuming the last session");
+  listing_ = true;
+  im::v1::Frame frame;
+  frame.mutable_resume_req()->set_resume_token(resume_token_);
+  frame.mutable_resume_req()->set_limit(kConversationPage);
+  frame.mutable_resume_req()->set_page_token(std::move(page_token));
+  auto collected = std::make_shared<std::vector<Conversation>>(std::move(so_far));
+  Request(std::move(frame), false,
+          [this, collected](const Status& status, const im::v1::Frame* response) {
+            if (!listing_) return;  // the connection that asked is gone
+            const int code = status.ok() ? response->resume_resp().status().code() : -1;
+            if (code != im::v1::OK) {
+              // Spent, expired, or not answered: the token is no use now. List instead.
+              Log(1, absl::StrCat("resume refused (",
+                                  code < 0 ? status.message : im::v1::Code_Name(code),
+                                  "); listing every conversation"));
+              resume_token_.clear();
+              return ListConversationsForSync("", {});
+            }
+            const im::v1::ResumeResp& resp = response->resume_resp();
+            for (const im::v1::Conversation& item : resp.conversations()) {
+              collected->push_back(ConversationOf(item));
+            }
+            if (!resp.next_page_token().empty()) {
+              return ResumeForSync(resp.next_page_token(), std::move(*collected));
+            }
+            FinishReconcile(*collected, resp.resume_token());
+          });
+}
+
+void ClientCore::FinishReconcile(const std::vector<Conversation>& view, std::string resume_token) {
+  Log(0, absl::StrCat("reconciled ", view.size(), " conversations"));
+  listing_ = false;
+  resume_token_ = std::move(resume_token);
+  resume_token_since_ms_ = common::SteadyMillis();
+  for (Inbox::Delivery& delivery : inbox_.Bind(view, common::SteadyMillis())) {
+    Deliver(std::move(delivery));
+  }
+  StartDueSyncs();
+}
+
+void ClientCore::RenewResumeTokenIfDue(int64_t now_ms) {
+  if (resume_token_.empty() || listing_ || renewing_ || resume_window_ms_ <= 0 ||
+      now_ms - resume_token_since_ms_ < resume_window_ms_ / 2) {
+    return;
+  }
+  renewing_ = true;
+  im::v1::Frame frame;
+  frame.mutable_resume_renew_req()->set_resume_token(resume_token_);
+  Request(std::move(frame), false, [this](const Status& status, const im::v1::Frame* response) {
+    renewing_ = false;
+    if (!status.ok()) return;  // tried again at a later tick
+    const im::v1::ResumeRenewResp& resp = response->resume_renew_resp();
+    if (resp.status().code() == im::v1::OK) {
+      resume_token_ = resp.resume_token();
+      resume_token_since_ms_ = common::SteadyMillis();
+    } else {
+      resume_token_.clear();  // expired: the next login lists every conversation
+    }
+  });
+}
+
 void ClientCore::ListConversationsForSync(std::string page_token,
                                           std::vector<Conversation> so_far) {
   listing_ = true;
@@ -580,11 +666,7 @@ void ClientCore::ListConversationsForSync(std::string page_token,
             if (!resp.next_page_token().empty()) {
               return ListConversationsForSync(resp.next_page_token(), std::move(*collected));
             }
-            listing_ = false;
-            for (Inbox::Delivery& delivery : inbox_.Bind(*collected, common::SteadyMillis())) {
-              Deliver(std::move(delivery));
-            }
-            StartDueSyncs();
+            FinishReconcile(*collected, login_resume_token_);
           });
 }
 

@@ -41,6 +41,7 @@ class ClientCore : private GatewayConnection::Listener {
   // queue is full (the app posts faster than the network thread keeps up) or shutting down.
   bool Post(absl::AnyInvocable<void() &&> task);
   ConnectionState state() const { return state_.load(); }
+  ClientStats stats() const;
 
   // Network thread only (reach them through Post).
   void StartConnecting();
@@ -103,7 +104,16 @@ class ClientCore : private GatewayConnection::Listener {
   // Receiving.
   void OnPush(const im::v1::MessagePush& push);
   void Deliver(Inbox::Delivery delivery);
+  // After login: resumes with the last reconciled session's token when there is one (only the
+  // conversations changed since), else lists every conversation; either way binds the inbox to
+  // what the server holds and starts the syncs that are due.
+  void Reconcile();
   void ListConversationsForSync(std::string page_token, std::vector<Conversation> so_far);
+  void ResumeForSync(std::string page_token, std::vector<Conversation> so_far);
+  // Binds the inbox to a reconciled view and keeps `resume_token` for the next connection.
+  void FinishReconcile(const std::vector<Conversation>& view, std::string resume_token);
+  // Renews the resume token every half window while connected (ResumeRenewReq).
+  void RenewResumeTokenIfDue(int64_t now_ms);
   void StartDueSyncs();
   void FlushAcks();
 
@@ -120,6 +130,11 @@ class ClientCore : private GatewayConnection::Listener {
   std::unique_ptr<common::LoopTaskQueue> tasks_;
   std::thread thread_;
   std::atomic<ConnectionState> state_{ConnectionState::kIdle};
+  // ClientStats, written on the network thread, read from any.
+  std::atomic<uint64_t> frames_sent_{0};
+  std::atomic<uint64_t> bytes_sent_{0};
+  std::atomic<uint64_t> frames_received_{0};
+  std::atomic<uint64_t> bytes_received_{0};
   ConnectionState notified_state_ = ConnectionState::kIdle;
 
   bool running_ = false;  // Start()ed and not Stop()ped
@@ -143,7 +158,14 @@ class ClientCore : private GatewayConnection::Listener {
   Outbox outbox_;
   bool state_loaded_ = false;
   Inbox inbox_;
-  bool listing_ = false;  // the conversation list after login is being read
+  bool listing_ = false;  // the conversation list (or the resume) after login is being read
+  // The token of the last session whose conversations were reconciled, for the next resume, and
+  // the one this session's login brought (kept once this session has reconciled).
+  std::string resume_token_;
+  std::string login_resume_token_;
+  int64_t resume_window_ms_ = 0;
+  int64_t resume_token_since_ms_ = 0;  // steady ms the token was issued or renewed
+  bool renewing_ = false;
   int64_t last_ack_ms_ = 0;
 };
 

@@ -88,6 +88,15 @@ struct HistoryPage {
   std::vector<std::pair<uint64_t, uint64_t>> holes;
 };
 
+// What crossed the wire since the client was made (frames and their bytes, length prefix
+// included), for an app's diagnostics and for benchmarks.
+struct ClientStats {
+  uint64_t frames_sent = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t frames_received = 0;
+  uint64_t bytes_received = 0;
+};
+
 enum class ConnectionState {
   kIdle,        // not started, or stopped
   kConnecting,  // connecting or logging in (after a failure: waiting for the next attempt)

@@ -20,6 +20,7 @@ namespace {
 constexpr char kGatewayDirectoryPrefix[] = "im:gw:";
 // The dedup map and the send ledger's claims are the same keys.
 constexpr char kDedupPrefix[] = "im:dedup:";
+constexpr char kSpentResumeTokenPrefix[] = "im:resume:";
 
 std::unique_ptr<FanoutBus> FanoutBusFor(const LogicOptions& options, LogicMetrics* metrics) {
   if (!options.kafka.brokers.empty()) return std::make_unique<KafkaFanoutBus>(options, metrics);
@@ -63,6 +64,7 @@ LogicStores ClusterStores(const LogicOptions& options, LogicMetrics* metrics) {
       redis, [message_floor](std::string_view conv_id) { return message_floor->MaxSeq(conv_id); });
   stores.gateways = std::make_unique<store::RedisTtlMap>(redis, kGatewayDirectoryPrefix);
   stores.dedup = std::make_unique<store::RedisTtlMap>(redis, kDedupPrefix);
+  stores.resumes = std::make_unique<store::RedisTtlMap>(redis, kSpentResumeTokenPrefix);
   stores.ledger = std::make_unique<store::RedisSendLedger>(redis, kDedupPrefix, stores.seqs.get());
   stores.member_lists = std::make_unique<store::RedisMemberListCache>(
       redis, int64_t{options.group_cache_ttl_sec} * 1000);

@@ -26,6 +26,7 @@ LogicStores InProcessStores(const LogicOptions& options, LogicMetrics* metrics,
   stores.sessions = std::make_unique<store::InMemorySessionRegistry>(
       int64_t{options.session_ttl_sec} * 1000, clock);
   stores.gateways = std::make_unique<store::InMemoryTtlMap>(clock);
+  stores.resumes = std::make_unique<store::InMemoryTtlMap>(clock);
   std::unique_ptr<store::TtlMap> dedup = std::make_unique<store::InMemoryTtlMap>(clock);
   // Entries in memory forget what messages on disk remember: a claim checks the store.
   stores.dedup = restarts_from_disk

@@ -35,6 +35,7 @@ struct LogicStores {
   std::unique_ptr<store::MessageStore> messages;
   std::unique_ptr<store::TtlMap> gateways;  // the gateway directory
   std::unique_ptr<store::TtlMap> dedup;
+  std::unique_ptr<store::TtlMap> resumes;  // spent resume tokens
   // Claims and seqs in one step (Redis: one script per send, a batch in one round trip).
   std::unique_ptr<store::SendLedger> ledger;
   std::unique_ptr<store::GroupStore> groups;

@@ -69,7 +69,8 @@ ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clo
       publishing_(deps.executor, options.delivery_queue,
                   [this](std::vector<GroupPublish>& batch) { PublishAll(batch); }),
       order_(PendingTtlMs(), common::SteadyMillis),
-      typing_(options.typing_interval_ms, kMaxTypingUsers) {}
+      typing_(options.typing_interval_ms, kMaxTypingUsers),
+      resume_tokens_(options.token_secret, int64_t{options.resume_window_sec} * 1000) {}
 
 ChatService::Access ChatService::Authorize(const std::string& uid, const std::string& conv_id,
                                            const KnownMembers* known) {
@@ -819,6 +820,60 @@ void ChatService::ApplyThenRespond(im::v1::Message change, im::v1::SendResp resp
     SetStatus(shared_resp->mutable_status(), im::v1::RESOURCE_EXHAUSTED, kExecutorFullReason);
     std::move (*shared_respond)(std::move(*shared_resp));
   }
+}
+
+void ChatService::Resume(const im::v1::ResumeRequest& request,
+                         Respond<im::v1::ResumeResp> respond) {
+  const im::v1::Caller& caller = request.caller();
+  const im::v1::ResumeReq& req = request.req();
+  auto refuse = [&respond](const absl::Status& why) {
+    im::v1::ResumeResp resp;
+    SetStatus(resp.mutable_status(), why);
+    std::move(respond)(std::move(resp));
+  };
+  const int64_t now_ms = now_ms_();
+  absl::StatusOr<ResumeTokens::Claims> claims =
+      resume_tokens_.Verify(req.resume_token(), caller.uid(), caller.device(), now_ms);
+  if (!claims.ok()) return refuse(claims.status());
+  if (req.page_token().empty()) {
+    absl::StatusOr<std::optional<std::string>> spent =
+        deps_.resumes->PutIfAbsent(claims->id, caller.uid(), claims->expires_ms - now_ms);
+    if (!spent.ok()) return refuse(spent.status());
+    if (spent->has_value())
+      return refuse(absl::FailedPreconditionError("resume token used already"));
+  }
+  im::v1::ConversationsRequest list;
+  *list.mutable_caller() = caller;
+  list.mutable_req()->set_updated_after_ms(static_cast<uint64_t>(
+      std::max<int64_t>(0, claims->since_ms - int64_t{options_.resume_margin_ms})));
+  list.mutable_req()->set_page_token(req.page_token());
+  list.mutable_req()->set_limit(req.limit());
+  Conversations(list, [this, uid = caller.uid(), device = caller.device(), now_ms,
+                       respond = std::move(respond)](im::v1::ConversationsResp page) mutable {
+    im::v1::ResumeResp resp;
+    *resp.mutable_status() = std::move(*page.mutable_status());
+    resp.mutable_conversations()->Swap(page.mutable_conversations());
+    resp.set_next_page_token(std::move(*page.mutable_next_page_token()));
+    if (resp.status().code() == im::v1::OK && resp.next_page_token().empty()) {
+      resp.set_resume_token(resume_tokens_.Issue(uid, device, now_ms, now_ms));
+    }
+    std::move(respond)(std::move(resp));
+  });
+}
+
+void ChatService::ResumeRenew(const im::v1::ResumeRenewRequest& request,
+                              Respond<im::v1::ResumeRenewResp> respond) {
+  const int64_t now_ms = now_ms_();
+  absl::StatusOr<ResumeTokens::Claims> claims = resume_tokens_.Verify(
+      request.req().resume_token(), request.caller().uid(), request.caller().device(), now_ms);
+  im::v1::ResumeRenewResp resp;
+  if (!claims.ok()) {
+    SetStatus(resp.mutable_status(), claims.status());
+  } else {
+    SetStatus(resp.mutable_status(), im::v1::OK);
+    resp.set_resume_token(resume_tokens_.Renew(*claims, now_ms));
+  }
+  std::move(respond)(std::move(resp));
 }
 
 void ChatService::Typing(const im::v1::TypingRequest& request, Respond<im::v1::AckReply> respond) {

@@ -25,6 +25,7 @@
 #include "logic/logic_metrics.h"
 #include "logic/logic_options.h"
 #include "logic/loop/logic_loop.h"
+#include "logic/session/resume_tokens.h"
 #include "store/message_store.h"
 #include "store/send_ledger.h"
 #include "store/seq_allocator.h"
@@ -39,6 +40,7 @@ struct ChatDependencies {
   store::SeqAllocator* seqs;
   store::MessageStore* messages;
   store::TtlMap* dedup;       // im:dedup:<uid>:<client_msg_id> -> the stored message's coordinates
+  store::TtlMap* resumes;     // im:resume:<token id>: resume tokens spent (each is good once)
   store::SendLedger* ledger;  // a send's claim on its dedup key and its seq, in one step
   MessageWriter* writer;
   Pusher* pusher;
@@ -106,6 +108,13 @@ class ChatService {
   void Conversations(const im::v1::ConversationsRequest& request,
                      Respond<im::v1::ConversationsResp> respond);
   void Read(const im::v1::ReadRequest& request, Respond<im::v1::ReadResp> respond);
+  // Session resume: the conversations changed since the token's baseline (less a margin for
+  // writes in flight and clock skew between nodes), paged as Conversations pages, and a new token
+  // on the last page. The first page spends the token; a spent, expired or foreign token is
+  // FAILED_PRECONDITION (the client lists every conversation instead).
+  void Resume(const im::v1::ResumeRequest& request, Respond<im::v1::ResumeResp> respond);
+  void ResumeRenew(const im::v1::ResumeRenewRequest& request,
+                   Respond<im::v1::ResumeRenewResp> respond);
 
  private:
   // A single-chat message just persisted, on its way to the dedup record and the devices.
@@ -305,6 +314,7 @@ class ChatService {
   CoalescingStage<GroupPublish> publishing_;
   SeqOrder order_;
   TypingLimiter typing_;
+  const ResumeTokens resume_tokens_;
   // Held from a claim call on the executor until its seqs are expected by order_.
   std::mutex executor_claims_mutex_;
 };

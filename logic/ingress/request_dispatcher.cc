@@ -150,6 +150,11 @@ void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
                Conversations);
     case F::kReadReq:
       IM_ROUTE("Read", ReadRequest, read_req, read_resp, chat_, Read);
+    case F::kResumeReq:
+      IM_ROUTE("Resume", ResumeRequest, resume_req, resume_resp, chat_, Resume);
+    case F::kResumeRenewReq:
+      IM_ROUTE("ResumeRenew", ResumeRenewRequest, resume_renew_req, resume_renew_resp, chat_,
+               ResumeRenew);
     case F::kGroupCreateReq:
       IM_ROUTE("GroupCreate", GroupCreateRequest, group_create_req, group_create_resp, groups_,
                Create);

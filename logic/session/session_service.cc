@@ -17,7 +17,8 @@ SessionService::SessionService(const LogicOptions& options, store::SessionRegist
       sessions_(sessions),
       pusher_(pusher),
       now_ms_(std::move(now_ms)),
-      tokens_(options.token_secret) {}
+      tokens_(options.token_secret),
+      resume_tokens_(options.token_secret, int64_t{options.resume_window_sec} * 1000) {}
 
 im::v1::LoginReply SessionService::Login(const im::v1::LoginRequest& request) {
   return std::move(LoginMany({request}).front());
@@ -127,6 +128,10 @@ void SessionService::FinishLogin(const Registration& registration,
   SetStatus(resp->mutable_status(), im::v1::OK);
   resp->set_uid(uid);
   resp->set_session_id(fmt::format("{}-{}", session.gateway_id, session.conn_id));
+  // The baseline is now: this connection's client reconciles every conversation after login.
+  const int64_t now_ms = now_ms_();
+  resp->set_resume_token(resume_tokens_.Issue(uid, session.device, now_ms, now_ms));
+  resp->set_resume_window_sec(options_.resume_window_sec);
   reply->set_device(session.device);
 }
 

@@ -9,6 +9,7 @@
 #include "im/v1/logic.pb.h"
 #include "logic/delivery/pusher.h"
 #include "logic/logic_options.h"
+#include "logic/session/resume_tokens.h"
 #include "store/session_registry.h"
 
 namespace im::logic {
@@ -75,6 +76,7 @@ class SessionService {
   Pusher* pusher_;
   Clock now_ms_;
   common::TokenVerifier tokens_;
+  const ResumeTokens resume_tokens_;
 };
 
 }  // namespace im::logic

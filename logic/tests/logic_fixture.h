@@ -59,6 +59,7 @@ class LogicFixture : public ::testing::Test {
         [this](std::string_view conv_id) { return messages_->MaxSeq(conv_id); });
     gateways_ = std::make_unique<store::InMemoryTtlMap>(clock);
     dedup_ = std::make_unique<store::InMemoryTtlMap>(clock);
+    resumes_ = std::make_unique<store::InMemoryTtlMap>(clock);
     ledger_ = std::make_unique<store::ComposedSendLedger>(dedup_.get(), seqs_.get());
     metrics_ = std::make_unique<LogicMetrics>(registry_);
     executor_ = std::make_unique<common::BoundedExecutor>("test", 2, 1000);
@@ -92,8 +93,9 @@ class LogicFixture : public ::testing::Test {
     return std::make_unique<ChatService>(
         options_,
         ChatDependencies{recipients_.get(), seqs_.get(), messages_.get(), dedup_.get(),
-                         ledger_.get(), writer_.get(), pusher_.get(), msg_ids_.get(),
-                         executor_.get(), member_lists_.get(), &fanout_, metrics_.get(),
+                         resumes_.get(), ledger_.get(), writer_.get(), pusher_.get(),
+                         msg_ids_.get(), executor_.get(), member_lists_.get(), &fanout_,
+                         metrics_.get(),
                          /*loop=*/nullptr, sole_writer_since_ms},
         [this] { return now_ms_.load(); });
   }
@@ -156,6 +158,7 @@ class LogicFixture : public ::testing::Test {
   std::unique_ptr<store::InMemorySeqAllocator> seqs_;
   std::unique_ptr<store::InMemoryTtlMap> gateways_;
   std::unique_ptr<store::InMemoryTtlMap> dedup_;
+  std::unique_ptr<store::InMemoryTtlMap> resumes_;
   std::unique_ptr<store::ComposedSendLedger> ledger_;
   std::unique_ptr<LogicMetrics> metrics_;
   std::unique_ptr<common::BoundedExecutor> executor_;
