@@ -120,6 +120,8 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config,
   o.typing_interval_ms = config.GetU32("logic.typing_interval_ms", o.typing_interval_ms, 0);
   o.typing_max_group_members =
       config.GetU32("logic.typing_max_group_members", o.typing_max_group_members, 0);
+  o.receipt_max_group_members =
+      config.GetU32("logic.receipt_max_group_members", o.receipt_max_group_members, 0, 100'000);
   o.resume_margin_ms = config.GetU32("logic.resume_margin_ms", o.resume_margin_ms, 0);
   o.resume_window_sec = config.GetU32("logic.resume_window_sec", o.resume_window_sec, 1, 86'400);
   o.sync_page_default = config.GetU32("logic.sync_page_default", o.sync_page_default, 1, 10'000);

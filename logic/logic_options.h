@@ -44,6 +44,9 @@ struct LogicOptions {
   // member for every keystroke burst).
   uint32_t typing_interval_ms = 3'000;
   uint32_t typing_max_group_members = 500;
+  // Group read receipts: in groups of at most this many members, ReadersReq names the readers
+  // and senders get ReceiptsPush when members read; above, ReadersReq answers counts only.
+  uint32_t receipt_max_group_members = 500;
   // A client may resume (ResumeReq) with its last session's token this long after the token was
   // issued or renewed; later it lists every conversation.
   uint32_t resume_window_sec = 600;

@@ -261,6 +261,40 @@ void Client::LeaveGroup(const std::string& group_id, const std::string& uid,
        });
 }
 
+void Client::ListReaders(const std::string& conv_id, uint64_t seq, bool names,
+                         std::function<void(Status, GroupReaders)> done) {
+  ListReadersFrom(conv_id, seq, names, "", std::make_shared<GroupReaders>(), std::move(done));
+}
+
+void Client::ListReadersFrom(const std::string& conv_id, uint64_t seq, bool names,
+                             const std::string& page_token, std::shared_ptr<GroupReaders> so_far,
+                             std::function<void(Status, GroupReaders)> done) {
+  im::v1::Frame frame;
+  frame.mutable_readers_req()->set_conv_id(conv_id);
+  frame.mutable_readers_req()->set_seq(seq);
+  frame.mutable_readers_req()->set_names(names);
+  frame.mutable_readers_req()->set_page_token(page_token);
+  Call(std::move(frame), true,
+       [this, conv_id, seq, names, so_far, done = std::move(done)](const Status& transport,
+                                                                   const im::v1::Frame* response) {
+         const im::v1::ReadersResp* resp =
+             response != nullptr ? &response->readers_resp() : nullptr;
+         Status status = Outcome(transport, resp);
+         if (status.ok()) {
+           so_far->read_count = resp->read_count();
+           so_far->unread_count = resp->unread_count();
+           so_far->counts_only = resp->counts_only();
+           so_far->readers.insert(so_far->readers.end(), resp->readers().begin(),
+                                  resp->readers().end());
+           if (!resp->next_page_token().empty()) {
+             return ListReadersFrom(conv_id, seq, names, resp->next_page_token(), so_far,
+                                    std::move(done));
+           }
+         }
+         core_->Notify([status, so_far, done] { done(status, *so_far); });
+       });
+}
+
 void Client::SetGroupRole(const std::string& group_id, const std::string& uid, int role,
                           std::function<void(Status)> done) {
   im::v1::Frame frame;

@@ -140,6 +140,11 @@ class Client {
                   std::function<void(Status)> done);
   void ListGroupMembers(const std::string& group_id,
                         std::function<void(Status, std::vector<GroupMember>)> done);
+  // Group read receipts: how many members have read the message at `seq` of a group, and with
+  // `names`, who (every page; above the server's limit of 500 members, counts only). Senders also
+  // get OnReadReceipt as members read their messages.
+  void ListReaders(const std::string& conv_id, uint64_t seq, bool names,
+                   std::function<void(Status, GroupReaders)> done);
   // The owner makes `uid` an ADMIN (2) or a MEMBER (1) again, or hands OWNER (3) to it.
   void SetGroupRole(const std::string& group_id, const std::string& uid, int role,
                     std::function<void(Status)> done);
@@ -157,6 +162,9 @@ class Client {
   void ListConversationsFrom(const std::string& page_token,
                              std::shared_ptr<std::vector<Conversation>> so_far,
                              std::function<void(Status, std::vector<Conversation>)> done);
+  void ListReadersFrom(const std::string& conv_id, uint64_t seq, bool names,
+                       const std::string& page_token, std::shared_ptr<GroupReaders> so_far,
+                       std::function<void(Status, GroupReaders)> done);
   void ListGroupMembersFrom(const std::string& group_id, const std::string& page_token,
                             std::shared_ptr<std::vector<GroupMember>> so_far,
                             std::function<void(Status, std::vector<GroupMember>)> done);

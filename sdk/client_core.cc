@@ -292,6 +292,12 @@ void ClientCore::OnFrame(im::v1::Frame&& frame) {
                           frame.read_push().read_seq()};
       return Notify([this, receipt] { listener_->OnReadReceipt(receipt); });
     }
+    case im::v1::Frame::kReceiptsPush:
+      for (const im::v1::ReadPush& push : frame.receipts_push().receipts()) {
+        ReadReceipt receipt{push.conv_id(), push.reader(), push.read_seq()};
+        Notify([this, receipt] { listener_->OnReadReceipt(receipt); });
+      }
+      return;
     case im::v1::Frame::kTypingPush: {
       TypingNotice notice{frame.typing_push().conv_id(), frame.typing_push().uid()};
       return Notify([this, notice] { listener_->OnTyping(notice); });
@@ -594,6 +600,7 @@ void ClientCore::ResumeForSync(std::string page_token, std::vector<Conversation>
           [this, collected](const Status& status, const im::v1::Frame* response) {
             if (!listing_) return;  // the connection that asked is gone
             const int code = status.ok() ? response->resume_resp().status().code() : -1;
+            if (code < 0 && !logged_in_) return;  // the next login reconciles
             if (code != im::v1::OK) {
               // Spent, expired, or not answered: the token is no use now. List instead.
               Log(1, absl::StrCat("resume refused (",

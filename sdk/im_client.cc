@@ -291,6 +291,24 @@ void im_client_list_group_members(im_client* client, const char* group_id, im_gr
       });
 }
 
+void im_client_list_readers(im_client* client, const char* conv_id, uint64_t seq, int names,
+                            im_readers_cb done, void* user_data) {
+  if (client == nullptr || conv_id == nullptr) {
+    if (done != nullptr) done(user_data, kInvalidArgument, 0, 0, nullptr, 0, 0);
+    return;
+  }
+  client->client->ListReaders(
+      conv_id, seq, names != 0,
+      [done, user_data](im::sdk::Status status, im::sdk::GroupReaders readers) {
+        if (done == nullptr) return;
+        std::vector<const char*> uids;
+        uids.reserve(readers.readers.size());
+        for (const std::string& uid : readers.readers) uids.push_back(uid.c_str());
+        done(user_data, status.code, readers.read_count, readers.unread_count, uids.data(),
+             uids.size(), readers.counts_only ? 1 : 0);
+      });
+}
+
 void im_client_set_group_role(im_client* client, const char* group_id, const char* uid, int role,
                               im_status_cb done, void* user_data) {
   if (client == nullptr || group_id == nullptr || uid == nullptr || role < IM_ROLE_MEMBER ||

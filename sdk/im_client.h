@@ -166,6 +166,13 @@ void im_client_leave_group(im_client* client, const char* group_id, const char* 
 /* Every member, in uid order (paged under the hood). */
 void im_client_list_group_members(im_client* client, const char* group_id, im_group_members_cb done,
                                   void* user_data);
+/* Group read receipts: how many members have read the message at `seq` of a group conversation,
+ * and with names != 0, who (readers, in uid order; none when counts_only: the group is above the
+ * server's limit, 500 members). Senders also get on_read_receipt as members read. */
+typedef void (*im_readers_cb)(void* user_data, int code, uint64_t read_count, uint64_t unread_count,
+                              const char* const* readers, size_t reader_count, int counts_only);
+void im_client_list_readers(im_client* client, const char* conv_id, uint64_t seq, int names,
+                            im_readers_cb done, void* user_data);
 /* The owner makes uid an IM_ROLE_ADMIN or IM_ROLE_MEMBER, or hands IM_ROLE_OWNER to it. */
 void im_client_set_group_role(im_client* client, const char* group_id, const char* uid, int role,
                               im_status_cb done, void* user_data);

@@ -77,6 +77,14 @@ struct GroupMember {
   uint64_t joined_seq = 0;
 };
 
+// Who in a group has read a message (Client::ListReaders).
+struct GroupReaders {
+  uint64_t read_count = 0;
+  uint64_t unread_count = 0;         // members when it was sent, less its sender and the readers
+  std::vector<std::string> readers;  // when asked, in uid order; empty when counts_only
+  bool counts_only = false;          // the group is too large for names
+};
+
 struct GroupCreated {
   std::string group_id;
   std::string conv_id;

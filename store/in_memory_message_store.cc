@@ -43,7 +43,7 @@ void InMemoryMessageStore::Store(const NewMessage& entry) {
     conversation.updated_ms = std::max(conversation.updated_ms, m.created_ms());
   }
   for (const std::string& uid : entry.participants) {
-    conversation.members.try_emplace(uid);
+    conversation.members.try_emplace(uid, Member{0, 0, m.created_ms()});
     user_conversations_[uid].insert(m.conv_id());
   }
 }
@@ -174,11 +174,64 @@ absl::StatusOr<uint64_t> InMemoryMessageStore::AdvanceRead(std::string_view uid,
   std::lock_guard<std::mutex> lock(mutex_);
   auto [conversation, member] = FindMember(uid, conv_id);
   if (member == nullptr) {
-    return absl::NotFoundError(fmt::format("{} has no conversation {}", uid, conv_id));
+    return NoConversationRow(uid, conv_id);
   }
   member->read_seq = std::max(member->read_seq, std::min(seq, conversation->max_seq));
   member->delivered_seq = std::max(member->delivered_seq, member->read_seq);
   return member->read_seq;
+}
+
+absl::StatusOr<uint64_t> InMemoryMessageStore::ReadCursor(std::string_view uid,
+                                                          std::string_view conv_id) {
+  if (absl::Status status = CheckUid(uid); !status.ok()) return status;
+  if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto [conversation, member] = FindMember(uid, conv_id);
+  if (member == nullptr) {
+    return NoConversationRow(uid, conv_id);
+  }
+  return member->read_seq;
+}
+
+std::vector<const std::string*> InMemoryMessageStore::Readers(std::string_view conv_id,
+                                                              uint64_t seq, std::string_view sender,
+                                                              int64_t joined_by_ms,
+                                                              uint64_t* members) {
+  std::vector<const std::string*> readers;
+  *members = 0;
+  auto conversation = conversations_.find(conv_id);
+  if (conversation == conversations_.end()) return readers;
+  for (const auto& [uid, member] : conversation->second.members) {
+    if (uid == sender || member.joined_ms > joined_by_ms) continue;
+    ++*members;
+    if (member.read_seq >= seq) readers.push_back(&uid);
+  }
+  return readers;
+}
+
+absl::StatusOr<MessageStore::ReaderCount> InMemoryMessageStore::CountReaders(
+    std::string_view conv_id, uint64_t seq, std::string_view sender, int64_t joined_by_ms) {
+  if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
+  std::lock_guard<std::mutex> lock(mutex_);
+  ReaderCount count;
+  count.read = Readers(conv_id, seq, sender, joined_by_ms, &count.members).size();
+  return count;
+}
+
+absl::StatusOr<std::vector<std::string>> InMemoryMessageStore::ListReaders(
+    std::string_view conv_id, uint64_t seq, std::string_view sender, int64_t joined_by_ms,
+    std::string_view after_uid, uint32_t limit) {
+  if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
+  if (absl::Status status = CheckLimit(limit); !status.ok()) return status;
+  std::lock_guard<std::mutex> lock(mutex_);
+  uint64_t members = 0;
+  std::vector<std::string> page;
+  for (const std::string* uid : Readers(conv_id, seq, sender, joined_by_ms, &members)) {
+    if (*uid <= after_uid) continue;
+    if (page.size() == limit) break;
+    page.push_back(*uid);
+  }
+  return page;
 }
 
 absl::Status InMemoryMessageStore::JoinConversation(std::string_view uid, std::string_view conv_id,
@@ -187,7 +240,7 @@ absl::Status InMemoryMessageStore::JoinConversation(std::string_view uid, std::s
   std::lock_guard<std::mutex> lock(mutex_);
   auto [it, created] = conversations_.try_emplace(std::string(conv_id));
   if (created) it->second.updated_ms = now_ms;
-  it->second.members.try_emplace(std::string(uid), Member{from_seq, from_seq});
+  it->second.members.try_emplace(std::string(uid), Member{from_seq, from_seq, now_ms});
   user_conversations_[std::string(uid)].insert(std::string(conv_id));
   return absl::OkStatus();
 }

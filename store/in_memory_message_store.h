@@ -26,6 +26,14 @@ class InMemoryMessageStore final : public MessageStore {
   absl::Status AdvanceDelivered(std::string_view uid, const std::vector<Cursor>& cursors) override;
   absl::StatusOr<uint64_t> AdvanceRead(std::string_view uid, std::string_view conv_id,
                                        uint64_t seq) override;
+  absl::StatusOr<uint64_t> ReadCursor(std::string_view uid, std::string_view conv_id) override;
+  absl::StatusOr<ReaderCount> CountReaders(std::string_view conv_id, uint64_t seq,
+                                           std::string_view sender, int64_t joined_by_ms) override;
+  absl::StatusOr<std::vector<std::string>> ListReaders(std::string_view conv_id, uint64_t seq,
+                                                       std::string_view sender,
+                                                       int64_t joined_by_ms,
+                                                       std::string_view after_uid,
+                                                       uint32_t limit) override;
   absl::Status JoinConversation(std::string_view uid, std::string_view conv_id, uint64_t from_seq,
                                 int64_t now_ms) override;
   absl::Status LeaveConversation(std::string_view uid, std::string_view conv_id) override;
@@ -37,6 +45,7 @@ class InMemoryMessageStore final : public MessageStore {
   struct Member {
     uint64_t delivered_seq = 0;
     uint64_t read_seq = 0;
+    int64_t joined_ms = 0;
   };
   struct ConversationState {
     std::map<uint64_t, im::v1::Message> messages;  // by seq
@@ -51,6 +60,10 @@ class InMemoryMessageStore final : public MessageStore {
   std::pair<ConversationState*, Member*> FindMember(std::string_view uid, std::string_view conv_id);
   // Requires mutex_. The stored message at (conv_id, seq), or null.
   const im::v1::Message* FindStored(std::string_view conv_id, uint64_t seq) const;
+  // Requires mutex_. The readers CountReaders counts, in uid order (null: no such conversation).
+  std::vector<const std::string*> Readers(std::string_view conv_id, uint64_t seq,
+                                          std::string_view sender, int64_t joined_by_ms,
+                                          uint64_t* members);
   // Requires mutex_. Writes one checked message and moves its conversation rows.
   void Store(const NewMessage& entry);
 

@@ -61,6 +61,10 @@ absl::Status CheckBatch(const std::vector<NewMessage>& batch) {
   return absl::OkStatus();
 }
 
+absl::Status NoConversationRow(std::string_view uid, std::string_view conv_id) {
+  return absl::NotFoundError(fmt::format("{} has no conversation {}", uid, conv_id));
+}
+
 absl::Status CheckChange(const im::v1::Message& change) {
   if (absl::Status status = CheckConvId(change.conv_id()); !status.ok()) return status;
   if (!IsChange(change.type())) {

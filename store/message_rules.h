@@ -39,6 +39,8 @@ absl::Status CheckBatch(const std::vector<NewMessage>& batch);
 // names them by value ("type NOT IN (6, 7)").
 static_assert(im::v1::RECALL == 6 && im::v1::EDIT == 7, "the stores' SQL names changes by value");
 inline bool IsChange(int type) { return type == im::v1::RECALL || type == im::v1::EDIT; }
+// NOT_FOUND for a user without a row in a conversation (AdvanceRead, ReadCursor).
+absl::Status NoConversationRow(std::string_view uid, std::string_view conv_id);
 // ApplyChange's argument: a RECALL or EDIT with its conversation, seq and ref_seq set, the
 // referenced seq below its own.
 absl::Status CheckChange(const im::v1::Message& change);

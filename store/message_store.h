@@ -116,6 +116,25 @@ class MessageStore {
   virtual absl::StatusOr<uint64_t> AdvanceRead(std::string_view uid, std::string_view conv_id,
                                                uint64_t seq) = 0;
 
+  // uid's read cursor in conv_id. NOT_FOUND when the user has no row in that conversation.
+  virtual absl::StatusOr<uint64_t> ReadCursor(std::string_view uid, std::string_view conv_id) = 0;
+
+  // Group read receipts, by the members' read cursors. The members of conv_id other than
+  // `sender` whose row was made by `joined_by_ms` (the message's created_ms: who joined later
+  // never saw it; a group member's row is made when it joins), and of those the readers: the ones
+  // whose read cursor is at or past `seq`. A scan of the conversation's member rows.
+  struct ReaderCount {
+    uint64_t members = 0;
+    uint64_t read = 0;
+  };
+  virtual absl::StatusOr<ReaderCount> CountReaders(std::string_view conv_id, uint64_t seq,
+                                                   std::string_view sender,
+                                                   int64_t joined_by_ms) = 0;
+  // The readers CountReaders counts with a uid above `after_uid`, in uid order, at most `limit`.
+  virtual absl::StatusOr<std::vector<std::string>> ListReaders(
+      std::string_view conv_id, uint64_t seq, std::string_view sender, int64_t joined_by_ms,
+      std::string_view after_uid, uint32_t limit) = 0;
+
   // Gives uid a row in conv_id (the conversation of a group uid has just joined) with its delivered
   // and read cursors at from_seq, joined at now_ms, so that the conversation is listed for uid
   // with unread counted from from_seq. from_seq is stored as given, even above max_seq: messages

@@ -100,6 +100,17 @@ uint64_t QueryMaxSeq(MySqlConnection& connection, std::string_view conv_id) {
   return row->next() ? row->getUInt64(1) : 0;
 }
 
+// uid's read cursor in conv_id; NOT_FOUND without a row. Throws like the connector.
+absl::StatusOr<uint64_t> QueryReadCursor(MySqlConnection& connection, std::string_view uid,
+                                         std::string_view conv_id) {
+  sql::PreparedStatement& select =
+      connection.Prepare("SELECT read_seq FROM user_conversations WHERE uid = ? AND conv_id = ?");
+  MySqlParams(select).Bytes(uid).Bytes(conv_id);
+  std::unique_ptr<sql::ResultSet> row = Query(select);
+  if (!row->next()) return NoConversationRow(uid, conv_id);
+  return row->getUInt64(1);
+}
+
 // After an insert that did not write every row of `chunk`: reads what is stored under each
 // message's (conv_id, seq) and (sender, client_msg_id) and decides each outcome as
 // InMemoryMessageStore::Append does. One lookup per key, each a list of row constructors, joined
@@ -473,14 +484,60 @@ absl::StatusOr<uint64_t> MySqlMessageStore::AdvanceRead(std::string_view uid,
         "WHERE uc.uid = ? AND uc.conv_id = ?");
     MySqlParams(update).U64(seq).U64(seq).Bytes(uid).Bytes(conv_id);
     update.executeUpdate();
-    sql::PreparedStatement& select =
-        connection.Prepare("SELECT read_seq FROM user_conversations WHERE uid = ? AND conv_id = ?");
-    MySqlParams(select).Bytes(uid).Bytes(conv_id);
+    return QueryReadCursor(connection, uid, conv_id);
+  });
+}
+
+absl::StatusOr<uint64_t> MySqlMessageStore::ReadCursor(std::string_view uid,
+                                                       std::string_view conv_id) {
+  if (absl::Status status = CheckUid(uid); !status.ok()) return status;
+  if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
+  return pool_.Run<uint64_t>([&](MySqlConnection& connection) -> absl::StatusOr<uint64_t> {
+    return QueryReadCursor(connection, uid, conv_id);
+  });
+}
+
+absl::StatusOr<MessageStore::ReaderCount> MySqlMessageStore::CountReaders(std::string_view conv_id,
+                                                                          uint64_t seq,
+                                                                          std::string_view sender,
+                                                                          int64_t joined_by_ms) {
+  if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
+  return pool_.Run<ReaderCount>([&](MySqlConnection& connection) -> absl::StatusOr<ReaderCount> {
+    sql::PreparedStatement& select = connection.Prepare(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(read_seq >= ?), 0) AS UNSIGNED) "
+        "FROM user_conversations WHERE conv_id = ? AND uid <> ? AND joined_ms <= ?");
+    MySqlParams(select).U64(seq).Bytes(conv_id).Bytes(sender).I64(joined_by_ms);
     std::unique_ptr<sql::ResultSet> row = Query(select);
-    if (!row->next()) {
-      return absl::NotFoundError(fmt::format("{} has no conversation {}", uid, conv_id));
+    ReaderCount count;
+    if (row->next()) {
+      count.members = row->getUInt64(1);
+      count.read = row->getUInt64(2);
     }
-    return row->getUInt64(1);
+    return count;
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> MySqlMessageStore::ListReaders(
+    std::string_view conv_id, uint64_t seq, std::string_view sender, int64_t joined_by_ms,
+    std::string_view after_uid, uint32_t limit) {
+  if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
+  if (absl::Status status = CheckLimit(limit); !status.ok()) return status;
+  using Page = std::vector<std::string>;
+  return pool_.Run<Page>([&](MySqlConnection& connection) -> absl::StatusOr<Page> {
+    sql::PreparedStatement& select = connection.Prepare(
+        "SELECT uid FROM user_conversations WHERE conv_id = ? AND read_seq >= ? AND uid <> ? "
+        "AND joined_ms <= ? AND uid > ? ORDER BY uid LIMIT ?");
+    MySqlParams(select)
+        .Bytes(conv_id)
+        .U64(seq)
+        .Bytes(sender)
+        .I64(joined_by_ms)
+        .Bytes(after_uid)
+        .U64(limit);
+    std::unique_ptr<sql::ResultSet> rows = Query(select);
+    Page page;
+    while (rows->next()) page.push_back(ColumnBytes(*rows, 1));
+    return page;
   });
 }
 

@@ -345,6 +345,68 @@ absl::Status SqliteMessageStore::AdvanceDelivered(std::string_view uid,
   });
 }
 
+absl::StatusOr<uint64_t> SqliteMessageStore::ReadCursor(std::string_view uid,
+                                                        std::string_view conv_id) {
+  IM_RETURN_IF_ERROR(CheckUid(uid));
+  IM_RETURN_IF_ERROR(CheckConvId(conv_id));
+  return database_.Read<uint64_t>([&](SqliteConnection& connection) -> absl::StatusOr<uint64_t> {
+    IM_ASSIGN_OR_RETURN(
+        SqliteStatement select,
+        connection.Prepare(
+            "SELECT read_seq FROM user_conversations WHERE uid = ? AND conv_id = ?"));
+    select.Bytes(uid).Bytes(conv_id);
+    IM_ASSIGN_OR_RETURN(const bool found, select.Step());
+    if (!found) return NoConversationRow(uid, conv_id);
+    return select.ColumnU64(0);
+  });
+}
+
+absl::StatusOr<MessageStore::ReaderCount> SqliteMessageStore::CountReaders(std::string_view conv_id,
+                                                                           uint64_t seq,
+                                                                           std::string_view sender,
+                                                                           int64_t joined_by_ms) {
+  IM_RETURN_IF_ERROR(CheckConvId(conv_id));
+  return database_.Read<ReaderCount>(
+      [&](SqliteConnection& connection) -> absl::StatusOr<ReaderCount> {
+        IM_ASSIGN_OR_RETURN(SqliteStatement select,
+                            connection.Prepare("SELECT count(*), coalesce(sum(read_seq >= ?), 0) "
+                                               "FROM user_conversations WHERE conv_id = ? AND "
+                                               "uid <> ? AND joined_ms <= ?"));
+        select.U64(SeqBound(seq)).Bytes(conv_id).Bytes(sender).I64(joined_by_ms);
+        IM_ASSIGN_OR_RETURN(const bool found, select.Step());
+        ReaderCount count;
+        if (found) {
+          count.members = select.ColumnU64(0);
+          count.read = select.ColumnU64(1);
+        }
+        return count;
+      });
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteMessageStore::ListReaders(
+    std::string_view conv_id, uint64_t seq, std::string_view sender, int64_t joined_by_ms,
+    std::string_view after_uid, uint32_t limit) {
+  IM_RETURN_IF_ERROR(CheckConvId(conv_id));
+  IM_RETURN_IF_ERROR(CheckLimit(limit));
+  using Page = std::vector<std::string>;
+  return database_.Read<Page>([&](SqliteConnection& connection) -> absl::StatusOr<Page> {
+    IM_ASSIGN_OR_RETURN(
+        SqliteStatement select,
+        connection.Prepare("SELECT uid FROM user_conversations WHERE conv_id = ? AND read_seq >= ? "
+                           "AND uid <> ? AND joined_ms <= ? AND uid > ? ORDER BY uid LIMIT ?"));
+    select.Bytes(conv_id)
+        .U64(SeqBound(seq))
+        .Bytes(sender)
+        .I64(joined_by_ms)
+        .Bytes(after_uid)
+        .I64(limit);
+    Page page;
+    IM_RETURN_IF_ERROR(
+        select.ForEachRow([&](const SqliteStatement& row) { page.push_back(row.ColumnBytes(0)); }));
+    return page;
+  });
+}
+
 absl::StatusOr<uint64_t> SqliteMessageStore::AdvanceRead(std::string_view uid,
                                                          std::string_view conv_id, uint64_t seq) {
   IM_RETURN_IF_ERROR(CheckUid(uid));
@@ -354,7 +416,7 @@ absl::StatusOr<uint64_t> SqliteMessageStore::AdvanceRead(std::string_view uid,
     update.U64(SeqBound(seq)).Bytes(uid).Bytes(conv_id);
     IM_ASSIGN_OR_RETURN(const bool updated, update.Step());
     if (!updated) {
-      return absl::NotFoundError(fmt::format("{} has no conversation {}", uid, conv_id));
+      return NoConversationRow(uid, conv_id);
     }
     const uint64_t read_seq = update.ColumnU64(0);
     IM_RETURN_IF_ERROR(update.Run());

@@ -38,6 +38,14 @@ class SqliteMessageStore final : public MessageStore {
   absl::Status AdvanceDelivered(std::string_view uid, const std::vector<Cursor>& cursors) override;
   absl::StatusOr<uint64_t> AdvanceRead(std::string_view uid, std::string_view conv_id,
                                        uint64_t seq) override;
+  absl::StatusOr<uint64_t> ReadCursor(std::string_view uid, std::string_view conv_id) override;
+  absl::StatusOr<ReaderCount> CountReaders(std::string_view conv_id, uint64_t seq,
+                                           std::string_view sender, int64_t joined_by_ms) override;
+  absl::StatusOr<std::vector<std::string>> ListReaders(std::string_view conv_id, uint64_t seq,
+                                                       std::string_view sender,
+                                                       int64_t joined_by_ms,
+                                                       std::string_view after_uid,
+                                                       uint32_t limit) override;
   absl::Status JoinConversation(std::string_view uid, std::string_view conv_id, uint64_t from_seq,
                                 int64_t now_ms) override;
   absl::Status LeaveConversation(std::string_view uid, std::string_view conv_id) override;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +20,12 @@ using common::ParseInt;
 
 constexpr size_t kMaxClientMsgIdBytes = 64;
 constexpr auto kPendingPoll = std::chrono::milliseconds(5);
+// Receipts waiting to be pushed, at most; past it they are dropped (a sender can still ask).
+constexpr size_t kMaxWaitingReceipts = 100'000;
+// A read that jumps far gives receipts to the senders of this many messages before it, at most.
+constexpr uint32_t kReceiptScanMessages = 200;
+// Reader names per ReadersResp page, at most.
+constexpr uint32_t kReadersPageMax = 500;
 // Users typing at once that a node keeps track of (TypingLimiter): about 100 bytes each.
 constexpr size_t kMaxTypingUsers = 100'000;
 
@@ -70,7 +77,9 @@ ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clo
                   [this](std::vector<GroupPublish>& batch) { PublishAll(batch); }),
       order_(PendingTtlMs(), common::SteadyMillis),
       typing_(options.typing_interval_ms, kMaxTypingUsers),
-      resume_tokens_(options.token_secret, int64_t{options.resume_window_sec} * 1000) {}
+      resume_tokens_(options.token_secret, int64_t{options.resume_window_sec} * 1000),
+      receipts_(deps.executor, kMaxWaitingReceipts,
+                [this](std::vector<GroupReceipt>& batch) { PushReceipts(batch); }) {}
 
 ChatService::Access ChatService::Authorize(const std::string& uid, const std::string& conv_id,
                                            const KnownMembers* known) {
@@ -764,9 +773,12 @@ void ChatService::Change(const im::v1::SendRequest& request, Respond<im::v1::Sen
   }
   std::optional<SendTarget> target = PrepareSend(request, respond, nullptr, true);
   if (!target) return;
-  auto apply = [this, req, respond = std::move(respond)](im::v1::SendResp resp) mutable {
+  // A retry applies the change as it was stored (its body, not the retry's).
+  std::optional<im::v1::Message> stored = sent.ok() ? std::move(*sent) : std::nullopt;
+  auto apply = [this, req, stored = std::move(stored),
+                respond = std::move(respond)](im::v1::SendResp resp) mutable {
     if (resp.status().code() != im::v1::OK) return std::move(respond)(std::move(resp));
-    im::v1::Message change = ChangeOf(req, resp);
+    im::v1::Message change = stored ? *stored : ChangeOf(req, resp);
     ApplyThenRespond(std::move(change), std::move(resp), std::move(respond));
   };
   PersistOne(ContinueSend(request, *target, ClaimSend(target->dedup_key, target->conv_id),
@@ -819,6 +831,110 @@ void ChatService::ApplyThenRespond(im::v1::Message change, im::v1::SendResp resp
   if (!queued) {
     SetStatus(shared_resp->mutable_status(), im::v1::RESOURCE_EXHAUSTED, kExecutorFullReason);
     std::move (*shared_respond)(std::move(*shared_resp));
+  }
+}
+
+void ChatService::Readers(const im::v1::ReadersRequest& request,
+                          Respond<im::v1::ReadersResp> respond) {
+  const im::v1::ReadersReq& req = request.req();
+  im::v1::ReadersResp resp;
+  auto refuse = [&](im::v1::Code code, std::string reason) {
+    SetStatus(resp.mutable_status(), code, std::move(reason));
+    std::move(respond)(std::move(resp));
+  };
+  Access access = Authorize(request.caller().uid(), req.conv_id());
+  if (!access.conversation) return refuse(access.code, std::move(access.reason));
+  if (access.conversation->kind != ConversationId::Kind::kGroup) {
+    return refuse(im::v1::INVALID_CONVERSATION,
+                  "receipts by member are for groups; a single chat has peer_read_seq");
+  }
+  absl::StatusOr<store::MessagePage> page =
+      req.seq() == 0 ? store::MessagePage()
+                     : deps_.messages->ReadMessages(req.conv_id(), req.seq() - 1, 1);
+  if (!page.ok()) return refuse(CodeOf(page.status()), std::string(page.status().message()));
+  if (page->messages.empty() || page->messages[0].seq() != req.seq() ||
+      req.seq() <= access.visible_after) {
+    return refuse(im::v1::NOT_FOUND, fmt::format("no message {} in {}", req.seq(), req.conv_id()));
+  }
+  const im::v1::Message& message = page->messages[0];
+  absl::StatusOr<store::MessageStore::ReaderCount> count = deps_.messages->CountReaders(
+      req.conv_id(), req.seq(), message.sender(), message.created_ms());
+  if (!count.ok()) return refuse(CodeOf(count.status()), std::string(count.status().message()));
+  resp.set_read_count(count->read);
+  resp.set_unread_count(count->members - count->read);
+  resp.set_counts_only(
+      !GroupWithin(access.conversation->group_id, options_.receipt_max_group_members));
+  if (req.names() && !resp.counts_only()) {
+    const uint32_t limit =
+        req.limit() == 0 ? kReadersPageMax : std::min(req.limit(), kReadersPageMax);
+    absl::StatusOr<std::vector<std::string>> readers =
+        deps_.messages->ListReaders(req.conv_id(), req.seq(), message.sender(),
+                                    message.created_ms(), req.page_token(), limit + 1);
+    if (!readers.ok()) {
+      return refuse(CodeOf(readers.status()), std::string(readers.status().message()));
+    }
+    if (readers->size() > limit) {
+      readers->resize(limit);
+      resp.set_next_page_token(readers->back());
+    }
+    for (std::string& uid : *readers) resp.add_readers(std::move(uid));
+  }
+  SetStatus(resp.mutable_status(), im::v1::OK);
+  std::move(respond)(std::move(resp));
+}
+
+bool ChatService::GroupWithin(const std::string& group_id, uint32_t limit) {
+  absl::StatusOr<std::shared_ptr<const MemberLists::List>> members = deps_.members->Get(group_id);
+  return members.ok() && (*members)->size() <= limit;
+}
+
+void ChatService::QueueReceipts(const im::v1::Caller& reader, const std::string& conv_id,
+                                uint64_t before, uint64_t after) {
+  const uint64_t from =
+      std::max(before, after > kReceiptScanMessages ? after - kReceiptScanMessages : 0);
+  absl::StatusOr<store::MessagePage> page =
+      deps_.messages->ReadMessages(conv_id, from, static_cast<uint32_t>(after - from));
+  if (!page.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "no receipts for {}: {}", conv_id,
+                        page.status().ToString());
+    return;
+  }
+  std::set<std::string> senders;
+  for (const im::v1::Message& message : page->messages) {
+    if (message.seq() <= after && message.sender() != reader.uid() &&
+        !store::IsChange(message.type())) {
+      senders.insert(message.sender());
+    }
+  }
+  for (const std::string& sender : senders) {
+    GroupReceipt receipt{sender, {}};
+    receipt.receipt.set_conv_id(conv_id);
+    receipt.receipt.set_reader(reader.uid());
+    receipt.receipt.set_read_seq(after);
+    if (!receipts_.TryAdd(std::move(receipt))) {
+      IM_LOG_RATE_LIMITED(spdlog::level::warn, "receipts dropped: {} wait already",
+                          kMaxWaitingReceipts);
+      return;
+    }
+  }
+}
+
+void ChatService::PushReceipts(std::vector<GroupReceipt>& batch) {
+  // sender -> (conv_id, reader) -> the latest cursor
+  std::map<std::string, std::map<std::pair<std::string, std::string>, uint64_t>> latest;
+  for (const GroupReceipt& item : batch) {
+    uint64_t& cursor = latest[item.sender][{item.receipt.conv_id(), item.receipt.reader()}];
+    cursor = std::max(cursor, item.receipt.read_seq());
+  }
+  for (const auto& [sender, receipts] : latest) {
+    im::v1::Frame frame;
+    for (const auto& [where, read_seq] : receipts) {
+      im::v1::ReadPush* receipt = frame.mutable_receipts_push()->add_receipts();
+      receipt->set_conv_id(where.first);
+      receipt->set_reader(where.second);
+      receipt->set_read_seq(read_seq);
+    }
+    PushToUsers(SerializePush(frame), {sender}, im::v1::Caller());
   }
 }
 
@@ -1058,6 +1174,15 @@ void ChatService::Read(const im::v1::ReadRequest& request, Respond<im::v1::ReadR
     SetStatus(resp.mutable_status(), access.code, access.reason);
     return std::move(respond)(std::move(resp));
   }
+  const ConversationId& conversation = *access.conversation;
+  // In a group small enough for receipts, where the cursor was: the senders of what lies between
+  // it and the new one get a receipt.
+  std::optional<uint64_t> before;
+  if (conversation.kind == ConversationId::Kind::kGroup &&
+      GroupWithin(conversation.group_id, options_.receipt_max_group_members)) {
+    absl::StatusOr<uint64_t> cursor = deps_.messages->ReadCursor(caller.uid(), conv_id);
+    if (cursor.ok()) before = *cursor;
+  }
   absl::StatusOr<uint64_t> read_seq =
       deps_.messages->AdvanceRead(caller.uid(), conv_id, request.req().read_seq());
   if (!read_seq.ok()) {
@@ -1073,8 +1198,8 @@ void ChatService::Read(const im::v1::ReadRequest& request, Respond<im::v1::ReadR
   push->set_conv_id(conv_id);
   push->set_reader(caller.uid());
   push->set_read_seq(*read_seq);
-  const ConversationId& conversation = *access.conversation;
   if (conversation.kind == ConversationId::Kind::kGroup) {
+    if (before && *read_seq > *before) QueueReceipts(caller, conv_id, *before, *read_seq);
     // The reader's other devices only: a read in a big group is not news for every member, who
     // see peers' read cursors in Conversations.
     return PushToUsers(SerializePush(frame), {caller.uid()}, caller);

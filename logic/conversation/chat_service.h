@@ -108,6 +108,10 @@ class ChatService {
   void Conversations(const im::v1::ConversationsRequest& request,
                      Respond<im::v1::ConversationsResp> respond);
   void Read(const im::v1::ReadRequest& request, Respond<im::v1::ReadResp> respond);
+  // Group read receipts: how many members have read the message at seq, and who (in groups of
+  // at most receipt_max_group_members; above, counts only). A single chat is
+  // INVALID_CONVERSATION: its receipt is Conversation.peer_read_seq.
+  void Readers(const im::v1::ReadersRequest& request, Respond<im::v1::ReadersResp> respond);
   // Session resume: the conversations changed since the token's baseline (less a margin for
   // writes in flight and clock skew between nodes), paged as Conversations pages, and a new token
   // on the last page. The first page spends the token; a spent, expired or foreign token is
@@ -254,6 +258,19 @@ class ChatService {
                                         bool checked_change = false);
   // Change's check of `request` against the message it changes; OK or the refusal.
   ChangeVerdict JudgeChangeRequest(const im::v1::SendRequest& request);
+  // A group member's read cursor moved past a message of `sender`: a receipt for its devices.
+  struct GroupReceipt {
+    std::string sender;
+    im::v1::ReadPush receipt;
+  };
+  // Whether group_id has at most `limit` members (false when its list cannot be read).
+  bool GroupWithin(const std::string& group_id, uint32_t limit);
+  // After the reader's cursor in a group moved from `before` to `after`: receipts for the senders
+  // of the messages in between (of the last kReceiptScanMessages of them).
+  void QueueReceipts(const im::v1::Caller& reader, const std::string& conv_id, uint64_t before,
+                     uint64_t after);
+  // One ReceiptsPush per sender of the batch, holding the latest cursor of each reader.
+  void PushReceipts(std::vector<GroupReceipt>& batch);
   // Applies a stored change to its original on the executor, then answers `resp`.
   void ApplyThenRespond(im::v1::Message change, im::v1::SendResp resp,
                         Respond<im::v1::SendResp> respond);
@@ -315,6 +332,7 @@ class ChatService {
   SeqOrder order_;
   TypingLimiter typing_;
   const ResumeTokens resume_tokens_;
+  CoalescingStage<GroupReceipt> receipts_;
   // Held from a claim call on the executor until its seqs are expected by order_.
   std::mutex executor_claims_mutex_;
 };

@@ -150,6 +150,8 @@ void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
                Conversations);
     case F::kReadReq:
       IM_ROUTE("Read", ReadRequest, read_req, read_resp, chat_, Read);
+    case F::kReadersReq:
+      IM_ROUTE("Readers", ReadersRequest, readers_req, readers_resp, chat_, Readers);
     case F::kResumeReq:
       IM_ROUTE("Resume", ResumeRequest, resume_req, resume_resp, chat_, Resume);
     case F::kResumeRenewReq:

@@ -27,6 +27,7 @@ constexpr char kHelp[] =
     "  /recall <seq>              take back a message of the open conversation\n"
     "  /edit <seq> <text>         replace a message's text\n"
     "  /typing                    tell the others you are typing\n"
+    "  /readers <seq>             who in the open group has read a message\n"
     "  /group create <name> [uid...]   /group join <id>   /group leave <id>   /group members <id>\n"
     "  /state                     connection state\n"
     "  /quit\n"
@@ -233,6 +234,18 @@ int main(int argc, char** argv) {
       std::string text;
       std::getline(args >> std::ws, text);
       client.Edit(open, seq, text);
+    } else if (command == "readers" && !open.empty()) {
+      uint64_t seq = 0;
+      args >> seq;
+      client.ListReaders(open, seq, true,
+                         [&console, seq](im::sdk::Status status, im::sdk::GroupReaders readers) {
+                           if (!status.ok()) return console.Print("readers: " + Describe(status));
+                           std::string names;
+                           for (const std::string& uid : readers.readers) names += " " + uid;
+                           console.Print("#" + std::to_string(seq) + " read by " +
+                                         std::to_string(readers.read_count) + ", not yet by " +
+                                         std::to_string(readers.unread_count) + ":" + names);
+                         });
     } else if (command == "typing" && !open.empty()) {
       client.Typing(open);
     } else if (command == "group") {

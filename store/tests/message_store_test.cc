@@ -625,6 +625,55 @@ TYPED_TEST(MessageStoreContractTest, ChangesAreNeitherUnreadNorTheLastMessage) {
   EXPECT_EQ(entry.last_message().body(), "");
 }
 
+TYPED_TEST(MessageStoreContractTest, ReadersAreMembersAtSendTimeWithTheirCursorPastTheSeq) {
+  const std::string group = this->Group("readers");
+  const std::string alice = this->Uid("alice");
+  const std::string bob = this->Uid("bob");
+  const std::string carol = this->Uid("carol");
+  const std::string dave = this->Uid("dave");
+  for (const std::string& uid : {alice, bob, carol}) {
+    ASSERT_TRUE(this->store().JoinConversation(uid, group, 0, 1'000).ok());
+  }
+  const NewMessage first = this->Msg(group, 1, "alice", {});  // created at 1,000 ms
+  const NewMessage second = this->Msg(group, 2, "bob", {});   // created at 2,000 ms
+  this->AppendOk({first, second});
+  // Dave joins later, his cursors at the join: he never saw either message.
+  ASSERT_TRUE(this->store().JoinConversation(dave, group, 2, 5'000).ok());
+  ASSERT_TRUE(this->store().AdvanceRead(bob, group, 1).ok());
+  ASSERT_TRUE(this->store().AdvanceRead(carol, group, 2).ok());
+
+  absl::StatusOr<MessageStore::ReaderCount> of_first =
+      this->store().CountReaders(group, 1, alice, first.message.created_ms());
+  ASSERT_TRUE(of_first.ok()) << of_first.status();
+  EXPECT_EQ(of_first->members, 2u);  // bob and carol: not the sender, not dave
+  EXPECT_EQ(of_first->read, 2u);
+  absl::StatusOr<MessageStore::ReaderCount> of_second =
+      this->store().CountReaders(group, 2, bob, second.message.created_ms());
+  ASSERT_TRUE(of_second.ok()) << of_second.status();
+  EXPECT_EQ(of_second->members, 2u);  // alice and carol
+  EXPECT_EQ(of_second->read, 1u);     // carol
+
+  auto list = [&](std::string_view after, uint32_t limit) {
+    absl::StatusOr<std::vector<std::string>> page =
+        this->store().ListReaders(group, 1, alice, first.message.created_ms(), after, limit);
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.value_or(std::vector<std::string>());
+  };
+  EXPECT_EQ(list("", 10), (std::vector<std::string>{bob, carol}));
+  EXPECT_EQ(list("", 1), (std::vector<std::string>{bob}));
+  EXPECT_EQ(list(bob, 10), (std::vector<std::string>{carol}));
+  EXPECT_TRUE(list(carol, 10).empty());
+
+  EXPECT_EQ(*this->store().ReadCursor(carol, group), 2u);
+  EXPECT_EQ(*this->store().ReadCursor(dave, group), 2u);
+  EXPECT_EQ(this->store().ReadCursor(this->Uid("erin"), group).status().code(),
+            absl::StatusCode::kNotFound);
+  absl::StatusOr<MessageStore::ReaderCount> nobody =
+      this->store().CountReaders(this->Group("empty"), 1, alice, 1'000);
+  ASSERT_TRUE(nobody.ok()) << nobody.status();
+  EXPECT_EQ(nobody->members, 0u);
+}
+
 TYPED_TEST(MessageStoreContractTest, RejectsArgumentsTheSchemaCannotHold) {
   const std::string long_conv(kMaxConvIdBytes + 1, 'c');
   const std::string long_uid(kMaxUidBytes + 1, 'u');

@@ -36,6 +36,7 @@ struct CRecorder {
   std::vector<Received> messages;
   std::vector<std::pair<std::string, int>> results;  // client_msg_id, code
   std::vector<std::string> typing;                   // "<uid> in <conv_id>"
+  int receipts = 0;
 
   bool WaitFor(const std::function<bool()>& done) {
     std::unique_lock<std::mutex> lock(mutex);
@@ -64,6 +65,10 @@ struct CRecorder {
     auto* recorder = static_cast<CRecorder*>(self);
     recorder->Changed([&] { recorder->results.emplace_back(id, code); });
   }
+  static void OnReceipt(void* self, const char*, const char*, uint64_t) {
+    auto* recorder = static_cast<CRecorder*>(self);
+    recorder->Changed([&] { ++recorder->receipts; });
+  }
   static void OnTyping(void* self, const char* conv_id, const char* uid) {
     auto* recorder = static_cast<CRecorder*>(self);
     recorder->Changed([&] { recorder->typing.push_back(std::string(uid) + " in " + conv_id); });
@@ -78,6 +83,8 @@ struct Answer {
   int code = -1;
   std::string conv_id;
   std::vector<std::pair<std::string, int>> members;  // uid, role
+  uint64_t read_count = 0;
+  std::vector<std::string> readers;
 
   static void OnStatus(void* self, int code) {
     static_cast<Answer*>(self)->Set([&](Answer& a) { a.code = code; });
@@ -92,6 +99,14 @@ struct Answer {
     static_cast<Answer*>(self)->Set([&](Answer& a) {
       a.code = code;
       for (size_t i = 0; i < count; ++i) a.members.emplace_back(list[i].uid, list[i].role);
+    });
+  }
+  static void OnReaders(void* self, int code, uint64_t read, uint64_t, const char* const* uids,
+                        size_t count, int) {
+    static_cast<Answer*>(self)->Set([&](Answer& a) {
+      a.code = code;
+      a.read_count = read;
+      for (size_t i = 0; i < count; ++i) a.readers.emplace_back(uids[i]);
     });
   }
   void Set(const std::function<void(Answer&)>& fill) {
@@ -120,9 +135,12 @@ class CApiTest : public DeploymentTest {
     const char* gateways[] = {gateway.c_str()};
     const std::string token = ChatDeployment::Token(uid);
     im_client_config config = {gateways, 1, token.c_str(), "c-phone", nullptr, 10'000};
-    im_client_callbacks callbacks = {
-        &seen,   CRecorder::OnState, CRecorder::OnMessages, CRecorder::OnSendResult,
-        nullptr, CRecorder::OnTyping};
+    im_client_callbacks callbacks = {&seen,
+                                     CRecorder::OnState,
+                                     CRecorder::OnMessages,
+                                     CRecorder::OnSendResult,
+                                     CRecorder::OnReceipt,
+                                     CRecorder::OnTyping};
     char error[256];
     std::unique_ptr<im_client, void (*)(im_client*)> client(
         im_client_create(&config, &callbacks, error, sizeof error), im_client_destroy);
@@ -184,6 +202,14 @@ TEST_P(CApiTest, CoversGroupsChangesAndTyping) {
   EXPECT_EQ(alice_seen.messages[1].ref_seq, image.seq);
   ASSERT_TRUE(bob_seen.WaitFor([&] { return bob_seen.results.size() == 2; }));
   EXPECT_EQ(bob_seen.results[1], std::make_pair(std::string(recall_id), 0));
+
+  Answer read_by;
+  im_client_mark_read(a, group.c_str(), image.seq);
+  ASSERT_TRUE(bob_seen.WaitFor([&] { return bob_seen.receipts > 0; })) << "no receipt for bob";
+  im_client_list_readers(b, group.c_str(), image.seq, 1, Answer::OnReaders, &read_by);
+  ASSERT_EQ(read_by.Wait(), 0);
+  EXPECT_EQ(read_by.read_count, 1u);
+  EXPECT_EQ(read_by.readers, std::vector<std::string>{alice});
 
   im_client_typing(a, group.c_str());
   ASSERT_TRUE(bob_seen.WaitFor([&] { return !bob_seen.typing.empty(); }));
