@@ -16,9 +16,11 @@ bool IsClientRequest(const im::v1::Frame& frame) {
   return field != nullptr && field->name().ends_with("_req");
 }
 
-// A send is deduplicated by client_msg_id, cursors only move forward, the rest only read. Group
-// create, join, leave and set-role are not (a repeat could create a second group or answer
-// "already a member"), so a client retries those itself. A type not listed is not repeated.
+// A send (a recall or edit too) is deduplicated by client_msg_id, cursors only move forward, a
+// resume token's renewal keeps its claims, the rest only read. Group create, join, leave and
+// set-role are not (a repeat could create a second group or answer "already a member"), nor is a
+// resume (its first page spends the token), so a client retries those itself. A type not listed
+// is not repeated.
 bool IsIdempotent(const im::v1::Frame& request) {
   using F = im::v1::Frame;
   switch (request.body_case()) {
@@ -31,6 +33,8 @@ bool IsIdempotent(const im::v1::Frame& request) {
     case F::kConversationsReq:
     case F::kReadReq:
     case F::kGroupMembersReq:
+    case F::kReadersReq:
+    case F::kResumeRenewReq:
       return true;
     default:
       return false;

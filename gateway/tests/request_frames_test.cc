@@ -22,6 +22,21 @@ TEST(RequestFramesTest, LoginsAndSendsMaySeeLogicTwiceGroupChangesMayNot) {
   EXPECT_FALSE(IsIdempotent(join));
 }
 
+TEST(RequestFramesTest, ReadsAndRenewalsMaySeeLogicTwiceAResumeMayNot) {
+  im::v1::Frame readers;
+  readers.mutable_readers_req()->set_conv_id("g:team");
+  im::v1::Frame renew;
+  renew.mutable_resume_renew_req();
+  im::v1::Frame resume;
+  resume.mutable_resume_req();
+  im::v1::Frame typing;
+  typing.mutable_typing_req();
+  EXPECT_TRUE(IsIdempotent(readers));
+  EXPECT_TRUE(IsIdempotent(renew));
+  EXPECT_FALSE(IsIdempotent(resume)) << "its first page spends the token";
+  EXPECT_FALSE(IsIdempotent(typing)) << "transient: not worth a second trip";
+}
+
 TEST(RequestFramesTest, AFailedLoginIsAnsweredWithALoginRespOfThatCode) {
   im::v1::Frame login;
   login.set_id(9);
