@@ -1,12 +1,11 @@
 #include "sdk/client.h"
 
 #include <memory>
-#include <random>
 #include <utility>
 
-#include "absl/strings/str_format.h"
 #include "common/base64url.h"
 #include "common/clock.h"
+#include "common/random_id.h"
 #include "nlohmann/json.hpp"
 #include "sdk/client_core.h"
 #include "sdk/in_memory_state_store.h"
@@ -14,13 +13,6 @@
 
 namespace im::sdk {
 namespace {
-
-// 128 random bits: unique per sender without coordination, and unguessable.
-std::string NewClientMsgId() {
-  thread_local std::mt19937_64 random{std::random_device{}() ^
-                                      (uint64_t{std::random_device{}()} << 32)};
-  return absl::StrFormat("%016x%016x", random(), random());
-}
 
 // The response's own status when the request got an answer, else why it did not.
 template <typename Resp>
@@ -121,7 +113,7 @@ void Client::Typing(const std::string& conv_id) {
 }
 
 std::string Client::Queue(PendingSend send) {
-  send.client_msg_id = NewClientMsgId();
+  send.client_msg_id = common::RandomHexId();
   send.created_ms = common::UnixMillis();
   std::string id = send.client_msg_id;
   const bool queued = core_->Post(

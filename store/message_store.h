@@ -105,6 +105,15 @@ class MessageStore {
     return pages;
   }
 
+  // The message at (conv_id, seq), if one is stored (nullopt for seq 0).
+  absl::StatusOr<std::optional<im::v1::Message>> MessageAt(std::string_view conv_id, uint64_t seq) {
+    if (seq == 0) return std::nullopt;
+    absl::StatusOr<MessagePage> page = ReadMessages(conv_id, seq - 1, 1);
+    if (!page.ok()) return page.status();
+    if (page->messages.empty() || page->messages[0].seq() != seq) return std::nullopt;
+    return std::move(page->messages[0]);
+  }
+
   // Moves uid's delivered cursors forward (never back, never past the conversation's max_seq).
   // Cursors of conversations the user has no row in are ignored.
   virtual absl::Status AdvanceDelivered(std::string_view uid,

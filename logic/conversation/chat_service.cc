@@ -643,12 +643,12 @@ void ChatService::PushPersisted(
 
 void ChatService::RepublishThenRespond(const im::v1::Caller& caller, im::v1::SendResp resp,
                                        Respond<im::v1::SendResp> respond) {
-  absl::StatusOr<store::MessagePage> page =
-      deps_.messages->ReadMessages(resp.conv_id(), resp.seq() - 1, 1);
-  if (!page.ok() || page->messages.empty() || page->messages[0].seq() != resp.seq()) {
+  absl::StatusOr<std::optional<im::v1::Message>> stored =
+      deps_.messages->MessageAt(resp.conv_id(), resp.seq());
+  if (!stored.ok() || !stored->has_value()) {
     return std::move(respond)(std::move(resp));  // members get it by Sync
   }
-  PublishThenRespond(caller, std::make_shared<const im::v1::Message>(page->messages[0]),
+  PublishThenRespond(caller, std::make_shared<const im::v1::Message>(std::move(**stored)),
                      std::move(resp), std::move(respond));
 }
 
@@ -793,16 +793,9 @@ ChangeVerdict ChatService::JudgeChangeRequest(const im::v1::SendRequest& request
   }
   Access access = Authorize(uid, req.conv_id());
   if (!access.conversation) return {access.code, std::move(access.reason)};
-  absl::StatusOr<store::MessagePage> page = [&] {
-    StoreTimer timer(&deps_.metrics->store_message_read);
-    return deps_.messages->ReadMessages(req.conv_id(), req.ref_seq() - 1, 1);
-  }();
-  if (!page.ok()) return {CodeOf(page.status()), std::string(page.status().message())};
-  if (page->messages.empty() || page->messages[0].seq() != req.ref_seq() ||
-      req.ref_seq() <= access.visible_after) {
-    return {im::v1::NOT_FOUND, fmt::format("no message {} in {}", req.ref_seq(), req.conv_id())};
-  }
-  const im::v1::Message& original = page->messages[0];
+  absl::StatusOr<im::v1::Message> found = VisibleMessage(access, req.conv_id(), req.ref_seq());
+  if (!found.ok()) return {CodeOf(found.status()), std::string(found.status().message())};
+  const im::v1::Message& original = *found;
   ChangeAuthor author{uid, false};
   if (access.conversation->kind == ConversationId::Kind::kGroup && original.sender() != uid) {
     absl::StatusOr<std::optional<store::GroupMember>> member =
@@ -848,15 +841,9 @@ void ChatService::Readers(const im::v1::ReadersRequest& request,
     return refuse(im::v1::INVALID_CONVERSATION,
                   "receipts by member are for groups; a single chat has peer_read_seq");
   }
-  absl::StatusOr<store::MessagePage> page =
-      req.seq() == 0 ? store::MessagePage()
-                     : deps_.messages->ReadMessages(req.conv_id(), req.seq() - 1, 1);
-  if (!page.ok()) return refuse(CodeOf(page.status()), std::string(page.status().message()));
-  if (page->messages.empty() || page->messages[0].seq() != req.seq() ||
-      req.seq() <= access.visible_after) {
-    return refuse(im::v1::NOT_FOUND, fmt::format("no message {} in {}", req.seq(), req.conv_id()));
-  }
-  const im::v1::Message& message = page->messages[0];
+  absl::StatusOr<im::v1::Message> found = VisibleMessage(access, req.conv_id(), req.seq());
+  if (!found.ok()) return refuse(CodeOf(found.status()), std::string(found.status().message()));
+  const im::v1::Message& message = *found;
   absl::StatusOr<store::MessageStore::ReaderCount> count = deps_.messages->CountReaders(
       req.conv_id(), req.seq(), message.sender(), message.created_ms());
   if (!count.ok()) return refuse(CodeOf(count.status()), std::string(count.status().message()));
@@ -881,6 +868,20 @@ void ChatService::Readers(const im::v1::ReadersRequest& request,
   }
   SetStatus(resp.mutable_status(), im::v1::OK);
   std::move(respond)(std::move(resp));
+}
+
+absl::StatusOr<im::v1::Message> ChatService::VisibleMessage(const Access& access,
+                                                            const std::string& conv_id,
+                                                            uint64_t seq) {
+  absl::StatusOr<std::optional<im::v1::Message>> stored = [&] {
+    StoreTimer timer(&deps_.metrics->store_message_read);
+    return deps_.messages->MessageAt(conv_id, seq);
+  }();
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value() || seq <= access.visible_after) {
+    return absl::NotFoundError(fmt::format("no message {} in {}", seq, conv_id));
+  }
+  return std::move(**stored);
 }
 
 bool ChatService::GroupWithin(const std::string& group_id, uint32_t limit) {

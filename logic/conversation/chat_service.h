@@ -263,6 +263,10 @@ class ChatService {
     std::string sender;
     im::v1::ReadPush receipt;
   };
+  // The message at `seq` of conv_id as `access` lets its user see it; NOT_FOUND when none is
+  // stored there or it is from before the user joined.
+  absl::StatusOr<im::v1::Message> VisibleMessage(const Access& access, const std::string& conv_id,
+                                                 uint64_t seq);
   // Whether group_id has at most `limit` members (false when its list cannot be read).
   bool GroupWithin(const std::string& group_id, uint32_t limit);
   // After the reader's cursor in a group moved from `before` to `after`: receipts for the senders

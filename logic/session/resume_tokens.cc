@@ -1,11 +1,10 @@
 #include "logic/session/resume_tokens.h"
 
-#include <random>
-
 #include "absl/status/status.h"
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_cat.h"
 #include "common/base64url.h"
 #include "common/hmac.h"
+#include "common/random_id.h"
 #include "nlohmann/json.hpp"
 
 namespace im::logic {
@@ -13,12 +12,6 @@ namespace {
 
 // Derives the resume MAC key from the login secret: a different key for a different token kind.
 constexpr char kKeyLabel[] = "im.v1 session resume token";
-
-std::string NewTokenId() {
-  thread_local std::mt19937_64 random{std::random_device{}() ^
-                                      (uint64_t{std::random_device{}()} << 32)};
-  return absl::StrFormat("%016x%016x", random(), random());
-}
 
 absl::Status NotGenuine(const char* why) {
   return absl::InvalidArgumentError(absl::StrCat("resume token invalid: ", why));
@@ -31,7 +24,7 @@ ResumeTokens::ResumeTokens(std::string_view login_secret, int64_t window_ms)
 
 std::string ResumeTokens::Issue(const std::string& uid, const std::string& device, int64_t since_ms,
                                 int64_t now_ms) const {
-  return Sign(Claims{uid, device, since_ms, now_ms + window_ms_, NewTokenId()});
+  return Sign(Claims{uid, device, since_ms, now_ms + window_ms_, common::RandomHexId()});
 }
 
 std::string ResumeTokens::Renew(const Claims& claims, int64_t now_ms) const {
