@@ -3,6 +3,7 @@
 #include "logic/ingress/ingress_stream.h"
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <map>
 #include <memory>
@@ -218,13 +219,20 @@ TEST_F(IngressStreamTest, SendsPastAFullWriteQueueAreRefusedBeforeTakingASeq) {
   ASSERT_EQ(seqs.size(), static_cast<size_t>(kSends - refused));
   EXPECT_EQ(*seqs.begin(), 1u);
   EXPECT_EQ(*seqs.rbegin(), seqs.size()) << "a refused send burnt a seq";
-  // The next send, once the queue drained, takes the next seq.
-  im::v1::IngressBatch next;
-  *next.add_entries() = Entry(kSends + 1, "amy", SendTo("bob", "after the flood"));
-  ASSERT_TRUE(stream->Write(next));
-  std::map<uint64_t, im::v1::Egress> after = ReadAnswers(*stream, 1);
-  ASSERT_EQ(after.size(), 1u);
-  const im::v1::SendResp& resp = after[kSends + 1].response().send_resp();
+  // The next send, once the queue drained, takes the next seq. The writer frees its room just
+  // after it answers, so the first tries may still be refused: each refusal must leave the seqs
+  // alone, as asserted below.
+  im::v1::SendResp resp;
+  for (uint64_t id = kSends + 1; id <= kSends + 50; ++id) {
+    im::v1::IngressBatch next;
+    *next.add_entries() = Entry(id, "amy", SendTo("bob", "after the flood"));
+    ASSERT_TRUE(stream->Write(next));
+    std::map<uint64_t, im::v1::Egress> after = ReadAnswers(*stream, 1);
+    ASSERT_EQ(after.size(), 1u);
+    resp = after[id].response().send_resp();
+    if (resp.status().code() != im::v1::RESOURCE_EXHAUSTED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   ASSERT_EQ(resp.status().code(), im::v1::OK) << resp.status().ShortDebugString();
   EXPECT_EQ(resp.seq(), seqs.size() + 1) << "a refused send burnt a seq";
   stream->WritesDone();
