@@ -54,6 +54,7 @@ void IngressStream::DrainLocked(const char* reason) {
 
 void IngressStream::OnReadDone(bool ok) {
   std::vector<im::v1::Ingress> entries;
+  const std::shared_ptr<Shared> shared = shared_;  // this stream may end while dispatching
   {
     std::lock_guard<std::mutex> lock(shared_->mutex);
     reading_ = false;
@@ -71,15 +72,21 @@ void IngressStream::OnReadDone(bool ok) {
     }
     incoming_.Clear();
     in_flight_ += entries.size();
-    ReadMoreLocked();
+    dispatching_ = true;
   }
   // Outside the lock: a handler may answer on this very thread.
-  dispatcher_->DispatchAll(std::move(entries), [shared = shared_](uint64_t id) {
+  dispatcher_->DispatchAll(std::move(entries), [shared](uint64_t id) {
     return [shared, id](std::optional<im::v1::Frame> response) {
       std::lock_guard<std::mutex> lock(shared->mutex);
       if (shared->stream != nullptr) shared->stream->Answer(id, std::move(response));
     };
   });
+  // Only now the next batch: read while this one was being dispatched, it could be dispatched
+  // first on another thread, and its sends numbered ahead of this batch's.
+  std::lock_guard<std::mutex> lock(shared->mutex);
+  if (shared->stream == nullptr) return;  // cancelled and ended meanwhile
+  dispatching_ = false;
+  ReadMoreLocked();
 }
 
 void IngressStream::Answer(uint64_t id, std::optional<im::v1::Frame> response) {
@@ -92,7 +99,7 @@ void IngressStream::Answer(uint64_t id, std::optional<im::v1::Frame> response) {
 }
 
 void IngressStream::ReadMoreLocked() {
-  if (reading_ || reads_ended_ || draining_ || cancelled_ || finished_) return;
+  if (reading_ || dispatching_ || reads_ended_ || draining_ || cancelled_ || finished_) return;
   if (in_flight_ >= limits_.max_in_flight) return;  // resumed by the answer that makes room
   reading_ = true;
   StartRead(&incoming_);

@@ -75,6 +75,7 @@ class IngressStream final
   size_t in_flight_ = 0;          // entries read and not yet answered
   uint64_t last_read_id_ = 0;
   bool reading_ = false;      // a read is outstanding
+  bool dispatching_ = false;  // the last batch read is being dispatched: the next read waits
   bool reads_ended_ = false;  // the gateway closed its side (or the stream broke)
   bool draining_ = false;
   std::string drain_reason_;

@@ -136,6 +136,31 @@ TEST_F(IngressStreamTest, AStreamAtItsInFlightBoundReadsOnAsAnswersMakeRoom) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+// One connection's sends travel in the order the gateway wrote them, across batches too: the
+// stream dispatches a batch before it reads the next, so a later batch never takes seqs ahead of
+// an earlier one (the gateway writes one batch per loop iteration, so a client's pipelined sends
+// often span batches).
+TEST_F(IngressStreamTest, SendsOfSuccessiveBatchesTakeSeqsInTheOrderWritten) {
+  StartServer();
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->Stream(&context);
+  constexpr uint64_t kBatches = 400;
+  for (uint64_t id = 1; id <= kBatches; ++id) {
+    im::v1::IngressBatch batch;
+    *batch.add_entries() = Entry(id, "amy", SendTo("bob", "in-order-" + std::to_string(id)));
+    ASSERT_TRUE(stream->Write(batch));
+  }
+  std::map<uint64_t, im::v1::Egress> answers = ReadAnswers(*stream, kBatches);
+  ASSERT_EQ(answers.size(), kBatches);
+  for (auto& [id, egress] : answers) {
+    const im::v1::SendResp& sent = egress.response().send_resp();
+    ASSERT_EQ(sent.status().code(), im::v1::OK) << id;
+    EXPECT_EQ(sent.seq(), id) << "entry " << id << " was numbered out of the order written";
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
 TEST_F(IngressStreamTest, ADrainingNodeEndsTheStreamNamingTheLastEntryItRead) {
   StartServer();
   grpc::ClientContext context;
@@ -247,7 +272,9 @@ class GatedSessionRegistry : public store::SessionRegistry {
 
   // Blocks until a login is held at the gate.
   void WaitUntilALoginWaits() { entered_.wait(); }
-  void Open() { open_.set_value(); }
+  void Open() {
+    if (!open_called_.exchange(true)) open_.set_value();
+  }
 
   std::vector<absl::StatusOr<Registered>> RegisterAndList(
       const std::vector<Registration>& registrations) override {
@@ -280,6 +307,7 @@ class GatedSessionRegistry : public store::SessionRegistry {
   std::atomic<bool> signalled_{false};
   std::promise<void> entered_promise_;
   std::shared_future<void> entered_ = entered_promise_.get_future().share();
+  std::atomic<bool> open_called_{false};
   std::promise<void> open_;
   std::shared_future<void> opened_ = open_.get_future().share();
 };
@@ -290,10 +318,15 @@ class AdmissionTest : public IngressStreamTest {
   GatedSessionRegistry* StartWithGatedLogins() {
     LogicStores stores = InProcessStores(options_, &metrics_, common::UnixMillis);
     auto gated = std::make_unique<GatedSessionRegistry>(std::move(stores.sessions));
-    GatedSessionRegistry* gate = gated.get();
+    gate_ = gated.get();
     stores.sessions = std::move(gated);
     LogicNodeFixture::StartServer(std::move(stores));
-    return gate;
+    return gate_;
+  }
+  // A test that failed with the login thread held must still end: the shutdown waits for it.
+  void TearDown() override {
+    if (gate_ != nullptr) gate_->Open();
+    IngressStreamTest::TearDown();
   }
   im::v1::LoginReq LoginAs(const std::string& uid) const {
     im::v1::LoginReq login;
@@ -309,6 +342,8 @@ class AdmissionTest : public IngressStreamTest {
     *batch.add_entries() = Entry(id, "", frame);
     return batch;
   }
+
+  GatedSessionRegistry* gate_ = nullptr;  // owned by the server
 };
 
 // Logins have their own threads and queue: while the only login thread is held, sends are served
