@@ -17,7 +17,8 @@ bool IsClientRequest(const im::v1::Frame& frame) {
 }
 
 // A send (a recall or edit too) is deduplicated by client_msg_id, cursors only move forward, a
-// resume token's renewal keeps its claims, the rest only read. Group create, join, leave and
+// resume token's renewal keeps its claims, a presence subscription replaces the device's list,
+// the rest only read. Group create, join, leave and
 // set-role are not (a repeat could create a second group or answer "already a member"), nor is a
 // resume (its first page spends the token), so a client retries those itself. A type not listed
 // is not repeated.
@@ -35,6 +36,7 @@ bool IsIdempotent(const im::v1::Frame& request) {
     case F::kGroupMembersReq:
     case F::kReadersReq:
     case F::kResumeRenewReq:
+    case F::kPresenceSubscribeReq:
       return true;
     default:
       return false;

@@ -27,6 +27,13 @@ prometheus::Counter& Overloaded(prometheus::Registry& registry, const std::strin
                  {{"reason", reason}});
 }
 
+prometheus::Counter& Presence(prometheus::Registry& registry, const std::string& event) {
+  return Counter(registry, "im_logic_presence_total",
+                 "Presence: users published to their watchers, PresencePush frames pushed, users "
+                 "found offline as their sessions lapsed, changes dropped as too many waited",
+                 {{"event", event}});
+}
+
 prometheus::Counter& Expired(prometheus::Registry& registry, const std::string& stage) {
   return Counter(registry, "im_logic_expired_total",
                  "Requests refused DEADLINE_EXCEEDED before any work: their deadline had passed "
@@ -144,6 +151,10 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
                              .Add({}, common::LatencyBuckets())),
       group_list_loads(Counter(registry, "im_logic_group_list_loads_total",
                                "Group member lists loaded from MySQL")),
+      presence_published(Presence(registry, "published")),
+      presence_pushes(Presence(registry, "pushed")),
+      presence_lapsed(Presence(registry, "lapsed")),
+      presence_dropped(Presence(registry, "dropped")),
       store_latency(prometheus::BuildHistogram()
                         .Name("im_logic_store_seconds")
                         .Help("Latency of Redis and MySQL calls, by operation")

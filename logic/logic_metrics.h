@@ -72,6 +72,13 @@ struct LogicMetrics {
   prometheus::Counter& fanout_deliveries;            // device pushes made by fan-out
   prometheus::Histogram& fanout_lag_seconds;         // publish -> pushes handed to gateways
   prometheus::Counter& group_list_loads;             // member lists loaded from MySQL
+  // Presence (im_logic_presence_total{event}): users whose state was published to their watchers,
+  // PresencePush frames handed to gateways, users found offline by a sweep (sessions lapsed), and
+  // changes dropped because presence_max_pending were waiting.
+  prometheus::Counter& presence_published;
+  prometheus::Counter& presence_pushes;
+  prometheus::Counter& presence_lapsed;
+  prometheus::Counter& presence_dropped;
   // Store calls on the send, sync and push paths, in seconds, by operation (a fixed set, so the
   // series stay few): Redis dedup_claim, seq_next, session_lookup; MySQL message_append (one
   // group commit), message_read (a Sync page).

@@ -122,6 +122,17 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config,
       config.GetU32("logic.typing_max_group_members", o.typing_max_group_members, 0);
   o.receipt_max_group_members =
       config.GetU32("logic.receipt_max_group_members", o.receipt_max_group_members, 0, 100'000);
+  o.presence_max_watch = config.GetU32("logic.presence_max_watch", o.presence_max_watch, 0, 10'000);
+  o.presence_watch_ttl_sec =
+      config.GetU32("logic.presence_watch_ttl_sec", o.presence_watch_ttl_sec, 10, 86'400);
+  o.presence_push_interval_ms =
+      config.GetU32("logic.presence_push_interval_ms", o.presence_push_interval_ms, 0, 600'000);
+  o.presence_sweep_interval_ms =
+      config.GetU32("logic.presence_sweep_interval_ms", o.presence_sweep_interval_ms, 10, 600'000);
+  o.presence_max_pending =
+      config.GetU32("logic.presence_max_pending", o.presence_max_pending, 1, 10'000'000);
+  o.presence_last_seen_days =
+      config.GetU32("logic.presence_last_seen_days", o.presence_last_seen_days, 1, 3'650);
   o.resume_margin_ms = config.GetU32("logic.resume_margin_ms", o.resume_margin_ms, 0);
   o.resume_window_sec = config.GetU32("logic.resume_window_sec", o.resume_window_sec, 1, 86'400);
   o.sync_page_default = config.GetU32("logic.sync_page_default", o.sync_page_default, 1, 10'000);

@@ -47,6 +47,20 @@ struct LogicOptions {
   // Group read receipts: in groups of at most this many members, ReadersReq names the readers
   // and senders get ReceiptsPush when members read; above, ReadersReq answers counts only.
   uint32_t receipt_max_group_members = 500;
+  // Presence: a device watches at most presence_max_watch users, for presence_watch_ttl_sec
+  // unless it repeats its PresenceSubscribeReq. A watched user's changes are pushed at most once
+  // per presence_push_interval_ms (a flapping connection costs its watchers one push per
+  // interval, with the latest state). Every presence_sweep_interval_ms a node takes the watched
+  // users whose sessions may have lapsed (their gateway died) and pushes those that did; they
+  // show offline at most session_ttl_sec plus this after the gateway went. presence_max_pending
+  // bounds the changes waiting for their push; past it, changes are dropped (and counted).
+  // Last-seen times are kept presence_last_seen_days.
+  uint32_t presence_max_watch = 200;
+  uint32_t presence_watch_ttl_sec = 300;
+  uint32_t presence_push_interval_ms = 1'000;
+  uint32_t presence_sweep_interval_ms = 1'000;
+  uint32_t presence_max_pending = 100'000;
+  uint32_t presence_last_seen_days = 30;
   // A client may resume (ResumeReq) with its last session's token this long after the token was
   // issued or renewed; later it lists every conversation.
   uint32_t resume_window_sec = 600;

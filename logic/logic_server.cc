@@ -92,8 +92,17 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
   }
   recipients_ =
       std::make_unique<RecipientLookup>(send_loop_.get(), stores_.sessions.get(), metrics_);
-  session_service_ =
-      std::make_unique<SessionService>(options_, stores_.sessions.get(), pusher_.get(), UnixMillis);
+  presence_service_ = std::make_unique<PresenceService>(
+      options_,
+      PresenceDependencies{stores_.sessions.get(), stores_.presence.get(), stores_.last_seen.get(),
+                           stores_.messages.get(), pusher_.get(), metrics_},
+      UnixMillis);
+  presence_service_->Start();
+  session_service_ = std::make_unique<SessionService>(
+      options_, stores_.sessions.get(), pusher_.get(), UnixMillis,
+      [presence = presence_service_.get()](const std::vector<std::string>& uids) {
+        presence->DevicesChanged(uids);
+      });
   member_lists_ = std::make_unique<MemberLists>(stores_.groups.get(), stores_.member_lists.get(),
                                                 options_.group_local_cache_groups, metrics_);
   group_fanout_ = std::make_unique<GroupFanout>(
@@ -111,7 +120,7 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
       std::make_unique<GroupService>(options_, stores_.groups.get(), stores_.messages.get(),
                                      member_lists_.get(), &msg_ids_, UnixMillis);
   dispatcher_ = std::make_unique<RequestDispatcher>(
-      session_service_.get(), chat_service_.get(), group_service_.get(),
+      session_service_.get(), chat_service_.get(), group_service_.get(), presence_service_.get(),
       RequestDispatcher::Executors{executor_.get(), login_executor_.get(), send_executor_.get()},
       metrics_, UnixMillis, RequestDispatcher::Loops{send_loop_.get(), login_loop_.get()});
   session_calls_ = std::make_unique<SessionCalls>(
@@ -201,6 +210,8 @@ void LogicServer::Shutdown(std::chrono::milliseconds grace) {
   writer_->Shutdown();
   login_executor_->Shutdown();
   executor_->Shutdown();
+  // Presence changes not yet pushed are dropped: watchers see the state when they next subscribe.
+  presence_service_->Stop();
   // Group messages published by now are pushed (Kafka's consumers finish their batch; records
   // Kafka has not acknowledged are pushed from here).
   stores_.fanout->Stop();

@@ -21,6 +21,7 @@
 #include "logic/logic_metrics.h"
 #include "logic/logic_options.h"
 #include "logic/loop/logic_loop.h"
+#include "logic/presence/presence_service.h"
 #include "logic/session/session_service.h"
 
 namespace im::logic {
@@ -83,6 +84,7 @@ class LogicServer {
   std::unique_ptr<Pusher> pusher_;
   InProcessPusher* in_process_pusher_ = nullptr;  // pusher_, when in process
   std::unique_ptr<RecipientLookup> recipients_;   // single chat's and group fan-out's
+  std::unique_ptr<PresenceService> presence_service_;
   std::unique_ptr<SessionService> session_service_;
   std::unique_ptr<MemberLists> member_lists_;
   std::unique_ptr<GroupFanout> group_fanout_;

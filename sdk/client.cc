@@ -21,6 +21,9 @@ Status Outcome(const Status& transport, const Resp* resp) {
   return StatusOf(resp->status());
 }
 
+// What a call the network thread's full queue refused answers, on the calling thread.
+Status QueueFull() { return Status{im::v1::RESOURCE_EXHAUSTED, "the client's queue is full"}; }
+
 }  // namespace
 
 const char* ConnectionStateName(ConnectionState state) {
@@ -129,7 +132,7 @@ void Client::Call(im::v1::Frame request, bool resend_on_reconnect,
     core->Request(std::move(request), resend_on_reconnect, std::move(handler));
   });
   if (!queued) {
-    on_refusal(Status{im::v1::RESOURCE_EXHAUSTED, "the client's queue is full"}, nullptr);
+    on_refusal(QueueFull(), nullptr);
   }
 }
 
@@ -193,7 +196,7 @@ void Client::LoadHistory(const std::string& conv_id, uint64_t before_seq, uint32
               core_->Notify([status, page = std::move(page), done] { done(status, page); });
             });
       });
-  if (!queued) on_refusal(Status{im::v1::RESOURCE_EXHAUSTED, "the client's queue is full"}, {});
+  if (!queued) on_refusal(QueueFull(), {});
 }
 
 void Client::MarkRead(const std::string& conv_id, uint64_t read_seq,
@@ -333,6 +336,16 @@ void Client::ListGroupMembersFrom(const std::string& group_id, const std::string
            done(status, status.ok() ? *so_far : std::vector<GroupMember>());
          });
        });
+}
+
+void Client::WatchPresence(std::vector<std::string> uids,
+                           std::function<void(Status, WatchedPresence)> done) {
+  std::function<void(Status, WatchedPresence)> on_refusal = done;
+  const bool queued =
+      core_->Post([core = core_.get(), uids = std::move(uids), done = std::move(done)]() mutable {
+        core->WatchPresence(std::move(uids), std::move(done));
+      });
+  if (!queued && on_refusal) on_refusal(QueueFull(), {});
 }
 
 ConnectionState Client::state() const { return core_->state(); }

@@ -34,6 +34,10 @@ class ClientListener {
   virtual void OnSendResult(const SendResult& /*result*/) {}
   virtual void OnReadReceipt(const ReadReceipt& /*receipt*/) {}
   virtual void OnTyping(const TypingNotice& /*notice*/) {}
+  // Watched users whose state the app has not heard yet (Client::WatchPresence): every one in
+  // the first answer to a new list, then each change the server pushes, and after a reconnect
+  // those that changed while the device was away.
+  virtual void OnPresence(const std::vector<Presence>& /*presences*/) {}
 };
 
 struct ClientOptions {
@@ -148,6 +152,17 @@ class Client {
   // The owner makes `uid` an ADMIN (2) or a MEMBER (1) again, or hands OWNER (3) to it.
   void SetGroupRole(const std::string& group_id, const std::string& uid, int role,
                     std::function<void(Status)> done);
+
+  // Watches whether `uids` are online (OnPresence), replacing the list watched so far; an empty
+  // list stops watching. The server refuses users this user shares no conversation with (named
+  // in WatchedPresence::refused) and lists longer than its limit (200 by default). The client
+  // keeps the list: it sends it again after every login and before the server's watch expires,
+  // until the next call. `done` (may be empty) answers this call: the server's answer, or
+  // DEADLINE_EXCEEDED when there was none within the request timeout (the list stays watched
+  // and goes out once the client is connected), or CANCELLED when a later call replaced it
+  // before it was sent or Stop() came first.
+  void WatchPresence(std::vector<std::string> uids,
+                     std::function<void(Status, WatchedPresence)> done);
 
   ConnectionState state() const;
   ClientStats stats() const;

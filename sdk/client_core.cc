@@ -23,6 +23,9 @@ constexpr uint32_t kConversationPage = 100;
 constexpr uint64_t kLengthPrefixBytes = 4;
 // Room in a frame beside the body (ids, conversation, framing).
 constexpr size_t kSendOverheadBytes = 1024;
+// A presence watch the server did not answer, or refused for a while, is sent again after this
+// and a random part as long again, unless the server's hint says when.
+constexpr int64_t kPresenceRetryMs = 1000;
 
 // Codes after which the same send may succeed later; it is retried with the same client_msg_id.
 bool IsRetryable(int code) {
@@ -44,6 +47,14 @@ bool IsRetryable(int code) {
 bool IsAuthFailure(int code) {
   return code == im::v1::TOKEN_EXPIRED || code == im::v1::TOKEN_INVALID ||
          code == im::v1::UNAUTHENTICATED;
+}
+
+std::vector<Presence> PresencesOf(
+    const google::protobuf::RepeatedPtrField<im::v1::Presence>& presences) {
+  std::vector<Presence> out;
+  out.reserve(presences.size());
+  for (const im::v1::Presence& presence : presences) out.push_back(PresenceOf(presence));
+  return out;
 }
 
 uint64_t Seed() {
@@ -149,6 +160,11 @@ void ClientCore::Tick() {
   const int64_t now = common::SteadyMillis();
   ExpireRequests(now);
   ExpireSends();
+  if (!presence_callers_.empty()) {
+    AnswerPresenceCallers([now](const PresenceCaller& caller) { return caller.deadline_ms <= now; },
+                          Status{im::v1::DEADLINE_EXCEEDED, "no answer within the request timeout"},
+                          {});
+  }
   if (running_ && connection_ == nullptr && reconnect_at_ms_ <= now &&
       state_.load() == ConnectionState::kConnecting) {
     Connect();
@@ -178,6 +194,7 @@ void ClientCore::Tick() {
   if (now - last_ack_ms_ >= options_.ack_interval_ms) FlushAcks();
   PumpOutbox();
   RenewResumeTokenIfDue(now);
+  PumpPresence(now);
 }
 
 // ---- connection lifecycle ----
@@ -196,7 +213,9 @@ void ClientCore::StartConnecting() {
 void ClientCore::StopConnecting() {
   running_ = false;
   if (connection_ != nullptr) Drop("stopped by the app", -1);
-  FailRequests(false, Status{im::v1::CANCELLED, "the client was stopped"});
+  const Status stopped{im::v1::CANCELLED, "the client was stopped"};
+  FailRequests(false, stopped);
+  AnswerPresenceCallers([](const PresenceCaller&) { return true; }, stopped, {});
   SetState(ConnectionState::kIdle, {});
 }
 
@@ -302,6 +321,8 @@ void ClientCore::OnFrame(im::v1::Frame&& frame) {
       TypingNotice notice{frame.typing_push().conv_id(), frame.typing_push().uid()};
       return Notify([this, notice] { listener_->OnTyping(notice); });
     }
+    case im::v1::Frame::kPresencePush:
+      return ReportPresence(presence_.OnPush(PresencesOf(frame.presence_push().presences())));
     case im::v1::Frame::kKick: {
       Status reason{im::v1::UNAVAILABLE,
                     absl::StrCat("kicked (", im::v1::Kick::Reason_Name(frame.kick().reason()),
@@ -364,6 +385,9 @@ void ClientCore::OnLoggedIn(const im::v1::LoginResp& resp) {
   login_resume_token_ = resp.resume_token();
   resume_window_ms_ = int64_t{resp.resume_window_sec()} * 1000;
   Reconcile();
+  // The watch lives on the node that was asked, for its ttl: this session asks its own node.
+  presence_.OnLoggedIn();
+  PumpPresence(common::SteadyMillis());
   PumpOutbox();
 }
 
@@ -729,6 +753,87 @@ void ClientCore::FlushAcks() {
     absl::Status saved = store_->SaveCursors(uid_, moved);
     if (!saved.ok()) Log(2, "cursors not saved: " + saved.ToString());
   }
+}
+
+// ---- presence ----
+
+void ClientCore::WatchPresence(std::vector<std::string> uids, PresenceDone done) {
+  // A list not sent yet never will be: this one replaces it.
+  const uint64_t on_wire = presence_.on_wire_generation();
+  AnswerPresenceCallers(
+      [on_wire](const PresenceCaller& caller) { return caller.generation != on_wire; },
+      Status{im::v1::CANCELLED, "replaced by a later WatchPresence before it was sent"}, {});
+  const uint64_t generation = presence_.Watch(std::move(uids));
+  const int64_t now = common::SteadyMillis();
+  if (done) {
+    presence_callers_.push_back(
+        PresenceCaller{generation, now + options_.request_timeout_ms, std::move(done)});
+  }
+  PumpPresence(now);
+}
+
+void ClientCore::PumpPresence(int64_t now_ms) {
+  if (!logged_in_) return;
+  std::optional<PresenceWatcher::Request> due = presence_.TakeDue(now_ms);
+  if (!due) return;
+  im::v1::Frame frame;
+  im::v1::PresenceSubscribeReq* req = frame.mutable_presence_subscribe_req();
+  for (std::string& uid : due->uids) req->add_uids(std::move(uid));
+  // Not resent by the request table after a lost connection: the next login sends the list
+  // that is current then.
+  Request(
+      std::move(frame), false,
+      [this, generation = due->generation](const Status& status, const im::v1::Frame* response) {
+        OnPresenceAnswer(generation, status, response);
+      });
+}
+
+void ClientCore::OnPresenceAnswer(uint64_t generation, const Status& transport,
+                                  const im::v1::Frame* response) {
+  const int64_t now = common::SteadyMillis();
+  if (!transport.ok()) {
+    // Lost with its connection (the next login sends it) or unanswered: its caller waits on.
+    presence_.OnFailed(true, now + kPresenceRetryMs + backoff_.Jitter(kPresenceRetryMs));
+    return;
+  }
+  const im::v1::PresenceSubscribeResp& resp = response->presence_subscribe_resp();
+  const Status status = StatusOf(resp.status());
+  WatchedPresence watched;
+  std::vector<Presence> report;
+  if (status.ok()) {
+    watched.presences = PresencesOf(resp.presences());
+    watched.refused.assign(resp.refused().begin(), resp.refused().end());
+    report = presence_.OnAnswered(watched.presences, resp.ttl_sec(), now);
+  } else {
+    Log(2, absl::StrCat("presence watch refused: ", im::v1::Code_Name(resp.status().code()), " ",
+                        resp.status().message()));
+    const int64_t hint = resp.status().retry_after_ms();
+    presence_.OnFailed(IsRetryable(status.code),
+                       now + (hint > 0 ? backoff_.AfterHintMs(hint)
+                                       : kPresenceRetryMs + backoff_.Jitter(kPresenceRetryMs)));
+  }
+  AnswerPresenceCallers(
+      [generation](const PresenceCaller& caller) { return caller.generation == generation; },
+      status, watched);
+  ReportPresence(std::move(report));
+  PumpPresence(now);
+}
+
+void ClientCore::AnswerPresenceCallers(const std::function<bool(const PresenceCaller&)>& which,
+                                       const Status& status, const WatchedPresence& watched) {
+  for (auto it = presence_callers_.begin(); it != presence_callers_.end();) {
+    if (!which(*it)) {
+      ++it;
+      continue;
+    }
+    Notify([done = std::move(it->done), status, watched] { done(status, watched); });
+    it = presence_callers_.erase(it);
+  }
+}
+
+void ClientCore::ReportPresence(std::vector<Presence> presences) {
+  if (presences.empty()) return;
+  Notify([this, presences = std::move(presences)] { listener_->OnPresence(presences); });
 }
 
 }  // namespace im::sdk

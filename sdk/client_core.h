@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "common/loop_task_queue.h"
@@ -21,6 +22,7 @@
 #include "sdk/gateway_connection.h"
 #include "sdk/inbox.h"
 #include "sdk/outbox.h"
+#include "sdk/presence_watcher.h"
 
 namespace im::sdk {
 
@@ -31,6 +33,8 @@ class ClientCore : private GatewayConnection::Listener {
  public:
   // Called on the network thread with the response, or with a failure (frame null).
   using ResponseHandler = std::function<void(const Status& status, const im::v1::Frame* response)>;
+  // Answers a WatchPresence call, through the executor.
+  using PresenceDone = std::function<void(Status, WatchedPresence)>;
 
   ClientCore(ClientOptions options, ClientListener* listener, std::unique_ptr<StateStore> store,
              std::string uid);
@@ -54,6 +58,8 @@ class ClientCore : private GatewayConnection::Listener {
   // Writes a frame that has no response (TypingReq) when logged in; else drops it: it is
   // transient, and stale by the time a connection is back.
   void Notice(const im::v1::Frame& frame);
+  // Replaces the watched list (Client::WatchPresence); `done` may be empty.
+  void WatchPresence(std::vector<std::string> uids, PresenceDone done);
   // Runs `callback` through the executor (or now), unless the client is being destroyed.
   void Notify(std::function<void()> callback);
   uint64_t delivered(const std::string& conv_id) const { return inbox_.delivered(conv_id); }
@@ -70,6 +76,12 @@ class ClientCore : private GatewayConnection::Listener {
   struct SendOnWire {
     std::string client_msg_id;
     int64_t sent_ms = 0;
+  };
+  // A WatchPresence call waiting for the answer to its list.
+  struct PresenceCaller {
+    uint64_t generation = 0;  // of its list (PresenceWatcher::Watch)
+    int64_t deadline_ms = 0;
+    PresenceDone done;
   };
 
   void RunLoop(std::promise<void>* started);
@@ -116,6 +128,15 @@ class ClientCore : private GatewayConnection::Listener {
   void RenewResumeTokenIfDue(int64_t now_ms);
   void StartDueSyncs();
   void FlushAcks();
+
+  // Presence: writes the watched list when PresenceWatcher says it is due (logged in only).
+  void PumpPresence(int64_t now_ms);
+  void OnPresenceAnswer(uint64_t generation, const Status& transport,
+                        const im::v1::Frame* response);
+  // Answers (and forgets) the callers `which` picks.
+  void AnswerPresenceCallers(const std::function<bool(const PresenceCaller&)>& which,
+                             const Status& status, const WatchedPresence& watched);
+  void ReportPresence(std::vector<Presence> presences);
 
   void Log(int level, const std::string& line) const;
 
@@ -167,6 +188,8 @@ class ClientCore : private GatewayConnection::Listener {
   int64_t resume_token_since_ms_ = 0;  // steady ms the token was issued or renewed
   bool renewing_ = false;
   int64_t last_ack_ms_ = 0;
+  PresenceWatcher presence_;
+  std::vector<PresenceCaller> presence_callers_;
 };
 
 }  // namespace im::sdk

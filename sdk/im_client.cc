@@ -5,9 +5,11 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "sdk/client.h"
 #include "sdk/sqlite_state_store.h"
 
@@ -46,6 +48,34 @@ std::vector<im_message> View(const std::vector<im::sdk::Message>& messages) {
   for (const im::sdk::Message& message : messages) views.push_back(View(message));
   return views;
 }
+
+// Pointers to the characters of `texts`, valid while `texts` is.
+std::vector<const char*> CStrings(const std::vector<std::string>& texts) {
+  std::vector<const char*> pointers;
+  pointers.reserve(texts.size());
+  for (const std::string& text : texts) pointers.push_back(text.c_str());
+  return pointers;
+}
+
+// C views of presences; they point into `presences`, which must outlive them.
+class PresenceViews {
+ public:
+  explicit PresenceViews(const std::vector<im::sdk::Presence>& presences) {
+    devices_.reserve(presences.size());  // items_ point into it
+    items_.reserve(presences.size());
+    for (const im::sdk::Presence& presence : presences) {
+      const std::vector<const char*>& devices = devices_.emplace_back(CStrings(presence.devices));
+      items_.push_back(im_presence{presence.uid.c_str(), presence.online ? 1 : 0, devices.data(),
+                                   devices.size(), presence.last_seen_ms});
+    }
+  }
+  const im_presence* data() const { return items_.data(); }
+  size_t size() const { return items_.size(); }
+
+ private:
+  std::vector<std::vector<const char*>> devices_;
+  std::vector<im_presence> items_;
+};
 
 // uids[0..count) as strings; false when one is NULL.
 bool Strings(const char* const* uids, size_t count, std::vector<std::string>* out) {
@@ -98,9 +128,31 @@ class CallbackBridge : public im::sdk::ClientListener {
     if (callbacks_.on_typing == nullptr) return;
     callbacks_.on_typing(callbacks_.user_data, notice.conv_id.c_str(), notice.uid.c_str());
   }
+  void OnPresence(const std::vector<im::sdk::Presence>& presences) override {
+    im_presence_cb on_presence;
+    void* user_data;
+    {
+      std::lock_guard<std::mutex> lock(presence_mutex_);
+      on_presence = on_presence_;
+      user_data = presence_user_data_;
+    }
+    if (on_presence == nullptr) return;
+    PresenceViews views(presences);
+    on_presence(user_data, views.data(), views.size());
+  }
+
+  // Any thread (the app's), while callbacks run on the network thread.
+  void SetOnPresence(im_presence_cb on_presence, void* user_data) {
+    std::lock_guard<std::mutex> lock(presence_mutex_);
+    on_presence_ = on_presence;
+    presence_user_data_ = user_data;
+  }
 
  private:
   im_client_callbacks callbacks_;
+  std::mutex presence_mutex_;
+  im_presence_cb on_presence_ ABSL_GUARDED_BY(presence_mutex_) = nullptr;
+  void* presence_user_data_ ABSL_GUARDED_BY(presence_mutex_) = nullptr;
 };
 
 }  // namespace
@@ -301,9 +353,7 @@ void im_client_list_readers(im_client* client, const char* conv_id, uint64_t seq
       conv_id, seq, names != 0,
       [done, user_data](im::sdk::Status status, im::sdk::GroupReaders readers) {
         if (done == nullptr) return;
-        std::vector<const char*> uids;
-        uids.reserve(readers.readers.size());
-        for (const std::string& uid : readers.readers) uids.push_back(uid.c_str());
+        std::vector<const char*> uids = CStrings(readers.readers);
         done(user_data, status.code, readers.read_count, readers.unread_count, uids.data(),
              uids.size(), readers.counts_only ? 1 : 0);
       });
@@ -316,6 +366,29 @@ void im_client_set_group_role(im_client* client, const char* group_id, const cha
     return RefuseArguments(done, user_data);
   }
   client->client->SetGroupRole(group_id, uid, role, StatusCallback(done, user_data));
+}
+
+void im_client_set_on_presence(im_client* client, im_presence_cb on_presence, void* user_data) {
+  if (client == nullptr) return;
+  client->bridge->SetOnPresence(on_presence, user_data);
+}
+
+void im_client_watch_presence(im_client* client, const char* const* uids, size_t count,
+                              im_presence_watch_cb done, void* user_data) {
+  std::vector<std::string> watched;
+  if (client == nullptr || !Strings(uids, count, &watched)) {
+    if (done != nullptr) done(user_data, kInvalidArgument, nullptr, 0, nullptr, 0);
+    return;
+  }
+  std::function<void(im::sdk::Status, im::sdk::WatchedPresence)> answer;
+  if (done != nullptr) {
+    answer = [done, user_data](im::sdk::Status status, im::sdk::WatchedPresence result) {
+      PresenceViews views(result.presences);
+      std::vector<const char*> refused = CStrings(result.refused);
+      done(user_data, status.code, views.data(), views.size(), refused.data(), refused.size());
+    };
+  }
+  client->client->WatchPresence(std::move(watched), std::move(answer));
 }
 
 }  // extern "C"

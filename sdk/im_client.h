@@ -74,6 +74,15 @@ typedef struct im_group_member {
   uint64_t joined_seq;
 } im_group_member;
 
+/* Whether a watched user is online (im_client_watch_presence, im_client_set_on_presence). */
+typedef struct im_presence {
+  const char* uid;
+  int online;                 /* 1: at least one device logged in */
+  const char* const* devices; /* the devices (platforms) logged in, in name order */
+  size_t device_count;
+  int64_t last_seen_ms; /* offline: when its last device left (0: not known); online: 0 */
+} im_presence;
+
 typedef struct im_callbacks {
   void* user_data; /* passed back to every callback */
   void (*on_state)(void* user_data, int state, int code, const char* reason);
@@ -176,6 +185,31 @@ void im_client_list_readers(im_client* client, const char* conv_id, uint64_t seq
 /* The owner makes uid an IM_ROLE_ADMIN or IM_ROLE_MEMBER, or hands IM_ROLE_OWNER to it. */
 void im_client_set_group_role(im_client* client, const char* group_id, const char* uid, int role,
                               im_status_cb done, void* user_data);
+
+/* Presence. Watched users whose state the app has not heard yet: every one in the first answer
+ * to a new list, then each change the server pushes, and after a reconnect those that changed
+ * while the device was away. */
+typedef void (*im_presence_cb)(void* user_data, const im_presence* presences, size_t count);
+/* Sets the presence callback (NULL: none) and the user_data passed to it. It has its own setter
+ * because im_client_callbacks cannot grow: an app built against an earlier header passes the
+ * smaller struct. May be called at any time, from any thread (a callback already under way may
+ * still run the one set before). */
+void im_client_set_on_presence(im_client* client, im_presence_cb on_presence, void* user_data);
+/* Watches whether uids[0..count) are online, replacing the list watched so far; count 0 stops
+ * watching. The server refuses users this user shares no conversation with and lists above its
+ * limit (200 by default). The SDK keeps the list: it sends it again after every login and
+ * before the server's watch expires, until the next call. `done` (may be NULL) runs once: code 0
+ * with the watched users' presences (in uid order; on_presence gets them too) and the refused
+ * uids (not watched); or the server's failure code; or 4 DEADLINE_EXCEEDED when there was no
+ * answer within the request timeout (the list stays watched and goes out once connected); or 1
+ * CANCELLED when a later call replaced the list before it was sent, or the client was stopped.
+ * Bad arguments (client NULL, uids NULL with count > 0, a NULL uid) answer 3 INVALID_ARGUMENT on
+ * the calling thread and leave the list as it was. */
+typedef void (*im_presence_watch_cb)(void* user_data, int code, const im_presence* presences,
+                                     size_t count, const char* const* refused,
+                                     size_t refused_count);
+void im_client_watch_presence(im_client* client, const char* const* uids, size_t count,
+                              im_presence_watch_cb done, void* user_data);
 
 #ifdef __cplusplus
 }

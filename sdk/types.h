@@ -44,6 +44,21 @@ struct TypingNotice {
   std::string uid;
 };
 
+// Whether a user is online, and on which devices (Client::WatchPresence, OnPresence).
+struct Presence {
+  std::string uid;
+  bool online = false;
+  std::vector<std::string> devices;  // the devices (platforms) logged in, in name order
+  int64_t last_seen_ms = 0;          // offline: when its last device left (0: not known); online: 0
+  bool operator==(const Presence&) const = default;
+};
+
+// The server's answer to Client::WatchPresence.
+struct WatchedPresence {
+  std::vector<Presence> presences;   // of the watched users, in uid order
+  std::vector<std::string> refused;  // users this user shares no conversation with: not watched
+};
+
 struct Conversation {
   std::string conv_id;
   uint64_t max_seq = 0;

@@ -33,4 +33,13 @@ Conversation ConversationOf(const im::v1::Conversation& conversation) {
   return out;
 }
 
+Presence PresenceOf(const im::v1::Presence& presence) {
+  Presence out;
+  out.uid = presence.uid();
+  out.online = presence.online();
+  out.devices.assign(presence.devices().begin(), presence.devices().end());
+  out.last_seen_ms = presence.last_seen_ms();
+  return out;
+}
+
 }  // namespace im::sdk

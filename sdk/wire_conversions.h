@@ -9,5 +9,6 @@ namespace im::sdk {
 Status StatusOf(const im::v1::Status& status);
 Message MessageOf(const im::v1::Message& message);
 Conversation ConversationOf(const im::v1::Conversation& conversation);
+Presence PresenceOf(const im::v1::Presence& presence);
 
 }  // namespace im::sdk

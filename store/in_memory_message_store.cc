@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "common/status_macros.h"
 #include "fmt/format.h"
 #include "store/message_rules.h"
 
@@ -232,6 +233,27 @@ absl::StatusOr<std::vector<std::string>> InMemoryMessageStore::ListReaders(
     page.push_back(*uid);
   }
   return page;
+}
+
+absl::StatusOr<std::vector<std::string>> InMemoryMessageStore::ConversationPeers(
+    std::string_view uid, const std::vector<std::string>& candidates) {
+  IM_RETURN_IF_ERROR(CheckPeerQuery(uid, candidates));
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::set<std::string> peers;
+  auto mine = user_conversations_.find(uid);
+  for (const std::string& candidate : candidates) {
+    if (candidate == uid) {
+      peers.insert(candidate);
+      continue;
+    }
+    auto theirs = user_conversations_.find(candidate);
+    if (mine == user_conversations_.end() || theirs == user_conversations_.end()) continue;
+    const bool shared =
+        std::any_of(mine->second.begin(), mine->second.end(),
+                    [&](const std::string& conv_id) { return theirs->second.count(conv_id) > 0; });
+    if (shared) peers.insert(candidate);
+  }
+  return std::vector<std::string>(peers.begin(), peers.end());
 }
 
 absl::Status InMemoryMessageStore::JoinConversation(std::string_view uid, std::string_view conv_id,

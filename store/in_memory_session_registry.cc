@@ -69,6 +69,18 @@ absl::StatusOr<std::vector<std::vector<Session>>> InMemorySessionRegistry::Looku
   return all;
 }
 
+absl::StatusOr<std::vector<int64_t>> InMemorySessionRegistry::LapseInMs(
+    const std::vector<std::string>& uids) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<int64_t> lapse_in_ms;
+  lapse_in_ms.reserve(uids.size());
+  for (const std::string& uid : uids) {
+    const User* user = Live(uid);
+    lapse_in_ms.push_back(user == nullptr ? 0 : user->expires_ms - now_ms_());
+  }
+  return lapse_in_ms;
+}
+
 absl::StatusOr<std::vector<uint64_t>> InMemorySessionRegistry::Refresh(
     std::string_view gateway_id, const std::vector<SessionRef>& sessions) {
   std::lock_guard<std::mutex> lock(mutex_);

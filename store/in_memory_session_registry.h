@@ -25,6 +25,7 @@ class InMemorySessionRegistry final : public SessionRegistry {
   absl::StatusOr<std::vector<Session>> Lookup(std::string_view uid) override;
   absl::StatusOr<std::vector<std::vector<Session>>> LookupMany(
       const std::vector<std::string>& uids) override;
+  absl::StatusOr<std::vector<int64_t>> LapseInMs(const std::vector<std::string>& uids) override;
   absl::StatusOr<std::vector<uint64_t>> Refresh(std::string_view gateway_id,
                                                 const std::vector<SessionRef>& sessions) override;
 

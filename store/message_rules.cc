@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "common/status_macros.h"
 #include "fmt/format.h"
 
 namespace im::store {
@@ -32,6 +33,12 @@ absl::Status CheckMembership(std::string_view uid, std::string_view conv_id) {
 
 absl::Status CheckLimit(uint32_t limit) {
   return limit >= 1 ? absl::OkStatus() : absl::InvalidArgumentError("limit must be at least 1");
+}
+
+absl::Status CheckPeerQuery(std::string_view uid, const std::vector<std::string>& candidates) {
+  IM_RETURN_IF_ERROR(CheckMemberUid(uid));
+  for (const std::string& candidate : candidates) IM_RETURN_IF_ERROR(CheckMemberUid(candidate));
+  return absl::OkStatus();
 }
 
 absl::Status CheckCursors(std::string_view uid, const std::vector<Cursor>& cursors) {

@@ -29,6 +29,8 @@ absl::Status CheckMemberUid(std::string_view uid);
 // JoinConversation's and LeaveConversation's arguments: a member uid and a non-empty conv_id.
 absl::Status CheckMembership(std::string_view uid, std::string_view conv_id);
 absl::Status CheckLimit(uint32_t limit);
+// A ConversationPeers query: uid and every candidate CheckMemberUid.
+absl::Status CheckPeerQuery(std::string_view uid, const std::vector<std::string>& candidates);
 // AdvanceDelivered's arguments: the uid and every cursor's conversation id.
 absl::Status CheckCursors(std::string_view uid, const std::vector<Cursor>& cursors);
 // Everything Append checks before it writes anything: a bad message fails the whole batch.

@@ -144,6 +144,12 @@ class MessageStore {
       std::string_view conv_id, uint64_t seq, std::string_view sender, int64_t joined_by_ms,
       std::string_view after_uid, uint32_t limit) = 0;
 
+  // Those of `candidates` that share a conversation with uid (have a row in a conversation uid has
+  // a row in), in uid order without repeats; uid itself only if it is a candidate. Presence lets a
+  // user watch only the users it talks with. INVALID_ARGUMENT for an invalid uid or candidate.
+  virtual absl::StatusOr<std::vector<std::string>> ConversationPeers(
+      std::string_view uid, const std::vector<std::string>& candidates) = 0;
+
   // Gives uid a row in conv_id (the conversation of a group uid has just joined) with its delivered
   // and read cursors at from_seq, joined at now_ms, so that the conversation is listed for uid
   // with unread counted from from_seq. from_seq is stored as given, even above max_seq: messages

@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <set>
 #include <span>
 #include <utility>
 
@@ -538,6 +539,31 @@ absl::StatusOr<std::vector<std::string>> MySqlMessageStore::ListReaders(
     Page page;
     while (rows->next()) page.push_back(ColumnBytes(*rows, 1));
     return page;
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> MySqlMessageStore::ConversationPeers(
+    std::string_view uid, const std::vector<std::string>& candidates) {
+  if (absl::Status status = CheckPeerQuery(uid, candidates); !status.ok()) return status;
+  using Peers = std::vector<std::string>;
+  return pool_.Run<Peers>([&](MySqlConnection& connection) -> absl::StatusOr<Peers> {
+    std::set<std::string> peers;
+    for (const auto& [begin, end] : Chunks(candidates.size(), kMaxRowsPerStatement)) {
+      // theirs is found by its primary key (uid, conv_id) for each conversation of uid.
+      sql::PreparedStatement& select = connection.Prepare(fmt::format(
+          "SELECT DISTINCT theirs.uid FROM user_conversations mine JOIN user_conversations theirs "
+          "ON theirs.conv_id = mine.conv_id WHERE mine.uid = ? AND theirs.uid IN ({})",
+          Repeat("?", PaddedRows(end - begin), ", ")));
+      MySqlParams params(select);
+      params.Bytes(uid);
+      BindRows(params, begin, end, [&](MySqlParams& p, size_t i, bool) { p.Bytes(candidates[i]); });
+      std::unique_ptr<sql::ResultSet> rows = Query(select);
+      while (rows->next()) peers.insert(ColumnBytes(*rows, 1));
+    }
+    if (std::find(candidates.begin(), candidates.end(), uid) != candidates.end()) {
+      peers.insert(std::string(uid));  // even with no conversation at all
+    }
+    return Peers(peers.begin(), peers.end());
   });
 }
 

@@ -54,6 +54,8 @@ class MySqlMessageStore final : public MessageStore {
                                                        int64_t joined_by_ms,
                                                        std::string_view after_uid,
                                                        uint32_t limit) override;
+  absl::StatusOr<std::vector<std::string>> ConversationPeers(
+      std::string_view uid, const std::vector<std::string>& candidates) override;
   absl::Status JoinConversation(std::string_view uid, std::string_view conv_id, uint64_t from_seq,
                                 int64_t now_ms) override;
   absl::Status LeaveConversation(std::string_view uid, std::string_view conv_id) override;

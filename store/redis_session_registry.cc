@@ -223,6 +223,22 @@ absl::StatusOr<std::vector<std::vector<Session>>> RedisSessionRegistry::LookupMa
   return all;
 }
 
+absl::StatusOr<std::vector<int64_t>> RedisSessionRegistry::LapseInMs(
+    const std::vector<std::string>& uids) {
+  std::vector<RedisConnection::Args> commands;
+  commands.reserve(uids.size());
+  for (const std::string& uid : uids) commands.push_back({"PTTL", KeyOf(uid)});
+  IM_ASSIGN_OR_RETURN(std::vector<Reply> replies, redis_->Pipeline(commands));
+  std::vector<int64_t> lapse_in_ms;
+  lapse_in_ms.reserve(uids.size());
+  for (const Reply& reply : replies) {
+    // -2: no hash (no sessions); -1 (no expiry) is never set by this registry.
+    const int64_t pttl = reply->type == REDIS_REPLY_INTEGER ? reply->integer : -2;
+    lapse_in_ms.push_back(pttl == -1 ? ttl_ms_ : std::max<int64_t>(pttl, 0));
+  }
+  return lapse_in_ms;
+}
+
 absl::StatusOr<std::vector<uint64_t>> RedisSessionRegistry::Refresh(
     std::string_view gateway_id, const std::vector<SessionRef>& sessions) {
   std::vector<RedisConnection::Args> commands;

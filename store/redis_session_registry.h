@@ -29,6 +29,7 @@ class RedisSessionRegistry final : public SessionRegistry {
       const std::vector<std::string>& uids) override;
   absl::StatusOr<size_t> UnregisterMany(std::string_view gateway_id,
                                         const std::vector<SessionRef>& sessions) override;
+  absl::StatusOr<std::vector<int64_t>> LapseInMs(const std::vector<std::string>& uids) override;
   absl::StatusOr<std::vector<uint64_t>> Refresh(std::string_view gateway_id,
                                                 const std::vector<SessionRef>& sessions) override;
 

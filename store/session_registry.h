@@ -102,6 +102,11 @@ class SessionRegistry {
   virtual absl::StatusOr<std::vector<std::vector<Session>>> LookupMany(
       const std::vector<std::string>& uids) = 0;
 
+  // How long each of `uids` (in that order) keeps its sessions unless a gateway refreshes them,
+  // in ms; 0: it has none. Presence checks use it to notice, soon after, a user whose only
+  // gateway died (its sessions lapse instead of being removed).
+  virtual absl::StatusOr<std::vector<int64_t>> LapseInMs(const std::vector<std::string>& uids) = 0;
+
   // Re-arms the expiry of each listed session that still points at (gateway_id, conn_id);
   // returns the conn ids of those that do not (expired or taken over).
   virtual absl::StatusOr<std::vector<uint64_t>> Refresh(

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "common/status_macros.h"
@@ -404,6 +405,31 @@ absl::StatusOr<std::vector<std::string>> SqliteMessageStore::ListReaders(
     IM_RETURN_IF_ERROR(
         select.ForEachRow([&](const SqliteStatement& row) { page.push_back(row.ColumnBytes(0)); }));
     return page;
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteMessageStore::ConversationPeers(
+    std::string_view uid, const std::vector<std::string>& candidates) {
+  IM_RETURN_IF_ERROR(CheckPeerQuery(uid, candidates));
+  using Peers = std::vector<std::string>;
+  return database_.Read<Peers>([&](SqliteConnection& connection) -> absl::StatusOr<Peers> {
+    // One lookup per candidate: local, and each an index probe per conversation of uid.
+    std::set<std::string> peers;
+    for (const std::string& candidate : candidates) {
+      if (candidate == uid) {
+        peers.insert(candidate);
+        continue;
+      }
+      IM_ASSIGN_OR_RETURN(
+          SqliteStatement shares,
+          connection.Prepare("SELECT 1 FROM user_conversations mine JOIN user_conversations "
+                             "theirs ON theirs.uid = ? AND theirs.conv_id = mine.conv_id "
+                             "WHERE mine.uid = ? LIMIT 1"));
+      shares.Bytes(candidate).Bytes(uid);
+      IM_ASSIGN_OR_RETURN(const bool shared, shares.Step());
+      if (shared) peers.insert(candidate);
+    }
+    return Peers(peers.begin(), peers.end());
   });
 }
 

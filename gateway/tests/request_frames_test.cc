@@ -31,8 +31,11 @@ TEST(RequestFramesTest, ReadsAndRenewalsMaySeeLogicTwiceAResumeMayNot) {
   resume.mutable_resume_req();
   im::v1::Frame typing;
   typing.mutable_typing_req();
+  im::v1::Frame watch;
+  watch.mutable_presence_subscribe_req()->add_uids("bob");
   EXPECT_TRUE(IsIdempotent(readers));
   EXPECT_TRUE(IsIdempotent(renew));
+  EXPECT_TRUE(IsIdempotent(watch)) << "it replaces the device's list";
   EXPECT_FALSE(IsIdempotent(resume)) << "its first page spends the token";
   EXPECT_FALSE(IsIdempotent(typing)) << "transient: not worth a second trip";
 }

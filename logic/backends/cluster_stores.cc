@@ -8,6 +8,7 @@
 #include "store/mysql_group_store.h"
 #include "store/mysql_message_store.h"
 #include "store/redis_member_list_cache.h"
+#include "store/redis_presence_store.h"
 #include "store/redis_send_ledger.h"
 #include "store/redis_seq_allocator.h"
 #include "store/redis_session_registry.h"
@@ -21,6 +22,7 @@ constexpr char kGatewayDirectoryPrefix[] = "im:gw:";
 // The dedup map and the send ledger's claims are the same keys.
 constexpr char kDedupPrefix[] = "im:dedup:";
 constexpr char kSpentResumeTokenPrefix[] = "im:resume:";
+constexpr char kLastSeenPrefix[] = "im:seen:";
 
 std::unique_ptr<FanoutBus> FanoutBusFor(const LogicOptions& options, LogicMetrics* metrics) {
   if (!options.kafka.brokers.empty()) return std::make_unique<KafkaFanoutBus>(options, metrics);
@@ -65,6 +67,8 @@ LogicStores ClusterStores(const LogicOptions& options, LogicMetrics* metrics) {
   stores.gateways = std::make_unique<store::RedisTtlMap>(redis, kGatewayDirectoryPrefix);
   stores.dedup = std::make_unique<store::RedisTtlMap>(redis, kDedupPrefix);
   stores.resumes = std::make_unique<store::RedisTtlMap>(redis, kSpentResumeTokenPrefix);
+  stores.presence = std::make_unique<store::RedisPresenceStore>(redis);
+  stores.last_seen = std::make_unique<store::RedisTtlMap>(redis, kLastSeenPrefix);
   stores.ledger = std::make_unique<store::RedisSendLedger>(redis, kDedupPrefix, stores.seqs.get());
   stores.member_lists = std::make_unique<store::RedisMemberListCache>(
       redis, int64_t{options.group_cache_ttl_sec} * 1000);

@@ -5,6 +5,7 @@
 #include "store/in_memory_group_store.h"
 #include "store/in_memory_member_list_cache.h"
 #include "store/in_memory_message_store.h"
+#include "store/in_memory_presence_store.h"
 #include "store/in_memory_seq_allocator.h"
 #include "store/in_memory_session_registry.h"
 #include "store/in_memory_ttl_map.h"
@@ -27,6 +28,8 @@ LogicStores InProcessStores(const LogicOptions& options, LogicMetrics* metrics,
       int64_t{options.session_ttl_sec} * 1000, clock);
   stores.gateways = std::make_unique<store::InMemoryTtlMap>(clock);
   stores.resumes = std::make_unique<store::InMemoryTtlMap>(clock);
+  stores.presence = std::make_unique<store::InMemoryPresenceStore>();
+  stores.last_seen = std::make_unique<store::InMemoryTtlMap>(clock);
   std::unique_ptr<store::TtlMap> dedup = std::make_unique<store::InMemoryTtlMap>(clock);
   // Entries in memory forget what messages on disk remember: a claim checks the store.
   stores.dedup = restarts_from_disk

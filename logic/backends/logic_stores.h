@@ -9,6 +9,7 @@
 #include "store/group_store.h"
 #include "store/member_list_cache.h"
 #include "store/message_store.h"
+#include "store/presence_store.h"
 #include "store/redis_async_client.h"
 #include "store/redis_options.h"
 #include "store/send_ledger.h"
@@ -35,7 +36,9 @@ struct LogicStores {
   std::unique_ptr<store::MessageStore> messages;
   std::unique_ptr<store::TtlMap> gateways;  // the gateway directory
   std::unique_ptr<store::TtlMap> dedup;
-  std::unique_ptr<store::TtlMap> resumes;  // spent resume tokens
+  std::unique_ptr<store::TtlMap> resumes;          // spent resume tokens
+  std::unique_ptr<store::PresenceStore> presence;  // who watches whom, and the lapse checks
+  std::unique_ptr<store::TtlMap> last_seen;        // uid -> when its last device left (Unix ms)
   // Claims and seqs in one step (Redis: one script per send, a batch in one round trip).
   std::unique_ptr<store::SendLedger> ledger;
   std::unique_ptr<store::GroupStore> groups;

@@ -58,10 +58,6 @@ std::vector<std::string> GroupsOf(const std::vector<im::v1::SendRequest>& reques
   return groups;
 }
 
-std::shared_ptr<const std::string> SerializePush(const im::v1::Frame& frame) {
-  return std::make_shared<const std::string>(frame.SerializeAsString());
-}
-
 }  // namespace
 
 ChatService::ChatService(const LogicOptions& options, ChatDependencies deps, Clock now_ms)

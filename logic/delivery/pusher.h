@@ -22,13 +22,18 @@ struct PushTarget {
 // in a cluster, InProcessPusher to the gateway of the same process in the embedded node. Pushes
 // made one after another reach a connection in that order. Thread-safe; Push and Kick return once
 // the pushes are queued.
+// A push frame serialized once, to be shared by every push of it.
+inline std::shared_ptr<const std::string> SerializePush(const im::v1::Frame& frame) {
+  return std::make_shared<const std::string>(frame.SerializeAsString());
+}
+
 // The frame of a Kick: a push the gateway closes the connection after.
 inline std::shared_ptr<const std::string> SerializedKick(im::v1::Kick::Reason reason,
                                                          const std::string& message) {
   im::v1::Frame frame;
   frame.mutable_kick()->set_reason(reason);
   frame.mutable_kick()->set_message(message);
-  return std::make_shared<const std::string>(frame.SerializeAsString());
+  return SerializePush(frame);
 }
 
 class Pusher {

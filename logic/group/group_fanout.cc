@@ -142,8 +142,7 @@ void GroupFanout::PushPage(const MemberLists::List& list, size_t first,
     im::v1::Frame frame;
     for (size_t r : visible) *frame.mutable_message_push()->add_messages() = records[r].message();
     metrics_->fanout_deliveries.Increment(static_cast<double>(targets.size()));
-    pusher_->Push(std::make_shared<const std::string>(frame.SerializeAsString()), targets,
-                  pushes->Started());
+    pusher_->Push(SerializePush(frame), targets, pushes->Started());
   }
 }
 

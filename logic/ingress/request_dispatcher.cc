@@ -42,11 +42,13 @@ constexpr char kRedisNotAnswering[] = "logic's Redis is not answering";
 }  // namespace
 
 RequestDispatcher::RequestDispatcher(SessionService* sessions, ChatService* chat,
-                                     GroupService* groups, Executors executors,
-                                     LogicMetrics* metrics, common::MillisClock now_ms, Loops loops)
+                                     GroupService* groups, PresenceService* presence,
+                                     Executors executors, LogicMetrics* metrics,
+                                     common::MillisClock now_ms, Loops loops)
     : sessions_(sessions),
       chat_(chat),
       groups_(groups),
+      presence_(presence),
       metrics_(metrics),
       store_(AdmissionStage::Store(executors.store, metrics)),
       logins_(AdmissionStage::Logins(executors.logins, metrics)),
@@ -157,6 +159,9 @@ void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
     case F::kResumeRenewReq:
       IM_ROUTE("ResumeRenew", ResumeRenewRequest, resume_renew_req, resume_renew_resp, chat_,
                ResumeRenew);
+    case F::kPresenceSubscribeReq:
+      IM_ROUTE("PresenceSubscribe", PresenceSubscribeRequest, presence_subscribe_req,
+               presence_subscribe_resp, presence_, Subscribe);
     case F::kGroupCreateReq:
       IM_ROUTE("GroupCreate", GroupCreateRequest, group_create_req, group_create_resp, groups_,
                Create);

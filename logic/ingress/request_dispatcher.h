@@ -13,6 +13,7 @@
 #include "logic/ingress/admission_stage.h"
 #include "logic/logic_metrics.h"
 #include "logic/loop/logic_loop.h"
+#include "logic/presence/presence_service.h"
 #include "logic/session/session_service.h"
 
 namespace im::logic {
@@ -52,8 +53,8 @@ class RequestDispatcher {
     LogicLoop* login = nullptr;
   };
   RequestDispatcher(SessionService* sessions, ChatService* chat, GroupService* groups,
-                    Executors executors, LogicMetrics* metrics, common::MillisClock now_ms,
-                    Loops loops);
+                    PresenceService* presence, Executors executors, LogicMetrics* metrics,
+                    common::MillisClock now_ms, Loops loops);
 
   void Dispatch(im::v1::Ingress entry, Respond respond);
   // Dispatch for every entry of a batch (`respond_to(id)` makes the answer of entry `id`); its
@@ -104,6 +105,7 @@ class RequestDispatcher {
   SessionService* sessions_;
   ChatService* chat_;
   GroupService* groups_;
+  PresenceService* presence_;
   LogicMetrics* metrics_;
   const AdmissionStage store_;
   const AdmissionStage logins_;

@@ -12,11 +12,12 @@
 namespace im::logic {
 
 SessionService::SessionService(const LogicOptions& options, store::SessionRegistry* sessions,
-                               Pusher* pusher, Clock now_ms)
+                               Pusher* pusher, Clock now_ms, DevicesChanged devices_changed)
     : options_(options),
       sessions_(sessions),
       pusher_(pusher),
       now_ms_(std::move(now_ms)),
+      devices_changed_(std::move(devices_changed)),
       tokens_(options.token_secret),
       resume_tokens_(options.token_secret, int64_t{options.resume_window_sec} * 1000) {}
 
@@ -70,6 +71,7 @@ std::vector<im::v1::LoginReply> SessionService::LoginMany(
   for (const auto& [uid, session] : FinishAll(logins, std::move(outcomes))) {
     (void)sessions_->Unregister(uid, session.device, session.gateway_id, session.conn_id);
   }
+  ReportLogins(logins);
   return std::move(logins.replies);
 }
 
@@ -92,8 +94,23 @@ void SessionService::LoginManyOnLoop(const std::vector<im::v1::LoginRequest>& re
             }
           });
         }
+        ReportLogins(*logins);
         std::move(done)(std::move(logins->replies));
       });
+}
+
+void SessionService::ReportLogins(const AdmittedLogins& logins) {
+  std::vector<std::string> uids;
+  for (size_t k = 0; k < logins.registrations.size(); ++k) {
+    if (logins.replies[logins.admitted[k]].resp().status().code() == im::v1::OK) {
+      uids.push_back(logins.registrations[k].uid);
+    }
+  }
+  ReportChanged(uids);
+}
+
+void SessionService::ReportChanged(const std::vector<std::string>& uids) {
+  if (devices_changed_ && !uids.empty()) devices_changed_(uids);
 }
 
 std::vector<SessionService::Registration> SessionService::FinishAll(
@@ -179,6 +196,7 @@ im::v1::DisconnectReply SessionService::Disconnect(const im::v1::DisconnectReque
                         caller.device(), removed.status().ToString());
   }
   reply.set_removed(removed.ok() && *removed);
+  ReportChanged({caller.uid()});
   return reply;
 }
 
@@ -202,6 +220,11 @@ im::v1::DisconnectManyReply SessionService::DisconnectMany(
     }
     reply.set_removed(reply.removed() + static_cast<uint32_t>(*removed));
   }
+  std::vector<std::string> uids;
+  for (const auto& [gateway_id, refs] : by_gateway) {
+    for (const store::SessionRef& ref : refs) uids.push_back(ref.uid);
+  }
+  ReportChanged(uids);
   return reply;
 }
 

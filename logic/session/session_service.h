@@ -21,9 +21,11 @@ class SessionService {
  public:
   using Clock = common::MillisClock;  // Unix milliseconds
   using LoginsDone = absl::AnyInvocable<void(std::vector<im::v1::LoginReply>) &&>;
+  // Told the users whose devices changed (logged in, disconnected): presence. Must not block.
+  using DevicesChanged = std::function<void(const std::vector<std::string>& uids)>;
 
   SessionService(const LogicOptions& options, store::SessionRegistry* sessions, Pusher* pusher,
-                 Clock now_ms);
+                 Clock now_ms, DevicesChanged devices_changed = {});
 
   // Verifies the token, registers the session, kicks an older connection of the same device and,
   // beyond the device cap, the least recently logged-in device (or refuses, per policy).
@@ -63,6 +65,9 @@ class SessionService {
   // out (to unregister; each once).
   std::vector<Registration> FinishAll(AdmittedLogins& logins,
                                       std::vector<absl::StatusOr<Registered>> outcomes);
+  // Tells devices_changed_ of the users in `logins` that logged in, or of the `uids`.
+  void ReportLogins(const AdmittedLogins& logins);
+  void ReportChanged(const std::vector<std::string>& uids);
   // One login of FinishAll; the sessions its device cap takes out are added to `evicted`.
   void FinishLogin(const Registration& registration, absl::StatusOr<Registered> outcome,
                    im::v1::LoginReply* reply, std::vector<Registration>* evicted);
@@ -75,6 +80,7 @@ class SessionService {
   store::SessionRegistry* sessions_;
   Pusher* pusher_;
   Clock now_ms_;
+  DevicesChanged devices_changed_;
   common::TokenVerifier tokens_;
   const ResumeTokens resume_tokens_;
 };

@@ -297,6 +297,9 @@ class GatedSessionRegistry : public store::SessionRegistry {
       const std::vector<std::string>& uids) override {
     return inner_->LookupMany(uids);
   }
+  absl::StatusOr<std::vector<int64_t>> LapseInMs(const std::vector<std::string>& uids) override {
+    return inner_->LapseInMs(uids);
+  }
   absl::StatusOr<std::vector<uint64_t>> Refresh(
       std::string_view gateway_id, const std::vector<store::SessionRef>& sessions) override {
     return inner_->Refresh(gateway_id, sessions);

@@ -3,6 +3,7 @@
 // Type /help for the commands; a line without a leading '/' is sent to the open conversation.
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_join.h"
 #include "sdk/client.h"
 #include "sdk/sqlite_state_store.h"
 
@@ -28,6 +30,7 @@ constexpr char kHelp[] =
     "  /edit <seq> <text>         replace a message's text\n"
     "  /typing                    tell the others you are typing\n"
     "  /readers <seq>             who in the open group has read a message\n"
+    "  /presence [uid...]         watch who is online (no uid: stop watching)\n"
     "  /group create <name> [uid...]   /group join <id>   /group leave <id>   /group members <id>\n"
     "  /state                     connection state\n"
     "  /quit\n"
@@ -64,6 +67,9 @@ class Console : public im::sdk::ClientListener {
     Print("  " + receipt.reader + " read " + receipt.conv_id + " up to #" +
           std::to_string(receipt.read_seq));
   }
+  void OnPresence(const std::vector<im::sdk::Presence>& presences) override {
+    for (const im::sdk::Presence& presence : presences) Print("  " + Format(presence));
+  }
 
   static std::string Format(const im::sdk::Message& message) {
     const std::string head =
@@ -76,6 +82,17 @@ class Console : public im::sdk::ClientListener {
     }
     if (message.recalled) return head + ": (recalled)";
     return head + ": " + message.body + (message.edited_ms != 0 ? " (edited)" : "");
+  }
+  static std::string Format(const im::sdk::Presence& presence) {
+    if (presence.online) {
+      return presence.uid + " is online (" + absl::StrJoin(presence.devices, ", ") + ")";
+    }
+    if (presence.last_seen_ms == 0) return presence.uid + " is offline";
+    const std::time_t seen = static_cast<std::time_t>(presence.last_seen_ms / 1000);
+    char when[32];
+    std::tm local{};
+    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime_r(&seen, &local));
+    return presence.uid + " is offline, last seen " + when;
   }
   uint64_t newest(const std::string& conv_id) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -246,6 +263,18 @@ int main(int argc, char** argv) {
                                          std::to_string(readers.read_count) + ", not yet by " +
                                          std::to_string(readers.unread_count) + ":" + names);
                          });
+    } else if (command == "presence") {
+      std::vector<std::string> uids;
+      for (std::string uid; args >> uid;) uids.push_back(uid);
+      // The states follow through OnPresence, and every change after them.
+      client.WatchPresence(uids, [&console, stop = uids.empty()](im::sdk::Status status,
+                                                                 im::sdk::WatchedPresence watched) {
+        if (!status.ok()) return console.Print("presence: " + Describe(status));
+        if (stop) return console.Print("presence: stopped watching");
+        for (const std::string& uid : watched.refused) {
+          console.Print("  " + uid + ": not watched (no conversation with you)");
+        }
+      });
     } else if (command == "typing" && !open.empty()) {
       client.Typing(open);
     } else if (command == "group") {

@@ -625,6 +625,28 @@ TYPED_TEST(MessageStoreContractTest, ChangesAreNeitherUnreadNorTheLastMessage) {
   EXPECT_EQ(entry.last_message().body(), "");
 }
 
+// Presence is watched only among users who talk: those with a row in a conversation of uid's,
+// by a single chat or a shared group; a group left no longer counts.
+TYPED_TEST(MessageStoreContractTest, ConversationPeersAreTheCandidatesSharingAConversation) {
+  this->AppendOk({this->Chat(1, "alice")});  // alice and bob chat
+  const std::string group = this->Group("peers");
+  for (const char* name : {"alice", "carol", "dave"}) {
+    ASSERT_TRUE(this->store().JoinConversation(this->Uid(name), group, 0, 1'000).ok());
+  }
+  ASSERT_TRUE(this->store().LeaveConversation(this->Uid("dave"), group).ok());
+  const std::vector<std::string> candidates =
+      this->Uids({"zed", "dave", "carol", "bob", "alice", "carol"});
+  absl::StatusOr<std::vector<std::string>> peers =
+      this->store().ConversationPeers(this->Uid("alice"), candidates);
+  ASSERT_TRUE(peers.ok()) << peers.status();
+  EXPECT_EQ(*peers, this->Uids({"alice", "bob", "carol"}));  // uid order, once each
+  EXPECT_EQ(*this->store().ConversationPeers(this->Uid("zed"), this->Uids({"alice"})),
+            std::vector<std::string>());
+  EXPECT_EQ(*this->store().ConversationPeers(this->Uid("bob"), {}), std::vector<std::string>());
+  EXPECT_EQ(this->store().ConversationPeers(this->Uid("alice"), {""}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TYPED_TEST(MessageStoreContractTest, ReadersAreMembersAtSendTimeWithTheirCursorPastTheSeq) {
   const std::string group = this->Group("readers");
   const std::string alice = this->Uid("alice");

@@ -203,6 +203,23 @@ TYPED_TEST(SessionRegistryContractTest, RegisterArmsExpiryAndExpiredSessionsAreG
   EXPECT_EQ(*this->registry().Refresh("gw-1", {{uid, "phone", 1}}), (std::vector<uint64_t>{1}));
 }
 
+// LapseInMs: how long a user's sessions last unless refreshed; 0 once they are gone.
+TYPED_TEST(SessionRegistryContractTest, LapseInMsIsTheTimeLeftAndZeroWithoutSessions) {
+  const std::string uid = this->Uid("lapsing");
+  ASSERT_TRUE(this->registry().Register(uid, this->At("phone", "gw-1", 1)).ok());
+  this->backend_.NoteArmed();
+  this->backend_.ShortenTtl(uid, 5'000);
+  absl::StatusOr<std::vector<int64_t>> lapse =
+      this->registry().LapseInMs({uid, this->Uid("never-logged-in")});
+  ASSERT_TRUE(lapse.ok()) << lapse.status();
+  ASSERT_EQ(lapse->size(), 2u);
+  EXPECT_GT((*lapse)[0], 4'000);
+  EXPECT_LE((*lapse)[0], 5'000);
+  EXPECT_EQ((*lapse)[1], 0);
+  this->backend_.Expire(uid);
+  EXPECT_EQ(*this->registry().LapseInMs({uid}), (std::vector<int64_t>{0}));
+}
+
 // The batch lookup on an event loop answers what the blocking registry answers.
 TEST(RedisAsyncSessionRegistryTest, LooksUpWhatTheRegistryAnswersWithoutBlocking) {
   const std::string prefix = testing::UniquePrefix();

@@ -1,10 +1,12 @@
 // Recall, edit and typing through the SDK against the real binaries, on the cluster and on the
 // embedded node: a change reaches online devices by push and offline ones by sync, history and
 // the conversation list show the current version, refusals come back as codes, and typing reaches
-// the others' online devices only, at most once an interval.
+// the others' online devices only, at most once an interval; a watched peer's presence reaches
+// the SDK as it comes and goes.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -265,6 +267,42 @@ TEST_P(MessageChangeTest, TypingReachesTheOthersOnlineDevicesOncePerInterval) {
       milliseconds(0)));
   EXPECT_EQ(carol_seen.ConnectsCopy(), 1) << "a dropped typing costs no connection";
   EXPECT_TRUE(SendAndWait(*carol, carol_seen, SingleChat(carol_, bob_), "still here") > 0);
+}
+
+// Presence through the SDK: alice watches bob (carol, a stranger, is refused) and hears him come
+// and go, with a last-seen time when he leaves.
+TEST_P(MessageChangeTest, PresenceOfAWatchedPeerReachesTheSdk) {
+  SdkRecorder alice_seen;
+  SdkRecorder bob_seen;
+  auto alice = Connect(alice_, alice_seen);
+  ASSERT_GT(SendAndWait(*alice, alice_seen, conv_, "hi bob"), 0u);  // alice and bob talk
+  std::promise<im::sdk::WatchedPresence> watched;
+  alice->WatchPresence({bob_, carol_},
+                       [&watched](im::sdk::Status status, im::sdk::WatchedPresence w) {
+                         EXPECT_TRUE(status.ok()) << status.message;
+                         watched.set_value(std::move(w));
+                       });
+  const im::sdk::WatchedPresence first = watched.get_future().get();
+  EXPECT_EQ(first.refused, std::vector<std::string>{carol_}) << "carol never talked to alice";
+  ASSERT_EQ(first.presences.size(), 1u);
+  EXPECT_FALSE(first.presences[0].online);
+  auto heard = [&](const std::function<bool(const im::sdk::Presence&)>& match) {
+    return alice_seen.WaitFor(
+        [&](const SdkRecorder& r) {
+          for (const im::sdk::Presence& p : r.presences()) {
+            if (p.uid == bob_ && match(p)) return true;
+          }
+          return false;
+        },
+        seconds(10));
+  };
+  auto bob = Connect(bob_, bob_seen);
+  EXPECT_TRUE(heard([](const im::sdk::Presence& p) {
+    return p.online && p.devices == std::vector<std::string>{"phone"};
+  })) << "bob came online";
+  bob->Stop();
+  EXPECT_TRUE(heard([](const im::sdk::Presence& p) { return !p.online && p.last_seen_ms > 0; }))
+      << "bob went offline, with a last-seen time";
 }
 
 }  // namespace

@@ -70,6 +70,12 @@ void SdkRecorder::OnTyping(const im::sdk::TypingNotice& notice) {
   changed_.notify_all();
 }
 
+void SdkRecorder::OnPresence(const std::vector<im::sdk::Presence>& presences) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  presences_.insert(presences_.end(), presences.begin(), presences.end());
+  changed_.notify_all();
+}
+
 bool SdkRecorder::WaitFor(const std::function<bool(const SdkRecorder&)>& done,
                           std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mutex_);

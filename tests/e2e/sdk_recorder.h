@@ -22,6 +22,7 @@ class SdkRecorder : public im::sdk::ClientListener {
   void OnSendResult(const im::sdk::SendResult& result) override;
   void OnReadReceipt(const im::sdk::ReadReceipt& receipt) override;
   void OnTyping(const im::sdk::TypingNotice& notice) override;
+  void OnPresence(const std::vector<im::sdk::Presence>& presences) override;
 
   // Waits until `done` holds (checked under the recorder's lock after every callback).
   bool WaitFor(const std::function<bool(const SdkRecorder&)>& done,
@@ -40,6 +41,7 @@ class SdkRecorder : public im::sdk::ClientListener {
   int connects() const { return connects_; }
   const std::vector<im::sdk::ReadReceipt>& read_receipts() const { return read_receipts_; }
   const std::vector<im::sdk::TypingNotice>& typing() const { return typing_; }
+  const std::vector<im::sdk::Presence>& presences() const { return presences_; }
   im::sdk::ConnectionState state() const { return state_; }
 
   // Copies made under the lock, for use from the test thread at any time.
@@ -57,6 +59,7 @@ class SdkRecorder : public im::sdk::ClientListener {
   int connects_ = 0;
   std::vector<im::sdk::ReadReceipt> read_receipts_;
   std::vector<im::sdk::TypingNotice> typing_;
+  std::vector<im::sdk::Presence> presences_;
   im::sdk::ConnectionState state_ = im::sdk::ConnectionState::kIdle;
 };
 

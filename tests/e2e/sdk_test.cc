@@ -407,8 +407,13 @@ TEST_P(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
   alice_client.SendTo(carol, "are you there?");
   ASSERT_TRUE(carol_seen.WaitFor(
       [&](const SdkRecorder& r) { return r.delivered_count(direct) == 1; }, seconds(15)));
-  carol_client.MarkRead(direct, 1,
-                        [](im::sdk::Status status, uint64_t) { EXPECT_TRUE(status.ok()); });
+  // Carol's answer and alice's receipt leave logic together: wait for both, so that the test does
+  // not end (stopping carol's client) with carol's answer still on its way.
+  auto carol_read = std::make_shared<std::promise<im::sdk::Status>>();
+  std::future<im::sdk::Status> carol_answer = carol_read->get_future();
+  carol_client.MarkRead(direct, 1, [carol_read](im::sdk::Status status, uint64_t) {
+    carol_read->set_value(std::move(status));
+  });
   EXPECT_TRUE(alice_seen.WaitFor(
       [&](const SdkRecorder& r) {
         for (const im::sdk::ReadReceipt& receipt : r.read_receipts()) {
@@ -419,6 +424,9 @@ TEST_P(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
         return false;
       },
       seconds(15)));
+  ASSERT_EQ(carol_answer.wait_for(seconds(15)), std::future_status::ready);
+  const im::sdk::Status read_status = carol_answer.get();
+  EXPECT_TRUE(read_status.ok()) << read_status.message;
   for (im::sdk::Client* client : {&alice_client, &bob_client, &carol_client}) client->Stop();
 }
 

@@ -484,6 +484,11 @@ void TestDevice::Absorb(im::v1::Frame&& frame) {
     case im::v1::Frame::kKick:
       kicks_.push_back(frame.kick());
       return;
+    case im::v1::Frame::kPresencePush:
+      for (const im::v1::Presence& presence : frame.presence_push().presences()) {
+        presences_.push_back(presence);
+      }
+      return;
     case im::v1::Frame::kGoAway:
       go_aways_++;
       last_go_away_ms_ = frame.go_away().reconnect_after_ms();

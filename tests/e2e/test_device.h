@@ -159,6 +159,8 @@ class TestDevice {
   size_t PushedSeqCount(const std::string& conv_id) const;
   const std::vector<im::v1::ReadPush>& read_pushes() const { return read_pushes_; }
   const std::vector<im::v1::Kick>& kicks() const { return kicks_; }
+  // The states of PresencePush frames, in arrival order.
+  const std::vector<im::v1::Presence>& presences() const { return presences_; }
   const std::vector<im::v1::Error>& errors() const { return errors_; }
   int go_aways() const { return go_aways_; }
   // reconnect_after_ms of the last GoAway (0 before any).
@@ -202,6 +204,7 @@ class TestDevice {
   std::map<std::string, ConvState> convs_;
   std::vector<im::v1::ReadPush> read_pushes_;
   std::vector<im::v1::Kick> kicks_;
+  std::vector<im::v1::Presence> presences_;
   std::vector<im::v1::Error> errors_;
   int go_aways_ = 0;
   uint32_t last_go_away_ms_ = 0;

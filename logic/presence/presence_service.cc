@@ -1,0 +1,304 @@
+#include "logic/presence/presence_service.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+
+#include "common/logging.h"
+#include "fmt/format.h"
+#include "logic/conversation/conversation_id.h"
+#include "logic/reply_status.h"
+
+namespace im::logic {
+namespace {
+
+// Users published, or checked for lapsed sessions, per round trip.
+constexpr size_t kBatch = 500;
+// A lapse check goes this long after the sessions' expiry, so that Redis has expired them.
+constexpr int64_t kLapseMarginMs = 100;
+
+im::v1::Presence PresenceOf(const std::string& uid, const std::vector<store::Session>& sessions) {
+  im::v1::Presence presence;
+  presence.set_uid(uid);
+  presence.set_online(!sessions.empty());
+  for (const store::Session& session : sessions) presence.add_devices(session.device);
+  return presence;
+}
+
+int64_t ParseMs(const std::string& text) {
+  int64_t value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value);
+  return value;
+}
+
+}  // namespace
+
+PresenceService::PresenceService(const LogicOptions& options, PresenceDependencies deps,
+                                 Clock now_ms)
+    : options_(options), deps_(deps), now_ms_(std::move(now_ms)) {}
+
+PresenceService::~PresenceService() { Stop(); }
+
+void PresenceService::Start() {
+  next_sweep_ms_ = now_ms_() + options_.presence_sweep_interval_ms;
+  worker_ = std::thread([this] { Work(); });
+}
+
+void PresenceService::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void PresenceService::Subscribe(const im::v1::PresenceSubscribeRequest& request,
+                                Respond<im::v1::PresenceSubscribeResp> respond) {
+  const im::v1::Caller& caller = request.caller();
+  im::v1::PresenceSubscribeResp resp;
+  auto refuse = [&](im::v1::Code code, std::string message) {
+    SetStatus(resp.mutable_status(), code, std::move(message));
+    std::move(respond)(std::move(resp));
+  };
+  if (static_cast<size_t>(request.req().uids_size()) > options_.presence_max_watch) {
+    return refuse(im::v1::INVALID_ARGUMENT,
+                  fmt::format("at most {} users may be watched", options_.presence_max_watch));
+  }
+  for (const std::string& uid : request.req().uids()) {
+    if (!IsValidUid(uid)) return refuse(im::v1::INVALID_ARGUMENT, "uids holds an invalid uid");
+  }
+  std::vector<std::string> candidates(request.req().uids().begin(), request.req().uids().end());
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+
+  absl::StatusOr<std::vector<std::string>> peers =
+      candidates.empty() ? std::vector<std::string>()
+                         : deps_.messages->ConversationPeers(caller.uid(), candidates);
+  if (!peers.ok()) return refuse(CodeOf(peers.status()), std::string(peers.status().message()));
+  std::set_difference(candidates.begin(), candidates.end(), peers->begin(), peers->end(),
+                      google::protobuf::RepeatedFieldBackInserter(resp.mutable_refused()));
+  const int64_t now_ms = now_ms_();
+  const int64_t ttl_ms = int64_t{options_.presence_watch_ttl_sec} * 1000;
+  if (absl::Status status =
+          deps_.watches->Watch({caller.uid(), caller.device()}, *peers, now_ms, now_ms + ttl_ms);
+      !status.ok()) {
+    return refuse(CodeOf(status), std::string(status.message()));
+  }
+  absl::StatusOr<std::vector<im::v1::Presence>> states = StatesOf(*peers);
+  if (!states.ok()) return refuse(CodeOf(states.status()), std::string(states.status().message()));
+  std::vector<store::PresenceStore::Check> checks;
+  for (im::v1::Presence& state : *states) {
+    if (state.online()) {
+      checks.emplace_back(state.uid(), now_ms + int64_t{options_.session_ttl_sec} * 1000);
+    }
+    *resp.add_presences() = std::move(state);
+  }
+  if (absl::Status status = deps_.watches->ScheduleChecks(checks); !status.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "presence lapse checks not scheduled: {}",
+                        status.ToString());
+  }
+  SetStatus(resp.mutable_status(), im::v1::OK);
+  resp.set_ttl_sec(options_.presence_watch_ttl_sec);
+  std::move(respond)(std::move(resp));
+}
+
+absl::StatusOr<std::vector<im::v1::Presence>> PresenceService::StatesOf(
+    const std::vector<std::string>& uids) {
+  std::vector<im::v1::Presence> states;
+  if (uids.empty()) return states;
+  absl::StatusOr<std::vector<std::vector<store::Session>>> sessions =
+      deps_.sessions->LookupMany(uids);
+  if (!sessions.ok()) return sessions.status();
+  std::vector<std::string> offline;
+  for (size_t i = 0; i < uids.size(); ++i) {
+    states.push_back(PresenceOf(uids[i], (*sessions)[i]));
+    if (!states.back().online()) offline.push_back(uids[i]);
+  }
+  if (offline.empty()) return states;
+  absl::StatusOr<std::vector<std::optional<std::string>>> seen = deps_.last_seen->Get(offline);
+  if (!seen.ok()) return seen.status();
+  auto next_seen = seen->begin();
+  for (im::v1::Presence& state : states) {
+    if (state.online()) continue;
+    if (*next_seen) state.set_last_seen_ms(ParseMs(**next_seen));
+    ++next_seen;
+  }
+  return states;
+}
+
+void PresenceService::DevicesChanged(const std::vector<std::string>& uids) {
+  const int64_t now_ms = now_ms_();
+  bool added = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const std::string& uid : uids) {
+      if (pending_.count(uid) > 0) continue;  // its publish will carry the latest state
+      if (pending_.size() >= options_.presence_max_pending) {
+        deps_.metrics->presence_dropped.Increment();
+        continue;
+      }
+      auto published = published_ms_.find(uid);
+      const int64_t due_ms =
+          published == published_ms_.end()
+              ? now_ms
+              : std::max(now_ms, published->second + options_.presence_push_interval_ms);
+      pending_.emplace(uid, due_ms);
+      pending_by_time_.emplace(due_ms, uid);
+      added = true;
+    }
+  }
+  if (added) wake_.notify_one();
+}
+
+std::vector<std::string> PresenceService::TakeDueChanges(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> due;
+  while (!pending_by_time_.empty() && due.size() < kBatch &&
+         pending_by_time_.begin()->first <= now_ms) {
+    due.push_back(pending_by_time_.begin()->second);
+    pending_.erase(pending_by_time_.begin()->second);
+    pending_by_time_.erase(pending_by_time_.begin());
+  }
+  for (const std::string& uid : due) published_ms_[uid] = now_ms;
+  return due;
+}
+
+void PresenceService::Publish(const std::vector<std::string>& uids, int64_t left_ms) {
+  absl::StatusOr<std::vector<std::vector<store::Session>>> sessions =
+      deps_.sessions->LookupMany(uids);
+  absl::StatusOr<std::vector<std::vector<store::Watcher>>> watchers =
+      sessions.ok() ? deps_.watches->WatchersOf(uids, left_ms) : sessions.status();
+  if (!watchers.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "presence of {} users not published: {}", uids.size(),
+                        watchers.status().ToString());
+    return;
+  }
+  std::vector<im::v1::Presence> states;
+  store::TtlMap::Entries left;
+  std::vector<std::string> offline;
+  std::vector<store::PresenceStore::Check> checks;
+  const int64_t check_ms = left_ms + int64_t{options_.session_ttl_sec} * 1000 + kLapseMarginMs;
+  for (size_t i = 0; i < uids.size(); ++i) {
+    states.push_back(PresenceOf(uids[i], (*sessions)[i]));
+    if (!states.back().online()) {
+      states.back().set_last_seen_ms(left_ms);
+      left.emplace_back(uids[i], std::to_string(left_ms));
+      offline.push_back(uids[i]);
+    } else if (!(*watchers)[i].empty()) {
+      checks.emplace_back(uids[i], check_ms);  // to notice if its gateway dies
+    }
+  }
+  const int64_t last_seen_ttl_ms = int64_t{options_.presence_last_seen_days} * 86'400'000;
+  absl::Status status = deps_.last_seen->PutMany(left, last_seen_ttl_ms);
+  if (status.ok()) status = deps_.watches->CancelChecks(offline);
+  if (status.ok()) status = deps_.watches->ScheduleChecks(checks);
+  if (!status.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "presence of {} users not recorded: {}", uids.size(),
+                        status.ToString());
+  }
+  deps_.metrics->presence_published.Increment(static_cast<double>(uids.size()));
+  PushToWatchers(states, *watchers);
+}
+
+void PresenceService::PushToWatchers(const std::vector<im::v1::Presence>& states,
+                                     const std::vector<std::vector<store::Watcher>>& watchers) {
+  // Each watching device gets one frame with every state it watches among these.
+  std::map<std::pair<std::string, std::string>, im::v1::Frame> frames;
+  for (size_t i = 0; i < states.size(); ++i) {
+    for (const store::Watcher& watcher : watchers[i]) {
+      *frames[{watcher.uid, watcher.device}].mutable_presence_push()->add_presences() = states[i];
+    }
+  }
+  if (frames.empty()) return;
+  std::vector<std::string> watcher_uids;
+  for (const auto& [device, frame] : frames) {
+    if (watcher_uids.empty() || watcher_uids.back() != device.first) {
+      watcher_uids.push_back(device.first);
+    }
+  }
+  absl::StatusOr<std::vector<std::vector<store::Session>>> sessions =
+      deps_.sessions->LookupMany(watcher_uids);
+  if (!sessions.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "presence pushes not sent: {}",
+                        sessions.status().ToString());
+    return;
+  }
+  size_t next_uid = 0;
+  for (const auto& [device, frame] : frames) {
+    while (watcher_uids[next_uid] != device.first) ++next_uid;
+    for (const store::Session& session : (*sessions)[next_uid]) {
+      if (session.device != device.second) continue;
+      deps_.pusher->Push(SerializePush(frame), {PushTarget{device.first, session}});
+      deps_.metrics->presence_pushes.Increment();
+    }
+  }
+}
+
+void PresenceService::Sweep(int64_t now_ms) {
+  absl::StatusOr<std::vector<std::string>> due = deps_.watches->TakeDueChecks(now_ms, kBatch);
+  if (!due.ok() || due->empty()) {
+    if (!due.ok()) {
+      IM_LOG_RATE_LIMITED(spdlog::level::warn, "presence lapse checks not taken: {}",
+                          due.status().ToString());
+    }
+    return;
+  }
+  absl::StatusOr<std::vector<int64_t>> lapse_in_ms = deps_.sessions->LapseInMs(*due);
+  if (!lapse_in_ms.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "presence lapse checks failed: {}",
+                        lapse_in_ms.status().ToString());
+    return;  // dropped: those users are checked again at their next change or subscribe
+  }
+  std::vector<std::string> lapsed;
+  std::vector<store::PresenceStore::Check> later;
+  for (size_t i = 0; i < due->size(); ++i) {
+    if ((*lapse_in_ms)[i] == 0) {
+      lapsed.push_back((*due)[i]);
+    } else {
+      later.emplace_back((*due)[i], now_ms + (*lapse_in_ms)[i] + kLapseMarginMs);
+    }
+  }
+  if (absl::Status status = deps_.watches->ScheduleChecks(later); !status.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "presence lapse checks not rescheduled: {}",
+                        status.ToString());
+  }
+  if (lapsed.empty()) return;
+  deps_.metrics->presence_lapsed.Increment(static_cast<double>(lapsed.size()));
+  spdlog::debug("presence: {} users' sessions lapsed", lapsed.size());
+  Publish(lapsed, now_ms);
+}
+
+void PresenceService::RunOnce(int64_t now_ms, bool sweep) {
+  for (std::vector<std::string> due = TakeDueChanges(now_ms); !due.empty();
+       due = TakeDueChanges(now_ms)) {
+    Publish(due, now_ms);
+  }
+  if (!sweep) return;
+  Sweep(now_ms);
+  // Publishes older than the interval no longer hold a change back.
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::erase_if(published_ms_, [&](const auto& entry) {
+    return entry.second + options_.presence_push_interval_ms <= now_ms;
+  });
+}
+
+void PresenceService::Work() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    const int64_t now_ms = now_ms_();
+    int64_t wake_ms = next_sweep_ms_;
+    if (!pending_by_time_.empty()) wake_ms = std::min(wake_ms, pending_by_time_.begin()->first);
+    if (wake_ms > now_ms) {
+      wake_.wait_for(lock, std::chrono::milliseconds(wake_ms - now_ms));
+      continue;  // woken early by a change, or on time: look again
+    }
+    const bool sweep = now_ms >= next_sweep_ms_;
+    if (sweep) next_sweep_ms_ = now_ms + options_.presence_sweep_interval_ms;
+    lock.unlock();
+    RunOnce(now_ms, sweep);
+    lock.lock();
+  }
+}
+
+}  // namespace im::logic
