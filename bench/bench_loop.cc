@@ -2,10 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <random>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "bench/message_body.h"
 #include "common/retry_hint.h"
 
 namespace im::bench {
@@ -28,10 +29,14 @@ constexpr uint32_t kSyncPage = 200;
 constexpr int kLoopShift = 40;
 constexpr uint64_t kNumberMask = (uint64_t{1} << kLoopShift) - 1;
 constexpr uint64_t kResend = uint64_t{1} << 63;
-// The body starts with the message id and its scheduled send time (both little-endian u64), so a
-// receiver in any loop or process (CLOCK_MONOTONIC is system-wide) measures latency without a
-// lookup.
-constexpr size_t kBodyHeader = 16;
+// Bit 62 of a TypingReq's frame id: a TypingReq has no answer, but the gateway may refuse it with
+// an Error frame (TOO_MANY_IN_FLIGHT), which this bit tells from an answer to a send.
+constexpr uint64_t kTypingFrame = uint64_t{1} << 62;
+// The frame ids of PresenceSubscribeReq carry this bit, so their answers are told apart.
+constexpr uint64_t kWatchFrame = uint64_t{1} << 61;
+// Members one device watches at most (the cluster's logic.presence_max_watch is 200).
+constexpr size_t kMaxPresenceWatch = 200;
+constexpr uint32_t kResumePage = 100;
 
 void StoreMax(std::atomic<uint64_t>& target, uint64_t value) {
   for (uint64_t seen = target.load(std::memory_order_relaxed);
@@ -42,6 +47,30 @@ void StoreMax(std::atomic<uint64_t>& target, uint64_t value) {
 std::string CodeName(im::v1::Code code) {
   const std::string& name = im::v1::Code_Name(code);
   return name.empty() ? absl::StrCat(static_cast<int>(code)) : name;
+}
+
+// A send's (or a change's) answer: a SendResp, or an Error frame carrying the request's id.
+im::v1::Code SendAnswerCode(const Frame& frame) {
+  return frame.has_send_resp() ? frame.send_resp().status().code() : frame.error().code();
+}
+
+uint32_t SendAnswerRetryHintMs(const Frame& frame) {
+  return frame.has_send_resp() ? frame.send_resp().status().retry_after_ms()
+                               : frame.error().retry_after_ms();
+}
+
+// A send or a change refused for overload: the device's window shrinks (as the SDK's does) and it
+// waits the cluster's hint, or its own back-off without one. Returns the wait.
+uint32_t ShrinkWindowForRefusal(Device* d, const Frame& frame, uint64_t now) {
+  const uint32_t hint = SendAnswerRetryHintMs(frame);
+  const uint32_t wait_ms = hint > 0 ? hint : kRefusedBackoffMs;
+  d->window.OnRefused(static_cast<int64_t>(now / kMsPerNs), wait_ms);
+  return wait_ms;
+}
+
+// "recall" / "edit": the prefix of a change's refusals and of its client_msg_id.
+const char* ChangeName(im::v1::MessageType change) {
+  return change == im::v1::RECALL ? "recall" : "edit";
 }
 
 }  // namespace
@@ -212,6 +241,13 @@ void BenchLoop::GoDown(Device* d, uint64_t now, bool planned, std::string_view r
     d->backlog.swap(backlog);
     d->backlog_head = 0;
   }
+  for (const Device::InFlightChange& sent : d->changes_in_flight) {
+    d->changes_due.push_back(sent.change);
+  }
+  results_.changes_resent += d->changes_in_flight.size();
+  stats_.in_flight.fetch_sub(d->changes_in_flight.size(), std::memory_order_relaxed);
+  d->changes_in_flight.clear();
+  d->resume_call = 0;  // its answer will not come; the next connection presents the token again
   if (d->setup_call != 0) {
     // A group setup call cut off: whether it took effect is unknown, so the run cannot go on.
     d->setup_call = 0;
@@ -262,15 +298,12 @@ void BenchLoop::OnLoggedIn(Device* d, const im::v1::LoginResp& resp, uint64_t no
   if (resp.heartbeat_sec() > 0) d->heartbeat_ns = uint64_t{resp.heartbeat_sec()} * 1'000'000'000;
   d->last_ping_ns = now;
   d->backoff_ms = 0;
-  if (d->down_since_ns != 0) {
-    const Conversation* conv =
-        d->conv == kNoConversation ? nullptr : &(*ctx_->conversations)[d->conv];
-    if (conv != nullptr && conv->ready.load(std::memory_order_acquire)) {
-      // What the SDK does after a reconnect: fetch what came while it was away.
-      SendSync(d, d->tracker->Contiguous());
-    } else {
-      MarkResumed(d, now);
-    }
+  d->watched_presence = false;  // a new session watches again, as the SDK does
+  if (options_.resume) d->next_resume_token = resp.resume_token();
+  if (d->down_since_ns != 0 && ReadyConversationOf(*d) != nullptr) {
+    CatchUp(d);
+  } else {
+    MarkResumed(d, now);  // nothing to catch up on
   }
   if (options_.scenario == Scenario::kGroup && d->setup_call == 0 && d->setup_next == 0 &&
       (*ctx_->conversations)[d->conv].members[0] == d->index) {
@@ -279,7 +312,60 @@ void BenchLoop::OnLoggedIn(Device* d, const im::v1::LoginResp& resp, uint64_t no
   Pump(d);
 }
 
+// What the SDK does after a reconnect: resume the last session when it has its token (--resume),
+// else fetch what came while it was away.
+void BenchLoop::CatchUp(Device* d) {
+  if (d->resume_token.empty()) return SendSync(d, d->tracker->Contiguous());
+  ++results_.resume_attempts;
+  d->resume_found_newer = false;
+  SendResume(d, "");
+}
+
+void BenchLoop::SendResume(Device* d, const std::string& page_token) {
+  SetSyncing(d, true);  // catching up: neither dropped on purpose nor synced by OnSweep meanwhile
+  Frame frame;
+  frame.set_id(d->next_frame_id++);
+  im::v1::ResumeReq* req = frame.mutable_resume_req();
+  req->set_resume_token(d->resume_token);
+  req->set_page_token(page_token);
+  req->set_limit(kResumePage);
+  d->resume_call = frame.id();
+  d->conn->Send(frame);
+}
+
+// The answer lists the conversations changed since the token's session (less a margin); the device
+// syncs its conversation only when it is listed beyond what the device holds. `resp` is null when
+// an Error frame answered.
+void BenchLoop::OnResumeAnswer(Device* d, im::v1::Code code, const im::v1::ResumeResp* resp,
+                               uint64_t now) {
+  d->resume_call = 0;
+  if (code != im::v1::OK) {
+    // Spent, expired or refused: the token is no use now. Catch up as without --resume.
+    ++results_.resume_fallbacks;
+    ++results_.refusals[absl::StrCat("resume_", CodeName(code))];
+    d->resume_token.clear();
+    return SendSync(d, d->tracker->Contiguous());
+  }
+  const std::string& conv_id = (*ctx_->conversations)[d->conv].conv_id;
+  for (const im::v1::Conversation& listed : resp->conversations()) {
+    if (listed.conv_id() == conv_id && listed.max_seq() > d->tracker->Contiguous()) {
+      d->resume_found_newer = true;
+    }
+  }
+  if (!resp->next_page_token().empty()) return SendResume(d, resp->next_page_token());
+  ++results_.resumes_accepted;
+  d->next_resume_token = resp->resume_token();
+  // A device catching up when the final sync was sent got none: it syncs now whatever the list.
+  if (d->resume_found_newer || stats_.final_syncs_sent.load(std::memory_order_relaxed)) {
+    return SendSync(d, d->tracker->Contiguous());
+  }
+  SetSyncing(d, false);
+  MarkResumed(d, now);
+}
+
 void BenchLoop::MarkResumed(Device* d, uint64_t now) {
+  // Caught up: this session's token is what the next connection resumes with.
+  if (!d->next_resume_token.empty()) d->resume_token = std::exchange(d->next_resume_token, {});
   if (d->down_since_ns == 0) return;
   results_.resume_us.Record((now - d->down_since_ns) / 1000);
   d->down_since_ns = 0;
@@ -326,6 +412,10 @@ void BenchLoop::HoldAndResend(Device* d, uint64_t m, uint64_t now, uint32_t hint
   } else {
     d->backlog.insert(d->backlog.begin(), m | kResend);
   }
+  Hold(d, now, hint_ms);
+}
+
+void BenchLoop::Hold(Device* d, uint64_t now, uint32_t hint_ms) {
   const uint64_t wait_ms = JitteredMs(hint_ms, hint_ms);
   if (d->hold_until_ns == 0) held_.push_back(d);
   d->hold_until_ns = std::max(d->hold_until_ns, now + wait_ms * kMsPerNs);
@@ -366,41 +456,118 @@ void BenchLoop::RetryDueSyncs(uint64_t now) {
 }
 
 void BenchLoop::Pump(Device* d) {
-  if (d->state != Device::State::kOnline || d->backlog_size() == 0 || d->hold_until_ns != 0 ||
+  if (d->state != Device::State::kOnline || d->hold_until_ns != 0 ||
+      (d->backlog_size() == 0 && d->changes_due.empty()) ||
       ctx_->settle.load(std::memory_order_relaxed) != WorkerContext::kRunning) {
     return;
   }
+  while (!d->changes_due.empty() && d->requests_in_flight() < d->window.size()) {
+    SendChange(d, d->changes_due.back());
+    d->changes_due.pop_back();
+  }
   const Conversation& conv = (*ctx_->conversations)[d->conv];
   const uint64_t now = uv_hrtime();
-  while (d->backlog_size() > 0 && d->in_flight.size() < d->window.size()) {
+  while (d->backlog_size() > 0 && d->requests_in_flight() < d->window.size()) {
     const uint64_t entry = d->backlog[d->backlog_head++];
-    const uint64_t m = entry & ~kResend;
-    const uint64_t scheduled =
-        send_start_ +
-        static_cast<uint64_t>(static_cast<double>(m & kNumberMask) * send_interval_ns_);
-    Frame frame;
-    frame.set_id(d->next_frame_id++);
-    im::v1::SendReq* req = frame.mutable_send_req();
-    if (d->to_uid.empty()) {
-      req->set_conv_id(conv.conv_id);
-    } else {
-      req->set_to_uid(d->to_uid);
+    if ((entry & kResend) == 0) {
+      stats_.sent.fetch_add(1, std::memory_order_relaxed);
+      SendTypingIfDue(d, conv);
     }
-    req->set_client_msg_id(absl::StrCat(m));
-    req->set_type(im::v1::TEXT);
-    std::string* body = req->mutable_body();
-    body->assign(options_.body_bytes, 'x');
-    std::memcpy(body->data(), &m, sizeof(m));
-    std::memcpy(body->data() + sizeof(m), &scheduled, sizeof(scheduled));
-    d->in_flight.push_back({frame.id(), m, now});
-    stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
-    if ((entry & kResend) == 0) stats_.sent.fetch_add(1, std::memory_order_relaxed);
-    d->conn->Send(frame);
+    SendMessage(d, conv, entry & ~kResend, now);
   }
   if (d->backlog_head == d->backlog.size()) {
     d->backlog.clear();
     d->backlog_head = 0;
   }
+}
+
+uint64_t BenchLoop::ScheduledNs(uint64_t m) const {
+  return send_start_ +
+         static_cast<uint64_t>(static_cast<double>(m & kNumberMask) * send_interval_ns_);
+}
+
+void BenchLoop::SendMessage(Device* d, const Conversation& conv, uint64_t m, uint64_t now) {
+  Frame frame;
+  frame.set_id(d->next_frame_id++);
+  im::v1::SendReq* req = frame.mutable_send_req();
+  if (d->to_uid.empty()) {
+    req->set_conv_id(conv.conv_id);
+  } else {
+    req->set_to_uid(d->to_uid);
+  }
+  req->set_client_msg_id(absl::StrCat(m));
+  req->set_type(im::v1::TEXT);
+  *req->mutable_body() = MessageBody({m, ScheduledNs(m)}, options_.body_bytes, 'x');
+  d->in_flight.push_back({frame.id(), m, now});
+  stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
+  d->conn->Send(frame);
+}
+
+// --typing-every N: the device "types" before every Nth message it sends. The cluster passes one
+// TypingPush per user and conversation every logic.typing_interval_ms at most.
+void BenchLoop::SendTypingIfDue(Device* d, const Conversation& conv) {
+  ++d->messages_sent;
+  if (options_.typing_every == 0 || d->messages_sent % options_.typing_every != 0) return;
+  Frame frame;
+  frame.set_id(kTypingFrame | d->next_frame_id++);
+  frame.mutable_typing_req()->set_conv_id(conv.conv_id);
+  ++results_.typing_sent;
+  d->conn->Send(frame);
+}
+
+void BenchLoop::WatchPresenceIfDue(Device* d) {
+  if (!options_.watch_presence || d->watched_presence) return;
+  const Conversation* conv = ReadyConversationOf(*d);
+  if (conv == nullptr) return;
+  d->watched_presence = true;
+  Frame frame;
+  frame.set_id(kWatchFrame | d->next_frame_id++);
+  im::v1::PresenceSubscribeReq* watch = frame.mutable_presence_subscribe_req();
+  for (uint32_t member : conv->members) {
+    if (member == d->index) continue;
+    if (static_cast<size_t>(watch->uids_size()) == kMaxPresenceWatch) break;
+    watch->add_uids((*ctx_->devices)[member].uid);
+  }
+  ++results_.presence_watches;
+  d->conn->Send(frame);
+}
+
+void BenchLoop::OnWatchAnswer(const Frame& frame) {
+  const im::v1::Code code =
+      frame.has_error() ? frame.error().code() : frame.presence_subscribe_resp().status().code();
+  if (code != im::v1::OK) {
+    CountError(absl::StrCat("presence_", CodeName(code)));
+    return;
+  }
+  ++results_.presence_watches_ok;
+  results_.presence_refused += frame.presence_subscribe_resp().refused_size();
+}
+
+// --recall-share, --edit-share: message `m`, acknowledged as `seq`, is recalled or edited at once
+// if its device's picker says so, while the send phase runs.
+void BenchLoop::ChangeIfPicked(Device* d, uint64_t m, uint64_t seq, uint64_t now) {
+  if (seq == 0 || ctx_->settle.load(std::memory_order_relaxed) != WorkerContext::kRunning) return;
+  const std::optional<im::v1::MessageType> type = d->change_picker.Next();
+  if (!type) return;
+  ++FiguresOf(*type).sent;
+  SendChange(d, {*type, m, seq, now});
+}
+
+void BenchLoop::SendChange(Device* d, const Device::Change& change) {
+  Frame frame;
+  frame.set_id(d->next_frame_id++);
+  im::v1::SendReq* req = frame.mutable_send_req();
+  req->set_conv_id((*ctx_->conversations)[d->conv].conv_id);  // a change names it, not the peer
+  req->set_client_msg_id(absl::StrCat(ChangeName(change.type), "-", change.message));
+  req->set_type(change.type);
+  req->set_ref_seq(change.ref_seq);
+  if (change.type == im::v1::EDIT) {
+    const BodyHeader edited{change.message, ScheduledNs(change.message)};
+    *req->mutable_body() = MessageBody(edited, options_.body_bytes, 'e');
+  }
+  d->changes_in_flight.push_back({frame.id(), change});
+  stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
+  d->conn->Send(frame);
 }
 
 void BenchLoop::ScheduleSends(uint64_t now) {
@@ -464,7 +631,23 @@ bool BenchLoop::OnFrame(ClientConnection* conn, Frame&& frame) {
       }
       break;
     case Frame::kSendResp:
-      OnSendAnswer(d, frame, now);
+      if (!OnChangeAnswer(d, frame, now)) OnSendAnswer(d, frame, now);
+      break;
+    case Frame::kResumeResp:
+      if (frame.id() != 0 && frame.id() == d->resume_call) {
+        OnResumeAnswer(d, frame.resume_resp().status().code(), &frame.resume_resp(), now);
+      } else {
+        ++results_.unexpected_frames;
+      }
+      break;
+    case Frame::kTypingPush:
+      OnTypingPush(d, frame.typing_push());
+      break;
+    case Frame::kPresenceSubscribeResp:
+      OnWatchAnswer(frame);
+      break;
+    case Frame::kPresencePush:
+      results_.presence_pushes += frame.presence_push().presences_size();
       break;
     case Frame::kMessagePush:
       for (const im::v1::Message& m : frame.message_push().messages()) OnMessage(d, m, true, now);
@@ -515,18 +698,30 @@ bool BenchLoop::OnFrame(ClientConnection* conn, Frame&& frame) {
       }
       break;
     case Frame::kError:
-      if (frame.id() != 0 && frame.id() == d->setup_call) {
-        AdvanceGroupSetup(d, &frame);
-      } else if (frame.id() != 0) {
-        OnSendAnswer(d, frame, now);
-      } else {
-        CountError(absl::StrCat("error_", CodeName(frame.error().code())));
-      }
+      OnErrorFrame(d, frame, now);
       break;
     default:
       ++results_.unexpected_frames;
   }
   return d->state != Device::State::kDown;
+}
+
+// An Error frame answers the request whose frame id it carries, or none (id 0).
+void BenchLoop::OnErrorFrame(Device* d, const Frame& frame, uint64_t now) {
+  const uint64_t id = frame.id();
+  if (id == 0) {
+    CountError(absl::StrCat("error_", CodeName(frame.error().code())));
+  } else if (id == d->setup_call) {
+    AdvanceGroupSetup(d, &frame);
+  } else if (id == d->resume_call) {
+    OnResumeAnswer(d, frame.error().code(), nullptr, now);
+  } else if ((id & kTypingFrame) != 0) {
+    CountError(absl::StrCat("typing_", CodeName(frame.error().code())));
+  } else if ((id & kWatchFrame) != 0) {
+    OnWatchAnswer(frame);
+  } else if (!OnChangeAnswer(d, frame, now)) {
+    OnSendAnswer(d, frame, now);
+  }
 }
 
 void BenchLoop::OnSendAnswer(Device* d, const Frame& frame, uint64_t now) {
@@ -541,30 +736,23 @@ void BenchLoop::OnSendAnswer(Device* d, const Frame& frame, uint64_t now) {
   *it = d->in_flight.back();
   d->in_flight.pop_back();
   stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
-  const im::v1::Code code =
-      frame.has_send_resp() ? frame.send_resp().status().code() : frame.error().code();
+  const im::v1::Code code = SendAnswerCode(frame);
   // A refusal is not the message's answer: it is sent again (and answered then), so the drain,
   // which waits until every scheduled message is answered, goes on while one is held.
   if (!common::IsOverloadRefusal(code)) stats_.answered.fetch_add(1, std::memory_order_relaxed);
   if (code == im::v1::OK) {
-    const uint64_t scheduled =
-        send_start_ +
-        static_cast<uint64_t>(static_cast<double>(m & kNumberMask) * send_interval_ns_);
+    const uint64_t scheduled = ScheduledNs(m);
     stats_.acked.fetch_add(1, std::memory_order_relaxed);
     d->window.OnAcked();
     results_.ack_us.Record(now > scheduled ? (now - scheduled) / 1000 : 0);
     const uint64_t seq = frame.send_resp().seq();
-    results_.acked.push_back({d->conv, seq, d->index});
-    d->tracker->OnHeld(seq, NowMs(now));
-    stats_.expected.fetch_add(ctx_->recipients_per_message, std::memory_order_relaxed);
+    OnOwnSeqAcked(d, seq, false, now);
+    ChangeIfPicked(d, m, seq, now);
+    WatchPresenceIfDue(d);
   } else if (common::IsOverloadRefusal(code)) {
     stats_.refused.fetch_add(1, std::memory_order_relaxed);
     results_.refused_us.Record(now > sent_ns ? (now - sent_ns) / 1000 : 0);
-    const uint32_t hint = frame.has_send_resp() ? frame.send_resp().status().retry_after_ms()
-                                                : frame.error().retry_after_ms();
-    const uint32_t wait_ms = hint > 0 ? hint : kRefusedBackoffMs;
-    d->window.OnRefused(static_cast<int64_t>(now / kMsPerNs), wait_ms);
-    HoldAndResend(d, m, now, wait_ms);
+    HoldAndResend(d, m, now, ShrinkWindowForRefusal(d, frame, now));
   } else {
     stats_.send_errors.fetch_add(1, std::memory_order_relaxed);
     CountError(absl::StrCat(frame.has_send_resp() ? "send_" : "send_error_", CodeName(code)));
@@ -572,13 +760,61 @@ void BenchLoop::OnSendAnswer(Device* d, const Frame& frame, uint64_t now) {
   Pump(d);
 }
 
-void BenchLoop::OnMessage(Device* d, const im::v1::Message& m, bool pushed, uint64_t now) {
-  if (d->conv == kNoConversation) {
-    ++results_.unknown_messages;
-    return;
+// A change is answered as a send is: refused for overload, it is sent again after the hint; any
+// other refusal is final and counted by its code.
+bool BenchLoop::OnChangeAnswer(Device* d, const Frame& frame, uint64_t now) {
+  auto it = std::find_if(d->changes_in_flight.begin(), d->changes_in_flight.end(),
+                         [&](const auto& entry) { return entry.frame_id == frame.id(); });
+  if (it == d->changes_in_flight.end()) return false;
+  const Device::Change change = it->change;
+  *it = d->changes_in_flight.back();
+  d->changes_in_flight.pop_back();
+  stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  const im::v1::Code code = SendAnswerCode(frame);
+  if (code == im::v1::OK) {
+    LoopResults::ChangeFigures& figures = FiguresOf(change.type);
+    ++figures.ok;
+    figures.ok_us.Record((now - change.first_sent_ns) / 1000);
+    OnOwnSeqAcked(d, frame.send_resp().seq(), true, now);
+  } else if (common::IsOverloadRefusal(code)) {
+    ++results_.changes_resent;
+    d->changes_due.push_back(change);
+    Hold(d, now, ShrinkWindowForRefusal(d, frame, now));
+  } else {
+    ++results_.refusals[absl::StrCat(ChangeName(change.type), "_", CodeName(code))];
   }
-  const Conversation& conv = (*ctx_->conversations)[d->conv];
-  if (!conv.ready.load(std::memory_order_acquire) || m.conv_id() != conv.conv_id) {
+  Pump(d);
+  return true;
+}
+
+// A seq the cluster acknowledged to `d` (a message's or a change's): `d` holds it, every other
+// member is to get it, and the end checks that they did.
+void BenchLoop::OnOwnSeqAcked(Device* d, uint64_t seq, bool change, uint64_t now) {
+  results_.acked.push_back({d->conv, seq, d->index, change});
+  d->tracker->OnHeld(seq, NowMs(now));
+  stats_.expected.fetch_add(ctx_->recipients_per_message, std::memory_order_relaxed);
+}
+
+void BenchLoop::OnTypingPush(Device* d, const im::v1::TypingPush& push) {
+  const Conversation* conv = ReadyConversationOf(*d);
+  if (conv == nullptr || push.conv_id() != conv->conv_id) {
+    ++results_.unknown_messages;
+  } else if (push.uid() == d->uid) {
+    ++results_.self_pushes;  // typing goes to the other members only
+  } else {
+    ++results_.typing_pushes;
+  }
+}
+
+const Conversation* BenchLoop::ReadyConversationOf(const Device& d) const {
+  if (d.conv == kNoConversation) return nullptr;
+  const Conversation& conv = (*ctx_->conversations)[d.conv];
+  return conv.ready.load(std::memory_order_acquire) ? &conv : nullptr;
+}
+
+void BenchLoop::OnMessage(Device* d, const im::v1::Message& m, bool pushed, uint64_t now) {
+  const Conversation* conv = ReadyConversationOf(*d);
+  if (conv == nullptr || m.conv_id() != conv->conv_id) {
     ++results_.unknown_messages;
     return;
   }
@@ -604,19 +840,29 @@ void BenchLoop::OnMessage(Device* d, const im::v1::Message& m, bool pushed, uint
     ++results_.unknown_messages;
     return;
   }
+  WatchPresenceIfDue(d);
   if (arrival != SeqTracker::Arrival::kNew) return;
   stats_.delivered.fetch_add(1, std::memory_order_relaxed);
   if (!pushed && stats_.final_syncs_sent.load(std::memory_order_relaxed)) {
     stats_.found_by_final_sync.fetch_add(1, std::memory_order_relaxed);
   }
   stats_.last_delivery_ns.store(now, std::memory_order_relaxed);
-  if (m.body().size() < kBodyHeader) {
+  if (IsChange(m.type())) {
+    // Its own seq, checked as any other above; its latency is not the changed message's.
+    ++results_.change_deliveries;
+    return;
+  }
+  // A message read back (by sync) after its recall has no body left, so no latency.
+  if (!m.recalled()) RecordDeliveryLatency(m, now);
+}
+
+void BenchLoop::RecordDeliveryLatency(const im::v1::Message& m, uint64_t now) {
+  const std::optional<BodyHeader> header = ReadBodyHeader(m.body());
+  if (!header) {
     ++results_.unknown_messages;
     return;
   }
-  uint64_t id = 0, scheduled = 0;
-  std::memcpy(&id, m.body().data(), sizeof(id));
-  std::memcpy(&scheduled, m.body().data() + sizeof(id), sizeof(scheduled));
+  const uint64_t id = header->message, scheduled = header->scheduled_ns;
   const uint64_t latency_us = now > scheduled ? (now - scheduled) / 1000 : 0;
   results_.delivery_us.Record(latency_us);
   StoreMax(stats_.window_max_us, latency_us);

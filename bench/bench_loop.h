@@ -68,10 +68,28 @@ struct LoopResults {
   uint64_t resent = 0, self_pushes = 0, unknown_messages = 0, unexpected_frames = 0;
   uint64_t planned_drops = 0, unplanned_drops = 0, go_aways = 0, kicks = 0, pongs = 0;
   uint64_t max_backlog = 0;
+  // Requests besides the messages (--typing-every, --recall-share, --edit-share, --resume).
+  uint64_t typing_sent = 0, typing_pushes = 0;
+  // --watch-presence: PresenceSubscribeReq sent and answered OK, uids refused, states pushed.
+  uint64_t presence_watches = 0, presence_watches_ok = 0, presence_refused = 0;
+  uint64_t presence_pushes = 0;
+  struct ChangeFigures {
+    uint64_t sent = 0, ok = 0;
+    Histogram ok_us;  // a change's write -> its OK answer
+  };
+  ChangeFigures recalls, edits;
+  uint64_t changes_resent = 0;     // cut off by a drop or refused for overload, sent again
+  uint64_t change_deliveries = 0;  // RECALL and EDIT messages delivered (in `delivered` too)
+  uint64_t resume_attempts = 0, resumes_accepted = 0, resume_fallbacks = 0;
+  // Changes and resumes the cluster refused, by kind and code: "recall_NOT_CHANGEABLE",
+  // "resume_FAILED_PRECONDITION", ...
+  std::map<std::string, uint64_t> refusals;
+  // Seqs acknowledged to this loop's devices (messages and changes): the end's "missing" check.
   struct Acked {
     uint32_t conv;
     uint64_t seq;
     uint32_t sender;
+    bool change;  // a recall's or an edit's seq, not a message's
   };
   std::vector<Acked> acked;
   // Group scenario, by sending loop and message number: the earliest and latest delivery
@@ -126,12 +144,24 @@ class BenchLoop : public ClientConnection::Handler {
   void ScheduleReconnect(Device* d, uint64_t now, uint64_t delay_ms);
   void GoDown(Device* d, uint64_t now, bool planned, std::string_view reason);
   void OnLoggedIn(Device* d, const im::v1::LoginResp& resp, uint64_t now);
+  void CatchUp(Device* d);
+  void SendResume(Device* d, const std::string& page_token);
+  void OnResumeAnswer(Device* d, im::v1::Code code, const im::v1::ResumeResp* resp, uint64_t now);
   void MarkResumed(Device* d, uint64_t now);
   void SendSync(Device* d, uint64_t after_seq);
   void SetSyncing(Device* d, bool syncing);
   void SendFinalSyncs();
   void Pump(Device* d);
+  void SendMessage(Device* d, const Conversation& conv, uint64_t m, uint64_t now);
+  void SendTypingIfDue(Device* d, const Conversation& conv);
+  // --watch-presence: the device's watch of its conversation's other members, once per session,
+  // when it has seen a message there; and its answer.
+  void WatchPresenceIfDue(Device* d);
+  void OnWatchAnswer(const im::v1::Frame& frame);
+  void ChangeIfPicked(Device* d, uint64_t m, uint64_t seq, uint64_t now);
+  void SendChange(Device* d, const Device::Change& change);
   void HoldAndResend(Device* d, uint64_t m, uint64_t now, uint32_t hint_ms);
+  void Hold(Device* d, uint64_t now, uint32_t hint_ms);
   void ReleaseHeld(uint64_t now);
   void RetrySyncLater(Device* d, uint64_t now, uint32_t hint_ms);
   void RetryDueSyncs(uint64_t now);
@@ -141,8 +171,21 @@ class BenchLoop : public ClientConnection::Handler {
   static void TakeDue(std::vector<Device*>& waiting, uint64_t Device::*due, uint64_t now, Act act);
   void ScheduleSends(uint64_t now);
   void ScheduleDrops(uint64_t now);
+  void OnErrorFrame(Device* d, const im::v1::Frame& frame, uint64_t now);
   void OnSendAnswer(Device* d, const im::v1::Frame& frame, uint64_t now);
+  // False when `frame` answers no change of `d`.
+  bool OnChangeAnswer(Device* d, const im::v1::Frame& frame, uint64_t now);
+  void OnOwnSeqAcked(Device* d, uint64_t seq, bool change, uint64_t now);
   void OnMessage(Device* d, const im::v1::Message& m, bool pushed, uint64_t now);
+  void RecordDeliveryLatency(const im::v1::Message& m, uint64_t now);
+  void OnTypingPush(Device* d, const im::v1::TypingPush& push);
+  // The device's conversation once it is set up (a group's ids are known); else null.
+  const Conversation* ReadyConversationOf(const Device& d) const;
+  LoopResults::ChangeFigures& FiguresOf(im::v1::MessageType change) {
+    return change == im::v1::RECALL ? results_.recalls : results_.edits;
+  }
+  // When message `m` was due to be sent (uv_hrtime ns): its latencies count from then.
+  uint64_t ScheduledNs(uint64_t m) const;
   void AdvanceGroupSetup(Device* d, const im::v1::Frame* answer);
   void CountError(const std::string& what) { ++results_.errors[what]; }
   // A uniform random wait in [low_ms, low_ms + spread_ms]: spreads devices that were refused or

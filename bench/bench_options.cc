@@ -8,6 +8,12 @@
 #include "absl/strings/str_cat.h"
 
 namespace im::bench {
+namespace {
+
+// 0.7 + 0.3 may add up to a little more than 1 in binary floating point.
+constexpr double kShareSlack = 1e-9;
+
+}  // namespace
 
 const char* ScenarioName(Scenario scenario) {
   switch (scenario) {
@@ -92,6 +98,16 @@ absl::Status BenchOptions::Resolve() {
   if (scenario == Scenario::kReconnect && !(fraction > 0 && fraction <= 1)) {
     return absl::InvalidArgumentError("--fraction: in (0, 1]");
   }
+  if (!(recall_share >= 0 && recall_share <= 1)) {
+    return absl::InvalidArgumentError("--recall-share: in [0, 1]");
+  }
+  if (!(edit_share >= 0 && edit_share <= 1)) {
+    return absl::InvalidArgumentError("--edit-share: in [0, 1]");
+  }
+  if (recall_share + edit_share > 1 + kShareSlack) {
+    return absl::InvalidArgumentError(
+        "--recall-share + --edit-share: at most 1 (a message is recalled or edited, not both)");
+  }
   return absl::OkStatus();
 }
 
@@ -110,6 +126,12 @@ nlohmann::json BenchOptions::ToJson() const {
                       {"body_bytes", body_bytes},
                       {"window", window},
                       {"reorder_window_ms", reorder_window_ms}};
+  if (scenario != Scenario::kConnect) {
+    j["typing_every"] = typing_every;
+    j["recall_share"] = recall_share;
+    j["edit_share"] = edit_share;
+    j["watch_presence"] = watch_presence;
+  }
   if (scenario == Scenario::kGroup) {
     j["group_size"] = group_size;
     j["groups"] = groups();
@@ -120,6 +142,7 @@ nlohmann::json BenchOptions::ToJson() const {
     j["reconnect_rate"] = reconnect_rate;
     j["storm_at_sec"] = storm_at_sec;
     j["down_ms"] = down_ms;
+    j["resume"] = resume;
   }
   if (!gateway_pids.empty()) j["gateway_pids"] = gateway_pids;
   return j;

@@ -38,6 +38,16 @@ struct BenchOptions {
   // shrink a device's window below it for a while (common::SendWindow).
   uint32_t window = 64;
   uint32_t reorder_window_ms = 1000;
+  // chat, group, reconnect: requests besides the messages. A TypingReq before every Nth message
+  // a device sends (0: none); of the messages a device got acknowledged, these shares recalled
+  // and edited at once (a SendReq of type RECALL or EDIT naming the acknowledged seq).
+  uint32_t typing_every = 0;
+  double recall_share = 0;
+  double edit_share = 0;
+  // Each device watches the presence of its conversation's other members (at most
+  // kMaxPresenceWatch) once it has seen a message there in this session (before, they share no
+  // conversation and the cluster refuses the watch), as the SDK renews a watch after a login.
+  bool watch_presence = false;
   // group
   uint32_t group_size = 100;
   uint32_t senders = 4;  // per group
@@ -47,6 +57,9 @@ struct BenchOptions {
   double reconnect_rate = 0;  // drops per second; 0: all at once (a storm)
   double storm_at_sec = 1;    // with reconnect_rate 0: when, into the send phase
   uint32_t down_ms = 0;       // how long a dropped device stays away
+  // A dropped device resumes its last session (ResumeReq) after logging in again, and syncs only
+  // if the conversation moved; refused, it syncs as without.
+  bool resume = false;
   // connect: gateways whose memory per connection is measured
   std::vector<int> gateway_pids;
   // Server processes whose CPU per delivered message is measured ("name=pid" or "pid").

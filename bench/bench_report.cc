@@ -10,9 +10,9 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr const char* kHistograms[] = {"login_us",      "ack_us",     "delivery_us",
-                                       "resume_us",     "refused_us", "first_member_us",
-                                       "last_member_us"};
+constexpr const char* kHistograms[] = {"login_us",       "ack_us",     "delivery_us",
+                                       "resume_us",      "refused_us", "first_member_us",
+                                       "last_member_us", "recall_us",  "edit_us"};
 
 Json Percentiles(const Histogram& h) {
   auto ms = [](uint64_t us) { return static_cast<double>(us) / 1000.0; };
@@ -30,27 +30,83 @@ double D(const Json& j, const char* key) {
   return j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0.0;
 }
 
+// One "label   value" line of the human table.
+void AppendLine(const std::string& label, const std::string& value, std::string* out) {
+  *out += fmt::format("  {:<28} {}\n", label, value);
+}
+
+// Adds the counts of `from` ({"name": n, ...}) to those of `into`, key by key.
+void AddCounts(const Json& from, Json* into) {
+  for (const auto& [k, v] : from.items()) (*into)[k] = U(*into, k.c_str()) + v.get<uint64_t>();
+}
+
+// "3 (NOT_CHANGEABLE 2, UNAVAILABLE 1)": the refusals whose key starts with `kind` and "_".
+std::string RefusalsOf(const Json& refusals, const std::string& kind) {
+  uint64_t total = 0;
+  std::string by_code;
+  for (const auto& [k, v] : refusals.items()) {
+    if (k.rfind(kind + "_", 0) != 0) continue;
+    total += v.get<uint64_t>();
+    by_code += fmt::format("{}{} {}", by_code.empty() ? "" : ", ", k.substr(kind.size() + 1),
+                           v.get<uint64_t>());
+  }
+  return by_code.empty() ? "0" : fmt::format("{} ({})", total, by_code);
+}
+
+// The lines of the requests besides the messages, when the run made any.
+void FormatRequests(const Json& r, std::string* out) {
+  auto line = [out](const std::string& label, const std::string& value) {
+    AppendLine(label, value, out);
+  };
+  const Json& c = r["counters"];
+  const Json refusals = r.value("refusals", Json::object());
+  if (U(c, "typing_sent") > 0 || U(c, "typing_pushes") > 0) {
+    line("typing sent / pushed",
+         fmt::format("{} / {} (the cluster passes one per user and conversation per interval)",
+                     U(c, "typing_sent"), U(c, "typing_pushes")));
+  }
+  if (U(c, "presence_watches") > 0) {
+    line("presence watches / ok / refused uids / states pushed",
+         fmt::format("{} / {} / {} / {}", U(c, "presence_watches"), U(c, "presence_watches_ok"),
+                     U(c, "presence_refused"), U(c, "presence_pushes")));
+  }
+  if (U(c, "recalls_sent") > 0 || U(c, "edits_sent") > 0) {
+    line("recalls sent / ok / refused",
+         fmt::format("{} / {} / {}", U(c, "recalls_sent"), U(c, "recalls_ok"),
+                     RefusalsOf(refusals, "recall")));
+    line("edits sent / ok / refused", fmt::format("{} / {} / {}", U(c, "edits_sent"),
+                                                  U(c, "edits_ok"), RefusalsOf(refusals, "edit")));
+    line("changes delivered / resent",
+         fmt::format("{} / {} (resent: cut off by a drop or refused for overload)",
+                     U(c, "change_deliveries"), U(c, "changes_resent")));
+  }
+  if (U(c, "resume_attempts") > 0) {
+    line(
+        "resumes / ok / fell back",
+        fmt::format("{} / {} / {} (refused: {})", U(c, "resume_attempts"), U(c, "resumes_accepted"),
+                    U(c, "resume_fallbacks"), RefusalsOf(refusals, "resume")));
+  }
+}
+
 }  // namespace
 
 Json MergeResults(const BenchOptions& o, const std::vector<Json>& results, const Json& extra) {
   Json counters = Json::object(), maxima = Json::object(), errors = Json::object();
-  Json disconnects = Json::object(), times = Json::object(), histograms = Json::object();
+  Json refusals = Json::object(), disconnects = Json::object(), times = Json::object(),
+       histograms = Json::object();
   Json samples = Json::array(), problems = Json::array();
   double cpu_total = 0, cpu_send = 0;
   uint64_t max_rss_kb = 0;
   bool interrupted = false;
   std::vector<Histogram> merged(std::size(kHistograms));
   for (const Json& r : results) {
-    for (const auto& [k, v] : r["counters"].items())
-      counters[k] = U(counters, k.c_str()) + v.get<uint64_t>();
+    AddCounts(r["counters"], &counters);
     for (const auto& [k, v] : r["max"].items()) {
       maxima[k] = std::max(U(maxima, k.c_str()), v.get<uint64_t>());
     }
-    for (const auto& [k, v] : r["errors"].items())
-      errors[k] = U(errors, k.c_str()) + v.get<uint64_t>();
-    for (const auto& [k, v] : r["disconnects"].items()) {
-      disconnects[k] = U(disconnects, k.c_str()) + v.get<uint64_t>();
-    }
+    AddCounts(r["errors"], &errors);
+    AddCounts(r["refusals"], &refusals);
+    AddCounts(r["disconnects"], &disconnects);
     for (const auto& [k, v] : r["times"].items())
       times[k] = std::max(D(times, k.c_str()), v.get<double>());
     for (size_t i = 0; i < std::size(kHistograms); ++i) {
@@ -131,6 +187,7 @@ Json MergeResults(const BenchOptions& o, const std::vector<Json>& results, const
                  {"rates", rates},
                  {"latency_ms", latency},
                  {"errors", errors},
+                 {"refusals", refusals},
                  {"disconnects", disconnects},
                  {"times", times},
                  {"tool_cost", tool},
@@ -145,7 +202,7 @@ Json MergeResults(const BenchOptions& o, const std::vector<Json>& results, const
 std::string FormatTable(const Json& r) {
   std::string out;
   auto line = [&out](const std::string& label, const std::string& value) {
-    out += fmt::format("  {:<28} {}\n", label, value);
+    AppendLine(label, value, &out);
   };
   const Json& c = r["counters"];
   const Json& p = r["params"];
@@ -185,6 +242,7 @@ std::string FormatTable(const Json& r) {
          fmt::format("{} / {}, resumed {}, not resumed {}", U(c, "planned_drops"),
                      U(c, "unplanned_drops"), U(c, "resumed"), U(c, "not_resumed")));
   }
+  FormatRequests(r, &out);
   out += fmt::format("  {:<28} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "latency (ms)", "count",
                      "p50", "p90", "p99", "p99.9", "max");
   for (const auto& [name, h] : r["latency_ms"].items()) {

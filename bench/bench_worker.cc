@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -66,6 +68,7 @@ void BuildDevices(const BenchOptions& o, uint32_t worker, std::vector<Device>* d
     const uint32_t global = base + i;
     d.index = i;
     d.window = common::SendWindow(o.window);
+    d.change_picker = ChangePicker(o.recall_share, o.edit_share);
     d.gateway = global % static_cast<uint32_t>(o.gateway_addrs.size());
     if (!o.source_addrs.empty()) d.source = &o.source_addrs[global % o.source_addrs.size()];
     switch (o.scenario) {
@@ -159,6 +162,54 @@ Totals Sum(const std::vector<std::unique_ptr<BenchLoop>>& loops, bool take_windo
     }
   }
   return t;
+}
+
+// The figures of the requests besides the messages (typing, changes, resumes) of loop result `r`,
+// added to `all`.
+void MergeRequestFigures(const LoopResults& r, LoopResults* all) {
+  all->typing_sent += r.typing_sent;
+  all->typing_pushes += r.typing_pushes;
+  all->presence_watches += r.presence_watches;
+  all->presence_watches_ok += r.presence_watches_ok;
+  all->presence_refused += r.presence_refused;
+  all->presence_pushes += r.presence_pushes;
+  for (auto [into, from] :
+       {std::pair{&all->recalls, &r.recalls}, std::pair{&all->edits, &r.edits}}) {
+    into->sent += from->sent;
+    into->ok += from->ok;
+    into->ok_us.Merge(from->ok_us);
+  }
+  all->changes_resent += r.changes_resent;
+  all->change_deliveries += r.change_deliveries;
+  all->resume_attempts += r.resume_attempts;
+  all->resumes_accepted += r.resumes_accepted;
+  all->resume_fallbacks += r.resume_fallbacks;
+  for (const auto& [k, v] : r.refusals) all->refusals[k] += v;
+}
+
+// Their part of the worker's result: counters, refusals by code, the changes' latencies.
+void AddRequestFigures(const LoopResults& all, Json* result) {
+  Json& counters = (*result)["counters"];
+  counters["typing_sent"] = all.typing_sent;
+  counters["typing_pushes"] = all.typing_pushes;
+  counters["presence_watches"] = all.presence_watches;
+  counters["presence_watches_ok"] = all.presence_watches_ok;
+  counters["presence_refused"] = all.presence_refused;
+  counters["presence_pushes"] = all.presence_pushes;
+  counters["recalls_sent"] = all.recalls.sent;
+  counters["recalls_ok"] = all.recalls.ok;
+  counters["edits_sent"] = all.edits.sent;
+  counters["edits_ok"] = all.edits.ok;
+  counters["changes_resent"] = all.changes_resent;
+  counters["change_deliveries"] = all.change_deliveries;
+  counters["resume_attempts"] = all.resume_attempts;
+  counters["resumes_accepted"] = all.resumes_accepted;
+  counters["resume_fallbacks"] = all.resume_fallbacks;
+  Json refusals = Json::object();
+  for (const auto& [k, v] : all.refusals) refusals[k] = v;
+  (*result)["refusals"] = refusals;
+  (*result)["histograms"]["recall_us"] = all.recalls.ok_us.ToJson();
+  (*result)["histograms"]["edit_us"] = all.edits.ok_us.ToJson();
 }
 
 }  // namespace
@@ -273,7 +324,9 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
       wait_until(
           [&] {
             const Totals t = Sum(loops, false);
-            return t.scheduled == t.answered && t.delivered >= t.expected && t.down == 0;
+            // in_flight: changes too, whose acknowledgements add to what is expected.
+            return t.scheduled == t.answered && t.in_flight == 0 && t.delivered >= t.expected &&
+                   t.down == 0;
           },
           uv_hrtime() + static_cast<uint64_t>(o.drain_sec * 1e9));
       drain_end = uv_hrtime();
@@ -308,7 +361,9 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
     max_depth = std::max(max_depth, d.tracker->max_depth());
     max_wait_ms = std::max<uint64_t>(max_wait_ms, d.tracker->max_wait_ms());
   }
-  std::vector<std::vector<std::pair<uint64_t, uint32_t>>> acked_by_conv(conversations.size());
+  // By conversation: (seq, sender, whether a change's).
+  std::vector<std::vector<std::tuple<uint64_t, uint32_t, bool>>> acked_by_conv(
+      conversations.size());
   for (auto& loop : loops) {
     LoopResults& r = loop->results();
     all.login_us.Merge(r.login_us);
@@ -327,7 +382,10 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
     all.go_aways += r.go_aways;
     all.kicks += r.kicks;
     all.max_backlog = std::max(all.max_backlog, r.max_backlog);
-    for (const LoopResults::Acked& a : r.acked) acked_by_conv[a.conv].push_back({a.seq, a.sender});
+    MergeRequestFigures(r, &all);
+    for (const LoopResults::Acked& a : r.acked) {
+      acked_by_conv[a.conv].push_back({a.seq, a.sender, a.change});
+    }
     if (all.member_latency.size() < r.member_latency.size()) {
       all.member_latency.resize(r.member_latency.size());
     }
@@ -343,16 +401,16 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
     }
   }
 
-  // Missing: an acknowledged message a member of its conversation (other than its sender) does
-  // not hold by the end, after pushes, syncs and the drain.
+  // Missing: an acknowledged seq (a message's or a change's) a member of its conversation (other
+  // than its sender) does not hold by the end, after pushes, syncs and the drain.
   uint64_t missing = 0, acked_unique = 0;
   Json missing_samples = Json::array();
   for (size_t c = 0; c < acked_by_conv.size(); ++c) {
     auto& acked = acked_by_conv[c];
     std::sort(acked.begin(), acked.end());
     acked.erase(std::unique(acked.begin(), acked.end()), acked.end());
-    acked_unique += acked.size();
-    for (const auto& [seq, sender] : acked) {
+    for (const auto& [seq, sender, change] : acked) {
+      acked_unique += change ? 0 : 1;
       for (uint32_t member : conversations[c].members) {
         if (member == sender || devices[member].tracker->Has(seq)) continue;
         ++missing;
@@ -448,6 +506,7 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
                    {"send_phase_sec", cpu_after_send - cpu_at_send},
                    {"max_rss_kb", usage.ru_maxrss}}},
                  {"missing_samples", missing_samples}};
+  AddRequestFigures(all, &result);
   WriteLine(out_fd, result);
   return setup_error.empty() && unclosed == 0 ? 0 : 2;
 }

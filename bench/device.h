@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench/change_picker.h"
 #include "bench/client_connection.h"
 #include "bench/seq_tracker.h"
 #include "common/send_window.h"
@@ -76,12 +77,41 @@ struct Device {
   };
   std::vector<InFlightSend> in_flight;
   uint64_t next_frame_id = 1;
+  uint64_t messages_sent = 0;     // first sends, not resends: --typing-every counts them
+  bool watched_presence = false;  // --watch-presence: this session sent its watch
+
+  // Recalls and edits of its acknowledged messages (--recall-share, --edit-share): which to make,
+  // those not answered yet (they share the window with the sends), and those to send again, with
+  // the same client_msg_id, as the SDK does: cut off by a drop, or refused for overload.
+  ChangePicker change_picker;
+  struct Change {
+    im::v1::MessageType type;  // RECALL or EDIT
+    uint64_t message;          // the changed message's id (see backlog)
+    uint64_t ref_seq;          // and its seq
+    uint64_t first_sent_ns;    // the change's latency counts from its first write
+  };
+  struct InFlightChange {
+    uint64_t frame_id;
+    Change change;
+  };
+  std::vector<InFlightChange> changes_in_flight;
+  std::vector<Change> changes_due;
+
+  // --resume: the token of the last session whose catch-up completed (what the next connection
+  // resumes with, as the SDK keeps the token of the last session it reconciled), the token this
+  // session leaves once its catch-up completes, the ResumeReq in flight (its frame id), and
+  // whether the pages so far listed the conversation beyond what the device holds.
+  std::string resume_token;
+  std::string next_resume_token;
+  uint64_t resume_call = 0;
+  bool resume_found_newer = false;
 
   // Group setup (the owner only): the next member to add, and the id of the call in flight.
   uint32_t setup_next = 0;
   uint64_t setup_call = 0;
 
   size_t backlog_size() const { return backlog.size() - backlog_head; }
+  size_t requests_in_flight() const { return in_flight.size() + changes_in_flight.size(); }
 };
 
 }  // namespace im::bench

@@ -315,6 +315,18 @@ void AddCommonFlags(CLI::App* app, BenchOptions* o) {
   app->add_flag("!--no-progress", o->progress, "no progress line on stderr");
 }
 
+// The requests a device makes besides its messages: chat, group and reconnect.
+void AddTrafficFlags(CLI::App* app, BenchOptions* o) {
+  app->add_option("--typing-every", o->typing_every,
+                  "a TypingReq before every Nth message of a device (0: none)");
+  app->add_option("--recall-share", o->recall_share,
+                  "share of a device's acknowledged messages it recalls at once (0-1)");
+  app->add_option("--edit-share", o->edit_share,
+                  "share of a device's acknowledged messages it edits at once (0-1)");
+  app->add_flag("--watch-presence", o->watch_presence,
+                "each device watches its conversation's other members (PresenceSubscribeReq)");
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"im-bench: load generator and correctness check for the im cluster"};
   app.require_subcommand(1);
@@ -330,6 +342,7 @@ int Main(int argc, char** argv) {
   CLI::App* chat = app.add_subcommand("chat", "pairs of users exchange single-chat messages");
   AddCommonFlags(chat, &o);
   chat->add_option("--rate", o.rate, "messages per second, all senders together");
+  AddTrafficFlags(chat, &o);
 
   CLI::App* group = app.add_subcommand("group", "groups with a message rate");
   AddCommonFlags(group, &o);
@@ -337,6 +350,7 @@ int Main(int argc, char** argv) {
   group->add_option("--group-size", o.group_size, "members per group (all online)");
   group->add_option("--senders", o.senders, "sending members per group");
   group->add_option("--join-chunk", o.join_chunk, "members per GroupCreate/GroupJoin request");
+  AddTrafficFlags(group, &o);
 
   CLI::App* reconnect =
       app.add_subcommand("reconnect", "drop and reconnect connections under chat traffic");
@@ -347,6 +361,10 @@ int Main(int argc, char** argv) {
                         "drops per second; 0: all at once (a storm)");
   reconnect->add_option("--storm-at", o.storm_at_sec, "storm: seconds into the send phase");
   reconnect->add_option("--down-ms", o.down_ms, "how long a dropped device stays away");
+  reconnect->add_flag("--resume", o.resume,
+                      "a dropped device resumes its last session (ResumeReq) after logging in "
+                      "again; refused, it syncs as without");
+  AddTrafficFlags(reconnect, &o);
 
   CLI::App* echo = app.add_subcommand("echo-peer", "a trivial peer to measure im-bench itself");
   echo->add_option("--listen", echo_listen, "host:port to listen on (port 0: any)");

@@ -289,6 +289,7 @@ void Connection::OnLoginResp(uint64_t frame_id, im::v1::LoginResp resp) {
     metrics.logins_failed.Increment();
     *frame.mutable_login_resp() = std::move(resp);
     WriteFrame(frame);
+    held_pushes_.clear();
     CloseAfterFlush(CloseReason::kUnauthenticated);
     return;
   }
@@ -298,6 +299,7 @@ void Connection::OnLoginResp(uint64_t frame_id, im::v1::LoginResp resp) {
   resp.set_heartbeat_sec(loop_->options().heartbeat_sec);
   *frame.mutable_login_resp() = std::move(resp);
   WriteFrame(frame);
+  WriteHeldPushes();
 }
 
 void Connection::HandleActiveFrame(im::v1::Frame&& frame) {
@@ -368,10 +370,27 @@ void Connection::WriteFrame(const im::v1::Frame& frame) {
 }
 
 bool Connection::WritePush(const std::shared_ptr<const std::string>& encoded) {
+  if (state_ == State::kLoggingIn) return HoldPush(encoded);
   if (state_ != State::kActive) return false;
   loop_->metrics().frames_out.Increment();
   WriteBuffer(encoded, std::string());
   return state_ == State::kActive;
+}
+
+bool Connection::HoldPush(const std::shared_ptr<const std::string>& encoded) {
+  // Past the write queue's bound the push is dropped: the client syncs after its login anyway.
+  if (held_push_bytes_ + encoded->size() <= loop_->options().max_write_queue_bytes) {
+    held_push_bytes_ += encoded->size();
+    held_pushes_.push_back(encoded);
+  }
+  return true;  // the connection is this session's: logic must not drop it
+}
+
+void Connection::WriteHeldPushes() {
+  for (std::shared_ptr<const std::string>& encoded : std::exchange(held_pushes_, {})) {
+    WritePush(encoded);
+  }
+  held_push_bytes_ = 0;
 }
 
 void Connection::WriteOwned(std::string bytes) { WriteBuffer(nullptr, std::move(bytes)); }

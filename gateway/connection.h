@@ -57,6 +57,8 @@ class Connection {
   void WriteFrame(const im::v1::Frame& frame);
   // Writes a pre-encoded frame shared with other connections (push fan-out). Returns false when
   // the connection cannot take it (not logged in, closing, or just closed as a slow consumer).
+  // While its login is at logic the push is held and written after the LoginResp: logic
+  // registered the session before answering, so pushes may come first.
   bool WritePush(const std::shared_ptr<const std::string>& encoded);
 
   // Sends Error{code} and closes once it is flushed.
@@ -104,6 +106,9 @@ class Connection {
   }
 
  private:
+  // WritePush while logging in; the held pushes once the login is answered OK.
+  bool HoldPush(const std::shared_ptr<const std::string>& encoded);
+  void WriteHeldPushes();
   struct WriteRequest;
   // Queued bytes that are written at once rather than at the end of the loop iteration.
   static constexpr uint64_t kFlushAtBytes = 64 * 1024;
@@ -144,6 +149,11 @@ class Connection {
   uint64_t timeline_since_ms_ = 0;
   uint64_t pending_write_bytes_ = 0;  // handed to libuv, not written yet
   std::vector<OutFrame> out_;         // queued since the last flush
+  // Pushes that came while the login was at logic (its session registered, its answer not back
+  // yet): written after the LoginResp, so the client hears them in order and logic, told they
+  // were delivered, keeps the session. Dropped if the login fails.
+  std::vector<std::shared_ptr<const std::string>> held_pushes_;
+  size_t held_push_bytes_ = 0;
   uint64_t out_bytes_ = 0;
   common::FrameDecoder decoder_;
   std::string uid_;

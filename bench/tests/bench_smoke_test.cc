@@ -79,6 +79,35 @@ void ExpectClean(const Json& report, int exit_code) {
   EXPECT_TRUE(report["errors"].empty()) << report["errors"].dump();
 }
 
+uint64_t U(const Json& counters, const char* key) { return counters[key].get<uint64_t>(); }
+
+// `picked` is `share` of `of`, counted per device (floor or round): off by at most one a device.
+void ExpectShare(uint64_t picked, uint64_t of, double share, uint64_t devices) {
+  const double exact = static_cast<double>(of) * share;
+  EXPECT_LE(static_cast<double>(picked), exact + static_cast<double>(devices));
+  EXPECT_GE(static_cast<double>(picked), exact - static_cast<double>(devices));
+}
+
+// The recalls and edits of a run whose cluster refused none: every one sent was answered OK (the
+// ones cut off by a drop once sent again), each took a seq of its own that reached every other
+// member as an ordinary message (ExpectClean: none missing, duplicated or reordered), and each OK
+// has its latency.
+void ExpectChangesApplied(const Json& r, uint64_t recipients_per_message) {
+  const Json& c = r["counters"];
+  EXPECT_GT(U(c, "recalls_sent"), 0u);
+  EXPECT_GT(U(c, "edits_sent"), 0u);
+  EXPECT_EQ(c["recalls_ok"], c["recalls_sent"]);
+  EXPECT_EQ(c["edits_ok"], c["edits_sent"]);
+  EXPECT_TRUE(r["refusals"].empty()) << r["refusals"].dump();
+  const uint64_t changes = U(c, "recalls_ok") + U(c, "edits_ok");
+  EXPECT_EQ(U(c, "change_deliveries"), changes * recipients_per_message);
+  EXPECT_EQ(U(c, "expected_deliveries"), (U(c, "acked") + changes) * recipients_per_message);
+  EXPECT_EQ(c["delivered"], c["expected_deliveries"]);
+  EXPECT_EQ(c["acked_unique"], c["acked"]);  // the changes' seqs are not counted as messages
+  EXPECT_EQ(r["latency_ms"]["recall_us"]["count"], c["recalls_ok"]);
+  EXPECT_EQ(r["latency_ms"]["edit_us"]["count"], c["edits_ok"]);
+}
+
 class BenchSmokeTest : public ::testing::Test {
  protected:
   // One cluster for the suite, started by the first test: a failure in SetUpTestSuite would make
@@ -145,6 +174,32 @@ TEST_F(BenchSmokeTest, ChatDeliversEveryMessageOnceInOrder) {
   EXPECT_EQ(c["in_flight_at_end"], 0);
 }
 
+// Typing before every 5th message, and a fifth of the acknowledged messages recalled and a tenth
+// edited at once (ChangePicker: exactly that share of each device's messages).
+TEST_F(BenchSmokeTest, ChatTypesRecallsAndEditsAndEveryChangeArrivesInOrder) {
+  int code = 0;
+  const Json r = RunBench(
+      {"chat", "--connections", "40", "--rate", "200", "--duration", "3", "--procs", "2",
+       "--threads", "2", "--typing-every", "5", "--recall-share", "0.2", "--edit-share", "0.1"},
+      &code);
+  ExpectClean(r, code);
+  ASSERT_TRUE(r.is_object());
+  const Json& c = r["counters"];
+  EXPECT_EQ(c["acked"], c["sent"]);
+  // Each of the 40 devices typed before its 5th, 10th, ... message.
+  ExpectShare(U(c, "typing_sent"), U(c, "sent"), 0.2, 40);
+  // The cluster passes one a user and conversation every 3 s, to the peer only.
+  EXPECT_GT(U(c, "typing_pushes"), 0u);
+  EXPECT_LE(U(c, "typing_pushes"), U(c, "typing_sent"));
+  ExpectShare(U(c, "recalls_sent"), U(c, "acked"), 0.2, 40);
+  ExpectShare(U(c, "edits_sent"), U(c, "acked"), 0.1, 40);
+  EXPECT_EQ(c["changes_resent"], 0);
+  ExpectChangesApplied(r, 1);
+  // Every message and change came by push; the final sync found none missed.
+  EXPECT_EQ(c["found_by_final_sync"], 0);
+  EXPECT_EQ(r["latency_ms"]["delivery_us"]["count"], U(c, "acked"));
+}
+
 TEST_F(BenchSmokeTest, GroupReachesEveryMember) {
   int code = 0;
   const Json r = RunBench({"group", "--connections", "60", "--group-size", "30", "--senders", "2",
@@ -157,6 +212,25 @@ TEST_F(BenchSmokeTest, GroupReachesEveryMember) {
   EXPECT_EQ(c["delivered"].get<uint64_t>(), c["acked"].get<uint64_t>() * 29);
   EXPECT_EQ(c["messages_reached_all"], c["acked"]);
   EXPECT_EQ(r["latency_ms"]["last_member_us"]["count"], c["acked"]);
+}
+
+TEST_F(BenchSmokeTest, GroupTypesRecallsAndEditsToEveryMember) {
+  int code = 0;
+  const Json r = RunBench({"group", "--connections", "60", "--group-size", "30", "--senders", "2",
+                           "--rate", "40", "--duration", "3", "--threads", "2", "--typing-every",
+                           "3", "--recall-share", "0.1", "--edit-share", "0.1"},
+                          &code);
+  ExpectClean(r, code);
+  ASSERT_TRUE(r.is_object());
+  const Json& c = r["counters"];
+  ExpectShare(U(c, "typing_sent"), U(c, "sent"), 1.0 / 3, 4);  // 4 senders
+  EXPECT_GT(U(c, "typing_pushes"), 0u);
+  EXPECT_LE(U(c, "typing_pushes"), U(c, "typing_sent") * 29);
+  ExpectShare(U(c, "recalls_sent"), U(c, "acked"), 0.1, 4);
+  ExpectShare(U(c, "edits_sent"), U(c, "acked"), 0.1, 4);
+  EXPECT_EQ(c["changes_resent"], 0);
+  ExpectChangesApplied(r, 29);
+  EXPECT_EQ(c["messages_reached_all"], c["acked"]);
 }
 
 TEST_F(BenchSmokeTest, ReconnectStormResumesEveryDevice) {
@@ -172,6 +246,37 @@ TEST_F(BenchSmokeTest, ReconnectStormResumesEveryDevice) {
   EXPECT_EQ(c["not_resumed"], 0);
   EXPECT_EQ(r["latency_ms"]["resume_us"]["count"], 30);
   EXPECT_EQ(c["delivered"], c["expected_deliveries"]);
+}
+
+// With --resume each dropped device presents its first login's token after logging in again; the
+// cluster accepts every one. A fifth of the messages are recalled meanwhile: the devices that were
+// down read the recalled messages (bodies deleted) and the recalls back by sync. Every device
+// watches its peer's presence (again after its reconnect): the storm's drops and returns are
+// pushed to the peers watching.
+TEST_F(BenchSmokeTest, ReconnectStormResumesTheLastSession) {
+  int code = 0;
+  const Json r = RunBench({"reconnect", "--connections", "60", "--rate", "100", "--duration", "4",
+                           "--fraction", "0.5", "--storm-at", "1", "--down-ms", "300", "--resume",
+                           "--recall-share", "0.2", "--edit-share", "0.1", "--watch-presence"},
+                          &code);
+  ExpectClean(r, code);
+  ASSERT_TRUE(r.is_object());
+  const Json& c = r["counters"];
+  EXPECT_EQ(c["planned_drops"], 30);
+  EXPECT_EQ(c["resume_attempts"], 30);
+  EXPECT_EQ(c["resumes_accepted"], 30);
+  EXPECT_EQ(c["resume_fallbacks"], 0);
+  EXPECT_EQ(c["resumed"], 30);
+  EXPECT_EQ(c["not_resumed"], 0);
+  // A resumed device synced when the answer listed its conversation as moved: what came while it
+  // was away was not left for the final sync to find.
+  EXPECT_EQ(c["found_by_final_sync"], 0);
+  ExpectChangesApplied(r, 1);
+  // 60 first sessions and 30 after the storm, each watching once it saw a message.
+  EXPECT_EQ(c["presence_watches"], 90);
+  EXPECT_EQ(c["presence_watches_ok"], 90);
+  EXPECT_EQ(c["presence_refused"], 0) << "a device watches only once it talked with its peer";
+  EXPECT_GT(c["presence_pushes"], 0) << "the storm's drops reach the peers watching";
 }
 
 // One of logic's queues made tiny, so that a modest load overflows it.
@@ -292,11 +397,58 @@ TEST(BenchLoginStormTest, SendsKeepFlowingWhileThousandsLogIn) {
   EXPECT_EQ(logins["counters"]["online_at_end"], 3000);
 }
 
+// A cluster whose resume tokens last 1 s and whose messages may not be recalled at all: a device
+// down for 1.5 s presents an expired token, is refused and syncs as without --resume; every
+// recall is refused CHANGE_WINDOW_PASSED (before it takes a seq) while the edits go through.
+TEST(BenchRefusalsTest, RefusedResumesFallBackAndRefusedChangesAreCountedByCode) {
+  ClusterOptions options;
+  options.logic_nodes = 1;
+  options.gateways = 1;
+  options.logic_env = {{"IM_LOGIC_RESUME_WINDOW_SEC", "1"}, {"IM_LOGIC_RECALL_WINDOW_MS", "0"}};
+  LocalCluster cluster(options);
+  ASSERT_TRUE(cluster.Start());
+  const std::string gateway = absl::StrCat("127.0.0.1:", cluster.client_port(0));
+  int code = 0;
+  const Json storm =
+      RunBench({"reconnect", "--connections", "40", "--rate", "50", "--duration", "4", "--fraction",
+                "0.5", "--storm-at", "1", "--down-ms", "1500", "--resume"},
+               gateway, LocalCluster::kTokenSecret, cluster.Uid("expired"), &code);
+  ExpectClean(storm, code);
+  ASSERT_TRUE(storm.is_object());
+  const Json& s = storm["counters"];
+  EXPECT_EQ(s["planned_drops"], 20);
+  EXPECT_EQ(s["resume_attempts"], 20);
+  EXPECT_EQ(s["resumes_accepted"], 0);
+  EXPECT_EQ(s["resume_fallbacks"], 20);
+  EXPECT_EQ(storm["refusals"], Json({{"resume_FAILED_PRECONDITION", 20}}));
+  EXPECT_EQ(s["resumed"], 20);
+  EXPECT_EQ(s["delivered"], s["expected_deliveries"]);
+
+  const Json chat = RunBench({"chat", "--connections", "20", "--rate", "100", "--duration", "2",
+                              "--recall-share", "0.5", "--edit-share", "0.5"},
+                             gateway, LocalCluster::kTokenSecret, cluster.Uid("late"), &code);
+  ExpectClean(chat, code);
+  ASSERT_TRUE(chat.is_object());
+  const Json& c = chat["counters"];
+  EXPECT_GT(U(c, "recalls_sent"), 0u);
+  EXPECT_EQ(c["recalls_ok"], 0);
+  EXPECT_EQ(chat["refusals"], Json({{"recall_CHANGE_WINDOW_PASSED", c["recalls_sent"]}}));
+  EXPECT_GT(U(c, "edits_sent"), 0u);
+  EXPECT_EQ(c["edits_ok"], c["edits_sent"]);
+  EXPECT_EQ(c["delivered"], c["expected_deliveries"]);
+  EXPECT_EQ(U(c, "delivered"), U(c, "acked") + U(c, "edits_ok"));
+}
+
 TEST_F(BenchSmokeTest, BadOptionsExitTwoWithoutRunning) {
   int code = 0;
   const Json r = RunBench({"chat", "--connections", "3"}, &code);  // pairs need an even number
   EXPECT_EQ(code, 2);
   EXPECT_TRUE(r.is_null());
+  code = 0;
+  const Json shares = RunBench(
+      {"chat", "--connections", "4", "--recall-share", "0.6", "--edit-share", "0.6"}, &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_TRUE(shares.is_null());
 }
 
 // The checks can fail: im-bench's echo peer with a fault injected instead of the cluster.

@@ -183,6 +183,7 @@ std::optional<im::v1::Frame> FakeLogicService::Serve(im::v1::Ingress& entry) {
       std::lock_guard<std::mutex> lock(mutex_);
       delay = login_delay_;
       ++logins_received_;
+      login_conn_ids_received_.push_back(entry.caller().conn_id());
       Notify();
     }
     if (delay.count() > 0) std::this_thread::sleep_for(delay);
@@ -269,6 +270,10 @@ bool FakeLogicService::WaitUntilReading(grpc::ServerContext* context) {
 int FakeLogicService::logins_received() {
   std::lock_guard<std::mutex> lock(mutex_);
   return logins_received_;
+}
+
+std::vector<uint64_t> FakeLogicService::login_conn_ids_received() {
+  return Copy(mutex_, login_conn_ids_received_);
 }
 
 void FakeLogicService::set_login_delay(std::chrono::milliseconds delay) {

@@ -53,6 +53,8 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   // How long a login on the stream takes to be answered.
   void set_login_delay(std::chrono::milliseconds delay);
   int logins_received();  // logins on the stream, counted on arrival (before the delay)
+  // The connection of each login on the stream, on arrival (before the delay).
+  std::vector<uint64_t> login_conn_ids_received();
   // false: logins on the stream are answered UNEXPECTED_FRAME, as by a logic node of an earlier
   // version, so that the gateway logs in by the Login call instead.
   void set_stream_logins(bool on_stream);
@@ -99,6 +101,7 @@ class FakeLogicService final : public im::v1::LogicService::Service {
   bool reading_ = true;
   std::chrono::milliseconds login_delay_{0};
   int logins_received_ = 0;
+  std::vector<uint64_t> login_conn_ids_received_;
   std::vector<uint64_t> stale_conn_ids_;
   uint64_t next_seq_ = 1;
   std::vector<im::v1::LoginRequest> logins_;

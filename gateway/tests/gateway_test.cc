@@ -487,6 +487,42 @@ TEST_F(GatewayTest, LoginsPastTheProcessLimitAreShedAtOnce) {
   EXPECT_NE(LoggedIn("dan"), nullptr) << "the finished logins gave their places back";
 }
 
+// Logic registers a session before it answers the login, so a push may reach the gateway while
+// the connection still waits for its LoginResp: it is held (reported delivered, so logic keeps
+// the session) and written right after the LoginResp.
+TEST_F(GatewayTest, APushDuringTheLoginIsWrittenAfterTheLoginResp) {
+  StartGateway();
+  logic_.set_login_delay(Millis(800));
+  auto client = Connect();
+  ASSERT_NE(client, nullptr);
+  Frame login;
+  login.set_id(1);
+  login.mutable_login_req()->set_token(TestToken("ann"));
+  login.mutable_login_req()->set_device("phone");
+  ASSERT_TRUE(client->SendFrame(login));
+  ASSERT_TRUE(logic_.WaitUntil([&] { return logic_.logins_received() >= 1; }, kWait));
+
+  Frame push;
+  push.mutable_message_push()->add_messages()->set_body("came during the login");
+  im::v1::PushRequest request;
+  request.add_conn_ids(logic_.login_conn_ids_received().at(0));
+  request.set_frame(push.SerializeAsString());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  im::v1::PushReply reply;
+  ASSERT_TRUE(PushOne(&context, request, &reply).ok());
+  EXPECT_EQ(reply.delivered(), 1u);
+  EXPECT_EQ(reply.unknown_conn_ids_size(), 0) << "logic would drop the session it just made";
+
+  std::optional<Frame> first = client->Receive(kWait);
+  ASSERT_TRUE(first && first->has_login_resp());
+  EXPECT_EQ(first->login_resp().status().code(), im::v1::OK);
+  std::optional<Frame> second = client->Receive(kWait);
+  ASSERT_TRUE(second && second->has_message_push());
+  EXPECT_EQ(second->message_push().messages(0).body(), "came during the login");
+  logic_.set_login_delay(Millis(0));
+}
+
 TEST_F(GatewayTest, PushReachesExactlyTheAddressedConnections) {
   StartGateway();
   std::vector<std::unique_ptr<im::testing::WireClient>> clients;
