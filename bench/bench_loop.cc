@@ -34,6 +34,8 @@ constexpr uint64_t kResend = uint64_t{1} << 63;
 constexpr uint64_t kTypingFrame = uint64_t{1} << 62;
 // The frame ids of PresenceSubscribeReq carry this bit, so their answers are told apart.
 constexpr uint64_t kWatchFrame = uint64_t{1} << 61;
+// ... and those of ReadReq (--read-every).
+constexpr uint64_t kReadFrame = uint64_t{1} << 60;
 // Members one device watches at most (the cluster's logic.presence_max_watch is 200).
 constexpr size_t kMaxPresenceWatch = 200;
 constexpr uint32_t kResumePage = 100;
@@ -532,15 +534,40 @@ void BenchLoop::WatchPresenceIfDue(Device* d) {
   d->conn->Send(frame);
 }
 
-void BenchLoop::OnWatchAnswer(const Frame& frame) {
-  const im::v1::Code code =
-      frame.has_error() ? frame.error().code() : frame.presence_subscribe_resp().status().code();
-  if (code != im::v1::OK) {
-    CountError(absl::StrCat("presence_", CodeName(code)));
-    return;
+bool BenchLoop::AnsweredOk(const Frame& frame, const im::v1::Status& status, const char* what) {
+  const im::v1::Code code = frame.has_error() ? frame.error().code() : status.code();
+  if (code == im::v1::OK) return true;
+  // An overload refusal is the cluster's answer under load, not a fault: not sent again (the
+  // next watch or read supersedes it), counted apart.
+  if (common::IsOverloadRefusal(code)) {
+    ++results_.refusals[absl::StrCat(what, "_", CodeName(code))];
+  } else {
+    CountError(absl::StrCat(what, "_", CodeName(code)));
   }
+  return false;
+}
+
+void BenchLoop::OnWatchAnswer(const Frame& frame) {
+  if (!AnsweredOk(frame, frame.presence_subscribe_resp().status(), "presence")) return;
   ++results_.presence_watches_ok;
   results_.presence_refused += frame.presence_subscribe_resp().refused_size();
+}
+
+void BenchLoop::ReadIfDue(Device* d) {
+  ++d->messages_received;
+  if (options_.read_every == 0 || d->messages_received % options_.read_every != 0) return;
+  const Conversation* conv = ReadyConversationOf(*d);
+  if (conv == nullptr || d->tracker->Contiguous() == 0) return;
+  Frame frame;
+  frame.set_id(kReadFrame | d->next_frame_id++);
+  frame.mutable_read_req()->set_conv_id(conv->conv_id);
+  frame.mutable_read_req()->set_read_seq(d->tracker->Contiguous());
+  ++results_.reads_sent;
+  d->conn->Send(frame);
+}
+
+void BenchLoop::OnReadAnswer(const Frame& frame) {
+  if (AnsweredOk(frame, frame.read_resp().status(), "read")) ++results_.reads_ok;
 }
 
 // --recall-share, --edit-share: message `m`, acknowledged as `seq`, is recalled or edited at once
@@ -649,6 +676,15 @@ bool BenchLoop::OnFrame(ClientConnection* conn, Frame&& frame) {
     case Frame::kPresencePush:
       results_.presence_pushes += frame.presence_push().presences_size();
       break;
+    case Frame::kReadResp:
+      OnReadAnswer(frame);
+      break;
+    case Frame::kReadPush:  // a single chat's peer read
+      ++results_.receipts_pushed;
+      break;
+    case Frame::kReceiptsPush:  // group members read what this device sent
+      results_.receipts_pushed += frame.receipts_push().receipts_size();
+      break;
     case Frame::kMessagePush:
       for (const im::v1::Message& m : frame.message_push().messages()) OnMessage(d, m, true, now);
       break;
@@ -719,6 +755,8 @@ void BenchLoop::OnErrorFrame(Device* d, const Frame& frame, uint64_t now) {
     CountError(absl::StrCat("typing_", CodeName(frame.error().code())));
   } else if ((id & kWatchFrame) != 0) {
     OnWatchAnswer(frame);
+  } else if ((id & kReadFrame) != 0) {
+    OnReadAnswer(frame);
   } else if (!OnChangeAnswer(d, frame, now)) {
     OnSendAnswer(d, frame, now);
   }
@@ -842,6 +880,7 @@ void BenchLoop::OnMessage(Device* d, const im::v1::Message& m, bool pushed, uint
   }
   WatchPresenceIfDue(d);
   if (arrival != SeqTracker::Arrival::kNew) return;
+  ReadIfDue(d);
   stats_.delivered.fetch_add(1, std::memory_order_relaxed);
   if (!pushed && stats_.final_syncs_sent.load(std::memory_order_relaxed)) {
     stats_.found_by_final_sync.fetch_add(1, std::memory_order_relaxed);

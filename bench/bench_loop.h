@@ -73,6 +73,8 @@ struct LoopResults {
   // --watch-presence: PresenceSubscribeReq sent and answered OK, uids refused, states pushed.
   uint64_t presence_watches = 0, presence_watches_ok = 0, presence_refused = 0;
   uint64_t presence_pushes = 0;
+  // --read-every: ReadReq sent and answered OK; read receipts pushed to the senders.
+  uint64_t reads_sent = 0, reads_ok = 0, receipts_pushed = 0;
   struct ChangeFigures {
     uint64_t sent = 0, ok = 0;
     Histogram ok_us;  // a change's write -> its OK answer
@@ -158,6 +160,14 @@ class BenchLoop : public ClientConnection::Handler {
   // when it has seen a message there; and its answer.
   void WatchPresenceIfDue(Device* d);
   void OnWatchAnswer(const im::v1::Frame& frame);
+  // --read-every: marks the conversation read up to what the device holds, after every Nth
+  // message it received; and the answer.
+  void ReadIfDue(Device* d);
+  void OnReadAnswer(const im::v1::Frame& frame);
+  // Whether a request was answered OK: by its response's `status`, or refused by an Error frame
+  // in its place; a refusal is counted as "<what>_<CODE>" (under refusals when for overload,
+  // else under errors).
+  bool AnsweredOk(const im::v1::Frame& frame, const im::v1::Status& status, const char* what);
   void ChangeIfPicked(Device* d, uint64_t m, uint64_t seq, uint64_t now);
   void SendChange(Device* d, const Device::Change& change);
   void HoldAndResend(Device* d, uint64_t m, uint64_t now, uint32_t hint_ms);

@@ -131,6 +131,7 @@ nlohmann::json BenchOptions::ToJson() const {
     j["recall_share"] = recall_share;
     j["edit_share"] = edit_share;
     j["watch_presence"] = watch_presence;
+    j["read_every"] = read_every;
   }
   if (scenario == Scenario::kGroup) {
     j["group_size"] = group_size;

@@ -48,6 +48,10 @@ struct BenchOptions {
   // kMaxPresenceWatch) once it has seen a message there in this session (before, they share no
   // conversation and the cluster refuses the watch), as the SDK renews a watch after a login.
   bool watch_presence = false;
+  // A device marks its conversation read (ReadReq at the seq it holds up to) after every Nth
+  // message it receives (0: never): its senders get read receipts (ReceiptsPush in groups of at
+  // most logic.receipt_max_group_members, ReadPush in a single chat).
+  uint32_t read_every = 0;
   // group
   uint32_t group_size = 100;
   uint32_t senders = 4;  // per group

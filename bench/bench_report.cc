@@ -65,6 +65,11 @@ void FormatRequests(const Json& r, std::string* out) {
          fmt::format("{} / {} (the cluster passes one per user and conversation per interval)",
                      U(c, "typing_sent"), U(c, "typing_pushes")));
   }
+  if (U(c, "reads_sent") > 0) {
+    line(
+        "reads sent / ok / receipts pushed",
+        fmt::format("{} / {} / {}", U(c, "reads_sent"), U(c, "reads_ok"), U(c, "receipts_pushed")));
+  }
   if (U(c, "presence_watches") > 0) {
     line("presence watches / ok / refused uids / states pushed",
          fmt::format("{} / {} / {} / {}", U(c, "presence_watches"), U(c, "presence_watches_ok"),

@@ -173,6 +173,9 @@ void MergeRequestFigures(const LoopResults& r, LoopResults* all) {
   all->presence_watches_ok += r.presence_watches_ok;
   all->presence_refused += r.presence_refused;
   all->presence_pushes += r.presence_pushes;
+  all->reads_sent += r.reads_sent;
+  all->reads_ok += r.reads_ok;
+  all->receipts_pushed += r.receipts_pushed;
   for (auto [into, from] :
        {std::pair{&all->recalls, &r.recalls}, std::pair{&all->edits, &r.edits}}) {
     into->sent += from->sent;
@@ -196,6 +199,9 @@ void AddRequestFigures(const LoopResults& all, Json* result) {
   counters["presence_watches_ok"] = all.presence_watches_ok;
   counters["presence_refused"] = all.presence_refused;
   counters["presence_pushes"] = all.presence_pushes;
+  counters["reads_sent"] = all.reads_sent;
+  counters["reads_ok"] = all.reads_ok;
+  counters["receipts_pushed"] = all.receipts_pushed;
   counters["recalls_sent"] = all.recalls.sent;
   counters["recalls_ok"] = all.recalls.ok;
   counters["edits_sent"] = all.edits.sent;

@@ -77,8 +77,9 @@ struct Device {
   };
   std::vector<InFlightSend> in_flight;
   uint64_t next_frame_id = 1;
-  uint64_t messages_sent = 0;     // first sends, not resends: --typing-every counts them
-  bool watched_presence = false;  // --watch-presence: this session sent its watch
+  uint64_t messages_sent = 0;      // first sends, not resends: --typing-every counts them
+  bool watched_presence = false;   // --watch-presence: this session sent its watch
+  uint64_t messages_received = 0;  // from others, pushed or synced: --read-every counts them
 
   // Recalls and edits of its acknowledged messages (--recall-share, --edit-share): which to make,
   // those not answered yet (they share the window with the sends), and those to send again, with

@@ -325,6 +325,8 @@ void AddTrafficFlags(CLI::App* app, BenchOptions* o) {
                   "share of a device's acknowledged messages it edits at once (0-1)");
   app->add_flag("--watch-presence", o->watch_presence,
                 "each device watches its conversation's other members (PresenceSubscribeReq)");
+  app->add_option("--read-every", o->read_every,
+                  "a ReadReq after every Nth message a device receives (0: none)");
 }
 
 int Main(int argc, char** argv) {

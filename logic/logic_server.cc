@@ -94,8 +94,8 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
       std::make_unique<RecipientLookup>(send_loop_.get(), stores_.sessions.get(), metrics_);
   presence_service_ = std::make_unique<PresenceService>(
       options_,
-      PresenceDependencies{stores_.sessions.get(), stores_.presence.get(), stores_.last_seen.get(),
-                           stores_.messages.get(), pusher_.get(), metrics_},
+      PresenceDependencies{stores_.sessions.get(), stores_.presence.get(), stores_.messages.get(),
+                           pusher_.get(), metrics_},
       UnixMillis);
   presence_service_->Start();
   session_service_ = std::make_unique<SessionService>(

@@ -40,6 +40,27 @@ absl::StatusOr<std::vector<std::vector<Watcher>>> InMemoryPresenceStore::Watcher
   return all;
 }
 
+absl::StatusOr<std::vector<std::vector<Watcher>>> InMemoryPresenceStore::Changed(
+    const std::vector<std::string>& uids, int64_t now_ms, int64_t /*seen_ttl_ms*/) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const std::string& uid : uids) last_seen_ms_[uid] = now_ms;
+  }
+  return WatchersOf(uids, now_ms);
+}
+
+absl::StatusOr<std::vector<int64_t>> InMemoryPresenceStore::LastSeen(
+    const std::vector<std::string>& uids) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<int64_t> seen;
+  seen.reserve(uids.size());
+  for (const std::string& uid : uids) {
+    auto it = last_seen_ms_.find(uid);
+    seen.push_back(it == last_seen_ms_.end() ? 0 : it->second);
+  }
+  return seen;
+}
+
 absl::Status InMemoryPresenceStore::ScheduleChecks(const std::vector<Check>& checks) {
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& [uid, due_ms] : checks) {

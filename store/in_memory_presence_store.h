@@ -18,6 +18,10 @@ class InMemoryPresenceStore final : public PresenceStore {
                      int64_t now_ms, int64_t expires_ms) override;
   absl::StatusOr<std::vector<std::vector<Watcher>>> WatchersOf(
       const std::vector<std::string>& targets, int64_t now_ms) override;
+  absl::StatusOr<std::vector<std::vector<Watcher>>> Changed(const std::vector<std::string>& uids,
+                                                            int64_t now_ms,
+                                                            int64_t seen_ttl_ms) override;
+  absl::StatusOr<std::vector<int64_t>> LastSeen(const std::vector<std::string>& uids) override;
   absl::Status ScheduleChecks(const std::vector<Check>& checks) override;
   absl::Status CancelChecks(const std::vector<std::string>& uids) override;
   absl::StatusOr<std::vector<std::string>> TakeDueChecks(int64_t now_ms, size_t limit) override;
@@ -33,6 +37,7 @@ class InMemoryPresenceStore final : public PresenceStore {
   std::map<WatcherKey, Watching> watching_;
   // target -> watcher -> until when
   std::map<std::string, std::map<WatcherKey, int64_t>> watchers_;
+  std::map<std::string, int64_t> last_seen_ms_;  // kept as long as the process (tests, one node)
   std::map<std::string, int64_t> due_by_uid_;
   std::set<std::pair<int64_t, std::string>> due_;  // (due_ms, uid), earliest first
 };

@@ -18,10 +18,10 @@ struct Watcher {
   bool operator==(const Watcher&) const = default;
 };
 
-// Who watches whose presence, and when each watched user is next checked for sessions that
-// lapsed (DESIGN.md section 7: im:presence:*). Watches expire unless renewed, so the watches of a
-// device that went away end by themselves. Thread-safe; calls may block (network), so they run
-// on the presence worker, never on an event loop.
+// Who watches whose presence, when each user was last seen, and when each watched user is next
+// checked for sessions that lapsed (DESIGN.md section 7: im:presence:*, im:seen:*). Watches expire
+// unless renewed, so the watches of a device that went away end by themselves. Thread-safe; calls
+// may block (network), so they run on the presence worker, never on an event loop.
 class PresenceStore {
  public:
   virtual ~PresenceStore() = default;
@@ -34,6 +34,14 @@ class PresenceStore {
   // The devices watching each of `targets` (in that order) at `now_ms`, in (uid, device) order.
   virtual absl::StatusOr<std::vector<std::vector<Watcher>>> WatchersOf(
       const std::vector<std::string>& targets, int64_t now_ms) = 0;
+
+  // A device of each of `uids` came or went at `now_ms`: records it as their last-seen time (kept
+  // `seen_ttl_ms`; what a watcher is told of a user found offline) and answers WatchersOf, in one
+  // round trip where the backend is remote.
+  virtual absl::StatusOr<std::vector<std::vector<Watcher>>> Changed(
+      const std::vector<std::string>& uids, int64_t now_ms, int64_t seen_ttl_ms) = 0;
+  // The last-seen time of each of `uids` (0: none recorded).
+  virtual absl::StatusOr<std::vector<int64_t>> LastSeen(const std::vector<std::string>& uids) = 0;
 
   // Asks for each (uid, due_ms) that uid be checked by then; a uid already due earlier keeps the
   // earlier time.

@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <charconv>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -82,20 +83,57 @@ absl::Status RedisPresenceStore::Watch(const Watcher& watcher,
   return redis_->Pipeline(commands).status();
 }
 
+std::string RedisPresenceStore::LastSeenKey(std::string_view uid) {
+  return fmt::format("im:seen:{}", uid);
+}
+
 absl::StatusOr<std::vector<std::vector<Watcher>>> RedisPresenceStore::WatchersOf(
     const std::vector<std::string>& targets, int64_t now_ms) {
-  std::vector<RedisConnection::Args> commands;
-  commands.reserve(2 * targets.size());
+  return WatchersAfter(targets, now_ms, {});
+}
+
+absl::StatusOr<std::vector<std::vector<Watcher>>> RedisPresenceStore::Changed(
+    const std::vector<std::string>& uids, int64_t now_ms, int64_t seen_ttl_ms) {
+  std::vector<RedisConnection::Args> seen;
+  seen.reserve(uids.size());
+  for (const std::string& uid : uids) {
+    seen.push_back(
+        {"SET", LastSeenKey(uid), std::to_string(now_ms), "PX", std::to_string(seen_ttl_ms)});
+  }
+  return WatchersAfter(uids, now_ms, std::move(seen));
+}
+
+absl::StatusOr<std::vector<int64_t>> RedisPresenceStore::LastSeen(
+    const std::vector<std::string>& uids) {
+  std::vector<int64_t> seen(uids.size(), 0);
+  if (uids.empty()) return seen;
+  RedisConnection::Args command = {"MGET"};
+  for (const std::string& uid : uids) command.push_back(LastSeenKey(uid));
+  IM_ASSIGN_OR_RETURN(Reply reply, redis_->Command(command));
+  for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements && i < uids.size();
+       ++i) {
+    const std::string_view text = TextOf(reply->element[i]);
+    std::from_chars(text.data(), text.data() + text.size(), seen[i]);
+  }
+  return seen;
+}
+
+absl::StatusOr<std::vector<std::vector<Watcher>>> RedisPresenceStore::WatchersAfter(
+    const std::vector<std::string>& targets, int64_t now_ms,
+    std::vector<RedisConnection::Args> before) {
+  std::vector<RedisConnection::Args> commands = std::move(before);
+  const size_t first = commands.size();
   const std::string now = std::to_string(now_ms);
   for (const std::string& target : targets) {
     const std::string key = WatchersKey(target);
     commands.push_back({"ZREMRANGEBYSCORE", key, "-inf", now});  // lapsed: not renewed in time
     commands.push_back({"ZRANGE", key, "0", "-1"});
   }
+  if (commands.empty()) return std::vector<std::vector<Watcher>>();
   IM_ASSIGN_OR_RETURN(std::vector<Reply> replies, redis_->Pipeline(commands));
   std::vector<std::vector<Watcher>> all(targets.size());
   for (size_t i = 0; i < targets.size(); ++i) {
-    for (const std::string& member : StringsOf(replies[2 * i + 1].get())) {
+    for (const std::string& member : StringsOf(replies[first + 2 * i + 1].get())) {
       if (auto watcher = WatcherOf(member)) all[i].push_back(std::move(*watcher));
     }
     std::sort(all[i].begin(), all[i].end(), [](const Watcher& a, const Watcher& b) {

@@ -233,6 +233,25 @@ TEST_F(BenchSmokeTest, GroupTypesRecallsAndEditsToEveryMember) {
   EXPECT_EQ(c["messages_reached_all"], c["acked"]);
 }
 
+// Members mark read every 10th message; the group is within the receipt limit, so the senders of
+// the messages each read passed hear of it. A read refused for overload (each costs logic a scan
+// of the messages it passed, heavy for a sanitizer build) is counted apart, not as an error.
+TEST_F(BenchSmokeTest, GroupReadsReachTheSendersAsReceipts) {
+  int code = 0;
+  const Json r = RunBench({"group", "--connections", "60", "--group-size", "30", "--senders", "2",
+                           "--rate", "40", "--duration", "3", "--read-every", "10"},
+                          &code);
+  ExpectClean(r, code);
+  ASSERT_TRUE(r.is_object());
+  const Json& c = r["counters"];
+  EXPECT_GT(U(c, "reads_ok"), 0u);
+  const Json refusals = r.value("refusals", Json::object());
+  EXPECT_EQ(U(c, "reads_ok") + refusals.value("read_RESOURCE_EXHAUSTED", uint64_t{0}),
+            U(c, "reads_sent"));
+  EXPECT_GT(U(c, "receipts_pushed"), 0u);
+  EXPECT_EQ(c["messages_reached_all"], c["acked"]);
+}
+
 TEST_F(BenchSmokeTest, ReconnectStormResumesEveryDevice) {
   int code = 0;
   const Json r = RunBench({"reconnect", "--connections", "60", "--rate", "100", "--duration", "4",

@@ -22,7 +22,6 @@ constexpr char kGatewayDirectoryPrefix[] = "im:gw:";
 // The dedup map and the send ledger's claims are the same keys.
 constexpr char kDedupPrefix[] = "im:dedup:";
 constexpr char kSpentResumeTokenPrefix[] = "im:resume:";
-constexpr char kLastSeenPrefix[] = "im:seen:";
 
 std::unique_ptr<FanoutBus> FanoutBusFor(const LogicOptions& options, LogicMetrics* metrics) {
   if (!options.kafka.brokers.empty()) return std::make_unique<KafkaFanoutBus>(options, metrics);
@@ -68,7 +67,6 @@ LogicStores ClusterStores(const LogicOptions& options, LogicMetrics* metrics) {
   stores.dedup = std::make_unique<store::RedisTtlMap>(redis, kDedupPrefix);
   stores.resumes = std::make_unique<store::RedisTtlMap>(redis, kSpentResumeTokenPrefix);
   stores.presence = std::make_unique<store::RedisPresenceStore>(redis);
-  stores.last_seen = std::make_unique<store::RedisTtlMap>(redis, kLastSeenPrefix);
   stores.ledger = std::make_unique<store::RedisSendLedger>(redis, kDedupPrefix, stores.seqs.get());
   stores.member_lists = std::make_unique<store::RedisMemberListCache>(
       redis, int64_t{options.group_cache_ttl_sec} * 1000);

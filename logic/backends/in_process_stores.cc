@@ -29,7 +29,6 @@ LogicStores InProcessStores(const LogicOptions& options, LogicMetrics* metrics,
   stores.gateways = std::make_unique<store::InMemoryTtlMap>(clock);
   stores.resumes = std::make_unique<store::InMemoryTtlMap>(clock);
   stores.presence = std::make_unique<store::InMemoryPresenceStore>();
-  stores.last_seen = std::make_unique<store::InMemoryTtlMap>(clock);
   std::unique_ptr<store::TtlMap> dedup = std::make_unique<store::InMemoryTtlMap>(clock);
   // Entries in memory forget what messages on disk remember: a claim checks the store.
   stores.dedup = restarts_from_disk

@@ -37,8 +37,7 @@ struct LogicStores {
   std::unique_ptr<store::TtlMap> gateways;  // the gateway directory
   std::unique_ptr<store::TtlMap> dedup;
   std::unique_ptr<store::TtlMap> resumes;          // spent resume tokens
-  std::unique_ptr<store::PresenceStore> presence;  // who watches whom, and the lapse checks
-  std::unique_ptr<store::TtlMap> last_seen;        // uid -> when its last device left (Unix ms)
+  std::unique_ptr<store::PresenceStore> presence;  // who watches whom, last seen, lapse checks
   // Claims and seqs in one step (Redis: one script per send, a batch in one round trip).
   std::unique_ptr<store::SendLedger> ledger;
   std::unique_ptr<store::GroupStore> groups;

@@ -1,7 +1,6 @@
 #include "logic/presence/presence_service.h"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 
 #include "common/logging.h"
@@ -23,12 +22,6 @@ im::v1::Presence PresenceOf(const std::string& uid, const std::vector<store::Ses
   presence.set_online(!sessions.empty());
   for (const store::Session& session : sessions) presence.add_devices(session.device);
   return presence;
-}
-
-int64_t ParseMs(const std::string& text) {
-  int64_t value = 0;
-  std::from_chars(text.data(), text.data() + text.size(), value);
-  return value;
 }
 
 }  // namespace
@@ -116,13 +109,11 @@ absl::StatusOr<std::vector<im::v1::Presence>> PresenceService::StatesOf(
     if (!states.back().online()) offline.push_back(uids[i]);
   }
   if (offline.empty()) return states;
-  absl::StatusOr<std::vector<std::optional<std::string>>> seen = deps_.last_seen->Get(offline);
+  absl::StatusOr<std::vector<int64_t>> seen = deps_.watches->LastSeen(offline);
   if (!seen.ok()) return seen.status();
   auto next_seen = seen->begin();
   for (im::v1::Presence& state : states) {
-    if (state.online()) continue;
-    if (*next_seen) state.set_last_seen_ms(ParseMs(**next_seen));
-    ++next_seen;
+    if (!state.online()) state.set_last_seen_ms(*next_seen++);
   }
   return states;
 }
@@ -164,41 +155,52 @@ std::vector<std::string> PresenceService::TakeDueChanges(int64_t now_ms) {
   return due;
 }
 
-void PresenceService::Publish(const std::vector<std::string>& uids, int64_t left_ms) {
+void PresenceService::Publish(const std::vector<std::string>& uids, int64_t now_ms) {
+  const int64_t seen_ttl_ms = int64_t{options_.presence_last_seen_days} * 86'400'000;
+  absl::StatusOr<std::vector<std::vector<store::Watcher>>> all_watchers =
+      deps_.watches->Changed(uids, now_ms, seen_ttl_ms);
+  if (!all_watchers.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "presence of {} users not recorded: {}", uids.size(),
+                        all_watchers.status().ToString());
+    return;
+  }
+  deps_.metrics->presence_published.Increment(static_cast<double>(uids.size()));
+  // Only the watched ones cost more: their sessions, their pushes, their checks.
+  std::vector<std::string> watched;
+  std::vector<std::vector<store::Watcher>> watchers;
+  for (size_t i = 0; i < uids.size(); ++i) {
+    if ((*all_watchers)[i].empty()) continue;
+    watched.push_back(uids[i]);
+    watchers.push_back(std::move((*all_watchers)[i]));
+  }
+  if (watched.empty()) return;
   absl::StatusOr<std::vector<std::vector<store::Session>>> sessions =
-      deps_.sessions->LookupMany(uids);
-  absl::StatusOr<std::vector<std::vector<store::Watcher>>> watchers =
-      sessions.ok() ? deps_.watches->WatchersOf(uids, left_ms) : sessions.status();
-  if (!watchers.ok()) {
-    IM_LOG_RATE_LIMITED(spdlog::level::warn, "presence of {} users not published: {}", uids.size(),
-                        watchers.status().ToString());
+      deps_.sessions->LookupMany(watched);
+  if (!sessions.ok()) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "presence of {} users not published: {}",
+                        watched.size(), sessions.status().ToString());
     return;
   }
   std::vector<im::v1::Presence> states;
-  store::TtlMap::Entries left;
   std::vector<std::string> offline;
   std::vector<store::PresenceStore::Check> checks;
-  const int64_t check_ms = left_ms + int64_t{options_.session_ttl_sec} * 1000 + kLapseMarginMs;
-  for (size_t i = 0; i < uids.size(); ++i) {
-    states.push_back(PresenceOf(uids[i], (*sessions)[i]));
-    if (!states.back().online()) {
-      states.back().set_last_seen_ms(left_ms);
-      left.emplace_back(uids[i], std::to_string(left_ms));
-      offline.push_back(uids[i]);
-    } else if (!(*watchers)[i].empty()) {
-      checks.emplace_back(uids[i], check_ms);  // to notice if its gateway dies
+  const int64_t check_ms = now_ms + int64_t{options_.session_ttl_sec} * 1000 + kLapseMarginMs;
+  for (size_t i = 0; i < watched.size(); ++i) {
+    states.push_back(PresenceOf(watched[i], (*sessions)[i]));
+    if (states.back().online()) {
+      checks.emplace_back(watched[i], check_ms);  // to notice if its gateway dies
+    } else {
+      states.back().set_last_seen_ms(now_ms);
+      offline.push_back(watched[i]);  // nothing left to lapse
     }
   }
-  const int64_t last_seen_ttl_ms = int64_t{options_.presence_last_seen_days} * 86'400'000;
-  absl::Status status = deps_.last_seen->PutMany(left, last_seen_ttl_ms);
-  if (status.ok()) status = deps_.watches->CancelChecks(offline);
+  absl::Status status = deps_.watches->CancelChecks(offline);
   if (status.ok()) status = deps_.watches->ScheduleChecks(checks);
   if (!status.ok()) {
-    IM_LOG_RATE_LIMITED(spdlog::level::warn, "presence of {} users not recorded: {}", uids.size(),
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "presence lapse checks not kept: {}",
                         status.ToString());
   }
-  deps_.metrics->presence_published.Increment(static_cast<double>(uids.size()));
-  PushToWatchers(states, *watchers);
+  PushToWatchers(states, watchers);
 }
 
 void PresenceService::PushToWatchers(const std::vector<im::v1::Presence>& states,
@@ -264,9 +266,19 @@ void PresenceService::Sweep(int64_t now_ms) {
                         status.ToString());
   }
   if (lapsed.empty()) return;
-  deps_.metrics->presence_lapsed.Increment(static_cast<double>(lapsed.size()));
-  spdlog::debug("presence: {} users' sessions lapsed", lapsed.size());
-  Publish(lapsed, now_ms);
+  // A check outlives the watch that made it: a user no longer watched who left normally (its
+  // last-seen time then right) is dropped here, not published as leaving now.
+  absl::StatusOr<std::vector<std::vector<store::Watcher>>> watchers =
+      deps_.watches->WatchersOf(lapsed, now_ms);
+  if (!watchers.ok()) return;  // checked again at their next change
+  std::vector<std::string> watched;
+  for (size_t i = 0; i < lapsed.size(); ++i) {
+    if (!(*watchers)[i].empty()) watched.push_back(lapsed[i]);
+  }
+  if (watched.empty()) return;
+  deps_.metrics->presence_lapsed.Increment(static_cast<double>(watched.size()));
+  spdlog::debug("presence: {} watched users' sessions lapsed", watched.size());
+  Publish(watched, now_ms);  // the lapse is when they were last seen, as near as known
 }
 
 void PresenceService::RunOnce(int64_t now_ms, bool sweep) {

@@ -18,15 +18,13 @@
 #include "store/message_store.h"
 #include "store/presence_store.h"
 #include "store/session_registry.h"
-#include "store/ttl_map.h"
 
 namespace im::logic {
 
 // Where PresenceService keeps and finds things. Every pointer outlives the service.
 struct PresenceDependencies {
   store::SessionRegistry* sessions;  // who is online, on which devices
-  store::PresenceStore* watches;     // who watches whom; the lapse checks
-  store::TtlMap* last_seen;          // uid -> when its last device left (Unix ms, decimal)
+  store::PresenceStore* watches;     // who watches whom, last seen, the lapse checks
   store::MessageStore* messages;     // who shares a conversation with whom
   Pusher* pusher;
   LogicMetrics* metrics;
@@ -68,9 +66,10 @@ class PresenceService {
  private:
   // The states of `uids` now: their sessions' devices, and last seen for those offline.
   absl::StatusOr<std::vector<im::v1::Presence>> StatesOf(const std::vector<std::string>& uids);
-  // Publishes the state of each of `uids` to its watchers; writes last-seen for the ones
-  // offline (`left_ms`: when they left) and schedules lapse checks for the watched online ones.
-  void Publish(const std::vector<std::string>& uids, int64_t left_ms);
+  // Records `now_ms` as the last-seen time of each of `uids` (a device came or went) and
+  // publishes the state of those watched to their watchers: one round trip for the batch, and
+  // the sessions of the watched ones. Schedules lapse checks for the watched online ones.
+  void Publish(const std::vector<std::string>& uids, int64_t now_ms);
   // Pushes each watcher device the states of the users it watches among `states`.
   void PushToWatchers(const std::vector<im::v1::Presence>& states,
                       const std::vector<std::vector<store::Watcher>>& watchers);

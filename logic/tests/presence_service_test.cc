@@ -12,7 +12,6 @@
 #include "store/in_memory_message_store.h"
 #include "store/in_memory_presence_store.h"
 #include "store/in_memory_session_registry.h"
-#include "store/in_memory_ttl_map.h"
 
 namespace im::logic {
 namespace {
@@ -109,13 +108,12 @@ class PresenceServiceTest : public ::testing::Test {
   LogicMetrics metrics_{registry_};
   store::InMemorySessionRegistry registry_sessions_{kSessionTtlMs, clock_};
   store::InMemoryPresenceStore watches_;
-  store::InMemoryTtlMap last_seen_{clock_};
   store::InMemoryMessageStore messages_;
   RecordingPusher pusher_;
-  PresenceService presence_{options_,
-                            PresenceDependencies{&registry_sessions_, &watches_, &last_seen_,
-                                                 &messages_, &pusher_, &metrics_},
-                            clock_};
+  PresenceService presence_{
+      options_,
+      PresenceDependencies{&registry_sessions_, &watches_, &messages_, &pusher_, &metrics_},
+      clock_};
   SessionService sessions_{
       options_, &registry_sessions_, &pusher_, clock_,
       [this](const std::vector<std::string>& uids) { presence_.DevicesChanged(uids); }};

@@ -103,6 +103,23 @@ TYPED_TEST(PresenceStoreContractTest, AWatchNotRenewedLapses) {
   EXPECT_EQ(this->WatchersOf({bob}, this->kNow + 6'000)[0], (std::vector<Watcher>{amy}));
 }
 
+// A change records when the users were last seen and answers who watches them.
+TYPED_TEST(PresenceStoreContractTest, AChangeRecordsLastSeenAndAnswersTheWatchers) {
+  const std::string bob = this->Uid("bob");
+  const std::string carol = this->Uid("carol");
+  const Watcher amy = this->DeviceOf("amy", "phone");
+  ASSERT_TRUE(this->store().Watch(amy, {bob}, this->kNow, this->kNow + 60'000).ok());
+  EXPECT_EQ(*this->store().LastSeen({bob, carol}), (std::vector<int64_t>{0, 0}));
+  absl::StatusOr<std::vector<std::vector<Watcher>>> watchers =
+      this->store().Changed({carol, bob}, this->kNow + 5, 86'400'000);
+  ASSERT_TRUE(watchers.ok()) << watchers.status();
+  EXPECT_EQ(*watchers, (std::vector<std::vector<Watcher>>{{}, {amy}}));
+  EXPECT_EQ(*this->store().LastSeen({bob, carol, this->Uid("nobody")}),
+            (std::vector<int64_t>{this->kNow + 5, this->kNow + 5, 0}));
+  ASSERT_TRUE(this->store().Changed({bob}, this->kNow + 9, 86'400'000).ok());
+  EXPECT_EQ(*this->store().LastSeen({bob}), (std::vector<int64_t>{this->kNow + 9}));
+}
+
 TYPED_TEST(PresenceStoreContractTest, DueChecksAreTakenOnceEarliestFirst) {
   const std::string bob = this->Uid("bob");
   const std::string carol = this->Uid("carol");
