@@ -100,8 +100,9 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
   presence_service_->Start();
   session_service_ = std::make_unique<SessionService>(
       options_, stores_.sessions.get(), pusher_.get(), UnixMillis,
-      [presence = presence_service_.get()](const std::vector<std::string>& uids) {
-        presence->DevicesChanged(uids);
+      [presence = presence_service_.get()](const std::vector<std::string>& uids,
+                                           DeviceChange change) {
+        presence->DevicesChanged(uids, change);
       });
   member_lists_ = std::make_unique<MemberLists>(stores_.groups.get(), stores_.member_lists.get(),
                                                 options_.group_local_cache_groups, metrics_);

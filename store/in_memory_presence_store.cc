@@ -41,10 +41,11 @@ absl::StatusOr<std::vector<std::vector<Watcher>>> InMemoryPresenceStore::Watcher
 }
 
 absl::StatusOr<std::vector<std::vector<Watcher>>> InMemoryPresenceStore::Changed(
-    const std::vector<std::string>& uids, int64_t now_ms, int64_t /*seen_ttl_ms*/) {
+    const std::vector<std::string>& uids, const std::vector<std::string>& left, int64_t now_ms,
+    int64_t /*seen_ttl_ms*/) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (const std::string& uid : uids) last_seen_ms_[uid] = now_ms;
+    for (const std::string& uid : left) last_seen_ms_[uid] = now_ms;
   }
   return WatchersOf(uids, now_ms);
 }

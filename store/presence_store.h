@@ -35,11 +35,13 @@ class PresenceStore {
   virtual absl::StatusOr<std::vector<std::vector<Watcher>>> WatchersOf(
       const std::vector<std::string>& targets, int64_t now_ms) = 0;
 
-  // A device of each of `uids` came or went at `now_ms`: records it as their last-seen time (kept
-  // `seen_ttl_ms`; what a watcher is told of a user found offline) and answers WatchersOf, in one
-  // round trip where the backend is remote.
+  // The devices of `uids` changed at `now_ms`, and a device of each of `left` (some of `uids`)
+  // went: records `now_ms` as the last-seen time of `left` (kept `seen_ttl_ms`; what a watcher
+  // is told of a user found offline) and answers WatchersOf(uids), in one round trip where the
+  // backend is remote.
   virtual absl::StatusOr<std::vector<std::vector<Watcher>>> Changed(
-      const std::vector<std::string>& uids, int64_t now_ms, int64_t seen_ttl_ms) = 0;
+      const std::vector<std::string>& uids, const std::vector<std::string>& left, int64_t now_ms,
+      int64_t seen_ttl_ms) = 0;
   // The last-seen time of each of `uids` (0: none recorded).
   virtual absl::StatusOr<std::vector<int64_t>> LastSeen(const std::vector<std::string>& uids) = 0;
 

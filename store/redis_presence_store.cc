@@ -93,10 +93,11 @@ absl::StatusOr<std::vector<std::vector<Watcher>>> RedisPresenceStore::WatchersOf
 }
 
 absl::StatusOr<std::vector<std::vector<Watcher>>> RedisPresenceStore::Changed(
-    const std::vector<std::string>& uids, int64_t now_ms, int64_t seen_ttl_ms) {
+    const std::vector<std::string>& uids, const std::vector<std::string>& left, int64_t now_ms,
+    int64_t seen_ttl_ms) {
   std::vector<RedisConnection::Args> seen;
-  seen.reserve(uids.size());
-  for (const std::string& uid : uids) {
+  seen.reserve(left.size());
+  for (const std::string& uid : left) {
     seen.push_back(
         {"SET", LastSeenKey(uid), std::to_string(now_ms), "PX", std::to_string(seen_ttl_ms)});
   }
@@ -123,17 +124,17 @@ absl::StatusOr<std::vector<std::vector<Watcher>>> RedisPresenceStore::WatchersAf
     std::vector<RedisConnection::Args> before) {
   std::vector<RedisConnection::Args> commands = std::move(before);
   const size_t first = commands.size();
-  const std::string now = std::to_string(now_ms);
+  // "(": watches ending after now. Lapsed ones are not removed here (a command more per user on
+  // every login): a replaced list removes its own, and the key expires with its longest watch.
+  const std::string after_now = "(" + std::to_string(now_ms);
   for (const std::string& target : targets) {
-    const std::string key = WatchersKey(target);
-    commands.push_back({"ZREMRANGEBYSCORE", key, "-inf", now});  // lapsed: not renewed in time
-    commands.push_back({"ZRANGE", key, "0", "-1"});
+    commands.push_back({"ZRANGE", WatchersKey(target), after_now, "+inf", "BYSCORE"});
   }
   if (commands.empty()) return std::vector<std::vector<Watcher>>();
   IM_ASSIGN_OR_RETURN(std::vector<Reply> replies, redis_->Pipeline(commands));
   std::vector<std::vector<Watcher>> all(targets.size());
   for (size_t i = 0; i < targets.size(); ++i) {
-    for (const std::string& member : StringsOf(replies[first + 2 * i + 1].get())) {
+    for (const std::string& member : StringsOf(replies[first + i].get())) {
       if (auto watcher = WatcherOf(member)) all[i].push_back(std::move(*watcher));
     }
     std::sort(all[i].begin(), all[i].end(), [](const Watcher& a, const Watcher& b) {

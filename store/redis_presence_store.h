@@ -26,6 +26,7 @@ class RedisPresenceStore final : public PresenceStore {
   absl::StatusOr<std::vector<std::vector<Watcher>>> WatchersOf(
       const std::vector<std::string>& targets, int64_t now_ms) override;
   absl::StatusOr<std::vector<std::vector<Watcher>>> Changed(const std::vector<std::string>& uids,
+                                                            const std::vector<std::string>& left,
                                                             int64_t now_ms,
                                                             int64_t seen_ttl_ms) override;
   absl::StatusOr<std::vector<int64_t>> LastSeen(const std::vector<std::string>& uids) override;

@@ -118,13 +118,18 @@ absl::StatusOr<std::vector<im::v1::Presence>> PresenceService::StatesOf(
   return states;
 }
 
-void PresenceService::DevicesChanged(const std::vector<std::string>& uids) {
+void PresenceService::DevicesChanged(const std::vector<std::string>& uids, DeviceChange change) {
   const int64_t now_ms = now_ms_();
+  const bool left = change == DeviceChange::kLeft;
   bool added = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const std::string& uid : uids) {
-      if (pending_.count(uid) > 0) continue;  // its publish will carry the latest state
+      auto waiting = pending_.find(uid);
+      if (waiting != pending_.end()) {  // its publish will carry the latest state
+        waiting->second.left |= left;
+        continue;
+      }
       if (pending_.size() >= options_.presence_max_pending) {
         deps_.metrics->presence_dropped.Increment();
         continue;
@@ -134,7 +139,7 @@ void PresenceService::DevicesChanged(const std::vector<std::string>& uids) {
           published == published_ms_.end()
               ? now_ms
               : std::max(now_ms, published->second + options_.presence_push_interval_ms);
-      pending_.emplace(uid, due_ms);
+      pending_.emplace(uid, Pending{due_ms, left});
       pending_by_time_.emplace(due_ms, uid);
       added = true;
     }
@@ -142,23 +147,27 @@ void PresenceService::DevicesChanged(const std::vector<std::string>& uids) {
   if (added) wake_.notify_one();
 }
 
-std::vector<std::string> PresenceService::TakeDueChanges(int64_t now_ms) {
+PresenceService::Changes PresenceService::TakeDueChanges(int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<std::string> due;
-  while (!pending_by_time_.empty() && due.size() < kBatch &&
+  Changes due;
+  while (!pending_by_time_.empty() && due.uids.size() < kBatch &&
          pending_by_time_.begin()->first <= now_ms) {
-    due.push_back(pending_by_time_.begin()->second);
-    pending_.erase(pending_by_time_.begin()->second);
+    const std::string& uid = pending_by_time_.begin()->second;
+    auto pending = pending_.find(uid);
+    if (pending->second.left) due.left.push_back(uid);
+    due.uids.push_back(uid);
+    published_ms_[uid] = now_ms;
+    pending_.erase(pending);
     pending_by_time_.erase(pending_by_time_.begin());
   }
-  for (const std::string& uid : due) published_ms_[uid] = now_ms;
   return due;
 }
 
-void PresenceService::Publish(const std::vector<std::string>& uids, int64_t now_ms) {
+void PresenceService::Publish(const Changes& changes, int64_t now_ms) {
+  const std::vector<std::string>& uids = changes.uids;
   const int64_t seen_ttl_ms = int64_t{options_.presence_last_seen_days} * 86'400'000;
   absl::StatusOr<std::vector<std::vector<store::Watcher>>> all_watchers =
-      deps_.watches->Changed(uids, now_ms, seen_ttl_ms);
+      deps_.watches->Changed(uids, changes.left, now_ms, seen_ttl_ms);
   if (!all_watchers.ok()) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "presence of {} users not recorded: {}", uids.size(),
                         all_watchers.status().ToString());
@@ -278,12 +287,11 @@ void PresenceService::Sweep(int64_t now_ms) {
   if (watched.empty()) return;
   deps_.metrics->presence_lapsed.Increment(static_cast<double>(watched.size()));
   spdlog::debug("presence: {} watched users' sessions lapsed", watched.size());
-  Publish(watched, now_ms);  // the lapse is when they were last seen, as near as known
+  Publish({watched, watched}, now_ms);  // the lapse is when they left, as near as known
 }
 
 void PresenceService::RunOnce(int64_t now_ms, bool sweep) {
-  for (std::vector<std::string> due = TakeDueChanges(now_ms); !due.empty();
-       due = TakeDueChanges(now_ms)) {
+  for (Changes due = TakeDueChanges(now_ms); !due.uids.empty(); due = TakeDueChanges(now_ms)) {
     Publish(due, now_ms);
   }
   if (!sweep) return;

@@ -15,6 +15,7 @@
 #include "logic/delivery/pusher.h"
 #include "logic/logic_metrics.h"
 #include "logic/logic_options.h"
+#include "logic/session/session_service.h"
 #include "store/message_store.h"
 #include "store/presence_store.h"
 #include "store/session_registry.h"
@@ -55,9 +56,9 @@ class PresenceService {
   // stores: on the store executor.
   void Subscribe(const im::v1::PresenceSubscribeRequest& request,
                  Respond<im::v1::PresenceSubscribeResp> respond);
-  // The devices of `uids` changed (a login, a disconnect): their watchers hear of it. Never
-  // blocks; any thread.
-  void DevicesChanged(const std::vector<std::string>& uids);
+  // The devices of `uids` changed (a login, a disconnect): their watchers hear of it, and a
+  // departure is their last-seen time. Never blocks; any thread.
+  void DevicesChanged(const std::vector<std::string>& uids, DeviceChange change);
 
   // One round of the worker's work at `now_ms`, on the caller's thread: publishes the changes
   // whose time has come and, when `sweep`, takes the due lapse checks. For tests.
@@ -66,10 +67,15 @@ class PresenceService {
  private:
   // The states of `uids` now: their sessions' devices, and last seen for those offline.
   absl::StatusOr<std::vector<im::v1::Presence>> StatesOf(const std::vector<std::string>& uids);
-  // Records `now_ms` as the last-seen time of each of `uids` (a device came or went) and
-  // publishes the state of those watched to their watchers: one round trip for the batch, and
-  // the sessions of the watched ones. Schedules lapse checks for the watched online ones.
-  void Publish(const std::vector<std::string>& uids, int64_t now_ms);
+  // Users whose devices changed, and those of them a device of which left.
+  struct Changes {
+    std::vector<std::string> uids;
+    std::vector<std::string> left;
+  };
+  // Records `now_ms` as the last-seen time of `changes.left` and publishes the state of the
+  // watched ones among `changes.uids` to their watchers: one round trip for the batch, and the
+  // sessions of the watched ones. Schedules lapse checks for the watched online ones.
+  void Publish(const Changes& changes, int64_t now_ms);
   // Pushes each watcher device the states of the users it watches among `states`.
   void PushToWatchers(const std::vector<im::v1::Presence>& states,
                       const std::vector<std::vector<store::Watcher>>& watchers);
@@ -77,7 +83,7 @@ class PresenceService {
   // the others again when theirs would lapse.
   void Sweep(int64_t now_ms);
   // Takes the pending changes due by `now_ms` (at most a batch).
-  std::vector<std::string> TakeDueChanges(int64_t now_ms);
+  Changes TakeDueChanges(int64_t now_ms);
   void Work();
 
   const LogicOptions& options_;
@@ -87,8 +93,13 @@ class PresenceService {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_
-  // Changes waiting for their publish: uid -> when it may go, and the same by time. mutex_.
-  std::map<std::string, int64_t> pending_;
+  // Changes waiting for their publish: uid -> when it may go (and whether a device left), and
+  // the same by time. mutex_.
+  struct Pending {
+    int64_t due_ms = 0;
+    bool left = false;
+  };
+  std::map<std::string, Pending> pending_;
   std::set<std::pair<int64_t, std::string>> pending_by_time_;
   std::map<std::string, int64_t> published_ms_;  // uid -> its last publish, lately; mutex_
   int64_t next_sweep_ms_ = 0;                    // the worker's only

@@ -106,11 +106,11 @@ void SessionService::ReportLogins(const AdmittedLogins& logins) {
       uids.push_back(logins.registrations[k].uid);
     }
   }
-  ReportChanged(uids);
+  ReportChanged(uids, DeviceChange::kLoggedIn);
 }
 
-void SessionService::ReportChanged(const std::vector<std::string>& uids) {
-  if (devices_changed_ && !uids.empty()) devices_changed_(uids);
+void SessionService::ReportChanged(const std::vector<std::string>& uids, DeviceChange change) {
+  if (devices_changed_ && !uids.empty()) devices_changed_(uids, change);
 }
 
 std::vector<SessionService::Registration> SessionService::FinishAll(
@@ -196,7 +196,7 @@ im::v1::DisconnectReply SessionService::Disconnect(const im::v1::DisconnectReque
                         caller.device(), removed.status().ToString());
   }
   reply.set_removed(removed.ok() && *removed);
-  ReportChanged({caller.uid()});
+  ReportChanged({caller.uid()}, DeviceChange::kLeft);
   return reply;
 }
 
@@ -224,7 +224,7 @@ im::v1::DisconnectManyReply SessionService::DisconnectMany(
   for (const auto& [gateway_id, refs] : by_gateway) {
     for (const store::SessionRef& ref : refs) uids.push_back(ref.uid);
   }
-  ReportChanged(uids);
+  ReportChanged(uids, DeviceChange::kLeft);
   return reply;
 }
 

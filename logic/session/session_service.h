@@ -14,6 +14,9 @@
 
 namespace im::logic {
 
+// What happened to a user's devices: one logged in, or one left (disconnected, or taken out).
+enum class DeviceChange { kLoggedIn, kLeft };
+
 // Login, Disconnect, session refresh and gateway registration (DESIGN.md section 6).
 // Every method but LoginManyOnLoop blocks on the stores, so it runs on an executor; any number of
 // threads may call it at once.
@@ -21,8 +24,9 @@ class SessionService {
  public:
   using Clock = common::MillisClock;  // Unix milliseconds
   using LoginsDone = absl::AnyInvocable<void(std::vector<im::v1::LoginReply>) &&>;
-  // Told the users whose devices changed (logged in, disconnected): presence. Must not block.
-  using DevicesChanged = std::function<void(const std::vector<std::string>& uids)>;
+  // Told the users whose devices changed, and how: presence. Must not block.
+  using DevicesChanged =
+      std::function<void(const std::vector<std::string>& uids, DeviceChange change)>;
 
   SessionService(const LogicOptions& options, store::SessionRegistry* sessions, Pusher* pusher,
                  Clock now_ms, DevicesChanged devices_changed = {});
@@ -67,7 +71,7 @@ class SessionService {
                                       std::vector<absl::StatusOr<Registered>> outcomes);
   // Tells devices_changed_ of the users in `logins` that logged in, or of the `uids`.
   void ReportLogins(const AdmittedLogins& logins);
-  void ReportChanged(const std::vector<std::string>& uids);
+  void ReportChanged(const std::vector<std::string>& uids, DeviceChange change);
   // One login of FinishAll; the sessions its device cap takes out are added to `evicted`.
   void FinishLogin(const Registration& registration, absl::StatusOr<Registered> outcome,
                    im::v1::LoginReply* reply, std::vector<Registration>* evicted);

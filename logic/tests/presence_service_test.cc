@@ -114,9 +114,10 @@ class PresenceServiceTest : public ::testing::Test {
       options_,
       PresenceDependencies{&registry_sessions_, &watches_, &messages_, &pusher_, &metrics_},
       clock_};
-  SessionService sessions_{
-      options_, &registry_sessions_, &pusher_, clock_,
-      [this](const std::vector<std::string>& uids) { presence_.DevicesChanged(uids); }};
+  SessionService sessions_{options_, &registry_sessions_, &pusher_, clock_,
+                           [this](const std::vector<std::string>& uids, DeviceChange change) {
+                             presence_.DevicesChanged(uids, change);
+                           }};
 };
 
 TEST_F(PresenceServiceTest, AWatchAnswersTheStatesOfPeersAndRefusesStrangers) {
@@ -248,7 +249,7 @@ TEST_F(PresenceServiceTest, AWatchNotRenewedEnds) {
 
 TEST_F(PresenceServiceTest, ChangesPastThePendingBoundAreDroppedAndCounted) {
   options_.presence_max_pending = 2;
-  presence_.DevicesChanged({"u1", "u2", "u3", "u2"});
+  presence_.DevicesChanged({"u1", "u2", "u3", "u2"}, DeviceChange::kLoggedIn);
   EXPECT_EQ(metrics_.presence_dropped.Value(), 1);
   presence_.RunOnce(now_ms_, false);
   EXPECT_EQ(metrics_.presence_published.Value(), 2);
