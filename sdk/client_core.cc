@@ -385,7 +385,7 @@ void ClientCore::OnLoggedIn(const im::v1::LoginResp& resp) {
   login_resume_token_ = resp.resume_token();
   resume_window_ms_ = int64_t{resp.resume_window_sec()} * 1000;
   Reconcile();
-  // The watch lives on the node that was asked, for its ttl: this session asks its own node.
+  // A watch lasts its ttl and the device may have been away longer: this session asks again.
   presence_.OnLoggedIn();
   PumpPresence(common::SteadyMillis());
   PumpOutbox();
