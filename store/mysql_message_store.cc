@@ -26,7 +26,7 @@ constexpr size_t kMaxConversationsPerStatsQuery = 64;
 // Reads of ReadMessagesMany per statement; each returns up to its limit of messages.
 constexpr size_t kMaxReadsPerStatement = 64;
 // Attempts of a transaction InnoDB aborts (RetryIfAborted): a message batch is tried twice (its
-// callers wait on it), a cursor move, small and idempotent, four times.
+// callers wait on it); a cursor move or a change applied, small and idempotent, four times.
 constexpr int kAppendAttempts = 2;
 constexpr int kCursorAttempts = 4;
 
@@ -343,6 +343,10 @@ absl::StatusOr<std::optional<im::v1::Message>> MySqlMessageStore::FindSent(
 
 absl::Status MySqlMessageStore::ApplyChange(const im::v1::Message& change) {
   if (absl::Status status = CheckChange(change); !status.ok()) return status;
+  return RetryIfAborted([&] { return ApplyChangeOnce(change); }, kCursorAttempts);
+}
+
+absl::Status MySqlMessageStore::ApplyChangeOnce(const im::v1::Message& change) {
   return pool_.Run([&](MySqlConnection& connection) -> absl::Status {
     sql::PreparedStatement& update = connection.Prepare(
         change.type() == im::v1::RECALL
@@ -475,15 +479,29 @@ absl::StatusOr<uint64_t> MySqlMessageStore::AdvanceRead(std::string_view uid,
                                                         std::string_view conv_id, uint64_t seq) {
   if (absl::Status status = CheckUid(uid); !status.ok()) return status;
   if (absl::Status status = CheckConvId(conv_id); !status.ok()) return status;
+  return RetryIfAborted([&] { return AdvanceReadOnce(uid, conv_id, seq); }, kCursorAttempts);
+}
+
+absl::StatusOr<uint64_t> MySqlMessageStore::AdvanceReadOnce(std::string_view uid,
+                                                            std::string_view conv_id,
+                                                            uint64_t seq) {
   return pool_.Run<uint64_t>([&](MySqlConnection& connection) -> absl::StatusOr<uint64_t> {
+    // The conversation's max_seq is read without a lock, apart from the update: an update joining
+    // conversations would lock its row after the member's, the reverse of a commit's order, and
+    // deadlock with the commits of the chat being read. A max_seq read just before a commit is
+    // still at least any seq the reader was shown.
+    sql::PreparedStatement& max_seq =
+        connection.Prepare("SELECT max_seq FROM conversations WHERE conv_id = ?");
+    MySqlParams(max_seq).Bytes(conv_id);
+    std::unique_ptr<sql::ResultSet> rows = Query(max_seq);
+    if (!rows->next()) return QueryReadCursor(connection, uid, conv_id);
+    const uint64_t readable = std::min<uint64_t>(seq, rows->getUInt64(1));
     // Whether the assignments see each other's new values or not, delivered_seq ends at least at
     // the new read_seq.
     sql::PreparedStatement& update = connection.Prepare(
-        "UPDATE user_conversations uc JOIN conversations c ON c.conv_id = uc.conv_id "
-        "SET uc.read_seq = GREATEST(uc.read_seq, LEAST(?, c.max_seq)), "
-        "uc.delivered_seq = GREATEST(uc.delivered_seq, uc.read_seq, LEAST(?, c.max_seq)) "
-        "WHERE uc.uid = ? AND uc.conv_id = ?");
-    MySqlParams(update).U64(seq).U64(seq).Bytes(uid).Bytes(conv_id);
+        "UPDATE user_conversations SET read_seq = GREATEST(read_seq, ?), "
+        "delivered_seq = GREATEST(delivered_seq, read_seq, ?) WHERE uid = ? AND conv_id = ?");
+    MySqlParams(update).U64(readable).U64(readable).Bytes(uid).Bytes(conv_id);
     update.executeUpdate();
     return QueryReadCursor(connection, uid, conv_id);
   });

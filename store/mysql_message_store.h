@@ -16,8 +16,8 @@ namespace im::store {
 // shape costs one more): Append takes 5 for a batch of up to 256 messages and 1024 participant
 // rows (START TRANSACTION, one multi-row insert, two multi-row upserts, COMMIT), plus one when the
 // insert did not write every row (a duplicate), plus a statement or two per further 256 messages or
-// 4 MiB of bodies; a deadlock is retried once (a cursor move, three times).
-// ReadMessages, AdvanceRead and JoinConversation take 2, MaxSeq and LeaveConversation 1,
+// 4 MiB of bodies; a deadlock is retried once (a cursor move or an applied change, three times).
+// AdvanceRead takes 3, ReadMessages and JoinConversation 2, MaxSeq and LeaveConversation 1,
 // AdvanceDelivered 2 per 256 cursors, ListConversations 1 plus 1 per 64 conversations listed.
 // Multi-row statements are prepared per row count rounded up to a power of two, so a connection
 // holds a few dozen at most.
@@ -68,6 +68,9 @@ class MySqlMessageStore final : public MessageStore {
   absl::StatusOr<std::vector<AppendOutcome>> AppendOnce(const std::vector<NewMessage>& batch,
                                                         const std::vector<size_t>& first);
   // One attempt of AdvanceDelivered, the highest target per conversation given.
+  absl::StatusOr<uint64_t> AdvanceReadOnce(std::string_view uid, std::string_view conv_id,
+                                           uint64_t seq);
+  absl::Status ApplyChangeOnce(const im::v1::Message& change);
   absl::Status AdvanceDeliveredOnce(
       std::string_view uid, const std::vector<std::pair<std::string_view, uint64_t>>& targets);
 

@@ -867,6 +867,47 @@ TYPED_TEST(MessageStoreContractTest, RacingAcksAndCommitsOfOneUserAllSucceed) {
   }
 }
 
+// A reader's read cursor and the sender's edits racing the commits of new messages in one chat
+// (as bob reading while alice fixes a typo): every read and every edit lands, none fails with a
+// deadlock, and the read cursor ends where the last read put it.
+TYPED_TEST(MessageStoreContractTest, RacingReadsEditsAndCommitsOfOneChatAllSucceed) {
+  constexpr uint64_t kMessages = 60;
+  const std::string conv = this->Single("alice", "bob");
+  this->AppendOk({this->Chat(1, "alice")});
+  std::atomic<uint64_t> committed{1};
+  std::atomic<int> failures{0};
+  std::string first_failure;
+  std::mutex failure_mutex;
+  auto count_failure = [&](const absl::Status& status) {
+    if (status.ok()) return;
+    ++failures;
+    std::lock_guard<std::mutex> lock(failure_mutex);
+    if (first_failure.empty()) first_failure = status.ToString();
+  };
+  // Every other new message edits the one before it, and the edit is applied as logic does.
+  std::thread writer([&] {
+    for (uint64_t seq = 2; seq <= kMessages; ++seq) {
+      const NewMessage next = seq % 2 == 0
+                                  ? this->Chat(seq, "alice")
+                                  : this->Change(seq, "alice", im::v1::EDIT, seq - 1, "fixed");
+      count_failure(this->store().Append({next}).status());
+      if (next.message.type() == im::v1::EDIT) count_failure(this->store().ApplyChange(next.message));
+      committed = seq;
+    }
+  });
+  std::thread reader([&] {
+    for (uint64_t round = 0; round < kMessages; ++round) {
+      count_failure(this->store().AdvanceRead(this->Uid("bob"), conv, committed.load()).status());
+    }
+  });
+  writer.join();
+  reader.join();
+  EXPECT_EQ(failures.load(), 0) << first_failure;
+  ASSERT_TRUE(this->store().AdvanceRead(this->Uid("bob"), conv, kMessages).ok());
+  EXPECT_EQ(this->Entry(this->Uid("bob"), conv).read_seq(), kMessages);
+  EXPECT_EQ(this->At(conv, kMessages - 1).body(), "fixed");
+}
+
 TYPED_TEST(MessageStoreContractTest, GroupMessagesWithoutParticipantsReachMembersWhoJoined) {
   const std::string group = this->Group("team");
   const std::string carol = this->Uid("carol");
