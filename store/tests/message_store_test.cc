@@ -891,7 +891,8 @@ TYPED_TEST(MessageStoreContractTest, RacingReadsEditsAndCommitsOfOneChatAllSucce
                                   ? this->Chat(seq, "alice")
                                   : this->Change(seq, "alice", im::v1::EDIT, seq - 1, "fixed");
       count_failure(this->store().Append({next}).status());
-      if (next.message.type() == im::v1::EDIT) count_failure(this->store().ApplyChange(next.message));
+      if (next.message.type() == im::v1::EDIT)
+        count_failure(this->store().ApplyChange(next.message));
       committed = seq;
     }
   });
