@@ -31,6 +31,8 @@ std::string_view CloseReasonName(CloseReason reason) {
       return "drain";
     case CloseReason::kLinger:
       return "linger";
+    case CloseReason::kLimited:
+      return "limited";
   }
   return "unknown";
 }
@@ -56,6 +58,8 @@ prometheus::Counter& CloseCounter(GatewayMetrics& m, CloseReason reason) {
       return m.closed_kicked;
     case CloseReason::kDrain:
       return m.closed_drain;
+    case CloseReason::kLimited:
+      return m.closed_limited;
   }
   return m.closed_by_peer;
 }
@@ -240,6 +244,13 @@ void Connection::StartLogin(im::v1::Frame&& frame) {
   state_ = State::kLoggingIn;
   loop_->Touch(this, Timeline::kLive);
   in_flight_++;
+  if (const int64_t wait_ms = loop_->sources().TakeLogin(source_, loop_->now_ms()); wait_ms > 0) {
+    loop_->metrics().limited_logins.Increment();
+    im::v1::LoginResp refused =
+        FailedLogin(im::v1::RESOURCE_EXHAUSTED, "too many logins from this address or gateway");
+    refused.mutable_status()->set_retry_after_ms(static_cast<uint32_t>(wait_ms));
+    return OnLoginResp(frame.id(), std::move(refused));
+  }
   std::optional<common::AdmissionLimit::Slot> slot = loop_->logins().TryAdmit();
   if (!slot) {
     loop_->metrics().logins_shed.Increment();
@@ -331,6 +342,7 @@ void Connection::HandleActiveFrame(im::v1::Frame&& frame) {
     SendError(frame.id(), im::v1::TOO_MANY_IN_FLIGHT, "too many requests outstanding");
     return;
   }
+  if (frame.has_send_req() && !TakeSendToken(frame)) return;
   in_flight_++;
   WorkerLoop* loop = loop_;
   const common::ConnId id = id_;
@@ -343,6 +355,33 @@ void Connection::HandleActiveFrame(im::v1::Frame&& frame) {
                                    loop->metrics().late_responses.Increment();
                                  }
                                });
+}
+
+bool Connection::TakeSendToken(const im::v1::Frame& send) {
+  if (source_ == SourceLimits::kExempt) return true;
+  const GatewayOptions& options = loop_->options();
+  const common::RateLimit limit{options.send_rate_per_connection,
+                                options.send_burst_per_connection};
+  const int64_t wait_ms = send_tokens_.Take(limit, loop_->now_ms());
+  if (wait_ms == 0) {
+    send_refusals_ = 0;
+    return true;
+  }
+  loop_->metrics().limited_sends.Increment();
+  if (++send_refusals_ >= options.send_refusals_before_close) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "connection {} of {}: closed, kept sending past {}/s",
+                        id_, uid_, options.send_rate_per_connection);
+    CloseWithError(im::v1::RESOURCE_EXHAUSTED, "kept sending past the rate limit",
+                   CloseReason::kLimited);
+    return false;
+  }
+  std::optional<im::v1::Frame> refused = FailureResponse(
+      send, im::v1::RESOURCE_EXHAUSTED,
+      fmt::format("sending faster than {} messages a second", options.send_rate_per_connection));
+  refused->mutable_send_resp()->mutable_status()->set_retry_after_ms(
+      static_cast<uint32_t>(wait_ms));
+  WriteFrame(*refused);
+  return false;
 }
 
 void Connection::OnLogicResponse(std::optional<im::v1::Frame> response) {

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "common/conn_id.h"
 #include "common/frame_codec.h"
+#include "common/token_bucket.h"
 #include "im/v1/client.pb.h"
 #include "im/v1/logic.pb.h"
 
@@ -26,8 +27,9 @@ enum class CloseReason {
   kUnauthenticated,  // a frame before login, or login refused
   kSlowConsumer,     // write queue over its bound
   kKicked,
-  kDrain,   // gateway shutting down
-  kLinger,  // a closing connection that did not drain in time
+  kDrain,    // gateway shutting down
+  kLinger,   // a closing connection that did not drain in time
+  kLimited,  // refused by an abuse limit at accept, or kept sending past its rate
 };
 std::string_view CloseReasonName(CloseReason reason);
 
@@ -37,8 +39,8 @@ std::string_view CloseReasonName(CloseReason reason);
 // discarded) -> kClosed (handle closing; the loop deletes the object in the close callback).
 class Connection {
  public:
-  // One byte each, packed with the flags below: a Connection is 448 bytes, jemalloc's size class
-  // (464 took the 512-byte class; the gateway holds one per client connection).
+  // One byte each, packed with the flags below: a Connection is 496 bytes, within jemalloc's
+  // 512-byte size class (the gateway holds one per client connection; past 512 it takes 640).
   enum class State : uint8_t { kAwaitingLogin, kLoggingIn, kActive, kClosing, kClosed };
   // Which of the loop's timeout lists the connection sits in.
   enum class Timeline : uint8_t { kNone, kUnauthenticated, kLive, kClosing };
@@ -92,6 +94,9 @@ class Connection {
   const std::string& uid() const { return uid_; }
   const std::string& device() const { return device_; }
   uint64_t pending_write_bytes() const { return pending_write_bytes_; }
+  // Where it comes from, once counted against its source's cap (SourceLimits::Open).
+  uint64_t source() const { return source_; }
+  void set_source(uint64_t source) { source_ = source; }
   // Loop time (ms) of accept, last frame received, or start of closing, by timeline.
   uint64_t timeline_since_ms() const { return timeline_since_ms_; }
 
@@ -131,6 +136,9 @@ class Connection {
   void HandleFirstFrame(im::v1::Frame&& frame);
   void HandleActiveFrame(im::v1::Frame&& frame);
   void StartLogin(im::v1::Frame&& frame);
+  // Whether a send may go on under gateway.send_rate_per_connection; if not, it is answered
+  // (RESOURCE_EXHAUSTED, the wait as retry hint), or the connection closed when it kept at it.
+  bool TakeSendToken(const im::v1::Frame& send);
   void SendError(uint64_t frame_id, im::v1::Code code, std::string message);
   void WriteOwned(std::string bytes);
   void WriteBuffer(std::shared_ptr<const std::string> shared, std::string owned);
@@ -143,6 +151,7 @@ class Connection {
   State state_ = State::kAwaitingLogin;
   Timeline timeline_ = Timeline::kNone;
   uint16_t in_flight_ = 0;
+  uint16_t send_refusals_ = 0;  // in a row, by the send rate limit
   bool handle_open_ = false;
   bool flush_scheduled_ = false;
   std::list<Connection*>::iterator timeline_position_;
@@ -156,6 +165,10 @@ class Connection {
   size_t held_push_bytes_ = 0;
   uint64_t out_bytes_ = 0;
   common::FrameDecoder decoder_;
+  // Where the connection comes from (SourceLimits::SourceOf), counted in SourceLimits while it is
+  // open; kExempt: not counted, and exempt from the send rate limit.
+  uint64_t source_ = 0;
+  common::TokenBucket send_tokens_;
   std::string uid_;
   std::string device_;
   std::unique_ptr<uv_shutdown_t> shutdown_;

@@ -21,7 +21,10 @@ constexpr auto kLivenessWait = std::chrono::seconds(1);
 }  // namespace
 
 Gateway::Gateway(const GatewayOptions& options, prometheus::Registry& registry)
-    : options_(options), metrics_(registry), logins_(options.max_logins_in_flight) {
+    : options_(options),
+      metrics_(registry),
+      logins_(options.max_logins_in_flight),
+      sources_(options) {
   uv_loop_init(&loop_);
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
@@ -66,7 +69,7 @@ absl::Status Gateway::Init(bool serve_grpc) {
   std::vector<WorkerLoop*> raw_workers;
   for (uint32_t i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<WorkerLoop>(i, options_, &metrics_, logic_.get(), &logins_,
-                                                    instance_seed));
+                                                    &sources_, instance_seed));
     raw_workers.push_back(workers_.back().get());
   }
 

@@ -93,6 +93,7 @@ class Gateway {
   // (gateway.max_logins_in_flight): past it a login is refused at once with a retry hint instead of
   // queueing behind a storm.
   common::AdmissionLimit logins_;
+  SourceLimits sources_;  // the abuse limits by source address, over every worker loop
   std::vector<std::unique_ptr<WorkerLoop>> workers_;
   std::unique_ptr<Acceptor> acceptor_;
   std::unique_ptr<GatewayServiceImpl> service_;

@@ -17,6 +17,12 @@ prometheus::Counter& Closed(prometheus::Registry& registry, const std::string& r
                      "Connections closed, by reason", {{"reason", reason}});
 }
 
+prometheus::Counter& Limited(prometheus::Registry& registry, const std::string& limit) {
+  return MakeCounter(registry, "im_gateway_limited_total",
+                     "Requests and connections refused by an abuse limit, by limit",
+                     {{"limit", limit}});
+}
+
 }  // namespace
 
 GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
@@ -47,6 +53,11 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
       closed_unauthenticated(Closed(registry, "unauthenticated")),
       closed_kicked(Closed(registry, "kicked")),
       closed_drain(Closed(registry, "drain")),
+      closed_limited(Closed(registry, "limited")),
+      limited_sends(Limited(registry, "connection_sends")),
+      limited_logins(Limited(registry, "logins")),
+      limited_connections_per_ip(Limited(registry, "connections_per_ip")),
+      limited_unauthenticated(Limited(registry, "unauthenticated_connections")),
       pushes(MakeCounter(registry, "im_gateway_pushes_total", "Push frames handed to connections")),
       pushes_unknown(MakeCounter(registry, "im_gateway_pushes_unknown_total",
                                  "Push targets not connected here")),

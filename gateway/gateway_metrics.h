@@ -36,11 +36,17 @@ struct GatewayMetrics {
   prometheus::Counter& closed_unauthenticated;
   prometheus::Counter& closed_kicked;
   prometheus::Counter& closed_drain;
-  prometheus::Counter& pushes;           // frames handed to a connection by Push
-  prometheus::Counter& pushes_unknown;   // Push for a connection that is gone
-  prometheus::Counter& late_responses;   // logic answered after the connection closed
-  prometheus::Counter& loop_queue_full;  // posts refused by a full loop queue
-  prometheus::Counter& logic_errors;     // calls to logic that failed (any gRPC error)
+  prometheus::Counter& closed_limited;  // refused at accept, or kept sending past its rate
+  // Refused by an abuse limit (GatewayOptions), by limit.
+  prometheus::Counter& limited_sends;               // per connection
+  prometheus::Counter& limited_logins;              // per source address or per gateway
+  prometheus::Counter& limited_connections_per_ip;  // at accept
+  prometheus::Counter& limited_unauthenticated;     // at accept
+  prometheus::Counter& pushes;                      // frames handed to a connection by Push
+  prometheus::Counter& pushes_unknown;              // Push for a connection that is gone
+  prometheus::Counter& late_responses;              // logic answered after the connection closed
+  prometheus::Counter& loop_queue_full;             // posts refused by a full loop queue
+  prometheus::Counter& logic_errors;                // calls to logic that failed (any gRPC error)
   prometheus::Counter& too_many_in_flight;
   prometheus::Histogram& logic_latency;        // seconds, per request answered by logic
   prometheus::Histogram& logic_batch_entries;  // requests per IngressBatch written to logic

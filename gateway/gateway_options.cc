@@ -39,6 +39,22 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
   o.logic_queue_wait_interval_ms = config.GetU32("gateway.logic_queue_wait_interval_ms",
                                                  o.logic_queue_wait_interval_ms, 0, 600'000);
   o.max_logins_in_flight = config.GetU32("gateway.max_logins_in_flight", o.max_logins_in_flight, 1);
+  o.send_rate_per_connection =
+      config.GetDouble("gateway.send_rate_per_connection", o.send_rate_per_connection, 0, 1e6);
+  o.send_burst_per_connection =
+      config.GetU32("gateway.send_burst_per_connection", o.send_burst_per_connection, 1, 1'000'000);
+  o.send_refusals_before_close =
+      config.GetU32("gateway.send_refusals_before_close", o.send_refusals_before_close, 1, 65'535);
+  o.max_connections_per_ip =
+      config.GetU32("gateway.max_connections_per_ip", o.max_connections_per_ip, 0);
+  o.login_rate_per_ip = config.GetDouble("gateway.login_rate_per_ip", o.login_rate_per_ip, 0, 1e6);
+  o.login_burst_per_ip =
+      config.GetU32("gateway.login_burst_per_ip", o.login_burst_per_ip, 1, 1'000'000);
+  o.login_rate = config.GetDouble("gateway.login_rate", o.login_rate, 0, 1e7);
+  o.login_burst = config.GetU32("gateway.login_burst", o.login_burst, 1, 10'000'000);
+  o.max_unauthenticated_connections = config.GetU32("gateway.max_unauthenticated_connections",
+                                                    o.max_unauthenticated_connections, 0);
+  o.limit_loopback = config.GetBool("gateway.limit_loopback", o.limit_loopback);
   o.session_refresh_ms = config.GetU32("gateway.session_refresh_ms", o.session_refresh_ms, 100);
   o.session_refresh_batch =
       config.GetU32("gateway.session_refresh_batch", o.session_refresh_batch, 1, 100'000);

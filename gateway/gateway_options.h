@@ -49,6 +49,30 @@ struct GatewayOptions {
   // Logins of this process waiting for logic; past it a login is refused RESOURCE_EXHAUSTED at
   // once (with a retry hint), so that a login storm queues in the clients, not here.
   uint32_t max_logins_in_flight = 2'000;
+  // Abuse limits (docs/operations.md, "Abuse limits"); a rate of 0 or a cap of 0 turns one off.
+  // Sends (SendReq, recalls and edits too) per connection: past the rate and burst a send is
+  // answered RESOURCE_EXHAUSTED with the wait until the next token as its retry hint; a
+  // connection refused this many times in a row (more than it can have in flight, so a client
+  // that heeds the first refusal never gets there) is closed.
+  double send_rate_per_connection = 20;
+  uint32_t send_burst_per_connection = 50;
+  uint32_t send_refusals_before_close = 200;
+  // Per source address (IPv4, or IPv6 /64) and per gateway process. Past the connection cap a new
+  // connection gets Error{RESOURCE_EXHAUSTED} and is closed; past a login rate the login is
+  // answered RESOURCE_EXHAUSTED with the wait as its retry hint. Generous by default: a carrier's
+  // NAT puts many honest users behind one address.
+  uint32_t max_connections_per_ip = 2'000;
+  double login_rate_per_ip = 50;
+  uint32_t login_burst_per_ip = 200;
+  double login_rate = 5'000;
+  uint32_t login_burst = 10'000;
+  // Connections not logged in yet (a slow-loris flood holds them open): past this many a new one
+  // is refused as above.
+  uint32_t max_unauthenticated_connections = 10'000;
+  // Connections from loopback (a benchmark or a proxy on the same host) are exempt from the
+  // per-connection and per-address limits unless this is set.
+  bool limit_loopback = false;
+
   uint32_t session_refresh_ms = 30'000;
   uint32_t session_refresh_batch = 1'000;
   uint32_t drain_timeout_ms = 25'000;  // after SIGTERM, how long clients get to leave

@@ -1,5 +1,6 @@
 #include "gateway/worker_loop.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,15 +20,27 @@ uint64_t SweepIntervalMs(const GatewayOptions& o) {
   return std::clamp<uint64_t>(shortest / 4, 5, 1000);
 }
 
+// The peer of an accepted socket; of no family (AF_UNSPEC) when it cannot be had.
+sockaddr_storage PeerOfSocket(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    address.ss_family = AF_UNSPEC;
+  }
+  return address;
+}
+
 }  // namespace
 
 WorkerLoop::WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMetrics* metrics,
-                       LogicLink* logic, common::AdmissionLimit* logins, uint64_t instance_seed)
+                       LogicLink* logic, common::AdmissionLimit* logins, SourceLimits* sources,
+                       uint64_t instance_seed)
     : index_(index),
       options_(options),
       metrics_(metrics),
       logic_(logic),
       logins_(logins),
+      sources_(sources),
       tasks_(&loop_, options.loop_queue_capacity),
       ids_(index, instance_seed),
       read_buffer_(64 * 1024),
@@ -193,9 +206,12 @@ void WorkerLoop::Accept(int fd) {
     ::close(fd);
     return;
   }
+  const uint64_t source = sources_->SourceOf(PeerOfSocket(fd));
+  const char* refusal = AcceptRefusal(source);
   const common::ConnId id = ids_.Next();
   auto owned = std::make_unique<Connection>(this, id);
   Connection* connection = owned.get();
+  if (refusal == nullptr) connection->set_source(source);
   connections_.emplace(id, std::move(owned));
   connection_count_.fetch_add(1, std::memory_order_relaxed);
   metrics_->connections.Increment();
@@ -205,7 +221,25 @@ void WorkerLoop::Accept(int fd) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "worker {}: cannot open accepted socket: {}", index_,
                         uv_strerror(rc));
     connection->Close(CloseReason::kPeer);
+    return;
   }
+  // Refused with a word of why (and the retry hint), so that an honest client backs off.
+  if (refusal != nullptr) {
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "worker {}: connection refused: {}", index_, refusal);
+    connection->CloseWithError(im::v1::RESOURCE_EXHAUSTED, refusal, CloseReason::kLimited);
+  }
+}
+
+const char* WorkerLoop::AcceptRefusal(uint64_t source) {
+  if (!sources_->RoomForUnauthenticated()) {
+    metrics_->limited_unauthenticated.Increment();
+    return "too many connections are waiting to log in on this gateway";
+  }
+  if (!sources_->Open(source)) {
+    metrics_->limited_connections_per_ip.Increment();
+    return "too many connections from this address";
+  }
+  return nullptr;
 }
 
 Connection* WorkerLoop::Find(common::ConnId id) {
@@ -236,6 +270,10 @@ std::list<Connection*>& WorkerLoop::ListOf(Connection::Timeline timeline) {
 
 void WorkerLoop::Touch(Connection* connection, Connection::Timeline timeline) {
   const Connection::Timeline current = connection->timeline();
+  if (current != timeline) {
+    if (current == Connection::Timeline::kUnauthenticated) sources_->LeftUnauthenticated();
+    if (timeline == Connection::Timeline::kUnauthenticated) sources_->EnteredUnauthenticated();
+  }
   if (timeline == Connection::Timeline::kNone) {
     if (current != Connection::Timeline::kNone) {
       ListOf(current).erase(connection->timeline_position());
@@ -255,6 +293,7 @@ void WorkerLoop::Touch(Connection* connection, Connection::Timeline timeline) {
 
 void WorkerLoop::Forget(Connection* connection) {
   Touch(connection, Connection::Timeline::kNone);
+  sources_->Close(connection->source());
   connections_.erase(connection->id());
   connection_count_.fetch_sub(1, std::memory_order_relaxed);
   metrics_->connections.Decrement();

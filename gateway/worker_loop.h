@@ -19,6 +19,7 @@
 #include "gateway/gateway_metrics.h"
 #include "gateway/gateway_options.h"
 #include "gateway/logic_link.h"
+#include "gateway/source_limits.h"
 
 namespace im::gateway {
 
@@ -33,7 +34,8 @@ class WorkerLoop {
   using ConnectionTask = absl::AnyInvocable<void(Connection&) &&>;
 
   WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMetrics* metrics,
-             LogicLink* logic, common::AdmissionLimit* logins, uint64_t instance_seed);
+             LogicLink* logic, common::AdmissionLimit* logins, SourceLimits* sources,
+             uint64_t instance_seed);
   ~WorkerLoop();  // joins the thread; call Shutdown() first
   WorkerLoop(const WorkerLoop&) = delete;
   WorkerLoop& operator=(const WorkerLoop&) = delete;
@@ -67,6 +69,7 @@ class WorkerLoop {
   GatewayMetrics& metrics() { return *metrics_; }
   LogicLink& logic() { return *logic_; }
   common::AdmissionLimit& logins() { return *logins_; }  // shared by every loop of the process
+  SourceLimits& sources() { return *sources_; }          // shared by every loop of the process
   // Where this loop's connections send client requests (all but ping).
   RequestStream& logic_stream() { return *logic_stream_; }
   // Tells logic a closed connection's session is gone: the disconnects of one iteration leave
@@ -89,6 +92,9 @@ class WorkerLoop {
  private:
   void Run();
   void Accept(int fd);
+  // Why a connection from `source` is refused at accept (nullptr: admitted, and counted against
+  // its source's cap).
+  const char* AcceptRefusal(uint64_t source);
   void Sweep();
   void FlushScheduled();
   void FlushDisconnects();
@@ -102,6 +108,7 @@ class WorkerLoop {
   GatewayMetrics* metrics_;
   LogicLink* logic_;
   common::AdmissionLimit* logins_;
+  SourceLimits* sources_;
 
   uv_loop_t loop_;
   uv_timer_t sweep_timer_;

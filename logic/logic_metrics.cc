@@ -34,6 +34,11 @@ prometheus::Counter& Presence(prometheus::Registry& registry, const std::string&
                  {{"event", event}});
 }
 
+prometheus::Counter& Limited(prometheus::Registry& registry, const std::string& limit) {
+  return Counter(registry, "im_logic_limited_total", "Sends refused by an abuse limit, by limit",
+                 {{"limit", limit}});
+}
+
 prometheus::Counter& Expired(prometheus::Registry& registry, const std::string& stage) {
   return Counter(registry, "im_logic_expired_total",
                  "Requests refused DEADLINE_EXCEEDED before any work: their deadline had passed "
@@ -155,6 +160,8 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
       presence_pushes(Presence(registry, "pushed")),
       presence_lapsed(Presence(registry, "lapsed")),
       presence_dropped(Presence(registry, "dropped")),
+      limited_user_sends(Limited(registry, "user_sends")),
+      limited_group_sends(Limited(registry, "group_sends")),
       store_latency(prometheus::BuildHistogram()
                         .Name("im_logic_store_seconds")
                         .Help("Latency of Redis and MySQL calls, by operation")

@@ -79,6 +79,10 @@ struct LogicMetrics {
   prometheus::Counter& presence_pushes;
   prometheus::Counter& presence_lapsed;
   prometheus::Counter& presence_dropped;
+  // Sends refused by an abuse limit (im_logic_limited_total{limit}): the sender's rate over all
+  // their devices, and their rate in one group (logic.send_rate_per_user and the rest).
+  prometheus::Counter& limited_user_sends;
+  prometheus::Counter& limited_group_sends;
   // Store calls on the send, sync and push paths, in seconds, by operation (a fixed set, so the
   // series stay few): Redis dedup_claim, seq_next, session_lookup; MySQL message_append (one
   // group commit), message_read (a Sync page).

@@ -118,6 +118,13 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config,
   o.recall_window_ms = config.GetU32("logic.recall_window_ms", o.recall_window_ms, 0);
   o.edit_window_ms = config.GetU32("logic.edit_window_ms", o.edit_window_ms, 0);
   o.typing_interval_ms = config.GetU32("logic.typing_interval_ms", o.typing_interval_ms, 0);
+  o.send_rate_per_user = config.GetDouble("logic.send_rate_per_user", o.send_rate_per_user, 0, 1e6);
+  o.send_burst_per_user =
+      config.GetU32("logic.send_burst_per_user", o.send_burst_per_user, 1, 1'000'000);
+  o.group_send_rate_per_user =
+      config.GetDouble("logic.group_send_rate_per_user", o.group_send_rate_per_user, 0, 1e6);
+  o.group_send_burst_per_user =
+      config.GetU32("logic.group_send_burst_per_user", o.group_send_burst_per_user, 1, 1'000'000);
   o.typing_max_group_members =
       config.GetU32("logic.typing_max_group_members", o.typing_max_group_members, 0);
   o.receipt_max_group_members =

@@ -43,6 +43,14 @@ struct LogicOptions {
   // typing_max_group_members, typing is not delivered at all (it would cost a session lookup per
   // member for every keystroke burst).
   uint32_t typing_interval_ms = 3'000;
+  // Abuse limits on sends (recalls and edits count) that follow the sender over all their
+  // devices (the gateway limits each connection): messages a second per user, and per user in
+  // one group; past the rate and burst a send is answered RESOURCE_EXHAUSTED with the wait as its
+  // retry hint. Per logic node (logic/ingress/sender_limits.h). A rate of 0 turns one off.
+  double send_rate_per_user = 30;
+  uint32_t send_burst_per_user = 100;
+  double group_send_rate_per_user = 10;
+  uint32_t group_send_burst_per_user = 30;
   uint32_t typing_max_group_members = 500;
   // Group read receipts: in groups of at most this many members, ReadersReq names the readers
   // and senders get ReceiptsPush when members read; above, ReadersReq answers counts only.

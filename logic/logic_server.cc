@@ -18,7 +18,10 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
     : options_(options),
       stores_(std::move(stores)),
       metrics_(metrics),
-      msg_ids_(options.node_number, UnixMillis) {
+      msg_ids_(options.node_number, UnixMillis),
+      sender_limits_(
+          common::RateLimit{options.send_rate_per_user, options.send_burst_per_user},
+          common::RateLimit{options.group_send_rate_per_user, options.group_send_burst_per_user}) {
   const common::QueueWaitPolicy::Options shed_by_wait{
       std::chrono::milliseconds(options_.queue_wait_target_ms),
       std::chrono::milliseconds(options_.queue_wait_interval_ms)};
@@ -122,6 +125,7 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
                                      member_lists_.get(), &msg_ids_, UnixMillis);
   dispatcher_ = std::make_unique<RequestDispatcher>(
       session_service_.get(), chat_service_.get(), group_service_.get(), presence_service_.get(),
+      &sender_limits_,
       RequestDispatcher::Executors{executor_.get(), login_executor_.get(), send_executor_.get()},
       metrics_, UnixMillis, RequestDispatcher::Loops{send_loop_.get(), login_loop_.get()});
   session_calls_ = std::make_unique<SessionCalls>(

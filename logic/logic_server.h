@@ -75,6 +75,7 @@ class LogicServer {
   LogicStores stores_;
   LogicMetrics* const metrics_;
   MsgIdGenerator msg_ids_;
+  SenderLimits sender_limits_;
   std::unique_ptr<common::BoundedExecutor> executor_;
   std::unique_ptr<common::BoundedExecutor> login_executor_;  // logins only
   std::unique_ptr<common::BoundedExecutor> send_executor_;   // sends, without a send loop

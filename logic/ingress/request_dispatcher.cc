@@ -43,12 +43,13 @@ constexpr char kRedisNotAnswering[] = "logic's Redis is not answering";
 
 RequestDispatcher::RequestDispatcher(SessionService* sessions, ChatService* chat,
                                      GroupService* groups, PresenceService* presence,
-                                     Executors executors, LogicMetrics* metrics,
-                                     common::MillisClock now_ms, Loops loops)
+                                     SenderLimits* sender_limits, Executors executors,
+                                     LogicMetrics* metrics, common::MillisClock now_ms, Loops loops)
     : sessions_(sessions),
       chat_(chat),
       groups_(groups),
       presence_(presence),
+      sender_limits_(sender_limits),
       metrics_(metrics),
       store_(AdmissionStage::Store(executors.store, metrics)),
       logins_(AdmissionStage::Logins(executors.logins, metrics)),
@@ -80,6 +81,24 @@ absl::AnyInvocable<void(Response) &&> RequestDispatcher::AnswerAs(
 
 bool RequestDispatcher::Expired(int64_t deadline_ms) const {
   return deadline_ms != 0 && now_ms_() >= deadline_ms;
+}
+
+bool RequestDispatcher::RefusedBySenderLimits(
+    const im::v1::Ingress& entry, const std::function<Respond(uint64_t id)>& respond_to) {
+  if (sender_limits_ == nullptr) return false;
+  const im::v1::SendReq& send = entry.request().send_req();
+  const SenderLimits::Refusal refusal =
+      sender_limits_->Take(entry.caller().uid(), send.conv_id(), now_ms_());
+  if (refusal.limit == SenderLimits::Limit::kNone) return false;
+  (refusal.limit == SenderLimits::Limit::kUserInGroup ? metrics_->limited_group_sends
+                                                      : metrics_->limited_user_sends)
+      .Increment();
+  auto refused = Refusal<im::v1::SendResp>(im::v1::RESOURCE_EXHAUSTED, refusal.reason());
+  refused.mutable_status()->set_retry_after_ms(static_cast<uint32_t>(refusal.retry_after_ms));
+  const char* method = store::IsChange(send.type()) ? "Change" : "Send";
+  AnswerAs<im::v1::SendResp>(method, entry.request().id(), &im::v1::Frame::mutable_send_resp,
+                             respond_to(entry.id()))(std::move(refused));
+  return true;
 }
 
 template <typename Request, typename ClientRequest, typename Response, typename Handler>
@@ -141,6 +160,9 @@ void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
           },
           std::move(respond));
     case F::kSendReq:
+      if (RefusedBySenderLimits(entry, [&respond](uint64_t) { return std::move(respond); })) {
+        return;
+      }
       if (store::IsChange(entry.request().send_req().type())) {
         IM_ROUTE("Change", SendRequest, send_req, send_resp, chat_, Change);
       }
@@ -206,6 +228,10 @@ void RequestDispatcher::DispatchAll(std::vector<im::v1::Ingress> entries,
     // Changes (RECALL, EDIT) read the message they change first: each on its own (Dispatch).
     if (entry.request().has_send_req() && !Expired(entry.deadline_ms()) &&
         !store::IsChange(entry.request().send_req().type())) {
+      if (RefusedBySenderLimits(entry, respond_to)) {
+        metrics_->ingress_entries.Increment();
+        continue;
+      }
       sends.push_back(std::move(entry));
     } else if (entry.request().has_login_req() && !Expired(entry.deadline_ms())) {
       logins.push_back(std::move(entry));

@@ -11,6 +11,7 @@
 #include "logic/conversation/chat_service.h"
 #include "logic/group/group_service.h"
 #include "logic/ingress/admission_stage.h"
+#include "logic/ingress/sender_limits.h"
 #include "logic/logic_metrics.h"
 #include "logic/loop/logic_loop.h"
 #include "logic/presence/presence_service.h"
@@ -52,9 +53,10 @@ class RequestDispatcher {
     // a thread of their own, so that a login storm and a send flood do not wait for each other.
     LogicLoop* login = nullptr;
   };
+  // `sender_limits` (may be null: none) answers a send over its sender's rate at once.
   RequestDispatcher(SessionService* sessions, ChatService* chat, GroupService* groups,
-                    PresenceService* presence, Executors executors, LogicMetrics* metrics,
-                    common::MillisClock now_ms, Loops loops);
+                    PresenceService* presence, SenderLimits* sender_limits, Executors executors,
+                    LogicMetrics* metrics, common::MillisClock now_ms, Loops loops);
 
   void Dispatch(im::v1::Ingress entry, Respond respond);
   // Dispatch for every entry of a batch (`respond_to(id)` makes the answer of entry `id`); its
@@ -94,6 +96,10 @@ class RequestDispatcher {
                                                  Response* (im::v1::Frame::*mutable_response)(),
                                                  Respond respond);
   bool Expired(int64_t deadline_ms) const;
+  // Whether a send (or change) is over its sender's SenderLimits rate; if so it is answered
+  // through `respond_to(entry.id())` at once: RESOURCE_EXHAUSTED with the wait as retry hint.
+  bool RefusedBySenderLimits(const im::v1::Ingress& entry,
+                             const std::function<Respond(uint64_t id)>& respond_to);
 
   // Moves the client request out of `entry` into a `Request` (caller + req), runs
   // `handler(request, done)` on `stage` and answers with a frame holding the response.
@@ -106,6 +112,7 @@ class RequestDispatcher {
   ChatService* chat_;
   GroupService* groups_;
   PresenceService* presence_;
+  SenderLimits* sender_limits_;
   LogicMetrics* metrics_;
   const AdmissionStage store_;
   const AdmissionStage logins_;

@@ -64,7 +64,16 @@ class LogicNodeFixture : public ::testing::Test {
     return answers;
   }
 
-  LogicOptions options_;
+  // Tests send hundreds of messages from one user at once: without the sender limits, which have
+  // tests of their own (logic/tests/sender_limits_test.cc, tests/e2e/abuse_limits_test.cc).
+  static LogicOptions WithoutSenderLimits() {
+    LogicOptions options;
+    options.send_rate_per_user = 0;
+    options.group_send_rate_per_user = 0;
+    return options;
+  }
+
+  LogicOptions options_ = WithoutSenderLimits();
   prometheus::Registry registry_;
   LogicMetrics metrics_{registry_};  // outlives server_
   std::unique_ptr<LogicServer> server_;

@@ -55,6 +55,9 @@ bool EmbeddedServer::Start() {
       {"IM_GATEWAY_DRAIN_TIMEOUT_MS", std::to_string(kDrainTimeoutMs)},
       {"IM_LOGIC_TOKEN_SECRET", kTokenSecret},
       {"IM_LOG_LEVEL", "info"},
+      // As LocalCluster: tests send as fast as they are answered; the limits have their own tests.
+      {"IM_LOGIC_SEND_RATE_PER_USER", "0"},
+      {"IM_LOGIC_GROUP_SEND_RATE_PER_USER", "0"},
   };
   for (const auto& [key, value] : env_) env[key] = value;
   starts_++;

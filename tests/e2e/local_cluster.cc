@@ -222,6 +222,10 @@ bool LocalCluster::StartLogic(int index) {
       {"IM_KAFKA_TOPIC_PREFIX", KafkaTopicPrefixFor(options_.prefix)},
       {"IM_KAFKA_CONSUMER_GROUP", KafkaConsumerGroupFor(options_.prefix)},
       {"IM_LOG_LEVEL", "info"},
+      // Tests send hundreds of messages from one user as fast as they are answered; the sender
+      // limits have tests of their own (tests/e2e/abuse_limits_test.cc), which set them.
+      {"IM_LOGIC_SEND_RATE_PER_USER", "0"},
+      {"IM_LOGIC_GROUP_SEND_RATE_PER_USER", "0"},
   };
   for (const auto& [key, value] : options_.logic_env) env[key] = value;
   kafka_topic_prefix_ = env["IM_KAFKA_TOPIC_PREFIX"];
