@@ -1,47 +1,80 @@
 #!/usr/bin/env bash
-# Builds the frame decoder fuzz target with clang (libFuzzer + ASan/UBSan) in build-fuzz/ and runs
-# it for $FUZZ_SECONDS (default 60) on a copy of the committed seed corpus. Exits non-zero if the
-# build fails or the fuzzer finds a crash, a sanitizer report, a leak or a timeout; the input that
-# caused it is left in build-fuzz/fuzz-artifacts/.
-# Usage: FUZZ_SECONDS=300 scripts/fuzz-smoke.sh
+# Builds the libFuzzer targets with clang (libFuzzer + ASan/UBSan) in build/fuzz/ and runs each for
+# $FUZZ_SECONDS (default 60) on a copy of its committed seed corpus:
+#   frame_decoder_fuzz    the frame decoder (common/fuzz/corpus)
+#   token_fuzz            the token parser (common/fuzz/token_corpus)
+#   request_handler_fuzz  every logic request handler, in-memory backends
+#                         (tests/fuzz/corpus/request_handler)
+#   config_fuzz           the config loader as the three binaries read it (tests/fuzz/corpus/config,
+#                         plus the configs under deploy/)
+# Exits non-zero if a build fails or a fuzzer finds a crash, a sanitizer report, a leak or a
+# timeout; the input that caused it is left in build/fuzz/fuzz-artifacts/<target>/.
+# Usage: FUZZ_SECONDS=300 FUZZ_TARGETS="token_fuzz config_fuzz" scripts/fuzz-smoke.sh
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build/fuzz}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 JOBS="${JOBS:-2}"
-TARGET=frame_decoder_fuzz
+FUZZ_TARGETS="${FUZZ_TARGETS:-frame_decoder_fuzz token_fuzz request_handler_fuzz config_fuzz}"
+
+# Where each target is built, and its seeds (directories and files, relative to the root).
+target_dir() {
+  case "$1" in
+    frame_decoder_fuzz | token_fuzz) echo common/fuzz ;;
+    request_handler_fuzz | config_fuzz) echo tests/fuzz ;;
+    *) echo "fuzz-smoke: unknown target $1" >&2; exit 2 ;;
+  esac
+}
+target_seeds() {
+  case "$1" in
+    frame_decoder_fuzz) echo common/fuzz/corpus ;;
+    token_fuzz) echo common/fuzz/token_corpus ;;
+    request_handler_fuzz) echo tests/fuzz/corpus/request_handler ;;
+    config_fuzz) echo tests/fuzz/corpus/config deploy/local/*.yaml deploy/k8s/base/config/*.yaml ;;
+  esac
+}
 
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DIM_BUILD_FUZZ=ON -DIM_BUILD_TESTS=OFF -DIM_BUILD_BENCH=OFF \
   -DIM_SANITIZE=address,undefined
-ninja -C "$BUILD_DIR" -j"$JOBS" "$TARGET"
+# shellcheck disable=SC2086  # a list of targets
+ninja -C "$BUILD_DIR" -j"$JOBS" $FUZZ_TARGETS
 
-# The fuzzer adds what it finds to its corpus directory; keep the committed seeds untouched.
-WORK_DIR="$BUILD_DIR/fuzz-run"
-ARTIFACTS="$BUILD_DIR/fuzz-artifacts"
-rm -rf "$WORK_DIR" "$ARTIFACTS"
-mkdir -p "$WORK_DIR/corpus" "$ARTIFACTS"
-cp "$ROOT/common/fuzz/corpus/"* "$WORK_DIR/corpus/"
+failed=0
+for target in $FUZZ_TARGETS; do
+  # The fuzzer adds what it finds to its corpus directory; keep the committed seeds untouched.
+  work_dir="$BUILD_DIR/fuzz-run/$target"
+  artifacts="$BUILD_DIR/fuzz-artifacts/$target"
+  rm -rf "$work_dir" "$artifacts"
+  mkdir -p "$work_dir/corpus" "$artifacts"
+  (cd "$ROOT" && for seeds in $(target_seeds "$target"); do
+    if [ -d "$seeds" ]; then cp "$seeds"/* "$work_dir/corpus/"; else cp "$seeds" "$work_dir/corpus/"; fi
+  done)
+  binary="$BUILD_DIR/$(target_dir "$target")/$target"
 
-echo "fuzz-smoke: running $TARGET for ${FUZZ_SECONDS}s"
-status=0
-"$BUILD_DIR/common/fuzz/$TARGET" \
-  -max_total_time="$FUZZ_SECONDS" \
-  -timeout=10 \
-  -rss_limit_mb=2048 \
-  -print_final_stats=1 \
-  -artifact_prefix="$ARTIFACTS/" \
-  "$WORK_DIR/corpus" 2>&1 | tee "$WORK_DIR/fuzz.log" || status=$?
-
-if [ "$status" -ne 0 ]; then
-  echo "fuzz-smoke: FAILED (exit $status); reproduce with:" >&2
-  for f in "$ARTIFACTS"/*; do
-    [ -e "$f" ] && echo "  $BUILD_DIR/common/fuzz/$TARGET $f" >&2
-  done
-  exit 1
-fi
-echo "fuzz-smoke: OK ($(grep -Eo 'stat::number_of_executed_units: [0-9]+' "$WORK_DIR/fuzz.log" |
-  awk '{print $2}') runs in ${FUZZ_SECONDS}s)"
+  echo "fuzz-smoke: running $target for ${FUZZ_SECONDS}s"
+  status=0
+  # -timeout: one input may take up to the request handler's own bound (twice the 5 s deadline).
+  "$binary" \
+    -max_total_time="$FUZZ_SECONDS" \
+    -timeout=30 \
+    -rss_limit_mb=2048 \
+    -print_final_stats=1 \
+    -artifact_prefix="$artifacts/" \
+    "$work_dir/corpus" >"$work_dir/fuzz.log" 2>&1 || status=$?
+  tail -n 25 "$work_dir/fuzz.log"
+  if [ "$status" -ne 0 ]; then
+    failed=1
+    echo "fuzz-smoke: $target FAILED (exit $status); reproduce with:" >&2
+    for f in "$artifacts"/*; do
+      [ -e "$f" ] && echo "  $binary $f" >&2
+    done
+    continue
+  fi
+  echo "fuzz-smoke: $target OK ($(grep -Eo 'stat::number_of_executed_units: [0-9]+' \
+    "$work_dir/fuzz.log" | awk '{print $2}') runs in ${FUZZ_SECONDS}s)"
+done
+exit "$failed"
