@@ -27,3 +27,13 @@ function(im_test)
   gtest_discover_tests(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
     DISCOVERY_TIMEOUT 60 NO_PRETTY_VALUES)
 endfunction()
+
+# A libFuzzer target (IM_BUILD_FUZZ, clang): `name` built from the sources after it, with
+# libFuzzer's main(); the libraries it tests carry -fsanitize=fuzzer-no-link themselves.
+function(im_fuzz_target name)
+  add_executable(${name} ${ARGN})
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR})
+  target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  im_target_warnings(${name})
+endfunction()

@@ -352,7 +352,9 @@ std::string Config::EffectiveJson() const {
     if (setting.secret) value = value.empty() ? "(empty)" : "(set)";
     json[key] = {{"value", std::move(value)}, {"source", std::move(source)}};
   }
-  return json.dump(2) + "\n";
+  // A value need not be UTF-8 (a file or a variable may hold any bytes); shown, not refused: the
+  // dump is made at every start, and throwing there would take the binary down with it.
+  return json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace im::common

@@ -13,6 +13,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace im::common {
 namespace {
@@ -357,6 +358,16 @@ TEST(ConfigTest, VariablesOfThisBinarysSectionsThatMatchNoKeyAreUnknown) {
                               "IM_LOGIC_WRITERS", "variable GATEWAY_LISTN"}) {
     EXPECT_THAT(status.message(), Not(HasSubstr(foreign)));
   }
+}
+
+// Found by config_fuzz: a value that is not UTF-8 made the dump throw, at every start.
+TEST(ConfigTest, EffectiveJsonShowsAValueThatIsNotUtf8WithReplacementCharacters) {
+  Config config = Parse("gateway:\n  id: \"gw-\xd9\"\n", {{"IM_LOGIC_ID", "logic-\xff"}});
+  config.GetString("gateway.id", "gw-1");
+  config.GetString("logic.id", "logic-1");
+  const nlohmann::json dumped = nlohmann::json::parse(config.EffectiveJson());
+  EXPECT_EQ(dumped["gateway.id"]["value"], "gw-\xef\xbf\xbd");
+  EXPECT_EQ(dumped["logic.id"]["value"], "logic-\xef\xbf\xbd");
 }
 
 TEST(ConfigTest, EffectiveJsonShowsEveryKeyItsSourceAndHidesSecrets) {

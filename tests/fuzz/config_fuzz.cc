@@ -61,12 +61,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const size_t nul = input.find('\0');
   const std::string_view yaml = input.substr(0, nul);
-  const im::common::Config::Environment env =
-      nul == std::string_view::npos ? im::common::Config::Environment{}
-                                    : ParseEnvironment(input.substr(nul + 1));
-  Load(yaml, env, [](im::common::Config& config) {
-    return im::logic::LogicOptions::FromConfig(config).ok();
-  });
+  const im::common::Config::Environment env = nul == std::string_view::npos
+                                                  ? im::common::Config::Environment{}
+                                                  : ParseEnvironment(input.substr(nul + 1));
+  Load(yaml, env,
+       [](im::common::Config& config) { return im::logic::LogicOptions::FromConfig(config).ok(); });
   Load(yaml, env, [](im::common::Config& config) {
     return im::gateway::GatewayOptions::FromConfig(config).ok();
   });

@@ -10,6 +10,8 @@
 // request's id holding the response of its type or an Error; a request without a response (ack,
 // typing) answers nothing.
 
+#include "tests/fuzz/request_handler_fuzz.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -25,7 +27,6 @@
 #include "common/clock.h"
 #include "logic/backends/in_process_stores.h"
 #include "logic/logic_server.h"
-#include "tests/fuzz/request_handler_fuzz.h"
 
 namespace {
 
