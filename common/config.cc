@@ -78,6 +78,10 @@ std::string NearestHint(std::string_view name, const std::vector<std::string>& c
   const std::string* nearest = nullptr;
   size_t best = std::numeric_limits<size_t>::max();
   for (const std::string& candidate : candidates) {
+    // The distance is at least the difference in length: such a candidate cannot be nearer.
+    const size_t length_gap = name.size() > candidate.size() ? name.size() - candidate.size()
+                                                             : candidate.size() - name.size();
+    if (length_gap >= best) continue;
     const size_t distance = EditDistance(name, candidate);
     if (distance < best) {
       best = distance;

@@ -48,8 +48,11 @@ std::vector<std::string> StringsOf(const redisReply* reply) {
 
 }  // namespace
 
-RedisPresenceStore::RedisPresenceStore(std::shared_ptr<RedisConnection> redis)
-    : redis_(std::move(redis)), take_due_sha_(redis_->LoadScript(kTakeDueScript)) {}
+RedisPresenceStore::RedisPresenceStore(std::shared_ptr<RedisConnection> redis,
+                                       std::string checks_key)
+    : redis_(std::move(redis)),
+      checks_key_(std::move(checks_key)),
+      take_due_sha_(redis_->LoadScript(kTakeDueScript)) {}
 
 std::string RedisPresenceStore::WatchersKey(std::string_view target) {
   return fmt::format("im:presence:watchers:{}", target);
@@ -146,7 +149,7 @@ absl::StatusOr<std::vector<std::vector<Watcher>>> RedisPresenceStore::WatchersAf
 
 absl::Status RedisPresenceStore::ScheduleChecks(const std::vector<Check>& checks) {
   if (checks.empty()) return absl::OkStatus();
-  RedisConnection::Args command = {"ZADD", kChecksKey, "LT"};  // LT: an earlier time stays
+  RedisConnection::Args command = {"ZADD", checks_key_, "LT"};  // LT: an earlier time stays
   for (const auto& [uid, due_ms] : checks) {
     command.push_back(std::to_string(due_ms));
     command.push_back(uid);
@@ -156,14 +159,14 @@ absl::Status RedisPresenceStore::ScheduleChecks(const std::vector<Check>& checks
 
 absl::Status RedisPresenceStore::CancelChecks(const std::vector<std::string>& uids) {
   if (uids.empty()) return absl::OkStatus();
-  RedisConnection::Args command = {"ZREM", kChecksKey};
+  RedisConnection::Args command = {"ZREM", checks_key_};
   command.insert(command.end(), uids.begin(), uids.end());
   return redis_->Command(command).status();
 }
 
 absl::StatusOr<std::vector<std::string>> RedisPresenceStore::TakeDueChecks(int64_t now_ms,
                                                                            size_t limit) {
-  IM_ASSIGN_OR_RETURN(Reply due, redis_->Command({"EVALSHA", take_due_sha_, "1", kChecksKey,
+  IM_ASSIGN_OR_RETURN(Reply due, redis_->Command({"EVALSHA", take_due_sha_, "1", checks_key_,
                                                   std::to_string(now_ms), std::to_string(limit)}));
   return StringsOf(due.get());
 }

@@ -19,7 +19,10 @@ namespace im::store {
 // Neither uids nor devices hold '|' (checked at login and wherever a uid comes in).
 class RedisPresenceStore final : public PresenceStore {
  public:
-  explicit RedisPresenceStore(std::shared_ptr<RedisConnection> redis);
+  // `checks_key`: where the checks are kept, kChecksKey for a cluster (one per Redis); a test
+  // names its own, so that a cluster sweeping the same Redis meanwhile does not take its checks.
+  explicit RedisPresenceStore(std::shared_ptr<RedisConnection> redis,
+                              std::string checks_key = kChecksKey);
 
   absl::Status Watch(const Watcher& watcher, const std::vector<std::string>& targets,
                      int64_t now_ms, int64_t expires_ms) override;
@@ -45,6 +48,7 @@ class RedisPresenceStore final : public PresenceStore {
       std::vector<RedisConnection::Args> before);
 
   std::shared_ptr<RedisConnection> redis_;
+  const std::string checks_key_;
   const std::string take_due_sha_;
 };
 

@@ -21,14 +21,12 @@ class InMemoryBackend {
 
 class RedisBackend {
  public:
-  RedisBackend() : store_(testing::TestRedis()) {
-    // The checks are one key for the whole cluster: start each test without earlier ones.
-    EXPECT_TRUE(admin_.Run({"DEL", RedisPresenceStore::kChecksKey}).ok());
-  }
+  // The checks are one key per cluster: this test's own, so that a cluster of another test
+  // sweeping the same Redis neither takes them nor hands it its own.
+  RedisBackend() : store_(testing::TestRedis(), testing::UniquePrefix() + "presence:checks") {}
   PresenceStore& store() { return store_; }
 
  private:
-  testing::RedisAdmin admin_;
   RedisPresenceStore store_;
 };
 
