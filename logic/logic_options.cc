@@ -15,6 +15,8 @@ absl::StatusOr<store::RedisOptions> RedisFromConfig(common::Config& config) {
   const std::string address = config.GetString("redis.address", "127.0.0.1:16379");
   redis.timeout = std::chrono::milliseconds(config.GetU32("redis.timeout_ms", 1000, 10, 60'000));
   redis.connections = config.GetU32("redis.connections", redis.connections, 1, 256);
+  redis.username = config.GetString("redis.username", "");
+  redis.password = config.GetSecret("redis.password", "");
   const size_t colon = address.rfind(':');
   int port = 0;
   if (colon != std::string::npos) port = std::atoi(address.c_str() + colon + 1);

@@ -71,7 +71,23 @@ void RedisAsyncClient::Connect() {
   redisAsyncSetConnectCallback(context_, &RedisAsyncClient::OnConnected);
   redisAsyncSetDisconnectCallback(context_, &RedisAsyncClient::OnDisconnected);
   state_ = State::kConnecting;
-  LoadScriptsOnConnection();  // written first, once connected
+  AuthenticateOnConnection();  // written first, once connected
+  LoadScriptsOnConnection();
+}
+
+void RedisAsyncClient::AuthenticateOnConnection() {
+  if (options_.password.empty()) return;
+  Args auth = {"AUTH"};
+  if (!options_.username.empty()) auth.push_back(options_.username);
+  auth.push_back(options_.password);
+  // Refused, the connection is dropped and made again after the backoff: it is not kept as
+  // Redis's default user. Commands written meanwhile behind the AUTH fail NOAUTH on a Redis whose
+  // default user needs a password (as it must, once clients have credentials).
+  Issue(auth, [this](absl::StatusOr<const redisReply*> reply) {
+    // Unavailable: the connection went before the answer (the next one tries again).
+    if (reply.ok() || absl::IsUnavailable(reply.status())) return;
+    Drop("AUTH refused: " + std::string(reply.status().message()));  // logged as it reconnects
+  });
 }
 
 void RedisAsyncClient::LoadScriptsOnConnection() {

@@ -64,6 +64,8 @@ class RedisAsyncClient {
 
   void Connect();
   void LoadScriptsOnConnection();
+  // AUTH, when a password is set: the first command written on a new connection.
+  void AuthenticateOnConnection();
   void Issue(const Args& args, Done done);
   void OnReply(redisReply* reply, Done done);
   // Drops the connection (failing what is pending) and schedules the next attempt.

@@ -58,7 +58,26 @@ absl::Status RedisConnection::EnsureConnected(Slot& slot) {
   slot.context = redisConnectWithTimeout(options_.host.c_str(), options_.port, timeout);
   if (slot.context == nullptr || slot.context->err != 0) return Fail(slot, "connect");
   if (redisSetTimeout(slot.context, timeout) != REDIS_OK) return Fail(slot, "set timeout");
+  if (absl::Status auth = Authenticate(slot); !auth.ok()) return auth;
   return EnsureScriptsLoaded(slot);
+}
+
+absl::Status RedisConnection::Authenticate(Slot& slot) {
+  if (options_.password.empty()) return absl::OkStatus();
+  const std::string& user = options_.username;
+  const std::string& password = options_.password;
+  Reply reply(static_cast<redisReply*>(
+      user.empty() ? redisCommand(slot.context, "AUTH %b", password.data(), password.size())
+                   : redisCommand(slot.context, "AUTH %b %b", user.data(), user.size(),
+                                  password.data(), password.size())));
+  if (reply == nullptr) return Fail(slot, "auth");
+  if (reply->type != REDIS_REPLY_ERROR) return absl::OkStatus();
+  // The reply names no secret ("WRONGPASS invalid username-password pair ...").
+  const std::string refusal(TextOf(reply.get()));
+  redisFree(slot.context);
+  slot.context = nullptr;
+  return absl::PermissionDeniedError(
+      fmt::format("redis {}:{}: AUTH refused: {}", options_.host, options_.port, refusal));
 }
 
 absl::Status RedisConnection::EnsureScriptsLoaded(Slot& slot) {

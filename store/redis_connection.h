@@ -60,6 +60,8 @@ class RedisConnection {
   absl::Status EnsureConnected(Slot& slot);              // requires slot.mutex
   absl::Status EnsureScriptsLoaded(Slot& slot);          // requires slot.mutex, connected
   absl::Status Fail(Slot& slot, std::string_view what);  // requires slot.mutex
+  // AUTH on a fresh connection, when a password is set; a refusal closes it. Requires slot.mutex.
+  absl::Status Authenticate(Slot& slot);
   // Pipeline on `slot` (requires slot.mutex); `closed_before_reply`: it failed because the peer
   // had closed the connection before answering anything.
   absl::StatusOr<std::vector<Reply>> PipelineOn(Slot& slot, const std::vector<Args>& commands,

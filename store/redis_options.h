@@ -10,6 +10,10 @@ struct RedisOptions {
   std::string host = "127.0.0.1";
   int port = 6379;
   std::chrono::milliseconds timeout{1000};  // connect and per-command
+  // Every connection authenticates (AUTH) first when a password is set: `password` alone for the
+  // default user (requirepass), with `username` for an ACL user.
+  std::string username;
+  std::string password;
   // Connections the process's one RedisConnection keeps (every Redis-backed store shares it):
   // callers on different threads use different ones instead of queueing on one lock, so as many
   // as the threads that call Redis at once (logic's executor threads).

@@ -50,11 +50,17 @@ TEST(LogicOptionsTest, OwnCredentialsOrDevModeStart) {
 
 TEST(LogicOptionsTest, SecretsNeverShowInTheEffectiveConfiguration) {
   common::Config config = ConfigWith({{"IM_LOGIC_TOKEN_SECRET", "a-token-secret-of-our-own"},
-                                      {"IM_MYSQL_PASSWORD", "s3cret-of-our-own"}});
-  ASSERT_TRUE(LogicOptions::FromConfig(config).ok());
+                                      {"IM_MYSQL_PASSWORD", "s3cret-of-our-own"},
+                                      {"IM_REDIS_USERNAME", "im"},
+                                      {"IM_REDIS_PASSWORD", "redis-s3cret"}});
+  absl::StatusOr<LogicOptions> options = LogicOptions::FromConfig(config);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->redis.username, "im");
+  EXPECT_EQ(options->redis.password, "redis-s3cret");
   const std::string json = config.EffectiveJson();
   EXPECT_THAT(json, Not(HasSubstr("a-token-secret-of-our-own")));
   EXPECT_THAT(json, Not(HasSubstr("s3cret-of-our-own")));
+  EXPECT_THAT(json, Not(HasSubstr("redis-s3cret")));
   EXPECT_THAT(json, HasSubstr(R"json("logic.token_secret": {
     "value": "(set)",
     "source": "IM_LOGIC_TOKEN_SECRET")json"));

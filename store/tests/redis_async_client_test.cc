@@ -38,11 +38,12 @@ class RedisAsyncClientTest : public ::testing::Test {
     std::string text;
     long long integer = 0;
   };
-  Answer Call(const RedisAsyncClient::Args& args) {
+  Answer Call(const RedisAsyncClient::Args& args) { return CallOn(redis_, args); }
+  static Answer CallOn(testing::AsyncRedisOnLoop& redis, const RedisAsyncClient::Args& args) {
     std::optional<Answer> answer;
-    client_->Command(
+    redis.client().Command(
         args, [&](absl::StatusOr<const redisReply*> reply) { answer.emplace(AnswerOf(reply)); });
-    EXPECT_TRUE(RunUntil([&] { return answer.has_value(); })) << "never answered";
+    EXPECT_TRUE(redis.RunUntil([&] { return answer.has_value(); })) << "never answered";
     if (!answer) {
       answer.emplace();
       answer->status = absl::DeadlineExceededError("never answered");
@@ -66,6 +67,28 @@ class RedisAsyncClientTest : public ::testing::Test {
   RedisAsyncClient* const client_ = &redis_.client();
   testing::RedisAdmin admin_;
 };
+
+TEST_F(RedisAsyncClientTest, TheConnectionLogsInAsItsAclUserAndAWrongPasswordFailsCommands) {
+  testing::AclUser user;
+  RedisOptions options = user.Options();
+  options.timeout = milliseconds(300);
+  testing::AsyncRedisOnLoop authenticated(options);
+  const Answer whoami = CallOn(authenticated, {"ACL", "WHOAMI"});
+  ASSERT_TRUE(whoami.status.ok()) << whoami.status;
+  EXPECT_EQ(whoami.text, user.name());
+
+  // Refused, the connection is dropped rather than kept as the default user (which the test
+  // Redis leaves open, so a command written right behind the AUTH may still pass).
+  options.password = "not-the-password";
+  testing::AsyncRedisOnLoop refused(options);
+  Answer ping;
+  for (int attempt = 0; attempt < 20 && ping.status.ok(); ++attempt) {
+    ping = CallOn(refused, {"PING"});
+  }
+  EXPECT_EQ(ping.status.code(), absl::StatusCode::kUnavailable) << ping.status;
+  EXPECT_NE(ping.status.message().find("AUTH refused"), std::string_view::npos) << ping.status;
+  EXPECT_EQ(ping.status.message().find("not-the-password"), std::string_view::npos);
+}
 
 TEST_F(RedisAsyncClientTest, CommandsOfOneIterationLeaveInOneWriteAndAnswerInOrder) {
   ASSERT_TRUE(Call({"PING"}).status.ok());  // connected

@@ -19,6 +19,27 @@
 namespace im::store {
 namespace {
 
+TEST(RedisConnectionTest, EveryConnectionLogsInAsItsAclUserAndAWrongPasswordIsRefused) {
+  testing::AclUser user;
+  RedisOptions options = user.Options();
+  options.connections = 2;
+  RedisConnection redis(options);
+  for (int call = 0; call < 2; ++call) {  // each pooled connection authenticates
+    absl::StatusOr<RedisConnection::Reply> whoami = redis.Command({"ACL", "WHOAMI"});
+    ASSERT_TRUE(whoami.ok()) << whoami.status();
+    EXPECT_EQ(std::string_view((*whoami)->str, (*whoami)->len), user.name());
+  }
+
+  RedisOptions wrong = user.Options();
+  wrong.password = "not-the-password";
+  RedisConnection refused(wrong);
+  absl::StatusOr<RedisConnection::Reply> reply = refused.Command({"PING"});
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kPermissionDenied) << reply.status();
+  EXPECT_NE(reply.status().message().find("AUTH refused"), std::string_view::npos);
+  EXPECT_EQ(reply.status().message().find("not-the-password"), std::string_view::npos)
+      << "the password is never echoed";
+}
+
 TEST(RedisConnectionTest, AConnectionTheServerClosedWhileIdleIsReplacedAndTheCallRunsOnce) {
   RedisOptions options = testing::TestRedisOptions();
   options.connections = 1;

@@ -73,4 +73,32 @@ class RedisAdmin {
   RedisConnection redis_;
 };
 
+// An ACL user of the test Redis with a password, for as long as the object lives: what a
+// cluster that runs Redis with credentials (redis.username, redis.password) logs in as.
+class AclUser {
+ public:
+  AclUser() {
+    EXPECT_TRUE(
+        admin_.Run({"ACL", "SETUSER", name_, "reset", "on", ">" + password_, "~*", "&*", "+@all"})
+            .ok());
+  }
+  ~AclUser() { EXPECT_TRUE(admin_.Run({"ACL", "DELUSER", name_}).ok()); }
+  AclUser(const AclUser&) = delete;
+  AclUser& operator=(const AclUser&) = delete;
+
+  // The test Redis's address with this user's credentials.
+  RedisOptions Options() const {
+    RedisOptions options = TestRedisOptions();
+    options.username = name_;
+    options.password = password_;
+    return options;
+  }
+  const std::string& name() const { return name_; }
+
+ private:
+  RedisAdmin admin_;
+  const std::string name_ = UniquePrefix() + "im";
+  const std::string password_ = UniquePrefix() + "secret";
+};
+
 }  // namespace im::store::testing
