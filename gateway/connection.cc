@@ -378,8 +378,11 @@ bool Connection::TakeSendToken(const im::v1::Frame& send) {
   std::optional<im::v1::Frame> refused = FailureResponse(
       send, im::v1::RESOURCE_EXHAUSTED,
       fmt::format("sending faster than {} messages a second", options.send_rate_per_connection));
+  // The k-th refusal in a row waits for the k-th token from now, so that pipelined sends refused
+  // together come back one token apart rather than all at once.
+  const int64_t queued_ms = (send_refusals_ - 1) * limit.interval_us() / 1000;
   refused->mutable_send_resp()->mutable_status()->set_retry_after_ms(
-      static_cast<uint32_t>(wait_ms));
+      static_cast<uint32_t>(wait_ms + queued_ms));
   WriteFrame(*refused);
   return false;
 }

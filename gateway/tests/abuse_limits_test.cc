@@ -72,12 +72,16 @@ TEST_F(AbuseLimitsTest, SendsPastTheConnectionsRateAreRefusedWithTheWaitAsHint) 
   for (uint64_t id = 10; id < 13; ++id) {
     ExpectSendAnswered(*flooder, id);
   }
+  // Each refused send is told to wait for a token of its own: the first for the next token, the
+  // second for the one after.
   for (uint64_t id = 13; id < 15; ++id) {
     std::optional<Frame> refused = AnswerTo(*flooder, id);
     ASSERT_TRUE(refused && refused->has_send_resp()) << id;
     EXPECT_EQ(refused->send_resp().status().code(), im::v1::RESOURCE_EXHAUSTED);
-    EXPECT_GT(refused->send_resp().status().retry_after_ms(), 0u);
-    EXPECT_LE(refused->send_resp().status().retry_after_ms(), 200u) << "the wait for one token";
+    const uint32_t hint = refused->send_resp().status().retry_after_ms();
+    const uint32_t tokens_ahead = static_cast<uint32_t>(id - 13);
+    EXPECT_GT(hint, 200u * tokens_ahead) << id;
+    EXPECT_LE(hint, 200u * (tokens_ahead + 1)) << id;
   }
   EXPECT_EQ(logic_.send_attempts(), 3) << "refused sends never reach logic";
   // Another connection's sends are its own.
