@@ -50,6 +50,22 @@ void ExpectRefusedAndClosed(im::testing::WireClient& client) {
 
 class AbuseLimitsTest : public GatewayTest {
  protected:
+  // Waits until the gateway's loops have accepted `count` connections (im_gateway_connections):
+  // the acceptor hands sockets to the loops in turn, so a later connect may be accepted first.
+  bool WaitAccepted(double count) {
+    const auto until = std::chrono::steady_clock::now() + kWait;
+    while (std::chrono::steady_clock::now() < until) {
+      for (const prometheus::MetricFamily& family : registry_.Collect()) {
+        if (family.name == "im_gateway_connections" && family.metric.size() == 1 &&
+            family.metric[0].gauge.value >= count) {
+          return true;
+        }
+      }
+      std::this_thread::sleep_for(Millis(5));
+    }
+    return false;
+  }
+
   GatewayOptions Limited() {
     GatewayOptions options = TestOptions(logic_.target());
     options.limit_loopback = true;
@@ -144,7 +160,7 @@ TEST_F(AbuseLimitsTest, ConnectionsPastTheAddressCapAreRefusedUntilOneCloses) {
   auto second = Connect();  // counted before it logs in
   ASSERT_NE(first, nullptr);
   ASSERT_NE(second, nullptr);
-  std::this_thread::sleep_for(Millis(100));  // accepted by its loop (loops take turns)
+  ASSERT_TRUE(WaitAccepted(2));
   auto third = Connect();
   ASSERT_NE(third, nullptr);
   ExpectRefusedAndClosed(*third);
@@ -169,7 +185,7 @@ TEST_F(AbuseLimitsTest, ConnectionsWaitingToLogInPastTheCapAreRefused) {
   auto silent2 = Connect();
   ASSERT_NE(silent1, nullptr);
   ASSERT_NE(silent2, nullptr);
-  std::this_thread::sleep_for(Millis(100));  // both accepted by their loops
+  ASSERT_TRUE(WaitAccepted(2));
   auto third = Connect();
   ASSERT_NE(third, nullptr);
   ExpectRefusedAndClosed(*third);
