@@ -33,6 +33,8 @@ std::string_view CloseReasonName(CloseReason reason) {
       return "linger";
     case CloseReason::kLimited:
       return "limited";
+    case CloseReason::kTls:
+      return "tls";
   }
   return "unknown";
 }
@@ -60,6 +62,8 @@ prometheus::Counter& CloseCounter(GatewayMetrics& m, CloseReason reason) {
       return m.closed_drain;
     case CloseReason::kLimited:
       return m.closed_limited;
+    case CloseReason::kTls:
+      return m.closed_tls;
   }
   return m.closed_by_peer;
 }
@@ -175,7 +179,8 @@ Connection::Connection(WorkerLoop* loop, common::ConnId id)
 
 Connection::~Connection() = default;
 
-int Connection::Open(int fd) {
+int Connection::Open(int fd, const tls::ServerContext* tls) {
+  if (tls != nullptr) tls_ = tls::TlsChannel::ForServer(*tls);
   uv_tcp_init(loop_->loop(), &handle_);
   handle_open_ = true;
   if (int rc = uv_tcp_open(&handle_, fd); rc != 0) return rc;
@@ -196,7 +201,40 @@ void Connection::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
   if (nread == 0) return;
   self->loop_->metrics().bytes_in.Increment(static_cast<double>(nread));
   if (self->state_ == State::kClosing) return;  // draining our output; input no longer matters
-  self->HandleBytes(std::string_view(buf->base, static_cast<size_t>(nread)));
+  const std::string_view bytes(buf->base, static_cast<size_t>(nread));
+  if (self->tls_) {
+    self->HandleTlsBytes(bytes);
+  } else {
+    self->HandleBytes(bytes);
+  }
+}
+
+void Connection::HandleTlsBytes(std::string_view bytes) {
+  const tls::TlsChannel::Status status = tls_->Feed(bytes, [this](std::string_view plaintext) {
+    HandleBytes(plaintext);
+    return state_ != State::kClosing && state_ != State::kClosed;
+  });
+  if (!tls_handshake_counted_ && tls_->handshake_done()) CountTlsHandshake();
+  switch (status) {
+    case tls::TlsChannel::Status::kOpen:
+      break;
+    case tls::TlsChannel::Status::kClosedByPeer:
+      Close(CloseReason::kPeer);
+      return;
+    case tls::TlsChannel::Status::kFailed:
+      if (!tls_->handshake_done()) loop_->metrics().tls_handshakes_failed.Increment();
+      IM_LOG_RATE_LIMITED(spdlog::level::warn, "conn {:x} from {}: TLS: {}, closing", id_,
+                          PeerAddress(&handle_), tls_->error());
+      CloseAfterFlush(CloseReason::kTls);  // the alert, if OpenSSL wrote one, goes first
+      return;
+  }
+  if (tls_->has_output()) RequestFlush();
+}
+
+void Connection::CountTlsHandshake() {
+  tls_handshake_counted_ = true;
+  GatewayMetrics& metrics = loop_->metrics();
+  (tls_->resumed() ? metrics.tls_handshakes_resumed : metrics.tls_handshakes_full).Increment();
 }
 
 void Connection::HandleBytes(std::string_view bytes) {
@@ -456,14 +494,38 @@ void Connection::WriteBuffer(std::shared_ptr<const std::string> shared, std::str
     Flush();
     return;
   }
+  RequestFlush();
+}
+
+void Connection::RequestFlush() {
   if (!flush_scheduled_) {
     flush_scheduled_ = true;
     loop_->ScheduleFlush(id_);
   }
 }
 
+void Connection::EncryptQueued() {
+  if (out_.size() == 1) {
+    tls_->Write(out_.front().bytes());
+  } else if (!out_.empty()) {
+    // One TLS write for the whole flush: records are filled instead of one per frame.
+    thread_local std::string batch;
+    batch.clear();
+    for (const OutFrame& frame : out_) batch.append(frame.bytes());
+    tls_->Write(batch);
+    if (batch.capacity() > 4 * kFlushAtBytes) std::string().swap(batch);  // after a large push
+  }
+  out_.clear();
+  out_bytes_ = 0;
+  if (!tls_->has_output()) return;
+  out_.push_back(OutFrame{nullptr, tls_->TakeOutput()});
+  out_bytes_ = out_.front().owned.size();
+}
+
 void Connection::Flush() {
-  if (out_.empty() || state_ == State::kClosed) return;
+  if (state_ == State::kClosed) return;
+  if (tls_) EncryptQueued();
+  if (out_.empty()) return;
   std::vector<uv_buf_t> bufs;
   bufs.reserve(out_.size());
   for (const OutFrame& frame : out_) {
@@ -541,6 +603,10 @@ void Connection::CloseAfterFlush(CloseReason reason) {
   if (state_ == State::kClosing || state_ == State::kClosed) return;
   const bool was_logged_in = logged_in();
   Flush();  // what is queued goes to libuv before the shutdown that waits for it
+  if (tls_ && state_ != State::kClosed) {
+    tls_->Shutdown();  // close_notify, after what was just flushed
+    Flush();
+  }
   if (state_ == State::kClosed) return;
   state_ = State::kClosing;
   CloseCounter(loop_->metrics(), reason).Increment();

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "common/conn_id.h"
 #include "common/frame_codec.h"
+#include "common/tls/tls_channel.h"
 #include "common/token_bucket.h"
 #include "im/v1/client.pb.h"
 #include "im/v1/logic.pb.h"
@@ -30,6 +31,7 @@ enum class CloseReason {
   kDrain,    // gateway shutting down
   kLinger,   // a closing connection that did not drain in time
   kLimited,  // refused by an abuse limit at accept, or kept sending past its rate
+  kTls,      // TLS handshake refused, or a record that does not decrypt
 };
 std::string_view CloseReasonName(CloseReason reason);
 
@@ -39,7 +41,7 @@ std::string_view CloseReasonName(CloseReason reason);
 // discarded) -> kClosed (handle closing; the loop deletes the object in the close callback).
 class Connection {
  public:
-  // One byte each, packed with the flags below: a Connection is 496 bytes, within jemalloc's
+  // One byte each, packed with the flags below: a Connection is 504 bytes, within jemalloc's
   // 512-byte size class (the gateway holds one per client connection; past 512 it takes 640).
   enum class State : uint8_t { kAwaitingLogin, kLoggingIn, kActive, kClosing, kClosed };
   // Which of the loop's timeout lists the connection sits in.
@@ -50,8 +52,9 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Takes ownership of a connected, non-blocking socket and starts reading.
-  int Open(int fd);
+  // Takes ownership of a connected, non-blocking socket and starts reading. With `tls`, the
+  // client speaks TLS: frames travel inside it, and nothing is written before its handshake.
+  int Open(int fd, const tls::ServerContext* tls = nullptr);
 
   // Queues one frame; the frames queued in one loop iteration leave together, in one write, when
   // the loop is about to wait (WorkerLoop calls Flush). A connection whose queued and unwritten
@@ -131,6 +134,12 @@ class Connection {
   static void OnClosed(uv_handle_t* handle);
 
   void HandleBytes(std::string_view bytes);
+  // What a TLS connection read: decrypted into HandleBytes, the handshake's answers queued.
+  void HandleTlsBytes(std::string_view bytes);
+  void CountTlsHandshake();
+  // Moves the frames queued in out_ into the TLS channel and out_ to what it produced.
+  void EncryptQueued();
+  void RequestFlush();
   // Returns false when decoding must stop (the connection began closing).
   bool HandleFrame(im::v1::Frame&& frame);
   void HandleFirstFrame(im::v1::Frame&& frame);
@@ -154,6 +163,7 @@ class Connection {
   uint16_t send_refusals_ = 0;  // in a row, by the send rate limit
   bool handle_open_ = false;
   bool flush_scheduled_ = false;
+  bool tls_handshake_counted_ = false;
   std::list<Connection*>::iterator timeline_position_;
   uint64_t timeline_since_ms_ = 0;
   uint64_t pending_write_bytes_ = 0;  // handed to libuv, not written yet
@@ -172,6 +182,7 @@ class Connection {
   std::string uid_;
   std::string device_;
   std::unique_ptr<uv_shutdown_t> shutdown_;
+  std::unique_ptr<tls::TlsChannel> tls_;  // on the TLS port only
 };
 
 }  // namespace im::gateway

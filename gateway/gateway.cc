@@ -28,9 +28,10 @@ Gateway::Gateway(const GatewayOptions& options, prometheus::Registry& registry)
   uv_loop_init(&loop_);
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
+  uv_signal_init(&loop_, &sighup_);
   uv_timer_init(&loop_, &drain_timer_);
   uv_timer_init(&loop_, &register_timer_);
-  sigterm_.data = sigint_.data = drain_timer_.data = register_timer_.data = this;
+  sigterm_.data = sigint_.data = sighup_.data = drain_timer_.data = register_timer_.data = this;
   main_tasks_ = std::make_unique<common::LoopTaskQueue>(&loop_, kMainQueueCapacity);
   main_tasks_->Start();
 }
@@ -73,11 +74,12 @@ absl::Status Gateway::Init(bool serve_grpc) {
     raw_workers.push_back(workers_.back().get());
   }
 
-  absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Listen(
-      &loop_, options_.listen_address, options_.listen_backlog, &metrics_,
-      [this](int fd) { workers_[next_worker_++ % workers_.size()]->AdoptSocket(fd); });
+  absl::StatusOr<std::unique_ptr<Acceptor>> acceptor =
+      Acceptor::Listen(&loop_, options_.listen_address, options_.listen_backlog, &metrics_,
+                       [this](int fd) { HandOut(fd, nullptr); });
   if (!acceptor.ok()) return acceptor.status();
   acceptor_ = std::move(*acceptor);
+  if (absl::Status status = ListenTls(); !status.ok()) return status;
 
   service_ = std::make_unique<GatewayServiceImpl>(
       options_, &metrics_, raw_workers,
@@ -87,6 +89,36 @@ absl::Status Gateway::Init(bool serve_grpc) {
   }
   for (auto& worker : workers_) worker->Start();
   return absl::OkStatus();
+}
+
+absl::Status Gateway::ListenTls() {
+  if (options_.tls_listen_address.empty()) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<ReloadableTlsContext>> tls =
+      ReloadableTlsContext::Load({options_.tls_cert_file, options_.tls_key_file}, &metrics_);
+  if (!tls.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("gateway.tls_listen: ", tls.status().message()));
+  }
+  tls_ = std::move(*tls);
+  absl::StatusOr<std::unique_ptr<Acceptor>> acceptor =
+      Acceptor::Listen(&loop_, options_.tls_listen_address, options_.listen_backlog, &metrics_,
+                       [this](int fd) { HandOut(fd, tls_->current()); });
+  if (!acceptor.ok()) return acceptor.status();
+  tls_acceptor_ = std::move(*acceptor);
+  return absl::OkStatus();
+}
+
+void Gateway::HandOut(int fd, std::shared_ptr<const tls::ServerContext> tls) {
+  workers_[next_worker_++ % workers_.size()]->AdoptSocket(fd, std::move(tls));
+}
+
+absl::Status Gateway::ReloadTls() {
+  if (!tls_) return absl::FailedPreconditionError("no TLS port (gateway.tls_listen is not set)");
+  return tls_->Reload();
+}
+
+void Gateway::CloseAcceptors() {
+  acceptor_->Close([] {});
+  if (tls_acceptor_) tls_acceptor_->Close([] {});
 }
 
 absl::Status Gateway::ServeGrpc() {
@@ -127,6 +159,18 @@ void Gateway::WatchSignals() {
   };
   uv_signal_start(&sigterm_, on_signal, SIGTERM);
   uv_signal_start(&sigint_, on_signal, SIGINT);
+  uv_signal_start(
+      &sighup_,
+      [](uv_signal_t* handle, int) {
+        auto* self = static_cast<Gateway*>(handle->data);
+        if (!self->tls_) {
+          spdlog::info("received SIGHUP: nothing to reload (no TLS port)");
+          return;
+        }
+        spdlog::info("received SIGHUP: reloading the TLS certificate");
+        self->ReloadTls().IgnoreError();  // logged; the certificate in use stays
+      },
+      SIGHUP);
 }
 
 absl::Status Gateway::Run() {
@@ -249,7 +293,7 @@ void Gateway::BeginDrain(uint32_t reconnect_after_ms) {
       "gateway {}: draining {} connections (GoAway, reconnect after {}-{} ms, wait up to {} ms)",
       options_.gateway_id, connection_count(), hint, uint64_t{hint} + spread,
       options_.drain_timeout_ms);
-  acceptor_->Close([] {});
+  CloseAcceptors();
   for (auto& worker : workers_) worker->BeginDrain(hint, spread);
   drain_started_ms_ = uv_now(&loop_);
   uv_timer_start(
@@ -282,13 +326,14 @@ void Gateway::FinishShutdown() {
   if (grpc_server_) {
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
-  if (acceptor_ && !draining_) acceptor_->Close([] {});
+  if (acceptor_ && !draining_) CloseAcceptors();
   auto close = [](auto* handle) {
     auto* h = reinterpret_cast<uv_handle_t*>(handle);
     if (!uv_is_closing(h)) uv_close(h, nullptr);
   };
   close(&sigterm_);
   close(&sigint_);
+  close(&sighup_);
   close(&drain_timer_);
   close(&register_timer_);
   main_tasks_->Close([] {});

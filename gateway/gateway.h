@@ -18,6 +18,7 @@
 #include "gateway/gateway_options.h"
 #include "gateway/gateway_service_impl.h"
 #include "gateway/logic_client.h"
+#include "gateway/reloadable_tls_context.h"
 #include "gateway/worker_loop.h"
 
 namespace im::gateway {
@@ -62,6 +63,10 @@ class Gateway {
   common::HealthReport Readiness();
 
   uint16_t client_port() const { return acceptor_->port(); }
+  // 0 when gateway.tls_listen is not set.
+  uint16_t tls_port() const { return tls_acceptor_ ? tls_acceptor_->port() : 0; }
+  // Main loop (SIGHUP), or any thread in tests: reads the TLS certificate and key again.
+  absl::Status ReloadTls();
   int grpc_port() const { return grpc_port_; }
   size_t connection_count() const;
 
@@ -70,7 +75,12 @@ class Gateway {
   // Starts the worker loops and the acceptor; with `serve_grpc`, GatewayService too.
   absl::Status Init(bool serve_grpc);
   absl::Status ServeGrpc();
-  // SIGTERM and SIGINT start a drain (Create, once Init succeeded).
+  // Starts the TLS port, when configured.
+  absl::Status ListenTls();
+  void HandOut(int fd, std::shared_ptr<const tls::ServerContext> tls);
+  void CloseAcceptors();
+  // SIGTERM and SIGINT start a drain, SIGHUP reloads the TLS certificate (Create, once Init
+  // succeeded).
   void WatchSignals();
   void BeginDrain(uint32_t reconnect_after_ms);
   void CheckDrained();
@@ -85,6 +95,7 @@ class Gateway {
   uv_loop_t loop_;
   uv_signal_t sigterm_;
   uv_signal_t sigint_;
+  uv_signal_t sighup_;
   uv_timer_t drain_timer_;
   uv_timer_t register_timer_;
   std::unique_ptr<common::LoopTaskQueue> main_tasks_;
@@ -96,6 +107,8 @@ class Gateway {
   SourceLimits sources_;  // the abuse limits by source address, over every worker loop
   std::vector<std::unique_ptr<WorkerLoop>> workers_;
   std::unique_ptr<Acceptor> acceptor_;
+  std::unique_ptr<ReloadableTlsContext> tls_;  // null without gateway.tls_listen
+  std::unique_ptr<Acceptor> tls_acceptor_;
   std::unique_ptr<GatewayServiceImpl> service_;
   std::unique_ptr<grpc::Server> grpc_server_;  // null in process
   int grpc_port_ = 0;

@@ -17,6 +17,17 @@ prometheus::Counter& Closed(prometheus::Registry& registry, const std::string& r
                      "Connections closed, by reason", {{"reason", reason}});
 }
 
+prometheus::Counter& TlsHandshakes(prometheus::Registry& registry, const std::string& result) {
+  return MakeCounter(registry, "im_gateway_tls_handshakes_total",
+                     "TLS handshakes on the client TLS port, by result", {{"result", result}});
+}
+
+prometheus::Counter& TlsReloads(prometheus::Registry& registry, const std::string& result) {
+  return MakeCounter(registry, "im_gateway_tls_reloads_total",
+                     "Reloads of the TLS certificate and key (SIGHUP), by result",
+                     {{"result", result}});
+}
+
 prometheus::Counter& Limited(prometheus::Registry& registry, const std::string& limit) {
   return MakeCounter(registry, "im_gateway_limited_total",
                      "Requests and connections refused by an abuse limit, by limit",
@@ -54,6 +65,17 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
       closed_kicked(Closed(registry, "kicked")),
       closed_drain(Closed(registry, "drain")),
       closed_limited(Closed(registry, "limited")),
+      closed_tls(Closed(registry, "tls")),
+      tls_handshakes_full(TlsHandshakes(registry, "full")),
+      tls_handshakes_resumed(TlsHandshakes(registry, "resumed")),
+      tls_handshakes_failed(TlsHandshakes(registry, "failed")),
+      tls_reloads_ok(TlsReloads(registry, "ok")),
+      tls_reloads_failed(TlsReloads(registry, "failed")),
+      tls_certificate_expiry(prometheus::BuildGauge()
+                                 .Name("im_gateway_tls_certificate_expiry_timestamp_seconds")
+                                 .Help("When the TLS certificate in use expires (Unix time)")
+                                 .Register(registry)
+                                 .Add({})),
       limited_sends(Limited(registry, "connection_sends")),
       limited_logins(Limited(registry, "logins")),
       limited_connections_per_ip(Limited(registry, "connections_per_ip")),

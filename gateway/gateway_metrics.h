@@ -37,6 +37,16 @@ struct GatewayMetrics {
   prometheus::Counter& closed_kicked;
   prometheus::Counter& closed_drain;
   prometheus::Counter& closed_limited;  // refused at accept, or kept sending past its rate
+  prometheus::Counter& closed_tls;      // handshake refused or a bad TLS record
+  // TLS handshakes on the TLS port, by result: full, resumed (a session ticket), failed.
+  prometheus::Counter& tls_handshakes_full;
+  prometheus::Counter& tls_handshakes_resumed;
+  prometheus::Counter& tls_handshakes_failed;
+  // Certificate reloads (SIGHUP), by result; a failed one keeps the certificate in use.
+  prometheus::Counter& tls_reloads_ok;
+  prometheus::Counter& tls_reloads_failed;
+  // When the certificate in use expires (Unix seconds): alert well before it.
+  prometheus::Gauge& tls_certificate_expiry;
   // Refused by an abuse limit (GatewayOptions), by limit.
   prometheus::Counter& limited_sends;               // per connection
   prometheus::Counter& limited_logins;              // per source address or per gateway

@@ -8,6 +8,9 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
   o.gateway_id = config.GetString("gateway.id", o.gateway_id);
   o.listen_address = config.GetString("gateway.listen", o.listen_address);
   o.metrics_address = config.GetString("gateway.metrics_listen", o.metrics_address);
+  o.tls_listen_address = config.GetString("gateway.tls_listen", o.tls_listen_address);
+  o.tls_cert_file = config.GetString("gateway.tls_cert_file", o.tls_cert_file);
+  o.tls_key_file = config.GetString("gateway.tls_key_file", o.tls_key_file);
   if (deployment == common::Deployment::kCluster) {
     o.grpc_address = config.GetString("gateway.grpc_listen", o.grpc_address);
     o.logic_target = config.GetString("gateway.logic_target", o.logic_target);
@@ -68,6 +71,10 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
       o.logic_queue_wait_target_ms > o.logic_queue_wait_interval_ms) {
     return absl::InvalidArgumentError(
         "gateway.logic_queue_wait_target_ms must not exceed gateway.logic_queue_wait_interval_ms");
+  }
+  if (!o.tls_listen_address.empty() && (o.tls_cert_file.empty() || o.tls_key_file.empty())) {
+    return absl::InvalidArgumentError(
+        "gateway.tls_listen needs gateway.tls_cert_file and gateway.tls_key_file");
   }
   if (o.gateway_id.empty() || o.gateway_id.find('|') != std::string::npos) {
     return absl::InvalidArgumentError("gateway.id must be non-empty and must not contain '|'");

@@ -13,6 +13,12 @@ namespace im::gateway {
 struct GatewayOptions {
   std::string gateway_id = "gw-1";
   std::string listen_address = "0.0.0.0:7000";  // clients (TCP, length-prefixed frames)
+  // Clients over TLS (the same frames inside TLS 1.3, or 1.2 with ECDHE and an AEAD suite);
+  // empty: no TLS port. The certificate chain and key are PEM files, read again on SIGHUP:
+  // connections open then keep the certificate they started with.
+  std::string tls_listen_address;
+  std::string tls_cert_file;
+  std::string tls_key_file;
   std::string grpc_address = "127.0.0.1:7200";  // GatewayService, called by logic
   std::string metrics_address = "0.0.0.0:9100";
   std::string logic_target = "127.0.0.1:7100";  // gRPC target; dns:/// names round-robin

@@ -106,8 +106,8 @@ bool WorkerLoop::Post(Task task) {
   return false;
 }
 
-bool WorkerLoop::AdoptSocket(int fd) {
-  if (Post([this, fd] { Accept(fd); })) return true;
+bool WorkerLoop::AdoptSocket(int fd, std::shared_ptr<const tls::ServerContext> tls) {
+  if (Post([this, fd, tls = std::move(tls)] { Accept(fd, tls.get()); })) return true;
   ::close(fd);
   return false;
 }
@@ -201,7 +201,7 @@ void WorkerLoop::CloseHandles() {
   tasks_.Close([] {});
 }
 
-void WorkerLoop::Accept(int fd) {
+void WorkerLoop::Accept(int fd, const tls::ServerContext* tls) {
   if (draining_ || shutting_down_) {
     ::close(fd);
     return;
@@ -217,13 +217,15 @@ void WorkerLoop::Accept(int fd) {
   metrics_->connections.Increment();
   metrics_->accepted.Increment();
   Touch(connection, Connection::Timeline::kUnauthenticated);
-  if (int rc = connection->Open(fd); rc != 0) {
+  if (int rc = connection->Open(fd, tls); rc != 0) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "worker {}: cannot open accepted socket: {}", index_,
                         uv_strerror(rc));
     connection->Close(CloseReason::kPeer);
     return;
   }
-  // Refused with a word of why (and the retry hint), so that an honest client backs off.
+  // Refused with a word of why (and the retry hint), so that an honest client backs off. A TLS
+  // client does not get to read it: nothing is written before its handshake, and the connection
+  // stops reading at once.
   if (refusal != nullptr) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "worker {}: connection refused: {}", index_, refusal);
     connection->CloseWithError(im::v1::RESOURCE_EXHAUSTED, refusal, CloseReason::kLimited);

@@ -46,7 +46,8 @@ class WorkerLoop {
   // --- Any thread. Each returns false (and counts it) when the loop's queue refuses the task.
   bool Post(Task task);
   // Hands a freshly accepted socket to this loop; the socket is closed if the loop refuses it.
-  bool AdoptSocket(int fd);
+  // With `tls`, the client speaks TLS and is presented that context's certificate.
+  bool AdoptSocket(int fd, std::shared_ptr<const tls::ServerContext> tls = nullptr);
   // Runs `task` on the connection if it still exists, else `on_missing` (may be empty), both on
   // the loop thread.
   bool PostToConnection(common::ConnId id, ConnectionTask task, Task on_missing = nullptr);
@@ -91,7 +92,7 @@ class WorkerLoop {
 
  private:
   void Run();
-  void Accept(int fd);
+  void Accept(int fd, const tls::ServerContext* tls);
   // Why a connection from `source` is refused at accept (nullptr: admitted, and counted against
   // its source's cap).
   const char* AcceptRefusal(uint64_t source);

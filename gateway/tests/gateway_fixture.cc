@@ -75,4 +75,22 @@ uint64_t GatewayTest::ConnIdOfLogin(size_t n) {
   return logins.size() > n ? logins[n].conn_id() : 0;
 }
 
+double GatewayTest::MetricValue(const std::string& name,
+                                const std::map<std::string, std::string>& labels) {
+  for (const prometheus::MetricFamily& family : registry_.Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      size_t matched = 0;
+      for (const prometheus::ClientMetric::Label& label : metric.label) {
+        auto wanted = labels.find(label.name);
+        if (wanted != labels.end() && wanted->second == label.value) ++matched;
+      }
+      if (matched != labels.size()) continue;
+      return family.type == prometheus::MetricType::Gauge ? metric.gauge.value
+                                                          : metric.counter.value;
+    }
+  }
+  return 0;
+}
+
 }  // namespace im::gateway::testing

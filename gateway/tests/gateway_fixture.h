@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -38,6 +39,10 @@ class GatewayTest : public ::testing::Test {
                        im::v1::PushReply* reply);
   // The conn_id logic saw for the n-th login.
   uint64_t ConnIdOfLogin(size_t n);
+  // A counter's or gauge's value in registry_: the metric named `name` whose labels include
+  // `labels` (0 when there is none).
+  double MetricValue(const std::string& name,
+                     const std::map<std::string, std::string>& labels = {});
 
   FakeLogicService logic_;
   prometheus::Registry registry_;

@@ -40,6 +40,29 @@ absl::StatusOr<std::unique_ptr<WireClient>> WireClient::Connect(const std::strin
   return std::unique_ptr<WireClient>(new WireClient(fd));
 }
 
+absl::StatusOr<std::unique_ptr<WireClient>> WireClient::ConnectTls(const std::string& host,
+                                                                   uint16_t port,
+                                                                   tls::ClientContext& tls,
+                                                                   const std::string& server_name,
+                                                                   Millis timeout) {
+  absl::StatusOr<std::unique_ptr<WireClient>> client = Connect(host, port);
+  if (!client.ok()) return client.status();
+  WireClient& c = **client;
+  c.tls_ = tls::TlsChannel::ForClient(tls, server_name);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!c.tls_->handshake_done() && c.tls_->error().empty() && !c.closed_) {
+    if (!c.SendTlsOutput()) return absl::UnavailableError("TLS handshake: the server closed");
+    const auto left =
+        std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return absl::DeadlineExceededError("TLS handshake timed out");
+    c.Pump(left);
+  }
+  c.SendTlsOutput();  // the client's Finished, and an alert after a failure
+  if (!c.tls_->error().empty()) return absl::UnavailableError("TLS: " + c.tls_->error());
+  if (!c.tls_->handshake_done()) return absl::UnavailableError("TLS handshake: the server closed");
+  return client;
+}
+
 WireClient::~WireClient() { ::close(fd_); }
 
 bool WireClient::SendFrame(const im::v1::Frame& frame) {
@@ -47,6 +70,14 @@ bool WireClient::SendFrame(const im::v1::Frame& frame) {
 }
 
 bool WireClient::SendRaw(std::string_view bytes) {
+  if (!tls_) return SendToSocket(bytes);
+  tls_->Write(bytes);
+  return SendTlsOutput();
+}
+
+bool WireClient::SendTlsOutput() { return SendToSocket(tls_->TakeOutput()); }
+
+bool WireClient::SendToSocket(std::string_view bytes) {
   while (!bytes.empty()) {
     const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0) {
@@ -69,13 +100,25 @@ bool WireClient::Pump(Millis timeout) {
     closed_ = true;
     return false;
   }
-  const common::DecodeError error =
-      decoder_.Feed(std::string_view(buffer, static_cast<size_t>(n)), [this](im::v1::Frame&& f) {
-        queue_.push_back(std::move(f));
-        return true;
-      });
-  if (error != common::DecodeError::kNone) closed_ = true;  // the server sent garbage
+  Received(std::string_view(buffer, static_cast<size_t>(n)));
   return true;
+}
+
+void WireClient::Received(std::string_view bytes) {
+  auto decode = [this](std::string_view plaintext) {
+    const common::DecodeError error = decoder_.Feed(plaintext, [this](im::v1::Frame&& f) {
+      queue_.push_back(std::move(f));
+      return true;
+    });
+    if (error != common::DecodeError::kNone) closed_ = true;  // the server sent garbage
+    return !closed_;
+  };
+  if (!tls_) {
+    decode(bytes);
+    return;
+  }
+  if (tls_->Feed(bytes, decode) != tls::TlsChannel::Status::kOpen) closed_ = true;
+  SendTlsOutput();  // what TLS answers (a key update, an alert)
 }
 
 std::optional<im::v1::Frame> WireClient::Receive(Millis timeout) {

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/frame_codec.h"
+#include "common/tls/tls_channel.h"
 #include "im/v1/client.pb.h"
 
 namespace im::testing {
@@ -24,6 +25,13 @@ class WireClient {
 
   static absl::StatusOr<std::unique_ptr<WireClient>> Connect(const std::string& host, uint16_t port,
                                                              int receive_buffer_bytes = 0);
+  // Connects and completes a TLS handshake with `tls` (checking the certificate against
+  // `server_name`, or the pins) within `timeout`; the error says why a handshake failed.
+  static absl::StatusOr<std::unique_ptr<WireClient>> ConnectTls(const std::string& host,
+                                                                uint16_t port,
+                                                                tls::ClientContext& tls,
+                                                                const std::string& server_name,
+                                                                Millis timeout);
   ~WireClient();
   WireClient(const WireClient&) = delete;
   WireClient& operator=(const WireClient&) = delete;
@@ -46,6 +54,8 @@ class WireClient {
   // Waits until the server closes the connection; frames received meanwhile are queued.
   bool WaitClosed(Millis timeout);
   bool closed() const { return closed_; }
+  // The TLS channel of a ConnectTls client (null for plain TCP).
+  const tls::TlsChannel* tls() const { return tls_.get(); }
   // Frames received and not yet returned.
   size_t queued() const { return queue_.size(); }
 
@@ -53,12 +63,18 @@ class WireClient {
   explicit WireClient(int fd) : fd_(fd) {}
   // Reads what is available within `timeout` into the queue; false on timeout without data.
   bool Pump(Millis timeout);
+  // Sends what the TLS channel has to send.
+  bool SendTlsOutput();
+  bool SendToSocket(std::string_view bytes);
+  // Hands received bytes to the decoder (through TLS when on).
+  void Received(std::string_view bytes);
 
   int fd_;
   bool closed_ = false;
   uint64_t next_id_ = 1;
   common::FrameDecoder decoder_{16 * 1024 * 1024};
   std::deque<im::v1::Frame> queue_;
+  std::unique_ptr<tls::TlsChannel> tls_;
 };
 
 }  // namespace im::testing
