@@ -93,8 +93,8 @@ absl::Status Gateway::Init(bool serve_grpc) {
 
 absl::Status Gateway::ListenTls() {
   if (options_.tls_listen_address.empty()) return absl::OkStatus();
-  absl::StatusOr<std::unique_ptr<ReloadableTlsContext>> tls =
-      ReloadableTlsContext::Load({options_.tls_cert_file, options_.tls_key_file}, &metrics_);
+  absl::StatusOr<std::unique_ptr<ReloadableTlsContext>> tls = ReloadableTlsContext::Load(
+      {options_.tls_cert_file, options_.tls_key_file, options_.tls_ticket_key_file}, &metrics_);
   if (!tls.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("gateway.tls_listen: ", tls.status().message()));
   }

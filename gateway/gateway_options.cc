@@ -11,6 +11,7 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
   o.tls_listen_address = config.GetString("gateway.tls_listen", o.tls_listen_address);
   o.tls_cert_file = config.GetString("gateway.tls_cert_file", o.tls_cert_file);
   o.tls_key_file = config.GetString("gateway.tls_key_file", o.tls_key_file);
+  o.tls_ticket_key_file = config.GetString("gateway.tls_ticket_key_file", o.tls_ticket_key_file);
   if (deployment == common::Deployment::kCluster) {
     o.grpc_address = config.GetString("gateway.grpc_listen", o.grpc_address);
     o.logic_target = config.GetString("gateway.logic_target", o.logic_target);

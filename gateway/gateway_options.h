@@ -19,6 +19,9 @@ struct GatewayOptions {
   std::string tls_listen_address;
   std::string tls_cert_file;
   std::string tls_key_file;
+  // 80 random bytes shared by every gateway, so that a client that moves to another gateway
+  // resumes its TLS session there (tls::ServerTlsFiles); empty: per-process keys.
+  std::string tls_ticket_key_file;
   std::string grpc_address = "127.0.0.1:7200";  // GatewayService, called by logic
   std::string metrics_address = "0.0.0.0:9100";
   std::string logic_target = "127.0.0.1:7100";  // gRPC target; dns:/// names round-robin

@@ -40,11 +40,25 @@ class ClientListener {
   virtual void OnPresence(const std::vector<Presence>& /*presences*/) {}
 };
 
+// How the client trusts gateways it reaches over TLS.
+struct TlsTrust {
+  // PEM file of the CAs to trust; empty: the system's roots.
+  std::string ca_file;
+  // "sha256/<base64 of the SHA-256 of the certificate's SubjectPublicKeyInfo>" each. When set, a
+  // gateway is trusted if and only if its certificate's key is one of them (CA chain and name
+  // are then not checked, so a self-signed certificate works). Pin two keys to rotate one.
+  std::vector<std::string> pinned_keys;
+  // The name the certificate must carry (and the SNI); empty: the host of the gateway address.
+  std::string server_name;
+};
+
 struct ClientOptions {
-  // Gateways as "host:port"; the client starts at a random one (the first one when
-  // `start_at_random_gateway` is false) and rotates on failure and on GoAway.
+  // Gateways as "host:port", or "tls://host:port" for a gateway's TLS port (gateway.tls_listen),
+  // whose certificate is checked as `tls` says. The client starts at a random one (the first one
+  // when `start_at_random_gateway` is false) and rotates on failure and on GoAway.
   std::vector<std::string> gateways;
   bool start_at_random_gateway = true;
+  TlsTrust tls;
   // base64url(json{uid, exp, dev?}).signature, minted by the app's backend (DESIGN.md section 4).
   std::string token;
   std::string device = "default";

@@ -21,6 +21,10 @@ constexpr uint64_t kTickMs = 50;
 constexpr size_t kTaskQueueCapacity = 100'000;
 constexpr uint32_t kConversationPage = 100;
 constexpr uint64_t kLengthPrefixBytes = 4;
+// A gateway address naming its TLS port.
+constexpr std::string_view kTlsScheme = "tls://";
+
+bool IsTlsAddress(const std::string& address) { return address.rfind(kTlsScheme, 0) == 0; }
 // Room in a frame beside the body (ids, conversation, framing).
 constexpr size_t kSendOverheadBytes = 1024;
 // A presence watch the server did not answer, or refused for a while, is sent again after this
@@ -74,6 +78,7 @@ ClientCore::ClientCore(ClientOptions options, ClientListener* listener,
       backoff_(options_.reconnect_initial_ms, options_.reconnect_max_ms, Seed()),
       send_window_(options_.max_sends_in_flight),
       inbox_(options_.gap_wait_ms) {
+  MakeTlsContext();
   if (options_.start_at_random_gateway && !options_.gateways.empty()) {
     gateway_index_ =
         static_cast<size_t>(backoff_.Jitter(static_cast<int64_t>(options_.gateways.size()) - 1));
@@ -229,13 +234,34 @@ void ClientCore::ReplaceToken(std::string token) {
   }
 }
 
+void ClientCore::MakeTlsContext() {
+  const bool any_tls = std::any_of(options_.gateways.begin(), options_.gateways.end(),
+                                   [](const std::string& g) { return IsTlsAddress(g); });
+  if (!any_tls) return;
+  tls::ClientTlsOptions trust;
+  trust.ca_file = options_.tls.ca_file;
+  trust.pinned_keys = options_.tls.pinned_keys;
+  trust.server_name = options_.tls.server_name;
+  absl::StatusOr<std::shared_ptr<tls::ClientContext>> context = tls::ClientContext::Create(trust);
+  if (context.ok()) {
+    tls_ = std::move(*context);
+  } else {
+    tls_error_ = std::string(context.status().message());
+    Log(2, "TLS settings refused: " + tls_error_);
+  }
+}
+
 void ClientCore::Connect() {
-  const std::string& address = options_.gateways[gateway_index_ % options_.gateways.size()];
+  std::string address = options_.gateways[gateway_index_ % options_.gateways.size()];
   Log(0, "connecting to " + address);
   attempt_deadline_ms_ = common::SteadyMillis() + options_.connect_timeout_ms;
   last_error_.clear();
+  const bool use_tls = IsTlsAddress(address);
+  if (use_tls && !tls_) return Drop("TLS settings refused: " + tls_error_, -1);
+  if (use_tls) address.erase(0, kTlsScheme.size());
   connection_ = std::make_unique<GatewayConnection>(
-      &loop_, address, options_.max_frame_bytes, static_cast<GatewayConnection::Listener*>(this));
+      &loop_, std::move(address), options_.max_frame_bytes,
+      static_cast<GatewayConnection::Listener*>(this), use_tls ? tls_ : nullptr);
   if (!connection_->failed_at_start().empty()) Drop(connection_->failed_at_start(), -1);
 }
 

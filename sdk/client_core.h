@@ -91,6 +91,8 @@ class ClientCore : private GatewayConnection::Listener {
 
   // Connection lifecycle.
   void Connect();
+  // tls_ (or tls_error_) from options_.tls, when a gateway is a "tls://" one.
+  void MakeTlsContext();
   void OnConnected() override;
   void OnFrame(im::v1::Frame&& frame) override;
   void OnDisconnected(const std::string& reason) override;
@@ -160,6 +162,10 @@ class ClientCore : private GatewayConnection::Listener {
 
   bool running_ = false;  // Start()ed and not Stop()ped
   std::unique_ptr<GatewayConnection> connection_;
+  // For "tls://" gateways, made from options_.tls at start; null with the reason in tls_error_
+  // when it cannot be (a missing CA file, a malformed pin): every TLS attempt then fails with it.
+  std::shared_ptr<tls::ClientContext> tls_;
+  std::string tls_error_;
   bool logged_in_ = false;
   std::string logged_in_uid_;
   uint64_t login_frame_id_ = 0;

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/tls/tls_channel.h"
 
 namespace im::sdk {
 namespace {
@@ -25,12 +26,16 @@ struct GatewayConnection::Socket {
   uv_connect_t connect;
   Listener* listener;  // null once the owner is gone or after OnDisconnected
   common::FrameDecoder decoder;
+  std::shared_ptr<tls::ClientContext> tls_context;  // null: plain TCP
+  std::unique_ptr<tls::TlsChannel> tls;             // from the TCP connect on
+  std::string host;                                 // checked against the certificate
   std::string read_buffer;
   bool resolving = false;
   bool closing = false;
   bool handle_closed = false;
 
-  Socket(Listener* owner, uint32_t max_frame_bytes) : listener(owner), decoder(max_frame_bytes) {}
+  Socket(Listener* owner, uint32_t max_frame_bytes, std::shared_ptr<tls::ClientContext> context)
+      : listener(owner), decoder(max_frame_bytes), tls_context(std::move(context)) {}
 
   // Reports the end once and starts closing.
   void Fail(const std::string& reason) {
@@ -79,7 +84,55 @@ struct GatewayConnection::Socket {
     if (status != 0) return socket->Fail(absl::StrCat("connect: ", uv_strerror(status)));
     uv_tcp_nodelay(&socket->tcp, 1);
     uv_read_start(reinterpret_cast<uv_stream_t*>(&socket->tcp), &OnAlloc, &OnRead);
+    if (socket->tls_context) {
+      socket->tls = tls::TlsChannel::ForClient(*socket->tls_context, socket->host);
+      socket->WriteTlsOutput();  // the ClientHello; OnConnected waits for the handshake
+      return;
+    }
     if (socket->listener != nullptr) socket->listener->OnConnected();
+  }
+
+  // Writes `bytes` (owned by the request from here on).
+  void WriteBytes(std::string bytes) {
+    if (bytes.empty() || closing) return;
+    auto* write = new WriteRequest;
+    write->bytes = std::move(bytes);
+    write->request.data = this;
+    uv_buf_t buf = uv_buf_init(write->bytes.data(), static_cast<unsigned int>(write->bytes.size()));
+    const int rc = uv_write(&write->request, reinterpret_cast<uv_stream_t*>(&tcp), &buf, 1,
+                            &Socket::OnWritten);
+    if (rc != 0) {
+      delete write;
+      Fail(absl::StrCat("write: ", uv_strerror(rc)));
+    }
+  }
+
+  void WriteTlsOutput() {
+    if (tls->has_output()) WriteBytes(tls->TakeOutput());
+  }
+
+  // Decodes frames out of plaintext; false once the connection is done with.
+  bool Decode(std::string_view bytes) {
+    const common::DecodeError error = decoder.Feed(bytes, [this](im::v1::Frame&& frame) {
+      if (listener == nullptr) return false;
+      listener->OnFrame(std::move(frame));
+      return listener != nullptr;
+    });
+    if (error != common::DecodeError::kNone && !closing) {
+      Fail("undecodable bytes from the gateway: " + std::string(common::DecodeErrorName(error)));
+    }
+    return !closing && listener != nullptr;
+  }
+
+  void DecryptAndDecode(std::string_view bytes) {
+    const bool was_connected = tls->handshake_done();
+    const tls::TlsChannel::Status status =
+        tls->Feed(bytes, [this](std::string_view plaintext) { return Decode(plaintext); });
+    if (closing) return;
+    WriteTlsOutput();  // the client's Finished, or an alert
+    if (status == tls::TlsChannel::Status::kFailed) return Fail("TLS: " + tls->error());
+    if (status == tls::TlsChannel::Status::kClosedByPeer) return Fail("closed by the gateway");
+    if (!was_connected && tls->handshake_done() && listener != nullptr) listener->OnConnected();
   }
 
   static void OnAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
@@ -96,15 +149,11 @@ struct GatewayConnection::Socket {
                               ? std::string("closed by the gateway")
                               : absl::StrCat("read: ", uv_strerror(static_cast<int>(nread))));
     }
-    const common::DecodeError error = socket->decoder.Feed(
-        std::string_view(buf->base, static_cast<size_t>(nread)), [socket](im::v1::Frame&& frame) {
-          if (socket->listener == nullptr) return false;
-          socket->listener->OnFrame(std::move(frame));
-          return socket->listener != nullptr;
-        });
-    if (error != common::DecodeError::kNone && !socket->closing) {
-      socket->Fail("undecodable bytes from the gateway: " +
-                   std::string(common::DecodeErrorName(error)));
+    const std::string_view bytes(buf->base, static_cast<size_t>(nread));
+    if (socket->tls) {
+      socket->DecryptAndDecode(bytes);
+    } else {
+      socket->Decode(bytes);
     }
   }
 
@@ -118,8 +167,8 @@ struct GatewayConnection::Socket {
 };
 
 GatewayConnection::GatewayConnection(uv_loop_t* loop, std::string address, uint32_t max_frame_bytes,
-                                     Listener* listener)
-    : address_(std::move(address)), socket_(new Socket(listener, max_frame_bytes)) {
+                                     Listener* listener, std::shared_ptr<tls::ClientContext> tls)
+    : address_(std::move(address)), socket_(new Socket(listener, max_frame_bytes, std::move(tls))) {
   uv_tcp_init(loop, &socket_->tcp);
   socket_->tcp.data = socket_;
   socket_->resolve.data = socket_;
@@ -131,6 +180,7 @@ GatewayConnection::GatewayConnection(uv_loop_t* loop, std::string address, uint3
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
+  socket_->host = host;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -152,16 +202,13 @@ GatewayConnection::~GatewayConnection() {
 
 void GatewayConnection::Send(const im::v1::Frame& frame) {
   if (socket_->closing) return;
-  auto* write = new WriteRequest;
-  common::AppendFrame(frame, &write->bytes);
-  write->request.data = socket_;
-  uv_buf_t buf = uv_buf_init(write->bytes.data(), static_cast<unsigned int>(write->bytes.size()));
-  const int rc = uv_write(&write->request, reinterpret_cast<uv_stream_t*>(&socket_->tcp), &buf, 1,
-                          &Socket::OnWritten);
-  if (rc != 0) {
-    delete write;
-    socket_->Fail(absl::StrCat("write: ", uv_strerror(rc)));
+  std::string bytes;
+  common::AppendFrame(frame, &bytes);
+  if (!socket_->tls) return socket_->WriteBytes(std::move(bytes));
+  if (socket_->tls->Write(bytes) == tls::TlsChannel::Status::kFailed) {
+    return socket_->Fail("TLS: " + socket_->tls->error());
   }
+  socket_->WriteTlsOutput();
 }
 
 }  // namespace im::sdk

@@ -7,12 +7,14 @@
 #include <string>
 
 #include "common/frame_codec.h"
+#include "common/tls/tls_context.h"
 #include "im/v1/client.pb.h"
 
 namespace im::sdk {
 
 // One TCP connection from the SDK to a gateway, on the client's loop: resolves "host:port",
-// connects, writes frames, decodes what arrives. Loop thread only.
+// connects, writes frames, decodes what arrives; with a TLS context, all of it inside TLS, and
+// OnConnected once the handshake has checked the gateway's certificate. Loop thread only.
 // The handle and in-flight requests live in a block that outlives this object until libuv has
 // closed them; destroying the connection therefore never runs a callback into a dead owner.
 class GatewayConnection {
@@ -27,8 +29,9 @@ class GatewayConnection {
     virtual void OnDisconnected(const std::string& reason) = 0;
   };
 
+  // `tls` (may be null: plain TCP) must outlive the connection's socket: the owner keeps it.
   GatewayConnection(uv_loop_t* loop, std::string address, uint32_t max_frame_bytes,
-                    Listener* listener);
+                    Listener* listener, std::shared_ptr<tls::ClientContext> tls = nullptr);
   ~GatewayConnection();
   GatewayConnection(const GatewayConnection&) = delete;
   GatewayConnection& operator=(const GatewayConnection&) = delete;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "common/tls/tls_context.h"
 #include "sdk/client.h"
 #include "sdk/sqlite_state_store.h"
 
@@ -25,6 +26,23 @@ void CopyOut(const std::string& text, char* out, size_t out_len) {
   const size_t n = std::min(text.size(), out_len - 1);
   std::memcpy(out, text.data(), n);
   out[n] = '\0';
+}
+
+// The C trust settings, checked as the client will use them (files readable, pins well formed).
+absl::Status TlsTrustOf(const im_client_tls_config& config, im::sdk::TlsTrust* trust) {
+  if (config.pinned_key_count > 0 && config.pinned_keys == nullptr) {
+    return absl::InvalidArgumentError("pinned_keys is NULL but pinned_key_count is not 0");
+  }
+  if (config.ca_file != nullptr) trust->ca_file = config.ca_file;
+  if (config.server_name != nullptr) trust->server_name = config.server_name;
+  for (size_t i = 0; i < config.pinned_key_count; ++i) {
+    if (config.pinned_keys[i] == nullptr) return absl::InvalidArgumentError("a pinned key is NULL");
+    trust->pinned_keys.emplace_back(config.pinned_keys[i]);
+  }
+  im::tls::ClientTlsOptions options;
+  options.ca_file = trust->ca_file;
+  options.pinned_keys = trust->pinned_keys;
+  return im::tls::ClientContext::Create(options).status();
 }
 
 im_message View(const im::sdk::Message& message) {
@@ -172,6 +190,13 @@ extern "C" {
 
 im_client* im_client_create(const im_client_config* config, const im_client_callbacks* callbacks,
                             char* error, size_t error_len) {
+  return im_client_create_with_tls(config, nullptr, callbacks, error, error_len);
+}
+
+im_client* im_client_create_with_tls(const im_client_config* config,
+                                     const im_client_tls_config* tls,
+                                     const im_client_callbacks* callbacks, char* error,
+                                     size_t error_len) {
   if (config == nullptr || callbacks == nullptr || config->token == nullptr ||
       config->gateways == nullptr || config->gateway_count == 0) {
     CopyOut("config, callbacks, token and at least one gateway are required", error, error_len);
@@ -189,6 +214,12 @@ im_client* im_client_create(const im_client_config* config, const im_client_call
   if (config->device != nullptr) options.device = config->device;
   options.platform = "c";
   options.send_timeout_ms = config->send_timeout_ms;
+  if (tls != nullptr) {
+    if (absl::Status trust = TlsTrustOf(*tls, &options.tls); !trust.ok()) {
+      CopyOut(std::string(trust.message()), error, error_len);
+      return nullptr;
+    }
+  }
   std::unique_ptr<im::sdk::StateStore> store;
   if (config->sqlite_path != nullptr) {
     auto opened = im::sdk::SqliteStateStore::Open(config->sqlite_path);

@@ -98,7 +98,7 @@ typedef struct im_callbacks {
 } im_client_callbacks;
 
 typedef struct im_client_config {
-  const char* const* gateways; /* "host:port" strings */
+  const char* const* gateways; /* "host:port", or "tls://host:port" for a gateway's TLS port */
   size_t gateway_count;
   const char* token;
   const char* device;      /* NULL: "default" */
@@ -110,6 +110,24 @@ typedef struct im_client_config {
  * opened; `error` (may be NULL) then receives a message of at most error_len bytes. */
 im_client* im_client_create(const im_client_config* config, const im_client_callbacks* callbacks,
                             char* error, size_t error_len);
+/* How the client trusts gateways reached over TLS ("tls://" addresses). Without it
+ * (im_client_create) the system's CA roots are trusted and the certificate must name the address's
+ * host. */
+typedef struct im_client_tls_config {
+  const char* ca_file; /* PEM file of the CAs to trust; NULL: the system's roots */
+  /* "sha256/<base64 of the SHA-256 of the certificate's SubjectPublicKeyInfo>" strings. When
+   * given, a gateway is trusted if and only if its key is one of them (no CA or name check). */
+  const char* const* pinned_keys;
+  size_t pinned_key_count;
+  const char* server_name; /* the name the certificate must carry; NULL: the address's host */
+} im_client_tls_config;
+
+/* im_client_create with TLS trust settings (tls may be NULL). NULL, with the reason in `error`,
+ * when they are unusable too: a CA file that cannot be read, a malformed pin. */
+im_client* im_client_create_with_tls(const im_client_config* config,
+                                     const im_client_tls_config* tls,
+                                     const im_client_callbacks* callbacks, char* error,
+                                     size_t error_len);
 /* Stops the client and frees it; no callback runs after it returns. */
 void im_client_destroy(im_client* client);
 

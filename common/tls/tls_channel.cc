@@ -98,7 +98,14 @@ TlsChannel::TlsChannel(SSL* ssl, std::string host) : ssl_(ssl), host_(std::move(
   SSL_set_ex_data(ssl_, ChannelIndex(), this);
 }
 
-TlsChannel::~TlsChannel() { SSL_free(ssl_); }
+TlsChannel::~TlsChannel() {
+  // Without this, OpenSSL takes a connection that ends without close_notify (a phone that lost
+  // its network) as a reason to make its session unresumable, and the reconnect that follows
+  // pays a full handshake. A ticket is a fresh key per session; the cut is no sign it leaked.
+  if (handshake_done_ && error_.empty())
+    SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  SSL_free(ssl_);
+}
 
 std::unique_ptr<TlsChannel> TlsChannel::ForServer(const ServerContext& context) {
   SSL* ssl = SSL_new(context.ssl_ctx());

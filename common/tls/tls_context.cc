@@ -9,6 +9,8 @@
 
 #include <cstdio>
 #include <ctime>
+#include <fstream>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "common/tls/tls_channel.h"
@@ -39,6 +41,23 @@ absl::Status ApplyProtocolPolicy(SSL_CTX* ctx) {
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   // An idle connection keeps no read or write buffer (about 34 KiB each otherwise).
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  return absl::OkStatus();
+}
+
+absl::Status UseTicketKeyFile(SSL_CTX* ctx, const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
+    return absl::InvalidArgumentError(absl::StrCat("ticket key file ", path, ": cannot open"));
+  std::string keys((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (keys.size() != kTicketKeysBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("ticket key file ", path, ": has ", keys.size(),
+                                                   " bytes, must have exactly ", kTicketKeysBytes,
+                                                   " (openssl rand 80)"));
+  }
+  if (SSL_CTX_set_tlsext_ticket_keys(ctx, keys.data(), static_cast<long>(keys.size())) != 1) {
+    return OpenSslFailure("ticket key file " + path);
+  }
+  OPENSSL_cleanse(keys.data(), keys.size());
   return absl::OkStatus();
 }
 
@@ -125,7 +144,11 @@ absl::StatusOr<std::shared_ptr<const ServerContext>> ServerContext::Load(
   // handshakes.
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
   SSL_CTX_set_num_tickets(ctx.get(), 1);
-  if (previous != nullptr) {
+  if (!files.ticket_key_file.empty()) {
+    if (absl::Status keys = UseTicketKeyFile(ctx.get(), files.ticket_key_file); !keys.ok()) {
+      return keys;
+    }
+  } else if (previous != nullptr) {
     unsigned char keys[kTicketKeysBytes];
     if (SSL_CTX_get_tlsext_ticket_keys(previous->ssl_ctx(), keys, sizeof(keys)) != 1 ||
         SSL_CTX_set_tlsext_ticket_keys(ctx.get(), keys, sizeof(keys)) != 1) {

@@ -26,6 +26,11 @@ std::string TakeOpenSslError();
 struct ServerTlsFiles {
   std::string cert_file;
   std::string key_file;
+  // 80 random bytes (`openssl rand 80 > ticket.key`) that encrypt session tickets. Servers that
+  // share it resume each other's sessions: a client moved to another gateway still resumes.
+  // Empty: keys of the process's own (kept across reloads), so a ticket resumes only where it
+  // was issued. Rotating it makes outstanding tickets fall back to a full handshake.
+  std::string ticket_key_file;
 };
 
 // A server's TLS settings, loaded from files and immutable once built: a reload builds a new one,
@@ -37,8 +42,8 @@ struct ServerTlsFiles {
 // tickets (one per handshake): the server keeps no session cache, so resumption costs no memory.
 class ServerContext {
  public:
-  // `previous`, when given, hands over its ticket keys: tickets issued before a reload still
-  // resume after it.
+  // `previous`, when given and no ticket key file is set, hands over its ticket keys: tickets
+  // issued before a reload still resume after it.
   static absl::StatusOr<std::shared_ptr<const ServerContext>> Load(
       const ServerTlsFiles& files, const ServerContext* previous = nullptr);
 

@@ -158,7 +158,14 @@ int main(int argc, char** argv) {
   options.platform = "cli";
   std::string db_path;
   bool verbose = false;
-  app.add_option("--gateway", options.gateways, "gateway host:port (repeatable)");
+  app.add_option("--gateway", options.gateways,
+                 "gateway host:port, or tls://host:port for its TLS port (repeatable)");
+  app.add_option("--tls-ca", options.tls.ca_file,
+                 "PEM file of the CAs to trust for tls:// gateways");
+  app.add_option("--tls-pin", options.tls.pinned_keys,
+                 "trust a tls:// gateway by its key alone: sha256/<base64> (repeatable)");
+  app.add_option("--tls-server-name", options.tls.server_name,
+                 "the name a tls:// gateway's certificate must carry (default: its host)");
   app.add_option("--token", options.token, "login token (imctl token --uid <you>)")->required();
   app.add_option("--device", options.device, "device name (one connection per device)");
   app.add_option("--db", db_path, "SQLite file keeping cursors and unsent messages");

@@ -33,7 +33,11 @@ std::string ChatDeployment::Token(const std::string& uid, int64_t expires_in_sec
 }
 
 std::optional<double> ChatDeployment::LogicMetric(int index, const std::string& family) const {
-  httplib::Client client("127.0.0.1", logic_metrics_port(index));
+  return MetricAt(logic_metrics_port(index), family);
+}
+
+std::optional<double> MetricAt(uint16_t metrics_port, const std::string& family) {
+  httplib::Client client("127.0.0.1", metrics_port);
   client.set_connection_timeout(std::chrono::seconds(2));
   client.set_read_timeout(std::chrono::seconds(5));
   httplib::Result result = client.Get("/metrics");

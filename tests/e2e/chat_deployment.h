@@ -12,6 +12,10 @@ namespace im::e2e {
 class TestDevice;
 struct ClusterOptions;
 
+// The sum of the samples of `family` on the /metrics of the admin port `metrics_port` (see
+// ChatDeployment::LogicMetric); `family` may end in a label set ("name{result=\"ok\"}").
+std::optional<double> MetricAt(uint16_t metrics_port, const std::string& family);
+
 // What a chat test needs of the service under test, however it is deployed: a LocalCluster
 // (im-logic and im-gateway processes on Redis, MariaDB and Kafka) or an EmbeddedServer (one
 // im-server on SQLite). A test body written against this runs on both (DeploymentTest).

@@ -273,6 +273,7 @@ bool LocalCluster::StartGateway(int index) {
   gateway.process = std::move(started->process);
   const std::string& ready = started->ready_line;
   gateway.client_port = PortField(ready, "client_port");
+  gateway.tls_port = PortField(ready, "tls_port");
   gateway.grpc_port = PortField(ready, "grpc_port");
   gateway.metrics_port = PortField(ready, "metrics_port");
   if (gateway.client_port == 0 || gateway.grpc_port == 0) {
@@ -284,6 +285,14 @@ bool LocalCluster::StartGateway(int index) {
 
 uint16_t LocalCluster::client_port(int index) const {
   return gateway_running(index) ? gateways_.at(index).client_port : 0;
+}
+
+uint16_t LocalCluster::tls_port(int index) const {
+  return gateway_running(index) ? gateways_.at(index).tls_port : 0;
+}
+
+bool LocalCluster::SignalGateway(int index, int signal) {
+  return gateway_running(index) && gateways_.at(index).process->Signal(signal);
 }
 
 bool LocalCluster::gateway_running(int index) const {

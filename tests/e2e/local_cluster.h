@@ -90,6 +90,11 @@ class LocalCluster final : public ChatDeployment {
   // The client port of gateway `index` (0 when it is not running).
   uint16_t client_port(int index) const override;
   bool gateway_running(int index) const;
+  // The TLS client port of gateway `index` (0 when it is not running or has no TLS port:
+  // gateway_env sets IM_GATEWAY_TLS_LISTEN and the certificate files).
+  uint16_t tls_port(int index) const;
+  // Sends `signal` to gateway `index` (SIGHUP: reload the TLS certificate).
+  bool SignalGateway(int index, int signal);
   const std::string& gateway_id(int index) const { return gateways_.at(index).id; }
   // The gRPC target gateways use for logic ("ipv4:127.0.0.1:a,127.0.0.1:b").
   std::string logic_target() const;
@@ -134,6 +139,7 @@ class LocalCluster final : public ChatDeployment {
     std::unique_ptr<im::testing::Subprocess> process;
     uint16_t grpc_port = 0;
     uint16_t client_port = 0;  // gateways only
+    uint16_t tls_port = 0;     // gateways with a TLS port only
     uint16_t metrics_port = 0;
   };
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "common/tls/testing/test_certificates.h"
@@ -60,7 +61,7 @@ class TlsChannelTest : public ::testing::Test {
     ASSERT_TRUE(certificates.ok()) << certificates.status();
     certificates_ = *certificates;
     absl::StatusOr<std::shared_ptr<const ServerContext>> server =
-        ServerContext::Load({certificates_.cert_file, certificates_.key_file});
+        ServerContext::Load({certificates_.cert_file, certificates_.key_file, ""});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *server;
   }
@@ -142,7 +143,7 @@ TEST_F(TlsChannelTest, ClientRefusesAnExpiredCertificate) {
       TestCertificates::Create(directory_ / "expired", "expired", -1);
   ASSERT_TRUE(expired.ok());
   absl::StatusOr<std::shared_ptr<const ServerContext>> server =
-      ServerContext::Load({expired->cert_file, expired->key_file});
+      ServerContext::Load({expired->cert_file, expired->key_file, ""});
   ASSERT_TRUE(server.ok());
   ClientTlsOptions options;
   options.ca_file = expired->ca_file;
@@ -181,13 +182,13 @@ TEST_F(TlsChannelTest, BadPinsAndMissingFilesAreClearErrors) {
   EXPECT_NE(client.status().message().find("nothing.pem"), std::string::npos);
 
   absl::StatusOr<std::shared_ptr<const ServerContext>> no_key =
-      ServerContext::Load({certificates_.cert_file, (directory_ / "none.key").string()});
+      ServerContext::Load({certificates_.cert_file, (directory_ / "none.key").string(), ""});
   ASSERT_FALSE(no_key.ok());
   EXPECT_NE(no_key.status().message().find("none.key"), std::string::npos);
   absl::StatusOr<TestCertificates> other = TestCertificates::Create(directory_ / "b", "other");
   ASSERT_TRUE(other.ok());
   absl::StatusOr<std::shared_ptr<const ServerContext>> mismatched =
-      ServerContext::Load({certificates_.cert_file, other->key_file});
+      ServerContext::Load({certificates_.cert_file, other->key_file, ""});
   ASSERT_FALSE(mismatched.ok());
   EXPECT_NE(mismatched.status().message().find("mismatch"), std::string::npos)
       << mismatched.status();
@@ -203,18 +204,56 @@ TEST_F(TlsChannelTest, ASecondConnectionResumesWithTheTicketOfTheFirst) {
   EXPECT_TRUE(second.client->resumed());
   EXPECT_TRUE(second.server->resumed());
 
+  // A connection cut without close_notify (the first two are destroyed as a lost network would
+  // end them) leaves its ticket resumable.
+  {
+    Wire cut = Connect(*client);
+    ASSERT_TRUE(cut.client->handshake_done());
+  }
+  Wire after_cut = Connect(*client);
+  EXPECT_TRUE(after_cut.client->resumed());
+
   // A reload that hands over the ticket keys still resumes; a server with new keys does not.
   absl::StatusOr<std::shared_ptr<const ServerContext>> reloaded =
-      ServerContext::Load({certificates_.cert_file, certificates_.key_file}, server_.get());
+      ServerContext::Load({certificates_.cert_file, certificates_.key_file, ""}, server_.get());
   ASSERT_TRUE(reloaded.ok());
   Wire after_reload = Connect(*client, "localhost", reloaded->get());
   EXPECT_TRUE(after_reload.client->resumed());
   absl::StatusOr<std::shared_ptr<const ServerContext>> fresh =
-      ServerContext::Load({certificates_.cert_file, certificates_.key_file});
+      ServerContext::Load({certificates_.cert_file, certificates_.key_file, ""});
   ASSERT_TRUE(fresh.ok());
   Wire full = Connect(*client, "localhost", fresh->get());
   ASSERT_TRUE(full.client->handshake_done()) << full.client->error();
   EXPECT_FALSE(full.client->resumed());
+}
+
+TEST_F(TlsChannelTest, ServersSharingATicketKeyFileResumeEachOthersSessions) {
+  const std::string key_file = (directory_ / "ticket.key").string();
+  {
+    std::ofstream out(key_file, std::ios::binary);
+    out << std::string(80, 'k');
+  }
+  ServerTlsFiles files{certificates_.cert_file, certificates_.key_file, key_file};
+  absl::StatusOr<std::shared_ptr<const ServerContext>> one = ServerContext::Load(files);
+  absl::StatusOr<std::shared_ptr<const ServerContext>> two = ServerContext::Load(files);
+  ASSERT_TRUE(one.ok() && two.ok()) << one.status() << two.status();
+  std::shared_ptr<ClientContext> client = Client(TrustingTheTestCa());
+  Wire first = Connect(*client, "localhost", one->get());
+  ASSERT_TRUE(first.client->handshake_done());
+  Wire second = Connect(*client, "localhost", two->get());
+  EXPECT_TRUE(second.client->resumed()) << "a ticket of one server resumes on the other";
+  // Without the shared file each server has keys of its own.
+  Wire third = Connect(*client, "localhost", server_.get());
+  ASSERT_TRUE(third.client->handshake_done());
+  EXPECT_FALSE(third.client->resumed());
+
+  {
+    std::ofstream out(key_file, std::ios::binary | std::ios::trunc);
+    out << "short";
+  }
+  absl::StatusOr<std::shared_ptr<const ServerContext>> bad = ServerContext::Load(files);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("exactly 80"), std::string::npos) << bad.status();
 }
 
 TEST_F(TlsChannelTest, ServerRefusesTls11AndTls12WithoutForwardSecrecyOrAead) {
