@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 namespace im::sdk {
@@ -84,6 +85,37 @@ TEST(ImClientTest, AWatchReplacedBeforeItWasSentIsCancelled) {
   im_client_watch_presence(client.get(), second, 2, WatchAnswer::On, &stopped);
   im_client_stop(client.get());
   EXPECT_EQ(stopped.Wait(), kCancelled) << "Stop() answers the calls still waiting";
+}
+
+TEST(ImClientTest, UnusableTlsSettingsAreRefusedAtCreateWithTheReason) {
+  const char* gateways[] = {"tls://127.0.0.1:1"};
+  im_client_config config = {gateways, 1, "token", nullptr, nullptr, 0};
+  im_client_callbacks callbacks = {};
+  char error[256] = {};
+
+  im_client_tls_config missing_ca = {"/nonexistent/ca.pem", nullptr, 0, nullptr};
+  EXPECT_EQ(im_client_create_with_tls(&config, &missing_ca, &callbacks, error, sizeof error),
+            nullptr);
+  EXPECT_NE(std::string(error).find("/nonexistent/ca.pem"), std::string::npos) << error;
+
+  const char* bad_pins[] = {"sha256/short"};
+  im_client_tls_config bad_pin = {nullptr, bad_pins, 1, nullptr};
+  EXPECT_EQ(im_client_create_with_tls(&config, &bad_pin, &callbacks, error, sizeof error), nullptr);
+  EXPECT_NE(std::string(error).find("sha256/short"), std::string::npos) << error;
+
+  im_client_tls_config null_pins = {nullptr, nullptr, 2, nullptr};
+  EXPECT_EQ(im_client_create_with_tls(&config, &null_pins, &callbacks, error, sizeof error),
+            nullptr);
+
+  const char* good_pins[] = {"sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="};
+  im_client_tls_config pinned = {nullptr, good_pins, 1, "chat.example.com"};
+  ClientHandle client(im_client_create_with_tls(&config, &pinned, &callbacks, error, sizeof error),
+                      im_client_destroy);
+  EXPECT_NE(client, nullptr) << error;
+  // Without TLS settings: the system's roots.
+  EXPECT_NE(ClientHandle(im_client_create_with_tls(&config, nullptr, &callbacks, nullptr, 0),
+                         im_client_destroy),
+            nullptr);
 }
 
 }  // namespace

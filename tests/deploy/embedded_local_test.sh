@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/run.sh's path without its build: deploy/local/cluster up --embedded starts im-server
-# from a build tree, demo makes two users talk through it, status reports it, a second up starts
+# from a build tree, demo makes two users talk through it (one over TLS), status reports it, a second up starts
 # nothing twice, up (the cluster) is refused while it runs, and down drains it and leaves no
 # process behind. Ports are the system's (0) and data lives in WORK_DIR.
 # Usage: tests/deploy/embedded_local_test.sh BUILD_DIR WORK_DIR
@@ -13,6 +13,7 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 export IM_BUILD_DIR="$BUILD" IM_VAR_DIR="$WORK/var"
 export IM_GATEWAY_LISTEN=127.0.0.1:0 IM_GATEWAY_METRICS_LISTEN=127.0.0.1:0
+export IM_GATEWAY_TLS_LISTEN=127.0.0.1:0
 export IM_SERVER_DATA_DIR="$WORK/data" IM_GATEWAY_DRAIN_TIMEOUT_MS=2000
 CLUSTER="$ROOT/deploy/local/cluster"
 fail() {
@@ -31,6 +32,10 @@ pid="$(cat "$WORK/var/cluster/server.pid")"
 "$CLUSTER" demo >"$WORK/demo.log" 2>&1 || fail "demo: $(cat "$WORK/demo.log")"
 grep -q "^ok: alice and bob exchanged a message each way" "$WORK/demo.log" ||
   fail "demo did not finish: $(cat "$WORK/demo.log")"
+# alice came over TLS, trusting the development CA the first up made.
+grep -q "alice connected over TLSv1.3" "$WORK/demo.log" ||
+  fail "alice did not come over TLS 1.3: $(cat "$WORK/demo.log")"
+[ -s "$WORK/var/tls/ca.pem" ] || fail "no development CA in $WORK/var/tls"
 
 "$CLUSTER" status >"$WORK/status.log" 2>&1 || fail "status: $(cat "$WORK/status.log")"
 grep -qE "^server +running +pid $pid " "$WORK/status.log" ||

@@ -20,6 +20,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/tls/tls_context.h"
 #include "common/token.h"
 #include "fmt/core.h"
 #include "im/v1/client.pb.h"
@@ -38,6 +39,8 @@ struct Options {
   std::string host = "127.0.0.1";
   uint16_t alice_port = 7000;
   uint16_t bob_port = 7001;
+  // alice connects over TLS, trusting this CA, when it is set (alice_port is then a TLS port).
+  std::string alice_tls_ca;
   std::string alice = "alice";
   std::string bob = "bob";
   std::string secret = "dev-secret-change-me";  // deploy/local/logic.yaml
@@ -70,11 +73,19 @@ absl::Status Failed(fmt::format_string<Args...> format, Args&&... args) {
 // One user on one connection.
 class User {
  public:
-  User(std::string uid, std::string host, uint16_t port, Clock::time_point demo_start)
-      : uid_(std::move(uid)), host_(std::move(host)), port_(port), demo_start_(demo_start) {}
+  // Over TLS, trusting the CA in `tls_ca`, when it is not empty.
+  User(std::string uid, std::string host, uint16_t port, std::string tls_ca,
+       Clock::time_point demo_start)
+      : uid_(std::move(uid)),
+        host_(std::move(host)),
+        port_(port),
+        tls_ca_(std::move(tls_ca)),
+        demo_start_(demo_start) {}
 
   const std::string& uid() const { return uid_; }
-  std::string address() const { return fmt::format("{}:{}", host_, port_); }
+  std::string address() const {
+    return fmt::format("{}{}:{}", tls_ca_.empty() ? "" : "tls://", host_, port_);
+  }
 
   // Prints one line prefixed with the time since the demo started.
   void Say(const std::string& text) const {
@@ -82,9 +93,8 @@ class User {
     std::fflush(stdout);
   }
 
-  absl::Status Connect() {
-    absl::StatusOr<std::unique_ptr<testing::WireClient>> client =
-        testing::WireClient::Connect(host_, port_);
+  absl::Status Connect(Millis timeout) {
+    absl::StatusOr<std::unique_ptr<testing::WireClient>> client = Open(timeout);
     if (!client.ok()) {
       return Failed(
           "{} cannot connect to the gateway at {}: {}. Is the cluster running? "
@@ -92,7 +102,21 @@ class User {
           uid_, address(), std::string(client.status().message()));
     }
     client_ = std::move(*client);
+    if (client_->tls() != nullptr) {
+      Say(fmt::format("connected over {} ({})", client_->tls()->version(),
+                      client_->tls()->cipher()));
+    }
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::unique_ptr<testing::WireClient>> Open(Millis timeout) {
+    if (tls_ca_.empty()) return testing::WireClient::Connect(host_, port_);
+    tls::ClientTlsOptions trust;
+    trust.ca_file = tls_ca_;
+    absl::StatusOr<std::shared_ptr<tls::ClientContext>> context = tls::ClientContext::Create(trust);
+    if (!context.ok()) return context.status();
+    tls_context_ = std::move(*context);
+    return testing::WireClient::ConnectTls(host_, port_, *tls_context_, host_, timeout);
   }
 
   absl::Status Login(const std::string& secret, Millis timeout) {
@@ -233,6 +257,8 @@ class User {
   std::string uid_;
   std::string host_;
   uint16_t port_;
+  std::string tls_ca_;
+  std::shared_ptr<tls::ClientContext> tls_context_;
   Clock::time_point demo_start_;
   std::string device_ = "demo";
   uint64_t next_id_ = 1;
@@ -263,7 +289,7 @@ std::string NewClientMsgId(const std::string& uid) {
 absl::Status Exchange(User& alice, User& bob, const Options& options) {
   const Millis timeout(options.timeout_ms);
   for (User* user : {&alice, &bob}) {
-    if (absl::Status status = user->Connect(); !status.ok()) return status;
+    if (absl::Status status = user->Connect(timeout); !status.ok()) return status;
     if (absl::Status status = user->Login(options.secret, timeout); !status.ok()) return status;
   }
   absl::StatusOr<im::v1::SendResp> sent[2];
@@ -297,8 +323,8 @@ absl::Status Exchange(User& alice, User& bob, const Options& options) {
 
 int Run(const Options& options) {
   const Clock::time_point start = Clock::now();
-  User alice(options.alice, options.host, options.alice_port, start);
-  User bob(options.bob, options.host, options.bob_port, start);
+  User alice(options.alice, options.host, options.alice_port, options.alice_tls_ca, start);
+  User bob(options.bob, options.host, options.bob_port, "", start);
   std::printf("im-chat-demo: %s on the gateway at %s, %s on the gateway at %s\n",
               alice.uid().c_str(), alice.address().c_str(), bob.uid().c_str(),
               bob.address().c_str());
@@ -306,11 +332,8 @@ int Run(const Options& options) {
     std::fprintf(stderr, "im-chat-demo: FAILED: %s\n", std::string(status.message()).c_str());
     return 1;
   }
-  std::printf(
-      "ok: %s and %s exchanged a message each way %s in %.1f ms\n", alice.uid().c_str(),
-      bob.uid().c_str(),
-      options.alice_port == options.bob_port ? "through one gateway" : "across two gateways",
-      MillisSince(start));
+  std::printf("ok: %s and %s exchanged a message each way in %.1f ms\n", alice.uid().c_str(),
+              bob.uid().c_str(), MillisSince(start));
   return 0;
 }
 
@@ -332,6 +355,8 @@ int main(int argc, char** argv) {
   app.add_option("--bob-port", options.bob_port, "Client port of bob's gateway")
       ->capture_default_str()
       ->check(CLI::Range(1, 65535));
+  app.add_option("--alice-tls-ca", options.alice_tls_ca,
+                 "alice connects over TLS (--alice-port is a TLS port), trusting this CA file");
   app.add_option("--alice", options.alice, "First user's uid")->capture_default_str();
   app.add_option("--bob", options.bob, "Second user's uid")->capture_default_str();
   app.add_option("--secret", options.secret, "Token signing secret (logic.token_secret)")
