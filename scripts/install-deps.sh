@@ -25,6 +25,8 @@ TOOL_PACKAGES=(
   procps iproute2 python3
   # the metrics test parses /metrics with the reference Prometheus parser
   python3-prometheus-client
+  # the outside referee of the gateway's TLS port (tests/tls)
+  testssl.sh
   # deploy/k8s/fetch-tools.sh puts the deployment tests' Python tools in a venv
   python3-venv
 )

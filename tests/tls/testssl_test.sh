@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The outside referee of the gateway's TLS port: testssl.sh (Debian's package) scans a real
+# im-gateway serving a certificate of deploy/local/dev-tls.sh's development CA, and
+# check_testssl.py holds its findings to the policy (protocols, suites, forward secrecy, session
+# tickets, known vulnerabilities). The findings stay in WORK_DIR/testssl.json.
+# Usage: tests/tls/testssl_test.sh IM_GATEWAY_BINARY WORK_DIR
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+GATEWAY="$1"
+WORK="$2"
+rm -rf "$WORK"
+mkdir -p "$WORK"
+fail() {
+  echo "testssl_test: FAIL: $*" >&2
+  tail -n 20 "$WORK/gateway.log" >&2 2>/dev/null || true
+  exit 1
+}
+command -v testssl >/dev/null || fail "testssl.sh is not installed (apt-get install testssl.sh)"
+
+"$ROOT/deploy/local/dev-tls.sh" "$WORK/tls"
+gateway_pid=""
+stop_gateway() { if [ -n "$gateway_pid" ]; then kill -TERM "$gateway_pid" 2>/dev/null || true; fi; }
+trap stop_gateway EXIT INT TERM
+# No logic behind it: the scan never gets past TLS, and the gateway accepts without one.
+IM_GATEWAY_LISTEN=127.0.0.1:0 IM_GATEWAY_GRPC_LISTEN=127.0.0.1:0 \
+  IM_GATEWAY_METRICS_LISTEN=127.0.0.1:0 IM_GATEWAY_LOGIC_TARGET=127.0.0.1:1 \
+  IM_GATEWAY_TLS_LISTEN=127.0.0.1:0 IM_GATEWAY_TLS_CERT_FILE="$WORK/tls/server.pem" \
+  IM_GATEWAY_TLS_KEY_FILE="$WORK/tls/server.key" IM_GATEWAY_DRAIN_TIMEOUT_MS=1000 \
+  "$GATEWAY" --config "$ROOT/deploy/local/gateway.yaml" >"$WORK/gateway.log" 2>&1 &
+gateway_pid=$!
+port=""
+for _ in $(seq 1 100); do
+  port="$(grep -m1 -o 'tls_port=[0-9]*' "$WORK/gateway.log" 2>/dev/null | cut -d= -f2 || true)"
+  [ -n "$port" ] && break
+  kill -0 "$gateway_pid" 2>/dev/null || fail "im-gateway exited before it was ready"
+  sleep 0.1
+done
+[ -n "$port" ] && [ "$port" != 0 ] || fail "no TLS port in the ready line"
+
+# Protocols, standard cipher categories, forward secrecy, server defaults (tickets, resumption)
+# and the vulnerability checks.
+testssl --quiet --color 0 --warnings off --add-ca "$WORK/tls/ca.pem" -p -s -f -S -U \
+  --jsonfile "$WORK/testssl.json" "127.0.0.1:$port" >"$WORK/testssl.txt" 2>&1 ||
+  true  # its exit status counts findings; the checker judges them
+[ -s "$WORK/testssl.json" ] || fail "testssl.sh wrote no findings: $(tail -n 20 "$WORK/testssl.txt")"
+python3 "$ROOT/tests/tls/check_testssl.py" "$WORK/testssl.json" ||
+  fail "the TLS port breaks the policy (testssl.sh's report: $WORK/testssl.txt)"
+
+kill -TERM "$gateway_pid"
+status=0
+wait "$gateway_pid" || status=$?
+gateway_pid=""
+[ "$status" = 0 ] || fail "im-gateway exited with $status after SIGTERM"
+echo "testssl_test: ok"
