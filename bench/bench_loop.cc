@@ -75,6 +75,16 @@ const char* ChangeName(im::v1::MessageType change) {
   return change == im::v1::RECALL ? "recall" : "edit";
 }
 
+// One per loop, for its connections (Resolve() checked the CA file already).
+std::shared_ptr<tls::ClientContext> MakeTlsContext(const BenchOptions& options) {
+  if (options.tls_ca.empty()) return nullptr;
+  tls::ClientTlsOptions trust;
+  trust.ca_file = options.tls_ca;
+  trust.resume_sessions = options.tls_resume;
+  absl::StatusOr<std::shared_ptr<tls::ClientContext>> context = tls::ClientContext::Create(trust);
+  return context.ok() ? std::move(*context) : nullptr;
+}
+
 }  // namespace
 
 BenchLoop::BenchLoop(uint32_t index, WorkerContext* ctx, std::vector<Device*> devices)
@@ -82,11 +92,12 @@ BenchLoop::BenchLoop(uint32_t index, WorkerContext* ctx, std::vector<Device*> de
       ctx_(ctx),
       options_(*ctx->options),
       devices_(std::move(devices)),
-      random_(static_cast<uint32_t>(uv_hrtime()) ^ index) {
+      random_(static_cast<uint32_t>(uv_hrtime()) ^ index),
+      tls_(MakeTlsContext(options_)) {
   for (uint32_t slot = 0; slot < devices_.size(); ++slot) {
     Device* d = devices_[slot];
     d->loop_slot = slot;
-    d->conn = std::make_unique<ClientConnection>(&loop_, this, slot);
+    d->conn = std::make_unique<ClientConnection>(&loop_, this, slot, tls_.get());
     if (d->sender) senders_.push_back(d);
   }
   if (options_.scenario == Scenario::kReconnect) {

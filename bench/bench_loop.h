@@ -213,9 +213,10 @@ class BenchLoop : public ClientConnection::Handler {
   std::vector<Device*> devices_;
   std::vector<Device*> senders_;
   std::vector<Device*> droppable_;
-  std::vector<Device*> held_;          // devices waiting out a retry hint (hold_until_ns)
-  std::vector<Device*> sync_retries_;  // devices whose refused sync waits (sync_retry_ns)
-  std::minstd_rand random_;            // this loop's thread only
+  std::vector<Device*> held_;                // devices waiting out a retry hint (hold_until_ns)
+  std::vector<Device*> sync_retries_;        // devices whose refused sync waits (sync_retry_ns)
+  std::minstd_rand random_;                  // this loop's thread only
+  std::shared_ptr<tls::ClientContext> tls_;  // with --tls-ca: every connection's TLS settings
   std::thread thread_;
   uv_loop_t loop_{};
   uv_timer_t tick_{};

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/tls/tls_context.h"
 
 namespace im::bench {
 namespace {
@@ -98,6 +99,15 @@ absl::Status BenchOptions::Resolve() {
   if (scenario == Scenario::kReconnect && !(fraction > 0 && fraction <= 1)) {
     return absl::InvalidArgumentError("--fraction: in (0, 1]");
   }
+  if (!tls_ca.empty()) {
+    tls::ClientTlsOptions trust;
+    trust.ca_file = tls_ca;
+    if (absl::StatusOr<std::shared_ptr<tls::ClientContext>> context =
+            tls::ClientContext::Create(trust);
+        !context.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--tls-ca: ", context.status().message()));
+    }
+  }
   if (!(recall_share >= 0 && recall_share <= 1)) {
     return absl::InvalidArgumentError("--recall-share: in [0, 1]");
   }
@@ -125,7 +135,9 @@ nlohmann::json BenchOptions::ToJson() const {
                       {"drain_sec", drain_sec},
                       {"body_bytes", body_bytes},
                       {"window", window},
-                      {"reorder_window_ms", reorder_window_ms}};
+                      {"reorder_window_ms", reorder_window_ms},
+                      {"tls", !tls_ca.empty()}};
+  if (!tls_ca.empty()) j["tls_resume"] = tls_resume;
   if (scenario != Scenario::kConnect) {
     j["typing_every"] = typing_every;
     j["recall_share"] = recall_share;

@@ -70,6 +70,11 @@ struct BenchOptions {
   std::vector<std::string> server_pids;
   std::string json_path;
   bool progress = true;
+  // The gateways' addresses are TLS ports (gateway.tls_listen), whose certificate this CA file
+  // signed; empty: plain TCP. tls_resume: reconnects resume their session with a ticket (as the
+  // SDK does); off, every handshake is a full one.
+  std::string tls_ca;
+  bool tls_resume = true;
 
   // Parsed forms, filled by Resolve().
   std::vector<sockaddr_in> gateway_addrs;

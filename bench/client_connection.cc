@@ -38,6 +38,11 @@ struct ClientConnection::ConnectReq {
 
 absl::Status ClientConnection::Connect(const sockaddr_in& target, const sockaddr_in* source) {
   Close();
+  if (tls_ != nullptr) {
+    char host[INET_ADDRSTRLEN] = {};
+    uv_ip4_name(&target, host, sizeof(host));
+    tls_host_ = host;
+  }
   auto* socket = new Socket{};
   socket->conn = this;
   int rc = uv_tcp_init_ex(loop_, &socket->tcp, AF_INET);
@@ -82,11 +87,17 @@ void ClientConnection::OnConnect(uv_connect_t* uv_req, int status) {
   if (self == nullptr) return;
   if (status != 0)
     return self->Fail(status == UV_ECONNREFUSED ? "connect_refused" : "connect_failed");
-  self->connected_ = true;
   const int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&socket->tcp),
                                &ClientConnection::OnAlloc, &ClientConnection::OnRead);
   if (rc != 0) return self->Fail("read_start_failed");
-  self->handler_->OnConnected(self);
+  if (self->tls_ == nullptr) return self->OnTransportUp();
+  self->tls_channel_ = tls::TlsChannel::ForClient(*self->tls_, self->tls_host_);
+  self->WriteTlsOutput();  // the ClientHello
+}
+
+void ClientConnection::OnTransportUp() {
+  connected_ = true;
+  handler_->OnConnected(this);
 }
 
 void ClientConnection::OnAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
@@ -97,14 +108,51 @@ void ClientConnection::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t
   ClientConnection* self = static_cast<Socket*>(stream->data)->conn;
   if (self == nullptr || nread == 0) return;
   if (nread < 0) return self->Fail(nread == UV_EOF ? "closed_by_server" : "read_failed");
-  Socket* socket = self->socket_;
-  const im::common::DecodeError error = self->decoder_.Feed(
-      std::string_view(buf->base, static_cast<size_t>(nread)), [&](im::v1::Frame&& frame) {
-        return self->handler_->OnFrame(self, std::move(frame)) && self->socket_ == socket;
-      });
-  if (error != im::common::DecodeError::kNone && self->socket_ == socket) {
-    self->Fail("bad_frame_from_server");
+  const std::string_view bytes(buf->base, static_cast<size_t>(nread));
+  if (self->tls_channel_) return self->OnTlsBytes(bytes);
+  self->Decode(bytes);
+}
+
+void ClientConnection::Decode(std::string_view bytes) {
+  Socket* socket = socket_;
+  const im::common::DecodeError error = decoder_.Feed(bytes, [&](im::v1::Frame&& frame) {
+    return handler_->OnFrame(this, std::move(frame)) && socket_ == socket;
+  });
+  if (error != im::common::DecodeError::kNone && socket_ == socket) Fail("bad_frame_from_server");
+}
+
+void ClientConnection::OnTlsBytes(std::string_view bytes) {
+  Socket* socket = socket_;
+  const bool was_up = tls_channel_->handshake_done();
+  const tls::TlsChannel::Status status = tls_channel_->Feed(bytes, [&](std::string_view plain) {
+    Decode(plain);
+    return socket_ == socket;
+  });
+  if (socket_ != socket) return;  // closed by the handler
+  WriteTlsOutput();
+  if (status == tls::TlsChannel::Status::kFailed) return Fail("tls_failed");
+  if (status == tls::TlsChannel::Status::kClosedByPeer) return Fail("closed_by_server");
+  if (!was_up && tls_channel_->handshake_done()) OnTransportUp();
+}
+
+void ClientConnection::WriteTlsOutput() {
+  if (!tls_channel_->has_output() || socket_ == nullptr) return;
+  auto* req = new WriteReq{};
+  req->data = tls_channel_->TakeOutput();
+  req->socket = socket_;
+  uv_buf_t buf = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+  if (uv_write(&req->req, reinterpret_cast<uv_stream_t*>(&socket_->tcp), &buf, 1,
+               &ClientConnection::OnRawWrite) != 0) {
+    delete req;
+    Fail("write_failed");
   }
+}
+
+void ClientConnection::OnRawWrite(uv_write_t* uv_req, int status) {
+  auto* req = reinterpret_cast<WriteReq*>(uv_req);
+  ClientConnection* self = req->socket->conn;
+  delete req;
+  if (self != nullptr && status != 0) self->Fail("write_failed");
 }
 
 void ClientConnection::Send(const im::v1::Frame& frame) {
@@ -120,7 +168,16 @@ void ClientConnection::Flush() {
   dirty_ = false;
   if (!connected_ || writing_ || out_.empty()) return;
   auto* req = new WriteReq{};
-  req->data.swap(out_);
+  if (tls_channel_) {
+    if (tls_channel_->Write(out_) != tls::TlsChannel::Status::kOpen) {
+      delete req;
+      return Fail("tls_failed");
+    }
+    out_.clear();
+    req->data = tls_channel_->TakeOutput();
+  } else {
+    req->data.swap(out_);
+  }
   req->socket = socket_;
   uv_buf_t buf = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
   const int rc = uv_write(&req->req, reinterpret_cast<uv_stream_t*>(&socket_->tcp), &buf, 1,
@@ -154,6 +211,7 @@ void ClientConnection::Close() {
   connected_ = false;
   writing_ = false;
   out_.clear();
+  // The TLS channel stays until the next connect replaces it: Close may run inside its Feed.
 }
 
 void ClientConnection::Fail(std::string_view reason) {

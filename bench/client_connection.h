@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "common/frame_codec.h"
+#include "common/tls/tls_channel.h"
 #include "im/v1/client.pb.h"
 
 namespace im::bench {
@@ -38,8 +39,11 @@ class ClientConnection {
   // Pushes carry up to gateway.max_push_frame_bytes (4 MiB in deploy/local).
   static constexpr uint32_t kMaxFrameBytes = 8 << 20;
 
-  ClientConnection(uv_loop_t* loop, Handler* handler, uint32_t index)
-      : loop_(loop), handler_(handler), index_(index) {}
+  // With `tls` (owned by the caller, outliving the connection), every connection speaks TLS and
+  // counts as connected once its handshake is done.
+  ClientConnection(uv_loop_t* loop, Handler* handler, uint32_t index,
+                   tls::ClientContext* tls = nullptr)
+      : loop_(loop), handler_(handler), index_(index), tls_(tls) {}
   ~ClientConnection() { Close(); }
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
@@ -67,7 +71,14 @@ class ClientConnection {
   static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void OnWrite(uv_write_t* req, int status);
+  static void OnRawWrite(uv_write_t* req, int status);
   void Fail(std::string_view reason);
+  // TLS: the handshake's and the channel's own output, written as it is produced (libuv keeps
+  // writes in order).
+  void WriteTlsOutput();
+  void OnTlsBytes(std::string_view bytes);
+  void Decode(std::string_view bytes);
+  void OnTransportUp();
 
   uv_loop_t* loop_;
   Handler* handler_;
@@ -78,6 +89,9 @@ class ClientConnection {
   bool dirty_ = false;
   std::string out_;
   im::common::FrameDecoder decoder_{kMaxFrameBytes};
+  tls::ClientContext* tls_;
+  std::unique_ptr<tls::TlsChannel> tls_channel_;
+  std::string tls_host_;  // the target's address, what the certificate must name
 };
 
 }  // namespace im::bench

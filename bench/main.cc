@@ -313,6 +313,10 @@ void AddCommonFlags(CLI::App* app, BenchOptions* o) {
                   "server processes to measure CPU per delivered message of: name=pid,...")
       ->delimiter(',');
   app->add_flag("!--no-progress", o->progress, "no progress line on stderr");
+  app->add_option("--tls-ca", o->tls_ca,
+                  "the gateways are TLS ports; trust the CA in this PEM file");
+  app->add_flag("!--tls-no-resume", o->tls_resume,
+                "with --tls-ca: every handshake a full one (no session tickets)");
 }
 
 // The requests a device makes besides its messages: chat, group and reconnect.

@@ -4,8 +4,10 @@
 #include <httplib.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -14,6 +16,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/tls/testing/test_certificates.h"
 #include "gateway/tests/fake_logic_service.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/subprocess.h"
@@ -29,6 +32,7 @@ constexpr Millis kStartTimeout{20'000};
 struct RunningGateway {
   std::unique_ptr<Subprocess> process;
   uint16_t client_port = 0;
+  uint16_t tls_port = 0;
   uint16_t metrics_port = 0;
 };
 
@@ -58,6 +62,8 @@ RunningGateway StartGatewayProcess(const std::string& id, const std::string& log
       static_cast<uint16_t>(std::stoi(im::testing::FieldOf(*ready, "client_port").value_or("0")));
   gateway.metrics_port =
       static_cast<uint16_t>(std::stoi(im::testing::FieldOf(*ready, "metrics_port").value_or("0")));
+  gateway.tls_port =
+      static_cast<uint16_t>(std::stoi(im::testing::FieldOf(*ready, "tls_port").value_or("0")));
   return gateway;
 }
 
@@ -342,6 +348,72 @@ TEST(GatewayProcessTest, HoldsTenThousandConnections) {
   // in docs/benchmarks.md.
   EXPECT_LT(per_connection, 2 * 1024);
 #endif
+}
+
+// im-bench over TLS: 1,000 connections, each a full handshake (no tickets), all logged in;
+// SIGHUP with a renewed certificate on disk keeps them, and the next handshakes get the new one.
+TEST(GatewayProcessTest, HoldsTlsConnectionsAndReloadsItsCertificateOnSighup) {
+  constexpr int kConnections = 1'000;
+  const std::string dir = ::testing::TempDir() + "gateway-tls-" + std::to_string(::getpid());
+  absl::StatusOr<tls::testing::TestCertificates> certificates =
+      tls::testing::TestCertificates::Create(dir + "/current", "current");
+  ASSERT_TRUE(certificates.ok()) << certificates.status();
+  FakeLogicService logic;
+  RunningGateway gateway =
+      StartGatewayProcess("gw-tls", logic.target(),
+                          {{"IM_GATEWAY_TLS_LISTEN", "127.0.0.1:0"},
+                           {"IM_GATEWAY_TLS_CERT_FILE", certificates->cert_file},
+                           {"IM_GATEWAY_TLS_KEY_FILE", certificates->key_file},
+                           {"IM_GATEWAY_HEARTBEAT_SEC", "300"},
+                           {"IM_GATEWAY_MAX_LOGINS_IN_FLIGHT", std::to_string(kConnections)}});
+  ASSERT_NE(gateway.tls_port, 0);
+
+  auto load = Subprocess::Start({IM_BENCH_BINARY, "connect", "--gateways",
+                                 absl::StrCat("127.0.0.1:", gateway.tls_port), "--tls-ca",
+                                 certificates->ca_file, "--tls-no-resume", "--secret", kTestSecret,
+                                 "--connections", std::to_string(kConnections), "--rate", "500",
+                                 "--duration", "600", "--setup-timeout", "120", "--no-progress"});
+  ASSERT_TRUE(load.ok()) << load.status();
+  const auto deadline = std::chrono::steady_clock::now() + Millis(120'000);
+  const std::string logins = "im_gateway_logins_total{result=\"ok\"}";
+  while (GatewayMetric(gateway.metrics_port, logins) < kConnections &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(Millis(200));
+  }
+  ASSERT_EQ(GatewayMetric(gateway.metrics_port, logins), kConnections);
+  EXPECT_EQ(GatewayMetric(gateway.metrics_port, "im_gateway_tls_handshakes_total{result=\"full\"}"),
+            kConnections);
+  EXPECT_EQ(
+      GatewayMetric(gateway.metrics_port, "im_gateway_tls_handshakes_total{result=\"failed\"}"), 0);
+
+  absl::StatusOr<tls::testing::TestCertificates> renewed =
+      tls::testing::TestCertificates::Create(dir + "/renewed", "renewed");
+  ASSERT_TRUE(renewed.ok());
+  std::filesystem::rename(renewed->cert_file, certificates->cert_file);
+  std::filesystem::rename(renewed->key_file, certificates->key_file);
+  ASSERT_TRUE(gateway.process->Signal(SIGHUP));
+  const std::string reloads = "im_gateway_tls_reloads_total{result=\"ok\"}";
+  const auto reload_deadline = std::chrono::steady_clock::now() + Millis(10'000);
+  while (GatewayMetric(gateway.metrics_port, reloads) < 1 &&
+         std::chrono::steady_clock::now() < reload_deadline) {
+    std::this_thread::sleep_for(Millis(50));
+  }
+  EXPECT_EQ(GatewayMetric(gateway.metrics_port, reloads), 1);
+  EXPECT_EQ(GatewayMetric(gateway.metrics_port, "im_gateway_connections"), kConnections);
+  tls::ClientTlsOptions trust;
+  trust.ca_file = renewed->ca_file;
+  absl::StatusOr<std::shared_ptr<tls::ClientContext>> trusts_renewed =
+      tls::ClientContext::Create(trust);
+  ASSERT_TRUE(trusts_renewed.ok());
+  EXPECT_TRUE(im::testing::WireClient::ConnectTls("127.0.0.1", gateway.tls_port, **trusts_renewed,
+                                                  "localhost", Millis(5'000))
+                  .ok());
+
+  ASSERT_TRUE(gateway.process->Signal(SIGTERM));
+  EXPECT_EQ(gateway.process->Wait(Millis(60'000)), 0);
+  ASSERT_TRUE((*load)->Signal(SIGTERM));
+  (*load)->Wait(Millis(30'000));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
