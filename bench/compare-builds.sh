@@ -4,11 +4,14 @@
 # (logic, both gateways, Redis, MariaDB, Kafka) measured per delivered message (--server-pids),
 # and prints one table. The im-bench of the last build drives every run, so both builds are
 # measured by the same tool. A build named embedded:BUILD_DIR runs the embedded node of that build
-# instead (deploy/local/cluster up --embedded: one im-server, its CPU the server's).
+# instead (deploy/local/cluster up --embedded: one im-server, its CPU the server's); tls:BUILD_DIR
+# runs its cluster with im-bench's devices on the gateways' TLS ports (7443, 7444), trusting the
+# local cluster's development CA.
 #
 # Usage: bench/compare-builds.sh BUILD_DIR... [-- RATE...]       (rates default: 1000 2000 3000)
 #   e.g. bench/compare-builds.sh /work/before/build/release build/release -- 1000 2000 4000
 #        bench/compare-builds.sh build/release embedded:build/release -- 2000 4000
+#        bench/compare-builds.sh build/release tls:build/release -- 1000 2000
 # Environment: IM_BENCH_RESULTS (where the JSON reports go) [<repo>/bench/results/compare],
 #   IM_BENCH_KIND [chat] (or group: groups of IM_BENCH_GROUP_SIZE [1000] members, all online,
 #   4 senders; a rate is then group messages/s), IM_BENCH_CONNECTIONS [2000; 1000 for group],
@@ -38,6 +41,7 @@ RATES=()
 while [ $# -gt 0 ] && [ "$1" != -- ]; do
   case "$1" in
     embedded:*) MODES+=(embedded); BUILDS+=("$(cd "${1#embedded:}" && pwd)") ;;
+    tls:*) MODES+=(tls); BUILDS+=("$(cd "${1#tls:}" && pwd)") ;;
     *) MODES+=(cluster); BUILDS+=("$(cd "$1" && pwd)") ;;
   esac
   shift
@@ -72,7 +76,7 @@ server_pids() {  # server_pids MODE
   if [ "$1" = embedded ]; then
     echo "server=$(pid_file "$VAR_DIR/cluster/server.pid")"
     return
-  fi
+  fi  # cluster or tls
   for name in logic gw-1 gw-2; do
     pid="$(pid_file "$VAR_DIR/cluster/$name.pid")"
     [ -n "$pid" ] && list+=("$name=$pid")
@@ -95,10 +99,15 @@ for index in "${!BUILDS[@]}"; do
   IM_BUILD_DIR="$build" "$cluster" up "${up_args[@]+"${up_args[@]}"}" >/dev/null
   pids="$(server_pids "${MODES[$index]}")"
   say "server processes: $pids"
+  transport_args=()
+  if [ "${MODES[$index]}" = tls ]; then
+    transport_args=(--gateways 127.0.0.1:7443,127.0.0.1:7444 --tls-ca "$VAR_DIR/tls/ca.pem")
+  fi
   for rate in "${RATES[@]}"; do
     json="$OUT/build$index-$KIND-$rate.json"
     # Exit status 1 is a run that found problems (losses under overload): it goes in the table.
-    "$BENCH" "$KIND" --connections "$CONNECTIONS" "${KIND_ARGS[@]}" --rate "$rate" \
+    "$BENCH" "$KIND" --connections "$CONNECTIONS" "${KIND_ARGS[@]}" \
+      "${transport_args[@]+"${transport_args[@]}"}" --rate "$rate" \
       --duration "$DURATION" --drain 10 --server-pids "$pids" --no-progress --json "$json" \
       >"$OUT/build$index-$KIND-$rate.txt" || true
     say "$(grep -E 'delivered \(msgs/s\)|server cpu' "$OUT/build$index-$KIND-$rate.txt" | tr -s ' ' |
