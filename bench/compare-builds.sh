@@ -52,7 +52,7 @@ if [ $# -gt 0 ]; then shift; RATES=("$@"); fi
 BENCH="${IM_BENCH:-${BUILDS[-1]}/bench/im-bench}"
 for index in "${!BUILDS[@]}"; do
   bins=(logic/im-logic gateway/im-gateway)
-  [ "${MODES[$index]}" = cluster ] || bins=(server/im-server)
+  [ "${MODES[$index]}" != embedded ] || bins=(server/im-server)
   for bin in "${bins[@]}"; do
     [ -x "${BUILDS[$index]}/$bin" ] ||
       die "${BUILDS[$index]}/$bin is missing (ninja -C ${BUILDS[$index]} $(basename "$bin"))"
@@ -95,7 +95,7 @@ for index in "${!BUILDS[@]}"; do
   cluster="$(cluster_of "$build")"
   "$ROOT/deploy/local/cluster" down >/dev/null 2>&1 || true
   up_args=()
-  [ "${MODES[$index]}" = cluster ] || up_args=(--embedded)
+  [ "${MODES[$index]}" != embedded ] || up_args=(--embedded)
   IM_BUILD_DIR="$build" "$cluster" up "${up_args[@]+"${up_args[@]}"}" >/dev/null
   pids="$(server_pids "${MODES[$index]}")"
   say "server processes: $pids"
