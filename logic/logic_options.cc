@@ -51,11 +51,15 @@ absl::Status RefuseDefaultCredentials(const LogicOptions& o, common::Deployment 
   if (deployment == common::Deployment::kCluster && o.mysql.password == kDefaultMySqlPassword) {
     defaults.push_back("mysql.password");
   }
+  if (deployment == common::Deployment::kCluster && o.redis.password == kLocalRedisPassword) {
+    defaults.push_back("redis.password");
+  }
   if (defaults.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
       absl::StrJoin(defaults, " and "),
       " left at the value published with the code: set your own (IM_LOGIC_TOKEN_SECRET, "
-      "IM_MYSQL_PASSWORD), or dev_mode: true (IM_DEV_MODE=true) for a local run"));
+      "IM_MYSQL_PASSWORD, IM_REDIS_PASSWORD), or dev_mode: true (IM_DEV_MODE=true) for a local "
+      "run"));
 }
 
 // The keys of a cluster node only: its network, its backends and the tuning of its links.

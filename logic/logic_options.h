@@ -21,6 +21,8 @@ enum class DeviceLimitPolicy {
 // published secret).
 inline constexpr char kDefaultTokenSecret[] = "dev-secret-change-me";
 inline constexpr char kDefaultMySqlPassword[] = "im-dev";
+// The local Redis's (deploy/local/services.sh, ACL user im).
+inline constexpr char kLocalRedisPassword[] = "im-dev-redis";
 
 // Everything an im-logic process is told at start-up. Defaults serve a local run.
 struct LogicOptions {

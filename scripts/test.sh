@@ -25,6 +25,9 @@ export IM_VAR_DIR="$BUILD_DIR/var" IM_LOCAL_REDIS_PORT="${IM_TEST_REDIS_PORT:-26
 export IM_MYSQL_PORT="${IM_TEST_MYSQL_PORT:-23306}"
 export IM_LOCAL_KAFKA_PORT="${IM_TEST_KAFKA_PORT:-29092}"
 export IM_LOCAL_KAFKA_CONTROLLER_PORT="${IM_TEST_KAFKA_CONTROLLER_PORT:-29093}"
+# Redis requires a login (an ACL user), so every test that reaches it exercises AUTH.
+export IM_LOCAL_REDIS_USER="${IM_TEST_REDIS_USERNAME:-im}"
+export IM_LOCAL_REDIS_PASSWORD="${IM_TEST_REDIS_PASSWORD:-im-test-redis}"
 mkdir -p "$IM_VAR_DIR"
 # The trap stops the services; should this script be SIGKILLed (a CI timeout), when no trap runs,
 # the watcher does, within a few seconds.
@@ -38,6 +41,7 @@ rm -rf "$IM_VAR_DIR/kafka"
 "$ROOT/deploy/local/services.sh" start
 export IM_TEST_REDIS="127.0.0.1:$IM_LOCAL_REDIS_PORT" IM_TEST_MYSQL="127.0.0.1:$IM_MYSQL_PORT"
 export IM_TEST_KAFKA="127.0.0.1:$IM_LOCAL_KAFKA_PORT"
+export IM_TEST_REDIS_USERNAME="$IM_LOCAL_REDIS_USER" IM_TEST_REDIS_PASSWORD="$IM_LOCAL_REDIS_PASSWORD"
 
 echo "== tests"
 # detect_leaks is on by default with ASan on x86_64 Linux; say so for anyone reading CI logs.

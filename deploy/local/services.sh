@@ -8,6 +8,8 @@
 # Environment (defaults in brackets):
 #   IM_VAR_DIR     where data, sockets, logs and pid files live   [<repo>/var/local]
 #   IM_LOCAL_REDIS_PORT [16379]   IM_LOCAL_KAFKA_PORT [19092]
+#   IM_LOCAL_REDIS_USER [im]   IM_LOCAL_REDIS_PASSWORD [im-dev-redis]: Redis's only user (its
+#     default user is off), as logic's redis.username and redis.password name it
 #   IM_LOCAL_KAFKA_CONTROLLER_PORT [19093] (the KRaft controller's listener)
 #   IM_MYSQL_PORT [13306]   IM_MYSQL_USER [im]   IM_MYSQL_PASSWORD [im-dev]   IM_MYSQL_DATABASE [im]
 #     (logic's own keys mysql.port, ...: the server is made the way logic will reach it)
@@ -19,6 +21,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 VAR_DIR="${IM_VAR_DIR:-$ROOT/var/local}"
 REDIS_PORT="${IM_LOCAL_REDIS_PORT:-16379}"
+REDIS_USER="${IM_LOCAL_REDIS_USER:-im}"
+REDIS_PASSWORD="${IM_LOCAL_REDIS_PASSWORD:-im-dev-redis}"
 MYSQL_PORT="${IM_MYSQL_PORT:-13306}"
 MYSQL_USER="${IM_MYSQL_USER:-im}"
 MYSQL_PASSWORD="${IM_MYSQL_PASSWORD:-im-dev}"
@@ -72,7 +76,14 @@ wait_until() {  # wait_until DESCRIPTION COMMAND...
 start_redis() {
   mkdir -p "$REDIS_DIR"
   if pid_alive "$REDIS_DIR/redis.pid"; then log "redis already running on $REDIS_PORT"; return; fi
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" \
+  # The users go in a file only we may read, so the password shows in no process list. The default
+  # user is off: every client logs in.
+  (
+    umask 077
+    printf 'user default off\nuser %s on >%s ~* &* +@all\n' "$REDIS_USER" "$REDIS_PASSWORD" \
+      >"$REDIS_DIR/users.conf"
+  )
+  redis-server "$REDIS_DIR/users.conf" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" \
     --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --daemonize yes \
     --save "" --appendonly yes --appendfsync everysec
   wait_until "redis on port $REDIS_PORT (its data loaded)" redis_serving
@@ -81,7 +92,10 @@ start_redis() {
 
 # PONG, not merely an answer: while Redis loads its data it answers "-LOADING ...", and redis-cli
 # exits 0 on that too.
-redis_serving() { [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+redis_serving() { [ "$(redis_cli ping 2>/dev/null)" = PONG ]; }
+redis_cli() {
+  REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -p "$REDIS_PORT" --user "$REDIS_USER" "$@"
+}
 
 start_mariadb() {
   mkdir -p "$MYSQL_DIR"

@@ -35,6 +35,13 @@ TEST(LogicOptionsTest, PublishedCredentialsAreRefusedOutsideDevMode) {
   options = LogicOptions::FromConfig(one_left);
   EXPECT_THAT(options.status().message(), HasSubstr("logic.token_secret left at the value"));
   EXPECT_THAT(options.status().message(), Not(HasSubstr("mysql.password")));
+
+  common::Config local_redis = ConfigWith({{"IM_LOGIC_TOKEN_SECRET", "a-token-secret-of-our-own"},
+                                           {"IM_MYSQL_PASSWORD", "s3cret-of-our-own"},
+                                           {"IM_REDIS_USERNAME", "im"},
+                                           {"IM_REDIS_PASSWORD", kLocalRedisPassword}});
+  options = LogicOptions::FromConfig(local_redis);
+  EXPECT_THAT(options.status().message(), HasSubstr("redis.password left at the value published"));
 }
 
 TEST(LogicOptionsTest, OwnCredentialsOrDevModeStart) {

@@ -12,8 +12,9 @@
 
 namespace im::store::testing {
 
-// The real Redis that scripts/test.sh starts, named by IM_TEST_REDIS ("host:port"). Unset is a
-// test failure, never a skip.
+// The real Redis that scripts/test.sh starts, named by IM_TEST_REDIS ("host:port"), with the
+// credentials it requires (IM_TEST_REDIS_USERNAME, IM_TEST_REDIS_PASSWORD; unset: none). Unset
+// IM_TEST_REDIS is a test failure, never a skip.
 inline RedisOptions TestRedisOptions() {
   RedisOptions options;
   const char* address = std::getenv("IM_TEST_REDIS");
@@ -26,6 +27,8 @@ inline RedisOptions TestRedisOptions() {
   const size_t colon = text.rfind(':');
   options.host = text.substr(0, colon);
   options.port = std::atoi(text.substr(colon + 1).c_str());
+  if (const char* username = std::getenv("IM_TEST_REDIS_USERNAME")) options.username = username;
+  if (const char* password = std::getenv("IM_TEST_REDIS_PASSWORD")) options.password = password;
   return options;
 }
 
@@ -39,7 +42,7 @@ inline std::shared_ptr<RedisConnection> TestRedis(size_t connections = 4) {
 // Direct access to the test Redis, to inspect or damage what a backend stored.
 class RedisAdmin {
  public:
-  RedisAdmin() : redis_(TestRedisOptions()) {}
+  RedisAdmin() : redis_(OneConnection()) {}
   // Runs a command whose reply is an integer; -1 on anything else.
   int64_t Integer(const RedisConnection::Args& args) {
     absl::StatusOr<RedisConnection::Reply> reply = redis_.Command(args);
@@ -58,6 +61,13 @@ class RedisAdmin {
   }
 
  private:
+  // One connection: the reads the server counts are then the measured ones and the INFO, never a
+  // login (AUTH) of a connection opened meanwhile.
+  static RedisOptions OneConnection() {
+    RedisOptions options = TestRedisOptions();
+    options.connections = 1;
+    return options;
+  }
   // The number after `prefix` in INFO `section`; 0 when the line is absent (a command never
   // called has no commandstats line).
   int64_t InfoField(const std::string& section, const std::string& prefix) {

@@ -30,7 +30,7 @@ TOOLS = pathlib.Path(os.environ.get("IM_DEPLOY_TOOLS", ROOT / ".cache" / "deploy
 
 # Secrets the operator creates before applying an overlay that does not generate them
 # (deploy/k8s/README.md, "Secrets"): a reference to anything else is a mistake.
-EXTERNAL_SECRETS = {"im-secrets": {"token-secret", "mysql-password"}}
+EXTERNAL_SECRETS = {"im-secrets": {"token-secret", "mysql-password", "redis-password"}}
 
 # The source files whose Config lookups define every key a binary reads.
 OPTION_SOURCES = {
@@ -266,6 +266,8 @@ class Pod:
                 return base64.b64decode(secret["data"][key]).decode()
             if key in secret.get("stringData", {}):
                 return secret["stringData"][key]
+            if ref.get("optional"):
+                return None  # the kubelet leaves the variable unset
             raise Failure(f"{self.where()}: Secret {name} has no key {key}")
         if key in EXTERNAL_SECRETS.get(name, set()):
             return "created-by-the-operator-" + key
@@ -306,7 +308,8 @@ class Pod:
                 value = config_map["data"][ref["key"]]
             else:
                 raise Failure(f"{self.where()}: env {var['name']} is not simulated by this test")
-            env[var["name"]] = value
+            if value is not None:
+                env[var["name"]] = value
         return env
 
     def effective_config(self, strict=False):
@@ -501,6 +504,9 @@ def logic_overrides(backends, run_id):
     mysql_host, mysql_port = split_host_port(backends["IM_TEST_MYSQL"], "IM_TEST_MYSQL")
     return {
         "IM_REDIS_ADDRESS": backends["IM_TEST_REDIS"],
+        # The test Redis's ACL user (scripts/test.sh); empty: none.
+        "IM_REDIS_USERNAME": os.environ.get("IM_TEST_REDIS_USERNAME", ""),
+        "IM_REDIS_PASSWORD": os.environ.get("IM_TEST_REDIS_PASSWORD", ""),
         "IM_MYSQL_HOST": mysql_host,
         "IM_MYSQL_PORT": str(mysql_port),
         "IM_MYSQL_USER": "im",

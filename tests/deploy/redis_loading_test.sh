@@ -12,6 +12,11 @@ rm -rf "$WORK"
 mkdir -p "$WORK/var"
 export IM_VAR_DIR="$WORK/var" IM_LOCAL_REDIS_PORT="${IM_TEST_LOADING_REDIS_PORT:-26479}"
 fail() { echo "redis_loading_test: FAIL: $*" >&2; exit 1; }
+# services.sh's Redis wants its user's login.
+rcli() {
+  REDISCLI_AUTH="${IM_LOCAL_REDIS_PASSWORD:-im-dev-redis}" redis-cli -p "$IM_LOCAL_REDIS_PORT" \
+    --user "${IM_LOCAL_REDIS_USER:-im}" "$@"
+}
 services() { "$ROOT/deploy/local/services.sh" "$@" redis >>"$WORK/services.log" 2>&1; }
 # Stopped at exit; should this test be SIGKILLed (a ctest timeout), the watcher stops it.
 setsid "$ROOT/scripts/stop-when-gone.sh" $$ -- "$ROOT/deploy/local/services.sh" stop redis \
@@ -21,18 +26,18 @@ trap 'services stop || true; kill "$watcher" 2>/dev/null || true' EXIT
 
 services start || fail "redis did not start: $(cat "$WORK/services.log")"
 # 2,000,000 keys: about a second to load from the AOF, written here in a few.
-redis-cli -p "$IM_LOCAL_REDIS_PORT" EVAL \
+rcli EVAL \
   "for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'k' .. i, 'v') end return 1" 0 2000000 \
   >/dev/null
-redis-cli -p "$IM_LOCAL_REDIS_PORT" BGREWRITEAOF >/dev/null
+rcli BGREWRITEAOF >/dev/null
 for _ in $(seq 300); do  # until the rewrite is done
-  [ "$(redis-cli -p "$IM_LOCAL_REDIS_PORT" INFO persistence | tr -d '\r' |
+  [ "$(rcli INFO persistence | tr -d '\r' |
     sed -n 's/^aof_rewrite_in_progress://p')" = 0 ] && break
   sleep 0.1
 done
 services stop || fail "redis did not stop"
 services start || fail "redis did not start again: $(cat "$WORK/services.log")"
-reply="$(redis-cli -p "$IM_LOCAL_REDIS_PORT" ping 2>&1)"
+reply="$(rcli ping 2>&1)"
 [ "$reply" = PONG ] || fail "start returned while redis answered: $reply"
-[ "$(redis-cli -p "$IM_LOCAL_REDIS_PORT" DBSIZE)" = 2000000 ] || fail "the data did not survive"
+[ "$(rcli DBSIZE)" = 2000000 ] || fail "the data did not survive"
 echo "redis_loading_test: ok"

@@ -227,6 +227,13 @@ bool LocalCluster::StartLogic(int index) {
       {"IM_LOGIC_SEND_RATE_PER_USER", "0"},
       {"IM_LOGIC_GROUP_SEND_RATE_PER_USER", "0"},
   };
+  if (options_.redis_address.empty()) {  // the test Redis, which wants credentials
+    for (const char* name : {"USERNAME", "PASSWORD"}) {
+      if (const char* value = std::getenv(absl::StrCat("IM_TEST_REDIS_", name).c_str())) {
+        env[absl::StrCat("IM_REDIS_", name)] = value;
+      }
+    }
+  }
   for (const auto& [key, value] : options_.logic_env) env[key] = value;
   kafka_topic_prefix_ = env["IM_KAFKA_TOPIC_PREFIX"];
   kafka_consumer_group_ = env["IM_KAFKA_CONSUMER_GROUP"];

@@ -49,7 +49,8 @@ struct ClusterOptions {
   int gateways = 2;
   // Every id (logic-<n>, gw-<n>) starts with this; empty: a UniquePrefix().
   std::string prefix;
-  // Redis for logic; empty: TestRedis().
+  // Redis for logic (without credentials); empty: TestRedis(), with the credentials of
+  // IM_TEST_REDIS_USERNAME and IM_TEST_REDIS_PASSWORD.
   std::string redis_address;
   // Kafka brokers for logic's group fan-out (IM_KAFKA_BROKERS); nullopt: TestKafka(); an empty
   // string: logic's in-process fan-out. Topic prefix and consumer group come from `prefix`
