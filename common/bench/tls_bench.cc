@@ -50,8 +50,8 @@ double Handshake(TlsChannel& client, TlsChannel& server) {
       const std::string bytes = client.TakeOutput();
       const auto start = std::chrono::steady_clock::now();
       server.Feed(bytes, kIgnore);
-      server_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                            .count();
+      server_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
     if (server.has_output()) client.Feed(server.TakeOutput(), kIgnore);
   }
@@ -64,7 +64,8 @@ void BM_ServerFullHandshake(benchmark::State& state) {
     std::unique_ptr<TlsChannel> client = TlsChannel::ForClient(*setup.full_client, "localhost");
     const auto start = std::chrono::steady_clock::now();
     std::unique_ptr<TlsChannel> server = TlsChannel::ForServer(*setup.server);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     seconds += Handshake(*client, *server);
     if (!server->handshake_done() || server->resumed()) state.SkipWithError("no full handshake");
     state.SetIterationTime(seconds);
