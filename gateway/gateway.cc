@@ -42,8 +42,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const GatewayOptions& o
   std::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<Gateway> gateway(new Gateway(options, registry));
   gateway->logic_ = std::make_unique<LogicClient>(
-      options.logic_target, std::chrono::milliseconds(options.logic_timeout_ms),
-      &gateway->metrics_);
+      options.logic_target, std::chrono::milliseconds(options.logic_timeout_ms), &gateway->metrics_,
+      options.grpc_credentials);
   if (absl::Status status = gateway->Init(/*serve_grpc=*/true); !status.ok()) return status;
   // Before anyone is told the gateway is up: a SIGTERM from then on drains it (handled once Run
   // runs the loop), never kills it.
@@ -123,7 +123,7 @@ void Gateway::CloseAcceptors() {
 
 absl::Status Gateway::ServeGrpc() {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.AddListeningPort(options_.grpc_address, options_.grpc_credentials.Server(), &grpc_port_);
   builder.RegisterService(service_.get());
   // A Push batch holds what logic gathered for this gateway while its previous call was in
   // flight (logic keeps a batch near 4 MiB; a single push may be up to max_push_frame_bytes).

@@ -17,6 +17,11 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
     o.logic_target = config.GetString("gateway.logic_target", o.logic_target);
     o.advertise_address = config.GetString("gateway.advertise_address", o.advertise_address);
     o.register_ms = config.GetU32("gateway.register_ms", o.register_ms, 100, 3'600'000);
+    absl::StatusOr<common::GrpcTlsOptions> grpc_tls = common::GrpcTlsOptions::FromConfig(config);
+    if (!grpc_tls.ok()) return grpc_tls.status();
+    absl::StatusOr<common::GrpcCredentials> credentials = common::GrpcCredentials::Load(*grpc_tls);
+    if (!credentials.ok()) return credentials.status();
+    o.grpc_credentials = std::move(*credentials);
   }
   o.workers = config.GetU32("gateway.workers", o.workers, 0, 255);
   o.listen_backlog = config.GetU32("gateway.listen_backlog", o.listen_backlog, 1, 65535);

@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "common/config.h"
 #include "common/deployment.h"
+#include "common/grpc_tls.h"
 
 namespace im::gateway {
 
@@ -29,7 +30,10 @@ struct GatewayOptions {
   // wildcard) with the bound port. On Kubernetes, the pod IP.
   std::string advertise_address;
   uint32_t register_ms = 10'000;  // registration with logic renewed this often
-  uint32_t workers = 0;           // 0: one loop per core
+  // TLS on LogicService calls and on GatewayService (grpc_tls.*; common/grpc_tls.h), the
+  // certificate files read at start-up.
+  common::GrpcCredentials grpc_credentials;
+  uint32_t workers = 0;  // 0: one loop per core
   uint32_t listen_backlog = 4096;
   // Client connections the open-file limit must leave room for (one descriptor each), once the
   // soft limit is raised to the hard one; below that the gateway refuses to start.

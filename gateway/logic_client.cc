@@ -58,7 +58,8 @@ constexpr char kServiceConfig[] = R"json({
   }]
 })json";
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
+                                           const common::GrpcCredentials& credentials) {
   grpc::ChannelArguments args;
   args.SetServiceConfigJSON(kServiceConfig);
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
@@ -72,7 +73,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   // An EgressBatch holds many answers (Sync pages among them).
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   args.SetMaxSendMessageSize(64 * 1024 * 1024);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return credentials.Channel(target, std::move(args));
 }
 
 // Each LogicService method as a callable taking the generated async stub.
@@ -93,9 +94,9 @@ struct LogicClient::UnaryCall {
 };
 
 LogicClient::LogicClient(const std::string& target, std::chrono::milliseconds timeout,
-                         GatewayMetrics* metrics)
+                         GatewayMetrics* metrics, const common::GrpcCredentials& credentials)
     : target_(target),
-      channel_(MakeChannel(target)),
+      channel_(MakeChannel(target, credentials)),
       stub_(im::v1::LogicService::NewStub(channel_)),
       timeout_(timeout),
       metrics_(metrics) {}

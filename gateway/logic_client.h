@@ -12,6 +12,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "common/grpc_tls.h"
 #include "common/in_flight_calls.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/logic_link.h"
@@ -24,8 +25,8 @@ namespace im::gateway {
 // Every call has the configured deadline; callbacks run on a gRPC thread.
 class LogicClient final : public LogicLink {
  public:
-  LogicClient(const std::string& target, std::chrono::milliseconds timeout,
-              GatewayMetrics* metrics);
+  LogicClient(const std::string& target, std::chrono::milliseconds timeout, GatewayMetrics* metrics,
+              const common::GrpcCredentials& credentials = common::GrpcCredentials());
   ~LogicClient() override;
 
   void Login(im::v1::LoginRequest request, ReplyCallback<im::v1::LoginReply> done) override;

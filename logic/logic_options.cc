@@ -64,6 +64,11 @@ absl::Status RefuseDefaultCredentials(const LogicOptions& o, common::Deployment 
 
 // The keys of a cluster node only: its network, its backends and the tuning of its links.
 absl::Status ReadClusterKeys(common::Config& config, LogicOptions& o) {
+  absl::StatusOr<common::GrpcTlsOptions> grpc_tls = common::GrpcTlsOptions::FromConfig(config);
+  if (!grpc_tls.ok()) return grpc_tls.status();
+  absl::StatusOr<common::GrpcCredentials> credentials = common::GrpcCredentials::Load(*grpc_tls);
+  if (!credentials.ok()) return credentials.status();
+  o.grpc_credentials = std::move(*credentials);
   o.gateway_ttl_sec = config.GetU32("logic.gateway_ttl_sec", o.gateway_ttl_sec, 1);
   o.push_calls_per_gateway =
       config.GetU32("logic.push_calls_per_gateway", o.push_calls_per_gateway, 1, 64);

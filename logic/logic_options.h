@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "common/config.h"
 #include "common/deployment.h"
+#include "common/grpc_tls.h"
 #include "store/mysql_options.h"
 #include "store/redis_options.h"
 
@@ -32,6 +33,9 @@ struct LogicOptions {
   std::string metrics_address = "0.0.0.0:9200";
   std::string token_secret = kDefaultTokenSecret;
   bool dev_mode = false;  // a local run: the default credentials are allowed
+  // TLS on LogicService and on calls to gateways (grpc_tls.*; common/grpc_tls.h), the
+  // certificate files read at start-up.
+  common::GrpcCredentials grpc_credentials;
 
   uint32_t max_devices_per_user = 5;
   DeviceLimitPolicy device_limit_policy = DeviceLimitPolicy::kKickOldest;

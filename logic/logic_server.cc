@@ -91,7 +91,8 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
     pusher_ = std::make_unique<GatewayPusher>(
         stores_.gateways.get(), stores_.sessions.get(), executor_.get(),
         std::chrono::milliseconds(options_.push_timeout_ms),
-        std::chrono::seconds(options_.gateway_ttl_sec), metrics_, options_.push_calls_per_gateway);
+        std::chrono::seconds(options_.gateway_ttl_sec), metrics_, options_.push_calls_per_gateway,
+        options_.grpc_credentials);
   }
   recipients_ =
       std::make_unique<RecipientLookup>(send_loop_.get(), stores_.sessions.get(), metrics_);
@@ -170,7 +171,7 @@ absl::StatusOr<std::unique_ptr<LogicServer>> LogicServer::StartWith(const LogicO
 
 absl::Status LogicServer::ServeGrpc() {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.AddListeningPort(options_.grpc_address, options_.grpc_credentials.Server(), &grpc_port_);
   builder.RegisterService(service_.get());
   // An IngressBatch holds up to a gateway loop's iteration of client frames (each up to the
   // gateway's frame limit).

@@ -27,7 +27,7 @@ if [ ! -s server.pem ] || ! openssl x509 -in server.pem -noout -checkend 604800 
   openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 365 -sha256 \
     -out server.crt -extfile <(printf '%s\n' \
       "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-      "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1") \
+      "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1") \
     2>/dev/null
   cat server.crt ca.pem >server.pem
   rm -f server.csr server.crt ca.srl

@@ -234,14 +234,15 @@ GatewayPusher::GatewayPusher(store::TtlMap* directory, store::SessionRegistry* s
                              common::BoundedExecutor* executor,
                              std::chrono::milliseconds rpc_timeout,
                              std::chrono::milliseconds gateway_ttl, LogicMetrics* metrics,
-                             size_t calls_per_gateway)
+                             size_t calls_per_gateway, common::GrpcCredentials credentials)
     : directory_(directory),
       sessions_(sessions),
       executor_(executor),
       rpc_timeout_(rpc_timeout),
       gateway_ttl_(gateway_ttl),
       metrics_(metrics),
-      calls_per_gateway_(std::max<size_t>(1, calls_per_gateway)) {}
+      calls_per_gateway_(std::max<size_t>(1, calls_per_gateway)),
+      credentials_(std::move(credentials)) {}
 
 GatewayPusher::~GatewayPusher() {
   WaitIdle(rpc_timeout_ + std::chrono::seconds(1));
@@ -306,8 +307,7 @@ std::map<std::string, im::v1::GatewayService::Stub*> GatewayPusher::Resolve(
     if (!address) continue;
     std::unique_ptr<im::v1::GatewayService::Stub>& stub = stubs_[*address];
     if (!stub) {
-      stub = im::v1::GatewayService::NewStub(
-          grpc::CreateChannel(*address, grpc::InsecureChannelCredentials()));
+      stub = im::v1::GatewayService::NewStub(credentials_.Channel(*address));
     }
     stubs[id] = stub.get();
   }

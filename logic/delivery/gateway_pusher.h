@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "common/bounded_executor.h"
+#include "common/grpc_tls.h"
 #include "common/in_flight_calls.h"
 #include "im/v1/client.pb.h"
 #include "im/v1/gateway.grpc.pb.h"
@@ -46,7 +47,8 @@ class GatewayPusher final : public Pusher {
   GatewayPusher(store::TtlMap* directory, store::SessionRegistry* sessions,
                 common::BoundedExecutor* executor, std::chrono::milliseconds rpc_timeout,
                 std::chrono::milliseconds gateway_ttl, LogicMetrics* metrics,
-                size_t calls_per_gateway = 4);
+                size_t calls_per_gateway = 4,
+                common::GrpcCredentials credentials = common::GrpcCredentials());
   ~GatewayPusher() override;
 
   absl::Status RegisterGateway(const std::string& gateway_id,
@@ -118,6 +120,7 @@ class GatewayPusher final : public Pusher {
   const std::chrono::milliseconds gateway_ttl_;
   LogicMetrics* metrics_;
   const size_t calls_per_gateway_;
+  const common::GrpcCredentials credentials_;  // of the channels to gateways
 
   // Push addresses by gateway id (nullopt: absent), read from the directory again every 2 s
   // (every 250 ms while absent), so that a push does not cost a directory lookup. A gateway that

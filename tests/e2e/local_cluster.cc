@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/tls/testing/test_certificates.h"
 #include "common/token.h"
 #include "logic/group/kafka_admin.h"
 #include "tests/e2e/test_device.h"
@@ -159,6 +160,22 @@ void LocalCluster::DeleteKafkaNames() {
   }
 }
 
+bool LocalCluster::MakeGrpcTls() {
+  grpc_tls_dir_ = log_dir_ + "/grpc-tls";
+  absl::StatusOr<tls::testing::TestCertificates> certificates =
+      tls::testing::TestCertificates::Create(grpc_tls_dir_, options_.prefix + "cluster");
+  if (!certificates.ok()) {
+    ADD_FAILURE() << "cannot make the cluster's gRPC certificates: " << certificates.status();
+    return false;
+  }
+  grpc_tls_env_ = {{"IM_GRPC_TLS_CA_FILE", certificates->ca_file},
+                   {"IM_GRPC_TLS_CERT_FILE", certificates->cert_file},
+                   {"IM_GRPC_TLS_KEY_FILE", certificates->key_file},
+                   {"IM_GRPC_TLS_MUTUAL", "true"},
+                   {"IM_GRPC_TLS_SERVER_NAME", "localhost"}};
+  return true;
+}
+
 bool LocalCluster::Start() {
   ok_ = false;
   log_dir_ = TestLogDir(options_.prefix);
@@ -168,6 +185,7 @@ bool LocalCluster::Start() {
     ADD_FAILURE() << "cannot create the log directory " << log_dir_ << ": " << error.message();
     return false;
   }
+  if (options_.grpc_tls && !MakeGrpcTls()) return false;
   mysql_ = TestMySql();
   if (!mysql_) return false;
   redis_address_ = options_.redis_address;
@@ -234,6 +252,7 @@ bool LocalCluster::StartLogic(int index) {
       }
     }
   }
+  env.insert(grpc_tls_env_.begin(), grpc_tls_env_.end());
   for (const auto& [key, value] : options_.logic_env) env[key] = value;
   kafka_topic_prefix_ = env["IM_KAFKA_TOPIC_PREFIX"];
   kafka_consumer_group_ = env["IM_KAFKA_CONSUMER_GROUP"];
@@ -273,6 +292,7 @@ bool LocalCluster::StartGateway(int index) {
       {"IM_GATEWAY_DRAIN_TIMEOUT_MS", std::to_string(kDrainTimeoutMs)},
       {"IM_LOG_LEVEL", "info"},
   };
+  env.insert(grpc_tls_env_.begin(), grpc_tls_env_.end());
   for (const auto& [key, value] : options_.gateway_env) env[key] = value;
   std::optional<ReadyProcess> started =
       StartReadyProcess({IM_GATEWAY_BINARY}, env, LogPathOf(gateway.id), "im-gateway ready");

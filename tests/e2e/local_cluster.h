@@ -59,6 +59,10 @@ struct ClusterOptions {
   // Extra IM_* variables for every logic node / every gateway; they override the harness's.
   std::map<std::string, std::string> logic_env;
   std::map<std::string, std::string> gateway_env;
+  // Gateways and logic nodes talk gRPC over mutual TLS, with certificates of a CA made for the
+  // cluster (in its log directory; grpc_tls_dir() names it), checked against the name
+  // "localhost" whatever address is called.
+  bool grpc_tls = false;
   // After start (and after RestartGateway) wait until a message sent to a device on each gateway
   // is pushed to it, so that tests do not race the gateways' registration with logic.
   bool wait_push_ready = true;
@@ -125,6 +129,9 @@ class LocalCluster final : public ChatDeployment {
   // target lists it).
   bool RestartLogic(int index);
 
+  // Where the cluster's gRPC certificates are (ca.pem, server.pem, server.key), with grpc_tls.
+  const std::string& grpc_tls_dir() const { return grpc_tls_dir_; }
+
   // Kafka names the logic nodes use (empty before Start).
   const std::string& kafka_topic_prefix() const { return kafka_topic_prefix_; }
   const std::string& kafka_consumer_group() const { return kafka_consumer_group_; }
@@ -144,6 +151,7 @@ class LocalCluster final : public ChatDeployment {
     uint16_t metrics_port = 0;
   };
 
+  bool MakeGrpcTls();
   bool StartLogic(int index);
   bool StartGateway(int index);
   void StopAll();
@@ -159,6 +167,8 @@ class LocalCluster final : public ChatDeployment {
   std::string kafka_topic_prefix_;
   std::string kafka_consumer_group_;
   std::string log_dir_;
+  std::string grpc_tls_dir_;
+  std::map<std::string, std::string> grpc_tls_env_;  // IM_GRPC_TLS_* for every process
   uint32_t node_number_base_ = 0;
   std::vector<Process> logic_;
   std::vector<Process> gateways_;

@@ -1,5 +1,6 @@
 // Clients over TLS against the real cluster: gateways with a TLS port (gateway.tls_listen) and a
 // certificate the test made; the SDK, imcli and a wire client verify it by CA or by pinned key.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "common/tls/testing/test_certificates.h"
+#include "im/v1/logic.grpc.pb.h"
 #include "sdk/client.h"
 #include "tests/e2e/local_cluster.h"
 #include "tests/e2e/sdk_recorder.h"
@@ -237,6 +239,66 @@ TEST_F(TlsTest, ImcliChatsOverTls) {
   ASSERT_TRUE((*imcli)->WriteStdin("/quit\n"));
   EXPECT_EQ((*imcli)->Wait(seconds(15)), 0);
   bob.Stop();
+}
+
+// Gateways and logic nodes on mutual TLS (grpc_tls.*): the chat works through it (requests on
+// the gateways' streams, pushes on logic's), and logic's port refuses a caller in clear and one
+// without a certificate of the cluster's CA, while one with it gets through.
+TEST(GrpcTlsTest, GatewaysAndLogicTalkOverMutualTlsAndRefuseOthers) {
+  ClusterOptions options;
+  options.grpc_tls = true;
+  LocalCluster cluster(options);
+  ASSERT_TRUE(cluster.Start());  // waits until a probe message is pushed through each gateway
+  const std::string alice = cluster.Uid("alice");
+  const std::string bob = cluster.Uid("bob");
+  const std::string conv = SingleChat(alice, bob);
+  SdkRecorder alice_seen;
+  SdkRecorder bob_seen;
+  im::sdk::Client alice_client(OptionsFor(alice, "phone", {Address(cluster.client_port(0))}),
+                               &alice_seen);
+  im::sdk::Client bob_client(OptionsFor(bob, "phone", {Address(cluster.client_port(1))}),
+                             &bob_seen);
+  ASSERT_TRUE(StartAndWait(alice_client, alice_seen));
+  ASSERT_TRUE(StartAndWait(bob_client, bob_seen));
+  for (int i = 0; i < 20; ++i) {
+    alice_client.SendTo(bob, "a" + std::to_string(i));
+    bob_client.Send(conv, "b" + std::to_string(i));
+  }
+  for (SdkRecorder* seen : {&alice_seen, &bob_seen}) {
+    EXPECT_TRUE(seen->WaitFor([&](const SdkRecorder& r) { return r.delivered_count(conv) == 40; },
+                              seconds(30)));
+    EXPECT_EQ(CheckContiguous(seen->DeliveredCopy(conv), 1), "");
+  }
+  alice_client.Stop();
+  bob_client.Stop();
+
+  const std::string logic = "127.0.0.1:" + std::to_string(cluster.logic_grpc_port(0));
+  auto call = [&](const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    std::unique_ptr<im::v1::LogicService::Stub> stub =
+        im::v1::LogicService::NewStub(grpc::CreateCustomChannel(logic, credentials, args));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + seconds(5));
+    im::v1::RefreshSessionsRequest request;
+    im::v1::RefreshSessionsReply reply;
+    return stub->RefreshSessions(&context, request, &reply);
+  };
+  const std::string dir = cluster.grpc_tls_dir();
+  auto read = [](const std::string& path) {
+    std::ifstream file(path);
+    return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  };
+  grpc::SslCredentialsOptions no_certificate;
+  no_certificate.pem_root_certs = read(dir + "/ca.pem");
+  grpc::SslCredentialsOptions with_certificate = no_certificate;
+  with_certificate.pem_cert_chain = read(dir + "/server.pem");
+  with_certificate.pem_private_key = read(dir + "/server.key");
+
+  EXPECT_EQ(call(grpc::InsecureChannelCredentials()).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(call(grpc::SslCredentials(no_certificate)).error_code(), grpc::StatusCode::UNAVAILABLE);
+  const grpc::Status admitted = call(grpc::SslCredentials(with_certificate));
+  EXPECT_TRUE(admitted.ok()) << admitted.error_message();
 }
 
 }  // namespace

@@ -99,7 +99,7 @@ absl::StatusOr<TestCertificates> TestCertificates::Create(const std::string& dir
       MakeCertificate(server_key.get(), common_name, ca->get(), ca_key.get(), valid_days,
                       {{NID_basic_constraints, "critical,CA:FALSE"},
                        {NID_key_usage, "critical,digitalSignature"},
-                       {NID_ext_key_usage, "serverAuth"},
+                       {NID_ext_key_usage, "serverAuth,clientAuth"},
                        {NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1"}});
   if (!server.ok()) return server.status();
 
