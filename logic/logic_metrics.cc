@@ -78,6 +78,9 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
       send_loop_wait_seconds(QueueWait(registry, "send_loop")),
       login_loop_wait_seconds(QueueWait(registry, "login_loop")),
       expired_on_arrival(Expired(registry, "arrival")),
+      seq_counters_behind(Counter(registry, "im_logic_seq_counters_behind_total",
+                                  "Sends that found their conversation's seq counter behind the "
+                                  "stored messages (Redis lost writes); the counter is restored")),
       expired_in_queue(Expired(registry, "queue")),
       executor_depth(Gauge(registry, "im_logic_executor_queue_depth", "Store executor backlog")),
       ingress_streams(

@@ -43,6 +43,9 @@ struct LogicMetrics {
   // Requests refused DEADLINE_EXCEEDED before any work, as their deadline had passed
   // (im_logic_expired_total{stage}): the caller had given up.
   prometheus::Counter& expired_on_arrival;
+  // Sends whose seq another stored message held: the conversation's counter was behind the store
+  // (Redis lost writes) and is restored from it; the send is answered ABORTED and retried.
+  prometheus::Counter& seq_counters_behind;
   prometheus::Counter& expired_in_queue;
   prometheus::Gauge& executor_depth;
   prometheus::Gauge& ingress_streams;       // gateway streams open on this node

@@ -78,14 +78,14 @@ absl::StatusOr<std::vector<AppendOutcome>> InMemoryMessageStore::Append(
                               at_seq != nullptr ? at_seq->msg_id() : m.msg_id())
                      .first;
     if (claim->second != m.msg_id()) {
-      return absl::InternalError(fmt::format("{} seq {} is taken by msg_id {}, not {}", m.conv_id(),
-                                             m.seq(), claim->second, m.msg_id()));
+      outcomes[i] = AppendOutcome{false, m, /*seq_taken=*/true};
+      continue;
     }
     outcomes[i] = AppendOutcome{true, at_seq != nullptr ? *at_seq : m};
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     if (first[i] != i) {
-      outcomes[i] = AppendOutcome{false, outcomes[first[i]].stored};
+      outcomes[i] = AppendOutcome{false, outcomes[first[i]].stored, outcomes[first[i]].seq_taken};
     } else if (outcomes[i].inserted) {
       Store(batch[i]);
     }

@@ -16,4 +16,10 @@ absl::StatusOr<uint64_t> InMemorySeqAllocator::Next(std::string_view conv_id) {
   return ++it->second;
 }
 
+absl::Status InMemorySeqAllocator::Forget(std::string_view conv_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto it = counters_.find(conv_id); it != counters_.end()) counters_.erase(it);
+  return absl::OkStatus();
+}
+
 }  // namespace im::store

@@ -16,6 +16,7 @@ class InMemorySeqAllocator final : public SeqAllocator {
       : floor_(std::move(floor)), restore_gap_(restore_gap) {}
 
   absl::StatusOr<uint64_t> Next(std::string_view conv_id) override;
+  absl::Status Forget(std::string_view conv_id) override;
 
  private:
   SeqFloor floor_;

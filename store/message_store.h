@@ -26,6 +26,11 @@ struct AppendOutcome {
   // nothing was written and `stored` is the message stored first (its seq, msg_id, created_ms).
   bool inserted = false;
   im::v1::Message stored;
+  // Another message holds this one's (conv_id, seq): nothing was written (`stored` is the message
+  // as given). The seq counter handed out a number the store had already used: it is behind the
+  // store (its Redis lost writes), and must be restored from the store before the next send. The
+  // other messages of the batch are stored as usual.
+  bool seq_taken = false;
 };
 
 // A user's delivered cursor in one conversation, as the device acks it.

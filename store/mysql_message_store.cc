@@ -153,10 +153,13 @@ absl::Status ResolveOutcomes(MySqlConnection& connection, const std::vector<NewM
       }
     }
     auto at_seq = by_position.find({m.conv_id(), m.seq()});
-    if (at_seq == by_position.end() || at_seq->second.msg_id() != m.msg_id()) {
+    if (at_seq == by_position.end()) {
       return absl::InternalError(
-          fmt::format("{} seq {} is taken by msg_id {}, not {}", m.conv_id(), m.seq(),
-                      at_seq == by_position.end() ? 0 : at_seq->second.msg_id(), m.msg_id()));
+          fmt::format("{} seq {}: neither inserted nor found", m.conv_id(), m.seq()));
+    }
+    if (at_seq->second.msg_id() != m.msg_id()) {
+      outcomes[i] = AppendOutcome{false, m, /*seq_taken=*/true};
+      continue;
     }
     outcomes[i] = AppendOutcome{true, at_seq->second};
   }
@@ -303,27 +306,28 @@ absl::StatusOr<std::vector<AppendOutcome>> MySqlMessageStore::AppendOnce(
     const im::v1::Message& y = batch[b].message;
     return x.conv_id() != y.conv_id() ? x.conv_id() < y.conv_id() : x.seq() < y.seq();
   });
-  return pool_.Run<std::vector<AppendOutcome>>(
-      [&](MySqlConnection& connection) -> absl::StatusOr<std::vector<AppendOutcome>> {
-        std::vector<AppendOutcome> outcomes(batch.size());
-        connection.Begin();
-        for (const auto& [begin, end] : Chunks(order.size(), kMaxRowsPerStatement, [&](size_t i) {
-               return BytesOf(batch[order[i]].message);
-             })) {
-          std::span<const size_t> chunk(order.data() + begin, end - begin);
-          if (absl::Status status = InsertMessages(connection, batch, chunk, outcomes);
-              !status.ok()) {
-            return status;
-          }
-        }
-        for (size_t i = 0; i < batch.size(); ++i) {
-          if (first[i] != i) outcomes[i] = AppendOutcome{false, outcomes[first[i]].stored};
-        }
-        UpsertConversations(connection, batch, first, outcomes);
-        UpsertMembers(connection, batch, first, outcomes);
-        connection.Commit();
-        return outcomes;
-      });
+  return pool_.Run<std::vector<AppendOutcome>>([&](MySqlConnection& connection)
+                                                   -> absl::StatusOr<std::vector<AppendOutcome>> {
+    std::vector<AppendOutcome> outcomes(batch.size());
+    connection.Begin();
+    for (const auto& [begin, end] : Chunks(order.size(), kMaxRowsPerStatement, [&](size_t i) {
+           return BytesOf(batch[order[i]].message);
+         })) {
+      std::span<const size_t> chunk(order.data() + begin, end - begin);
+      if (absl::Status status = InsertMessages(connection, batch, chunk, outcomes); !status.ok()) {
+        return status;
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (first[i] != i) {
+        outcomes[i] = AppendOutcome{false, outcomes[first[i]].stored, outcomes[first[i]].seq_taken};
+      }
+    }
+    UpsertConversations(connection, batch, first, outcomes);
+    UpsertMembers(connection, batch, first, outcomes);
+    connection.Commit();
+    return outcomes;
+  });
 }
 
 absl::StatusOr<std::optional<im::v1::Message>> MySqlMessageStore::FindSent(

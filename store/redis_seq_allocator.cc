@@ -37,6 +37,10 @@ std::string RedisSeqAllocator::KeyOf(std::string_view conv_id) {
   return fmt::format("im:seq:{}", conv_id);
 }
 
+absl::Status RedisSeqAllocator::Forget(std::string_view conv_id) {
+  return redis_->Command({"DEL", KeyOf(conv_id)}).status();
+}
+
 absl::StatusOr<uint64_t> RedisSeqAllocator::Next(std::string_view conv_id) {
   const std::string key = KeyOf(conv_id);
   IM_ASSIGN_OR_RETURN(RedisConnection::Reply reply,

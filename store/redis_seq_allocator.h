@@ -17,6 +17,7 @@ class RedisSeqAllocator final : public SeqAllocator {
                     uint64_t restore_gap = kDefaultSeqRestoreGap);
 
   absl::StatusOr<uint64_t> Next(std::string_view conv_id) override;
+  absl::Status Forget(std::string_view conv_id) override;
 
   static std::string KeyOf(std::string_view conv_id);
 

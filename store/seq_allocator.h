@@ -21,6 +21,9 @@ class SeqAllocator {
  public:
   virtual ~SeqAllocator() = default;
   virtual absl::StatusOr<uint64_t> Next(std::string_view conv_id) = 0;
+  // Drops the counter, found behind the store (it handed out a seq a stored message holds, as
+  // when Redis lost its last writes): the next Next() restores it from the floor plus the gap.
+  virtual absl::Status Forget(std::string_view conv_id) = 0;
 };
 
 inline constexpr uint64_t kDefaultSeqRestoreGap = 1000;

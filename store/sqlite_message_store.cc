@@ -163,10 +163,11 @@ absl::StatusOr<AppendOutcome> ResolveConflict(SqliteConnection& connection,
   IM_ASSIGN_OR_RETURN(SqliteStatement select, connection.Prepare(kMessageAtSql));
   select.Bytes(m.conv_id()).U64(m.seq());
   IM_ASSIGN_OR_RETURN(const std::optional<im::v1::Message> at_seq, FirstMessage(select));
-  if (!at_seq || at_seq->msg_id() != m.msg_id()) {
-    return absl::InternalError(fmt::format("{} seq {} is taken by msg_id {}, not {}", m.conv_id(),
-                                           m.seq(), at_seq ? at_seq->msg_id() : 0, m.msg_id()));
+  if (!at_seq) {
+    return absl::InternalError(
+        fmt::format("{} seq {}: neither inserted nor found", m.conv_id(), m.seq()));
   }
+  if (at_seq->msg_id() != m.msg_id()) return AppendOutcome{false, m, /*seq_taken=*/true};
   return AppendOutcome{true, *at_seq};
 }
 
@@ -246,7 +247,7 @@ absl::StatusOr<std::vector<AppendOutcome>> SqliteMessageStore::Append(
     for (size_t i = 0; i < batch.size(); ++i) {
       if (first[i] != i) {
         // A later copy in the batch gets the first one's answer, as a retry would.
-        outcomes[i] = AppendOutcome{false, outcomes[first[i]].stored};
+        outcomes[i] = AppendOutcome{false, outcomes[first[i]].stored, outcomes[first[i]].seq_taken};
         continue;
       }
       IM_ASSIGN_OR_RETURN(outcomes[i], AppendOne(connection, batch[i]));

@@ -194,6 +194,24 @@ store::AsyncSendLedger::Outcomes ChatService::ClaimInSeqOrder(
   return outcomes;
 }
 
+absl::Status ChatService::OnSeqTaken(const std::string& conv_id, uint64_t seq) {
+  deps_.metrics->seq_counters_behind.Increment();
+  IM_LOG_RATE_LIMITED(spdlog::level::warn,
+                      "{}: seq {} was handed out again (the counter is behind the stored "
+                      "messages: Redis lost writes); the counter is restored from MySQL",
+                      conv_id, seq);
+  auto forget = [this, conv_id] {
+    if (absl::Status status = deps_.seqs->Forget(conv_id); !status.ok()) {
+      IM_LOG_RATE_LIMITED(spdlog::level::warn, "{}: the seq counter is not dropped: {}", conv_id,
+                          status.ToString());
+    }
+  };
+  if (!deps_.executor->TrySubmit(forget)) forget();
+  return absl::AbortedError(
+      "the conversation's sequence counter was behind its stored messages and is restored: send "
+      "again");
+}
+
 void ChatService::ReleaseClaimAfterWrite(const std::string& dedup_key) {
   if (deps_.loop != nullptr && deps_.loop->InLoopThread()) {
     return deps_.loop->dedup()->Delete(dedup_key, [](absl::Status status) {
@@ -510,6 +528,7 @@ std::optional<MessageWriter::Write> ChatService::ContinueSend(const im::v1::Send
       [this, caller, conversation, conv_id, taken = *seq, dedup_key, claimed = claim.owned,
        respond = std::move(respond)](absl::StatusOr<store::AppendOutcome> outcome) mutable {
         common::ScopedRequestId scope(caller.request_id());  // the loop or a writer thread
+        if (outcome.ok() && outcome->seq_taken) outcome = OnSeqTaken(conv_id, taken);
         // Not stored: free the client_msg_id for the client's retry.
         if (!outcome.ok() && claimed) ReleaseClaimAfterWrite(dedup_key);
         order_.Complete(conv_id, taken,

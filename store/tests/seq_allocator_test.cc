@@ -108,6 +108,17 @@ TYPED_TEST(SeqAllocatorContractTest, LostCounterResumesAbovePersistedWithGap) {
   EXPECT_EQ(this->Next(conv), next + 1);
 }
 
+TYPED_TEST(SeqAllocatorContractTest, AForgottenCounterIsRestoredAboveTheStoredMessages) {
+  // The counter fell behind (its storage lost its last increments): 3 stored, the counter at 1.
+  const std::string conv = this->Conv("behind");
+  this->Next(conv);
+  this->floor_.Set(conv, 3);
+  ASSERT_TRUE(this->backend_.allocator().Forget(conv).ok());
+  const uint64_t next = this->Next(conv);
+  EXPECT_EQ(next, 3 + kGap + 1);
+  EXPECT_TRUE(this->backend_.allocator().Forget(this->Conv("never-used")).ok());
+}
+
 TYPED_TEST(SeqAllocatorContractTest, FloorFailureIsAnErrorNotARestartAtOne) {
   const std::string conv = this->Conv("d");
   this->floor_.Set(conv, 50);
