@@ -41,7 +41,20 @@ store::MySqlOptions MySqlFromConfig(common::Config& config) {
       std::chrono::milliseconds(config.GetU32("mysql.timeout_ms", 5000, 100, 600'000));
   mysql.connect_timeout = timeout;
   mysql.read_write_timeout = timeout;
+  mysql.tls_ca_file = config.GetString("mysql.tls_ca_file", "");
+  mysql.tls_cert_file = config.GetString("mysql.tls_cert_file", "");
+  mysql.tls_key_file = config.GetString("mysql.tls_key_file", "");
   return mysql;
+}
+
+absl::Status CheckMySqlTls(const store::MySqlOptions& mysql) {
+  if (mysql.tls_cert_file.empty() != mysql.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("mysql.tls_cert_file and mysql.tls_key_file go together");
+  }
+  if (!mysql.tls_cert_file.empty() && mysql.tls_ca_file.empty()) {
+    return absl::InvalidArgumentError("mysql.tls_cert_file needs mysql.tls_ca_file (TLS on)");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RefuseDefaultCredentials(const LogicOptions& o, common::Deployment deployment) {
@@ -100,6 +113,7 @@ absl::Status ReadClusterKeys(common::Config& config, LogicOptions& o) {
   absl::StatusOr<store::RedisOptions> redis = RedisFromConfig(config);
   if (absl::Status status = config.status(); !status.ok()) return status;
   if (!redis.ok()) return redis.status();
+  if (absl::Status tls = CheckMySqlTls(o.mysql); !tls.ok()) return tls;
   o.redis = *redis;
   // By default a quarter of Redis's timeout (read above).
   o.send_loop_max_redis_wait_ms =

@@ -42,6 +42,8 @@ rm -rf "$IM_VAR_DIR/kafka"
 export IM_TEST_REDIS="127.0.0.1:$IM_LOCAL_REDIS_PORT" IM_TEST_MYSQL="127.0.0.1:$IM_MYSQL_PORT"
 export IM_TEST_KAFKA="127.0.0.1:$IM_LOCAL_KAFKA_PORT"
 export IM_TEST_REDIS_USERNAME="$IM_LOCAL_REDIS_USER" IM_TEST_REDIS_PASSWORD="$IM_LOCAL_REDIS_PASSWORD"
+# MariaDB serves TLS with the development CA's certificate (services.sh): the tests connect with it.
+export IM_TEST_MYSQL_TLS_CA="$IM_VAR_DIR/tls/ca.pem"
 
 echo "== tests"
 # detect_leaks is on by default with ASan on x86_64 Linux; say so for anyone reading CI logs.

@@ -117,6 +117,15 @@ absl::StatusOr<std::unique_ptr<MySqlConnection>> MySqlConnection::Connect(
     properties["OPT_CHARSET_NAME"] = "utf8mb4";
     // Affected rows must count changed rows only: Append tells inserts from duplicates by it.
     properties["CLIENT_FOUND_ROWS"] = false;
+    if (!options.tls_ca_file.empty()) {
+      properties["sslCA"] = sql::SQLString(options.tls_ca_file);
+      properties["sslEnforce"] = true;  // no fallback to plaintext
+      properties["sslVerify"] = true;   // the certificate, and that it names the host
+      if (!options.tls_cert_file.empty()) {
+        properties["sslCert"] = sql::SQLString(options.tls_cert_file);
+        properties["sslKey"] = sql::SQLString(options.tls_key_file);
+      }
+    }
     std::unique_ptr<sql::Connection> connection(Driver()->connect(properties));
     std::unique_ptr<sql::Statement> statement(connection->createStatement());
     // The connector has set autocommit = 1. Strict mode turns a value the schema cannot hold into

@@ -19,6 +19,12 @@ struct MySqlOptions {
   std::chrono::milliseconds read_write_timeout{5000};
   // How long a caller waits for a connection when all pool_size are borrowed.
   std::chrono::milliseconds acquire_timeout{5000};
+  // TLS, when the CA file is set: every connection encrypted (refused by the client otherwise)
+  // and the server's certificate checked against the CA and the host name. With a certificate and
+  // key, the client presents them (for a user created REQUIRE X509).
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 }  // namespace im::store

@@ -8,8 +8,8 @@
 # Environment (defaults in brackets):
 #   IM_VAR_DIR     where data, sockets, logs and pid files live   [<repo>/var/local]
 #   IM_LOCAL_REDIS_PORT [16379]   IM_LOCAL_KAFKA_PORT [19092]
-#   IM_LOCAL_REDIS_USER [im]   IM_LOCAL_REDIS_PASSWORD [im-dev-redis]: Redis's only user (its
-#     default user is off), as logic's redis.username and redis.password name it
+#   IM_LOCAL_REDIS_USER [im]   IM_LOCAL_REDIS_PASSWORD [im-dev-redis]: Redis's user, as logic's
+#     redis.username and redis.password name it (the default user takes the password too)
 #   IM_LOCAL_KAFKA_CONTROLLER_PORT [19093] (the KRaft controller's listener)
 #   IM_MYSQL_PORT [13306]   IM_MYSQL_USER [im]   IM_MYSQL_PASSWORD [im-dev]   IM_MYSQL_DATABASE [im]
 #     (logic's own keys mysql.port, ...: the server is made the way logic will reach it)
@@ -36,6 +36,7 @@ REDIS_DIR="$VAR_DIR/redis"
 MYSQL_DIR="$VAR_DIR/mariadb"
 MYSQL_SOCKET="$MYSQL_DIR/mysqld.sock"
 KAFKA_DIR="$VAR_DIR/kafka"
+TLS_DIR="$VAR_DIR/tls"
 KAFKA_PIDFILE="$KAFKA_DIR/kafka.pid"
 KAFKA_SH="$ROOT/deploy/local/kafka.sh"
 
@@ -76,12 +77,14 @@ wait_until() {  # wait_until DESCRIPTION COMMAND...
 start_redis() {
   mkdir -p "$REDIS_DIR"
   if pid_alive "$REDIS_DIR/redis.pid"; then log "redis already running on $REDIS_PORT"; return; fi
-  # The users go in a file only we may read, so the password shows in no process list. The default
-  # user is off: every client logs in.
+  # The users go in a file only we may read, so the password shows in no process list. Every
+  # client logs in: the default user has the password too (requirepass). It stays on: Redis 7.0
+  # replays its append-only file as the default user, and with that user off it drops every
+  # MULTI/EXEC there (NOPERM), scripts' effects among them, losing data at each restart.
   (
     umask 077
-    printf 'user default off\nuser %s on >%s ~* &* +@all\n' "$REDIS_USER" "$REDIS_PASSWORD" \
-      >"$REDIS_DIR/users.conf"
+    printf 'user default on >%s ~* &* +@all\nuser %s on >%s ~* &* +@all\n' \
+      "$REDIS_PASSWORD" "$REDIS_USER" "$REDIS_PASSWORD" >"$REDIS_DIR/users.conf"
   )
   redis-server "$REDIS_DIR/users.conf" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" \
     --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --daemonize yes \
@@ -105,8 +108,12 @@ start_mariadb() {
       --auth-root-authentication-method=socket --skip-test-db >"$MYSQL_DIR/install.log" 2>&1 ||
       die "mariadb-install-db failed; see $MYSQL_DIR/install.log"
   fi
+  # TLS with the local development CA's certificate (deploy/local/dev-tls.sh; clients trust
+  # $VAR_DIR/tls/ca.pem): logic and the tests connect with TLS, the command-line tools as before.
+  "$ROOT/deploy/local/dev-tls.sh" "$TLS_DIR"
   # --no-defaults: nothing from /etc/mysql may move our ports, sockets or data.
   mariadbd --no-defaults --datadir="$MYSQL_DIR/data" --port="$MYSQL_PORT" \
+    --ssl-ca="$TLS_DIR/ca.pem" --ssl-cert="$TLS_DIR/server.pem" --ssl-key="$TLS_DIR/server.key" \
     --bind-address=127.0.0.1 --socket="$MYSQL_SOCKET" --pid-file="$MYSQL_DIR/mysqld.pid" \
     --log-error="$MYSQL_DIR/mysqld.log" --user="$(id -un)" --skip-name-resolve \
     --innodb-buffer-pool-size=128M --innodb-flush-log-at-trx-commit=1 \
@@ -125,7 +132,7 @@ GRANT ALL ON \`$MYSQL_DATABASE\`.* TO '$MYSQL_USER'@'localhost';
 GRANT ALL ON \`${MYSQL_DATABASE}\\_%\`.* TO '$MYSQL_USER'@'127.0.0.1';
 GRANT ALL ON \`${MYSQL_DATABASE}\\_%\`.* TO '$MYSQL_USER'@'localhost';
 SQL
-  log "mariadb up on 127.0.0.1:$MYSQL_PORT, database $MYSQL_DATABASE, user $MYSQL_USER"
+  log "mariadb up on 127.0.0.1:$MYSQL_PORT (TLS: $TLS_DIR/ca.pem), database $MYSQL_DATABASE, user $MYSQL_USER"
 }
 
 start_kafka() {

@@ -276,6 +276,18 @@ double GatewayMetric(uint16_t metrics_port, const std::string& sample) {
   return -1;
 }
 
+// Waits until the sample reaches `at_least` (or the timeout); returns its last value.
+double WaitForMetric(uint16_t metrics_port, const std::string& sample, double at_least,
+                     Millis timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  double value = GatewayMetric(metrics_port, sample);
+  while (value < at_least && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(Millis(50));
+    value = GatewayMetric(metrics_port, sample);
+  }
+  return value;
+}
+
 // 10,000 logged-in connections held by one gateway, opened by im-bench (the load generator,
 // separate processes) and all logged in; im-bench measures the gateway's resident memory per
 // connection. Then the gateway drains with 10,000 clients: every one gets GoAway.
@@ -307,13 +319,9 @@ TEST(GatewayProcessTest, HoldsTenThousandConnections) {
                                  "--json",          report_path,
                                  "--no-progress"});
   ASSERT_TRUE(load.ok()) << load.status();
-  const auto deadline = std::chrono::steady_clock::now() + Millis(180'000);
   const std::string logins = "im_gateway_logins_total{result=\"ok\"}";
-  while (GatewayMetric(gateway.metrics_port, logins) < kConnections &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(Millis(200));
-  }
-  ASSERT_EQ(GatewayMetric(gateway.metrics_port, logins), kConnections);
+  ASSERT_EQ(WaitForMetric(gateway.metrics_port, logins, kConnections, Millis(180'000)),
+            kConnections);
   EXPECT_EQ(GatewayMetric(gateway.metrics_port, "im_gateway_connections"), kConnections);
   EXPECT_EQ(GatewayMetric(gateway.metrics_port, "im_gateway_logins_total{result=\"failed\"}"), 0);
   // im-bench samples the gateway's memory a second into the hold.
@@ -374,13 +382,9 @@ TEST(GatewayProcessTest, HoldsTlsConnectionsAndReloadsItsCertificateOnSighup) {
                                  "--connections", std::to_string(kConnections), "--rate", "500",
                                  "--duration", "600", "--setup-timeout", "120", "--no-progress"});
   ASSERT_TRUE(load.ok()) << load.status();
-  const auto deadline = std::chrono::steady_clock::now() + Millis(120'000);
   const std::string logins = "im_gateway_logins_total{result=\"ok\"}";
-  while (GatewayMetric(gateway.metrics_port, logins) < kConnections &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(Millis(200));
-  }
-  ASSERT_EQ(GatewayMetric(gateway.metrics_port, logins), kConnections);
+  ASSERT_EQ(WaitForMetric(gateway.metrics_port, logins, kConnections, Millis(120'000)),
+            kConnections);
   EXPECT_EQ(GatewayMetric(gateway.metrics_port, "im_gateway_tls_handshakes_total{result=\"full\"}"),
             kConnections);
   EXPECT_EQ(
@@ -392,13 +396,9 @@ TEST(GatewayProcessTest, HoldsTlsConnectionsAndReloadsItsCertificateOnSighup) {
   std::filesystem::rename(renewed->cert_file, certificates->cert_file);
   std::filesystem::rename(renewed->key_file, certificates->key_file);
   ASSERT_TRUE(gateway.process->Signal(SIGHUP));
-  const std::string reloads = "im_gateway_tls_reloads_total{result=\"ok\"}";
-  const auto reload_deadline = std::chrono::steady_clock::now() + Millis(10'000);
-  while (GatewayMetric(gateway.metrics_port, reloads) < 1 &&
-         std::chrono::steady_clock::now() < reload_deadline) {
-    std::this_thread::sleep_for(Millis(50));
-  }
-  EXPECT_EQ(GatewayMetric(gateway.metrics_port, reloads), 1);
+  EXPECT_EQ(WaitForMetric(gateway.metrics_port, "im_gateway_tls_reloads_total{result=\"ok\"}", 1,
+                          Millis(10'000)),
+            1);
   EXPECT_EQ(GatewayMetric(gateway.metrics_port, "im_gateway_connections"), kConnections);
   tls::ClientTlsOptions trust;
   trust.ca_file = renewed->ca_file;

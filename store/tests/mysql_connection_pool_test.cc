@@ -4,10 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "absl/strings/str_replace.h"
+#include "common/tls/testing/test_certificates.h"
 #include "fmt/format.h"
 #include "store/tests/test_mysql.h"
 
@@ -180,6 +183,36 @@ TEST_F(MySqlConnectionPoolTest, AWrongPasswordIsUnavailable) {
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(status.message().find("1045"), std::string_view::npos) << status;
   EXPECT_EQ(pool.open_connections(), 0u);
+}
+
+// The test MariaDB serves TLS with the development CA's certificate (scripts/test.sh gives its CA
+// in IM_TEST_MYSQL_TLS_CA): with the CA set, every connection is encrypted and the server's
+// certificate checked; a CA that did not sign it refuses the connection.
+TEST_F(MySqlConnectionPoolTest, WithACaConnectionsAreEncryptedAndTheServerChecked) {
+  MySqlOptions options = Options(1);
+  ASSERT_FALSE(options.tls_ca_file.empty())
+      << "IM_TEST_MYSQL_TLS_CA is not set: scripts/test.sh sets it to the services' CA";
+  MySqlConnectionPool pool(options);
+  absl::StatusOr<std::string> cipher =
+      pool.Run<std::string>([](MySqlConnection& connection) -> absl::StatusOr<std::string> {
+        std::unique_ptr<sql::ResultSet> row(
+            connection.Prepare("SHOW SESSION STATUS LIKE 'Ssl_version'").executeQuery());
+        return row->next() ? std::string(row->getString(2)) : std::string();
+      });
+  ASSERT_TRUE(cipher.ok()) << cipher.status();
+  EXPECT_TRUE(*cipher == "TLSv1.3" || *cipher == "TLSv1.2") << "Ssl_version '" << *cipher << "'";
+
+  const std::string dir = ::testing::TempDir() + "im-mysql-tls-" + testing::UniquePrefix();
+  absl::StatusOr<tls::testing::TestCertificates> other =
+      tls::testing::TestCertificates::Create(dir, "other");
+  ASSERT_TRUE(other.ok()) << other.status();
+  MySqlOptions wrong_ca = options;
+  wrong_ca.tls_ca_file = other->ca_file;
+  MySqlConnectionPool refusing(wrong_ca);
+  const absl::Status refused = refusing.Run([](MySqlConnection&) { return absl::OkStatus(); });
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+  EXPECT_EQ(refusing.open_connections(), 0u);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

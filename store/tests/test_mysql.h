@@ -15,8 +15,9 @@
 namespace im::store::testing {
 
 // The real MariaDB that scripts/test.sh starts, named by IM_TEST_MYSQL ("host:port"), with user
-// im, password im-dev, database im. It is shared and never wiped: use UniquePrefix() for ids. Unset
-// is a test failure, never a skip.
+// im, password im-dev, database im, over TLS when IM_TEST_MYSQL_TLS_CA names the CA of its
+// certificate. It is shared and never wiped: use UniquePrefix() for ids. Unset IM_TEST_MYSQL is a
+// test failure, never a skip.
 inline MySqlOptions TestMySqlOptions() {
   MySqlOptions options;
   options.user = "im";
@@ -36,6 +37,7 @@ inline MySqlOptions TestMySqlOptions() {
   const size_t colon = text.rfind(':');
   options.host = text.substr(0, colon);
   options.port = std::atoi(text.substr(colon + 1).c_str());
+  if (const char* ca = std::getenv("IM_TEST_MYSQL_TLS_CA")) options.tls_ca_file = ca;
   return options;
 }
 

@@ -507,6 +507,8 @@ def logic_overrides(backends, run_id):
         # The test Redis's ACL user (scripts/test.sh); empty: none.
         "IM_REDIS_USERNAME": os.environ.get("IM_TEST_REDIS_USERNAME", ""),
         "IM_REDIS_PASSWORD": os.environ.get("IM_TEST_REDIS_PASSWORD", ""),
+        # The test MariaDB's certificate's CA (scripts/test.sh); empty: no TLS.
+        "IM_MYSQL_TLS_CA_FILE": os.environ.get("IM_TEST_MYSQL_TLS_CA", ""),
         "IM_MYSQL_HOST": mysql_host,
         "IM_MYSQL_PORT": str(mysql_port),
         "IM_MYSQL_USER": "im",

@@ -245,6 +245,7 @@ bool LocalCluster::StartLogic(int index) {
       {"IM_LOGIC_SEND_RATE_PER_USER", "0"},
       {"IM_LOGIC_GROUP_SEND_RATE_PER_USER", "0"},
   };
+  if (const char* ca = std::getenv("IM_TEST_MYSQL_TLS_CA")) env["IM_MYSQL_TLS_CA_FILE"] = ca;
   if (options_.redis_address.empty()) {  // the test Redis, which wants credentials
     for (const char* name : {"USERNAME", "PASSWORD"}) {
       if (const char* value = std::getenv(absl::StrCat("IM_TEST_REDIS_", name).c_str())) {
