@@ -210,11 +210,12 @@ void Connection::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
 }
 
 void Connection::HandleTlsBytes(std::string_view bytes) {
+  const bool handshake_was_done = tls_->handshake_done();
   const tls::TlsChannel::Status status = tls_->Feed(bytes, [this](std::string_view plaintext) {
     HandleBytes(plaintext);
     return state_ != State::kClosing && state_ != State::kClosed;
   });
-  if (!tls_handshake_counted_ && tls_->handshake_done()) CountTlsHandshake();
+  if (!handshake_was_done && tls_->handshake_done()) CountTlsHandshake();
   switch (status) {
     case tls::TlsChannel::Status::kOpen:
       break;
@@ -232,7 +233,6 @@ void Connection::HandleTlsBytes(std::string_view bytes) {
 }
 
 void Connection::CountTlsHandshake() {
-  tls_handshake_counted_ = true;
   GatewayMetrics& metrics = loop_->metrics();
   (tls_->resumed() ? metrics.tls_handshakes_resumed : metrics.tls_handshakes_full).Increment();
 }

@@ -163,7 +163,6 @@ class Connection {
   uint16_t send_refusals_ = 0;  // in a row, by the send rate limit
   bool handle_open_ = false;
   bool flush_scheduled_ = false;
-  bool tls_handshake_counted_ = false;
   std::list<Connection*>::iterator timeline_position_;
   uint64_t timeline_since_ms_ = 0;
   uint64_t pending_write_bytes_ = 0;  // handed to libuv, not written yet

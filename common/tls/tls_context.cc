@@ -239,12 +239,11 @@ absl::StatusOr<std::array<uint8_t, 32>> ParsePin(const std::string& pin) {
   constexpr std::string_view kPrefix = "sha256/";
   // Base64 of 32 bytes: 44 characters, the last one padding.
   constexpr size_t kEncodedLength = 44;
-  const std::string_view encoded = std::string_view(pin).substr(
-      std::string_view(pin).rfind(kPrefix, 0) == 0 ? kPrefix.size() : pin.size());
-  if (encoded.size() != kEncodedLength) {
+  if (pin.rfind(kPrefix, 0) != 0 || pin.size() != kPrefix.size() + kEncodedLength) {
     return absl::InvalidArgumentError(
         absl::StrCat("pinned key \"", pin, "\" is not sha256/<base64 of 32 bytes>"));
   }
+  const std::string_view encoded = std::string_view(pin).substr(kPrefix.size());
   unsigned char decoded[kEncodedLength] = {};
   const int length =
       EVP_DecodeBlock(decoded, reinterpret_cast<const unsigned char*>(encoded.data()),
