@@ -1,21 +1,20 @@
 #include "common/grpc_tls.h"
 
-#include <fstream>
-#include <iterator>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_contents.h"
 
 namespace im::common {
 namespace {
 
 absl::StatusOr<std::string> ReadPem(const std::string& key, const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::InvalidArgumentError(absl::StrCat(key, ": cannot read ", path));
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (text.find("-----BEGIN ") == std::string::npos) {
+  std::optional<std::string> text = ReadFileContents(path);
+  if (!text) return absl::InvalidArgumentError(absl::StrCat(key, ": cannot read ", path));
+  if (text->find("-----BEGIN ") == std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat(key, ": ", path, " holds no PEM block"));
   }
-  return text;
+  return *std::move(text);
 }
 
 }  // namespace

@@ -9,10 +9,10 @@
 
 #include <cstdio>
 #include <ctime>
-#include <fstream>
-#include <iterator>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_contents.h"
 #include "common/tls/tls_channel.h"
 
 namespace im::tls {
@@ -45,10 +45,11 @@ absl::Status ApplyProtocolPolicy(SSL_CTX* ctx) {
 }
 
 absl::Status UseTicketKeyFile(SSL_CTX* ctx, const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file)
+  std::optional<std::string> read = common::ReadFileContents(path);
+  if (!read) {
     return absl::InvalidArgumentError(absl::StrCat("ticket key file ", path, ": cannot open"));
-  std::string keys((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  }
+  std::string keys = *std::move(read);
   if (keys.size() != kTicketKeysBytes) {
     return absl::InvalidArgumentError(absl::StrCat("ticket key file ", path, ": has ", keys.size(),
                                                    " bytes, must have exactly ", kTicketKeysBytes,

@@ -55,12 +55,7 @@ class AbuseLimitsTest : public GatewayTest {
   bool WaitAccepted(double count) {
     const auto until = std::chrono::steady_clock::now() + kWait;
     while (std::chrono::steady_clock::now() < until) {
-      for (const prometheus::MetricFamily& family : registry_.Collect()) {
-        if (family.name == "im_gateway_connections" && family.metric.size() == 1 &&
-            family.metric[0].gauge.value >= count) {
-          return true;
-        }
-      }
+      if (MetricValue("im_gateway_connections") >= count) return true;
       std::this_thread::sleep_for(Millis(5));
     }
     return false;

@@ -206,7 +206,12 @@ absl::Status ChatService::OnSeqTaken(const std::string& conv_id, uint64_t seq) {
                           status.ToString());
     }
   };
-  if (!deps_.executor->TrySubmit(forget)) forget();
+  const bool on_loop = deps_.loop != nullptr && deps_.loop->InLoopThread();
+  if (!deps_.executor->TrySubmit(forget)) {
+    // A writer thread may wait for Redis; the loop must not: the next send that finds the counter
+    // behind tries again.
+    if (!on_loop) forget();
+  }
   return absl::AbortedError(
       "the conversation's sequence counter was behind its stored messages and is restored: send "
       "again");

@@ -289,8 +289,9 @@ class ChatService {
   void PersistOne(std::optional<MessageWriter::Write> write);
   void ReleaseClaim(const std::string& dedup_key);  // blocks
   // A message not stored because its seq is held by another (AppendOutcome::seq_taken): the
-  // conversation's counter is dropped (on the executor), to be restored from the store, and the
-  // send answered ABORTED, which the client retries with the same client_msg_id.
+  // conversation's counter is dropped (on the executor; on a writer thread when that is full,
+  // never on the loop), to be restored from the store, and the send answered ABORTED, which the
+  // client retries with the same client_msg_id.
   absl::Status OnSeqTaken(const std::string& conv_id, uint64_t seq);
   // ReleaseClaim for a send whose write failed (from where the writer answers) or that was
   // refused after it claimed: without blocking on the loop, else on the executor.

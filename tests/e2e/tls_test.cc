@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/file_contents.h"
 #include "common/tls/testing/test_certificates.h"
 #include "im/v1/logic.grpc.pb.h"
 #include "sdk/client.h"
@@ -285,10 +286,7 @@ TEST(GrpcTlsTest, GatewaysAndLogicTalkOverMutualTlsAndRefuseOthers) {
     return stub->RefreshSessions(&context, request, &reply);
   };
   const std::string dir = cluster.grpc_tls_dir();
-  auto read = [](const std::string& path) {
-    std::ifstream file(path);
-    return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  };
+  auto read = [](const std::string& path) { return common::ReadFileContents(path).value_or(""); };
   grpc::SslCredentialsOptions no_certificate;
   no_certificate.pem_root_certs = read(dir + "/ca.pem");
   grpc::SslCredentialsOptions with_certificate = no_certificate;
