@@ -67,11 +67,15 @@ absl::Status RefuseDefaultCredentials(const LogicOptions& o, common::Deployment 
   if (deployment == common::Deployment::kCluster && o.redis.password == kLocalRedisPassword) {
     defaults.push_back("redis.password");
   }
+  if (deployment == common::Deployment::kCluster && o.kafka.password == kLocalKafkaPassword) {
+    defaults.push_back("kafka.password");
+  }
   if (defaults.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
       absl::StrJoin(defaults, " and "),
       " left at the value published with the code: set your own (IM_LOGIC_TOKEN_SECRET, "
-      "IM_MYSQL_PASSWORD, IM_REDIS_PASSWORD), or dev_mode: true (IM_DEV_MODE=true) for a local "
+      "IM_MYSQL_PASSWORD, IM_REDIS_PASSWORD, IM_KAFKA_PASSWORD), or dev_mode: true "
+      "(IM_DEV_MODE=true) for a local "
       "run"));
 }
 
@@ -98,6 +102,14 @@ absl::Status ReadClusterKeys(common::Config& config, LogicOptions& o) {
                                                 o.max_connection_age_grace_ms, 0, 3'600'000);
   o.group_cache_ttl_sec = config.GetU32("group.cache_ttl_sec", o.group_cache_ttl_sec, 1);
   o.kafka.brokers = config.GetString("kafka.brokers", o.kafka.brokers);
+  o.kafka.security_protocol =
+      config.GetString("kafka.security_protocol", o.kafka.security_protocol);
+  o.kafka.sasl_mechanism = config.GetString("kafka.sasl_mechanism", o.kafka.sasl_mechanism);
+  o.kafka.username = config.GetString("kafka.username", "");
+  o.kafka.password = config.GetSecret("kafka.password", "");
+  o.kafka.tls_ca_file = config.GetString("kafka.tls_ca_file", "");
+  o.kafka.tls_cert_file = config.GetString("kafka.tls_cert_file", "");
+  o.kafka.tls_key_file = config.GetString("kafka.tls_key_file", "");
   o.kafka.topic_prefix = config.GetString("kafka.topic_prefix", o.kafka.topic_prefix);
   o.kafka.consumer_group = config.GetString("kafka.consumer_group", o.kafka.consumer_group);
   o.kafka.partitions = config.GetU32("kafka.partitions", o.kafka.partitions, 1, 10'000);
@@ -109,6 +121,8 @@ absl::Status ReadClusterKeys(common::Config& config, LogicOptions& o) {
       config.GetU32("kafka.session_timeout_ms", o.kafka.session_timeout_ms, 1'000, 3'600'000);
   o.kafka.startup_timeout_ms =
       config.GetU32("kafka.startup_timeout_ms", o.kafka.startup_timeout_ms, 100, 3'600'000);
+  o.kafka.retention_ms =
+      config.GetU32("kafka.retention_ms", o.kafka.retention_ms, 60'000, 7 * 86'400'000);
   o.mysql = MySqlFromConfig(config);
   absl::StatusOr<store::RedisOptions> redis = RedisFromConfig(config);
   if (absl::Status status = config.status(); !status.ok()) return status;
@@ -222,6 +236,7 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config,
           "kafka.topic_prefix may hold only [A-Za-z0-9._-], got '", o.kafka.topic_prefix, "'"));
     }
   }
+  if (absl::Status status = CheckKafkaConnection(o.kafka); !status.ok()) return status;
   if (o.send_loop_max_redis_wait_ms >= o.redis.timeout.count()) {
     return absl::InvalidArgumentError(
         "logic.send_loop_max_redis_wait_ms must be below redis.timeout_ms: a backlog that old "

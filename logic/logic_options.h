@@ -7,6 +7,7 @@
 #include "common/config.h"
 #include "common/deployment.h"
 #include "common/grpc_tls.h"
+#include "logic/group/kafka_connection.h"
 #include "store/mysql_options.h"
 #include "store/redis_options.h"
 
@@ -24,6 +25,8 @@ inline constexpr char kDefaultTokenSecret[] = "dev-secret-change-me";
 inline constexpr char kDefaultMySqlPassword[] = "im-dev";
 // The local Redis's (deploy/local/services.sh, ACL user im).
 inline constexpr char kLocalRedisPassword[] = "im-dev-redis";
+// The local Kafka broker's (deploy/local/kafka.sh, SASL user im).
+inline constexpr char kLocalKafkaPassword[] = "im-dev-kafka";
 
 // Everything an im-logic process is told at start-up. Defaults serve a local run.
 struct LogicOptions {
@@ -167,8 +170,8 @@ struct LogicOptions {
   uint32_t fanout_remembered_conversations = 100'000;
 
   // Kafka: empty brokers = in-process fan-out (single node only: no other node sees the records).
-  struct Kafka {
-    std::string brokers;
+  // The connection (brokers, security protocol, login, TLS files) is KafkaConnection's.
+  struct Kafka : KafkaConnection {
     std::string topic_prefix = "im.";  // topics <prefix>fanout and <prefix>fanout.large
     std::string consumer_group = "im-fanout";
     uint32_t partitions = 8;
@@ -179,6 +182,10 @@ struct LogicOptions {
     // gateway.logic_timeout_ms (5 s), or such sends time out instead of succeeding.
     uint32_t fallback_after_ms = 2'000;
     uint32_t session_timeout_ms = 10'000;  // a dead node's partitions move after this
+    // How long the brokers keep a fan-out record (the topics' retention.ms, set when logic
+    // creates them): a group message's body, recalled or not, stays in Kafka this long, and a
+    // consumer group that falls further behind loses those pushes (members sync the messages).
+    uint32_t retention_ms = 3'600'000;
     uint32_t startup_timeout_ms = 30'000;  // creating the topics at start-up
   } kafka;
 

@@ -28,6 +28,11 @@ export IM_LOCAL_KAFKA_CONTROLLER_PORT="${IM_TEST_KAFKA_CONTROLLER_PORT:-29093}"
 # Redis requires a login (an ACL user), so every test that reaches it exercises AUTH.
 export IM_LOCAL_REDIS_USER="${IM_TEST_REDIS_USERNAME:-im}"
 export IM_LOCAL_REDIS_PASSWORD="${IM_TEST_REDIS_PASSWORD:-im-test-redis}"
+# So does Kafka (SASL over TLS, with the development CA's certificate), for the test broker and
+# the brokers tests start of their own (OwnKafka, which inherits these).
+export IM_LOCAL_KAFKA_USER="${IM_TEST_KAFKA_USERNAME:-im}"
+export IM_LOCAL_KAFKA_PASSWORD="${IM_TEST_KAFKA_PASSWORD:-im-test-kafka}"
+export IM_LOCAL_KAFKA_TLS_DIR="$IM_VAR_DIR/tls"
 mkdir -p "$IM_VAR_DIR"
 # The trap stops the services; should this script be SIGKILLed (a CI timeout), when no trap runs,
 # the watcher does, within a few seconds.
@@ -44,6 +49,8 @@ export IM_TEST_KAFKA="127.0.0.1:$IM_LOCAL_KAFKA_PORT"
 export IM_TEST_REDIS_USERNAME="$IM_LOCAL_REDIS_USER" IM_TEST_REDIS_PASSWORD="$IM_LOCAL_REDIS_PASSWORD"
 # MariaDB serves TLS with the development CA's certificate (services.sh): the tests connect with it.
 export IM_TEST_MYSQL_TLS_CA="$IM_VAR_DIR/tls/ca.pem"
+export IM_TEST_KAFKA_USERNAME="$IM_LOCAL_KAFKA_USER" IM_TEST_KAFKA_PASSWORD="$IM_LOCAL_KAFKA_PASSWORD"
+export IM_TEST_KAFKA_TLS_CA="$IM_LOCAL_KAFKA_TLS_DIR/ca.pem"
 
 echo "== tests"
 # detect_leaks is on by default with ASan on x86_64 Linux; say so for anyone reading CI logs.

@@ -75,10 +75,13 @@ std::vector<const char*> CStrings(const std::vector<std::string>& texts) {
   return pointers;
 }
 
-// C views of presences; they point into `presences`, which must outlive them.
+// C views of presences; they point into `presences`, which must outlive them. While one exists
+// it is its thread's current views, which im_presence_platform reads (im_presence cannot grow:
+// apps built against an earlier header index arrays of it by its old size).
 class PresenceViews {
  public:
-  explicit PresenceViews(const std::vector<im::sdk::Presence>& presences) {
+  explicit PresenceViews(const std::vector<im::sdk::Presence>& presences)
+      : presences_(presences), outer_(current_) {
     devices_.reserve(presences.size());  // items_ point into it
     items_.reserve(presences.size());
     for (const im::sdk::Presence& presence : presences) {
@@ -86,14 +89,36 @@ class PresenceViews {
       items_.push_back(im_presence{presence.uid.c_str(), presence.online ? 1 : 0, devices.data(),
                                    devices.size(), presence.last_seen_ms});
     }
+    current_ = this;
   }
+  ~PresenceViews() { current_ = outer_; }
+  PresenceViews(const PresenceViews&) = delete;
+  PresenceViews& operator=(const PresenceViews&) = delete;
+
   const im_presence* data() const { return items_.data(); }
   size_t size() const { return items_.size(); }
 
+  // The platform of `presence`'s device `index`, if `presence` is one of the current views'.
+  static const char* PlatformOf(const im_presence* presence, size_t index) {
+    for (const PresenceViews* views = current_; views != nullptr; views = views->outer_) {
+      if (presence < views->items_.data() || presence >= views->items_.data() + views->size()) {
+        continue;
+      }
+      const im::sdk::Presence& of = views->presences_[presence - views->items_.data()];
+      return index < of.platforms.size() ? of.platforms[index].c_str() : nullptr;
+    }
+    return nullptr;
+  }
+
  private:
+  static thread_local const PresenceViews* current_;
+  const std::vector<im::sdk::Presence>& presences_;
+  const PresenceViews* outer_;
   std::vector<std::vector<const char*>> devices_;
   std::vector<im_presence> items_;
 };
+
+thread_local const PresenceViews* PresenceViews::current_ = nullptr;
 
 // uids[0..count) as strings; false when one is NULL.
 bool Strings(const char* const* uids, size_t count, std::vector<std::string>* out) {
@@ -402,6 +427,11 @@ void im_client_set_group_role(im_client* client, const char* group_id, const cha
 void im_client_set_on_presence(im_client* client, im_presence_cb on_presence, void* user_data) {
   if (client == nullptr) return;
   client->bridge->SetOnPresence(on_presence, user_data);
+}
+
+const char* im_presence_platform(const im_presence* presence, size_t index) {
+  if (presence == nullptr || index >= presence->device_count) return nullptr;
+  return PresenceViews::PlatformOf(presence, index);
 }
 
 void im_client_watch_presence(im_client* client, const char* const* uids, size_t count,

@@ -78,7 +78,8 @@ typedef struct im_group_member {
 typedef struct im_presence {
   const char* uid;
   int online;                 /* 1: at least one device logged in */
-  const char* const* devices; /* the devices (platforms) logged in, in name order */
+  const char* const* devices; /* the devices logged in, in name order (their platforms:
+                                 im_presence_platform) */
   size_t device_count;
   int64_t last_seen_ms; /* offline: when its last device left (0: not known); online: 0 */
 } im_presence;
@@ -208,6 +209,11 @@ void im_client_set_group_role(im_client* client, const char* group_id, const cha
  * to a new list, then each change the server pushes, and after a reconnect those that changed
  * while the device was away. */
 typedef void (*im_presence_cb)(void* user_data, const im_presence* presences, size_t count);
+/* The platform presence->devices[index] logged in with ("ios", "android", "web", ...; "" when it
+ * named none), or NULL for an index past device_count or a presence not handed to the callback
+ * under way. Only within a presence callback (im_presence_cb, im_presence_watch_cb), for the
+ * presences it was given, on its thread: the string dies with the callback. Since 1.2.0. */
+const char* im_presence_platform(const im_presence* presence, size_t index);
 /* Sets the presence callback (NULL: none) and the user_data passed to it. It has its own setter
  * because im_client_callbacks cannot grow: an app built against an earlier header passes the
  * smaller struct. May be called at any time, from any thread (a callback already under way may

@@ -48,8 +48,10 @@ struct TypingNotice {
 struct Presence {
   std::string uid;
   bool online = false;
-  std::vector<std::string> devices;  // the devices (platforms) logged in, in name order
+  std::vector<std::string> devices;  // the devices logged in, in name order
   int64_t last_seen_ms = 0;          // offline: when its last device left (0: not known); online: 0
+  // platforms[i]: the platform devices[i] logged in with (ClientOptions::platform; may be "").
+  std::vector<std::string> platforms;
   bool operator==(const Presence&) const = default;
 };
 

@@ -39,6 +39,9 @@ Presence PresenceOf(const im::v1::Presence& presence) {
   out.online = presence.online();
   out.devices.assign(presence.devices().begin(), presence.devices().end());
   out.last_seen_ms = presence.last_seen_ms();
+  out.platforms.assign(presence.platforms().begin(), presence.platforms().end());
+  // From a server that does not say (older than platforms): one empty platform per device.
+  out.platforms.resize(out.devices.size());
   return out;
 }
 

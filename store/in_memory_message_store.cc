@@ -105,6 +105,15 @@ absl::StatusOr<std::optional<im::v1::Message>> InMemoryMessageStore::FindSent(
   return *stored;
 }
 
+void InMemoryMessageStore::DeleteEditBodies(std::map<uint64_t, im::v1::Message>& messages,
+                                            uint64_t ref_seq) {
+  for (auto it = messages.upper_bound(ref_seq); it != messages.end(); ++it) {
+    if (it->second.type() == im::v1::EDIT && it->second.ref_seq() == ref_seq) {
+      it->second.clear_body();
+    }
+  }
+}
+
 absl::Status InMemoryMessageStore::ApplyChange(const im::v1::Message& change) {
   if (absl::Status status = CheckChange(change); !status.ok()) return status;
   std::lock_guard<std::mutex> lock(mutex_);
@@ -117,6 +126,9 @@ absl::Status InMemoryMessageStore::ApplyChange(const im::v1::Message& change) {
   if (original == nullptr) {
     return absl::NotFoundError(
         fmt::format("{} has no message {} to change", change.conv_id(), change.ref_seq()));
+  }
+  if (change.type() == im::v1::RECALL || original->recalled()) {
+    DeleteEditBodies(conversation->second.messages, change.ref_seq());
   }
   if (original->recalled()) return absl::OkStatus();
   uint64_t& change_seq = conversation->second.change_seqs[change.ref_seq()];

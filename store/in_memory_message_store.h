@@ -68,6 +68,8 @@ class InMemoryMessageStore final : public MessageStore {
                                           uint64_t* members);
   // Requires mutex_. Writes one checked message and moves its conversation rows.
   void Store(const NewMessage& entry);
+  // Requires mutex_. Deletes the bodies of the EDITs of the message at ref_seq (it is recalled).
+  static void DeleteEditBodies(std::map<uint64_t, im::v1::Message>& messages, uint64_t ref_seq);
 
   std::mutex mutex_;
   std::map<std::string, ConversationState, std::less<>> conversations_;

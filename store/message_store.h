@@ -76,11 +76,12 @@ class MessageStore {
 
   // Applies `change`, a RECALL or EDIT as stored (conv_id, seq, type, ref_seq, body, created_ms),
   // to the message at (change.conv_id, change.ref_seq), which then shows its current version: a
-  // recall deletes its body and marks it recalled; an edit replaces its body and sets edited_ms to
-  // change.created_ms. A recalled message stays recalled, and an edit whose seq is not above the
-  // change that made the current version changes nothing, so a replay or two changes landing out
-  // of order leave the latest. NOT_FOUND when no message is there; INVALID_ARGUMENT when `change`
-  // fails CheckChange (store/message_rules.h).
+  // recall deletes its body and marks it recalled, and deletes the bodies of its EDITs too (every
+  // version of it is gone, an edit racing the recall's included); an edit replaces its body and
+  // sets edited_ms to change.created_ms. A recalled message stays recalled, and an edit whose seq
+  // is not above the change that made the current version changes nothing, so a replay or two
+  // changes landing out of order leave the latest. NOT_FOUND when no message is there;
+  // INVALID_ARGUMENT when `change` fails CheckChange (store/message_rules.h).
   virtual absl::Status ApplyChange(const im::v1::Message& change) = 0;
 
   // The highest persisted seq of `conv_id`, 0 if none: the floor a seq counter restores from.

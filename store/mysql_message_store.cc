@@ -365,14 +365,32 @@ absl::Status MySqlMessageStore::ApplyChangeOnce(const im::v1::Message& change) {
       params.Bytes(change.body()).I64(change.created_ms()).U64(change.seq());
       params.Bytes(change.conv_id()).U64(change.ref_seq()).U64(change.seq());
     }
-    if (update.executeUpdate() > 0) return absl::OkStatus();
-    // Nothing changed: a later version is there already, or no message is.
-    sql::PreparedStatement& select =
-        connection.Prepare("SELECT 1 FROM messages WHERE conv_id = ? AND seq = ?");
-    MySqlParams(select).Bytes(change.conv_id()).U64(change.ref_seq());
-    if (!Query(select)->next()) {
-      return absl::NotFoundError(
-          fmt::format("{} has no message {} to change", change.conv_id(), change.ref_seq()));
+    bool recalled = change.type() == im::v1::RECALL;
+    if (update.executeUpdate() == 0) {
+      // Nothing changed: a later version is there already (a recall, perhaps), or no message is.
+      sql::PreparedStatement& select =
+          connection.Prepare("SELECT recalled FROM messages WHERE conv_id = ? AND seq = ?");
+      MySqlParams(select).Bytes(change.conv_id()).U64(change.ref_seq());
+      std::unique_ptr<sql::ResultSet> original = Query(select);
+      if (!original->next()) {
+        return absl::NotFoundError(
+            fmt::format("{} has no message {} to change", change.conv_id(), change.ref_seq()));
+      }
+      recalled = recalled || original->getInt(1) != 0;
+    }
+    // Every version of a recalled message goes: its edits' bodies too, those applied before the
+    // recall and one racing it (applied after it, or before it with a higher seq). The range
+    // scan is short: a recall comes within logic.recall_window_ms of the message.
+    if (recalled) {
+      sql::PreparedStatement& erase = connection.Prepare(
+          "UPDATE messages SET body = '' "
+          "WHERE conv_id = ? AND seq > ? AND type = ? AND ref_seq = ? AND body <> ''");
+      MySqlParams(erase)
+          .Bytes(change.conv_id())
+          .U64(change.ref_seq())
+          .I64(im::v1::EDIT)
+          .U64(change.ref_seq());
+      erase.executeUpdate();
     }
     return absl::OkStatus();
   });

@@ -42,7 +42,8 @@ std::string ConnectionPrefix(std::string_view gateway_id, uint64_t conn_id) {
 }
 
 std::string EncodeSession(const Session& session) {
-  return fmt::format("{}|{}|{}", session.gateway_id, session.conn_id, session.login_ms);
+  return fmt::format("{}|{}|{}|{}", session.gateway_id, session.conn_id, session.login_ms,
+                     session.platform);
 }
 
 template <typename Int>
@@ -51,18 +52,24 @@ bool ParseInt(std::string_view text, Int* value) {
   return error == std::errc() && end == text.data() + text.size() && !text.empty();
 }
 
-// "<gateway_id>|<conn_id>|<login_ms>"; the gateway id never holds '|' (checked at its start-up).
+// "<gateway_id>|<conn_id>|<login_ms>|<platform>" (sessions written before platforms were kept
+// end at login_ms); neither the gateway id nor the platform holds '|' (checked at the gateway's
+// start-up, and at login).
 std::optional<Session> DecodeSession(std::string_view device, std::string_view value) {
   const size_t first = value.find('|');
   const size_t second = first == std::string_view::npos ? first : value.find('|', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  const size_t third = value.find('|', second + 1);
   Session session;
-  if (second == std::string_view::npos ||
-      !ParseInt(value.substr(first + 1, second - first - 1), &session.conn_id) ||
-      !ParseInt(value.substr(second + 1), &session.login_ms)) {
+  if (!ParseInt(value.substr(first + 1, second - first - 1), &session.conn_id) ||
+      !ParseInt(
+          value.substr(second + 1, third == std::string_view::npos ? third : third - second - 1),
+          &session.login_ms)) {
     return std::nullopt;
   }
   session.device = std::string(device);
   session.gateway_id = std::string(value.substr(0, first));
+  if (third != std::string_view::npos) session.platform = std::string(value.substr(third + 1));
   return session;
 }
 

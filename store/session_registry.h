@@ -17,6 +17,7 @@ struct Session {
   std::string gateway_id;
   uint64_t conn_id = 0;
   int64_t login_ms = 0;
+  std::string platform;  // as the device said at login ("ios", "android", "web", ...; may be "")
 
   bool IsAt(std::string_view gateway, uint64_t conn) const {
     return gateway_id == gateway && conn_id == conn;

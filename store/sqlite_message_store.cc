@@ -40,6 +40,12 @@ constexpr char kApplyRecallSql[] =
 constexpr char kApplyEditSql[] =
     "UPDATE messages SET body = ?, edited_ms = ?, change_seq = ?3 "
     "WHERE conv_id = ? AND seq = ? AND recalled = 0 AND change_seq < ?3";
+// Every version of a recalled message goes: its edits' bodies too, those applied before the
+// recall and one racing it. The range scan is short: a recall comes within
+// logic.recall_window_ms of the message.
+constexpr char kDeleteEditBodiesSql[] =
+    "UPDATE messages SET body = X'' "
+    "WHERE conv_id = ?1 AND seq > ?2 AND type = ?3 AND ref_seq = ?2 AND body <> X''";
 
 // max_seq and updated_ms only move forward: a late write below max_seq, or a message from a node
 // whose clock is behind, leaves them where they are.
@@ -283,15 +289,21 @@ absl::Status SqliteMessageStore::ApplyChange(const im::v1::Message& change) {
             update.Bytes(change.conv_id()).U64(change.ref_seq());
           }
           IM_RETURN_IF_ERROR(update.Run());
-          if (connection.changes() > 0) return true;
+          if (connection.changes() > 0 && !recall) return true;
         }
-        // Nothing changed: a later version is there already, or no message is.
+        // A recall, or nothing changed: a later version is there already (a recall, perhaps),
+        // or no message is.
         IM_ASSIGN_OR_RETURN(SqliteStatement select, connection.Prepare(kMessageAtSql));
         select.Bytes(change.conv_id()).U64(change.ref_seq());
         IM_ASSIGN_OR_RETURN(const std::optional<im::v1::Message> original, FirstMessage(select));
         if (!original) {
           return absl::NotFoundError(
               fmt::format("{} has no message {} to change", change.conv_id(), change.ref_seq()));
+        }
+        if (original->recalled()) {
+          IM_ASSIGN_OR_RETURN(SqliteStatement erase, connection.Prepare(kDeleteEditBodiesSql));
+          erase.Bytes(change.conv_id()).U64(change.ref_seq()).I64(im::v1::EDIT);
+          IM_RETURN_IF_ERROR(erase.Run());
         }
         return false;
       })

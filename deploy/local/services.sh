@@ -11,6 +11,9 @@
 #   IM_LOCAL_REDIS_USER [im]   IM_LOCAL_REDIS_PASSWORD [im-dev-redis]: Redis's user, as logic's
 #     redis.username and redis.password name it (the default user takes the password too)
 #   IM_LOCAL_KAFKA_CONTROLLER_PORT [19093] (the KRaft controller's listener)
+#   IM_LOCAL_KAFKA_USER [im]   IM_LOCAL_KAFKA_PASSWORD [im-dev-kafka]: Kafka's SASL user, as
+#     logic's kafka.username and kafka.password name it; clients log in over TLS (SASL_SSL) and
+#     check the broker against IM_LOCAL_KAFKA_TLS_DIR/ca.pem [IM_VAR_DIR/tls, dev-tls.sh's]
 #   IM_MYSQL_PORT [13306]   IM_MYSQL_USER [im]   IM_MYSQL_PASSWORD [im-dev]   IM_MYSQL_DATABASE [im]
 #     (logic's own keys mysql.port, ...: the server is made the way logic will reach it)
 # The local services' own settings are IM_LOCAL_*: an IM_<SECTION>_* variable (IM_REDIS_*,
@@ -29,6 +32,9 @@ MYSQL_PASSWORD="${IM_MYSQL_PASSWORD:-im-dev}"
 MYSQL_DATABASE="${IM_MYSQL_DATABASE:-im}"
 KAFKA_PORT="${IM_LOCAL_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${IM_LOCAL_KAFKA_CONTROLLER_PORT:-19093}"
+# kafka.sh reads these (its `run` and its `ready` alike).
+export IM_LOCAL_KAFKA_USER="${IM_LOCAL_KAFKA_USER:-im}"
+export IM_LOCAL_KAFKA_PASSWORD="${IM_LOCAL_KAFKA_PASSWORD:-im-dev-kafka}"
 STARTUP_TIMEOUT_SEC=60
 STOP_TIMEOUT_SEC=60
 
@@ -37,6 +43,7 @@ MYSQL_DIR="$VAR_DIR/mariadb"
 MYSQL_SOCKET="$MYSQL_DIR/mysqld.sock"
 KAFKA_DIR="$VAR_DIR/kafka"
 TLS_DIR="$VAR_DIR/tls"
+export IM_LOCAL_KAFKA_TLS_DIR="${IM_LOCAL_KAFKA_TLS_DIR:-$TLS_DIR}"
 KAFKA_PIDFILE="$KAFKA_DIR/kafka.pid"
 KAFKA_SH="$ROOT/deploy/local/kafka.sh"
 
@@ -144,6 +151,7 @@ start_kafka() {
   fi
   # The first time this downloads the broker's jars (~45 MB); that is not start-up time.
   "$ROOT/deploy/kafka/fetch-jars.sh"
+  "$ROOT/deploy/local/dev-tls.sh" "$TLS_DIR"
   (
     set -m  # a process group of its own: a Ctrl-C in this terminal later does not reach it
     nohup "$KAFKA_SH" run "$KAFKA_DIR" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" </dev/null \
@@ -169,7 +177,8 @@ start_kafka() {
     fi
     sleep 0.2
   done
-  log "kafka up on 127.0.0.1:$KAFKA_PORT (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT," \
+  log "kafka up on 127.0.0.1:$KAFKA_PORT (SASL user $IM_LOCAL_KAFKA_USER over TLS:" \
+    "$IM_LOCAL_KAFKA_TLS_DIR/ca.pem; controller 127.0.0.1:$KAFKA_CONTROLLER_PORT," \
     "data in $KAFKA_DIR)"
 }
 

@@ -972,12 +972,14 @@ void ChatService::Resume(const im::v1::ResumeRequest& request,
   absl::StatusOr<ResumeTokens::Claims> claims =
       resume_tokens_.Verify(req.resume_token(), caller.uid(), caller.device(), now_ms);
   if (!claims.ok()) return refuse(claims.status());
-  if (req.page_token().empty()) {
-    absl::StatusOr<std::optional<std::string>> spent =
-        deps_.resumes->PutIfAbsent(claims->id, caller.uid(), claims->expires_ms - now_ms);
-    if (!spent.ok()) return refuse(spent.status());
-    if (spent->has_value())
-      return refuse(absl::FailedPreconditionError("resume token used already"));
+  // A token is spent by the connection that presents it first; only that connection may go on
+  // to the later pages of its answer.
+  const std::string spender = absl::StrCat(caller.gateway_id(), "/", caller.conn_id());
+  absl::StatusOr<std::optional<std::string>> spent =
+      deps_.resumes->PutIfAbsent(claims->id, spender, claims->expires_ms - now_ms);
+  if (!spent.ok()) return refuse(spent.status());
+  if (spent->has_value() && (req.page_token().empty() || **spent != spender)) {
+    return refuse(absl::FailedPreconditionError("resume token used already"));
   }
   im::v1::ConversationsRequest list;
   *list.mutable_caller() = caller;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 
 #include "fmt/format.h"
 
@@ -64,7 +65,7 @@ std::vector<ItemError> TopicErrors(const rd_kafka_topic_result_t** results, size
 
 absl::Status CreateKafkaTopics(rd_kafka_t* client, const std::vector<std::string>& topics,
                                int partitions, int replication_factor,
-                               std::chrono::milliseconds timeout) {
+                               std::chrono::milliseconds timeout, const KafkaProperties& config) {
   char error[512];
   std::vector<rd_kafka_NewTopic_t*> new_topics;
   absl::Status status = absl::OkStatus();
@@ -76,6 +77,13 @@ absl::Status CreateKafkaTopics(rd_kafka_t* client, const std::vector<std::string
       break;
     }
     new_topics.push_back(topic);
+    for (const auto& [key, value] : config) {
+      if (rd_kafka_NewTopic_set_config(topic, key.c_str(), value.c_str()) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        status = absl::InvalidArgumentError(fmt::format("topic {}: config {}", name, key));
+      }
+    }
+    if (!status.ok()) break;
   }
   if (status.ok()) {
     status = RunAdminRequest(
@@ -93,6 +101,40 @@ absl::Status CreateKafkaTopics(rd_kafka_t* client, const std::vector<std::string
   }
   for (rd_kafka_NewTopic_t* topic : new_topics) rd_kafka_NewTopic_destroy(topic);
   return status;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> DescribeKafkaTopicConfig(
+    rd_kafka_t* client, const std::string& topic, std::chrono::milliseconds timeout) {
+  std::map<std::string, std::string> entries;
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  absl::Status status = RunAdminRequest(
+      client, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout,
+      [&](rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+        rd_kafka_DescribeConfigs(client, &resource, 1, options, queue);
+      },
+      [&entries](const rd_kafka_event_t* event) {
+        size_t count = 0;
+        const rd_kafka_ConfigResource_t** results = rd_kafka_DescribeConfigs_result_resources(
+            rd_kafka_event_DescribeConfigs_result(const_cast<rd_kafka_event_t*>(event)), &count);
+        std::vector<ItemError> errors;
+        for (size_t i = 0; i < count; ++i) {
+          errors.push_back({rd_kafka_ConfigResource_name(results[i]),
+                            rd_kafka_ConfigResource_error(results[i])});
+          size_t config_count = 0;
+          const rd_kafka_ConfigEntry_t** configs =
+              rd_kafka_ConfigResource_configs(results[i], &config_count);
+          for (size_t j = 0; j < config_count; ++j) {
+            const char* value = rd_kafka_ConfigEntry_value(configs[j]);
+            entries[rd_kafka_ConfigEntry_name(configs[j])] = value != nullptr ? value : "";
+          }
+        }
+        return errors;
+      },
+      {});
+  rd_kafka_ConfigResource_destroy(resource);
+  if (!status.ok()) return status;
+  return entries;
 }
 
 absl::Status DeleteKafkaTopics(rd_kafka_t* client, const std::vector<std::string>& topics,
@@ -142,13 +184,16 @@ absl::Status DeleteKafkaConsumerGroup(rd_kafka_t* client, const std::string& gro
   return status;
 }
 
-absl::StatusOr<KafkaHandle> NewKafkaAdminClient(const std::string& brokers) {
+absl::StatusOr<KafkaHandle> NewKafkaAdminClient(const KafkaConnection& connection) {
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), error, sizeof error) !=
-      RD_KAFKA_CONF_OK) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InvalidArgumentError(fmt::format("kafka brokers '{}': {}", brokers, error));
+  for (const auto& [name, value] : KafkaConnectionProperties(connection)) {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof error) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return absl::InvalidArgumentError(
+          fmt::format("kafka {} ({}): {}", connection.brokers, name, error));
+    }
   }
   // rd_kafka_new takes the configuration only when it succeeds.
   rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);

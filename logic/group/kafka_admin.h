@@ -3,12 +3,14 @@
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "logic/group/kafka_connection.h"
 
 namespace im::logic {
 
@@ -17,10 +19,16 @@ namespace im::logic {
 // handle that lives until it returns. UNAVAILABLE when the broker does not answer or refuses,
 // INVALID_ARGUMENT for a name or count it can never take.
 
-// Creates `topics`; one that exists already counts as created.
+// Creates `topics` with the topic settings in `config` (retention.ms, ...); one that exists
+// already counts as created, whatever its settings.
 absl::Status CreateKafkaTopics(rd_kafka_t* client, const std::vector<std::string>& topics,
                                int partitions, int replication_factor,
-                               std::chrono::milliseconds timeout);
+                               std::chrono::milliseconds timeout,
+                               const KafkaProperties& config = {});
+
+// The settings of `topic` as the broker applies them (its defaults included), by name.
+absl::StatusOr<std::map<std::string, std::string>> DescribeKafkaTopicConfig(
+    rd_kafka_t* client, const std::string& topic, std::chrono::milliseconds timeout);
 
 // Deletes `topics`; one that does not exist counts as deleted.
 absl::Status DeleteKafkaTopics(rd_kafka_t* client, const std::vector<std::string>& topics,
@@ -36,7 +44,8 @@ struct KafkaHandleDeleter {
 };
 using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaHandleDeleter>;
 
-// A client of `brokers` that only serves admin requests (a producer that never produces).
-absl::StatusOr<KafkaHandle> NewKafkaAdminClient(const std::string& brokers);
+// A client of the brokers `connection` names, logged in as it says, that only serves admin
+// requests (a producer that never produces).
+absl::StatusOr<KafkaHandle> NewKafkaAdminClient(const KafkaConnection& connection);
 
 }  // namespace im::logic

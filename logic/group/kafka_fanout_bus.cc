@@ -24,17 +24,20 @@ constexpr std::chrono::milliseconds kAdminTimeout{5'000};
 // has pushed it itself, unless the producer made progress all along.
 constexpr uint32_t kDeliveryTimeoutMs = 60'000;
 
-// Sets every property (and the event callback) or reports the first one librdkafka refuses.
+// Sets the connection's properties, then `properties` (and the event callback), or reports the
+// first one librdkafka refuses (never the password's value).
 absl::Status Configure(RdKafka::Conf* conf, RdKafka::EventCb* events,
-                       const std::vector<std::pair<std::string, std::string>>& properties) {
+                       const KafkaConnection& connection, const KafkaProperties& properties) {
   std::string error;
   if (conf->set("event_cb", events, error) != RdKafka::Conf::CONF_OK) {
     return absl::InternalError(error);
   }
-  for (const auto& [name, value] : properties) {
+  KafkaProperties all = KafkaConnectionProperties(connection);
+  all.insert(all.end(), properties.begin(), properties.end());
+  for (const auto& [name, value] : all) {
     if (conf->set(name, value, error) != RdKafka::Conf::CONF_OK) {
-      return absl::InvalidArgumentError(
-          fmt::format("kafka property {}={}: {}", name, value, error));
+      return absl::InvalidArgumentError(fmt::format(
+          "kafka property {}={}: {}", name, name == "sasl.password" ? "(hidden)" : value, error));
     }
   }
   return absl::OkStatus();
@@ -71,9 +74,8 @@ KafkaFanoutBus::KafkaFanoutBus(const LogicOptions& options, LogicMetrics* metric
 absl::Status KafkaFanoutBus::CreateProducer() {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   if (absl::Status status = Configure(
-          conf.get(), &producer_events_,
-          {{"bootstrap.servers", options_.brokers},
-           {"client.id", client_id_},
+          conf.get(), &producer_events_, options_,
+          {{"client.id", client_id_},
            {"enable.idempotence", "true"},  // retries never duplicate or reorder a partition
            {"acks", "all"},
            {"linger.ms", "1"},  // a group message waits at most 1 ms for company
@@ -101,11 +103,17 @@ absl::Status KafkaFanoutBus::CreateTopics() {
   for (;;) {
     absl::Status status = CreateKafkaTopics(
         producer_->c_ptr(), {small_topic_, large_topic_}, static_cast<int>(options_.partitions),
-        static_cast<int>(options_.replication_factor), kAdminTimeout);
-    if (status.ok() || status.code() == absl::StatusCode::kInvalidArgument ||
-        std::chrono::steady_clock::now() >= give_up) {
-      return status;
+        static_cast<int>(options_.replication_factor), kAdminTimeout,
+        {{"retention.ms", std::to_string(options_.retention_ms)}});
+    if (status.ok() || status.code() == absl::StatusCode::kInvalidArgument) return status;
+    // A refused login or certificate is this node's configuration (or the brokers'): waiting
+    // does not mend it, and the reason beats a timeout. Its error event comes by a poll (the
+    // producer's thread does not run yet).
+    producer_->poll(0);
+    if (const std::string refusal = producer_events_.Refusal(); !refusal.empty()) {
+      return absl::PermissionDeniedError("the brokers refused this client: " + refusal);
     }
+    if (std::chrono::steady_clock::now() >= give_up) return status;
     spdlog::warn("kafka {}: cannot create topics yet ({}); retrying", options_.brokers,
                  status.ToString());
     std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -115,9 +123,8 @@ absl::Status KafkaFanoutBus::CreateTopics() {
 absl::Status KafkaFanoutBus::StartConsumer(const std::string& topic, LaneConsumer& lane) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   if (absl::Status status =
-          Configure(conf.get(), &events_,
-                    {{"bootstrap.servers", options_.brokers},
-                     {"group.id", options_.consumer_group},
+          Configure(conf.get(), &events_, options_,
+                    {{"group.id", options_.consumer_group},
                      {"enable.auto.commit", "false"},  // committed after the pushes
                      // A group's first records may be published before any consumer joined.
                      {"auto.offset.reset", "earliest"},
@@ -153,9 +160,13 @@ absl::Status KafkaFanoutBus::Start(Deliver deliver) {
     return status;
   }
   if (absl::Status status = CreateTopics(); !status.ok()) {
-    return absl::UnavailableError(fmt::format("kafka {}: cannot create topics {} and {}: {}",
-                                              options_.brokers, small_topic_, large_topic_,
-                                              status.ToString()));
+    // A refusal stays one (the configuration to mend); anything else is the brokers' absence.
+    const absl::StatusCode code = status.code() == absl::StatusCode::kPermissionDenied
+                                      ? status.code()
+                                      : absl::StatusCode::kUnavailable;
+    return absl::Status(code, fmt::format("kafka {}: cannot create topics {} and {}: {}",
+                                          options_.brokers, small_topic_, large_topic_,
+                                          status.ToString()));
   }
   for (FanoutLane lane : {FanoutLane::kSmall, FanoutLane::kLarge}) {
     if (absl::Status status = StartConsumer(TopicOf(lane), LaneOf(lane)); !status.ok()) {
@@ -199,12 +210,22 @@ void KafkaFanoutBus::Events::event_cb(RdKafka::Event& event) {
   if (event.type() == RdKafka::Event::EVENT_ERROR && event.fatal()) {
     spdlog::error("kafka: fatal error: {}", event.str());
     fatal = true;
+  } else if (event.type() == RdKafka::Event::EVENT_ERROR &&
+             (event.err() == RdKafka::ERR__AUTHENTICATION || event.err() == RdKafka::ERR__SSL)) {
+    IM_LOG_RATE_LIMITED(spdlog::level::err, "kafka refused this client: {}", event.str());
+    std::lock_guard<std::mutex> lock(mutex_);
+    refusal_ = event.str();
   } else if (event.type() == RdKafka::Event::EVENT_ERROR) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "kafka: {}", event.str());
   } else if (event.type() == RdKafka::Event::EVENT_LOG &&
              event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "kafka {}: {}", event.fac(), event.str());
   }
+}
+
+std::string KafkaFanoutBus::Events::Refusal() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return refusal_;
 }
 
 void KafkaFanoutBus::DeliveryReports::dr_cb(RdKafka::Message& message) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -82,7 +83,14 @@ class KafkaFanoutBus final : public FanoutBus {
   class Events : public RdKafka::EventCb {
    public:
     void event_cb(RdKafka::Event& event) override;
+    // How the brokers last refused this client (a login refused; TLS that failed: a certificate
+    // not trusted, or not of the broker's host), as librdkafka said it; empty if they never did.
+    std::string Refusal() const;
     std::atomic<bool> fatal{false};
+
+   private:
+    mutable std::mutex mutex_;
+    std::string refusal_;
   };
 
   absl::Status CreateProducer();

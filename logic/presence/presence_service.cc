@@ -20,7 +20,10 @@ im::v1::Presence PresenceOf(const std::string& uid, const std::vector<store::Ses
   im::v1::Presence presence;
   presence.set_uid(uid);
   presence.set_online(!sessions.empty());
-  for (const store::Session& session : sessions) presence.add_devices(session.device);
+  for (const store::Session& session : sessions) {
+    presence.add_devices(session.device);
+    presence.add_platforms(session.platform);
+  }
   return presence;
 }
 

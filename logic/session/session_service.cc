@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <string_view>
 
 #include "common/logging.h"
 #include "fmt/format.h"
@@ -10,6 +11,18 @@
 #include "logic/reply_status.h"
 
 namespace im::logic {
+namespace {
+
+constexpr size_t kMaxPlatformLength = 32;
+
+// A platform goes into Redis values and presence answers: short, printable, no separator.
+bool IsValidPlatform(std::string_view platform) {
+  return platform.size() <= kMaxPlatformLength &&
+         std::all_of(platform.begin(), platform.end(),
+                     [](char c) { return c >= ' ' && c <= '~' && c != '|'; });
+}
+
+}  // namespace
 
 SessionService::SessionService(const LogicOptions& options, store::SessionRegistry* sessions,
                                Pusher* pusher, Clock now_ms, DevicesChanged devices_changed)
@@ -36,6 +49,12 @@ std::optional<SessionService::Registration> SessionService::Admit(
               "device must be 1-64 printable ASCII characters without ':' or '|'");
     return std::nullopt;
   }
+  const std::string& platform = request.req().platform();
+  if (!IsValidPlatform(platform)) {
+    SetStatus(resp->mutable_status(), im::v1::INVALID_ARGUMENT,
+              "platform must be at most 32 printable ASCII characters without '|'");
+    return std::nullopt;
+  }
   common::TokenVerdict verdict = tokens_.Verify(request.req().token(), device, now / 1000);
   if (!verdict.ok()) {
     SetStatus(resp->mutable_status(), verdict.code, verdict.detail);
@@ -45,8 +64,8 @@ std::optional<SessionService::Registration> SessionService::Admit(
     SetStatus(resp->mutable_status(), im::v1::TOKEN_INVALID, "the token's uid is not a valid uid");
     return std::nullopt;
   }
-  return Registration{verdict.claims.uid,
-                      store::Session{device, request.gateway_id(), request.conn_id(), now}};
+  return Registration{verdict.claims.uid, store::Session{device, request.gateway_id(),
+                                                         request.conn_id(), now, platform}};
 }
 
 SessionService::AdmittedLogins SessionService::AdmitAll(

@@ -2,19 +2,24 @@
 // IM_TEST_KAFKA names (scripts/test.sh starts it; missing is a failure, never a skip). Topics and
 // the consumer group carry a unique prefix: the broker is shared. The fallback when the broker
 // stops is covered end to end (tests/e2e/group_test.cc, with a broker of the test's own).
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
 #include <thread>
 
+#include "common/tls/testing/test_certificates.h"
 #include "logic/group/in_process_fanout_bus.h"
+#include "logic/group/kafka_admin.h"
 #include "logic/group/kafka_fanout_bus.h"
+#include "logic/tests/test_kafka.h"
 #include "prometheus/registry.h"
 
 namespace im::logic {
@@ -65,7 +70,7 @@ im::v1::FanoutRecord Record(const std::string& conv_id, uint64_t seq) {
 LogicOptions KafkaOptions(const std::string& brokers) {
   LogicOptions options;
   options.logic_id = "fanout-test";
-  options.kafka.brokers = brokers;
+  static_cast<KafkaConnection&>(options.kafka) = testing::TestKafkaConnection(brokers);
   options.kafka.topic_prefix = UniqueName() + ".";
   options.kafka.consumer_group = UniqueName();
   options.kafka.partitions = 4;
@@ -191,6 +196,91 @@ TEST(KafkaFanoutBusTest, AFatalProducerErrorMakesANewProducer) {
   std::sort(seqs.begin(), seqs.end());
   ASSERT_EQ(seqs.size(), published) << "every record delivered once";
   for (uint64_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1);
+}
+
+std::string TestBrokers() {
+  const char* brokers = std::getenv("IM_TEST_KAFKA");
+  EXPECT_TRUE(brokers != nullptr && *brokers != '\0') << "IM_TEST_KAFKA is not set";
+  return brokers != nullptr ? brokers : "";
+}
+
+// The test broker requires a login over TLS (scripts/test.sh); the contract tests above log in
+// with SCRAM-SHA-512, and PLAIN is taken as well.
+TEST(KafkaFanoutBusTest, LogsInWithPlainOverTlsToo) {
+  prometheus::Registry registry;
+  LogicMetrics metrics(registry);
+  LogicOptions options = KafkaOptions(TestBrokers());
+  ASSERT_EQ(options.kafka.security_protocol, "sasl_ssl")
+      << "the test broker must require a login over TLS (IM_TEST_KAFKA_USERNAME, "
+         "IM_TEST_KAFKA_TLS_CA: scripts/test.sh)";
+  options.kafka.sasl_mechanism = "PLAIN";
+  KafkaFanoutBus bus(options, &metrics);
+  Deliveries deliveries;
+  ASSERT_TRUE(bus.Start(deliveries.Sink()).ok());
+  bus.Publish(Record("g:plain", 1), FanoutLane::kSmall, {});
+  ASSERT_TRUE(deliveries.WaitFor(1, std::chrono::seconds(60)));
+  EXPECT_EQ(metrics.fanout_published_kafka.Value(), 1);
+}
+
+// Fan-out records (group messages' bodies among them, recalled or not) are kept only as long as
+// kafka.retention_ms says, not the broker's default week.
+TEST(KafkaFanoutBusTest, TopicsAreCreatedWithTheConfiguredRetention) {
+  prometheus::Registry registry;
+  LogicMetrics metrics(registry);
+  LogicOptions options = KafkaOptions(TestBrokers());
+  options.kafka.retention_ms = 900'000;
+  KafkaFanoutBus bus(options, &metrics);
+  Deliveries deliveries;
+  ASSERT_TRUE(bus.Start(deliveries.Sink()).ok());
+  absl::StatusOr<KafkaHandle> admin = NewKafkaAdminClient(options.kafka);
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  for (const std::string& topic :
+       {options.kafka.topic_prefix + "fanout", options.kafka.topic_prefix + "fanout.large"}) {
+    absl::StatusOr<std::map<std::string, std::string>> config =
+        DescribeKafkaTopicConfig(admin->get(), topic, std::chrono::milliseconds(10'000));
+    ASSERT_TRUE(config.ok()) << topic << ": " << config.status();
+    EXPECT_EQ((*config)["retention.ms"], "900000") << topic;
+  }
+}
+
+// A refused login or certificate ends Start at once with the broker's reason, not after
+// kafka.startup_timeout_ms with a timeout; the password shows nowhere.
+TEST(KafkaFanoutBusTest, AWrongPasswordIsRefusedAtStartWithTheReason) {
+  prometheus::Registry registry;
+  LogicMetrics metrics(registry);
+  LogicOptions options = KafkaOptions(TestBrokers());
+  ASSERT_TRUE(options.kafka.UsesSasl()) << "the test broker must require a login";
+  options.kafka.password = "not-the-password-x9";
+  options.kafka.startup_timeout_ms = 60'000;
+  KafkaFanoutBus bus(options, &metrics);
+  Deliveries deliveries;
+  const auto started = std::chrono::steady_clock::now();
+  absl::Status status = bus.Start(deliveries.Sink());
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("uthentication")) << status;
+  EXPECT_THAT(std::string(status.message()), ::testing::Not(::testing::HasSubstr("x9")));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+}
+
+TEST(KafkaFanoutBusTest, ABrokerCertificateOfAnotherCaIsRefusedAtStart) {
+  prometheus::Registry registry;
+  LogicMetrics metrics(registry);
+  LogicOptions options = KafkaOptions(TestBrokers());
+  ASSERT_TRUE(options.kafka.UsesTls()) << "the test broker must serve TLS";
+  const std::string directory = "/tmp/im-kafka-other-ca-" + UniqueName();
+  absl::StatusOr<tls::testing::TestCertificates> other =
+      tls::testing::TestCertificates::Create(directory, "another-ca");
+  ASSERT_TRUE(other.ok()) << other.status();
+  options.kafka.tls_ca_file = other->ca_file;
+  options.kafka.startup_timeout_ms = 60'000;
+  KafkaFanoutBus bus(options, &metrics);
+  Deliveries deliveries;
+  const auto started = std::chrono::steady_clock::now();
+  absl::Status status = bus.Start(deliveries.Sink());
+  std::filesystem::remove_all(directory);
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("certificate")) << status;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
 }
 
 TEST(KafkaFanoutBusTest, StartFailsClearlyWithoutABroker) {

@@ -181,7 +181,7 @@ class GatewayPusherTest : public ::testing::Test {
     return std::make_shared<const std::string>(frame.SerializeAsString());
   }
   static PushTarget Target(uint64_t conn_id) {
-    return PushTarget{"u" + std::to_string(conn_id), store::Session{"phone", "gw", conn_id, 0}};
+    return PushTarget{"u" + std::to_string(conn_id), store::Session{"phone", "gw", conn_id, 0, ""}};
   }
 
   // Pushes seqs first..last to connection 1, each with a `done` counted in `done_count`.
@@ -240,7 +240,7 @@ TEST_F(GatewayPusherTest, AnswersThatCrossSettleTheirOwnBatches) {
 
 TEST_F(GatewayPusherTest, ADisownedConnectionLosesItsSession) {
   StartGateway();
-  ASSERT_TRUE(sessions_.Register("u7", store::Session{"phone", "gw", 7, 0}).ok());
+  ASSERT_TRUE(sessions_.Register("u7", store::Session{"phone", "gw", 7, 0, ""}).ok());
   gateway_.unknown.insert(7);
   pusher_->Push(PushOf(1), {Target(7)});
   for (int i = 0; i < 100 && !sessions_.Lookup("u7")->empty(); ++i) {
@@ -254,7 +254,7 @@ TEST_F(GatewayPusherTest, ADisownedConnectionLosesItsSession) {
 // device's new one, or none) is left alone, unlike a push's disowned connection.
 TEST_F(GatewayPusherTest, KicksTravelOnThePushStreamInOrder) {
   StartGateway();
-  ASSERT_TRUE(sessions_.Register("u8", store::Session{"phone", "gw", 8, 0}).ok());
+  ASSERT_TRUE(sessions_.Register("u8", store::Session{"phone", "gw", 8, 0, ""}).ok());
   gateway_.unknown.insert(8);
   PushSeqs(1, 1);
   pusher_->Kick(Target(8), im::v1::Kick::LOGGED_IN_ELSEWHERE, "elsewhere");

@@ -8,6 +8,8 @@
 
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/config.h"
 
@@ -42,6 +44,84 @@ TEST(LogicOptionsTest, PublishedCredentialsAreRefusedOutsideDevMode) {
                                            {"IM_REDIS_PASSWORD", kLocalRedisPassword}});
   options = LogicOptions::FromConfig(local_redis);
   EXPECT_THAT(options.status().message(), HasSubstr("redis.password left at the value published"));
+
+  common::Config local_kafka = ConfigWith({{"IM_LOGIC_TOKEN_SECRET", "a-token-secret-of-our-own"},
+                                           {"IM_MYSQL_PASSWORD", "s3cret-of-our-own"},
+                                           {"IM_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"},
+                                           {"IM_KAFKA_USERNAME", "im"},
+                                           {"IM_KAFKA_PASSWORD", kLocalKafkaPassword}});
+  options = LogicOptions::FromConfig(local_kafka);
+  EXPECT_THAT(options.status().message(), HasSubstr("kafka.password left at the value published"));
+}
+
+common::Config DevConfigWith(std::map<std::string, std::string> env) {
+  env["IM_DEV_MODE"] = "true";
+  return ConfigWith(std::move(env));
+}
+
+TEST(LogicOptionsTest, KafkaLoginAndTlsAreReadFromTheKafkaKeys) {
+  common::Config config = DevConfigWith({{"IM_KAFKA_BROKERS", "k1:9093,k2:9093"},
+                                         {"IM_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"},
+                                         {"IM_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256"},
+                                         {"IM_KAFKA_USERNAME", "im"},
+                                         {"IM_KAFKA_PASSWORD", "kafka-s3cret"},
+                                         {"IM_KAFKA_TLS_CA_FILE", "/etc/im/kafka/ca.pem"}});
+  absl::StatusOr<LogicOptions> options = LogicOptions::FromConfig(config);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->kafka.security_protocol, "sasl_ssl");
+  EXPECT_EQ(options->kafka.sasl_mechanism, "SCRAM-SHA-256");
+  EXPECT_EQ(options->kafka.username, "im");
+  EXPECT_EQ(options->kafka.password, "kafka-s3cret");
+  EXPECT_THAT(config.EffectiveJson(), Not(HasSubstr("kafka-s3cret")));
+
+  const KafkaProperties properties = KafkaConnectionProperties(options->kafka);
+  const std::map<std::string, std::string> by_name(properties.begin(), properties.end());
+  EXPECT_EQ(by_name.at("bootstrap.servers"), "k1:9093,k2:9093");
+  EXPECT_EQ(by_name.at("security.protocol"), "sasl_ssl");
+  EXPECT_EQ(by_name.at("sasl.mechanisms"), "SCRAM-SHA-256");
+  EXPECT_EQ(by_name.at("sasl.username"), "im");
+  EXPECT_EQ(by_name.at("sasl.password"), "kafka-s3cret");
+  EXPECT_EQ(by_name.at("ssl.ca.location"), "/etc/im/kafka/ca.pem");
+  EXPECT_EQ(by_name.at("ssl.endpoint.identification.algorithm"), "https");
+  EXPECT_EQ(by_name.count("ssl.certificate.location"), 0u);
+}
+
+TEST(LogicOptionsTest, PlaintextKafkaSetsNoSecurityProperty) {
+  common::Config config = DevConfigWith({{"IM_KAFKA_BROKERS", "127.0.0.1:9092"}});
+  absl::StatusOr<LogicOptions> options = LogicOptions::FromConfig(config);
+  ASSERT_TRUE(options.ok()) << options.status();
+  const KafkaProperties properties = KafkaConnectionProperties(options->kafka);
+  const std::map<std::string, std::string> by_name(properties.begin(), properties.end());
+  EXPECT_EQ(by_name.at("security.protocol"), "plaintext");
+  EXPECT_EQ(by_name.count("sasl.username"), 0u);
+  EXPECT_EQ(by_name.count("ssl.ca.location"), 0u);
+}
+
+TEST(LogicOptionsTest, KafkaSecurityMistakesAreRefusedWithTheKeyAtFault) {
+  const std::vector<std::pair<std::map<std::string, std::string>, std::string>> cases = {
+      {{{"IM_KAFKA_SECURITY_PROTOCOL", "tls"}}, "kafka.security_protocol must be"},
+      {{{"IM_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"}, {"IM_KAFKA_USERNAME", "im"}},
+       "set kafka.username and kafka.password"},
+      {{{"IM_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"},
+        {"IM_KAFKA_SASL_MECHANISM", "GSSAPI"},
+        {"IM_KAFKA_USERNAME", "im"},
+        {"IM_KAFKA_PASSWORD", "x"}},
+       "kafka.sasl_mechanism must be"},
+      {{{"IM_KAFKA_USERNAME", "im"}, {"IM_KAFKA_PASSWORD", "x"}}, "which sends no login"},
+      {{{"IM_KAFKA_SECURITY_PROTOCOL", "sasl_plaintext"},
+        {"IM_KAFKA_USERNAME", "im"},
+        {"IM_KAFKA_PASSWORD", "x"},
+        {"IM_KAFKA_TLS_CA_FILE", "ca.pem"}},
+       "set ssl or sasl_ssl"},
+      {{{"IM_KAFKA_SECURITY_PROTOCOL", "ssl"}, {"IM_KAFKA_TLS_CERT_FILE", "client.pem"}},
+       "kafka.tls_cert_file and kafka.tls_key_file go together"},
+  };
+  for (const auto& [env, expected] : cases) {
+    common::Config config = DevConfigWith(env);
+    absl::StatusOr<LogicOptions> options = LogicOptions::FromConfig(config);
+    EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument) << expected;
+    EXPECT_THAT(options.status().message(), HasSubstr(expected));
+  }
 }
 
 TEST(LogicOptionsTest, OwnCredentialsOrDevModeStart) {

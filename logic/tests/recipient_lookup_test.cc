@@ -33,9 +33,9 @@ class RecipientLookupTest : public ::testing::Test {
     alice_ = prefix_ + "alice";
     bob_ = prefix_ + "bob";
     carol_ = prefix_ + "carol";
-    EXPECT_TRUE(registry_.Register(alice_, {"phone", "gw-1", 11, 1}).ok());
-    EXPECT_TRUE(registry_.Register(alice_, {"web", "gw-2", 12, 2}).ok());
-    EXPECT_TRUE(registry_.Register(carol_, {"phone", "gw-1", 31, 3}).ok());
+    EXPECT_TRUE(registry_.Register(alice_, {"phone", "gw-1", 11, 1, ""}).ok());
+    EXPECT_TRUE(registry_.Register(alice_, {"web", "gw-2", 12, 2, ""}).ok());
+    EXPECT_TRUE(registry_.Register(carol_, {"phone", "gw-1", 31, 3, ""}).ok());
   }
 
   struct Answer {

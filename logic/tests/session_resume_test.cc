@@ -14,9 +14,10 @@ class SessionResumeTest : public LogicFixture {
   SessionResumeTest() : tokens_(kSecret, int64_t{options_.resume_window_sec} * 1000) {}
 
   im::v1::ResumeResp Resume(const std::string& uid, const std::string& token,
-                            const std::string& page_token = "", uint32_t limit = 0) {
+                            const std::string& page_token = "", uint32_t limit = 0,
+                            uint64_t conn_id = 1) {
     im::v1::ResumeRequest request;
-    *request.mutable_caller() = CallerOf(uid);
+    *request.mutable_caller() = CallerOf(uid, conn_id);
     request.mutable_req()->set_resume_token(token);
     request.mutable_req()->set_page_token(page_token);
     request.mutable_req()->set_limit(limit);
@@ -89,6 +90,24 @@ TEST_F(SessionResumeTest, ARenewedTokenResumesAfterTheFirstWindowFromTheSameBase
   EXPECT_EQ(ConvIds(resp), std::vector<std::string>{"s:alice:bob"});
 }
 
+TEST_F(SessionResumeTest, BadRenewalsAreRefusedWithTheirCode) {
+  auto renew = [this](const std::string& uid, const std::string& token) {
+    im::v1::ResumeRenewRequest request;
+    *request.mutable_caller() = CallerOf(uid);
+    request.mutable_req()->set_resume_token(token);
+    return Call(&ChatService::ResumeRenew, request);
+  };
+  const std::string token = tokens_.Issue("alice", "phone", now_ms_, now_ms_);
+  EXPECT_EQ(renew("alice", "garbage").status().code(), im::v1::INVALID_ARGUMENT);
+  EXPECT_EQ(renew("alice", "").status().code(), im::v1::INVALID_ARGUMENT);
+  EXPECT_EQ(renew("bob", token).status().code(), im::v1::FAILED_PRECONDITION);  // not bob's
+  im::v1::ResumeRenewResp refused = renew("bob", token);
+  EXPECT_TRUE(refused.resume_token().empty());
+  now_ms_ += int64_t{options_.resume_window_sec} * 1000;
+  EXPECT_EQ(renew("alice", token).status().code(), im::v1::FAILED_PRECONDITION);  // expired
+  EXPECT_TRUE(renew("alice", token).resume_token().empty());
+}
+
 TEST_F(SessionResumeTest, ManyChangedConversationsComeInPagesAndTheTokenOnTheLast) {
   const std::string token = tokens_.Issue("alice", "phone", now_ms_, now_ms_);
   for (int i = 0; i < 5; ++i) {
@@ -109,6 +128,30 @@ TEST_F(SessionResumeTest, ManyChangedConversationsComeInPagesAndTheTokenOnTheLas
     page = Resume("alice", token, page.next_page_token(), 2);  // later pages: the same token
   }
   EXPECT_EQ(seen.size(), 5u);
+}
+
+// A later page belongs to the connection that spent the token on the first: another connection
+// (a replay of a stolen token with any page token) is refused, and never gets a fresh token.
+TEST_F(SessionResumeTest, OnlyTheConnectionThatSpentTheTokenGetsItsLaterPages) {
+  const std::string token = tokens_.Issue("alice", "phone", now_ms_, now_ms_);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Send("alice", "peer" + std::to_string(i), "m" + std::to_string(i)).status().code(),
+              im::v1::OK);
+  }
+  const im::v1::ResumeResp first = Resume("alice", token, "", 2, /*conn_id=*/1);
+  ASSERT_EQ(first.status().code(), im::v1::OK) << first.status().message();
+  ASSERT_FALSE(first.next_page_token().empty());
+
+  const im::v1::ResumeResp replay = Resume("alice", token, first.next_page_token(), 2, 2);
+  EXPECT_EQ(replay.status().code(), im::v1::FAILED_PRECONDITION);
+  EXPECT_EQ(replay.conversations_size(), 0);
+  EXPECT_TRUE(replay.resume_token().empty());
+
+  const im::v1::ResumeResp second = Resume("alice", token, first.next_page_token(), 2, 1);
+  ASSERT_EQ(second.status().code(), im::v1::OK) << second.status().message();
+  EXPECT_FALSE(second.resume_token().empty());
+  // And the first page again, even on the spending connection, is a second use.
+  EXPECT_EQ(Resume("alice", token, "", 2, 1).status().code(), im::v1::FAILED_PRECONDITION);
 }
 
 }  // namespace

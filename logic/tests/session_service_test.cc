@@ -20,10 +20,11 @@ class SessionServiceTest : public LogicFixture {
   }
 
   im::v1::LoginReply Login(const std::string& token, const std::string& device, uint64_t conn_id,
-                           const std::string& gateway = "gw-1") {
+                           const std::string& gateway = "gw-1", const std::string& platform = "") {
     im::v1::LoginRequest request;
     request.mutable_req()->set_token(token);
     request.mutable_req()->set_device(device);
+    request.mutable_req()->set_platform(platform);
     request.set_gateway_id(gateway);
     request.set_conn_id(conn_id);
     return session_service_->Login(request);
@@ -47,6 +48,20 @@ TEST_F(SessionServiceTest, GoodTokenRegistersTheSession) {
   auto sessions = sessions_->Lookup("alice");
   ASSERT_EQ(sessions->size(), 1u);
   EXPECT_TRUE((*sessions)[0].IsAt("gw-1", 11));
+}
+
+TEST_F(SessionServiceTest, TheSessionKeepsThePlatformAndABadOneIsRefused) {
+  ASSERT_EQ(Login(Token("alice"), "phone", 11, "gw-1", "android").resp().status().code(),
+            im::v1::OK);
+  absl::StatusOr<std::vector<store::Session>> sessions = sessions_->Lookup("alice");
+  ASSERT_EQ(sessions->size(), 1u);
+  EXPECT_EQ((*sessions)[0].platform, "android");
+  for (const std::string& bad : {std::string("a|b"), std::string(33, 'x'), std::string("tab\t")}) {
+    const im::v1::LoginReply refused = Login(Token("bob"), "phone", 12, "gw-1", bad);
+    EXPECT_EQ(refused.resp().status().code(), im::v1::INVALID_ARGUMENT) << bad;
+    EXPECT_NE(refused.resp().status().message().find("platform"), std::string::npos);
+  }
+  EXPECT_TRUE(sessions_->Lookup("bob")->empty());
 }
 
 TEST_F(SessionServiceTest, BadTokensAreRefusedWithTheirCode) {

@@ -85,7 +85,12 @@ class Console : public im::sdk::ClientListener {
   }
   static std::string Format(const im::sdk::Presence& presence) {
     if (presence.online) {
-      return presence.uid + " is online (" + absl::StrJoin(presence.devices, ", ") + ")";
+      std::vector<std::string> devices;
+      for (size_t i = 0; i < presence.devices.size(); ++i) {
+        const std::string& platform = presence.platforms[i];
+        devices.push_back(presence.devices[i] + (platform.empty() ? "" : " on " + platform));
+      }
+      return presence.uid + " is online (" + absl::StrJoin(devices, ", ") + ")";
     }
     if (presence.last_seen_ms == 0) return presence.uid + " is offline";
     const std::time_t seen = static_cast<std::time_t>(presence.last_seen_ms / 1000);

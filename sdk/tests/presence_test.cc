@@ -25,12 +25,15 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kWait{10'000};
 
+// Each device on a platform of its own name: "on-<device>".
 Presence Online(const std::string& uid, Uids devices) {
-  return Presence{uid, true, std::move(devices), 0};
+  Uids platforms;
+  for (const std::string& device : devices) platforms.push_back("on-" + device);
+  return Presence{uid, true, std::move(devices), 0, std::move(platforms)};
 }
 
 Presence Offline(const std::string& uid, int64_t last_seen_ms) {
-  return Presence{uid, false, {}, last_seen_ms};
+  return Presence{uid, false, {}, last_seen_ms, {}};
 }
 
 void AddPresences(const std::vector<Presence>& presences,
@@ -40,6 +43,7 @@ void AddPresences(const std::vector<Presence>& presences,
     item->set_uid(presence.uid);
     item->set_online(presence.online);
     for (const std::string& device : presence.devices) item->add_devices(device);
+    for (const std::string& platform : presence.platforms) item->add_platforms(platform);
     item->set_last_seen_ms(presence.last_seen_ms);
   }
 }
@@ -354,9 +358,15 @@ class CRecorder : public Waiter {
     std::vector<Presence> copies;
     for (size_t i = 0; i < count; ++i) {
       const im_presence& item = presences[i];
+      Uids platforms;
+      for (size_t d = 0; d < item.device_count; ++d) {
+        const char* platform = im_presence_platform(&item, d);
+        platforms.push_back(platform != nullptr ? platform : "(null)");
+      }
+      EXPECT_EQ(im_presence_platform(&item, item.device_count), nullptr);
       copies.push_back(Presence{item.uid, item.online != 0,
                                 Uids(item.devices, item.devices + item.device_count),
-                                item.last_seen_ms});
+                                item.last_seen_ms, std::move(platforms)});
     }
     return copies;
   }

@@ -8,11 +8,11 @@ namespace {
 using Uids = std::vector<std::string>;
 
 Presence Online(const std::string& uid, Uids devices = {"ios"}) {
-  return Presence{uid, true, std::move(devices), 0};
+  return Presence{uid, true, std::move(devices), 0, {}};
 }
 
 Presence Offline(const std::string& uid, int64_t last_seen_ms) {
-  return Presence{uid, false, {}, last_seen_ms};
+  return Presence{uid, false, {}, last_seen_ms, {}};
 }
 
 // The uids of the request due at `now_ms`; nullopt when none is.

@@ -9,14 +9,21 @@ TEST(WireConversionsTest, PresenceKeepsEveryField) {
   im::v1::Presence online;
   online.set_uid("bob");
   online.set_online(true);
-  online.add_devices("android");
-  online.add_devices("ios");
-  EXPECT_EQ(PresenceOf(online), (Presence{"bob", true, {"android", "ios"}, 0}));
+  online.add_devices("phone-1");
+  online.add_devices("tablet");
+  online.add_platforms("android");
+  online.add_platforms("ios");
+  EXPECT_EQ(PresenceOf(online),
+            (Presence{"bob", true, {"phone-1", "tablet"}, 0, {"android", "ios"}}));
+
+  // A server that names no platforms (older than them): one empty platform per device.
+  online.clear_platforms();
+  EXPECT_EQ(PresenceOf(online), (Presence{"bob", true, {"phone-1", "tablet"}, 0, {"", ""}}));
 
   im::v1::Presence offline;
   offline.set_uid("carol");
   offline.set_last_seen_ms(1'700'000'000'123);
-  EXPECT_EQ(PresenceOf(offline), (Presence{"carol", false, {}, 1'700'000'000'123}));
+  EXPECT_EQ(PresenceOf(offline), (Presence{"carol", false, {}, 1'700'000'000'123, {}}));
 }
 
 }  // namespace

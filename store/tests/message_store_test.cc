@@ -599,6 +599,33 @@ TYPED_TEST(MessageStoreContractTest, TheLatestChangeWinsWhateverOrderTheyLandIn)
   EXPECT_EQ(this->At(conv, 1).body(), "");
 }
 
+// A recall deletes every version of the message, so sync and history serve none of them: the
+// bodies of its edits go too, whether applied before the recall or racing it (an edit with a
+// higher seq applied first, or one judged before the recall landed and applied after it). The
+// edits of other messages keep theirs.
+TYPED_TEST(MessageStoreContractTest, ARecallDeletesTheBodiesOfTheMessagesEditsToo) {
+  const std::string conv = this->Single("alice", "bob");
+  const NewMessage edit = this->Change(2, "alice", im::v1::EDIT, 1, "secret, fixed");
+  const NewMessage bobs_edit = this->Change(4, "bob", im::v1::EDIT, 3, "bob's fix");
+  const NewMessage recall = this->Change(5, "alice", im::v1::RECALL, 1);
+  const NewMessage racing_edit = this->Change(6, "alice", im::v1::EDIT, 1, "secret, again");
+  const NewMessage late_edit = this->Change(7, "alice", im::v1::EDIT, 1, "secret, late");
+  this->AppendOk(
+      {this->Chat(1, "alice"), edit, this->Chat(3, "bob"), bobs_edit, recall, racing_edit});
+  ASSERT_TRUE(this->store().ApplyChange(edit.message).ok());
+  ASSERT_TRUE(this->store().ApplyChange(bobs_edit.message).ok());
+  ASSERT_TRUE(this->store().ApplyChange(racing_edit.message).ok());  // before the recall
+  ASSERT_TRUE(this->store().ApplyChange(recall.message).ok());
+  this->AppendOk({late_edit});
+  ASSERT_TRUE(this->store().ApplyChange(late_edit.message).ok());  // after it
+
+  for (uint64_t seq : {1, 2, 6, 7}) EXPECT_EQ(this->At(conv, seq).body(), "") << "seq " << seq;
+  EXPECT_TRUE(this->At(conv, 1).recalled());
+  EXPECT_EQ(this->At(conv, 2).ref_seq(), 1u);  // the edits themselves stay, empty
+  EXPECT_EQ(this->At(conv, 3).body(), "bob's fix");
+  EXPECT_EQ(this->At(conv, 4).body(), "bob's fix");
+}
+
 TYPED_TEST(MessageStoreContractTest, ApplyChangeRefusesWhatIsNotAChangeOfAStoredMessage) {
   const std::string conv = this->Single("alice", "bob");
   this->AppendOk({this->Chat(1, "alice")});

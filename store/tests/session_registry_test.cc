@@ -58,7 +58,7 @@ class SessionRegistryContractTest : public ::testing::Test {
   SessionRegistry& registry() { return backend_.registry(); }
 
   static Session At(const std::string& device, const std::string& gateway, uint64_t conn) {
-    return Session{device, gateway, conn, 1234};
+    return Session{device, gateway, conn, 1234, ""};
   }
 
   std::string prefix_;
@@ -81,6 +81,37 @@ TYPED_TEST(SessionRegistryContractTest, RegisterThenLookupInDeviceOrder) {
   EXPECT_EQ((*sessions)[0].login_ms, 1234);
   EXPECT_EQ((*sessions)[1].device, "phone");
   EXPECT_TRUE(this->registry().Lookup(this->Uid("nobody"))->empty());
+}
+
+TYPED_TEST(SessionRegistryContractTest, ASessionKeepsThePlatformItLoggedInWith) {
+  const std::string uid = this->Uid("platform-alice");
+  Session phone = this->At("phone", "gw-1", 7);
+  phone.platform = "ios 17";
+  ASSERT_TRUE(this->registry().Register(uid, phone).ok());
+  ASSERT_TRUE(this->registry().Register(uid, this->At("laptop", "gw-2", 9)).ok());  // none said
+  absl::StatusOr<std::vector<Session>> sessions = this->registry().Lookup(uid);
+  ASSERT_TRUE(sessions.ok()) << sessions.status();
+  ASSERT_EQ(sessions->size(), 2u);
+  EXPECT_EQ((*sessions)[0].platform, "");
+  EXPECT_EQ((*sessions)[1].platform, "ios 17");
+  EXPECT_EQ((*sessions)[1].login_ms, 1234);
+}
+
+// A session a logic node wrote before platforms were kept ("<gateway>|<conn>|<login_ms>") reads
+// as it was, with no platform: a rolling upgrade loses no session.
+TEST(RedisSessionRegistryTest, ASessionWrittenBeforePlatformsReadsWithNone) {
+  RedisSessionRegistry registry(testing::TestRedis(), kTtlMs);
+  testing::RedisAdmin admin;
+  const std::string uid = testing::UniquePrefix() + "legacy";
+  ASSERT_TRUE(admin.Run({"HSET", RedisSessionRegistry::KeyOf(uid), "phone", "gw-1|7|1234"}).ok());
+  absl::StatusOr<std::vector<Session>> sessions = registry.Lookup(uid);
+  ASSERT_TRUE(sessions.ok()) << sessions.status();
+  ASSERT_EQ(sessions->size(), 1u);
+  EXPECT_TRUE((*sessions)[0].IsAt("gw-1", 7));
+  EXPECT_EQ((*sessions)[0].login_ms, 1234);
+  EXPECT_EQ((*sessions)[0].platform, "");
+  EXPECT_TRUE(registry.Unregister(uid, "phone", "gw-1", 7).ok());
+  EXPECT_TRUE(registry.Lookup(uid)->empty());
 }
 
 TYPED_TEST(SessionRegistryContractTest, LookupManyAnswersEachUserInRequestOrder) {
@@ -225,9 +256,9 @@ TEST(RedisAsyncSessionRegistryTest, LooksUpWhatTheRegistryAnswersWithoutBlocking
   const std::string prefix = testing::UniquePrefix();
   RedisSessionRegistry registry(testing::TestRedis(), kTtlMs);
   const std::string alice = prefix + "alice", bob = prefix + "bob";
-  ASSERT_TRUE(registry.Register(alice, Session{"phone", "gw-1", 1, 1234}).ok());
-  ASSERT_TRUE(registry.Register(alice, Session{"desk", "gw-2", 2, 1235}).ok());
-  ASSERT_TRUE(registry.Register(bob, Session{"phone", "gw-1", 3, 1236}).ok());
+  ASSERT_TRUE(registry.Register(alice, Session{"phone", "gw-1", 1, 1234, ""}).ok());
+  ASSERT_TRUE(registry.Register(alice, Session{"desk", "gw-2", 2, 1235, ""}).ok());
+  ASSERT_TRUE(registry.Register(bob, Session{"phone", "gw-1", 3, 1236, ""}).ok());
   const std::vector<std::string> uids = {bob, prefix + "nobody", alice};
   absl::StatusOr<std::vector<std::vector<Session>>> expected = registry.LookupMany(uids);
   ASSERT_TRUE(expected.ok());
@@ -261,14 +292,14 @@ TEST(RedisAsyncSessionRegistryTest, RegistersAndUnregistersWithoutBlocking) {
   const std::string prefix = testing::UniquePrefix();
   RedisSessionRegistry registry(testing::TestRedis(), kTtlMs);
   const std::string amy = prefix + "amy", ben = prefix + "ben";
-  ASSERT_TRUE(registry.Register(amy, Session{"phone", "gw-1", 1, 1000}).ok());
+  ASSERT_TRUE(registry.Register(amy, Session{"phone", "gw-1", 1, 1000, ""}).ok());
 
   testing::AsyncRedisOnLoop redis(testing::TestRedisOptions());
   RedisAsyncSessionRegistry sessions(&redis.client(), kTtlMs);
   std::optional<std::vector<absl::StatusOr<SessionRegistry::Registered>>> outcomes;
-  sessions.RegisterAndList({{amy, Session{"phone", "gw-2", 2, 2000}},
-                            {amy, Session{"desk", "gw-2", 3, 2001}},
-                            {ben, Session{"phone", "gw-1", 4, 2002}}},
+  sessions.RegisterAndList({{amy, Session{"phone", "gw-2", 2, 2000, ""}},
+                            {amy, Session{"desk", "gw-2", 3, 2001, ""}},
+                            {ben, Session{"phone", "gw-1", 4, 2002, ""}}},
                            [&](std::vector<absl::StatusOr<SessionRegistry::Registered>> answered) {
                              outcomes = std::move(answered);
                            });
@@ -286,8 +317,8 @@ TEST(RedisAsyncSessionRegistryTest, RegistersAndUnregistersWithoutBlocking) {
 
   std::optional<absl::Status> unregistered;
   sessions.UnregisterAll(
-      {{amy, Session{"phone", "gw-1", 1, 1000}},  // stale: the phone is on gw-2 now
-       {amy, Session{"desk", "gw-2", 3, 2001}}},  // still there
+      {{amy, Session{"phone", "gw-1", 1, 1000, ""}},  // stale: the phone is on gw-2 now
+       {amy, Session{"desk", "gw-2", 3, 2001, ""}}},  // still there
       [&](absl::Status status) { unregistered = status; });
   ASSERT_TRUE(redis.RunUntil([&] { return unregistered.has_value(); }));
   ASSERT_TRUE(unregistered->ok()) << *unregistered;
@@ -305,7 +336,7 @@ TEST(RedisSessionRegistryTest, UnreachableRedisIsUnavailableNotACrash) {
   absl::StatusOr<std::vector<Session>> sessions = registry.Lookup("x");
   ASSERT_FALSE(sessions.ok());
   EXPECT_EQ(sessions.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(registry.Register("x", Session{"d", "g", 1, 1}).status().code(),
+  EXPECT_EQ(registry.Register("x", Session{"d", "g", 1, 1, ""}).status().code(),
             absl::StatusCode::kUnavailable);
 }
 

@@ -500,6 +500,21 @@ class LocalPod:
         self.directory.cleanup()
 
 
+def kafka_login():
+    """How im-logic logs in to the test broker (scripts/test.sh): SASL as IM_TEST_KAFKA_USERNAME
+    over TLS checked against IM_TEST_KAFKA_TLS_CA; each unset: none of it."""
+    username = os.environ.get("IM_TEST_KAFKA_USERNAME", "")
+    ca = os.environ.get("IM_TEST_KAFKA_TLS_CA", "")
+    protocol = {(True, True): "sasl_ssl", (True, False): "sasl_plaintext",
+                (False, True): "ssl", (False, False): "plaintext"}[(bool(username), bool(ca))]
+    return {
+        "IM_KAFKA_SECURITY_PROTOCOL": protocol,
+        "IM_KAFKA_USERNAME": username,
+        "IM_KAFKA_PASSWORD": os.environ.get("IM_TEST_KAFKA_PASSWORD", "") if username else "",
+        "IM_KAFKA_TLS_CA_FILE": ca,
+    }
+
+
 def logic_overrides(backends, run_id):
     mysql_host, mysql_port = split_host_port(backends["IM_TEST_MYSQL"], "IM_TEST_MYSQL")
     return {
@@ -517,6 +532,7 @@ def logic_overrides(backends, run_id):
         "IM_DEV_MODE": "true",
         "IM_MYSQL_DATABASE": "im",
         "IM_KAFKA_BROKERS": backends["IM_TEST_KAFKA"],
+        **kafka_login(),
         # Topics and a consumer group of this test's own: other tests share the broker.
         "IM_KAFKA_TOPIC_PREFIX": f"im-deploy-{run_id}.",
         "IM_KAFKA_CONSUMER_GROUP": f"im-deploy-{run_id}",

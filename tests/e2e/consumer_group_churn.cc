@@ -7,9 +7,9 @@
 
 namespace im::e2e {
 
-ConsumerGroupChurn::ConsumerGroupChurn(std::string brokers, std::string group, std::string topic,
-                                       std::chrono::milliseconds period)
-    : brokers_(std::move(brokers)),
+ConsumerGroupChurn::ConsumerGroupChurn(logic::KafkaConnection kafka, std::string group,
+                                       std::string topic, std::chrono::milliseconds period)
+    : kafka_(std::move(kafka)),
       group_(std::move(group)),
       topic_(std::move(topic)),
       period_(period) {}
@@ -47,11 +47,10 @@ void ConsumerGroupChurn::Run() {
 bool ConsumerGroupChurn::JoinAndLeave() {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string error;
-  for (const auto& [name, value] :
-       std::vector<std::pair<std::string, std::string>>{{"bootstrap.servers", brokers_},
-                                                        {"group.id", group_},
-                                                        {"enable.auto.commit", "false"},
-                                                        {"log_level", "3"}}) {
+  logic::KafkaProperties properties = logic::KafkaConnectionProperties(kafka_);
+  properties.insert(properties.end(),
+                    {{"group.id", group_}, {"enable.auto.commit", "false"}, {"log_level", "3"}});
+  for (const auto& [name, value] : properties) {
     if (conf->set(name, value, error) != RdKafka::Conf::CONF_OK) {
       return Fail(name + ": " + error);
     }

@@ -6,16 +6,18 @@
 #include <string>
 #include <thread>
 
+#include "logic/group/kafka_connection.h"
+
 namespace im::e2e {
 
 // Makes a Kafka consumer group rebalance again and again, as a node joining and leaving would:
-// on its own thread, a consumer joins `group` subscribed to `topic` (a topic of its own, so it
-// takes no partition from the group's real members), waits until it is assigned, leaves, and
-// starts over every `period`, until Stop(). Each join and each leave is a rebalance, which with
-// the eager protocol revokes every member's partitions.
+// on its own thread, a consumer (connected as `kafka` says) joins `group` subscribed to `topic` (a
+// topic of its own, so it takes no partition from the group's real members), waits until it is
+// assigned, leaves, and starts over every `period`, until Stop(). Each join and each leave is a
+// rebalance, which with the eager protocol revokes every member's partitions.
 class ConsumerGroupChurn {
  public:
-  ConsumerGroupChurn(std::string brokers, std::string group, std::string topic,
+  ConsumerGroupChurn(logic::KafkaConnection kafka, std::string group, std::string topic,
                      std::chrono::milliseconds period);
   ~ConsumerGroupChurn();  // Stop()
   ConsumerGroupChurn(const ConsumerGroupChurn&) = delete;
@@ -33,7 +35,7 @@ class ConsumerGroupChurn {
   bool JoinAndLeave();
   bool Fail(std::string why);  // false
 
-  const std::string brokers_;
+  const logic::KafkaConnection kafka_;
   const std::string group_;
   const std::string topic_;
   const std::chrono::milliseconds period_;

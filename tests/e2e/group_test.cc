@@ -1040,10 +1040,10 @@ TEST(GroupClusterTest, ConsumerGroupRebalancesDuringAStreamPushNothingTwice) {
   GroupStream stream;
   ASSERT_TRUE(stream.SetUp(cluster, 20, 10, {0, 3, 6}, 100'000, 8));
   const std::string churn_topic = cluster.kafka_topic_prefix() + "churn";
-  absl::StatusOr<logic::KafkaHandle> admin = logic::NewKafkaAdminClient(cluster.kafka_brokers());
+  absl::StatusOr<logic::KafkaHandle> admin = logic::NewKafkaAdminClient(cluster.kafka());
   ASSERT_TRUE(admin.ok()) << admin.status();
   ASSERT_TRUE(logic::CreateKafkaTopics(admin->get(), {churn_topic}, 1, 1, Millis(30'000)).ok());
-  ConsumerGroupChurn churn(cluster.kafka_brokers(), cluster.kafka_consumer_group(), churn_topic,
+  ConsumerGroupChurn churn(cluster.kafka(), cluster.kafka_consumer_group(), churn_topic,
                            Millis(300));
   churn.Start();
   // The stream starts once the group rebalances already, and lasts a dozen rebalances.

@@ -21,6 +21,7 @@
 #include "common/tls/testing/test_certificates.h"
 #include "common/token.h"
 #include "logic/group/kafka_admin.h"
+#include "logic/tests/test_kafka.h"
 #include "tests/e2e/test_device.h"
 #include "tests/e2e/test_processes.h"
 
@@ -143,7 +144,7 @@ std::string LocalCluster::LogPathOf(const std::string& id) const {
 void LocalCluster::DeleteKafkaNames() {
   // A test's own broker (OwnKafka) goes away with its directory; in-process fan-out has none.
   if (options_.kafka_brokers || kafka_topic_prefix_.empty()) return;
-  absl::StatusOr<logic::KafkaHandle> admin = logic::NewKafkaAdminClient(kafka_brokers_);
+  absl::StatusOr<logic::KafkaHandle> admin = logic::NewKafkaAdminClient(kafka_);
   ASSERT_TRUE(admin.ok()) << admin.status();
   const absl::Status topics = logic::DeleteKafkaTopics(
       admin->get(), {kafka_topic_prefix_ + "fanout", kafka_topic_prefix_ + "fanout.large"},
@@ -194,12 +195,14 @@ bool LocalCluster::Start() {
     if (!redis) return false;
     redis_address_ = redis->ToString();
   }
+  // A test's own broker (OwnKafka) runs with the test broker's settings, so it takes the same
+  // login and CA.
   if (options_.kafka_brokers) {
-    kafka_brokers_ = *options_.kafka_brokers;
+    kafka_ = logic::testing::TestKafkaConnection(*options_.kafka_brokers);
   } else {
     std::optional<Endpoint> kafka = TestKafka();
     if (!kafka) return false;
-    kafka_brokers_ = kafka->ToString();
+    kafka_ = logic::testing::TestKafkaConnection(kafka->ToString());
   }
   logic_.resize(options_.logic_nodes);
   for (int i = 0; i < options_.logic_nodes; ++i) {
@@ -236,7 +239,6 @@ bool LocalCluster::StartLogic(int index) {
       {"IM_MYSQL_PASSWORD", "im-dev"},
       {"IM_MYSQL_DATABASE", "im"},
       {"IM_DEV_MODE", "true"},  // the test MariaDB's password is the published one
-      {"IM_KAFKA_BROKERS", kafka_brokers_},
       {"IM_KAFKA_TOPIC_PREFIX", KafkaTopicPrefixFor(options_.prefix)},
       {"IM_KAFKA_CONSUMER_GROUP", KafkaConsumerGroupFor(options_.prefix)},
       {"IM_LOG_LEVEL", "info"},
@@ -246,6 +248,7 @@ bool LocalCluster::StartLogic(int index) {
       {"IM_LOGIC_GROUP_SEND_RATE_PER_USER", "0"},
   };
   if (const char* ca = std::getenv("IM_TEST_MYSQL_TLS_CA")) env["IM_MYSQL_TLS_CA_FILE"] = ca;
+  env.merge(logic::testing::KafkaConnectionEnv(kafka_));
   if (options_.redis_address.empty()) {  // the test Redis, which wants credentials
     for (const char* name : {"USERNAME", "PASSWORD"}) {
       if (const char* value = std::getenv(absl::StrCat("IM_TEST_REDIS_", name).c_str())) {

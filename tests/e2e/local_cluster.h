@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "logic/group/kafka_connection.h"
 #include "tests/e2e/chat_deployment.h"
 #include "tests/e2e/test_processes.h"
 #include "tests/support/subprocess.h"
@@ -135,7 +136,7 @@ class LocalCluster final : public ChatDeployment {
   // Kafka names the logic nodes use (empty before Start).
   const std::string& kafka_topic_prefix() const { return kafka_topic_prefix_; }
   const std::string& kafka_consumer_group() const { return kafka_consumer_group_; }
-  const std::string& kafka_brokers() const { return kafka_brokers_; }
+  const logic::KafkaConnection& kafka() const { return kafka_; }
 
   // Sends a probe message to a device connected to gateway `index` until it is pushed, for at
   // most `timeout`: the gateway is registered with logic and pushes reach it.
@@ -163,7 +164,7 @@ class LocalCluster final : public ChatDeployment {
   ClusterOptions options_;
   std::optional<Endpoint> mysql_;
   std::string redis_address_;
-  std::string kafka_brokers_;
+  logic::KafkaConnection kafka_;
   std::string kafka_topic_prefix_;
   std::string kafka_consumer_group_;
   std::string log_dir_;

@@ -88,6 +88,9 @@ TEST_P(PresenceTest, AWatcherGetsThePeersStateAndEveryChangeStrangersAreRefused)
   ASSERT_TRUE(online.has_value()) << "no push of bob coming online";
   EXPECT_EQ(std::vector<std::string>(online->devices().begin(), online->devices().end()),
             std::vector<std::string>{"phone"});
+  // The platform the device logged in with (WireClient::Login says "test").
+  EXPECT_EQ(std::vector<std::string>(online->platforms().begin(), online->platforms().end()),
+            std::vector<std::string>{"test"});
 
   const int64_t before_leaving_ms = common::UnixMillis();
   bob_->Disconnect();
