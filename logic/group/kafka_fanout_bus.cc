@@ -164,9 +164,9 @@ absl::Status KafkaFanoutBus::Start(Deliver deliver) {
     const absl::StatusCode code = status.code() == absl::StatusCode::kPermissionDenied
                                       ? status.code()
                                       : absl::StatusCode::kUnavailable;
-    return absl::Status(code, fmt::format("kafka {}: cannot create topics {} and {}: {}",
-                                          options_.brokers, small_topic_, large_topic_,
-                                          status.ToString()));
+    return absl::Status(
+        code, fmt::format("kafka {}: cannot create topics {} and {}: {}", options_.brokers,
+                          small_topic_, large_topic_, status.ToString()));
   }
   for (FanoutLane lane : {FanoutLane::kSmall, FanoutLane::kLarge}) {
     if (absl::Status status = StartConsumer(TopicOf(lane), LaneOf(lane)); !status.ok()) {
