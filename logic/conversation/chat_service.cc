@@ -18,6 +18,16 @@ namespace {
 
 using common::ParseInt;
 
+// A send's answer, given once by a callback that must be copyable (std::function): when the
+// pushes of a message have ended, or the fan-out bus holds it.
+std::function<void()> AnswerLater(im::v1::SendResp resp,
+                                  ChatService::Respond<im::v1::SendResp> respond) {
+  auto answer =
+      std::make_shared<std::pair<im::v1::SendResp, ChatService::Respond<im::v1::SendResp>>>(
+          std::move(resp), std::move(respond));
+  return [answer] { std::move(answer->second)(std::move(answer->first)); };
+}
+
 constexpr size_t kMaxClientMsgIdBytes = 64;
 constexpr auto kPendingPoll = std::chrono::milliseconds(5);
 // Receipts waiting to be pushed, at most; past it they are dropped (a sender can still ask).
@@ -494,7 +504,7 @@ std::optional<MessageWriter::Write> ChatService::ContinueSend(const im::v1::Send
     if (conversation.kind == ConversationId::Kind::kGroup) {
       RepublishThenRespond(caller, std::move(*claim.stored), std::move(respond));
     } else {
-      std::move(respond)(std::move(*claim.stored));
+      RedeliverThenRespond(caller, conversation, std::move(*claim.stored), std::move(respond));
     }
     return std::nullopt;
   }
@@ -570,22 +580,48 @@ SeqOrder::Deliver ChatService::OnPersisted(const im::v1::Caller& caller,
       PublishThenRespond(caller, message, std::move(resp), std::move(respond));
     };
   }
-  std::move(respond)(std::move(resp));
-  return
-      [this, persisted = Persisted{caller, conversation, std::move(message),
-                                   outcome->inserted}]() mutable { Deliver(std::move(persisted)); };
+  // Answered once pushed (Persisted).
+  return [this, persisted = Persisted{caller, conversation, std::move(message), std::move(resp),
+                                      std::move(respond)}]() mutable {
+    Deliver(std::move(persisted));
+  };
 }
 
 void ChatService::Deliver(Persisted persisted) {
   if (!delivery_.TryAdd(std::move(persisted))) {
-    // Retries must find the answer, so that one is written here; recipients get it by Sync.
+    // Retries must find the answer, so that one is written here; the sender is told to send
+    // again (the message is stored: the retry is answered with it, and pushes it).
     // (Off the loop, a round trip under SeqOrder's lock, but only while delivery is a full queue
     // behind.)
     RecordAnswers({DedupAnswer(*persisted.message)});
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "send {}: push of {}#{} skipped: delivery is behind",
                         persisted.sender.request_id(), persisted.message->conv_id(),
                         persisted.message->seq());
+    SetStatus(persisted.resp.mutable_status(), im::v1::RESOURCE_EXHAUSTED,
+              "stored, but its delivery is behind: send it again");
+    std::move(persisted.respond)(std::move(persisted.resp));
   }
+}
+
+void ChatService::RedeliverThenRespond(const im::v1::Caller& caller,
+                                       const ConversationId& conversation, im::v1::SendResp resp,
+                                       Respond<im::v1::SendResp> respond) {
+  // A task TrySubmit refuses is dropped with what it holds: the answer is shared, so that it is
+  // given here then.
+  auto answer = std::make_shared<std::pair<im::v1::SendResp, Respond<im::v1::SendResp>>>(
+      std::move(resp), std::move(respond));
+  const bool queued = deps_.executor->TrySubmit([this, caller, conversation, answer] {
+    auto& [stored_resp, answer_to] = *answer;
+    absl::StatusOr<std::optional<im::v1::Message>> stored =
+        deps_.messages->MessageAt(stored_resp.conv_id(), stored_resp.seq());
+    if (!stored.ok() || !stored->has_value()) {
+      return std::move(answer_to)(std::move(stored_resp));  // its recipients get it by Sync
+    }
+    Deliver(Persisted{caller, conversation,
+                      std::make_shared<const im::v1::Message>(std::move(**stored)),
+                      std::move(stored_resp), std::move(answer_to)});
+  });
+  if (!queued) std::move(answer->second)(std::move(answer->first));
 }
 
 bool ChatService::SubmitDelivery(common::BoundedExecutor::Task task) {
@@ -601,7 +637,6 @@ ChatService::DeliveryPlan ChatService::PlanDelivery(const std::vector<Persisted>
   plan.answers.reserve(batch.size());
   for (const Persisted& persisted : batch) {
     plan.answers.push_back(DedupAnswer(*persisted.message));
-    if (!persisted.inserted) continue;  // a retry: the original was pushed when it was stored
     plan.uids.push_back(persisted.conversation.first_uid);
     plan.uids.push_back(persisted.conversation.second_uid);
   }
@@ -613,17 +648,14 @@ ChatService::DeliveryPlan ChatService::PlanDelivery(const std::vector<Persisted>
 void ChatService::DeliverPersisted(std::vector<Persisted>& batch) {
   DeliveryPlan plan = PlanDelivery(batch);
   RecordAnswers(plan.answers);
-  if (plan.uids.empty()) {
-    deps_.metrics->delivery_batch_size.Observe(static_cast<double>(batch.size()));
-    return;
-  }
-  deps_.recipients->LookupMany(std::move(plan.uids), [this, delivered = std::move(batch)](
-                                                         const std::vector<std::string>& uids,
-                                                         RecipientLookup::Sessions sessions) {
-    PushPersisted(delivered, uids, sessions);
-    // Counted once delivered: what the batch cost has happened when it shows.
-    deps_.metrics->delivery_batch_size.Observe(static_cast<double>(delivered.size()));
-  });
+  deps_.recipients->LookupMany(
+      std::move(plan.uids),
+      [this, delivered = std::move(batch)](const std::vector<std::string>& uids,
+                                           RecipientLookup::Sessions sessions) mutable {
+        // Counted before the answers go: what the batch cost has happened when it shows.
+        deps_.metrics->delivery_batch_size.Observe(static_cast<double>(delivered.size()));
+        PushPersisted(delivered, uids, sessions);
+      });
 }
 
 void ChatService::RecordAnswers(const store::TtlMap::Entries& answers) {
@@ -635,18 +667,23 @@ void ChatService::RecordAnswers(const store::TtlMap::Entries& answers) {
 }
 
 void ChatService::PushPersisted(
-    const std::vector<Persisted>& batch, const std::vector<std::string>& uids,
+    std::vector<Persisted>& batch, const std::vector<std::string>& uids,
     const absl::StatusOr<std::vector<std::vector<store::Session>>>& sessions) {
   if (!sessions.ok()) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "sessions not found for {} pushes: {}", batch.size(),
                         sessions.status().ToString());
-    return;  // the recipients get these messages by Sync
+    for (Persisted& persisted : batch) {
+      SetStatus(persisted.resp.mutable_status(), im::v1::UNAVAILABLE,
+                "stored, but not pushed (the recipients' sessions could not be read): send it "
+                "again");
+      std::move(persisted.respond)(std::move(persisted.resp));
+    }
+    return;
   }
   auto sessions_of = [&](const std::string& uid) -> const std::vector<store::Session>& {
     return (*sessions)[std::lower_bound(uids.begin(), uids.end(), uid) - uids.begin()];
   };
-  for (const Persisted& persisted : batch) {
-    if (!persisted.inserted) continue;
+  for (Persisted& persisted : batch) {
     common::ScopedRequestId scope(persisted.sender.request_id());
     std::vector<PushTarget> targets;
     for (const std::string& uid :
@@ -654,10 +691,14 @@ void ChatService::PushPersisted(
       AddTargets(uid, sessions_of(uid), persisted.sender, &targets);
     }
     spdlog::debug("push {}: {} devices", persisted.sender.request_id(), targets.size());
-    if (targets.empty()) continue;
+    if (targets.empty()) {
+      std::move(persisted.respond)(std::move(persisted.resp));
+      continue;
+    }
     im::v1::Frame frame;
     *frame.mutable_message_push()->add_messages() = *persisted.message;
-    deps_.pusher->Push(SerializePush(frame), targets);
+    deps_.pusher->Push(SerializePush(frame), targets,
+                       AnswerLater(std::move(persisted.resp), std::move(persisted.respond)));
   }
 }
 
@@ -696,10 +737,8 @@ void ChatService::PublishAll(std::vector<GroupPublish>& batch) {
   RecordStored(answers);
   for (GroupPublish& publish : batch) {
     common::ScopedRequestId scope(publish.caller.request_id());
-    auto answer = std::make_shared<std::pair<im::v1::SendResp, Respond<im::v1::SendResp>>>(
-        std::move(publish.resp), std::move(publish.respond));
     Publish(publish.caller, *publish.message,
-            [answer] { std::move(answer->second)(std::move(answer->first)); });
+            AnswerLater(std::move(publish.resp), std::move(publish.respond)));
   }
 }
 

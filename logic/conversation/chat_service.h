@@ -121,12 +121,17 @@ class ChatService {
                    Respond<im::v1::ResumeRenewResp> respond);
 
  private:
-  // A single-chat message just persisted, on its way to the dedup record and the devices.
+  // A single-chat message just persisted (or found stored by a retry), on its way to the dedup
+  // record and the devices. Its sender is answered once every push of it has ended: an OK means
+  // the recipients' gateways have it, so no logic node death after the answer loses the push. A
+  // retry pushes again (the first attempt's node may have died before pushing); devices drop the
+  // repeat by seq.
   struct Persisted {
     im::v1::Caller sender;
     ConversationId conversation;
     std::shared_ptr<const im::v1::Message> message;
-    bool inserted = false;  // false: a retry found the original, which was pushed already
+    im::v1::SendResp resp;
+    Respond<im::v1::SendResp> respond;
   };
   // A stored group message on its way to the fan-out bus, and its sender's answer.
   struct GroupPublish {
@@ -154,9 +159,14 @@ class ChatService {
   // Writes answers for retries: on the loop's client when called on the loop, else blocking.
   void RecordAnswers(const store::TtlMap::Entries& answers);
   // Pushes each message of `batch` to the sessions of its participants (`sessions[i]` those of
-  // `uids[i]`), in order.
-  void PushPersisted(const std::vector<Persisted>& batch, const std::vector<std::string>& uids,
+  // `uids[i]`), in order, answering each sender once its pushes ended. Without the sessions
+  // nothing is pushed, and the senders are told UNAVAILABLE: their retry pushes again.
+  void PushPersisted(std::vector<Persisted>& batch, const std::vector<std::string>& uids,
                      const absl::StatusOr<std::vector<std::vector<store::Session>>>& sessions);
+  // A retry of a stored single-chat send: reads the stored message (on the executor: a store
+  // read) and delivers it again, which answers.
+  void RedeliverThenRespond(const im::v1::Caller& caller, const ConversationId& conversation,
+                            im::v1::SendResp resp, Respond<im::v1::SendResp> respond);
   // Runs a delivery task on the loop, or on the executor without one.
   bool SubmitDelivery(common::BoundedExecutor::Task task);
 

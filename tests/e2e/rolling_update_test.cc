@@ -19,7 +19,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
@@ -350,12 +349,10 @@ TEST(RollingUpdateTest, EveryGatewayThenEveryLogicNodeRestartsWhileDevicesChat) 
           Millis(30'000));
       const std::vector<im::v1::Message> held = device.Held(conv);
       EXPECT_TRUE(EachSeqOnceInOrder(held));
-      // A single chat's message is pushed once. Group fan-out is at least once: a record in flight
-      // during a consumer-group rebalance (a logic node leaving or joining) is delivered again,
-      // and devices drop the repeat by (conv, seq), as Held() does (DESIGN.md section 6).
-      if (!absl::StartsWith(conv, "g:")) {
-        EXPECT_TRUE(PushedOncePerConnection(device.Pushed(conv)));
-      }
+      // Pushes are at least once: a retry of a send whose answer a stopping node lost pushes
+      // again (the node may have stopped before pushing), and a group record in flight during a
+      // consumer-group rebalance is delivered again. Devices drop the repeat by (conv, seq), as
+      // Held() does (DESIGN.md section 6): each seq once, in order, is checked above.
       std::set<uint64_t> held_seqs;
       for (const im::v1::Message& message : held) {
         held_seqs.insert(message.seq());

@@ -307,6 +307,32 @@ TEST_P(SingleChatTest, RetriedSendGetsTheSameSeqAndIsStoredOnce) {
   EXPECT_TRUE(bob_phone->conflicts().empty()) << bob_phone->conflicts().front();
 }
 
+// A retry pushes the stored message again: the first attempt's logic node may have died after
+// storing it and before pushing it (its answer lost with it). A device that missed the first push
+// gets the message from the retry; a device that had it drops the repeat by seq.
+TEST_P(SingleChatTest, ARetriedSendIsPushedAgain) {
+  auto cluster = Deploy();
+  ASSERT_TRUE(cluster->Start());
+  auto alice_phone = cluster->Device("alice", "phone");
+  ASSERT_TRUE(alice_phone->Login(cluster->client_port(0)));
+  const std::string bob = cluster->Uid("bob");
+  const std::string conv = SingleConvId(alice_phone->uid(), bob);
+  const std::optional<im::v1::SendResp> first = alice_phone->SendTo(bob, "pushed-again", "hello");
+  ASSERT_TRUE(IsOk(first)) << Describe(first);
+
+  auto bob_phone = cluster->Device("bob", "phone");  // online only after the first push
+  ASSERT_TRUE(bob_phone->Login(cluster->client_port(1)));
+  const std::optional<im::v1::SendResp> again = alice_phone->SendTo(bob, "pushed-again", "hello");
+  ASSERT_TRUE(IsOk(again)) << Describe(again);
+  EXPECT_EQ(again->seq(), first->seq());
+  ASSERT_TRUE(bob_phone->WaitForPushed(conv, 1, kPushTimeout))
+      << "the retry pushed nothing to a device that missed the first push";
+  const std::vector<PushedMessage> pushed = bob_phone->Pushed(conv);
+  EXPECT_EQ(pushed.front().message.seq(), first->seq());
+  EXPECT_EQ(pushed.front().message.msg_id(), first->msg_id());
+  EXPECT_EQ(pushed.front().message.body(), "hello");
+}
+
 TEST_P(SingleChatTest, ConcurrentDuplicateSendsGetOneAnswer) {
   ClusterOptions options;
   options.gateways = 1;

@@ -612,18 +612,6 @@ std::string SeqList(const std::vector<uint64_t>& seqs) {
   return ::testing::AssertionSuccess();
 }
 
-::testing::AssertionResult PushedOncePerConnection(const std::vector<PushedMessage>& pushed) {
-  std::set<std::pair<int, uint64_t>> seen;  // (connection, seq)
-  for (const PushedMessage& p : pushed) {
-    if (!seen.emplace(p.connection, p.message.seq()).second) {
-      return ::testing::AssertionFailure()
-             << "connection " << p.connection << " was pushed seq " << p.message.seq()
-             << " twice; pushed seqs " << SeqList(SeqsOf(pushed));
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
-
 ::testing::AssertionResult SeqsAre(const std::vector<im::v1::Message>& messages,
                                    const std::vector<uint64_t>& expected) {
   const std::vector<uint64_t> got = SeqsOf(messages);

@@ -215,9 +215,6 @@ class TestDevice {
 // ---- checks ----
 // Seqs strictly increasing: each seq once, in order.
 ::testing::AssertionResult EachSeqOnceInOrder(const std::vector<im::v1::Message>& messages);
-// No seq pushed twice on one connection. (Order on the wire is not promised: pushes of different
-// messages may overtake each other; the device orders by seq, as the SDK does.)
-::testing::AssertionResult PushedOncePerConnection(const std::vector<PushedMessage>& pushed);
 // Exactly these seqs, in this order.
 ::testing::AssertionResult SeqsAre(const std::vector<im::v1::Message>& messages,
                                    const std::vector<uint64_t>& expected);
