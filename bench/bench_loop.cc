@@ -39,6 +39,11 @@ constexpr uint64_t kReadFrame = uint64_t{1} << 60;
 // Members one device watches at most (the cluster's logic.presence_max_watch is 200).
 constexpr size_t kMaxPresenceWatch = 200;
 constexpr uint32_t kResumePage = 100;
+// --sdk-devices: how long a gap may last before the device syncs (the SDK's gap_wait_ms), and the
+// wait before a send failed with a code the SDK retries goes again (the SDK waits its
+// reconnect_initial_ms, 250 ms, plus up to a second; Hold waits this plus up to as much again).
+constexpr uint32_t kGapWaitMs = 300;
+constexpr uint32_t kErrorRetryMs = 500;
 
 void StoreMax(std::atomic<uint64_t>& target, uint64_t value) {
   for (uint64_t seen = target.load(std::memory_order_relaxed);
@@ -49,6 +54,23 @@ void StoreMax(std::atomic<uint64_t>& target, uint64_t value) {
 std::string CodeName(im::v1::Code code) {
   const std::string& name = im::v1::Code_Name(code);
   return name.empty() ? absl::StrCat(static_cast<int>(code)) : name;
+}
+
+// The codes besides the overload refusals after which the SDK sends the same message again
+// (sdk/client_core.cc, IsRetryable): the send failed in a tier that may come back, or its outcome
+// is unknown (the same client_msg_id then gets the seq it was stored under).
+bool RetriedBySdk(im::v1::Code code) {
+  switch (code) {
+    case im::v1::CANCELLED:
+    case im::v1::UNKNOWN:
+    case im::v1::DEADLINE_EXCEEDED:
+    case im::v1::ABORTED:
+    case im::v1::INTERNAL:
+    case im::v1::UNAVAILABLE:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // A send's (or a change's) answer: a SendResp, or an Error frame carrying the request's id.
@@ -177,6 +199,7 @@ void BenchLoop::OnTick() {
   }
   ReleaseHeld(now);
   RetryDueSyncs(now);
+  SyncDueGaps(now);
   ScheduleSends(now);
   if (!stats_.final_syncs_sent.load(std::memory_order_relaxed) &&
       ctx_->settle.load(std::memory_order_relaxed) == WorkerContext::kFinalSync) {
@@ -372,8 +395,7 @@ void BenchLoop::OnResumeAnswer(Device* d, im::v1::Code code, const im::v1::Resum
   if (d->resume_found_newer || stats_.final_syncs_sent.load(std::memory_order_relaxed)) {
     return SendSync(d, d->tracker->Contiguous());
   }
-  SetSyncing(d, false);
-  MarkResumed(d, now);
+  OnSyncDone(d, now);
 }
 
 void BenchLoop::MarkResumed(Device* d, uint64_t now) {
@@ -384,6 +406,37 @@ void BenchLoop::MarkResumed(Device* d, uint64_t now) {
   d->down_since_ns = 0;
   stats_.resumed.fetch_add(1, std::memory_order_relaxed);
   stats_.down.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void BenchLoop::OnSyncDone(Device* d, uint64_t now) {
+  SetSyncing(d, false);
+  MarkResumed(d, now);
+  if (!options_.sdk_devices) return;
+  // A gap the sync could not fill: a message not stored yet, or a hole the cluster reports only
+  // once logic.hole_grace_ms passed. The SDK keeps syncing for it, and so does the device.
+  if (d->tracker->HasGap()) return WaitOnGap(d, now);
+  if (stats_.final_syncs_sent.load(std::memory_order_relaxed) && !d->converged) {
+    d->converged = true;
+    stats_.converged.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void BenchLoop::WaitOnGap(Device* d, uint64_t now) {
+  if (!options_.sdk_devices || d->gap_sync_ns != 0 || !d->tracker->HasGap()) return;
+  d->gap_sync_ns = now + kGapWaitMs * kMsPerNs;
+  gap_waits_.push_back(d);
+}
+
+void BenchLoop::SyncDueGaps(uint64_t now) {
+  TakeDue(gap_waits_, &Device::gap_sync_ns, now, [this](Device* d) {
+    // Offline, its login catches up; syncing or waiting to, that sync's end looks again.
+    if (!d->tracker->HasGap() || d->state != Device::State::kOnline || d->syncing ||
+        d->sync_retry_ns != 0) {
+      return;
+    }
+    ++results_.gap_syncs;
+    SendSync(d, d->tracker->Contiguous());
+  });
 }
 
 void BenchLoop::SetSyncing(Device* d, bool syncing) {
@@ -708,6 +761,10 @@ bool BenchLoop::OnFrame(ClientConnection* conn, Frame&& frame) {
           stats_.syncs_refused.fetch_add(1, std::memory_order_relaxed);
           const uint32_t hint = resp.status().retry_after_ms();
           RetrySyncLater(d, now, hint > 0 ? hint : kRefusedBackoffMs);
+        } else if (options_.sdk_devices && RetriedBySdk(resp.status().code())) {
+          // A tier away: the SDK's inbox syncs again after four gap waits.
+          ++results_.refusals[absl::StrCat("sync_", CodeName(resp.status().code()))];
+          RetrySyncLater(d, now, 4 * kGapWaitMs);
         } else {
           CountError(absl::StrCat("sync_", CodeName(resp.status().code())));
         }
@@ -720,8 +777,7 @@ bool BenchLoop::OnFrame(ClientConnection* conn, Frame&& frame) {
       if (resp.has_more() && resp.messages_size() > 0) {
         SendSync(d, resp.messages(resp.messages_size() - 1).seq());
       } else {
-        SetSyncing(d, false);
-        MarkResumed(d, now);
+        OnSyncDone(d, now);
       }
       break;
     }
@@ -786,9 +842,12 @@ void BenchLoop::OnSendAnswer(Device* d, const Frame& frame, uint64_t now) {
   d->in_flight.pop_back();
   stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
   const im::v1::Code code = SendAnswerCode(frame);
+  const bool retried = options_.sdk_devices && RetriedBySdk(code);
   // A refusal is not the message's answer: it is sent again (and answered then), so the drain,
   // which waits until every scheduled message is answered, goes on while one is held.
-  if (!common::IsOverloadRefusal(code)) stats_.answered.fetch_add(1, std::memory_order_relaxed);
+  if (!common::IsOverloadRefusal(code) && !retried) {
+    stats_.answered.fetch_add(1, std::memory_order_relaxed);
+  }
   if (code == im::v1::OK) {
     const uint64_t scheduled = ScheduledNs(m);
     stats_.acked.fetch_add(1, std::memory_order_relaxed);
@@ -802,6 +861,10 @@ void BenchLoop::OnSendAnswer(Device* d, const Frame& frame, uint64_t now) {
     stats_.refused.fetch_add(1, std::memory_order_relaxed);
     results_.refused_us.Record(now > sent_ns ? (now - sent_ns) / 1000 : 0);
     HoldAndResend(d, m, now, ShrinkWindowForRefusal(d, frame, now));
+  } else if (retried) {
+    stats_.errors_retried.fetch_add(1, std::memory_order_relaxed);
+    ++results_.refusals[absl::StrCat("send_", CodeName(code))];
+    HoldAndResend(d, m, now, kErrorRetryMs);
   } else {
     stats_.send_errors.fetch_add(1, std::memory_order_relaxed);
     CountError(absl::StrCat(frame.has_send_resp() ? "send_" : "send_error_", CodeName(code)));
@@ -842,6 +905,7 @@ void BenchLoop::OnOwnSeqAcked(Device* d, uint64_t seq, bool change, uint64_t now
   results_.acked.push_back({d->conv, seq, d->index, change});
   d->tracker->OnHeld(seq, NowMs(now));
   stats_.expected.fetch_add(ctx_->recipients_per_message, std::memory_order_relaxed);
+  WaitOnGap(d, now);  // a message of the peer's below it may not have come yet
 }
 
 void BenchLoop::OnTypingPush(Device* d, const im::v1::TypingPush& push) {
@@ -875,9 +939,11 @@ void BenchLoop::OnMessage(Device* d, const im::v1::Message& m, bool pushed, uint
     d->tracker->OnHeld(m.seq(), NowMs(now));
     return;
   }
+  CheckStoredOnce(d, m);
   const uint64_t reordered_before = d->tracker->reordered();
   const SeqTracker::Arrival arrival =
       pushed ? d->tracker->OnPush(m.seq(), NowMs(now)) : d->tracker->OnHeld(m.seq(), NowMs(now));
+  WaitOnGap(d, now);
   if (d->tracker->reordered() != reordered_before) {
     stats_.reordered.fetch_add(1, std::memory_order_relaxed);
   }
@@ -904,6 +970,14 @@ void BenchLoop::OnMessage(Device* d, const im::v1::Message& m, bool pushed, uint
   }
   // A message read back (by sync) after its recall has no body left, so no latency.
   if (!m.recalled()) RecordDeliveryLatency(m, now);
+}
+
+void BenchLoop::CheckStoredOnce(Device* d, const im::v1::Message& m) {
+  if (!options_.sdk_devices || m.type() != im::v1::TEXT) return;  // an edit names its message too
+  const std::optional<BodyHeader> header = ReadBodyHeader(m.body());
+  if (!header) return;  // recalled: read back by sync without its body
+  const auto [it, first] = d->seq_of_message.emplace(header->message, m.seq());
+  if (!first && it->second != m.seq()) ++results_.stored_twice;
 }
 
 void BenchLoop::RecordDeliveryLatency(const im::v1::Message& m, uint64_t now) {

@@ -46,8 +46,9 @@ struct WorkerContext {
 struct LoopStats {
   std::atomic<uint64_t> online{0}, first_logins{0}, logins{0}, login_failures{0};
   std::atomic<uint64_t> scheduled{0}, sent{0}, answered{0}, acked{0}, send_errors{0};
-  std::atomic<uint64_t> refused{0};        // sends refused for overload, sent again after the hint
-  std::atomic<uint64_t> syncs_refused{0};  // syncs refused for overload, sent again after the hint
+  std::atomic<uint64_t> refused{0};         // sends refused for overload, sent again after the hint
+  std::atomic<uint64_t> errors_retried{0};  // --sdk-devices: failed with a code the SDK retries
+  std::atomic<uint64_t> syncs_refused{0};   // syncs refused for overload, sent again after the hint
   std::atomic<uint64_t> expected{0}, delivered{0}, duplicates{0}, reordered{0};
   std::atomic<uint64_t> drops{0}, resumed{0}, down{0}, groups_ready{0}, setup_failures{0};
   std::atomic<uint64_t> in_flight{0};            // sends written and not answered
@@ -55,6 +56,7 @@ struct LoopStats {
   std::atomic<uint64_t> final_syncs{0};          // devices the final sync was sent for (kFinalSync)
   std::atomic<bool> final_syncs_sent{false};     // written by the loop only
   std::atomic<uint64_t> found_by_final_sync{0};  // messages first held through the final sync
+  std::atomic<uint64_t> converged{0};            // --sdk-devices: devices converged (Device)
   std::atomic<uint64_t> window_max_us{0};  // worst delivery latency since the last progress line
   std::atomic<uint64_t> last_delivery_ns{0};
 };
@@ -68,6 +70,8 @@ struct LoopResults {
   uint64_t resent = 0, self_pushes = 0, unknown_messages = 0, unexpected_frames = 0;
   uint64_t planned_drops = 0, unplanned_drops = 0, go_aways = 0, kicks = 0, pongs = 0;
   uint64_t max_backlog = 0;
+  // --sdk-devices: syncs made for a gap; messages of others that came under a second seq.
+  uint64_t gap_syncs = 0, stored_twice = 0;
   // Requests besides the messages (--typing-every, --recall-share, --edit-share, --resume).
   uint64_t typing_sent = 0, typing_pushes = 0;
   // --watch-presence: PresenceSubscribeReq sent and answered OK, uids refused, states pushed.
@@ -151,6 +155,16 @@ class BenchLoop : public ClientConnection::Handler {
   void OnResumeAnswer(Device* d, im::v1::Code code, const im::v1::ResumeResp* resp, uint64_t now);
   void MarkResumed(Device* d, uint64_t now);
   void SendSync(Device* d, uint64_t after_seq);
+  // A sync answered in full: the device caught up (and, after the final sync, converged unless a
+  // gap is left).
+  void OnSyncDone(Device* d, uint64_t now);
+  // --sdk-devices: a gap in what `d` holds is synced for if it lasts kGapWaitMs, as the SDK's
+  // inbox does; SyncDueGaps runs the syncs whose wait is over.
+  void WaitOnGap(Device* d, uint64_t now);
+  void SyncDueGaps(uint64_t now);
+  // --sdk-devices: message `m` of another member came as `seq`; counts it if it came before
+  // under another seq.
+  void CheckStoredOnce(Device* d, const im::v1::Message& m);
   void SetSyncing(Device* d, bool syncing);
   void SendFinalSyncs();
   void Pump(Device* d);
@@ -215,6 +229,7 @@ class BenchLoop : public ClientConnection::Handler {
   std::vector<Device*> droppable_;
   std::vector<Device*> held_;                // devices waiting out a retry hint (hold_until_ns)
   std::vector<Device*> sync_retries_;        // devices whose refused sync waits (sync_retry_ns)
+  std::vector<Device*> gap_waits_;           // devices waiting to see if a gap fills (gap_sync_ns)
   std::minstd_rand random_;                  // this loop's thread only
   std::shared_ptr<tls::ClientContext> tls_;  // with --tls-ca: every connection's TLS settings
   std::thread thread_;

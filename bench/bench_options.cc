@@ -144,6 +144,7 @@ nlohmann::json BenchOptions::ToJson() const {
     j["edit_share"] = edit_share;
     j["watch_presence"] = watch_presence;
     j["read_every"] = read_every;
+    j["sdk_devices"] = sdk_devices;
   }
   if (scenario == Scenario::kGroup) {
     j["group_size"] = group_size;

@@ -52,6 +52,14 @@ struct BenchOptions {
   // message it receives (0: never): its senders get read receipts (ReceiptsPush in groups of at
   // most logic.receipt_max_group_members, ReadPush in a single chat).
   uint32_t read_every = 0;
+  // Devices that behave like the SDK under faults, checked as its user would see them
+  // (tests/chaos): a send answered with a code the SDK retries (UNAVAILABLE, DEADLINE_EXCEEDED,
+  // ABORTED, INTERNAL, ...) is sent again with the same client_msg_id after a back-off instead of
+  // counting as failed; a gap in what a device holds that lasts the SDK's gap wait makes it sync;
+  // and the end also counts devices that did not converge (a gap left after the final sync), the
+  // same message held under two seqs, and acknowledged messages a device got only through the
+  // final sync (it would not have shown them: no later message or reconnect made it sync).
+  bool sdk_devices = false;
   // group
   uint32_t group_size = 100;
   uint32_t senders = 4;  // per group

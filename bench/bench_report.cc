@@ -158,6 +158,20 @@ Json MergeResults(const BenchOptions& o, const std::vector<Json>& results, const
   if (missing > 0) problems.push_back(fmt::format("{} missing messages", missing));
   if (dups > 0) problems.push_back(fmt::format("{} duplicated messages", dups));
   if (reordered > 0) problems.push_back(fmt::format("{} reordered messages", reordered));
+  if (o.sdk_devices) {
+    if (U(counters, "stored_twice") > 0) {
+      problems.push_back(
+          fmt::format("{} messages held under a second seq", U(counters, "stored_twice")));
+    }
+    if (U(counters, "acked_after_drain") > 0) {
+      problems.push_back(
+          fmt::format("{} acknowledged messages reached a member only after the drain",
+                      U(counters, "acked_after_drain")));
+    }
+    if (U(counters, "not_converged") > 0) {
+      problems.push_back(fmt::format("{} devices did not converge", U(counters, "not_converged")));
+    }
+  }
   if (interrupted) problems.push_back("interrupted");
   if (U(counters, "self_pushes") > 0) problems.push_back("a sender was pushed its own message");
   if (U(counters, "unknown_messages") > 0) problems.push_back("messages of unknown conversations");
@@ -237,6 +251,13 @@ std::string FormatTable(const Json& r) {
          fmt::format("{} devices synced, {} messages found only then (not pushed in "
                      "time); {} sends still unanswered",
                      U(c, "final_syncs"), U(c, "found_by_final_sync"), U(c, "in_flight_at_end")));
+    if (p.value("sdk_devices", false)) {
+      line("sdk devices",
+           fmt::format("{} sends retried after an error, {} gap syncs; {} held twice, {} acked "
+                       "reached a member after the drain, {} devices not converged",
+                       U(c, "errors_retried"), U(c, "gap_syncs"), U(c, "stored_twice"),
+                       U(c, "acked_after_drain"), U(c, "not_converged")));
+    }
   }
   line("missing / dup / reordered",
        fmt::format("{} / {} / {} (overtaken {}, max depth {}, max wait {} ms)", U(c, "missing"),
@@ -297,8 +318,9 @@ std::string FormatProgress(const std::vector<Json>& latest, Json* previous) {
   uint64_t window_max = 0;
   for (const Json& p : latest) {
     if (p.is_null()) continue;
-    for (const char* key : {"devices", "online", "login_failures", "sent", "acked", "errors",
-                            "delivered", "duplicates", "reordered", "drops", "resumed"}) {
+    for (const char* key :
+         {"devices", "online", "login_failures", "sent", "acked", "errors", "retried", "delivered",
+          "duplicates", "reordered", "drops", "resumed"}) {
       sum[key] = U(sum, key) + U(p, key);
     }
     window_max = std::max(window_max, U(p, "window_max_us"));
@@ -310,12 +332,12 @@ std::string FormatProgress(const std::vector<Json>& latest, Json* previous) {
     return static_cast<double>(U(sum, key) - std::min(U(sum, key), U(*previous, key))) / dt;
   };
   std::string line = fmt::format(
-      "[{:6.1f}s] {:<5} online {}/{} fail {} | sent {} ({:.0f}/s) acked {} err {} | delivered {} "
-      "({:.0f}/s) worst {:.1f} ms | dup {} reord {} | drops {} resumed {}",
+      "[{:6.1f}s] {:<5} online {}/{} fail {} | sent {} ({:.0f}/s) acked {} err {} retried {} | "
+      "delivered {} ({:.0f}/s) worst {:.1f} ms | dup {} reord {} | drops {} resumed {}",
       t, phase, U(sum, "online"), U(sum, "devices"), U(sum, "login_failures"), U(sum, "sent"),
-      per_sec("sent"), U(sum, "acked"), U(sum, "errors"), U(sum, "delivered"), per_sec("delivered"),
-      static_cast<double>(window_max) / 1000.0, U(sum, "duplicates"), U(sum, "reordered"),
-      U(sum, "drops"), U(sum, "resumed"));
+      per_sec("sent"), U(sum, "acked"), U(sum, "errors"), U(sum, "retried"), U(sum, "delivered"),
+      per_sec("delivered"), static_cast<double>(window_max) / 1000.0, U(sum, "duplicates"),
+      U(sum, "reordered"), U(sum, "drops"), U(sum, "resumed"));
   sum["t"] = t;
   *previous = std::move(sum);
   return line;

@@ -30,6 +30,9 @@ constexpr uint64_t kProgressNs = 1'000'000'000;
 constexpr uint64_t kSendLeadNs = 100'000'000;  // loops see the start before it comes
 // Each step of the final sync waits at most this long (the gateway answers a request within 5 s).
 constexpr uint64_t kSettleNs = 10'000'000'000;
+// --sdk-devices: how long devices may take to converge after the final sync: a gap left by a seq
+// that was taken but never stored is reported as a hole only after logic.hole_grace_ms (15 s).
+constexpr uint64_t kConvergeNs = 30'000'000'000;
 constexpr size_t kMissingSamples = 5;
 
 double Seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
@@ -118,12 +121,13 @@ void BuildDevices(const BenchOptions& o, uint32_t worker, std::vector<Device>* d
 struct Totals {
   uint64_t online = 0, first_logins = 0, login_failures = 0, scheduled = 0, sent = 0, answered = 0;
   uint64_t acked = 0, send_errors = 0, refused = 0, expected = 0, delivered = 0, duplicates = 0;
+  uint64_t errors_retried = 0;
   uint64_t syncs_refused = 0;
   uint64_t reordered = 0;
   uint64_t drops = 0, resumed = 0, down = 0, groups_ready = 0, setup_failures = 0;
   uint64_t window_max_us = 0, last_delivery_ns = 0;
   uint64_t in_flight = 0, syncing = 0, final_syncs = 0, found_by_final_sync = 0;
-  uint64_t loops_final_synced = 0;
+  uint64_t loops_final_synced = 0, converged = 0;
 };
 
 Totals Sum(const std::vector<std::unique_ptr<BenchLoop>>& loops, bool take_window) {
@@ -140,6 +144,7 @@ Totals Sum(const std::vector<std::unique_ptr<BenchLoop>>& loops, bool take_windo
     t.acked += get(s.acked);
     t.send_errors += get(s.send_errors);
     t.refused += get(s.refused);
+    t.errors_retried += get(s.errors_retried);
     t.syncs_refused += get(s.syncs_refused);
     t.expected += get(s.expected);
     t.delivered += get(s.delivered);
@@ -154,6 +159,7 @@ Totals Sum(const std::vector<std::unique_ptr<BenchLoop>>& loops, bool take_windo
     t.syncing += get(s.syncing);
     t.final_syncs += get(s.final_syncs);
     t.found_by_final_sync += get(s.found_by_final_sync);
+    t.converged += get(s.converged);
     t.loops_final_synced += s.final_syncs_sent.load(std::memory_order_relaxed) ? 1 : 0;
     t.last_delivery_ns = std::max(t.last_delivery_ns, get(s.last_delivery_ns));
     if (take_window) {
@@ -271,6 +277,7 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
                        {"sent", t.sent},
                        {"acked", t.acked},
                        {"errors", t.send_errors},
+                       {"retried", t.errors_retried},
                        {"delivered", t.delivered},
                        {"duplicates", t.duplicates},
                        {"reordered", t.reordered},
@@ -345,9 +352,10 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
       wait_until(
           [&] {
             const Totals t = Sum(loops, false);
-            return t.loops_final_synced == loops.size() && t.syncing == 0;
+            return t.loops_final_synced == loops.size() && t.syncing == 0 &&
+                   (!o.sdk_devices || t.converged >= t.online);
           },
-          uv_hrtime() + kSettleNs);
+          uv_hrtime() + (o.sdk_devices ? kConvergeNs : kSettleNs));
     }
   }
   phase = "done";
@@ -388,6 +396,8 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
     all.go_aways += r.go_aways;
     all.kicks += r.kicks;
     all.max_backlog = std::max(all.max_backlog, r.max_backlog);
+    all.gap_syncs += r.gap_syncs;
+    all.stored_twice += r.stored_twice;
     MergeRequestFigures(r, &all);
     for (const LoopResults::Acked& a : r.acked) {
       acked_by_conv[a.conv].push_back({a.seq, a.sender, a.change});
@@ -408,8 +418,11 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
   }
 
   // Missing: an acknowledged seq (a message's or a change's) a member of its conversation (other
-  // than its sender) does not hold by the end, after pushes, syncs and the drain.
-  uint64_t missing = 0, acked_unique = 0;
+  // than its sender) does not hold by the end, after pushes, syncs and the drain. Late: one it
+  // got only after the drain (the final sync found it, or a push came that late).
+  const uint32_t drain_end_ms =
+      drain_end > ctx.epoch_ns ? static_cast<uint32_t>((drain_end - ctx.epoch_ns) / 1'000'000) : 0;
+  uint64_t missing = 0, acked_unique = 0, acked_after_drain = 0;
   Json missing_samples = Json::array();
   for (size_t c = 0; c < acked_by_conv.size(); ++c) {
     auto& acked = acked_by_conv[c];
@@ -418,7 +431,12 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
     for (const auto& [seq, sender, change] : acked) {
       acked_unique += change ? 0 : 1;
       for (uint32_t member : conversations[c].members) {
-        if (member == sender || devices[member].tracker->Has(seq)) continue;
+        if (member == sender) continue;
+        const SeqTracker& held = *devices[member].tracker;
+        if (held.Has(seq)) {
+          if (drain_end != 0 && held.HeldAtMs(seq) >= drain_end_ms) ++acked_after_drain;
+          continue;
+        }
         ++missing;
         if (missing_samples.size() < kMissingSamples) {
           missing_samples.push_back(
@@ -439,8 +457,11 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
       }
     }
   }
-  uint64_t not_resumed = 0;
-  for (const Device& d : devices) not_resumed += d.down_since_ns != 0;
+  uint64_t not_resumed = 0, not_converged = 0;
+  for (Device& d : devices) {
+    not_resumed += d.down_since_ns != 0;
+    if (o.sdk_devices && d.tracker && (!d.converged || d.tracker->HasGap())) ++not_converged;
+  }
 
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -485,6 +506,11 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
                    {"not_resumed", not_resumed},
                    {"go_aways", all.go_aways},
                    {"kicks", all.kicks},
+                   {"errors_retried", end.errors_retried},
+                   {"gap_syncs", all.gap_syncs},
+                   {"stored_twice", all.stored_twice},
+                   {"acked_after_drain", acked_after_drain},
+                   {"not_converged", not_converged},
                    {"messages_reached_all", reached_all}}},
                  {"max",
                   {{"backlog", all.max_backlog},

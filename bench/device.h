@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -61,6 +62,14 @@ struct Device {
   // A sync refused for overload is sent again then (the hint plus a random part as long again),
   // as the SDK's inbox waits; 0: none waiting.
   uint64_t sync_retry_ns = 0;
+  // --sdk-devices: when to sync if the gap seen then is still open; 0: no gap being waited on.
+  uint64_t gap_sync_ns = 0;
+  // A sync completed after the final sync was sent, leaving no gap: the device holds every seq
+  // the cluster has of its conversation.
+  bool converged = false;
+  // --sdk-devices: the seq each message of others (its id, see backlog) came under: the same
+  // message under a second seq was stored twice (a resend not recognized as one).
+  std::unordered_map<uint64_t, uint64_t> seq_of_message;
 
   // Message ids scheduled for this device and not sent yet (open loop: they wait here while the
   // window is full or the device is offline, and their latency keeps counting). Bit 63: a resend.

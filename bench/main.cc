@@ -5,6 +5,7 @@
 // 0 when every check passed, 1 when something was missing, duplicated, reordered or did not
 // resume, 2 when the run could not be carried out.
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -141,12 +142,17 @@ int RunScenario(BenchOptions o) {
       return 2;
     }
     std::fflush(nullptr);
+    const pid_t parent = getpid();
     const pid_t pid = fork();
     if (pid < 0) {
       std::perror("im-bench: fork");
       return 2;
     }
     if (pid == 0) {
+      // A worker dies with im-bench, even by SIGKILL: left alone it would go on sending for the
+      // whole --duration (a harness that kills im-bench kills only the process it started).
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) std::_Exit(2);  // im-bench died before the line above
       close(fds[0]);
       for (uint32_t v = 0; v < w; ++v) close(children[v].fd);
       const int code = RunWorker(o, w, fds[1], &g_stop);
@@ -331,6 +337,8 @@ void AddTrafficFlags(CLI::App* app, BenchOptions* o) {
                 "each device watches its conversation's other members (PresenceSubscribeReq)");
   app->add_option("--read-every", o->read_every,
                   "a ReadReq after every Nth message a device receives (0: none)");
+  app->add_flag("--sdk-devices", o->sdk_devices,
+                "devices retry failed sends and sync on gaps as the SDK does, and must converge");
 }
 
 int Main(int argc, char** argv) {

@@ -14,6 +14,7 @@ constexpr uint64_t kMaxScan = 4096;
 bool SeqTracker::Grow(uint64_t seq) {
   if (seq == 0 || seq > kMaxSeq) return false;
   if (seq >= at_.size()) at_.resize(std::max<size_t>(seq + 1, at_.size() * 2), 0);
+  highest_held_ = std::max(highest_held_, seq);  // every caller holds `seq` next
   return true;
 }
 

@@ -25,8 +25,12 @@ class SeqTracker {
   Arrival OnHeld(uint64_t seq, uint32_t now_ms);
 
   bool Has(uint64_t seq) const { return seq < at_.size() && at_[seq] != 0; }
+  // When `seq` came (the `now_ms` it was held or pushed at); only for a seq it Has().
+  uint32_t HeldAtMs(uint64_t seq) const { return (at_[seq] & ~kPushed) - 1; }
   // The highest seq up to which every seq is held (what a SyncReq continues after).
   uint64_t Contiguous();
+  // A seq is held above a missing one: what the SDK holds back and syncs for.
+  bool HasGap() { return Contiguous() < highest_held_; }
   // Counts seqs first..last as held, for the holes a SyncResp reports.
   void HoldRange(uint64_t first, uint64_t last, uint32_t now_ms);
 
@@ -47,6 +51,7 @@ class SeqTracker {
   // By seq: 0 = not held, else (arrival ms + 1) with kPushed set when it came by push.
   std::vector<uint32_t> at_;
   uint64_t contiguous_ = 0;
+  uint64_t highest_held_ = 0;  // however it came
   uint64_t highest_pushed_ = 0;
   uint64_t overtaken_ = 0;
   uint64_t reordered_ = 0;

@@ -73,5 +73,29 @@ TEST(SeqTrackerTest, HolesCountAsHeldAndBadSeqsAreRefused) {
   EXPECT_TRUE(t.Has(3));
 }
 
+TEST(SeqTrackerTest, AGapIsASeqHeldAboveAMissingOneHoweverItCame) {
+  SeqTracker t;
+  EXPECT_FALSE(t.HasGap());
+  t.OnPush(1, 0);
+  EXPECT_FALSE(t.HasGap());
+  t.OnHeld(3, 0);  // an own acknowledged send above the peer's seq 2, not come yet
+  EXPECT_TRUE(t.HasGap());
+  t.OnPush(2, 0);
+  EXPECT_FALSE(t.HasGap());
+  t.HoldRange(5, 6, 0);  // a hole the cluster reported, above seq 4
+  EXPECT_TRUE(t.HasGap());
+  t.OnHeld(4, 0);
+  EXPECT_FALSE(t.HasGap());
+}
+
+TEST(SeqTrackerTest, RemembersWhenEachSeqCameFirst) {
+  SeqTracker t;
+  t.OnHeld(1, 10);
+  t.OnPush(1, 20);  // a push of a seq synced before keeps the sync's time
+  t.OnPush(2, 30);
+  EXPECT_EQ(t.HeldAtMs(1), 10u);
+  EXPECT_EQ(t.HeldAtMs(2), 30u);
+}
+
 }  // namespace
 }  // namespace im::bench

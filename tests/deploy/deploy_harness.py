@@ -7,7 +7,6 @@ Everything here fails with a `Failure` whose message says what is wrong and wher
 """
 
 import base64
-import ctypes
 import math
 import os
 import pathlib
@@ -16,12 +15,16 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 
 import yaml
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
+from process_ties import dies_with_this_process  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -46,23 +49,6 @@ class Failure(Exception):
     """A check failed; the message says which and why."""
 
 
-LIBC = ctypes.CDLL(None, use_errno=True)
-PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
-
-
-def dies_with_this_process():
-    """A Popen preexec_fn: the child gets SIGKILL when the thread that started it dies, even by
-    SIGKILL, so a killed test leaves no server behind (tests/support/subprocess.cc does the same
-    for the C++ tests)."""
-    parent = os.getpid()
-
-    def preexec():
-        if LIBC.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL)) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
-        if os.getppid() != parent:  # it died before prctl took effect
-            os._exit(127)
-
-    return preexec
 
 
 def kustomize_binary():
