@@ -56,21 +56,10 @@ std::string CodeName(im::v1::Code code) {
   return name.empty() ? absl::StrCat(static_cast<int>(code)) : name;
 }
 
-// The codes besides the overload refusals after which the SDK sends the same message again
-// (sdk/client_core.cc, IsRetryable): the send failed in a tier that may come back, or its outcome
-// is unknown (the same client_msg_id then gets the seq it was stored under).
+// The codes besides the overload refusals (handled first, with their hint) after which the SDK
+// sends the same message again.
 bool RetriedBySdk(im::v1::Code code) {
-  switch (code) {
-    case im::v1::CANCELLED:
-    case im::v1::UNKNOWN:
-    case im::v1::DEADLINE_EXCEEDED:
-    case im::v1::ABORTED:
-    case im::v1::INTERNAL:
-    case im::v1::UNAVAILABLE:
-      return true;
-    default:
-      return false;
-  }
+  return common::IsRetryable(code) && !common::IsOverloadRefusal(code);
 }
 
 // A send's (or a change's) answer: a SendResp, or an Error frame carrying the request's id.

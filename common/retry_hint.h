@@ -16,6 +16,22 @@ inline bool IsOverloadRefusal(im::v1::Code code) {
   return code == im::v1::RESOURCE_EXHAUSTED || code == im::v1::TOO_MANY_IN_FLIGHT;
 }
 
+// The codes after which a request may succeed if sent again (a send with the same client_msg_id,
+// which then gets the seq it was stored under): a tier away, an unknown outcome, or overload.
+inline bool IsRetryable(im::v1::Code code) {
+  switch (code) {
+    case im::v1::CANCELLED:
+    case im::v1::UNKNOWN:
+    case im::v1::DEADLINE_EXCEEDED:
+    case im::v1::ABORTED:
+    case im::v1::INTERNAL:
+    case im::v1::UNAVAILABLE:
+      return true;
+    default:
+      return IsOverloadRefusal(code);
+  }
+}
+
 // The hint for a refusal of `code`: kOverloadRetryAfterMs for overload, 0 otherwise.
 inline uint32_t RetryAfterMsFor(im::v1::Code code) {
   return IsOverloadRefusal(code) ? kOverloadRetryAfterMs : 0;

@@ -32,21 +32,7 @@ constexpr size_t kSendOverheadBytes = 1024;
 constexpr int64_t kPresenceRetryMs = 1000;
 
 // Codes after which the same send may succeed later; it is retried with the same client_msg_id.
-bool IsRetryable(int code) {
-  switch (code) {
-    case im::v1::CANCELLED:
-    case im::v1::UNKNOWN:
-    case im::v1::DEADLINE_EXCEEDED:
-    case im::v1::RESOURCE_EXHAUSTED:
-    case im::v1::ABORTED:
-    case im::v1::INTERNAL:
-    case im::v1::UNAVAILABLE:
-    case im::v1::TOO_MANY_IN_FLIGHT:
-      return true;
-    default:
-      return false;
-  }
-}
+bool IsRetryable(int code) { return common::IsRetryable(static_cast<im::v1::Code>(code)); }
 
 bool IsAuthFailure(int code) {
   return code == im::v1::TOKEN_EXPIRED || code == im::v1::TOKEN_INVALID ||

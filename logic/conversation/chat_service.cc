@@ -603,25 +603,36 @@ void ChatService::Deliver(Persisted persisted) {
   }
 }
 
-void ChatService::RedeliverThenRespond(const im::v1::Caller& caller,
-                                       const ConversationId& conversation, im::v1::SendResp resp,
-                                       Respond<im::v1::SendResp> respond) {
+void ChatService::WithStoredMessage(im::v1::SendResp resp, Respond<im::v1::SendResp> respond,
+                                    StoredThen then) {
   // A task TrySubmit refuses is dropped with what it holds: the answer is shared, so that it is
   // given here then.
   auto answer = std::make_shared<std::pair<im::v1::SendResp, Respond<im::v1::SendResp>>>(
       std::move(resp), std::move(respond));
-  const bool queued = deps_.executor->TrySubmit([this, caller, conversation, answer] {
+  auto next = std::make_shared<StoredThen>(std::move(then));
+  const bool queued = deps_.executor->TrySubmit([this, answer, next] {
     auto& [stored_resp, answer_to] = *answer;
     absl::StatusOr<std::optional<im::v1::Message>> stored =
         deps_.messages->MessageAt(stored_resp.conv_id(), stored_resp.seq());
     if (!stored.ok() || !stored->has_value()) {
       return std::move(answer_to)(std::move(stored_resp));  // its recipients get it by Sync
     }
-    Deliver(Persisted{caller, conversation,
-                      std::make_shared<const im::v1::Message>(std::move(**stored)),
-                      std::move(stored_resp), std::move(answer_to)});
+    std::move (*next)(std::make_shared<const im::v1::Message>(std::move(**stored)),
+                      std::move(stored_resp), std::move(answer_to));
   });
   if (!queued) std::move(answer->second)(std::move(answer->first));
+}
+
+void ChatService::RedeliverThenRespond(const im::v1::Caller& caller,
+                                       const ConversationId& conversation, im::v1::SendResp resp,
+                                       Respond<im::v1::SendResp> respond) {
+  WithStoredMessage(std::move(resp), std::move(respond),
+                    [this, caller, conversation](std::shared_ptr<const im::v1::Message> message,
+                                                 im::v1::SendResp stored_resp,
+                                                 Respond<im::v1::SendResp> answer_to) {
+                      Deliver(Persisted{caller, conversation, std::move(message),
+                                        std::move(stored_resp), std::move(answer_to)});
+                    });
 }
 
 bool ChatService::SubmitDelivery(common::BoundedExecutor::Task task) {
@@ -704,13 +715,13 @@ void ChatService::PushPersisted(
 
 void ChatService::RepublishThenRespond(const im::v1::Caller& caller, im::v1::SendResp resp,
                                        Respond<im::v1::SendResp> respond) {
-  absl::StatusOr<std::optional<im::v1::Message>> stored =
-      deps_.messages->MessageAt(resp.conv_id(), resp.seq());
-  if (!stored.ok() || !stored->has_value()) {
-    return std::move(respond)(std::move(resp));  // members get it by Sync
-  }
-  PublishThenRespond(caller, std::make_shared<const im::v1::Message>(std::move(**stored)),
-                     std::move(resp), std::move(respond));
+  WithStoredMessage(
+      std::move(resp), std::move(respond),
+      [this, caller](std::shared_ptr<const im::v1::Message> message, im::v1::SendResp stored_resp,
+                     Respond<im::v1::SendResp> answer_to) {
+        PublishThenRespond(caller, std::move(message), std::move(stored_resp),
+                           std::move(answer_to));
+      });
 }
 
 void ChatService::PublishThenRespond(const im::v1::Caller& caller,

@@ -163,8 +163,13 @@ class ChatService {
   // nothing is pushed, and the senders are told UNAVAILABLE: their retry pushes again.
   void PushPersisted(std::vector<Persisted>& batch, const std::vector<std::string>& uids,
                      const absl::StatusOr<std::vector<std::vector<store::Session>>>& sessions);
-  // A retry of a stored single-chat send: reads the stored message (on the executor: a store
-  // read) and delivers it again, which answers.
+  // A retry of a stored send: reads the stored message on the executor (a store read never runs
+  // on the send loop), then hands it, with the answer, to `then`; answers itself when nothing is
+  // stored (the recipients sync) or the executor is full.
+  using StoredThen = absl::AnyInvocable<void(std::shared_ptr<const im::v1::Message>,
+                                             im::v1::SendResp, Respond<im::v1::SendResp>) &&>;
+  void WithStoredMessage(im::v1::SendResp resp, Respond<im::v1::SendResp> respond, StoredThen then);
+  // A retry of a stored single-chat send: delivers the stored message again, which answers.
   void RedeliverThenRespond(const im::v1::Caller& caller, const ConversationId& conversation,
                             im::v1::SendResp resp, Respond<im::v1::SendResp> respond);
   // Runs a delivery task on the loop, or on the executor without one.
@@ -319,7 +324,8 @@ class ChatService {
   void PublishThenRespond(const im::v1::Caller& caller,
                           std::shared_ptr<const im::v1::Message> message, im::v1::SendResp resp,
                           Respond<im::v1::SendResp> respond);
-  // A retry of a stored group send: publishes the stored message again, then answers.
+  // A retry of a stored group send: publishes the stored message again (WithStoredMessage), then
+  // answers.
   void RepublishThenRespond(const im::v1::Caller& caller, im::v1::SendResp resp,
                             Respond<im::v1::SendResp> respond);
   // Answers a send whose write ended and returns what delivers its message (null when it was
