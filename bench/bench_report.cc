@@ -264,9 +264,11 @@ std::string FormatTable(const Json& r) {
     }
   }
   line("missing / dup / reordered",
-       fmt::format("{} / {} / {} (overtaken {}, max depth {}, max wait {} ms)", U(c, "missing"),
-                   U(c, "duplicates"), U(c, "reordered"), U(c, "overtaken"),
-                   U(r["max"], "reorder_depth"), U(r["max"], "reorder_wait_ms")));
+       fmt::format("{} / {} / {} (overtaken {}, held back past the window {}, max depth {}, "
+                   "max wait {} ms)",
+                   U(c, "missing"), U(c, "duplicates"), U(c, "reordered"), U(c, "overtaken"),
+                   U(c, "held_back_past_window"), U(r["max"], "reorder_depth"),
+                   U(r["max"], "reorder_wait_ms")));
   if (r["scenario"] == "reconnect" || U(c, "unplanned_drops") > 0) {
     line("drops planned / unplanned",
          fmt::format("{} / {}, resumed {}, not resumed {}", U(c, "planned_drops"),

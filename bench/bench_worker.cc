@@ -101,7 +101,9 @@ void BuildDevices(const BenchOptions& o, uint32_t worker, std::vector<Device>* d
       Device& d = (*devices)[c * size + m];
       conv.members.push_back(d.index);
       d.conv = c;
-      d.tracker = std::make_unique<SeqTracker>(o.reorder_window_ms);
+      d.tracker = std::make_unique<SeqTracker>(
+          o.reorder_window_ms, o.sdk_devices ? SeqTracker::Ordering::kHoldsBySeq
+                                             : SeqTracker::Ordering::kShowsOnArrival);
     }
     if (o.scenario != Scenario::kGroup) {
       Device& a = (*devices)[c * 2];
@@ -367,9 +369,11 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
   // Everything below reads what the joined loops left.
   LoopResults all;
   uint64_t overtaken = 0, reordered = 0, duplicates = 0, max_depth = 0, max_wait_ms = 0;
+  uint64_t waited_past_window = 0;
   for (const Device& d : devices) {
     if (!d.tracker) continue;
     overtaken += d.tracker->overtaken();
+    waited_past_window += d.tracker->waited_past_window();
     reordered += d.tracker->reordered();
     duplicates += d.tracker->duplicates();
     max_depth = std::max(max_depth, d.tracker->max_depth());
@@ -495,6 +499,7 @@ int RunWorker(const BenchOptions& o, uint32_t worker, int out_fd, const std::ato
                    {"delivered", end.delivered},
                    {"duplicates", duplicates},
                    {"overtaken", overtaken},
+                   {"held_back_past_window", waited_past_window},
                    {"reordered", reordered},
                    {"missing", missing},
                    {"self_pushes", all.self_pushes},

@@ -313,7 +313,8 @@ void AddCommonFlags(CLI::App* app, BenchOptions* o) {
   app->add_option("--body", o->body_bytes, "message body bytes (at least 32)");
   app->add_option("--window", o->window, "requests outstanding per connection");
   app->add_option("--reorder-window-ms", o->reorder_window_ms,
-                  "an overtaken message later than this counts as reordered");
+                  "an overtaken message later than this counts as reordered (with "
+                  "--sdk-devices, which hold by seq as the SDK does: as held back)");
   app->add_option("--json", o->json_path, "write the report (every figure and parameter) here");
   app->add_option("--server-pids", o->server_pids,
                   "server processes to measure CPU per delivered message of: name=pid,...")

@@ -61,6 +61,43 @@ TEST(SeqTrackerTest, OvertakenLongerThanTheWindowIsReordered) {
   EXPECT_EQ(t.overtaken(), 2u);
 }
 
+TEST(SeqTrackerTest, ADeviceHoldingBySeqShowsALateArrivalInOrder) {
+  SeqTracker t(/*reorder_window_ms=*/1000, SeqTracker::Ordering::kHoldsBySeq);
+  EXPECT_EQ(t.OnPush(3, 100), Arrival::kNew);
+  EXPECT_EQ(t.Contiguous(), 0u);  // seq 3 held back behind the gap
+  // Seq 1 and 2 were written late (11.5 s, within the hole grace): the device still waited.
+  EXPECT_EQ(t.OnPush(1, 11'600), Arrival::kNew);
+  EXPECT_EQ(t.OnPush(2, 11'700), Arrival::kNew);
+  EXPECT_EQ(t.Contiguous(), 3u);
+  EXPECT_EQ(t.reordered(), 0u);
+  EXPECT_EQ(t.waited_past_window(), 2u);
+  EXPECT_EQ(t.max_wait_ms(), 11'600u);
+}
+
+TEST(SeqTrackerTest, AMessageForASeqPassedAsAHoleIsReorderedWhicheverWayItComes) {
+  for (const auto ordering :
+       {SeqTracker::Ordering::kHoldsBySeq, SeqTracker::Ordering::kShowsOnArrival}) {
+    SeqTracker t(/*reorder_window_ms=*/1000, ordering);
+    t.OnPush(1, 0);
+    t.OnPush(4, 10);
+    t.HoldRange(2, 3, 20);  // Sync: 2..3 will never come, the device shows 4
+    EXPECT_EQ(t.Contiguous(), 4u);
+    EXPECT_EQ(t.OnPush(2, 30), Arrival::kAfterItsHole);  // it came after all
+    EXPECT_EQ(t.OnHeld(3, 40), Arrival::kAfterItsHole);  // or a later sync served it
+    EXPECT_EQ(t.reordered(), 2u);
+    EXPECT_EQ(t.duplicates(), 0u);
+  }
+}
+
+TEST(SeqTrackerTest, AHoleReportedOverHeldSeqsKeepsThem) {
+  SeqTracker t(/*reorder_window_ms=*/1000, SeqTracker::Ordering::kHoldsBySeq);
+  t.OnPush(2, 0);
+  t.HoldRange(1, 2, 5);  // an overlapping report: seq 2 came, only seq 1 is a hole
+  EXPECT_EQ(t.OnPush(2, 6), Arrival::kDuplicate);
+  EXPECT_EQ(t.reordered(), 0u);
+  EXPECT_EQ(t.HeldAtMs(2), 0u);
+}
+
 TEST(SeqTrackerTest, HolesCountAsHeldAndBadSeqsAreRefused) {
   SeqTracker t;
   t.OnPush(1, 0);

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""The chaos run (issue 18, part 5): a local cluster of its own, chat and group traffic from
-im-bench devices that behave like the SDK (--sdk-devices: they retry failed sends with the same
-client_msg_id, hold by seq, sync on gaps and after reconnects), and meanwhile random faults, one at
-a time: a gateway or the logic node killed (-9) or drained (SIGTERM) and restarted, Redis restarted
-with and without its data, MariaDB restarted, the Kafka broker stopped and started. Each fault is
-logged with when it came, what it hit and how long until the cluster answered again (logic ready
-with every dependency up, every gateway ready). At the end the traffic drains, every device syncs
-and is checked, and the tool prints the fault log and the tally. Exit status: 0 when no
+"""The chaos run (issue 18, part 5): a local cluster of its own (two logic nodes, two gateways),
+chat and group traffic from im-bench devices that behave like the SDK (--sdk-devices: they retry
+failed sends with the same client_msg_id, hold by seq, sync on gaps and after reconnects), and
+meanwhile random faults, one at a time: a gateway or a logic node killed (-9) or drained (SIGTERM)
+and restarted, Redis restarted with and without its data, MariaDB restarted, the Kafka broker
+stopped and started, and the network between tiers cut, reset or slowed (TCP fault proxies,
+fault_proxy.py). Each fault is logged with when it came, what it hit and how long until the
+cluster answered again (every logic node ready with every dependency up, every gateway ready).
+At the end the traffic drains, every device syncs and is checked, and the tool prints the fault
+log and the tally. Exit status: 0 when no
 acknowledged message was lost, shown twice or out of order, every device converged and every tier
 came back; 1 when not; 2 when the run could not be carried out.
 
@@ -40,6 +42,8 @@ import urllib.request
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
 from process_ties import dies_with_this_process  # noqa: E402
 
+from fault_proxy import FaultProxies  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "deploy" / "local" / "services.sh"
 STOP_WHEN_GONE = ROOT / "scripts" / "stop-when-gone.sh"
@@ -48,12 +52,22 @@ GATEWAY_CONFIG = ROOT / "deploy" / "local" / "gateway.yaml"
 TOKEN_SECRET = "dev-secret-change-me"  # logic.yaml's token_secret, im-bench's default --secret
 
 GATEWAYS = ("gw-1", "gw-2")
+LOGICS = ("logic-1", "logic-2")
+# The links a TCP fault proxy stands on: the gateways' calls to each logic node, each logic node's
+# connections to Redis and to MariaDB. (Not Kafka: its clients go where the broker's metadata
+# points them, past a proxy; the broker's own stop covers it. Nor logic's pushes to the gateways.)
+LINKS = tuple([f"gateways>{logic}" for logic in LOGICS]
+              + [f"{logic}>{backend}" for logic in LOGICS for backend in ("redis", "mariadb")])
 FAULT_KINDS = ("gateway-kill", "gateway-drain", "logic-kill", "logic-drain", "redis-restart",
-               "redis-wipe", "mariadb-restart", "kafka-restart")
+               "redis-wipe", "mariadb-restart", "kafka-restart", "net-partition", "net-reset",
+               "net-delay")
 
 READY_TIMEOUT_SEC = 120   # a server's ready line, a restarted backend, the cluster after a fault
 STOP_TIMEOUT_SEC = 40     # a drained server exits within its drain/grace time (set below)
 MAX_OUTAGE_SEC = 3.0      # a stopped part stays down a random 0..this before its restart
+PARTITION_SEC = (1.0, 8.0)  # a cut link stays cut a random time in this range
+DELAY_MS = (100, 1000)    # a slowed link adds this much each way ...
+DELAY_SEC = (5.0, 10.0)   # ... for this long
 WARMUP_SEC = 5.0          # clean traffic before the first fault
 QUIET_TAIL_SEC = 15.0     # no fault starts this close to the end of the traffic
 AFTER_BACK_SEC = 5.0      # the window after a tier came back whose failed sends are counted
@@ -190,23 +204,33 @@ class Child:
 
 class Ports:
     """Every port of the run, from one base (31000 by default: clear of the test services' 2xxxx
-    and the default local cluster's 1xxxx, 7xxx and 9xxx)."""
+    and the default local cluster's 1xxxx, 7xxx and 9xxx): base+1..base+45."""
 
     def __init__(self, base):
         self.base = base
         self.redis, self.mysql, self.kafka, self.kafka_controller = range(base + 1, base + 5)
-        self.logic_grpc, self.logic_metrics = base + 10, base + 11
+
+    def logic(self, index):
+        """(grpc, metrics) of logic node `index` (0 for logic-1)."""
+        first = self.base + 10 + 2 * index
+        return first, first + 1
 
     def gateway(self, index):
         """(client, grpc, metrics) of gateway `index` (0 for gw-1)."""
         first = self.base + 20 + 10 * index
         return first, first + 1, first + 2
 
+    def link(self, name):
+        """The port of the fault proxy on link `name` (LINKS)."""
+        return self.base + 40 + LINKS.index(name)
+
     def all(self):
-        ports = [self.redis, self.mysql, self.kafka, self.kafka_controller, self.logic_grpc,
-                 self.logic_metrics]
+        ports = [self.redis, self.mysql, self.kafka, self.kafka_controller]
+        for index in range(len(LOGICS)):
+            ports.extend(self.logic(index))
         for index in range(len(GATEWAYS)):
             ports.extend(self.gateway(index))
+        ports.extend(self.link(name) for name in LINKS)
         return ports
 
 
@@ -250,9 +274,10 @@ def clean_environment():
 
 
 class Cluster:
-    """Redis, MariaDB and Kafka from deploy/local/services.sh, one im-logic and two im-gateways
-    from deploy/local's configs, all on the run's own ports and var dir. (deploy/local/cluster is
-    not used: it puts gw-2 on fixed ports, which the default local cluster holds.)"""
+    """Redis, MariaDB and Kafka from deploy/local/services.sh, two im-logic and two im-gateways
+    from deploy/local's configs, all on the run's own ports and var dir, with a fault proxy on
+    each link of LINKS. (deploy/local/cluster is not used: it puts gw-2 on fixed ports, which the
+    default local cluster holds.)"""
 
     def __init__(self, build_dir, var_dir, ports, guard_dir):
         self.build_dir, self.var_dir, self.ports = build_dir, var_dir, ports
@@ -265,18 +290,32 @@ class Cluster:
                              "IM_LOCAL_KAFKA_PORT": str(ports.kafka),
                              "IM_LOCAL_KAFKA_CONTROLLER_PORT": str(ports.kafka_controller)}
         self.guard = OrphanGuard(guard_dir, self.services_env)
+        self.proxies = FaultProxies()
+        targets = {"redis": ports.redis, "mariadb": ports.mysql}
+        for index, logic in enumerate(LOGICS):
+            targets[logic] = ports.logic(index)[0]
+        for name in LINKS:
+            self.proxies.add(name, ports.link(name), targets[name.split(">")[1]])
         ca = str(var_dir / "tls" / "ca.pem")  # services.sh's development CA (dev-tls.sh)
-        logic_env = {**base, **LOGIC_DRAIN_ENV,
-                     "IM_LOGIC_GRPC_LISTEN": f"127.0.0.1:{ports.logic_grpc}",
-                     "IM_LOGIC_METRICS_LISTEN": f"127.0.0.1:{ports.logic_metrics}",
-                     "IM_REDIS_ADDRESS": f"127.0.0.1:{ports.redis}",
-                     "IM_MYSQL_PORT": str(ports.mysql),
-                     "IM_MYSQL_TLS_CA_FILE": ca,
-                     "IM_KAFKA_BROKERS": f"127.0.0.1:{ports.kafka}",
-                     "IM_KAFKA_TLS_CA_FILE": ca}
-        self.logic = Child("logic", [str(build_dir / "logic" / "im-logic"), "--config",
-                                     str(LOGIC_CONFIG)], logic_env, self.logs / "logic.log",
-                           self.guard)
+        self.logics = {}
+        for index, name in enumerate(LOGICS):
+            grpc, metrics = ports.logic(index)
+            env = {**base, **LOGIC_DRAIN_ENV,
+                   "IM_LOGIC_ID": name,
+                   "IM_LOGIC_NODE_NUMBER": str(index + 1),
+                   "IM_LOGIC_GRPC_LISTEN": f"127.0.0.1:{grpc}",
+                   "IM_LOGIC_METRICS_LISTEN": f"127.0.0.1:{metrics}",
+                   "IM_REDIS_ADDRESS": f"127.0.0.1:{ports.link(f'{name}>redis')}",
+                   "IM_MYSQL_PORT": str(ports.link(f"{name}>mariadb")),
+                   "IM_MYSQL_TLS_CA_FILE": ca,
+                   "IM_KAFKA_BROKERS": f"127.0.0.1:{ports.kafka}",
+                   "IM_KAFKA_TLS_CA_FILE": ca}
+            self.logics[name] = Child(name, [str(build_dir / "logic" / "im-logic"), "--config",
+                                             str(LOGIC_CONFIG)], env, self.logs / f"{name}.log",
+                                      self.guard)
+        # gRPC's own list of addresses; round_robin spreads the gateways' streams over both.
+        logic_target = "ipv4:" + ",".join(f"127.0.0.1:{ports.link(f'gateways>{logic}')}"
+                                          for logic in LOGICS)
         self.gateways = {}
         for index, name in enumerate(GATEWAYS):
             client, grpc, metrics = ports.gateway(index)
@@ -284,7 +323,7 @@ class Cluster:
                    "IM_GATEWAY_LISTEN": f"127.0.0.1:{client}",
                    "IM_GATEWAY_GRPC_LISTEN": f"127.0.0.1:{grpc}",
                    "IM_GATEWAY_METRICS_LISTEN": f"127.0.0.1:{metrics}",
-                   "IM_GATEWAY_LOGIC_TARGET": f"127.0.0.1:{ports.logic_grpc}"}
+                   "IM_GATEWAY_LOGIC_TARGET": logic_target}
             self.gateways[name] = Child(name, [str(build_dir / "gateway" / "im-gateway"),
                                                "--config", str(GATEWAY_CONFIG)], env,
                                         self.logs / f"{name}.log", self.guard)
@@ -292,7 +331,7 @@ class Cluster:
         self.stopped_on_purpose = set()
 
     def servers(self):
-        return [self.logic, *self.gateways.values()]
+        return [*self.logics.values(), *self.gateways.values()]
 
     def gateway_addresses(self):
         return ",".join(f"127.0.0.1:{self.ports.gateway(i)[0]}" for i in range(len(GATEWAYS)))
@@ -328,7 +367,7 @@ class Cluster:
     def start_server(self, child):
         self.stopped_on_purpose.discard(child.name)
         child.start()
-        kind = "im-logic" if child is self.logic else "im-gateway"
+        kind = "im-logic" if child.name in self.logics else "im-gateway"
         deadline = time.monotonic() + READY_TIMEOUT_SEC
         while not re.search(rf"^{kind} ready ", child.output_since_start(), re.MULTILINE):
             if not child.running():
@@ -346,24 +385,27 @@ class Cluster:
         for child in self.servers():
             self.start_server(child)
         self.wait_healthy(time.monotonic() + READY_TIMEOUT_SEC)
-        say(f"cluster up: logic on {self.ports.logic_grpc}, gateways on "
-            f"{self.gateway_addresses()}")
+        logic_ports = ", ".join(str(self.ports.logic(i)[0]) for i in range(len(LOGICS)))
+        say(f"cluster up: logic on {logic_ports}, gateways on {self.gateway_addresses()}, "
+            f"fault proxies on {self.ports.link(LINKS[0])}-{self.ports.link(LINKS[-1])}")
 
     def down(self):
         for child in self.servers():
             if child.popen is not None:
                 child.kill_group()
+        self.proxies.stop()
         self.services("stop")
 
     # -- health --
 
     def unhealthy(self):
-        """What keeps the cluster from answering, or "" when nothing does: logic ready with every
-        dependency up (its /readyz names one that is down as "degraded"), every gateway ready
-        (not draining, logic reached)."""
-        status, body = http_get(self.ports.logic_metrics, "/readyz")
-        if status != 200 or "degraded" in body:
-            return f"logic: {status} {body.strip()[:200]}"
+        """What keeps the cluster from answering, or "" when nothing does: every logic node ready
+        with every dependency up (its /readyz names one that is down as "degraded"), every
+        gateway ready (not draining, logic reached)."""
+        for index, name in enumerate(LOGICS):
+            status, body = http_get(self.ports.logic(index)[1], "/readyz")
+            if status != 200 or "degraded" in body:
+                return f"{name}: {status} {body.strip()[:200]}"
         for index, name in enumerate(GATEWAYS):
             status, body = http_get(self.ports.gateway(index)[2], "/readyz")
             if status != 200:
@@ -439,12 +481,12 @@ class FaultInjector:
         self._restart_server(fault, self.cluster.gateways[fault.target], signal.SIGTERM)
 
     def _logic_kill(self, fault):
-        fault.target = "logic"
-        self._restart_server(fault, self.cluster.logic, signal.SIGKILL)
+        fault.target = self.rng.choice(LOGICS)
+        self._restart_server(fault, self.cluster.logics[fault.target], signal.SIGKILL)
 
     def _logic_drain(self, fault):
-        fault.target = "logic"
-        self._restart_server(fault, self.cluster.logic, signal.SIGTERM)
+        fault.target = self.rng.choice(LOGICS)
+        self._restart_server(fault, self.cluster.logics[fault.target], signal.SIGTERM)
 
     def _restart_service(self, fault, name, between=None):
         fault.target = name
@@ -469,6 +511,32 @@ class FaultInjector:
 
     def _kafka_restart(self, fault):
         self._restart_service(fault, "kafka")
+
+    def _net_partition(self, fault):
+        fault.target = self.rng.choice(LINKS)
+        seconds = self.rng.uniform(*PARTITION_SEC)
+        proxies = self.cluster.proxies
+        proxies.cut(fault.target)
+        time.sleep(seconds)
+        proxies.heal(fault.target)
+        fault.down_sec = seconds
+        fault.note = f"nothing passed for {seconds:.1f} s; {proxies.connections(fault.target)} " \
+                     "connections held open"
+
+    def _net_reset(self, fault):
+        fault.target = self.rng.choice(LINKS)
+        reset = self.cluster.proxies.reset(fault.target)
+        fault.note = f"{reset} connections reset (RST both ways)"
+
+    def _net_delay(self, fault):
+        fault.target = self.rng.choice(LINKS)
+        delay_ms, seconds = self.rng.randint(*DELAY_MS), self.rng.uniform(*DELAY_SEC)
+        proxies = self.cluster.proxies
+        proxies.set_delay(fault.target, delay_ms / 1000)
+        time.sleep(seconds)
+        proxies.set_delay(fault.target, 0)
+        fault.down_sec = seconds
+        fault.note = f"{delay_ms} ms added each way for {seconds:.1f} s"
 
 
 # ---- traffic ----
@@ -702,13 +770,13 @@ def counter(report, name):
 
 
 def print_fault_log(run):
-    print("\nFault log (at: seconds into the traffic; back: until logic and every gateway were "
-          "ready with every dependency up; failed sends: retried or final, while away / within "
-          f"{AFTER_BACK_SEC:.0f} s after, or until the next fault)")
-    print(f"  {'#':>3} {'at':>7}  {'kind':<16} {'target':<8} {'away':>7} {'back':>7} "
+    print("\nFault log (at: seconds into the traffic; back: until every logic node and gateway "
+          "were ready with every dependency up; failed sends: retried or final, while away / "
+          f"within {AFTER_BACK_SEC:.0f} s after, or until the next fault)")
+    print(f"  {'#':>3} {'at':>7}  {'kind':<16} {'target':<16} {'away':>7} {'back':>7} "
           f"{'failed':>7} {'after':>6}  note")
     for number, f in enumerate(run.faults, 1):
-        print(f"  {number:>3} {f.at:>6.1f}s  {f.kind:<16} {f.target:<8} {f.down_sec:>6.1f}s "
+        print(f"  {number:>3} {f.at:>6.1f}s  {f.kind:<16} {f.target:<16} {f.down_sec:>6.1f}s "
               f"{format_seconds(f.back_sec):>7} {f.failed_while_down:>7} "
               f"{f.failed_after_back:>6}  {f.note}")
     for at, name, status in run.crashes:
@@ -732,6 +800,12 @@ def print_traffic_tally(name, r):
     if delivery:
         print(f"  {name:<6} latency    delivery p50 {delivery['p50']:.0f} ms, p99 "
               f"{delivery['p99']:.0f} ms, max {delivery['max']:.0f} ms (from the scheduled send)")
+    # A device holds what came above a gap until the gap fills or Sync reports a hole (as the SDK
+    # does), so a seq written late is shown in order, only late: a figure, not a verdict.
+    print(f"  {name:<6} overtaken  {c['overtaken']} pushes came below a seq pushed before, "
+          f"{c['held_back_past_window']} of them more than {r['params']['reorder_window_ms']} ms "
+          f"later (held back, shown in order), longest wait "
+          f"{r['max']['reorder_wait_ms']} ms")
 
 
 def print_tally(run, reports):
@@ -778,7 +852,7 @@ def print_tally(run, reports):
         ("acknowledged messages lost", totals["lost"]),
         ("acknowledged, reached a device only after the drain", totals["late"]),
         ("shown twice: stored under two seqs", totals["stored_twice"]),
-        ("out of order", totals["order"]),
+        ("out of order: came after Sync reported its seq a hole", totals["order"]),
         ("devices not converged", totals["not_converged"]),
     ]
     for label, value in verdict:
@@ -838,7 +912,7 @@ def parse_args():
     parser.add_argument("--var-dir", default=None,
                         help="data, logs and reports (must not exist) [a new /tmp/im-chaos-*]")
     parser.add_argument("--port-base", type=int, default=31000,
-                        help="ports base+1..base+42 [31000]")
+                        help="ports base+1..base+45 [31000]")
     parser.add_argument("--keep", action="store_true",
                         help="keep the var dir (it is kept anyway when the run fails)")
     args = parser.parse_args()
