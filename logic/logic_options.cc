@@ -26,6 +26,13 @@ absl::StatusOr<store::RedisOptions> RedisFromConfig(common::Config& config) {
   }
   redis.host = address.substr(0, colon);
   redis.port = port;
+  redis.tls_ca_file = config.GetString("redis.tls_ca_file", "");
+  redis.tls_server_name = config.GetString("redis.tls_server_name", "");
+  redis.tls = config.GetBool("redis.tls", !redis.tls_ca_file.empty());
+  if (!redis.tls && (!redis.tls_ca_file.empty() || !redis.tls_server_name.empty())) {
+    return absl::InvalidArgumentError(
+        "redis.tls_ca_file and redis.tls_server_name need redis.tls (it is off)");
+  }
   return redis;
 }
 

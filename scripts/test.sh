@@ -47,6 +47,10 @@ rm -rf "$IM_VAR_DIR/kafka"
 export IM_TEST_REDIS="127.0.0.1:$IM_LOCAL_REDIS_PORT" IM_TEST_MYSQL="127.0.0.1:$IM_MYSQL_PORT"
 export IM_TEST_KAFKA="127.0.0.1:$IM_LOCAL_KAFKA_PORT"
 export IM_TEST_REDIS_USERNAME="$IM_LOCAL_REDIS_USER" IM_TEST_REDIS_PASSWORD="$IM_LOCAL_REDIS_PASSWORD"
+# Redis serves TLS too (services.sh, IM_LOCAL_REDIS_PORT + 1): the clusters' logic nodes connect
+# there (tests/e2e/local_cluster.cc), the store tests to both.
+export IM_TEST_REDIS_TLS="127.0.0.1:$((IM_LOCAL_REDIS_PORT + 1))"
+export IM_TEST_REDIS_TLS_CA="$IM_VAR_DIR/tls/ca.pem"
 # MariaDB serves TLS with the development CA's certificate (services.sh): the tests connect with it.
 export IM_TEST_MYSQL_TLS_CA="$IM_VAR_DIR/tls/ca.pem"
 export IM_TEST_KAFKA_USERNAME="$IM_LOCAL_KAFKA_USER" IM_TEST_KAFKA_PASSWORD="$IM_LOCAL_KAFKA_PASSWORD"

@@ -23,7 +23,10 @@ struct RedisAsyncClient::Pending {
 };
 
 RedisAsyncClient::RedisAsyncClient(uv_loop_t* loop, RedisOptions options)
-    : loop_(loop), options_(std::move(options)), backoff_(kFirstBackoff) {
+    : loop_(loop),
+      options_(std::move(options)),
+      tls_bridge_(RedisTlsBridgeFor(options_)),
+      backoff_(kFirstBackoff) {
   for (uv_timer_t* timer : {&reconnect_timer_, &timeout_timer_}) {
     uv_timer_init(loop_, timer);
     timer->data = this;
@@ -58,7 +61,13 @@ std::string RedisAsyncClient::LoadScript(std::string_view text) {
 }
 
 void RedisAsyncClient::Connect() {
-  context_ = redisAsyncConnect(options_.host.c_str(), options_.port);
+  if (!tls_bridge_.ok()) {
+    last_error_ = std::string(tls_bridge_.status().message());
+    state_ = State::kWaitingToReconnect;
+    return ScheduleReconnect();
+  }
+  context_ = *tls_bridge_ != nullptr ? redisAsyncConnectUnix((*tls_bridge_)->socket_path().c_str())
+                                     : redisAsyncConnect(options_.host.c_str(), options_.port);
   if (context_ == nullptr || context_->err != 0) {
     last_error_ = context_ != nullptr ? context_->errstr : "cannot allocate a connection";
     if (context_ != nullptr) redisAsyncFree(context_);
@@ -179,7 +188,7 @@ void RedisAsyncClient::OnConnected(const redisAsyncContext* context, int status)
     return;
   }
   // hiredis frees the context after this (and fails what was queued on it).
-  client->last_error_ = context->errstr;
+  client->last_error_ = client->DescribeError(context->errstr);
   client->context_ = nullptr;
   if (client->state_ == State::kClosed) return;
   client->state_ = State::kWaitingToReconnect;
@@ -188,11 +197,15 @@ void RedisAsyncClient::OnConnected(const redisAsyncContext* context, int status)
 
 void RedisAsyncClient::OnDisconnected(const redisAsyncContext* context, int status) {
   auto* client = static_cast<RedisAsyncClient*>(context->data);
-  if (status != REDIS_OK) client->last_error_ = context->errstr;
+  if (status != REDIS_OK) client->last_error_ = client->DescribeError(context->errstr);
   client->context_ = nullptr;  // hiredis frees it after this
   if (client->state_ == State::kClosed) return;
   client->state_ = State::kWaitingToReconnect;
   client->ScheduleReconnect();
+}
+
+std::string RedisAsyncClient::DescribeError(std::string hiredis_error) const {
+  return WithBridgeError(std::move(hiredis_error), tls_bridge_.ok() ? tls_bridge_->get() : nullptr);
 }
 
 void RedisAsyncClient::Drop(std::string_view why) {

@@ -13,6 +13,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "store/redis_options.h"
+#include "store/redis_tls_bridge.h"
 
 namespace im::store {
 
@@ -74,12 +75,16 @@ class RedisAsyncClient {
   std::chrono::milliseconds CheckPeriod() const;
   void CheckTimeouts();
 
+  // hiredis's error, with the TLS bridge's reason when it had one.
+  std::string DescribeError(std::string hiredis_error) const;
   static void OnConnected(const redisAsyncContext* context, int status);
   static void OnDisconnected(const redisAsyncContext* context, int status);
   static void OnReplyThunk(redisAsyncContext* context, void* reply, void* privdata);
 
   uv_loop_t* loop_;
   const RedisOptions options_;
+  // With options_.tls: where connections go (or why they cannot), shared by the process.
+  const absl::StatusOr<std::shared_ptr<RedisTlsBridge>> tls_bridge_;
   redisAsyncContext* context_ = nullptr;
   State state_ = State::kIdle;
   std::vector<std::string> scripts_;

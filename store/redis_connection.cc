@@ -9,7 +9,8 @@
 
 namespace im::store {
 
-RedisConnection::RedisConnection(RedisOptions options) : options_(std::move(options)) {
+RedisConnection::RedisConnection(RedisOptions options)
+    : options_(std::move(options)), tls_bridge_(RedisTlsBridgeFor(options_)) {
   for (size_t i = 0; i < std::max<size_t>(1, options_.connections); ++i) {
     slots_.push_back(std::make_unique<Slot>());
   }
@@ -42,7 +43,9 @@ std::unique_lock<std::mutex> RedisConnection::Take(Slot** slot) {
 }
 
 absl::Status RedisConnection::Fail(Slot& slot, std::string_view what) {
-  std::string detail = slot.context != nullptr ? slot.context->errstr : "no connection";
+  std::string detail =
+      WithBridgeError(slot.context != nullptr ? slot.context->errstr : "no connection",
+                      tls_bridge_.ok() ? tls_bridge_->get() : nullptr);
   if (slot.context != nullptr) redisFree(slot.context);
   slot.context = nullptr;
   slot.scripts_loaded = 0;
@@ -55,7 +58,10 @@ absl::Status RedisConnection::EnsureConnected(Slot& slot) {
   timeval timeout{};
   timeout.tv_sec = options_.timeout.count() / 1000;
   timeout.tv_usec = (options_.timeout.count() % 1000) * 1000;
-  slot.context = redisConnectWithTimeout(options_.host.c_str(), options_.port, timeout);
+  if (!tls_bridge_.ok()) return tls_bridge_.status();
+  slot.context = *tls_bridge_ != nullptr
+                     ? redisConnectUnixWithTimeout((*tls_bridge_)->socket_path().c_str(), timeout)
+                     : redisConnectWithTimeout(options_.host.c_str(), options_.port, timeout);
   if (slot.context == nullptr || slot.context->err != 0) return Fail(slot, "connect");
   if (redisSetTimeout(slot.context, timeout) != REDIS_OK) return Fail(slot, "set timeout");
   if (absl::Status auth = Authenticate(slot); !auth.ok()) return auth;

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "store/redis_options.h"
 #include "store/redis_replies.h"
+#include "store/redis_tls_bridge.h"
 
 namespace im::store {
 
@@ -68,6 +69,8 @@ class RedisConnection {
                                                 bool* closed_before_reply);
 
   const RedisOptions options_;
+  // With options_.tls: where connections go (or why they cannot), shared by the process.
+  const absl::StatusOr<std::shared_ptr<RedisTlsBridge>> tls_bridge_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::mutex scripts_mutex_;
   std::vector<std::string> scripts_;  // guarded by scripts_mutex_; only grows

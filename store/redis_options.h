@@ -14,6 +14,11 @@ struct RedisOptions {
   // default user (requirepass), with `username` for an ACL user.
   std::string username;
   std::string password;
+  // TLS to Redis (its tls-port), through RedisTlsBridge: the certificate checked against
+  // `tls_ca_file` (empty: the system's roots) and named `tls_server_name` (empty: `host`).
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_server_name;
   // Connections the process's one RedisConnection keeps (every Redis-backed store shares it):
   // callers on different threads use different ones instead of queueing on one lock, so as many
   // as the threads that call Redis at once (logic's executor threads).

@@ -8,6 +8,8 @@
 # Environment (defaults in brackets):
 #   IM_VAR_DIR     where data, sockets, logs and pid files live   [<repo>/var/local]
 #   IM_LOCAL_REDIS_PORT [16379]   IM_LOCAL_KAFKA_PORT [19092]
+#   IM_LOCAL_REDIS_TLS_PORT [IM_LOCAL_REDIS_PORT + 1]: Redis's TLS port, with the development CA's
+#     certificate (clients trust IM_VAR_DIR/tls/ca.pem; no client certificate asked)
 #   IM_LOCAL_REDIS_USER [im]   IM_LOCAL_REDIS_PASSWORD [im-dev-redis]: Redis's user, as logic's
 #     redis.username and redis.password name it (the default user takes the password too)
 #   IM_LOCAL_KAFKA_CONTROLLER_PORT [19093] (the KRaft controller's listener)
@@ -24,6 +26,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 VAR_DIR="${IM_VAR_DIR:-$ROOT/var/local}"
 REDIS_PORT="${IM_LOCAL_REDIS_PORT:-16379}"
+REDIS_TLS_PORT="${IM_LOCAL_REDIS_TLS_PORT:-$((REDIS_PORT + 1))}"
 REDIS_USER="${IM_LOCAL_REDIS_USER:-im}"
 REDIS_PASSWORD="${IM_LOCAL_REDIS_PASSWORD:-im-dev-redis}"
 MYSQL_PORT="${IM_MYSQL_PORT:-13306}"
@@ -93,11 +96,17 @@ start_redis() {
     printf 'user default on >%s ~* &* +@all\nuser %s on >%s ~* &* +@all\n' \
       "$REDIS_PASSWORD" "$REDIS_USER" "$REDIS_PASSWORD" >"$REDIS_DIR/users.conf"
   )
+  # TLS on a port of its own with the development CA's certificate: logic connects there (and the
+  # tests' clusters), the command-line tools to the plain port as before.
+  "$ROOT/deploy/local/dev-tls.sh" "$TLS_DIR"
   redis-server "$REDIS_DIR/users.conf" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" \
+    --tls-port "$REDIS_TLS_PORT" --tls-cert-file "$TLS_DIR/server.pem" \
+    --tls-key-file "$TLS_DIR/server.key" --tls-ca-cert-file "$TLS_DIR/ca.pem" \
+    --tls-auth-clients no \
     --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --daemonize yes \
     --save "" --appendonly yes --appendfsync everysec
   wait_until "redis on port $REDIS_PORT (its data loaded)" redis_serving
-  log "redis up on 127.0.0.1:$REDIS_PORT (data in $REDIS_DIR)"
+  log "redis up on 127.0.0.1:$REDIS_PORT, TLS on $REDIS_TLS_PORT ($TLS_DIR/ca.pem; data in $REDIS_DIR)"
 }
 
 # PONG, not merely an answer: while Redis loads its data it answers "-LOADING ...", and redis-cli
@@ -204,7 +213,8 @@ status() {  # status SERVICE...
   for name in "$@"; do
     case "$name" in
       redis)
-        if pid_alive "$REDIS_DIR/redis.pid"; then echo "redis    running  127.0.0.1:$REDIS_PORT"
+        if pid_alive "$REDIS_DIR/redis.pid"; then
+          echo "redis    running  127.0.0.1:$REDIS_PORT (TLS $REDIS_TLS_PORT)"
         else echo "redis    stopped"; rc=3; fi
         ;;
       mariadb)

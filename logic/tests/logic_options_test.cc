@@ -124,6 +124,36 @@ TEST(LogicOptionsTest, KafkaSecurityMistakesAreRefusedWithTheKeyAtFault) {
   }
 }
 
+TEST(LogicOptionsTest, RedisTlsIsOnWithACaFileOrTheTlsKey) {
+  common::Config defaults = DevConfigWith({});
+  absl::StatusOr<LogicOptions> plain = LogicOptions::FromConfig(defaults);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->redis.tls);
+
+  common::Config with_ca = DevConfigWith({{"IM_REDIS_ADDRESS", "redis.internal:6380"},
+                                          {"IM_REDIS_TLS_CA_FILE", "/etc/im/redis/ca.pem"},
+                                          {"IM_REDIS_TLS_SERVER_NAME", "redis.example"}});
+  absl::StatusOr<LogicOptions> options = LogicOptions::FromConfig(with_ca);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_TRUE(options->redis.tls);
+  EXPECT_EQ(options->redis.host, "redis.internal");
+  EXPECT_EQ(options->redis.port, 6380);
+  EXPECT_EQ(options->redis.tls_ca_file, "/etc/im/redis/ca.pem");
+  EXPECT_EQ(options->redis.tls_server_name, "redis.example");
+
+  common::Config system_roots = DevConfigWith({{"IM_REDIS_TLS", "true"}});
+  options = LogicOptions::FromConfig(system_roots);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_TRUE(options->redis.tls);
+  EXPECT_EQ(options->redis.tls_ca_file, "");
+
+  common::Config contradiction =
+      DevConfigWith({{"IM_REDIS_TLS", "false"}, {"IM_REDIS_TLS_CA_FILE", "ca.pem"}});
+  options = LogicOptions::FromConfig(contradiction);
+  EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(options.status().message(), HasSubstr("need redis.tls"));
+}
+
 TEST(LogicOptionsTest, OwnCredentialsOrDevModeStart) {
   common::Config own = ConfigWith({{"IM_LOGIC_TOKEN_SECRET", "a-token-secret-of-our-own"},
                                    {"IM_MYSQL_PASSWORD", "s3cret-of-our-own"}});

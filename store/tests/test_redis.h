@@ -12,23 +12,42 @@
 
 namespace im::store::testing {
 
-// The real Redis that scripts/test.sh starts, named by IM_TEST_REDIS ("host:port"), with the
-// credentials it requires (IM_TEST_REDIS_USERNAME, IM_TEST_REDIS_PASSWORD; unset: none). Unset
-// IM_TEST_REDIS is a test failure, never a skip.
-inline RedisOptions TestRedisOptions() {
-  RedisOptions options;
-  const char* address = std::getenv("IM_TEST_REDIS");
+// Sets options->host and port from the "host:port" in environment variable `name`; false (and a
+// test failure, never a skip) when it is unset.
+inline bool AddressFromEnv(const char* name, RedisOptions* options) {
+  const char* address = std::getenv(name);
   if (address == nullptr) {
-    ADD_FAILURE() << "IM_TEST_REDIS is not set: run through scripts/test.sh, or start Redis with "
-                     "deploy/local/services.sh start and set IM_TEST_REDIS=127.0.0.1:16379";
-    return options;
+    ADD_FAILURE() << name << " is not set: run through scripts/test.sh, or start Redis with "
+                  << "deploy/local/services.sh start and set IM_TEST_REDIS=127.0.0.1:16379 "
+                  << "(IM_TEST_REDIS_TLS=127.0.0.1:16380 for its TLS port)";
+    return false;
   }
   const std::string text(address);
   const size_t colon = text.rfind(':');
-  options.host = text.substr(0, colon);
-  options.port = std::atoi(text.substr(colon + 1).c_str());
+  options->host = text.substr(0, colon);
+  options->port = std::atoi(text.substr(colon + 1).c_str());
+  return true;
+}
+
+// The real Redis that scripts/test.sh starts, named by IM_TEST_REDIS ("host:port"), with the
+// credentials it requires (IM_TEST_REDIS_USERNAME, IM_TEST_REDIS_PASSWORD; unset: none).
+inline RedisOptions TestRedisOptions() {
+  RedisOptions options;
+  if (!AddressFromEnv("IM_TEST_REDIS", &options)) return options;
   if (const char* username = std::getenv("IM_TEST_REDIS_USERNAME")) options.username = username;
   if (const char* password = std::getenv("IM_TEST_REDIS_PASSWORD")) options.password = password;
+  return options;
+}
+
+// The same Redis on its TLS port (IM_TEST_REDIS_TLS), its certificate signed by the CA in
+// IM_TEST_REDIS_TLS_CA (services.sh serves TLS on IM_LOCAL_REDIS_PORT + 1).
+inline RedisOptions TestRedisTlsOptions() {
+  RedisOptions options = TestRedisOptions();
+  if (!AddressFromEnv("IM_TEST_REDIS_TLS", &options)) return options;
+  const char* ca = std::getenv("IM_TEST_REDIS_TLS_CA");
+  EXPECT_NE(ca, nullptr) << "IM_TEST_REDIS_TLS_CA is not set (scripts/test.sh sets it)";
+  options.tls = true;
+  options.tls_ca_file = ca != nullptr ? ca : "";
   return options;
 }
 

@@ -209,6 +209,7 @@ class Ports:
     def __init__(self, base):
         self.base = base
         self.redis, self.mysql, self.kafka, self.kafka_controller = range(base + 1, base + 5)
+        self.redis_tls = base + 5
 
     def logic(self, index):
         """(grpc, metrics) of logic node `index` (0 for logic-1)."""
@@ -225,7 +226,7 @@ class Ports:
         return self.base + 40 + LINKS.index(name)
 
     def all(self):
-        ports = [self.redis, self.mysql, self.kafka, self.kafka_controller]
+        ports = [self.redis, self.mysql, self.kafka, self.kafka_controller, self.redis_tls]
         for index in range(len(LOGICS)):
             ports.extend(self.logic(index))
         for index in range(len(GATEWAYS)):
@@ -286,12 +287,13 @@ class Cluster:
         base = clean_environment()
         self.services_env = {**base, "IM_VAR_DIR": str(var_dir),
                              "IM_LOCAL_REDIS_PORT": str(ports.redis),
+                             "IM_LOCAL_REDIS_TLS_PORT": str(ports.redis_tls),
                              "IM_MYSQL_PORT": str(ports.mysql),
                              "IM_LOCAL_KAFKA_PORT": str(ports.kafka),
                              "IM_LOCAL_KAFKA_CONTROLLER_PORT": str(ports.kafka_controller)}
         self.guard = OrphanGuard(guard_dir, self.services_env)
         self.proxies = FaultProxies()
-        targets = {"redis": ports.redis, "mariadb": ports.mysql}
+        targets = {"redis": ports.redis_tls, "mariadb": ports.mysql}
         for index, logic in enumerate(LOGICS):
             targets[logic] = ports.logic(index)[0]
         for name in LINKS:
@@ -306,6 +308,7 @@ class Cluster:
                    "IM_LOGIC_GRPC_LISTEN": f"127.0.0.1:{grpc}",
                    "IM_LOGIC_METRICS_LISTEN": f"127.0.0.1:{metrics}",
                    "IM_REDIS_ADDRESS": f"127.0.0.1:{ports.link(f'{name}>redis')}",
+                   "IM_REDIS_TLS_CA_FILE": ca,
                    "IM_MYSQL_PORT": str(ports.link(f"{name}>mariadb")),
                    "IM_MYSQL_TLS_CA_FILE": ca,
                    "IM_KAFKA_BROKERS": f"127.0.0.1:{ports.kafka}",
@@ -393,8 +396,10 @@ class Cluster:
         for child in self.servers():
             if child.popen is not None:
                 child.kill_group()
-        self.proxies.stop()
-        self.services("stop")
+        try:
+            self.proxies.stop()
+        finally:
+            self.services("stop")  # whatever the proxies' end: nothing may be left running
 
     # -- health --
 

@@ -194,6 +194,14 @@ bool LocalCluster::Start() {
     std::optional<Endpoint> redis = TestRedis();
     if (!redis) return false;
     redis_address_ = redis->ToString();
+    // Over TLS when the test Redis serves it (scripts/test.sh): every cluster test then reaches
+    // Redis through logic's TLS bridge, as a deployment with redis.tls does.
+    const char* tls_address = std::getenv("IM_TEST_REDIS_TLS");
+    const char* tls_ca = std::getenv("IM_TEST_REDIS_TLS_CA");
+    if (tls_address != nullptr && tls_ca != nullptr) {
+      redis_address_ = tls_address;
+      redis_tls_ca_ = tls_ca;
+    }
   }
   // A test's own broker (OwnKafka) runs with the test broker's settings, so it takes the same
   // login and CA.
@@ -255,6 +263,7 @@ bool LocalCluster::StartLogic(int index) {
         env[absl::StrCat("IM_REDIS_", name)] = value;
       }
     }
+    if (!redis_tls_ca_.empty()) env["IM_REDIS_TLS_CA_FILE"] = redis_tls_ca_;
   }
   env.insert(grpc_tls_env_.begin(), grpc_tls_env_.end());
   for (const auto& [key, value] : options_.logic_env) env[key] = value;

@@ -164,6 +164,7 @@ class LocalCluster final : public ChatDeployment {
   ClusterOptions options_;
   std::optional<Endpoint> mysql_;
   std::string redis_address_;
+  std::string redis_tls_ca_;  // set when logic reaches the test Redis over TLS
   logic::KafkaConnection kafka_;
   std::string kafka_topic_prefix_;
   std::string kafka_consumer_group_;
