@@ -113,9 +113,11 @@ absl::Status RedisTlsBridge::Start() {
 void RedisTlsBridge::Run() { uv_run(&loop_, UV_RUN_DEFAULT); }
 
 RedisTlsBridge::~RedisTlsBridge() {
-  Stop();
-  if (thread_.joinable()) thread_.join();
-  uv_loop_close(&loop_);
+  if (thread_.joinable()) {  // Start got as far as the loop (not when mkdtemp failed)
+    Stop();
+    thread_.join();
+    uv_loop_close(&loop_);
+  }
   if (!socket_path_.empty()) unlink(socket_path_.c_str());
   if (!directory_.empty()) rmdir(directory_.c_str());
 }

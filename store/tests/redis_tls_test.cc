@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <string>
 
@@ -127,6 +128,22 @@ TEST(RedisTlsTest, AMissingCaFileFailsEveryCallWithTheFile) {
   options.tls_ca_file = "/nonexistent/redis-ca.pem";
   const absl::Status status = PingFails(options);
   EXPECT_THAT(status.message(), HasSubstr("/nonexistent/redis-ca.pem")) << status;
+}
+
+TEST(RedisTlsTest, NoPlaceForTheBridgesSocketFailsEveryCallWithTheReason) {
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::string saved = tmpdir != nullptr ? tmpdir : "";
+  setenv("TMPDIR", "/nonexistent-tmp", 1);
+  RedisOptions options = testing::TestRedisTlsOptions();
+  options.tls_server_name = "no-place-for-the-socket";  // a bridge of its own, not a shared one
+  const absl::Status status = PingFails(options);
+  if (tmpdir != nullptr) {
+    setenv("TMPDIR", saved.c_str(), 1);
+  } else {
+    unsetenv("TMPDIR");
+  }
+  EXPECT_THAT(status.message(), HasSubstr("cannot make a directory for the bridge's socket"))
+      << status;
 }
 
 }  // namespace
