@@ -8,9 +8,9 @@ stopped and started, and the network between tiers cut, reset or slowed (TCP fau
 fault_proxy.py). Each fault is logged with when it came, what it hit and how long until the
 cluster answered again (every logic node ready with every dependency up, every gateway ready).
 At the end the traffic drains, every device syncs and is checked, and the tool prints the fault
-log and the tally. Exit status: 0 when no
-acknowledged message was lost, shown twice or out of order, every device converged and every tier
-came back; 1 when not; 2 when the run could not be carried out.
+log and the tally. Exit status: 0 when no acknowledged message was lost, shown twice or out of
+order, every device converged and every tier came back; 1 when not; 2 when the run could not be
+carried out.
 
 Usage: tests/chaos/chaos.py [--faults N] [--duration SEC] [--rate R] [--connections C] ...
 (--help lists the options; tests/chaos/README.md says what each check means).
