@@ -205,7 +205,7 @@ void RedisAsyncClient::OnDisconnected(const redisAsyncContext* context, int stat
 }
 
 std::string RedisAsyncClient::DescribeError(std::string hiredis_error) const {
-  return WithBridgeError(std::move(hiredis_error), tls_bridge_.ok() ? tls_bridge_->get() : nullptr);
+  return WithBridgeError(std::move(hiredis_error), tls_bridge_);
 }
 
 void RedisAsyncClient::Drop(std::string_view why) {

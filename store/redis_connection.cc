@@ -43,9 +43,8 @@ std::unique_lock<std::mutex> RedisConnection::Take(Slot** slot) {
 }
 
 absl::Status RedisConnection::Fail(Slot& slot, std::string_view what) {
-  std::string detail =
-      WithBridgeError(slot.context != nullptr ? slot.context->errstr : "no connection",
-                      tls_bridge_.ok() ? tls_bridge_->get() : nullptr);
+  std::string detail = WithBridgeError(
+      slot.context != nullptr ? slot.context->errstr : "no connection", tls_bridge_);
   if (slot.context != nullptr) redisFree(slot.context);
   slot.context = nullptr;
   slot.scripts_loaded = 0;

@@ -19,6 +19,9 @@ namespace im::store {
 namespace {
 
 constexpr int kListenBacklog = 128;
+// Bytes one side of a link may have waiting to be sent before the bridge stops reading the other
+// side (see PaceReading).
+constexpr size_t kMaxQueuedBytes = 4 * 1024 * 1024;
 
 // One read at a time on the bridge's loop: every read lands here, and is consumed before the
 // next (libuv pairs each alloc with its read callback).
@@ -31,9 +34,24 @@ void AllocRead(uv_handle_t*, size_t, uv_buf_t* buf) {
   *buf = uv_buf_init(ReadBuffer().data(), static_cast<unsigned>(ReadBuffer().size()));
 }
 
+template <typename Handle>
+uv_stream_t* Stream(Handle* handle) {
+  return reinterpret_cast<uv_stream_t*>(handle);
+}
+
+// Stops reading `source` while `sink` has more than kMaxQueuedBytes waiting, starts it again once
+// they went.
+void Pace(uv_stream_t* source, uv_stream_t* sink, bool* paused, uv_read_cb on_read) {
+  const bool backed_up = uv_stream_get_write_queue_size(sink) > kMaxQueuedBytes;
+  if (backed_up && !*paused) uv_read_stop(source);
+  if (!backed_up && *paused) uv_read_start(source, AllocRead, on_read);
+  *paused = backed_up;
+}
+
 struct WriteRequest {
   uv_write_t request;
   std::string data;
+  bool towards_redis;
 };
 
 std::string KeyOf(const RedisTlsBridge::Options& options) {  // one bridge per distinct key
@@ -55,7 +73,9 @@ struct RedisTlsBridge::Link {
   std::unique_ptr<tls::TlsChannel> channel;
   std::string before_connect;  // hiredis's bytes from before Redis was connected
   int handles_open = 0;
-  bool tcp_open = false;  // `tcp` initialized (it needs closing too)
+  bool tcp_open = false;      // `tcp` initialized (it needs closing too)
+  bool plain_paused = false;  // not reading hiredis's side (PaceReading)
+  bool tls_paused = false;    // not reading Redis's side
   bool resolving = false;
   bool closing = false;
 };
@@ -155,13 +175,10 @@ void RedisTlsBridge::Accept() {
   link->plain.data = link->timer.data = link->resolve.data = link->connect.data = link;
   link->handles_open = 2;
   links_.insert(link);
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener_),
-                reinterpret_cast<uv_stream_t*>(&link->plain)) != 0) {
-    return Close(link);
-  }
+  if (uv_accept(Stream(&listener_), Stream(&link->plain)) != 0) return Close(link);
   uv_timer_start(&link->timer, OnTimeout, static_cast<uint64_t>(options_.connect_timeout.count()),
                  0);
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&link->plain), AllocRead, OnPlainRead);
+  uv_read_start(Stream(&link->plain), AllocRead, OnPlainRead);
   ConnectToRedis(link);
 }
 
@@ -212,7 +229,7 @@ void RedisTlsBridge::OnConnected(uv_connect_t* request, int status) {
     link->before_connect.clear();
   }
   self->SendToRedis(link);
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&link->tcp), AllocRead, OnTlsRead);
+  uv_read_start(Stream(&link->tcp), AllocRead, OnTlsRead);
 }
 
 void RedisTlsBridge::OnTimeout(uv_timer_t* timer) {
@@ -233,6 +250,10 @@ void RedisTlsBridge::OnPlainRead(uv_stream_t* stream, ssize_t nread, const uv_bu
   const std::string_view bytes(buf->base, static_cast<size_t>(nread));
   if (link->channel == nullptr) {
     link->before_connect.append(bytes);
+    if (link->before_connect.size() > kMaxQueuedBytes) {  // until the handshake is done
+      uv_read_stop(stream);
+      link->plain_paused = true;
+    }
     return;
   }
   if (link->channel->Write(bytes) == tls::TlsChannel::Status::kFailed) {
@@ -259,53 +280,57 @@ void RedisTlsBridge::OnTlsRead(uv_stream_t* stream, ssize_t nread, const uv_buf_
         return !link->closing;
       });
   if (status == tls::TlsChannel::Status::kFailed) return self->Fail(link, link->channel->error());
+  self->SendToRedis(link);
   if (!was_done && link->channel->handshake_done()) {
     uv_timer_stop(&link->timer);
     self->NoteSuccess();
+    self->PaceReading(link);  // reads hiredis's side again if it waited for the session
   }
-  self->SendToRedis(link);
   if (status == tls::TlsChannel::Status::kClosedByPeer) self->Close(link);
 }
 
 void RedisTlsBridge::SendToRedis(Link* link) {
   if (link->closing || link->channel == nullptr || !link->channel->has_output()) return;
-  auto* write = new WriteRequest;
-  write->data = link->channel->TakeOutput();
-  write->request.data = link;
-  uv_buf_t buf = uv_buf_init(write->data.data(), static_cast<unsigned>(write->data.size()));
-  const int rc =
-      uv_write(&write->request, reinterpret_cast<uv_stream_t*>(&link->tcp), &buf, 1,
-               [](uv_write_t* request, int status) {
-                 auto* done = reinterpret_cast<WriteRequest*>(request);
-                 auto* owner = static_cast<Link*>(request->data);
-                 if (status != 0 && !owner->closing) {
-                   owner->bridge->Fail(owner, fmt::format("write: {}", uv_strerror(status)));
-                 }
-                 delete done;
-               });
-  if (rc != 0) {
-    delete write;
-    Fail(link, fmt::format("write: {}", uv_strerror(rc)));
-  }
+  Write(link, /*towards_redis=*/true, link->channel->TakeOutput());
 }
 
 void RedisTlsBridge::SendToClient(Link* link, std::string_view plain) {
-  if (link->closing) return;
-  auto* write = new WriteRequest;
-  write->data.assign(plain);
+  if (!link->closing) Write(link, /*towards_redis=*/false, std::string(plain));
+}
+
+void RedisTlsBridge::Write(Link* link, bool towards_redis, std::string data) {
+  auto* write = new WriteRequest{{}, std::move(data), towards_redis};
   write->request.data = link;
   uv_buf_t buf = uv_buf_init(write->data.data(), static_cast<unsigned>(write->data.size()));
-  const int rc = uv_write(&write->request, reinterpret_cast<uv_stream_t*>(&link->plain), &buf, 1,
-                          [](uv_write_t* request, int status) {
-                            auto* done = reinterpret_cast<WriteRequest*>(request);
-                            auto* owner = static_cast<Link*>(request->data);
-                            if (status != 0 && !owner->closing) owner->bridge->Close(owner);
-                            delete done;
-                          });
+  uv_stream_t* sink = towards_redis ? Stream(&link->tcp) : Stream(&link->plain);
+  const int rc = uv_write(&write->request, sink, &buf, 1, OnWritten);
   if (rc != 0) {
     delete write;
-    Close(link);
+    return WriteFailed(link, towards_redis, rc);
   }
+  PaceReading(link);
+}
+
+void RedisTlsBridge::OnWritten(uv_write_t* request, int status) {
+  auto* write = reinterpret_cast<WriteRequest*>(request);
+  auto* link = static_cast<Link*>(request->data);
+  const bool towards_redis = write->towards_redis;
+  delete write;
+  if (link->closing) return;
+  if (status != 0) return link->bridge->WriteFailed(link, towards_redis, status);
+  link->bridge->PaceReading(link);
+}
+
+void RedisTlsBridge::WriteFailed(Link* link, bool towards_redis, int status) {
+  if (towards_redis) return Fail(link, fmt::format("write: {}", uv_strerror(status)));
+  Close(link);  // hiredis went away: not a failure of Redis's
+}
+
+void RedisTlsBridge::PaceReading(Link* link) {
+  // Before the session hiredis's bytes are held (OnPlainRead caps them), not queued.
+  if (link->closing || link->channel == nullptr || !link->channel->handshake_done()) return;
+  Pace(Stream(&link->plain), Stream(&link->tcp), &link->plain_paused, OnPlainRead);
+  Pace(Stream(&link->tcp), Stream(&link->plain), &link->tls_paused, OnTlsRead);
 }
 
 void RedisTlsBridge::Fail(Link* link, const std::string& why) {
@@ -336,9 +361,10 @@ void RedisTlsBridge::Close(Link* link) {
   if (link->handles_open == 0 && !link->resolving) delete link;
 }
 
-std::string WithBridgeError(std::string detail, const RedisTlsBridge* bridge) {
-  if (bridge == nullptr) return detail;
-  const std::string why = bridge->last_error();
+std::string WithBridgeError(std::string detail,
+                            const absl::StatusOr<std::shared_ptr<RedisTlsBridge>>& bridge) {
+  if (!bridge.ok() || *bridge == nullptr) return detail;
+  const std::string why = (*bridge)->last_error();
   return why.empty() ? detail : absl::StrCat(detail, " (", why, ")");
 }
 

@@ -70,6 +70,13 @@ class RedisTlsBridge {
   static void OnTlsRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   void SendToRedis(Link* link);
   void SendToClient(Link* link, std::string_view plain);
+  void Write(Link* link, bool towards_redis, std::string data);
+  static void OnWritten(uv_write_t* request, int status);
+  void WriteFailed(Link* link, bool towards_redis, int status);
+  // Each side is read only while the other has at most kMaxQueuedBytes waiting to be sent: a side
+  // that does not read (a stalled Redis, a hiredis that stopped reading) holds its peer back, as
+  // TCP would, instead of the bridge buffering without bound.
+  void PaceReading(Link* link);
   // Closes both sides of `link`; `why` (non-empty) is recorded as the last error.
   void Fail(Link* link, const std::string& why);
   void Close(Link* link);
@@ -91,8 +98,9 @@ class RedisTlsBridge {
 // The bridge a client with `options` connects through: null when options.tls is off.
 absl::StatusOr<std::shared_ptr<RedisTlsBridge>> RedisTlsBridgeFor(const RedisOptions& options);
 
-// hiredis's `detail` of a failed connection through `bridge` (null: none), with why the bridge's
-// last connection to Redis failed when one did: hiredis itself saw only its socket closed.
-std::string WithBridgeError(std::string detail, const RedisTlsBridge* bridge);
+// hiredis's `detail` of a failed connection through `bridge` (null or an error: none), with why
+// the bridge's last connection to Redis failed when one did: hiredis saw only its socket closed.
+std::string WithBridgeError(std::string detail,
+                            const absl::StatusOr<std::shared_ptr<RedisTlsBridge>>& bridge);
 
 }  // namespace im::store

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/tls/testing/test_certificates.h"
 #include "store/redis_async_client.h"
@@ -56,6 +57,28 @@ TEST(RedisTlsTest, PooledConnectionsReachTheTlsPortAndLogIn) {
   absl::StatusOr<RedisConnection::Reply> read = redis.Command({"GET", key});
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(RedisConnection::TextOf(read->get()), value);
+  ASSERT_TRUE(redis.Command({"DEL", key}).ok());
+}
+
+TEST(RedisTlsTest, RepliesLargerThanTheBridgesQueueComeBackWholeAndInOrder) {
+  // 32 replies of 1 MiB in one pipeline: more than the 4 MiB a side of the bridge may queue
+  // before it stops reading the other, so reading pauses and resumes on the way.
+  RedisConnection redis(testing::TestRedisTlsOptions());
+  const std::string key = testing::UniquePrefix() + "mib";
+  const std::string value(1 << 20, 'm');
+  ASSERT_TRUE(redis.Command({"SET", key, value}).ok());
+  std::vector<RedisConnection::Args> gets(32, RedisConnection::Args{"GET", key});
+  for (size_t i = 0; i < gets.size(); i += 2) gets[i] = {"STRLEN", key};
+  absl::StatusOr<std::vector<RedisConnection::Reply>> replies = redis.Pipeline(gets);
+  ASSERT_TRUE(replies.ok()) << replies.status();
+  ASSERT_EQ(replies->size(), gets.size());
+  for (size_t i = 0; i < gets.size(); ++i) {
+    if (i % 2 == 0) {
+      EXPECT_EQ((*replies)[i]->integer, static_cast<long long>(value.size())) << i;
+    } else {
+      EXPECT_TRUE(RedisConnection::TextOf((*replies)[i].get()) == value) << i;
+    }
+  }
   ASSERT_TRUE(redis.Command({"DEL", key}).ok());
 }
 
