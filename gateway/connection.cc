@@ -35,6 +35,8 @@ std::string_view CloseReasonName(CloseReason reason) {
       return "limited";
     case CloseReason::kTls:
       return "tls";
+    case CloseReason::kWebSocket:
+      return "websocket";
   }
   return "unknown";
 }
@@ -64,8 +66,35 @@ prometheus::Counter& CloseCounter(GatewayMetrics& m, CloseReason reason) {
       return m.closed_limited;
     case CloseReason::kTls:
       return m.closed_tls;
+    case CloseReason::kWebSocket:
+      return m.closed_websocket;
   }
   return m.closed_by_peer;
+}
+
+// The close code a WebSocket client is told when the gateway closes for `reason` (the reason's
+// name goes with it).
+uint16_t WebSocketCloseCodeFor(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kPeer:
+    case CloseReason::kLinger:
+    case CloseReason::kKicked:
+      return kWsNormal;
+    case CloseReason::kDrain:
+      return kWsGoingAway;
+    case CloseReason::kBadFrame:
+      return kWsInvalidPayload;
+    case CloseReason::kWebSocket:
+    case CloseReason::kTls:
+      return kWsProtocolError;
+    case CloseReason::kLoginTimeout:
+    case CloseReason::kIdleTimeout:
+    case CloseReason::kUnauthenticated:
+    case CloseReason::kSlowConsumer:
+    case CloseReason::kLimited:
+      return kWsPolicyViolation;
+  }
+  return kWsNormal;
 }
 
 std::string PeerAddress(const uv_tcp_t* handle) {
@@ -179,8 +208,10 @@ Connection::Connection(WorkerLoop* loop, common::ConnId id)
 
 Connection::~Connection() = default;
 
-int Connection::Open(int fd, const tls::ServerContext* tls) {
+int Connection::Open(int fd, const tls::ServerContext* tls,
+                     const WebSocketSession::Options* websocket) {
   if (tls != nullptr) tls_ = tls::TlsChannel::ForServer(*tls);
+  if (websocket != nullptr) ws_ = std::make_unique<WebSocketSession>(*websocket);
   uv_tcp_init(loop_->loop(), &handle_);
   handle_open_ = true;
   if (int rc = uv_tcp_open(&handle_, fd); rc != 0) return rc;
@@ -238,6 +269,7 @@ void Connection::CountTlsHandshake() {
 }
 
 void Connection::HandleBytes(std::string_view bytes) {
+  if (ws_) return HandleWebSocketBytes(bytes);
   const common::DecodeError error =
       decoder_.Feed(bytes, [this](im::v1::Frame&& frame) { return HandleFrame(std::move(frame)); });
   if (error == common::DecodeError::kNone) return;
@@ -245,6 +277,73 @@ void Connection::HandleBytes(std::string_view bytes) {
                       common::DecodeErrorName(error));
   CloseWithError(common::DecodeErrorCode(error), std::string(common::DecodeErrorName(error)),
                  CloseReason::kBadFrame);
+}
+
+void Connection::HandleWebSocketBytes(std::string_view bytes) {
+  const bool was_open = ws_->open();
+  const std::optional<WebSocketSession::Failure> failure = ws_->Feed(
+      bytes,
+      {.write = [this](std::string answer) { WriteOwned(std::move(answer)); },
+       .message = [this](std::string_view message) { return HandleWebSocketMessage(message); },
+       .alive =
+           [this] {
+             if (state_ == State::kActive) loop_->Touch(this, Timeline::kLive);
+           }});
+  if (!was_open && (ws_->open() || (failure && !failure->in_handshake))) {
+    loop_->metrics().websocket_handshakes_ok.Increment();
+  }
+  if (failure) OnWebSocketFailure(*failure);
+}
+
+bool Connection::HandleWebSocketMessage(std::string_view message) {
+  im::v1::Frame frame;
+  if (message.empty() || !frame.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
+    const common::DecodeError error =
+        message.empty() ? common::DecodeError::kZeroLength : common::DecodeError::kMalformed;
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "conn {:x}: WebSocket message: {}, closing", id_,
+                        common::DecodeErrorName(error));
+    CloseWithError(common::DecodeErrorCode(error),
+                   fmt::format("a binary message that is not an im.v1.Frame ({})",
+                               common::DecodeErrorName(error)),
+                   CloseReason::kBadFrame);
+    return false;
+  }
+  return HandleFrame(std::move(frame));
+}
+
+void Connection::OnWebSocketFailure(const WebSocketSession::Failure& failure) {
+  if (failure.in_handshake) {
+    loop_->metrics().websocket_handshakes_refused.Increment();
+    IM_LOG_RATE_LIMITED(spdlog::level::warn, "conn {:x} from {}: WebSocket handshake refused: {}",
+                        id_, PeerAddress(&handle_), failure.reason);
+    CloseAfterFlush(CloseReason::kWebSocket);  // after the HTTP answer that says why
+    return;
+  }
+  if (ws_->closed_by_peer()) {
+    CloseAfterFlush(CloseReason::kPeer);  // the close was answered already
+    return;
+  }
+  IM_LOG_RATE_LIMITED(spdlog::level::warn, "conn {:x} from {}: WebSocket: {}, closing", id_,
+                      PeerAddress(&handle_), failure.reason);
+  if (failure.close_code == kWsMessageTooBig) {
+    SendError(0, common::DecodeErrorCode(common::DecodeError::kFrameTooLarge), failure.reason);
+  }
+  QueueWebSocketClose(failure.close_code, failure.reason);
+  CloseAfterFlush(failure.close_code == kWsMessageTooBig ? CloseReason::kBadFrame
+                                                         : CloseReason::kWebSocket);
+}
+
+void Connection::TryWriteWebSocketClose(CloseReason reason) {
+  const std::string frame = ws_->Close(WebSocketCloseCodeFor(reason), CloseReasonName(reason));
+  if (frame.empty() || pending_write_bytes_ > 0) return;  // it would land inside another write
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(frame.data()), frame.size());
+  uv_try_write(stream(), &buf, 1);  // best effort: what is queued is dropped anyway
+}
+
+void Connection::QueueWebSocketClose(uint16_t code, std::string_view reason) {
+  if (!ws_) return;
+  std::string frame = ws_->Close(code, reason);
+  if (!frame.empty()) WriteOwned(std::move(frame));
 }
 
 bool Connection::HandleFrame(im::v1::Frame&& frame) {
@@ -445,15 +544,28 @@ void Connection::SendError(uint64_t frame_id, im::v1::Code code, std::string mes
 
 void Connection::WriteFrame(const im::v1::Frame& frame) {
   if (state_ == State::kClosed) return;
+  if (ws_ && !ws_->open())
+    return;  // nothing but the handshake's answer before it, none after close
   loop_->metrics().frames_out.Increment();
-  WriteOwned(common::EncodeFrame(frame));
+  if (!ws_) return WriteOwned(common::EncodeFrame(frame));
+  const std::string payload = frame.SerializeAsString();
+  std::string message = WebSocketSession::BinaryHeader(payload);
+  message.append(payload);
+  WriteOwned(std::move(message));
 }
 
 bool Connection::WritePush(const std::shared_ptr<const std::string>& encoded) {
   if (state_ == State::kLoggingIn) return HoldPush(encoded);
   if (state_ != State::kActive) return false;
   loop_->metrics().frames_out.Increment();
-  WriteBuffer(encoded, std::string());
+  if (ws_) {
+    // The frame without its length prefix is the message's payload, shared as it is.
+    const std::string_view payload = std::string_view(*encoded).substr(common::kFrameHeaderBytes);
+    WriteOwned(WebSocketSession::BinaryHeader(payload));
+    WriteBuffer(OutFrame{encoded, std::string(), common::kFrameHeaderBytes});
+  } else {
+    WriteBuffer(OutFrame{encoded, std::string()});
+  }
   return state_ == State::kActive;
 }
 
@@ -473,11 +585,11 @@ void Connection::WriteHeldPushes() {
   held_push_bytes_ = 0;
 }
 
-void Connection::WriteOwned(std::string bytes) { WriteBuffer(nullptr, std::move(bytes)); }
+void Connection::WriteOwned(std::string bytes) { WriteBuffer(OutFrame{nullptr, std::move(bytes)}); }
 
-void Connection::WriteBuffer(std::shared_ptr<const std::string> shared, std::string owned) {
+void Connection::WriteBuffer(OutFrame frame) {
   if (state_ == State::kClosed) return;
-  const size_t size = shared ? shared->size() : owned.size();
+  const size_t size = frame.bytes().size();
   loop_->metrics().bytes_out.Increment(static_cast<double>(size));
   if (pending_write_bytes_ + out_bytes_ + size > loop_->options().max_write_queue_bytes) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn,
@@ -486,7 +598,7 @@ void Connection::WriteBuffer(std::shared_ptr<const std::string> shared, std::str
     Close(CloseReason::kSlowConsumer);
     return;
   }
-  out_.push_back(OutFrame{std::move(shared), std::move(owned)});
+  out_.push_back(std::move(frame));
   out_bytes_ += size;
   // A burst this large goes to the kernel now: the queue then never holds much more than this,
   // and the slow-consumer bound keeps measuring what the kernel would not take.
@@ -529,7 +641,7 @@ void Connection::Flush() {
   std::vector<uv_buf_t> bufs;
   bufs.reserve(out_.size());
   for (const OutFrame& frame : out_) {
-    const std::string& bytes = frame.bytes();
+    const std::string_view bytes = frame.bytes();
     bufs.push_back(uv_buf_init(const_cast<char*>(bytes.data()), bytes.size()));
   }
   size_t written = 0;
@@ -602,6 +714,7 @@ void Connection::GoAway(uint32_t reconnect_after_ms) {
 void Connection::CloseAfterFlush(CloseReason reason) {
   if (state_ == State::kClosing || state_ == State::kClosed) return;
   const bool was_logged_in = logged_in();
+  QueueWebSocketClose(WebSocketCloseCodeFor(reason), CloseReasonName(reason));
   Flush();  // what is queued goes to libuv before the shutdown that waits for it
   if (tls_ && state_ != State::kClosed) {
     tls_->Shutdown();  // close_notify, after what was just flushed
@@ -629,6 +742,7 @@ void Connection::OnShutdownDone(uv_shutdown_t* req, int status) {
 
 void Connection::Close(CloseReason reason) {
   if (state_ == State::kClosed) return;
+  if (ws_ && !tls_) TryWriteWebSocketClose(reason);
   if (state_ != State::kClosing) {
     CloseCounter(loop_->metrics(), reason).Increment();
     if (logged_in()) ReleaseSession(*loop_, id_, uid_, device_, CloseReasonName(reason));

@@ -13,6 +13,7 @@
 #include "common/frame_codec.h"
 #include "common/tls/tls_channel.h"
 #include "common/token_bucket.h"
+#include "gateway/websocket/websocket_session.h"
 #include "im/v1/client.pb.h"
 #include "im/v1/logic.pb.h"
 
@@ -28,10 +29,11 @@ enum class CloseReason {
   kUnauthenticated,  // a frame before login, or login refused
   kSlowConsumer,     // write queue over its bound
   kKicked,
-  kDrain,    // gateway shutting down
-  kLinger,   // a closing connection that did not drain in time
-  kLimited,  // refused by an abuse limit at accept, or kept sending past its rate
-  kTls,      // TLS handshake refused, or a record that does not decrypt
+  kDrain,      // gateway shutting down
+  kLinger,     // a closing connection that did not drain in time
+  kLimited,    // refused by an abuse limit at accept, or kept sending past its rate
+  kTls,        // TLS handshake refused, or a record that does not decrypt
+  kWebSocket,  // WebSocket handshake refused, or a frame that breaks RFC 6455
 };
 std::string_view CloseReasonName(CloseReason reason);
 
@@ -54,7 +56,10 @@ class Connection {
 
   // Takes ownership of a connected, non-blocking socket and starts reading. With `tls`, the
   // client speaks TLS: frames travel inside it, and nothing is written before its handshake.
-  int Open(int fd, const tls::ServerContext* tls = nullptr);
+  // With `websocket`, the client speaks WebSocket (inside TLS, with both): one frame per binary
+  // message, no length prefix, and no frame is written before the handshake's answer.
+  int Open(int fd, const tls::ServerContext* tls = nullptr,
+           const WebSocketSession::Options* websocket = nullptr);
 
   // Queues one frame; the frames queued in one loop iteration leave together, in one write, when
   // the loop is about to wait (WorkerLoop calls Flush). A connection whose queued and unwritten
@@ -120,11 +125,15 @@ class Connection {
   struct WriteRequest;
   // Queued bytes that are written at once rather than at the end of the loop iteration.
   static constexpr uint64_t kFlushAtBytes = 64 * 1024;
-  // A queued frame: shared by many connections (a push, serialized once) or this one's own.
+  // Queued bytes: shared by many connections (a push, serialized once; from `offset` on, which
+  // skips the length prefix on WebSocket) or this one's own.
   struct OutFrame {
     std::shared_ptr<const std::string> shared;
     std::string owned;
-    const std::string& bytes() const { return shared ? *shared : owned; }
+    uint32_t offset = 0;
+    std::string_view bytes() const {
+      return shared ? std::string_view(*shared).substr(offset) : std::string_view(owned);
+    }
   };
 
   static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
@@ -134,6 +143,15 @@ class Connection {
   static void OnClosed(uv_handle_t* handle);
 
   void HandleBytes(std::string_view bytes);
+  // What a WebSocket connection read (after TLS): the handshake, then messages into HandleFrame.
+  void HandleWebSocketBytes(std::string_view bytes);
+  // Returns false when reading must stop (the connection began closing).
+  bool HandleWebSocketMessage(std::string_view message);
+  void OnWebSocketFailure(const WebSocketSession::Failure& failure);
+  // Queues the WebSocket close frame, unless one went already or the socket is not WebSocket.
+  void QueueWebSocketClose(uint16_t code, std::string_view reason);
+  // Closing at once (plain WebSocket): the close frame, if the socket takes it now in one piece.
+  void TryWriteWebSocketClose(CloseReason reason);
   // What a TLS connection read: decrypted into HandleBytes, the handshake's answers queued.
   void HandleTlsBytes(std::string_view bytes);
   void CountTlsHandshake();
@@ -150,7 +168,7 @@ class Connection {
   bool TakeSendToken(const im::v1::Frame& send);
   void SendError(uint64_t frame_id, im::v1::Code code, std::string message);
   void WriteOwned(std::string bytes);
-  void WriteBuffer(std::shared_ptr<const std::string> shared, std::string owned);
+  void WriteBuffer(OutFrame frame);
   im::v1::Caller MakeCaller(uint64_t frame_id) const;
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&handle_); }
 
@@ -181,7 +199,8 @@ class Connection {
   std::string uid_;
   std::string device_;
   std::unique_ptr<uv_shutdown_t> shutdown_;
-  std::unique_ptr<tls::TlsChannel> tls_;  // on the TLS port only
+  std::unique_ptr<tls::TlsChannel> tls_;  // on the TLS ports only
+  std::unique_ptr<WebSocketSession> ws_;  // on the WebSocket ports only
 };
 
 }  // namespace im::gateway

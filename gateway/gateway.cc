@@ -76,10 +76,10 @@ absl::Status Gateway::Init(bool serve_grpc) {
 
   absl::StatusOr<std::unique_ptr<Acceptor>> acceptor =
       Acceptor::Listen(&loop_, options_.listen_address, options_.listen_backlog, &metrics_,
-                       [this](int fd) { HandOut(fd, nullptr); });
+                       [this](int fd) { HandOut(fd, nullptr, /*websocket=*/false); });
   if (!acceptor.ok()) return acceptor.status();
   acceptor_ = std::move(*acceptor);
-  if (absl::Status status = ListenTls(); !status.ok()) return status;
+  if (absl::Status status = ListenTlsAndWebSocket(); !status.ok()) return status;
 
   service_ = std::make_unique<GatewayServiceImpl>(
       options_, &metrics_, raw_workers,
@@ -91,24 +91,44 @@ absl::Status Gateway::Init(bool serve_grpc) {
   return absl::OkStatus();
 }
 
-absl::Status Gateway::ListenTls() {
-  if (options_.tls_listen_address.empty()) return absl::OkStatus();
-  absl::StatusOr<std::unique_ptr<ReloadableTlsContext>> tls = ReloadableTlsContext::Load(
-      {options_.tls_cert_file, options_.tls_key_file, options_.tls_ticket_key_file}, &metrics_);
-  if (!tls.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("gateway.tls_listen: ", tls.status().message()));
+absl::Status Gateway::ListenTlsAndWebSocket() {
+  if (!options_.tls_listen_address.empty() || !options_.wss_listen_address.empty()) {
+    absl::StatusOr<std::unique_ptr<ReloadableTlsContext>> tls = ReloadableTlsContext::Load(
+        {options_.tls_cert_file, options_.tls_key_file, options_.tls_ticket_key_file}, &metrics_);
+    if (!tls.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("gateway.tls_listen / wss_listen: ", tls.status().message()));
+    }
+    tls_ = std::move(*tls);
   }
-  tls_ = std::move(*tls);
-  absl::StatusOr<std::unique_ptr<Acceptor>> acceptor =
-      Acceptor::Listen(&loop_, options_.tls_listen_address, options_.listen_backlog, &metrics_,
-                       [this](int fd) { HandOut(fd, tls_->current()); });
-  if (!acceptor.ok()) return acceptor.status();
-  tls_acceptor_ = std::move(*acceptor);
+  struct Port {
+    const std::string& address;
+    bool tls;
+    bool websocket;
+    std::unique_ptr<Acceptor>* acceptor;
+  };
+  const Port ports[] = {{options_.tls_listen_address, true, false, &tls_acceptor_},
+                        {options_.ws_listen_address, false, true, &ws_acceptor_},
+                        {options_.wss_listen_address, true, true, &wss_acceptor_}};
+  for (const Port& port : ports) {
+    if (port.address.empty()) continue;
+    absl::StatusOr<std::unique_ptr<Acceptor>> acceptor =
+        ListenFor(port.address, port.tls, port.websocket);
+    if (!acceptor.ok()) return acceptor.status();
+    *port.acceptor = std::move(*acceptor);
+  }
   return absl::OkStatus();
 }
 
-void Gateway::HandOut(int fd, std::shared_ptr<const tls::ServerContext> tls) {
-  workers_[next_worker_++ % workers_.size()]->AdoptSocket(fd, std::move(tls));
+absl::StatusOr<std::unique_ptr<Acceptor>> Gateway::ListenFor(const std::string& address, bool tls,
+                                                             bool websocket) {
+  return Acceptor::Listen(
+      &loop_, address, options_.listen_backlog, &metrics_,
+      [this, tls, websocket](int fd) { HandOut(fd, tls ? tls_->current() : nullptr, websocket); });
+}
+
+void Gateway::HandOut(int fd, std::shared_ptr<const tls::ServerContext> tls, bool websocket) {
+  workers_[next_worker_++ % workers_.size()]->AdoptSocket(fd, std::move(tls), websocket);
 }
 
 absl::Status Gateway::ReloadTls() {
@@ -118,7 +138,9 @@ absl::Status Gateway::ReloadTls() {
 
 void Gateway::CloseAcceptors() {
   acceptor_->Close([] {});
-  if (tls_acceptor_) tls_acceptor_->Close([] {});
+  for (auto* acceptor : {&tls_acceptor_, &ws_acceptor_, &wss_acceptor_}) {
+    if (*acceptor) (*acceptor)->Close([] {});
+  }
 }
 
 absl::Status Gateway::ServeGrpc() {

@@ -65,6 +65,9 @@ class Gateway {
   uint16_t client_port() const { return acceptor_->port(); }
   // 0 when gateway.tls_listen is not set.
   uint16_t tls_port() const { return tls_acceptor_ ? tls_acceptor_->port() : 0; }
+  // 0 when gateway.ws_listen / gateway.wss_listen is not set.
+  uint16_t ws_port() const { return ws_acceptor_ ? ws_acceptor_->port() : 0; }
+  uint16_t wss_port() const { return wss_acceptor_ ? wss_acceptor_->port() : 0; }
   // Main loop (SIGHUP), or any thread in tests: reads the TLS certificate and key again.
   absl::Status ReloadTls();
   int grpc_port() const { return grpc_port_; }
@@ -75,9 +78,13 @@ class Gateway {
   // Starts the worker loops and the acceptor; with `serve_grpc`, GatewayService too.
   absl::Status Init(bool serve_grpc);
   absl::Status ServeGrpc();
-  // Starts the TLS port, when configured.
-  absl::Status ListenTls();
-  void HandOut(int fd, std::shared_ptr<const tls::ServerContext> tls);
+  // Starts the TLS and the WebSocket ports that are configured.
+  absl::Status ListenTlsAndWebSocket();
+  // An acceptor on `address` handing its sockets out with TLS (the current certificate) or not,
+  // WebSocket or not.
+  absl::StatusOr<std::unique_ptr<Acceptor>> ListenFor(const std::string& address, bool tls,
+                                                      bool websocket);
+  void HandOut(int fd, std::shared_ptr<const tls::ServerContext> tls, bool websocket);
   void CloseAcceptors();
   // SIGTERM and SIGINT start a drain, SIGHUP reloads the TLS certificate (Create, once Init
   // succeeded).
@@ -107,8 +114,10 @@ class Gateway {
   SourceLimits sources_;  // the abuse limits by source address, over every worker loop
   std::vector<std::unique_ptr<WorkerLoop>> workers_;
   std::unique_ptr<Acceptor> acceptor_;
-  std::unique_ptr<ReloadableTlsContext> tls_;  // null without gateway.tls_listen
+  std::unique_ptr<ReloadableTlsContext> tls_;  // null without gateway.tls_listen or wss_listen
   std::unique_ptr<Acceptor> tls_acceptor_;
+  std::unique_ptr<Acceptor> ws_acceptor_;
+  std::unique_ptr<Acceptor> wss_acceptor_;
   std::unique_ptr<GatewayServiceImpl> service_;
   std::unique_ptr<grpc::Server> grpc_server_;  // null in process
   int grpc_port_ = 0;

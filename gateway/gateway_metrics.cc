@@ -22,6 +22,13 @@ prometheus::Counter& TlsHandshakes(prometheus::Registry& registry, const std::st
                      "TLS handshakes on the client TLS port, by result", {{"result", result}});
 }
 
+prometheus::Counter& WebSocketHandshakes(prometheus::Registry& registry,
+                                         const std::string& result) {
+  return MakeCounter(registry, "im_gateway_websocket_handshakes_total",
+                     "WebSocket opening handshakes on the WebSocket ports, by result",
+                     {{"result", result}});
+}
+
 prometheus::Counter& TlsReloads(prometheus::Registry& registry, const std::string& result) {
   return MakeCounter(registry, "im_gateway_tls_reloads_total",
                      "Reloads of the TLS certificate and key (SIGHUP), by result",
@@ -66,9 +73,12 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
       closed_drain(Closed(registry, "drain")),
       closed_limited(Closed(registry, "limited")),
       closed_tls(Closed(registry, "tls")),
+      closed_websocket(Closed(registry, "websocket")),
       tls_handshakes_full(TlsHandshakes(registry, "full")),
       tls_handshakes_resumed(TlsHandshakes(registry, "resumed")),
       tls_handshakes_failed(TlsHandshakes(registry, "failed")),
+      websocket_handshakes_ok(WebSocketHandshakes(registry, "ok")),
+      websocket_handshakes_refused(WebSocketHandshakes(registry, "refused")),
       tls_reloads_ok(TlsReloads(registry, "ok")),
       tls_reloads_failed(TlsReloads(registry, "failed")),
       tls_certificate_expiry(prometheus::BuildGauge()

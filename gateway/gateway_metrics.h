@@ -36,12 +36,17 @@ struct GatewayMetrics {
   prometheus::Counter& closed_unauthenticated;
   prometheus::Counter& closed_kicked;
   prometheus::Counter& closed_drain;
-  prometheus::Counter& closed_limited;  // refused at accept, or kept sending past its rate
-  prometheus::Counter& closed_tls;      // handshake refused or a bad TLS record
+  prometheus::Counter& closed_limited;    // refused at accept, or kept sending past its rate
+  prometheus::Counter& closed_tls;        // handshake refused or a bad TLS record
+  prometheus::Counter& closed_websocket;  // handshake refused or a frame breaking RFC 6455
   // TLS handshakes on the TLS port, by result: full, resumed (a session ticket), failed.
   prometheus::Counter& tls_handshakes_full;
   prometheus::Counter& tls_handshakes_resumed;
   prometheus::Counter& tls_handshakes_failed;
+  // WebSocket opening handshakes on the WebSocket ports: answered 101, or refused with an HTTP
+  // error (bad request, origin not allowed, subprotocol im.v1 not asked for...).
+  prometheus::Counter& websocket_handshakes_ok;
+  prometheus::Counter& websocket_handshakes_refused;
   // Certificate reloads (SIGHUP), by result; a failed one keeps the certificate in use.
   prometheus::Counter& tls_reloads_ok;
   prometheus::Counter& tls_reloads_failed;

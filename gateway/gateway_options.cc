@@ -1,5 +1,8 @@
 #include "gateway/gateway_options.h"
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
 namespace im::gateway {
 
 absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config,
@@ -12,6 +15,9 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
   o.tls_cert_file = config.GetString("gateway.tls_cert_file", o.tls_cert_file);
   o.tls_key_file = config.GetString("gateway.tls_key_file", o.tls_key_file);
   o.tls_ticket_key_file = config.GetString("gateway.tls_ticket_key_file", o.tls_ticket_key_file);
+  o.ws_listen_address = config.GetString("gateway.ws_listen", o.ws_listen_address);
+  o.wss_listen_address = config.GetString("gateway.wss_listen", o.wss_listen_address);
+  o.ws_allowed_origins = config.GetStringList("gateway.ws_allowed_origins", o.ws_allowed_origins);
   if (deployment == common::Deployment::kCluster) {
     o.grpc_address = config.GetString("gateway.grpc_listen", o.grpc_address);
     o.logic_target = config.GetString("gateway.logic_target", o.logic_target);
@@ -81,6 +87,18 @@ absl::StatusOr<GatewayOptions> GatewayOptions::FromConfig(common::Config& config
   if (!o.tls_listen_address.empty() && (o.tls_cert_file.empty() || o.tls_key_file.empty())) {
     return absl::InvalidArgumentError(
         "gateway.tls_listen needs gateway.tls_cert_file and gateway.tls_key_file");
+  }
+  if (!o.wss_listen_address.empty() && (o.tls_cert_file.empty() || o.tls_key_file.empty())) {
+    return absl::InvalidArgumentError(
+        "gateway.wss_listen needs gateway.tls_cert_file and gateway.tls_key_file");
+  }
+  for (std::string& origin : o.ws_allowed_origins) {
+    origin = absl::AsciiStrToLower(absl::StripAsciiWhitespace(origin));  // as the handshake does
+    if (origin.find("://") == std::string::npos || origin.back() == '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("gateway.ws_allowed_origins: '", origin,
+                       "' is not an origin (scheme://host[:port], no path), as browsers send it"));
+    }
   }
   if (o.gateway_id.empty() || o.gateway_id.find('|') != std::string::npos) {
     return absl::InvalidArgumentError("gateway.id must be non-empty and must not contain '|'");

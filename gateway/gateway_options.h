@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/config.h"
@@ -23,6 +24,13 @@ struct GatewayOptions {
   // 80 random bytes shared by every gateway, so that a client that moves to another gateway
   // resumes its TLS session there (tls::ServerTlsFiles); empty: per-process keys.
   std::string tls_ticket_key_file;
+  // Clients over WebSocket (RFC 6455, subprotocol im.v1, one Frame per binary message): plain, and
+  // inside TLS with the certificate above; empty: not offered. Browsers, H5 pages, mini-programs.
+  std::string ws_listen_address;
+  std::string wss_listen_address;
+  // Origins a browser may open a WebSocket from ("https://chat.example.com", lower case); empty:
+  // any. Clients sending no Origin (apps, servers) are not checked: tokens, not cookies, log in.
+  std::vector<std::string> ws_allowed_origins;
   std::string grpc_address = "127.0.0.1:7200";  // GatewayService, called by logic
   std::string metrics_address = "0.0.0.0:9100";
   std::string logic_target = "127.0.0.1:7100";  // gRPC target; dns:/// names round-robin

@@ -41,17 +41,20 @@ int main(int argc, char** argv) {
   im::gateway::Gateway* raw_gateway = gateway->get();
   (*metrics)->SetLiveness([raw_gateway] { return raw_gateway->Liveness(); });
   (*metrics)->SetReadiness([raw_gateway] { return raw_gateway->Readiness(); });
+  const auto port_or_off = [](uint16_t port) { return port != 0 ? std::to_string(port) : "off"; };
   spdlog::info(
-      "gateway {} serving clients on port {} (TLS: {}), GatewayService on port {}, metrics on {}",
-      options->gateway_id, (*gateway)->client_port(),
-      (*gateway)->tls_port() != 0 ? std::to_string((*gateway)->tls_port()) : "off",
+      "gateway {} serving clients on port {} (TLS: {}, WebSocket: {}, WebSocket over TLS: {}), "
+      "GatewayService on port {}, metrics on {}",
+      options->gateway_id, (*gateway)->client_port(), port_or_off((*gateway)->tls_port()),
+      port_or_off((*gateway)->ws_port()), port_or_off((*gateway)->wss_port()),
       (*gateway)->grpc_port(), (*metrics)->port());
   // One machine-readable line for scripts and tests that start us on port 0.
   std::printf(
-      "im-gateway ready id=%s client_port=%u tls_port=%u grpc_port=%d metrics_port=%u "
-      "connection_room=%llu\n",
+      "im-gateway ready id=%s client_port=%u tls_port=%u ws_port=%u wss_port=%u grpc_port=%d "
+      "metrics_port=%u connection_room=%llu\n",
       options->gateway_id.c_str(), (*gateway)->client_port(), (*gateway)->tls_port(),
-      (*gateway)->grpc_port(), (*metrics)->port(), static_cast<unsigned long long>(*room));
+      (*gateway)->ws_port(), (*gateway)->wss_port(), (*gateway)->grpc_port(), (*metrics)->port(),
+      static_cast<unsigned long long>(*room));
   std::fflush(stdout);
 
   absl::Status status = (*gateway)->Run();

@@ -37,6 +37,7 @@ WorkerLoop::WorkerLoop(uint32_t index, const GatewayOptions& options, GatewayMet
                        uint64_t instance_seed)
     : index_(index),
       options_(options),
+      websocket_options_{{options.ws_allowed_origins}, options.max_frame_bytes},
       metrics_(metrics),
       logic_(logic),
       logins_(logins),
@@ -106,8 +107,11 @@ bool WorkerLoop::Post(Task task) {
   return false;
 }
 
-bool WorkerLoop::AdoptSocket(int fd, std::shared_ptr<const tls::ServerContext> tls) {
-  if (Post([this, fd, tls = std::move(tls)] { Accept(fd, tls.get()); })) return true;
+bool WorkerLoop::AdoptSocket(int fd, std::shared_ptr<const tls::ServerContext> tls,
+                             bool websocket) {
+  if (Post([this, fd, tls = std::move(tls), websocket] { Accept(fd, tls.get(), websocket); })) {
+    return true;
+  }
   ::close(fd);
   return false;
 }
@@ -201,7 +205,7 @@ void WorkerLoop::CloseHandles() {
   tasks_.Close([] {});
 }
 
-void WorkerLoop::Accept(int fd, const tls::ServerContext* tls) {
+void WorkerLoop::Accept(int fd, const tls::ServerContext* tls, bool websocket) {
   if (draining_ || shutting_down_) {
     ::close(fd);
     return;
@@ -217,15 +221,15 @@ void WorkerLoop::Accept(int fd, const tls::ServerContext* tls) {
   metrics_->connections.Increment();
   metrics_->accepted.Increment();
   Touch(connection, Connection::Timeline::kUnauthenticated);
-  if (int rc = connection->Open(fd, tls); rc != 0) {
+  if (int rc = connection->Open(fd, tls, websocket ? &websocket_options_ : nullptr); rc != 0) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "worker {}: cannot open accepted socket: {}", index_,
                         uv_strerror(rc));
     connection->Close(CloseReason::kPeer);
     return;
   }
   // Refused with a word of why (and the retry hint), so that an honest client backs off. A TLS
-  // client does not get to read it: nothing is written before its handshake, and the connection
-  // stops reading at once.
+  // or WebSocket client does not get to read it: nothing is written before its handshake, and the
+  // connection stops reading at once.
   if (refusal != nullptr) {
     IM_LOG_RATE_LIMITED(spdlog::level::warn, "worker {}: connection refused: {}", index_, refusal);
     connection->CloseWithError(im::v1::RESOURCE_EXHAUSTED, refusal, CloseReason::kLimited);

@@ -46,8 +46,10 @@ class WorkerLoop {
   // --- Any thread. Each returns false (and counts it) when the loop's queue refuses the task.
   bool Post(Task task);
   // Hands a freshly accepted socket to this loop; the socket is closed if the loop refuses it.
-  // With `tls`, the client speaks TLS and is presented that context's certificate.
-  bool AdoptSocket(int fd, std::shared_ptr<const tls::ServerContext> tls = nullptr);
+  // With `tls`, the client speaks TLS and is presented that context's certificate; with
+  // `websocket`, WebSocket (inside TLS, with both).
+  bool AdoptSocket(int fd, std::shared_ptr<const tls::ServerContext> tls = nullptr,
+                   bool websocket = false);
   // Runs `task` on the connection if it still exists, else `on_missing` (may be empty), both on
   // the loop thread.
   bool PostToConnection(common::ConnId id, ConnectionTask task, Task on_missing = nullptr);
@@ -92,7 +94,7 @@ class WorkerLoop {
 
  private:
   void Run();
-  void Accept(int fd, const tls::ServerContext* tls);
+  void Accept(int fd, const tls::ServerContext* tls, bool websocket);
   // Why a connection from `source` is refused at accept (nullptr: admitted, and counted against
   // its source's cap).
   const char* AcceptRefusal(uint64_t source);
@@ -106,6 +108,7 @@ class WorkerLoop {
 
   const uint32_t index_;
   const GatewayOptions& options_;
+  const WebSocketSession::Options websocket_options_;  // of every WebSocket connection
   GatewayMetrics* metrics_;
   LogicLink* logic_;
   common::AdmissionLimit* logins_;

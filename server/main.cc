@@ -45,12 +45,17 @@ int main(int argc, char** argv) {
   im::gateway::Gateway* gateway = &(*node)->gateway();
   (*metrics)->SetLiveness([gateway] { return gateway->Liveness(); });
   (*metrics)->SetReadiness([gateway] { return gateway->Readiness(); });
-  spdlog::info("im-server serving clients on port {}, metrics on {}, data in {}",
-               gateway->client_port(), (*metrics)->port(), options->data_dir);
+  spdlog::info(
+      "im-server serving clients on port {} (TLS {}, WebSocket {}, WebSocket over TLS {}), "
+      "metrics on {}, data in {}",
+      gateway->client_port(), gateway->tls_port(), gateway->ws_port(), gateway->wss_port(),
+      (*metrics)->port(), options->data_dir);
   // One machine-readable line for scripts and tests that start us on port 0.
-  std::printf("im-server ready client_port=%u tls_port=%u metrics_port=%u connection_room=%llu\n",
-              gateway->client_port(), gateway->tls_port(), (*metrics)->port(),
-              static_cast<unsigned long long>(*room));
+  std::printf(
+      "im-server ready client_port=%u tls_port=%u ws_port=%u wss_port=%u metrics_port=%u "
+      "connection_room=%llu\n",
+      gateway->client_port(), gateway->tls_port(), gateway->ws_port(), gateway->wss_port(),
+      (*metrics)->port(), static_cast<unsigned long long>(*room));
   std::fflush(stdout);
 
   absl::Status status = (*node)->Run();

@@ -93,4 +93,21 @@ double GatewayTest::MetricValue(const std::string& name,
   return 0;
 }
 
+im::v1::Frame SendFrame(const std::string& conv, const std::string& client_msg_id,
+                        const std::string& body) {
+  im::v1::Frame frame;
+  frame.mutable_send_req()->set_conv_id(conv);
+  frame.mutable_send_req()->set_client_msg_id(client_msg_id);
+  frame.mutable_send_req()->set_body(body);
+  return frame;
+}
+
+void ExpectErrorAndClose(im::testing::WireClient& client, im::v1::Code code) {
+  std::optional<im::v1::Frame> frame = client.Receive(kWait);
+  ASSERT_TRUE(frame.has_value()) << "no frame before close";
+  ASSERT_TRUE(frame->has_error()) << frame->DebugString();
+  EXPECT_EQ(frame->error().code(), code) << frame->DebugString();
+  EXPECT_TRUE(client.WaitClosed(kWait));
+}
+
 }  // namespace im::gateway::testing

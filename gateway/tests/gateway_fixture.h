@@ -20,6 +20,13 @@ inline constexpr Millis kWait{5000};
 // Options for a gateway under test: loopback, port 0 everywhere, two loops, short timeouts.
 GatewayOptions TestOptions(const std::string& logic_target);
 
+// A SendReq frame.
+im::v1::Frame SendFrame(const std::string& conv, const std::string& client_msg_id,
+                        const std::string& body = "hello");
+
+// The Error frame a server sends before closing, and the close itself.
+void ExpectErrorAndClose(im::testing::WireClient& client, im::v1::Code code);
+
 // A gateway running in this process on its own thread, talking to a FakeLogicService.
 class GatewayTest : public ::testing::Test {
  protected:

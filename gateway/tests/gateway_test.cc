@@ -52,24 +52,6 @@ uint64_t HistogramCount(prometheus::Registry& registry, const std::string& name)
   return count;
 }
 
-Frame SendFrame(const std::string& conv, const std::string& client_msg_id,
-                const std::string& body = "hello") {
-  Frame frame;
-  frame.mutable_send_req()->set_conv_id(conv);
-  frame.mutable_send_req()->set_client_msg_id(client_msg_id);
-  frame.mutable_send_req()->set_body(body);
-  return frame;
-}
-
-// The Error frame a server sends before closing, and the close itself.
-void ExpectErrorAndClose(im::testing::WireClient& client, im::v1::Code code) {
-  std::optional<Frame> frame = client.Receive(kWait);
-  ASSERT_TRUE(frame.has_value()) << "no frame before close";
-  ASSERT_TRUE(frame->has_error()) << frame->DebugString();
-  EXPECT_EQ(frame->error().code(), code) << frame->DebugString();
-  EXPECT_TRUE(client.WaitClosed(kWait));
-}
-
 TEST_F(GatewayTest, LoginAcceptedThenPingAnswered) {
   StartGateway();
   auto client = Connect();

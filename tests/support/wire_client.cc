@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -63,9 +64,45 @@ absl::StatusOr<std::unique_ptr<WireClient>> WireClient::ConnectTls(const std::st
   return client;
 }
 
+absl::StatusOr<std::unique_ptr<WireClient>> WireClient::ConnectWebSocket(
+    const std::string& host, uint16_t port, const WebSocketClientCodec::UpgradeRequest& request,
+    Millis timeout, tls::ClientContext* tls, const std::string& server_name) {
+  absl::StatusOr<std::unique_ptr<WireClient>> client =
+      tls ? ConnectTls(host, port, *tls, server_name, timeout) : Connect(host, port);
+  if (!client.ok()) return client.status();
+  WireClient& c = **client;
+  c.ws_ = std::make_unique<WebSocketClientCodec>();
+  c.awaiting_upgrade_ = true;
+  if (!c.SendRaw(WebSocketClientCodec::Request(request))) {
+    return absl::UnavailableError("the server closed before the upgrade request");
+  }
+  if (absl::Status status = c.ReadUpgradeAnswer(timeout); !status.ok()) return status;
+  return client;
+}
+
+absl::Status WireClient::ReadUpgradeAnswer(Millis timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (http_answer_.find("\r\n\r\n") == std::string::npos) {
+    const auto left =
+        std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (closed_ || left.count() <= 0) break;
+    Pump(left);
+  }
+  const size_t end = http_answer_.find("\r\n\r\n");
+  if (end == std::string::npos || http_answer_.rfind("HTTP/1.1 101 ", 0) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("WebSocket refused: ", http_answer_));
+  }
+  const std::string rest = http_answer_.substr(end + 4);
+  http_answer_.clear();
+  awaiting_upgrade_ = false;
+  Decode(rest);
+  return absl::OkStatus();
+}
+
 WireClient::~WireClient() { ::close(fd_); }
 
 bool WireClient::SendFrame(const im::v1::Frame& frame) {
+  if (ws_) return SendRaw(WebSocketClientCodec::Frame(0x2, frame.SerializeAsString()));
   return SendRaw(common::EncodeFrame(frame));
 }
 
@@ -105,20 +142,65 @@ bool WireClient::Pump(Millis timeout) {
 }
 
 void WireClient::Received(std::string_view bytes) {
-  auto decode = [this](std::string_view plaintext) {
-    const common::DecodeError error = decoder_.Feed(plaintext, [this](im::v1::Frame&& f) {
-      queue_.push_back(std::move(f));
-      return true;
-    });
-    if (error != common::DecodeError::kNone) closed_ = true;  // the server sent garbage
-    return !closed_;
-  };
+  auto decode = [this](std::string_view plaintext) { return Decode(plaintext); };
   if (!tls_) {
     decode(bytes);
     return;
   }
   if (tls_->Feed(bytes, decode) != tls::TlsChannel::Status::kOpen) closed_ = true;
   SendTlsOutput();  // what TLS answers (a key update, an alert)
+}
+
+bool WireClient::Decode(std::string_view plaintext) {
+  if (reading_raw_) {
+    raw_.append(plaintext);
+    return true;
+  }
+  if (awaiting_upgrade_) {
+    http_answer_.append(plaintext);  // the upgrade's answer, read by ReadUpgradeAnswer
+    return true;
+  }
+  if (ws_) {
+    if (!ws_->Feed(plaintext,
+                   [this](WebSocketClientCodec::Message m) { OnWebSocketMessage(std::move(m)); })) {
+      closed_ = true;  // the server broke the RFC
+    }
+    return !closed_;
+  }
+  const common::DecodeError error = decoder_.Feed(plaintext, [this](im::v1::Frame&& f) {
+    queue_.push_back(std::move(f));
+    return true;
+  });
+  if (error != common::DecodeError::kNone) closed_ = true;  // the server sent garbage
+  return !closed_;
+}
+
+void WireClient::OnWebSocketMessage(WebSocketClientCodec::Message message) {
+  switch (message.opcode) {
+    case 0x2: {
+      im::v1::Frame frame;
+      if (!frame.ParseFromString(message.payload)) {
+        closed_ = true;  // not a Frame: the server sent garbage
+        return;
+      }
+      queue_.push_back(std::move(frame));
+      return;
+    }
+    case 0x8:
+      websocket_close_ = std::move(message);
+      return;
+    case 0xa:
+      websocket_pongs_++;
+      return;
+    default:
+      closed_ = true;  // text, or a ping the server never sends
+  }
+}
+
+uint16_t WireClient::CloseCode(const WebSocketClientCodec::Message& close) {
+  if (close.payload.size() < 2) return 0;
+  return static_cast<uint16_t>((static_cast<uint8_t>(close.payload[0]) << 8) |
+                               static_cast<uint8_t>(close.payload[1]));
 }
 
 std::optional<im::v1::Frame> WireClient::Receive(Millis timeout) {
@@ -161,6 +243,13 @@ std::optional<im::v1::Frame> WireClient::Login(const std::string& token, const s
   frame.mutable_login_req()->set_device(device);
   frame.mutable_login_req()->set_platform("test");
   return Call(std::move(frame), timeout);
+}
+
+std::string WireClient::ReadRawUntilClosed(Millis timeout) {
+  reading_raw_ = true;
+  WaitClosed(timeout);
+  reading_raw_ = false;
+  return std::exchange(raw_, std::string());
 }
 
 bool WireClient::WaitClosed(Millis timeout) {

@@ -13,6 +13,7 @@
 #include "common/frame_codec.h"
 #include "common/tls/tls_channel.h"
 #include "im/v1/client.pb.h"
+#include "tests/support/websocket_client_codec.h"
 
 namespace im::testing {
 
@@ -32,11 +33,17 @@ class WireClient {
                                                                 tls::ClientContext& tls,
                                                                 const std::string& server_name,
                                                                 Millis timeout);
+  // Connects (over TLS when `tls` is given) and opens a WebSocket with `request`; frames then
+  // travel one per binary message. The error carries the server's HTTP answer when it refused.
+  static absl::StatusOr<std::unique_ptr<WireClient>> ConnectWebSocket(
+      const std::string& host, uint16_t port, const WebSocketClientCodec::UpgradeRequest& request,
+      Millis timeout, tls::ClientContext* tls = nullptr, const std::string& server_name = "");
   ~WireClient();
   WireClient(const WireClient&) = delete;
   WireClient& operator=(const WireClient&) = delete;
 
   bool SendFrame(const im::v1::Frame& frame);
+  // Bytes as they are (inside TLS when on; on a WebSocket, whole WebSocket frames).
   bool SendRaw(std::string_view bytes);
 
   // The next frame, or nullopt on timeout or when the server has closed (see closed()). Reads
@@ -53,11 +60,22 @@ class WireClient {
 
   // Waits until the server closes the connection; frames received meanwhile are queued.
   bool WaitClosed(Millis timeout);
+  // What the server sends from now until it closes (or `timeout` passes), undecoded: an HTTP
+  // answer, say.
+  std::string ReadRawUntilClosed(Millis timeout);
   bool closed() const { return closed_; }
   // The TLS channel of a ConnectTls client (null for plain TCP).
   const tls::TlsChannel* tls() const { return tls_.get(); }
   // Frames received and not yet returned.
   size_t queued() const { return queue_.size(); }
+  // WebSocket: the close frame the server sent (code, reason), once one came.
+  const std::optional<WebSocketClientCodec::Message>& websocket_close() const {
+    return websocket_close_;
+  }
+  // WebSocket: pongs received (answers to SendRaw'd pings).
+  int websocket_pongs() const { return websocket_pongs_; }
+  // The code of a close frame's payload (0 when it has none).
+  static uint16_t CloseCode(const WebSocketClientCodec::Message& close);
 
  private:
   explicit WireClient(int fd) : fd_(fd) {}
@@ -68,6 +86,11 @@ class WireClient {
   bool SendToSocket(std::string_view bytes);
   // Hands received bytes to the decoder (through TLS when on).
   void Received(std::string_view bytes);
+  // Decodes plaintext: frames, or WebSocket messages carrying them. False once closed.
+  bool Decode(std::string_view plaintext);
+  void OnWebSocketMessage(WebSocketClientCodec::Message message);
+  // Reads the HTTP answer to the upgrade request (bytes after it are decoded as frames).
+  absl::Status ReadUpgradeAnswer(Millis timeout);
 
   int fd_;
   bool closed_ = false;
@@ -75,6 +98,13 @@ class WireClient {
   common::FrameDecoder decoder_{16 * 1024 * 1024};
   std::deque<im::v1::Frame> queue_;
   std::unique_ptr<tls::TlsChannel> tls_;
+  std::unique_ptr<WebSocketClientCodec> ws_;  // on a WebSocket
+  bool awaiting_upgrade_ = false;
+  bool reading_raw_ = false;
+  std::string raw_;          // read while reading_raw_
+  std::string http_answer_;  // the answer to the upgrade request, while awaited
+  std::optional<WebSocketClientCodec::Message> websocket_close_;
+  int websocket_pongs_ = 0;
 };
 
 }  // namespace im::testing
