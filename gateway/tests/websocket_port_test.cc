@@ -7,14 +7,14 @@
 #include <string>
 
 #include "common/tls/testing/test_certificates.h"
+#include "common/websocket/websocket_client_codec.h"
 #include "gateway/tests/gateway_fixture.h"
 #include "gateway/websocket/websocket_session.h"
-#include "tests/support/websocket_client_codec.h"
 
 namespace im::gateway::testing {
 namespace {
 
-using im::testing::WebSocketClientCodec;
+using im::common::WebSocketClientCodec;
 using im::testing::WireClient;
 using im::v1::Frame;
 

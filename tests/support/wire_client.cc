@@ -65,15 +65,16 @@ absl::StatusOr<std::unique_ptr<WireClient>> WireClient::ConnectTls(const std::st
 }
 
 absl::StatusOr<std::unique_ptr<WireClient>> WireClient::ConnectWebSocket(
-    const std::string& host, uint16_t port, const WebSocketClientCodec::UpgradeRequest& request,
-    Millis timeout, tls::ClientContext* tls, const std::string& server_name) {
+    const std::string& host, uint16_t port,
+    const common::WebSocketClientCodec::UpgradeRequest& request, Millis timeout,
+    tls::ClientContext* tls, const std::string& server_name) {
   absl::StatusOr<std::unique_ptr<WireClient>> client =
       tls ? ConnectTls(host, port, *tls, server_name, timeout) : Connect(host, port);
   if (!client.ok()) return client.status();
   WireClient& c = **client;
-  c.ws_ = std::make_unique<WebSocketClientCodec>();
+  c.ws_ = std::make_unique<common::WebSocketClientCodec>();
   c.awaiting_upgrade_ = true;
-  if (!c.SendRaw(WebSocketClientCodec::Request(request))) {
+  if (!c.SendRaw(common::WebSocketClientCodec::Request(request))) {
     return absl::UnavailableError("the server closed before the upgrade request");
   }
   if (absl::Status status = c.ReadUpgradeAnswer(timeout); !status.ok()) return status;
@@ -82,17 +83,19 @@ absl::StatusOr<std::unique_ptr<WireClient>> WireClient::ConnectWebSocket(
 
 absl::Status WireClient::ReadUpgradeAnswer(Millis timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (http_answer_.find("\r\n\r\n") == std::string::npos) {
+  using Answer = common::WebSocketClientCodec::UpgradeAnswer;
+  Answer answer;
+  while ((answer = common::WebSocketClientCodec::ReadUpgradeAnswer(http_answer_)).kind ==
+         Answer::Kind::kIncomplete) {
     const auto left =
         std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
     if (closed_ || left.count() <= 0) break;
     Pump(left);
   }
-  const size_t end = http_answer_.find("\r\n\r\n");
-  if (end == std::string::npos || http_answer_.rfind("HTTP/1.1 101 ", 0) != 0) {
+  if (answer.kind != Answer::Kind::kAccepted) {
     return absl::FailedPreconditionError(absl::StrCat("WebSocket refused: ", http_answer_));
   }
-  const std::string rest = http_answer_.substr(end + 4);
+  const std::string rest = http_answer_.substr(answer.length);
   http_answer_.clear();
   awaiting_upgrade_ = false;
   Decode(rest);
@@ -102,7 +105,7 @@ absl::Status WireClient::ReadUpgradeAnswer(Millis timeout) {
 WireClient::~WireClient() { ::close(fd_); }
 
 bool WireClient::SendFrame(const im::v1::Frame& frame) {
-  if (ws_) return SendRaw(WebSocketClientCodec::Frame(0x2, frame.SerializeAsString()));
+  if (ws_) return SendRaw(common::WebSocketClientCodec::Frame(0x2, frame.SerializeAsString()));
   return SendRaw(common::EncodeFrame(frame));
 }
 
@@ -161,8 +164,9 @@ bool WireClient::Decode(std::string_view plaintext) {
     return true;
   }
   if (ws_) {
-    if (!ws_->Feed(plaintext,
-                   [this](WebSocketClientCodec::Message m) { OnWebSocketMessage(std::move(m)); })) {
+    if (!ws_->Feed(plaintext, [this](common::WebSocketClientCodec::Message m) {
+          OnWebSocketMessage(std::move(m));
+        })) {
       closed_ = true;  // the server broke the RFC
     }
     return !closed_;
@@ -175,7 +179,7 @@ bool WireClient::Decode(std::string_view plaintext) {
   return !closed_;
 }
 
-void WireClient::OnWebSocketMessage(WebSocketClientCodec::Message message) {
+void WireClient::OnWebSocketMessage(common::WebSocketClientCodec::Message message) {
   switch (message.opcode) {
     case 0x2: {
       im::v1::Frame frame;
@@ -197,7 +201,7 @@ void WireClient::OnWebSocketMessage(WebSocketClientCodec::Message message) {
   }
 }
 
-uint16_t WireClient::CloseCode(const WebSocketClientCodec::Message& close) {
+uint16_t WireClient::CloseCode(const common::WebSocketClientCodec::Message& close) {
   if (close.payload.size() < 2) return 0;
   return static_cast<uint16_t>((static_cast<uint8_t>(close.payload[0]) << 8) |
                                static_cast<uint8_t>(close.payload[1]));

@@ -12,8 +12,8 @@
 #include "absl/status/statusor.h"
 #include "common/frame_codec.h"
 #include "common/tls/tls_channel.h"
+#include "common/websocket/websocket_client_codec.h"
 #include "im/v1/client.pb.h"
-#include "tests/support/websocket_client_codec.h"
 
 namespace im::testing {
 
@@ -36,8 +36,9 @@ class WireClient {
   // Connects (over TLS when `tls` is given) and opens a WebSocket with `request`; frames then
   // travel one per binary message. The error carries the server's HTTP answer when it refused.
   static absl::StatusOr<std::unique_ptr<WireClient>> ConnectWebSocket(
-      const std::string& host, uint16_t port, const WebSocketClientCodec::UpgradeRequest& request,
-      Millis timeout, tls::ClientContext* tls = nullptr, const std::string& server_name = "");
+      const std::string& host, uint16_t port,
+      const common::WebSocketClientCodec::UpgradeRequest& request, Millis timeout,
+      tls::ClientContext* tls = nullptr, const std::string& server_name = "");
   ~WireClient();
   WireClient(const WireClient&) = delete;
   WireClient& operator=(const WireClient&) = delete;
@@ -69,13 +70,13 @@ class WireClient {
   // Frames received and not yet returned.
   size_t queued() const { return queue_.size(); }
   // WebSocket: the close frame the server sent (code, reason), once one came.
-  const std::optional<WebSocketClientCodec::Message>& websocket_close() const {
+  const std::optional<common::WebSocketClientCodec::Message>& websocket_close() const {
     return websocket_close_;
   }
   // WebSocket: pongs received (answers to SendRaw'd pings).
   int websocket_pongs() const { return websocket_pongs_; }
   // The code of a close frame's payload (0 when it has none).
-  static uint16_t CloseCode(const WebSocketClientCodec::Message& close);
+  static uint16_t CloseCode(const common::WebSocketClientCodec::Message& close);
 
  private:
   explicit WireClient(int fd) : fd_(fd) {}
@@ -88,7 +89,7 @@ class WireClient {
   void Received(std::string_view bytes);
   // Decodes plaintext: frames, or WebSocket messages carrying them. False once closed.
   bool Decode(std::string_view plaintext);
-  void OnWebSocketMessage(WebSocketClientCodec::Message message);
+  void OnWebSocketMessage(common::WebSocketClientCodec::Message message);
   // Reads the HTTP answer to the upgrade request (bytes after it are decoded as frames).
   absl::Status ReadUpgradeAnswer(Millis timeout);
 
@@ -98,12 +99,12 @@ class WireClient {
   common::FrameDecoder decoder_{16 * 1024 * 1024};
   std::deque<im::v1::Frame> queue_;
   std::unique_ptr<tls::TlsChannel> tls_;
-  std::unique_ptr<WebSocketClientCodec> ws_;  // on a WebSocket
+  std::unique_ptr<common::WebSocketClientCodec> ws_;  // on a WebSocket
   bool awaiting_upgrade_ = false;
   bool reading_raw_ = false;
   std::string raw_;          // read while reading_raw_
   std::string http_answer_;  // the answer to the upgrade request, while awaited
-  std::optional<WebSocketClientCodec::Message> websocket_close_;
+  std::optional<common::WebSocketClientCodec::Message> websocket_close_;
   int websocket_pongs_ = 0;
 };
 

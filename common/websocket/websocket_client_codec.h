@@ -7,10 +7,11 @@
 
 struct wslay_frame_context;
 
-namespace im::testing {
+namespace im::common {
 
-// The client's side of RFC 6455 for tests, with wslay: the upgrade request, masked frames (whole,
-// fragments, or broken on purpose) and the server's frames read back into messages.
+// The client's side of RFC 6455 with wslay, for im-bench and the tests: the upgrade request and
+// its answer, masked frames (whole, fragments, or broken on purpose in tests) and the server's
+// frames read back into messages.
 class WebSocketClientCodec {
  public:
   struct Message {
@@ -32,6 +33,12 @@ class WebSocketClientCodec {
   WebSocketClientCodec& operator=(const WebSocketClientCodec&) = delete;
 
   static std::string Request(const UpgradeRequest& request);
+  // The server's answer to the upgrade request, from the first bytes received.
+  struct UpgradeAnswer {
+    enum class Kind { kIncomplete, kAccepted, kRefused } kind = Kind::kIncomplete;
+    size_t length = 0;  // of the HTTP answer; the bytes after it are frames (kAccepted)
+  };
+  static UpgradeAnswer ReadUpgradeAnswer(std::string_view received);
   // A masked frame as a browser sends it; `masked` false and `rsv` set break the RFC on purpose.
   static std::string Frame(uint8_t opcode, std::string_view payload, bool fin = true,
                            bool masked = true, uint8_t rsv = 0);
@@ -50,4 +57,4 @@ class WebSocketClientCodec {
   std::string frame_payload_;
 };
 
-}  // namespace im::testing
+}  // namespace im::common

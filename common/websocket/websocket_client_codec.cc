@@ -1,4 +1,4 @@
-#include "tests/support/websocket_client_codec.h"
+#include "common/websocket/websocket_client_codec.h"
 
 #include <wslay/wslay.h>
 
@@ -8,7 +8,7 @@
 
 #include "fmt/format.h"
 
-namespace im::testing {
+namespace im::common {
 
 namespace {
 
@@ -57,6 +57,14 @@ std::string WebSocketClientCodec::Request(const UpgradeRequest& request) {
   return text + "\r\n";
 }
 
+WebSocketClientCodec::UpgradeAnswer WebSocketClientCodec::ReadUpgradeAnswer(
+    std::string_view received) {
+  const size_t end = received.find("\r\n\r\n");
+  if (end == std::string_view::npos) return {};
+  const bool switching = received.substr(0, 13) == "HTTP/1.1 101 ";
+  return {switching ? UpgradeAnswer::Kind::kAccepted : UpgradeAnswer::Kind::kRefused, end + 4};
+}
+
 std::string WebSocketClientCodec::Frame(uint8_t opcode, std::string_view payload, bool fin,
                                         bool masked, uint8_t rsv) {
   FrameOutput output;
@@ -102,4 +110,4 @@ bool WebSocketClientCodec::Feed(std::string_view bytes, const std::function<void
   }
 }
 
-}  // namespace im::testing
+}  // namespace im::common
