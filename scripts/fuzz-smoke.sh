@@ -7,6 +7,8 @@
 #                         (tests/fuzz/corpus/request_handler)
 #   config_fuzz           the config loader as the three binaries read it (tests/fuzz/corpus/config,
 #                         plus the configs under deploy/)
+#   websocket_fuzz        the gateway's WebSocket handshake and frame reading
+#                         (tests/fuzz/corpus/websocket)
 # Exits non-zero if a build fails or a fuzzer finds a crash, a sanitizer report, a leak or a
 # timeout; the input that caused it is left in build/fuzz/fuzz-artifacts/<target>/.
 # Usage: FUZZ_SECONDS=300 FUZZ_TARGETS="token_fuzz config_fuzz" scripts/fuzz-smoke.sh
@@ -16,13 +18,13 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build/fuzz}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 JOBS="${JOBS:-2}"
-FUZZ_TARGETS="${FUZZ_TARGETS:-frame_decoder_fuzz token_fuzz request_handler_fuzz config_fuzz}"
+FUZZ_TARGETS="${FUZZ_TARGETS:-frame_decoder_fuzz token_fuzz request_handler_fuzz config_fuzz websocket_fuzz}"
 
 # Where each target is built, and its seeds (directories and files, relative to the root).
 target_dir() {
   case "$1" in
     frame_decoder_fuzz | token_fuzz) echo common/fuzz ;;
-    request_handler_fuzz | config_fuzz) echo tests/fuzz ;;
+    request_handler_fuzz | config_fuzz | websocket_fuzz) echo tests/fuzz ;;
     *) echo "fuzz-smoke: unknown target $1" >&2; exit 2 ;;
   esac
 }
@@ -32,6 +34,7 @@ target_seeds() {
     token_fuzz) echo common/fuzz/token_corpus ;;
     request_handler_fuzz) echo tests/fuzz/corpus/request_handler ;;
     config_fuzz) echo tests/fuzz/corpus/config deploy/local/*.yaml deploy/k8s/base/config/*.yaml ;;
+    websocket_fuzz) echo tests/fuzz/corpus/websocket ;;
   esac
 }
 

@@ -293,8 +293,8 @@ TEST_F(WebSocketPortTest, BadHandshakesGetAnHttpErrorThatSaysWhy) {
        "origin https://evil.example.net is not allowed"},
       {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 426 ", "WebSocket only"},
       {"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 405 ", "GET"},
-      {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n", "HTTP/1.1 400 ",
-       "not an HTTP request"},
+      {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11),  // a TLS hello
+       "HTTP/1.1 400 ", "not an HTTP request"},
       {"GET / HTTP/1.1\r\nHost: x\r\nX-Padding: " + std::string(9000, 'p') + "\r\n\r\n",
        "HTTP/1.1 431 ", "longer than 8192 bytes"},
   };

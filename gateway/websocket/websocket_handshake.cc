@@ -61,48 +61,58 @@ bool IsBase64Of(std::string_view base64, size_t bytes) {
 
 }  // namespace
 
-// http-parser's state and callbacks; the callbacks fill the handshake they point at.
-struct WebSocketHandshake::Parser {
-  http_parser parser{};
-  http_parser_settings settings{};
-
-  explicit Parser(WebSocketHandshake* owner) {
-    http_parser_init(&parser, HTTP_REQUEST);
-    parser.data = owner;
-    settings.on_header_field = &Parser::OnHeaderField;
-    settings.on_header_value = &Parser::OnHeaderValue;
-    settings.on_message_complete = &Parser::OnMessageComplete;
-  }
-
+// http-parser's callbacks; they fill the handshake the parser points at. http-parser hands a name
+// or a value over in pieces where a Feed's bytes end, and a value folded over lines (obsolete,
+// RFC 9112 section 5.2) in pieces too: the pieces are put back together so that how the stream
+// was cut changes nothing.
+struct WebSocketHandshake::Callbacks {
   static WebSocketHandshake& Owner(http_parser* p) {
     return *static_cast<WebSocketHandshake*>(p->data);
   }
   static int OnHeaderField(http_parser* p, const char* at, size_t length) {
     WebSocketHandshake& h = Owner(p);
-    if (h.reading_value_) {
-      h.field_.clear();
-      h.reading_value_ = false;
+    // A name goes on only from the very end of the last Feed to the start of this one; else the
+    // last name had no value, and this one is new.
+    const bool goes_on = h.name_open_ && at == h.feed_start_;
+    if (!goes_on) {
+      h.name_.clear();
+      h.value_ = nullptr;
     }
-    h.field_.append(Lower(std::string_view(at, length)));
+    h.name_.append(Lower(std::string_view(at, length)));
+    h.name_open_ = at + length == h.feed_end_;
     return 0;
   }
   static int OnHeaderValue(http_parser* p, const char* at, size_t length) {
     WebSocketHandshake& h = Owner(p);
-    std::string& value = h.headers_[h.field_];
-    if (!h.reading_value_ && !value.empty()) value.append(", ");  // a repeated header
-    h.reading_value_ = true;
-    value.append(at, length);
+    h.name_open_ = false;
+    if (h.value_ == nullptr) {
+      h.value_ = &h.headers_[h.name_];
+      if (!h.value_->empty()) h.value_->append(", ");  // a repeated header: one list
+    }
+    h.value_->append(at, length);
     return 0;
   }
   static int OnMessageComplete(http_parser* p) {
-    Owner(p).message_complete_ = true;
-    http_parser_pause(p, 1);  // one request only: what follows is the WebSocket's
+    Owner(p).request_complete_ = true;
+    http_parser_pause(p, 1);  // one request: what follows is the WebSocket's
     return 0;
+  }
+  static const http_parser_settings& Settings() {
+    static const http_parser_settings settings = [] {
+      http_parser_settings s{};
+      s.on_header_field = &Callbacks::OnHeaderField;
+      s.on_header_value = &Callbacks::OnHeaderValue;
+      s.on_message_complete = &Callbacks::OnMessageComplete;
+      return s;
+    }();
+    return settings;
   }
 };
 
-WebSocketHandshake::WebSocketHandshake(const Options& options)
-    : options_(options), parser_(std::make_unique<Parser>(this)) {}
+WebSocketHandshake::WebSocketHandshake(const Options& options) : options_(options) {
+  http_parser_init(&parser_, HTTP_REQUEST);
+  parser_.data = this;
+}
 
 WebSocketHandshake::~WebSocketHandshake() = default;
 
@@ -116,34 +126,31 @@ std::string WebSocketHandshake::AcceptKey(std::string_view key) {
 }
 
 WebSocketHandshake::Result WebSocketHandshake::Feed(std::string_view bytes) {
-  const size_t room = options_.max_request_bytes - request_bytes_;
-  const std::string_view readable = bytes.substr(0, room);
+  const std::string_view readable = bytes.substr(0, options_.max_request_bytes - request_bytes_);
+  feed_start_ = readable.data();
+  feed_end_ = readable.data() + readable.size();
   const size_t parsed =
-      http_parser_execute(&parser_->parser, &parser_->settings, readable.data(), readable.size());
+      http_parser_execute(&parser_, &Callbacks::Settings(), readable.data(), readable.size());
   request_bytes_ += parsed;
-  const http_errno error = HTTP_PARSER_ERRNO(&parser_->parser);
-  const bool ended = message_complete_ || parser_->parser.upgrade;
+  const http_errno error = HTTP_PARSER_ERRNO(&parser_);
   if (error != HPE_OK && error != HPE_PAUSED) {
     return Refuse(400, fmt::format("not an HTTP request: {}", http_errno_name(error)));
   }
-  if (!ended) {
-    if (request_bytes_ >= options_.max_request_bytes) {
-      return Refuse(431,
-                    fmt::format("the request is longer than {} bytes", options_.max_request_bytes));
-    }
-    return {};
+  if (!request_complete_) {
+    if (request_bytes_ < options_.max_request_bytes) return {};
+    return Refuse(431,
+                  fmt::format("the request is longer than {} bytes", options_.max_request_bytes));
   }
-  method_ = http_method_str(static_cast<http_method>(parser_->parser.method));
   return Judge(bytes.substr(parsed));
 }
 
 WebSocketHandshake::Result WebSocketHandshake::Judge(std::string_view rest) {
-  const http_parser& p = parser_->parser;
-  if (method_ != "GET") {
-    return Refuse(405, fmt::format("method {}: a WebSocket opens with GET", method_),
+  const std::string_view method = http_method_str(static_cast<http_method>(parser_.method));
+  if (method != "GET") {
+    return Refuse(405, fmt::format("method {}: a WebSocket opens with GET", method),
                   "Allow: GET\r\n");
   }
-  if (p.http_major < 1 || (p.http_major == 1 && p.http_minor < 1)) {
+  if (parser_.http_major < 1 || (parser_.http_major == 1 && parser_.http_minor < 1)) {
     return Refuse(400, "a WebSocket needs HTTP/1.1");
   }
   if (Header("host") == nullptr) return Refuse(400, "no Host header");

@@ -1,8 +1,9 @@
 #pragma once
 
+#include <http_parser.h>
+
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,7 +35,9 @@ class WebSocketHandshake {
     std::string refusal;    // kRefused: why, for the log
   };
 
+  // Keeps a reference to `options` (every connection of a port shares one): it must outlive this.
   explicit WebSocketHandshake(const Options& options);
+  explicit WebSocketHandshake(Options&&) = delete;
   ~WebSocketHandshake();
   WebSocketHandshake(const WebSocketHandshake&) = delete;
   WebSocketHandshake& operator=(const WebSocketHandshake&) = delete;
@@ -46,7 +49,7 @@ class WebSocketHandshake {
   static std::string AcceptKey(std::string_view key);
 
  private:
-  struct Parser;
+  struct Callbacks;
   Result Judge(std::string_view rest);
   Result Refuse(int status, std::string reason, std::string extra_headers = "");
   const std::string* Header(std::string_view lower_name) const;
@@ -54,13 +57,15 @@ class WebSocketHandshake {
   bool HeaderHasToken(std::string_view lower_name, std::string_view token) const;
 
   const Options& options_;
-  std::unique_ptr<Parser> parser_;
-  size_t request_bytes_ = 0;
-  std::string method_;
+  http_parser parser_;
+  size_t request_bytes_ = 0;  // read by the parser so far
+  bool request_complete_ = false;
   std::map<std::string, std::string> headers_;  // lower-case names; repeats joined by ", "
-  std::string field_;                           // the header name being read
-  bool reading_value_ = false;
-  bool message_complete_ = false;
+  std::string name_;                            // the header being read
+  std::string* value_ = nullptr;                // its value in headers_, once begun
+  bool name_open_ = false;            // the last piece of name_ ended where its Feed's bytes did
+  const char* feed_start_ = nullptr;  // the bytes of the Feed under way
+  const char* feed_end_ = nullptr;
 };
 
 }  // namespace im::gateway

@@ -36,7 +36,8 @@ class WebSocketSession {
     uint32_t max_message_bytes = 64 * 1024;  // a whole message, over all its fragments
   };
 
-  // What the session asks of its connection while it reads.
+  // What the session asks of its connection while it reads. It holds references: build it in the
+  // Feed call, or from named callables that outlive it.
   struct Events {
     absl::FunctionRef<void(std::string bytes)> write;  // to the peer as they are
     // A whole binary message; returns false when reading must stop (the connection closes).
@@ -52,7 +53,9 @@ class WebSocketSession {
     std::string reason;
   };
 
+  // Keeps a reference to `options` (every connection of a port shares one): it must outlive this.
   explicit WebSocketSession(const Options& options);
+  explicit WebSocketSession(Options&&) = delete;
   ~WebSocketSession();
   WebSocketSession(const WebSocketSession&) = delete;
   WebSocketSession& operator=(const WebSocketSession&) = delete;
