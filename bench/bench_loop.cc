@@ -108,7 +108,8 @@ BenchLoop::BenchLoop(uint32_t index, WorkerContext* ctx, std::vector<Device*> de
   for (uint32_t slot = 0; slot < devices_.size(); ++slot) {
     Device* d = devices_[slot];
     d->loop_slot = slot;
-    d->conn = std::make_unique<ClientConnection>(&loop_, this, slot, tls_.get());
+    d->conn =
+        std::make_unique<ClientConnection>(&loop_, this, slot, tls_.get(), options_.transport);
     if (d->sender) senders_.push_back(d);
   }
   if (options_.scenario == Scenario::kReconnect) {

@@ -30,6 +30,10 @@ const char* ScenarioName(Scenario scenario) {
   return "?";
 }
 
+const char* TransportName(Transport transport) {
+  return transport == Transport::kWebSocket ? "ws" : "tcp";
+}
+
 absl::StatusOr<sockaddr_in> ParseIpv4Endpoint(const std::string& text) {
   const size_t colon = text.rfind(':');
   uint32_t port = 0;
@@ -136,7 +140,8 @@ nlohmann::json BenchOptions::ToJson() const {
                       {"body_bytes", body_bytes},
                       {"window", window},
                       {"reorder_window_ms", reorder_window_ms},
-                      {"tls", !tls_ca.empty()}};
+                      {"tls", !tls_ca.empty()},
+                      {"transport", TransportName(transport)}};
   if (!tls_ca.empty()) j["tls_resume"] = tls_resume;
   if (scenario != Scenario::kConnect) {
     j["typing_every"] = typing_every;

@@ -15,6 +15,13 @@ enum class Scenario { kConnect, kChat, kGroup, kReconnect };
 
 const char* ScenarioName(Scenario scenario);
 
+// How a device's frames travel to a gateway: tcp, the private protocol (4-byte length + Frame);
+// ws, a WebSocket (RFC 6455, subprotocol im.v1, one Frame per binary message) as web clients
+// speak it.
+enum class Transport { kTcp, kWebSocket };
+
+const char* TransportName(Transport transport);
+
 // Everything a run is told, as parsed from the command line (main.cc). Copied into every worker
 // process; immutable once the run starts.
 struct BenchOptions {
@@ -83,6 +90,9 @@ struct BenchOptions {
   // SDK does); off, every handshake is a full one.
   std::string tls_ca;
   bool tls_resume = true;
+  // ws: the gateways' addresses are WebSocket ports (gateway.ws_listen; with tls_ca,
+  // gateway.wss_listen).
+  Transport transport = Transport::kTcp;
 
   // Parsed forms, filled by Resolve().
   std::vector<sockaddr_in> gateway_addrs;

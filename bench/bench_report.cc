@@ -30,6 +30,13 @@ double D(const Json& j, const char* key) {
   return j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0.0;
 }
 
+// "tcp", "tls", "ws" or "wss", from a report's params.
+std::string TransportLabel(const Json& params) {
+  const bool tls = params.value("tls", false);
+  if (params.value("transport", "tcp") == "ws") return tls ? "wss" : "ws";
+  return tls ? "tls" : "tcp";
+}
+
 // One "label   value" line of the human table.
 void AppendLine(const std::string& label, const std::string& value, std::string* out) {
   *out += fmt::format("  {:<28} {}\n", label, value);
@@ -229,10 +236,10 @@ std::string FormatTable(const Json& r) {
   };
   const Json& c = r["counters"];
   const Json& p = r["params"];
-  out +=
-      fmt::format("im-bench {}: {} connections over {} gateway(s), {} proc(s) x {} loop(s)\n",
-                  r["scenario"].get<std::string>(), p["connections"].get<uint64_t>(),
-                  p["gateways"].size(), p["procs"].get<uint64_t>(), p["threads"].get<uint64_t>());
+  out += fmt::format(
+      "im-bench {}: {} connections over {} gateway(s) ({}), {} proc(s) x {} loop(s)\n",
+      r["scenario"].get<std::string>(), p["connections"].get<uint64_t>(), p["gateways"].size(),
+      TransportLabel(p), p["procs"].get<uint64_t>(), p["threads"].get<uint64_t>());
   line("online at end / first logins",
        fmt::format("{} / {} (login failures {})", U(c, "online_at_end"), U(c, "first_logins"),
                    U(c, "login_failures")));

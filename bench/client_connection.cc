@@ -38,10 +38,12 @@ struct ClientConnection::ConnectReq {
 
 absl::Status ClientConnection::Connect(const sockaddr_in& target, const sockaddr_in* source) {
   Close();
-  if (tls_ != nullptr) {
-    char host[INET_ADDRSTRLEN] = {};
-    uv_ip4_name(&target, host, sizeof(host));
-    tls_host_ = host;
+  char host[INET_ADDRSTRLEN] = {};
+  uv_ip4_name(&target, host, sizeof(host));
+  if (tls_ != nullptr) tls_host_ = host;
+  if (transport_ == Transport::kWebSocket) {
+    ws_host_ = absl::StrCat(host, ":", ntohs(target.sin_port));
+    ws_ = std::make_unique<WebSocketFraming>(kMaxFrameBytes);
   }
   auto* socket = new Socket{};
   socket->conn = this;
@@ -96,8 +98,21 @@ void ClientConnection::OnConnect(uv_connect_t* uv_req, int status) {
 }
 
 void ClientConnection::OnTransportUp() {
+  transport_up_ = true;
+  if (!ws_) return OnConnected();
+  out_ = WebSocketFraming::UpgradeRequest(ws_host_);
+  MarkDirty();
+}
+
+void ClientConnection::OnConnected() {
   connected_ = true;
   handler_->OnConnected(this);
+}
+
+void ClientConnection::MarkDirty() {
+  if (dirty_) return;
+  dirty_ = true;
+  handler_->OnDirty(this);
 }
 
 void ClientConnection::OnAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
@@ -114,11 +129,32 @@ void ClientConnection::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t
 }
 
 void ClientConnection::Decode(std::string_view bytes) {
+  if (ws_) return DecodeWebSocket(bytes);
   Socket* socket = socket_;
   const im::common::DecodeError error = decoder_.Feed(bytes, [&](im::v1::Frame&& frame) {
     return handler_->OnFrame(this, std::move(frame)) && socket_ == socket;
   });
   if (error != im::common::DecodeError::kNone && socket_ == socket) Fail("bad_frame_from_server");
+}
+
+void ClientConnection::DecodeWebSocket(std::string_view bytes) {
+  Socket* socket = socket_;
+  const size_t pending = out_.size();
+  const std::string failure =
+      ws_->Feed(bytes,
+                {.upgraded =
+                     [&] {
+                       OnConnected();
+                       return socket_ == socket;
+                     },
+                 .frame =
+                     [&](im::v1::Frame&& frame) {
+                       return handler_->OnFrame(this, std::move(frame)) && socket_ == socket;
+                     }},
+                &out_);
+  if (socket_ != socket) return;  // closed by the handler
+  if (!failure.empty()) return Fail(failure);
+  if (out_.size() > pending) MarkDirty();  // pongs
 }
 
 void ClientConnection::OnTlsBytes(std::string_view bytes) {
@@ -157,16 +193,17 @@ void ClientConnection::OnRawWrite(uv_write_t* uv_req, int status) {
 
 void ClientConnection::Send(const im::v1::Frame& frame) {
   if (!connected_) return;
-  im::common::AppendFrame(frame, &out_);
-  if (!dirty_) {
-    dirty_ = true;
-    handler_->OnDirty(this);
+  if (ws_) {
+    WebSocketFraming::AppendFrame(frame, &out_);
+  } else {
+    im::common::AppendFrame(frame, &out_);
   }
+  MarkDirty();
 }
 
 void ClientConnection::Flush() {
   dirty_ = false;
-  if (!connected_ || writing_ || out_.empty()) return;
+  if (!transport_up_ || writing_ || out_.empty()) return;
   auto* req = new WriteReq{};
   if (tls_channel_) {
     if (tls_channel_->Write(out_) != tls::TlsChannel::Status::kOpen) {
@@ -196,10 +233,7 @@ void ClientConnection::OnWrite(uv_write_t* uv_req, int status) {
   if (self == nullptr) return;
   self->writing_ = false;
   if (status != 0) return self->Fail("write_failed");
-  if (!self->out_.empty() && !self->dirty_) {
-    self->dirty_ = true;
-    self->handler_->OnDirty(self);
-  }
+  if (!self->out_.empty()) self->MarkDirty();
 }
 
 void ClientConnection::Close() {
@@ -208,10 +242,12 @@ void ClientConnection::Close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&socket_->tcp),
            [](uv_handle_t* handle) { delete static_cast<Socket*>(handle->data); });
   socket_ = nullptr;
+  transport_up_ = false;
   connected_ = false;
   writing_ = false;
   out_.clear();
-  // The TLS channel stays until the next connect replaces it: Close may run inside its Feed.
+  // The TLS channel and the WebSocket framing stay until the next connect replaces them: Close
+  // may run inside their Feed.
 }
 
 void ClientConnection::Fail(std::string_view reason) {

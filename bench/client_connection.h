@@ -8,6 +8,8 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "bench/bench_options.h"
+#include "bench/websocket_framing.h"
 #include "common/frame_codec.h"
 #include "common/tls/tls_channel.h"
 #include "im/v1/client.pb.h"
@@ -16,8 +18,9 @@ namespace im::bench {
 
 // One client TCP connection on a libuv loop: connect (optionally from a chosen source address),
 // frames out through one output buffer flushed once per loop iteration, frames in through
-// common::FrameDecoder. Reusable: after Close() (or after the peer closed it) Connect() opens a
-// new socket. Used on its loop's thread only; callbacks run there.
+// common::FrameDecoder, or on a WebSocket (Transport::kWebSocket) through WebSocketFraming, one
+// Frame per binary message. Reusable: after Close() (or after the peer closed it) Connect() opens
+// a new socket. Used on its loop's thread only; callbacks run there.
 //
 // A socket outlives Close() until libuv's close callback; callbacks of a closed socket never
 // reach the handler.
@@ -27,8 +30,10 @@ class ClientConnection {
    public:
     virtual ~Handler() = default;
     virtual void OnConnected(ClientConnection* conn) = 0;
-    // The connection is gone (connect failed, the peer closed, a read or write failed, or the
-    // bytes were not frames); `reason` is a short metric-style name. Not called after Close().
+    // The connection is gone (connect failed, the peer closed, a read or write failed, the bytes
+    // were not frames, the WebSocket upgrade was refused ("ws_refused") or the server closed the
+    // WebSocket ("ws_close_<code>")); `reason` is a short metric-style name. Not called after
+    // Close().
     virtual void OnDisconnected(ClientConnection* conn, std::string_view reason) = 0;
     // Returns false when the handler closed the connection.
     virtual bool OnFrame(ClientConnection* conn, im::v1::Frame&& frame) = 0;
@@ -40,10 +45,11 @@ class ClientConnection {
   static constexpr uint32_t kMaxFrameBytes = 8 << 20;
 
   // With `tls` (owned by the caller, outliving the connection), every connection speaks TLS and
-  // counts as connected once its handshake is done.
+  // counts as connected once its handshake is done; on a WebSocket, once the server accepted the
+  // upgrade (inside TLS with `tls`: wss).
   ClientConnection(uv_loop_t* loop, Handler* handler, uint32_t index,
-                   tls::ClientContext* tls = nullptr)
-      : loop_(loop), handler_(handler), index_(index), tls_(tls) {}
+                   tls::ClientContext* tls = nullptr, Transport transport = Transport::kTcp)
+      : loop_(loop), handler_(handler), index_(index), tls_(tls), transport_(transport) {}
   ~ClientConnection() { Close(); }
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
@@ -78,12 +84,19 @@ class ClientConnection {
   void WriteTlsOutput();
   void OnTlsBytes(std::string_view bytes);
   void Decode(std::string_view bytes);
+  void DecodeWebSocket(std::string_view bytes);
+  // TCP (and TLS) is up: bytes may be written. Connected at once, or on a WebSocket once the
+  // upgrade is accepted.
   void OnTransportUp();
+  void OnConnected();
+  // Has the handler flush this connection in the loop's next pass.
+  void MarkDirty();
 
   uv_loop_t* loop_;
   Handler* handler_;
   uint32_t index_;
   Socket* socket_ = nullptr;
+  bool transport_up_ = false;
   bool connected_ = false;
   bool writing_ = false;
   bool dirty_ = false;
@@ -92,6 +105,10 @@ class ClientConnection {
   tls::ClientContext* tls_;
   std::unique_ptr<tls::TlsChannel> tls_channel_;
   std::string tls_host_;  // the target's address, what the certificate must name
+  Transport transport_;
+  std::string ws_host_;  // the target's "address:port", the upgrade request's Host
+  // Replaced by each Connect() (not by Close(), which may run inside its Feed).
+  std::unique_ptr<WebSocketFraming> ws_;
 };
 
 }  // namespace im::bench

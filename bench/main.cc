@@ -324,6 +324,15 @@ void AddCommonFlags(CLI::App* app, BenchOptions* o) {
                   "the gateways are TLS ports; trust the CA in this PEM file");
   app->add_flag("!--tls-no-resume", o->tls_resume,
                 "with --tls-ca: every handshake a full one (no session tickets)");
+  app->add_option("--transport", o->transport,
+                  "tcp (default): the private protocol (length + Frame); ws: WebSocket, one Frame "
+                  "per binary message (--gateways are gateway.ws_listen ports; with --tls-ca, "
+                  "wss_listen ones)")
+      ->transform(
+          CLI::CheckedTransformer(std::map<std::string, Transport>{{"tcp", Transport::kTcp},
+                                                                   {"ws", Transport::kWebSocket}})
+              .description("tcp or ws"))
+      ->option_text("tcp|ws");
 }
 
 // The requests a device makes besides its messages: chat, group and reconnect.

@@ -62,5 +62,14 @@ TEST(BenchOptionsTest, TheReportNamesTheRequestOptions) {
   EXPECT_EQ(o.ToJson()["resume"], true);
 }
 
+TEST(BenchOptionsTest, TheReportNamesTheTransport) {
+  BenchOptions o = Chat();
+  EXPECT_EQ(o.transport, Transport::kTcp);
+  EXPECT_EQ(o.ToJson()["transport"], "tcp");
+  o.transport = Transport::kWebSocket;
+  ASSERT_EQ(ErrorOf(o), "");
+  EXPECT_EQ(o.ToJson()["transport"], "ws");
+}
+
 }  // namespace
 }  // namespace im::bench

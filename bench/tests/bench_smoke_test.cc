@@ -1,7 +1,8 @@
 // im-bench against the real binaries: every scenario for a few seconds on one LocalCluster (two
-// gateways, one logic node, the test Redis, MariaDB and Kafka), run as a subprocess the way an
-// operator runs it. Fails on a non-zero exit or on any missing, duplicated or reordered message in
-// the tool's --json report, so a benchmark run is also a correctness check.
+// gateways, one logic node, the test Redis, MariaDB and Kafka), and over WebSocket against an
+// im-server, run as a subprocess the way an operator runs it. Fails on a non-zero exit or on any
+// missing, duplicated or reordered message in the tool's --json report, so a benchmark run is also
+// a correctness check.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,15 +10,19 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/tls/testing/test_certificates.h"
 #include "nlohmann/json.hpp"
+#include "tests/e2e/embedded_server.h"
 #include "tests/e2e/local_cluster.h"
 #include "tests/support/subprocess.h"
 
@@ -296,6 +301,100 @@ TEST_F(BenchSmokeTest, ReconnectStormResumesTheLastSession) {
   EXPECT_EQ(c["presence_watches_ok"], 90);
   EXPECT_EQ(c["presence_refused"], 0) << "a device watches only once it talked with its peer";
   EXPECT_GT(c["presence_pushes"], 0) << "the storm's drops reach the peers watching";
+}
+
+// im-bench --transport ws against the embedded node (one im-server on SQLite; no Redis, MariaDB
+// or Kafka needed): its WebSocket port, and its wss port with certificates made for the suite.
+// Every frame travels as one binary WebSocket message each way; the checks are those of a tcp
+// run.
+class BenchWebSocketTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (server_ == nullptr) started_ = StartServer();
+    ASSERT_TRUE(started_) << "im-server did not start";
+  }
+  static void TearDownTestSuite() {
+    server_.reset();
+    std::filesystem::remove_all(certificates_dir_);
+  }
+
+  static bool StartServer() {
+    certificates_dir_ = absl::StrCat(::testing::TempDir(), "bench-wss-", getpid());
+    absl::StatusOr<tls::testing::TestCertificates> certificates =
+        tls::testing::TestCertificates::Create(certificates_dir_);
+    if (!certificates.ok()) {
+      ADD_FAILURE() << certificates.status();
+      return false;
+    }
+    ca_file_ = certificates->ca_file;
+    server_ = std::make_unique<EmbeddedServer>(
+        "",
+        std::map<std::string, std::string>{{"IM_GATEWAY_WS_LISTEN", "127.0.0.1:0"},
+                                           {"IM_GATEWAY_WSS_LISTEN", "127.0.0.1:0"},
+                                           {"IM_GATEWAY_TLS_CERT_FILE", certificates->cert_file},
+                                           {"IM_GATEWAY_TLS_KEY_FILE", certificates->key_file}});
+    if (!server_->Start()) return false;
+    ws_port_ = server_->ws_port();
+    wss_port_ = server_->wss_port();
+    return ws_port_ != 0 && wss_port_ != 0;
+  }
+
+  static Json RunBench(std::vector<std::string> args, uint16_t port, int* exit_code) {
+    args.insert(args.end(), {"--transport", "ws"});
+    return e2e::RunBench(std::move(args), absl::StrCat("127.0.0.1:", port),
+                         EmbeddedServer::kTokenSecret,
+                         server_->Uid(absl::StrCat("bench-ws", runs_++)), exit_code);
+  }
+
+  static std::unique_ptr<EmbeddedServer> server_;
+  static bool started_;
+  static std::string certificates_dir_;
+  static std::string ca_file_;
+  static uint16_t ws_port_;
+  static uint16_t wss_port_;
+  static int runs_;
+};
+
+std::unique_ptr<EmbeddedServer> BenchWebSocketTest::server_;
+bool BenchWebSocketTest::started_ = false;
+std::string BenchWebSocketTest::certificates_dir_;
+std::string BenchWebSocketTest::ca_file_;
+uint16_t BenchWebSocketTest::ws_port_ = 0;
+uint16_t BenchWebSocketTest::wss_port_ = 0;
+int BenchWebSocketTest::runs_ = 0;
+
+TEST_F(BenchWebSocketTest, ChatOverWebSocketDeliversEveryMessageOnceInOrder) {
+  int code = 0;
+  const Json r = RunBench({"chat", "--connections", "40", "--rate", "200", "--duration", "3",
+                           "--procs", "2", "--threads", "2"},
+                          ws_port_, &code);
+  ExpectClean(r, code);
+  ASSERT_TRUE(r.is_object());
+  EXPECT_EQ(r["params"]["transport"], "ws");
+  const Json& c = r["counters"];
+  EXPECT_EQ(c["first_logins"], 40);
+  EXPECT_EQ(c["sent"], c["scheduled"]);
+  EXPECT_EQ(c["acked"], c["sent"]);
+  EXPECT_EQ(c["unanswered"], 0);
+  EXPECT_GE(U(c, "acked"), 500u);  // 200/s for 3 s, less a few at the edges
+  EXPECT_EQ(c["delivered"], c["acked"]);
+  EXPECT_EQ(c["found_by_final_sync"], 0);
+  EXPECT_EQ(c["unplanned_drops"], 0) << r["disconnects"].dump();
+}
+
+// wss: the WebSocket inside TLS. Every device logs in and holds; the drops at the end are
+// im-bench's own.
+TEST_F(BenchWebSocketTest, ConnectOverWssHoldsEveryConnection) {
+  int code = 0;
+  const Json r = RunBench(
+      {"connect", "--connections", "200", "--rate", "500", "--duration", "2", "--tls-ca", ca_file_},
+      wss_port_, &code);
+  ExpectClean(r, code);
+  ASSERT_TRUE(r.is_object());
+  EXPECT_EQ(r["params"]["tls"], true);
+  EXPECT_EQ(r["counters"]["online_at_end"], 200);
+  EXPECT_EQ(r["counters"]["first_logins"], 200);
+  EXPECT_EQ(r["counters"]["login_failures"], 0) << r["errors"].dump();
 }
 
 // One of logic's queues made tiny, so that a modest load overflows it.

@@ -68,6 +68,8 @@ bool EmbeddedServer::Start() {
   process_ = std::move(started->process);
   client_port_ = PortField(started->ready_line, "client_port");
   metrics_port_ = PortField(started->ready_line, "metrics_port");
+  ws_port_ = PortField(started->ready_line, "ws_port");
+  wss_port_ = PortField(started->ready_line, "wss_port");
   if (client_port_ == 0 || metrics_port_ == 0) {
     ADD_FAILURE() << "no client_port/metrics_port in '" << started->ready_line << "'";
     return false;
