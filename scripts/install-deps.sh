@@ -36,6 +36,8 @@ IM_DEPS="${IM_DEPS:-all}"
 PACKAGES=("${BUILD_PACKAGES[@]}")
 if [ "$IM_DEPS" != build ]; then PACKAGES+=("${TOOL_PACKAGES[@]}"); fi
 
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -46,8 +48,6 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
 else
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
@@ -62,6 +62,18 @@ else
 fi
 
 if [ "$IM_DEPS" = build ]; then exit 0; fi
+
+# Node.js for the web SDK and the browser test: the machine's own when it has one, else Debian's.
+if ! command -v npm >/dev/null; then
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+fi
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+  echo "install-deps: Node.js $(node --version) is older than 20, which sdk/web needs" >&2
+  exit 1
+fi
+# The web SDK's packages from the npm registry, as package-lock.json pins them.
+(cd "$ROOT/sdk/web" && npm ci --no-audit --no-fund --loglevel=error)
 
 # As the user running this (not root through sudo): the jars land in their ~/.m2. Returns at once
 # when .cache/kafka-libs already holds the jars of deploy/kafka/pom.xml.
