@@ -34,6 +34,7 @@ export class ImServer {
 
   private constructor(
     private readonly child: ChildProcess,
+    readonly clientPort: number,
     readonly wsPort: number,
     readonly metricsPort: number,
     private readonly dataDir: string,
@@ -95,7 +96,7 @@ export class ImServer {
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
-    const server = new ImServer(child, wsPort, metricsPort, dataDir);
+    const server = new ImServer(child, clientPort, wsPort, metricsPort, dataDir);
     try {
       await server.waitUntilServing();
     } catch (error) {
