@@ -43,8 +43,9 @@ std::string_view CloseReasonName(CloseReason reason);
 // discarded) -> kClosed (handle closing; the loop deletes the object in the close callback).
 class Connection {
  public:
-  // One byte each, packed with the flags below: a Connection is 504 bytes, within jemalloc's
-  // 512-byte size class (the gateway holds one per client connection; past 512 it takes 640).
+  // One byte each, packed with the flags below: a Connection is 512 bytes, filling jemalloc's
+  // 512-byte size class (the gateway holds one per client connection; past 512 it takes 640, so
+  // a new member must take the place of another). A WebSocket's state is 160 bytes apart.
   enum class State : uint8_t { kAwaitingLogin, kLoggingIn, kActive, kClosing, kClosed };
   // Which of the loop's timeout lists the connection sits in.
   enum class Timeline : uint8_t { kNone, kUnauthenticated, kLive, kClosing };
