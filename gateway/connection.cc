@@ -11,6 +11,9 @@
 
 namespace im::gateway {
 
+// See the note on State: one per client connection, in jemalloc's 512-byte class.
+static_assert(sizeof(Connection) <= 512, "a Connection past 512 bytes takes 640 per client");
+
 std::string_view CloseReasonName(CloseReason reason) {
   switch (reason) {
     case CloseReason::kPeer:
