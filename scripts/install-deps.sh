@@ -29,6 +29,8 @@ TOOL_PACKAGES=(
   testssl.sh
   # deploy/k8s/fetch-tools.sh puts the deployment tests' Python tools in a venv
   python3-venv
+  # the browser test drives Debian's chromium (tests/browser); the deployment tests use curl
+  chromium curl
 )
 # IM_DEPS=build (the image's build stage, deploy/docker/Dockerfile): toolchain and libraries only;
 # no servers, test tools, Kafka jars or deployment tools.
@@ -72,8 +74,11 @@ if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0
   echo "install-deps: Node.js $(node --version) is older than 20, which sdk/web needs" >&2
   exit 1
 fi
-# The web SDK's packages from the npm registry, as package-lock.json pins them.
-(cd "$ROOT/sdk/web" && npm ci --no-audit --no-fund --loglevel=error)
+# The web SDK's packages and the browser test's playwright-core from the npm registry, as their
+# package-lock.json files pin them.
+for dir in sdk/web tests/browser; do
+  (cd "$ROOT/$dir" && npm ci --no-audit --no-fund --loglevel=error)
+done
 
 # As the user running this (not root through sudo): the jars land in their ~/.m2. Returns at once
 # when .cache/kafka-libs already holds the jars of deploy/kafka/pom.xml.

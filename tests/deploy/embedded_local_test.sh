@@ -2,7 +2,9 @@
 # scripts/run.sh's path without its build: deploy/local/cluster up --embedded starts im-server
 # from a build tree, demo makes two users talk through it (one over TLS), status reports it, a second up starts
 # nothing twice, up (the cluster) is refused while it runs, and down drains it and leaves no
-# process behind. Ports are the system's (0) and data lives in WORK_DIR.
+# process behind. With the web SDK installed (sdk/web/node_modules), the web demo's dev server
+# runs beside it and serves the support-desk pages and tokens. Ports are the system's (0) and data
+# lives in WORK_DIR.
 # Usage: tests/deploy/embedded_local_test.sh BUILD_DIR WORK_DIR
 set -euo pipefail
 
@@ -13,7 +15,8 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 export IM_BUILD_DIR="$BUILD" IM_VAR_DIR="$WORK/var"
 export IM_GATEWAY_LISTEN=127.0.0.1:0 IM_GATEWAY_METRICS_LISTEN=127.0.0.1:0
-export IM_GATEWAY_TLS_LISTEN=127.0.0.1:0
+export IM_GATEWAY_TLS_LISTEN=127.0.0.1:0 IM_GATEWAY_WS_LISTEN=127.0.0.1:0
+export IM_GATEWAY_WSS_LISTEN=127.0.0.1:0 IM_DEV_WEB_LISTEN=127.0.0.1:0
 export IM_SERVER_DATA_DIR="$WORK/data" IM_GATEWAY_DRAIN_TIMEOUT_MS=2000
 CLUSTER="$ROOT/deploy/local/cluster"
 fail() {
@@ -37,6 +40,17 @@ grep -q "alice connected over TLSv1.3" "$WORK/demo.log" ||
   fail "alice did not come over TLS 1.3: $(cat "$WORK/demo.log")"
 [ -s "$WORK/var/tls/ca.pem" ] || fail "no development CA in $WORK/var/tls"
 
+web_pid=""
+if [ -d "$ROOT/sdk/web/node_modules" ]; then
+  url="$(grep -o 'http://127.0.0.1:[0-9]*/user.html' "$WORK/up.log" | head -1)"
+  [ -n "$url" ] || fail "no web demo in the summary: $(cat "$WORK/up.log")"
+  curl -sf "$url" | grep -q "<html" || fail "the web demo does not serve $url"
+  token="$(curl -sf -X POST -H 'Content-Type: application/json' -d '{"uid":"alice"}' \
+    "${url%user.html}dev/token")" || fail "no token from the web demo's dev server"
+  echo "$token" | grep -q '"wsUrl":"ws://127.0.0.1:' || fail "the token names no WebSocket: $token"
+  web_pid="$(cat "$WORK/var/cluster/web.pid")"
+fi
+
 "$CLUSTER" status >"$WORK/status.log" 2>&1 || fail "status: $(cat "$WORK/status.log")"
 grep -qE "^server +running +pid $pid " "$WORK/status.log" ||
   fail "status does not show the server: $(cat "$WORK/status.log")"
@@ -52,6 +66,10 @@ grep -q "the embedded deployment runs (server, pid $pid)" "$WORK/cluster.log" ||
 # Exited (a zombie until its new parent reaps it counts as exited).
 state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
 if [ -n "$state" ] && [ "$state" != Z ]; then fail "im-server (pid $pid) still runs after down"; fi
+if [ -n "$web_pid" ]; then
+  state="$(awk '{print $3}' "/proc/$web_pid/stat" 2>/dev/null || true)"
+  if [ -n "$state" ] && [ "$state" != Z ]; then fail "the web demo (pid $web_pid) runs after down"; fi
+fi
 grep -q "logic logic-1: stopped" "$WORK/var/cluster/server.log" ||
   fail "im-server did not stop cleanly"
 echo "embedded_local_test: ok"

@@ -73,8 +73,11 @@ export class ImServer {
       await freePort(),
     ];
     const dataDir = mkdtempSync(join(tmpdir(), "im-web-sdk-"));
+    // Without IM_SERVER_BINARY: im-server reads IM_SERVER_* as settings and refuses unknown ones.
+    const inherited = { ...process.env };
+    delete inherited.IM_SERVER_BINARY;
     const env = {
-      ...process.env,
+      ...inherited,
       IM_GATEWAY_LISTEN: `127.0.0.1:${clientPort}`,
       IM_GATEWAY_WS_LISTEN: `127.0.0.1:${wsPort}`,
       IM_GATEWAY_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
