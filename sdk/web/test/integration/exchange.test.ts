@@ -1,25 +1,46 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, before, describe, test, type TestContext } from "node:test";
 import { Code } from "../../src/status.js";
+import { ImCluster } from "../support/im_cluster.js";
 import { ImServer } from "../support/im_server.js";
 import { LiveClient, contiguityError, singleChat, uniqueUid } from "../support/live_client.js";
 import { TcpProxy } from "../support/tcp_proxy.js";
 
 const PER_SIDE = 1000;
 
-let server: ImServer;
-before(async () => {
-  server = await ImServer.start();
-});
-after(async () => {
-  await server?.stop();
-});
-
 // Two clients exchange 2,000 messages (1,000 each way) through TCP proxies that cut every
 // connection several times: both show all 2,000 exactly once, in seq order with nothing
 // missing, and every send is reported exactly once, as sent (sdk_test.cc, the same scenario).
-test("2,000 messages survive connections cut again and again", { timeout: 300_000 }, async (t) => {
-  const proxies = [await TcpProxy.start(server.wsPort), await TcpProxy.start(server.wsPort)];
+// On the embedded node, and on the cluster with one client on each gateway (as the C++ SDK's
+// tests run on both deployments).
+describe("on the embedded node", () => {
+  let server: ImServer;
+  before(async () => {
+    server = await ImServer.start();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+  test("2,000 messages survive connections cut again and again", { timeout: 300_000 }, (t) =>
+    exchangeThroughCuts(t, [server.wsPort, server.wsPort]),
+  );
+});
+
+describe("on the cluster (Redis, MariaDB, Kafka; two gateways)", () => {
+  let cluster: ImCluster;
+  before(async () => {
+    cluster = await ImCluster.start();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+  test("2,000 messages survive connections cut again and again", { timeout: 300_000 }, (t) =>
+    exchangeThroughCuts(t, [cluster.wsPorts[0]!, cluster.wsPorts[1]!]),
+  );
+});
+
+async function exchangeThroughCuts(t: TestContext, wsPorts: [number, number]): Promise<void> {
+  const proxies = [await TcpProxy.start(wsPorts[0]), await TcpProxy.start(wsPorts[1])];
   const urls = proxies.map((proxy) => proxy.url);
   const alice = new LiveClient(uniqueUid("alice"), urls, { reconnectMaxMs: 2000 });
   const bob = new LiveClient(uniqueUid("bob"), [urls[1]!, urls[0]!], { reconnectMaxMs: 2000 });
@@ -95,4 +116,4 @@ test("2,000 messages survive connections cut again and again", { timeout: 300_00
     await bob.client.close();
     for (const proxy of proxies) await proxy.close();
   }
-});
+}
