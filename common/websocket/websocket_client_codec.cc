@@ -3,59 +3,12 @@
 #include <wslay/wslay.h>
 
 #include <algorithm>
-#include <random>
 #include <utility>
 
+#include "common/websocket/wslay_frame_writer.h"
 #include "fmt/format.h"
 
 namespace im::common {
-
-namespace {
-
-// wslay's frame writer, one per thread (a context holds 4 KiB of buffers: not one per frame).
-// Its callback takes every byte, so each send completes and the context is ready for the next.
-// Masked and unmasked frames (the latter broken on purpose, in tests) need writers of their own:
-// a context that masked once goes on masking.
-class FrameWriter {
- public:
-  static FrameWriter& ForThisThread(bool masked) {
-    thread_local FrameWriter masking;
-    thread_local FrameWriter plain;
-    return masked ? masking : plain;
-  }
-  std::string Write(wslay_frame_iocb& iocb) {
-    std::string out;
-    out_ = &out;
-    wslay_frame_send(context_, &iocb);
-    out_ = nullptr;
-    return out;
-  }
-  ~FrameWriter() { wslay_frame_context_free(context_); }
-  FrameWriter(const FrameWriter&) = delete;
-  FrameWriter& operator=(const FrameWriter&) = delete;
-
- private:
-  FrameWriter() {
-    static constexpr wslay_frame_callbacks kCallbacks{&FrameWriter::Append, nullptr,
-                                                      &FrameWriter::RandomMask};
-    wslay_frame_context_init(&context_, &kCallbacks, this);
-  }
-  static ssize_t Append(const uint8_t* data, size_t length, int, void* user) {
-    static_cast<FrameWriter*>(user)->out_->append(reinterpret_cast<const char*>(data), length);
-    return static_cast<ssize_t>(length);
-  }
-  static int RandomMask(uint8_t* buf, size_t length, void* user) {
-    std::mt19937& random = static_cast<FrameWriter*>(user)->random_;
-    for (size_t i = 0; i < length; ++i) buf[i] = static_cast<uint8_t>(random());
-    return 0;
-  }
-
-  wslay_frame_context* context_ = nullptr;
-  std::string* out_ = nullptr;
-  std::mt19937 random_{std::random_device{}()};
-};
-
-}  // namespace
 
 WebSocketClientCodec::WebSocketClientCodec() {
   static constexpr wslay_frame_callbacks kCallbacks{
@@ -95,15 +48,8 @@ WebSocketClientCodec::UpgradeAnswer WebSocketClientCodec::ReadUpgradeAnswer(
 
 std::string WebSocketClientCodec::Frame(uint8_t opcode, std::string_view payload, bool fin,
                                         bool masked, uint8_t rsv) {
-  wslay_frame_iocb iocb{};
-  iocb.fin = fin ? 1 : 0;
-  iocb.rsv = rsv;
-  iocb.opcode = opcode;
-  iocb.mask = masked ? 1 : 0;
-  iocb.payload_length = payload.size();
-  iocb.data = reinterpret_cast<const uint8_t*>(payload.data());
-  iocb.data_length = payload.size();
-  return FrameWriter::ForThisThread(masked).Write(iocb);
+  return WriteFrame(
+      {.opcode = opcode, .payload = payload, .fin = fin, .masked = masked, .rsv = rsv});
 }
 
 bool WebSocketClientCodec::Feed(std::string_view bytes, const std::function<void(Message)>& sink) {

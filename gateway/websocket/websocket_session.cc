@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/websocket/wslay_frame_writer.h"
 #include "fmt/format.h"
 
 namespace im::gateway {
@@ -12,56 +13,6 @@ namespace im::gateway {
 namespace {
 
 constexpr size_t kMaxCloseReasonBytes = 123;  // 125 of a control frame, less the code
-
-// Frames the gateway sends, made by wslay_frame_send through one context per thread. wslay
-// hands an unmasked payload back as it came; the writer keeps only the header (and the payload
-// when asked), so that a shared push is framed without being copied.
-class FrameWriter {
- public:
-  static FrameWriter& ForThisThread() {
-    thread_local FrameWriter writer;
-    return writer;
-  }
-
-  std::string Frame(uint8_t opcode, std::string_view payload, bool with_payload) {
-    std::string out;
-    out_ = &out;
-    payload_ = reinterpret_cast<const uint8_t*>(payload.data());
-    with_payload_ = with_payload;
-    wslay_frame_iocb iocb{};
-    iocb.fin = 1;
-    iocb.opcode = opcode;
-    iocb.payload_length = payload.size();
-    iocb.data = payload_;
-    iocb.data_length = payload.size();
-    wslay_frame_send(context_, &iocb);  // cannot fail: Send takes every byte
-    out_ = nullptr;
-    return out;
-  }
-
-  ~FrameWriter() { wslay_frame_context_free(context_); }
-  FrameWriter(const FrameWriter&) = delete;
-  FrameWriter& operator=(const FrameWriter&) = delete;
-
- private:
-  FrameWriter() {
-    static constexpr wslay_frame_callbacks kCallbacks{&FrameWriter::Send, nullptr, nullptr};
-    wslay_frame_context_init(&context_, &kCallbacks, this);
-  }
-
-  static ssize_t Send(const uint8_t* data, size_t length, int, void* user) {
-    auto* self = static_cast<FrameWriter*>(user);
-    if (data != self->payload_ || self->with_payload_) {
-      self->out_->append(reinterpret_cast<const char*>(data), length);
-    }
-    return static_cast<ssize_t>(length);
-  }
-
-  wslay_frame_context* context_ = nullptr;
-  std::string* out_ = nullptr;
-  const uint8_t* payload_ = nullptr;
-  bool with_payload_ = false;
-};
 
 // Header bytes of a client frame (always masked) with `payload_length`: wslay accepts only the
 // shortest length encoding, so this is exact.
@@ -93,17 +44,18 @@ WebSocketSession::WebSocketSession(const Options& options)
 WebSocketSession::~WebSocketSession() { ReleaseReader(); }
 
 std::string WebSocketSession::BinaryHeader(std::string_view payload) {
-  return FrameWriter::ForThisThread().Frame(WSLAY_BINARY_FRAME, payload, false);
+  return common::WriteFrame(
+      {.opcode = WSLAY_BINARY_FRAME, .payload = payload, .with_payload = false});
 }
 
 std::string WebSocketSession::BinaryMessage(std::string_view payload) {
-  return FrameWriter::ForThisThread().Frame(WSLAY_BINARY_FRAME, payload, true);
+  return common::WriteFrame({.opcode = WSLAY_BINARY_FRAME, .payload = payload});
 }
 
 std::string WebSocketSession::CloseFrame(uint16_t code, std::string_view reason) {
   std::string payload{static_cast<char>(code >> 8), static_cast<char>(code & 0xff)};
   payload.append(reason.substr(0, kMaxCloseReasonBytes));
-  return FrameWriter::ForThisThread().Frame(WSLAY_CONNECTION_CLOSE, payload, true);
+  return common::WriteFrame({.opcode = WSLAY_CONNECTION_CLOSE, .payload = payload});
 }
 
 std::string WebSocketSession::Close(uint16_t code, std::string_view reason) {
@@ -260,7 +212,7 @@ std::optional<WebSocketSession::Failure> WebSocketSession::StartFrame(uint8_t op
 std::optional<WebSocketSession::Failure> WebSocketSession::EndControlFrame(const Events& events) {
   switch (frame_opcode_) {
     case WSLAY_PING:
-      events.write(FrameWriter::ForThisThread().Frame(WSLAY_PONG, control_, true));
+      events.write(common::WriteFrame({.opcode = WSLAY_PONG, .payload = control_}));
       events.alive();
       return std::nullopt;
     case WSLAY_PONG:
