@@ -57,6 +57,8 @@ export class ClientCore {
   private state: ConnectionState = "idle";
   private running = false;
   private closed = false;
+  private networkUp = true; // as options.network says; no attempt while it is down
+  private unwatchNetwork: () => void = () => {};
   private connection: TransportConnection | null = null;
   private connectionGeneration = 0; // events of older connections are ignored
   private loggedIn = false;
@@ -90,6 +92,10 @@ export class ClientCore {
     this.inbox = new Inbox(options.gapWaitMs);
     if (options.startAtRandomGateway && options.urls.length > 0) {
       this.gatewayIndex = this.backoff.jitter(options.urls.length - 1);
+    }
+    if (options.network) {
+      this.networkUp = options.network.online;
+      this.unwatchNetwork = options.network.watch((online) => this.setNetworkAvailable(online));
     }
     this.loadState();
   }
@@ -135,6 +141,7 @@ export class ClientCore {
     if (this.closed) return this.storeChain;
     this.stop();
     this.closed = true;
+    this.unwatchNetwork();
     if (this.timer !== null) this.options.clock.clearTimeout(this.timer);
     this.timer = null;
     const cursors = this.inbox.cursors();
@@ -152,6 +159,22 @@ export class ClientCore {
       this.setState("connecting", { code: Code.OK, message: "" });
       this.ensureTicking();
     }
+  }
+
+  // The device's network went away or came back. Away: the connection is dropped now rather
+  // than when the heartbeat notices, and no attempt is made until it is back (sends wait in the
+  // outbox). Back: the next attempt is made now, whatever the backoff had come to.
+  setNetworkAvailable(available: boolean): void {
+    if (available === this.networkUp || this.closed) return;
+    this.networkUp = available;
+    this.log(1, available ? "the network is back" : "the network is gone");
+    if (!available) {
+      if (this.connection) this.drop("the network is gone", -1);
+      return;
+    }
+    this.backoff.reset();
+    this.reconnectAtMs = 0;
+    this.ensureTicking();
   }
 
   queueSend(send: PendingSend): void {
@@ -243,6 +266,7 @@ export class ClientCore {
     this.expireSends();
     if (
       this.running &&
+      this.networkUp &&
       !this.connection &&
       this.reconnectAtMs <= now &&
       this.state === "connecting" &&

@@ -7,6 +7,7 @@ export type { SavedState, StateStore } from "./state_store.js";
 export { InMemoryStateStore } from "./in_memory_state_store.js";
 export { IndexedDbStateStore } from "./indexed_db_state_store.js";
 export type { Clock } from "./clock.js";
+export { browserNetworkWatch, type NetworkWatch } from "./network_watch.js";
 export type { Transport, TransportConnection, TransportHandlers } from "./transport.js";
 export {
   SUBPROTOCOL,

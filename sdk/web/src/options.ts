@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from "./clock.js";
 import { InMemoryStateStore } from "./in_memory_state_store.js";
+import { browserNetworkWatch, type NetworkWatch } from "./network_watch.js";
 import type { StateStore } from "./state_store.js";
 import type { Transport } from "./transport.js";
 import type { ClientListener } from "./types.js";
@@ -47,6 +48,10 @@ export interface ClientOptions {
   maxFrameBytes?: number;
   // How often the client checks its timers (heartbeat, retries, acks).
   tickMs?: number;
+  // Where it hears the network go away and come back: default the browser's online/offline
+  // events (none in Node). Away, the connection is dropped at once and no attempt is made until
+  // it is back; back, the next attempt is made at once. null: none.
+  network?: NetworkWatch | null;
   clock?: Clock;
   random?: () => number;
   log?: LogFunction;
@@ -73,6 +78,7 @@ export interface ResolvedOptions {
   syncPage: number;
   maxFrameBytes: number;
   tickMs: number;
+  network: NetworkWatch | null;
   clock: Clock;
   random: () => number;
   log: LogFunction;
@@ -101,6 +107,7 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     syncPage: options.syncPage ?? 200,
     maxFrameBytes: options.maxFrameBytes ?? 64 * 1024,
     tickMs: options.tickMs ?? 50,
+    network: options.network === undefined ? browserNetworkWatch() : options.network,
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
     log: options.log ?? (() => {}),

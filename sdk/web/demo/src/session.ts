@@ -36,10 +36,9 @@ async function openStore(): Promise<StateStore> {
   }
 }
 
-// Logs `uid` in and keeps it connected: renews an expired token, and follows the browser's
-// network events (offline: disconnect at once, sends wait in the outbox; online: reconnect now,
-// without waiting out the backoff), since a WebSocket can sit silently on a dead network until
-// the heartbeat notices.
+// Logs `uid` in and keeps it connected: renews an expired token. The SDK follows the browser's
+// network events itself (offline: it disconnects at once and sends wait in the outbox; online: it
+// reconnects now); the page only shows them.
 export async function startSession(
   uid: string,
   role: string,
@@ -67,11 +66,8 @@ export async function startSession(
       },
     },
   });
-  window.addEventListener("offline", () => {
-    client.stop();
-    showState("offline");
-  });
-  window.addEventListener("online", () => client.start());
+  window.addEventListener("offline", () => showState("offline"));
+  window.addEventListener("online", () => showState(client.state));
   client.start();
   return client;
 }

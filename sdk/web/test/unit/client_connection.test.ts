@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Kick_Reason } from "../../src/gen/im/v1/client_pb.js";
+import type { NetworkWatch } from "../../src/network_watch.js";
 import { Code, ImError } from "../../src/status.js";
 import { login, makeClient, started, unsignedToken } from "../support/client_harness.js";
 
@@ -185,4 +186,42 @@ test("close() leaves no timer behind", async () => {
   await harness.client.close();
   assert.equal(harness.clock.pendingTimers, 0);
   await assert.rejects(harness.client.listConversations(), ImError);
+});
+
+// A network the test switches off and on, as a browser's offline and online events do.
+class FakeNetwork implements NetworkWatch {
+  online = true;
+  private onChange: (online: boolean) => void = () => {};
+  watch(onChange: (online: boolean) => void): () => void {
+    this.onChange = onChange;
+    return () => {
+      this.onChange = () => {};
+    };
+  }
+  set(online: boolean): void {
+    this.online = online;
+    this.onChange(online);
+  }
+}
+
+test("the network going away drops the connection at once; its return reconnects at once", async () => {
+  const network = new FakeNetwork();
+  const harness = makeClient({ network, reconnectInitialMs: 5000, reconnectMaxMs: 60_000 });
+  await started(harness);
+  const first = await login(harness);
+  network.set(false);
+  assert.ok(first.closedByClient, "dropped without waiting for the heartbeat");
+  assert.equal(harness.client.state, "connecting");
+  const id = harness.client.sendTo("bob", "written offline");
+  await harness.clock.advance(120_000);
+  assert.equal(harness.transport.connections.length, 1, "no attempt while the network is away");
+  network.set(true);
+  await harness.clock.advance(100);
+  assert.equal(harness.transport.connections.length, 2, "an attempt at once, not after backoff");
+  const second = await login(harness);
+  const send = second.lastOf("sendReq");
+  assert.equal(send.body.case === "sendReq" && send.body.value.clientMsgId, id);
+  await harness.client.close();
+  network.set(false); // after close: nothing listens any more
+  assert.equal(harness.transport.connections.length, 2);
 });
