@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/allocator.h"
 #include "prometheus/text_serializer.h"
@@ -41,27 +40,14 @@ void AdminHttpServer::CheckSlot::Set(HealthCheck replacement) {
 }
 
 AdminHttpServer::AdminHttpServer(std::shared_ptr<prometheus::Registry> registry)
-    : registry_(std::move(registry)), server_(std::make_unique<httplib::Server>()) {}
+    : registry_(std::move(registry)) {}
 
 absl::StatusOr<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
     const std::string& bind_address, std::shared_ptr<prometheus::Registry> registry) {
   if (registry == nullptr) return absl::InvalidArgumentError("admin http: no registry");
-  const size_t colon = bind_address.rfind(':');
-  int port = -1;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(absl::string_view(bind_address).substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics address \"", bind_address, "\": expected host:port"));
-  }
-  std::string host = bind_address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host.empty()) host = "0.0.0.0";
-
   std::unique_ptr<AdminHttpServer> self(new AdminHttpServer(std::move(registry)));
-  httplib::Server& server = *self->server_;
+  auto owned_server = std::make_unique<httplib::Server>();
+  httplib::Server& server = *owned_server;
   server.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
   // One request per connection: an idle keep-alive connection (a scraper between scrapes) would
   // hold one of the few threads for the keep-alive timeout, and probes would queue behind it.
@@ -91,30 +77,14 @@ absl::StatusOr<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
     response.set_content(raw->config_json_, "application/json");
   });
 
-  int bound = -1;
-  if (port == 0) {
-    bound = server.bind_to_any_port(host);
-  } else if (server.bind_to_port(host, port)) {
-    bound = port;
-  }
-  if (bound <= 0 || bound > 65535) {
-    return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", bind_address));
-  }
-  self->port_ = static_cast<uint16_t>(bound);
-  self->thread_ = std::thread([raw] { raw->server_->listen_after_bind(); });
-  // stop() is a no-op until the server runs: wait for it, so that the destructor cannot miss it
-  // and then wait forever for the thread.
-  for (int waited_ms = 0; !server.is_running(); ++waited_ms) {
-    if (waited_ms == 5'000) return absl::InternalError("metrics: the HTTP server did not start");
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  absl::StatusOr<std::unique_ptr<HttpServerThread>> listener =
+      HttpServerThread::Start(std::move(owned_server), bind_address, "metrics");
+  if (!listener.ok()) return listener.status();
+  self->listener_ = std::move(*listener);
   return self;
 }
 
-AdminHttpServer::~AdminHttpServer() {
-  server_->stop();
-  if (thread_.joinable()) thread_.join();
-}
+AdminHttpServer::~AdminHttpServer() = default;
 
 void AdminHttpServer::SetLiveness(HealthCheck check) { liveness_.Set(std::move(check)); }
 

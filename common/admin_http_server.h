@@ -5,14 +5,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
+#include "common/http_server_thread.h"
 #include "prometheus/registry.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace im::common {
 
@@ -45,7 +41,7 @@ class AdminHttpServer {
   AdminHttpServer(const AdminHttpServer&) = delete;
   AdminHttpServer& operator=(const AdminHttpServer&) = delete;
 
-  uint16_t port() const { return port_; }
+  uint16_t port() const { return listener_->port(); }
 
   // Any thread. Replacing or clearing (nullptr) a check waits until no call of the old one is
   // running, so that what it refers to may be destroyed right after.
@@ -66,13 +62,12 @@ class AdminHttpServer {
   explicit AdminHttpServer(std::shared_ptr<prometheus::Registry> registry);
 
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  uint16_t port_ = 0;
   CheckSlot liveness_;
   CheckSlot readiness_;
   std::mutex config_mutex_;
   std::string config_json_;  // guarded by config_mutex_; empty: /config is 404
+  // Declared last: destroyed (stopped, its thread joined) before what the handlers use.
+  std::unique_ptr<HttpServerThread> listener_;
 };
 
 }  // namespace im::common

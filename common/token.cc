@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "common/hmac.h"
 #include "nlohmann/json.hpp"
 
@@ -20,12 +22,36 @@ TokenVerdict Invalid(std::string detail) {
   return verdict;
 }
 
+// The positive integer `json[name]`, nullopt when absent; an error saying what is wrong with it.
+absl::StatusOr<std::optional<int64_t>> ReadUnixSeconds(const nlohmann::json& json,
+                                                       const char* name) {
+  const auto field = json.find(name);
+  if (field == json.end()) return std::nullopt;
+  if (!field->is_number_integer()) {
+    return absl::InvalidArgumentError(absl::StrCat(name, " not an integer"));
+  }
+  int64_t value = 0;
+  if (field->is_number_unsigned()) {
+    // Non-negative literals parse as unsigned; get<int64_t>() would wrap the huge ones.
+    const uint64_t unsigned_value = field->get<uint64_t>();
+    if (unsigned_value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " out of range"));
+    }
+    value = static_cast<int64_t>(unsigned_value);
+  } else {
+    value = field->get<int64_t>();
+  }
+  if (value <= 0) return absl::InvalidArgumentError(absl::StrCat(name, " not positive"));
+  return value;
+}
+
 }  // namespace
 
 // The header gives no error channel, so failure is an empty string: it never verifies.
 std::string SignToken(const TokenClaims& claims, std::string_view secret) {
   nlohmann::json json = {{"uid", claims.uid}, {"exp", claims.exp_unix_sec}};
   if (!claims.device.empty()) json["dev"] = claims.device;
+  if (claims.iat_unix_sec > 0) json["iat"] = claims.iat_unix_sec;
   std::string json_text;
   // nlohmann reports invalid UTF-8 only by throwing. Its lenient modes would instead map
   // different byte strings to one uid, letting two users share an account, so refuse to sign.
@@ -69,21 +95,13 @@ TokenVerdict TokenVerifier::Verify(std::string_view token, std::string_view devi
   claims.uid = uid->get<std::string>();
   if (claims.uid.empty()) return Invalid("empty uid");
 
-  const auto exp = json.find("exp");
-  if (exp == json.end() || !exp->is_number_integer()) {
-    return Invalid("exp missing or not an integer");
-  }
-  if (exp->is_number_unsigned()) {
-    // Non-negative literals parse as unsigned; get<int64_t>() would wrap the huge ones.
-    const uint64_t value = exp->get<uint64_t>();
-    if (value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return Invalid("exp out of range");
-    }
-    claims.exp_unix_sec = static_cast<int64_t>(value);
-  } else {
-    claims.exp_unix_sec = exp->get<int64_t>();
-  }
-  if (claims.exp_unix_sec <= 0) return Invalid("exp not positive");
+  const auto exp = ReadUnixSeconds(json, "exp");
+  if (!exp.ok()) return Invalid(std::string(exp.status().message()));
+  if (!exp->has_value()) return Invalid("exp missing");
+  claims.exp_unix_sec = **exp;
+  const auto iat = ReadUnixSeconds(json, "iat");
+  if (!iat.ok()) return Invalid(std::string(iat.status().message()));
+  claims.iat_unix_sec = iat->value_or(0);
 
   const auto dev = json.find("dev");
   if (dev != json.end()) {

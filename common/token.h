@@ -10,13 +10,16 @@
 namespace im::common {
 
 // Independent-account tokens (DESIGN.md section 4): the app's backend signs
-//   base64url(json{"uid":..., "exp":<unix seconds>, "dev":...?}) "."
+//   base64url(json{"uid":..., "exp":<unix seconds>, "iat":<unix seconds>?, "dev":...?}) "."
 //   base64url(HMAC-SHA256(secret, first part))
 // with a secret it shares with the cluster. base64url is unpadded.
 struct TokenClaims {
   std::string uid;
   int64_t exp_unix_sec = 0;
   std::string device;  // empty: the token is valid on any device
+  // When it was issued: a revocation of the user's tokens issued before a time refuses it when
+  // this is earlier. 0 (no "iat"): issued at an unknown time, so any revocation refuses it.
+  int64_t iat_unix_sec = 0;
 };
 
 std::string SignToken(const TokenClaims& claims, std::string_view secret);

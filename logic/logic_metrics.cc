@@ -65,6 +65,10 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
                   .Name("im_logic_request_seconds")
                   .Help("Time from receiving a LogicService call to answering it")
                   .Register(registry)),
+      admin_api_requests(prometheus::BuildCounter()
+                             .Name("im_logic_admin_api_requests_total")
+                             .Help("Admin API calls by operation and HTTP status")
+                             .Register(registry)),
       overloaded_executor(Overloaded(registry, "executor_full")),
       overloaded_send_loop(Overloaded(registry, "send_loop_full")),
       overloaded_redis_behind(Overloaded(registry, "redis_behind")),

@@ -24,6 +24,8 @@ struct LogicMetrics {
 
   prometheus::Family<prometheus::Counter>& requests;
   prometheus::Family<prometheus::Histogram>& latency;
+  // The admin API's calls by operation and HTTP status (im_logic_admin_api_requests_total).
+  prometheus::Family<prometheus::Counter>& admin_api_requests;
   // Requests refused RESOURCE_EXHAUSTED before any work, by what was full
   // (im_logic_overloaded_total{reason}): one per request.
   prometheus::Counter& overloaded_executor;      // the store executor's queue

@@ -68,6 +68,7 @@ absl::Status RefuseDefaultCredentials(const LogicOptions& o, common::Deployment 
   if (o.dev_mode) return absl::OkStatus();
   std::vector<std::string> defaults;
   if (o.token_secret == kDefaultTokenSecret) defaults.push_back("logic.token_secret");
+  if (o.admin_api.key == kLocalAdminApiKey) defaults.push_back("admin_api.key");
   if (deployment == common::Deployment::kCluster && o.mysql.password == kDefaultMySqlPassword) {
     defaults.push_back("mysql.password");
   }
@@ -81,7 +82,8 @@ absl::Status RefuseDefaultCredentials(const LogicOptions& o, common::Deployment 
   return absl::InvalidArgumentError(absl::StrCat(
       absl::StrJoin(defaults, " and "),
       " left at the value published with the code: set your own (IM_LOGIC_TOKEN_SECRET, "
-      "IM_MYSQL_PASSWORD, IM_REDIS_PASSWORD, IM_KAFKA_PASSWORD), or dev_mode: true "
+      "IM_ADMIN_API_KEY, IM_MYSQL_PASSWORD, IM_REDIS_PASSWORD, IM_KAFKA_PASSWORD), or "
+      "dev_mode: true "
       "(IM_DEV_MODE=true) for a local "
       "run"));
 }
@@ -140,6 +142,25 @@ absl::Status ReadClusterKeys(common::Config& config, LogicOptions& o) {
   o.send_loop_max_redis_wait_ms =
       config.GetU32("logic.send_loop_max_redis_wait_ms",
                     static_cast<uint32_t>(o.redis.timeout.count() / 4), 0, 600'000);
+  return absl::OkStatus();
+}
+
+absl::Status ReadAdminApiKeys(common::Config& config, LogicOptions& o) {
+  LogicOptions::AdminApi& api = o.admin_api;
+  api.listen = config.GetString("admin_api.listen", api.listen);
+  api.key = config.GetSecret("admin_api.key", api.key);
+  api.max_body_bytes = config.GetU32("admin_api.max_body_bytes", api.max_body_bytes, 1024, 1 << 30);
+  api.timeout_ms = config.GetU32("admin_api.timeout_ms", api.timeout_ms, 100, 600'000);
+  api.threads = config.GetU32("admin_api.threads", api.threads, 1, 256);
+  o.restrictions_reload_ms =
+      config.GetU32("logic.restrictions_reload_ms", o.restrictions_reload_ms, 100, 600'000);
+  o.revocation_keep_sec =
+      config.GetU32("logic.revocation_keep_sec", o.revocation_keep_sec, 60, 10 * 365 * 86'400);
+  if (!api.listen.empty() && api.key.size() < 16) {
+    return absl::InvalidArgumentError(
+        "admin_api.listen is set, so admin_api.key must be set too (at least 16 bytes; "
+        "IM_ADMIN_API_KEY)");
+  }
   return absl::OkStatus();
 }
 
@@ -223,6 +244,7 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config,
   o.fanout_queue = config.GetU32("fanout.queue", o.fanout_queue, 1);
   o.fanout_remembered_conversations = config.GetU32(
       "fanout.remembered_conversations", o.fanout_remembered_conversations, 1, 100'000'000);
+  if (absl::Status status = ReadAdminApiKeys(config, o); !status.ok()) return status;
   o.log_level = config.GetString("log.level", o.log_level);
   o.log_format = config.GetString("log.format", o.log_format);
   if (cluster) {

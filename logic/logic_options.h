@@ -23,6 +23,8 @@ enum class DeviceLimitPolicy {
 // published secret).
 inline constexpr char kDefaultTokenSecret[] = "dev-secret-change-me";
 inline constexpr char kDefaultMySqlPassword[] = "im-dev";
+// The admin API's key in deploy/local/logic.yaml and server.yaml.
+inline constexpr char kLocalAdminApiKey[] = "dev-admin-key-change-me";
 // The local Redis's (deploy/local/services.sh, ACL user im).
 inline constexpr char kLocalRedisPassword[] = "im-dev-redis";
 // The local Kafka broker's (deploy/local/kafka.sh, SASL user im).
@@ -188,6 +190,22 @@ struct LogicOptions {
     uint32_t retention_ms = 3'600'000;
     uint32_t startup_timeout_ms = 30'000;  // creating the topics at start-up
   } kafka;
+
+  // The admin REST API (logic/admin/admin_api.h, docs/admin-api.md): off unless listen is set,
+  // then only with a key (a secret of at least 16 bytes, sent as "Authorization: Bearer <key>").
+  struct AdminApi {
+    std::string listen;  // host:port; empty: off
+    std::string key;
+    uint32_t max_body_bytes = 1 << 20;  // larger requests: 413 BODY_TOO_LARGE
+    uint32_t timeout_ms = 5'000;        // a call not answered by then: 504 DEADLINE_EXCEEDED
+    uint32_t threads = 8;               // requests served at once
+  } admin_api;
+  // Mutes and token revocations (logic/admin/restrictions.h) put through another node reach
+  // this one within this long.
+  uint32_t restrictions_reload_ms = 1'000;
+  // A revocation of a user's tokens is kept this long: tokens must not live longer (their exp),
+  // or one issued before the revocation would log in again once it is forgotten.
+  uint32_t revocation_keep_sec = 30 * 86'400;
 
   store::RedisOptions redis;
   store::MySqlOptions mysql;

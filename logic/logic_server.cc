@@ -96,6 +96,10 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
   }
   recipients_ =
       std::make_unique<RecipientLookup>(send_loop_.get(), stores_.sessions.get(), metrics_);
+  restrictions_ =
+      std::make_unique<Restrictions>(stores_.restrictions.get(), UnixMillis,
+                                     std::chrono::milliseconds(options_.restrictions_reload_ms));
+  restrictions_->Start();
   presence_service_ = std::make_unique<PresenceService>(
       options_,
       PresenceDependencies{stores_.sessions.get(), stores_.presence.get(), stores_.messages.get(),
@@ -107,7 +111,8 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
       [presence = presence_service_.get()](const std::vector<std::string>& uids,
                                            DeviceChange change) {
         presence->DevicesChanged(uids, change);
-      });
+      },
+      restrictions_.get());
   member_lists_ = std::make_unique<MemberLists>(stores_.groups.get(), stores_.member_lists.get(),
                                                 options_.group_local_cache_groups, metrics_);
   group_fanout_ = std::make_unique<GroupFanout>(
@@ -119,11 +124,15 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
                        stores_.dedup.get(), stores_.resumes.get(), stores_.ledger.get(),
                        writer_.get(), pusher_.get(), &msg_ids_, executor_.get(),
                        member_lists_.get(), stores_.fanout.get(), metrics_, send_loop_.get(),
-                       stores_.other_writers ? 0 : UnixMillis()},
+                       stores_.other_writers ? 0 : UnixMillis(), restrictions_.get()},
       UnixMillis);
-  group_service_ =
-      std::make_unique<GroupService>(options_, stores_.groups.get(), stores_.messages.get(),
-                                     member_lists_.get(), &msg_ids_, UnixMillis);
+  group_service_ = std::make_unique<GroupService>(
+      options_, stores_.groups.get(), stores_.messages.get(), member_lists_.get(), &msg_ids_,
+      UnixMillis,
+      [this](const std::string& group_id, const std::string& notice_id, std::string body,
+             absl::AnyInvocable<void(im::v1::SendResp) &&> done) {
+        PostGroupNotice(group_id, notice_id, std::move(body), std::move(done));
+      });
   dispatcher_ = std::make_unique<RequestDispatcher>(
       session_service_.get(), chat_service_.get(), group_service_.get(), presence_service_.get(),
       &sender_limits_,
@@ -132,6 +141,9 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
   session_calls_ = std::make_unique<SessionCalls>(
       session_service_.get(), RequestDispatcher::Executors{executor_.get(), login_executor_.get()},
       metrics_);
+  admin_operations_ = std::make_unique<AdminOperations>(AdminDependencies{
+      &options_, dispatcher_.get(), session_service_.get(), stores_.sessions.get(),
+      stores_.groups.get(), group_service_.get(), restrictions_.get(), UnixMillis});
   if (transport == Transport::kGrpc) {
     IngressStream::Limits stream_limits;
     stream_limits.max_in_flight = options_.stream_max_in_flight;
@@ -162,6 +174,7 @@ absl::StatusOr<std::unique_ptr<LogicServer>> LogicServer::StartWith(const LogicO
   absl::Status status = server->stores_.fanout->Start(
       [fanout](const std::vector<im::v1::FanoutRecord>& batch) { fanout->Deliver(batch); });
   if (status.ok() && transport == Transport::kGrpc) status = server->ServeGrpc();
+  if (status.ok()) status = server->ServeAdminApi();
   if (!status.ok()) {
     server->Shutdown(std::chrono::milliseconds(0));
     return status;
@@ -195,6 +208,32 @@ absl::Status LogicServer::ServeGrpc() {
   return absl::OkStatus();
 }
 
+absl::Status LogicServer::ServeAdminApi() {
+  if (options_.admin_api.listen.empty()) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<AdminApi>> api = AdminApi::Start(
+      options_.admin_api, admin_operations_->Routes(), &metrics_->admin_api_requests);
+  if (!api.ok()) return api.status();
+  admin_api_ = std::move(*api);
+  spdlog::info("logic {}: admin API on port {}", options_.logic_id, admin_api_->port());
+  return absl::OkStatus();
+}
+
+void LogicServer::PostGroupNotice(const std::string& group_id, const std::string& notice_id,
+                                  std::string body,
+                                  absl::AnyInvocable<void(im::v1::SendResp) &&> done) {
+  im::v1::SendRequest request;
+  im::v1::Caller* caller = request.mutable_caller();
+  caller->set_uid(kSystemUid);
+  caller->set_admin(true);
+  caller->set_request_id(notice_id);
+  im::v1::SendReq* send = request.mutable_req();
+  send->set_conv_id(GroupConversation(group_id));
+  send->set_client_msg_id(notice_id);
+  send->set_type(im::v1::SYSTEM);
+  send->set_body(std::move(body));
+  chat_service_->Send(request, std::move(done));
+}
+
 LogicServer::~LogicServer() { Shutdown(std::chrono::milliseconds(0)); }
 
 void LogicServer::Shutdown(std::chrono::milliseconds grace) {
@@ -205,6 +244,8 @@ void LogicServer::Shutdown(std::chrono::milliseconds grace) {
   // executor runs what is queued (the pushes of those messages), and the pushes finish.
   // Gateway streams are long-lived: each is told to stop reading and to end once it has answered
   // what it read, naming the last entry read so that the gateway resends the rest elsewhere.
+  // No admin call starts from here on; those running finish on the services still up.
+  admin_api_.reset();
   if (service_) service_->DrainStreams();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + grace);
   // Sends still on the loop reach the writer (or are refused) before it stops.
@@ -218,6 +259,7 @@ void LogicServer::Shutdown(std::chrono::milliseconds grace) {
   executor_->Shutdown();
   // Presence changes not yet pushed are dropped: watchers see the state when they next subscribe.
   presence_service_->Stop();
+  restrictions_->Stop();
   // Group messages published by now are pushed (Kafka's consumers finish their batch; records
   // Kafka has not acknowledged are pushed from here).
   stores_.fanout->Stop();

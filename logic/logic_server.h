@@ -6,6 +6,9 @@
 
 #include "absl/status/statusor.h"
 #include "common/bounded_executor.h"
+#include "logic/admin/admin_api.h"
+#include "logic/admin/admin_operations.h"
+#include "logic/admin/restrictions.h"
 #include "logic/backends/logic_stores.h"
 #include "logic/conversation/chat_service.h"
 #include "logic/conversation/message_writer.h"
@@ -44,6 +47,8 @@ class LogicServer {
   ~LogicServer();
 
   int grpc_port() const { return grpc_port_; }
+  // The admin API's port; 0 when it is off (admin_api.listen empty).
+  uint16_t admin_api_port() const { return admin_api_ ? admin_api_->port() : 0; }
 
   // StartInProcess only (null otherwise). Thread-safe; valid until the server is destroyed.
   SessionCalls* session_calls() { return session_calls_.get(); }
@@ -70,6 +75,10 @@ class LogicServer {
                                                                 LogicMetrics* metrics,
                                                                 Transport transport);
   absl::Status ServeGrpc();
+  absl::Status ServeAdminApi();
+  // GroupService's notices, sent as the system through the chat service.
+  void PostGroupNotice(const std::string& group_id, const std::string& notice_id, std::string body,
+                       absl::AnyInvocable<void(im::v1::SendResp) &&> done);
 
   const LogicOptions options_;
   LogicStores stores_;
@@ -85,6 +94,7 @@ class LogicServer {
   std::unique_ptr<Pusher> pusher_;
   InProcessPusher* in_process_pusher_ = nullptr;  // pusher_, when in process
   std::unique_ptr<RecipientLookup> recipients_;   // single chat's and group fan-out's
+  std::unique_ptr<Restrictions> restrictions_;
   std::unique_ptr<PresenceService> presence_service_;
   std::unique_ptr<SessionService> session_service_;
   std::unique_ptr<MemberLists> member_lists_;
@@ -94,6 +104,8 @@ class LogicServer {
   std::unique_ptr<RequestDispatcher> dispatcher_;
   std::unique_ptr<SessionCalls> session_calls_;
   std::unique_ptr<LogicServiceImpl> service_;  // null in process
+  std::unique_ptr<AdminOperations> admin_operations_;
+  std::unique_ptr<AdminApi> admin_api_;  // null when off
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   bool shut_down_ = false;

@@ -84,8 +84,9 @@ int main(int argc, char** argv) {
   (*metrics)->SetReadiness([&health] { return health.Readiness(); });
   spdlog::info("logic {} serving LogicService on port {}, metrics on {}", options->logic_id,
                (*server)->grpc_port(), (*metrics)->port());
-  std::printf("im-logic ready id=%s grpc_port=%d metrics_port=%u\n", options->logic_id.c_str(),
-              (*server)->grpc_port(), (*metrics)->port());
+  std::printf("im-logic ready id=%s grpc_port=%d metrics_port=%u admin_api_port=%u\n",
+              options->logic_id.c_str(), (*server)->grpc_port(), (*metrics)->port(),
+              (*server)->admin_api_port());
   std::fflush(stdout);
 
   const int signal_number = WaitForTerminationSignal(signals);

@@ -86,3 +86,6 @@ done
 # kustomize (Go module proxy) and the manifest/PromQL checkers (PyPI) for tests/deploy, pinned, in
 # .cache/deploy-tools; returns at once when they are there.
 "$ROOT/deploy/k8s/fetch-tools.sh"
+# Schemathesis, openapi-spec-validator and pytest (PyPI) for tests/admin_api, pinned, in
+# .cache/admin-api-venv; returns at once when they are there.
+"$ROOT/tests/admin_api/setup-venv.sh"

@@ -36,7 +36,7 @@ bool IsRetryable(int code) { return common::IsRetryable(static_cast<im::v1::Code
 
 bool IsAuthFailure(int code) {
   return code == im::v1::TOKEN_EXPIRED || code == im::v1::TOKEN_INVALID ||
-         code == im::v1::UNAUTHENTICATED;
+         code == im::v1::TOKEN_REVOKED || code == im::v1::UNAUTHENTICATED;
 }
 
 std::vector<Presence> PresencesOf(

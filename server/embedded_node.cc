@@ -7,6 +7,7 @@
 #include "store/sqlite_database.h"
 #include "store/sqlite_group_store.h"
 #include "store/sqlite_message_store.h"
+#include "store/sqlite_restriction_store.h"
 
 namespace im::server {
 namespace {
@@ -21,6 +22,7 @@ absl::StatusOr<logic::DurableStores> OpenDatabase(const ServerOptions& options) 
   durable.database = std::move(*database);
   durable.messages = std::make_unique<store::SqliteMessageStore>(*durable.database);
   durable.groups = std::make_unique<store::SqliteGroupStore>(*durable.database);
+  durable.restrictions = std::make_unique<store::SqliteRestrictionStore>(*durable.database);
   return durable;
 }
 

@@ -30,6 +30,7 @@ class EmbeddedNode {
   absl::Status Run();
 
   gateway::Gateway& gateway() { return *gateway_; }
+  uint16_t admin_api_port() const { return logic_->admin_api_port(); }
 
  private:
   EmbeddedNode(const ServerOptions& options, prometheus::Registry& registry, DataDir data)

@@ -53,9 +53,9 @@ int main(int argc, char** argv) {
   // One machine-readable line for scripts and tests that start us on port 0.
   std::printf(
       "im-server ready client_port=%u tls_port=%u ws_port=%u wss_port=%u metrics_port=%u "
-      "connection_room=%llu\n",
+      "admin_api_port=%u connection_room=%llu\n",
       gateway->client_port(), gateway->tls_port(), gateway->ws_port(), gateway->wss_port(),
-      (*metrics)->port(), static_cast<unsigned long long>(*room));
+      (*metrics)->port(), (*node)->admin_api_port(), static_cast<unsigned long long>(*room));
   std::fflush(stdout);
 
   absl::Status status = (*node)->Run();

@@ -56,16 +56,17 @@ absl::Status CheckGroupId(std::string_view group_id) {
 }
 
 absl::Status CheckGroupName(std::string_view name) {
-  if (name.size() > kMaxGroupNameBytes) {
-    return absl::InvalidArgumentError(
-        fmt::format("group name is {} bytes, at most {} fit", name.size(), kMaxGroupNameBytes));
-  }
-  for (size_t at = 0; at < name.size();) {
+  size_t chars = 0;
+  for (size_t at = 0; at < name.size(); ++chars) {
     const size_t length = Utf8SequenceLength(name.substr(at));
     if (length == 0) {
       return absl::InvalidArgumentError(fmt::format("group name is not UTF-8 at byte {}", at));
     }
     at += length;
+  }
+  if (chars > kMaxGroupNameChars) {
+    return absl::InvalidArgumentError(
+        fmt::format("group name is {} characters, at most {} fit", chars, kMaxGroupNameChars));
   }
   return absl::OkStatus();
 }

@@ -10,15 +10,16 @@
 namespace im::store {
 
 // What every GroupStore backend checks the same way, so that the in-process store never accepts
-// what MySQL would refuse. Sizes are the columns of store/migrations/0002_groups.sql, in bytes;
-// uids follow store/message_rules.h.
+// what MySQL would refuse. Sizes are the columns of store/migrations/0002_groups.sql: the id's in
+// bytes, the name's in characters (VARCHAR(128) of utf8mb4: code points, as JSON Schema's
+// maxLength counts them for the admin API); uids follow store/message_rules.h.
 inline constexpr size_t kMaxGroupIdBytes = 64;
-inline constexpr size_t kMaxGroupNameBytes = 128;
+inline constexpr size_t kMaxGroupNameChars = 128;
 
 // 1 to kMaxGroupIdBytes bytes of [A-Za-z0-9_-].
 absl::Status CheckGroupId(std::string_view group_id);
-// At most kMaxGroupNameBytes bytes of well-formed UTF-8 (no overlong forms, surrogates or code
-// points above U+10FFFF); empty is allowed.
+// At most kMaxGroupNameChars code points of well-formed UTF-8 (no overlong forms, surrogates or
+// code points above U+10FFFF); empty is allowed.
 absl::Status CheckGroupName(std::string_view name);
 // MEMBER, ADMIN or OWNER.
 absl::Status CheckRole(im::v1::GroupRole role);

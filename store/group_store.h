@@ -32,7 +32,7 @@ struct GroupMember {
 // that logic's member cache is loaded from. Implementations are thread-safe; calls block
 // (network), so they run on logic's executor. Errors: UNAVAILABLE when the database cannot be
 // reached (the call may be retried), INVALID_ARGUMENT for values the schema cannot hold
-// (store/group_rules.h: group ids 1-64 bytes of [A-Za-z0-9_-], names up to 128 bytes of UTF-8,
+// (store/group_rules.h: group ids 1-64 bytes of [A-Za-z0-9_-], names up to 128 characters of UTF-8,
 // uids non-empty and as store/message_rules.h checks them, roles MEMBER, ADMIN or OWNER).
 //
 // The store keeps one rule of ownership: Group.owner names the member last made OWNER (by
@@ -83,6 +83,11 @@ class GroupStore {
   virtual absl::StatusOr<std::vector<GroupMember>> ListMembers(std::string_view group_id,
                                                                std::string_view after_uid,
                                                                uint32_t limit) = 0;
+
+  // Dismisses the group: deletes it and every membership in one transaction. Returns the uids
+  // that were members (uid order), or NOT_FOUND when there is no such group. The group's
+  // messages and conversation rows are not touched (MessageStore's), and the id may be used again.
+  virtual absl::StatusOr<std::vector<std::string>> DeleteGroup(std::string_view group_id) = 0;
 };
 
 }  // namespace im::store

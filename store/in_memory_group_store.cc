@@ -135,4 +135,17 @@ absl::StatusOr<std::vector<GroupMember>> InMemoryGroupStore::ListMembers(std::st
   return page;
 }
 
+absl::StatusOr<std::vector<std::string>> InMemoryGroupStore::DeleteGroup(
+    std::string_view group_id) {
+  if (absl::Status status = CheckGroupId(group_id); !status.ok()) return status;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = groups_.find(group_id);
+  if (it == groups_.end()) return absl::NotFoundError(fmt::format("no group {}", group_id));
+  std::vector<std::string> uids;
+  uids.reserve(it->second.members.size());
+  for (const auto& [uid, member] : it->second.members) uids.push_back(uid);
+  groups_.erase(it);
+  return uids;
+}
+
 }  // namespace im::store

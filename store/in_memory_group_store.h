@@ -27,6 +27,7 @@ class InMemoryGroupStore final : public GroupStore {
   absl::StatusOr<std::vector<GroupMember>> ListMembers(std::string_view group_id,
                                                        std::string_view after_uid,
                                                        uint32_t limit) override;
+  absl::StatusOr<std::vector<std::string>> DeleteGroup(std::string_view group_id) override;
 
  private:
   struct GroupState {

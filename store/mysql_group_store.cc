@@ -317,4 +317,44 @@ absl::StatusOr<std::vector<GroupMember>> MySqlGroupStore::ListMembers(std::strin
   });
 }
 
+absl::StatusOr<std::vector<std::string>> MySqlGroupStore::DeleteGroup(std::string_view group_id) {
+  if (absl::Status status = CheckGroupId(group_id); !status.ok()) return status;
+  using Result = std::vector<std::string>;
+  return RetryIfAborted(
+      [&] {
+        return pool_.Run<Result>([&](MySqlConnection& connection) -> absl::StatusOr<Result> {
+          connection.Begin();
+          // With the group's row locked, no add or remove of a member runs until this commits:
+          // the members read here are the ones deleted.
+          if (!LockGroup(connection, group_id)) {
+            return absl::NotFoundError(fmt::format("no group {}", group_id));
+          }
+          Result uids;
+          {
+            sql::PreparedStatement& select =
+                connection.Prepare("SELECT uid FROM group_members WHERE group_id = ? ORDER BY uid");
+            MySqlParams(select).Bytes(group_id);
+            std::unique_ptr<sql::ResultSet> rows = Query(select);
+            while (rows->next()) uids.push_back(ColumnBytes(*rows, 1));
+          }
+          sql::PreparedStatement& remove_members =
+              connection.Prepare("DELETE FROM group_members WHERE group_id = ?");
+          MySqlParams(remove_members).Bytes(group_id);
+          if (const size_t removed = static_cast<size_t>(remove_members.executeUpdate());
+              removed != uids.size()) {
+            return absl::InternalError(
+                fmt::format("group {}: {} members read but {} member rows deleted", group_id,
+                            uids.size(), removed));
+          }
+          sql::PreparedStatement& remove_group =
+              connection.Prepare("DELETE FROM im_groups WHERE group_id = ?");
+          MySqlParams(remove_group).Bytes(group_id);
+          remove_group.executeUpdate();
+          connection.Commit();
+          return uids;
+        });
+      },
+      kGroupAttempts);
+}
+
 }  // namespace im::store

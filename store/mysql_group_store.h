@@ -20,7 +20,8 @@ namespace im::store {
 // TRANSACTION, the group row, its member rows, COMMIT) plus 1 per further 256 members; AddMembers 6
 // when it adds someone (START TRANSACTION, lock, look up the requested, insert the new, count,
 // COMMIT), 4 when not, plus up to 2 per further 256 requested; RemoveMember 5; SetRole 5, or 7 when
-// it hands ownership over. Multi-row statements are padded like MySqlMessageStore's
+// it hands ownership over; DeleteGroup 6 (START TRANSACTION, lock, read the members, delete them,
+// delete the group, COMMIT). Multi-row statements are padded like MySqlMessageStore's
 // (store/mysql_multi_row.h).
 class MySqlGroupStore final : public GroupStore {
  public:
@@ -41,6 +42,7 @@ class MySqlGroupStore final : public GroupStore {
   absl::StatusOr<std::vector<GroupMember>> ListMembers(std::string_view group_id,
                                                        std::string_view after_uid,
                                                        uint32_t limit) override;
+  absl::StatusOr<std::vector<std::string>> DeleteGroup(std::string_view group_id) override;
 
  private:
   MySqlConnectionPool& pool_;

@@ -25,8 +25,8 @@ struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{5000};
 };
 
-// The SQLite database of the embedded single-node mode: its messages, conversations, cursors and
-// groups (store/sqlite_migrations, applied when it opens).
+// The SQLite database of the embedded single-node mode: its messages, conversations, cursors,
+// groups and restrictions (store/sqlite_migrations, applied when it opens).
 //
 // Durability: the journal is a write-ahead log with synchronous=FULL, so COMMIT returns once the
 // log is on disk (fsync): a transaction that returned OK survives kill -9 and power loss, and a

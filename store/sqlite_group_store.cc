@@ -262,4 +262,34 @@ absl::StatusOr<std::vector<GroupMember>> SqliteGroupStore::ListMembers(std::stri
   });
 }
 
+absl::StatusOr<std::vector<std::string>> SqliteGroupStore::DeleteGroup(std::string_view group_id) {
+  IM_RETURN_IF_ERROR(CheckGroupId(group_id));
+  using Uids = std::vector<std::string>;
+  return database_.Write<Uids>([&](SqliteConnection& connection) -> absl::StatusOr<Uids> {
+    IM_ASSIGN_OR_RETURN(const std::optional<Group> group, FindGroup(connection, group_id));
+    if (!group) return absl::NotFoundError(fmt::format("no group {}", group_id));
+    Uids uids;
+    {
+      IM_ASSIGN_OR_RETURN(
+          SqliteStatement select,
+          connection.Prepare("SELECT uid FROM group_members WHERE group_id = ? ORDER BY uid"));
+      select.Bytes(group_id);
+      IM_RETURN_IF_ERROR(select.ForEachRow(
+          [&](const SqliteStatement& row) { uids.push_back(row.ColumnBytes(0)); }));
+    }
+    {
+      // The members first: their rows refer to the group's.
+      IM_ASSIGN_OR_RETURN(SqliteStatement remove,
+                          connection.Prepare("DELETE FROM group_members WHERE group_id = ?"));
+      remove.Bytes(group_id);
+      IM_RETURN_IF_ERROR(remove.Run());
+    }
+    IM_ASSIGN_OR_RETURN(SqliteStatement remove,
+                        connection.Prepare("DELETE FROM im_groups WHERE group_id = ?"));
+    remove.Bytes(group_id);
+    IM_RETURN_IF_ERROR(remove.Run());
+    return uids;
+  });
+}
+
 }  // namespace im::store

@@ -31,6 +31,7 @@ class SqliteGroupStore final : public GroupStore {
   absl::StatusOr<std::vector<GroupMember>> ListMembers(std::string_view group_id,
                                                        std::string_view after_uid,
                                                        uint32_t limit) override;
+  absl::StatusOr<std::vector<std::string>> DeleteGroup(std::string_view group_id) override;
 
  private:
   SqliteDatabase& database_;

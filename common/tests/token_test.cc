@@ -10,6 +10,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/base64url.h"
+#include "common/hmac.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -94,6 +96,25 @@ TEST(Base64UrlTest, RejectsWhatIsNotUnpaddedBase64Url) {
 TEST(TokenTest, ReferenceHmacMatchesRfc4231Case2) {
   EXPECT_EQ(absl::BytesToHexString(ReferenceHmac("Jefe", "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(TokenTest, IssuedAtRoundTripsAndAMalformedOneIsInvalid) {
+  const TokenVerifier verifier("secret-of-the-test");
+  TokenClaims claims{"alice", 2'000'000'000, "", 1'700'000'000};
+  TokenVerdict verdict =
+      verifier.Verify(SignToken(claims, "secret-of-the-test"), "", 1'800'000'000);
+  ASSERT_TRUE(verdict.ok()) << verdict.detail;
+  EXPECT_EQ(verdict.claims.iat_unix_sec, 1'700'000'000);
+  claims.iat_unix_sec = 0;  // absent
+  verdict = verifier.Verify(SignToken(claims, "secret-of-the-test"), "", 1'800'000'000);
+  ASSERT_TRUE(verdict.ok()) << verdict.detail;
+  EXPECT_EQ(verdict.claims.iat_unix_sec, 0);
+  const std::string payload = Base64UrlEncode(R"({"uid":"alice","exp":2000000000,"iat":"x"})");
+  const std::string forged =
+      payload + "." + Base64UrlEncode(*HmacSha256("secret-of-the-test", payload));
+  verdict = verifier.Verify(forged, "", 1'800'000'000);
+  EXPECT_EQ(verdict.code, im::v1::TOKEN_INVALID);
+  EXPECT_EQ(verdict.detail, "iat not an integer");
 }
 
 TEST(TokenTest, SignatureIsHmacOfTheEncodedPayload) {

@@ -9,6 +9,7 @@
 #include "store/mysql_message_store.h"
 #include "store/redis_member_list_cache.h"
 #include "store/redis_presence_store.h"
+#include "store/redis_restriction_store.h"
 #include "store/redis_send_ledger.h"
 #include "store/redis_seq_allocator.h"
 #include "store/redis_session_registry.h"
@@ -21,6 +22,7 @@ namespace {
 constexpr char kGatewayDirectoryPrefix[] = "im:gw:";
 // The dedup map and the send ledger's claims are the same keys.
 constexpr char kDedupPrefix[] = "im:dedup:";
+constexpr char kRestrictionsPrefix[] = "im:";  // im:restrictions and im:restrictions:version
 constexpr char kSpentResumeTokenPrefix[] = "im:resume:";
 
 std::unique_ptr<FanoutBus> FanoutBusFor(const LogicOptions& options, LogicMetrics* metrics) {
@@ -71,6 +73,7 @@ LogicStores ClusterStores(const LogicOptions& options, LogicMetrics* metrics) {
   stores.member_lists = std::make_unique<store::RedisMemberListCache>(
       redis, int64_t{options.group_cache_ttl_sec} * 1000);
   stores.fanout = FanoutBusFor(options, metrics);
+  stores.restrictions = std::make_unique<store::RedisRestrictionStore>(redis, kRestrictionsPrefix);
   if (options.send_loop) {
     const int64_t group_cache_ttl_ms = int64_t{options.group_cache_ttl_sec} * 1000;
     const int64_t session_ttl_ms = int64_t{options.session_ttl_sec} * 1000;

@@ -6,6 +6,7 @@
 #include "store/in_memory_member_list_cache.h"
 #include "store/in_memory_message_store.h"
 #include "store/in_memory_presence_store.h"
+#include "store/in_memory_restriction_store.h"
 #include "store/in_memory_seq_allocator.h"
 #include "store/in_memory_session_registry.h"
 #include "store/in_memory_ttl_map.h"
@@ -40,6 +41,9 @@ LogicStores InProcessStores(const LogicOptions& options, LogicMetrics* metrics,
   stores.groups = durable.groups != nullptr ? std::move(durable.groups)
                                             : std::make_unique<store::InMemoryGroupStore>();
   stores.member_lists = std::make_unique<store::InMemoryMemberListCache>();
+  stores.restrictions = durable.restrictions != nullptr
+                            ? std::move(durable.restrictions)
+                            : std::make_unique<store::InMemoryRestrictionStore>();
   stores.fanout =
       std::make_unique<InProcessFanoutBus>(options.fanout_queue, options.fanout_batch_max, metrics);
   return stores;

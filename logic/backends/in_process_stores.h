@@ -12,6 +12,7 @@ struct DurableStores {
   std::shared_ptr<store::SqliteDatabase> database;  // what the stores below borrow, if anything
   std::unique_ptr<store::MessageStore> messages;
   std::unique_ptr<store::GroupStore> groups;
+  std::unique_ptr<store::RestrictionStore> restrictions;
 };
 
 // Every backend in this process: sessions, seq counters, dedup entries, member lists and the

@@ -12,6 +12,7 @@
 #include "store/presence_store.h"
 #include "store/redis_async_client.h"
 #include "store/redis_options.h"
+#include "store/restriction_store.h"
 #include "store/send_ledger.h"
 #include "store/seq_allocator.h"
 #include "store/session_registry.h"
@@ -43,6 +44,7 @@ struct LogicStores {
   std::unique_ptr<store::GroupStore> groups;
   std::unique_ptr<store::MemberListCache> member_lists;
   std::unique_ptr<FanoutBus> fanout;
+  std::unique_ptr<store::RestrictionStore> restrictions;  // the admin API's mutes and revocations
   // Whether other processes may write the same conversations (a cluster's stores); false when
   // they are this process's alone, so that nothing written before it started is still in flight.
   bool other_writers = true;

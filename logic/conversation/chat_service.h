@@ -11,6 +11,7 @@
 #include "common/bounded_executor.h"
 #include "common/clock.h"
 #include "im/v1/logic.pb.h"
+#include "logic/admin/restrictions.h"
 #include "logic/conversation/conversation_id.h"
 #include "logic/conversation/message_change.h"
 #include "logic/conversation/message_writer.h"
@@ -56,6 +57,8 @@ struct ChatDependencies {
   // Unix ms it started at. A gap before a message stored earlier than that is a hole at once, as
   // no write from before the start can still land; 0: other nodes may (a cluster).
   int64_t sole_writer_since_ms = 0;
+  // Mutes in force (the admin API's); null: none.
+  Restrictions* restrictions = nullptr;
 };
 
 // Conversations (DESIGN.md sections 5 and 6): Send, Ack, Sync, Conversations and Read, for
@@ -179,6 +182,7 @@ class ChatService {
   struct Access {
     std::optional<ConversationId> conversation;
     uint64_t visible_after = 0;  // a group member sees seqs above its joined_seq
+    im::v1::GroupRole role = im::v1::GROUP_ROLE_UNSPECIFIED;  // in a group: the member's
     im::v1::Code code = im::v1::OK;
     std::string reason;
   };
@@ -189,6 +193,15 @@ class ChatService {
   // MemberLists (which may block).
   Access Authorize(const std::string& uid, const std::string& conv_id,
                    const KnownMembers* known = nullptr);
+  // Authorize for `caller`: the system (IsSystemAdmin) may use any conversation.
+  Access Authorize(const im::v1::Caller& caller, const std::string& conv_id,
+                   const KnownMembers* known = nullptr);
+  // The admin API acting as the system, not as a user.
+  static bool IsSystemAdmin(const im::v1::Caller& caller);
+  // Until when (Unix ms) the caller is muted (0: not), or its group mutes it (`access` to a group).
+  // A mute holds the user's sends through the admin API too; the system is never muted.
+  int64_t MutedUntil(const im::v1::Caller& caller) const;
+  int64_t GroupMutedFor(const im::v1::Caller& caller, const Access& access) const;
   Access ResolveSendTarget(const im::v1::Caller& caller, const im::v1::SendReq& req,
                            const KnownMembers* known);
   // uid's membership of the group: from `known` when it holds the group's list, without

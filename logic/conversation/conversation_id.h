@@ -36,4 +36,8 @@ struct ConversationId {
 // A uid is 1..64 bytes of printable ASCII other than ':' and '|' (separators in our keys).
 bool IsValidUid(std::string_view uid);
 
+// The sender of what the system (the admin API, group notices) says: a uid no user may log in
+// as. Its single chats with users are s:@system:<uid>.
+inline constexpr char kSystemUid[] = "@system";
+
 }  // namespace im::logic

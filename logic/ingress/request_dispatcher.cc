@@ -85,7 +85,7 @@ bool RequestDispatcher::Expired(int64_t deadline_ms) const {
 
 bool RequestDispatcher::RefusedBySenderLimits(
     const im::v1::Ingress& entry, const std::function<Respond(uint64_t id)>& respond_to) {
-  if (sender_limits_ == nullptr) return false;
+  if (sender_limits_ == nullptr || entry.caller().admin()) return false;
   const im::v1::SendReq& send = entry.request().send_req();
   const SenderLimits::Refusal refusal =
       sender_limits_->Take(entry.caller().uid(), send.conv_id(), now_ms_());
@@ -138,6 +138,15 @@ void RequestDispatcher::Run(const AdmissionStage& stage, const char* method, im:
 }
 
 void RequestDispatcher::Dispatch(im::v1::Ingress entry, Respond respond) {
+  entry.mutable_caller()->clear_admin();  // a gateway's word is not the admin API's
+  Route(std::move(entry), std::move(respond));
+}
+
+void RequestDispatcher::DispatchAdmin(im::v1::Ingress entry, Respond respond) {
+  Route(std::move(entry), std::move(respond));
+}
+
+void RequestDispatcher::Route(im::v1::Ingress entry, Respond respond) {
   metrics_->ingress_entries.Increment();
   using F = im::v1::Frame;
   namespace v1 = im::v1;
@@ -225,6 +234,7 @@ void RequestDispatcher::DispatchAll(std::vector<im::v1::Ingress> entries,
   std::vector<im::v1::Ingress> logins;
   std::vector<im::v1::Ingress> syncs;
   for (im::v1::Ingress& entry : entries) {
+    entry.mutable_caller()->clear_admin();  // a gateway's word is not the admin API's
     // Changes (RECALL, EDIT) read the message they change first: each on its own (Dispatch).
     if (entry.request().has_send_req() && !Expired(entry.deadline_ms()) &&
         !store::IsChange(entry.request().send_req().type())) {
@@ -239,7 +249,7 @@ void RequestDispatcher::DispatchAll(std::vector<im::v1::Ingress> entries,
       syncs.push_back(std::move(entry));
     } else {
       const uint64_t id = entry.id();
-      Dispatch(std::move(entry), respond_to(id));
+      Route(std::move(entry), respond_to(id));
     }
   }
   if (!sends.empty()) DispatchSends(std::move(sends), respond_to);

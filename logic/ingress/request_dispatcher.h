@@ -58,7 +58,11 @@ class RequestDispatcher {
                     PresenceService* presence, SenderLimits* sender_limits, Executors executors,
                     LogicMetrics* metrics, common::MillisClock now_ms, Loops loops);
 
+  // A gateway's request: its caller is never admin (the flag is dropped).
   void Dispatch(im::v1::Ingress entry, Respond respond);
+  // The admin API's request (logic/admin): its caller's admin flag stands, and its sends are not
+  // held by the sender limits.
+  void DispatchAdmin(im::v1::Ingress entry, Respond respond);
   // Dispatch for every entry of a batch (`respond_to(id)` makes the answer of entry `id`); its
   // sends go as one batch (to the send loop, if any; else to the executor), so that their
   // claims and seqs cost one round trip.
@@ -68,6 +72,8 @@ class RequestDispatcher {
  private:
   template <typename Request, typename Response>
   struct Batch;
+  // Runs `entry` on the handler its frame's body names (Dispatch without touching the caller).
+  void Route(im::v1::Ingress entry, Respond respond);
   // The sends of one batch (none expired on arrival), single and group chats together: one
   // ChatService::SendBatchOnLoop on the send loop when there is one, else one
   // ChatService::SendBatch on the executor.

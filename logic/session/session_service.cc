@@ -25,12 +25,14 @@ bool IsValidPlatform(std::string_view platform) {
 }  // namespace
 
 SessionService::SessionService(const LogicOptions& options, store::SessionRegistry* sessions,
-                               Pusher* pusher, Clock now_ms, DevicesChanged devices_changed)
+                               Pusher* pusher, Clock now_ms, DevicesChanged devices_changed,
+                               const Restrictions* restrictions)
     : options_(options),
       sessions_(sessions),
       pusher_(pusher),
       now_ms_(std::move(now_ms)),
       devices_changed_(std::move(devices_changed)),
+      restrictions_(restrictions),
       tokens_(options.token_secret),
       resume_tokens_(options.token_secret, int64_t{options.resume_window_sec} * 1000) {}
 
@@ -60,12 +62,38 @@ std::optional<SessionService::Registration> SessionService::Admit(
     SetStatus(resp->mutable_status(), verdict.code, verdict.detail);
     return std::nullopt;
   }
-  if (!IsValidUid(verdict.claims.uid)) {
-    SetStatus(resp->mutable_status(), im::v1::TOKEN_INVALID, "the token's uid is not a valid uid");
+  if (!IsValidUid(verdict.claims.uid) || verdict.claims.uid == kSystemUid) {
+    SetStatus(resp->mutable_status(), im::v1::TOKEN_INVALID,
+              "the token's uid is not a valid uid (or is the system's)");
+    return std::nullopt;
+  }
+  if (Revoked(verdict.claims)) {
+    SetStatus(resp->mutable_status(), im::v1::TOKEN_REVOKED,
+              "the user's tokens issued before a time were revoked: get a new one");
     return std::nullopt;
   }
   return Registration{verdict.claims.uid, store::Session{device, request.gateway_id(),
                                                          request.conn_id(), now, platform}};
+}
+
+bool SessionService::Revoked(const common::TokenClaims& claims) const {
+  if (restrictions_ == nullptr) return false;
+  const int64_t revoked_before_ms = restrictions_->TokensRevokedBefore(claims.uid);
+  return revoked_before_ms != 0 && claims.iat_unix_sec * 1000 < revoked_before_ms;
+}
+
+absl::StatusOr<size_t> SessionService::Kick(const std::string& uid, const std::string& device,
+                                            im::v1::Kick::Reason reason,
+                                            const std::string& message) {
+  absl::StatusOr<std::vector<store::Session>> sessions = sessions_->Lookup(uid);
+  if (!sessions.ok()) return sessions.status();
+  size_t kicked = 0;
+  for (const store::Session& session : *sessions) {
+    if (!device.empty() && session.device != device) continue;
+    pusher_->Kick(PushTarget{uid, session}, reason, message);
+    ++kicked;
+  }
+  return kicked;
 }
 
 SessionService::AdmittedLogins SessionService::AdmitAll(

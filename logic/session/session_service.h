@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/token.h"
 #include "im/v1/logic.pb.h"
+#include "logic/admin/restrictions.h"
 #include "logic/delivery/pusher.h"
 #include "logic/logic_options.h"
 #include "logic/session/resume_tokens.h"
@@ -28,8 +29,10 @@ class SessionService {
   using DevicesChanged =
       std::function<void(const std::vector<std::string>& uids, DeviceChange change)>;
 
+  // `restrictions` (null: none) refuses logins with revoked tokens.
   SessionService(const LogicOptions& options, store::SessionRegistry* sessions, Pusher* pusher,
-                 Clock now_ms, DevicesChanged devices_changed = {});
+                 Clock now_ms, DevicesChanged devices_changed = {},
+                 const Restrictions* restrictions = nullptr);
 
   // Verifies the token, registers the session, kicks an older connection of the same device and,
   // beyond the device cap, the least recently logged-in device (or refuses, per policy).
@@ -45,6 +48,11 @@ class SessionService {
   // Every Disconnect of the batch, one session registry call for them all.
   im::v1::DisconnectManyReply DisconnectMany(const im::v1::DisconnectManyRequest& request);
   im::v1::RefreshSessionsReply RefreshSessions(const im::v1::RefreshSessionsRequest& request);
+  // Tells uid's connections (only `device`'s, unless empty) to close with Kick{reason, message};
+  // returns how many. Blocks on the session registry. The gateways' disconnects remove the
+  // sessions.
+  absl::StatusOr<size_t> Kick(const std::string& uid, const std::string& device,
+                              im::v1::Kick::Reason reason, const std::string& message);
   // Fails (gRPC status) only when the directory cannot be written, so the gateway retries.
   absl::StatusOr<im::v1::RegisterGatewayReply> RegisterGateway(
       const im::v1::RegisterGatewayRequest& request);
@@ -60,6 +68,8 @@ class SessionService {
     std::vector<size_t> admitted;
   };
   AdmittedLogins AdmitAll(const std::vector<im::v1::LoginRequest>& requests);
+  // Whether the token was issued before a revocation of its user's tokens.
+  bool Revoked(const common::TokenClaims& claims) const;
   // Checks the device name and the token; the registration to make, or nullopt with the refusal
   // in `reply`.
   std::optional<Registration> Admit(const im::v1::LoginRequest& request, int64_t now,
@@ -85,6 +95,7 @@ class SessionService {
   Pusher* pusher_;
   Clock now_ms_;
   DevicesChanged devices_changed_;
+  const Restrictions* restrictions_;
   common::TokenVerifier tokens_;
   const ResumeTokens resume_tokens_;
 };

@@ -14,6 +14,7 @@
 #include "store/in_memory_group_store.h"
 #include "store/in_memory_member_list_cache.h"
 #include "store/in_memory_message_store.h"
+#include "store/in_memory_restriction_store.h"
 #include "store/in_memory_seq_allocator.h"
 #include "store/in_memory_session_registry.h"
 #include "store/in_memory_ttl_map.h"
@@ -77,8 +78,13 @@ class LogicFixture : public ::testing::Test {
         std::make_unique<MemberLists>(groups_.get(), member_cache_.get(), 100, metrics_.get());
     group_service_ = std::make_unique<GroupService>(options_, groups_.get(), messages_.get(),
                                                     member_lists_.get(), msg_ids_.get(), clock);
+    restriction_store_ = std::make_unique<store::InMemoryRestrictionStore>();
+    // Not started: what a test puts is in force at once, and nothing reloads behind its back.
+    restrictions_ = std::make_unique<Restrictions>(restriction_store_.get(), clock,
+                                                   std::chrono::milliseconds(1'000));
     session_service_ =
-        std::make_unique<SessionService>(options_, sessions_.get(), pusher_.get(), clock);
+        std::make_unique<SessionService>(options_, sessions_.get(), pusher_.get(), clock,
+                                         SessionService::DevicesChanged{}, restrictions_.get());
     chat_ = MakeChatService(/*sole_writer_since_ms=*/0);
   }
 
@@ -96,7 +102,7 @@ class LogicFixture : public ::testing::Test {
                          resumes_.get(), ledger_.get(), writer_.get(), pusher_.get(),
                          msg_ids_.get(), executor_.get(), member_lists_.get(), &fanout_,
                          metrics_.get(),
-                         /*loop=*/nullptr, sole_writer_since_ms},
+                         /*loop=*/nullptr, sole_writer_since_ms, restrictions_.get()},
         [this] { return now_ms_.load(); });
   }
 
@@ -171,6 +177,8 @@ class LogicFixture : public ::testing::Test {
   std::unique_ptr<MemberLists> member_lists_;
   std::unique_ptr<GroupService> group_service_;
   RecordingFanoutBus fanout_;
+  std::unique_ptr<store::InMemoryRestrictionStore> restriction_store_;
+  std::unique_ptr<Restrictions> restrictions_;
   std::unique_ptr<SessionService> session_service_;
   std::unique_ptr<ChatService> chat_;
   std::vector<std::unique_ptr<ChatService>> replaced_chats_;

@@ -59,6 +59,37 @@ common::Config DevConfigWith(std::map<std::string, std::string> env) {
   return ConfigWith(std::move(env));
 }
 
+TEST(LogicOptionsTest, TheAdminApiIsOffByDefaultAndNeedsAKeyOfItsOwn) {
+  const std::map<std::string, std::string> base = {
+      {"IM_LOGIC_TOKEN_SECRET", "a-token-secret-of-our-own"},
+      {"IM_MYSQL_PASSWORD", "s3cret-of-our-own"}};
+  common::Config off = ConfigWith(base);
+  absl::StatusOr<LogicOptions> options = LogicOptions::FromConfig(off);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_TRUE(options->admin_api.listen.empty());
+
+  auto with = [&](std::map<std::string, std::string> more) {
+    more.insert(base.begin(), base.end());
+    common::Config config = ConfigWith(std::move(more));
+    return LogicOptions::FromConfig(config);
+  };
+  EXPECT_THAT(with({{"IM_ADMIN_API_LISTEN", "127.0.0.1:9300"}}).status().message(),
+              HasSubstr("admin_api.key must be set too"));
+  EXPECT_THAT(with({{"IM_ADMIN_API_LISTEN", "127.0.0.1:9300"}, {"IM_ADMIN_API_KEY", "short"}})
+                  .status()
+                  .message(),
+              HasSubstr("at least 16 bytes"));
+  EXPECT_THAT(
+      with({{"IM_ADMIN_API_LISTEN", "127.0.0.1:9300"}, {"IM_ADMIN_API_KEY", kLocalAdminApiKey}})
+          .status()
+          .message(),
+      HasSubstr("admin_api.key left at the value published"));
+  absl::StatusOr<LogicOptions> on = with(
+      {{"IM_ADMIN_API_LISTEN", "127.0.0.1:9300"}, {"IM_ADMIN_API_KEY", "an-admin-key-of-our-own"}});
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_EQ(on->admin_api.key, "an-admin-key-of-our-own");
+}
+
 TEST(LogicOptionsTest, KafkaLoginAndTlsAreReadFromTheKafkaKeys) {
   common::Config config = DevConfigWith({{"IM_KAFKA_BROKERS", "k1:9093,k2:9093"},
                                          {"IM_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"},

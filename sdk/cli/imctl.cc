@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   const int64_t now = im::common::UnixMillis() / 1000;
   im::common::TokenClaims claims;
   claims.uid = uid;
+  claims.iat_unix_sec = now;
   claims.exp_unix_sec = now + ttl_sec;
   claims.device = device;
   std::printf("%s\n", im::common::SignToken(claims, secret).c_str());

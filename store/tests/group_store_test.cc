@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -420,6 +421,98 @@ TYPED_TEST(GroupStoreContractTest, ListMembersPagesInUidOrder) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TYPED_TEST(GroupStoreContractTest, DeleteGroupReturnsItsMembersAndLeavesNothing) {
+  const std::string id = this->CreateOk("team", {"carol", "bob", "Zed"}).group_id;
+  const std::string other = this->CreateOk("other", {"bob"}).group_id;
+  ASSERT_TRUE(this->store().SetRole(id, this->Uid("bob"), im::v1::ADMIN).ok());
+  ASSERT_TRUE(this->store().RemoveMember(id, this->Uid("carol")).ok());
+
+  absl::StatusOr<std::vector<std::string>> deleted = this->store().DeleteGroup(id);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  // Byte order, the removed member not among them.
+  EXPECT_EQ(*deleted,
+            (std::vector<std::string>{this->Uid("Zed"), this->Uid("bob"), this->Uid("owner")}));
+
+  absl::StatusOr<std::optional<Group>> gone = this->store().GetGroup(id);
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_FALSE(gone->has_value());
+  for (const char* uid : {"owner", "bob", "Zed", "carol"}) {
+    EXPECT_FALSE(this->GetMember(id, this->Uid(uid)).has_value()) << uid;
+  }
+  EXPECT_TRUE(this->AllUids(id).empty());
+  const auto not_found = absl::StatusCode::kNotFound;
+  EXPECT_EQ(this->store().AddMembers(id, {this->Member(this->Uid("dave"))}, 10).status().code(),
+            not_found);
+  EXPECT_EQ(this->store().SetRole(id, this->Uid("bob"), im::v1::MEMBER).code(), not_found);
+
+  // Another group with the same members is untouched.
+  EXPECT_EQ(this->MemberCount(other), 2u);
+  EXPECT_EQ(this->AllUids(other), (std::vector<std::string>{this->Uid("bob"), this->Uid("owner")}));
+
+  EXPECT_EQ(this->store().DeleteGroup(id).status().code(), not_found);
+  EXPECT_EQ(this->store().DeleteGroup(this->Id("none")).status().code(), not_found);
+}
+
+TYPED_TEST(GroupStoreContractTest, ADeletedGroupsIdMayBeUsedAgain) {
+  const std::string id = this->CreateOk("team", {"bob", "carol"}).group_id;
+  ASSERT_TRUE(this->store().DeleteGroup(id).ok());
+
+  Group again = this->MakeGroup("team");
+  again.name = "second";
+  again.owner = this->Uid("erin");
+  again.created_ms = 2'000;
+  const GroupMember erin = this->Member(again.owner, im::v1::OWNER, 40, 2'000);
+  const GroupMember bob = this->Member(this->Uid("bob"), im::v1::MEMBER, 40, 2'001);
+  ASSERT_TRUE(this->store().CreateGroup(again, {erin, bob}, 2).ok());
+  absl::StatusOr<std::optional<Group>> stored = this->store().GetGroup(id);
+  ASSERT_TRUE(stored.ok() && stored->has_value()) << stored.status();
+  EXPECT_EQ((*stored)->name, "second");
+  EXPECT_EQ((*stored)->owner, again.owner);
+  EXPECT_EQ((*stored)->created_ms, 2'000);
+  EXPECT_EQ((*stored)->member_count, 2u);
+  // The new group's members only, as they joined it: nothing of the old group's carries over.
+  EXPECT_EQ(this->AllUids(id), (std::vector<std::string>{this->Uid("bob"), this->Uid("erin")}));
+  this->ExpectMember(*this->GetMember(id, this->Uid("bob")), bob);
+  EXPECT_FALSE(this->GetMember(id, this->Uid("owner")).has_value());
+  EXPECT_FALSE(this->GetMember(id, this->Uid("carol")).has_value());
+
+  absl::StatusOr<std::vector<std::string>> deleted = this->store().DeleteGroup(id);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, (std::vector<std::string>{this->Uid("bob"), this->Uid("erin")}));
+}
+
+TYPED_TEST(GroupStoreContractTest, DeleteGroupRacingAddsLeavesNoMemberBehind) {
+  // Whatever adds land before the delete are returned by it; none lands after it.
+  const std::string id = this->CreateOk("busy").group_id;
+  std::atomic<int> landed{0};
+  std::atomic<bool> adder_done{false};
+  std::vector<std::string> added;  // the adder's until joined
+  std::thread adder([&] {
+    for (int i = 0; i < 1'000; ++i) {
+      const std::string uid = this->Uid(fmt::format("m{:04}", i));
+      absl::StatusOr<std::vector<GroupMember>> result =
+          this->store().AddMembers(id, {this->Member(uid)}, 10'000);
+      if (!result.ok()) {
+        EXPECT_EQ(result.status().code(), absl::StatusCode::kNotFound) << result.status();
+        break;
+      }
+      added.push_back(uid);
+      ++landed;
+    }
+    adder_done = true;
+  });
+  // Delete while the adder is under way: after a few of its adds, before it runs out.
+  while (landed.load() < 3 && !adder_done.load()) std::this_thread::yield();
+  absl::StatusOr<std::vector<std::string>> deleted = this->store().DeleteGroup(id);
+  adder.join();
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  std::vector<std::string> expected = added;
+  expected.push_back(this->Uid("owner"));
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(*deleted, expected);
+  EXPECT_TRUE(this->AllUids(id).empty());
+}
+
 TYPED_TEST(GroupStoreContractTest, RejectsArgumentsTheSchemaCannotHold) {
   const auto invalid = absl::StatusCode::kInvalidArgument;
   const std::string id = this->CreateOk("team", {"bob"}).group_id;
@@ -445,10 +538,11 @@ TYPED_TEST(GroupStoreContractTest, RejectsArgumentsTheSchemaCannotHold) {
     EXPECT_EQ(this->store().SetRole(bad, bob, im::v1::ADMIN).code(), invalid) << bad;
     EXPECT_EQ(this->store().GetMember(bad, bob).status().code(), invalid) << bad;
     EXPECT_EQ(this->store().ListMembers(bad, "", 10).status().code(), invalid) << bad;
+    EXPECT_EQ(this->store().DeleteGroup(bad).status().code(), invalid) << bad;
   }
 
   const std::vector<std::string> bad_names = {
-      std::string(kMaxGroupNameBytes + 1, 'n'),
+      std::string(kMaxGroupNameChars + 1, 'n'),
       "\xFF",              // never in UTF-8
       "\xC0\xAF",          // overlong '/'
       "\xE2\x82",          // cut short
@@ -512,7 +606,8 @@ TYPED_TEST(GroupStoreContractTest, RejectsArgumentsTheSchemaCannotHold) {
   Group widest = this->MakeGroup("");
   widest.group_id = this->prefix_ + std::string(kMaxGroupIdBytes - this->prefix_.size(), 'W');
   widest.name.clear();
-  for (size_t i = 0; i < kMaxGroupNameBytes / 4; ++i) widest.name += "\xF0\x9F\x98\x80";
+  // 128 characters of four bytes each: the column counts characters.
+  for (size_t i = 0; i < kMaxGroupNameChars; ++i) widest.name += "\xF0\x9F\x98\x80";
   widest.owner = this->prefix_ + std::string(kMaxUidBytes - this->prefix_.size(), 'o');
   ASSERT_TRUE(
       this->store().CreateGroup(widest, {this->Member(widest.owner, im::v1::OWNER)}, 10).ok());
@@ -548,6 +643,7 @@ TEST(MySqlGroupStoreTest, ClosedPortIsUnavailableQuicklyNotACrash) {
   EXPECT_EQ(store.RemoveMember("g1", "v").status().code(), unavailable);
   EXPECT_EQ(store.SetRole("g1", "v", im::v1::ADMIN).code(), unavailable);
   EXPECT_EQ(store.GetMember("g1", "v").status().code(), unavailable);
+  EXPECT_EQ(store.DeleteGroup("g1").status().code(), unavailable);
   absl::Status listed = store.ListMembers("g1", "", 10).status();
   EXPECT_EQ(listed.code(), unavailable);
   EXPECT_NE(listed.message().find("127.0.0.1:1"), std::string_view::npos) << listed;

@@ -22,12 +22,13 @@ std::unique_ptr<TestDevice> ChatDeployment::Device(const std::string& name,
 
 std::string ChatDeployment::Token(const std::string& uid, int64_t expires_in_sec,
                                   const std::string& device) {
+  const int64_t now_sec = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
   common::TokenClaims claims;
   claims.uid = uid;
-  claims.exp_unix_sec = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count() +
-                        expires_in_sec;
+  claims.iat_unix_sec = now_sec;
+  claims.exp_unix_sec = now_sec + expires_in_sec;
   claims.device = device;
   return common::SignToken(claims, kTokenSecret);
 }

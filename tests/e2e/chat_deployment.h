@@ -22,6 +22,8 @@ std::optional<double> MetricAt(uint16_t metrics_port, const std::string& family)
 class ChatDeployment {
  public:
   static constexpr char kTokenSecret[] = "e2e-token-secret";
+  // Every deployment serves the admin API (logic/admin) with this key.
+  static constexpr char kAdminKey[] = "e2e-admin-key-0123456789";
 
   virtual ~ChatDeployment() = default;
 
@@ -36,6 +38,9 @@ class ChatDeployment {
   // The admin HTTP port (/metrics) where logic's metrics are: logic node `index`'s in a cluster,
   // the one process's in the embedded node.
   virtual uint16_t logic_metrics_port(int index) const = 0;
+  // The admin API's port: logic node `index`'s in a cluster, the one process's in the embedded
+  // node.
+  virtual uint16_t admin_api_port(int index) const = 0;
 
   // The sum of the samples of `family` (a counter or gauge, every label set; a histogram's
   // family_sum or family_count) that logic's /metrics (logic_metrics_port(index)) shows; nullopt

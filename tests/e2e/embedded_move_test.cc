@@ -156,7 +156,7 @@ TEST(EmbeddedToClusterTest, TheClusterServesWhatTheEmbeddedNodeStored) {
   EXPECT_EQ(members.members.size(), 2u);
   const TestDevice::SyncResult group_synced = bob_again->SyncAll(group->conv_id(), 0, 50);
   ASSERT_TRUE(group_synced.ok) << group_synced.error;
-  EXPECT_EQ(group_synced.messages.size(), 5u);
+  EXPECT_EQ(group_synced.messages.size(), 6u);  // the "group_created" notice and five messages
 
   // New messages are numbered after the copied ones, and delivered.
   auto alice_again = cluster.Device("alice", "phone");

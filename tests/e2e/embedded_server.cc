@@ -54,6 +54,8 @@ bool EmbeddedServer::Start() {
       {"IM_GATEWAY_WORKERS", "2"},
       {"IM_GATEWAY_DRAIN_TIMEOUT_MS", std::to_string(kDrainTimeoutMs)},
       {"IM_LOGIC_TOKEN_SECRET", kTokenSecret},
+      {"IM_ADMIN_API_LISTEN", "127.0.0.1:0"},
+      {"IM_ADMIN_API_KEY", kAdminKey},
       {"IM_LOG_LEVEL", "info"},
       // As LocalCluster: tests send as fast as they are answered; the limits have their own tests.
       {"IM_LOGIC_SEND_RATE_PER_USER", "0"},
@@ -68,6 +70,7 @@ bool EmbeddedServer::Start() {
   process_ = std::move(started->process);
   client_port_ = PortField(started->ready_line, "client_port");
   metrics_port_ = PortField(started->ready_line, "metrics_port");
+  admin_api_port_ = PortField(started->ready_line, "admin_api_port");
   ws_port_ = PortField(started->ready_line, "ws_port");
   wss_port_ = PortField(started->ready_line, "wss_port");
   if (client_port_ == 0 || metrics_port_ == 0) {

@@ -26,6 +26,7 @@ class EmbeddedServer final : public ChatDeployment {
   const std::string& prefix() const override { return prefix_; }
   uint16_t client_port(int index) const override;
   uint16_t logic_metrics_port(int /*index*/) const override { return metrics_port_; }
+  uint16_t admin_api_port(int /*index*/) const override { return admin_api_port_; }
   // The WebSocket ports, when `env` opens them (IM_GATEWAY_WS_LISTEN, IM_GATEWAY_WSS_LISTEN; port 0
   // picks one); else 0.
   uint16_t ws_port() const { return ws_port_; }
@@ -48,6 +49,7 @@ class EmbeddedServer final : public ChatDeployment {
   std::unique_ptr<im::testing::Subprocess> process_;
   uint16_t client_port_ = 0;
   uint16_t metrics_port_ = 0;
+  uint16_t admin_api_port_ = 0;
   uint16_t ws_port_ = 0;
   uint16_t wss_port_ = 0;
 };

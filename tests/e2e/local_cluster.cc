@@ -240,6 +240,8 @@ bool LocalCluster::StartLogic(int index) {
       {"IM_LOGIC_GRPC_LISTEN", absl::StrCat("127.0.0.1:", node.grpc_port)},
       {"IM_LOGIC_METRICS_LISTEN", "127.0.0.1:0"},
       {"IM_LOGIC_TOKEN_SECRET", kTokenSecret},
+      {"IM_ADMIN_API_LISTEN", "127.0.0.1:0"},
+      {"IM_ADMIN_API_KEY", kAdminKey},
       {"IM_REDIS_ADDRESS", redis_address_},
       {"IM_MYSQL_HOST", mysql_->host},
       {"IM_MYSQL_PORT", std::to_string(mysql_->port)},
@@ -276,6 +278,7 @@ bool LocalCluster::StartLogic(int index) {
   const std::string& ready = started->ready_line;
   node.grpc_port = PortField(ready, "grpc_port");
   node.metrics_port = PortField(ready, "metrics_port");
+  node.admin_api_port = PortField(ready, "admin_api_port");
   if (node.grpc_port == 0) {
     ADD_FAILURE() << "no grpc_port in '" << ready << "'";
     return false;

@@ -109,6 +109,7 @@ class LocalCluster final : public ChatDeployment {
   // not started.
   uint16_t gateway_metrics_port(int index) const { return gateways_.at(index).metrics_port; }
   uint16_t logic_metrics_port(int index) const override { return logic_.at(index).metrics_port; }
+  uint16_t admin_api_port(int index) const override { return logic_.at(index).admin_api_port; }
 
   // SIGKILL, reaped. Its client port stays unusable until RestartGateway.
   bool KillGateway(int index);
@@ -150,6 +151,7 @@ class LocalCluster final : public ChatDeployment {
     uint16_t client_port = 0;  // gateways only
     uint16_t tls_port = 0;     // gateways with a TLS port only
     uint16_t metrics_port = 0;
+    uint16_t admin_api_port = 0;  // logic nodes only
   };
 
   bool MakeGrpcTls();

@@ -565,6 +565,7 @@ PushTally TallyPushes(const std::vector<PushedMessage>& pushed,
   std::set<uint64_t> seen;
   uint64_t highest = 0;
   for (const PushedMessage& p : pushed) {
+    if (IsSystemNotice(p.message)) continue;
     tally.pushed++;
     const uint64_t seq = p.message.seq();
     if (seq < highest) tally.overtaken++;
@@ -612,9 +613,16 @@ std::string SeqList(const std::vector<uint64_t>& seqs) {
   return ::testing::AssertionSuccess();
 }
 
+bool IsSystemNotice(const im::v1::Message& message) {
+  return message.type() == im::v1::SYSTEM && message.sender() == "@system";
+}
+
 ::testing::AssertionResult SeqsAre(const std::vector<im::v1::Message>& messages,
                                    const std::vector<uint64_t>& expected) {
-  const std::vector<uint64_t> got = SeqsOf(messages);
+  std::vector<uint64_t> got;
+  for (const im::v1::Message& message : messages) {
+    if (!IsSystemNotice(message)) got.push_back(message.seq());
+  }
   if (got == expected) return ::testing::AssertionSuccess();
   std::set<uint64_t> got_set(got.begin(), got.end());
   std::vector<uint64_t> missing;

@@ -213,9 +213,13 @@ class TestDevice {
 };
 
 // ---- checks ----
+// A group's system notice: a SYSTEM message from @system (group created, member joined, ...;
+// docs/admin-api.md). The checks below that compare a conversation with the messages a test sent
+// set notices aside: tests/e2e/admin_api_test.cc checks them.
+bool IsSystemNotice(const im::v1::Message& message);
 // Seqs strictly increasing: each seq once, in order.
 ::testing::AssertionResult EachSeqOnceInOrder(const std::vector<im::v1::Message>& messages);
-// Exactly these seqs, in this order.
+// Exactly these seqs, in this order, system notices set aside.
 ::testing::AssertionResult SeqsAre(const std::vector<im::v1::Message>& messages,
                                    const std::vector<uint64_t>& expected);
 std::vector<uint64_t> SeqsOf(const std::vector<im::v1::Message>& messages);
@@ -232,6 +236,7 @@ struct PushTally {
   bool exact() const { return duplicates == 0 && missing.empty() && unexpected.empty(); }
   std::string ToString() const;
 };
+// System notices set aside.
 PushTally TallyPushes(const std::vector<PushedMessage>& pushed, const std::set<uint64_t>& expected);
 
 // "[1, 2, 5]" for failure messages.

@@ -1,12 +1,13 @@
 // Login tokens as an app's backend mints them (DESIGN.md section 4, common/token.cc):
-// base64url(json{uid, exp, dev?}) "." base64url(HMAC-SHA256(secret, first part)), unpadded.
+// base64url(json{uid, iat, exp, dev?}) "." base64url(HMAC-SHA256(secret, first part)), unpadded.
 import { createHmac } from "node:crypto";
 
 const UID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 const DEVICE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export function signToken({ uid, device, secret, ttlSec, nowMs = Date.now() }) {
-  const claims = { uid, exp: Math.floor(nowMs / 1000) + ttlSec };
+  const nowSec = Math.floor(nowMs / 1000);
+  const claims = { uid, iat: nowSec, exp: nowSec + ttlSec };
   if (device) claims.dev = device;
   const payload = Buffer.from(JSON.stringify(claims)).toString("base64url");
   const mac = createHmac("sha256", secret).update(payload).digest("base64url");

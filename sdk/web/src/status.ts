@@ -39,7 +39,10 @@ export function isRetryable(code: Code): boolean {
 // A refused token: the client stops until the app gives it a new one.
 export function isAuthFailure(code: Code): boolean {
   return (
-    code === Code.TOKEN_EXPIRED || code === Code.TOKEN_INVALID || code === Code.UNAUTHENTICATED
+    code === Code.TOKEN_EXPIRED ||
+    code === Code.TOKEN_INVALID ||
+    code === Code.TOKEN_REVOKED ||
+    code === Code.UNAUTHENTICATED
   );
 }
 

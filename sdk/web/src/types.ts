@@ -20,6 +20,8 @@ export interface Message {
 }
 
 export const MESSAGE_TEXT = 1;
+// A system notice (a group's changes, or the app server's own: docs/admin-api.md), from @system.
+export const MESSAGE_SYSTEM = 5;
 export const MESSAGE_RECALL = 6;
 export const MESSAGE_EDIT = 7;
 
