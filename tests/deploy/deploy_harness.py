@@ -34,7 +34,7 @@ TOOLS = pathlib.Path(os.environ.get("IM_DEPLOY_TOOLS", ROOT / ".cache" / "deploy
 # Secrets the operator creates before applying an overlay that does not generate them
 # (deploy/k8s/README.md, "Secrets"): a reference to anything else is a mistake.
 EXTERNAL_SECRETS = {"im-secrets": {"token-secret", "mysql-password", "redis-password",
-                                  "kafka-password"}}
+                                  "kafka-password", "admin-api-key"}}
 
 # The source files whose Config lookups define every key a binary reads.
 OPTION_SOURCES = {
