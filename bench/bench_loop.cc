@@ -12,6 +12,9 @@
 namespace im::bench {
 namespace {
 
+// The sender of a group's system notices (logic's kSystemUid).
+constexpr char kSystemSender[] = "@system";
+
 using im::v1::Frame;
 
 constexpr uint64_t kMsPerNs = 1'000'000;
@@ -919,6 +922,12 @@ void BenchLoop::OnMessage(Device* d, const im::v1::Message& m, bool pushed, uint
   const Conversation* conv = ReadyConversationOf(*d);
   if (conv == nullptr || m.conv_id() != conv->conv_id) {
     ++results_.unknown_messages;
+    return;
+  }
+  if (m.type() == im::v1::SYSTEM && m.sender() == kSystemSender) {
+    // A group's notice (its creation, a join): it holds its seq, and is no message of the run.
+    d->tracker->OnHeld(m.seq(), NowMs(now));
+    WaitOnGap(d, now);
     return;
   }
   if (m.sender() == d->uid) {

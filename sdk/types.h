@@ -35,6 +35,8 @@ struct Message {
 };
 
 // Message types (im.v1.MessageType) an app names.
+// A system notice from "@system": a group's changes, or the app server's own (sdk/README.md).
+inline constexpr int kMessageSystem = 5;
 inline constexpr int kMessageRecall = 6;
 inline constexpr int kMessageEdit = 7;
 

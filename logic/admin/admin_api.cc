@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/hmac.h"
+#include "common/http_task_queue.h"
 #include "common/logging.h"
 
 namespace im::logic {
@@ -62,6 +63,10 @@ im::v1::Code CodeOfHttpError(int status) {
       return status >= 500 ? im::v1::INTERNAL : im::v1::INVALID_ARGUMENT;
   }
 }
+
+// Calls that may wait for a request thread, per thread.
+constexpr size_t kQueuedPerThread = 100;
+constexpr uint32_t kShedRetryAfterMs = 1'000;
 
 }  // namespace
 
@@ -129,8 +134,13 @@ absl::StatusOr<std::unique_ptr<AdminApi>> AdminApi::Start(
     self->routes_.push_back(CompiledRoute{std::move(route), std::move(segments)});
   }
   auto server = std::make_unique<httplib::Server>();
+  // A call that waited for a thread as long as it may take is refused at once; so is one that
+  // finds a hundred per thread waiting (each holds a connection).
   const size_t threads = options.threads;
-  server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  const std::chrono::milliseconds max_wait(options.timeout_ms);
+  server->new_task_queue = [threads, max_wait] {
+    return new common::SheddingTaskQueue(threads, threads * kQueuedPerThread, max_wait);
+  };
   server->set_payload_max_length(options.max_body_bytes);
   // One request per connection. httplib leaves some bodies unread on the connection (sent with
   // GET, OPTIONS or TRACE, or multipart ones), where they would be read as the next request; it
@@ -156,6 +166,13 @@ absl::StatusOr<std::unique_ptr<AdminApi>> AdminApi::Start(
     if (route == nullptr) {
       raw->RefuseUnrouted(request.method, request.target, response);
       return;
+    }
+    if (common::SheddingTaskQueue::ShouldShed()) {
+      raw->requests_->Add({{"operation", route->route.operation}, {"status", "429"}}).Increment();
+      return Write(AdminReply::Refused(im::v1::RESOURCE_EXHAUSTED,
+                                       "the admin API is overloaded: calls wait too long",
+                                       kShedRetryAfterMs),
+                   response);
     }
     AdminReply reply = route->route.handler(Call{std::move(path), &request.params, request.body});
     raw->requests_

@@ -60,6 +60,7 @@ void Restrictions::ReloadIfChanged() {
     loaded->emplace(std::move(key), std::move(restriction));
   }
   std::lock_guard lock(mutex_);
+  none_.store(loaded->empty(), std::memory_order_release);
   snapshot_ = std::move(loaded);
   loaded_version_ = *version;
 }
@@ -71,8 +72,8 @@ std::shared_ptr<const Restrictions::Snapshot> Restrictions::Current() const {
 
 std::optional<Restriction> Restrictions::Find(RestrictionKind kind,
                                               const std::string& subject) const {
+  if (none_.load(std::memory_order_acquire)) return std::nullopt;  // the usual case
   const std::shared_ptr<const Snapshot> snapshot = Current();
-  if (snapshot->empty()) return std::nullopt;  // the usual case: nothing to look up
   const auto found = snapshot->find(Key{kind, subject});
   if (found == snapshot->end() || found->second.until_ms <= now_ms_()) return std::nullopt;
   return found->second;
@@ -98,6 +99,7 @@ void Restrictions::Edit(Change change) {
   std::lock_guard lock(mutex_);
   auto edited = std::make_shared<Snapshot>(*snapshot_);
   change(*edited);
+  none_.store(edited->empty(), std::memory_order_release);
   snapshot_ = std::move(edited);
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -67,8 +68,11 @@ class Restrictions {
 
   mutable std::mutex mutex_;
   std::shared_ptr<const Snapshot> snapshot_;  // guarded by mutex_; never null
-  std::optional<uint64_t> loaded_version_;    // guarded by mutex_; none: nothing loaded yet
-  bool stopping_ = false;                     // guarded by mutex_
+  // Whether snapshot_ is empty (the usual case): every send and login asks, so this answers
+  // without the mutex.
+  std::atomic<bool> none_{true};
+  std::optional<uint64_t> loaded_version_;  // guarded by mutex_; none: nothing loaded yet
+  bool stopping_ = false;                   // guarded by mutex_
   std::condition_variable wake_;
   std::thread reloader_;
 };

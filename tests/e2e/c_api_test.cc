@@ -33,7 +33,8 @@ struct CRecorder {
   std::mutex mutex;
   std::condition_variable changed;
   int state = IM_STATE_IDLE;
-  std::vector<Received> messages;
+  std::vector<Received> messages;  // system notices (group changes) apart:
+  std::vector<Received> notices;
   std::vector<std::pair<std::string, int>> results;  // client_msg_id, code
   std::vector<std::string> typing;                   // "<uid> in <conv_id>"
   int receipts = 0;
@@ -55,9 +56,11 @@ struct CRecorder {
     auto* recorder = static_cast<CRecorder*>(self);
     recorder->Changed([&] {
       for (size_t i = 0; i < count; ++i) {
-        recorder->messages.push_back({list[i].conv_id, list[i].seq, list[i].sender, list[i].type,
-                                      std::string(list[i].body, list[i].body_len),
-                                      list[i].ref_seq});
+        const bool notice =
+            list[i].type == IM_MESSAGE_SYSTEM && std::string(list[i].sender) == "@system";
+        (notice ? recorder->notices : recorder->messages)
+            .push_back({list[i].conv_id, list[i].seq, list[i].sender, list[i].type,
+                        std::string(list[i].body, list[i].body_len), list[i].ref_seq});
       }
     });
   }
@@ -186,6 +189,12 @@ TEST_P(CApiTest, CoversGroupsChangesAndTyping) {
   const std::vector<std::pair<std::string, int>> expected = {{alice, IM_ROLE_OWNER},
                                                              {bob, IM_ROLE_ADMIN}};
   EXPECT_EQ(listed.members, expected);
+  // Each change reached the members as a system notice, in order: created, role, removal.
+  ASSERT_TRUE(alice_seen.WaitFor([&] { return alice_seen.notices.size() >= 3; }));
+  EXPECT_EQ(alice_seen.notices[0].type, IM_MESSAGE_SYSTEM);
+  EXPECT_NE(alice_seen.notices[0].body.find("\"group_created\""), std::string::npos);
+  EXPECT_NE(alice_seen.notices[1].body.find("\"role_changed\""), std::string::npos);
+  EXPECT_NE(alice_seen.notices[2].body.find("\"member_removed\""), std::string::npos);
 
   char sent_id[64];
   ASSERT_EQ(im_client_send_message(b, group.c_str(), nullptr, IM_MESSAGE_IMAGE, "png", 3, sent_id,

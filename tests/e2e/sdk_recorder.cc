@@ -42,9 +42,23 @@ void SdkRecorder::OnStateChanged(im::sdk::ConnectionState state, const im::sdk::
 void SdkRecorder::OnMessages(const std::string& conv_id,
                              const std::vector<im::sdk::Message>& messages) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<im::sdk::Message>& list = delivered_[conv_id];
-  list.insert(list.end(), messages.begin(), messages.end());
+  for (const im::sdk::Message& message : messages) {
+    const bool notice = message.type == im::sdk::kMessageSystem && message.sender == "@system";
+    (notice ? notices_ : delivered_)[conv_id].push_back(message);
+    stream_[conv_id].push_back(message);
+  }
   changed_.notify_all();
+}
+
+std::vector<im::sdk::Message> SdkRecorder::StreamCopy(const std::string& conv_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto found = stream_.find(conv_id);
+  return found == stream_.end() ? std::vector<im::sdk::Message>{} : found->second;
+}
+
+size_t SdkRecorder::notice_count(const std::string& conv_id) const {
+  const auto found = notices_.find(conv_id);
+  return found == notices_.end() ? 0 : found->second.size();
 }
 
 void SdkRecorder::OnSendResult(const im::sdk::SendResult& result) {

@@ -29,8 +29,11 @@ class SdkRecorder : public im::sdk::ClientListener {
                std::chrono::milliseconds timeout);
   bool WaitConnected(std::chrono::milliseconds timeout);
 
-  // Valid inside WaitFor's predicate, or when the client is destroyed or quiet.
+  // Valid inside WaitFor's predicate, or when the client is destroyed or quiet. Delivered
+  // messages without the system notices (type SYSTEM from @system: group changes), which tests
+  // count apart.
   const std::vector<im::sdk::Message>& delivered(const std::string& conv_id) const;
+  size_t notice_count(const std::string& conv_id) const;
   size_t delivered_count(const std::string& conv_id) const { return delivered(conv_id).size(); }
   // Every SendResult by client_msg_id, in arrival order per id (more than one is a defect).
   const std::map<std::string, std::vector<im::sdk::SendResult>>& send_results() const {
@@ -46,6 +49,8 @@ class SdkRecorder : public im::sdk::ClientListener {
 
   // Copies made under the lock, for use from the test thread at any time.
   std::vector<im::sdk::Message> DeliveredCopy(const std::string& conv_id);
+  // Everything delivered, notices included, in delivery order.
+  std::vector<im::sdk::Message> StreamCopy(const std::string& conv_id);
   size_t SentOkCopy();
   int ConnectsCopy();
 
@@ -53,6 +58,8 @@ class SdkRecorder : public im::sdk::ClientListener {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::map<std::string, std::vector<im::sdk::Message>> delivered_;
+  std::map<std::string, std::vector<im::sdk::Message>> notices_;
+  std::map<std::string, std::vector<im::sdk::Message>> stream_;  // both, in delivery order
   std::map<std::string, std::vector<im::sdk::SendResult>> send_results_;
   size_t sent_ok_ = 0;
   size_t send_failures_ = 0;

@@ -344,6 +344,8 @@ TEST_P(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
   for (int i = 1; i <= 5; ++i) alice_client.Send(group.conv_id, "early " + std::to_string(i));
   ASSERT_TRUE(bob_seen.WaitFor(
       [&](const SdkRecorder& r) { return r.delivered_count(group.conv_id) == 5; }, seconds(15)));
+  // Seq 1 is the group's "group_created" notice (type SYSTEM from @system), delivered as a message.
+  EXPECT_EQ(bob_seen.StreamCopy(group.conv_id).front().type, im::sdk::kMessageSystem);
 
   std::promise<im::sdk::Status> joined;
   carol_client.JoinGroup(group.group_id, {},
@@ -354,8 +356,9 @@ TEST_P(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
       [&](const SdkRecorder& r) { return r.delivered_count(group.conv_id) == 10; }, seconds(15)));
   EXPECT_TRUE(carol_seen.WaitFor(
       [&](const SdkRecorder& r) { return r.delivered_count(group.conv_id) == 5; }, seconds(15)));
-  EXPECT_EQ(CheckContiguous(bob_seen.DeliveredCopy(group.conv_id), 1), "");
-  EXPECT_EQ(CheckContiguous(carol_seen.DeliveredCopy(group.conv_id), 6), "");
+  // Carol's stream starts with her "member_joined" notice at seq 7.
+  EXPECT_EQ(CheckContiguous(bob_seen.StreamCopy(group.conv_id), 1), "");
+  EXPECT_EQ(CheckContiguous(carol_seen.StreamCopy(group.conv_id), 7), "");
 
   std::promise<std::vector<im::sdk::GroupMember>> members;
   carol_client.ListGroupMembers(group.group_id,
@@ -364,7 +367,7 @@ TEST_P(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
                                 });
   EXPECT_EQ(members.get_future().get().size(), 3u);
 
-  // Bob has read nothing yet: 10 unread.
+  // Bob has read nothing yet: 10 messages and 2 notices unread.
   std::promise<std::vector<im::sdk::Conversation>> listed;
   bob_client.ListConversations([&](im::sdk::Status status, std::vector<im::sdk::Conversation> l) {
     EXPECT_TRUE(status.ok());
@@ -373,9 +376,9 @@ TEST_P(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
   std::vector<im::sdk::Conversation> conversations = listed.get_future().get();
   ASSERT_EQ(conversations.size(), 1u);
   EXPECT_EQ(conversations[0].conv_id, group.conv_id);
-  EXPECT_EQ(conversations[0].unread, 10u);
+  EXPECT_EQ(conversations[0].unread, 12u);
   // Sends in flight together get seqs in the order the server stored them: compare by seq.
-  EXPECT_EQ(conversations[0].last_message.seq, 10u);
+  EXPECT_EQ(conversations[0].last_message.seq, 12u);
   EXPECT_EQ(conversations[0].last_message.body, bob_seen.DeliveredCopy(group.conv_id).back().body);
 
   // History: the 4 messages before seq 9, in order.
@@ -389,13 +392,13 @@ TEST_P(SdkTest, GroupsConversationsHistoryAndReadReceipts) {
   EXPECT_EQ(page.messages.front().seq, 5u);
   EXPECT_EQ(page.messages.back().seq, 8u);
 
-  // Bob reads up to 10 (in a group only his own devices hear of it; peers see read cursors).
+  // Bob reads up to 12 (in a group only his own devices hear of it; peers see read cursors).
   std::promise<uint64_t> read;
-  bob_client.MarkRead(group.conv_id, 10, [&](im::sdk::Status status, uint64_t read_seq) {
+  bob_client.MarkRead(group.conv_id, 12, [&](im::sdk::Status status, uint64_t read_seq) {
     EXPECT_TRUE(status.ok());
     read.set_value(read_seq);
   });
-  EXPECT_EQ(read.get_future().get(), 10u);
+  EXPECT_EQ(read.get_future().get(), 12u);
   std::promise<std::vector<im::sdk::Conversation>> relisted;
   bob_client.ListConversations([&](im::sdk::Status, std::vector<im::sdk::Conversation> l) {
     relisted.set_value(std::move(l));

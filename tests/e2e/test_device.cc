@@ -428,6 +428,11 @@ std::vector<PushedMessage> TestDevice::Pushed(const std::string& conv_id) const 
   return it == convs_.end() ? std::vector<PushedMessage>{} : it->second.pushed;
 }
 
+std::vector<im::v1::Message> TestDevice::Notices(const std::string& conv_id) const {
+  auto it = convs_.find(conv_id);
+  return it == convs_.end() ? std::vector<im::v1::Message>{} : it->second.notices;
+}
+
 size_t TestDevice::PushedCount(const std::string& conv_id) const {
   auto it = convs_.find(conv_id);
   return it == convs_.end() ? 0 : it->second.pushed.size();
@@ -473,8 +478,12 @@ void TestDevice::Absorb(im::v1::Frame&& frame) {
     case im::v1::Frame::kMessagePush:
       for (const im::v1::Message& message : frame.message_push().messages()) {
         ConvState& state = convs_[message.conv_id()];
-        state.pushed.push_back({connection_number_, message});
-        state.pushed_seqs.insert(message.seq());
+        if (IsSystemNotice(message)) {
+          state.notices.push_back(message);
+        } else {
+          state.pushed.push_back({connection_number_, message});
+          state.pushed_seqs.insert(message.seq());
+        }
         Hold(message);
       }
       return;
@@ -565,7 +574,6 @@ PushTally TallyPushes(const std::vector<PushedMessage>& pushed,
   std::set<uint64_t> seen;
   uint64_t highest = 0;
   for (const PushedMessage& p : pushed) {
-    if (IsSystemNotice(p.message)) continue;
     tally.pushed++;
     const uint64_t seq = p.message.seq();
     if (seq < highest) tally.overtaken++;
@@ -615,6 +623,10 @@ std::string SeqList(const std::vector<uint64_t>& seqs) {
 
 bool IsSystemNotice(const im::v1::Message& message) {
   return message.type() == im::v1::SYSTEM && message.sender() == "@system";
+}
+
+size_t NoticeCount(const std::vector<im::v1::Message>& messages) {
+  return std::count_if(messages.begin(), messages.end(), IsSystemNotice);
 }
 
 ::testing::AssertionResult SeqsAre(const std::vector<im::v1::Message>& messages,

@@ -147,6 +147,8 @@ class TestDevice {
   void Poll(Millis timeout);
   // Polls until `done()` holds or `timeout` passes; returns done().
   bool WaitUntil(const std::function<bool()>& done, Millis timeout);
+  // Pushes are counted without system notices (IsSystemNotice): tests count the messages they
+  // sent. Notices() has those, and Held() holds both, as an app does.
   // Waits until at least `count` messages of `conv_id` were pushed to this device.
   bool WaitForPushed(const std::string& conv_id, size_t count, Millis timeout);
   // Waits until the server closes the connection.
@@ -155,6 +157,8 @@ class TestDevice {
   // Messages pushed to this device, in arrival order (all connections).
   std::vector<PushedMessage> Pushed(const std::string& conv_id) const;
   size_t PushedCount(const std::string& conv_id) const;
+  // The system notices of `conv_id` pushed to this device, in arrival order.
+  std::vector<im::v1::Message> Notices(const std::string& conv_id) const;
   // Distinct seqs of `conv_id` pushed to this device (a seq pushed twice counts once).
   size_t PushedSeqCount(const std::string& conv_id) const;
   const std::vector<im::v1::ReadPush>& read_pushes() const { return read_pushes_; }
@@ -178,8 +182,9 @@ class TestDevice {
 
  private:
   struct ConvState {
-    std::vector<PushedMessage> pushed;
+    std::vector<PushedMessage> pushed;  // system notices apart
     std::set<uint64_t> pushed_seqs;
+    std::vector<im::v1::Message> notices;  // the system notices pushed, in arrival order
     std::map<uint64_t, im::v1::Message> held;
     std::vector<im::v1::SeqRange> holes;
   };
@@ -217,6 +222,7 @@ class TestDevice {
 // docs/admin-api.md). The checks below that compare a conversation with the messages a test sent
 // set notices aside: tests/e2e/admin_api_test.cc checks them.
 bool IsSystemNotice(const im::v1::Message& message);
+size_t NoticeCount(const std::vector<im::v1::Message>& messages);
 // Seqs strictly increasing: each seq once, in order.
 ::testing::AssertionResult EachSeqOnceInOrder(const std::vector<im::v1::Message>& messages);
 // Exactly these seqs, in this order, system notices set aside.
@@ -236,7 +242,6 @@ struct PushTally {
   bool exact() const { return duplicates == 0 && missing.empty() && unexpected.empty(); }
   std::string ToString() const;
 };
-// System notices set aside.
 PushTally TallyPushes(const std::vector<PushedMessage>& pushed, const std::set<uint64_t>& expected);
 
 // "[1, 2, 5]" for failure messages.
