@@ -375,7 +375,10 @@ absl::StatusOr<std::shared_ptr<RedisTlsBridge>> RedisTlsBridgeFor(const RedisOpt
   bridge.port = options.port;
   bridge.tls.ca_file = options.tls_ca_file;
   bridge.tls.server_name = options.tls_server_name;
-  bridge.connect_timeout = options.timeout;
+  // Shorter than the clients' command timeout, which is just as long: a link that never gets its
+  // TLS session is closed, with the reason recorded, before the command on it times out, so that
+  // the command's error names the reason rather than a bare timeout.
+  bridge.connect_timeout = options.timeout * 3 / 4;
   return RedisTlsBridge::Shared(bridge);
 }
 
