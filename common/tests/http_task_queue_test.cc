@@ -13,7 +13,8 @@ namespace im::common {
 namespace {
 
 TEST(SheddingTaskQueueTest, TasksThatWaitedTooLongOrFoundItFullRunToldToShed) {
-  SheddingTaskQueue queue(/*threads=*/1, /*max_queued=*/2, std::chrono::milliseconds(50));
+  // The bound is wide, so that a loaded machine's late thread start does not shed the first task.
+  SheddingTaskQueue queue(/*threads=*/1, /*max_queued=*/2, std::chrono::milliseconds(500));
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::mutex mutex;
@@ -31,10 +32,10 @@ TEST(SheddingTaskQueueTest, TasksThatWaitedTooLongOrFoundItFullRunToldToShed) {
   };
   queue.enqueue(task(0, true));  // takes the thread until released
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  queue.enqueue(task(1, false));  // waits past 50 ms
-  queue.enqueue(task(2, false));  // waits past 50 ms too
+  queue.enqueue(task(1, false));  // waits past 500 ms
+  queue.enqueue(task(2, false));  // waits past 500 ms too
   queue.enqueue(task(3, false));  // finds two waiting: the queue is full
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
   release.set_value();
   for (std::promise<void>& done : ran) done.get_future().wait();
   std::lock_guard lock(mutex);
