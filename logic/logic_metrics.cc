@@ -69,6 +69,14 @@ LogicMetrics::LogicMetrics(prometheus::Registry& registry)
                              .Name("im_logic_admin_api_requests_total")
                              .Help("Admin API calls by operation and HTTP status")
                              .Register(registry)),
+      webhook_events(prometheus::BuildCounter()
+                         .Name("im_logic_webhook_events_total")
+                         .Help("Webhook events by type and what became of them")
+                         .Register(registry)),
+      before_send(prometheus::BuildCounter()
+                      .Name("im_logic_before_send_total")
+                      .Help("Before-send checks by verdict")
+                      .Register(registry)),
       overloaded_executor(Overloaded(registry, "executor_full")),
       overloaded_send_loop(Overloaded(registry, "send_loop_full")),
       overloaded_redis_behind(Overloaded(registry, "redis_behind")),

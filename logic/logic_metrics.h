@@ -26,6 +26,15 @@ struct LogicMetrics {
   prometheus::Family<prometheus::Histogram>& latency;
   // The admin API's calls by operation and HTTP status (im_logic_admin_api_requests_total).
   prometheus::Family<prometheus::Counter>& admin_api_requests;
+  // Webhooks (logic/webhooks): what became of each event, by event type and outcome
+  // (im_logic_webhook_events_total{type,outcome}: delivered, retried, dead, dropped), and what the
+  // before-send check decided (im_logic_before_send_total{verdict}: allow, refuse, replace,
+  // failed_allow, failed_refuse, breaker_allow, breaker_refuse).
+  prometheus::Family<prometheus::Counter>& webhook_events;
+  prometheus::Family<prometheus::Counter>& before_send;
+  prometheus::Counter& WebhookEvents(const std::string& type, const std::string& outcome) {
+    return webhook_events.Add({{"type", type}, {"outcome", outcome}});
+  }
   // Requests refused RESOURCE_EXHAUSTED before any work, by what was full
   // (im_logic_overloaded_total{reason}): one per request.
   prometheus::Counter& overloaded_executor;      // the store executor's queue

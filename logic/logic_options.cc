@@ -245,6 +245,9 @@ absl::StatusOr<LogicOptions> LogicOptions::FromConfig(common::Config& config,
   o.fanout_remembered_conversations = config.GetU32(
       "fanout.remembered_conversations", o.fanout_remembered_conversations, 1, 100'000'000);
   if (absl::Status status = ReadAdminApiKeys(config, o); !status.ok()) return status;
+  absl::StatusOr<WebhookOptions> webhooks = WebhookOptions::FromConfig(config);
+  if (!webhooks.ok()) return webhooks.status();
+  o.webhooks = *std::move(webhooks);
   o.log_level = config.GetString("log.level", o.log_level);
   o.log_format = config.GetString("log.format", o.log_format);
   if (cluster) {

@@ -8,6 +8,7 @@
 #include "common/deployment.h"
 #include "common/grpc_tls.h"
 #include "logic/group/kafka_connection.h"
+#include "logic/webhooks/webhook_options.h"
 #include "store/mysql_options.h"
 #include "store/redis_options.h"
 
@@ -206,6 +207,10 @@ struct LogicOptions {
   // A revocation of a user's tokens is kept this long: tokens must not live longer (their exp),
   // or one issued before the revocation would log in again once it is forgotten.
   uint32_t revocation_keep_sec = 30 * 86'400;
+
+  // Business callbacks to the app server (logic/webhooks, docs/callbacks.md): off until an
+  // endpoint's URL is set.
+  WebhookOptions webhooks;
 
   store::RedisOptions redis;
   store::MySqlOptions mysql;

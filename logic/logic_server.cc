@@ -106,11 +106,14 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
                            pusher_.get(), metrics_},
       UnixMillis);
   presence_service_->Start();
+  webhooks_ =
+      std::make_unique<Webhooks>(options_.webhooks, stores_.webhooks.get(), metrics_, UnixMillis);
   session_service_ = std::make_unique<SessionService>(
       options_, stores_.sessions.get(), pusher_.get(), UnixMillis,
-      [presence = presence_service_.get()](const std::vector<std::string>& uids,
-                                           DeviceChange change) {
-        presence->DevicesChanged(uids, change);
+      [presence = presence_service_.get(), webhooks = webhooks_.get()](
+          const std::vector<ChangedDevice>& devices, DeviceChange change) {
+        presence->DevicesChanged(UidsOf(devices), change);
+        webhooks->DevicesChanged(devices, change == DeviceChange::kLoggedIn);
       },
       restrictions_.get());
   member_lists_ = std::make_unique<MemberLists>(stores_.groups.get(), stores_.member_lists.get(),
@@ -120,11 +123,11 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
       std::chrono::milliseconds(options_.push_timeout_ms), metrics_, UnixMillis);
   chat_service_ = std::make_unique<ChatService>(
       options_,
-      ChatDependencies{recipients_.get(), stores_.seqs.get(), stores_.messages.get(),
-                       stores_.dedup.get(), stores_.resumes.get(), stores_.ledger.get(),
-                       writer_.get(), pusher_.get(), &msg_ids_, executor_.get(),
-                       member_lists_.get(), stores_.fanout.get(), metrics_, send_loop_.get(),
-                       stores_.other_writers ? 0 : UnixMillis(), restrictions_.get()},
+      ChatDependencies{
+          recipients_.get(), stores_.seqs.get(), stores_.messages.get(), stores_.dedup.get(),
+          stores_.resumes.get(), stores_.ledger.get(), writer_.get(), pusher_.get(), &msg_ids_,
+          executor_.get(), member_lists_.get(), stores_.fanout.get(), metrics_, send_loop_.get(),
+          stores_.other_writers ? 0 : UnixMillis(), restrictions_.get(), webhooks_.get()},
       UnixMillis);
   group_service_ = std::make_unique<GroupService>(
       options_, stores_.groups.get(), stores_.messages.get(), member_lists_.get(), &msg_ids_,
@@ -137,7 +140,8 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
       session_service_.get(), chat_service_.get(), group_service_.get(), presence_service_.get(),
       &sender_limits_,
       RequestDispatcher::Executors{executor_.get(), login_executor_.get(), send_executor_.get()},
-      metrics_, UnixMillis, RequestDispatcher::Loops{send_loop_.get(), login_loop_.get()});
+      metrics_, UnixMillis, RequestDispatcher::Loops{send_loop_.get(), login_loop_.get()},
+      webhooks_->before_send());
   session_calls_ = std::make_unique<SessionCalls>(
       session_service_.get(), RequestDispatcher::Executors{executor_.get(), login_executor_.get()},
       metrics_);
@@ -173,6 +177,7 @@ absl::StatusOr<std::unique_ptr<LogicServer>> LogicServer::StartWith(const LogicO
   GroupFanout* fanout = server->group_fanout_.get();
   absl::Status status = server->stores_.fanout->Start(
       [fanout](const std::vector<im::v1::FanoutRecord>& batch) { fanout->Deliver(batch); });
+  if (status.ok()) status = server->webhooks_->Start();
   if (status.ok() && transport == Transport::kGrpc) status = server->ServeGrpc();
   if (status.ok()) status = server->ServeAdminApi();
   if (!status.ok()) {
@@ -230,8 +235,17 @@ void LogicServer::PostGroupNotice(const std::string& group_id, const std::string
   send->set_conv_id(GroupConversation(group_id));
   send->set_client_msg_id(notice_id);
   send->set_type(im::v1::SYSTEM);
-  send->set_body(std::move(body));
-  chat_service_->Send(request, std::move(done));
+  send->set_body(body);
+  // The change's webhook is on the bus before the call that made it is answered.
+  chat_service_->Send(request, [this, notice_id, body = std::move(body),
+                                done = std::move(done)](im::v1::SendResp resp) mutable {
+    if (resp.status().code() != im::v1::OK) return std::move(done)(std::move(resp));
+    const im::v1::SendResp posted = resp;
+    webhooks_->GroupChanged(body, notice_id, posted,
+                            [done = std::move(done), resp = std::move(resp)]() mutable {
+                              std::move(done)(std::move(resp));
+                            });
+  });
 }
 
 LogicServer::~LogicServer() { Shutdown(std::chrono::milliseconds(0)); }
@@ -263,6 +277,8 @@ void LogicServer::Shutdown(std::chrono::milliseconds grace) {
   // Group messages published by now are pushed (Kafka's consumers finish their batch; records
   // Kafka has not acknowledged are pushed from here).
   stores_.fanout->Stop();
+  // Events published by now are on Kafka (or delivered from here, in process, while it runs).
+  webhooks_->Stop();
   pusher_->WaitIdle(std::chrono::milliseconds(options_.push_timeout_ms) + std::chrono::seconds(1));
   if (server_) server_->Wait();
   spdlog::info("logic {}: stopped", options_.logic_id);

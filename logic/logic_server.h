@@ -26,6 +26,7 @@
 #include "logic/loop/logic_loop.h"
 #include "logic/presence/presence_service.h"
 #include "logic/session/session_service.h"
+#include "logic/webhooks/webhooks.h"
 
 namespace im::logic {
 
@@ -96,6 +97,7 @@ class LogicServer {
   std::unique_ptr<RecipientLookup> recipients_;   // single chat's and group fan-out's
   std::unique_ptr<Restrictions> restrictions_;
   std::unique_ptr<PresenceService> presence_service_;
+  std::unique_ptr<Webhooks> webhooks_;
   std::unique_ptr<SessionService> session_service_;
   std::unique_ptr<MemberLists> member_lists_;
   std::unique_ptr<GroupFanout> group_fanout_;

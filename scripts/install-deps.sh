@@ -15,7 +15,7 @@ BUILD_PACKAGES=(
   libabsl-dev libssl-dev libhiredis-dev librdkafka-dev libmysqlcppconn-dev
   prometheus-cpp-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   nlohmann-json3-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev libjemalloc-dev libwslay-dev libhttp-parser-dev
+  libsqlite3-dev libjemalloc-dev libwslay-dev libhttp-parser-dev libcurl4-openssl-dev
 )
 TOOL_PACKAGES=(
   # servers and tools used by the local cluster and the integration tests

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "fmt/format.h"
 #include "logic/conversation/conversation_id.h"
+#include "logic/conversation/message_json.h"
 #include "logic/reply_status.h"
 #include "store/group_rules.h"
 
@@ -59,21 +60,6 @@ std::variant<uint64_t, AdminReply> QueryNumber(const Call& call, const char* nam
     return Invalid(fmt::format("{} must be an integer from {} to {}", name, min, max));
   }
   return value;
-}
-
-nlohmann::json MessageJson(const im::v1::Message& message) {
-  nlohmann::json json = {{"conv_id", message.conv_id()},
-                         {"seq", message.seq()},
-                         {"msg_id", std::to_string(message.msg_id())},
-                         {"sender", message.sender()},
-                         {"client_msg_id", message.client_msg_id()},
-                         {"type", im::v1::MessageType_Name(message.type())},
-                         {"body_base64", absl::Base64Escape(message.body())},
-                         {"created_ms", message.created_ms()}};
-  if (message.ref_seq() != 0) json["ref_seq"] = message.ref_seq();
-  if (message.recalled()) json["recalled"] = true;
-  if (message.edited_ms() != 0) json["edited_ms"] = message.edited_ms();
-  return json;
 }
 
 // The message types the admin API sends (changes are a client's, of its own messages).

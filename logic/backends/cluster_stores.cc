@@ -5,6 +5,8 @@
 #include "common/logging.h"
 #include "logic/group/in_process_fanout_bus.h"
 #include "logic/group/kafka_fanout_bus.h"
+#include "logic/webhooks/in_process_webhook_bus.h"
+#include "logic/webhooks/kafka_webhook_bus.h"
 #include "store/mysql_group_store.h"
 #include "store/mysql_message_store.h"
 #include "store/redis_member_list_cache.h"
@@ -32,6 +34,14 @@ std::unique_ptr<FanoutBus> FanoutBusFor(const LogicOptions& options, LogicMetric
       "single logic node");
   return std::make_unique<InProcessFanoutBus>(options.fanout_queue, options.fanout_batch_max,
                                               metrics);
+}
+
+std::unique_ptr<WebhookBus> WebhookBusFor(const LogicOptions& options, LogicMetrics* metrics) {
+  // Without Kafka, or without an asynchronous endpoint (no topics then), events stay in process.
+  if (!options.kafka.brokers.empty() && options.webhooks.AnyAsyncEnabled()) {
+    return std::make_unique<KafkaWebhookBus>(options, metrics);
+  }
+  return std::make_unique<InProcessWebhookBus>(metrics);
 }
 
 }  // namespace
@@ -73,6 +83,7 @@ LogicStores ClusterStores(const LogicOptions& options, LogicMetrics* metrics) {
   stores.member_lists = std::make_unique<store::RedisMemberListCache>(
       redis, int64_t{options.group_cache_ttl_sec} * 1000);
   stores.fanout = FanoutBusFor(options, metrics);
+  stores.webhooks = WebhookBusFor(options, metrics);
   stores.restrictions = std::make_unique<store::RedisRestrictionStore>(redis, kRestrictionsPrefix);
   if (options.send_loop) {
     const int64_t group_cache_ttl_ms = int64_t{options.group_cache_ttl_sec} * 1000;

@@ -2,6 +2,7 @@
 
 #include "logic/backends/stored_sends_dedup.h"
 #include "logic/group/in_process_fanout_bus.h"
+#include "logic/webhooks/in_process_webhook_bus.h"
 #include "store/in_memory_group_store.h"
 #include "store/in_memory_member_list_cache.h"
 #include "store/in_memory_message_store.h"
@@ -46,6 +47,7 @@ LogicStores InProcessStores(const LogicOptions& options, LogicMetrics* metrics,
                             : std::make_unique<store::InMemoryRestrictionStore>();
   stores.fanout =
       std::make_unique<InProcessFanoutBus>(options.fanout_queue, options.fanout_batch_max, metrics);
+  stores.webhooks = std::make_unique<InProcessWebhookBus>(metrics);
   return stores;
 }
 

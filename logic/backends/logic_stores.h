@@ -6,6 +6,7 @@
 
 #include "logic/group/fanout_bus.h"
 #include "logic/loop/logic_loop.h"
+#include "logic/webhooks/webhook_bus.h"
 #include "store/group_store.h"
 #include "store/member_list_cache.h"
 #include "store/message_store.h"
@@ -44,6 +45,7 @@ struct LogicStores {
   std::unique_ptr<store::GroupStore> groups;
   std::unique_ptr<store::MemberListCache> member_lists;
   std::unique_ptr<FanoutBus> fanout;
+  std::unique_ptr<WebhookBus> webhooks;  // business callbacks' events (logic/webhooks)
   std::unique_ptr<store::RestrictionStore> restrictions;  // the admin API's mutes and revocations
   // Whether other processes may write the same conversations (a cluster's stores); false when
   // they are this process's alone, so that nothing written before it started is still in flight.

@@ -629,6 +629,9 @@ SeqOrder::Deliver ChatService::OnPersisted(const im::v1::Caller& caller,
 }
 
 void ChatService::Deliver(Persisted persisted) {
+  if (deps_.webhooks != nullptr) {
+    persisted.respond = deps_.webhooks->AfterSend(persisted.message, std::move(persisted.respond));
+  }
   if (!delivery_.TryAdd(std::move(persisted))) {
     // Retries must find the answer, so that one is written here; the sender is told to send
     // again (the message is stored: the retry is answered with it, and pushes it).
@@ -743,6 +746,13 @@ void ChatService::PushPersisted(
       AddTargets(uid, sessions_of(uid), persisted.sender, &targets);
     }
     spdlog::debug("push {}: {} devices", persisted.sender.request_id(), targets.size());
+    if (deps_.webhooks != nullptr && deps_.webhooks->WantsOffline()) {
+      const std::string& peer = persisted.conversation.PeerOf(persisted.message->sender());
+      if (sessions_of(peer).empty()) {
+        persisted.respond =
+            deps_.webhooks->Offline(persisted.message, {peer}, std::move(persisted.respond));
+      }
+    }
     if (targets.empty()) {
       std::move(persisted.respond)(std::move(persisted.resp));
       continue;
@@ -772,6 +782,7 @@ void ChatService::PublishThenRespond(const im::v1::Caller& caller,
   // for pushing when Kafka does not take it), so no node death after the answer loses its pushes.
   // A retry publishes again: the first attempt's node may have died before publishing; members
   // drop the duplicate by seq.
+  if (deps_.webhooks != nullptr) respond = deps_.webhooks->AfterSend(message, std::move(respond));
   GroupPublish publish{caller, std::move(message), std::move(resp), std::move(respond)};
   if (!publishing_.TryAdd(std::move(publish))) {
     RecordAnswers({DedupAnswer(*publish.message)});

@@ -27,6 +27,7 @@
 #include "logic/logic_options.h"
 #include "logic/loop/logic_loop.h"
 #include "logic/session/resume_tokens.h"
+#include "logic/webhooks/webhooks.h"
 #include "store/message_store.h"
 #include "store/send_ledger.h"
 #include "store/seq_allocator.h"
@@ -59,6 +60,8 @@ struct ChatDependencies {
   int64_t sole_writer_since_ms = 0;
   // Mutes in force (the admin API's); null: none.
   Restrictions* restrictions = nullptr;
+  // The after-send and offline-message webhooks; null: none.
+  Webhooks* webhooks = nullptr;
 };
 
 // Conversations (DESIGN.md sections 5 and 6): Send, Ack, Sync, Conversations and Read, for

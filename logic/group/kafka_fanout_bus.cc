@@ -13,49 +13,16 @@
 #include "fmt/format.h"
 #include "fmt/ranges.h"
 #include "logic/group/kafka_admin.h"
+#include "logic/group/kafka_client.h"
 
 namespace im::logic {
 namespace {
 
 constexpr int kPollMs = 100;
 constexpr std::chrono::milliseconds kMaxReplaceBackoff{5'000};
-constexpr std::chrono::milliseconds kAdminTimeout{5'000};
 // A record librdkafka has not delivered after this long comes back as failed; by then this node
 // has pushed it itself, unless the producer made progress all along.
 constexpr uint32_t kDeliveryTimeoutMs = 60'000;
-
-// Sets the connection's properties, then `properties` (and the event callback), or reports the
-// first one librdkafka refuses (never the password's value).
-absl::Status Configure(RdKafka::Conf* conf, RdKafka::EventCb* events,
-                       const KafkaConnection& connection, const KafkaProperties& properties) {
-  std::string error;
-  if (conf->set("event_cb", events, error) != RdKafka::Conf::CONF_OK) {
-    return absl::InternalError(error);
-  }
-  KafkaProperties all = KafkaConnectionProperties(connection);
-  all.insert(all.end(), properties.begin(), properties.end());
-  for (const auto& [name, value] : all) {
-    if (conf->set(name, value, error) != RdKafka::Conf::CONF_OK) {
-      return absl::InvalidArgumentError(fmt::format(
-          "kafka property {}={}: {}", name, name == "sasl.password" ? "(hidden)" : value, error));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// "topic[0,1,2] other[0]" for a rebalance's log line.
-std::string DescribePartitions(const std::vector<RdKafka::TopicPartition*>& partitions) {
-  std::map<std::string, std::vector<int32_t>> by_topic;
-  for (const RdKafka::TopicPartition* partition : partitions) {
-    by_topic[partition->topic()].push_back(partition->partition());
-  }
-  std::string text;
-  for (const auto& [topic, numbers] : by_topic) {
-    if (!text.empty()) text += ' ';
-    text += fmt::format("{}[{}]", topic, fmt::join(numbers, ","));
-  }
-  return text.empty() ? "nothing" : text;
-}
 
 }  // namespace
 
@@ -72,83 +39,37 @@ KafkaFanoutBus::KafkaFanoutBus(const LogicOptions& options, LogicMetrics* metric
       fallback_(options.fanout_queue, options.fanout_batch_max, metrics) {}
 
 absl::Status KafkaFanoutBus::CreateProducer() {
-  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  if (absl::Status status = Configure(
-          conf.get(), &producer_events_, options_,
-          {{"client.id", client_id_},
-           {"enable.idempotence", "true"},  // retries never duplicate or reorder a partition
-           {"acks", "all"},
-           {"linger.ms", "1"},  // a group message waits at most 1 ms for company
-           // Falling back is UnackedRecords' call; librdkafka gives up only much later.
-           {"message.timeout.ms",
-            std::to_string(std::max<uint32_t>(kDeliveryTimeoutMs, 2 * options_.fallback_after_ms))},
-           {"queue.buffering.max.messages", std::to_string(producer_queue_)}});
-      !status.ok()) {
-    return status;
-  }
-  std::string error;
-  if (conf->set("dr_cb", &delivery_reports_, error) != RdKafka::Conf::CONF_OK) {
-    return absl::InternalError(error);
-  }
-  producer_.reset(RdKafka::Producer::create(conf.get(), error));
-  if (!producer_) return absl::InvalidArgumentError("kafka producer: " + error);
+  absl::StatusOr<std::unique_ptr<RdKafka::Producer>> producer = NewIdempotentProducer(
+      options_, &producer_events_, &delivery_reports_,
+      {{"client.id", client_id_},
+       {"linger.ms", "1"},  // a group message waits at most 1 ms for company
+       // Falling back is UnackedRecords' call; librdkafka gives up only much later.
+       {"message.timeout.ms",
+        std::to_string(std::max<uint32_t>(kDeliveryTimeoutMs, 2 * options_.fallback_after_ms))},
+       {"queue.buffering.max.messages", std::to_string(producer_queue_)}});
+  if (!producer.ok()) return producer.status();
+  producer_ = *std::move(producer);
   return absl::OkStatus();
 }
 
 KafkaFanoutBus::~KafkaFanoutBus() { Stop(); }
 
 absl::Status KafkaFanoutBus::CreateTopics() {
-  const auto give_up =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.startup_timeout_ms);
-  for (;;) {
-    absl::Status status = CreateKafkaTopics(
-        producer_->c_ptr(), {small_topic_, large_topic_}, static_cast<int>(options_.partitions),
-        static_cast<int>(options_.replication_factor), kAdminTimeout,
-        {{"retention.ms", std::to_string(options_.retention_ms)}});
-    if (status.ok() || status.code() == absl::StatusCode::kInvalidArgument) return status;
-    // A refused login or certificate is this node's configuration (or the brokers'): waiting
-    // does not mend it, and the reason beats a timeout. Its error event comes by a poll (the
-    // producer's thread does not run yet).
-    producer_->poll(0);
-    if (const std::string refusal = producer_events_.Refusal(); !refusal.empty()) {
-      return absl::PermissionDeniedError("the brokers refused this client: " + refusal);
-    }
-    if (std::chrono::steady_clock::now() >= give_up) return status;
-    spdlog::warn("kafka {}: cannot create topics yet ({}); retrying", options_.brokers,
-                 status.ToString());
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
+  return CreateTopicsPatiently(producer_.get(), producer_events_,
+                               {{small_topic_, large_topic_},
+                                options_.partitions,
+                                options_.replication_factor,
+                                {{"retention.ms", std::to_string(options_.retention_ms)}}},
+                               std::chrono::milliseconds(options_.startup_timeout_ms));
 }
 
 absl::Status KafkaFanoutBus::StartConsumer(const std::string& topic, LaneConsumer& lane) {
-  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  if (absl::Status status =
-          Configure(conf.get(), &events_, options_,
-                    {{"group.id", options_.consumer_group},
-                     {"enable.auto.commit", "false"},  // committed after the pushes
-                     // A group's first records may be published before any consumer joined.
-                     {"auto.offset.reset", "earliest"},
-                     {"session.timeout.ms", std::to_string(options_.session_timeout_ms)},
-                     {"heartbeat.interval.ms",
-                      std::to_string(std::max<uint32_t>(options_.session_timeout_ms / 10, 100))},
-                     // The broker answers a waiting fetch as soon as a record arrives, so this
-                     // bounds only how often an idle consumer asks again (an idle local
-                     // cluster's broker: 85 ms of CPU a second at 10 ms, 40 at 200 ms).
-                     {"fetch.wait.max.ms", "200"}});
-      !status.ok()) {
-    return status;
-  }
-  std::string error;
-  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(&lane), error) !=
-      RdKafka::Conf::CONF_OK) {
-    return absl::InternalError(error);
-  }
-  lane.consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
-  if (!lane.consumer) return absl::InvalidArgumentError("kafka consumer: " + error);
-  if (RdKafka::ErrorCode code = lane.consumer->subscribe({topic}); code != RdKafka::ERR_NO_ERROR) {
-    return absl::UnavailableError(
-        fmt::format("subscribe to {}: {}", topic, RdKafka::err2str(code)));
-  }
+  // Committed after the pushes.
+  absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> consumer =
+      NewGroupConsumer(options_, &events_, &lane,
+                       {options_.consumer_group, {topic}, options_.session_timeout_ms, {}});
+  if (!consumer.ok()) return consumer.status();
+  lane.consumer = *std::move(consumer);
   return absl::OkStatus();
 }
 
@@ -204,28 +125,6 @@ void KafkaFanoutBus::Publish(const im::v1::FanoutRecord& record, FanoutLane lane
   IM_LOG_RATE_LIMITED(spdlog::level::warn, "kafka refused {}#{} ({}): pushing it directly",
                       record.message().conv_id(), record.message().seq(), RdKafka::err2str(code));
   FallBack(std::move(*entry));
-}
-
-void KafkaFanoutBus::Events::event_cb(RdKafka::Event& event) {
-  if (event.type() == RdKafka::Event::EVENT_ERROR && event.fatal()) {
-    spdlog::error("kafka: fatal error: {}", event.str());
-    fatal = true;
-  } else if (event.type() == RdKafka::Event::EVENT_ERROR &&
-             (event.err() == RdKafka::ERR__AUTHENTICATION || event.err() == RdKafka::ERR__SSL)) {
-    IM_LOG_RATE_LIMITED(spdlog::level::err, "kafka refused this client: {}", event.str());
-    std::lock_guard<std::mutex> lock(mutex_);
-    refusal_ = event.str();
-  } else if (event.type() == RdKafka::Event::EVENT_ERROR) {
-    IM_LOG_RATE_LIMITED(spdlog::level::warn, "kafka: {}", event.str());
-  } else if (event.type() == RdKafka::Event::EVENT_LOG &&
-             event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
-    IM_LOG_RATE_LIMITED(spdlog::level::warn, "kafka {}: {}", event.fac(), event.str());
-  }
-}
-
-std::string KafkaFanoutBus::Events::Refusal() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return refusal_;
 }
 
 void KafkaFanoutBus::DeliveryReports::dr_cb(RdKafka::Message& message) {

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "logic/group/fanout_bus.h"
 #include "logic/group/in_process_fanout_bus.h"
+#include "logic/group/kafka_client.h"
 #include "logic/group/recent_seqs.h"
 #include "logic/group/unacked_records.h"
 #include "logic/logic_metrics.h"
@@ -77,22 +78,6 @@ class KafkaFanoutBus final : public FanoutBus {
    private:
     bool revoked_ = false;
   };
-  // librdkafka's log lines and errors, into our log (rate-limited) instead of its own stderr.
-  // The producer's also notes a fatal error: that handle can produce nothing any more (an
-  // idempotent producer's sequence broke), and PollProducer makes another.
-  class Events : public RdKafka::EventCb {
-   public:
-    void event_cb(RdKafka::Event& event) override;
-    // How the brokers last refused this client (a login refused; TLS that failed: a certificate
-    // not trusted, or not of the broker's host), as librdkafka said it; empty if they never did.
-    std::string Refusal() const;
-    std::atomic<bool> fatal{false};
-
-   private:
-    mutable std::mutex mutex_;
-    std::string refusal_;
-  };
-
   absl::Status CreateProducer();
   absl::Status CreateTopics();
   absl::Status StartConsumer(const std::string& topic, LaneConsumer& lane);
@@ -122,8 +107,8 @@ class KafkaFanoutBus final : public FanoutBus {
   RecentSeqs delivered_;
   UnackedRecords unacked_;
   DeliveryReports delivery_reports_{this};
-  Events events_;           // the consumers'
-  Events producer_events_;  // the producer's
+  KafkaEventLog events_;           // the consumers'
+  KafkaEventLog producer_events_;  // the producer's
   InProcessFanoutBus fallback_;
   // Replaced (exclusively) only by ReplaceProducer; every other use holds it shared. Null after
   // a replacement failed.

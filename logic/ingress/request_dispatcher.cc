@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <type_traits>
 #include <utility>
 
@@ -44,7 +45,8 @@ constexpr char kRedisNotAnswering[] = "logic's Redis is not answering";
 RequestDispatcher::RequestDispatcher(SessionService* sessions, ChatService* chat,
                                      GroupService* groups, PresenceService* presence,
                                      SenderLimits* sender_limits, Executors executors,
-                                     LogicMetrics* metrics, common::MillisClock now_ms, Loops loops)
+                                     LogicMetrics* metrics, common::MillisClock now_ms, Loops loops,
+                                     BeforeSendHook* before_send)
     : sessions_(sessions),
       chat_(chat),
       groups_(groups),
@@ -57,7 +59,8 @@ RequestDispatcher::RequestDispatcher(SessionService* sessions, ChatService* chat
                                         : AdmissionStage::Store(executors.store, metrics)),
       now_ms_(std::move(now_ms)),
       send_loop_(loops.send),
-      login_loop_(loops.login) {}
+      login_loop_(loops.login),
+      before_send_(before_send) {}
 
 template <typename Response>
 absl::AnyInvocable<void(Response) &&> RequestDispatcher::AnswerAs(
@@ -175,6 +178,13 @@ void RequestDispatcher::Route(im::v1::Ingress entry, Respond respond) {
       if (store::IsChange(entry.request().send_req().type())) {
         IM_ROUTE("Change", SendRequest, send_req, send_resp, chat_, Change);
       }
+      if (before_send_ != nullptr && !entry.caller().admin()) {
+        std::vector<Respond> responds;
+        responds.push_back(std::move(respond));
+        std::vector<v1::Ingress> sends;
+        sends.push_back(std::move(entry));
+        return ScreenSends(std::move(sends), std::move(responds));
+      }
       IM_ROUTE("Send", SendRequest, send_req, send_resp, chat_, Send);
     case F::kSyncReq:
       IM_ROUTE("Sync", SyncRequest, sync_req, sync_resp, chat_, Sync);
@@ -252,7 +262,12 @@ void RequestDispatcher::DispatchAll(std::vector<im::v1::Ingress> entries,
       Route(std::move(entry), respond_to(id));
     }
   }
-  if (!sends.empty()) DispatchSends(std::move(sends), respond_to);
+  if (!sends.empty()) {
+    std::vector<Respond> responds;
+    responds.reserve(sends.size());
+    for (const im::v1::Ingress& send : sends) responds.push_back(respond_to(send.id()));
+    ScreenSends(std::move(sends), std::move(responds));
+  }
   if (!logins.empty()) DispatchLogins(std::move(logins), respond_to);
   if (!syncs.empty()) DispatchSyncs(std::move(syncs), respond_to);
 }
@@ -372,18 +387,76 @@ void RequestDispatcher::DispatchSyncs(std::vector<im::v1::Ingress> syncs,
       });
 }
 
+// Where a batch's sends wait for their before-send checks: the entries and answers of those
+// let through, in the order they came.
+struct RequestDispatcher::Screening {
+  std::mutex mutex;
+  std::vector<im::v1::Ingress> sends;
+  std::vector<Respond> responds;
+  std::vector<bool> passed;
+  size_t unanswered = 0;
+};
+
+void RequestDispatcher::ScreenSends(std::vector<im::v1::Ingress> sends,
+                                    std::vector<Respond> responds) {
+  if (before_send_ == nullptr) return DispatchSends(std::move(sends), std::move(responds));
+  auto screening = std::make_shared<Screening>();
+  screening->sends = std::move(sends);
+  screening->responds = std::move(responds);
+  screening->passed.assign(screening->sends.size(), true);
+  screening->unanswered = screening->sends.size();
+  // Copied: a verdict may come (and change its entry) while later checks are still being asked.
+  std::vector<std::pair<im::v1::Caller, im::v1::SendReq>> asked;
+  for (const im::v1::Ingress& entry : screening->sends) {
+    asked.emplace_back(entry.caller(), entry.request().send_req());
+  }
+  for (size_t i = 0; i < asked.size(); ++i) {
+    before_send_->Check(asked[i].first, asked[i].second,
+                        [this, screening, i](BeforeSendHook::Verdict verdict) {
+                          ApplyVerdict(*screening, i, std::move(verdict));
+                        });
+  }
+}
+
+void RequestDispatcher::ApplyVerdict(Screening& screening, size_t i,
+                                     BeforeSendHook::Verdict verdict) {
+  std::unique_lock lock(screening.mutex);
+  im::v1::Ingress& entry = screening.sends[i];
+  if (verdict.kind == BeforeSendHook::Verdict::Kind::kReplace) {
+    entry.mutable_request()->mutable_send_req()->set_body(std::move(verdict.body));
+  } else if (verdict.kind == BeforeSendHook::Verdict::Kind::kRefuse) {
+    screening.passed[i] = false;
+    metrics_->ingress_entries.Increment();
+    auto refused = Refusal<im::v1::SendResp>(verdict.code, std::move(verdict.reason));
+    refused.mutable_status()->set_retry_after_ms(verdict.retry_after_ms);
+    AnswerAs<im::v1::SendResp>("Send", entry.request().id(), &im::v1::Frame::mutable_send_resp,
+                               std::move(screening.responds[i]))(std::move(refused));
+  }
+  if (--screening.unanswered > 0) return;
+  std::vector<im::v1::Ingress> passed;
+  std::vector<Respond> responds;
+  for (size_t k = 0; k < screening.sends.size(); ++k) {
+    if (!screening.passed[k]) continue;
+    passed.push_back(std::move(screening.sends[k]));
+    responds.push_back(std::move(screening.responds[k]));
+  }
+  lock.unlock();
+  if (!passed.empty()) DispatchSends(std::move(passed), std::move(responds));
+}
+
 void RequestDispatcher::DispatchSends(std::vector<im::v1::Ingress> sends,
-                                      const std::function<Respond(uint64_t id)>& respond_to) {
+                                      std::vector<Respond> responds) {
   using SendBatch = Batch<im::v1::SendRequest, im::v1::SendResp>;
   auto on_executor = std::make_shared<SendBatch>();
   auto on_loop = std::make_shared<SendBatch>();
-  for (im::v1::Ingress& entry : sends) {
+  for (size_t i = 0; i < sends.size(); ++i) {
+    im::v1::Ingress& entry = sends[i];
     metrics_->ingress_entries.Increment();
     SendBatch& batch = send_loop_ != nullptr ? *on_loop : *on_executor;
     batch.Add(
         entry, &im::v1::Frame::mutable_send_req,
         AnswerAs<im::v1::SendResp>("Send", entry.request().id(), &im::v1::Frame::mutable_send_resp,
-                                   respond_to(entry.id())));
+                                   std::move(responds[i])));
   }
   if (!on_executor->requests.empty()) {
     sends_.Submit(

@@ -16,6 +16,7 @@
 #include "logic/loop/logic_loop.h"
 #include "logic/presence/presence_service.h"
 #include "logic/session/session_service.h"
+#include "logic/webhooks/before_send_hook.h"
 
 namespace im::logic {
 
@@ -54,9 +55,12 @@ class RequestDispatcher {
     LogicLoop* login = nullptr;
   };
   // `sender_limits` (may be null: none) answers a send over its sender's rate at once.
+  // `before_send` (may be null: none) asks the app about each new message a user sends (not the
+  // admin API's) before it goes to the send loop.
   RequestDispatcher(SessionService* sessions, ChatService* chat, GroupService* groups,
                     PresenceService* presence, SenderLimits* sender_limits, Executors executors,
-                    LogicMetrics* metrics, common::MillisClock now_ms, Loops loops);
+                    LogicMetrics* metrics, common::MillisClock now_ms, Loops loops,
+                    BeforeSendHook* before_send = nullptr);
 
   // A gateway's request: its caller is never admin (the flag is dropped).
   void Dispatch(im::v1::Ingress entry, Respond respond);
@@ -77,8 +81,14 @@ class RequestDispatcher {
   // The sends of one batch (none expired on arrival), single and group chats together: one
   // ChatService::SendBatchOnLoop on the send loop when there is one, else one
   // ChatService::SendBatch on the executor.
-  void DispatchSends(std::vector<im::v1::Ingress> sends,
-                     const std::function<Respond(uint64_t id)>& respond_to);
+  void DispatchSends(std::vector<im::v1::Ingress> sends, std::vector<Respond> responds);
+  // The sends of a batch past the before-send check (all of them when there is none): those the
+  // app refuses are answered, those it rewrites carry the new body, the rest go on to
+  // DispatchSends, once every check is answered (on the HTTP client's thread then).
+  void ScreenSends(std::vector<im::v1::Ingress> sends, std::vector<Respond> responds);
+  struct Screening;
+  // Applies the verdict on send `i` of `screening`; the last one dispatches those let through.
+  void ApplyVerdict(Screening& screening, size_t i, BeforeSendHook::Verdict verdict);
   // The logins of one batch (none expired on arrival) as one SessionService::LoginManyOnLoop on
   // the login loop when there is one, else one SessionService::LoginMany on the login executor.
   void DispatchLogins(std::vector<im::v1::Ingress> logins,
@@ -126,6 +136,7 @@ class RequestDispatcher {
   common::MillisClock now_ms_;
   LogicLoop* send_loop_;
   LogicLoop* login_loop_;
+  BeforeSendHook* before_send_;
 };
 
 }  // namespace im::logic

@@ -147,17 +147,27 @@ void SessionService::LoginManyOnLoop(const std::vector<im::v1::LoginRequest>& re
 }
 
 void SessionService::ReportLogins(const AdmittedLogins& logins) {
-  std::vector<std::string> uids;
+  std::vector<ChangedDevice> devices;
   for (size_t k = 0; k < logins.registrations.size(); ++k) {
     if (logins.replies[logins.admitted[k]].resp().status().code() == im::v1::OK) {
-      uids.push_back(logins.registrations[k].uid);
+      const auto& [uid, session] = logins.registrations[k];
+      devices.push_back(ChangedDevice{uid, session.device, session.platform});
     }
   }
-  ReportChanged(uids, DeviceChange::kLoggedIn);
+  ReportChanged(devices, DeviceChange::kLoggedIn);
 }
 
-void SessionService::ReportChanged(const std::vector<std::string>& uids, DeviceChange change) {
-  if (devices_changed_ && !uids.empty()) devices_changed_(uids, change);
+std::vector<std::string> UidsOf(const std::vector<ChangedDevice>& devices) {
+  std::vector<std::string> uids;
+  uids.reserve(devices.size());
+  for (const ChangedDevice& device : devices) uids.push_back(device.uid);
+  std::sort(uids.begin(), uids.end());
+  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
+  return uids;
+}
+
+void SessionService::ReportChanged(const std::vector<ChangedDevice>& devices, DeviceChange change) {
+  if (devices_changed_ && !devices.empty()) devices_changed_(devices, change);
 }
 
 std::vector<SessionService::Registration> SessionService::FinishAll(
@@ -243,7 +253,7 @@ im::v1::DisconnectReply SessionService::Disconnect(const im::v1::DisconnectReque
                         caller.device(), removed.status().ToString());
   }
   reply.set_removed(removed.ok() && *removed);
-  ReportChanged({caller.uid()}, DeviceChange::kLeft);
+  ReportChanged({ChangedDevice{caller.uid(), caller.device(), ""}}, DeviceChange::kLeft);
   return reply;
 }
 
@@ -267,11 +277,12 @@ im::v1::DisconnectManyReply SessionService::DisconnectMany(
     }
     reply.set_removed(reply.removed() + static_cast<uint32_t>(*removed));
   }
-  std::vector<std::string> uids;
+  std::vector<ChangedDevice> devices;
   for (const auto& [gateway_id, refs] : by_gateway) {
-    for (const store::SessionRef& ref : refs) uids.push_back(ref.uid);
+    for (const store::SessionRef& ref : refs)
+      devices.push_back(ChangedDevice{ref.uid, ref.device, ""});
   }
-  ReportChanged(uids, DeviceChange::kLeft);
+  ReportChanged(devices, DeviceChange::kLeft);
   return reply;
 }
 

@@ -17,6 +17,14 @@ namespace im::logic {
 
 // What happened to a user's devices: one logged in, or one left (disconnected, or taken out).
 enum class DeviceChange { kLoggedIn, kLeft };
+// The device that changed (platform as it said at login; empty for one that left).
+struct ChangedDevice {
+  std::string uid;
+  std::string device;
+  std::string platform;
+};
+// The users of `devices`, each once.
+std::vector<std::string> UidsOf(const std::vector<ChangedDevice>& devices);
 
 // Login, Disconnect, session refresh and gateway registration (DESIGN.md section 6).
 // Every method but LoginManyOnLoop blocks on the stores, so it runs on an executor; any number of
@@ -25,9 +33,9 @@ class SessionService {
  public:
   using Clock = common::MillisClock;  // Unix milliseconds
   using LoginsDone = absl::AnyInvocable<void(std::vector<im::v1::LoginReply>) &&>;
-  // Told the users whose devices changed, and how: presence. Must not block.
+  // Told the devices that changed, and how: presence and webhooks. Must not block.
   using DevicesChanged =
-      std::function<void(const std::vector<std::string>& uids, DeviceChange change)>;
+      std::function<void(const std::vector<ChangedDevice>& devices, DeviceChange change)>;
 
   // `restrictions` (null: none) refuses logins with revoked tokens.
   SessionService(const LogicOptions& options, store::SessionRegistry* sessions, Pusher* pusher,
@@ -79,9 +87,9 @@ class SessionService {
   // out (to unregister; each once).
   std::vector<Registration> FinishAll(AdmittedLogins& logins,
                                       std::vector<absl::StatusOr<Registered>> outcomes);
-  // Tells devices_changed_ of the users in `logins` that logged in, or of the `uids`.
+  // Tells devices_changed_ of the devices in `logins` that logged in, or of `devices`.
   void ReportLogins(const AdmittedLogins& logins);
-  void ReportChanged(const std::vector<std::string>& uids, DeviceChange change);
+  void ReportChanged(const std::vector<ChangedDevice>& devices, DeviceChange change);
   // One login of FinishAll; the sessions its device cap takes out are added to `evicted`.
   void FinishLogin(const Registration& registration, absl::StatusOr<Registered> outcome,
                    im::v1::LoginReply* reply, std::vector<Registration>* evicted);

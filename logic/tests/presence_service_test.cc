@@ -115,8 +115,8 @@ class PresenceServiceTest : public ::testing::Test {
       PresenceDependencies{&registry_sessions_, &watches_, &messages_, &pusher_, &metrics_},
       clock_};
   SessionService sessions_{options_, &registry_sessions_, &pusher_, clock_,
-                           [this](const std::vector<std::string>& uids, DeviceChange change) {
-                             presence_.DevicesChanged(uids, change);
+                           [this](const std::vector<ChangedDevice>& devices, DeviceChange change) {
+                             presence_.DevicesChanged(UidsOf(devices), change);
                            }};
 };
 

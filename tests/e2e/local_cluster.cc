@@ -147,17 +147,21 @@ void LocalCluster::DeleteKafkaNames() {
   absl::StatusOr<logic::KafkaHandle> admin = logic::NewKafkaAdminClient(kafka_);
   ASSERT_TRUE(admin.ok()) << admin.status();
   const absl::Status topics = logic::DeleteKafkaTopics(
-      admin->get(), {kafka_topic_prefix_ + "fanout", kafka_topic_prefix_ + "fanout.large"},
+      admin->get(),
+      {kafka_topic_prefix_ + "fanout", kafka_topic_prefix_ + "fanout.large",
+       kafka_topic_prefix_ + "webhooks", kafka_topic_prefix_ + "webhooks.dead"},
       kKafkaAdminTimeout);
   EXPECT_TRUE(topics.ok()) << "deleting the cluster's topics " << kafka_topic_prefix_
                            << "*: " << topics;
   // A killed node stays a member until its session times out, and a group with members cannot be
   // deleted: its offsets then expire with the broker's retention, which is harmless.
-  const absl::Status group =
-      logic::DeleteKafkaConsumerGroup(admin->get(), kafka_consumer_group_, kKafkaAdminTimeout);
-  if (!group.ok()) {
-    std::fprintf(stderr, "note: consumer group %s not deleted: %s\n", kafka_consumer_group_.c_str(),
-                 group.ToString().c_str());
+  for (const std::string& group_id : {kafka_consumer_group_, webhooks_consumer_group_}) {
+    const absl::Status group =
+        logic::DeleteKafkaConsumerGroup(admin->get(), group_id, kKafkaAdminTimeout);
+    if (!group.ok()) {
+      std::fprintf(stderr, "note: consumer group %s not deleted: %s\n", group_id.c_str(),
+                   group.ToString().c_str());
+    }
   }
 }
 
@@ -251,6 +255,7 @@ bool LocalCluster::StartLogic(int index) {
       {"IM_DEV_MODE", "true"},  // the test MariaDB's password is the published one
       {"IM_KAFKA_TOPIC_PREFIX", KafkaTopicPrefixFor(options_.prefix)},
       {"IM_KAFKA_CONSUMER_GROUP", KafkaConsumerGroupFor(options_.prefix)},
+      {"IM_WEBHOOKS_CONSUMER_GROUP", KafkaConsumerGroupFor(options_.prefix) + "-webhooks"},
       {"IM_LOG_LEVEL", "info"},
       // Tests send hundreds of messages from one user as fast as they are answered; the sender
       // limits have tests of their own (tests/e2e/abuse_limits_test.cc), which set them.
@@ -271,6 +276,7 @@ bool LocalCluster::StartLogic(int index) {
   for (const auto& [key, value] : options_.logic_env) env[key] = value;
   kafka_topic_prefix_ = env["IM_KAFKA_TOPIC_PREFIX"];
   kafka_consumer_group_ = env["IM_KAFKA_CONSUMER_GROUP"];
+  webhooks_consumer_group_ = env["IM_WEBHOOKS_CONSUMER_GROUP"];
   std::optional<ReadyProcess> started =
       StartReadyProcess({IM_LOGIC_BINARY}, env, LogPathOf(node.id), "im-logic ready");
   if (!started) return false;

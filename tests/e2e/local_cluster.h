@@ -170,6 +170,7 @@ class LocalCluster final : public ChatDeployment {
   logic::KafkaConnection kafka_;
   std::string kafka_topic_prefix_;
   std::string kafka_consumer_group_;
+  std::string webhooks_consumer_group_;
   std::string log_dir_;
   std::string grpc_tls_dir_;
   std::map<std::string, std::string> grpc_tls_env_;  // IM_GRPC_TLS_* for every process
