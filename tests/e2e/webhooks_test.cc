@@ -7,6 +7,7 @@
 // an event that keeps failing is given up after webhooks.max_attempts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -271,7 +272,6 @@ IM_INSTANTIATE_DEPLOYMENTS(WebhooksTest);
 TEST(WebhooksDurabilityTest, AfterSendEventsSurviveAnOutageAndAKilledLogicNode) {
   std::unique_ptr<WebhookReceiver> receiver = WebhookReceiver::Start();
   ASSERT_NE(receiver, nullptr);
-  ASSERT_TRUE(receiver->AnswerWith("after_send", 500));
   ClusterOptions options;
   options.logic_nodes = 2;
   options.gateways = 1;
@@ -285,6 +285,15 @@ TEST(WebhooksDurabilityTest, AfterSendEventsSurviveAnOutageAndAKilledLogicNode) 
                        {"IM_KAFKA_SESSION_TIMEOUT_MS", "6000"}};
   LocalCluster cluster(options);
   ASSERT_TRUE(cluster.Start());
+  // The cluster's readiness message is delivered before the outage begins: a dispatcher retrying
+  // its event would take no other batch until done, and these messages' events might then meet
+  // no outage at all.
+  const auto ready_by = std::chrono::steady_clock::now() + kArrival;
+  while (receiver->Events("after_send").empty() && std::chrono::steady_clock::now() < ready_by) {
+    std::this_thread::sleep_for(Millis(100));
+  }
+  ASSERT_FALSE(receiver->Events("after_send").empty()) << "the readiness message's event";
+  ASSERT_TRUE(receiver->AnswerWith("after_send", 500));
   auto alice = cluster.Device("alice", "phone");
   ASSERT_TRUE(alice->Login(cluster.client_port(0)));
   const std::string bob = cluster.Uid("bob");
@@ -308,7 +317,15 @@ TEST(WebhooksDurabilityTest, AfterSendEventsSurviveAnOutageAndAKilledLogicNode) 
     acknowledged.insert(sent->seq());
   }
   ASSERT_EQ(acknowledged.size(), static_cast<size_t>(kMessages));
-  std::this_thread::sleep_for(Millis(2'000));  // retries pile up against the 500s
+  // The outage must meet these events, not only the harness's: a dispatcher retrying an earlier
+  // batch (the cluster's readiness message) takes its next one only when that is done.
+  auto refused_one = [](const std::vector<nlohmann::json>& got) {
+    return std::any_of(got.begin(), got.end(),
+                       [](const nlohmann::json& event) { return event["status"] == 500; });
+  };
+  ASSERT_TRUE(
+      refused_one(AwaitEvents(*receiver, "after_send", alice->uid(), refused_one, Millis(60'000))))
+      << "no event of these messages met the outage";
   ASSERT_TRUE(receiver->AnswerWith("after_send", std::nullopt));
 
   auto delivered_seqs = [](const std::vector<nlohmann::json>& events) {
