@@ -1,7 +1,6 @@
 #include "logic/webhooks/kafka_webhook_bus.h"
 
 #include <condition_variable>
-#include <future>
 #include <map>
 
 #include "common/logging.h"
@@ -11,7 +10,6 @@ namespace im::logic {
 namespace {
 
 constexpr int kPollMs = 100;
-constexpr std::chrono::milliseconds kDeadLetterTimeout{10'000};
 constexpr int kFlushOnStopMs = 2'000;
 // A record librdkafka has not delivered after this long comes back failed; this node then
 // delivers the event itself.
@@ -221,12 +219,18 @@ std::optional<std::vector<im::v1::WebhookEvent>> KafkaWebhookBus::DeliverOnce(
   for (im::v1::WebhookEvent& event : events) {
     auto kept = std::make_shared<im::v1::WebhookEvent>(event);
     delivery_->Deliver(std::move(event), [this, batch, kept](WebhookDelivery::Result result) {
-      if (result.outcome == WebhookDelivery::Outcome::kGaveUp) WriteDeadLetter(*kept, result);
-      std::lock_guard lock(batch->mutex);
-      if (result.outcome == WebhookDelivery::Outcome::kAbandoned) {
-        batch->abandoned.push_back(std::move(*kept));
+      auto finish = [batch, kept,
+                     abandoned = result.outcome == WebhookDelivery::Outcome::kAbandoned] {
+        std::lock_guard lock(batch->mutex);
+        if (abandoned) batch->abandoned.push_back(std::move(*kept));
+        if (--batch->remaining == 0) batch->done.notify_all();
+      };
+      // Done once its dead letter is on Kafka (or failed to get there): the HTTP client's
+      // thread, where this runs, is not held while Kafka answers.
+      if (result.outcome == WebhookDelivery::Outcome::kGaveUp) {
+        return WriteDeadLetter(*kept, result, std::move(finish));
       }
-      if (--batch->remaining == 0) batch->done.notify_all();
+      finish();
     });
   }
   std::unique_lock lock(batch->mutex);
@@ -236,7 +240,8 @@ std::optional<std::vector<im::v1::WebhookEvent>> KafkaWebhookBus::DeliverOnce(
 }
 
 void KafkaWebhookBus::WriteDeadLetter(const im::v1::WebhookEvent& event,
-                                      const WebhookDelivery::Result& result) {
+                                      const WebhookDelivery::Result& result,
+                                      std::function<void()> written) {
   im::v1::WebhookDeadLetter letter;
   *letter.mutable_event() = event;
   letter.set_url(result.url);
@@ -245,16 +250,15 @@ void KafkaWebhookBus::WriteDeadLetter(const im::v1::WebhookEvent& event,
   letter.set_dead_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count());
-  auto written = std::make_shared<std::promise<bool>>();
-  std::future<bool> outcome = written->get_future();
   Produce(dead_topic_, event.id(), letter.SerializeAsString(),
-          [written](bool acknowledged) { written->set_value(acknowledged); });
-  const bool on_kafka =
-      outcome.wait_for(kDeadLetterTimeout) == std::future_status::ready && outcome.get();
-  spdlog::error("webhook {} {} given up after {} attempts ({}); {}", event.type(), event.id(),
-                result.attempts, result.last_error,
-                on_kafka ? "dead letter on " + dead_topic_
-                         : "its dead letter was not written, payload: " + event.payload());
+          [this, event, result, written = std::move(written)](bool on_kafka) {
+            spdlog::error("webhook {} {} given up after {} attempts ({}); {}", event.type(),
+                          event.id(), result.attempts, result.last_error,
+                          on_kafka
+                              ? "dead letter on " + dead_topic_
+                              : "its dead letter was not written, payload: " + event.payload());
+            written();
+          });
 }
 
 void KafkaWebhookBus::Stop() {

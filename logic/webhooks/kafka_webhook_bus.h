@@ -65,8 +65,10 @@ class KafkaWebhookBus final : public WebhookBus {
   // when stopped first.
   std::optional<std::vector<im::v1::WebhookEvent>> DeliverOnce(
       std::vector<im::v1::WebhookEvent> events);
-  // Writes a dead letter and waits for Kafka's answer (bounded).
-  void WriteDeadLetter(const im::v1::WebhookEvent& event, const WebhookDelivery::Result& result);
+  // Writes a dead letter; `written` runs once Kafka answered (on the producer's thread, or here
+  // when it refused the record).
+  void WriteDeadLetter(const im::v1::WebhookEvent& event, const WebhookDelivery::Result& result,
+                       std::function<void()> written);
 
   const LogicOptions::Kafka kafka_;
   const WebhookOptions& webhooks_;
