@@ -346,6 +346,7 @@ void Gateway::FinishShutdown() {
                  logic_->in_flight());
   }
   if (grpc_server_) {
+    service_->EndPushStreams();
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
   if (acceptor_ && !draining_) CloseAcceptors();

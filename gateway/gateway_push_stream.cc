@@ -6,7 +6,9 @@
 
 namespace im::gateway {
 
-GatewayPushStream::GatewayPushStream(GatewayServiceImpl* service) : service_(service) {
+GatewayPushStream::GatewayPushStream(GatewayServiceImpl* service,
+                                     grpc::CallbackServerContext* context)
+    : service_(service), context_(context) {
   shared_->stream = this;
   std::lock_guard<std::mutex> lock(shared_->mutex);
   ReadMoreLocked();
@@ -91,6 +93,7 @@ void GatewayPushStream::OnDone() {
     std::lock_guard<std::mutex> lock(shared_->mutex);
     shared_->stream = nullptr;
   }
+  service_->ForgetPushStream(context_);
   delete this;
 }
 

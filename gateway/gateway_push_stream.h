@@ -24,7 +24,7 @@ class GatewayPushStream final
  public:
   static constexpr size_t kMaxBatchesInFlight = 64;
 
-  explicit GatewayPushStream(GatewayServiceImpl* service);
+  GatewayPushStream(GatewayServiceImpl* service, grpc::CallbackServerContext* context);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -43,6 +43,7 @@ class GatewayPushStream final
   void WriteOrFinishLocked();
 
   GatewayServiceImpl* service_;
+  grpc::CallbackServerContext* context_;
   std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
   im::v1::PushBatchRequest incoming_;
   std::deque<std::unique_ptr<im::v1::PushBatchReply>> answered_;  // not yet written

@@ -76,8 +76,23 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Push(grpc::CallbackServerContext* 
 }
 
 grpc::ServerBidiReactor<im::v1::PushBatchRequest, im::v1::PushBatchReply>*
-GatewayServiceImpl::PushStream(grpc::CallbackServerContext* /*context*/) {
-  return new GatewayPushStream(this);
+GatewayServiceImpl::PushStream(grpc::CallbackServerContext* context) {
+  {
+    std::lock_guard<std::mutex> lock(push_streams_mutex_);
+    push_streams_.insert(context);
+  }
+  return new GatewayPushStream(this, context);
+}
+
+void GatewayServiceImpl::ForgetPushStream(grpc::CallbackServerContext* context) {
+  std::lock_guard<std::mutex> lock(push_streams_mutex_);
+  push_streams_.erase(context);
+}
+
+void GatewayServiceImpl::EndPushStreams() {
+  std::lock_guard<std::mutex> lock(push_streams_mutex_);
+  // The stream's reads then fail, and it finishes through its usual path.
+  for (grpc::CallbackServerContext* context : push_streams_) context->TryCancel();
 }
 
 void GatewayServiceImpl::DeliverBatch(const im::v1::PushBatchRequest& request,

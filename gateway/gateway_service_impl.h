@@ -2,8 +2,10 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/gateway_options.h"
@@ -34,6 +36,12 @@ class GatewayServiceImpl final : public im::v1::GatewayService::CallbackService 
 
   grpc::ServerBidiReactor<im::v1::PushBatchRequest, im::v1::PushBatchReply>* PushStream(
       grpc::CallbackServerContext* context) override;
+  // Cancels every open push stream. At shutdown, once the connections are closed, they carry
+  // nothing more, and gRPC's server shutdown would otherwise wait out its whole deadline for them.
+  void EndPushStreams();
+  // Called by a push stream when gRPC is done with it (its context is gone after this).
+  void ForgetPushStream(grpc::CallbackServerContext* context);
+
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
                                  const im::v1::PushBatchRequest* request,
                                  im::v1::PushBatchReply* reply) override;
@@ -51,6 +59,8 @@ class GatewayServiceImpl final : public im::v1::GatewayService::CallbackService 
   GatewayMetrics* metrics_;
   std::vector<WorkerLoop*> workers_;
   DrainStarter start_drain_;
+  std::mutex push_streams_mutex_;
+  absl::flat_hash_set<grpc::CallbackServerContext*> push_streams_;  // guarded by the mutex
 };
 
 }  // namespace im::gateway

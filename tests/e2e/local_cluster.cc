@@ -456,8 +456,12 @@ bool LocalCluster::WaitPushReady(int index, Millis timeout) {
 }
 
 void LocalCluster::StopAll() {
+  // Every gateway drains at once, and logic stops once they are gone (their last calls need it).
+  for (size_t i = 0; i < gateways_.size(); ++i) BeginStopGateway(static_cast<int>(i));
   for (size_t i = 0; i < gateways_.size(); ++i) {
-    if (gateways_[i].process) StopGateway(static_cast<int>(i));
+    if (gateways_[i].process) {
+      WaitGatewayExit(static_cast<int>(i), Millis(kDrainTimeoutMs) + kStopTimeout);
+    }
   }
   for (size_t i = 0; i < logic_.size(); ++i) {
     if (logic_[i].process) StopLogic(static_cast<int>(i));
