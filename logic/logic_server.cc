@@ -120,7 +120,7 @@ LogicServer::LogicServer(const LogicOptions& options, LogicStores stores, LogicM
                                                 options_.group_local_cache_groups, metrics_);
   group_fanout_ = std::make_unique<GroupFanout>(
       member_lists_.get(), recipients_.get(), pusher_.get(), options_.fanout_lookup_page,
-      std::chrono::milliseconds(options_.push_timeout_ms), metrics_, UnixMillis);
+      std::chrono::milliseconds(options_.push_timeout_ms), metrics_, UnixMillis, webhooks_.get());
   chat_service_ = std::make_unique<ChatService>(
       options_,
       ChatDependencies{

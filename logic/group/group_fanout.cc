@@ -1,7 +1,9 @@
 #include "logic/group/group_fanout.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <iterator>
 #include <map>
 #include <mutex>
 
@@ -33,16 +35,62 @@ class GroupFanout::PushesInFlight : public std::enable_shared_from_this<PushesIn
   int pending_ = 0;
 };
 
+// A group's offline members per record, gathered from its pages' lookups; the last page to
+// answer publishes the records' offline events, holding Deliver until the bus has them.
+class GroupFanout::OfflineMembers {
+ public:
+  OfflineMembers(Webhooks* webhooks, std::shared_ptr<const Records> records, size_t pages,
+                 std::function<void()> published)
+      : webhooks_(webhooks),
+        records_(std::move(records)),
+        per_record_(records_->size()),
+        pages_left_(pages),
+        published_(std::move(published)) {}
+
+  // One page's offline members per record (none when its lookup failed: who is offline there is
+  // unknown, and they get no event).
+  void PageDone(std::vector<std::vector<std::string>> page) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (size_t r = 0; r < page.size(); ++r) {
+        std::move(page[r].begin(), page[r].end(), std::back_inserter(per_record_[r]));
+      }
+      if (--pages_left_ > 0) return;
+    }
+    Publish();
+  }
+
+ private:
+  void Publish() {
+    auto left = std::make_shared<std::atomic<size_t>>(records_->size());
+    auto done = [left, published = published_] {
+      if (left->fetch_sub(1) == 1) published();
+    };
+    for (size_t r = 0; r < records_->size(); ++r) {
+      std::sort(per_record_[r].begin(), per_record_[r].end());
+      webhooks_->GroupMembersOffline((*records_)[r].message(), per_record_[r], done);
+    }
+  }
+
+  Webhooks* webhooks_;
+  std::shared_ptr<const Records> records_;
+  std::mutex mutex_;
+  std::vector<std::vector<std::string>> per_record_;  // guarded by mutex_ until the last page
+  size_t pages_left_;                                 // guarded by mutex_
+  std::function<void()> published_;
+};
+
 GroupFanout::GroupFanout(MemberLists* members, RecipientLookup* recipients, Pusher* pusher,
                          size_t lookup_page, std::chrono::milliseconds push_timeout,
-                         LogicMetrics* metrics, Clock now_ms)
+                         LogicMetrics* metrics, Clock now_ms, Webhooks* webhooks)
     : members_(members),
       recipients_(recipients),
       pusher_(pusher),
       lookup_page_(lookup_page),
       push_timeout_(push_timeout),
       metrics_(metrics),
-      now_ms_(std::move(now_ms)) {}
+      now_ms_(std::move(now_ms)),
+      webhooks_(webhooks) {}
 
 void GroupFanout::Deliver(const std::vector<im::v1::FanoutRecord>& batch) {
   // Groups in order of first appearance; records of a group keep their order. Each group's
@@ -95,6 +143,11 @@ void GroupFanout::DeliverGroup(const std::string& group_id, std::shared_ptr<cons
     return;
   }
   std::shared_ptr<const MemberLists::List> list = *std::move(members);
+  std::shared_ptr<OfflineMembers> offline;
+  if (webhooks_ != nullptr && webhooks_->WantsOffline() && !list->empty()) {
+    const size_t pages = (list->size() + lookup_page_ - 1) / lookup_page_;
+    offline = std::make_shared<OfflineMembers>(webhooks_, records, pages, pushes->Started());
+  }
   for (size_t first = 0; first < list->size(); first += lookup_page_) {
     const size_t end = std::min(list->size(), first + lookup_page_);
     std::vector<std::string> uids;
@@ -102,17 +155,37 @@ void GroupFanout::DeliverGroup(const std::string& group_id, std::shared_ptr<cons
     for (size_t i = first; i < end; ++i) uids.push_back((*list)[i].uid);
     recipients_->LookupMany(
         std::move(uids),
-        [this, group_id, list, first, records, pushes, looked_up = pushes->Started()](
+        [this, group_id, list, first, records, pushes, offline, looked_up = pushes->Started()](
             const std::vector<std::string>& page, RecipientLookup::Sessions sessions) mutable {
+          std::vector<std::vector<std::string>> offline_of_page;
           if (!sessions.ok()) {
             IM_LOG_RATE_LIMITED(spdlog::level::warn, "fan-out of group {}: sessions unknown ({})",
                                 group_id, sessions.status().ToString());
           } else {
+            if (offline) offline_of_page = OfflineOfPage(*list, first, *sessions, *records);
             PushPage(*list, first, page, *sessions, *records, pushes);
           }
+          if (offline) offline->PageDone(std::move(offline_of_page));
           looked_up();
         });
   }
+}
+
+std::vector<std::vector<std::string>> GroupFanout::OfflineOfPage(
+    const MemberLists::List& list, size_t first,
+    const std::vector<std::vector<store::Session>>& sessions, const Records& records) {
+  std::vector<std::vector<std::string>> offline(records.size());
+  for (size_t m = 0; m < sessions.size(); ++m) {
+    if (!sessions[m].empty()) continue;
+    const store::GroupMember& member = list[first + m];
+    for (size_t r = 0; r < records.size(); ++r) {
+      const im::v1::Message& message = records[r].message();
+      if (message.seq() > member.joined_seq && member.uid != message.sender()) {
+        offline[r].push_back(member.uid);
+      }
+    }
+  }
+  return offline;
 }
 
 void GroupFanout::PushPage(const MemberLists::List& list, size_t first,

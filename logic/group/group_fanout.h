@@ -10,6 +10,7 @@
 #include "logic/delivery/recipient_lookup.h"
 #include "logic/group/member_lists.h"
 #include "logic/logic_metrics.h"
+#include "logic/webhooks/webhooks.h"
 
 namespace im::logic {
 
@@ -19,20 +20,25 @@ namespace im::logic {
 // asynchronous Redis client, every page asked at once), then from each page's reply one Push per
 // gateway and frame. A member only gets the messages it may see
 // (seq > joined_seq), and the sending connection does not get its own message back.
-// Deliver returns once every push was handed over or failed, so a Kafka offset is committed only
-// after that. Offline members (and any push that failed) get the messages by Sync.
+// With the offline-message webhook on, the members a message finds with no online device (who
+// may see it, the sender aside) go in its "message.offline" events.
+// Deliver returns once every push was handed over or failed, and every offline event is on the
+// webhook bus, so a Kafka offset is committed only after that. Offline members (and any push that
+// failed) get the messages by Sync.
 class GroupFanout {
  public:
   using Clock = common::MillisClock;  // Unix milliseconds
 
   GroupFanout(MemberLists* members, RecipientLookup* recipients, Pusher* pusher, size_t lookup_page,
-              std::chrono::milliseconds push_timeout, LogicMetrics* metrics, Clock now_ms);
+              std::chrono::milliseconds push_timeout, LogicMetrics* metrics, Clock now_ms,
+              Webhooks* webhooks = nullptr);
 
   // Thread-safe; blocks. `batch` may mix groups; each group's records are in seq order.
   void Deliver(const std::vector<im::v1::FanoutRecord>& batch);
 
  private:
   class PushesInFlight;
+  class OfflineMembers;
   using Records = std::vector<im::v1::FanoutRecord>;
   // The records of one group, in seq order.
   void DeliverGroup(const std::string& group_id, std::shared_ptr<const Records> records,
@@ -42,6 +48,10 @@ class GroupFanout {
   void PushPage(const MemberLists::List& list, size_t first, const std::vector<std::string>& uids,
                 std::vector<std::vector<store::Session>>& sessions, const Records& records,
                 const std::shared_ptr<PushesInFlight>& pushes);
+  // Per record, the page's members who may see it and have no session.
+  static std::vector<std::vector<std::string>> OfflineOfPage(
+      const MemberLists::List& list, size_t first,
+      const std::vector<std::vector<store::Session>>& sessions, const Records& records);
 
   MemberLists* members_;
   RecipientLookup* recipients_;
@@ -50,6 +60,7 @@ class GroupFanout {
   const std::chrono::milliseconds push_timeout_;
   LogicMetrics* metrics_;
   Clock now_ms_;
+  Webhooks* webhooks_;  // null: no offline events
 };
 
 }  // namespace im::logic

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "common/config.h"
 #include "logic/webhooks/before_send_hook.h"
 #include "logic/webhooks/circuit_breaker.h"
@@ -211,6 +212,29 @@ TEST(WebhookPayloadsTest, AMessageEventCarriesTheMessageAndAnIdMadeFromIt) {
   EXPECT_EQ(body["data"]["msg_id"], "123456789012345678");
   EXPECT_EQ(body["data"]["body_base64"], "aGk=");
   EXPECT_EQ(OfflineMessageEvent(message, {"alice"}, 0).id(), "offline_s-alice-bob_7");
+}
+
+TEST(WebhookPayloadsTest, AGroupMessagesOfflineMembersComeInEventsOfAThousand) {
+  im::v1::Message message;
+  message.set_conv_id("g:team");
+  message.set_seq(9);
+  message.set_sender("alice");
+  std::vector<std::string> uids;
+  for (int i = 0; i < 2'500; ++i) uids.push_back(absl::StrCat("u", 10'000 + i));
+  const std::vector<im::v1::WebhookEvent> events = GroupOfflineMessageEvents(message, uids, 0);
+  ASSERT_EQ(events.size(), 3u);
+  std::vector<std::string> listed;
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].id(), absl::StrCat("offline_g-team_9_", i));
+    EXPECT_EQ(events[i].type(), "message.offline");
+    const nlohmann::json data = nlohmann::json::parse(events[i].payload())["data"];
+    EXPECT_EQ(data["group_id"], "team");
+    EXPECT_EQ(data["seq"], 9);
+    for (const auto& uid : data["offline_uids"]) listed.push_back(uid);
+  }
+  EXPECT_EQ(nlohmann::json::parse(events[2].payload())["data"]["offline_uids"].size(), 500u);
+  EXPECT_EQ(listed, uids);
+  EXPECT_TRUE(GroupOfflineMessageEvents(message, {}, 0).empty());
 }
 
 TEST(WebhookPayloadsTest, AGroupEventIsNamedAfterItsNotice) {

@@ -1,5 +1,7 @@
 #include "logic/webhooks/webhook_payloads.h"
 
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -85,6 +87,22 @@ im::v1::WebhookEvent OfflineMessageEvent(const im::v1::Message& message,
   AddRecipient(message.conv_id(), message.sender(), data);
   data["offline_uids"] = offline_uids;
   return Envelope(MessageEventId("offline", message), "message.offline", std::move(data), now_ms);
+}
+
+std::vector<im::v1::WebhookEvent> GroupOfflineMessageEvents(
+    const im::v1::Message& message, const std::vector<std::string>& offline_uids, int64_t now_ms) {
+  nlohmann::json data = MessageJson(message);
+  AddRecipient(message.conv_id(), message.sender(), data);
+  const std::string id = MessageEventId("offline", message);
+  std::vector<im::v1::WebhookEvent> events;
+  for (size_t first = 0; first < offline_uids.size(); first += kOfflineUidsPerEvent) {
+    const size_t end = std::min(offline_uids.size(), first + kOfflineUidsPerEvent);
+    data["offline_uids"] =
+        std::vector<std::string>(offline_uids.begin() + first, offline_uids.begin() + end);
+    events.push_back(
+        Envelope(absl::StrCat(id, "_", events.size()), "message.offline", data, now_ms));
+  }
+  return events;
 }
 
 im::v1::WebhookEvent DeviceEvent(bool online, const DeviceEventData& device, int64_t now_ms) {

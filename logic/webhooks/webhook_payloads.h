@@ -26,6 +26,13 @@ im::v1::WebhookEvent AfterSendEvent(const im::v1::Message& message, int64_t now_
 im::v1::WebhookEvent OfflineMessageEvent(const im::v1::Message& message,
                                          const std::vector<std::string>& offline_uids,
                                          int64_t now_ms);
+// The same for a group message: its members with no online device (never the sender), at most
+// `kOfflineUidsPerEvent` in an event, each event's id the message's with the chunk's number
+// ("offline_<conv>_<seq>_<n>", from 0). `offline_uids` are taken sorted, so a node that publishes
+// the message's events again after another's death sends the same chunks while nobody came online.
+inline constexpr size_t kOfflineUidsPerEvent = 1000;
+std::vector<im::v1::WebhookEvent> GroupOfflineMessageEvents(
+    const im::v1::Message& message, const std::vector<std::string>& offline_uids, int64_t now_ms);
 // A device logged in or left ("user.online", "user.offline").
 struct DeviceEventData {
   std::string uid;

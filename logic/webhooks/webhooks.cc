@@ -1,5 +1,7 @@
 #include "logic/webhooks/webhooks.h"
 
+#include <atomic>
+
 #include "common/logging.h"
 #include "logic/webhooks/webhook_payloads.h"
 
@@ -75,6 +77,20 @@ Webhooks::Respond Webhooks::Offline(std::shared_ptr<const im::v1::Message> messa
         return OfflineMessageEvent(*message, offline_uids, unix_ms_());
       },
       std::move(respond));
+}
+
+void Webhooks::GroupMembersOffline(const im::v1::Message& message,
+                                   const std::vector<std::string>& offline_uids,
+                                   std::function<void()> handed_over) {
+  if (!options_.offline_message.enabled() || offline_uids.empty()) return handed_over();
+  std::vector<im::v1::WebhookEvent> events =
+      GroupOfflineMessageEvents(message, offline_uids, unix_ms_());
+  auto left = std::make_shared<std::atomic<size_t>>(events.size());
+  for (im::v1::WebhookEvent& event : events) {
+    bus_->Publish(std::move(event), [left, handed_over] {
+      if (left->fetch_sub(1) == 1) handed_over();
+    });
+  }
 }
 
 void Webhooks::DevicesChanged(const std::vector<ChangedDevice>& devices, bool online) {

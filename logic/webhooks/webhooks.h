@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,12 @@ class Webhooks {
   Respond Offline(std::shared_ptr<const im::v1::Message> message,
                   std::vector<std::string> offline_uids, Respond respond);
   bool WantsOffline() const { return options_.offline_message.enabled(); }
+  // "message.offline" for a group message's members with no online device (sorted; the sender
+  // not among them), in events of at most kOfflineUidsPerEvent uids. `handed_over` runs once the
+  // bus holds every one of them (at once when there are none or the endpoint is off).
+  void GroupMembersOffline(const im::v1::Message& message,
+                           const std::vector<std::string>& offline_uids,
+                           std::function<void()> handed_over);
   // "user.online" or "user.offline" for each device.
   void DevicesChanged(const std::vector<ChangedDevice>& devices, bool online);
   // "group.<event>" for a group notice posted as `posted`; `then` runs once the bus holds it.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "im/v1/client.pb.h"
 #include "nlohmann/json.hpp"
 #include "tests/e2e/admin_client.h"
@@ -213,7 +214,8 @@ TEST_P(WebhooksTest, EventsOfMessagesDevicesAndGroupsReachTheApp) {
   EXPECT_EQ(offline[0]["payload"]["data"]["offline_uids"], nlohmann::json::array({bob}));
   EXPECT_EQ(offline[0]["payload"]["data"]["seq"], sent->seq());
 
-  std::optional<im::v1::GroupCreateResp> group = alice->GroupCreate("team", {bob});
+  auto carol = Online("carol");
+  std::optional<im::v1::GroupCreateResp> group = alice->GroupCreate("team", {bob, carol->uid()});
   ASSERT_TRUE(group);
   ASSERT_EQ(group->status().code(), im::v1::OK);
   const std::vector<nlohmann::json> groups =
@@ -222,6 +224,23 @@ TEST_P(WebhooksTest, EventsOfMessagesDevicesAndGroupsReachTheApp) {
   EXPECT_EQ(groups[0]["payload"]["type"], "group.created");
   EXPECT_EQ(groups[0]["payload"]["data"]["group_id"], group->group_id());
   EXPECT_EQ(groups[0]["payload"]["data"]["by"], alice->uid());
+
+  // A group message: of its members, bob has no online device; carol has, and alice sent it.
+  std::optional<im::v1::SendResp> to_group =
+      alice->SendToConv(GroupConvId(group->group_id()), "g1", "for the team");
+  ASSERT_TRUE(to_group);
+  ASSERT_EQ(to_group->status().code(), im::v1::OK);
+  const std::vector<nlohmann::json> offline_in_group =
+      AwaitEvents(*receiver_, "offline_message", alice->uid(),
+                  [](const std::vector<nlohmann::json>& events) { return events.size() >= 2; });
+  ASSERT_EQ(offline_in_group.size(), 2u);
+  const nlohmann::json& group_offline = offline_in_group[1]["payload"]["data"];
+  EXPECT_EQ(group_offline["group_id"], group->group_id());
+  EXPECT_EQ(group_offline["seq"], to_group->seq());
+  EXPECT_EQ(group_offline["offline_uids"], nlohmann::json::array({bob}));
+  EXPECT_EQ(TextOf(group_offline), "for the team");
+  EXPECT_EQ(offline_in_group[1]["id"],
+            absl::StrCat("offline_g-", group->group_id(), "_", to_group->seq(), "_0"));
 
   alice->Disconnect();
   const std::vector<nlohmann::json> online =
