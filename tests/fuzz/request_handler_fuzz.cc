@@ -25,58 +25,13 @@
 #include <string>
 
 #include "common/clock.h"
-#include "logic/backends/in_process_stores.h"
-#include "logic/logic_server.h"
+#include "tests/fuzz/fuzz_node.h"
 
 namespace {
 
 using im::v1::Frame;
 
-[[noreturn]] void Fail(const std::string& what) {
-  std::fprintf(stderr, "request_handler_fuzz: %s\n", what.c_str());
-  std::abort();
-}
-
-// The node, made on the first input and stopped at exit (before the statics it uses go).
-class FuzzNode {
- public:
-  static FuzzNode& Get() {
-    static FuzzNode* node = [] {
-      auto* made = new FuzzNode();
-      std::atexit([] { Get().Stop(); });
-      return made;
-    }();
-    return *node;
-  }
-
-  im::logic::RequestDispatcher& dispatcher() { return *server_->dispatcher(); }
-
- private:
-  FuzzNode() : metrics_(registry_) {
-    spdlog::set_level(spdlog::level::off);  // refusals are what fuzzing makes; logging them is I/O
-    im::logic::LogicOptions options;
-    options.token_secret = im::fuzz::kTokenSecret;
-    options.dev_mode = true;
-    // The limiter has tests of its own; here it would refuse most sends after the first burst
-    // and keep the fuzzer out of the send path.
-    options.send_rate_per_user = 0;
-    options.group_send_rate_per_user = 0;
-    absl::StatusOr<std::unique_ptr<im::logic::LogicServer>> server =
-        im::logic::LogicServer::StartInProcess(
-            options, im::logic::InProcessStores(options, &metrics_, im::common::UnixMillis),
-            &metrics_);
-    if (!server.ok()) Fail("cannot start the node: " + server.status().ToString());
-    server_ = std::move(*server);
-  }
-
-  void Stop() {
-    if (server_ != nullptr) server_->Shutdown(std::chrono::milliseconds(1'000));
-  }
-
-  prometheus::Registry registry_;
-  im::logic::LogicMetrics metrics_;
-  std::unique_ptr<im::logic::LogicServer> server_;
-};
+[[noreturn]] void Fail(const std::string& what) { im::fuzz::Fail("request_handler_fuzz", what); }
 
 // Whether `response` answers `request` as the gateway expects: its id, and the request's
 // response body (x_req -> x_resp) or an Error.
@@ -105,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   Frame request;
   if (!request.ParseFromArray(data + 1, static_cast<int>(size - 1))) return 0;
-  FuzzNode& node = FuzzNode::Get();
+  im::logic::RequestDispatcher& dispatcher = *im::fuzz::FuzzNode::Get().server().dispatcher();
 
   im::v1::Ingress entry;
   entry.set_id(1);
@@ -119,7 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto answered = std::make_shared<std::promise<std::optional<Frame>>>();
   std::future<std::optional<Frame>> answer = answered->get_future();
-  node.dispatcher().Dispatch(std::move(entry), [answered](std::optional<Frame> response) {
+  dispatcher.Dispatch(std::move(entry), [answered](std::optional<Frame> response) {
     answered->set_value(std::move(response));  // a second answer throws: a bug, found
   });
   // The deadline, and then some: a request is answered by then, if only DEADLINE_EXCEEDED.
