@@ -13,4 +13,5 @@ export {
   SUBPROTOCOL,
   WebSocketTransport,
   type WebSocketConstructor,
+  type WebSocketTlsOptions,
 } from "./websocket_transport.js";

@@ -26,6 +26,10 @@ export interface ClientOptions {
   // The WebSocket class: default globalThis.WebSocket (browsers, Node 22+); in Node 20 pass
   // `WebSocket` from the `ws` package. Ignored when `transport` is given.
   webSocket?: WebSocketConstructor;
+  // Node with the `ws` package's WebSocket (given as webSocket): the certificate authorities (PEM)
+  // a wss:// gateway's certificate must chain to, instead of Node's roots. Browsers always verify
+  // against their own roots: there, leave it out (with no webSocket given it is refused).
+  tlsCa?: string | string[];
   transport?: Transport;
   startAtRandomGateway?: boolean;
   // Connecting and logging in must finish within this, or the attempt counts as failed.
@@ -94,7 +98,12 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     listener: options.listener ?? {},
     store: options.store ?? new InMemoryStateStore(),
     // Made only when needed, so that a test's fake transport needs no WebSocket class.
-    transport: options.transport ?? new WebSocketTransport(options.webSocket),
+    transport:
+      options.transport ??
+      new WebSocketTransport(
+        options.webSocket,
+        options.tlsCa !== undefined ? { ca: options.tlsCa } : undefined,
+      ),
     startAtRandomGateway: options.startAtRandomGateway ?? true,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     requestTimeoutMs: options.requestTimeoutMs ?? 10_000,

@@ -3,10 +3,22 @@ import type { Transport, TransportConnection, TransportHandlers } from "./transp
 // The subprotocol the gateway speaks: one im.v1.Frame per binary message, no length prefix.
 export const SUBPROTOCOL = "im.v1";
 
+// TLS settings for wss:// gateways, which only a WebSocket class taking a third, options argument
+// applies: the `ws` package's, in Node. A browser verifies a gateway's certificate against its own
+// roots and takes no settings.
+export interface WebSocketTlsOptions {
+  // PEM: the certificate authorities a gateway's certificate must chain to, instead of Node's.
+  ca: string | string[];
+}
+
 // A WebSocket class: the browser's global WebSocket, or `WebSocket` from the `ws` package in
 // Node. Typed loosely on purpose: the two differ in their event types, and the client uses only
 // what they share (on* handlers, binaryType, protocol, send, close).
-export type WebSocketConstructor = new (url: string, protocols: string[]) => object;
+export type WebSocketConstructor = new (
+  url: string,
+  protocols: string[],
+  options?: WebSocketTlsOptions,
+) => object;
 
 interface SharedWebSocket {
   binaryType: string;
@@ -24,6 +36,7 @@ const ABNORMAL_CLOSURE = 1006;
 
 class WebSocketConnection implements TransportConnection {
   private ended = false;
+  private lastError = "";
 
   constructor(
     private readonly socket: SharedWebSocket,
@@ -48,11 +61,15 @@ class WebSocketConnection implements TransportConnection {
       this.violation("a text message from the server (the protocol is binary)");
     };
     // Browsers say nothing useful in an error event; the close event that follows has the code.
-    socket.onerror = () => {};
+    // Node's ws says why (a refused certificate, a refused connection): kept as the reason.
+    socket.onerror = (event) => {
+      const message = (event as { message?: unknown } | null)?.message;
+      if (typeof message === "string") this.lastError = message;
+    };
     socket.onclose = (event) => {
       if (this.ended) return;
       this.ended = true;
-      handlers.onClose(event.code || ABNORMAL_CLOSURE, event.reason || "");
+      handlers.onClose(event.code || ABNORMAL_CLOSURE, event.reason || this.lastError);
     };
   }
 
@@ -81,19 +98,34 @@ class WebSocketConnection implements TransportConnection {
 }
 
 // Connects with `webSocket` (defaults to globalThis.WebSocket), asking for subprotocol im.v1.
+// `tls` needs a WebSocket class given explicitly: the global one of a browser (or of Node 22,
+// undici's) would ignore it and verify against other roots than the caller meant.
 export class WebSocketTransport implements Transport {
   private readonly webSocket: WebSocketConstructor;
 
-  constructor(webSocket?: WebSocketConstructor) {
+  constructor(
+    webSocket?: WebSocketConstructor,
+    private readonly tls?: WebSocketTlsOptions,
+  ) {
     const chosen = webSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!chosen) {
       throw new Error("no WebSocket class: pass one (e.g. WebSocket from the 'ws' package)");
+    }
+    if (tls && !webSocket) {
+      throw new Error(
+        "tlsCa needs a WebSocket class that takes TLS options (the 'ws' package's); " +
+          "a browser verifies gateways against its own roots",
+      );
     }
     this.webSocket = chosen;
   }
 
   connect(url: string, handlers: TransportHandlers): TransportConnection {
-    const socket = new this.webSocket(url, [SUBPROTOCOL]) as SharedWebSocket;
+    const socket = (
+      this.tls
+        ? new this.webSocket(url, [SUBPROTOCOL], this.tls)
+        : new this.webSocket(url, [SUBPROTOCOL])
+    ) as SharedWebSocket;
     return new WebSocketConnection(socket, handlers);
   }
 }

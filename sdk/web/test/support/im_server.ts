@@ -65,6 +65,10 @@ export class ImServer {
   get url(): string {
     return `ws://127.0.0.1:${this.wsPort}/`;
   }
+  // The WebSocket port over TLS: 0 unless IM_GATEWAY_WSS_LISTEN and the certificate were given.
+  get wssPort(): number {
+    return this.process.field("wss_port");
+  }
   get logTail(): string {
     return this.process.logTail;
   }
