@@ -35,48 +35,58 @@ class GroupFanout::PushesInFlight : public std::enable_shared_from_this<PushesIn
   int pending_ = 0;
 };
 
-// A group's offline members per record, gathered from its pages' lookups; the last page to
-// answer publishes the records' offline events, holding Deliver until the bus has them.
+// The members of one group with no session, gathered from its pages' lookups as positions in
+// the member list (one list for the whole batch, however many records); the last page to answer
+// publishes each record's offline event(s), holding Deliver until the bus has them all.
 class GroupFanout::OfflineMembers {
  public:
-  OfflineMembers(Webhooks* webhooks, std::shared_ptr<const Records> records, size_t pages,
+  OfflineMembers(Webhooks* webhooks, std::shared_ptr<const MemberLists::List> list,
+                 std::shared_ptr<const Records> records, size_t pages,
                  std::function<void()> published)
       : webhooks_(webhooks),
+        list_(std::move(list)),
         records_(std::move(records)),
-        per_record_(records_->size()),
         pages_left_(pages),
         published_(std::move(published)) {}
 
-  // One page's offline members per record (none when its lookup failed: who is offline there is
+  // One page's members without a session (none when its lookup failed: who is offline there is
   // unknown, and they get no event).
-  void PageDone(std::vector<std::vector<std::string>> page) {
+  void PageDone(const std::vector<size_t>& page) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      for (size_t r = 0; r < page.size(); ++r) {
-        std::move(page[r].begin(), page[r].end(), std::back_inserter(per_record_[r]));
-      }
+      offline_.insert(offline_.end(), page.begin(), page.end());
       if (--pages_left_ > 0) return;
     }
     Publish();
   }
 
  private:
+  // With every page in: no other thread touches offline_ any more.
   void Publish() {
     auto left = std::make_shared<std::atomic<size_t>>(records_->size());
     auto done = [left, published = published_] {
       if (left->fetch_sub(1) == 1) published();
     };
-    for (size_t r = 0; r < records_->size(); ++r) {
-      std::sort(per_record_[r].begin(), per_record_[r].end());
-      webhooks_->GroupMembersOffline((*records_)[r].message(), per_record_[r], done);
+    for (const im::v1::FanoutRecord& record : *records_) {
+      const im::v1::Message& message = record.message();
+      std::vector<std::string> uids;
+      for (size_t position : offline_) {
+        const store::GroupMember& member = (*list_)[position];
+        if (message.seq() > member.joined_seq && member.uid != message.sender()) {
+          uids.push_back(member.uid);
+        }
+      }
+      std::sort(uids.begin(), uids.end());
+      webhooks_->GroupMembersOffline(message, uids, done);
     }
   }
 
   Webhooks* webhooks_;
+  std::shared_ptr<const MemberLists::List> list_;
   std::shared_ptr<const Records> records_;
   std::mutex mutex_;
-  std::vector<std::vector<std::string>> per_record_;  // guarded by mutex_ until the last page
-  size_t pages_left_;                                 // guarded by mutex_
+  std::vector<size_t> offline_;  // positions in list_; guarded by mutex_ until the last page
+  size_t pages_left_;            // guarded by mutex_
   std::function<void()> published_;
 };
 
@@ -146,7 +156,7 @@ void GroupFanout::DeliverGroup(const std::string& group_id, std::shared_ptr<cons
   std::shared_ptr<OfflineMembers> offline;
   if (webhooks_ != nullptr && webhooks_->WantsOffline() && !list->empty()) {
     const size_t pages = (list->size() + lookup_page_ - 1) / lookup_page_;
-    offline = std::make_shared<OfflineMembers>(webhooks_, records, pages, pushes->Started());
+    offline = std::make_shared<OfflineMembers>(webhooks_, list, records, pages, pushes->Started());
   }
   for (size_t first = 0; first < list->size(); first += lookup_page_) {
     const size_t end = std::min(list->size(), first + lookup_page_);
@@ -157,35 +167,27 @@ void GroupFanout::DeliverGroup(const std::string& group_id, std::shared_ptr<cons
         std::move(uids),
         [this, group_id, list, first, records, pushes, offline, looked_up = pushes->Started()](
             const std::vector<std::string>& page, RecipientLookup::Sessions sessions) mutable {
-          std::vector<std::vector<std::string>> offline_of_page;
+          std::vector<size_t> without_session;
           if (!sessions.ok()) {
             IM_LOG_RATE_LIMITED(spdlog::level::warn, "fan-out of group {}: sessions unknown ({})",
                                 group_id, sessions.status().ToString());
           } else {
-            if (offline) offline_of_page = OfflineOfPage(*list, first, *sessions, *records);
+            if (offline) without_session = WithoutSession(first, *sessions);
             PushPage(*list, first, page, *sessions, *records, pushes);
           }
-          if (offline) offline->PageDone(std::move(offline_of_page));
+          if (offline) offline->PageDone(without_session);
           looked_up();
         });
   }
 }
 
-std::vector<std::vector<std::string>> GroupFanout::OfflineOfPage(
-    const MemberLists::List& list, size_t first,
-    const std::vector<std::vector<store::Session>>& sessions, const Records& records) {
-  std::vector<std::vector<std::string>> offline(records.size());
+std::vector<size_t> GroupFanout::WithoutSession(
+    size_t first, const std::vector<std::vector<store::Session>>& sessions) {
+  std::vector<size_t> positions;
   for (size_t m = 0; m < sessions.size(); ++m) {
-    if (!sessions[m].empty()) continue;
-    const store::GroupMember& member = list[first + m];
-    for (size_t r = 0; r < records.size(); ++r) {
-      const im::v1::Message& message = records[r].message();
-      if (message.seq() > member.joined_seq && member.uid != message.sender()) {
-        offline[r].push_back(member.uid);
-      }
-    }
+    if (sessions[m].empty()) positions.push_back(first + m);
   }
-  return offline;
+  return positions;
 }
 
 void GroupFanout::PushPage(const MemberLists::List& list, size_t first,

@@ -48,10 +48,10 @@ class GroupFanout {
   void PushPage(const MemberLists::List& list, size_t first, const std::vector<std::string>& uids,
                 std::vector<std::vector<store::Session>>& sessions, const Records& records,
                 const std::shared_ptr<PushesInFlight>& pushes);
-  // Per record, the page's members who may see it and have no session.
-  static std::vector<std::vector<std::string>> OfflineOfPage(
-      const MemberLists::List& list, size_t first,
-      const std::vector<std::vector<store::Session>>& sessions, const Records& records);
+  // The positions in the member list of the page's members (`list[first]` onwards) who have no
+  // session.
+  static std::vector<size_t> WithoutSession(
+      size_t first, const std::vector<std::vector<store::Session>>& sessions);
 
   MemberLists* members_;
   RecipientLookup* recipients_;
