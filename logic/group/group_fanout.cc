@@ -1,12 +1,11 @@
 #include "logic/group/group_fanout.h"
 
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
-#include <iterator>
 #include <map>
 #include <mutex>
 
+#include "common/after_all.h"
 #include "common/logging.h"
 #include "logic/conversation/conversation_id.h"
 
@@ -63,10 +62,7 @@ class GroupFanout::OfflineMembers {
  private:
   // With every page in: no other thread touches offline_ any more.
   void Publish() {
-    auto left = std::make_shared<std::atomic<size_t>>(records_->size());
-    auto done = [left, published = published_] {
-      if (left->fetch_sub(1) == 1) published();
-    };
+    const std::function<void()> done = common::AfterAll(records_->size(), published_);
     for (const im::v1::FanoutRecord& record : *records_) {
       const im::v1::Message& message = record.message();
       std::vector<std::string> uids;

@@ -1,7 +1,6 @@
 #include "logic/webhooks/webhooks.h"
 
-#include <atomic>
-
+#include "common/after_all.h"
 #include "common/logging.h"
 #include "logic/webhooks/webhook_payloads.h"
 
@@ -85,12 +84,9 @@ void Webhooks::GroupMembersOffline(const im::v1::Message& message,
   if (!options_.offline_message.enabled() || offline_uids.empty()) return handed_over();
   std::vector<im::v1::WebhookEvent> events =
       GroupOfflineMessageEvents(message, offline_uids, unix_ms_());
-  auto left = std::make_shared<std::atomic<size_t>>(events.size());
-  for (im::v1::WebhookEvent& event : events) {
-    bus_->Publish(std::move(event), [left, handed_over] {
-      if (left->fetch_sub(1) == 1) handed_over();
-    });
-  }
+  const std::function<void()> event_handed_over =
+      common::AfterAll(events.size(), std::move(handed_over));
+  for (im::v1::WebhookEvent& event : events) bus_->Publish(std::move(event), event_handed_over);
 }
 
 void Webhooks::DevicesChanged(const std::vector<ChangedDevice>& devices, bool online) {
