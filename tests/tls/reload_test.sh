@@ -24,30 +24,18 @@ fail() {
 serve() { cp "$WORK/$1/server.pem" "$WORK/$1/server.key" "$WORK/served/"; }
 serve first
 
-gateway_pid=""
+# shellcheck source=tests/tls/tls_gateway.sh
+. "$ROOT/tests/tls/tls_gateway.sh"
 held_pid=""
 cleanup() {
   if [ -n "$held_pid" ]; then kill "$held_pid" 2>/dev/null || true; fi
-  if [ -n "$gateway_pid" ]; then kill -TERM "$gateway_pid" 2>/dev/null || true; fi
+  kill_tls_gateway
 }
 trap cleanup EXIT INT TERM
-# No logic behind it: the connections never log in, and the login timeout is long enough for
-# the held one to outlive the reload.
-IM_GATEWAY_LISTEN=127.0.0.1:0 IM_GATEWAY_GRPC_LISTEN=127.0.0.1:0 \
-  IM_GATEWAY_METRICS_LISTEN=127.0.0.1:0 IM_GATEWAY_LOGIC_TARGET=127.0.0.1:1 \
-  IM_GATEWAY_TLS_LISTEN=127.0.0.1:0 IM_GATEWAY_TLS_CERT_FILE="$WORK/served/server.pem" \
-  IM_GATEWAY_TLS_KEY_FILE="$WORK/served/server.key" IM_GATEWAY_DRAIN_TIMEOUT_MS=1000 \
-  IM_GATEWAY_LOGIN_TIMEOUT_MS=60000 \
-  "$GATEWAY" --config "$ROOT/deploy/local/gateway.yaml" >"$WORK/gateway.log" 2>&1 &
-gateway_pid=$!
-port=""
-for _ in $(seq 1 100); do
-  port="$(grep -m1 -o 'tls_port=[0-9]*' "$WORK/gateway.log" 2>/dev/null | cut -d= -f2 || true)"
-  [ -n "$port" ] && break
-  kill -0 "$gateway_pid" 2>/dev/null || fail "im-gateway exited before it was ready"
-  sleep 0.1
-done
-[ -n "$port" ] && [ "$port" != 0 ] || fail "no TLS port in the ready line"
+# The connections never log in: the login timeout is long enough for the held one to outlive the
+# reload.
+start_tls_gateway "$WORK/served/server.pem" "$WORK/served/server.key" \
+  IM_GATEWAY_LOGIN_TIMEOUT_MS=60000
 
 # One handshake trusting CA $1: prints the served certificate's SHA-256 fingerprint, then
 # "verify=<code>" (0: the chain verified).
@@ -107,9 +95,5 @@ kill -0 "$gateway_pid" 2>/dev/null || fail "im-gateway died on a bad reload"
 
 kill "$held_pid" 2>/dev/null || true
 held_pid=""
-kill -TERM "$gateway_pid"
-status=0
-wait "$gateway_pid" || status=$?
-gateway_pid=""
-[ "$status" = 0 ] || fail "im-gateway exited with $status after SIGTERM"
+stop_tls_gateway
 echo "reload_test: ok (served $first_fp, then $second_fp; a held connection kept; a bad reload refused)"

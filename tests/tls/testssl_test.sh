@@ -19,24 +19,10 @@ fail() {
 command -v testssl >/dev/null || fail "testssl.sh is not installed (apt-get install testssl.sh)"
 
 "$ROOT/deploy/local/dev-tls.sh" "$WORK/tls"
-gateway_pid=""
-stop_gateway() { if [ -n "$gateway_pid" ]; then kill -TERM "$gateway_pid" 2>/dev/null || true; fi; }
-trap stop_gateway EXIT INT TERM
-# No logic behind it: the scan never gets past TLS, and the gateway accepts without one.
-IM_GATEWAY_LISTEN=127.0.0.1:0 IM_GATEWAY_GRPC_LISTEN=127.0.0.1:0 \
-  IM_GATEWAY_METRICS_LISTEN=127.0.0.1:0 IM_GATEWAY_LOGIC_TARGET=127.0.0.1:1 \
-  IM_GATEWAY_TLS_LISTEN=127.0.0.1:0 IM_GATEWAY_TLS_CERT_FILE="$WORK/tls/server.pem" \
-  IM_GATEWAY_TLS_KEY_FILE="$WORK/tls/server.key" IM_GATEWAY_DRAIN_TIMEOUT_MS=1000 \
-  "$GATEWAY" --config "$ROOT/deploy/local/gateway.yaml" >"$WORK/gateway.log" 2>&1 &
-gateway_pid=$!
-port=""
-for _ in $(seq 1 100); do
-  port="$(grep -m1 -o 'tls_port=[0-9]*' "$WORK/gateway.log" 2>/dev/null | cut -d= -f2 || true)"
-  [ -n "$port" ] && break
-  kill -0 "$gateway_pid" 2>/dev/null || fail "im-gateway exited before it was ready"
-  sleep 0.1
-done
-[ -n "$port" ] && [ "$port" != 0 ] || fail "no TLS port in the ready line"
+# shellcheck source=tests/tls/tls_gateway.sh
+. "$ROOT/tests/tls/tls_gateway.sh"
+trap kill_tls_gateway EXIT INT TERM
+start_tls_gateway "$WORK/tls/server.pem" "$WORK/tls/server.key"
 
 # Protocols, standard cipher categories, forward secrecy, server defaults (tickets, resumption)
 # and the vulnerability checks.
@@ -67,9 +53,5 @@ for attempt in 1 2 3; do
 done
 cat "$WORK/check.txt"
 
-kill -TERM "$gateway_pid"
-status=0
-wait "$gateway_pid" || status=$?
-gateway_pid=""
-[ "$status" = 0 ] || fail "im-gateway exited with $status after SIGTERM"
+stop_tls_gateway
 echo "testssl_test: ok"
