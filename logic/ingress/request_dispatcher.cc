@@ -77,6 +77,9 @@ absl::AnyInvocable<void(Response) &&> RequestDispatcher::AnswerAs(
       *(frame.*mutable_response)() = std::move(response);
       std::move(respond)(std::move(frame));
     } else {
+      // Requests without a response frame (ack, typing) have no use for these.
+      static_cast<void>(frame_id);
+      static_cast<void>(mutable_response);
       std::move(respond)(std::nullopt);
     }
   };

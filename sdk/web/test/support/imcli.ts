@@ -4,6 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { signToken } from "./token_signer.js";
+import { within } from "./within.js";
 
 // sdk/web/dist-test/test/support -> the repository root.
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../../../..");
@@ -74,8 +75,7 @@ export class Imcli {
   async quit(timeoutMs = 15_000): Promise<number | null> {
     if (!this.running) return this.exited;
     this.type("/quit");
-    const timer = new Promise<"late">((resolve) => setTimeout(() => resolve("late"), timeoutMs));
-    const code = await Promise.race([this.exited, timer]);
+    const code = await within(this.exited, timeoutMs);
     if (code !== "late") return code;
     this.child.kill("SIGKILL");
     await this.exited;

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { within } from "./within.js";
 
 // sdk/web/dist-test/test/support -> the repository root.
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../../../..");
@@ -100,8 +101,7 @@ export class ServerProcess {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.child.kill("SIGTERM");
-    const timer = new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS));
-    await Promise.race([this.exited, timer]);
+    await within(this.exited, STOP_GRACE_MS);
     if (this.running) {
       this.child.kill("SIGKILL");
       await this.exited;
