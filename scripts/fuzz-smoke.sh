@@ -16,12 +16,15 @@
 # Exits non-zero if a build fails or a fuzzer finds a crash, a sanitizer report, a leak or a
 # timeout; the input that caused it is left in build/fuzz/fuzz-artifacts/<target>/.
 # Usage: FUZZ_SECONDS=300 FUZZ_TARGETS="token_fuzz config_fuzz" scripts/fuzz-smoke.sh
+#        FUZZ_STEP=build or FUZZ_STEP=run: only that half (scripts/test.sh builds while its tests
+#        run, then fuzzes)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build/fuzz}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 JOBS="${JOBS:-2}"
+FUZZ_STEP="${FUZZ_STEP:-all}"
 FUZZ_TARGETS="${FUZZ_TARGETS:-frame_decoder_fuzz token_fuzz request_handler_fuzz config_fuzz websocket_fuzz admin_api_fuzz}"
 
 # Where each target is built, and its seeds (directories and files, relative to the root).
@@ -43,13 +46,16 @@ target_seeds() {
   esac
 }
 
-cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja \
-  -DCMAKE_BUILD_TYPE=Debug \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DIM_BUILD_FUZZ=ON -DIM_BUILD_TESTS=OFF -DIM_BUILD_BENCH=OFF \
-  -DIM_SANITIZE=address,undefined
-# shellcheck disable=SC2086  # a list of targets
-ninja -C "$BUILD_DIR" -j"$JOBS" $FUZZ_TARGETS
+if [ "$FUZZ_STEP" != run ]; then
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja \
+    -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+    -DIM_BUILD_FUZZ=ON -DIM_BUILD_TESTS=OFF -DIM_BUILD_BENCH=OFF \
+    -DIM_SANITIZE=address,undefined
+  # shellcheck disable=SC2086  # a list of targets
+  ninja -C "$BUILD_DIR" -j"$JOBS" $FUZZ_TARGETS
+fi
+[ "$FUZZ_STEP" != build ] || exit 0
 
 # Fuzzes one target for $FUZZ_SECONDS on a copy of its seeds; its output goes to its fuzz.log.
 fuzz_target() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: installs the Debian packages, builds with ASan+UBSan and -Werror,
-# runs the ctest suites, checks formatting, and fuzzes the frame decoder for a fixed time.
+# runs the ctest suites (building the fuzz targets meanwhile), checks formatting, and fuzzes each
+# fuzz target for a fixed time.
 # Usage: scripts/test.sh            (FUZZ_SECONDS=60, BUILD_DIR=build/test, JOBS=2 to adjust)
 set -euo pipefail
 
@@ -39,7 +40,9 @@ mkdir -p "$IM_VAR_DIR"
 setsid "$ROOT/scripts/stop-when-gone.sh" $$ -- "$ROOT/deploy/local/services.sh" stop </dev/null \
   >>"$IM_VAR_DIR/stop-when-gone.log" 2>&1 &
 watcher=$!
-trap '"$ROOT/deploy/local/services.sh" stop; kill "$watcher" 2>/dev/null || true' EXIT
+fuzz_build=""  # the background fuzz build's process group, once started (below)
+trap '[ -z "$fuzz_build" ] || kill -- "-$fuzz_build" 2>/dev/null || true
+"$ROOT/deploy/local/services.sh" stop; kill "$watcher" 2>/dev/null || true' EXIT
 # The test broker starts empty: topics left by an earlier run only slow it down.
 "$ROOT/deploy/local/services.sh" stop kafka
 rm -rf "$IM_VAR_DIR/kafka"
@@ -56,6 +59,17 @@ export IM_TEST_MYSQL_TLS_CA="$IM_VAR_DIR/tls/ca.pem"
 export IM_TEST_KAFKA_USERNAME="$IM_LOCAL_KAFKA_USER" IM_TEST_KAFKA_PASSWORD="$IM_LOCAL_KAFKA_PASSWORD"
 export IM_TEST_KAFKA_TLS_CA="$IM_LOCAL_KAFKA_TLS_DIR/ca.pem"
 
+# The fuzz targets build meanwhile, at the lowest priority: they take only the CPU the tests
+# leave idle (most of the tests wait on servers and timers), so the build costs the run little
+# time and the tests little CPU. It runs in a process group of its own, which the trap ends
+# (ninja and its compilers with it) should this script stop early.
+FUZZ_BUILD_LOG="$ROOT/build/fuzz-build.log"
+mkdir -p "$ROOT/build"
+echo "== fuzz build, in the background while the tests run (log: $FUZZ_BUILD_LOG)"
+setsid setpriv --pdeathsig KILL nice -n 19 env FUZZ_STEP=build BUILD_DIR="$ROOT/build/fuzz" \
+  "$ROOT/scripts/fuzz-smoke.sh" >"$FUZZ_BUILD_LOG" 2>&1 &
+fuzz_build=$!
+
 echo "== tests"
 # detect_leaks is on by default with ASan on x86_64 Linux; say so for anyone reading CI logs.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
@@ -65,6 +79,14 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 setpriv --pdeathsig KILL ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 900
 
 echo "== fuzz smoke (${FUZZ_SECONDS}s)"
-BUILD_DIR="$ROOT/build/fuzz" "$ROOT/scripts/fuzz-smoke.sh"
+fuzz_built=0
+wait "$fuzz_build" || fuzz_built=$?
+fuzz_build=""
+if [ "$fuzz_built" -ne 0 ]; then
+  tail -n 50 "$FUZZ_BUILD_LOG"
+  echo "scripts/test.sh: the fuzz targets did not build (log: $FUZZ_BUILD_LOG)" >&2
+  exit 1
+fi
+FUZZ_STEP=run BUILD_DIR="$ROOT/build/fuzz" "$ROOT/scripts/fuzz-smoke.sh"
 
 echo "scripts/test.sh: all passed"
