@@ -30,10 +30,16 @@ class Sink(BaseHTTPRequestHandler):
         pass
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a dispatcher's connection reset when its node stops is no news here
+
+
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink)
-    server.daemon_threads = True
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    server = QuietServer(("127.0.0.1", int(sys.argv[1])), Sink)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: print, then exit
     try:
         server.serve_forever()
     except KeyboardInterrupt:
