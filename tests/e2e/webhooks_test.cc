@@ -55,18 +55,24 @@ std::vector<nlohmann::json> EventsAbout(const WebhookReceiver& receiver, const s
   return about;
 }
 
-// Waits until the events of `hook` about `uid` are such that `enough` holds; returns them.
-std::vector<nlohmann::json> AwaitEvents(
-    const WebhookReceiver& receiver, const std::string& hook, const std::string& uid,
-    const std::function<bool(const std::vector<nlohmann::json>&)>& enough,
-    Millis timeout = kArrival) {
+using Events = std::vector<nlohmann::json>;
+
+// Waits until what `read` returns is such that `enough` holds; returns it.
+Events Await(const std::function<Events()>& read, const std::function<bool(const Events&)>& enough,
+             Millis timeout = kArrival) {
   const auto give_up = std::chrono::steady_clock::now() + timeout;
-  std::vector<nlohmann::json> events = EventsAbout(receiver, hook, uid);
+  Events events = read();
   while (!enough(events) && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(Millis(100));
-    events = EventsAbout(receiver, hook, uid);
+    events = read();
   }
   return events;
+}
+
+// Waits until the events of `hook` about `uid` are such that `enough` holds; returns them.
+Events AwaitEvents(const WebhookReceiver& receiver, const std::string& hook, const std::string& uid,
+                   const std::function<bool(const Events&)>& enough, Millis timeout = kArrival) {
+  return Await([&] { return EventsAbout(receiver, hook, uid); }, enough, timeout);
 }
 
 class WebhooksTest : public DeploymentTest {
@@ -307,11 +313,10 @@ TEST(WebhooksDurabilityTest, AfterSendEventsSurviveAnOutageAndAKilledLogicNode) 
   // The cluster's readiness message is delivered before the outage begins: a dispatcher retrying
   // its event would take no other batch until done, and these messages' events might then meet
   // no outage at all.
-  const auto ready_by = std::chrono::steady_clock::now() + kArrival;
-  while (receiver->Events("after_send").empty() && std::chrono::steady_clock::now() < ready_by) {
-    std::this_thread::sleep_for(Millis(100));
-  }
-  ASSERT_FALSE(receiver->Events("after_send").empty()) << "the readiness message's event";
+  ASSERT_FALSE(Await([&] { return receiver->Events("after_send"); },
+                     [](const Events& events) { return !events.empty(); })
+                   .empty())
+      << "the readiness message's event";
   ASSERT_TRUE(receiver->AnswerWith("after_send", 500));
   auto alice = cluster.Device("alice", "phone");
   ASSERT_TRUE(alice->Login(cluster.client_port(0)));
