@@ -1,14 +1,12 @@
 #include "sdk/client_core.h"
 
-#include <pthread.h>
-#include <signal.h>
-
 #include <algorithm>
 #include <chrono>
 #include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/block_sigpipe.h"
 #include "common/clock.h"
 #include "common/frame_codec.h"
 #include "common/retry_hint.h"
@@ -85,13 +83,7 @@ ClientCore::~ClientCore() {
 }
 
 void ClientCore::RunLoop(std::promise<void>* started) {
-  // A write to a socket the peer has reset raises SIGPIPE in the writing thread, and libuv writes
-  // with write(2); an app must not die of a dropped connection, so this thread blocks it (the
-  // write then fails with EPIPE, which ends the connection like any other error).
-  sigset_t pipe_signal;
-  sigemptyset(&pipe_signal);
-  sigaddset(&pipe_signal, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+  common::BlockSigpipeInThisThread();  // an app must not die of a dropped connection
   uv_loop_init(&loop_);
   tasks_ = std::make_unique<common::LoopTaskQueue>(&loop_, kTaskQueueCapacity);
   tasks_->Start();

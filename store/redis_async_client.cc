@@ -1,12 +1,11 @@
 #include "store/redis_async_client.h"
 
-#include <hiredis/adapters/libuv.h>
-
 #include <algorithm>
 #include <memory>
 
 #include "common/logging.h"
 #include "fmt/format.h"
+#include "store/hiredis_libuv_events.h"
 #include "store/redis_replies.h"
 
 namespace im::store {
@@ -76,7 +75,7 @@ void RedisAsyncClient::Connect() {
     return ScheduleReconnect();
   }
   context_->data = this;
-  redisLibuvAttach(context_, loop_);
+  AttachToLoop(context_, loop_);  // cannot fail on a new context
   redisAsyncSetConnectCallback(context_, &RedisAsyncClient::OnConnected);
   redisAsyncSetDisconnectCallback(context_, &RedisAsyncClient::OnDisconnected);
   state_ = State::kConnecting;

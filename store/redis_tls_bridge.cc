@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/block_sigpipe.h"
 #include "common/logging.h"
 #include "common/tls/tls_channel.h"
 #include "fmt/format.h"
@@ -22,6 +23,9 @@ constexpr int kListenBacklog = 128;
 // Bytes one side of a link may have waiting to be sent before the bridge stops reading the other
 // side (see PaceReading).
 constexpr size_t kMaxQueuedBytes = 4 * 1024 * 1024;
+// How long a failed link waits for hiredis to close its side after the bridge said goodbye (see
+// SayGoodbye) before closing anyway.
+constexpr std::chrono::milliseconds kFailedLinkLinger{2000};
 
 // One read at a time on the bridge's loop: every read lands here, and is consumed before the
 // next (libuv pairs each alloc with its read callback).
@@ -70,6 +74,7 @@ struct RedisTlsBridge::Link {
   uv_timer_t timer{};
   uv_getaddrinfo_t resolve{};
   uv_connect_t connect{};
+  uv_shutdown_t goodbye{};
   std::unique_ptr<tls::TlsChannel> channel;
   std::string before_connect;  // hiredis's bytes from before Redis was connected
   int handles_open = 0;
@@ -77,6 +82,7 @@ struct RedisTlsBridge::Link {
   bool plain_paused = false;  // not reading hiredis's side (PaceReading)
   bool tls_paused = false;    // not reading Redis's side
   bool resolving = false;
+  bool failed = false;  // done with Redis's side; waiting for hiredis to close (SayGoodbye)
   bool closing = false;
 };
 
@@ -130,7 +136,10 @@ absl::Status RedisTlsBridge::Start() {
   return absl::OkStatus();
 }
 
-void RedisTlsBridge::Run() { uv_run(&loop_, UV_RUN_DEFAULT); }
+void RedisTlsBridge::Run() {
+  common::BlockSigpipeInThisThread();  // a reply written to a hiredis that is gone: EPIPE
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
 
 RedisTlsBridge::~RedisTlsBridge() {
   if (thread_.joinable()) {  // Start got as far as the loop (not when mkdtemp failed)
@@ -172,7 +181,8 @@ void RedisTlsBridge::Accept() {
   link->bridge = this;
   uv_pipe_init(&loop_, &link->plain, 0);
   uv_timer_init(&loop_, &link->timer);
-  link->plain.data = link->timer.data = link->resolve.data = link->connect.data = link;
+  link->plain.data = link->timer.data = link->resolve.data = link->connect.data =
+      link->goodbye.data = link;
   link->handles_open = 2;
   links_.insert(link);
   if (uv_accept(Stream(&listener_), Stream(&link->plain)) != 0) return Close(link);
@@ -200,9 +210,11 @@ void RedisTlsBridge::OnResolved(uv_getaddrinfo_t* request, int status, addrinfo*
   auto* link = static_cast<Link*>(request->data);
   RedisTlsBridge* self = link->bridge;
   link->resolving = false;
-  if (link->closing) {
+  if (link->closing || link->failed) {  // failed: timed out meanwhile
     uv_freeaddrinfo(result);
-    return self->Close(link);  // frees the link once its handles are closed too
+    // Closing: frees the link once its handles are closed too. Failed: hiredis's close ends it.
+    if (link->closing) self->Close(link);
+    return;
   }
   if (status != 0) {
     return self->Fail(
@@ -221,7 +233,7 @@ void RedisTlsBridge::OnResolved(uv_getaddrinfo_t* request, int status, addrinfo*
 void RedisTlsBridge::OnConnected(uv_connect_t* request, int status) {
   auto* link = static_cast<Link*>(request->data);
   RedisTlsBridge* self = link->bridge;
-  if (link->closing) return;
+  if (link->closing || link->failed) return;
   if (status != 0) return self->Fail(link, fmt::format("connect: {}", uv_strerror(status)));
   link->channel = tls::TlsChannel::ForClient(*self->context_, self->options_.host);
   if (!link->before_connect.empty()) {
@@ -234,6 +246,7 @@ void RedisTlsBridge::OnConnected(uv_connect_t* request, int status) {
 
 void RedisTlsBridge::OnTimeout(uv_timer_t* timer) {
   auto* link = static_cast<Link*>(timer->data);
+  if (link->failed) return link->bridge->Close(link);  // hiredis did not close within the linger
   if (link->channel != nullptr && link->channel->handshake_done()) return;
   const Options& options = link->bridge->options_;
   link->bridge->Fail(link,
@@ -246,7 +259,7 @@ void RedisTlsBridge::OnPlainRead(uv_stream_t* stream, ssize_t nread, const uv_bu
   auto* link = static_cast<Link*>(stream->data);
   RedisTlsBridge* self = link->bridge;
   if (nread < 0) return self->Close(link);  // hiredis closed its connection
-  if (nread == 0) return;
+  if (nread == 0 || link->failed) return;   // after a failure, read only to see hiredis close
   const std::string_view bytes(buf->base, static_cast<size_t>(nread));
   if (link->channel == nullptr) {
     link->before_connect.append(bytes);
@@ -290,7 +303,8 @@ void RedisTlsBridge::OnTlsRead(uv_stream_t* stream, ssize_t nread, const uv_buf_
 }
 
 void RedisTlsBridge::SendToRedis(Link* link) {
-  if (link->closing || link->channel == nullptr || !link->channel->has_output()) return;
+  if (link->closing || link->failed || link->channel == nullptr || !link->channel->has_output())
+    return;
   Write(link, /*towards_redis=*/true, link->channel->TakeOutput());
 }
 
@@ -316,7 +330,7 @@ void RedisTlsBridge::OnWritten(uv_write_t* request, int status) {
   auto* link = static_cast<Link*>(request->data);
   const bool towards_redis = write->towards_redis;
   delete write;
-  if (link->closing) return;
+  if (link->closing || link->failed) return;
   if (status != 0) return link->bridge->WriteFailed(link, towards_redis, status);
   link->bridge->PaceReading(link);
 }
@@ -334,14 +348,32 @@ void RedisTlsBridge::PaceReading(Link* link) {
 }
 
 void RedisTlsBridge::Fail(Link* link, const std::string& why) {
-  if (link->closing) return;
+  if (link->closing || link->failed) return;
   const std::string error = fmt::format("redis TLS {}:{}: {}", options_.host, options_.port, why);
   IM_LOG_RATE_LIMITED(spdlog::level::warn, "{}", error);
   {
     std::lock_guard<std::mutex> lock(error_mutex_);
     last_error_ = error;
   }
-  Close(link);
+  SayGoodbye(link);
+}
+
+void RedisTlsBridge::SayGoodbye(Link* link) {
+  // Closing hiredis's socket at once would reset it when hiredis's first bytes are still unread
+  // there (a certificate refused before they were read), and hiredis would see a reset or a
+  // broken pipe instead of the end: SIGPIPE kills a process that does not ignore it, and
+  // Debian's hiredis 0.14 libuv adapter ignores the poll error (see hiredis_libuv_events.h). A
+  // FIN reads as "server closed the connection"; what hiredis still writes is read and dropped
+  // until it closes its side.
+  link->failed = true;
+  if (link->tcp_open) uv_read_stop(Stream(&link->tcp));
+  if (link->plain_paused) uv_read_start(Stream(&link->plain), AllocRead, OnPlainRead);
+  link->plain_paused = false;
+  link->before_connect.clear();
+  uv_timer_start(&link->timer, OnTimeout, static_cast<uint64_t>(kFailedLinkLinger.count()), 0);
+  if (uv_shutdown(&link->goodbye, Stream(&link->plain), [](uv_shutdown_t*, int) {}) != 0) {
+    Close(link);
+  }
 }
 
 void RedisTlsBridge::Close(Link* link) {

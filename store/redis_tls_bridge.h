@@ -21,8 +21,9 @@ namespace im::store {
 // Redis over TLS (common/tls: TLS 1.3, or 1.2 with forward-secret AEAD suites; the server's
 // certificate checked against the CA file or the system roots, and its name). One libuv loop on a
 // thread of its own runs every connection; the clear bytes go no further than the process's own
-// socket pair. A connection Redis refuses, or whose certificate fails, is closed on the hiredis
-// side at once, and last_error() says why for the caller's message.
+// socket pair. A connection Redis refuses, or whose certificate fails, is ended on the hiredis
+// side at once (a FIN, which hiredis reads as the server closing), and last_error() says why for
+// the caller's message.
 class RedisTlsBridge {
  public:
   struct Options {
@@ -77,8 +78,10 @@ class RedisTlsBridge {
   // that does not read (a stalled Redis, a hiredis that stopped reading) holds its peer back, as
   // TCP would, instead of the bridge buffering without bound.
   void PaceReading(Link* link);
-  // Closes both sides of `link`; `why` (non-empty) is recorded as the last error.
+  // Records `why` as the last error and ends `link`: Redis's side at once, hiredis's side by
+  // SayGoodbye.
   void Fail(Link* link, const std::string& why);
+  void SayGoodbye(Link* link);
   void Close(Link* link);
   void NoteSuccess();
 

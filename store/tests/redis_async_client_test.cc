@@ -4,6 +4,7 @@
 // after the server lost them.
 #include "store/redis_async_client.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -20,6 +21,7 @@ namespace im::store {
 namespace {
 
 using std::chrono::milliseconds;
+using ::testing::HasSubstr;
 
 class RedisAsyncClientTest : public ::testing::Test {
  protected:
@@ -211,6 +213,8 @@ TEST(RedisAsyncClientUnreachableTest, CommandsFailFastWhileTheServerIsDown) {
   });
   ASSERT_TRUE(redis.RunUntil([&] { return !statuses.empty(); }));
   EXPECT_EQ(statuses[0].code(), absl::StatusCode::kUnavailable);
+  // The refusal itself, not the timeout of a connection that never learned of it.
+  EXPECT_THAT(statuses[0].message(), HasSubstr("Connection refused")) << statuses[0];
   // Now not connected: the next command is refused at once, without waiting for the loop.
   client.Command({"PING"}, [&](absl::StatusOr<const redisReply*> reply) {
     statuses.push_back(reply.status());

@@ -5,16 +5,23 @@
 // file are refused with the reason.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/tls/testing/test_certificates.h"
 #include "store/redis_async_client.h"
 #include "store/redis_connection.h"
+#include "store/redis_tls_bridge.h"
 #include "store/tests/test_loop.h"
 #include "store/tests/test_redis.h"
 #include "store/tests/unique_prefix.h"
@@ -135,6 +142,34 @@ TEST(RedisTlsTest, ACertificateForAnotherNameIsRefused) {
   options.tls_server_name = "redis.example";  // the test certificate names localhost, 127.0.0.1
   const absl::Status status = PingFails(options);
   EXPECT_THAT(status.message(), HasSubstr("certificate verify failed")) << status;
+}
+
+// A connection the bridge gave up on ends with a FIN, never a reset: the client may still write
+// (hiredis writes its AUTH whenever it likes) and then reads the end. A reset would kill a client
+// that does not ignore SIGPIPE, or show Debian's hiredis 0.14 only a poll error it ignores.
+TEST(RedisTlsTest, AClientOfAFailedConnectionMayStillWriteAndThenReadsItsEnd) {
+  RedisOptions options = testing::TestRedisTlsOptions();
+  options.tls_server_name = "goodbye.example";  // refused, and a bridge of its own
+  absl::StatusOr<std::shared_ptr<RedisTlsBridge>> bridge = RedisTlsBridgeFor(options);
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+  const int client = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(client, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, (*bridge)->socket_path().c_str(), sizeof(address.sun_path) - 1);
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while ((*bridge)->last_error().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_THAT((*bridge)->last_error(), HasSubstr("certificate verify failed"));
+
+  const std::string ping = "PING\r\n";
+  EXPECT_EQ(send(client, ping.data(), ping.size(), MSG_NOSIGNAL), static_cast<ssize_t>(ping.size()))
+      << std::strerror(errno);
+  char byte = 0;
+  EXPECT_EQ(recv(client, &byte, 1, 0), 0) << std::strerror(errno);
+  close(client);
 }
 
 TEST(RedisTlsTest, APlainPortIsRefusedAtOnce) {
