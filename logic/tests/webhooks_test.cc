@@ -91,7 +91,17 @@ TEST(WebhookOptionsTest, RefusesBadUrlsModesAndRetriesThatOutlastAKafkaBatch) {
                     {"IM_WEBHOOKS_BACKOFF_MAX_MS", "60000"}})
                   .message(),
               HasSubstr("at most 540 s"));
+  EXPECT_FALSE(with({{"IM_WEBHOOKS_HOLD_ATTEMPTS", "0"}}).ok());  // every event set aside unsent
   EXPECT_TRUE(with({{"IM_WEBHOOKS_AFTER_SEND_URL", "http://app"}}).ok());
+}
+
+TEST(WebhookOptionsTest, AKafkaDispatcherHoldsAnEventForTwoAttemptsUnlessToldOtherwise) {
+  absl::StatusOr<WebhookOptions> options = OptionsWith({});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->hold_attempts, 2u);
+  options = OptionsWith({{"IM_WEBHOOKS_HOLD_ATTEMPTS", "5"}});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->hold_attempts, 5u);
 }
 
 TEST(CircuitBreakerTest, OpensAfterFailuresInARowThenLetsOneProbeThrough) {

@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <map>
 
+#include "common/clock.h"
 #include "common/logging.h"
 #include "fmt/format.h"
 
@@ -32,8 +33,15 @@ KafkaWebhookBus::KafkaWebhookBus(const LogicOptions& options, LogicMetrics* metr
       webhooks_(options.webhooks),
       client_id_(options.logic_id + "-webhooks"),
       topic_(options.kafka.topic_prefix + "webhooks"),
+      retry_topic_(options.kafka.topic_prefix + "webhooks.retry"),
       dead_topic_(options.kafka.topic_prefix + "webhooks.dead"),
-      metrics_(metrics) {}
+      metrics_(metrics) {
+  first_.topic = topic_;
+  first_.group = webhooks_.consumer_group;
+  retries_.topic = retry_topic_;
+  retries_.group = webhooks_.consumer_group + ".retry";
+  retries_.retries = true;
+}
 
 KafkaWebhookBus::~KafkaWebhookBus() { Stop(); }
 
@@ -51,24 +59,25 @@ absl::Status KafkaWebhookBus::CreateProducer() {
 
 absl::Status KafkaWebhookBus::CreateTopics() {
   return CreateTopicsPatiently(producer_.get(), producer_events_,
-                               {{topic_, dead_topic_},
+                               {{topic_, retry_topic_, dead_topic_},
                                 kafka_.partitions,
                                 kafka_.replication_factor,
                                 {{"retention.ms", std::to_string(webhooks_.retention_ms)}}},
                                std::chrono::milliseconds(kafka_.startup_timeout_ms));
 }
 
-absl::Status KafkaWebhookBus::StartConsumer() {
-  // A batch is committed once every event of it is delivered or given up, which may take every
-  // attempt's timeout and backoff (WebhookOptions::WorstCaseDeliveryMs, checked to stay below).
+absl::Status KafkaWebhookBus::StartConsumer(Stage& stage) {
+  // A batch is committed once every event of it is delivered, set aside or given up, which may
+  // take its attempts' timeouts and backoffs (below WebhookOptions::WorstCaseDeliveryMs, which
+  // is checked to stay below max.poll.interval.ms).
   absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> consumer =
       NewGroupConsumer(kafka_, &consumer_events_, &rebalances_,
-                       {webhooks_.consumer_group,
-                        {topic_},
+                       {stage.group,
+                        {stage.topic},
                         kafka_.session_timeout_ms,
                         {{"client.id", client_id_}, {"max.poll.interval.ms", "600000"}}});
   if (!consumer.ok()) return consumer.status();
-  consumer_ = *std::move(consumer);
+  stage.consumer = *std::move(consumer);
   return absl::OkStatus();
 }
 
@@ -77,17 +86,22 @@ absl::Status KafkaWebhookBus::Start(WebhookDelivery* delivery) {
   if (absl::Status status = CreateProducer(); !status.ok()) return status;
   if (absl::Status status = CreateTopics(); !status.ok()) {
     // A refusal stays one (the configuration to mend); anything else is the brokers' absence.
-    return absl::Status(status.code() == absl::StatusCode::kPermissionDenied
-                            ? status.code()
-                            : absl::StatusCode::kUnavailable,
-                        fmt::format("kafka {}: cannot create topics {} and {}: {}", kafka_.brokers,
-                                    topic_, dead_topic_, status.ToString()));
+    return absl::Status(
+        status.code() == absl::StatusCode::kPermissionDenied ? status.code()
+                                                             : absl::StatusCode::kUnavailable,
+        fmt::format("kafka {}: cannot create topics {}, {} and {}: {}", kafka_.brokers, topic_,
+                    retry_topic_, dead_topic_, status.ToString()));
   }
-  if (absl::Status status = StartConsumer(); !status.ok()) return status;
+  for (Stage* stage : {&first_, &retries_}) {
+    if (absl::Status status = StartConsumer(*stage); !status.ok()) return status;
+  }
   producer_thread_ = std::thread([this] { PollProducer(); });
-  consumer_thread_ = std::thread([this] { Consume(); });
-  spdlog::info("webhooks on kafka {}: topic {}, dead letters {}, consumer group {}", kafka_.brokers,
-               topic_, dead_topic_, webhooks_.consumer_group);
+  for (Stage* stage : {&first_, &retries_}) {
+    stage->thread = std::thread([this, stage] { Consume(*stage); });
+  }
+  spdlog::info(
+      "webhooks on kafka {}: topic {} (group {}), set aside on {} (group {}), dead letters {}",
+      kafka_.brokers, topic_, first_.group, retry_topic_, retries_.group, dead_topic_);
   return absl::OkStatus();
 }
 
@@ -153,14 +167,15 @@ void KafkaWebhookBus::Rebalances::rebalance_cb(RdKafka::KafkaConsumer* consumer,
   }
 }
 
-void KafkaWebhookBus::Consume() {
+void KafkaWebhookBus::Consume(Stage& stage) {
+  RdKafka::KafkaConsumer* consumer = stage.consumer.get();
   std::vector<im::v1::WebhookEvent> events;
   std::map<std::pair<std::string, int32_t>, int64_t> offsets;  // next to commit
   while (!stopping_consumer_.load()) {
     events.clear();
     offsets.clear();
     for (int timeout = kPollMs; events.size() < webhooks_.batch_max; timeout = 0) {
-      std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout));
+      std::unique_ptr<RdKafka::Message> message(consumer->consume(timeout));
       if (message->err() == RdKafka::ERR__TIMED_OUT) break;
       if (message->err() != RdKafka::ERR_NO_ERROR) {
         IM_LOG_RATE_LIMITED(spdlog::level::warn, "kafka webhook consumer: {}", message->errstr());
@@ -176,12 +191,12 @@ void KafkaWebhookBus::Consume() {
     }
     if (offsets.empty()) continue;
     // Left uncommitted when stopped midway: the next owner of the partitions delivers it all.
-    if (!DeliverBatch(std::move(events))) return;  // stopping
+    if (!DeliverBatch(stage, std::move(events))) return;  // stopping
     std::vector<RdKafka::TopicPartition*> positions;
     for (const auto& [where, offset] : offsets) {
       positions.push_back(RdKafka::TopicPartition::create(where.first, where.second, offset));
     }
-    if (RdKafka::ErrorCode code = consumer_->commitSync(positions); code != RdKafka::ERR_NO_ERROR) {
+    if (RdKafka::ErrorCode code = consumer->commitSync(positions); code != RdKafka::ERR_NO_ERROR) {
       // After a rebalance the new owner delivers these again: repeats, not loss.
       IM_LOG_RATE_LIMITED(spdlog::level::warn, "kafka webhook commit failed: {}",
                           RdKafka::err2str(code));
@@ -190,53 +205,89 @@ void KafkaWebhookBus::Consume() {
   }
 }
 
-bool KafkaWebhookBus::DeliverBatch(std::vector<im::v1::WebhookEvent> events) {
+bool KafkaWebhookBus::DeliverBatch(Stage& stage, std::vector<im::v1::WebhookEvent> events) {
   while (!events.empty()) {
-    std::optional<std::vector<im::v1::WebhookEvent>> abandoned = DeliverOnce(std::move(events));
+    std::optional<std::vector<im::v1::WebhookEvent>> abandoned =
+        DeliverOnce(stage, std::move(events));
     if (!abandoned) return false;
     events = std::move(*abandoned);
     if (events.empty()) break;
-    // The HTTP client held too many events (fallback deliveries besides this batch): these are
-    // tried again once it had a moment, and the batch is committed only when they are done.
+    // The HTTP client held too many events (fallback deliveries besides this batch), or Kafka
+    // did not take an event set aside: these are tried again once they had a moment, and the
+    // batch is committed only when they are done.
     IM_LOG_RATE_LIMITED(spdlog::level::warn,
-                        "webhooks: {} events not taken by a full HTTP client; trying again",
-                        events.size());
+                        "webhooks: {} events not taken by a full HTTP client or not set aside "
+                        "on {}; trying again",
+                        events.size(), retry_topic_);
     std::this_thread::sleep_for(std::chrono::seconds(1));
     if (stopping_consumer_.load()) return false;
   }
   return true;
 }
 
+WebhookDelivery::Share KafkaWebhookBus::ShareOf(const Stage& stage,
+                                                const im::v1::WebhookEvent& event) const {
+  if (!stage.retries) return {webhooks_.hold_attempts, 0};
+  return {1, std::max<int64_t>(event.retry_at_ms() - common::UnixMillis(), 0)};
+}
+
 std::optional<std::vector<im::v1::WebhookEvent>> KafkaWebhookBus::DeliverOnce(
-    std::vector<im::v1::WebhookEvent> events) {
+    Stage& stage, std::vector<im::v1::WebhookEvent> events) {
   auto batch = std::make_shared<Batch>();
   batch->remaining = events.size();
   {
     std::lock_guard lock(batch_mutex_);
-    batch_ = batch;
+    stage.batch = batch;
     batch->stop = stopping_consumer_.load();  // Stop marked the previous batch, if any
   }
   for (im::v1::WebhookEvent& event : events) {
     auto kept = std::make_shared<im::v1::WebhookEvent>(event);
-    delivery_->Deliver(std::move(event), [this, batch, kept](WebhookDelivery::Result result) {
-      auto finish = [batch, kept,
-                     abandoned = result.outcome == WebhookDelivery::Outcome::kAbandoned] {
-        std::lock_guard lock(batch->mutex);
-        if (abandoned) batch->abandoned.push_back(std::move(*kept));
-        if (--batch->remaining == 0) batch->done.notify_all();
-      };
-      // Done once its dead letter is on Kafka (or failed to get there): the HTTP client's
-      // thread, where this runs, is not held while Kafka answers.
-      if (result.outcome == WebhookDelivery::Outcome::kGaveUp) {
-        return WriteDeadLetter(*kept, result, std::move(finish));
-      }
-      finish();
-    });
+    const WebhookDelivery::Share share = ShareOf(stage, event);
+    delivery_->Deliver(
+        std::move(event),
+        [this, batch, kept](WebhookDelivery::Result result) {
+          auto finish = [batch, kept](bool abandoned) {
+            std::lock_guard lock(batch->mutex);
+            if (abandoned) batch->abandoned.push_back(std::move(*kept));
+            if (--batch->remaining == 0) batch->done.notify_all();
+          };
+          // Done once its dead letter or its retry record is on Kafka (or failed to get there):
+          // the HTTP client's thread, where this runs, is not held while Kafka answers.
+          switch (result.outcome) {
+            case WebhookDelivery::Outcome::kGaveUp:
+              return WriteDeadLetter(*kept, result, [finish] { finish(false); });
+            case WebhookDelivery::Outcome::kDeferred:
+              // Not on Kafka: kept in the batch, and tried again from where it was.
+              return SetAside(*kept, result, [finish](bool on_kafka) { finish(!on_kafka); });
+            case WebhookDelivery::Outcome::kAbandoned:
+              return finish(true);
+            case WebhookDelivery::Outcome::kDelivered:
+              return finish(false);
+          }
+        },
+        share);
   }
   std::unique_lock lock(batch->mutex);
   batch->done.wait(lock, [&] { return batch->remaining == 0 || batch->stop; });
   if (batch->stop) return std::nullopt;
   return std::move(batch->abandoned);
+}
+
+void KafkaWebhookBus::SetAside(im::v1::WebhookEvent event, const WebhookDelivery::Result& result,
+                               std::function<void(bool on_kafka)> written) {
+  const int64_t wait_ms = delivery_->BackoffMs(result.attempts + 1);
+  event.set_attempts(result.attempts);
+  event.set_retry_at_ms(common::UnixMillis() + wait_ms);
+  IM_LOG_RATE_LIMITED(spdlog::level::warn,
+                      "webhook {} {} to {}: attempt {} failed ({}); set aside on {}, next in {} ms",
+                      event.type(), event.id(), result.url, result.attempts, result.last_error,
+                      retry_topic_, wait_ms);
+  const std::string type = event.type();
+  Produce(retry_topic_, event.id(), event.SerializeAsString(),
+          [this, type, written = std::move(written)](bool on_kafka) {
+            if (on_kafka) metrics_->WebhookEvents(type, "set_aside").Increment();
+            written(on_kafka);
+          });
 }
 
 void KafkaWebhookBus::WriteDeadLetter(const im::v1::WebhookEvent& event,
@@ -247,9 +298,7 @@ void KafkaWebhookBus::WriteDeadLetter(const im::v1::WebhookEvent& event,
   letter.set_url(result.url);
   letter.set_attempts(result.attempts);
   letter.set_last_error(result.last_error);
-  letter.set_dead_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count());
+  letter.set_dead_ms(common::UnixMillis());
   Produce(dead_topic_, event.id(), letter.SerializeAsString(),
           [this, event, result, written = std::move(written)](bool on_kafka) {
             spdlog::error("webhook {} {} given up after {} attempts ({}); {}", event.type(),
@@ -265,14 +314,17 @@ void KafkaWebhookBus::Stop() {
   if (stopped_) return;
   stopped_ = true;
   stopping_consumer_ = true;
-  if (consumer_thread_.joinable()) {
-    if (std::lock_guard lock(batch_mutex_); batch_) {
-      std::lock_guard batch_lock(batch_->mutex);
-      batch_->stop = true;
-      batch_->done.notify_all();
+  for (Stage* stage : {&first_, &retries_}) {
+    if (std::lock_guard lock(batch_mutex_); stage->batch) {
+      std::lock_guard batch_lock(stage->batch->mutex);
+      stage->batch->stop = true;
+      stage->batch->done.notify_all();
     }
-    consumer_thread_.join();
-    consumer_->close();
+  }
+  for (Stage* stage : {&first_, &retries_}) {
+    if (!stage->thread.joinable()) continue;
+    stage->thread.join();
+    stage->consumer->close();
   }
   if (producer_) producer_->flush(kFlushOnStopMs);
   stopping_producer_ = true;

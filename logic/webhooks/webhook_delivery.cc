@@ -25,7 +25,8 @@ struct WebhookDelivery::InFlight {
   im::v1::WebhookEvent event;
   const WebhookOptions::Endpoint* endpoint;
   Done done;
-  uint32_t attempts = 0;
+  uint32_t attempts = 0;    // made so far, before this call's too
+  uint32_t stop_after = 0;  // attempts: this call's share ends there
 };
 
 WebhookDelivery::WebhookDelivery(const WebhookOptions& options, WebhookSigner signer,
@@ -45,14 +46,22 @@ int64_t WebhookDelivery::BackoffMs(uint32_t attempt) const {
 }
 
 void WebhookDelivery::Deliver(im::v1::WebhookEvent event, Done done) {
+  Deliver(std::move(event), std::move(done), Share{});
+}
+
+void WebhookDelivery::Deliver(im::v1::WebhookEvent event, Done done, Share share) {
   const WebhookOptions::Endpoint* endpoint = options_.EndpointOf(event.type());
   if (endpoint == nullptr || !endpoint->enabled()) {
     // Published while an endpoint was configured, read after it was taken away.
     metrics_->WebhookEvents(event.type(), "skipped").Increment();
     return std::move(done)(Result{Outcome::kDelivered, 0, "", "no endpoint for this event"});
   }
-  auto flight = std::make_shared<InFlight>(InFlight{std::move(event), endpoint, std::move(done)});
-  Attempt(std::move(flight), 0);
+  const uint32_t made = event.attempts();
+  const uint32_t stop_after =
+      static_cast<uint32_t>(std::min<uint64_t>(uint64_t{made} + share.attempts, UINT32_MAX));
+  auto flight = std::make_shared<InFlight>(
+      InFlight{std::move(event), endpoint, std::move(done), made, stop_after});
+  Attempt(std::move(flight), share.first_delay_ms);
 }
 
 void WebhookDelivery::Attempt(std::shared_ptr<InFlight> flight, int64_t delay_ms) {
@@ -91,6 +100,10 @@ void WebhookDelivery::OnAnswer(std::shared_ptr<InFlight> flight, common::HttpRes
         Result{Outcome::kGaveUp, flight->attempts, flight->endpoint->url, std::move(failure)});
   }
   metrics_->WebhookEvents(type, "retried").Increment();
+  if (flight->attempts >= flight->stop_after) {
+    return std::move(flight->done)(
+        Result{Outcome::kDeferred, flight->attempts, flight->endpoint->url, std::move(failure)});
+  }
   const int64_t wait_ms = BackoffMs(flight->attempts + 1);
   IM_LOG_RATE_LIMITED(
       spdlog::level::warn, "webhook {} {} to {}: attempt {} failed ({}); next in {} ms", type,

@@ -23,6 +23,7 @@ class WebhookDelivery {
   enum class Outcome {
     kDelivered,  // answered 2xx (or its type has no endpoint any more: nothing to send)
     kGaveUp,     // max_attempts failed
+    kDeferred,   // the attempts of this Share failed, with attempts left: for the caller to retry
     kAbandoned,  // the node is stopping, or holds too many: neither delivered nor given up
   };
   struct Result {
@@ -32,14 +33,22 @@ class WebhookDelivery {
     std::string last_error;  // "HTTP 500", or the transport's error
   };
   using Done = absl::AnyInvocable<void(Result) &&>;
+  // What one Deliver call may spend of the event's max_attempts: up to `attempts` more (counting
+  // on from event.attempts(), those made before), the first after `first_delay_ms`.
+  struct Share {
+    uint32_t attempts = UINT32_MAX;  // all that are left
+    int64_t first_delay_ms = 0;
+  };
 
   // `http` outlives this object; `unix_ms` stamps the requests (webhook-timestamp).
   WebhookDelivery(const WebhookOptions& options, WebhookSigner signer, common::HttpClient* http,
                   LogicMetrics* metrics, common::MillisClock unix_ms);
 
-  // Sends `event` until delivered or given up; `done` runs once, on the HTTP client's thread (or
-  // inside Deliver when there is nothing to send or the client refuses it).
-  void Deliver(im::v1::WebhookEvent event, Done done);
+  // Sends `event` until delivered, given up, or (with a Share) deferred; `done` runs once, on the
+  // HTTP client's thread (or inside Deliver when there is nothing to send or the client refuses
+  // it).
+  void Deliver(im::v1::WebhookEvent event, Done done, Share share);
+  void Deliver(im::v1::WebhookEvent event, Done done);  // every attempt left
   // The wait before attempt `attempt` (2, 3, ...): backoff_base_ms doubling up to backoff_max_ms,
   // times a random factor in [0.5, 1.5).
   int64_t BackoffMs(uint32_t attempt) const;

@@ -92,6 +92,7 @@ absl::StatusOr<WebhookOptions> WebhookOptions::FromConfig(common::Config& config
   }
   if (absl::Status status = ReadBeforeSend(config, o.before_send); !status.ok()) return status;
   o.max_attempts = config.GetU32("webhooks.max_attempts", o.max_attempts, 1, 100);
+  o.hold_attempts = config.GetU32("webhooks.hold_attempts", o.hold_attempts, 1, 100);
   o.backoff_base_ms = config.GetU32("webhooks.backoff_base_ms", o.backoff_base_ms, 10, 600'000);
   o.backoff_max_ms = config.GetU32("webhooks.backoff_max_ms", o.backoff_max_ms, 10, 600'000);
   o.concurrency = config.GetU32("webhooks.concurrency", o.concurrency, 1, 10'000);

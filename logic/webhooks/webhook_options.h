@@ -41,6 +41,10 @@ struct WebhookOptions {
   // The asynchronous events: attempts per event, then a dead letter; between attempts an
   // exponential backoff from backoff_base_ms to backoff_max_ms, each wait jittered by +-50%.
   uint32_t max_attempts = 8;
+  // Attempts a Kafka dispatcher makes while it holds the event's batch. An event still failing
+  // then is set aside on the retry topic, so that one endpoint's outage does not hold the other
+  // events (docs/callbacks.md, Delivery).
+  uint32_t hold_attempts = 2;
   uint32_t backoff_base_ms = 500;
   uint32_t backoff_max_ms = 30'000;
   uint32_t concurrency = 256;  // requests in flight from one node

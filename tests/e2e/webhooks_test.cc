@@ -75,6 +75,43 @@ Events AwaitEvents(const WebhookReceiver& receiver, const std::string& hook, con
   return Await([&] { return EventsAbout(receiver, hook, uid); }, enough, timeout);
 }
 
+bool AnyRefused(const Events& events) {
+  return std::any_of(events.begin(), events.end(),
+                     [](const nlohmann::json& event) { return event["status"] == 500; });
+}
+
+// The seqs of the messages whose after-send events were delivered (answered 200).
+std::set<uint64_t> DeliveredSeqs(const Events& events) {
+  std::set<uint64_t> seqs;
+  for (const nlohmann::json& event : events) {
+    if (event["status"] == 200) seqs.insert(event["payload"]["data"]["seq"].get<uint64_t>());
+  }
+  return seqs;
+}
+
+// Every attempt at a message's after-send event, on whichever node, carries the same id.
+void ExpectOneIdPerSeq(const Events& events) {
+  std::map<uint64_t, std::set<std::string>> ids_by_seq;
+  for (const nlohmann::json& event : events) {
+    ids_by_seq[event["payload"]["data"]["seq"].get<uint64_t>()].insert(event["id"]);
+  }
+  for (const auto& [seq, ids] : ids_by_seq) {
+    EXPECT_EQ(ids.size(), 1u) << "seq " << seq;
+  }
+}
+
+// Starts `cluster`, and once the after-send event of its readiness message was delivered, makes
+// the after-send endpoint answer 500. Delivered first: a dispatcher retrying that event would take
+// no other batch until it set it aside, and the test's own events might then meet no outage.
+void StartThenFailAfterSend(LocalCluster& cluster, WebhookReceiver& receiver) {
+  ASSERT_TRUE(cluster.Start());
+  ASSERT_FALSE(Await([&] { return receiver.Events("after_send"); },
+                     [](const Events& events) { return !events.empty(); })
+                   .empty())
+      << "the readiness message's event";
+  ASSERT_TRUE(receiver.AnswerWith("after_send", 500));
+}
+
 class WebhooksTest : public DeploymentTest {
  protected:
   // Starts the receiver and a deployment that sends it every event, with `env` on top.
@@ -292,6 +329,60 @@ TEST_P(WebhooksTest, AnEventThatKeepsFailingIsGivenUpAfterMaxAttempts) {
 
 IM_INSTANTIATE_DEPLOYMENTS(WebhooksTest);
 
+// An endpoint that is down holds the other endpoints' events for its first hold_attempts only:
+// then its event is set aside on the retry topic, and the dispatcher goes on; once the endpoint
+// is back the events set aside arrive, each with its one webhook-id.
+TEST(WebhooksRetryTopicTest, AnEndpointThatIsDownDoesNotHoldTheOtherEndpointsEvents) {
+  std::unique_ptr<WebhookReceiver> receiver = WebhookReceiver::Start();
+  ASSERT_NE(receiver, nullptr);
+  ClusterOptions options;
+  options.logic_nodes = 1;
+  options.gateways = 1;
+  options.logic_env = receiver->Env();
+  // Held alone, the failing events would take 40 attempts of up to a second each.
+  for (const auto& [key, value] : Env{{"IM_WEBHOOKS_MAX_ATTEMPTS", "40"},
+                                      {"IM_WEBHOOKS_HOLD_ATTEMPTS", "2"},
+                                      {"IM_WEBHOOKS_BACKOFF_BASE_MS", "200"},
+                                      {"IM_WEBHOOKS_BACKOFF_MAX_MS", "1000"},
+                                      {"IM_WEBHOOKS_AFTER_SEND_TIMEOUT_MS", "1000"}}) {
+    options.logic_env[key] = value;
+  }
+  LocalCluster cluster(options);
+  ASSERT_NO_FATAL_FAILURE(StartThenFailAfterSend(cluster, *receiver));
+  auto alice = cluster.Device("alice", "phone");
+  ASSERT_TRUE(alice->Login(cluster.client_port(0)));
+  const std::string bob = cluster.Uid("bob");
+  std::set<uint64_t> acknowledged;
+  for (int i = 0; i < 5; ++i) {
+    std::optional<im::v1::SendResp> sent =
+        alice->SendTo(bob, "m" + std::to_string(i), "message " + std::to_string(i));
+    ASSERT_TRUE(sent && sent->status().code() == im::v1::OK) << i;
+    acknowledged.insert(sent->seq());
+  }
+  ASSERT_TRUE(AnyRefused(AwaitEvents(*receiver, "after_send", alice->uid(), AnyRefused)))
+      << "the outage met none of these events";
+
+  // Bob comes online while after-send still fails: his event is not held behind alice's.
+  auto bob_phone = cluster.Device("bob", "phone");
+  ASSERT_TRUE(bob_phone->Login(cluster.client_port(0)));
+  const Events online = AwaitEvents(
+      *receiver, "user_online", bob, [](const Events& got) { return !got.empty(); },
+      Millis(10'000));
+  ASSERT_EQ(online.size(), 1u) << "held behind the failing endpoint's events";
+  EXPECT_EQ(online[0]["status"], 200);
+  const std::string set_aside =
+      "im_logic_webhook_events_total{outcome=\"set_aside\",type=\"message.after_send\"}";
+  EXPECT_GE(MetricAt(cluster.logic_metrics_port(0), set_aside).value_or(0), 1);
+
+  ASSERT_TRUE(receiver->AnswerWith("after_send", std::nullopt));
+  const Events events = AwaitEvents(*receiver, "after_send", alice->uid(), [&](const Events& got) {
+    return DeliveredSeqs(got) == acknowledged;
+  });
+  EXPECT_EQ(DeliveredSeqs(events), acknowledged);
+  ExpectOneIdPerSeq(events);
+  EXPECT_EQ(receiver->Stats()["bad_signatures"], 0);
+}
+
 // The durable path: the receiver answers 500 for a while, a logic node is killed in the middle of
 // the sends, then the receiver recovers: every acknowledged message's after-send event arrives.
 TEST(WebhooksDurabilityTest, AfterSendEventsSurviveAnOutageAndAKilledLogicNode) {
@@ -309,15 +400,7 @@ TEST(WebhooksDurabilityTest, AfterSendEventsSurviveAnOutageAndAKilledLogicNode) 
                        // The dead node's partitions move to the other one sooner.
                        {"IM_KAFKA_SESSION_TIMEOUT_MS", "6000"}};
   LocalCluster cluster(options);
-  ASSERT_TRUE(cluster.Start());
-  // The cluster's readiness message is delivered before the outage begins: a dispatcher retrying
-  // its event would take no other batch until done, and these messages' events might then meet
-  // no outage at all.
-  ASSERT_FALSE(Await([&] { return receiver->Events("after_send"); },
-                     [](const Events& events) { return !events.empty(); })
-                   .empty())
-      << "the readiness message's event";
-  ASSERT_TRUE(receiver->AnswerWith("after_send", 500));
+  ASSERT_NO_FATAL_FAILURE(StartThenFailAfterSend(cluster, *receiver));
   auto alice = cluster.Device("alice", "phone");
   ASSERT_TRUE(alice->Login(cluster.client_port(0)));
   const std::string bob = cluster.Uid("bob");
@@ -342,37 +425,18 @@ TEST(WebhooksDurabilityTest, AfterSendEventsSurviveAnOutageAndAKilledLogicNode) 
   }
   ASSERT_EQ(acknowledged.size(), static_cast<size_t>(kMessages));
   // The outage must meet these events, not only the harness's: a dispatcher retrying an earlier
-  // batch (the cluster's readiness message) takes its next one only when that is done.
-  auto refused_one = [](const std::vector<nlohmann::json>& got) {
-    return std::any_of(got.begin(), got.end(),
-                       [](const nlohmann::json& event) { return event["status"] == 500; });
-  };
+  // batch (the cluster's readiness message) takes its next one only when it set that aside.
   ASSERT_TRUE(
-      refused_one(AwaitEvents(*receiver, "after_send", alice->uid(), refused_one, Millis(60'000))))
+      AnyRefused(AwaitEvents(*receiver, "after_send", alice->uid(), AnyRefused, Millis(60'000))))
       << "no event of these messages met the outage";
   ASSERT_TRUE(receiver->AnswerWith("after_send", std::nullopt));
 
-  auto delivered_seqs = [](const std::vector<nlohmann::json>& events) {
-    std::set<uint64_t> seqs;
-    for (const nlohmann::json& event : events) {
-      if (event["status"] == 200) seqs.insert(event["payload"]["data"]["seq"].get<uint64_t>());
-    }
-    return seqs;
-  };
   const std::vector<nlohmann::json> events = AwaitEvents(
       *receiver, "after_send", alice->uid(),
-      [&](const auto& got) { return delivered_seqs(got) == acknowledged; }, Millis(90'000));
-  EXPECT_EQ(delivered_seqs(events), acknowledged);
-  size_t refused = 0;
-  std::map<uint64_t, std::set<std::string>> ids_by_seq;
-  for (const nlohmann::json& event : events) {
-    refused += event["status"] == 500 ? 1 : 0;
-    ids_by_seq[event["payload"]["data"]["seq"].get<uint64_t>()].insert(event["id"]);
-  }
-  EXPECT_GT(refused, 0u) << "the outage was not seen";
-  for (const auto& [seq, ids] : ids_by_seq) {
-    EXPECT_EQ(ids.size(), 1u) << "seq " << seq;
-  }
+      [&](const auto& got) { return DeliveredSeqs(got) == acknowledged; }, Millis(90'000));
+  EXPECT_EQ(DeliveredSeqs(events), acknowledged);
+  EXPECT_TRUE(AnyRefused(events)) << "the outage was not seen";
+  ExpectOneIdPerSeq(events);
   EXPECT_EQ(receiver->Stats()["bad_signatures"], 0);
 }
 
